@@ -1,0 +1,73 @@
+"""labledger: the single source of truth for machine-learning runs.
+
+>>> import labledger
+>>> with labledger.init("mnist", config={"lr": 1e-3}) as run:
+...     run.log({"loss": 0.25})
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import (
+    AmbiguousRunError,
+    ArtifactNotFoundError,
+    AuthError,
+    IntegrityError,
+    InvalidArtifactError,
+    InvalidFilterError,
+    InvalidKeyError,
+    LabledgerError,
+    NotAStoreError,
+    NotFoundError,
+    RunFinishedError,
+    RunNotFoundError,
+    SchemaTooNewError,
+    StoreError,
+    StoreUnavailableError,
+    StoreUnwritableError,
+    StrictModeError,
+    UsageError,
+)
+from ._run import Run, init
+from ._seed import seed_everything
+
+if TYPE_CHECKING:
+    from ._ledger import Ledger
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AmbiguousRunError",
+    "ArtifactNotFoundError",
+    "AuthError",
+    "IntegrityError",
+    "InvalidArtifactError",
+    "InvalidFilterError",
+    "InvalidKeyError",
+    "LabledgerError",
+    "Ledger",
+    "NotAStoreError",
+    "NotFoundError",
+    "Run",
+    "RunFinishedError",
+    "RunNotFoundError",
+    "SchemaTooNewError",
+    "StoreError",
+    "StoreUnavailableError",
+    "StoreUnwritableError",
+    "StrictModeError",
+    "UsageError",
+    "__version__",
+    "init",
+    "seed_everything",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Ledger pulls in SQLAlchemy and numpy: load it on first use, not at import.
+    if name == "Ledger":
+        from ._ledger import Ledger
+
+        return Ledger
+    raise AttributeError(f"module 'labledger' has no attribute {name!r}")

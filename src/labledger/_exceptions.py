@@ -1,0 +1,183 @@
+"""The one exception tree of labledger.
+
+    LabledgerError
+     ├── UsageError                 bad input from the caller (also a ValueError)
+     │    ├── InvalidKeyError        a metric/config key that is empty, too long, or has control chars
+     │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
+     │    └── InvalidArtifactError   an artifact name or path that is unsafe or malformed
+     ├── RunFinishedError           logging to a run after ``finish()``
+     ├── NotFoundError
+     │    ├── RunNotFoundError       no run matches an id or prefix
+     │    ├── AmbiguousRunError      a prefix matches several runs
+     │    └── ArtifactNotFoundError  no artifact version matches a reference
+     ├── StoreError                 the store cannot be used
+     │    ├── StoreUnwritableError   the store location cannot be created or written
+     │    ├── NotAStoreError         the file exists but is not a labledger store
+     │    ├── SchemaTooNewError      the store was written by a newer labledger
+     │    └── StoreUnavailableError  a remote store cannot be reached
+     ├── IntegrityError             stored content does not match its recorded hash
+     ├── AuthError                  missing/invalid token (401) or missing permission (403)
+     └── StrictModeError            strict mode refused to start a run
+
+Each subclass builds its message from its fields, so the CLI can print ``str(exc)``
+as a one-line message. Non-numeric metric values raise the built-in ``TypeError`` at
+the call site, as the contract asks.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousRunError",
+    "ArtifactNotFoundError",
+    "AuthError",
+    "IntegrityError",
+    "InvalidArtifactError",
+    "InvalidFilterError",
+    "InvalidKeyError",
+    "LabledgerError",
+    "NotAStoreError",
+    "NotFoundError",
+    "RunFinishedError",
+    "RunNotFoundError",
+    "SchemaTooNewError",
+    "StoreError",
+    "StoreUnavailableError",
+    "StoreUnwritableError",
+    "StrictModeError",
+    "UsageError",
+]
+
+
+class LabledgerError(Exception):
+    """Root of every error labledger raises on purpose."""
+
+
+class UsageError(LabledgerError, ValueError):
+    """The caller passed something labledger cannot accept."""
+
+
+class InvalidKeyError(UsageError):
+    def __init__(self, key: object, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"invalid key {key!r}: {reason}")
+
+
+class InvalidFilterError(UsageError):
+    """A filter expression could not be parsed or type-checked.
+
+    ``position`` is the 0-based character offset of the problem, when known; the
+    message then shows the expression with a caret under that position.
+    """
+
+    def __init__(self, message: str, expression: str = "", position: int | None = None) -> None:
+        self.message = message
+        self.expression = expression
+        self.position = position
+        text = f"invalid filter: {message}"
+        if expression and position is not None:
+            text += f"\n  {expression}\n  {' ' * position}^"
+        super().__init__(text)
+
+
+class InvalidArtifactError(UsageError):
+    def __init__(self, what: object, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"invalid artifact {what!r}: {reason}")
+
+
+class RunFinishedError(LabledgerError):
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(
+            f"run {run_id[:8]} is already {status}; start a new run with labledger.init() to log more"
+        )
+
+
+class NotFoundError(LabledgerError, LookupError):
+    """Something that was asked for does not exist."""
+
+
+class RunNotFoundError(NotFoundError):
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(f"no run matches {ref!r}")
+
+
+class AmbiguousRunError(NotFoundError):
+    def __init__(self, ref: str, matches: list[str]) -> None:
+        self.ref = ref
+        self.matches = matches
+        shown = ", ".join(m[:12] for m in matches[:5])
+        more = "" if len(matches) <= 5 else f" and {len(matches) - 5} more"
+        super().__init__(f"run prefix {ref!r} is ambiguous: matches {shown}{more}; give more characters")
+
+
+class ArtifactNotFoundError(NotFoundError):
+    def __init__(self, ref: str, detail: str = "") -> None:
+        self.ref = ref
+        super().__init__(f"no artifact matches {ref!r}" + (f": {detail}" if detail else ""))
+
+
+class StoreError(LabledgerError):
+    """The store cannot be used."""
+
+
+class StoreUnwritableError(StoreError):
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"cannot write the store at {location}: {reason}")
+
+
+class NotAStoreError(StoreError):
+    def __init__(self, location: str, reason: str = "") -> None:
+        self.location = location
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"{location} is not a labledger store{detail}; it was left untouched. "
+            "Choose another path with LABLEDGER_URI or store="
+        )
+
+
+class SchemaTooNewError(StoreError):
+    def __init__(self, location: str, found: str, known: str) -> None:
+        self.location = location
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"the store at {location} has schema revision(s) {found}, newer than this "
+            f"labledger knows ({known}); upgrade labledger. The store was left untouched"
+        )
+
+
+class StoreUnavailableError(StoreError):
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"store {location} is unavailable: {reason}")
+
+
+class IntegrityError(LabledgerError):
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.what = what
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{what} is damaged: expected sha256 {expected[:16]}…, found {actual[:16]}…")
+
+
+class AuthError(LabledgerError):
+    def __init__(self, message: str, status_code: int = 401) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class StrictModeError(LabledgerError):
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__(
+            "strict mode refused to start the run: " + "; ".join(reasons)
+            + " (unset LABLEDGER_STRICT to allow it)"
+        )

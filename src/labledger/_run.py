@@ -1,0 +1,511 @@
+"""Run: the object a training script logs to, and ``init()`` that creates it."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import sys
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from ._config import Config, Summary
+from ._exceptions import RunFinishedError, UsageError
+from ._names import new_run_id, new_run_name
+from ._values import check_key, coerce_metric, normalize_config
+
+__all__ = ["Run", "init"]
+
+_now = time.time
+_RUNS: weakref.WeakSet[Run] = weakref.WeakSet()
+_MAX_BUFFER = 2_000_000  # points held in memory before log() waits for the writer
+DEFAULT_FINISH_TIMEOUT = float(os.environ.get("LABLEDGER_FINISH_TIMEOUT", "60"))
+
+
+def _active_runs() -> list[Run]:
+    return [r for r in list(_RUNS) if not r._finished and r._owner_pid == os.getpid()]
+
+
+class Run:
+    """One tracked execution of a training script.
+
+    Create it with :func:`labledger.init`. ``log()`` only appends to an in-memory
+    buffer; a background :class:`~labledger._writer.Writer` batches it into the store.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        name: str | None,
+        config: Any,
+        tags: Iterable[str] | None,
+        notes: str | None,
+        store_uri: str,
+        artifacts_uri: str | None,
+        flush_interval: float,
+        capture: bool,
+        parent_run_id: str | None = None,
+    ) -> None:
+        from ._procinfo import hostname, process_token
+
+        self.id = new_run_id()
+        self.project = project
+        self.name = name or new_run_name()
+        self.store_uri = store_uri
+        self.artifacts_uri = artifacts_uri
+        self.created_at = _now()
+        self.status = "running"
+        self._finished = False
+        self._owner_pid = os.getpid()
+        self._step = 0
+        self._known: set[str] = set()
+        self._buf: collections.deque[tuple[str, int, float, float]] = collections.deque()
+        self._append = self._buf.append
+        self._extend = self._buf.extend
+        self._lock = threading.RLock()
+        self._seed: int | None = None
+        self._tags = sorted({str(t) for t in (tags or [])})
+        self._datasets: list[dict[str, Any]] = []
+        self.notes = notes
+        self._exc_info: tuple[str, str] | None = None
+        cfg = normalize_config(config) if config is not None else {}
+        self.config = Config(cfg, lambda d: self._writer.update_run(config=d))
+        self.summary = Summary(self._last_value, lambda: set(self._known),
+                               lambda d: self._writer.update_run(summary=d))
+        record = {
+            "id": self.id,
+            "project": project,
+            "name": self.name,
+            "status": "running",
+            "created_at": self.created_at,
+            "heartbeat_at": self.created_at,
+            "host": hostname(),
+            "pid": self._owner_pid,
+            "pid_start": process_token(),
+            "config": cfg,
+            "tags": self._tags,
+            "notes": notes,
+            "parent_run_id": parent_run_id,
+        }
+        from ._writer import Writer
+
+        self._writer = Writer(self.id, self._buf, self._open_store, record, interval=flush_interval)
+        self._capture_thread: threading.Thread | None = None
+        _RUNS.add(self)
+        self._writer.start()
+        if capture:
+            self._start_capture()
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _open_store(self) -> Any:
+        from .store import open_store
+
+        return open_store(self.store_uri)
+
+    def store(self, timeout: float | None = 30.0) -> Any:
+        """The opened store (waits for the writer thread to open it)."""
+        if not self._writer.store_ready.wait(timeout):
+            raise TimeoutError("the store was not opened in time")
+        if self._writer.store is None:
+            raise self._writer.store_error or RuntimeError("store unavailable")
+        return self._writer.store
+
+    def _start_capture(self) -> None:
+        def work() -> None:
+            try:
+                from .capture import collect
+
+                env = collect(self)
+                if env:
+                    self._writer.update_run(env=env)
+            except Exception as exc:  # noqa: BLE001 - capture must never hurt training
+                self._writer.update_run(env={"capture_error": f"{type(exc).__name__}: {exc}"})
+
+        self._capture_thread = threading.Thread(target=work, name="labledger-capture", daemon=True)
+        self._capture_thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        # The child inherited a copy of the buffer that the parent will write itself:
+        # drop it, and give the child its own writer that only appends metrics.
+        self._buf.clear()
+        if self._finished or self._owner_pid == os.getpid():
+            return
+        from ._writer import Writer
+
+        self._writer = Writer(self.id, self._buf, self._open_store, None, interval=self._writer.interval)
+        self._child_writer_started = False
+
+    def _last_value(self, key: str) -> Any:
+        for item in reversed(list(self._buf)):
+            if item[0] == key:
+                return item[2]
+        latest = self._writer.latest.get(key)
+        if latest is not None:
+            return latest[1]
+        raise KeyError(key)
+
+    def _record_seed(self, seed: int, deterministic: bool, seeded: list[str]) -> None:
+        self._seed = seed
+        self._writer.update_run(seed=seed, env={"seed": {"seed": seed, "deterministic": deterministic, "seeded": seeded}})
+
+    def _ensure_child_writer(self) -> None:
+        if not getattr(self, "_child_writer_started", True):
+            self._child_writer_started = True
+            self._writer.start()
+
+    # -- public API ------------------------------------------------------------------
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Record metric values at ``step`` (auto-incremented when omitted).
+
+        Only appends to an in-memory buffer. Raises ``TypeError`` for a non-numeric
+        value, :class:`InvalidKeyError` for a bad key, :class:`RunFinishedError`
+        after ``finish()``.
+        """
+        if self._finished:
+            raise RunFinishedError(self.id, self.status)
+        if step is None:
+            step = self._step
+            self._step = step + 1
+        else:
+            step = self._check_step(step)
+        t = _now()
+        known = self._known
+        try:
+            items = data.items()
+        except AttributeError:
+            raise TypeError(f"log() takes a dict of metric values, not {type(data).__name__}") from None
+        if len(data) == 1:
+            for k, v in items:
+                if k not in known:
+                    self._learn_key(k)
+                tv = type(v)
+                if tv is not float and tv is not int:
+                    v = coerce_metric(k, v)
+                self._append((k, step, v, t))
+        else:
+            out = []
+            for k, v in items:
+                if k not in known:
+                    self._learn_key(k)
+                tv = type(v)
+                if tv is not float and tv is not int:
+                    v = coerce_metric(k, v)
+                out.append((k, step, v, t))
+            self._extend(out)
+        if len(self._buf) > _MAX_BUFFER:
+            self._backpressure()
+
+    def _check_step(self, step: Any) -> int:
+        if isinstance(step, bool) or not hasattr(step, "__index__"):
+            raise TypeError(f"step must be an int, not {type(step).__name__}")
+        step = int(step.__index__())
+        if step < 0:
+            raise ValueError(f"step must be >= 0, got {step}")
+        if step >= self._step:
+            self._step = step + 1
+        return step
+
+    def _learn_key(self, key: Any) -> None:
+        check_key(key)
+        if key.startswith("system/") and not getattr(self, "_allow_system", False):
+            pass  # user code may log system-like keys too; nothing to enforce
+        self._known.add(key)
+        if self._owner_pid != os.getpid():
+            self._ensure_child_writer()
+
+    def _log_internal(self, data: Mapping[str, float], step: int) -> None:
+        """Append without touching the user's step counter (system metrics sampler)."""
+        if self._finished:
+            return
+        t = _now()
+        for k, v in data.items():
+            self._known.add(k)
+            self._append((k, step, float(v), t))
+
+    def _backpressure(self) -> None:
+        # The writer is far behind (store stalled): wait a bounded time rather than grow without limit.
+        deadline = time.monotonic() + 5.0
+        while len(self._buf) > _MAX_BUFFER // 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log()`` without ``step=`` will use."""
+        return self._step
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._tags)
+
+    def add_tags(self, *tags: str) -> None:
+        self._tags = sorted(set(self._tags) | {str(t) for t in tags})
+        self._writer.update_run(tags=self._tags)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything logged so far is in the store; False on timeout."""
+        if self._owner_pid != os.getpid():
+            self._ensure_child_writer()
+        return self._writer.flush(timeout)
+
+    def finish(self, status: str | None = None, *, exit_code: int | None = None,
+               error: str | None = None, timeout: float | None = None) -> None:
+        """End the run: flush every point, then record its final status (default ``finished``).
+
+        Returns once everything is durable in the store, or after ``timeout`` seconds
+        (default 60, env LABLEDGER_FINISH_TIMEOUT) with a warning saying what is pending.
+        """
+        with self._lock:
+            if self._finished:
+                return
+            if self._owner_pid != os.getpid():
+                # a forked child only flushes its own points; the parent owns the run
+                self._writer.stop(timeout)
+                return
+            status = status or "finished"
+            if status not in ("finished", "failed", "killed", "crashed"):
+                raise UsageError(f"status must be finished, failed, killed or crashed, not {status!r}")
+            self._finished = True
+            self.status = status
+            if self._capture_thread is not None:
+                self._capture_thread.join(timeout=5.0)
+            from .capture import finalize  # end time, runtime and exit status
+
+            extra = finalize(self, status=status, exit_code=exit_code)
+            update: dict[str, Any] = {"status": status, "ended_at": _now(), "exit_code": exit_code}
+            if extra:
+                update["env"] = extra
+            if error:
+                update["error"] = error
+            self._writer.update_run(**update)
+            limit = DEFAULT_FINISH_TIMEOUT if timeout is None else timeout
+            if not self._writer.stop(limit):
+                pending = self._writer.pending_points()
+                warnings.warn(
+                    f"labledger: run {self.id[:8]} finished but {pending} points and its final "
+                    f"status are not yet written after {limit:.0f}s; they stay queued",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            _hooks.forget(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("killed", exit_code=130, error="KeyboardInterrupt")
+        elif issubclass(exc_type, SystemExit):
+            code = _exit_code(exc.code if isinstance(exc, SystemExit) else None)
+            self.finish("finished" if code == 0 else "failed", exit_code=code)
+        else:
+            self.finish("failed", exit_code=1, error=_format_exc(exc_type, exc, tb))
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id[:8]} {self.project}/{self.name} {self.status}>"
+
+    # -- artifacts and datasets (see labledger.artifacts and labledger.capture.data) --
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, kind: str | None = None) -> Any:
+        """Store a file or directory as a new version of the artifact ``name``."""
+        from .artifacts import log_artifact
+
+        return log_artifact(self, path, name=name, kind=kind)
+
+    def log_model(self, path: str | os.PathLike[str], name: str = "model") -> Any:
+        """Store model weights (any format, file or directory) as artifact ``name`` of kind ``model``."""
+        from .artifacts import log_artifact
+
+        return log_artifact(self, path, name=name, kind="model")
+
+    def use_artifact(self, ref: str) -> Any:
+        """Record that this run consumes artifact ``name:alias-or-version``; return a local path."""
+        from .artifacts import use_artifact
+
+        return use_artifact(self, ref)
+
+    def log_dataset(self, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
+        """Fingerprint a data file or directory as an input of this run."""
+        from .capture.data import fingerprint
+
+        info = fingerprint(path, name=name)
+        self._datasets = [d for d in self._datasets if d.get("name") != info["name"]] + [info]
+        self._writer.update_run(datasets=list(self._datasets))
+        return info
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
+
+
+def _format_exc(exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None) -> str:
+    import traceback
+
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    return text[-8000:]
+
+
+class _ExitHooks:
+    """Gives every run the right final status however the interpreter ends.
+
+    - uncaught exception -> ``failed`` (KeyboardInterrupt -> ``killed``)
+    - ``sys.exit(n)`` with n != 0 -> ``failed`` (MLflow would say FINISHED)
+    - SIGTERM -> ``killed`` (then the default action, so the exit code stays 143)
+    - normal end -> ``finished``
+    - SIGKILL / power loss -> nothing runs here; readers mark the run ``crashed``.
+    """
+
+    def __init__(self) -> None:
+        self.installed = False
+        self.exit_code: int | None = None
+        self.exception: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
+        self.runs: list[Run] = []
+        self._orig_exit = sys.exit
+        self._orig_excepthook = sys.excepthook
+
+    def install(self, run: Run) -> None:
+        self.runs.append(run)
+        if self.installed and self._pid == os.getpid():
+            return
+        self.installed = True
+        self._pid = os.getpid()
+        self._orig_exit = sys.exit
+        self._orig_excepthook = sys.excepthook
+        sys.exit = self._exit  # type: ignore[assignment]
+        sys.excepthook = self._excepthook
+        atexit.register(self._atexit)
+        if threading.current_thread() is threading.main_thread():
+            import signal
+
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                try:
+                    prev = signal.getsignal(sig)
+                    if prev in (signal.SIG_DFL, None):
+                        signal.signal(sig, self._on_signal)
+                except (ValueError, OSError):
+                    pass
+
+    def forget(self, run: Run) -> None:
+        if run in self.runs:
+            self.runs.remove(run)
+
+    def _exit(self, code: object = None) -> None:
+        self.exit_code = _exit_code(code)
+        self._orig_exit(code)
+
+    def _excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        self.exception = (exc_type, exc, tb)
+        self._orig_excepthook(exc_type, exc, tb)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        import signal
+
+        for run in list(self.runs):
+            if run._owner_pid == os.getpid():
+                run.finish("killed", exit_code=128 + signum, error=f"received {signal.Signals(signum).name}",
+                           timeout=10.0)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def _atexit(self) -> None:
+        for run in list(self.runs):
+            if run._finished:
+                continue
+            if run._owner_pid != os.getpid():
+                run.flush(10.0)
+                continue
+            if self.exception is not None:
+                et, ev, tb = self.exception
+                if issubclass(et, KeyboardInterrupt):
+                    run.finish("killed", exit_code=130, error="KeyboardInterrupt")
+                else:
+                    run.finish("failed", exit_code=1, error=_format_exc(et, ev, tb))
+            elif self.exit_code:
+                run.finish("failed", exit_code=self.exit_code)
+            else:
+                run.finish("finished", exit_code=0)
+
+
+_hooks = _ExitHooks()
+
+
+def init(
+    project: str | None = None,
+    *,
+    name: str | None = None,
+    config: Any = None,
+    tags: Iterable[str] | None = None,
+    notes: str | None = None,
+    seed: int | None = None,
+    store: str | os.PathLike[str] | None = None,
+    artifacts: str | os.PathLike[str] | None = None,
+    capture: bool | None = None,
+    flush_interval: float = 0.1,
+    console: bool | None = None,
+    parent_run_id: str | None = None,
+) -> Run:
+    """Start a run and return it; also usable as ``with labledger.init(...) as run:``.
+
+    Returns in milliseconds: the store is opened and the environment captured in
+    background threads. Problems the user must fix (an unwritable store path, a file
+    that is not a store, strict-mode violations) raise here.
+
+    ``project`` defaults to env LABLEDGER_PROJECT, else the name of the git repository
+    or current directory. ``store`` defaults to env LABLEDGER_URI, else an embedded
+    SQLite store in ``.labledger/`` at the git root. ``artifacts`` defaults to env
+    LABLEDGER_ARTIFACTS_URI, else a folder beside the store. ``capture=False`` (or env
+    LABLEDGER_CAPTURE=off) skips environment capture.
+    """
+    from .store._locate import default_root, precheck_sqlite, resolve_store_uri, sqlite_path
+
+    uri = resolve_store_uri(store)
+    if uri.startswith("sqlite"):
+        precheck_sqlite(sqlite_path(uri))
+    if project is None:
+        project = os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
+    check_key(project)
+    art = os.fspath(artifacts) if artifacts is not None else os.environ.get("LABLEDGER_ARTIFACTS_URI")
+    if capture is None:
+        capture = os.environ.get("LABLEDGER_CAPTURE", "on").lower() not in ("0", "off", "false", "no")
+    if capture:
+        from .capture import strict_check
+
+        strict_check(seed=seed)
+    run = Run(
+        project=project, name=name, config=config, tags=tags, notes=notes, store_uri=uri,
+        artifacts_uri=art, flush_interval=flush_interval, capture=capture, parent_run_id=parent_run_id,
+    )
+    _hooks.install(run)
+    if seed is not None:
+        from ._seed import seed_everything
+
+        seed_everything(seed)
+    else:
+        from ._seed import current_seed_info
+
+        info = current_seed_info()
+        if info:
+            run._record_seed(info["seed"], info["deterministic"], info["seeded"])
+    if console is not False and capture:
+        try:
+            from .console import maybe_start_console
+
+            maybe_start_console(run, force=console)
+        except ImportError:
+            pass
+    return run

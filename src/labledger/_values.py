@@ -1,0 +1,227 @@
+"""Validation and normalisation of user values: metric keys, metric values, config.
+
+Kept free of heavy imports: numpy and torch values are recognised by duck typing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "check_key",
+    "coerce_metric",
+    "decode_json",
+    "encode_json",
+    "flatten",
+    "normalize_config",
+]
+
+MAX_KEY_LENGTH = 250
+
+_CONTROL = {chr(c) for c in range(32)} | {chr(127)}
+
+
+def check_key(key: object) -> str:
+    """Return ``key`` if it is a valid metric or config key, else raise InvalidKeyError."""
+    from ._exceptions import InvalidKeyError
+
+    if not isinstance(key, str):
+        raise InvalidKeyError(key, f"keys must be str, not {type(key).__name__}")
+    if not key:
+        raise InvalidKeyError(key, "keys must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKeyError(key[:40] + "…", f"keys must be at most {MAX_KEY_LENGTH} characters, got {len(key)}")
+    if any(ch in _CONTROL for ch in key):
+        raise InvalidKeyError(key, "keys must not contain control characters")
+    if key.startswith("/") or key.endswith("/") or "//" in key:
+        raise InvalidKeyError(key, "'/' groups keys and must separate non-empty parts")
+    return key
+
+
+def coerce_metric(key: str, value: object) -> float | int:
+    """Turn an accepted metric value into a Python number, or raise TypeError.
+
+    Accepted: int, float, bool, numpy scalars and 0-d arrays, 0-d (or one-element)
+    torch tensors, and anything else with a real ``__float__`` that is a scalar.
+    """
+    tv = type(value)
+    if tv is float or tv is int:
+        return value  # type: ignore[return-value]
+    if tv is bool:
+        return int(value)  # type: ignore[arg-type]
+    if isinstance(value, (str, bytes, bytearray)) or value is None:
+        raise TypeError(f"metric {key!r} must be a number, got {tv.__name__} {value!r:.40}")
+    mod = tv.__module__ or ""
+    if mod.startswith("torch"):
+        numel = getattr(value, "numel", None)
+        if callable(numel) and numel() == 1:
+            item = value.detach().cpu().item()  # type: ignore[attr-defined]
+            if isinstance(item, (int, float, bool)) and not isinstance(item, complex):
+                return int(item) if isinstance(item, bool) else item
+        raise TypeError(
+            f"metric {key!r} must be a number, got a {tv.__name__} with "
+            f"shape {tuple(getattr(value, 'shape', ()))}; log a scalar (tensor.item())"
+        )
+    if mod == "numpy":
+        shape = getattr(value, "shape", None)
+        if shape == () or (shape is not None and math.prod(shape) == 1 and hasattr(value, "item")):
+            item = value.item()  # type: ignore[attr-defined]
+            if isinstance(item, bool):
+                return int(item)
+            if isinstance(item, (int, float)):
+                return item
+        raise TypeError(
+            f"metric {key!r} must be a number, got numpy {tv.__name__} "
+            f"with shape {shape}; log a scalar"
+        )
+    if isinstance(value, (int, float)):  # subclasses, decimal-free numbers
+        return float(value) if isinstance(value, float) else int(value)
+    if hasattr(value, "__float__") and not isinstance(value, complex) and not hasattr(value, "__len__"):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"metric {key!r} must be a number, got {tv.__name__}")
+
+
+def _config_source_to_dict(source: Any) -> dict[str, Any]:
+    import argparse
+
+    if source is None:
+        return {}
+    if isinstance(source, argparse.Namespace):
+        return dict(vars(source))
+    if isinstance(source, Mapping):
+        return {str(k): v for k, v in source.items()}
+    import dataclasses
+
+    if dataclasses.is_dataclass(source) and not isinstance(source, type):
+        return {f.name: getattr(source, f.name) for f in dataclasses.fields(source)}
+    for attr in ("to_dict", "model_dump", "dict"):
+        fn = getattr(source, attr, None)
+        if callable(fn):
+            try:
+                out = fn()
+            except TypeError:
+                continue
+            if isinstance(out, Mapping):
+                return {str(k): v for k, v in out.items()}
+    raise TypeError(
+        f"config must be a dict, a Mapping, an argparse.Namespace or a dataclass, "
+        f"not {type(source).__name__}"
+    )
+
+
+def _jsonable(value: Any, path: str, bad: list[str]) -> Any:
+    """Return a JSON-representable copy of ``value``; non-representable leaves become repr."""
+    import dataclasses
+
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        bad.append(path)
+        return repr(value)
+    mod = type(value).__module__ or ""
+    if mod == "numpy" or mod.startswith("torch"):
+        try:
+            return _jsonable(coerce_metric(path, value), path, bad)
+        except TypeError:
+            tolist = getattr(value, "tolist", None)
+            if callable(tolist):
+                return _jsonable(tolist(), path, bad)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, f"{path}.{k}" if path else str(k), bad) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _jsonable(getattr(value, f.name), f"{path}.{f.name}", bad)
+            for f in dataclasses.fields(value)
+        }
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{path}[{i}]", bad) for i, v in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        try:
+            items = sorted(value)
+        except TypeError:
+            items = list(value)
+        return [_jsonable(v, f"{path}[{i}]", bad) for i, v in enumerate(items)]
+    import enum
+    import pathlib
+
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value, path, bad)
+    if isinstance(value, pathlib.PurePath):
+        return str(value)
+    bad.append(path)
+    return repr(value)
+
+
+def normalize_config(source: Any) -> dict[str, Any]:
+    """Turn a config source into a JSON-representable nested dict.
+
+    Values that JSON cannot hold are stored as their ``repr`` and reported in one
+    warning listing their keys.
+    """
+    raw = _config_source_to_dict(source)
+    bad: list[str] = []
+    out = {}
+    for k, v in raw.items():
+        check_key(k)
+        out[k] = _jsonable(v, k, bad)
+    if bad:
+        warnings.warn(
+            "labledger: config values that are not JSON-serialisable were stored as their repr: "
+            + ", ".join(bad[:10])
+            + ("" if len(bad) <= 10 else f" and {len(bad) - 10} more"),
+            stacklevel=3,
+        )
+    return out
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """Flatten nested mappings into dotted keys (``{"a": {"b": 1}} -> {"a.b": 1}``)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{sep}{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, key, sep))
+        else:
+            out[key] = v
+    return out
+
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def encode_json(value: Any) -> Any:
+    """Encode for strict JSON (PostgreSQL jsonb): non-finite floats become {"$float": "NaN"}."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$float": "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")}
+    if isinstance(value, dict):
+        return {k: encode_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode_json(v) for v in value]
+    return value
+
+
+def decode_json(value: Any) -> Any:
+    """Inverse of :func:`encode_json`."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "$float" in value and value["$float"] in _NONFINITE:
+            return _NONFINITE[value["$float"]]
+        return {k: decode_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_json(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(encode_json(value), allow_nan=False, separators=(",", ":"), sort_keys=False)

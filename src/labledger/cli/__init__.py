@@ -1,0 +1,73 @@
+"""The ``labledger`` command line: thin commands over the library.
+
+Commands load lazily (``_COMMANDS`` maps a name to ``module:function``) so that
+``labledger --help`` and quick commands start fast. Expected failures print one line
+and exit 1; usage errors exit 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from .._exceptions import LabledgerError
+
+__all__ = ["main", "cli"]
+
+# name -> "module:attribute" (module relative to labledger.cli); keep sorted.
+_COMMANDS: dict[str, str] = {
+    "demo": "demo:demo",
+    "ls": "runs:ls",
+    "show": "runs:show",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(_COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        mod_name, attr = target.split(":")
+        mod = importlib.import_module(f"labledger.cli.{mod_name}")
+        cmd: click.Command = getattr(mod, attr)
+        return cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="labledger")
+def cli() -> None:
+    """labledger: the single source of truth for machine-learning runs.
+
+    The store is LABLEDGER_URI (sqlite:///PATH, postgresql://…, http(s)://HOST:PORT),
+    else .labledger/ at the root of the current git repository.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="labledger", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LabledgerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,152 @@
+"""``labledger ls`` and ``labledger show``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .._values import flatten
+from ._output import (
+    STATUS_STYLE,
+    console,
+    emit_json,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    open_ledger,
+    store_option,
+)
+
+__all__ = ["ls", "show", "run_json"]
+
+_LS_FIELDS = ("id", "project", "name", "status", "created_at", "ended_at", "runtime_s", "config", "summary", "tags", "seed")
+
+
+def run_json(run: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document of ``show --json`` (the contract's fields plus metric statistics)."""
+    out = dict(run)
+    out.setdefault("artifacts", [])
+    return out
+
+
+@click.command()
+@click.option("--project", "-p", default=None, help="Only runs of this project (default: all projects).")
+@click.option("--filter", "-f", "filter_", default=None, help='Filter expression, e.g. \'config.lr < 0.01 and status = "finished"\'.')
+@click.option("--sort", "sort", default=None, help="Sort key, '-' for descending, e.g. -summary.val_acc.")
+@click.option("--limit", "-n", default=None, type=click.IntRange(min=1), help="At most this many runs.")
+@click.option("--columns", default=None, help="Comma-separated extra columns, e.g. config.lr,summary.val_acc.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of run objects.")
+@store_option
+def ls(project: str | None, filter_: str | None, sort: str | None, limit: int | None,
+       columns: str | None, as_json: bool, store: str | None) -> None:
+    """List runs, newest first."""
+    with open_ledger(store) as ledger:
+        runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
+    if as_json:
+        emit_json([{k: r.get(k) for k in (*_LS_FIELDS, "metrics")} for r in runs])
+        return
+    from rich.table import Table
+
+    extra = [c.strip() for c in columns.split(",")] if columns else _default_columns(runs)
+    table = Table(show_lines=False, header_style="bold")
+    for col in ("id", "project", "name", "status", "created", "runtime", *extra):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        flat = {f"config.{k}": v for k, v in flatten(r["config"]).items()}
+        flat.update({f"summary.{k}": v for k, v in r["summary"].items()})
+        style = STATUS_STYLE.get(r["status"], "")
+        table.add_row(
+            r["id"][:8], r["project"], r["name"], f"[{style}]{r['status']}[/]",
+            fmt_time(r["created_at"]), fmt_duration(r["runtime_s"]),
+            *(fmt_value(flat[c]) if c in flat else "" for c in extra),
+        )
+    c = console()
+    if not runs:
+        c.print("no runs yet: start one with labledger.init() in a training script, or try `labledger demo`")
+        return
+    c.print(table)
+
+
+def _default_columns(runs: list[dict[str, Any]], max_cols: int = 4) -> list[str]:
+    """A few summary columns that most listed runs share."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        for k in r["summary"]:
+            if not k.startswith("system/"):
+                counts[k] = counts.get(k, 0) + 1
+    keys = sorted(counts, key=lambda k: (-counts[k], k))[:max_cols]
+    return [f"summary.{k}" for k in sorted(keys)]
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
+@store_option
+def show(run_ref: str, as_json: bool, store: str | None) -> None:
+    """Show one run: config, summary, environment, datasets, artifacts. RUN is an id, prefix or name."""
+    with open_ledger(store) as ledger:
+        run = run_json(ledger.get(run_ref))
+    if as_json:
+        emit_json(run)
+        return
+    render_run(run)
+
+
+def render_run(run: dict[str, Any]) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    c = console()
+    style = STATUS_STYLE.get(run["status"], "")
+    head = (
+        f"[bold]{run['name']}[/]  [dim]{run['id']}[/]\n"
+        f"project [bold]{run['project']}[/]   status [{style}]{run['status']}[/]   "
+        f"started {fmt_time(run['created_at'])}   runtime {fmt_duration(run['runtime_s'])}"
+    )
+    if run.get("seed") is not None:
+        head += f"   seed {run['seed']}"
+    if run.get("tags"):
+        head += "\ntags " + ", ".join(run["tags"])
+    if run.get("notes"):
+        head += f"\n{run['notes']}"
+    c.print(Panel(head, expand=False))
+    if run["config"]:
+        t = Table(title="config", title_justify="left", header_style="bold")
+        t.add_column("key")
+        t.add_column("value", overflow="fold")
+        for k, v in flatten(run["config"]).items():
+            t.add_row(k, fmt_value(v))
+        c.print(t)
+    if run["summary"]:
+        t = Table(title="summary", title_justify="left", header_style="bold")
+        for col in ("key", "value", "min", "max", "points"):
+            t.add_column(col)
+        metrics = run.get("metrics") or {}
+        for k, v in run["summary"].items():
+            m = metrics.get(k, {})
+            t.add_row(k, fmt_value(v), fmt_value(m.get("min", "")), fmt_value(m.get("max", "")), str(m.get("count", "")))
+        c.print(t)
+    env = run.get("env") or {}
+    if env:
+        from ..capture.render import render_env_lines
+
+        c.print("[bold]environment[/]")
+        for line in render_env_lines(env):
+            c.print("  " + line, markup=False)
+    if run.get("datasets"):
+        t = Table(title="datasets", title_justify="left", header_style="bold")
+        for col in ("name", "sha256", "size", "path"):
+            t.add_column(col, overflow="fold")
+        for d in run["datasets"]:
+            t.add_row(d.get("name", ""), str(d.get("sha256", ""))[:16], str(d.get("size", "")), d.get("path", ""))
+        c.print(t)
+    if run.get("artifacts"):
+        t = Table(title="artifacts", title_justify="left", header_style="bold")
+        for col in ("name", "kind", "version", "sha256", "size"):
+            t.add_column(col, overflow="fold")
+        for a in run["artifacts"]:
+            t.add_row(a.get("name", ""), a.get("kind") or "", str(a.get("version", "")), str(a.get("sha256", ""))[:16], str(a.get("size", "")))
+        c.print(t)
+    if run.get("error") and run["status"] in ("failed", "crashed", "killed"):
+        c.print(f"[bold red]error[/]\n{run['error'][-2000:]}", markup=True, highlight=False)

@@ -1,0 +1,108 @@
+"""The Store protocol every back end speaks, and the value types that cross it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Batch", "History", "Store", "TERMINAL_STATUSES", "RUN_STATUSES"]
+
+RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
+TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed"})
+
+
+@dataclass
+class Batch:
+    """One unit of writing: metric points of many keys plus run-level updates.
+
+    ``id`` is an idempotency key: a store applies a batch at most once, so a batch
+    retried after a timeout or from the spool is never stored twice.
+
+    ``metrics`` maps key -> (steps, values, timestamps), three equal-length sequences.
+    ``run_update`` holds run fields to set (status, ended_at, config, summary, tags,
+    notes, env (merged key by key), exit_code, error, seed, datasets).
+    """
+
+    run_id: str
+    metrics: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
+    run_update: dict[str, Any] = field(default_factory=dict)
+    heartbeat: float | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def point_count(self) -> int:
+        return sum(len(s[0]) for s in self.metrics.values())
+
+
+@dataclass
+class History:
+    """One metric series of one run, ordered by step (ties keep logging order)."""
+
+    run_id: str
+    key: str
+    steps: np.ndarray
+    values: np.ndarray
+    timestamps: np.ndarray
+    total: int = 0  # points in the full series (before any downsampling)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def to_list(self) -> list[tuple[int, float, float]]:
+        return list(zip(self.steps.tolist(), self.values.tolist(), self.timestamps.tolist(), strict=True))
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"step": self.steps, "value": self.values, "timestamp": self.timestamps}
+        )
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Storage used by runs (writes) and readers (CLI, UI, read API).
+
+    Run records are plain dicts with the JSON fields of ``labledger show --json``.
+    """
+
+    uri: str
+
+    def create_run(self, run: dict[str, Any]) -> None: ...
+
+    def write_batch(self, batch: Batch) -> bool:
+        """Apply ``batch`` atomically; return False when it was applied before."""
+        ...
+
+    def get_run(self, ref: str) -> dict[str, Any]:
+        """Return the run whose id is ``ref`` or starts with it (RunNotFoundError, AmbiguousRunError)."""
+        ...
+
+    def resolve_run_id(self, ref: str) -> str: ...
+
+    def list_runs(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | None = None,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]: ...
+
+    def count_runs(self, *, project: str | None = None, filter: str | None = None) -> int: ...
+
+    def history(self, run_id: str, key: str, max_points: int | None = None) -> History: ...
+
+    def metric_keys(self, run_id: str) -> list[str]: ...
+
+    def projects(self) -> list[dict[str, Any]]: ...
+
+    def reap_stale_runs(self, heartbeat_timeout: float | None = None) -> list[str]:
+        """Mark runs whose writer is gone as crashed; return their ids."""
+        ...
+
+    def close(self) -> None: ...

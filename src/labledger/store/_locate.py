@@ -1,0 +1,98 @@
+"""Where the store lives, decided without importing SQLAlchemy (init() must be fast)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from .._exceptions import NotAStoreError, StoreUnwritableError, UsageError
+
+__all__ = [
+    "DEFAULT_DIRNAME",
+    "default_root",
+    "default_store_uri",
+    "precheck_sqlite",
+    "resolve_store_uri",
+    "sqlite_path",
+]
+
+DEFAULT_DIRNAME = ".labledger"
+DB_FILENAME = "ledger.db"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def default_root(cwd: str | os.PathLike[str] | None = None) -> Path:
+    """The `.labledger/` folder at the root of the current git repository, else in cwd."""
+    here = Path(cwd or os.getcwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / ".git").exists():
+            return d / DEFAULT_DIRNAME
+    return here / DEFAULT_DIRNAME
+
+
+def default_store_uri(cwd: str | os.PathLike[str] | None = None) -> str:
+    return "sqlite:///" + str(default_root(cwd) / DB_FILENAME)
+
+
+def resolve_store_uri(store: str | os.PathLike[str] | None = None) -> str:
+    """Argument, else env LABLEDGER_URI, else the embedded default. Plain paths mean SQLite."""
+    uri = os.fspath(store) if store is not None else os.environ.get("LABLEDGER_URI") or ""
+    if not uri:
+        return default_store_uri()
+    if "://" not in uri:
+        p = Path(uri).expanduser()
+        if p.is_dir() or p.suffix == "" and not p.exists():
+            p = p / DB_FILENAME
+        return "sqlite:///" + str(p.resolve())
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme.startswith(("sqlite", "postgresql", "postgres", "http", "https")):
+        if scheme == "postgres":
+            uri = "postgresql" + uri[len("postgres"):]
+        return uri
+    raise UsageError(f"unsupported store URI {uri!r}: use sqlite:///PATH, postgresql://… or http(s)://HOST:PORT")
+
+
+def sqlite_path(uri: str) -> Path:
+    """The file of a ``sqlite:///PATH`` URI."""
+    rest = uri.split(":///", 1)[1] if ":///" in uri else uri.split("://", 1)[1]
+    rest = rest.split("?", 1)[0]
+    return Path(rest)
+
+
+def precheck_sqlite(path: Path) -> None:
+    """Fail fast, with a clear message and without modifying anything, when ``path`` can't be our store.
+
+    Checks: the folder can be created and written; an existing file is SQLite and either
+    empty or carries labledger's marker table.
+    """
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnwritableError(str(folder), exc.strerror or str(exc)) from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreUnwritableError(str(folder), "permission denied")
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise NotAStoreError(str(path), "it is a directory")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise StoreUnwritableError(str(path), "permission denied")
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head != SQLITE_HEADER:
+        raise NotAStoreError(str(path), "not an SQLite database")
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            names = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise NotAStoreError(str(path), str(exc)) from exc
+    if names and "labledger_meta" not in names:
+        raise NotAStoreError(str(path), "an SQLite database without labledger's tables")

@@ -1,0 +1,118 @@
+"""Tables of the SQL store (SQLAlchemy Core). Alembic migrations create them.
+
+Metric points live in ``metric_chunks``: each row holds up to CHUNK_POINTS points of
+one (run, key) series as packed little-endian arrays (int64 steps, float64 values,
+float64 timestamps). One row per chunk instead of one per point makes a million-point
+write a few hundred inserts and a million-point read a few hundred blob fetches.
+``metric_summary`` keeps count/last/min/max per series, updated in the same transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
+
+__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "projects"]
+
+CHUNK_POINTS = 8192
+
+metadata = MetaData()
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+Double = Float().with_variant(DOUBLE_PRECISION(), "postgresql")
+Blob = LargeBinary().with_variant(BYTEA(), "postgresql")
+
+meta = Table(
+    "labledger_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("created_at", Double, nullable=False),
+    Column("settings", JsonType, nullable=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project", String(250), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("ended_at", Double, nullable=True),
+    Column("heartbeat_at", Double, nullable=True),
+    Column("host", String(250), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("pid_start", String(64), nullable=True),
+    Column("config", JsonType, nullable=False),
+    Column("summary", JsonType, nullable=False),  # explicit summary assignments only
+    Column("tags", JsonType, nullable=False),
+    Column("notes", Text, nullable=True),
+    Column("seed", BigInteger, nullable=True),
+    Column("env", JsonType, nullable=False),
+    Column("datasets", JsonType, nullable=False),
+    Column("exit_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("parent_run_id", String(32), nullable=True),
+    Column("updated_at", Double, nullable=False),
+)
+Index("ix_runs_project_created", runs.c.project, runs.c.created_at)
+Index("ix_runs_status", runs.c.status)
+Index("ix_runs_created", runs.c.created_at)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("step_min", BigInteger, nullable=False),
+    Column("step_max", BigInteger, nullable=False),
+    Column("steps", Blob, nullable=False),
+    Column("vals", Blob, nullable=False),
+    Column("ts", Blob, nullable=False),
+)
+Index("ix_chunks_run_key", metric_chunks.c.run_id, metric_chunks.c.key, metric_chunks.c.id)
+
+metric_summary = Table(
+    "metric_summary",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("last", Double, nullable=True),  # NULL when the last value is NaN (SQLite has no NaN)
+    Column("last_nan", Boolean, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_ts", Double, nullable=False),
+    Column("min", Double, nullable=True),  # min/max ignore NaN; NULL when all values are NaN
+    Column("max", Double, nullable=True),
+)
+Index("ix_metric_summary_key", metric_summary.c.key, metric_summary.c.last)
+
+applied_batches = Table(
+    "applied_batches",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("applied_at", Double, nullable=False),
+)

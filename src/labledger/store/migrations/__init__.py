@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL store. Revisions are files ``versions/NNNN_*.py``."""

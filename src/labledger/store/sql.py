@@ -1,0 +1,611 @@
+"""SqlStore: the one implementation of storage logic, on SQLite or PostgreSQL.
+
+The embedded default and the tracking server both use this class; the HTTP client
+speaks the same protocol over the wire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from .._exceptions import (
+    AmbiguousRunError,
+    RunNotFoundError,
+    SchemaTooNewError,
+    StoreUnavailableError,
+    UsageError,
+)
+from .._procinfo import hostname, pid_alive
+from .._values import decode_json, encode_json
+from . import _schema as s
+from ._base import TERMINAL_STATUSES, Batch, History
+from ._locate import precheck_sqlite, sqlite_path
+
+__all__ = ["SqlStore", "code_revisions"]
+
+log = logging.getLogger("labledger.store")
+
+_VERSIONS_DIR = Path(__file__).parent / "migrations" / "versions"
+_REV_RE = re.compile(r"^(\d{4})_\w+\.py$")
+_HEX_RE = re.compile(r"^[0-9a-f]{1,32}$")
+DEFAULT_HEARTBEAT_TIMEOUT = 300.0
+
+_RUN_JSON_FIELDS = ("config", "summary", "tags", "env", "datasets")
+_UPDATABLE = {
+    "status", "ended_at", "config", "summary", "tags", "notes", "seed", "env", "datasets",
+    "exit_code", "error", "parent_run_id", "name", "heartbeat_at",
+}
+
+
+def code_revisions() -> set[str]:
+    """Migration revisions this code knows, read from file names (no Alembic import)."""
+    return {m.group(1) for f in os.listdir(_VERSIONS_DIR) if (m := _REV_RE.match(f))}
+
+
+def _sqlite_on_connect(dbapi_con: Any, _record: Any) -> None:
+    dbapi_con.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+    cur = dbapi_con.cursor()
+    cur.execute("PRAGMA busy_timeout = 60000")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue on
+    # busy_timeout instead of failing with "database is locked" on lock upgrade.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqlStore:
+    """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
+
+    def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:
+        self.uri = uri
+        self._tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
+        self._pid = os.getpid()
+        if uri.startswith("sqlite"):
+            self.dialect = "sqlite"
+            self.path: Path | None = sqlite_path(uri)
+            precheck_sqlite(self.path)
+            self.engine: Engine = sa.create_engine(
+                f"sqlite:///{self.path}",
+                connect_args={"timeout": 60, "check_same_thread": False},
+                poolclass=sa.pool.QueuePool,
+                pool_size=pool_size,
+                max_overflow=10,
+            )
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            self.dialect = "postgresql"
+            self.path = None
+            url = uri
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            self.engine = sa.create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+        os.register_at_fork(after_in_child=self._after_fork)
+        if migrate:
+            self.ensure_schema()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _after_fork(self) -> None:
+        # A forked child must not reuse the parent's connections (SQLAlchemy docs:
+        # "Using Connection Pools with Multiprocessing").
+        self.engine.dispose(close=False)
+        self._tails.clear()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.uri!r})"
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A write transaction, retried on transient lock errors."""
+        delay = 0.05
+        for attempt in range(20):
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+                return
+            except sa.exc.OperationalError as exc:
+                if "locked" in str(exc).lower() and attempt < 19:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                raise
+
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        return self.engine.connect()
+
+    # -- schema ----------------------------------------------------------------------
+
+    def applied_revisions(self) -> set[str] | None:
+        """Revisions recorded in the store, or None for an empty store."""
+        with self.engine.connect() as conn:
+            insp = sa.inspect(conn)
+            if not insp.has_table("labledger_meta"):
+                if self.dialect == "sqlite" and insp.get_table_names():
+                    from .._exceptions import NotAStoreError
+
+                    raise NotAStoreError(str(self.path), "an SQLite database without labledger's tables")
+                return None
+            row = conn.execute(sa.select(s.meta.c.value).where(s.meta.c.key == "revisions")).first()
+            conn.rollback()
+        return set(row[0].split(",")) if row and row[0] else set()
+
+    def ensure_schema(self) -> None:
+        """Apply pending migrations; safe when several processes do it at once."""
+        known = code_revisions()
+        try:
+            applied = self.applied_revisions()
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailableError(self.uri, str(exc.orig)) from exc
+        if applied is not None:
+            if applied - known:
+                raise SchemaTooNewError(self.uri, ",".join(sorted(applied)), ",".join(sorted(known)))
+            if known <= applied:
+                return
+        with self._migration_lock():
+            applied = self.applied_revisions()
+            if applied is not None and known <= applied:
+                return
+            self._run_alembic(known)
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.dialect == "sqlite":
+            import fcntl
+
+            assert self.path is not None
+            with open(str(self.path) + ".migrate.lock", "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        else:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(7401851)"))
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(7401851)"))
+                    conn.commit()
+
+    def _run_alembic(self, known: set[str]) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.commit()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
+            conn.commit()
+        with self._tx() as conn:
+            self._set_meta(conn, "revisions", ",".join(sorted(known)))
+            self._set_meta(conn, "format", "labledger")
+
+    def _set_meta(self, conn: Connection, key: str, value: str) -> None:
+        updated = conn.execute(sa.update(s.meta).where(s.meta.c.key == key).values(value=value)).rowcount
+        if not updated:
+            conn.execute(sa.insert(s.meta).values(key=key, value=value))
+
+    def upsert(self, table: sa.Table) -> Any:
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        return insert(table)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def create_run(self, run: dict[str, Any]) -> None:
+        now = time.time()
+        values = {
+            "id": run["id"],
+            "project": run["project"],
+            "name": run["name"],
+            "status": run.get("status", "running"),
+            "created_at": run.get("created_at", now),
+            "ended_at": run.get("ended_at"),
+            "heartbeat_at": run.get("heartbeat_at", now),
+            "host": run.get("host"),
+            "pid": run.get("pid"),
+            "pid_start": run.get("pid_start"),
+            "notes": run.get("notes"),
+            "seed": run.get("seed"),
+            "parent_run_id": run.get("parent_run_id"),
+            "updated_at": now,
+        }
+        for f in _RUN_JSON_FIELDS:
+            default: Any = [] if f in ("tags", "datasets") else {}
+            values[f] = encode_json(run.get(f) or default)
+        with self._tx() as conn:
+            exists = conn.execute(sa.select(s.projects.c.name).where(s.projects.c.name == run["project"])).first()
+            if not exists:
+                ins = self.upsert(s.projects).values(name=run["project"], created_at=now, settings=None)
+                conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
+            conn.execute(sa.insert(s.runs).values(**values))
+
+    def write_batch(self, batch: Batch) -> bool:
+        pending_tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
+        with self._tx() as conn:
+            ins = self.upsert(s.applied_batches).values(id=batch.id, run_id=batch.run_id, applied_at=time.time())
+            if conn.execute(ins.on_conflict_do_nothing(index_elements=["id"])).rowcount == 0:
+                return False
+            if batch.metrics:
+                summaries = []
+                for key, (steps, vals, ts) in batch.metrics.items():
+                    st = np.asarray(steps, dtype="<i8")
+                    va = np.asarray(vals, dtype="<f8")
+                    tt = np.asarray(ts, dtype="<f8")
+                    if not len(st):
+                        continue
+                    self._write_series(conn, batch.run_id, key, st, va, tt, pending_tails)
+                    summaries.append(_series_summary(batch.run_id, key, st, va, tt))
+                if summaries:
+                    self._upsert_summaries(conn, summaries)
+            self._apply_run_update(conn, batch.run_id, batch.run_update, batch.heartbeat)
+        self._tails.update(pending_tails)
+        if len(self._tails) > 4096:
+            for k in list(self._tails)[: len(self._tails) - 2048]:
+                del self._tails[k]
+        return True
+
+    def _write_series(
+        self,
+        conn: Connection,
+        run_id: str,
+        key: str,
+        st: np.ndarray,
+        va: np.ndarray,
+        tt: np.ndarray,
+        pending: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]],
+    ) -> None:
+        """Append points to a series: grow this process's open tail chunk, else add chunks."""
+        cap = s.CHUNK_POINTS
+        tkey = (run_id, key)
+        tail = pending.get(tkey) or self._tails.get(tkey)
+        n = len(st)
+        if tail is not None and tail[4] + n <= cap:
+            cid, tsb, tvb, ttb, tn, smin, smax = tail
+            nsb, nvb, ntb = tsb + st.tobytes(), tvb + va.tobytes(), ttb + tt.tobytes()
+            smin2, smax2 = min(smin, int(st.min())), max(smax, int(st.max()))
+            conn.execute(
+                sa.update(s.metric_chunks)
+                .where(s.metric_chunks.c.id == cid)
+                .values(n=tn + n, step_min=smin2, step_max=smax2, steps=nsb, vals=nvb, ts=ntb)
+            )
+            pending[tkey] = (cid, nsb, nvb, ntb, tn + n, smin2, smax2)
+            return
+        full = (n // cap) * cap if n % cap else n - cap
+        rows = [
+            {
+                "run_id": run_id, "key": key, "n": cap,
+                "step_min": int(st[i : i + cap].min()), "step_max": int(st[i : i + cap].max()),
+                "steps": st[i : i + cap].tobytes(), "vals": va[i : i + cap].tobytes(), "ts": tt[i : i + cap].tobytes(),
+            }
+            for i in range(0, full, cap)
+        ]
+        if rows:
+            conn.execute(sa.insert(s.metric_chunks), rows)
+        rst, rva, rtt = st[full:], va[full:], tt[full:]
+        smin, smax = int(rst.min()), int(rst.max())
+        cid = conn.execute(
+            sa.insert(s.metric_chunks)
+            .values(run_id=run_id, key=key, n=len(rst), step_min=smin, step_max=smax,
+                    steps=rst.tobytes(), vals=rva.tobytes(), ts=rtt.tobytes())
+            .returning(s.metric_chunks.c.id)
+        ).scalar_one()
+        pending[tkey] = (cid, rst.tobytes(), rva.tobytes(), rtt.tobytes(), len(rst), smin, smax)
+
+    def _upsert_summaries(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        t = s.metric_summary
+        ins = self.upsert(t)
+        ex = ins.excluded
+        least = sa.func.min if self.dialect == "sqlite" else sa.func.least
+        greatest = sa.func.max if self.dialect == "sqlite" else sa.func.greatest
+
+        def combine(fn: Any, old: Any, new: Any) -> Any:
+            return sa.case((old.is_(None), new), (new.is_(None), old), else_=fn(old, new))
+
+        stmt = ins.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "count": t.c.count + ex["count"],
+                "last": ex["last"],
+                "last_nan": ex.last_nan,
+                "last_step": ex.last_step,
+                "last_ts": ex.last_ts,
+                "min": combine(least, t.c.min, ex["min"]),
+                "max": combine(greatest, t.c.max, ex["max"]),
+            },
+        )
+        conn.execute(stmt, rows)
+
+    def _apply_run_update(self, conn: Connection, run_id: str, update: dict[str, Any], heartbeat: float | None) -> None:
+        if not update and heartbeat is None:
+            return
+        unknown = set(update) - _UPDATABLE
+        if unknown:
+            raise UsageError(f"cannot update run fields {sorted(unknown)}")
+        values: dict[str, Any] = {"updated_at": time.time()}
+        for k, v in update.items():
+            values[k] = encode_json(v) if k in _RUN_JSON_FIELDS else v
+        if "env" in update:
+            cur = conn.execute(sa.select(s.runs.c.env).where(s.runs.c.id == run_id)).scalar_one_or_none()
+            merged = dict(_load(cur) or {})
+            merged.update(encode_json(update["env"]))
+            values["env"] = merged
+        if heartbeat is not None:
+            values["heartbeat_at"] = heartbeat
+            if "status" not in update:
+                # a run wrongly declared crashed (e.g. a long network outage) comes back to life
+                conn.execute(
+                    sa.update(s.runs)
+                    .where(s.runs.c.id == run_id, s.runs.c.status == "crashed")
+                    .values(status="running", ended_at=None)
+                )
+        conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
+
+    # -- reading ---------------------------------------------------------------------
+
+    def resolve_run_id(self, ref: str) -> str:
+        ref = ref.strip()
+        with self._read() as conn:
+            if _HEX_RE.match(ref.lower()):
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        sa.select(s.runs.c.id).where(s.runs.c.id.like(ref.lower() + "%")).limit(6)
+                    )
+                ]
+                if len(ids) == 1:
+                    return ids[0]
+                if len(ids) > 1:
+                    if ref.lower() in ids:
+                        return ref.lower()
+                    raise AmbiguousRunError(ref, ids)
+            named = [r[0] for r in conn.execute(sa.select(s.runs.c.id).where(s.runs.c.name == ref).limit(6))]
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise AmbiguousRunError(ref, named)
+        raise RunNotFoundError(ref)
+
+    def get_run(self, ref: str) -> dict[str, Any]:
+        run_id = self.resolve_run_id(ref)
+        with self._read() as conn:
+            row = conn.execute(sa.select(s.runs).where(s.runs.c.id == run_id)).mappings().first()
+            if row is None:
+                raise RunNotFoundError(ref)
+            metrics = self._metric_summaries(conn, [run_id])
+        return self._row_to_run(row, metrics.get(run_id, {}))
+
+    def _metric_summaries(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        t = s.metric_summary
+        for i in range(0, len(run_ids), 500):
+            part = list(run_ids[i : i + 500])
+            for r in conn.execute(sa.select(t).where(t.c.run_id.in_(part))).mappings():
+                last = math.nan if r["last_nan"] else r["last"]
+                out.setdefault(r["run_id"], {})[r["key"]] = {
+                    "last": last,
+                    "min": r["min"],
+                    "max": r["max"],
+                    "count": r["count"],
+                    "last_step": r["last_step"],
+                    "last_ts": r["last_ts"],
+                }
+        return out
+
+    def _row_to_run(self, row: Any, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        summary: dict[str, Any] = {k: m["last"] for k, m in sorted(metrics.items())}
+        summary.update(decode_json(_load(row["summary"]) or {}))
+        created = row["created_at"]
+        ended = row["ended_at"]
+        end_or_now = ended if ended is not None else (time.time() if row["status"] == "running" else row["heartbeat_at"])
+        return {
+            "id": row["id"],
+            "project": row["project"],
+            "name": row["name"],
+            "status": row["status"],
+            "created_at": created,
+            "ended_at": ended,
+            "runtime_s": None if end_or_now is None else max(0.0, end_or_now - created),
+            "heartbeat_at": row["heartbeat_at"],
+            "config": decode_json(_load(row["config"]) or {}),
+            "summary": summary,
+            "metrics": metrics,
+            "tags": _load(row["tags"]) or [],
+            "notes": row["notes"],
+            "seed": row["seed"],
+            "env": decode_json(_load(row["env"]) or {}),
+            "datasets": _load(row["datasets"]) or [],
+            "exit_code": row["exit_code"],
+            "error": row["error"],
+            "host": row["host"],
+            "pid": row["pid"],
+            "parent_run_id": row["parent_run_id"],
+        }
+
+    def list_runs(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | None = None,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        q = self._runs_query(project=project, filter=filter, order_by=order_by)
+        if limit is not None:
+            q = q.limit(limit)
+        if offset:
+            q = q.offset(offset)
+        with self._read() as conn:
+            rows = list(conn.execute(q).mappings())
+            metrics = self._metric_summaries(conn, [r["id"] for r in rows])
+        return [self._row_to_run(r, metrics.get(r["id"], {})) for r in rows]
+
+    def count_runs(self, *, project: str | None = None, filter: str | None = None) -> int:
+        q = self._runs_query(project=project, filter=filter, order_by=None)
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one())
+
+    def _runs_query(self, *, project: str | None, filter: str | None, order_by: str | list[str] | None) -> Any:
+        """SELECT over runs with project, filter and ordering applied (see labledger.query)."""
+        q = sa.select(s.runs)
+        if project is not None:
+            q = q.where(s.runs.c.project == project)
+        if filter:
+            from ..query import compile_filter
+
+            q = q.where(compile_filter(filter, dialect=self.dialect))
+        keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        if keys:
+            from ..query import compile_order_by
+
+            q = q.order_by(*compile_order_by(keys, dialect=self.dialect))
+        else:
+            q = q.order_by(s.runs.c.created_at.desc(), s.runs.c.id)
+        return q
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        t = s.metric_summary
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(sa.select(t.c.key).where(t.c.run_id == run_id).order_by(t.c.key))]
+
+    def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
+        t = s.metric_chunks
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t.c.steps, t.c.vals, t.c.ts).where(t.c.run_id == run_id, t.c.key == key).order_by(t.c.id)
+            ).all()
+        if not rows:
+            empty_i = np.empty(0, dtype=np.int64)
+            empty_f = np.empty(0, dtype=np.float64)
+            return History(run_id, key, empty_i, empty_f, empty_f.copy(), 0)
+        steps = np.frombuffer(b"".join(r[0] for r in rows), dtype="<i8")
+        vals = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f8")
+        ts = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f8")
+        if len(steps) > 1 and bool(np.any(steps[1:] < steps[:-1])):
+            order = np.argsort(steps, kind="stable")
+            steps, vals, ts = steps[order], vals[order], ts[order]
+        total = len(steps)
+        if max_points is not None and total > max_points:
+            steps, vals, ts = downsample(steps, vals, ts, max_points)
+        return History(run_id, key, steps, vals, ts, total)
+
+    def projects(self) -> list[dict[str, Any]]:
+        r = s.runs
+        q = (
+            sa.select(r.c.project, sa.func.count().label("runs"), sa.func.max(r.c.created_at).label("last_run_at"))
+            .group_by(r.c.project)
+            .order_by(r.c.project)
+        )
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(q).mappings()]
+
+    def reap_stale_runs(self, heartbeat_timeout: float | None = None) -> list[str]:
+        timeout = DEFAULT_HEARTBEAT_TIMEOUT if heartbeat_timeout is None else heartbeat_timeout
+        now = time.time()
+        me = hostname()
+        r = s.runs
+        with self._read() as conn:
+            running = conn.execute(
+                sa.select(r.c.id, r.c.host, r.c.pid, r.c.pid_start, r.c.heartbeat_at).where(r.c.status == "running")
+            ).all()
+        dead: list[tuple[str, float | None]] = []
+        for run_id, host, pid, token, hb in running:
+            if host == me and pid is not None:
+                if not pid_alive(pid, token):
+                    dead.append((run_id, hb))
+            elif hb is None or now - hb > timeout:
+                dead.append((run_id, hb))
+        if dead:
+            with self._tx() as conn:
+                for run_id, hb in dead:
+                    conn.execute(
+                        sa.update(r)
+                        .where(r.c.id == run_id, r.c.status == "running")
+                        .values(status="crashed", ended_at=hb or now, updated_at=now,
+                                error="the writing process stopped without finishing the run")
+                    )
+        return [d[0] for d in dead]
+
+
+def _load(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def _series_summary(run_id: str, key: str, st: np.ndarray, va: np.ndarray, tt: np.ndarray) -> dict[str, Any]:
+    last = float(va[-1])
+    finite = va[~np.isnan(va)]
+    return {
+        "run_id": run_id,
+        "key": key,
+        "count": len(va),
+        "last": None if math.isnan(last) else last,
+        "last_nan": math.isnan(last),
+        "last_step": int(st[-1]),
+        "last_ts": float(tt[-1]),
+        "min": float(finite.min()) if len(finite) else None,
+        "max": float(finite.max()) if len(finite) else None,
+    }
+
+
+def downsample(steps: np.ndarray, vals: np.ndarray, ts: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reduce to at most ``max_points`` points, keeping each bucket's min and max (so spikes survive).
+
+    The series is cut into ``max_points // 2`` buckets of consecutive points; each
+    bucket contributes its minimum and its maximum, in step order. NaN points are
+    kept when a bucket holds nothing else.
+    """
+    if max_points < 2:
+        raise UsageError("max_points must be at least 2")
+    n = len(steps)
+    buckets = max_points // 2
+    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
+    starts = edges[:-1]
+    starts = starts[np.diff(edges) > 0]
+    filled = np.where(np.isnan(vals), np.inf, vals)
+    mins = np.minimum.reduceat(filled, starts)
+    filled_max = np.where(np.isnan(vals), -np.inf, vals)
+    maxs = np.maximum.reduceat(filled_max, starts)
+    # locate the index of each bucket's min and max
+    idx = np.arange(n)
+    bucket_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
+    is_min = filled == mins[bucket_of]
+    is_max = filled_max == maxs[bucket_of]
+    big = n + 1
+    imin = np.minimum.reduceat(np.where(is_min, idx, big), starts)
+    imax = np.minimum.reduceat(np.where(is_max, idx, big), starts)
+    keep = np.unique(np.concatenate([imin, imax]))
+    keep = keep[keep < n]
+    return steps[keep], vals[keep], ts[keep]
