@@ -8,6 +8,7 @@ and exit 1; usage errors exit 2; no tracebacks.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
@@ -19,15 +20,32 @@ __all__ = ["main", "cli"]
 
 # name -> "module:attribute" (module relative to labledger.cli); keep sorted.
 _COMMANDS: dict[str, str] = {
+    "artifacts": "artifacts:artifacts",
+    "best": "query:best",
+    "compare": "query:compare",
     "demo": "demo:demo",
+    "diff": "query:diff",
+    "env": "env:env",
+    "export": "query:export",
+    "gc": "artifacts:gc",
+    "importance": "query:importance",
     "ls": "runs:ls",
+    "repro": "repro:repro",
+    "server": "server:server",
     "show": "runs:show",
+    "sync": "server:sync",
+    "ui": "ui:ui",
+    "watch": "watch:watch",
 }
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(_COMMANDS) | set(self.commands))
+        names = set(self.commands)
+        for name, target in _COMMANDS.items():
+            if importlib.util.find_spec(f"labledger.cli.{target.split(':')[0]}") is not None:
+                names.add(name)
+        return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:

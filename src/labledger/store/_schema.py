@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
 
-__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "projects"]
+__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects"]
 
 CHUNK_POINTS = 8192
 
@@ -115,4 +115,14 @@ applied_batches = Table(
     Column("id", String(64), primary_key=True),
     Column("run_id", String(32), nullable=False),
     Column("applied_at", Double, nullable=False),
+)
+
+# Small content-addressed texts that belong to runs (git patches, script snapshots),
+# zlib-compressed. Large files go to the artifact store instead.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", Blob, nullable=False),
 )

@@ -371,6 +371,34 @@ class SqlStore:
                 )
         conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
 
+    def put_blob(self, data: bytes) -> str:
+        """Store ``data`` content-addressed (zlib-compressed); return its sha256. Idempotent."""
+        import hashlib
+        import zlib
+
+        digest = hashlib.sha256(data).hexdigest()
+        with self._tx() as conn:
+            ins = self.upsert(s.blobs).values(sha256=digest, size=len(data), data=zlib.compress(data, 6))
+            conn.execute(ins.on_conflict_do_nothing(index_elements=["sha256"]))
+        return digest
+
+    def get_blob(self, sha256: str) -> bytes:
+        """The bytes stored under ``sha256`` (verified); NotFoundError when absent."""
+        import hashlib
+        import zlib
+
+        from .._exceptions import IntegrityError, NotFoundError
+
+        with self._read() as conn:
+            row = conn.execute(sa.select(s.blobs.c.data).where(s.blobs.c.sha256 == sha256)).first()
+        if row is None:
+            raise NotFoundError(f"no blob {sha256[:16]}… in the store")
+        data = zlib.decompress(row[0])
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise IntegrityError(f"blob {sha256[:16]}", sha256, actual)
+        return data
+
     # -- reading ---------------------------------------------------------------------
 
     def resolve_run_id(self, ref: str) -> str:

@@ -88,6 +88,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_metric_summary_key", "metric_summary", ["key", "last"])
     op.create_table(
+        "blobs",
+        sa.Column("sha256", sa.String(64), primary_key=True),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("data", Blob, nullable=False),
+    )
+    op.create_table(
         "applied_batches",
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("run_id", sa.String(32), nullable=False),
@@ -96,5 +102,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ["applied_batches", "metric_summary", "metric_chunks", "runs", "projects", "labledger_meta"]:
+    for name in ["applied_batches", "blobs", "metric_summary", "metric_chunks", "runs", "projects", "labledger_meta"]:
         op.drop_table(name)

@@ -1,0 +1,80 @@
+"""Fixtures shared by every test area (each area has its own folder and conftest.py).
+
+- ``store_uri``: a fresh embedded SQLite store in a temporary folder.
+- ``pg_uri``: a fresh PostgreSQL database (from LABLEDGER_TEST_POSTGRES_URL); the test is
+  skipped only when that variable is unset, and CI always sets it.
+- ``any_store_uri``: parametrised over both.
+- ``isolated_env``: cwd in a temp dir and no LABLEDGER_* variables leaking in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ENV = "LABLEDGER_TEST_POSTGRES_URL"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for k in list(os.environ):
+        if k.startswith("LABLEDGER_") and k != PG_ENV:
+            monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("LABLEDGER_CONSOLE", "off")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    yield work
+
+
+@pytest.fixture
+def store_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store' / 'ledger.db'}"
+
+
+def _pg_admin_url() -> str | None:
+    return os.environ.get(PG_ENV)
+
+
+@pytest.fixture
+def pg_uri() -> Iterator[str]:
+    base = _pg_admin_url()
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    import sqlalchemy as sa
+
+    name = "ll_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
+            ), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'ledger.db'}"
+    return str(request.getfixturevalue("pg_uri"))
+
+
+def run_script(code: str, *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run Python ``code`` in a real subprocess with labledger importable."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
