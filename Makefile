@@ -1,0 +1,129 @@
+# labledger developer / CI entry points.
+#
+#   make venv      create .venv (python3 -m venv) if missing
+#   make demo      install runtime + [demo] extra, run `labledger demo`
+#   make test      install everything (all extras + torch), run pytest
+#   make check     ruff lint, ruff format --check, mypy
+#   make bench     run every benchmarks/bench_*.py in turn
+#   make lock      regenerate constraints.txt in a throwaway venv
+#   make browsers  make sure Debian's chromium is installed (for Playwright tests)
+#   make clean     remove the venv and caches
+#
+# Every install goes through constraints.txt so it is fully pinned.  Install
+# steps are guarded by stamp files inside .venv, so they only re-run when
+# pyproject.toml or constraints.txt change (or the venv is removed).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PIP         := $(PY) -m pip
+CONSTRAINTS := constraints.txt
+ALL_EXTRAS  := postgres,s3,server,analysis,gpu,demo,dev
+# Always pin torch exactly: the CPU wheel in /opt/wheels satisfies ==2.13.0;
+# an unpinned `torch` would make pip resolve the multi-GB CUDA build.
+TORCH       := torch==2.13.0
+PIP_FLAGS   ?= --disable-pip-version-check
+PYTEST_ARGS ?=
+LINT_PATHS  := src tests benchmarks
+
+DEMO_STAMP  := $(VENV)/.installed-demo
+ALL_STAMP   := $(VENV)/.installed-all
+
+.PHONY: venv demo test check bench lock browsers clean install install-demo
+
+# ---------------------------------------------------------------- venv
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+venv: $(PY)
+
+# ------------------------------------------------------------- installs
+$(DEMO_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP) install $(PIP_FLAGS) -e ".[demo]" -c $(CONSTRAINTS)
+	@touch $@
+
+$(ALL_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP) install $(PIP_FLAGS) -e ".[$(ALL_EXTRAS)]" "$(TORCH)" -c $(CONSTRAINTS)
+	@touch $@
+
+install-demo: $(DEMO_STAMP)
+install: $(ALL_STAMP)
+
+# --------------------------------------------------------------- demo
+demo: $(DEMO_STAMP)
+	$(VENV)/bin/labledger demo
+
+# --------------------------------------------------------------- test
+# pytest exit code 5 means "no tests collected": our suite must never be
+# empty, so that is reported as a failure.  Any other non-zero code fails
+# the target with pytest's own status.
+test: $(ALL_STAMP)
+	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then \
+		echo "ERROR: pytest collected no tests (exit code 5); the test suite must never be empty." >&2; \
+		exit 5; \
+	fi; \
+	exit $$rc
+
+# -------------------------------------------------------------- check
+# Runs all three checks even if an earlier one fails; fails if any failed.
+check: $(ALL_STAMP)
+	@rc=0; \
+	echo "+ ruff check $(LINT_PATHS)"; $(VENV)/bin/ruff check $(LINT_PATHS) || rc=1; \
+	echo "+ ruff format --check $(LINT_PATHS)"; $(VENV)/bin/ruff format --check $(LINT_PATHS) || rc=1; \
+	echo "+ mypy"; $(VENV)/bin/mypy || rc=1; \
+	if [ $$rc -ne 0 ]; then echo "make check: FAILED" >&2; fi; \
+	exit $$rc
+
+# -------------------------------------------------------------- bench
+bench: $(ALL_STAMP)
+	@shopt -s nullglob; files=(benchmarks/bench_*.py); \
+	if [ $${#files[@]} -eq 0 ]; then echo "No benchmarks/bench_*.py found."; exit 0; fi; \
+	for f in "$${files[@]}"; do \
+		echo "=== $$f"; \
+		$(PY) "$$f" || exit $$?; \
+	done
+
+# --------------------------------------------------------------- lock
+# Resolve everything from scratch in a throwaway venv and freeze it.
+# setuptools is kept (torch requires a newer one than the venv ships with);
+# pip itself and the editable labledger are dropped; torch's local "+cpu"
+# label is stripped so `torch==2.13.0` matches the CPU wheel in /opt/wheels.
+lock:
+	@set -euo pipefail; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "Creating throwaway venv in $$tmp"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install $(PIP_FLAGS) -e ".[$(ALL_EXTRAS)]" "$(TORCH)"; \
+	{ \
+		echo "# Exact pins for: pip install -e \".[$(ALL_EXTRAS)]\" $(TORCH)"; \
+		echo "# Generated with Python $$("$$tmp/venv/bin/python" -c 'import platform; print(platform.python_version())') on $$(uname -sm)."; \
+		echo "# Do not edit by hand; regenerate with: make lock"; \
+		echo "# (fresh throwaway venv, pip freeze --all --exclude-editable, minus pip/labledger,"; \
+		echo "#  torch's +cpu local label stripped so the CPU wheel in /opt/wheels matches)."; \
+		"$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable \
+			| grep -v -i -E '^(pip|labledger)==' \
+			| sed -E 's/^torch==([^+]+)\+.*$$/torch==\1/' \
+			| LC_ALL=C sort -f; \
+	} > $(CONSTRAINTS).tmp; \
+	mv $(CONSTRAINTS).tmp $(CONSTRAINTS); \
+	echo "Wrote $(CONSTRAINTS) ($$(grep -c '==' $(CONSTRAINTS)) pins)."
+
+# ----------------------------------------------------------- browsers
+browsers:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "chromium already installed: $$(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"; \
+	else \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		echo "Installing Debian chromium via apt-get"; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+# -------------------------------------------------------------- clean
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
