@@ -1,0 +1,76 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..store import Store, open_store
+from .errors import install_error_handlers
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    store_uri: str | None = None,
+    artifacts_uri: str | None = None,
+    *,
+    store: Store | None = None,
+    ui: bool = True,
+    heartbeat_timeout: float | None = None,
+) -> FastAPI:
+    """Build the server app over ``store_uri`` (migrations run at start-up) and ``artifacts_uri``.
+
+    The app keeps no state of its own besides the store connection pool, so several
+    replicas can serve one database and one object store.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "store", None) is None:
+            app.state.store = open_store(store_uri)
+        yield
+        if store is None:
+            app.state.store.close()
+
+    app = FastAPI(
+        title="labledger",
+        version=__version__,
+        description="The single source of truth for machine-learning runs: tracking server API.",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.store_uri = store_uri
+    app.state.artifacts_uri = artifacts_uri or os.environ.get("LABLEDGER_ARTIFACTS_URI")
+    app.state.heartbeat_timeout = heartbeat_timeout
+    install_error_handlers(app)
+
+    from .routes_read import router as read_router
+
+    app.include_router(read_router)
+    _include_optional(app, "routes_write")
+    if ui:
+        _include_optional(app, "ui")
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness probe")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def _include_optional(app: FastAPI, module: str) -> None:
+    """Routers living in their own modules: ``routes_write`` (writes, auth) and ``ui`` (web pages)."""
+    import importlib
+    import importlib.util
+
+    name = f"labledger.server.{module}"
+    if importlib.util.find_spec(name) is None:
+        return
+    mod = importlib.import_module(name)
+    mod.install(app)

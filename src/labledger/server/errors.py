@@ -1,0 +1,87 @@
+"""One JSON shape for every error response: ``{"code", "message", "details"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._exceptions import AuthError, LabledgerError, NotFoundError, StoreUnavailableError, UsageError
+
+__all__ = ["ApiError", "error_body", "install_error_handlers"]
+
+log = logging.getLogger("labledger.server")
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+               422: "invalid_request", 429: "too_many_requests", 500: "internal", 503: "unavailable"}
+
+
+class ApiError(Exception):
+    """Raise from a route to answer with the common error shape."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, details: Any = None) -> None:
+        self.status = status
+        self.code = code or _HTTP_CODES.get(status, "error")
+        self.message = message
+        self.details = details
+        super().__init__(message)
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details if details is not None else {}}
+
+
+def _respond(status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _respond(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        code = "unauthorized" if exc.status_code == 401 else "forbidden"
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return _respond(exc.status_code, code, str(exc), headers=headers)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return _respond(404, "not_found", str(exc))
+
+    @app.exception_handler(UsageError)
+    async def _usage(request: Request, exc: UsageError) -> JSONResponse:
+        details = {}
+        pos = getattr(exc, "position", None)
+        if pos is not None:
+            details["position"] = pos
+        return _respond(400, "bad_request", str(exc), details)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def _unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        return _respond(503, "unavailable", str(exc))
+
+    @app.exception_handler(LabledgerError)
+    async def _other(request: Request, exc: LabledgerError) -> JSONResponse:
+        return _respond(400, "bad_request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        return _respond(422, "invalid_request", "the request is not valid", {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _respond(exc.status_code, _HTTP_CODES.get(exc.status_code, "error"), str(exc.detail),
+                        headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _respond(500, "internal", "internal server error")

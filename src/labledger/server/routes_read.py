@@ -1,0 +1,74 @@
+"""Read routes of the HTTP API (``/api/v1``): projects, runs, metric series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ..store import Store
+from ._json import LedgerJSONResponse, series_values
+from .auth import Principal, reader
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["read"])
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+@router.get("/projects", summary="Projects with their run counts")
+def list_projects(store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
+    return {"projects": store.projects()}
+
+
+@router.get("/runs", summary="List runs with the filter language, ordering and paging")
+def list_runs(
+    project: str | None = Query(None, max_length=250),
+    filter: str | None = Query(None, max_length=4000, description='e.g. config.lr < 0.01 and status = "finished"'),
+    order_by: list[str] | None = Query(None, description="sort keys; '-' prefix for descending"),
+    limit: int = Query(100, ge=1, le=10000),
+    offset: int = Query(0, ge=0, le=10_000_000),
+    total: bool = Query(True, description="also count all matching runs"),
+    store: Store = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    store.reap_stale_runs(getattr(store, "heartbeat_timeout", None))
+    runs = store.list_runs(project=project, filter=filter, order_by=order_by, limit=limit, offset=offset)
+    out: dict[str, Any] = {"runs": runs, "limit": limit, "offset": offset}
+    if total:
+        out["total"] = store.count_runs(project=project, filter=filter)
+    return out
+
+
+@router.get("/runs/{ref}", summary="One run by id, unique id prefix or name")
+def get_run(ref: str, store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
+    return store.get_run(ref)
+
+
+@router.get("/runs/{ref}/metrics", summary="Metric keys of a run")
+def metric_keys(ref: str, store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
+    return {"keys": store.metric_keys(store.resolve_run_id(ref))}
+
+
+@router.get("/runs/{ref}/history", summary="One metric series, optionally downsampled keeping extremes")
+def history(
+    ref: str,
+    key: str = Query(..., min_length=1, max_length=250),
+    max_points: int | None = Query(None, ge=2, le=1_000_000),
+    store: Store = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    run_id = store.resolve_run_id(ref)
+    h = store.history(run_id, key, max_points=max_points)
+    return {
+        "run_id": run_id,
+        "key": key,
+        "total": h.total,
+        "steps": h.steps.tolist(),
+        "values": series_values(h.values.tolist()),
+        "timestamps": h.timestamps.tolist(),
+    }
