@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from ._exceptions import (
     AmbiguousRunError,
@@ -32,7 +32,7 @@ from ._exceptions import (
 from ._run import Run, init
 from ._seed import seed_everything
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._ledger import Ledger
 
 __version__ = "0.1.0"
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # Ledger pulls in SQLAlchemy and numpy: load it on first use, not at import.
     if name == "Ledger":
         from ._ledger import Ledger
