@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -106,6 +107,14 @@ class Store(Protocol):
         ...
 
     def get_blob(self, sha256: str) -> bytes: ...
+
+    def add_repro_verdict(self, verdict: dict[str, Any]) -> str:
+        """Store one ``labledger repro`` verdict (linked to the original and the reproduction); return its id."""
+        ...
+
+    def repro_verdicts(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Verdicts in which any of ``run_ids`` is the original or the reproduction, newest first."""
+        ...
 
     def reap_stale_runs(self, heartbeat_timeout: float | None = None) -> list[str]:
         """Mark runs whose writer is gone as crashed; return their ids."""

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
 
-__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects"]
+__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects", "repro_verdicts"]
 
 CHUNK_POINTS = 8192
 
@@ -126,3 +126,73 @@ blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("data", Blob, nullable=False),
 )
+
+# One row per `labledger repro` attempt (migration 0004): the verdict is linked to both
+# the original run and its reproduction (NULL when the attempt stopped before running).
+repro_verdicts = Table(
+    "repro_verdicts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("original_run_id", String(32), nullable=False),
+    Column("repro_run_id", String(32), nullable=True),
+    Column("verdict", String(40), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("tolerance", Double, nullable=True),
+    Column("details", JsonType, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+Index("ix_repro_verdicts_original", repro_verdicts.c.original_run_id, repro_verdicts.c.created_at)
+Index("ix_repro_verdicts_repro", repro_verdicts.c.repro_run_id)
+
+# Artifacts (migration 0002): one row per version of a named artifact within a project;
+# its files (the manifest) point at content-addressed blobs kept outside the database
+# (see labledger.artifacts). Aliases name versions; uses record which run consumed which.
+artifact_versions = Table(
+    "artifact_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project", String(250), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("storage", Text, nullable=True),
+    Column("meta", JsonType, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+Index("ux_artifact_versions_name", artifact_versions.c.project, artifact_versions.c.name,
+      artifact_versions.c.version, unique=True)
+Index("ix_artifact_versions_run", artifact_versions.c.run_id)
+
+artifact_files = Table(
+    "artifact_files",
+    metadata,
+    Column("version_id", String(32), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+Index("ix_artifact_files_sha", artifact_files.c.sha256)
+
+artifact_aliases = Table(
+    "artifact_aliases",
+    metadata,
+    Column("project", String(250), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version_id", String(32), nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+Index("ix_artifact_aliases_version", artifact_aliases.c.version_id)
+
+artifact_uses = Table(
+    "artifact_uses",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("version_id", String(32), primary_key=True),
+    Column("used_at", Double, nullable=False),
+)
+Index("ix_artifact_uses_version", artifact_uses.c.version_id)

@@ -34,6 +34,7 @@ from .._values import decode_json, encode_json
 from . import _schema as s
 from ._base import TERMINAL_STATUSES, Batch, History
 from ._locate import precheck_sqlite, sqlite_path
+from ._repro_sql import ReproSqlMixin
 
 __all__ = ["SqlStore", "code_revisions"]
 
@@ -72,7 +73,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class SqlStore:
+class SqlStore(ReproSqlMixin):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
     def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:

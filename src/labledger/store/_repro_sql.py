@@ -1,0 +1,95 @@
+"""Reproduction verdicts in the SQL store (mixed into :class:`~labledger.store.sql.SqlStore`).
+
+A verdict is an append-only fact: one row per ``labledger repro`` attempt, linking the
+original run and, when the attempt got as far as running, its reproduction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .._exceptions import UsageError
+from .._values import decode_json, encode_json
+from . import _schema as s
+
+__all__ = ["ReproSqlMixin", "VERDICTS"]
+
+VERDICTS = ("reproduced", "reproduced-within-tolerance", "not-reproduced", "not-reproducible")
+
+
+class ReproSqlMixin:
+    """``add_repro_verdict`` / ``repro_verdicts`` for a store with ``_tx`` and ``_read``."""
+
+    # provided by SqlStore
+    _tx: Callable[[], AbstractContextManager[Connection]]
+    _read: Callable[[], AbstractContextManager[Connection]]
+
+    def add_repro_verdict(self, verdict: dict[str, Any]) -> str:
+        """Store one verdict; return its id.
+
+        ``verdict`` holds ``original_run_id``, ``verdict`` (one of :data:`VERDICTS`) and
+        optionally ``repro_run_id``, ``reason``, ``tolerance``, ``details`` (a JSON object),
+        ``created_at`` and ``id`` (an idempotency key: storing the same id twice keeps one row).
+        """
+        kind = verdict.get("verdict")
+        if kind not in VERDICTS:
+            raise UsageError(f"verdict must be one of {', '.join(VERDICTS)}, not {kind!r}")
+        if not verdict.get("original_run_id"):
+            raise UsageError("a verdict needs original_run_id")
+        vid = str(verdict.get("id") or uuid.uuid4().hex)
+        values = {
+            "id": vid,
+            "original_run_id": verdict["original_run_id"],
+            "repro_run_id": verdict.get("repro_run_id"),
+            "verdict": kind,
+            "reason": verdict.get("reason"),
+            "tolerance": verdict.get("tolerance"),
+            "details": encode_json(verdict.get("details") or {}),
+            "created_at": float(verdict.get("created_at") or time.time()),
+        }
+        t = s.repro_verdicts
+        with self._tx() as conn:
+            if conn.execute(sa.select(t.c.id).where(t.c.id == vid)).first() is None:
+                conn.execute(sa.insert(t).values(**values))
+        return vid
+
+    def repro_verdicts(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Verdicts in which any of ``run_ids`` is the original or the reproduction, newest first."""
+        t = s.repro_verdicts
+        ids = list(dict.fromkeys(run_ids))
+        rows: dict[str, dict[str, Any]] = {}
+        with self._read() as conn:
+            for part in _chunks(ids, 400):
+                q = sa.select(t).where(sa.or_(t.c.original_run_id.in_(part), t.c.repro_run_id.in_(part)))
+                for r in conn.execute(q).mappings():
+                    rows[r["id"]] = _row_to_verdict(r)
+        return sorted(rows.values(), key=lambda v: (-v["created_at"], v["id"]))
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _row_to_verdict(row: Any) -> dict[str, Any]:
+    details = row["details"]
+    if isinstance(details, str):
+        details = json.loads(details)
+    return {
+        "id": row["id"],
+        "original_run_id": row["original_run_id"],
+        "repro_run_id": row["repro_run_id"],
+        "verdict": row["verdict"],
+        "reason": row["reason"],
+        "tolerance": row["tolerance"],
+        "details": decode_json(details or {}),
+        "created_at": row["created_at"],
+    }
