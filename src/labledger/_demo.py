@@ -50,7 +50,9 @@ def train_one(params: dict[str, Any], *, epochs: int, seed: int, store: str | No
             activation=params["activation"],
             solver=params["optimizer"],
             learning_rate_init=params["lr"],
-            batch_size=params["batch_size"],
+            # we feed mini-batches of params["batch_size"] ourselves; "auto" makes
+            # partial_fit take each one whole
+            batch_size="auto",
             momentum=0.9,
             random_state=seed,
         )
@@ -85,7 +87,7 @@ def run_demo(
     *,
     store: str | None = None,
     project: str = "digits-demo",
-    epochs: int = 12,
+    epochs: int = 20,
     runs: int | None = None,
     seed: int = 7,
     echo: Callable[[str], None] = print,

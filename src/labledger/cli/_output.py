@@ -31,7 +31,12 @@ def emit_json(value: Any) -> None:
 def console() -> Any:
     from rich.console import Console
 
-    return Console(soft_wrap=False, highlight=False)
+    # rich falls back to 80 columns when output is not a terminal (CI logs, pipes);
+    # wide tables then truncate, so give them room unless COLUMNS says otherwise.
+    import os
+
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
+    return Console(soft_wrap=False, highlight=False, width=width)
 
 
 def fmt_time(ts: float | None) -> str:

@@ -13,7 +13,7 @@ __all__ = ["demo"]
 
 @click.command()
 @click.option("--project", default="digits-demo", show_default=True, help="Project to log the demo runs to.")
-@click.option("--epochs", default=12, show_default=True, type=click.IntRange(1, 500))
+@click.option("--epochs", default=20, show_default=True, type=click.IntRange(1, 500))
 @click.option("--runs", "n_runs", default=None, type=click.IntRange(1, 8), help="Train only the first N grid points.")
 @click.option("--seed", default=7, show_default=True, type=int)
 @store_option
@@ -30,12 +30,12 @@ def demo(project: str, epochs: int, n_runs: int | None, seed: int, store: str | 
     c = console()
     results = run_demo(store=store, project=project, epochs=epochs, runs=n_runs, seed=seed, echo=c.print)
     table = Table(title=f"leaderboard: {project} by test_acc", header_style="bold")
-    for col in ("#", "run", "name", "test_acc", "f1_macro", "lr", "hidden", "act", "batch", "opt", "runtime"):
-        table.add_column(col)
+    for col in ("#", "run", "test_acc", "f1_macro", "lr", "hidden", "act", "batch", "opt", "time"):
+        table.add_column(col, no_wrap=True)
     for i, r in enumerate(results, 1):
         cfg, s = r["config"], r["summary"]
         table.add_row(
-            str(i), r["id"][:8], r["name"], f"{s['test_acc']:.4f}", f"{s['test_f1_macro']:.4f}",
+            str(i), r["id"][:8], f"{s['test_acc']:.4f}", f"{s['test_f1_macro']:.4f}",
             str(cfg["lr"]), str(cfg["hidden"]), cfg["activation"], str(cfg["batch_size"]), cfg["optimizer"],
             fmt_duration(r["runtime_s"]),
         )
