@@ -17,6 +17,7 @@
      │    └── StoreUnavailableError  a remote store cannot be reached
      ├── IntegrityError             stored content does not match its recorded hash
      ├── AuthError                  missing/invalid token (401) or missing permission (403)
+     ├── ReproError                 ``labledger repro`` could not prepare a step (checkout, environment)
      └── StrictModeError            strict mode refused to start a run
 
 Each subclass builds its message from its fields, so the CLI can print ``str(exc)``
@@ -37,6 +38,7 @@ __all__ = [
     "LabledgerError",
     "NotAStoreError",
     "NotFoundError",
+    "ReproError",
     "RunFinishedError",
     "RunNotFoundError",
     "SchemaTooNewError",
@@ -172,6 +174,15 @@ class AuthError(LabledgerError):
     def __init__(self, message: str, status_code: int = 401) -> None:
         self.status_code = status_code
         super().__init__(message)
+
+
+class ReproError(LabledgerError):
+    """A step of ``labledger repro`` (code checkout, environment build, run) could not be done."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        self.step = step
+        self.reason = reason
+        super().__init__(f"repro {step}: {reason}")
 
 
 class StrictModeError(LabledgerError):

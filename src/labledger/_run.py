@@ -479,6 +479,8 @@ def init(
     if project is None:
         project = os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
+    if parent_run_id is None:  # set by `labledger repro` to link a reproduction to its original
+        parent_run_id = os.environ.get("LABLEDGER_PARENT_RUN") or None
     art = os.fspath(artifacts) if artifacts is not None else os.environ.get("LABLEDGER_ARTIFACTS_URI")
     if capture is None:
         capture = os.environ.get("LABLEDGER_CAPTURE", "on").lower() not in ("0", "off", "false", "no")

@@ -20,7 +20,7 @@ from .._exceptions import UsageError
 from .._values import decode_json, encode_json
 from . import _schema as s
 
-__all__ = ["ReproSqlMixin", "VERDICTS"]
+__all__ = ["VERDICTS", "ReproSqlMixin"]
 
 VERDICTS = ("reproduced", "reproduced-within-tolerance", "not-reproduced", "not-reproducible")
 
