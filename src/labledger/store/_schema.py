@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
 
-__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects", "repro_verdicts"]
+__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects", "repro_verdicts", "users", "api_tokens", "project_roles"]
 
 CHUNK_POINTS = 8192
 
@@ -196,3 +196,32 @@ artifact_uses = Table(
     Column("used_at", Double, nullable=False),
 )
 Index("ix_artifact_uses_version", artifact_uses.c.version_id)
+
+# Access control (migration 0003): tokens are stored as the sha256 of the token text.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("created_at", Double, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user", String(250), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("revoked_at", Double, nullable=True),
+    Column("note", Text, nullable=True),
+)
+Index("ix_api_tokens_user", api_tokens.c.user)
+
+project_roles = Table(
+    "project_roles",
+    metadata,
+    Column("user", String(250), primary_key=True),
+    Column("project", String(250), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_at", Double, nullable=False),
+)
