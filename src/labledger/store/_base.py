@@ -120,4 +120,46 @@ class Store(Protocol):
         """Mark runs whose writer is gone as crashed; return their ids."""
         ...
 
+    # -- artifact metadata (bytes live in a labledger.artifacts BlobStore; see docs/artifacts.md)
+
+    def create_artifact_version(
+        self,
+        project: str,
+        name: str,
+        kind: str,
+        run_id: str | None,
+        manifest: Sequence[dict[str, Any]],
+        metadata: dict[str, Any] | None = None,
+        *,
+        storage: str | None = None,
+    ) -> dict[str, Any]:
+        """Register version v0, v1, ... of ``project/name`` (manifest: ``[{path, sha256, size}]``); moves ``latest``."""
+        ...
+
+    def get_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
+        """Resolve ``name``, ``name:v3``, ``name:alias`` or ``project/name:alias`` (ArtifactNotFoundError)."""
+        ...
+
+    def get_artifact_version_by_id(self, version_id: str) -> dict[str, Any]: ...
+
+    def list_artifact_versions(self, project: str | None = None, name: str | None = None) -> list[dict[str, Any]]: ...
+
+    def list_run_artifacts(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
+        """``{"produced": [...], "consumed": [...]}`` version dicts of one run."""
+        ...
+
+    def set_artifact_alias(self, project: str, name: str, version: int, alias: str) -> dict[str, Any]: ...
+
+    def record_artifact_use(self, run_id: str, version_id: str) -> None: ...
+
+    def artifact_consumers(self, version_id: str) -> list[str]:
+        """Ids of the runs that used a version."""
+        ...
+
+    def delete_artifact_version(self, project: str, ref: str) -> dict[str, Any]: ...
+
+    def referenced_blob_shas(self) -> set[str]:
+        """Every blob sha256 still referenced by an artifact version (gc keeps these)."""
+        ...
+
     def close(self) -> None: ...

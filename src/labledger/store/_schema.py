@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
 
-__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects", "repro_verdicts", "users", "api_tokens", "project_roles"]
+__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects", "repro_verdicts", "users", "api_tokens", "project_roles", "artifact_versions", "artifact_files", "artifact_aliases", "artifact_uses"]
 
 CHUNK_POINTS = 8192
 

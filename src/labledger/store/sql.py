@@ -32,6 +32,7 @@ from .._exceptions import (
 from .._procinfo import hostname, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
+from ._artifacts_sql import ArtifactSqlMixin
 from ._base import TERMINAL_STATUSES, Batch, History
 from ._locate import precheck_sqlite, sqlite_path
 from ._repro_sql import ReproSqlMixin
@@ -73,7 +74,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class SqlStore(ReproSqlMixin):
+class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
     def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:
@@ -432,7 +433,10 @@ class SqlStore(ReproSqlMixin):
             if row is None:
                 raise RunNotFoundError(ref)
             metrics = self._metric_summaries(conn, [run_id])
-        return self._row_to_run(row, metrics.get(run_id, {}))
+        run = self._row_to_run(row, metrics.get(run_id, {}))
+        arts = self.list_run_artifacts(run_id)
+        run["artifacts"], run["used_artifacts"] = arts["produced"], arts["consumed"]
+        return run
 
     def _metric_summaries(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
         out: dict[str, dict[str, dict[str, Any]]] = {}
