@@ -493,8 +493,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        projects: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        q = self._runs_query(project=project, filter=filter, order_by=order_by)
+        q = self._runs_query(project=project, filter=filter, order_by=order_by, projects=projects)
         if limit is not None:
             q = q.limit(limit)
         if offset:
@@ -504,16 +505,26 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
             metrics = self._metric_summaries(conn, [r["id"] for r in rows])
         return [self._row_to_run(r, metrics.get(r["id"], {})) for r in rows]
 
-    def count_runs(self, *, project: str | None = None, filter: str | None = None) -> int:
-        q = self._runs_query(project=project, filter=filter, order_by=None)
+    def count_runs(
+        self, *, project: str | None = None, filter: str | None = None, projects: Sequence[str] | None = None
+    ) -> int:
+        q = self._runs_query(project=project, filter=filter, order_by=None, projects=projects)
         with self._read() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one())
 
-    def _runs_query(self, *, project: str | None, filter: str | None, order_by: str | list[str] | None) -> Any:
-        """SELECT over runs with project, filter and ordering applied (see labledger.query)."""
+    def _runs_query(
+        self, *, project: str | None, filter: str | None, order_by: str | list[str] | None,
+        projects: Sequence[str] | None = None,
+    ) -> Any:
+        """SELECT over runs with project, filter and ordering applied (see labledger.query).
+
+        ``projects`` restricts to those projects (the server's per-user read permission).
+        """
         q = sa.select(s.runs)
         if project is not None:
             q = q.where(s.runs.c.project == project)
+        if projects is not None:
+            q = q.where(s.runs.c.project.in_(list(projects)))
         if filter:
             from ..query import compile_filter
 
