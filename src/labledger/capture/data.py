@@ -26,7 +26,13 @@ def fingerprint(path: str | os.PathLike[str], name: str | None = None) -> dict[s
         raise FileNotFoundError(f"dataset path {str(p)!r} does not exist")
     if p.is_file():
         digest = _file_sha256(p)
-        return {"name": name or p.name, "path": str(p), "sha256": digest, "size": p.stat().st_size, "files": 1}
+        return {
+            "name": name or p.name,
+            "path": str(p),
+            "sha256": digest,
+            "size": p.stat().st_size,
+            "files": 1,
+        }
     entries = []
     size = 0
     for root, dirs, files in os.walk(p):
@@ -39,4 +45,10 @@ def fingerprint(path: str | os.PathLike[str], name: str | None = None) -> dict[s
             entries.append(f"{rel}\0{_file_sha256(fp)}")
             size += fp.stat().st_size
     h = hashlib.sha256("\n".join(sorted(entries)).encode())
-    return {"name": name or p.name, "path": str(p), "sha256": h.hexdigest(), "size": size, "files": len(entries)}
+    return {
+        "name": name or p.name,
+        "path": str(p),
+        "sha256": h.hexdigest(),
+        "size": size,
+        "files": len(entries),
+    }

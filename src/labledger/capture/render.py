@@ -12,7 +12,9 @@ def render_env_lines(env: dict[str, Any]) -> list[str]:
     git = env.get("git") or {}
     if git:
         dirty = " (dirty: patch captured)" if git.get("dirty") else ""
-        lines.append(f"git      {str(git.get('commit') or '-')[:12]} on {git.get('branch') or '-'}{dirty}")
+        lines.append(
+            f"git      {str(git.get('commit') or '-')[:12]} on {git.get('branch') or '-'}{dirty}"
+        )
     py = env.get("python") or {}
     if py:
         lines.append(f"python   {py.get('version', '-')} ({py.get('executable', '-')})")
