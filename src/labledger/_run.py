@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -74,6 +74,8 @@ class Run:
         self._datasets: list[dict[str, Any]] = []
         self.notes = notes
         self._exc_info: tuple[str, str] | None = None
+        # called by finish() with its timeout before the writer stops (e.g. pending artifact uploads)
+        self._before_finish: list[Callable[[float | None], None]] = []
         cfg = normalize_config(config) if config is not None else {}
         self.config = Config(cfg, lambda d: self._writer.update_run(config=d))
         self.summary = Summary(self._last_value, lambda: set(self._known),
@@ -277,6 +279,11 @@ class Run:
             self.status = status
             if self._capture_thread is not None:
                 self._capture_thread.join(timeout=5.0)
+            for hook in list(self._before_finish):
+                try:
+                    hook(timeout)
+                except Exception as exc:  # a hook must never stop the run from finishing
+                    warnings.warn(f"labledger: {exc}", RuntimeWarning, stacklevel=2)
             from .capture import finalize  # end time, runtime and exit status
 
             extra = finalize(self, status=status, exit_code=exit_code)

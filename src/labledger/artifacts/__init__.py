@@ -1,19 +1,139 @@
-"""Artifact store: content-addressed files and models with versions, aliases and lineage."""
+"""Artifact store: content-addressed files and models with versions, aliases and lineage.
+
+- ``Run.log_artifact`` / ``Run.log_model`` -> :func:`log_artifact`: validate, hash while
+  streaming, hand the upload to a background thread, register ``project/name:vN``.
+- ``Run.use_artifact`` -> :func:`use_artifact`: record lineage, return a verified local copy.
+- Metadata lives in the run store (``Store.create_artifact_version`` & co.), bytes in
+  a :class:`BlobStore` (a local directory or ``s3://bucket/prefix``).
+
+See docs/artifacts.md.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .._exceptions import RunFinishedError, UsageError
+from ._blobstore import (
+    BlobInfo,
+    BlobStore,
+    LocalBlobStore,
+    hash_file,
+    open_blob_store,
+    resolve_artifacts_uri,
+)
+from ._manifest import manifest_digest
+from ._paths import default_name, parse_ref, scan, validate_kind, validate_name
+from ._uploader import ArtifactRef, UploadJob, Uploader
 
 if TYPE_CHECKING:
     from .._run import Run
+    from ..store import Store
 
-__all__ = ["log_artifact", "use_artifact"]
+__all__ = [
+    "ArtifactRef",
+    "BlobInfo",
+    "BlobStore",
+    "LocalBlobStore",
+    "download_artifact",
+    "hash_file",
+    "log_artifact",
+    "open_blob_store",
+    "parse_ref",
+    "reader_blob_store",
+    "use_artifact",
+]
+
+_uploader_lock = threading.Lock()
 
 
-def log_artifact(run: Run, path: str | os.PathLike[str], *, name: str | None = None, kind: str | None = None) -> Any:
-    raise NotImplementedError("artifact logging is being built (issue 4)")
+def _check_uri(uri: str) -> None:
+    if "://" in uri and not uri.startswith(("s3://", "file://", "http://", "https://")):
+        raise UsageError(f"unsupported artifacts URI {uri!r}: use a directory or s3://bucket/prefix")
 
 
-def use_artifact(run: Run, ref: str) -> Any:
-    raise NotImplementedError("artifact lineage is being built (issue 4)")
+def _uploader_for(run: Run) -> Uploader:
+    with _uploader_lock:
+        up: Uploader | None = getattr(run, "_artifact_uploader", None)
+        if up is not None and up.is_alive():
+            return up
+        uri = resolve_artifacts_uri(run.artifacts_uri, run.store_uri)
+        _check_uri(uri)
+        store_uri = run.store_uri
+        up = Uploader(run, lambda: open_blob_store(uri, store_uri))
+        run._artifact_uploader = up  # type: ignore[attr-defined]
+        hooks = getattr(run, "_before_finish", None)
+        if hooks is not None:
+            hooks.append(up.finish_hook)
+        up.start()
+        return up
+
+
+def log_artifact(run: Run, path: str | os.PathLike[str], *, name: str | None = None,
+                 kind: str | None = None) -> ArtifactRef:
+    """Store a file or directory as the next version of artifact ``name`` in the run's project.
+
+    Hashes the content here (sha256 streamed in 8 MiB chunks), then uploads in the
+    background: blobs the store already has are skipped. Raises
+    :class:`InvalidArtifactError` for a bad name or an unsafe path (absolute or ``..``
+    paths, symlinks leaving the directory, device files, FIFOs, sockets). Returns an
+    :class:`ArtifactRef`; ``ref.wait()`` blocks until the version is registered.
+    Do not modify the files until then (a file that changed is refused, not stored).
+    """
+    if run._finished:
+        raise RunFinishedError(run.id, run.status)
+    kind = validate_kind(kind if kind is not None else "artifact")
+    p = Path(os.fspath(path)).expanduser()
+    root_type, files = scan(p)
+    name = validate_name(name) if name is not None else default_name(p.absolute())
+    manifest: list[dict[str, Any]] = []
+    sources: dict[str, tuple[str, int]] = {}
+    for f in files:
+        sha, size = hash_file(f.source)
+        manifest.append({"path": f.relpath, "sha256": sha, "size": size})
+        sources.setdefault(sha, (f.source, size))
+    ref = ArtifactRef(run.project, name, kind, root_type, manifest, manifest_digest(root_type, manifest))
+    meta = {"type": root_type, "source": str(p.absolute())}
+    _uploader_for(run).submit(UploadJob(ref, sources, meta))
+    return ref
+
+
+def reader_blob_store(version: dict[str, Any], artifacts_uri: str | None, store_uri: str | None) -> BlobStore:
+    """Where to read a version's bytes: an explicit location (argument or env), else where it
+    was written (``version["storage"]``), else the default beside the store."""
+    explicit = artifacts_uri or os.environ.get("LABLEDGER_ARTIFACTS_URI")
+    if explicit:
+        return open_blob_store(explicit, store_uri)
+    if version.get("storage"):
+        return open_blob_store(version["storage"], store_uri)
+    return open_blob_store(None, store_uri)
+
+
+def use_artifact(run: Run, ref: str) -> Path:
+    """Record that ``run`` consumes artifact ``ref``; return the path of a verified local copy.
+
+    ``ref`` is ``name`` (latest), ``name:v3``, ``name:alias`` or ``project/name:alias``.
+    A file artifact gives the file's path, a directory artifact the directory's.
+    """
+    if run._finished:
+        raise RunFinishedError(run.id, run.status)
+    parse_ref(ref)  # a malformed reference raises here, before waiting on the store
+    store = run.store()
+    version = store.get_artifact_version(run.project, ref)
+    store.record_artifact_use(run.id, version["id"])
+    from ._cache import cached_path
+
+    return cached_path(version, reader_blob_store(version, run.artifacts_uri, run.store_uri))
+
+
+def download_artifact(store: Store, project: str, ref: str, dest: str | os.PathLike[str],
+                      artifacts_uri: str | None = None) -> tuple[dict[str, Any], list[Path]]:
+    """Write the files of version ``ref`` under ``dest`` (each verified); return (version, paths)."""
+    from ._cache import materialize
+
+    version = store.get_artifact_version(project, ref)
+    blobs = reader_blob_store(version, artifacts_uri, store.uri)
+    return version, materialize(version, blobs, dest)

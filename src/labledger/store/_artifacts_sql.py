@@ -21,46 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .._exceptions import ArtifactNotFoundError, InvalidArtifactError
+from .._exceptions import ArtifactNotFoundError
 from . import _schema as s
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["ArtifactSqlMixin", "manifest_digest"]
-
-
-def manifest_digest(kind_of_root: str, manifest: Sequence[dict[str, Any]]) -> str:
-    """sha256 of the canonical JSON of a manifest (file/directory and its sorted entries)."""
-    import hashlib
-
-    entries = sorted(
-        ({"path": str(m["path"]), "sha256": str(m["sha256"]), "size": int(m["size"])} for m in manifest),
-        key=lambda m: m["path"],
-    )
-    doc = json.dumps({"type": kind_of_root, "files": entries}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(doc.encode()).hexdigest()
-
-
-def _check_manifest(manifest: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    from ..artifacts._paths import validate_relpath
-
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for m in manifest:
-        path = validate_relpath(m.get("path"))
-        sha = str(m.get("sha256", ""))
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise InvalidArtifactError(path, "a manifest entry needs a lowercase hex sha256")
-        size = m.get("size")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidArtifactError(path, "a manifest entry needs a size >= 0")
-        if path in seen:
-            raise InvalidArtifactError(path, "the path appears twice in the manifest")
-        seen.add(path)
-        out.append({"path": path, "sha256": sha, "size": size})
-    out.sort(key=lambda m: m["path"])
-    return out
+__all__ = ["ArtifactSqlMixin"]
 
 
 def _load(value: Any) -> Any:
@@ -98,12 +65,13 @@ class ArtifactSqlMixin:
         ``{"type": "file"|"directory"}`` plus anything JSON. The blobs must already be
         in the blob store: a version is only registered once its bytes are complete.
         """
+        from ..artifacts._manifest import check_manifest, manifest_digest
         from ..artifacts._paths import validate_kind, validate_name
 
         validate_name(project, "project")
         validate_name(name)
         validate_kind(kind)
-        files = _check_manifest(manifest)
+        files = check_manifest(manifest)
         meta = dict(metadata or {})
         root_type = str(meta.setdefault("type", "directory" if len(files) != 1 else "file"))
         digest = manifest_digest(root_type, files)

@@ -1,0 +1,248 @@
+"""The background uploader: moves logged artifacts into the blob store, then registers them.
+
+``log_artifact`` hashes in the caller's thread (so it knows the version's content and
+can skip known blobs) and hands a job to this thread; the training loop never waits
+for the network or the disk. Failures are retried with backoff and reported once;
+they never raise into training. ``finish()`` calls :meth:`Uploader.finish_hook`,
+which waits for pending jobs up to a timeout and says what is still pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import IntegrityError, UsageError
+
+if TYPE_CHECKING:
+    from .._run import Run
+    from ._blobstore import BlobStore
+
+__all__ = ["ArtifactRef", "UploadJob", "Uploader", "default_timeout"]
+
+log = logging.getLogger("labledger.artifacts")
+
+
+def default_timeout() -> float:
+    """How long ``finish()`` waits for pending uploads: env LABLEDGER_ARTIFACT_TIMEOUT, default 600 s."""
+    try:
+        return float(os.environ.get("LABLEDGER_ARTIFACT_TIMEOUT", "600"))
+    except ValueError:
+        return 600.0
+
+
+def _max_attempts() -> int:
+    try:
+        return max(1, int(os.environ.get("LABLEDGER_ARTIFACT_RETRIES", "8")))
+    except ValueError:
+        return 8
+
+
+def _fmt_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+class ArtifactRef:
+    """Handle returned by ``log_artifact``: content known at once, version once registered.
+
+    ``sha256`` (of the manifest), ``size`` and ``files`` are set immediately;
+    ``version`` and ``uri`` once the bytes are stored and the version registered
+    (``wait()`` blocks until then). ``error`` holds the reason when it gave up.
+    """
+
+    def __init__(self, project: str, name: str, kind: str, root_type: str, files: list[dict[str, Any]],
+                 sha256: str) -> None:
+        self.project = project
+        self.name = name
+        self.kind = kind
+        self.type = root_type
+        self.files = files
+        self.sha256 = sha256
+        self.size = sum(f["size"] for f in files)
+        self.version: int | None = None
+        self.record: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+
+    @property
+    def uri(self) -> str | None:
+        return None if self.version is None else f"{self.project}/{self.name}:v{self.version}"
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until stored and registered (True) or failed/timed out (False)."""
+        return self._done.wait(timeout) and self.error is None
+
+    def _resolve(self, record: dict[str, Any] | None, error: BaseException | None) -> None:
+        self.record = record
+        if record is not None:
+            self.version = int(record["version"])
+        self.error = error
+        self._done.set()
+
+    def __repr__(self) -> str:
+        state = (f"v{self.version}" if self.version is not None
+                 else "failed" if self.error is not None else "pending")
+        return f"<ArtifactRef {self.project}/{self.name} {state} {self.sha256[:12]} {_fmt_size(self.size)}>"
+
+
+@dataclass
+class UploadJob:
+    ref: ArtifactRef
+    sources: dict[str, tuple[str, int]]  # sha -> (a file holding it, size)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Uploader(threading.Thread):
+    """One daemon thread per run that owns its blob store and processes jobs in order."""
+
+    def __init__(self, run: Run, open_blobs: Callable[[], BlobStore]) -> None:
+        super().__init__(name=f"labledger-artifacts-{run.id[:8]}", daemon=True)
+        self.run_obj = run
+        self._open_blobs = open_blobs
+        self.jobs: queue.Queue[UploadJob] = queue.Queue()
+        self.pending: list[ArtifactRef] = []
+        self.failed: list[ArtifactRef] = []
+        self._lock = threading.Lock()
+        self._stop_evt = threading.Event()
+        self._warned = False
+        self.blobs: BlobStore | None = None
+        self.bytes_uploaded = 0
+        self.blobs_skipped = 0
+
+    def submit(self, job: UploadJob) -> None:
+        with self._lock:
+            self.pending.append(job.ref)
+        self.jobs.put(job)
+
+    # -- the thread ------------------------------------------------------------------
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                record = self._process(job)
+                job.ref._resolve(record, None)
+            except BaseException as exc:  # never raised into training
+                job.ref._resolve(None, exc)
+                with self._lock:
+                    self.failed.append(job.ref)
+                self._report(exc, job.ref, final=True)
+            finally:
+                with self._lock:
+                    if job.ref in self.pending:
+                        self.pending.remove(job.ref)
+
+    def _retrying(self, what: str, ref: ArtifactRef, fn: Callable[[], Any]) -> Any:
+        delay = 0.5
+        attempts = _max_attempts()
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn()
+            except (IntegrityError, UsageError):
+                raise  # the file changed, or bad input: retrying cannot help
+            except Exception as exc:  # network, disk, store: retried
+                log.debug("artifact %s: %s failed (attempt %d)", ref.name, what, attempt, exc_info=exc)
+                if attempt == attempts:
+                    raise
+                self._report(exc, ref, final=False)
+                if self._stop_evt.wait(delay):
+                    raise
+                delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")
+
+    def _process(self, job: UploadJob) -> dict[str, Any]:
+        ref = job.ref
+        if self.blobs is None:
+            self.blobs = self._retrying("open the artifact store", ref, self._open_blobs)
+        blobs = self.blobs
+        assert blobs is not None
+        for sha, (source, size) in job.sources.items():
+            def put(sha: str = sha, source: str = source, size: int = size) -> None:
+                if blobs.has(sha):
+                    blobs.touch(sha)  # dedup: an unchanged file costs only its hash
+                    self.blobs_skipped += 1
+                    return
+                blobs.put_file(source, sha, size)
+                self.bytes_uploaded += size
+
+            self._retrying(f"upload {sha[:12]}", ref, put)
+        run = self.run_obj
+
+        def register() -> dict[str, Any]:
+            store = run.store(timeout=30.0)
+            record: dict[str, Any] = store.create_artifact_version(
+                ref.project, ref.name, ref.kind, run.id, ref.files, job.metadata, storage=blobs.uri
+            )
+            return record
+
+        result: dict[str, Any] = self._retrying("register the version", ref, register)
+        return result
+
+    def _report(self, exc: BaseException, ref: ArtifactRef, *, final: bool) -> None:
+        if final:
+            text = (f"labledger: artifact {ref.name!r} of run {self.run_obj.id[:8]} was NOT stored "
+                    f"({type(exc).__name__}: {exc}); training continues")
+        elif not self._warned:
+            text = (f"labledger: could not store artifact {ref.name!r} of run {self.run_obj.id[:8]} "
+                    f"({type(exc).__name__}: {exc}); retrying in the background, training continues")
+        else:
+            return
+        self._warned = True
+        try:
+            warnings.warn(text, RuntimeWarning, stacklevel=1)
+        except Exception:  # warnings turned into errors must not kill the thread
+            log.warning(text)
+
+    # -- called from finish() --------------------------------------------------------
+
+    def wait_all(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self.pending:
+                    return True
+                ref = self.pending[0]
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            ref._done.wait(remaining if remaining is None else min(remaining, 1.0))
+
+    def finish_hook(self, timeout: float | None) -> None:
+        limit = default_timeout() if timeout is None else timeout
+        if not self.wait_all(limit):
+            with self._lock:
+                pending = list(self.pending)
+            names = ", ".join(f"{r.name} ({_fmt_size(r.size)})" for r in pending[:10])
+            more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+            warnings.warn(
+                f"labledger: run {self.run_obj.id[:8]} finished but {len(pending)} artifact upload(s) are "
+                f"still pending after {limit:.0f}s: {names}{more}. They are not registered yet and are lost "
+                "if this process exits now (raise LABLEDGER_ARTIFACT_TIMEOUT to wait longer)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        with self._lock:
+            failed, self.failed = list(self.failed), []
+        if failed:
+            names = ", ".join(f"{r.name} ({type(r.error).__name__}: {r.error})" for r in failed[:5])
+            warnings.warn(
+                f"labledger: run {self.run_obj.id[:8]}: {len(failed)} artifact(s) were NOT stored: {names}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
