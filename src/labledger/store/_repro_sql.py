@@ -68,7 +68,9 @@ class ReproSqlMixin:
         rows: dict[str, dict[str, Any]] = {}
         with self._read() as conn:
             for part in _chunks(ids, 400):
-                q = sa.select(t).where(sa.or_(t.c.original_run_id.in_(part), t.c.repro_run_id.in_(part)))
+                q = sa.select(t).where(
+                    sa.or_(t.c.original_run_id.in_(part), t.c.repro_run_id.in_(part))
+                )
                 for r in conn.execute(q).mappings():
                     rows[r["id"]] = _row_to_verdict(r)
         return sorted(rows.values(), key=lambda v: (-v["created_at"], v["id"]))

@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("details", Json, nullable=False),
         sa.Column("created_at", Double, nullable=False),
     )
-    op.create_index("ix_repro_verdicts_original", "repro_verdicts", ["original_run_id", "created_at"])
+    op.create_index(
+        "ix_repro_verdicts_original", "repro_verdicts", ["original_run_id", "created_at"]
+    )
     op.create_index("ix_repro_verdicts_repro", "repro_verdicts", ["repro_run_id"])
 
 

@@ -1,0 +1,154 @@
+"""``labledger repro RUN``: re-run a recorded run and say whether its results reproduce."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+from ._output import emit_json, fmt_value, open_ledger, store_option
+
+if TYPE_CHECKING:
+    from ..repro import ReproResult
+
+__all__ = ["repro"]
+
+_BADGE = {
+    "reproduced": "✓ reproduced",
+    "reproduced-within-tolerance": "≈ reproduced within tolerance",
+    "not-reproduced": "✗ not reproduced",
+    "not-reproducible": "! not reproducible",
+}
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--in",
+    "in_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Check the code out into DIR (new or empty) and keep it; default: a temporary directory, removed afterwards.",
+)
+@click.option(
+    "--env",
+    "env_mode",
+    type=click.Choice(["current", "fresh"]),
+    default="current",
+    show_default=True,
+    help="current: run in this environment and report drift; fresh: build a venv with the recorded package versions.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="Relative difference |a-b|/max(|a|,|b|) up to which a metric still counts as reproduced.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (code, environment drift, data checks, command) and stop.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run even when the original is unseeded, data changed or packages cannot be installed.",
+)
+@click.option(
+    "--find-links",
+    "find_links",
+    multiple=True,
+    type=click.Path(),
+    help="Extra wheel directory for --env fresh (repeatable).",
+)
+@click.option(
+    "--no-index",
+    is_flag=True,
+    help="--env fresh: do not use the package index (offline, with --find-links).",
+)
+@click.option("--index-url", default=None, help="--env fresh: package index URL.")
+@click.option("--keep", is_flag=True, help="Keep the temporary checkout.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Stop the command after this many seconds.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as a JSON object (progress goes to stderr).",
+)
+@store_option
+def repro(
+    run_ref: str,
+    in_dir: str | None,
+    env_mode: str,
+    tolerance: float,
+    dry_run: bool,
+    force: bool,
+    find_links: tuple[str, ...],
+    no_index: bool,
+    index_url: str | None,
+    keep: bool,
+    timeout: float | None,
+    as_json: bool,
+    store: str | None,
+) -> None:
+    """Reproduce RUN from its recorded code, environment, data and seed, and compare the results.
+
+    Exits 0 when the run reproduced (exactly or within --tolerance) or for --dry-run, 1 otherwise.
+    """
+    from ..repro import reproduce
+
+    def echo(msg: str) -> None:
+        click.echo(msg, err=as_json)
+
+    with open_ledger(store) as ledger:
+        result = reproduce(
+            ledger.store,
+            run_ref,
+            in_dir=in_dir,
+            env_mode=env_mode,
+            tolerance=tolerance,
+            dry_run=dry_run,
+            force=force,
+            find_links=find_links,
+            no_index=no_index,
+            index_url=index_url,
+            keep=keep,
+            timeout=timeout,
+            echo=echo,
+            stdout=sys.stderr if as_json else None,
+        )
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        _render(result, echo)
+    if not dry_run and not result.ok:
+        sys.exit(1)
+
+
+def _render(result: ReproResult, echo: Callable[[str], None]) -> None:
+    if result.verdict is None:
+        return
+    if result.metrics:
+        width = max(len(m["key"]) for m in result.metrics)
+        echo("")
+        echo(f"{'metric'.ljust(width)}  {'original':>14}  {'reproduction':>14}  status")
+        for m in result.metrics:
+            rel = f" (rel {m['rel_diff']:.2e})" if m.get("rel_diff") else ""
+            echo(
+                f"{m['key'].ljust(width)}  {fmt_value(m['original']):>14}  {fmt_value(m['repro']):>14}  {m['status']}{rel}"
+            )
+    echo("")
+    line = f"verdict: {_BADGE.get(result.verdict, result.verdict)}"
+    if result.reason:
+        line += f": {result.reason}"
+    echo(line)
+    if result.repro_run_id:
+        echo(f"reproduction run: {result.repro_run_id}")

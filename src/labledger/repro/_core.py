@@ -1,0 +1,469 @@
+"""Plan and carry out a reproduction: code, environment, data, run, verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import ReproError, UsageError
+from ._code import CodeSource, code_source, prepare_code, remove_code
+from ._command import REDACTED, Command, recorded_command
+from ._drift import current_environment, drift, drift_lines
+from ._fresh import FreshEnv, FreshSpec, build_fresh_env, fresh_spec
+from ._verdict import NOT_REPRODUCED, NOT_REPRODUCIBLE, compare_summaries, overall_verdict
+
+__all__ = ["ReproPlan", "ReproResult", "plan_repro", "reproduce"]
+
+Echo = Callable[[str], None]
+
+
+def _silent(_msg: str) -> None:
+    return None
+
+
+@dataclass
+class DataCheck:
+    name: str
+    path: str
+    recorded: str | None
+    actual: str | None
+    status: str  # "ok" | "changed" | "missing"
+
+
+@dataclass
+class ReproPlan:
+    """Everything repro will do, decided before anything is written."""
+
+    run: dict[str, Any]
+    store_uri: str
+    code: CodeSource
+    command: Command
+    checkout: Path
+    keep_checkout: bool
+    env_mode: str
+    seed: int | None
+    env_vars: dict[str, str]
+    data: list[DataCheck] = field(default_factory=list)
+    drift: dict[str, Any] = field(default_factory=dict)
+    drift_lines: list[str] = field(default_factory=list)
+    fresh: FreshSpec | None = None
+    blockers: list[str] = field(default_factory=list)  # stop unless --force
+    fatal: list[str] = field(default_factory=list)  # stop even with --force
+    caveats: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        r = self.run
+        out = [f"reproduce run {r['id'][:12]} ({r['project']}/{r['name']}, {r['status']})"]
+        out.append(f"code:     {self.code.describe()}")
+        out.append(
+            f"          into {self.checkout}"
+            + ("" if self.keep_checkout else " (removed afterwards)")
+        )
+        out.append(f"command:  {self.command.describe()}")
+        out.append(f"cwd:      <checkout>/{self.command.rel_cwd}")
+        out.append(f"seed:     {self.seed if self.seed is not None else 'none recorded'}")
+        if self.env_vars:
+            out.append(f"env vars: {', '.join(sorted(self.env_vars))}")
+        if self.env_mode == "fresh" and self.fresh is not None:
+            f = self.fresh
+            out.append(
+                f"env:      fresh virtual environment {f.key} (Python {f.python_minor or '?'}, "
+                f"{len(f.requirements)} pinned package(s))"
+            )
+            for name, rel in f.from_checkout.items():
+                out.append(f"          {name}: from the checkout ({rel})")
+            for name, why in f.not_installable.items():
+                out.append(f"          cannot install {name}: {why}")
+        else:
+            out.append("env:      current interpreter " + sys.executable)
+            if self.drift_lines:
+                out.append(
+                    f"drift:    {len(self.drift_lines)} difference(s) from the recorded environment"
+                )
+                out.extend(f"          {ln}" for ln in self.drift_lines)
+            else:
+                out.append("drift:    none in Python, packages, OS and hardware")
+        for d in self.data:
+            out.append(
+                f"data:     {d.name}: {d.status}" + ("" if d.status == "ok" else f" at {d.path}")
+            )
+        for c in self.caveats:
+            out.append(f"caveat:   {c}")
+        for b in self.fatal:
+            out.append(f"cannot:   {b}")
+        for b in self.blockers:
+            out.append(f"blocked:  {b} (--force runs it anyway)")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run["id"],
+            "code": asdict(self.code),
+            "command": self.command.describe(),
+            "rel_cwd": self.command.rel_cwd,
+            "checkout": str(self.checkout),
+            "keep_checkout": self.keep_checkout,
+            "env_mode": self.env_mode,
+            "seed": self.seed,
+            "env_vars": sorted(self.env_vars),
+            "data": [asdict(d) for d in self.data],
+            "drift": self.drift_lines,
+            "fresh": asdict(self.fresh) if self.fresh else None,
+            "blockers": self.blockers,
+            "fatal": self.fatal,
+            "caveats": self.caveats,
+        }
+
+
+@dataclass
+class ReproResult:
+    plan: ReproPlan
+    verdict: str | None = None  # None for --dry-run
+    reason: str | None = None
+    repro_run_id: str | None = None
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    verdict_id: str | None = None
+    exit_code: int | None = None
+    notes: list[str] = field(default_factory=list)
+    fresh_env: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in ("reproduced", "reproduced-within-tolerance")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "original_run_id": self.plan.run["id"],
+            "repro_run_id": self.repro_run_id,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "metrics": self.metrics,
+            "verdict_id": self.verdict_id,
+            "exit_code": self.exit_code,
+            "notes": self.notes,
+            "fresh_env": self.fresh_env,
+            "plan": self.plan.to_dict(),
+        }
+
+
+def _check_data(datasets: Sequence[dict[str, Any]]) -> list[DataCheck]:
+    from ..capture.data import fingerprint
+
+    out = []
+    for d in datasets:
+        path = str(d.get("path") or "")
+        name = str(d.get("name") or path)
+        recorded = d.get("sha256")
+        try:
+            actual: str | None = fingerprint(path)["sha256"] if path else None
+        except (FileNotFoundError, OSError):
+            actual = None
+        status = "missing" if actual is None else ("ok" if actual == recorded else "changed")
+        out.append(DataCheck(name, path, recorded, actual, status))
+    return out
+
+
+def _seed_of(run: dict[str, Any]) -> int | None:
+    seed = run.get("seed")
+    if seed is None:
+        seed = ((run.get("env") or {}).get("seed") or {}).get("seed")
+    return int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def plan_repro(
+    store: Any,
+    ref: str,
+    *,
+    in_dir: str | os.PathLike[str] | None = None,
+    env_mode: str = "current",
+) -> ReproPlan:
+    """Decide how run ``ref`` would be reproduced; reads the store, the data and the repository only."""
+    if env_mode not in ("current", "fresh"):
+        raise UsageError(f"env must be 'current' or 'fresh', not {env_mode!r}")
+    run = store.get_run(ref)
+    env = run.get("env") or {}
+    code = code_source(run)
+    snapshot_files = [
+        f.get("path") for f in (env.get("code_snapshot") or {}).get("files") or [] if f.get("path")
+    ]
+    snap_base = (env.get("code_snapshot") or {}).get("root") or (env.get("command") or {}).get(
+        "cwd"
+    )
+    base = code.root if code.kind == "git" else snap_base
+    command = recorded_command(env, base=base, snapshot_files=snapshot_files)
+    if in_dir is not None:
+        checkout, keep = Path(in_dir).expanduser().resolve(), True
+    else:
+        checkout = (
+            Path(tempfile.gettempdir()) / f"labledger-repro-{run['id'][:8]}-{uuid.uuid4().hex[:6]}"
+        )
+        keep = False
+    plan = ReproPlan(
+        run=run,
+        store_uri=store.uri,
+        code=code,
+        command=command,
+        checkout=checkout,
+        keep_checkout=keep,
+        env_mode=env_mode,
+        seed=_seed_of(run),
+        env_vars={str(k): str(v) for k, v in (env.get("env_vars") or {}).items()},
+    )
+    plan.fatal += code.problems if code.kind == "none" or not code.method else []
+    plan.caveats += [p for p in code.problems if p not in plan.fatal]
+    plan.fatal += command.problems
+    plan.caveats += [w for w in command.warnings if REDACTED not in w]
+    if any(REDACTED in w for w in command.warnings):
+        plan.blockers.append("some recorded arguments were redacted as secrets")
+    if plan.seed is None:
+        plan.blockers.append(
+            "the original run recorded no seed, so its randomness cannot be replayed "
+            "(seed it with labledger.seed_everything(seed) or labledger.init(seed=...))"
+        )
+    seed_info = env.get("seed") or {}
+    if (
+        plan.seed is not None
+        and any(s in ("torch", "torch.cuda") for s in seed_info.get("seeded") or [])
+        and not seed_info.get("deterministic")
+    ):
+        plan.caveats.append(
+            "torch ran without deterministic algorithms; GPU results may differ run to run"
+        )
+    plan.data = _check_data(run.get("datasets") or [])
+    for d in plan.data:
+        if d.status != "ok":
+            plan.blockers.append(f"dataset {d.name} is {d.status} at {d.path}")
+    if env_mode == "fresh":
+        plan.fresh = fresh_spec(env, code.root if code.kind == "git" else None)
+        for name, why in plan.fresh.not_installable.items():
+            plan.blockers.append(f"package {name} cannot be installed: {why}")
+    elif env.get("packages") or env.get("python"):
+        plan.drift = drift(env, current_environment())
+        plan.drift_lines = drift_lines(plan.drift)
+    else:
+        plan.caveats.append("the run recorded no environment to compare with")
+    return plan
+
+
+def _child_env(plan: ReproPlan, fresh: FreshEnv | None) -> dict[str, str]:
+    env = dict(os.environ)
+    for k in [
+        k
+        for k in env
+        if k.startswith("LABLEDGER_") and k not in ("LABLEDGER_CACHE_DIR", "LABLEDGER_CONSOLE")
+    ]:
+        del env[k]
+    env.update(plan.env_vars)
+    paths: list[str] = []
+    if plan.fresh is not None:
+        for rel in plan.fresh.from_checkout.values():
+            d = plan.checkout / rel
+            paths.append(str(d / "src" if (d / "src").is_dir() else d))
+    if fresh is not None:
+        env.pop("PYTHONHOME", None)
+        env["VIRTUAL_ENV"] = str(fresh.path)
+        env["PATH"] = str(fresh.python.parent) + os.pathsep + env.get("PATH", "")
+        env["PYTHONPATH"] = os.pathsep.join(paths)  # never the host's PYTHONPATH
+        if not paths:
+            del env["PYTHONPATH"]
+    elif paths:
+        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+    if plan.seed is not None:
+        env["PYTHONHASHSEED"] = str(plan.seed)
+        env["LABLEDGER_REPRO_SEED"] = str(plan.seed)
+    env["LABLEDGER_URI"] = plan.store_uri
+    env["LABLEDGER_PARENT_RUN"] = plan.run["id"]
+    env["LABLEDGER_PROJECT"] = plan.run["project"]
+    return env
+
+
+def _link_repo_data(plan: ReproPlan) -> list[str]:
+    """Datasets recorded inside the repository but not in the checkout (ignored files): link them in."""
+    notes: list[str] = []
+    root = plan.code.root
+    if not root:
+        return notes
+    for d in plan.data:
+        try:
+            rel = Path(d.path).resolve().relative_to(Path(root).resolve())
+        except (ValueError, OSError):
+            continue
+        target = plan.checkout / rel
+        if not target.exists() and Path(d.path).exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(d.path, target_is_directory=Path(d.path).is_dir())
+            notes.append(f"linked dataset {d.name} into the checkout ({rel.as_posix()})")
+    return notes
+
+
+def _find_repro_run(store: Any, original_id: str, since: float) -> dict[str, Any] | None:
+    for r in store.list_runs(limit=200):
+        if r.get("parent_run_id") == original_id and r["created_at"] >= since - 1.0:
+            return dict(r)
+    return None
+
+
+def _store_verdict(store: Any, result: ReproResult, tolerance: float, force: bool) -> None:
+    plan = result.plan
+    details = {
+        "metrics": result.metrics,
+        "blockers": plan.blockers,
+        "fatal": plan.fatal,
+        "caveats": plan.caveats,
+        "drift": plan.drift_lines,
+        "data": [asdict(d) for d in plan.data],
+        "code": plan.code.describe(),
+        "command": plan.command.describe(),
+        "env_mode": plan.env_mode,
+        "seed": plan.seed,
+        "exit_code": result.exit_code,
+        "fresh_env": result.fresh_env,
+        "forced": force and bool(plan.blockers),
+    }
+    result.verdict_id = store.add_repro_verdict(
+        {
+            "original_run_id": plan.run["id"],
+            "repro_run_id": result.repro_run_id,
+            "verdict": result.verdict,
+            "reason": result.reason,
+            "tolerance": tolerance,
+            "details": details,
+        }
+    )
+
+
+def reproduce(
+    store: Any,
+    ref: str,
+    *,
+    in_dir: str | os.PathLike[str] | None = None,
+    env_mode: str = "current",
+    tolerance: float = 0.0,
+    dry_run: bool = False,
+    force: bool = False,
+    find_links: Sequence[str] = (),
+    no_index: bool = False,
+    index_url: str | None = None,
+    keep: bool = False,
+    timeout: float | None = None,
+    echo: Echo = _silent,
+    stdout: Any = None,
+) -> ReproResult:
+    """Re-run run ``ref`` from its recorded code, environment, data and seed, and judge the result.
+
+    The verdict is stored (linked to both runs) unless ``dry_run``. ``stdout`` is where
+    the command's output goes (inherited by default).
+    """
+    if tolerance < 0:
+        raise UsageError(f"tolerance must be >= 0, got {tolerance}")
+    plan = plan_repro(store, ref, in_dir=in_dir, env_mode=env_mode)
+    if keep:
+        plan.keep_checkout = True
+    for line in plan.lines():
+        echo(line)
+    result = ReproResult(plan=plan)
+    if dry_run:
+        echo("dry run: nothing was checked out or run")
+        return result
+    stop = plan.fatal + ([] if force else plan.blockers)
+    if stop:
+        result.verdict, result.reason = NOT_REPRODUCIBLE, "; ".join(stop)
+        _store_verdict(store, result, tolerance, force)
+        return result
+    made_checkout = False
+    try:
+        echo("checking out the recorded code")
+        result.notes += prepare_code(plan.code, plan.checkout, store.get_blob)
+        made_checkout = True
+        result.notes += _link_repo_data(plan)
+        fresh: FreshEnv | None = None
+        python = sys.executable
+        if plan.fresh is not None:
+            echo(f"preparing the fresh environment {plan.fresh.key}")
+            fresh = build_fresh_env(
+                plan.fresh, find_links=find_links, no_index=no_index, index_url=index_url, echo=echo
+            )
+            result.fresh_env = {
+                "path": str(fresh.path),
+                "cached": fresh.cached,
+                "installed": fresh.installed,
+                "failed": fresh.failed,
+                "bridged": fresh.bridged,
+                "build_s": round(fresh.build_s, 3),
+            }
+            echo(f"  {'reused cached' if fresh.cached else 'built'} environment {fresh.path}")
+            for req, why in fresh.failed.items():
+                echo(f"  could not install {req}: {why}")
+            if fresh.failed:
+                msg = [
+                    f"package {req} could not be installed ({why})"
+                    for req, why in fresh.failed.items()
+                ]
+                if not force:
+                    result.verdict, result.reason = NOT_REPRODUCIBLE, "; ".join(msg)
+                    _store_verdict(store, result, tolerance, force)
+                    return result
+                plan.caveats += msg
+            python = str(fresh.python)
+        for n in result.notes:
+            echo(n)
+        cwd = plan.checkout / plan.command.rel_cwd
+        if not cwd.is_dir():
+            raise ReproError(
+                "run",
+                f"the recorded working directory {plan.command.rel_cwd} is not in the checkout",
+            )
+        argv = plan.command.argv(python, plan.checkout)
+        echo("running: " + " ".join(argv))
+        t0 = time.time()
+        try:
+            proc = subprocess.run(
+                argv,
+                cwd=cwd,
+                env=_child_env(plan, fresh),
+                stdout=stdout,
+                stderr=None if stdout is None else subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+            result.exit_code = proc.returncode
+        except subprocess.TimeoutExpired:
+            result.exit_code = None
+            result.notes.append(f"the command was stopped after {timeout}s")
+        new = _find_repro_run(store, plan.run["id"], t0)
+        if new is None:
+            result.verdict = NOT_REPRODUCIBLE
+            result.reason = (
+                f"the command exited with code {result.exit_code} without recording a run "
+                "(is labledger importable where it ran?)"
+            )
+        else:
+            result.repro_run_id = new["id"]
+            new = store.get_run(new["id"])
+            result.metrics = compare_summaries(
+                plan.run.get("summary") or {}, new.get("summary") or {}, tolerance
+            )
+            failure = None
+            if plan.run["status"] == "finished" and new["status"] != "finished":
+                failure = f"the reproduction {new['status']} (exit code {new.get('exit_code')})"
+            result.verdict, result.reason = overall_verdict(result.metrics, failure=failure)
+            if result.verdict == NOT_REPRODUCED and plan.blockers:
+                result.reason = f"{result.reason} (forced past: {'; '.join(plan.blockers)})"
+        _store_verdict(store, result, tolerance, force)
+        return result
+    finally:
+        if made_checkout and not plan.keep_checkout:
+            remove_code(plan.code, plan.checkout)
+
+
+def result_json(result: ReproResult) -> str:
+    return json.dumps(result.to_dict(), default=str)
