@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import random
 import sys
@@ -43,21 +44,14 @@ def seed_everything(seed: int | None = None, deterministic: bool = False) -> int
     except ImportError:
         pass
     if "torch" in sys.modules:
-        try:
-            import torch
-
-            torch.manual_seed(seed)
+        if _seed_torch(sys.modules["torch"], seed, deterministic):
             seeded.append("torch")
-            if torch.cuda.is_available():
-                torch.cuda.manual_seed_all(seed)
+            if _cuda_seeded(sys.modules["torch"], seed):
                 seeded.append("torch.cuda")
-            if deterministic:
-                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-                torch.use_deterministic_algorithms(True)
-                torch.backends.cudnn.deterministic = True
-                torch.backends.cudnn.benchmark = False
-        except Exception:  # a broken torch install must not stop training
-            pass
+    elif _install_torch_hook():
+        # torch is installed but not imported: importing it here would cost seconds, so
+        # it is seeded the moment the script imports it (see _TorchSeedHook)
+        seeded.append("torch (on import)")
     _STATE.clear()
     _STATE.update({"seed": seed, "deterministic": deterministic, "seeded": seeded})
     from ._run import _active_runs
@@ -68,4 +62,104 @@ def seed_everything(seed: int | None = None, deterministic: bool = False) -> int
 
 
 def current_seed_info() -> dict[str, Any]:
-    return dict(_STATE)
+    """The last ``seed_everything`` call: ``{"seed", "deterministic", "seeded"}``, or ``{}``."""
+    return {**_STATE, "seeded": list(_STATE.get("seeded", []))} if _STATE else {}
+
+
+def _seed_torch(torch: Any, seed: int, deterministic: bool) -> bool:
+    try:
+        torch.manual_seed(seed)  # also seeds every CUDA device (lazily, when CUDA initialises)
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        return True
+    except Exception:  # a broken torch install must not stop training
+        return False
+
+
+def _cuda_seeded(torch: Any, seed: int) -> bool:
+    try:
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+            return True
+    except Exception:
+        pass
+    return False
+
+
+class _TorchSeedHook(importlib.abc.MetaPathFinder):
+    """Seeds torch right after its first import, with the latest ``seed_everything`` seed.
+
+    A meta-path finder that answers only for ``torch``: it asks the other finders for
+    the real spec and wraps that spec's loader so that ``exec_module`` seeds torch once
+    the package has finished initialising. It removes itself after firing.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "torch":
+            return None
+        _remove_hook()
+        import importlib.util
+
+        spec = importlib.util.find_spec("torch")
+        loader = getattr(spec, "loader", None)
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        inner = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            inner(module)
+            _after_torch_import(module)
+
+        try:
+            loader.exec_module = exec_module
+        except (AttributeError, TypeError):
+            pass
+        return spec
+
+
+def _after_torch_import(torch: Any) -> None:
+    if not _STATE:
+        return
+    seed, det = int(_STATE["seed"]), bool(_STATE["deterministic"])
+    seeded = [s for s in _STATE["seeded"] if s != "torch (on import)"]
+    if _seed_torch(torch, seed, det):
+        seeded.append("torch")
+        if _cuda_seeded(torch, seed):
+            seeded.append("torch.cuda")
+    _STATE["seeded"] = seeded
+    from ._run import _active_runs
+
+    for run in _active_runs():
+        run._record_seed(seed, det, list(seeded))
+
+
+_HOOK: _TorchSeedHook | None = None
+
+
+def _install_torch_hook() -> bool:
+    global _HOOK
+    if _HOOK is not None and _HOOK in sys.meta_path:
+        return True
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("torch") is None:
+            return False
+    except (ImportError, ValueError):
+        return False
+    _HOOK = _TorchSeedHook()
+    sys.meta_path.insert(0, _HOOK)
+    return True
+
+
+def _remove_hook() -> None:
+    global _HOOK
+    if _HOOK is not None:
+        try:
+            sys.meta_path.remove(_HOOK)
+        except ValueError:
+            pass
+        _HOOK = None
