@@ -99,6 +99,7 @@ class Run:
 
         self._writer = Writer(self.id, self._buf, self._open_store, record, interval=flush_interval)
         self._capture_thread: threading.Thread | None = None
+        self._sampler: Any = None  # capture.system.SystemSampler, started by init()
         _RUNS.add(self)
         self._writer.start()
         if capture:
@@ -275,6 +276,8 @@ class Run:
             status = status or "finished"
             if status not in ("finished", "failed", "killed", "crashed"):
                 raise UsageError(f"status must be finished, failed, killed or crashed, not {status!r}")
+            if self._sampler is not None:  # last system/* sample, while log is still open
+                self._sampler.stop()
             self._finished = True
             self.status = status
             if self._capture_thread is not None:
@@ -465,6 +468,7 @@ def init(
     flush_interval: float = 0.1,
     console: bool | None = None,
     parent_run_id: str | None = None,
+    system_metrics: bool | float | None = None,
 ) -> Run:
     """Start a run and return it; also usable as ``with labledger.init(...) as run:``.
 
@@ -476,7 +480,9 @@ def init(
     or current directory. ``store`` defaults to env LABLEDGER_URI, else an embedded
     SQLite store in ``.labledger/`` at the git root. ``artifacts`` defaults to env
     LABLEDGER_ARTIFACTS_URI, else a folder beside the store. ``capture=False`` (or env
-    LABLEDGER_CAPTURE=off) skips environment capture.
+    LABLEDGER_CAPTURE=off) skips environment capture. ``system_metrics`` samples
+    ``system/*`` series every N seconds (True = 10 s, False = off; default env
+    LABLEDGER_SYSTEM_METRICS=off|<seconds>, else 10 s when capture is on).
     """
     from .store._locate import default_root, precheck_sqlite, resolve_store_uri, sqlite_path
 
@@ -495,6 +501,9 @@ def init(
         from .capture import strict_check
 
         strict_check(seed=seed)
+    from .capture.system import resolve_interval
+
+    sample_every = resolve_interval(system_metrics, capture=capture)
     run = Run(
         project=project, name=name, config=config, tags=tags, notes=notes, store_uri=uri,
         artifacts_uri=art, flush_interval=flush_interval, capture=capture, parent_run_id=parent_run_id,
@@ -510,6 +519,11 @@ def init(
         info = current_seed_info()
         if info:
             run._record_seed(info["seed"], info["deterministic"], info["seeded"])
+    if sample_every is not None:
+        from .capture.system import SystemSampler
+
+        run._sampler = SystemSampler(run, sample_every)
+        run._sampler.start()
     if console is not False and capture:
         try:
             from .console import maybe_start_console

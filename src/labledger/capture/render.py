@@ -189,13 +189,13 @@ def _short(v: Any) -> str:
 
 def render_env_diff(diff: Mapping[str, Any], label_a: str = "A", label_b: str = "B") -> list[str]:
     """Readable lines for the result of :func:`labledger.capture.diff.env_diff`."""
+    lines: list[str] = []
     if diff.get("same"):
-        lines = [f"environments of {label_a} and {label_b} match"]
+        lines.append(f"environments of {label_a} and {label_b} match")
         cmd = diff.get("command") or {}
         if cmd:
             lines.append("(commands differ: " + ", ".join(sorted(cmd)) + ")")
         return lines
-    lines: list[str] = []
     titles = {
         "packages": "packages",
         "env_vars": "environment variables",
