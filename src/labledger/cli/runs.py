@@ -43,14 +43,18 @@ def ls(project: str | None, filter_: str | None, sort: str | None, limit: int | 
     """List runs, newest first."""
     with open_ledger(store) as ledger:
         runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
+        from ..repro._display import STYLES, badge, repro_fields
+
+        repro = repro_fields(ledger.store, [r["id"] for r in runs])
     if as_json:
-        emit_json([{k: r.get(k) for k in (*_LS_FIELDS, "metrics")} for r in runs])
+        emit_json([{**{k: r.get(k) for k in (*_LS_FIELDS, "metrics")}, "repro": repro[r["id"]]["verdict"]} for r in runs])
         return
     from rich.table import Table
 
     extra = [c.strip() for c in columns.split(",")] if columns else _default_columns(runs)
     table = Table(show_lines=False, header_style="bold")
-    for col in ("id", "project", "name", "status", "created", "runtime", *extra):
+    show_repro = any(v["verdict"] for v in repro.values())
+    for col in ("id", "project", "name", "status", "created", "runtime", *(["repro"] if show_repro else []), *extra):
         table.add_column(col, overflow="fold")
     for r in runs:
         flat = {f"config.{k}": v for k, v in flatten(r["config"]).items()}
@@ -59,6 +63,7 @@ def ls(project: str | None, filter_: str | None, sort: str | None, limit: int | 
         table.add_row(
             r["id"][:8], r["project"], r["name"], f"[{style}]{r['status']}[/]",
             fmt_time(r["created_at"]), fmt_duration(r["runtime_s"]),
+            *([_repro_cell(repro[r["id"]], STYLES, badge)] if show_repro else []),
             *(fmt_value(flat[c]) if c in flat else "" for c in extra),
         )
     c = console()
@@ -66,6 +71,15 @@ def ls(project: str | None, filter_: str | None, sort: str | None, limit: int | 
         c.print("no runs yet: start one with labledger.init() in a training script, or try `labledger demo`")
         return
     c.print(table)
+
+
+def _repro_cell(info: dict[str, Any], styles: dict[str, str], badge: Any) -> str:
+    if not info["verdict"]:
+        return ""
+    text = badge(info["verdict"])
+    if info["role"] == "reproduction":
+        text += f" (repro of {str(info['reproduction_of'])[:8]})"
+    return f"[{styles.get(info['verdict'], '')}]{text}[/]"
 
 
 def _default_columns(runs: list[dict[str, Any]], max_cols: int = 4) -> list[str]:
@@ -87,6 +101,9 @@ def show(run_ref: str, as_json: bool, store: str | None) -> None:
     """Show one run: config, summary, environment, datasets, artifacts. RUN is an id, prefix or name."""
     with open_ledger(store) as ledger:
         run = run_json(ledger.get(run_ref))
+        from ..repro._display import repro_field
+
+        run["repro"] = repro_field(ledger.store, run["id"])
     if as_json:
         emit_json(run)
         return
@@ -148,5 +165,11 @@ def render_run(run: dict[str, Any]) -> None:
         for a in run["artifacts"]:
             t.add_row(a.get("name", ""), a.get("kind") or "", str(a.get("version", "")), str(a.get("sha256", ""))[:16], str(a.get("size", "")))
         c.print(t)
+    if (run.get("repro") or {}).get("verdicts"):
+        from ..repro._display import render_repro_lines
+
+        c.print("[bold]reproductions[/]")
+        for line in render_repro_lines(run["id"], run["repro"]):
+            c.print("  " + line, markup=False)
     if run.get("error") and run["status"] in ("failed", "crashed", "killed"):
         c.print(f"[bold red]error[/]\n{run['error'][-2000:]}", markup=True, highlight=False)
