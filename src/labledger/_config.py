@@ -37,6 +37,20 @@ class Config(MutableMapping[str, Any]):
         raise KeyError(key)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        """Set ``key``; a dotted key whose first part is a nested dict sets inside it."""
+        if isinstance(key, str) and "." in key and key not in self._data:
+            head, *rest = key.split(".")
+            if isinstance(self._data.get(head), dict):
+                check_key(key)
+                node = self._data[head]
+                for part in rest[:-1]:
+                    nxt = node.get(part)
+                    if not isinstance(nxt, dict):
+                        nxt = node[part] = {}
+                    node = nxt
+                node[rest[-1]] = normalize_config({"v": value})["v"]
+                self._changed()
+                return
         self.update({key: value})
 
     def __delitem__(self, key: str) -> None:

@@ -23,7 +23,8 @@ __all__ = ["Run", "init"]
 
 _now = time.time
 _RUNS: weakref.WeakSet[Run] = weakref.WeakSet()
-_MAX_BUFFER = 2_000_000  # points held in memory before log() waits for the writer
+_MAX_BUFFER = 1_000_000  # points held in memory before log() waits for the writer (~150 MB)
+_STALL_S = 2.0  # a writer with no progress for this long is stuck: drop points instead of waiting
 DEFAULT_FINISH_TIMEOUT = float(os.environ.get("LABLEDGER_FINISH_TIMEOUT", "60"))
 
 
@@ -100,11 +101,11 @@ class Run:
         self._writer = Writer(self.id, self._buf, self._open_store, record, interval=flush_interval)
         self._capture_thread: threading.Thread | None = None
         self._sampler: Any = None  # capture.system.SystemSampler, started by init()
+        self._warned_drop = False
         _RUNS.add(self)
         self._writer.start()
         if capture:
             self._start_capture()
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
 
     # -- internals -------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ class Run:
                 env = collect(self)
                 if env:
                     self._writer.update_run(env=env)
-            except Exception as exc:  # noqa: BLE001 - capture must never hurt training
+            except Exception as exc:
                 self._writer.update_run(env={"capture_error": f"{type(exc).__name__}: {exc}"})
 
         self._capture_thread = threading.Thread(target=work, name="labledger-capture", daemon=True)
@@ -137,13 +138,19 @@ class Run:
 
     def _after_fork_in_child(self) -> None:
         # The child inherited a copy of the buffer that the parent will write itself:
-        # drop it, and give the child its own writer that only appends metrics.
+        # drop it, and give the child its own writer that only appends metrics (no
+        # status, no heartbeat, no run fields: the parent owns the run record).
         self._buf.clear()
+        self._lock = threading.RLock()
         if self._finished or self._owner_pid == os.getpid():
             return
         from ._writer import Writer
 
-        self._writer = Writer(self.id, self._buf, self._open_store, None, interval=self._writer.interval)
+        latest = self._writer.latest
+        self._writer = Writer(
+            self.id, self._buf, self._open_store, None, interval=self._writer.interval, child=True
+        )
+        self._writer.latest.update(latest)
         self._child_writer_started = False
 
     def _last_value(self, key: str) -> Any:
@@ -163,6 +170,12 @@ class Run:
         if not getattr(self, "_child_writer_started", True):
             self._child_writer_started = True
             self._writer.start()
+            if "multiprocessing" in sys.modules:
+                # multiprocessing children leave through os._exit (no atexit), after
+                # running these finalizers: flush the child's points there.
+                from multiprocessing import util
+
+                util.Finalize(self, self._writer.stop, args=(10.0,), exitpriority=100)
 
     # -- public API ------------------------------------------------------------------
 
@@ -235,10 +248,25 @@ class Run:
             self._append((k, step, float(v), t))
 
     def _backpressure(self) -> None:
-        # The writer is far behind (store stalled): wait a bounded time rather than grow without limit.
-        deadline = time.monotonic() + 5.0
-        while len(self._buf) > _MAX_BUFFER // 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # The writer is far behind. While it makes progress, wait for it (bounded memory);
+        # when it is stuck (store down), drop the oldest points rather than stall training.
+        w = self._writer
+        if self._owner_pid != os.getpid():
+            self._ensure_child_writer()
+        while len(self._buf) > _MAX_BUFFER // 2:
+            if w.failing or time.monotonic() - w.last_progress > _STALL_S or not w.is_alive():
+                n = w.drop_oldest(_MAX_BUFFER // 2)
+                if n and not self._warned_drop:
+                    self._warned_drop = True
+                    warnings.warn(
+                        f"labledger: the store of run {self.id[:8]} is not accepting writes; "
+                        f"dropped the {n} oldest unwritten points to bound memory "
+                        f"(more may follow, counted in the run's writer)",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                return
+            time.sleep(0.005)
 
     @property
     def step(self) -> int:
@@ -254,10 +282,16 @@ class Run:
         self._writer.update_run(tags=self._tags)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything logged so far is in the store; False on timeout."""
+        """Block until everything logged so far is in the store; False on timeout.
+
+        ``timeout`` defaults to LABLEDGER_FINISH_TIMEOUT (60 s); a store that fails
+        every write makes it return False sooner (LABLEDGER_FAILING_GRACE, 10 s).
+        """
         if self._owner_pid != os.getpid():
+            if not self._buf and not getattr(self, "_child_writer_started", True):
+                return True
             self._ensure_child_writer()
-        return self._writer.flush(timeout)
+        return self._writer.flush(DEFAULT_FINISH_TIMEOUT if timeout is None else timeout)
 
     def finish(self, status: str | None = None, *, exit_code: int | None = None,
                error: str | None = None, timeout: float | None = None) -> None:
@@ -271,7 +305,9 @@ class Run:
                 return
             if self._owner_pid != os.getpid():
                 # a forked child only flushes its own points; the parent owns the run
-                self._writer.stop(timeout)
+                if self._buf or getattr(self, "_child_writer_started", True):
+                    self._ensure_child_writer()
+                    self._writer.stop(DEFAULT_FINISH_TIMEOUT if timeout is None else timeout)
                 return
             status = status or "finished"
             if status not in ("finished", "failed", "killed", "crashed"):
@@ -373,49 +409,62 @@ def _format_exc(exc_type: type[BaseException], exc: BaseException | None, tb: Tr
 class _ExitHooks:
     """Gives every run the right final status however the interpreter ends.
 
-    - uncaught exception -> ``failed`` (KeyboardInterrupt -> ``killed``)
-    - ``sys.exit(n)`` with n != 0 -> ``failed`` (MLflow would say FINISHED)
-    - SIGTERM -> ``killed`` (then the default action, so the exit code stays 143)
-    - normal end -> ``finished``
+    - uncaught exception -> ``failed`` (KeyboardInterrupt -> ``killed``); seen through
+      ``sys.excepthook`` and, should user code replace that hook, ``sys.last_value``
+    - ``sys.exit(n)`` on the main thread with n != 0 -> ``failed`` (MLflow would say FINISHED)
+    - SIGTERM/SIGHUP -> ``killed``, then the signal's default action, so the exit status
+      stays "killed by SIGTERM"; a handler installed before ``init()`` is chained
+    - normal end, ``sys.exit(0)`` -> ``finished``
     - SIGKILL / power loss -> nothing runs here; readers mark the run ``crashed``.
+
+    Installed once per process. Forked children inherit the hooks but never change the
+    status of a run they did not create; they only flush the points they logged.
     """
 
     def __init__(self) -> None:
         self.installed = False
         self.exit_code: int | None = None
         self.exception: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
+        self.signal: int | None = None
         self.runs: list[Run] = []
-        self._orig_exit = sys.exit
-        self._orig_excepthook = sys.excepthook
+        self._orig_exit: Any = None
+        self._orig_excepthook: Any = None
+        self._prev_handlers: dict[int, Any] = {}
 
     def install(self, run: Run) -> None:
         self.runs.append(run)
-        if self.installed and self._pid == os.getpid():
+        if self.installed:
             return
         self.installed = True
-        self._pid = os.getpid()
         self._orig_exit = sys.exit
         self._orig_excepthook = sys.excepthook
         sys.exit = self._exit  # type: ignore[assignment]
         sys.excepthook = self._excepthook
         atexit.register(self._atexit)
-        if threading.current_thread() is threading.main_thread():
-            import signal
+        self._install_signals()
 
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                try:
-                    prev = signal.getsignal(sig)
-                    if prev in (signal.SIG_DFL, None):
-                        signal.signal(sig, self._on_signal)
-                except (ValueError, OSError):
-                    pass
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                prev = signal.getsignal(sig)
+                if prev is signal.SIG_IGN:
+                    continue  # the user asked to ignore it: so do we
+                self._prev_handlers[sig] = prev
+                signal.signal(sig, self._on_signal)
+            except (ValueError, OSError):
+                pass
 
     def forget(self, run: Run) -> None:
         if run in self.runs:
             self.runs.remove(run)
 
     def _exit(self, code: object = None) -> None:
-        self.exit_code = _exit_code(code)
+        if threading.current_thread() is threading.main_thread():
+            self.exit_code = _exit_code(code)
         self._orig_exit(code)
 
     def _excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -425,26 +474,49 @@ class _ExitHooks:
     def _on_signal(self, signum: int, frame: Any) -> None:
         import signal
 
+        self.signal = signum
+        prev = self._prev_handlers.get(signum)
+        if callable(prev):
+            # someone else handles it (a framework saving a checkpoint): let them decide;
+            # if they exit, _atexit records "killed" because of self.signal
+            prev(signum, frame)
+            return
         for run in list(self.runs):
-            if run._owner_pid == os.getpid():
-                run.finish("killed", exit_code=128 + signum, error=f"received {signal.Signals(signum).name}",
-                           timeout=10.0)
+            if run._owner_pid == os.getpid() and not run._finished:
+                run.finish("killed", exit_code=128 + signum,
+                           error=f"received {signal.Signals(signum).name}", timeout=10.0)
+        self._flush_children(5.0)
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
+    def _flush_children(self, timeout: float) -> None:
+        for run in list(_RUNS):
+            if run._owner_pid != os.getpid() and not run._finished:
+                try:
+                    run.finish(timeout=timeout)  # in a forked child: flush only
+                except Exception:
+                    pass
+
     def _atexit(self) -> None:
+        self._flush_children(10.0)
+        exception = self.exception
+        if exception is None and sys.excepthook is not self._excepthook and not hasattr(sys, "ps1"):
+            # user code replaced sys.excepthook after init(): the interpreter still
+            # records an uncaught exception in sys.last_value before calling the hook
+            last = getattr(sys, "last_value", None)
+            if isinstance(last, BaseException):
+                exception = (type(last), last, last.__traceback__)
         for run in list(self.runs):
-            if run._finished:
+            if run._finished or run._owner_pid != os.getpid():
                 continue
-            if run._owner_pid != os.getpid():
-                run.flush(10.0)
-                continue
-            if self.exception is not None:
-                et, ev, tb = self.exception
+            if exception is not None:
+                et, ev, tb = exception
                 if issubclass(et, KeyboardInterrupt):
                     run.finish("killed", exit_code=130, error="KeyboardInterrupt")
                 else:
                     run.finish("failed", exit_code=1, error=_format_exc(et, ev, tb))
+            elif self.signal is not None:
+                run.finish("killed", exit_code=128 + self.signal, error=f"received signal {self.signal}")
             elif self.exit_code:
                 run.finish("failed", exit_code=self.exit_code)
             else:
@@ -452,6 +524,34 @@ class _ExitHooks:
 
 
 _hooks = _ExitHooks()
+
+
+def _before_fork() -> None:
+    # Wait for any batch being written to commit, so the child never inherits a
+    # database connection in the middle of a transaction.
+    held = []
+    for run in list(_RUNS):
+        w = run._writer
+        if run._owner_pid == os.getpid() and w.is_alive() and w.write_lock.acquire(timeout=10.0):
+            held.append(w)
+    _fork_state["held"] = held
+
+
+def _after_fork_parent() -> None:
+    for w in _fork_state.pop("held", []):
+        w.write_lock.release()
+
+
+def _after_fork_child() -> None:
+    for w in _fork_state.pop("held", []):
+        w.write_lock.release()
+    _hooks.runs = [r for r in _hooks.runs if r._owner_pid == os.getpid()]
+    for run in list(_RUNS):
+        run._after_fork_in_child()
+
+
+_fork_state: dict[str, Any] = {}
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
 
 
 def init(

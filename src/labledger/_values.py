@@ -181,9 +181,23 @@ def normalize_config(source: Any) -> dict[str, Any]:
             "labledger: config values that are not JSON-serialisable were stored as their repr: "
             + ", ".join(bad[:10])
             + ("" if len(bad) <= 10 else f" and {len(bad) - 10} more"),
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return out
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside labledger."""
+    import os
+    import sys
+
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg + os.sep):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:

@@ -3,13 +3,19 @@
 The training thread only appends tuples ``(key, step, value, time)`` to a deque; this
 thread wakes every ``interval`` seconds, groups what it finds by key into one
 :class:`~labledger.store.Batch`, and writes it. Failures are retried with backoff and
-reported once; they never reach the training thread.
+reported once (a warning); they never reach the training thread.
+
+Progress is tracked with two counters: ``popped`` (points taken off the buffer, under
+``_pop_lock``) and ``written`` (points durably stored, or dropped). ``flush()`` waits
+until ``written`` reaches the ``popped + len(buffer)`` it saw when called, so it never
+waits for points logged after it was called.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 import warnings
@@ -24,23 +30,30 @@ __all__ = ["Writer"]
 log = logging.getLogger("labledger.writer")
 
 HEARTBEAT_EVERY = 10.0
+# How long flush()/stop() keep waiting for a store that fails every write.
+FAILING_GRACE = float(os.environ.get("LABLEDGER_FAILING_GRACE", "10"))
+
+Point = tuple[str, int, float, float]
 
 
 class Writer(threading.Thread):
     """One daemon thread per run (per process).
 
     ``open_store`` is called in this thread, so the import of SQLAlchemy and the
-    opening of the database never delay ``init()``.
+    opening of the database never delay ``init()``. A ``child`` writer (in a process
+    forked after ``init()``) only appends metric points: run-level fields and the
+    heartbeat belong to the process that created the run.
     """
 
     def __init__(
         self,
         run_id: str,
-        buffer: collections.deque[tuple[str, int, float, float]],
+        buffer: collections.deque[Point],
         open_store: Callable[[], Store],
         create_record: dict[str, Any] | None,
         *,
         interval: float = 0.1,
+        child: bool = False,
     ) -> None:
         super().__init__(name=f"labledger-writer-{run_id[:8]}", daemon=True)
         self.run_id = run_id
@@ -48,72 +61,130 @@ class Writer(threading.Thread):
         self._open_store = open_store
         self._create_record = create_record
         self.interval = interval
+        self.child = child
         self.store: Store | None = None
         self.store_ready = threading.Event()
         self.store_error: BaseException | None = None
         self._wake = threading.Event()
         self._stop_requested = False
         self._updates: dict[str, Any] = {}
-        self._updates_lock = threading.Lock()
-        self._retry: list[Batch] = []
+        # RLock: update_run() may be re-entered from a signal handler on the same thread.
+        self._updates_lock = threading.RLock()
+        self._updates_seq = 0  # bumped by update_run()
+        self._updates_done = 0  # highest update sequence durably written
+        self._retry: Batch | None = None
+        self._retry_seq = 0
+        self._retry_points = 0
         self._last_heartbeat = 0.0
         self._warned = False
+        self._pop_lock = threading.Lock()
+        self._progress = threading.Condition()
+        # Held while a batch is being written: fork handlers take it so a child never
+        # inherits a connection in the middle of a transaction.
+        self.write_lock = threading.Lock()
+        self.popped = 0
+        self.written = 0
+        self.dropped = 0
+        self.failing = False
+        self.last_progress = time.monotonic()
         self.latest: dict[str, tuple[int, float]] = {}  # key -> (step, value) as written
-        self.points_written = 0
-        self.idle = threading.Event()
 
     # -- called from the training thread ---------------------------------------------
 
     def update_run(self, **fields: Any) -> None:
         """Queue run-level fields; later values for the same field win. ``env`` merges."""
+        if self.child:
+            return
         with self._updates_lock:
             for k, v in fields.items():
                 if k == "env" and isinstance(self._updates.get("env"), dict):
                     self._updates["env"] = {**self._updates["env"], **v}
                 else:
                     self._updates[k] = v
+            self._updates_seq += 1
+
+    def _targets(self) -> tuple[int, int]:
+        with self._pop_lock:
+            points = self.popped + len(self.buffer)
+        with self._updates_lock:
+            updates = self._updates_seq
+        return points, updates
+
+    def _done(self, points: int, updates: int) -> bool:
+        return self.written >= points and self._updates_done >= updates
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued so far is written; False on timeout."""
-        self.idle.clear()
-        self._wake.set()
+        """Wait until everything queued before this call is written; False on timeout.
+
+        Also gives up (False) once the store has failed every write for FAILING_GRACE
+        seconds, so a broken store cannot hang the caller.
+        """
+        points, updates = self._targets()
+        if self._done(points, updates):
+            return True
+        if not self.is_alive() and not self._started.is_set():  # type: ignore[attr-defined]
+            self.start()
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._wake.set()
         while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if self.idle.wait(0.05 if remaining is None else min(0.05, remaining)):
-                if not self.buffer and not self._retry and not self._pending_updates():
+            with self._progress:
+                if self._done(points, updates):
                     return True
-                self.idle.clear()
-                self._wake.set()
+                wait = 0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic()))
+                self._progress.wait(wait)
+            if self._done(points, updates):
+                return True
             if not self.is_alive():
-                return not self.buffer and not self._retry
+                return self._done(points, updates)
             if deadline is not None and time.monotonic() >= deadline:
                 return False
+            if self.failing and time.monotonic() - self.last_progress > FAILING_GRACE:
+                return False
+            self._wake.set()
 
     def stop(self, timeout: float | None = None) -> bool:
         """Write everything, then end the thread. False when ``timeout`` ran out first."""
+        if not self._started.is_set():  # type: ignore[attr-defined]
+            return not self.buffer and not self._updates
+        ok = self.flush(timeout)
         self._stop_requested = True
         self._wake.set()
-        self.join(timeout)
-        return not self.is_alive()
+        if ok:
+            self.join(1.0)
+        return ok
 
     def pending_points(self) -> int:
-        return len(self.buffer) + sum(b.point_count() for b in self._retry)
+        return len(self.buffer) + self._retry_points
+
+    def drop_oldest(self, keep: int) -> int:
+        """Discard the oldest buffered points beyond ``keep`` (the store is stuck); return how many."""
+        n = 0
+        with self._pop_lock:
+            buf = self.buffer
+            extra = len(buf) - keep
+            for _ in range(max(0, extra)):
+                try:
+                    buf.popleft()
+                except IndexError:
+                    break
+                n += 1
+            self.popped += n
+        with self._progress:
+            self.written += n
+            self.dropped += n
+            self._progress.notify_all()
+        return n
 
     # -- the thread ------------------------------------------------------------------
-
-    def _pending_updates(self) -> bool:
-        with self._updates_lock:
-            return bool(self._updates)
 
     def run(self) -> None:
         try:
             self._open()
-        except BaseException as exc:  # noqa: BLE001 - reported once, never raised into training
+        except BaseException as exc:
             self.store_error = exc
+            self.failing = True
             self.store_ready.set()
             self._report(exc)
-            # keep draining into memory so nothing blocks; retry opening with backoff
             if not self._retry_open():
                 return
         delay = self.interval
@@ -122,19 +193,29 @@ class Writer(threading.Thread):
             self._wake.clear()
             stopping = self._stop_requested
             try:
-                self._write_pending()
+                with self.write_lock:
+                    self._write_pending()
                 delay = self.interval
-            except Exception as exc:  # noqa: BLE001
+                if self.failing:
+                    self.failing = False
+                    log.warning("labledger: run %s is being written again", self.run_id[:8])
+            except Exception as exc:
+                self.failing = True
                 self._report(exc)
-                delay = min(max(delay * 2, 0.5), 10.0)
-                if stopping:
-                    # at shutdown keep trying until the caller's timeout gives up on us
-                    time.sleep(delay)
+                delay = min(max(delay * 2, 0.2), 5.0)
                 continue
-            if not self.buffer and not self._retry:
-                self.idle.set()
-            if stopping and not self.buffer and not self._retry and not self._pending_updates():
+            if stopping and not self.buffer and self._retry is None and not self._updates:
+                self._release_store()
                 return
+
+    def _release_store(self) -> None:
+        # Return pooled connections; the store stays usable (it reconnects on demand).
+        store = self.store
+        if store is not None:
+            try:
+                store.close()
+            except Exception:
+                log.debug("closing the store failed", exc_info=True)
 
     def _open(self) -> None:
         store = self._open_store()
@@ -142,78 +223,105 @@ class Writer(threading.Thread):
             store.create_run(self._create_record)
             self._create_record = None
         self.store = store
+        self.store_error = None
         self.store_ready.set()
 
     def _retry_open(self) -> bool:
-        delay = 0.5
-        while True:
-            if self._stop_requested:
-                return False
-            time.sleep(delay)
+        delay = 0.2
+        while not self._stop_requested:
+            self._wake.wait(delay)
+            self._wake.clear()
             try:
                 self._open()
-                self.store_error = None
+                self.failing = False
                 return True
-            except Exception:  # noqa: BLE001
-                delay = min(delay * 2, 30.0)
+            except Exception as exc:
+                self.store_error = exc
+                delay = min(delay * 2, 10.0)
+        return False
 
     def _report(self, exc: BaseException) -> None:
         log.debug("labledger writer error", exc_info=exc)
-        if not self._warned:
-            self._warned = True
+        if self._warned:
+            return
+        self._warned = True
+        try:
             warnings.warn(
                 f"labledger: could not write run {self.run_id[:8]} to the store "
                 f"({type(exc).__name__}: {exc}); retrying in the background, training continues",
                 RuntimeWarning,
                 stacklevel=1,
             )
+        except Exception:
+            log.warning("labledger: could not write run %s: %s", self.run_id[:8], exc)
 
     def _write_pending(self) -> None:
         store = self.store
         assert store is not None
-        while self._retry:
-            store.write_batch(self._retry[0])
-            self._retry.pop(0)
-        batch = self._take_batch()
-        if batch is None:
+        if self._retry is not None:
+            # a failed batch is retried as is (same id: the store applies it at most once)
+            # before anything newer is taken off the buffer, so the buffer, not a list of
+            # failed batches, holds what piles up while the store is down
+            store.write_batch(self._retry)
+            self._committed(self._retry, self._retry_points, self._retry_seq)
+            self._retry = None
+            self._retry_points = 0
+        taken = self._take_batch()
+        if taken is None:
             return
+        batch, npoints, seq = taken
         try:
             store.write_batch(batch)
         except BaseException:
-            self._retry.append(batch)
+            self._retry, self._retry_points, self._retry_seq = batch, npoints, seq
             raise
-        self.points_written += batch.point_count()
+        self._committed(batch, npoints, seq)
 
-    def _take_batch(self) -> Batch | None:
+    def _committed(self, batch: Batch, npoints: int, seq: int) -> None:
+        latest = self.latest
+        for key, (steps, vals, _ts) in batch.metrics.items():
+            latest[key] = (steps[-1], vals[-1])
+        with self._progress:
+            self.written += npoints
+            if seq > self._updates_done:
+                self._updates_done = seq
+            self.last_progress = time.monotonic()
+            self._progress.notify_all()
+
+    def _take_batch(self) -> tuple[Batch, int, int] | None:
         from .store import Batch
 
         buf = self.buffer
-        n = len(buf)
-        items = [buf.popleft() for _ in range(n)]
+        with self._pop_lock:
+            n = len(buf)
+            pop = buf.popleft
+            items = [pop() for _ in range(n)]
+            self.popped += n
         with self._updates_lock:
             updates, self._updates = self._updates, {}
+            seq = self._updates_seq
         now = time.time()
         heartbeat = None
-        if items or updates or now - self._last_heartbeat >= HEARTBEAT_EVERY:
+        if not self.child and (items or updates or now - self._last_heartbeat >= HEARTBEAT_EVERY):
             heartbeat = now
             self._last_heartbeat = now
         if not items and not updates and heartbeat is None:
             return None
         metrics: dict[str, tuple[Any, Any, Any]] = {}
         if items:
-            groups: dict[str, list[tuple[str, int, float, float]]] = {}
             first_key = items[0][0]
-            if all(it[0] == first_key for it in items):
-                groups[first_key] = items
+            if items[-1][0] == first_key and all(it[0] == first_key for it in items):
+                _, steps, vals, ts = zip(*items, strict=True)
+                metrics[first_key] = (steps, vals, ts)
             else:
+                groups: dict[str, list[Point]] = {}
                 for it in items:
                     g = groups.get(it[0])
                     if g is None:
                         groups[it[0]] = g = []
                     g.append(it)
-            latest = self.latest
-            for key, its in groups.items():
-                _, steps, vals, ts = zip(*its, strict=True)
-                metrics[key] = (steps, vals, ts)
-                latest[key] = (steps[-1], vals[-1])
-        return Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
+                for key, its in groups.items():
+                    _, steps, vals, ts = zip(*its, strict=True)
+                    metrics[key] = (steps, vals, ts)
+        batch = Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
+        return batch, n, seq

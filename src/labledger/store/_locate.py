@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from pathlib import Path
 
-from .._exceptions import NotAStoreError, StoreUnwritableError, UsageError
+from .._exceptions import NotAStoreError, SchemaTooNewError, StoreUnwritableError, UsageError
 
 __all__ = [
     "DEFAULT_DIRNAME",
+    "code_revisions",
     "default_root",
     "default_store_uri",
     "precheck_sqlite",
@@ -20,6 +22,13 @@ __all__ = [
 DEFAULT_DIRNAME = ".labledger"
 DB_FILENAME = "ledger.db"
 SQLITE_HEADER = b"SQLite format 3\x00"
+_VERSIONS_DIR = Path(__file__).parent / "migrations" / "versions"
+_REV_RE = re.compile(r"^(\d{4})_\w+\.py$")
+
+
+def code_revisions() -> set[str]:
+    """Migration revisions this code knows, read from file names (no Alembic import)."""
+    return {m.group(1) for f in os.listdir(_VERSIONS_DIR) if (m := _REV_RE.match(f))}
 
 
 def default_root(cwd: str | os.PathLike[str] | None = None) -> Path:
@@ -42,7 +51,7 @@ def resolve_store_uri(store: str | os.PathLike[str] | None = None) -> str:
         return default_store_uri()
     if "://" not in uri:
         p = Path(uri).expanduser()
-        if p.is_dir() or p.suffix == "" and not p.exists():
+        if p.is_dir() or (p.suffix == "" and not p.exists()):
             p = p / DB_FILENAME
         return "sqlite:///" + str(p.resolve())
     scheme = uri.split("://", 1)[0].lower()
@@ -64,7 +73,7 @@ def precheck_sqlite(path: Path) -> None:
     """Fail fast, with a clear message and without modifying anything, when ``path`` can't be our store.
 
     Checks: the folder can be created and written; an existing file is SQLite and either
-    empty or carries labledger's marker table.
+    empty or carries labledger's marker table, with no schema revision newer than this code.
     """
     folder = path.parent
     try:
@@ -86,13 +95,22 @@ def precheck_sqlite(path: Path) -> None:
         head = fh.read(16)
     if head != SQLITE_HEADER:
         raise NotAStoreError(str(path), "not an SQLite database")
+    revisions: set[str] = set()
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
+            # one read transaction: a store being created by another process is seen
+            # either empty or complete (its migration commits in one transaction)
             names = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+            if "labledger_meta" in names:
+                row = con.execute("select value from labledger_meta where key = 'revisions'").fetchone()
+                revisions = set(row[0].split(",")) if row and row[0] else set()
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
         raise NotAStoreError(str(path), str(exc)) from exc
     if names and "labledger_meta" not in names:
         raise NotAStoreError(str(path), "an SQLite database without labledger's tables")
+    known = code_revisions()
+    if revisions - known:
+        raise SchemaTooNewError(str(path), ",".join(sorted(revisions)), ",".join(sorted(known)))

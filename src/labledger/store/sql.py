@@ -13,6 +13,7 @@ import math
 import os
 import re
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,16 +34,14 @@ from .._procinfo import hostname, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
-from ._base import TERMINAL_STATUSES, Batch, History
-from ._locate import precheck_sqlite, sqlite_path
+from ._base import Batch, History
+from ._locate import code_revisions, precheck_sqlite, sqlite_path
 from ._repro_sql import ReproSqlMixin
 
 __all__ = ["SqlStore", "code_revisions"]
 
 log = logging.getLogger("labledger.store")
 
-_VERSIONS_DIR = Path(__file__).parent / "migrations" / "versions"
-_REV_RE = re.compile(r"^(\d{4})_\w+\.py$")
 _HEX_RE = re.compile(r"^[0-9a-f]{1,32}$")
 DEFAULT_HEARTBEAT_TIMEOUT = 300.0
 
@@ -51,11 +50,6 @@ _UPDATABLE = {
     "status", "ended_at", "config", "summary", "tags", "notes", "seed", "env", "datasets",
     "exit_code", "error", "parent_run_id", "name", "heartbeat_at",
 }
-
-
-def code_revisions() -> set[str]:
-    """Migration revisions this code knows, read from file names (no Alembic import)."""
-    return {m.group(1) for f in os.listdir(_VERSIONS_DIR) if (m := _REV_RE.match(f))}
 
 
 def _sqlite_on_connect(dbapi_con: Any, _record: Any) -> None:
@@ -69,9 +63,30 @@ def _sqlite_on_connect(dbapi_con: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue on
-    # busy_timeout instead of failing with "database is locked" on lock upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writes (engine option labledger_write) use BEGIN IMMEDIATE: it takes the write
+    # lock up front, so concurrent writers queue on busy_timeout instead of failing
+    # with "database is locked" on a lock upgrade. Reads use a deferred BEGIN so they
+    # never wait for, or block, a writer (WAL).
+    if conn.get_execution_options().get("labledger_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+# Every SqlStore of this process, for the fork handler (weak: stores can be collected).
+_STORES: weakref.WeakSet[SqlStore] = weakref.WeakSet()
+# Pools inherited from the parent by a forked child. Kept referenced, never closed:
+# closing a copied SQLite or PostgreSQL connection in the child would disturb the
+# parent's (PostgreSQL: a Terminate message on the shared socket).
+_INHERITED_POOLS: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
@@ -101,7 +116,8 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url[len("postgresql://"):]
             self.engine = sa.create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
-        os.register_at_fork(after_in_child=self._after_fork)
+        self._write_engine = self.engine.execution_options(labledger_write=True)
+        _STORES.add(self)
         if migrate:
             self.ensure_schema()
 
@@ -109,8 +125,12 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
 
     def _after_fork(self) -> None:
         # A forked child must not reuse the parent's connections (SQLAlchemy docs:
-        # "Using Connection Pools with Multiprocessing").
+        # "Using Connection Pools with Multiprocessing"), nor close them.
+        if self._pid == os.getpid():
+            return
+        _INHERITED_POOLS.append(self.engine.pool)
         self.engine.dispose(close=False)
+        self._pid = os.getpid()
         self._tails.clear()
 
     def close(self) -> None:
@@ -121,19 +141,26 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Connection]:
-        """A write transaction, retried on transient lock errors."""
+        """A write transaction (SQLite: BEGIN IMMEDIATE, waiting up to busy_timeout).
+
+        Starting the transaction is retried on a transient "locked" error; the body is
+        not (a failed body is retried by its caller, e.g. the writer with the same batch).
+        """
         delay = 0.05
-        for attempt in range(20):
+        for attempt in range(10):
+            conn = self._write_engine.connect()
             try:
-                with self.engine.begin() as conn:
-                    yield conn
-                return
+                tx = conn.begin()
             except sa.exc.OperationalError as exc:
-                if "locked" in str(exc).lower() and attempt < 19:
+                conn.close()
+                if "locked" in str(exc).lower() and attempt < 9:
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
                 raise
+            with conn, tx:
+                yield conn
+            return
 
     def _read(self) -> contextlib.AbstractContextManager[Connection]:
         return self.engine.connect()
@@ -200,15 +227,14 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
-                conn.commit()
+        with self._write_engine.connect() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")
-            conn.commit()
-        with self._tx() as conn:
+            # same transaction as the tables (SQLite has transactional DDL): another
+            # process sees the store either empty or complete, never half-made
             self._set_meta(conn, "revisions", ",".join(sorted(known)))
             self._set_meta(conn, "format", "labledger")
+            conn.commit()
 
     def _set_meta(self, conn: Connection, key: str, value: str) -> None:
         updated = conn.execute(sa.update(s.meta).where(s.meta.c.key == key).values(value=value)).rowcount
@@ -627,29 +653,29 @@ def _series_summary(run_id: str, key: str, st: np.ndarray, va: np.ndarray, tt: n
 def downsample(steps: np.ndarray, vals: np.ndarray, ts: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reduce to at most ``max_points`` points, keeping each bucket's min and max (so spikes survive).
 
-    The series is cut into ``max_points // 2`` buckets of consecutive points; each
-    bucket contributes its minimum and its maximum, in step order. NaN points are
-    kept when a bucket holds nothing else.
+    The series is cut into ``max_points // 2`` buckets of consecutive points (equal
+    sizes, the last one shorter); each bucket contributes the index of its minimum and
+    of its maximum, returned in step order. NaN is ignored when a bucket holds anything
+    else, and kept when it holds nothing else.
     """
     if max_points < 2:
         raise UsageError("max_points must be at least 2")
     n = len(steps)
+    if n <= max_points:
+        return steps, vals, ts
     buckets = max_points // 2
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    starts = edges[:-1]
-    starts = starts[np.diff(edges) > 0]
-    filled = np.where(np.isnan(vals), np.inf, vals)
-    mins = np.minimum.reduceat(filled, starts)
-    filled_max = np.where(np.isnan(vals), -np.inf, vals)
-    maxs = np.maximum.reduceat(filled_max, starts)
-    # locate the index of each bucket's min and max
-    idx = np.arange(n)
-    bucket_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
-    is_min = filled == mins[bucket_of]
-    is_max = filled_max == maxs[bucket_of]
-    big = n + 1
-    imin = np.minimum.reduceat(np.where(is_min, idx, big), starts)
-    imax = np.minimum.reduceat(np.where(is_max, idx, big), starts)
+    size = -(-n // buckets)  # ceil
+    padded = size * buckets
+    nan = np.isnan(vals)
+    lo = np.full(padded, np.inf)
+    np.copyto(lo[:n], vals)
+    hi = np.full(padded, -np.inf)
+    np.copyto(hi[:n], vals)
+    lo[:n][nan] = np.inf
+    hi[:n][nan] = -np.inf
+    base = np.arange(0, padded, size)
+    imin = lo.reshape(buckets, size).argmin(axis=1) + base
+    imax = hi.reshape(buckets, size).argmax(axis=1) + base
     keep = np.unique(np.concatenate([imin, imax]))
     keep = keep[keep < n]
     return steps[keep], vals[keep], ts[keep]
