@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ..store import Store
 from ._json import LedgerJSONResponse, series_values
-from .auth import Principal, reader
+from .auth import Principal, reader, require_run
 
 __all__ = ["router"]
 
@@ -22,11 +22,16 @@ def get_store(request: Request) -> Store:
 
 @router.get("/projects", summary="Projects with their run counts")
 def list_projects(store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
-    return {"projects": store.projects()}
+    allowed = who.readable_projects()
+    projects = store.projects()
+    if allowed is not None:
+        projects = [p for p in projects if p["project"] in allowed]
+    return {"projects": projects}
 
 
 @router.get("/runs", summary="List runs with the filter language, ordering and paging")
 def list_runs(
+    request: Request,
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000, description='e.g. config.lr < 0.01 and status = "finished"'),
     order_by: list[str] | None = Query(None, description="sort keys; '-' prefix for descending"),
@@ -36,33 +41,40 @@ def list_runs(
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
-    store.reap_stale_runs(getattr(store, "heartbeat_timeout", None))
-    runs = store.list_runs(project=project, filter=filter, order_by=order_by, limit=limit, offset=offset)
+    store.reap_stale_runs(request.app.state.heartbeat_timeout)
+    # only projects the caller may read (the reader dependency already checked ?project=)
+    readable = None if project is not None else who.readable_projects()
+    allowed: dict[str, Any] = {} if readable is None else {"projects": readable}
+    runs = store.list_runs(project=project, filter=filter, order_by=order_by, limit=limit, offset=offset, **allowed)
     out: dict[str, Any] = {"runs": runs, "limit": limit, "offset": offset}
     if total:
-        out["total"] = store.count_runs(project=project, filter=filter)
-    return out
+        out["total"] = store.count_runs(project=project, filter=filter, **allowed)
+    # returned as a Response so FastAPI's encoder does not turn NaN/inf into null
+    return LedgerJSONResponse(out)
 
 
 @router.get("/runs/{ref}", summary="One run by id, unique id prefix or name")
-def get_run(ref: str, store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
-    return store.get_run(ref)
+def get_run(ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
+    run_id = require_run(request, ref, "read")
+    store.reap_stale_runs(request.app.state.heartbeat_timeout)
+    return LedgerJSONResponse(store.get_run(run_id))
 
 
 @router.get("/runs/{ref}/metrics", summary="Metric keys of a run")
-def metric_keys(ref: str, store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
-    return {"keys": store.metric_keys(store.resolve_run_id(ref))}
+def metric_keys(ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
+    return {"keys": store.metric_keys(require_run(request, ref, "read"))}
 
 
 @router.get("/runs/{ref}/history", summary="One metric series, optionally downsampled keeping extremes")
 def history(
     ref: str,
+    request: Request,
     key: str = Query(..., min_length=1, max_length=250),
     max_points: int | None = Query(None, ge=2, le=1_000_000),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
-    run_id = store.resolve_run_id(ref)
+    run_id = require_run(request, ref, "read")
     h = store.history(run_id, key, max_points=max_points)
     return {
         "run_id": run_id,

@@ -1,0 +1,50 @@
+"""Run the server under uvicorn; the factory each uvicorn worker process calls.
+
+Worker processes import :func:`app_from_env`, so the settings travel in environment
+variables (``LABLEDGER_SERVER_*``) set by ``labledger server``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+__all__ = ["app_from_env", "serve"]
+
+_ENV_BACKEND = "LABLEDGER_SERVER_BACKEND_URI"
+_ENV_ARTIFACTS = "LABLEDGER_SERVER_ARTIFACTS_URI"
+_ENV_HEARTBEAT = "LABLEDGER_SERVER_HEARTBEAT_TIMEOUT"
+_ENV_UI = "LABLEDGER_SERVER_UI"
+
+
+def app_from_env() -> FastAPI:
+    """The app configured by ``LABLEDGER_SERVER_*`` variables (uvicorn ``--factory``)."""
+    from ..store import resolve_store_uri
+    from .app import create_app
+
+    hb = os.environ.get(_ENV_HEARTBEAT)
+    return create_app(
+        resolve_store_uri(os.environ.get(_ENV_BACKEND) or None),
+        os.environ.get(_ENV_ARTIFACTS) or None,
+        ui=os.environ.get(_ENV_UI, "1") != "0",
+        heartbeat_timeout=float(hb) if hb else None,
+    )
+
+
+def serve(backend_uri: str, artifacts_uri: str | None, *, host: str, port: int, workers: int,
+          heartbeat_timeout: float | None, ui: bool = True, log_level: str = "info") -> None:
+    """Migrate once, then serve with ``workers`` uvicorn processes (each migration-safe too)."""
+    import uvicorn
+
+    from ..store.sql import SqlStore
+
+    SqlStore(backend_uri).close()  # fail fast (unreachable database, newer schema) before forking
+    os.environ[_ENV_BACKEND] = backend_uri
+    if artifacts_uri:
+        os.environ[_ENV_ARTIFACTS] = artifacts_uri
+    if heartbeat_timeout is not None:
+        os.environ[_ENV_HEARTBEAT] = str(heartbeat_timeout)
+    os.environ[_ENV_UI] = "1" if ui else "0"
+    uvicorn.run("labledger.server._serve:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=10)

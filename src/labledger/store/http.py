@@ -1,0 +1,467 @@
+"""HttpStore: the Store protocol spoken to a labledger tracking server.
+
+``LABLEDGER_URI=http://host:port`` (and ``LABLEDGER_TOKEN``) is all a training script
+needs. Writes never raise into the writer thread: when the server is down or answers
+5xx (or 401/403/408/429), the request goes to a durable on-disk spool
+(:mod:`labledger.store.spool`) and a background thread replays it with backoff. While
+anything is spooled, later writes queue behind it, so a run's creation always reaches
+the server before its batches. Every batch carries its idempotency key, so a batch
+that is retried after a lost answer is stored once.
+
+When a run's final batch (status finished/failed/killed/crashed) is written, the
+store waits up to ``LABLEDGER_SYNC_TIMEOUT`` seconds (default 30) for the spool to
+drain, then leaves the rest there with a warning; ``labledger sync`` uploads it later.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import logging
+import os
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from .._exceptions import (
+    AmbiguousRunError,
+    AuthError,
+    InvalidFilterError,
+    NotFoundError,
+    RunNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+    UsageError,
+)
+from .._values import decode_json, encode_json
+from ._base import TERMINAL_STATUSES, Batch, History
+from ._wire import GZIP_ABOVE, batch_to_wire, dumps
+from .spool import Spool, SpoolEntry, read_entries, reject
+
+__all__ = ["DEFAULT_SYNC_TIMEOUT", "HttpStore", "SendResult", "replay_folder"]
+
+log = logging.getLogger("labledger.http")
+
+DEFAULT_SYNC_TIMEOUT = 30.0
+API = "/api/v1"
+_RETRY_STATUS = frozenset({401, 403, 408, 425, 429})
+
+
+class SendResult:
+    OK = "ok"
+    RETRY = "retry"  # server down, 5xx, auth: keep and retry later
+    REJECTED = "rejected"  # the server refused it for good (4xx)
+
+
+def _classify(resp: httpx.Response | None) -> str:
+    if resp is None or resp.status_code >= 500 or resp.status_code in _RETRY_STATUS:
+        return SendResult.RETRY
+    if resp.status_code < 400:
+        return SendResult.OK
+    return SendResult.REJECTED
+
+
+def _error_body(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {"code": "error", "message": resp.text[:200], "details": {}}
+    return body if isinstance(body, dict) else {"code": "error", "message": str(body)[:200], "details": {}}
+
+
+class HttpStore:
+    """Store over HTTP (keep-alive, gzip above 64 KiB, durable spool on failure)."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        timeout: float = 30.0,
+        sync_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+        migrate: bool = True,  # accepted for open_store(**kwargs) symmetry; the server migrates
+    ) -> None:
+        self.uri = uri.rstrip("/")
+        self.token = token if token is not None else os.environ.get("LABLEDGER_TOKEN") or None
+        if sync_timeout is None:
+            env = os.environ.get("LABLEDGER_SYNC_TIMEOUT")
+            sync_timeout = float(env) if env else DEFAULT_SYNC_TIMEOUT
+        self.sync_timeout = sync_timeout
+        headers = {"User-Agent": "labledger-client"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self._timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
+        self._headers = headers
+        self._transport = transport
+        self._client = self._new_client()
+        self.spool = Spool(spool_dir)
+        self._lock = threading.Lock()
+        self._pending = 0  # files of our session not yet accepted by the server
+        self._wake = threading.Event()
+        self._drained = threading.Condition(self._lock)
+        self._uploader: threading.Thread | None = None
+        self._closed = False
+        self._warned: set[str] = set()
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.uri, headers=self._headers, timeout=self._timeout,
+                            transport=self._transport)
+
+    def _after_fork(self) -> None:
+        # never share sockets or the spool session with a forked child
+        self._client = self._new_client()
+        self.spool = Spool(self.spool.root)
+        self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._pending = 0
+        self._uploader = None
+
+    def __repr__(self) -> str:
+        return f"HttpStore({self.uri!r})"
+
+    # -- low level -------------------------------------------------------------------
+
+    def _send(self, client: httpx.Client, method: str, path: str, *, json_body: Any = None,
+              content: bytes | None = None, content_type: str | None = None) -> httpx.Response:
+        headers: dict[str, str] = {}
+        if json_body is not None:
+            content = dumps(json_body)
+            content_type = "application/json"
+        if content is not None and len(content) > GZIP_ABOVE:
+            content = gzip.compress(content, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return client.request(method, path, content=content, headers=headers)
+
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """A read-side request: errors become labledger exceptions."""
+        try:
+            resp = self._send(self._client, method, path, **kw)
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(self.uri, f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code >= 400:
+            self._raise(resp, path)
+        return resp
+
+    def _raise(self, resp: httpx.Response, path: str) -> None:
+        body = _error_body(resp)
+        msg = str(body.get("message", ""))
+        details = body.get("details") or {}
+        code = resp.status_code
+        if code in (401, 403):
+            raise AuthError(msg or "not authorised", code)
+        if code == 404:
+            raise NotFoundError(msg or f"not found: {path}")
+        if code == 400 and isinstance(details, dict) and "position" in details:
+            raise InvalidFilterError(msg, "", None)
+        if code in (400, 409, 413, 422):
+            raise UsageError(msg or f"bad request: {path}")
+        if code >= 500:
+            raise StoreUnavailableError(self.uri, f"HTTP {code}: {msg}")
+        raise StoreError(f"{self.uri}{path}: HTTP {code}: {msg}")
+
+    def _get_json(self, path: str, params: Any = None) -> Any:
+        try:
+            resp = self._client.get(path, params=params)
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(self.uri, f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code >= 400:
+            self._raise(resp, path)
+        return decode_json(resp.json())
+
+    # -- writing (never raises for transport or server trouble) ------------------------
+
+    def _write(self, kind: str, method: str, path: str, body: Any, run_id: str | None) -> bool:
+        record = {"v": 1, "kind": kind, "uri": self.uri, "method": method, "path": path,
+                  "run_id": run_id, "body": body}
+        with self._lock:
+            queued = self._pending > 0
+        if not queued:
+            result, resp = self._try(self._client, record)
+            if result == SendResult.OK:
+                return resp is None or not isinstance(resp, dict) or resp.get("applied", True) is not False
+            if result == SendResult.REJECTED:
+                self._warn_once("rejected", f"labledger: the server refused a {kind} for run "
+                                f"{(run_id or '')[:8]}: {resp}; it was kept in {self.spool.root}/rejected")
+                reject(self.spool.put(record), str(resp))
+                return False
+            self._warn_once("spool", f"labledger: the server {self.uri} is not reachable ({resp}); "
+                            f"writes go to the spool {self.spool.dir} and are retried in the background")
+        with self._lock:
+            self.spool.put(record)
+            self._pending += 1
+            self._start_uploader()
+        self._wake.set()
+        return True
+
+    def _try(self, client: httpx.Client, record: dict[str, Any]) -> tuple[str, Any]:
+        """Send one request record; (result, parsed answer or reason)."""
+        body = record.get("body")
+        try:
+            if record["kind"] == "blob":
+                resp = self._send(client, record["method"], record["path"],
+                                  content=base64.b64decode(body), content_type="application/octet-stream")
+            else:
+                resp = self._send(client, record["method"], record["path"], json_body=body)
+        except httpx.TransportError as exc:
+            return SendResult.RETRY, f"{type(exc).__name__}: {exc}"
+        result = _classify(resp)
+        if result == SendResult.OK:
+            try:
+                return result, resp.json()
+            except ValueError:
+                return result, None
+        eb = _error_body(resp)
+        return result, f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
+
+    def _warn_once(self, what: str, message: str) -> None:
+        log.warning(message)
+        if what not in self._warned:
+            self._warned.add(what)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    def create_run(self, run: dict[str, Any]) -> None:
+        self._write("run", "POST", f"{API}/runs", encode_json(dict(run)), run["id"])
+
+    def write_batch(self, batch: Batch) -> bool:
+        applied = self._write("batch", "POST", f"{API}/runs/{batch.run_id}/batches", batch_to_wire(batch),
+                              batch.run_id)
+        if batch.run_update.get("status") in TERMINAL_STATUSES:
+            self._finish_sync(batch.run_id)
+        return applied
+
+    def put_blob(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        self._write("blob", "PUT", f"{API}/blobs", base64.b64encode(data).decode("ascii"), None)
+        return digest
+
+    # -- the spool ---------------------------------------------------------------------
+
+    def _start_uploader(self) -> None:
+        if self._uploader is None or not self._uploader.is_alive():
+            self._uploader = threading.Thread(target=self._upload_loop, name="labledger-spool", daemon=True)
+            self._uploader.start()
+
+    def _upload_loop(self) -> None:
+        client = self._new_client()
+        delay = 0.1
+        try:
+            while not self._closed:
+                entries = self.spool.entries()
+                if not entries:
+                    with self._lock:
+                        if not self.spool.entries():
+                            self._pending = 0
+                            self._drained.notify_all()
+                    self._wake.wait(1.0)
+                    self._wake.clear()
+                    continue
+                stuck = False
+                for entry in entries:
+                    result, info = self._try(client, entry.record)
+                    if result == SendResult.RETRY:
+                        stuck = True
+                        break
+                    if result == SendResult.REJECTED:
+                        reject(entry.path, str(info))
+                        self._warn_once("rejected", f"labledger: the server refused a spooled {entry.kind}: "
+                                        f"{info}; kept in {self.spool.root}/rejected")
+                    else:
+                        _unlink(entry.path)
+                    with self._lock:
+                        self._pending = max(0, self._pending - 1)
+                    delay = 0.1
+                if stuck:
+                    self._wake.wait(delay)
+                    self._wake.clear()
+                    delay = min(delay * 2, 2.0)
+        finally:
+            client.close()
+
+    def pending(self) -> int:
+        """Requests of this client still in the spool."""
+        with self._lock:
+            return self._pending
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Wait until the spool of this client is empty; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._drained.wait(min(remaining, 0.2))
+        return True
+
+    def _finish_sync(self, run_id: str) -> None:
+        if self.pending() == 0:
+            return
+        if not self.wait_synced(self.sync_timeout):
+            n = self.pending()
+            msg = (f"labledger: run {run_id[:8]} finished but {n} request(s) could not reach {self.uri} "
+                   f"within {self.sync_timeout:.0f}s; they stay in the spool {self.spool.dir}. "
+                   "Run `labledger sync` to upload them")
+            log.warning(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def resolve_run_id(self, ref: str) -> str:
+        return str(self.get_run(ref)["id"])
+
+    def get_run(self, ref: str) -> dict[str, Any]:
+        try:
+            run: dict[str, Any] = self._get_json(f"{API}/runs/{_q(ref)}")
+        except NotFoundError as exc:
+            if "ambiguous" in str(exc):
+                raise AmbiguousRunError(ref, []) from exc
+            raise RunNotFoundError(ref) from exc
+        return run
+
+    def list_runs(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | None = None,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        page = 1000
+        while True:
+            want = page if limit is None else min(page, limit - len(out))
+            if want <= 0:
+                return out
+            params: dict[str, Any] = {"limit": want, "offset": offset + len(out), "total": "false"}
+            if project is not None:
+                params["project"] = project
+            if filter:
+                params["filter"] = filter
+            if order_by:
+                params["order_by"] = [order_by] if isinstance(order_by, str) else list(order_by)
+            runs = self._get_json(f"{API}/runs", params)["runs"]
+            out.extend(runs)
+            if len(runs) < want:
+                return out
+
+    def count_runs(self, *, project: str | None = None, filter: str | None = None) -> int:
+        params: dict[str, Any] = {"limit": 1}
+        if project is not None:
+            params["project"] = project
+        if filter:
+            params["filter"] = filter
+        return int(self._get_json(f"{API}/runs", params)["total"])
+
+    def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
+        params: dict[str, Any] = {"key": key}
+        if max_points is not None:
+            params["max_points"] = max_points
+        try:
+            body = self._get_json(f"{API}/runs/{_q(run_id)}/history", params)
+        except NotFoundError as exc:
+            raise RunNotFoundError(run_id) from exc
+        values = [float(v) if isinstance(v, str) else v for v in body["values"]]
+        return History(
+            body["run_id"], key,
+            np.asarray(body["steps"], dtype=np.int64),
+            np.asarray(values, dtype=np.float64),
+            np.asarray(body["timestamps"], dtype=np.float64),
+            int(body["total"]),
+        )
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        return list(self._get_json(f"{API}/runs/{_q(run_id)}/metrics")["keys"])
+
+    def projects(self) -> list[dict[str, Any]]:
+        return list(self._get_json(f"{API}/projects")["projects"])
+
+    def get_blob(self, sha256: str) -> bytes:
+        try:
+            resp = self._client.get(f"{API}/blobs/{_q(sha256)}")
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(self.uri, f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code >= 400:
+            self._raise(resp, "/blobs")
+        data = resp.content
+        if hashlib.sha256(data).hexdigest() != sha256:
+            from .._exceptions import IntegrityError
+
+            raise IntegrityError(f"blob {sha256[:16]}", sha256, hashlib.sha256(data).hexdigest())
+        return data
+
+    def reap_stale_runs(self, heartbeat_timeout: float | None = None) -> list[str]:
+        """The server reaps stale runs itself (in the background and on reads): nothing to do here."""
+        return []
+
+    def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._get_json(f"{API}/whoami")
+        return result
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._client.close()
+        if self._pending == 0:
+            self.spool.close()
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _q(part: str) -> str:
+    from urllib.parse import quote
+
+    return quote(part, safe="")
+
+
+def replay_folder(folder: Path, *, uri: str | None = None, token: str | None = None,
+                  timeout: float = 30.0) -> tuple[int, int, int, str]:
+    """Upload the spooled requests of one session folder in order (``labledger sync``).
+
+    ``uri`` overrides the server each request was meant for. Returns (uploaded,
+    rejected, left) and stops at the first request the server cannot take now.
+    """
+    entries: list[SpoolEntry] = read_entries(folder)
+    uploaded = rejected = 0
+    stores: dict[str, HttpStore] = {}
+    try:
+        for i, entry in enumerate(entries):
+            target = uri or str(entry.record.get("uri") or "")
+            if not target:
+                reject(entry.path, "no server URI in the spool file")
+                rejected += 1
+                continue
+            store = stores.get(target)
+            if store is None:
+                store = stores[target] = HttpStore(target, token=token, timeout=timeout,
+                                                   spool_dir=folder.parent)
+            result, info = store._try(store._client, entry.record)
+            if result == SendResult.RETRY:
+                return uploaded, rejected, len(entries) - i, str(info)
+            if result == SendResult.REJECTED:
+                reject(entry.path, str(info))
+                rejected += 1
+            else:
+                _unlink(entry.path)
+                uploaded += 1
+    finally:
+        for st in stores.values():
+            st._client.close()
+    return uploaded, rejected, 0, ""

@@ -1,0 +1,171 @@
+"""A durable on-disk spool of requests a tracking server has not accepted yet.
+
+Each client process (each :class:`~labledger.store.http.HttpStore`) owns one *session*
+folder under the spool root and holds an exclusive ``flock`` on it while it lives.
+A request is one JSON file, written to a temporary name, fsynced, renamed into place
+and the folder fsynced, so after a crash a file is either complete or absent. Files
+are named by time and sequence, so replaying them in name order keeps each run's
+order (its creation before its batches). ``labledger sync`` replays the sessions
+whose owner is gone (their lock is free).
+
+Root: ``LABLEDGER_SPOOL_DIR``, else ``$XDG_CACHE_HOME/labledger/spool``, else
+``~/.cache/labledger/spool``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["Spool", "SpoolEntry", "default_spool_dir", "locked_sessions", "session_dirs"]
+
+_LOCK = ".lock"
+REJECTED = "rejected"
+
+
+def default_spool_dir() -> Path:
+    env = os.environ.get("LABLEDGER_SPOOL_DIR")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "labledger" / "spool"
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    """One spooled request: replay ``method path`` on ``uri`` with ``body``."""
+
+    path: Path
+    record: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.record.get("kind", "?"))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """One session folder of the spool (created on first write)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, session: str | None = None) -> None:
+        self.root = Path(root) if root is not None else default_spool_dir()
+        self.session = session or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.dir = self.root / self.session
+        self._lock_fh: IO[str] | None = None
+        self._seq = itertools.count()
+
+    def _ensure(self) -> None:
+        if self._lock_fh is not None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fh = open(self.dir / _LOCK, "a+")  # noqa: SIM115 - held for the owner's lifetime
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock_fh = fh
+
+    def put(self, record: dict[str, Any]) -> Path:
+        """Write ``record`` durably; return its file."""
+        self._ensure()
+        name = f"{time.time_ns():020d}-{next(self._seq):08d}-{record.get('kind', 'req')}.json"
+        final = self.dir / name
+        tmp = self.dir / (".tmp-" + name)
+        data = json.dumps(record, allow_nan=False, separators=(",", ":")).encode()
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(self.dir)
+        return final
+
+    def entries(self) -> list[SpoolEntry]:
+        return read_entries(self.dir)
+
+    def close(self) -> None:
+        """Release the session; remove its folder when nothing is left in it."""
+        if self._lock_fh is None:
+            return
+        with contextlib.suppress(OSError):
+            if not read_entry_paths(self.dir):
+                shutil.rmtree(self.dir, ignore_errors=True)
+        self._lock_fh.close()
+        self._lock_fh = None
+
+
+def read_entry_paths(folder: Path) -> list[Path]:
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith("."))
+    except FileNotFoundError:
+        return []
+    return [folder / n for n in names]
+
+
+def read_entries(folder: Path) -> list[SpoolEntry]:
+    out = []
+    for p in read_entry_paths(folder):
+        try:
+            out.append(SpoolEntry(p, json.loads(p.read_bytes())))
+        except FileNotFoundError:
+            continue  # uploaded by someone else meanwhile
+        except ValueError:
+            reject(p, "unreadable spool file")
+    return out
+
+
+def reject(path: Path, reason: str) -> Path:
+    """Move a request the server refused for good to ``<root>/rejected/`` (kept, not retried)."""
+    dest_dir = path.parent.parent / REJECTED
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / f"{path.parent.name}-{path.name}"
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path, dest)
+        (dest_dir / (dest.name + ".reason")).write_text(reason + "\n")
+    return dest
+
+
+def session_dirs(root: Path) -> list[Path]:
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir() and p.name != REJECTED)
+    except FileNotFoundError:
+        return []
+
+
+@contextlib.contextmanager
+def locked_sessions(root: Path) -> Iterator[list[Path]]:
+    """Sessions whose owner is gone, each locked for the caller while the block runs."""
+    held: list[tuple[Path, IO[str]]] = []
+    try:
+        for d in session_dirs(root):
+            try:
+                fh = open(d / _LOCK, "a+")  # noqa: SIM115
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()  # a live client owns it and uploads it itself
+                continue
+            held.append((d, fh))
+        yield [d for d, _ in held]
+    finally:
+        for d, fh in held:
+            if not read_entry_paths(d):
+                shutil.rmtree(d, ignore_errors=True)
+            fh.close()
