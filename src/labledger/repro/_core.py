@@ -202,6 +202,8 @@ def plan_repro(
     command = recorded_command(env, base=base, snapshot_files=snapshot_files)
     if in_dir is not None:
         checkout, keep = Path(in_dir).expanduser().resolve(), True
+        if checkout.exists() and (not checkout.is_dir() or any(checkout.iterdir())):
+            raise UsageError(f"--in {checkout}: choose a new or empty directory")
     else:
         checkout = (
             Path(tempfile.gettempdir()) / f"labledger-repro-{run['id'][:8]}-{uuid.uuid4().hex[:6]}"
