@@ -282,7 +282,10 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         pending_tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
         with self._tx() as conn:
             ins = self.upsert(s.applied_batches).values(id=batch.id, run_id=batch.run_id, applied_at=time.time())
-            if conn.execute(ins.on_conflict_do_nothing(index_elements=["id"])).rowcount == 0:
+            # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for ON CONFLICT DO NOTHING,
+            # which made every retried batch look new on PostgreSQL (stored twice)
+            ins = ins.on_conflict_do_nothing(index_elements=["id"]).returning(s.applied_batches.c.id)
+            if conn.execute(ins).first() is None:
                 return False
             if batch.metrics:
                 summaries = []
