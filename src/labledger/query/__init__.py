@@ -1,29 +1,34 @@
-"""The filter language and ordering, compiled to bound SQL."""
+"""The filter language: parse text to a checked tree, evaluate it in Python, compile it to bound SQL.
+
+>>> from labledger.query import parse, evaluate
+>>> evaluate(parse('config.lr < 0.01 and status = "finished"'),
+...          {"config": {"lr": 0.001}, "status": "finished"})
+True
+
+See docs/query.md for the language reference.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from ._ast import And, Compare, Exists, Field, InList, Like, Node, Not, Or, to_text
+from ._compile import compile_filter, compile_order_by
+from ._evaluate import evaluate
+from ._parser import parse, parse_field
 
-from .._exceptions import InvalidFilterError
-
-__all__ = ["compile_filter", "compile_order_by"]
-
-_PLAIN = ("created_at", "ended_at", "name", "status", "project", "id")
-
-
-def compile_filter(expression: str, *, dialect: str) -> Any:
-    raise InvalidFilterError("filters are not supported yet", expression, 0)
-
-
-def compile_order_by(keys: list[str], *, dialect: str) -> list[Any]:
-    from ..store import _schema as s
-
-    out = []
-    for key in keys:
-        desc = key.startswith("-")
-        name = key.lstrip("+-")
-        if name not in _PLAIN:
-            raise InvalidFilterError(f"cannot sort by {name!r}", key, 0)
-        col = s.runs.c[name]
-        out.append(col.desc() if desc else col.asc())
-    return out
+__all__ = [
+    "And",
+    "Compare",
+    "Exists",
+    "Field",
+    "InList",
+    "Like",
+    "Node",
+    "Not",
+    "Or",
+    "compile_filter",
+    "compile_order_by",
+    "evaluate",
+    "parse",
+    "parse_field",
+    "to_text",
+]
