@@ -1,0 +1,157 @@
+"""Fixtures for the tracking server: a real uvicorn subprocess on loopback over PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ENV = "LABLEDGER_TEST_POSTGRES_URL"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABLEDGER_") or k == PG_ENV}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    env["LABLEDGER_CONSOLE"] = "off"
+    env.update(extra or {})
+    return env
+
+
+def labledger(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real ``labledger`` CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "labledger.cli", *args], env=cli_env(env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class Server:
+    """``labledger server`` in a subprocess; restartable on the same port."""
+
+    def __init__(self, backend_uri: str, log_dir: Path, *, heartbeat_timeout: float | None = None,
+                 artifacts_uri: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.backend_uri = backend_uri
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.heartbeat_timeout = heartbeat_timeout
+        self.artifacts_uri = artifacts_uri
+        self.env = env or {}
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, wait: bool = True) -> None:
+        args = [sys.executable, "-m", "labledger.cli", "server", "--backend-uri", self.backend_uri,
+                "--port", str(self.port), "--log-level", "warning"]
+        if self.heartbeat_timeout is not None:
+            args += ["--heartbeat-timeout", str(self.heartbeat_timeout)]
+        if self.artifacts_uri:
+            args += ["--artifacts-uri", self.artifacts_uri]
+        self.starts += 1
+        log = open(self.log_dir / f"server-{self.port}-{self.starts}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, env=cli_env(self.env), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready after {timeout}s: {self.log()}")
+
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob(f"server-{self.port}-*.log")))
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, in-flight requests die."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _create_db() -> tuple[str, Callable[[], None]]:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    import sqlalchemy as sa
+
+    name = "lls_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + "/" + name
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(scope="module")
+def module_pg() -> Iterator[str]:
+    url, drop = _create_db()
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def make(backend_uri: str, **kw: object) -> Server:
+        srv = Server(backend_uri, tmp_path, **kw)  # type: ignore[arg-type]
+        servers.append(srv)
+        srv.start()
+        return srv
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(module_pg: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server over one database for a whole test module."""
+    srv = Server(module_pg, tmp_path_factory.mktemp("srv"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
