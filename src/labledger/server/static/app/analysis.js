@@ -1,0 +1,138 @@
+// Analysis page for a project: leaderboard and parameter importance for a chosen
+// metric, with parallel coordinates and a scatter over the (filtered) runs.
+import { el, clear, flatten, fmtValue, section, statusBadge, fmtCount } from "./util.js";
+import { api, ApiError } from "./api.js";
+import { barList } from "./plots.js";
+import { renderRelations } from "./compare.js";
+
+const MAX_RUNS = 2000;
+const HIGHER_IS_BETTER = /(acc|accuracy|f1|auc|precision|recall|score|r2|map|iou|bleu|rouge|reward|return|ndcg|hit)/i;
+
+export function guessMaximize(metric) {
+  return HIGHER_IS_BETTER.test(metric) && !/(loss|error|err|mse|mae|rmse|perplexity|ppl)/i.test(metric);
+}
+
+export async function renderAnalysis(main, project, q, ctx) {
+  const base = project ? [{ label: "Projects", href: "#/" }, { label: project, href: `#/p/${encodeURIComponent(project)}` }] : [{ label: "Projects", href: "#/" }, { label: "All runs", href: "#/runs" }];
+  ctx.crumbs([...base, { label: "Analysis" }]);
+  main.className = "analysis-page";
+  const keys = await api.keys({ project, sample: 500 });
+  if (!ctx.alive()) return;
+  const metrics = keys.summary.filter((k) => !k.startsWith("system/"));
+  const state = {
+    metric: metrics.includes(q.get("metric")) ? q.get("metric") : metrics[0] || "",
+    filter: q.get("filter") || "",
+  };
+  state.max = q.has("max") ? q.get("max") === "1" : guessMaximize(state.metric);
+
+  const metricSel = el("select", { "aria-label": "metric", class: "metric-select" }, metrics.map((k) => el("option", { value: k, text: k, selected: k === state.metric })));
+  const dirSel = el("select", { "aria-label": "direction" }, el("option", { value: "1", text: "higher is better", selected: state.max }), el("option", { value: "0", text: "lower is better", selected: !state.max }));
+  const filterInput = el("input", { type: "search", class: "filter-input mono", value: state.filter, spellcheck: "false", placeholder: "filter the runs to analyse", "aria-label": "filter" });
+  const filterError = el("pre", { class: "filter-error", role: "alert", hidden: true });
+  const info = el("span", { class: "muted" });
+  main.append(el("div", { class: "page-head" }, el("h1", { text: `Analysis${project ? ` · ${project}` : ""}` }), info),
+    el("div", { class: "toolbar" }, el("label", { class: "inline" }, "metric ", metricSel), dirSel,
+      el("form", { class: "filter-form", onsubmit: (e) => { e.preventDefault(); state.filter = filterInput.value.trim(); reload(); } },
+        filterInput, el("button", { type: "submit", class: "button", text: "Apply" }))),
+    filterError);
+  if (!metrics.length) {
+    main.append(el("div", { class: "card empty" }, el("p", { text: "No summary metrics in these runs yet." })));
+    return;
+  }
+  const lbHost = el("div");
+  const impHost = el("div");
+  const lbSec = section("Leaderboard", lbHost);
+  lbSec.id = "leaderboard";
+  const impSec = section("Parameter importance", impHost);
+  impSec.id = "importance";
+  main.append(el("div", { class: "two-col" }, lbSec, impSec));
+  const relHost = el("div");
+  main.append(relHost);
+
+  const sync = () => ctx.setQuery({ metric: state.metric, max: state.max ? "1" : "0", filter: state.filter });
+
+  async function loadLeaderboard() {
+    clear(lbHost).append(el("p", { class: "muted", text: "loading…" }));
+    try {
+      const res = await api.leaderboard({ project, metric: state.metric, max: state.max ? "true" : "false", top: 15, filter: state.filter });
+      if (!ctx.alive()) return;
+      const rows = res.runs || res.leaderboard || [];
+      const cfgKeys = res.config_keys || [];
+      clear(lbHost).append(rows.length ? el("table", { class: "grid compact leaderboard" },
+        el("thead", null, el("tr", null, el("th", { class: "num", text: "#" }), el("th", { text: "Run" }), el("th", { text: "Status" }),
+          el("th", { class: "num", text: state.metric }), cfgKeys.map((k) => el("th", { class: "num", text: k })))),
+        el("tbody", null, rows.map((r, i) => {
+          const flat = flatten(r.config || {});
+          return el("tr", null, el("td", { class: "num", text: String(r.rank ?? i + 1) }),
+            el("td", null, el("a", { href: `#/run/${encodeURIComponent(r.id)}`, text: r.name || String(r.id).slice(0, 8) })),
+            el("td", null, r.status ? statusBadge(r.status) : null),
+            el("td", { class: "num strong", text: fmtValue(r.value ?? (r.summary || {})[state.metric]) }),
+            cfgKeys.map((k) => el("td", { class: "num mono", text: fmtValue(flat[k]) })));
+        })))
+        : el("p", { class: "muted", text: "No run has this metric." }));
+    } catch (e) {
+      if (!ctx.alive()) return;
+      clear(lbHost).append(el("p", { class: "error-box", text: e.message }));
+    }
+  }
+
+  async function loadImportance() {
+    clear(impHost).append(el("p", { class: "muted", text: "computing…" }));
+    try {
+      const res = await api.importance({ project, metric: state.metric, filter: state.filter });
+      if (!ctx.alive()) return;
+      const items = (res.importances || res.params || []).map((p) => ({
+        label: p.key || p.param || p.name,
+        value: p.importance,
+        detail: p.detail || (p.correlation !== undefined && p.correlation !== null ? `correlation ${fmtValue(p.correlation)}` : ""),
+      }));
+      clear(impHost).append(
+        items.length ? barList(items, { format: (v) => fmtValue(typeof v === "number" ? Number(v.toFixed(3)) : v) }) : el("p", { class: "muted", text: res.message || "Not enough runs with varying config to estimate importance." }),
+        el("p", { class: "muted small", text: [res.method ? `method: ${res.method}` : "", res.n_runs !== undefined ? `${fmtCount(res.n_runs)} runs` : ""].filter(Boolean).join(" · ") }),
+      );
+      impHost.dataset.items = String(items.length);
+    } catch (e) {
+      if (!ctx.alive()) return;
+      clear(impHost).append(el("p", { class: "error-box", text: e.message }));
+    }
+  }
+
+  let relations = null;
+  async function loadRuns() {
+    try {
+      const res = await api.runs({ project, filter: state.filter, limit: MAX_RUNS, total: true });
+      if (!ctx.alive()) return;
+      filterError.hidden = true;
+      const runs = res.runs;
+      runs.forEach((r) => { r._label = r.name || r.id.slice(0, 8); r._flat = flatten(r.config || {}); });
+      info.textContent = res.total > runs.length ? `${fmtCount(runs.length)} most recent of ${fmtCount(res.total)} runs` : `${fmtCount(runs.length)} runs`;
+      const configKeys = [...new Set(runs.flatMap((r) => Object.keys(r._flat)))].sort();
+      const summaryKeys = [...new Set(runs.flatMap((r) => Object.keys(r.summary || {})))].sort();
+      const varying = configKeys.filter((k) => new Set(runs.map((r) => JSON.stringify(r._flat[k]))).size > 1);
+      clear(relHost);
+      relations = renderRelations(relHost, runs, { configKeys, summaryKeys, diffKeys: varying, ctx, colorByMetric: true });
+      relations.metricSel.value = state.metric;
+      relations.redraw();
+    } catch (e) {
+      if (!ctx.alive()) return;
+      if (e instanceof ApiError && e.status < 500) { filterError.hidden = false; filterError.textContent = e.message; } else throw e;
+    }
+  }
+
+  async function reload() {
+    sync();
+    await Promise.all([loadRuns(), loadLeaderboard(), loadImportance()]);
+    if (ctx.alive()) main.dataset.loaded = "1";
+  }
+  metricSel.addEventListener("change", () => {
+    state.metric = metricSel.value;
+    state.max = guessMaximize(state.metric);
+    dirSel.value = state.max ? "1" : "0";
+    sync();
+    if (relations) { relations.metricSel.value = state.metric; relations.redraw(); }
+    loadLeaderboard();
+    loadImportance();
+  });
+  dirSel.addEventListener("change", () => { state.max = dirSel.value === "1"; sync(); loadLeaderboard(); });
+  await reload();
+}

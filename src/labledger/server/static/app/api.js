@@ -1,0 +1,63 @@
+// The JSON API, with the server's error shape {code, message, details} turned into ApiError.
+import { decodeFloats } from "./util.js";
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+  }
+}
+
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === "") continue;
+    if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
+    else q.append(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+export async function getJSON(path, params, { signal } = {}) {
+  const resp = await fetch(`/api/v1${path}${query(params)}`, {
+    headers: { Accept: "application/json" },
+    credentials: "same-origin",
+    signal,
+  });
+  if (resp.status === 401) {
+    location.assign("/login");
+    throw new ApiError(401, "unauthorized", "sign in to see this page");
+  }
+  let body = null;
+  try {
+    body = await resp.json();
+  } catch (e) {
+    body = null;
+  }
+  if (!resp.ok) {
+    const b = body || {};
+    throw new ApiError(resp.status, b.code || "error", b.message || `HTTP ${resp.status}`, b.details);
+  }
+  return body;
+}
+
+export const api = {
+  projects: () => getJSON("/projects"),
+  runs: (p, opts) => getJSON("/runs", p, opts).then((b) => ({ ...b, runs: decodeFloats(b.runs) })),
+  run: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}`).then(decodeFloats),
+  keys: (p) => getJSON("/keys", p),
+  series: (runs, keys, maxPoints) => getJSON("/series", { run: runs, key: keys, max_points: maxPoints }),
+  patch: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/patch`),
+  importance: (p) => getJSON("/importance", p).then(decodeFloats),
+  leaderboard: (p) => getJSON("/leaderboard", p).then(decodeFloats),
+};
+
+export function seriesValues(values) {
+  // Non-finite values travel as the strings "NaN" / "Infinity" / "-Infinity".
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = typeof values[i] === "number" ? values[i] : Number(values[i]);
+  return out;
+}

@@ -1,0 +1,135 @@
+// Line charts on uPlot (vendored, static/vendor/uplot). Series arrive downsampled by
+// the server (each bucket keeps its min and max), so a chart never holds more than a
+// few thousand points however long the run.
+import { el, clear, fmtValue } from "./util.js";
+import { seriesValues } from "./api.js";
+
+// Exponential moving average with TensorBoard's debiasing; non-finite points pass through.
+export function smooth(ys, weight) {
+  if (!weight || weight <= 0) return ys;
+  const out = new Array(ys.length);
+  let last = 0, n = 0;
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i];
+    if (y === null || !Number.isFinite(y)) { out[i] = y; continue; }
+    last = last * weight + (1 - weight) * y;
+    n++;
+    out[i] = last / (1 - Math.pow(weight, n));
+  }
+  return out;
+}
+
+function finiteOrNull(arr) {
+  const out = new Array(arr.length);
+  for (let i = 0; i < arr.length; i++) out[i] = Number.isFinite(arr[i]) ? arr[i] : null;
+  return out;
+}
+
+function sameXs(list) {
+  const a = list[0].xs;
+  return list.every((s) => s.xs.length === a.length && (s.xs === a || s.xs.every((x, i) => x === a[i])));
+}
+
+// Turns [{xs, ys}] into uPlot's aligned [xs, ys1, ys2, ...].
+export function alignSeries(list) {
+  if (!list.length) return [[]];
+  if (sameXs(list)) return [Array.from(list[0].xs), ...list.map((s) => s.ys)];
+  return window.uPlot.join(list.map((s) => [Array.from(s.xs), s.ys]));
+}
+
+const AXIS = { stroke: "#5b6470", grid: { stroke: "#eef0f3", width: 1 }, ticks: { stroke: "#d5d9df", width: 1 }, font: "11px system-ui, sans-serif" };
+
+// A chart of several series over a shared x axis. spec: {title, xLabel, series: [{label, color, xs, ys}]}
+export class LineChart {
+  constructor(host, spec, { height = 220, smoothing = 0 } = {}) {
+    this.host = host;
+    this.height = height;
+    this.smoothing = smoothing;
+    this.box = el("div", { class: "chart" });
+    this.titleEl = el("div", { class: "chart-title", text: spec.title });
+    this.metaEl = el("span", { class: "chart-meta muted" });
+    this.titleEl.append(this.metaEl);
+    this.plotEl = el("div", { class: "chart-plot" });
+    this.box.append(this.titleEl, this.plotEl);
+    host.append(this.box);
+    this.plot = null;
+    this.set(spec);
+    this.resizer = new ResizeObserver(() => {
+      if (this.plot) this.plot.setSize({ width: this.width(), height: this.height });
+    });
+    this.resizer.observe(this.plotEl);
+  }
+
+  width() {
+    return Math.max(200, Math.floor(this.plotEl.clientWidth || this.host.clientWidth || 400));
+  }
+
+  set(spec) {
+    this.spec = spec;
+    const list = spec.series.filter((s) => s.xs.length);
+    if (!list.length) {
+      if (this.plot) { this.plot.destroy(); this.plot = null; }
+      clear(this.plotEl).append(el("p", { class: "muted empty-chart", text: "no points" }));
+      this.box.dataset.series = "0";
+      return;
+    }
+    const data = alignSeries(list.map((s) => ({ xs: s.xs, ys: finiteOrNull(smooth(s.ys, this.smoothing)) })));
+    const labels = list.map((s) => s.label).join("|");
+    const totals = list.reduce((a, s) => a + (s.total || s.xs.length), 0);
+    this.metaEl.textContent = spec.meta || "";
+    this.box.dataset.series = String(list.length);
+    this.box.dataset.points = String(totals);
+    if (this.plot && this.labels === labels && this.xLabel === spec.xLabel) {
+      this.plot.setData(data);
+      return;
+    }
+    if (this.plot) this.plot.destroy();
+    clear(this.plotEl);
+    this.labels = labels;
+    this.xLabel = spec.xLabel;
+    const opts = {
+      width: this.width(),
+      height: this.height,
+      scales: { x: { time: false } },
+      legend: { show: list.length <= 12, live: true },
+      cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 5 } },
+      series: [
+        { label: spec.xLabel || "step", value: (u, v) => (v === null || v === undefined ? "–" : fmtValue(v)) },
+        ...list.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: 1.5,
+          spanGaps: true,
+          points: { show: false },
+          value: (u, v) => (v === null || v === undefined ? "–" : fmtValue(v)),
+        })),
+      ],
+      axes: [{ ...AXIS, label: spec.xLabel, labelSize: 18, labelFont: "11px system-ui, sans-serif" }, { ...AXIS, size: 56 }],
+    };
+    this.plot = new window.uPlot(opts, data, this.plotEl);
+  }
+
+  setSmoothing(w) {
+    this.smoothing = w;
+    this.set(this.spec);
+  }
+
+  destroy() {
+    this.resizer.disconnect();
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
+    this.box.remove();
+  }
+}
+
+// One series response from /api/v1/series -> {xs, ys} for the chosen x axis.
+export function toXY(s, xAxis) {
+  const ys = seriesValues(s.values);
+  const xs = xAxis === "time" ? s.elapsed : s.steps;
+  return { xs, ys, total: s.total };
+}
+
+// Points to ask the server for: about two per horizontal pixel (min and max of each bucket).
+export function pointsFor(widthPx) {
+  return Math.max(200, Math.min(4000, Math.round((widthPx || 800) * 2)));
+}

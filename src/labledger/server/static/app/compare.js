@@ -1,0 +1,236 @@
+// Compare page: overlaid metric charts (x = step or time, smoothing), config and summary
+// diff tables, parallel coordinates and a scatter plot over the compared runs.
+import { el, clear, colorFor, flatten, fmtValue, section, statusBadge, viridis } from "./util.js";
+import { api } from "./api.js";
+import { LineChart, pointsFor, toXY } from "./charts.js";
+import { drawParcoords, drawScatter } from "./plots.js";
+
+const DEFAULT_CHARTS = 8;
+
+export async function renderCompare(main, q, ctx) {
+  const ids = (q.get("ids") || "").split(",").map((s) => s.trim()).filter(Boolean);
+  ctx.crumbs([{ label: "Projects", href: "#/" }, { label: "Compare" }]);
+  main.className = "compare-page";
+  if (!ids.length) {
+    main.append(el("div", { class: "card empty" }, el("h2", { text: "Nothing to compare" }),
+      el("p", { text: "Select two or more runs in a runs table and press Compare." })));
+    return;
+  }
+  let runs = await Promise.all(ids.map((id) => api.run(id)));
+  if (!ctx.alive()) return;
+  runs.forEach((r, i) => { r._color = colorFor(i); r._label = r.name || r.id.slice(0, 8); r._flat = flatten(r.config || {}); });
+  const projects = [...new Set(runs.map((r) => r.project))];
+  if (projects.length === 1) ctx.crumbs([{ label: "Projects", href: "#/" }, { label: projects[0], href: `#/p/${encodeURIComponent(projects[0])}` }, { label: `Compare ${runs.length} runs` }]);
+
+  const allMetrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics || {})))].sort();
+  const userMetrics = allMetrics.filter((k) => !k.startsWith("system/"));
+  const state = {
+    x: q.get("x") === "time" ? "time" : "step",
+    smooth: Math.min(0.99, Math.max(0, parseFloat(q.get("smooth") || "0") || 0)),
+    keys: q.has("keys") ? q.get("keys").split(",").filter((k) => allMetrics.includes(k)) : userMetrics.slice(0, DEFAULT_CHARTS),
+  };
+  const sync = () => ctx.setQuery({ ids, keys: state.keys, x: state.x === "step" ? "" : state.x, smooth: state.smooth || "" });
+
+  // ---- header: the runs, each with its colour
+  const legend = el("div", { class: "run-legend" }, runs.map((r) => {
+    const rest = ids.filter((id) => id !== r.id && !r.id.startsWith(id));
+    return el("span", { class: "legend-item" },
+      el("span", { class: "swatch", dataset: { color: r._color } }),
+      el("a", { href: `#/run/${encodeURIComponent(r.id)}`, text: r._label }), statusBadge(r.status),
+      rest.length >= 1 ? el("a", { class: "remove", title: "remove from comparison", href: `#/compare?ids=${rest.map(encodeURIComponent).join(",")}`, text: "×" }) : null);
+  }));
+  legend.querySelectorAll(".swatch").forEach((s) => { s.style.background = s.dataset.color; });
+  main.append(el("div", { class: "page-head" }, el("h1", { text: `Comparing ${runs.length} runs` })), el("div", { class: "card" }, legend));
+
+  // ---- charts with controls
+  const xSel = el("select", { "aria-label": "x axis" }, el("option", { value: "step", text: "x: step", selected: state.x === "step" }), el("option", { value: "time", text: "x: time (s)", selected: state.x === "time" }));
+  const smoothIn = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: String(state.smooth), "aria-label": "smoothing" });
+  const smoothOut = el("span", { class: "mono small", text: state.smooth.toFixed(2) });
+  const metricPicker = el("details", { class: "picker" }, el("summary", { text: "Metrics" }),
+    el("div", { class: "picker-list" }, allMetrics.map((k) => {
+      const box = el("input", { type: "checkbox", checked: state.keys.includes(k), dataset: { key: k } });
+      box.addEventListener("change", () => {
+        state.keys = allMetrics.filter((m) => (m === k ? box.checked : state.keys.includes(m)));
+        sync();
+        loadCharts();
+      });
+      return el("label", null, box, el("span", { class: "mono", text: k }));
+    })));
+  const chartGrid = el("div", { class: "chart-grid" });
+  const chartsSec = section("Metrics",
+    el("div", { class: "toolbar" }, metricPicker, xSel, el("label", { class: "inline" }, "smoothing ", smoothIn, smoothOut)), chartGrid);
+  main.append(chartsSec);
+
+  const charts = new Map();
+  ctx.onLeave(() => charts.forEach((c) => c.destroy()));
+  let cache = null; // run id -> key -> series response
+  let cacheKey = "";
+
+  async function fetchSeries() {
+    const pts = pointsFor((chartGrid.clientWidth || 1000) / 2);
+    const key = `${state.keys.join("|")}@${pts}`;
+    if (cache && cacheKey === key) return cache;
+    const per = await Promise.all(runs.map((r) => {
+      const ks = state.keys.filter((k) => (r.metrics || {})[k]);
+      return ks.length ? api.series([r.id], ks.slice(0, 64), pts) : Promise.resolve({ series: [] });
+    }));
+    cache = new Map();
+    per.forEach((res, i) => cache.set(runs[i].id, new Map(res.series.map((s) => [s.key, s]))));
+    cacheKey = key;
+    return cache;
+  }
+
+  function drawCharts() {
+    for (const [k, c] of charts) if (!state.keys.includes(k)) { c.destroy(); charts.delete(k); }
+    for (const k of state.keys) {
+      const series = [];
+      runs.forEach((r) => {
+        const s = cache.get(r.id)?.get(k);
+        if (s) series.push({ label: r._label, color: r._color, ...toXY(s, state.x) });
+      });
+      const spec = { title: k, xLabel: state.x === "time" ? "time (s)" : "step", series };
+      const c = charts.get(k);
+      if (c) { c.smoothing = state.smooth; c.set(spec); } else charts.set(k, new LineChart(chartGrid, spec, { height: 240, smoothing: state.smooth }));
+    }
+    // keep the grid in the chosen order
+    for (const k of state.keys) { const c = charts.get(k); if (c) chartGrid.append(c.box); }
+    chartGrid.dataset.charts = String(charts.size);
+  }
+
+  async function loadCharts() {
+    if (!state.keys.length) {
+      charts.forEach((c) => c.destroy()); charts.clear();
+      clear(chartGrid).append(el("p", { class: "muted", text: "choose metrics to plot" }));
+      return;
+    }
+    chartGrid.querySelectorAll(":scope > p.muted").forEach((p) => p.remove());
+    await fetchSeries();
+    if (ctx.alive()) drawCharts();
+  }
+  xSel.addEventListener("change", () => { state.x = xSel.value; sync(); charts.forEach((c) => c.destroy()); charts.clear(); drawCharts(); });
+  smoothIn.addEventListener("input", () => {
+    state.smooth = parseFloat(smoothIn.value);
+    smoothOut.textContent = state.smooth.toFixed(2);
+    sync();
+    charts.forEach((c) => c.setSmoothing(state.smooth));
+  });
+
+  // ---- config / summary diff tables
+  const configKeys = [...new Set(runs.flatMap((r) => Object.keys(r._flat)))].sort();
+  const summaryKeys = [...new Set(runs.flatMap((r) => Object.keys(r.summary || {})))].sort();
+  const differs = (vals) => new Set(vals.map((v) => (v === undefined ? "\u0000" : JSON.stringify(v)))).size > 1;
+  const diffKeys = configKeys.filter((k) => differs(runs.map((r) => r._flat[k])));
+  const onlyDiff = el("input", { type: "checkbox", checked: true });
+  const diffHost = el("div", { class: "scroll-x" });
+  function diffTable(keys, get, title) {
+    return el("table", { class: "grid compact diff-table", dataset: { title } },
+      el("thead", null, el("tr", null, el("th", { text: "key" }), runs.map((r) => {
+        const th = el("th", null, el("span", { class: "swatch", dataset: { color: r._color } }), el("span", { text: r._label }));
+        th.querySelector(".swatch").style.background = r._color;
+        return th;
+      }))),
+      el("tbody", null, keys.map((k) => {
+        const vals = runs.map((r) => get(r, k));
+        return el("tr", { class: differs(vals) ? "differs" : "" }, el("th", { class: "mono", text: k }),
+          vals.map((v) => el("td", { class: "mono", text: v === undefined ? "—" : fmtValue(v) })));
+      })));
+  }
+  function renderDiff() {
+    const keys = onlyDiff.checked ? diffKeys : configKeys;
+    clear(diffHost).append(keys.length ? diffTable(keys, (r, k) => r._flat[k], "config")
+      : el("p", { class: "muted", text: configKeys.length ? "All config values are equal." : "No config." }));
+  }
+  onlyDiff.addEventListener("change", renderDiff);
+  const cfgSec = section("Config", el("label", { class: "inline" }, onlyDiff, " only keys that differ ", el("span", { class: "muted", text: `(${diffKeys.length} of ${configKeys.length})` })), diffHost);
+  cfgSec.id = "config-diff";
+  const sumSec = section("Summary", el("div", { class: "scroll-x" }, summaryKeys.length ? diffTable(summaryKeys, (r, k) => (r.summary || {})[k], "summary") : el("p", { class: "muted", text: "No summary values." })));
+  main.append(el("div", { class: "two-col wide-left" }, cfgSec, sumSec));
+  renderDiff();
+
+  // ---- parallel coordinates and scatter
+  renderRelations(main, runs, { configKeys, summaryKeys, diffKeys, ctx });
+
+  await loadCharts();
+  if (!ctx.alive()) return;
+  main.dataset.loaded = "1";
+  const running = () => runs.some((r) => r.status === "running");
+  ctx.live(running());
+  if (running()) {
+    ctx.poll(async () => {
+      runs = await Promise.all(runs.map(async (r) => Object.assign(await api.run(r.id), { _color: r._color, _label: r._label, _flat: r._flat })));
+      cache = null;
+      await loadCharts();
+      ctx.live(running());
+      return running();
+    }, 3000);
+  }
+}
+
+// Parallel coordinates (config keys + one metric) and a scatter (any key vs a metric).
+export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys, ctx, colorByMetric = false }) {
+  const valueOf = (r, key) => (key.startsWith("config.") ? (r._flat || flatten(r.config || {}))[key.slice(7)] : (r.summary || {})[key.slice(8)]);
+  const metricOpts = summaryKeys.filter((k) => !k.startsWith("system/"));
+  const metricSel = el("select", { "aria-label": "metric" }, metricOpts.map((k) => el("option", { value: k, text: k })));
+  const axesBox = el("details", { class: "picker" }, el("summary", { text: "Axes" }));
+  const axesList = el("div", { class: "picker-list" });
+  axesBox.append(axesList);
+  const chosen = new Set((diffKeys.length ? diffKeys : configKeys).slice(0, 8));
+  configKeys.forEach((k) => {
+    const box = el("input", { type: "checkbox", checked: chosen.has(k) });
+    box.addEventListener("change", () => { if (box.checked) chosen.add(k); else chosen.delete(k); drawPC(); });
+    axesList.append(el("label", null, box, el("span", { class: "mono", text: k })));
+  });
+  const pcCanvas = el("canvas", { class: "parcoords", role: "img", "aria-label": "parallel coordinates" });
+  const pcHost = el("div", { class: "canvas-host" }, pcCanvas);
+  const pcNote = el("span", { class: "muted small" });
+  const pcSec = section("Parallel coordinates", el("div", { class: "toolbar" }, axesBox, el("label", { class: "inline" }, "metric ", metricSel), pcNote), pcHost);
+  pcSec.id = "parcoords";
+
+  const allKeys = [...configKeys.map((k) => `config.${k}`), ...summaryKeys.map((k) => `summary.${k}`)];
+  const xSel = el("select", { "aria-label": "scatter x" }, allKeys.map((k) => el("option", { value: k, text: k })));
+  const ySel = el("select", { "aria-label": "scatter y" }, metricOpts.map((k) => el("option", { value: k, text: k })));
+  if (diffKeys.length) xSel.value = `config.${diffKeys[0]}`;
+  const tip = el("div", { class: "tooltip", hidden: true });
+  const scCanvas = el("canvas", { class: "scatter", role: "img", "aria-label": "scatter plot" });
+  const scHost = el("div", { class: "canvas-host" }, scCanvas, tip);
+  const scSec = section("Scatter", el("div", { class: "toolbar" }, el("label", { class: "inline" }, "x ", xSel), el("label", { class: "inline" }, "y ", ySel)), scHost);
+  scSec.id = "scatter";
+  main.append(pcSec, scSec);
+
+  function drawPC() {
+    const metric = metricSel.value;
+    const axes = [...configKeys.filter((k) => chosen.has(k)), ...(metric ? [`summary:${metric}`] : [])];
+    const rows = runs.map((r) => {
+      const values = {};
+      for (const k of chosen) values[k] = valueOf(r, `config.${k}`);
+      if (metric) values[`summary:${metric}`] = (r.summary || {})[metric];
+      return { label: r._label, color: colorByMetric ? null : r._color, values };
+    });
+    const res = drawParcoords(pcCanvas, rows, axes, {
+      width: Math.max(400, pcHost.clientWidth), height: 340, colorAxis: metric ? `summary:${metric}` : null,
+      label: (k) => (k.startsWith("summary:") ? `▸ ${k.slice(8)}` : k),
+    });
+    pcNote.textContent = colorByMetric && metric ? `${res.drawn} runs · line colour: ${metric} (dark blue = low, orange = high)` : `${res.drawn} runs`;
+    pcCanvas.dataset.lines = String(res.drawn);
+    pcCanvas.dataset.axes = String(axes.length);
+  }
+  function drawSC() {
+    const ys = runs.map((r) => (r.summary || {})[ySel.value]).filter((v) => typeof v === "number" && Number.isFinite(v));
+    const lo = Math.min(...ys), hi = Math.max(...ys);
+    const pts = runs.map((r) => {
+      const y = (r.summary || {})[ySel.value];
+      return { x: valueOf(r, xSel.value), y, label: r._label, color: colorByMetric ? viridis(hi > lo ? (y - lo) / (hi - lo) : 0.5) : r._color };
+    });
+    const res = drawScatter(scCanvas, pts, { width: Math.max(400, scHost.clientWidth), height: 300, xLabel: xSel.value, yLabel: ySel.value, tooltip: tip });
+    scCanvas.dataset.points = String(res.drawn);
+  }
+  metricSel.addEventListener("change", drawPC);
+  xSel.addEventListener("change", drawSC);
+  ySel.addEventListener("change", drawSC);
+  drawPC();
+  drawSC();
+  const ro = new ResizeObserver(() => { drawPC(); drawSC(); });
+  ro.observe(pcHost);
+  ctx.onLeave(() => ro.disconnect());
+  return { metricSel, redraw: () => { drawPC(); drawSC(); } };
+}

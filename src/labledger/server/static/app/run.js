@@ -1,0 +1,292 @@
+// Run page: header, config and summary, metric and system charts, environment (git,
+// captured patch as a diff, packages, hardware, seed), datasets, artifacts, lineage and
+// reproduction verdicts. A running run refreshes itself every two seconds.
+import { el, add, clear, flatten, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor } from "./util.js";
+import { api, ApiError } from "./api.js";
+import { LineChart, pointsFor, toXY } from "./charts.js";
+
+const MAX_DIFF_LINES = 20000;
+const SERIES_PER_REQUEST = 64;
+
+export async function renderRun(main, ref, q, ctx) {
+  let run = await api.run(ref);
+  if (!ctx.alive()) return;
+  ctx.crumbs([{ label: "Projects", href: "#/" }, { label: run.project, href: `#/p/${encodeURIComponent(run.project)}` }, { label: run.name || run.id.slice(0, 8) }]);
+  main.className = "run-page";
+
+  const header = el("div", { class: "run-header card" });
+  const nav = el("nav", { class: "section-nav" });
+  const body = el("div", { class: "run-body" });
+  main.append(header, nav, body);
+
+  const overview = el("div", { class: "two-col", id: "sec-overview" });
+  const metricsHost = el("div", { class: "chart-grid" });
+  const systemHost = el("div", { class: "chart-grid" });
+  const envHost = el("div", { id: "sec-environment" });
+  const metricsSec = section("Metrics", metricsHost);
+  metricsSec.id = "sec-metrics";
+  const systemSec = section("System metrics", systemHost);
+  systemSec.id = "sec-system";
+  body.append(overview, metricsSec, systemSec, envHost);
+
+  const navItems = [["Overview", "sec-overview"], ["Metrics", "sec-metrics"], ["System", "sec-system"],
+    ["Environment", "sec-environment"], ["Code", "sec-code"], ["Data & artifacts", "sec-artifacts"],
+    ["Lineage", "sec-lineage"], ["Reproduction", "sec-repro"]];
+  for (const [label, id] of navItems) {
+    nav.append(el("a", { href: "#", text: label, onclick: (e) => { e.preventDefault(); const t = document.getElementById(id); if (t) t.scrollIntoView({ behavior: "smooth", block: "start" }); } }));
+  }
+
+  function renderHeader() {
+    add(clear(header),
+      el("div", { class: "run-title" }, el("h1", { class: "run-name", text: run.name || run.id }), statusBadge(run.status)),
+      el("dl", { class: "facts" },
+        fact("ID", el("span", { class: "mono", text: run.id })),
+        fact("Project", el("a", { href: `#/p/${encodeURIComponent(run.project)}`, text: run.project })),
+        fact("Created", fmtTime(run.created_at)),
+        fact("Runtime", fmtDuration(run.runtime_s)),
+        run.host ? fact("Host", `${run.host}${run.pid ? ` (pid ${run.pid})` : ""}`) : null,
+        run.seed !== null && run.seed !== undefined ? fact("Seed", String(run.seed)) : null,
+        run.exit_code !== null && run.exit_code !== undefined ? fact("Exit code", String(run.exit_code)) : null,
+        run.parent_run_id ? fact("Parent", el("a", { href: `#/run/${encodeURIComponent(run.parent_run_id)}`, class: "mono", text: run.parent_run_id.slice(0, 8) })) : null),
+      (run.tags || []).length ? el("div", { class: "tags" }, run.tags.map((t) => el("span", { class: "tag", text: t }))) : null,
+      run.notes ? el("p", { class: "notes", text: run.notes }) : null,
+      run.error ? el("pre", { class: "error-box run-error", text: run.error }) : null,
+    );
+  }
+
+  function renderOverview() {
+    const stats = Object.entries(run.metrics || {}).sort(([a], [b]) => a.localeCompare(b));
+    const statTable = stats.length
+      ? el("table", { class: "grid compact" },
+        el("thead", null, el("tr", null, ["Metric", "Last", "Min", "Max", "Points", "Last step"].map((h, i) => el("th", { class: i ? "num" : "", text: h })))),
+        el("tbody", null, stats.map(([k, m]) => el("tr", null,
+          el("td", { class: "mono", text: k }), el("td", { class: "num", text: fmtValue(m.last) }), el("td", { class: "num", text: fmtValue(m.min) }),
+          el("td", { class: "num", text: fmtValue(m.max) }), el("td", { class: "num", text: fmtValue(m.count) }), el("td", { class: "num", text: fmtValue(m.last_step) })))))
+      : el("p", { class: "muted", text: "no metrics logged" });
+    clear(overview).append(
+      section("Config", kvTable(run.config, { empty: "no config" })),
+      el("div", null, section("Summary", kvTable(run.summary, { empty: "no summary" })), section("Metric statistics", statTable)),
+    );
+  }
+
+  // ---- charts
+  const charts = new Map(); // key -> LineChart
+  function metricKeys() {
+    const all = Object.keys(run.metrics || {}).sort();
+    return { user: all.filter((k) => !k.startsWith("system/")), system: all.filter((k) => k.startsWith("system/")) };
+  }
+  async function loadCharts() {
+    const { user, system } = metricKeys();
+    const wanted = [...user, ...system];
+    for (const [k, c] of charts) if (!wanted.includes(k)) { c.destroy(); charts.delete(k); }
+    if (!user.length && !metricsHost.querySelector(".muted")) metricsHost.append(el("p", { class: "muted", text: "no metrics logged" }));
+    if (!system.length && !systemHost.querySelector(".muted")) systemHost.append(el("p", { class: "muted", text: "no system metrics (keys starting with system/)" }));
+    const pts = pointsFor(Math.min(metricsHost.clientWidth || 1000, 900) / 2);
+    for (let i = 0; i < wanted.length; i += SERIES_PER_REQUEST) {
+      const part = wanted.slice(i, i + SERIES_PER_REQUEST);
+      const res = await api.series([run.id], part, pts);
+      if (!ctx.alive()) return;
+      for (const s of res.series) {
+        const xy = toXY(s, "step");
+        const spec = { title: s.key, xLabel: "step", meta: s.total > xy.xs.length ? `${fmtValue(s.total)} points, downsampled` : `${fmtValue(s.total)} points`,
+          series: [{ label: run.name || run.id.slice(0, 8), color: colorFor(0), ...xy }] };
+        const c = charts.get(s.key);
+        if (c) c.set(spec);
+        else {
+          const host = s.key.startsWith("system/") ? systemHost : metricsHost;
+          host.querySelectorAll(":scope > p.muted").forEach((p) => p.remove());
+          charts.set(s.key, new LineChart(host, spec, { height: 200 }));
+        }
+      }
+    }
+  }
+  ctx.onLeave(() => charts.forEach((c) => c.destroy()));
+
+  renderHeader();
+  renderOverview();
+  renderEnvironment(envHost, run);
+  await loadCharts();
+  if (!ctx.alive()) return;
+  main.dataset.loaded = "1";
+  ctx.live(run.status === "running");
+  if (run.status === "running") {
+    ctx.poll(async () => {
+      run = await api.run(run.id);
+      if (!ctx.alive()) return false;
+      renderHeader();
+      renderOverview();
+      await loadCharts();
+      ctx.live(run.status === "running");
+      return run.status === "running";
+    }, 2000);
+  }
+}
+
+function fact(label, value) {
+  return el("div", { class: "fact" }, el("dt", { text: label }), el("dd", null, value));
+}
+
+function renderEnvironment(host, run) {
+  const env = run.env || {};
+  const git = env.git || {};
+  const cmd = env.command || {};
+  const py = env.python || {};
+  const os = env.os || {};
+  const hw = env.hardware || {};
+  const seed = env.seed || {};
+
+  const gitRows = {
+    commit: git.commit, branch: git.branch, remote: git.remote, dirty: git.dirty,
+    "patch sha256": git.diff_sha256, root: git.root,
+  };
+  const envSec = el("div", { class: "two-col" },
+    section("Source",
+      kvTable(gitRows, { empty: "not a git checkout" }),
+      cmd.argv ? el("div", { class: "sub" }, el("h3", { text: "Command" }), el("pre", { class: "code", text: (cmd.argv || []).map(shellQuote).join(" ") }),
+        kvTable({ cwd: cmd.cwd, rel_cwd: cmd.rel_cwd, entry_point: cmd.entry_point, executable: cmd.executable })) : null),
+    section("Platform",
+      kvTable({ "python.version": py.version, "python.implementation": py.implementation, "python.executable": py.executable, "python.venv": py.venv,
+        "os.system": os.system, "os.release": os.release, "os.libc": os.libc, "os.hostname": os.hostname, "os.container": os.container, "os.scheduler": os.scheduler })),
+  );
+  const gpus = hw.gpus || [];
+  const hwSec = section("Hardware",
+    kvTable({ cpu_model: hw.cpu_model, cpu_count: hw.cpu_count, cpu_physical: hw.cpu_physical, memory: hw.memory_bytes ? fmtBytes(hw.memory_bytes) : undefined, cuda: hw.cuda, cudnn: hw.cudnn }, { empty: "not captured" }),
+    gpus.length ? el("table", { class: "grid compact" },
+      el("thead", null, el("tr", null, ["GPU", "Memory", "Driver", "UUID"].map((h) => el("th", { text: h })))),
+      el("tbody", null, gpus.map((g) => el("tr", null, el("td", { text: g.name }), el("td", { text: fmtBytes(g.memory_bytes) }), el("td", { text: g.driver }), el("td", { class: "mono", text: g.uuid }))))) : null);
+  const seedSec = section("Seed",
+    kvTable({ seed: seed.seed ?? run.seed, deterministic: seed.deterministic, seeded: (seed.seeded || []).join(", ") || undefined }, { empty: "no seed recorded" }));
+  const pk = env.packages || {};
+  const sources = env.package_sources || {};
+  const pkgNames = Object.keys(pk).sort((a, b) => a.localeCompare(b));
+  const pkgFilter = el("input", { type: "search", placeholder: `filter ${pkgNames.length} packages`, class: "small-input", "aria-label": "filter packages" });
+  const pkgBody = el("tbody", null, pkgNames.map((n) => {
+    const src = sources[n] || {};
+    const srcText = src.editable ? `editable${src.url ? ` ${src.url}` : ""}` : src.vcs ? `${src.vcs} ${src.url || ""} ${src.commit || ""}` : src.url || "";
+    return el("tr", { dataset: { name: n.toLowerCase() } }, el("td", { class: "mono", text: n }), el("td", { class: "mono", text: fmtValue(pk[n]) }), el("td", { class: "mono muted", text: srcText }));
+  }));
+  pkgFilter.addEventListener("input", () => {
+    const s = pkgFilter.value.toLowerCase();
+    pkgBody.querySelectorAll("tr").forEach((tr) => { tr.hidden = s && !tr.dataset.name.includes(s); });
+  });
+  const pkgSec = section("Packages", pkgNames.length ? el("div", null, pkgFilter,
+    el("div", { class: "scroll-box" }, el("table", { class: "grid compact" }, el("thead", null, el("tr", null, el("th", { text: "Package" }), el("th", { text: "Version" }), el("th", { text: "Source" }))), pkgBody)))
+    : el("p", { class: "muted", text: "not captured" }));
+  const varsSec = section("Environment variables", kvTable(env.env_vars, { empty: "none captured" }));
+  const errs = env.errors && Object.keys(env.errors).length ? section("Capture problems", kvTable(env.errors)) : null;
+
+  // code: captured patch and snapshot
+  const codeSec = section("Code");
+  codeSec.id = "sec-code";
+  const snap = env.code_snapshot || {};
+  if (git.diff_sha256) {
+    const diffHost = el("div", { class: "diff-host" }, el("p", { class: "muted", text: "loading patch…" }));
+    codeSec.append(el("div", { class: "sub-head" }, el("h3", { text: "Uncommitted changes" }),
+      el("a", { class: "button small", href: `/api/v1/runs/${encodeURIComponent(run.id)}/patch/download`, download: "", text: "Download .patch" })), diffHost);
+    api.patch(run.id).then((p) => {
+      clear(diffHost).append(renderDiff(p.text, p.truncated));
+    }).catch((e) => { clear(diffHost).append(el("p", { class: "error-box", text: e.message })); });
+  } else {
+    codeSec.append(el("p", { class: "muted", text: git.commit ? "The working tree was clean: no uncommitted changes." : "No git patch captured." }));
+  }
+  if ((git.untracked || []).length) codeSec.append(el("h3", { text: "Untracked files" }), el("ul", { class: "mono small" }, git.untracked.map((f) => el("li", { text: f }))));
+  if ((git.excluded || []).length) codeSec.append(el("h3", { text: "Excluded from the patch" }), el("ul", { class: "mono small" }, git.excluded.map((f) => el("li", { text: typeof f === "string" ? f : JSON.stringify(f) }))));
+  if ((snap.files || []).length) {
+    codeSec.append(el("h3", { text: `Code snapshot (${snap.files.length} files)` }),
+      el("div", { class: "scroll-box" }, el("table", { class: "grid compact" },
+        el("thead", null, el("tr", null, el("th", { text: "Path" }), el("th", { class: "num", text: "Size" }), el("th", { text: "sha256" }))),
+        el("tbody", null, snap.files.map((f) => el("tr", null, el("td", { class: "mono", text: f.path }), el("td", { class: "num", text: fmtBytes(f.size) }), el("td", { class: "mono muted", text: String(f.sha256 || "").slice(0, 16) })))))));
+  }
+
+  // datasets and artifacts
+  const artSec = el("div", { id: "sec-artifacts" });
+  const datasets = run.datasets || [];
+  artSec.append(section("Datasets", datasets.length ? el("table", { class: "grid compact" },
+    el("thead", null, el("tr", null, ["Name", "Path", "Size", "sha256"].map((h) => el("th", { text: h })))),
+    el("tbody", null, datasets.map((d) => el("tr", null, el("td", { text: d.name }), el("td", { class: "mono", text: d.path || d.uri || "" }),
+      el("td", { class: "num", text: fmtBytes(d.size) }), el("td", { class: "mono", title: d.sha256 || "", text: String(d.sha256 || "").slice(0, 16) })))))
+    : el("p", { class: "muted", text: "no datasets logged" })));
+  const arts = run.artifacts || [];
+  artSec.append(section("Artifacts", arts.length ? el("table", { class: "grid compact artifacts" },
+    el("thead", null, el("tr", null, ["Name", "Kind", "Size", "sha256", ""].map((h) => el("th", { text: h })))),
+    el("tbody", null, arts.map((a) => el("tr", null,
+      el("td", { class: "mono", text: a.name }), el("td", { text: a.kind || "" }), el("td", { class: "num", text: fmtBytes(a.size) }),
+      el("td", { class: "mono sha", title: a.sha256 || "", text: a.sha256 || "" }),
+      el("td", null, artifactLink(run, a))))))
+    : el("p", { class: "muted", text: "no artifacts logged" })));
+
+  // lineage and reproduction (filled by other parts of labledger when present)
+  const lin = el("div", { id: "sec-lineage" });
+  const lineage = run.lineage || {};
+  const used = run.used_artifacts || run.inputs || lineage.inputs || [];
+  const lineageItems = [];
+  if (run.parent_run_id) lineageItems.push(el("p", null, "Parent run: ", el("a", { href: `#/run/${encodeURIComponent(run.parent_run_id)}`, class: "mono", text: run.parent_run_id })));
+  if (used.length) {
+    lineageItems.push(el("h3", { text: "Inputs" }), el("ul", null, used.map((u) => el("li", null, typeof u === "string" ? el("span", { class: "mono", text: u }) : artifactRefNode(u)))));
+  }
+  const outputs = lineage.outputs || [];
+  if (outputs.length) lineageItems.push(el("h3", { text: "Consumers" }), el("ul", null, outputs.map((u) => el("li", null, typeof u === "string" ? el("span", { class: "mono", text: u }) : artifactRefNode(u)))));
+  for (const [k, v] of Object.entries(lineage)) if (!["inputs", "outputs"].includes(k)) lineageItems.push(el("h3", { text: k }), kvTable(typeof v === "object" ? v : { [k]: v }));
+  lin.append(section("Lineage", lineageItems.length ? lineageItems : el("p", { class: "muted", text: "no parent run or input artifacts recorded" })));
+
+  const rep = el("div", { id: "sec-repro" });
+  const repro = run.repro ?? run.reproductions ?? null;
+  rep.append(section("Reproduction", repro === null || (Array.isArray(repro) && !repro.length) ? el("p", { class: "muted", text: "not reproduced yet (labledger repro RUN)" }) : renderRepro(repro)));
+
+  add(host, envSec, el("div", { class: "two-col" }, hwSec, seedSec), pkgSec, varsSec, errs, codeSec, artSec, lin, rep);
+}
+
+function artifactRefNode(u) {
+  const label = u.name ? `${u.name}${u.version !== undefined ? `:v${u.version}` : ""}` : u.sha256 || JSON.stringify(u);
+  const runId = u.run_id || u.producer_run_id;
+  return el("span", null, el("span", { class: "mono", text: label }),
+    runId ? el("span", null, " from run ", el("a", { href: `#/run/${encodeURIComponent(runId)}`, class: "mono", text: String(runId).slice(0, 8) })) : null);
+}
+
+function artifactLink(run, a) {
+  const href = a.download_url || a.url_path || `/api/v1/runs/${encodeURIComponent(run.id)}/artifacts/${encodeURIComponent(a.name)}/download`;
+  if (typeof href !== "string" || !href.startsWith("/") || href.startsWith("//")) return el("span", { class: "muted", text: "" });
+  return el("a", { href, download: "", class: "button small", text: "Download" });
+}
+
+function renderRepro(repro) {
+  const items = Array.isArray(repro) ? repro : [repro];
+  return el("div", { class: "repro" }, items.map((r) => {
+    if (!r || typeof r !== "object") return el("p", { class: "mono", text: fmtValue(r) });
+    const verdict = r.verdict || r.status || r.result || "";
+    const rest = { ...r };
+    delete rest.verdict;
+    return el("div", { class: "repro-item" },
+      verdict ? el("span", { class: `badge verdict-${String(verdict).replace(/[^a-z_-]/gi, "")}`, text: String(verdict) }) : null,
+      kvTable(flatten(rest)));
+  }));
+}
+
+function shellQuote(s) {
+  s = String(s);
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+// A unified diff, one element per line, classified by its first character.
+export function renderDiff(text, truncated) {
+  const lines = text.split("\n");
+  const shown = lines.slice(0, MAX_DIFF_LINES);
+  const pre = el("pre", { class: "diff" });
+  const frag = document.createDocumentFragment();
+  for (const line of shown) {
+    let cls = "ctx";
+    if (line.startsWith("diff --git") || line.startsWith("index ") || line.startsWith("--- ") || line.startsWith("+++ ")) cls = "file";
+    else if (line.startsWith("@@")) cls = "hunk";
+    else if (line.startsWith("+")) cls = "add";
+    else if (line.startsWith("-")) cls = "del";
+    const span = document.createElement("span");
+    span.className = `dl ${cls}`;
+    span.textContent = `${line}\n`;
+    frag.append(span);
+  }
+  pre.append(frag);
+  const note = truncated || lines.length > MAX_DIFF_LINES ? el("p", { class: "muted", text: "The patch is long: download it to see all of it." }) : null;
+  return el("div", null, note, pre);
+}
+
+export { ApiError };

@@ -1,0 +1,267 @@
+// Runs table: server-side paging, sorting and filtering (the filter language), a
+// column chooser for config and summary keys, multi-select to compare, live refresh.
+import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, statusBadge } from "./util.js";
+import { api, ApiError } from "./api.js";
+
+const PAGE_SIZES = [25, 50, 100, 250, 500, 1000];
+const BASE_SORTABLE = { name: "name", status: "status", created: "created_at" };
+
+function selectionKey(project) {
+  return `labledger.selected.${project || "*"}`;
+}
+
+function loadSelection(project) {
+  try {
+    return new Map(JSON.parse(sessionStorage.getItem(selectionKey(project)) || "[]"));
+  } catch (e) {
+    return new Map();
+  }
+}
+
+export async function renderRuns(main, project, q, ctx) {
+  ctx.crumbs(project ? [{ label: "Projects", href: "#/" }, { label: project }] : [{ label: "Projects", href: "#/" }, { label: "All runs" }]);
+  const state = {
+    filter: q.get("filter") || "",
+    sort: (q.get("sort") || "").split(",").filter(Boolean),
+    page: Math.max(0, parseInt(q.get("page") || "0", 10) || 0),
+    size: PAGE_SIZES.includes(+q.get("size")) ? +q.get("size") : 50,
+    cols: q.has("cols") ? q.get("cols").split(",").filter(Boolean) : null,
+  };
+  const selected = loadSelection(project); // id -> name
+  const saveSelection = () => sessionStorage.setItem(selectionKey(project), JSON.stringify([...selected]));
+
+  // ---- skeleton
+  const totalEl = el("span", { class: "muted total" });
+  const compareBtn = el("a", { class: "button primary compare-btn", href: "#/compare" });
+  const clearSel = el("button", { type: "button", class: "link", text: "clear selection" });
+  const analysisHref = project ? `#/p/${encodeURIComponent(project)}/analysis` : "#/analysis";
+  const analysisLink = el("a", { class: "button", href: analysisHref, text: "Analysis" });
+  main.append(el("div", { class: "page-head" },
+    el("h1", { text: project || "All runs" }), totalEl, el("span", { class: "spacer" }), clearSel, analysisLink, compareBtn));
+
+  const filterInput = el("input", {
+    type: "search", class: "filter-input mono", spellcheck: "false", value: state.filter,
+    placeholder: 'filter, e.g. config.lr < 0.01 and summary.val_acc >= 0.9 and status = "finished"',
+    "aria-label": "filter",
+  });
+  const filterError = el("pre", { class: "filter-error", role: "alert", hidden: true });
+  const colsBtn = el("button", { type: "button", class: "button", text: "Columns" });
+  const sizeSel = el("select", { "aria-label": "runs per page" },
+    PAGE_SIZES.map((n) => el("option", { value: String(n), text: `${n} / page`, selected: n === state.size })));
+  const chooser = el("div", { class: "chooser card", hidden: true });
+  main.append(el("div", { class: "toolbar" },
+    el("form", { class: "filter-form", onsubmit: (e) => { e.preventDefault(); applyFilter(); } },
+      filterInput, el("button", { type: "submit", class: "button", text: "Filter" })),
+    colsBtn, sizeSel), filterError, chooser);
+
+  const table = el("table", { class: "grid runs" });
+  const pager = el("div", { class: "pager" });
+  const tableCard = el("div", { class: "card flush table-wrap" }, table);
+  main.append(tableCard, pager);
+
+  let keys = { config: [], summary: [], metrics: [] };
+  let runs = [];
+  let total = 0;
+
+  function syncQuery() {
+    ctx.setQuery({ filter: state.filter, sort: state.sort, page: state.page || "", size: state.size === 50 ? "" : state.size, cols: state.cols });
+  }
+
+  function updateCompare() {
+    const ids = [...selected.keys()];
+    compareBtn.textContent = ids.length ? `Compare ${ids.length}` : "Compare";
+    compareBtn.classList.toggle("disabled", ids.length < 2);
+    compareBtn.setAttribute("href", ids.length >= 2 ? `#/compare?ids=${ids.map(encodeURIComponent).join(",")}` : "#/compare");
+    compareBtn.setAttribute("aria-disabled", ids.length < 2 ? "true" : "false");
+    clearSel.hidden = !ids.length;
+  }
+  compareBtn.addEventListener("click", (e) => { if (selected.size < 2) e.preventDefault(); });
+  clearSel.addEventListener("click", () => { selected.clear(); saveSelection(); updateCompare(); renderTable(); });
+
+  function showFilterError(err) {
+    if (!err) { filterError.hidden = true; filterInput.removeAttribute("aria-invalid"); return; }
+    filterError.hidden = false;
+    filterError.textContent = err.message;
+    filterInput.setAttribute("aria-invalid", "true");
+  }
+
+  function columns() {
+    const extra = (state.cols || []).map((k) => {
+      const dot = k.indexOf(".");
+      return { key: k, prefix: k.slice(0, dot), label: k.slice(dot + 1), sort: k, value: (r) => runValue(r, k), cls: "num" };
+    });
+    return [
+      { key: "status", label: "Status", sort: "status", render: (r) => statusBadge(r.status) },
+      { key: "name", label: "Name", sort: "name", render: (r) => el("a", { class: "run-link", href: `#/run/${r.id}`, text: r.name || r.id.slice(0, 8) }) },
+      { key: "id", label: "ID", render: (r) => el("span", { class: "mono muted", title: r.id, text: r.id.slice(0, 8) }) },
+      { key: "created", label: "Created", sort: "created_at", render: (r) => el("span", { title: fmtTime(r.created_at), text: fmtAgo(r.created_at) }) },
+      { key: "runtime", label: "Runtime", cls: "num", value: (r) => r.runtime_s, fmt: fmtDuration },
+      { key: "tags", label: "Tags", render: (r) => el("span", { class: "tags" }, (r.tags || []).slice(0, 4).map((t) => el("span", { class: "tag", text: t }))) },
+      ...extra,
+    ];
+  }
+
+  function sortState(key) {
+    const i = state.sort.findIndex((s) => s.replace(/^-/, "") === key);
+    if (i !== 0) return null;
+    return state.sort[0].startsWith("-") ? "desc" : "asc";
+  }
+
+  function renderHead(cols) {
+    const pageIds = runs.map((r) => r.id);
+    const allOn = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
+    const headBox = el("input", { type: "checkbox", "aria-label": "select page", checked: allOn });
+    headBox.addEventListener("change", () => {
+      for (const r of runs) { if (headBox.checked) selected.set(r.id, r.name); else selected.delete(r.id); }
+      saveSelection(); updateCompare(); renderTable();
+    });
+    return el("thead", null, el("tr", null, el("th", { class: "sel" }, headBox), cols.map((c) => {
+      const dir = c.sort ? sortState(c.sort) : null;
+      const th = el("th", { class: [c.cls || "", c.sort ? "sortable" : "", dir ? `sorted-${dir}` : ""].join(" ").trim(), title: c.sort ? `sort by ${c.sort}` : "" },
+        c.prefix ? el("span", { class: "col-prefix", text: c.prefix }) : null, el("span", { text: c.label }), dir ? el("span", { class: "arrow", text: dir === "asc" ? " ▲" : " ▼" }) : null);
+      if (c.sort) {
+        th.dataset.sort = c.sort;
+        th.addEventListener("click", () => {
+          const cur = sortState(c.sort);
+          const desc = cur === null ? c.sort === "created_at" || c.sort.startsWith("summary.") : cur === "asc";
+          state.sort = [`${desc ? "-" : ""}${c.sort}`];
+          state.page = 0;
+          load();
+        });
+      }
+      return th;
+    })));
+  }
+
+  function renderTable() {
+    const cols = columns();
+    const body = el("tbody");
+    const frag = document.createDocumentFragment();
+    for (const r of runs) {
+      const box = el("input", { type: "checkbox", "aria-label": `select ${r.name}`, checked: selected.has(r.id) });
+      box.addEventListener("change", () => {
+        if (box.checked) selected.set(r.id, r.name); else selected.delete(r.id);
+        saveSelection(); updateCompare();
+      });
+      const tr = el("tr", { class: `run-row${selected.has(r.id) ? " selected" : ""}`, dataset: { id: r.id, status: r.status } }, el("td", { class: "sel" }, box));
+      for (const c of cols) {
+        const td = el("td", { class: c.cls || "" });
+        if (c.render) td.append(c.render(r));
+        else {
+          const v = c.value(r);
+          td.textContent = c.fmt ? c.fmt(v) : fmtValue(v);
+          if (typeof v === "string" && v.length > 40) td.title = v;
+        }
+        tr.append(td);
+      }
+      frag.append(tr);
+    }
+    body.append(frag);
+    clear(table).append(renderHead(cols), body);
+    if (!runs.length) {
+      table.append(el("tbody", null, el("tr", null, el("td", { class: "empty-row muted", colspan: String(cols.length + 1), text: state.filter ? "No runs match this filter." : "No runs." }))));
+    }
+    renderPager();
+  }
+
+  function renderPager() {
+    const first = total ? state.page * state.size + 1 : 0;
+    const last = Math.min(total, (state.page + 1) * state.size);
+    const pages = Math.max(1, Math.ceil(total / state.size));
+    totalEl.textContent = `${fmtCount(total)} runs`;
+    const prev = el("button", { type: "button", class: "button", text: "‹ Prev", disabled: state.page === 0 });
+    const next = el("button", { type: "button", class: "button", text: "Next ›", disabled: state.page + 1 >= pages });
+    prev.addEventListener("click", () => { state.page--; load(); });
+    next.addEventListener("click", () => { state.page++; load(); });
+    const pageInput = el("input", { type: "number", min: "1", max: String(pages), value: String(state.page + 1), class: "page-input", "aria-label": "page" });
+    pageInput.addEventListener("change", () => {
+      state.page = Math.min(pages - 1, Math.max(0, (parseInt(pageInput.value, 10) || 1) - 1));
+      load();
+    });
+    clear(pager).append(
+      el("span", { class: "muted range", text: `${fmtCount(first)}–${fmtCount(last)} of ${fmtCount(total)}` }),
+      el("span", { class: "spacer" }), prev, el("span", { class: "muted", text: "page" }), pageInput,
+      el("span", { class: "muted", text: `of ${fmtCount(pages)}` }), next);
+  }
+
+  let seq = 0;
+  async function load({ quiet = false } = {}) {
+    const my = ++seq;
+    syncQuery();
+    if (!quiet) tableCard.classList.add("busy");
+    try {
+      const res = await api.runs({ project, filter: state.filter, order_by: state.sort, limit: state.size, offset: state.page * state.size });
+      if (my !== seq || !ctx.alive()) return;
+      runs = res.runs;
+      total = res.total;
+      showFilterError(null);
+      renderTable();
+      ctx.live(runs.some((r) => r.status === "running"));
+      main.dataset.loaded = "1";
+    } catch (err) {
+      if (my !== seq || !ctx.alive()) return;
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+        showFilterError(err);
+        if (!quiet) { runs = []; total = 0; renderTable(); }
+      } else throw err;
+    } finally {
+      tableCard.classList.remove("busy");
+    }
+  }
+
+  function applyFilter() {
+    state.filter = filterInput.value.trim();
+    state.page = 0;
+    load();
+  }
+
+  sizeSel.addEventListener("change", () => { state.size = +sizeSel.value; state.page = 0; load(); });
+
+  // ---- column chooser
+  function renderChooser() {
+    const chosen = new Set(state.cols || []);
+    const search = el("input", { type: "search", placeholder: "search keys", class: "chooser-search", "aria-label": "search keys" });
+    const lists = el("div", { class: "chooser-lists" });
+    const group = (title, prefix, names) => {
+      const items = names.map((n) => {
+        const k = `${prefix}.${n}`;
+        const box = el("input", { type: "checkbox", checked: chosen.has(k), dataset: { key: k } });
+        box.addEventListener("change", () => {
+          const cur = new Set(state.cols || []);
+          if (box.checked) cur.add(k); else cur.delete(k);
+          state.cols = [...(state.cols || []).filter((c) => cur.has(c)), ...[...cur].filter((c) => !(state.cols || []).includes(c))];
+          syncQuery();
+          renderTable();
+        });
+        return el("label", { class: "chooser-item", dataset: { key: k.toLowerCase() } }, box, el("span", { class: "mono", text: n }));
+      });
+      return el("div", { class: "chooser-group" }, el("h3", { text: `${title} (${names.length})` }), items.length ? items : el("p", { class: "muted", text: "none" }));
+    };
+    lists.append(group("Config", "config", keys.config), group("Summary", "summary", keys.summary));
+    search.addEventListener("input", () => {
+      const s = search.value.toLowerCase();
+      lists.querySelectorAll(".chooser-item").forEach((it) => { it.hidden = s && !it.dataset.key.includes(s); });
+    });
+    clear(chooser).append(el("div", { class: "chooser-head" }, search,
+      el("button", { type: "button", class: "button", text: "Done", onclick: () => { chooser.hidden = true; } })), lists);
+  }
+  colsBtn.addEventListener("click", () => {
+    chooser.hidden = !chooser.hidden;
+    if (!chooser.hidden) renderChooser();
+  });
+
+  updateCompare();
+  const keysP = api.keys({ project, sample: 300 }).catch(() => ({ config: [], summary: [], metrics: [] }));
+  if (!state.cols) {
+    keys = await keysP;
+    if (!ctx.alive()) return;
+    state.cols = [
+      ...keys.config.slice(0, 5).map((k) => `config.${k}`),
+      ...keys.summary.filter((k) => !k.startsWith("system/")).slice(0, 4).map((k) => `summary.${k}`),
+    ];
+  } else {
+    keysP.then((k) => { keys = k; });
+  }
+  await load();
+  ctx.poll(() => (runs.some((r) => r.status === "running") ? load({ quiet: true }) : undefined), 3000);
+}

@@ -1,0 +1,170 @@
+// DOM and formatting helpers. Every piece of user data reaches the page through
+// textContent or a DOM property here; nothing builds HTML from strings.
+
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  if (attrs) {
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = String(v);
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+      else if (k === "href") node.setAttribute("href", safeHref(v));
+      else if (k in node && typeof v !== "string") node[k] = v;
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+// Only same-site links: hash routes and absolute paths (no javascript: or other schemes).
+export function safeHref(v) {
+  const s = String(v);
+  return s.startsWith("#") || (s.startsWith("/") && !s.startsWith("//")) ? s : "#";
+}
+
+// node.append() that skips null/undefined/false (DOM append would print "null").
+export function add(node, ...children) {
+  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) node.append(c);
+  return node;
+}
+
+export function clear(node) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+  return node;
+}
+
+export function decodeFloats(v) {
+  if (Array.isArray(v)) return v.map(decodeFloats);
+  if (v && typeof v === "object") {
+    const keys = Object.keys(v);
+    if (keys.length === 1 && keys[0] === "$float") return Number(v.$float);
+    const out = {};
+    for (const k of keys) out[k] = decodeFloats(v[k]);
+    return out;
+  }
+  return v;
+}
+
+export function flatten(obj, prefix = "", out = {}) {
+  if (!obj || typeof obj !== "object" || Array.isArray(obj)) return out;
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length) flatten(v, key, out);
+    else out[key] = v;
+  }
+  return out;
+}
+
+// The value at a column key such as "config.lr", "summary.acc", "name".
+export function runValue(run, key) {
+  if (key.startsWith("config.")) return (run._flatConfig ||= flatten(run.config || {}))[key.slice(7)];
+  if (key.startsWith("summary.")) return (run.summary || {})[key.slice(8)];
+  if (key.startsWith("metric.")) {
+    const m = (run.metrics || {})[key.slice(7)];
+    return m ? m.last : undefined;
+  }
+  return run[key];
+}
+
+export function fmtValue(v) {
+  if (v === undefined) return "";
+  if (v === null) return "null";
+  if (typeof v === "number") {
+    if (Number.isNaN(v)) return "NaN";
+    if (!Number.isFinite(v)) return v > 0 ? "∞" : "−∞";
+    if (Number.isInteger(v)) return Math.abs(v) >= 1e15 ? v.toExponential(4) : String(v);
+    const a = Math.abs(v);
+    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(4);
+    return String(Number(v.toPrecision(6)));
+  }
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "string") return v;
+  return JSON.stringify(v);
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+
+export function fmtTime(epoch) {
+  if (epoch === null || epoch === undefined) return "";
+  const d = new Date(epoch * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function fmtAgo(epoch) {
+  if (!epoch) return "";
+  const s = Date.now() / 1000 - epoch;
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+export function fmtDuration(s) {
+  if (s === null || s === undefined || !Number.isFinite(s)) return "";
+  if (s < 1) return `${Math.round(s * 1000)} ms`;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+  return h ? `${h}h ${pad(m)}m` : `${m}m ${pad(sec)}s`;
+}
+
+export function fmtBytes(n) {
+  if (n === null || n === undefined) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0, v = n;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${i ? v.toFixed(1) : v} ${units[i]}`;
+}
+
+export function fmtCount(n) {
+  return Number(n).toLocaleString("en-US");
+}
+
+export function statusBadge(status) {
+  return el("span", { class: `badge status-${/^[a-z]+$/.test(status) ? status : "unknown"}`, text: status });
+}
+
+// 20 distinguishable colours (Tableau 10 + a darker set), cycled by run index.
+export const PALETTE = [
+  "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+  "#9c755f", "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+  "#17becf", "#bcbd22", "#7f7f7f", "#393b79",
+];
+export const colorFor = (i) => PALETTE[i % PALETTE.length];
+
+export function isNum(v) {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+// A continuous colour scale (plasma-like, dark blue to orange) for t in [0, 1].
+// plasma, stopped before its pale yellow end so every line stays visible on white
+const VIRIDIS = [[13, 8, 135], [106, 0, 168], [177, 42, 144], [225, 100, 98], [245, 150, 55]];
+export function viridis(t) {
+  if (!Number.isFinite(t)) return "rgba(150,150,150,0.6)";
+  t = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(t)), f = t - i;
+  const c = VIRIDIS[i].map((a, j) => Math.round(a + (VIRIDIS[i + 1][j] - a) * f));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+export function section(title, ...children) {
+  return el("section", { class: "card" }, el("h2", { text: title }), ...children);
+}
+
+export function kvTable(obj, { empty = "none" } = {}) {
+  const flat = flatten(obj || {});
+  const keys = Object.keys(flat).filter((k) => flat[k] !== undefined).sort();
+  if (!keys.length) return el("p", { class: "muted", text: empty });
+  return el("table", { class: "kv" }, el("tbody", null,
+    keys.map((k) => el("tr", null, el("th", { text: k }), el("td", { class: "mono", text: fmtValue(flat[k]) })))));
+}
+
+export function debounce(fn, ms) {
+  let t = null;
+  return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+}
