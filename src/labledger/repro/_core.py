@@ -331,6 +331,9 @@ def _store_verdict(store: Any, result: ReproResult, tolerance: float, force: boo
         "fresh_env": result.fresh_env,
         "forced": force and bool(plan.blockers),
     }
+    if not hasattr(store, "add_repro_verdict"):  # a server that predates verdicts
+        result.notes.append(f"the store {store.uri} cannot keep repro verdicts; it was not stored")
+        return
     result.verdict_id = store.add_repro_verdict(
         {
             "original_run_id": plan.run["id"],
