@@ -28,8 +28,11 @@ def moto_endpoint() -> Iterator[str]:
     """A real moto_server process (S3 API over HTTP) on a free loopback port, for the whole session."""
     port = free_port()
     exe = VENV_BIN / "moto_server"
-    cmd = [str(exe), "-H", "127.0.0.1", "-p", str(port)] if exe.exists() else [
-        sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    cmd = (
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)]
+        if exe.exists()
+        else [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -52,7 +55,11 @@ def moto_endpoint() -> Iterator[str]:
             proc.kill()
 
 
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @pytest.fixture
@@ -65,7 +72,9 @@ def s3_uri(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("LABLEDGER_S3_ENDPOINT_URL", moto_endpoint)
     bucket = "ll-" + uuid.uuid4().hex[:12]
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
     return f"s3://{bucket}/team/artifacts"
 
 
@@ -92,8 +101,9 @@ def cli() -> Any:
     from labledger.cli import main
 
     def invoke(*args: str) -> tuple[int, str]:
-        result = CliRunner().invoke(_main_as_command(main), list(args), catch_exceptions=False,
-                                    terminal_width=200)
+        result = CliRunner().invoke(
+            _main_as_command(main), list(args), catch_exceptions=False, terminal_width=200
+        )
         return result.exit_code, result.output
 
     return invoke

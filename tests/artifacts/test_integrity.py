@@ -23,8 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _child(code: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
     full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **env}
-    return subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=full, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=full,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _versions(store_uri: str) -> list[dict[str, Any]]:
@@ -44,7 +50,9 @@ print("done")
 """
 
 
-def test_kill_during_local_upload_leaves_no_blob_and_no_version(store_uri: str, tmp_path: Path) -> None:
+def test_kill_during_local_upload_leaves_no_blob_and_no_version(
+    store_uri: str, tmp_path: Path
+) -> None:
     big = tmp_path / "big.bin"
     with open(big, "wb") as fh:
         fh.truncate(512 * 1024 * 1024)  # sparse: cheap to make, real bytes to copy
@@ -65,21 +73,26 @@ def test_kill_during_local_upload_leaves_no_blob_and_no_version(store_uri: str, 
     assert _versions(store_uri) == []
 
 
-def test_kill_during_s3_multipart_upload_leaves_no_object_and_no_version(store_uri: str, s3_uri: str,
-                                                                         tmp_path: Path) -> None:
+def test_kill_during_s3_multipart_upload_leaves_no_object_and_no_version(
+    store_uri: str, s3_uri: str, tmp_path: Path
+) -> None:
     import boto3
 
     big = tmp_path / "big.bin"
     big.write_bytes(b"\x01" * (64 * 1024 * 1024))
     proc = _child(_LOG_BIG.format(store=store_uri, arts=s3_uri, path=str(big)), tmp_path)
     blobs = open_blob_store(s3_uri)
-    client = boto3.client("s3", endpoint_url=os.environ["LABLEDGER_S3_ENDPOINT_URL"], region_name="us-east-1")
+    client = boto3.client(
+        "s3", endpoint_url=os.environ["LABLEDGER_S3_ENDPOINT_URL"], region_name="us-east-1"
+    )
     bucket = s3_uri.split("/")[2]
     uploading = False
     deadline = time.monotonic() + 60
     while not uploading and proc.poll() is None and time.monotonic() < deadline:
         for up in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-            parts = client.list_parts(Bucket=bucket, Key=up["Key"], UploadId=up["UploadId"]).get("Parts", [])
+            parts = client.list_parts(Bucket=bucket, Key=up["Key"], UploadId=up["UploadId"]).get(
+                "Parts", []
+            )
             uploading = uploading or bool(parts)
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
@@ -105,8 +118,9 @@ def _damage(blobs: Any, sha: str) -> None:
         blobs.client.put_object(Bucket=blobs.bucket, Key=blobs.key(sha), Body=bytes(data))
 
 
-def test_verify_catches_a_flipped_byte_and_download_refuses_it(store_uri: str, artifacts_uri: str,
-                                                               tmp_path: Path, cli: Any) -> None:
+def test_verify_catches_a_flipped_byte_and_download_refuses_it(
+    store_uri: str, artifacts_uri: str, tmp_path: Path, cli: Any
+) -> None:
     f = tmp_path / "w.bin"
     f.write_bytes(os.urandom(200_000))
     with labledger.init("v", store=store_uri, artifacts=artifacts_uri, capture=False) as run:
@@ -119,16 +133,29 @@ def test_verify_catches_a_flipped_byte_and_download_refuses_it(store_uri: str, a
     blobs = open_blob_store(artifacts_uri, store_uri)
     sha = ref.files[0]["sha256"]
     _damage(blobs, sha)
-    code, out = cli("artifacts", "verify", "--store", store_uri, "--artifacts", artifacts_uri, "--json")
+    code, out = cli(
+        "artifacts", "verify", "--store", store_uri, "--artifacts", artifacts_uri, "--json"
+    )
     assert code == 1
     report = json.loads(out)
     assert [d["sha256"] for d in report["damaged"]] == [sha]
 
-    with labledger.init("v", store=store_uri, artifacts=artifacts_uri, capture=False) as consumer, \
-            pytest.raises(IntegrityError):
+    with (
+        labledger.init("v", store=store_uri, artifacts=artifacts_uri, capture=False) as consumer,
+        pytest.raises(IntegrityError),
+    ):
         consumer.use_artifact("model")
-    code, out = cli("artifacts", "get", "v/model", "-o", str(tmp_path / "out"), "--store", store_uri,
-                    "--artifacts", artifacts_uri)
+    code, out = cli(
+        "artifacts",
+        "get",
+        "v/model",
+        "-o",
+        str(tmp_path / "out"),
+        "--store",
+        store_uri,
+        "--artifacts",
+        artifacts_uri,
+    )
     assert code == 1 and "damaged" in out
     assert not (tmp_path / "out" / "w.bin").exists()
 
@@ -144,8 +171,9 @@ def test_verify_reports_a_missing_blob(store_uri: str, tmp_path: Path, cli: Any)
     assert "missing" in out and ref.files[0]["sha256"] in out
 
 
-def test_gc_dry_run_then_yes_removes_only_unreferenced_blobs(store_uri: str, artifacts_uri: str,
-                                                             tmp_path: Path, cli: Any) -> None:
+def test_gc_dry_run_then_yes_removes_only_unreferenced_blobs(
+    store_uri: str, artifacts_uri: str, tmp_path: Path, cli: Any
+) -> None:
     f = tmp_path / "m.bin"
     with labledger.init("g", store=store_uri, artifacts=artifacts_uri, capture=False) as run:
         f.write_bytes(b"version zero")
@@ -163,7 +191,11 @@ def test_gc_dry_run_then_yes_removes_only_unreferenced_blobs(store_uri: str, art
     assert code == 0 and json.loads(out)["count"] == 0
     code, out = cli("gc", "--min-age", "0", *args)
     report = json.loads(out)
-    assert code == 0 and [b["sha256"] for b in report["unreferenced"]] == [old_sha] and not report["deleted"]
+    assert (
+        code == 0
+        and [b["sha256"] for b in report["unreferenced"]] == [old_sha]
+        and not report["deleted"]
+    )
     assert blobs.has(old_sha)  # dry run deletes nothing
     code, out = cli("gc", "--min-age", "0", "--yes", *args)
     assert code == 0 and json.loads(out)["count"] == 1
@@ -203,9 +235,15 @@ def test_unreachable_s3_warns_once_and_training_continues(store_uri: str, tmp_pa
         port = sock.getsockname()[1]  # nothing listens here once closed
     f = tmp_path / "w.bin"
     f.write_bytes(b"weights")
-    proc = _child(_UNREACHABLE.format(store=store_uri, path=str(f)), tmp_path,
-                  LABLEDGER_S3_ENDPOINT_URL=f"http://127.0.0.1:{port}", LABLEDGER_ARTIFACT_TIMEOUT="2",
-                  AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1")
+    proc = _child(
+        _UNREACHABLE.format(store=store_uri, path=str(f)),
+        tmp_path,
+        LABLEDGER_S3_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        LABLEDGER_ARTIFACT_TIMEOUT="2",
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="x",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "trained" in out and "finished False None" in out
@@ -216,3 +254,28 @@ def test_unreachable_s3_warns_once_and_training_continues(store_uri: str, tmp_pa
         assert run["status"] == "finished"
         assert run["metrics"]["loss"]["count"] == 100
         assert ledger.get(run["id"])["artifacts"] == []
+
+
+def test_a_file_changed_after_hashing_is_refused_and_nothing_becomes_visible(
+    artifacts_uri: str, store_uri: str, tmp_path: Path
+) -> None:
+    from labledger.artifacts import hash_file
+    from labledger.artifacts._blobstore import file_fingerprint
+
+    f = tmp_path / "ckpt.bin"
+    f.write_bytes(b"a" * 1000)
+    sha, size = hash_file(f)
+    fp = file_fingerprint(f)
+    time.sleep(0.01)
+    f.write_bytes(b"b" * 1000)  # same size, rewritten after it was hashed
+    blobs = open_blob_store(artifacts_uri, store_uri)
+    with pytest.raises(IntegrityError, match="changed after it was logged"):
+        if isinstance(blobs, LocalBlobStore):
+            blobs.put_file(f, sha, size, fingerprint=fp)  # fast path: fingerprint moved
+        else:
+            blobs.put_file(f, sha, size)  # streamed and hashed on the way
+    if isinstance(blobs, LocalBlobStore):
+        with pytest.raises(IntegrityError):
+            blobs.put_file(f, sha, size)  # streamed and hashed on the way
+    assert not blobs.has(sha)
+    assert list(blobs.iter_shas()) == []

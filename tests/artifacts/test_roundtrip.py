@@ -20,11 +20,16 @@ def _init(store_uri: str, artifacts_uri: str, project: str = "vision", **kw: Any
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
-def test_file_round_trip_through_use_artifact_and_cli_get(store_uri: str, artifacts_uri: str, tmp_path: Path,
-                                                          cli: Any) -> None:
+def test_file_round_trip_through_use_artifact_and_cli_get(
+    store_uri: str, artifacts_uri: str, tmp_path: Path, cli: Any
+) -> None:
     weights = tmp_path / "model.pt"
     weights.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
     with _init(store_uri, artifacts_uri) as run:
@@ -37,12 +42,16 @@ def test_file_round_trip_through_use_artifact_and_cli_get(store_uri: str, artifa
     assert local.name == "model.pt"
     assert local.read_bytes() == weights.read_bytes()
 
-    code, out = cli("artifacts", "get", "vision/model:v0", "-o", str(tmp_path / "out"), "--store", store_uri)
+    code, out = cli(
+        "artifacts", "get", "vision/model:v0", "-o", str(tmp_path / "out"), "--store", store_uri
+    )
     assert code == 0, out
     assert (tmp_path / "out" / "model.pt").read_bytes() == weights.read_bytes()
 
 
-def test_directory_round_trip_keeps_relative_paths(store_uri: str, artifacts_uri: str, tmp_path: Path) -> None:
+def test_directory_round_trip_keeps_relative_paths(
+    store_uri: str, artifacts_uri: str, tmp_path: Path
+) -> None:
     src = tmp_path / "ckpt"
     (src / "shards").mkdir(parents=True)
     (src / "config.json").write_text('{"layers": 12}')
@@ -58,8 +67,9 @@ def test_directory_round_trip_keeps_relative_paths(store_uri: str, artifacts_uri
     assert _tree(local) == _tree(src)
 
 
-def test_unchanged_content_is_stored_once_across_runs_and_versions(store_uri: str, artifacts_uri: str,
-                                                                   tmp_path: Path) -> None:
+def test_unchanged_content_is_stored_once_across_runs_and_versions(
+    store_uri: str, artifacts_uri: str, tmp_path: Path
+) -> None:
     data = tmp_path / "weights.bin"
     data.write_bytes(os.urandom(2_000_000))
     refs = []
@@ -74,8 +84,9 @@ def test_unchanged_content_is_stored_once_across_runs_and_versions(store_uri: st
     assert list(blobs.iter_shas()) == [hashlib.sha256(data.read_bytes()).hexdigest()]
 
 
-def test_latest_moves_and_user_aliases_resolve(store_uri: str, tmp_path: Path, cli: Any,
-                                               request: pytest.FixtureRequest) -> None:
+def test_latest_moves_and_user_aliases_resolve(
+    store_uri: str, tmp_path: Path, cli: Any, request: pytest.FixtureRequest
+) -> None:
     arts = str(tmp_path / "arts")
     f = tmp_path / "m.txt"
     with _init(store_uri, arts) as run:
@@ -115,7 +126,9 @@ def test_lineage_walks_both_ways(any_store_uri: str, tmp_path: Path, cli: Any) -
 
     with labledger.Ledger(any_store_uri) as ledger:
         made = ledger.get(producer.id)
-        assert [(a["name"], a["kind"], a["version"]) for a in made["artifacts"]] == [("tokenizer", "dataset", 0)]
+        assert [(a["name"], a["kind"], a["version"]) for a in made["artifacts"]] == [
+            ("tokenizer", "dataset", 0)
+        ]
         version = made["artifacts"][0]
         assert {"name", "kind", "version", "sha256", "size", "uri"} <= set(version)
         # producer -> version -> consumers
@@ -134,7 +147,9 @@ def test_lineage_walks_both_ways(any_store_uri: str, tmp_path: Path, cli: Any) -
     assert code == 0, out
     listing = json.loads(out)
     assert listing["produced"] == [] and listing["consumed"][0]["run_id"] == producer.id
-    code, out = cli("artifacts", "versions", "tokenizer", "-p", "vision", "--json", "--store", any_store_uri)
+    code, out = cli(
+        "artifacts", "versions", "tokenizer", "-p", "vision", "--json", "--store", any_store_uri
+    )
     assert code == 0, out
     assert json.loads(out)[0]["consumers"] == [consumer.id]
 
@@ -154,7 +169,9 @@ def test_version_numbers_are_per_project_and_name(store_uri: str, tmp_path: Path
             r3.use_artifact("b")
 
 
-def test_cache_hit_is_verified_and_a_tampered_copy_is_replaced(store_uri: str, tmp_path: Path) -> None:
+def test_cache_hit_is_verified_and_a_tampered_copy_is_replaced(
+    store_uri: str, tmp_path: Path
+) -> None:
     f = tmp_path / "w.bin"
     f.write_bytes(b"original weights")
     with _init(store_uri, str(tmp_path / "arts")) as run:

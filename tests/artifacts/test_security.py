@@ -24,8 +24,22 @@ def run(store_uri: str, tmp_path: Path) -> Any:
     r.finish()
 
 
-@pytest.mark.parametrize("name", ["a/b", "../escape", "a..b", "..", "", "x" * 129, "-dash", "sp ace",
-                                  "semi;colon", "back\\slash", "new\nline"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a/b",
+        "../escape",
+        "a..b",
+        "..",
+        "",
+        "x" * 129,
+        "-dash",
+        "sp ace",
+        "semi;colon",
+        "back\\slash",
+        "new\nline",
+    ],
+)
 def test_bad_artifact_names_raise(run: Any, tmp_path: Path, name: str) -> None:
     f = tmp_path / "ok.txt"
     f.write_text("x")
@@ -106,35 +120,58 @@ def test_missing_path_raises(run: Any, tmp_path: Path) -> None:
         run.log_artifact(tmp_path / "nope")
 
 
-@pytest.mark.parametrize("path", ["/etc/passwd", "../x", "a/../../x", "a//b", "./a", "C:/win", "a\\b"])
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", "../x", "a/../../x", "a//b", "./a", "C:/win", "a\\b"]
+)
 def test_manifest_with_unsafe_path_is_refused_by_the_store(store_uri: str, path: str) -> None:
     from labledger.store import open_store
 
     store = open_store(store_uri)
     try:
         with pytest.raises(InvalidArtifactError):
-            store.create_artifact_version("p", "x", "artifact", None, [{"path": path, "sha256": "0" * 64, "size": 1}])
+            store.create_artifact_version(
+                "p", "x", "artifact", None, [{"path": path, "sha256": "0" * 64, "size": 1}]
+            )
     finally:
         store.close()
 
 
-def _plant_version(store_uri: str, project: str, name: str, files: list[dict[str, Any]], storage: str) -> None:
+def _plant_version(
+    store_uri: str, project: str, name: str, files: list[dict[str, Any]], storage: str
+) -> None:
     """A tampered database: write a version row with a hostile manifest, bypassing validation."""
     engine = sa.create_engine("sqlite:///" + store_uri.split(":///", 1)[1])
     vid = uuid.uuid4().hex
     with engine.begin() as conn:
-        conn.execute(sa.insert(s.artifact_versions).values(
-            id=vid, project=project, name=name, version=0, kind="artifact", run_id=None, sha256="1" * 64,
-            size=1, file_count=len(files), storage=storage, meta={"type": "directory"}, created_at=time.time()))
+        conn.execute(
+            sa.insert(s.artifact_versions).values(
+                id=vid,
+                project=project,
+                name=name,
+                version=0,
+                kind="artifact",
+                run_id=None,
+                sha256="1" * 64,
+                size=1,
+                file_count=len(files),
+                storage=storage,
+                meta={"type": "directory"},
+                created_at=time.time(),
+            )
+        )
         conn.execute(sa.insert(s.artifact_files), [{"version_id": vid, **f} for f in files])
-        conn.execute(sa.insert(s.artifact_aliases).values(
-            project=project, name=name, alias="latest", version_id=vid, updated_at=time.time()))
+        conn.execute(
+            sa.insert(s.artifact_aliases).values(
+                project=project, name=name, alias="latest", version_id=vid, updated_at=time.time()
+            )
+        )
     engine.dispose()
 
 
 @pytest.mark.parametrize("evil", ["../escaped.txt", "/tmp/abs-escape.txt", "a/../../escaped.txt"])
-def test_get_refuses_manifest_paths_that_leave_the_output_dir(store_uri: str, tmp_path: Path, cli: Any,
-                                                              evil: str) -> None:
+def test_get_refuses_manifest_paths_that_leave_the_output_dir(
+    store_uri: str, tmp_path: Path, cli: Any, evil: str
+) -> None:
     arts = tmp_path / "arts"
     # make the blob exist, so only the path check can stop the write
     f = tmp_path / "payload.txt"
@@ -152,7 +189,9 @@ def test_get_refuses_manifest_paths_that_leave_the_output_dir(store_uri: str, tm
     assert not list(out.rglob("*.txt"))
 
 
-def test_get_does_not_write_through_a_symlink_in_the_output_dir(store_uri: str, tmp_path: Path, cli: Any) -> None:
+def test_get_does_not_write_through_a_symlink_in_the_output_dir(
+    store_uri: str, tmp_path: Path, cli: Any
+) -> None:
     arts = tmp_path / "arts"
     d = tmp_path / "d"
     (d / "sub").mkdir(parents=True)

@@ -16,18 +16,20 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import RunFinishedError, UsageError
+from .._exceptions import InvalidArtifactError, RunFinishedError, UsageError
 from ._blobstore import (
     BlobInfo,
     BlobStore,
+    Fingerprint,
     LocalBlobStore,
+    file_fingerprint,
     hash_file,
     open_blob_store,
     resolve_artifacts_uri,
 )
 from ._manifest import manifest_digest
 from ._paths import default_name, parse_ref, scan, validate_kind, validate_name
-from ._uploader import ArtifactRef, UploadJob, Uploader
+from ._uploader import ArtifactRef, Uploader, UploadJob
 
 if TYPE_CHECKING:
     from .._run import Run
@@ -52,7 +54,9 @@ _uploader_lock = threading.Lock()
 
 def _check_uri(uri: str) -> None:
     if "://" in uri and not uri.startswith(("s3://", "file://", "http://", "https://")):
-        raise UsageError(f"unsupported artifacts URI {uri!r}: use a directory or s3://bucket/prefix")
+        raise UsageError(
+            f"unsupported artifacts URI {uri!r}: use a directory or s3://bucket/prefix"
+        )
 
 
 def _uploader_for(run: Run) -> Uploader:
@@ -72,8 +76,9 @@ def _uploader_for(run: Run) -> Uploader:
         return up
 
 
-def log_artifact(run: Run, path: str | os.PathLike[str], *, name: str | None = None,
-                 kind: str | None = None) -> ArtifactRef:
+def log_artifact(
+    run: Run, path: str | os.PathLike[str], *, name: str | None = None, kind: str | None = None
+) -> ArtifactRef:
     """Store a file or directory as the next version of artifact ``name`` in the run's project.
 
     Hashes the content here (sha256 streamed in 8 MiB chunks), then uploads in the
@@ -90,18 +95,28 @@ def log_artifact(run: Run, path: str | os.PathLike[str], *, name: str | None = N
     root_type, files = scan(p)
     name = validate_name(name) if name is not None else default_name(p.absolute())
     manifest: list[dict[str, Any]] = []
-    sources: dict[str, tuple[str, int]] = {}
+    sources: dict[str, tuple[str, int, Fingerprint]] = {}
     for f in files:
+        before = file_fingerprint(f.source)
         sha, size = hash_file(f.source)
+        after = file_fingerprint(f.source)
+        if before != after or size != after[0]:
+            raise InvalidArtifactError(
+                f.source, "the file changed while it was being hashed; log it once it is complete"
+            )
         manifest.append({"path": f.relpath, "sha256": sha, "size": size})
-        sources.setdefault(sha, (f.source, size))
-    ref = ArtifactRef(run.project, name, kind, root_type, manifest, manifest_digest(root_type, manifest))
+        sources.setdefault(sha, (f.source, size, after))
+    ref = ArtifactRef(
+        run.project, name, kind, root_type, manifest, manifest_digest(root_type, manifest)
+    )
     meta = {"type": root_type, "source": str(p.absolute())}
     _uploader_for(run).submit(UploadJob(ref, sources, meta))
     return ref
 
 
-def reader_blob_store(version: dict[str, Any], artifacts_uri: str | None, store_uri: str | None) -> BlobStore:
+def reader_blob_store(
+    version: dict[str, Any], artifacts_uri: str | None, store_uri: str | None
+) -> BlobStore:
     """Where to read a version's bytes: an explicit location (argument or env), else where it
     was written (``version["storage"]``), else the default beside the store."""
     explicit = artifacts_uri or os.environ.get("LABLEDGER_ARTIFACTS_URI")
@@ -129,8 +144,13 @@ def use_artifact(run: Run, ref: str) -> Path:
     return cached_path(version, reader_blob_store(version, run.artifacts_uri, run.store_uri))
 
 
-def download_artifact(store: Store, project: str, ref: str, dest: str | os.PathLike[str],
-                      artifacts_uri: str | None = None) -> tuple[dict[str, Any], list[Path]]:
+def download_artifact(
+    store: Store,
+    project: str,
+    ref: str,
+    dest: str | os.PathLike[str],
+    artifacts_uri: str | None = None,
+) -> tuple[dict[str, Any], list[Path]]:
     """Write the files of version ``ref`` under ``dest`` (each verified); return (version, paths)."""
     from ._cache import materialize
 

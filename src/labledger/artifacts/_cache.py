@@ -33,11 +33,15 @@ def cache_dir() -> Path:
     return Path(base) / "labledger" / "artifacts"
 
 
-def materialize(version: dict[str, Any], blobs: BlobStore, dest: str | os.PathLike[str]) -> list[Path]:
+def materialize(
+    version: dict[str, Any], blobs: BlobStore, dest: str | os.PathLike[str]
+) -> list[Path]:
     """Write every file of ``version`` under ``dest`` (verified); return the written paths."""
     root = Path(dest)
     root.mkdir(parents=True, exist_ok=True)
-    targets = [(f, safe_destination(root, f["path"])) for f in version["files"]]  # validate all first
+    targets = [
+        (f, safe_destination(root, f["path"])) for f in version["files"]
+    ]  # validate all first
     written: list[Path] = []
     for f, target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +109,9 @@ def cached_path(version: dict[str, Any], blobs: BlobStore, cache: Path | None = 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    stamps = {f["path"]: root.joinpath(*f["path"].split("/")).stat().st_mtime_ns for f in version["files"]}
+    stamps = {
+        f["path"]: root.joinpath(*f["path"].split("/")).stat().st_mtime_ns for f in version["files"]
+    }
     fd, tmp_marker = tempfile.mkstemp(dir=cache, prefix=".marker-")
     with os.fdopen(fd, "w") as fh:
         json.dump(stamps, fh)

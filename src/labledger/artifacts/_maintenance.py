@@ -24,8 +24,9 @@ def rehash(blobs: BlobStore, sha: str) -> str:
     return h.hexdigest()
 
 
-def verify_blobs(blobs: BlobStore, expected: set[str],
-                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def verify_blobs(
+    blobs: BlobStore, expected: set[str], progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Re-hash every blob; report ``damaged`` (content != name) and ``missing`` (referenced, absent)."""
     damaged: list[dict[str, Any]] = []
     checked = 0
@@ -41,16 +42,25 @@ def verify_blobs(blobs: BlobStore, expected: set[str],
         if progress is not None:
             progress(info.sha256)
     missing = sorted(expected - present)
-    return {"store": blobs.uri, "checked": checked, "bytes": total, "damaged": damaged, "missing": missing,
-            "ok": not damaged and not missing}
+    return {
+        "store": blobs.uri,
+        "checked": checked,
+        "bytes": total,
+        "damaged": damaged,
+        "missing": missing,
+        "ok": not damaged and not missing,
+    }
 
 
-def collect_garbage(blobs: BlobStore, referenced: set[str], *, min_age: float = 3600.0,
-                    delete: bool = False) -> dict[str, Any]:
+def collect_garbage(
+    blobs: BlobStore, referenced: set[str], *, min_age: float = 3600.0, delete: bool = False
+) -> dict[str, Any]:
     """Blobs that no artifact version references and older than ``min_age`` seconds (the grace
     period protects uploads whose version is not registered yet); deleted when ``delete``."""
     now = time.time()
-    garbage = [b for b in blobs.iter_blobs() if b.sha256 not in referenced and now - b.modified >= min_age]
+    garbage = [
+        b for b in blobs.iter_blobs() if b.sha256 not in referenced and now - b.modified >= min_age
+    ]
     partials = 0
     if delete:
         for b in garbage:

@@ -15,10 +15,11 @@ __all__ = ["check_manifest", "manifest_digest"]
 
 def manifest_digest(root_type: str, manifest: Sequence[dict[str, Any]]) -> str:
     """sha256 of the canonical JSON ``{"type": "file"|"directory", "files": [sorted entries]}``."""
-    entries = sorted(
-        ({"path": str(m["path"]), "sha256": str(m["sha256"]), "size": int(m["size"])} for m in manifest),
-        key=lambda m: m["path"],
-    )
+    entries: list[dict[str, Any]] = [
+        {"path": str(m["path"]), "sha256": str(m["sha256"]), "size": int(m["size"])}
+        for m in manifest
+    ]
+    entries.sort(key=lambda m: str(m["path"]))
     doc = json.dumps({"type": root_type, "files": entries}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(doc.encode()).hexdigest()
 

@@ -50,7 +50,8 @@ def validate_name(name: object, what: str = "name") -> str:
         raise InvalidArtifactError(name, f"the {what} must not contain '..'")
     if not _NAME_RE.match(name):
         raise InvalidArtifactError(
-            name, f"the {what} may only hold letters, digits, '.', '_' and '-' and must start with a letter or digit"
+            name,
+            f"the {what} may only hold letters, digits, '.', '_' and '-' and must start with a letter or digit",
         )
     return name
 
@@ -66,7 +67,9 @@ def validate_alias(alias: object, *, user: bool = True) -> str:
     if _VERSION_RE.match(alias):
         raise InvalidArtifactError(alias, "an alias must not look like a version (v0, v1, ...)")
     if user and alias in _RESERVED_ALIASES:
-        raise InvalidArtifactError(alias, "'latest' always names the newest version and cannot be set by hand")
+        raise InvalidArtifactError(
+            alias, "'latest' always names the newest version and cannot be set by hand"
+        )
     return alias
 
 
@@ -98,7 +101,9 @@ def parse_ref(ref: object) -> ArtifactRefParts:
     A reference without a selector means ``latest``.
     """
     if not isinstance(ref, str) or not ref.strip():
-        raise InvalidArtifactError(ref, "an artifact reference looks like name, name:v3 or project/name:alias")
+        raise InvalidArtifactError(
+            ref, "an artifact reference looks like name, name:v3 or project/name:alias"
+        )
     text = ref.strip()
     project: str | None = None
     if "/" in text:
@@ -129,7 +134,9 @@ def validate_relpath(path: object) -> str:
         raise InvalidArtifactError(path, "control characters are not allowed in paths")
     for part in path.split("/"):
         if part in ("", ".", ".."):
-            raise InvalidArtifactError(path, "'..', '.' and empty parts are not allowed in paths inside an artifact")
+            raise InvalidArtifactError(
+                path, "'..', '.' and empty parts are not allowed in paths inside an artifact"
+            )
     return path
 
 
@@ -197,7 +204,9 @@ def _walk(root: Path) -> list[ScannedFile]:
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
                 if not inside(target):
-                    raise InvalidArtifactError(shown, "a symlink that points outside the logged directory")
+                    raise InvalidArtifactError(
+                        shown, "a symlink that points outside the logged directory"
+                    )
                 try:
                     st = os.stat(target)
                 except OSError:
@@ -235,7 +244,9 @@ def safe_destination(root: str | os.PathLike[str], relpath: str) -> Path:
     dest = os.path.join(base, *relpath.split("/"))
     parent = os.path.realpath(os.path.dirname(dest))
     if not (parent == base or parent.startswith(base.rstrip(os.sep) + os.sep)):
-        raise InvalidArtifactError(relpath, "the path would be written outside the target directory")
+        raise InvalidArtifactError(
+            relpath, "the path would be written outside the target directory"
+        )
     if os.path.islink(dest):
         raise InvalidArtifactError(relpath, "the target path is an existing symlink")
     return Path(dest)

@@ -31,7 +31,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix/")``."""
     if not uri.startswith("s3://"):
         raise UsageError(f"not an S3 URI: {uri!r}")
-    rest = uri[len("s3://"):]
+    rest = uri[len("s3://") :]
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         raise UsageError(f"the S3 URI {uri!r} has no bucket")
@@ -59,7 +59,9 @@ class S3BlobStore:
             client = session.client(
                 "s3",
                 endpoint_url=self.endpoint_url,
-                region_name=session.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+                region_name=session.region_name
+                or os.environ.get("AWS_DEFAULT_REGION")
+                or "us-east-1",
                 config=Config(
                     connect_timeout=5,
                     read_timeout=60,
@@ -120,7 +122,11 @@ class S3BlobStore:
                     h.update(chunk)
                     total += len(chunk)
                     r = self.client.upload_part(
-                        Bucket=self.bucket, Key=key, PartNumber=number, UploadId=upload_id, Body=chunk
+                        Bucket=self.bucket,
+                        Key=key,
+                        PartNumber=number,
+                        UploadId=upload_id,
+                        Body=chunk,
                     )
                     parts.append({"ETag": r["ETag"], "PartNumber": number})
                     number += 1
@@ -129,11 +135,16 @@ class S3BlobStore:
                 if actual != sha or total != size:
                     raise IntegrityError(what, sha, actual)
                 self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
                 )
             except BaseException:
                 with contextlib.suppress(Exception):
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
                 raise
 
     def open(self, sha: str) -> BinaryIO:
@@ -181,6 +192,8 @@ class S3BlobStore:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"):
             for up in page.get("Uploads", []):
                 if now - up["Initiated"].timestamp() > older_than:
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=up["Key"], UploadId=up["UploadId"])
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=up["Key"], UploadId=up["UploadId"]
+                    )
                     n += 1
         return n

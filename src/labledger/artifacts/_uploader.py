@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import IntegrityError, UsageError
+from ._blobstore import Fingerprint, LocalBlobStore
 
 if TYPE_CHECKING:
     from .._run import Run
@@ -62,8 +63,15 @@ class ArtifactRef:
     (``wait()`` blocks until then). ``error`` holds the reason when it gave up.
     """
 
-    def __init__(self, project: str, name: str, kind: str, root_type: str, files: list[dict[str, Any]],
-                 sha256: str) -> None:
+    def __init__(
+        self,
+        project: str,
+        name: str,
+        kind: str,
+        root_type: str,
+        files: list[dict[str, Any]],
+        sha256: str,
+    ) -> None:
         self.project = project
         self.name = name
         self.kind = kind
@@ -96,15 +104,22 @@ class ArtifactRef:
         self._done.set()
 
     def __repr__(self) -> str:
-        state = (f"v{self.version}" if self.version is not None
-                 else "failed" if self.error is not None else "pending")
+        state = (
+            f"v{self.version}"
+            if self.version is not None
+            else "failed"
+            if self.error is not None
+            else "pending"
+        )
         return f"<ArtifactRef {self.project}/{self.name} {state} {self.sha256[:12]} {_fmt_size(self.size)}>"
 
 
 @dataclass
 class UploadJob:
     ref: ArtifactRef
-    sources: dict[str, tuple[str, int]]  # sha -> (a file holding it, size)
+    sources: dict[
+        str, tuple[str, int, Fingerprint]
+    ]  # sha -> (a file holding it, size, fingerprint)
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,7 +172,9 @@ class Uploader(threading.Thread):
             except (IntegrityError, UsageError):
                 raise  # the file changed, or bad input: retrying cannot help
             except Exception as exc:  # network, disk, store: retried
-                log.debug("artifact %s: %s failed (attempt %d)", ref.name, what, attempt, exc_info=exc)
+                log.debug(
+                    "artifact %s: %s failed (attempt %d)", ref.name, what, attempt, exc_info=exc
+                )
                 if attempt == attempts:
                     raise
                 self._report(exc, ref, final=False)
@@ -172,13 +189,19 @@ class Uploader(threading.Thread):
             self.blobs = self._retrying("open the artifact store", ref, self._open_blobs)
         blobs = self.blobs
         assert blobs is not None
-        for sha, (source, size) in job.sources.items():
-            def put(sha: str = sha, source: str = source, size: int = size) -> None:
+        for sha, (source, size, fp) in job.sources.items():
+
+            def put(
+                sha: str = sha, source: str = source, size: int = size, fp: Fingerprint = fp
+            ) -> None:
                 if blobs.has(sha):
                     blobs.touch(sha)  # dedup: an unchanged file costs only its hash
                     self.blobs_skipped += 1
                     return
-                blobs.put_file(source, sha, size)
+                if isinstance(blobs, LocalBlobStore):
+                    blobs.put_file(source, sha, size, fingerprint=fp)
+                else:
+                    blobs.put_file(source, sha, size)
                 self.bytes_uploaded += size
 
             self._retrying(f"upload {sha[:12]}", ref, put)
@@ -196,11 +219,15 @@ class Uploader(threading.Thread):
 
     def _report(self, exc: BaseException, ref: ArtifactRef, *, final: bool) -> None:
         if final:
-            text = (f"labledger: artifact {ref.name!r} of run {self.run_obj.id[:8]} was NOT stored "
-                    f"({type(exc).__name__}: {exc}); training continues")
+            text = (
+                f"labledger: artifact {ref.name!r} of run {self.run_obj.id[:8]} was NOT stored "
+                f"({type(exc).__name__}: {exc}); training continues"
+            )
         elif not self._warned:
-            text = (f"labledger: could not store artifact {ref.name!r} of run {self.run_obj.id[:8]} "
-                    f"({type(exc).__name__}: {exc}); retrying in the background, training continues")
+            text = (
+                f"labledger: could not store artifact {ref.name!r} of run {self.run_obj.id[:8]} "
+                f"({type(exc).__name__}: {exc}); retrying in the background, training continues"
+            )
         else:
             return
         self._warned = True
