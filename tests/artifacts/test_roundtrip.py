@@ -143,6 +143,9 @@ def test_lineage_walks_both_ways(any_store_uri: str, tmp_path: Path, cli: Any) -
     doc = json.loads(out)
     assert doc["artifacts"][0]["uri"] == "vision/tokenizer:v0"
     assert doc["artifacts"][0]["sha256"] == version["sha256"]
+    code, out = cli("show", consumer.id, "--store", any_store_uri)
+    assert code == 0, out
+    assert "used artifacts" in out and "vision/tokenizer:v0" in out and producer.id[:8] in out
     code, out = cli("artifacts", "ls", consumer.id, "--json", "--store", any_store_uri)
     assert code == 0, out
     listing = json.loads(out)

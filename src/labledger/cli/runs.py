@@ -27,6 +27,7 @@ def run_json(run: dict[str, Any]) -> dict[str, Any]:
     """The JSON document of ``show --json`` (the contract's fields plus metric statistics)."""
     out = dict(run)
     out.setdefault("artifacts", [])
+    out.setdefault("used_artifacts", [])
     return out
 
 
@@ -164,6 +165,13 @@ def render_run(run: dict[str, Any]) -> None:
             t.add_column(col, overflow="fold")
         for a in run["artifacts"]:
             t.add_row(a.get("name", ""), a.get("kind") or "", str(a.get("version", "")), str(a.get("sha256", ""))[:16], str(a.get("size", "")))
+        c.print(t)
+    if run.get("used_artifacts"):
+        t = Table(title="used artifacts (inputs)", title_justify="left", header_style="bold")
+        for col in ("reference", "kind", "sha256", "size", "produced by"):
+            t.add_column(col, overflow="fold")
+        for a in run["used_artifacts"]:
+            t.add_row(a.get("uri", ""), a.get("kind") or "", str(a.get("sha256", ""))[:16], str(a.get("size", "")), str(a.get("run_id") or "")[:8])
         c.print(t)
     if (run.get("repro") or {}).get("verdicts"):
         from ..repro._display import render_repro_lines
