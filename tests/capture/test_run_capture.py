@@ -256,3 +256,34 @@ def test_capture_off_records_no_env(repo: Path, script: Script, store_uri: str) 
     env = load_run(store_uri, proc.stdout.strip())["env"]
     assert "git" not in env and "packages" not in env
     assert "labledger: warning" not in proc.stderr
+
+
+def test_in_process_run_on_any_store_keeps_the_patch(
+    repo: Path, any_store_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import labledger
+    from labledger.store import open_store
+
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("LABLEDGER_QUIET", "1")
+    (repo / "lib.py").write_text("X = 'pg'\n")
+    run = labledger.init("cap", store=any_store_uri, seed=5, system_metrics=False)
+    run.finish()
+    st = open_store(any_store_uri)
+    try:
+        rec = st.get_run(run.id)
+        patch = bytes(st.get_blob(rec["env"]["git"]["diff_sha256"]))
+    finally:
+        st.close()
+    assert b"+X = 'pg'" in patch
+    assert rec["env"]["git"]["root"] == str(repo) and rec["env"]["seed"]["seed"] == 5
+    assert "code_snapshot" not in rec["env"]
+
+
+def test_installed_entry_points_are_not_snapshotted() -> None:
+    import sysconfig
+
+    from labledger.capture.snapshot import is_installed
+
+    assert is_installed(Path(sysconfig.get_paths()["purelib"]).resolve() / "pytest" / "__main__.py")
+    assert not is_installed(Path("/usr/src/app/train.py"))

@@ -80,9 +80,9 @@ def capture_env(
     if env.get("git") is None and "git" not in errs:
         env.pop("git", None)
         script = entry_script()
-        if script is not None:
-            from .snapshot import capture_snapshot
+        from .snapshot import capture_snapshot, is_installed
 
+        if script is not None and not is_installed(script):
             probe("code_snapshot", lambda: capture_snapshot(script, put_blob))
     git_root = (env.get("git") or {}).get("root")
     probe("python", capture_python)

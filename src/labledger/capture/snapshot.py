@@ -15,13 +15,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SNAPSHOT_FILE_MAX", "SNAPSHOT_TOTAL_MAX", "capture_snapshot", "local_module_files"]
+__all__ = [
+    "SNAPSHOT_FILE_MAX",
+    "SNAPSHOT_TOTAL_MAX",
+    "capture_snapshot",
+    "is_installed",
+    "local_module_files",
+]
 
 SNAPSHOT_FILE_MAX = 1 << 20
 SNAPSHOT_TOTAL_MAX = 10 << 20
 _SKIP_PARTS = frozenset(
     {"site-packages", "dist-packages", ".venv", "venv", "__pycache__", ".tox", "node_modules"}
 )
+
+
+def is_installed(script: Path) -> bool:
+    """True for an entry point inside an environment (``python -m pytest``, console scripts):
+    installed code is identified by ``env.packages``, not snapshotted."""
+    if _SKIP_PARTS.intersection(script.parts):
+        return True
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    for key in ("scripts", "purelib", "platlib", "stdlib"):
+        p = paths.get(key)
+        if p and script.is_relative_to(Path(p).resolve()):
+            return True
+    return False
 
 
 def local_module_files(base: Path) -> list[Path]:
