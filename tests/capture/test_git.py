@@ -6,6 +6,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+import pytest
 from _caphelpers import git
 
 from labledger.capture.git import capture_git, git_patch
@@ -165,3 +166,16 @@ def test_outside_git_returns_none(tmp_path: Path) -> None:
     d = tmp_path / "plain"
     d.mkdir()
     assert capture_git(d, None) is None
+
+
+def test_a_failing_probe_is_recorded_and_the_others_carry_on(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.capture import capture_env
+
+    (repo / ".git" / "index").write_bytes(b"garbage, not an index")
+    monkeypatch.chdir(repo)
+    env = capture_env()
+    assert "git" in env["errors"] and "index" in env["errors"]["git"].lower()
+    assert "git" not in env
+    assert env["packages"] and env["python"]["version"] and env["hardware"]["cpu_count"]

@@ -235,20 +235,18 @@ def test_strict_mode_refuses_a_run_outside_git_and_reads_pyproject(
     assert "started" in off.stdout
 
 
-def test_strict_mode_refuses_a_repository_without_commit(tmp_path: Path) -> None:
+def test_strict_mode_refuses_a_repository_without_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import labledger
 
     d = tmp_path / "fresh"
     d.mkdir()
     git(d, "init", "-q")
-    pytest.MonkeyPatch().chdir(d)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LABLEDGER_STRICT", "1")
-    try:
-        with pytest.raises(labledger.StrictModeError, match="has no commit"):
-            labledger.init("cap", seed=1, store=f"sqlite:///{tmp_path / 's.db'}")
-    finally:
-        mp.undo()
+    monkeypatch.chdir(d)
+    monkeypatch.setenv("LABLEDGER_STRICT", "1")
+    with pytest.raises(labledger.StrictModeError, match="has no commit"):
+        labledger.init("cap", seed=1, store=f"sqlite:///{tmp_path / 's.db'}")
 
 
 def test_capture_off_records_no_env(repo: Path, script: Script, store_uri: str) -> None:

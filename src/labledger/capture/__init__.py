@@ -226,16 +226,13 @@ def finalize(run: Run, *, status: str, exit_code: int | None) -> dict[str, Any]:
             out["seed"] = {"seed": run._seed, "deterministic": False, "seeded": []}
     else:
         out["seed"] = {"seed": None, "deterministic": False, "seeded": []}
-    if not run._datasets and status == "finished" and _capture_on():
+    captured = getattr(run, "_capture_thread", None) is not None  # init(capture=False): no warnings
+    if not run._datasets and status == "finished" and captured:
         warn_once(
             "no-dataset",
             "no dataset fingerprint recorded; call run.log_dataset(path) for the data a run reads",
         )
     return out
-
-
-def _capture_on() -> bool:
-    return os.environ.get("LABLEDGER_CAPTURE", "on").lower() not in ("0", "off", "false", "no")
 
 
 # -- strict mode --------------------------------------------------------------------
