@@ -45,15 +45,20 @@ def _store(uri: str | None) -> Iterator[Any]:
 
 def _artifacts_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--artifacts", "artifacts_uri", envvar="LABLEDGER_ARTIFACTS_URI", default=None,
+        "--artifacts",
+        "artifacts_uri",
+        envvar="LABLEDGER_ARTIFACTS_URI",
+        default=None,
         help="Artifact storage: a directory or s3://bucket/prefix (default: LABLEDGER_ARTIFACTS_URI, "
-             "else where each version was written, else artifacts/ beside the store).",
+        "else where each version was written, else artifacts/ beside the store).",
     )(fn)
 
 
 def _project_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--project", "-p", default=None,
+        "--project",
+        "-p",
+        default=None,
         help="Project of references without one (default: LABLEDGER_PROJECT, else the repository name).",
     )(fn)
 
@@ -62,12 +67,27 @@ def _versions_table(title: str, versions: list[dict[str, Any]], *, used: bool = 
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", header_style="bold")
-    for col in ("reference", "kind", "aliases", "sha256", "size", "files", "used" if used else "created"):
+    for col in (
+        "reference",
+        "kind",
+        "aliases",
+        "sha256",
+        "size",
+        "files",
+        "used" if used else "created",
+    ):
         t.add_column(col, overflow="fold")
     for v in versions:
         when = v.get("used_at") if used else v.get("created_at")
-        t.add_row(v["uri"], v["kind"], ", ".join(v["aliases"]), v["sha256"][:16], _fmt_size(v["size"]),
-                  str(v["file_count"]), fmt_time(when))
+        t.add_row(
+            v["uri"],
+            v["kind"],
+            ", ".join(v["aliases"]),
+            v["sha256"][:16],
+            _fmt_size(v["size"]),
+            str(v["file_count"]),
+            fmt_time(when),
+        )
     return t
 
 
@@ -78,7 +98,9 @@ def artifacts() -> None:
 
 @artifacts.command("ls")
 @click.argument("run_ref", metavar="RUN")
-@click.option("--json", "as_json", is_flag=True, help="Print {produced: [...], consumed: [...]} as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print {produced: [...], consumed: [...]} as JSON."
+)
 @store_option
 def ls_cmd(run_ref: str, as_json: bool, store: str | None) -> None:
     """List the artifacts RUN produced and consumed. RUN is an id, prefix or name."""
@@ -122,30 +144,54 @@ def versions_cmd(name: str | None, project: str | None, as_json: bool, store: st
     for col in ("reference", "kind", "aliases", "size", "produced by", "used by"):
         t.add_column(col, overflow="fold")
     for v in found:
-        t.add_row(v["uri"], v["kind"], ", ".join(v["aliases"]), _fmt_size(v["size"]),
-                  (v["run_id"] or "")[:8], ", ".join(r[:8] for r in v["consumers"]))
+        t.add_row(
+            v["uri"],
+            v["kind"],
+            ", ".join(v["aliases"]),
+            _fmt_size(v["size"]),
+            (v["run_id"] or "")[:8],
+            ", ".join(r[:8] for r in v["consumers"]),
+        )
     console().print(t)
 
 
 @artifacts.command("get")
 @click.argument("ref", metavar="REF")
-@click.option("--output", "-o", "output", required=True, type=click.Path(file_okay=False),
-              help="Directory to write the artifact's files into.")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory to write the artifact's files into.",
+)
 @_project_option
 @_artifacts_option
-@click.option("--json", "as_json", is_flag=True, help="Print the version and written paths as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the version and written paths as JSON."
+)
 @store_option
-def get_cmd(ref: str, output: str, project: str | None, artifacts_uri: str | None, as_json: bool,
-            store: str | None) -> None:
+def get_cmd(
+    ref: str,
+    output: str,
+    project: str | None,
+    artifacts_uri: str | None,
+    as_json: bool,
+    store: str | None,
+) -> None:
     """Download artifact REF (name, name:v3, name:alias, project/name:alias) into DIR, verified."""
     from ..artifacts import download_artifact
 
     with _store(store) as st:
-        version, paths = download_artifact(st, project or _default_project(), ref, output, artifacts_uri)
+        version, paths = download_artifact(
+            st, project or _default_project(), ref, output, artifacts_uri
+        )
     if as_json:
         emit_json({"version": version, "paths": [str(p) for p in paths]})
         return
-    console().print(f"{version['uri']}: {len(paths)} file(s), {_fmt_size(version['size'])} verified -> {output}")
+    console().print(
+        f"{version['uri']}: {len(paths)} file(s), {_fmt_size(version['size'])} verified -> {output}"
+    )
 
 
 @artifacts.command("alias")
@@ -196,14 +242,20 @@ def verify_cmd(artifacts_uri: str | None, as_json: bool, store: str | None) -> N
 
     with _store(store) as st:
         blobs = _blob_store(st, artifacts_uri)
-        expected = {f["sha256"] for v in st.list_artifact_versions()
-                    if v.get("storage") in (None, blobs.uri) for f in v["files"]}
+        expected = {
+            f["sha256"]
+            for v in st.list_artifact_versions()
+            if v.get("storage") in (None, blobs.uri)
+            for f in v["files"]
+        }
     report = verify_blobs(blobs, expected)
     if as_json:
         emit_json(report)
     else:
         c = console()
-        c.print(f"{report['store']}: {report['checked']} blob(s), {_fmt_size(report['bytes'])} re-hashed")
+        c.print(
+            f"{report['store']}: {report['checked']} blob(s), {_fmt_size(report['bytes'])} re-hashed"
+        )
         for d in report["damaged"]:
             c.print(f"[red]damaged[/] {d['sha256']} (content hashes to {d['actual'][:16]}…)")
         for sha in report["missing"]:
@@ -216,12 +268,19 @@ def verify_cmd(artifacts_uri: str | None, as_json: bool, store: str | None) -> N
 
 @click.command()
 @click.option("--yes", is_flag=True, help="Delete (without it, only list what would be deleted).")
-@click.option("--min-age", default=3600.0, show_default=True, type=click.FloatRange(min=0),
-              help="Keep unreferenced blobs younger than this many seconds (uploads still registering).")
+@click.option(
+    "--min-age",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Keep unreferenced blobs younger than this many seconds (uploads still registering).",
+)
 @_artifacts_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @store_option
-def gc(yes: bool, min_age: float, artifacts_uri: str | None, as_json: bool, store: str | None) -> None:
+def gc(
+    yes: bool, min_age: float, artifacts_uri: str | None, as_json: bool, store: str | None
+) -> None:
     """Remove artifact blobs that no artifact version references (dry run unless --yes)."""
     from ..artifacts._maintenance import collect_garbage
 
@@ -233,6 +292,8 @@ def gc(yes: bool, min_age: float, artifacts_uri: str | None, as_json: bool, stor
         emit_json(report)
         return
     verb = "deleted" if yes else "would delete"
-    console().print(f"{report['store']}: {verb} {report['count']} unreferenced blob(s), {_fmt_size(report['bytes'])}")
+    console().print(
+        f"{report['store']}: {verb} {report['count']} unreferenced blob(s), {_fmt_size(report['bytes'])}"
+    )
     if not yes and report["count"]:
         console().print("run `labledger gc --yes` to delete them")

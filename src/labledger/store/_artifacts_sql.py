@@ -83,16 +83,31 @@ class ArtifactSqlMixin:
                 with self._tx() as conn:
                     t = s.artifact_versions
                     cur = conn.execute(
-                        sa.select(sa.func.max(t.c.version)).where(t.c.project == project, t.c.name == name)
+                        sa.select(sa.func.max(t.c.version)).where(
+                            t.c.project == project, t.c.name == name
+                        )
                     ).scalar_one_or_none()
                     number = 0 if cur is None else int(cur) + 1
-                    conn.execute(sa.insert(t).values(
-                        id=vid, project=project, name=name, version=number, kind=kind, run_id=run_id,
-                        sha256=digest, size=size, file_count=len(files), storage=storage, meta=meta,
-                        created_at=now,
-                    ))
+                    conn.execute(
+                        sa.insert(t).values(
+                            id=vid,
+                            project=project,
+                            name=name,
+                            version=number,
+                            kind=kind,
+                            run_id=run_id,
+                            sha256=digest,
+                            size=size,
+                            file_count=len(files),
+                            storage=storage,
+                            meta=meta,
+                            created_at=now,
+                        )
+                    )
                     if files:
-                        conn.execute(sa.insert(s.artifact_files), [{"version_id": vid, **f} for f in files])
+                        conn.execute(
+                            sa.insert(s.artifact_files), [{"version_id": vid, **f} for f in files]
+                        )
                     self._move_alias(conn, project, name, "latest", vid, now)
                     return self._version_dicts(conn, [self._version_row(conn, vid)])[0]
             except sa.exc.IntegrityError:
@@ -102,16 +117,22 @@ class ArtifactSqlMixin:
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _move_alias(self, conn: Connection, project: str, name: str, alias: str, version_id: str, now: float) -> None:
+    def _move_alias(
+        self, conn: Connection, project: str, name: str, alias: str, version_id: str, now: float
+    ) -> None:
         ins = self.upsert(s.artifact_aliases).values(
             project=project, name=name, alias=alias, version_id=version_id, updated_at=now
         )
-        conn.execute(ins.on_conflict_do_update(
-            index_elements=["project", "name", "alias"],
-            set_={"version_id": version_id, "updated_at": now},
-        ))
+        conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=["project", "name", "alias"],
+                set_={"version_id": version_id, "updated_at": now},
+            )
+        )
 
-    def set_artifact_alias(self, project: str, name: str, version: int, alias: str) -> dict[str, Any]:
+    def set_artifact_alias(
+        self, project: str, name: str, version: int, alias: str
+    ) -> dict[str, Any]:
         """Point ``alias`` (e.g. ``best``, ``production``) at version ``version``; return that version."""
         from ..artifacts._paths import validate_alias, validate_name
 
@@ -120,7 +141,9 @@ class ArtifactSqlMixin:
         t = s.artifact_versions
         with self._tx() as conn:
             vid = conn.execute(
-                sa.select(t.c.id).where(t.c.project == project, t.c.name == name, t.c.version == int(version))
+                sa.select(t.c.id).where(
+                    t.c.project == project, t.c.name == name, t.c.version == int(version)
+                )
             ).scalar_one_or_none()
             if vid is None:
                 raise ArtifactNotFoundError(f"{project}/{name}:v{version}")
@@ -135,7 +158,9 @@ class ArtifactSqlMixin:
             ).first()
             if exists is None:
                 raise ArtifactNotFoundError(version_id, "no such version id")
-            ins = self.upsert(s.artifact_uses).values(run_id=run_id, version_id=version_id, used_at=time.time())
+            ins = self.upsert(s.artifact_uses).values(
+                run_id=run_id, version_id=version_id, used_at=time.time()
+            )
             conn.execute(ins.on_conflict_do_nothing(index_elements=["run_id", "version_id"]))
 
     def delete_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
@@ -147,7 +172,9 @@ class ArtifactSqlMixin:
         vid = version["id"]
         with self._tx() as conn:
             conn.execute(sa.delete(s.artifact_files).where(s.artifact_files.c.version_id == vid))
-            conn.execute(sa.delete(s.artifact_aliases).where(s.artifact_aliases.c.version_id == vid))
+            conn.execute(
+                sa.delete(s.artifact_aliases).where(s.artifact_aliases.c.version_id == vid)
+            )
             conn.execute(sa.delete(s.artifact_uses).where(s.artifact_uses.c.version_id == vid))
             conn.execute(sa.delete(s.artifact_versions).where(s.artifact_versions.c.id == vid))
             t = s.artifact_versions
@@ -158,7 +185,9 @@ class ArtifactSqlMixin:
                 .limit(1)
             ).scalar_one_or_none()
             if newest is not None:
-                self._move_alias(conn, version["project"], version["name"], "latest", newest, time.time())
+                self._move_alias(
+                    conn, version["project"], version["name"], "latest", newest, time.time()
+                )
         return version
 
     # -- reading ---------------------------------------------------------------------
@@ -173,21 +202,41 @@ class ArtifactSqlMixin:
         t = s.artifact_versions
         with self._read() as conn:
             if parts.version is not None:
-                row = conn.execute(
-                    sa.select(t).where(t.c.project == proj, t.c.name == parts.name, t.c.version == parts.version)
-                ).mappings().first()
+                row = (
+                    conn.execute(
+                        sa.select(t).where(
+                            t.c.project == proj,
+                            t.c.name == parts.name,
+                            t.c.version == parts.version,
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
             else:
                 a = s.artifact_aliases
-                row = conn.execute(
-                    sa.select(t).join(a, a.c.version_id == t.c.id)
-                    .where(a.c.project == proj, a.c.name == parts.name, a.c.alias == parts.alias)
-                ).mappings().first()
+                row = (
+                    conn.execute(
+                        sa.select(t)
+                        .join(a, a.c.version_id == t.c.id)
+                        .where(
+                            a.c.project == proj, a.c.name == parts.name, a.c.alias == parts.alias
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
             if row is None:
                 known = conn.execute(
-                    sa.select(sa.func.count()).select_from(t).where(t.c.project == proj, t.c.name == parts.name)
+                    sa.select(sa.func.count())
+                    .select_from(t)
+                    .where(t.c.project == proj, t.c.name == parts.name)
                 ).scalar_one()
-                detail = (f"artifact {parts.name!r} has no such version or alias" if known
-                          else f"project {proj!r} has no artifact named {parts.name!r}")
+                detail = (
+                    f"artifact {parts.name!r} has no such version or alias"
+                    if known
+                    else f"project {proj!r} has no artifact named {parts.name!r}"
+                )
                 raise ArtifactNotFoundError(ref if parts.project else f"{proj}/{ref}", detail)
             return self._version_dicts(conn, [row])[0]
 
@@ -196,7 +245,9 @@ class ArtifactSqlMixin:
             row = self._version_row(conn, version_id)
             return self._version_dicts(conn, [row])[0]
 
-    def list_artifact_versions(self, project: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+    def list_artifact_versions(
+        self, project: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
         """Versions, newest first, optionally of one project and/or name."""
         t = s.artifact_versions
         q = sa.select(t)
@@ -213,14 +264,25 @@ class ArtifactSqlMixin:
         t = s.artifact_versions
         u = s.artifact_uses
         with self._read() as conn:
-            produced = list(conn.execute(
-                sa.select(t).where(t.c.run_id == run_id).order_by(t.c.created_at, t.c.name, t.c.version)
-            ).mappings())
-            used = list(conn.execute(
-                sa.select(t, u.c.used_at).join(u, u.c.version_id == t.c.id)
-                .where(u.c.run_id == run_id).order_by(u.c.used_at)
-            ).mappings())
-            out = {"produced": self._version_dicts(conn, produced), "consumed": self._version_dicts(conn, used)}
+            produced = list(
+                conn.execute(
+                    sa.select(t)
+                    .where(t.c.run_id == run_id)
+                    .order_by(t.c.created_at, t.c.name, t.c.version)
+                ).mappings()
+            )
+            used = list(
+                conn.execute(
+                    sa.select(t, u.c.used_at)
+                    .join(u, u.c.version_id == t.c.id)
+                    .where(u.c.run_id == run_id)
+                    .order_by(u.c.used_at)
+                ).mappings()
+            )
+            out = {
+                "produced": self._version_dicts(conn, produced),
+                "consumed": self._version_dicts(conn, used),
+            }
         for d, r in zip(out["consumed"], used, strict=True):
             d["used_at"] = r["used_at"]
         return out
@@ -229,9 +291,14 @@ class ArtifactSqlMixin:
         """Ids of the runs that used version ``version_id``, in order of use."""
         u = s.artifact_uses
         with self._read() as conn:
-            return [r[0] for r in conn.execute(
-                sa.select(u.c.run_id).where(u.c.version_id == version_id).order_by(u.c.used_at, u.c.run_id)
-            )]
+            return [
+                r[0]
+                for r in conn.execute(
+                    sa.select(u.c.run_id)
+                    .where(u.c.version_id == version_id)
+                    .order_by(u.c.used_at, u.c.run_id)
+                )
+            ]
 
     def referenced_blob_shas(self) -> set[str]:
         """Every blob sha256 that some artifact version still references (what gc must keep)."""
@@ -242,9 +309,13 @@ class ArtifactSqlMixin:
     # -- helpers ---------------------------------------------------------------------
 
     def _version_row(self, conn: Connection, version_id: str) -> Any:
-        row = conn.execute(
-            sa.select(s.artifact_versions).where(s.artifact_versions.c.id == version_id)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                sa.select(s.artifact_versions).where(s.artifact_versions.c.id == version_id)
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise ArtifactNotFoundError(version_id, "no such version id")
         return row
@@ -259,29 +330,34 @@ class ArtifactSqlMixin:
             part = ids[i : i + 500]
             for r in conn.execute(
                 sa.select(f.c.version_id, f.c.path, f.c.sha256, f.c.size)
-                .where(f.c.version_id.in_(part)).order_by(f.c.version_id, f.c.path)
+                .where(f.c.version_id.in_(part))
+                .order_by(f.c.version_id, f.c.path)
             ):
                 files[r[0]].append({"path": r[1], "sha256": r[2], "size": int(r[3])})
-            for r in conn.execute(sa.select(a.c.version_id, a.c.alias).where(a.c.version_id.in_(part))):
-                aliases[r[0]].append(r[1])
+            for ar in conn.execute(
+                sa.select(a.c.version_id, a.c.alias).where(a.c.version_id.in_(part))
+            ):
+                aliases[ar[0]].append(ar[1])
         out = []
         for r in rows:
             vid = r["id"]
-            out.append({
-                "id": vid,
-                "project": r["project"],
-                "name": r["name"],
-                "version": int(r["version"]),
-                "kind": r["kind"],
-                "run_id": r["run_id"],
-                "sha256": r["sha256"],
-                "size": int(r["size"]),
-                "file_count": int(r["file_count"]),
-                "files": files[vid],
-                "uri": f"{r['project']}/{r['name']}:v{int(r['version'])}",
-                "aliases": sorted(aliases[vid], key=lambda x: (x != "latest", x)),
-                "storage": r["storage"],
-                "metadata": _load(r["meta"]) or {},
-                "created_at": r["created_at"],
-            })
+            out.append(
+                {
+                    "id": vid,
+                    "project": r["project"],
+                    "name": r["name"],
+                    "version": int(r["version"]),
+                    "kind": r["kind"],
+                    "run_id": r["run_id"],
+                    "sha256": r["sha256"],
+                    "size": int(r["size"]),
+                    "file_count": int(r["file_count"]),
+                    "files": files[vid],
+                    "uri": f"{r['project']}/{r['name']}:v{int(r['version'])}",
+                    "aliases": sorted(aliases[vid], key=lambda x: (x != "latest", x)),
+                    "storage": r["storage"],
+                    "metadata": _load(r["meta"]) or {},
+                    "created_at": r["created_at"],
+                }
+            )
         return out

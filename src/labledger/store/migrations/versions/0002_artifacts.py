@@ -34,7 +34,12 @@ def upgrade() -> None:
         sa.Column("meta", Json, nullable=False),
         sa.Column("created_at", Double, nullable=False),
     )
-    op.create_index("ux_artifact_versions_name", "artifact_versions", ["project", "name", "version"], unique=True)
+    op.create_index(
+        "ux_artifact_versions_name",
+        "artifact_versions",
+        ["project", "name", "version"],
+        unique=True,
+    )
     op.create_index("ix_artifact_versions_run", "artifact_versions", ["run_id"])
     op.create_table(
         "artifact_files",
