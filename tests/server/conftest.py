@@ -33,17 +33,31 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def labledger(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def labledger(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``labledger`` CLI in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "labledger.cli", *args], env=cli_env(env),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "labledger.cli", *args],
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class Server:
     """``labledger server`` in a subprocess; restartable on the same port."""
 
-    def __init__(self, backend_uri: str, log_dir: Path, *, heartbeat_timeout: float | None = None,
-                 artifacts_uri: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        backend_uri: str,
+        log_dir: Path,
+        *,
+        heartbeat_timeout: float | None = None,
+        artifacts_uri: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.backend_uri = backend_uri
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -55,15 +69,27 @@ class Server:
         self.starts = 0
 
     def start(self, wait: bool = True) -> None:
-        args = [sys.executable, "-m", "labledger.cli", "server", "--backend-uri", self.backend_uri,
-                "--port", str(self.port), "--log-level", "warning"]
+        args = [
+            sys.executable,
+            "-m",
+            "labledger.cli",
+            "server",
+            "--backend-uri",
+            self.backend_uri,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
         if self.heartbeat_timeout is not None:
             args += ["--heartbeat-timeout", str(self.heartbeat_timeout)]
         if self.artifacts_uri:
             args += ["--artifacts-uri", self.artifacts_uri]
         self.starts += 1
         log = open(self.log_dir / f"server-{self.port}-{self.starts}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, env=cli_env(self.env), stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            args, env=cli_env(self.env), stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         if wait:
             self.wait_ready()
@@ -83,7 +109,10 @@ class Server:
         raise RuntimeError(f"server not ready after {timeout}s: {self.log()}")
 
     def log(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob(f"server-{self.port}-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace")[-3000:]
+            for p in sorted(self.log_dir.glob(f"server-{self.port}-*.log"))
+        )
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, in-flight requests die."""
@@ -114,8 +143,13 @@ def _create_db() -> tuple[str, Callable[[], None]]:
 
     def drop() -> None:
         with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 

@@ -18,8 +18,16 @@ from labledger.store.http import HttpStore
 
 from .conftest import Server, labledger
 
-PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login", "/logout",
-          "/favicon.ico"}
+PUBLIC = {
+    "/healthz",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/login",
+    "/logout",
+    "/favicon.ico",
+}
 
 
 def app_routes() -> list[tuple[str, str]]:
@@ -42,8 +50,20 @@ def app_routes() -> list[tuple[str, str]]:
 
 
 def token(server: Server, user: str, project: str, role: str) -> tuple[str, str]:
-    out = labledger("server", "token", "create", "--backend-uri", server.backend_uri, "--user", user,
-                    "--project", project, "--role", role, "--json")
+    out = labledger(
+        "server",
+        "token",
+        "create",
+        "--backend-uri",
+        server.backend_uri,
+        "--user",
+        user,
+        "--project",
+        project,
+        "--role",
+        role,
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["token"].startswith("llt_")
@@ -65,13 +85,23 @@ def world(shared_server: Server) -> Iterator[dict[str, Any]]:
     for user, project in (("alice", "alpha"), ("carol", "beta")):
         store = HttpStore(shared_server.url, token=toks[user][1], spool_dir="/nonexistent-spool")
         rid = uuid.uuid4().hex
-        store.create_run({"id": rid, "project": project, "name": f"{project}-run", "created_at": time.time()})
-        assert store.write_batch(Batch(run_id=rid, metrics={"loss": ([0, 1], [0.5, 0.25], [0.0, 1.0])}))
+        store.create_run(
+            {"id": rid, "project": project, "name": f"{project}-run", "created_at": time.time()}
+        )
+        assert store.write_batch(
+            Batch(run_id=rid, metrics={"loss": ([0, 1], [0.5, 0.25], [0.0, 1.0])})
+        )
         assert store.pending() == 0
         runs[project] = rid
         store.close()
     sha = HttpStore(shared_server.url, token=toks["alice"][1]).put_blob(b"secret patch of alpha")
-    yield {"tokens": toks, "runs": runs, "sha": sha, "url": shared_server.url, "server": shared_server}
+    yield {
+        "tokens": toks,
+        "runs": runs,
+        "sha": sha,
+        "url": shared_server.url,
+        "server": shared_server,
+    }
 
 
 def _fill(path: str, w: dict[str, Any]) -> str:
@@ -80,7 +110,12 @@ def _fill(path: str, w: dict[str, Any]) -> str:
 
 
 def _call(client: httpx.Client, method: str, path: str, w: dict[str, Any]) -> httpx.Response:
-    params = {"key": "loss", "run": w["runs"]["alpha"], "runs": w["runs"]["alpha"], "metric": "loss"}
+    params = {
+        "key": "loss",
+        "run": w["runs"]["alpha"],
+        "runs": w["runs"]["alpha"],
+        "metric": "loss",
+    }
     body: Any = {"id": uuid.uuid4().hex} if method in ("POST", "PUT") else None
     return client.request(method, _fill(path, w), params=params, json=body)
 
@@ -92,7 +127,11 @@ def test_every_api_route_requires_a_token(world: dict[str, Any]) -> None:
         for method, path in routes:
             r = _call(anon, method, path, world)
             assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
-            assert r.json()["code"] == "unauthorized" and set(r.json()) == {"code", "message", "details"}
+            assert r.json()["code"] == "unauthorized" and set(r.json()) == {
+                "code",
+                "message",
+                "details",
+            }
         bad = {"Authorization": "Bearer llt_000000000000_forged"}
         assert anon.get("/api/v1/runs", headers=bad).status_code == 401
 
@@ -114,23 +153,40 @@ def test_roles_read_write_admin(world: dict[str, Any]) -> None:
     toks, runs = world["tokens"], world["runs"]
 
     def client(user: str) -> httpx.Client:
-        return httpx.Client(base_url=world["url"], headers={"Authorization": f"Bearer {toks[user][1]}"})
+        return httpx.Client(
+            base_url=world["url"], headers={"Authorization": f"Bearer {toks[user][1]}"}
+        )
 
     batch = {"id": uuid.uuid4().hex, "metrics": {}}
-    with client("bob") as bob, client("alice") as alice, client("carol") as carol, client("root") as root:
+    with (
+        client("bob") as bob,
+        client("alice") as alice,
+        client("carol") as carol,
+        client("root") as root,
+    ):
         assert bob.get(f"/api/v1/runs/{runs['alpha']}").status_code == 200
         r = bob.post(f"/api/v1/runs/{runs['alpha']}/batches", json=batch)
         assert r.status_code == 403 and r.json()["code"] == "forbidden"
         assert alice.post(f"/api/v1/runs/{runs['alpha']}/batches", json=batch).status_code == 200
         assert alice.get(f"/api/v1/runs/{runs['beta']}").status_code == 403
-        assert bob.post("/api/v1/runs", json={"id": uuid.uuid4().hex, "project": "alpha", "name": "x"}).status_code == 403
+        assert (
+            bob.post(
+                "/api/v1/runs", json={"id": uuid.uuid4().hex, "project": "alpha", "name": "x"}
+            ).status_code
+            == 403
+        )
         assert {p["project"] for p in bob.get("/api/v1/projects").json()["projects"]} == {"alpha"}
         assert [r["id"] for r in bob.get("/api/v1/runs").json()["runs"]] == [runs["alpha"]]
         assert bob.get("/api/v1/runs").json()["total"] == 1
         assert bob.get("/api/v1/runs", params={"project": "beta"}).status_code == 403
-        assert {p["project"] for p in root.get("/api/v1/projects").json()["projects"]} >= {"alpha", "beta"}
+        assert {p["project"] for p in root.get("/api/v1/projects").json()["projects"]} >= {
+            "alpha",
+            "beta",
+        }
         assert alice.post("/api/v1/admin/reap").status_code == 403
-        assert carol.post("/api/v1/admin/reap").status_code == 403  # admin of beta, not of every project
+        assert (
+            carol.post("/api/v1/admin/reap").status_code == 403
+        )  # admin of beta, not of every project
         assert root.post("/api/v1/admin/reap").status_code == 200
         assert carol.get("/api/v1/whoami").json() == {"user": "carol", "roles": {"beta": "admin"}}
     # the web UI's login cookie is accepted like the header
@@ -145,8 +201,9 @@ def test_token_list_hides_secrets_and_revoke_takes_effect(world: dict[str, Any])
     assert listed.returncode == 0
     rows = json.loads(listed.stdout)
     assert text not in listed.stdout and text.split("_")[-1] not in listed.stdout
-    assert {"id": tid, "user": "erin", "active": True} == {k: next(r for r in rows if r["id"] == tid)[k]
-                                                           for k in ("id", "user", "active")}
+    assert {"id": tid, "user": "erin", "active": True} == {
+        k: next(r for r in rows if r["id"] == tid)[k] for k in ("id", "user", "active")
+    }
     h = {"Authorization": f"Bearer {text}"}
     assert httpx.get(f"{srv.url}/api/v1/projects", headers=h).status_code == 200
     out = labledger("server", "token", "revoke", "--backend-uri", srv.backend_uri, tid)
@@ -159,12 +216,23 @@ def test_token_list_hides_secrets_and_revoke_takes_effect(world: dict[str, Any])
     assert again.returncode == 1 and "no active token" in again.stderr
 
 
-def test_client_with_a_read_token_keeps_its_writes_in_the_spool(world: dict[str, Any], tmp_path: Any) -> None:
-    store = HttpStore(world["url"], token=world["tokens"]["bob"][1], spool_dir=tmp_path / "spool", sync_timeout=0.2)
+def test_client_with_a_read_token_keeps_its_writes_in_the_spool(
+    world: dict[str, Any], tmp_path: Any
+) -> None:
+    store = HttpStore(
+        world["url"],
+        token=world["tokens"]["bob"][1],
+        spool_dir=tmp_path / "spool",
+        sync_timeout=0.2,
+    )
     try:
         with pytest.warns(RuntimeWarning, match="spool"):
-            store.write_batch(Batch(run_id=world["runs"]["alpha"], metrics={"x": ([1], [1.0], [1.0])}))
-        assert store.pending() == 1  # nothing is lost: `labledger sync --token` with a writer's token later
+            store.write_batch(
+                Batch(run_id=world["runs"]["alpha"], metrics={"x": ([1], [1.0], [1.0])})
+            )
+        assert (
+            store.pending() == 1
+        )  # nothing is lost: `labledger sync --token` with a writer's token later
         assert list((tmp_path / "spool").rglob("*.json"))
     finally:
         store.close()

@@ -30,9 +30,20 @@ def test_silent_run_is_marked_crashed_and_heartbeating_one_is_not(
         silent, alive = uuid.uuid4().hex, uuid.uuid4().hex
         for rid in (silent, alive):
             # another host: only heartbeats can tell whether its writer lives
-            client.create_run({"id": rid, "project": "hb", "name": rid[:6], "host": "gpu-node-7", "pid": 4242,
-                               "created_at": time.time(), "heartbeat_at": time.time()})
-            client.write_batch(Batch(run_id=rid, metrics={"x": ([0], [1.0], [0.0])}, heartbeat=time.time()))
+            client.create_run(
+                {
+                    "id": rid,
+                    "project": "hb",
+                    "name": rid[:6],
+                    "host": "gpu-node-7",
+                    "pid": 4242,
+                    "created_at": time.time(),
+                    "heartbeat_at": time.time(),
+                }
+            )
+            client.write_batch(
+                Batch(run_id=rid, metrics={"x": ([0], [1.0], [0.0])}, heartbeat=time.time())
+            )
         deadline = time.monotonic() + 15
         with httpx.Client(base_url=srv.url) as http:
             # no reads through the server meanwhile: the background reaper must do it

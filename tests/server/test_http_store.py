@@ -22,8 +22,16 @@ from .conftest import Server
 
 def _run(project: str = "proj", **kw: object) -> dict[str, object]:
     now = time.time()
-    return {"id": uuid.uuid4().hex, "project": project, "name": f"r-{uuid.uuid4().hex[:6]}",
-            "created_at": now, "heartbeat_at": now, "host": "elsewhere", "pid": 1, **kw}
+    return {
+        "id": uuid.uuid4().hex,
+        "project": project,
+        "name": f"r-{uuid.uuid4().hex[:6]}",
+        "created_at": now,
+        "heartbeat_at": now,
+        "host": "elsewhere",
+        "pid": 1,
+        **kw,
+    }
 
 
 @pytest.fixture
@@ -41,14 +49,20 @@ def test_batch_round_trips_every_float_exactly(client: HttpStore, shared_server:
     vals = np.concatenate([special, rng.standard_normal(2000)])
     steps = np.arange(len(vals), dtype=np.int64) * 3 - 7
     ts = time.time() + np.arange(len(vals)) / 1e6
-    batch = Batch(run_id=str(run["id"]), metrics={"loss": (steps, vals, ts), "a/b": ([1], [2.5], [3.0])},
-                  run_update={"summary": {"best": -math.inf}}, heartbeat=time.time())
+    batch = Batch(
+        run_id=str(run["id"]),
+        metrics={"loss": (steps, vals, ts), "a/b": ([1], [2.5], [3.0])},
+        run_update={"summary": {"best": -math.inf}},
+        heartbeat=time.time(),
+    )
     assert client.write_batch(batch) is True
     assert client.pending() == 0
     h = client.history(str(run["id"]), "loss")
     assert h.total == len(vals)
     assert h.steps.tolist() == steps.tolist()
-    assert h.values.tobytes() == vals.astype("<f8").tobytes()  # bit-exact, NaN and signed zero included
+    assert (
+        h.values.tobytes() == vals.astype("<f8").tobytes()
+    )  # bit-exact, NaN and signed zero included
     assert h.timestamps.tobytes() == ts.astype("<f8").tobytes()
     # the same through the SQL store underneath: one storage implementation
     sql = SqlStore(shared_server.backend_uri)
@@ -92,12 +106,21 @@ def test_malformed_gzip_and_batches_get_the_error_shape(shared_server: Server) -
     run = _run()
     with httpx.Client(base_url=shared_server.url) as c:
         assert c.post("/api/v1/runs", json=run).status_code == 201
-        r = c.post(f"/api/v1/runs/{run['id']}/batches", content=b"not gzip",
-                   headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        r = c.post(
+            f"/api/v1/runs/{run['id']}/batches",
+            content=b"not gzip",
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
         assert r.status_code == 400 and set(r.json()) == {"code", "message", "details"}
-        body = {"id": "b1", "metrics": {"x": {"steps": "AAAAAAAAAAA=", "values": "!!", "timestamps": ""}}}
-        r = c.post(f"/api/v1/runs/{run['id']}/batches", content=gzip.compress(httpx.Request("POST", "/", json=body).content),
-                   headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        body = {
+            "id": "b1",
+            "metrics": {"x": {"steps": "AAAAAAAAAAA=", "values": "!!", "timestamps": ""}},
+        }
+        r = c.post(
+            f"/api/v1/runs/{run['id']}/batches",
+            content=gzip.compress(httpx.Request("POST", "/", json=body).content),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
         assert r.status_code == 400 and r.json()["code"] == "bad_request"
         r = c.post(f"/api/v1/runs/{uuid.uuid4().hex}/batches", json={"id": "b2"})
         assert r.status_code == 404 and r.json()["code"] == "not_found"

@@ -31,14 +31,27 @@ run.finish()
 
 
 @pytest.mark.slow
-def test_points_survive_server_sigkill_exactly_once(pg_uri: str, tmp_path: Path,
-                                                    make_server: Callable[..., Server]) -> None:
+def test_points_survive_server_sigkill_exactly_once(
+    pg_uri: str, tmp_path: Path, make_server: Callable[..., Server]
+) -> None:
     srv = make_server(pg_uri)
-    env = cli_env({"LABLEDGER_URI": srv.url, "LABLEDGER_SPOOL_DIR": str(tmp_path / "spool"),
-                   "LABLEDGER_SYNC_TIMEOUT": "60", "LABLEDGER_SYSTEM_METRICS": "off"})
+    env = cli_env(
+        {
+            "LABLEDGER_URI": srv.url,
+            "LABLEDGER_SPOOL_DIR": str(tmp_path / "spool"),
+            "LABLEDGER_SYNC_TIMEOUT": "60",
+            "LABLEDGER_SYSTEM_METRICS": "off",
+        }
+    )
     procs = [
-        subprocess.Popen([sys.executable, "-c", CLIENT, str(i)], cwd=tmp_path, env=env, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT, str(i)],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for i in range(CLIENTS)
     ]
     sql = SqlStore(pg_uri)
@@ -53,7 +66,7 @@ def test_points_survive_server_sigkill_exactly_once(pg_uri: str, tmp_path: Path,
         time.sleep(1.5)
         srv.start()
         outs = [p.communicate(timeout=120) for p in procs]
-        for p, (out, err) in zip(procs, outs, strict=True):
+        for p, (_out, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, err[-2000:]
         assert killed_at < CLIENTS * POINTS, "the kill came too late to test anything"
         assert any("spool" in err for _, err in outs), "no client noticed the outage"
@@ -61,7 +74,9 @@ def test_points_survive_server_sigkill_exactly_once(pg_uri: str, tmp_path: Path,
         for rid in ids:
             h = sql.history(rid, "loss")
             assert h.total == POINTS, (rid, h.total)
-            assert np.array_equal(h.steps, np.arange(POINTS))  # each step once: no loss, no duplicate
+            assert np.array_equal(
+                h.steps, np.arange(POINTS)
+            )  # each step once: no loss, no duplicate
             assert np.array_equal(h.values, np.arange(POINTS) * 0.5)
             run = sql.get_run(rid)
             assert run["status"] == "finished" and run["metrics"]["loss"]["count"] == POINTS
@@ -77,6 +92,6 @@ def _points(sql: SqlStore) -> int:
     import sqlalchemy as sa
 
     with sql.engine.connect() as conn:
-        return int(conn.execute(sa.text("select coalesce(sum(count), 0) from metric_summary")).scalar_one())
-
-
+        return int(
+            conn.execute(sa.text("select coalesce(sum(count), 0) from metric_summary")).scalar_one()
+        )

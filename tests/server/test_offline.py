@@ -27,13 +27,16 @@ print(run.id)
 """
 
 
-def test_client_started_while_server_down_syncs_later(pg_uri: str, tmp_path: Path,
-                                                      make_server: Callable[..., Server]) -> None:
+def test_client_started_while_server_down_syncs_later(
+    pg_uri: str, tmp_path: Path, make_server: Callable[..., Server]
+) -> None:
     from tests.conftest import run_script
 
     spool = tmp_path / "spool"
     srv = Server(pg_uri, tmp_path)  # its port is free: nothing listens yet
-    env = cli_env({"LABLEDGER_URI": srv.url, "LABLEDGER_SPOOL_DIR": str(spool), "LABLEDGER_SYNC_TIMEOUT": "1"})
+    env = cli_env(
+        {"LABLEDGER_URI": srv.url, "LABLEDGER_SPOOL_DIR": str(spool), "LABLEDGER_SYNC_TIMEOUT": "1"}
+    )
     proc = run_script(SCRIPT, cwd=tmp_path, env=env, timeout=90)
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.strip().splitlines()[-1]

@@ -20,7 +20,9 @@ def test_no_operation_answers_a_server_error(shared_server: Server) -> None:
     store = HttpStore(shared_server.url, spool_dir="/nonexistent-spool")
     rid = uuid.uuid4().hex
     store.create_run({"id": rid, "project": "fuzz", "name": "fuzzed", "created_at": time.time()})
-    store.write_batch(Batch(run_id=rid, metrics={"loss": ([0, 1, 2], [1.0, float("nan"), 0.5], [0.0] * 3)}))
+    store.write_batch(
+        Batch(run_id=rid, metrics={"loss": ([0, 1, 2], [1.0, float("nan"), 0.5], [0.0] * 3)})
+    )
     store.close()
     schema = schemathesis.openapi.from_url(f"{shared_server.url}/openapi.json")
     tested = []
@@ -30,7 +32,9 @@ def test_no_operation_answers_a_server_error(shared_server: Server) -> None:
         tested.append(op.label)
 
         @given(case=op.as_strategy())
-        @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case: schemathesis.Case) -> None:
             response = case.call(timeout=30)
             statuses.append(response.status_code)

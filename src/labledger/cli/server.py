@@ -22,32 +22,63 @@ def _backend(ctx: click.Context, value: str | None) -> str:
     value = value or (ctx.obj or {}).get("backend_uri")
     uri = resolve_store_uri(value or None)
     if uri.startswith(("http://", "https://")):
-        raise UsageError("the server's --backend-uri must be sqlite:///PATH or postgresql://…, not a server URL")
+        raise UsageError(
+            "the server's --backend-uri must be sqlite:///PATH or postgresql://…, not a server URL"
+        )
     return uri
 
 
 _backend_option = click.option(
-    "--backend-uri", "backend_uri", default=None, envvar="LABLEDGER_SERVER_BACKEND_URI",
+    "--backend-uri",
+    "backend_uri",
+    default=None,
+    envvar="LABLEDGER_SERVER_BACKEND_URI",
     help="SQL store: postgresql://… (team) or sqlite:///PATH. Default: LABLEDGER_URI, else the embedded store.",
 )
 
 
 @click.group(invoke_without_command=True)
 @_backend_option
-@click.option("--artifacts-uri", default=None, envvar="LABLEDGER_ARTIFACTS_URI",
-              help="Artifact store: a directory or s3://bucket/prefix (AWS_ENDPOINT_URL honoured).")
+@click.option(
+    "--artifacts-uri",
+    default=None,
+    envvar="LABLEDGER_ARTIFACTS_URI",
+    help="Artifact store: a directory or s3://bucket/prefix (AWS_ENDPOINT_URL honoured).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256),
-              help="uvicorn worker processes (each is stateless).")
-@click.option("--heartbeat-timeout", default=None, type=click.FloatRange(min=0.1),
-              help="Seconds without a heartbeat before a running run is marked crashed (default 300).")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="uvicorn worker processes (each is stateless).",
+)
+@click.option(
+    "--heartbeat-timeout",
+    default=None,
+    type=click.FloatRange(min=0.1),
+    help="Seconds without a heartbeat before a running run is marked crashed (default 300).",
+)
 @click.option("--no-ui", is_flag=True, help="Serve the API only, without the web pages.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
 @click.pass_context
-def server(ctx: click.Context, backend_uri: str | None, artifacts_uri: str | None, host: str, port: int,
-           workers: int, heartbeat_timeout: float | None, no_ui: bool, log_level: str) -> None:
+def server(
+    ctx: click.Context,
+    backend_uri: str | None,
+    artifacts_uri: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    heartbeat_timeout: float | None,
+    no_ui: bool,
+    log_level: str,
+) -> None:
     """Run the team tracking server (FastAPI under uvicorn); API docs at /docs.
 
     Without a subcommand it serves: migrations run at start-up (safe with several
@@ -59,9 +90,20 @@ def server(ctx: click.Context, backend_uri: str | None, artifacts_uri: str | Non
     from ..server._serve import serve
 
     uri = _backend(ctx, backend_uri)
-    click.echo(f"labledger server on http://{host}:{port} (store {_redact(uri)}, {workers} worker(s))", err=True)
-    serve(uri, artifacts_uri, host=host, port=port, workers=workers, heartbeat_timeout=heartbeat_timeout,
-          ui=not no_ui, log_level=log_level)
+    click.echo(
+        f"labledger server on http://{host}:{port} (store {_redact(uri)}, {workers} worker(s))",
+        err=True,
+    )
+    serve(
+        uri,
+        artifacts_uri,
+        host=host,
+        port=port,
+        workers=workers,
+        heartbeat_timeout=heartbeat_timeout,
+        ui=not no_ui,
+        log_level=log_level,
+    )
 
 
 @server.group()
@@ -103,13 +145,22 @@ def _registry(ctx: click.Context, backend_uri: str | None) -> Any:
 @token.command("create")
 @_backend_option
 @click.option("--user", required=True, help="User name (created when new).")
-@click.option("--project", required=True, help="Project the role applies to; '*' for every project.")
+@click.option(
+    "--project", required=True, help="Project the role applies to; '*' for every project."
+)
 @click.option("--role", required=True, type=_ROLES, help="read < write < admin.")
 @click.option("--note", default=None, help="A reminder of what the token is for.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def token_create(ctx: click.Context, backend_uri: str | None, user: str, project: str, role: str,
-                 note: str | None, as_json: bool) -> None:
+def token_create(
+    ctx: click.Context,
+    backend_uri: str | None,
+    user: str,
+    project: str,
+    role: str,
+    note: str | None,
+    as_json: bool,
+) -> None:
     """Grant USER the ROLE on PROJECT and print a new token (shown this once only)."""
     reg = _registry(ctx, backend_uri)
     try:
@@ -120,8 +171,10 @@ def token_create(ctx: click.Context, backend_uri: str | None, user: str, project
         emit_json({"id": token_id, "user": user, "project": project, "role": role, "token": text})
         return
     click.echo(text)
-    click.echo(f"token {token_id} for {user} ({role} on {project}); it is not stored and will not be shown again",
-               err=True)
+    click.echo(
+        f"token {token_id} for {user} ({role} on {project}); it is not stored and will not be shown again",
+        err=True,
+    )
 
 
 @token.command("revoke")
@@ -159,14 +212,24 @@ def token_list(ctx: click.Context, backend_uri: str | None, as_json: bool) -> No
     for r in rows:
         roles = ", ".join(f"{p}:{role}" for p, role in sorted(r["roles"].items())) or "-"
         state = "active" if r["active"] else f"revoked {fmt_time(r['revoked_at'])}"
-        click.echo(f"{r['id']}  {r['user']:<16} {state:<20} created {fmt_time(r['created_at'])}  {roles}")
+        click.echo(
+            f"{r['id']}  {r['user']:<16} {state:<20} created {fmt_time(r['created_at'])}  {roles}"
+        )
 
 
 @click.command()
-@click.option("--uri", default=None, help="Server to upload to (default: the one each request was meant for).")
-@click.option("--token", default=None, envvar="LABLEDGER_TOKEN", help="API token (default LABLEDGER_TOKEN).")
-@click.option("--spool-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Spool folder (default LABLEDGER_SPOOL_DIR or ~/.cache/labledger/spool).")
+@click.option(
+    "--uri", default=None, help="Server to upload to (default: the one each request was meant for)."
+)
+@click.option(
+    "--token", default=None, envvar="LABLEDGER_TOKEN", help="API token (default LABLEDGER_TOKEN)."
+)
+@click.option(
+    "--spool-dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Spool folder (default LABLEDGER_SPOOL_DIR or ~/.cache/labledger/spool).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bool) -> None:
     """Upload runs and batches left in the offline spool by clients that could not reach the server.
@@ -187,12 +250,25 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
             if reason:
                 reasons.append(reason)
     if as_json:
-        emit_json({"uploaded": uploaded, "rejected": rejected, "left": left, "errors": reasons[:5],
-                   "spool_dir": str(root)})
+        emit_json(
+            {
+                "uploaded": uploaded,
+                "rejected": rejected,
+                "left": left,
+                "errors": reasons[:5],
+                "spool_dir": str(root),
+            }
+        )
     else:
-        click.echo(f"uploaded {uploaded} request(s) from {root}"
-                   + (f"; {rejected} refused by the server (kept in {root / 'rejected'})" if rejected else "")
-                   + (f"; {left} left: {reasons[0]}" if left else ""))
+        click.echo(
+            f"uploaded {uploaded} request(s) from {root}"
+            + (
+                f"; {rejected} refused by the server (kept in {root / 'rejected'})"
+                if rejected
+                else ""
+            )
+            + (f"; {left} left: {reasons[0]}" if left else "")
+        )
     if left:
         raise SystemExit(1)
 
@@ -204,5 +280,3 @@ def _redact(uri: str) -> str:
         if ":" in creds:
             return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
     return uri
-
-

@@ -32,8 +32,17 @@ def app_from_env() -> FastAPI:
     )
 
 
-def serve(backend_uri: str, artifacts_uri: str | None, *, host: str, port: int, workers: int,
-          heartbeat_timeout: float | None, ui: bool = True, log_level: str = "info") -> None:
+def serve(
+    backend_uri: str,
+    artifacts_uri: str | None,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    heartbeat_timeout: float | None,
+    ui: bool = True,
+    log_level: str = "info",
+) -> None:
     """Migrate once, then serve with ``workers`` uvicorn processes (each migration-safe too)."""
     import uvicorn
 
@@ -46,5 +55,13 @@ def serve(backend_uri: str, artifacts_uri: str | None, *, host: str, port: int, 
     if heartbeat_timeout is not None:
         os.environ[_ENV_HEARTBEAT] = str(heartbeat_timeout)
     os.environ[_ENV_UI] = "1" if ui else "0"
-    uvicorn.run("labledger.server._serve:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        "labledger.server._serve:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

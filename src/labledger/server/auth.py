@@ -128,7 +128,9 @@ def principal(request: Request) -> Principal:
     else:
         token = request_token(request)
         if not token:
-            raise AuthError("this server requires a token: send 'Authorization: Bearer <token>'", 401)
+            raise AuthError(
+                "this server requires a token: send 'Authorization: Bearer <token>'", 401
+            )
         ident = _identity(reg, token)
         if ident is None:
             raise AuthError("the token is not valid (unknown or revoked)", 401)

@@ -58,17 +58,17 @@ class RunCreate(BaseModel):
     created_at: float | None = None
     ended_at: float | None = None
     heartbeat_at: float | None = None
-    host: str | None = Field(None, max_length=250)
-    pid: int | None = Field(None, ge=0, le=_INT32)
-    pid_start: str | None = Field(None, max_length=64)
+    host: str | None = Field(default=None, max_length=250)
+    pid: int | None = Field(default=None, ge=0, le=_INT32)
+    pid_start: str | None = Field(default=None, max_length=64)
     config: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     notes: str | None = None
-    seed: int | None = Field(None, ge=-_INT64 - 1, le=_INT64)
+    seed: int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
     env: dict[str, Any] = Field(default_factory=dict)
     datasets: list[dict[str, Any]] = Field(default_factory=list)
-    parent_run_id: str | None = Field(None, max_length=32)
+    parent_run_id: str | None = Field(default=None, max_length=32)
 
 
 class RunUpdate(BaseModel):
@@ -82,13 +82,13 @@ class RunUpdate(BaseModel):
     summary: dict[str, Any] | None = None
     tags: list[str] | None = None
     notes: str | None = None
-    seed: int | None = Field(None, ge=-_INT64 - 1, le=_INT64)
+    seed: int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
     env: dict[str, Any] | None = None
     datasets: list[dict[str, Any]] | None = None
-    exit_code: int | None = Field(None, ge=-_INT32 - 1, le=_INT32)
+    exit_code: int | None = Field(default=None, ge=-_INT32 - 1, le=_INT32)
     error: str | None = None
-    parent_run_id: str | None = Field(None, max_length=32)
-    name: str | None = Field(None, min_length=1, max_length=250)
+    parent_run_id: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, min_length=1, max_length=250)
     heartbeat_at: float | None = None
 
 
@@ -105,15 +105,21 @@ class BatchBody(BaseModel):
 
     id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="idempotency key")
     heartbeat: float | None = None
-    run_update: RunUpdate = Field(default_factory=RunUpdate)
+    run_update: RunUpdate = Field(default_factory=lambda: RunUpdate())
     metrics: dict[str, Series] = Field(default_factory=dict)
 
 
 @router.post("/runs", status_code=201, summary="Create a run (idempotent on its id)")
-def create_run(body: RunCreate, request: Request, store: Store = Depends(get_store),
-               who: Principal = Depends(writer)) -> Any:
+def create_run(
+    body: RunCreate,
+    request: Request,
+    store: Store = Depends(get_store),
+    who: Principal = Depends(writer),
+) -> Any:
     who.require("write", body.project)
-    record = body.model_dump()
+    record = {
+        k: v for k, v in body.model_dump().items() if v is not None
+    }  # absent = the store's default
     from .._values import decode_json
 
     for f in ("config", "summary", "env"):
@@ -124,29 +130,44 @@ def create_run(body: RunCreate, request: Request, store: Store = Depends(get_sto
         # a retried create (the first answer was lost): fine when it is the same run
         _, project = run_project(request, body.id)
         if project != body.project:
-            raise ApiError(409, f"run {body.id} exists in another project", details={"project": project}) from None
+            raise ApiError(
+                409, f"run {body.id} exists in another project", details={"project": project}
+            ) from None
         return LedgerJSONResponse({"id": body.id, "created": False}, status_code=200)
     return {"id": body.id, "created": True}
 
 
-@router.post("/runs/{run_id}/batches", summary="Write one batch of points and run updates (idempotent on batch id)")
-def write_batch(run_id: str, body: BatchBody, request: Request, store: Store = Depends(get_store),
-                who: Principal = Depends(writer)) -> Any:
+@router.post(
+    "/runs/{run_id}/batches",
+    summary="Write one batch of points and run updates (idempotent on batch id)",
+)
+def write_batch(
+    run_id: str,
+    body: BatchBody,
+    request: Request,
+    store: Store = Depends(get_store),
+    who: Principal = Depends(writer),
+) -> Any:
     run_id = require_run(request, run_id, "write")
     update = body.run_update.model_dump(exclude_unset=True)
     for f in _NOT_NULL:  # null for a required field means "leave it"
         if f in update and update[f] is None:
             del update[f]
-    wire = {"id": body.id, "heartbeat": body.heartbeat, "run_update": update,
-            "metrics": {k: v.model_dump() for k, v in body.metrics.items()}}
+    wire = {
+        "id": body.id,
+        "heartbeat": body.heartbeat,
+        "run_update": update,
+        "metrics": {k: v.model_dump() for k, v in body.metrics.items()},
+    }
     batch = batch_from_wire(run_id, wire)
     applied = store.write_batch(batch)
     return {"applied": applied, "points": batch.point_count()}
 
 
 @router.post("/runs/{ref}/heartbeat", summary="Record that the run's writer is alive")
-def heartbeat(ref: str, request: Request, store: Store = Depends(get_store),
-              who: Principal = Depends(writer)) -> Any:
+def heartbeat(
+    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(writer)
+) -> Any:
     import time
 
     from ..store import Batch
@@ -157,24 +178,41 @@ def heartbeat(ref: str, request: Request, store: Store = Depends(get_store),
     return {"run_id": run_id, "heartbeat_at": now}
 
 
-@router.put("/blobs", summary="Store small content-addressed bytes (patches, snapshots)",
-            openapi_extra={"requestBody": {"required": True, "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+@router.put(
+    "/blobs",
+    summary="Store small content-addressed bytes (patches, snapshots)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
 async def put_blob(request: Request, store: Store = Depends(get_store)) -> Any:
     who = principal(request)
     if not any(who.can("write", p) for p in who.roles):
-        raise AuthError(f"user {who.user!r} needs the write role on some project to store blobs", 403)
+        raise AuthError(
+            f"user {who.user!r} needs the write role on some project to store blobs", 403
+        )
     data = await request.body()
     if len(data) > MAX_BODY_BYTES:
-        raise ApiError(413, f"blobs are limited to {MAX_BODY_BYTES} bytes; use artifacts for large files")
+        raise ApiError(
+            413, f"blobs are limited to {MAX_BODY_BYTES} bytes; use artifacts for large files"
+        )
     from starlette.concurrency import run_in_threadpool
 
     sha = await run_in_threadpool(store.put_blob, data)
     return {"sha256": sha, "size": len(data)}
 
 
-@router.get("/blobs/{sha256}", summary="Bytes stored under a sha256", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/blobs/{sha256}",
+    summary="Bytes stored under a sha256",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 def get_blob(sha256: str, request: Request, store: Store = Depends(get_store)) -> Response:
     who = principal(request)
     if not any(who.can("read", p) for p in who.roles):
@@ -190,8 +228,11 @@ def whoami(request: Request) -> Any:
     return {"user": who.user, "roles": who.roles}
 
 
-@router.post("/admin/reap", summary="Mark runs whose heartbeats stopped as crashed (also runs in the background)",
-             tags=["admin"])
+@router.post(
+    "/admin/reap",
+    summary="Mark runs whose heartbeats stopped as crashed (also runs in the background)",
+    tags=["admin"],
+)
 def reap(request: Request, store: Store = Depends(get_store)) -> Any:
     who = principal(request)
     who.require("admin", "*")
@@ -225,11 +266,18 @@ class GzipRequestMiddleware:
                 raise ValueError("too large")
         except (zlib.error, ValueError) as exc:
             status = 413 if str(exc) == "too large" else 400
-            resp = JSONResponse(error_body("too_large" if status == 413 else "bad_request",
-                                           f"could not decode the gzip body: {exc}"), status_code=status)
+            resp = JSONResponse(
+                error_body(
+                    "too_large" if status == 413 else "bad_request",
+                    f"could not decode the gzip body: {exc}",
+                ),
+                status_code=status,
+            )
             await resp(scope, receive, send)
             return
-        new_headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
+        new_headers = [
+            (k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")
+        ]
         new_headers.append((b"content-length", str(len(body)).encode()))
         scope = dict(scope, headers=new_headers)
         sent = False
@@ -258,8 +306,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(sa.exc.DataError)
     async def _data_error(request: Request, exc: sa.exc.DataError) -> JSONResponse:
-        return JSONResponse(error_body("bad_request", "the database rejected a value in the request",
-                                       {"reason": str(exc.orig).splitlines()[0][:200]}), status_code=400)
+        return JSONResponse(
+            error_body(
+                "bad_request",
+                "the database rejected a value in the request",
+                {"reason": str(exc.orig).splitlines()[0][:200]},
+            ),
+            status_code=400,
+        )
 
     inner = app.router.lifespan_context
 
@@ -288,6 +342,8 @@ async def _reaper(app: FastAPI) -> None:
         try:
             crashed = await run_in_threadpool(store.reap_stale_runs, app.state.heartbeat_timeout)
             if crashed:
-                log.info("marked %d run(s) crashed: %s", len(crashed), ", ".join(c[:8] for c in crashed))
+                log.info(
+                    "marked %d run(s) crashed: %s", len(crashed), ", ".join(c[:8] for c in crashed)
+                )
         except Exception:
             log.warning("reaping stale runs failed", exc_info=True)

@@ -78,16 +78,25 @@ class TokenRegistry:
         t, r = s.api_tokens, s.project_roles
         with self.store.engine.connect() as conn:
             row = conn.execute(
-                sa.select(t.c.id, t.c.user).where(t.c.token_sha256 == hash_token(token), t.c.revoked_at.is_(None))
+                sa.select(t.c.id, t.c.user).where(
+                    t.c.token_sha256 == hash_token(token), t.c.revoked_at.is_(None)
+                )
             ).first()
             if row is None:
                 return None
-            roles = {p: role for p, role in conn.execute(sa.select(r.c.project, r.c.role).where(r.c.user == row.user))}
+            roles = {
+                p: role
+                for p, role in conn.execute(
+                    sa.select(r.c.project, r.c.role).where(r.c.user == row.user)
+                )
+            }
         return Identity(user=row.user, token_id=row.id, roles=roles)
 
     # -- administration (CLI) ------------------------------------------------------------
 
-    def create_token(self, user: str, project: str, role: str, note: str | None = None) -> tuple[str, str]:
+    def create_token(
+        self, user: str, project: str, role: str, note: str | None = None
+    ) -> tuple[str, str]:
         """Grant ``role`` on ``project`` to ``user`` (created if new) and issue a token.
 
         Returns ``(token_id, token)``; the token text is not stored and cannot be shown again.
@@ -105,7 +114,11 @@ class TokenRegistry:
             self._grant(conn, user, project, role, now)
             conn.execute(
                 sa.insert(s.api_tokens).values(
-                    id=token_id, user=user, token_sha256=hash_token(token), created_at=now, note=note
+                    id=token_id,
+                    user=user,
+                    token_sha256=hash_token(token),
+                    created_at=now,
+                    note=note,
                 )
             )
         self._any_token = True
@@ -117,20 +130,35 @@ class TokenRegistry:
         if role not in _RANK:
             raise UsageError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         with self.store._tx() as conn:
-            if conn.execute(sa.select(s.users.c.name).where(s.users.c.name == user)).first() is None:
+            if (
+                conn.execute(sa.select(s.users.c.name).where(s.users.c.name == user)).first()
+                is None
+            ):
                 raise NotFoundError(f"no user {user!r}; create a token for them first")
             self._grant(conn, user, project, role, time.time())
 
     def _grant(self, conn: sa.Connection, user: str, project: str, role: str, now: float) -> None:
-        ins = self.store.upsert(s.project_roles).values(user=user, project=project, role=role, granted_at=now)
-        conn.execute(ins.on_conflict_do_update(index_elements=["user", "project"], set_={"role": role, "granted_at": now}))
+        ins = self.store.upsert(s.project_roles).values(
+            user=user, project=project, role=role, granted_at=now
+        )
+        conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=["user", "project"], set_={"role": role, "granted_at": now}
+            )
+        )
 
     def revoke(self, token_id: str) -> bool:
         """Revoke the token named by its id (or the full token text); False if unknown or already revoked."""
         t = s.api_tokens
-        cond = t.c.token_sha256 == hash_token(token_id) if token_id.startswith(TOKEN_PREFIX) else t.c.id == token_id
+        cond = (
+            t.c.token_sha256 == hash_token(token_id)
+            if token_id.startswith(TOKEN_PREFIX)
+            else t.c.id == token_id
+        )
         with self.store._tx() as conn:
-            n = conn.execute(sa.update(t).where(cond, t.c.revoked_at.is_(None)).values(revoked_at=time.time())).rowcount
+            n = conn.execute(
+                sa.update(t).where(cond, t.c.revoked_at.is_(None)).values(revoked_at=time.time())
+            ).rowcount
         return bool(n)
 
     def list_tokens(self) -> list[dict[str, Any]]:

@@ -39,7 +39,9 @@ MAX_BODY_BYTES = 256 * 1024 * 1024
 
 
 def _b64(arr: Any, dtype: str) -> str:
-    return base64.b64encode(np.ascontiguousarray(np.asarray(arr, dtype=dtype)).tobytes()).decode("ascii")
+    return base64.b64encode(np.ascontiguousarray(np.asarray(arr, dtype=dtype)).tobytes()).decode(
+        "ascii"
+    )
 
 
 def batch_to_wire(batch: Batch) -> dict[str, Any]:
@@ -48,7 +50,11 @@ def batch_to_wire(batch: Batch) -> dict[str, Any]:
         "heartbeat": batch.heartbeat,
         "run_update": encode_json(batch.run_update),
         "metrics": {
-            key: {"steps": _b64(st, "<i8"), "values": _b64(va, "<f8"), "timestamps": _b64(ts, "<f8")}
+            key: {
+                "steps": _b64(st, "<i8"),
+                "values": _b64(va, "<f8"),
+                "timestamps": _b64(ts, "<f8"),
+            }
             for key, (st, va, ts) in batch.metrics.items()
         },
     }

@@ -72,7 +72,11 @@ def _error_body(resp: httpx.Response) -> dict[str, Any]:
         body = resp.json()
     except ValueError:
         return {"code": "error", "message": resp.text[:200], "details": {}}
-    return body if isinstance(body, dict) else {"code": "error", "message": str(body)[:200], "details": {}}
+    return (
+        body
+        if isinstance(body, dict)
+        else {"code": "error", "message": str(body)[:200], "details": {}}
+    )
 
 
 class HttpStore:
@@ -113,8 +117,12 @@ class HttpStore:
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _new_client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.uri, headers=self._headers, timeout=self._timeout,
-                            transport=self._transport)
+        return httpx.Client(
+            base_url=self.uri,
+            headers=self._headers,
+            timeout=self._timeout,
+            transport=self._transport,
+        )
 
     def _after_fork(self) -> None:
         # never share sockets or the spool session with a forked child
@@ -130,8 +138,16 @@ class HttpStore:
 
     # -- low level -------------------------------------------------------------------
 
-    def _send(self, client: httpx.Client, method: str, path: str, *, json_body: Any = None,
-              content: bytes | None = None, content_type: str | None = None) -> httpx.Response:
+    def _send(
+        self,
+        client: httpx.Client,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+    ) -> httpx.Response:
         headers: dict[str, str] = {}
         if json_body is not None:
             content = dumps(json_body)
@@ -182,21 +198,38 @@ class HttpStore:
     # -- writing (never raises for transport or server trouble) ------------------------
 
     def _write(self, kind: str, method: str, path: str, body: Any, run_id: str | None) -> bool:
-        record = {"v": 1, "kind": kind, "uri": self.uri, "method": method, "path": path,
-                  "run_id": run_id, "body": body}
+        record = {
+            "v": 1,
+            "kind": kind,
+            "uri": self.uri,
+            "method": method,
+            "path": path,
+            "run_id": run_id,
+            "body": body,
+        }
         with self._lock:
             queued = self._pending > 0
         if not queued:
             result, resp = self._try(self._client, record)
             if result == SendResult.OK:
-                return resp is None or not isinstance(resp, dict) or resp.get("applied", True) is not False
+                return (
+                    resp is None
+                    or not isinstance(resp, dict)
+                    or resp.get("applied", True) is not False
+                )
             if result == SendResult.REJECTED:
-                self._warn_once("rejected", f"labledger: the server refused a {kind} for run "
-                                f"{(run_id or '')[:8]}: {resp}; it was kept in {self.spool.root}/rejected")
+                self._warn_once(
+                    "rejected",
+                    f"labledger: the server refused a {kind} for run "
+                    f"{(run_id or '')[:8]}: {resp}; it was kept in {self.spool.root}/rejected",
+                )
                 reject(self.spool.put(record), str(resp))
                 return False
-            self._warn_once("spool", f"labledger: the server {self.uri} is not reachable ({resp}); "
-                            f"writes go to the spool {self.spool.dir} and are retried in the background")
+            self._warn_once(
+                "spool",
+                f"labledger: the server {self.uri} is not reachable ({resp}); "
+                f"writes go to the spool {self.spool.dir} and are retried in the background",
+            )
         with self._lock:
             self.spool.put(record)
             self._pending += 1
@@ -209,8 +242,13 @@ class HttpStore:
         body = record.get("body")
         try:
             if record["kind"] == "blob":
-                resp = self._send(client, record["method"], record["path"],
-                                  content=base64.b64decode(body), content_type="application/octet-stream")
+                resp = self._send(
+                    client,
+                    record["method"],
+                    record["path"],
+                    content=base64.b64decode(str(body)),
+                    content_type="application/octet-stream",
+                )
             else:
                 resp = self._send(client, record["method"], record["path"], json_body=body)
         except httpx.TransportError as exc:
@@ -234,8 +272,13 @@ class HttpStore:
         self._write("run", "POST", f"{API}/runs", encode_json(dict(run)), run["id"])
 
     def write_batch(self, batch: Batch) -> bool:
-        applied = self._write("batch", "POST", f"{API}/runs/{batch.run_id}/batches", batch_to_wire(batch),
-                              batch.run_id)
+        applied = self._write(
+            "batch",
+            "POST",
+            f"{API}/runs/{batch.run_id}/batches",
+            batch_to_wire(batch),
+            batch.run_id,
+        )
         if batch.run_update.get("status") in TERMINAL_STATUSES:
             self._finish_sync(batch.run_id)
         return applied
@@ -249,7 +292,9 @@ class HttpStore:
 
     def _start_uploader(self) -> None:
         if self._uploader is None or not self._uploader.is_alive():
-            self._uploader = threading.Thread(target=self._upload_loop, name="labledger-spool", daemon=True)
+            self._uploader = threading.Thread(
+                target=self._upload_loop, name="labledger-spool", daemon=True
+            )
             self._uploader.start()
 
     def _upload_loop(self) -> None:
@@ -274,8 +319,11 @@ class HttpStore:
                         break
                     if result == SendResult.REJECTED:
                         reject(entry.path, str(info))
-                        self._warn_once("rejected", f"labledger: the server refused a spooled {entry.kind}: "
-                                        f"{info}; kept in {self.spool.root}/rejected")
+                        self._warn_once(
+                            "rejected",
+                            f"labledger: the server refused a spooled {entry.kind}: "
+                            f"{info}; kept in {self.spool.root}/rejected",
+                        )
                     else:
                         _unlink(entry.path)
                     with self._lock:
@@ -310,9 +358,11 @@ class HttpStore:
             return
         if not self.wait_synced(self.sync_timeout):
             n = self.pending()
-            msg = (f"labledger: run {run_id[:8]} finished but {n} request(s) could not reach {self.uri} "
-                   f"within {self.sync_timeout:.0f}s; they stay in the spool {self.spool.dir}. "
-                   "Run `labledger sync` to upload them")
+            msg = (
+                f"labledger: run {run_id[:8]} finished but {n} request(s) could not reach {self.uri} "
+                f"within {self.sync_timeout:.0f}s; they stay in the spool {self.spool.dir}. "
+                "Run `labledger sync` to upload them"
+            )
             log.warning(msg)
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
@@ -375,7 +425,8 @@ class HttpStore:
             raise RunNotFoundError(run_id) from exc
         values = [float(v) if isinstance(v, str) else v for v in body["values"]]
         return History(
-            body["run_id"], key,
+            body["run_id"],
+            key,
             np.asarray(body["steps"], dtype=np.int64),
             np.asarray(values, dtype=np.float64),
             np.asarray(body["timestamps"], dtype=np.float64),
@@ -431,8 +482,9 @@ def _q(part: str) -> str:
     return quote(part, safe="")
 
 
-def replay_folder(folder: Path, *, uri: str | None = None, token: str | None = None,
-                  timeout: float = 30.0) -> tuple[int, int, int, str]:
+def replay_folder(
+    folder: Path, *, uri: str | None = None, token: str | None = None, timeout: float = 30.0
+) -> tuple[int, int, int, str]:
     """Upload the spooled requests of one session folder in order (``labledger sync``).
 
     ``uri`` overrides the server each request was meant for. Returns (uploaded,
@@ -450,8 +502,9 @@ def replay_folder(folder: Path, *, uri: str | None = None, token: str | None = N
                 continue
             store = stores.get(target)
             if store is None:
-                store = stores[target] = HttpStore(target, token=token, timeout=timeout,
-                                                   spool_dir=folder.parent)
+                store = stores[target] = HttpStore(
+                    target, token=token, timeout=timeout, spool_dir=folder.parent
+                )
             result, info = store._try(store._client, entry.record)
             if result == SendResult.RETRY:
                 return uploaded, rejected, len(entries) - i, str(info)

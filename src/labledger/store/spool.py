@@ -65,7 +65,9 @@ def _fsync_dir(path: Path) -> None:
 class Spool:
     """One session folder of the spool (created on first write)."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, session: str | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str] | None = None, session: str | None = None
+    ) -> None:
         self.root = Path(root) if root is not None else default_spool_dir()
         self.session = session or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.dir = self.root / self.session
@@ -111,7 +113,9 @@ class Spool:
 
 def read_entry_paths(folder: Path) -> list[Path]:
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith("."))
+        names = sorted(
+            n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")
+        )
     except FileNotFoundError:
         return []
     return [folder / n for n in names]
@@ -165,7 +169,7 @@ def locked_sessions(root: Path) -> Iterator[list[Path]]:
             held.append((d, fh))
         yield [d for d, _ in held]
     finally:
-        for d, fh in held:
+        for d, lock_fh in held:
             if not read_entry_paths(d):
                 shutil.rmtree(d, ignore_errors=True)
-            fh.close()
+            lock_fh.close()
