@@ -102,6 +102,7 @@ class Run:
         self._capture_thread: threading.Thread | None = None
         self._sampler: Any = None  # capture.system.SystemSampler, started by init()
         self._warned_drop = False
+        _register_fork_hooks()
         _RUNS.add(self)
         self._writer.start()
         if capture:
@@ -527,12 +528,16 @@ _hooks = _ExitHooks()
 
 
 def _before_fork() -> None:
-    # Wait for any batch being written to commit, so the child never inherits a
-    # database connection in the middle of a transaction.
+    # Wait until the writer has opened the store (a fork while another thread imports
+    # SQLAlchemy leaves the child with half-initialised modules), and for any batch
+    # being written to commit, so the child never inherits a connection mid-transaction.
     held = []
     for run in list(_RUNS):
         w = run._writer
-        if run._owner_pid == os.getpid() and w.is_alive() and w.write_lock.acquire(timeout=10.0):
+        if run._owner_pid != os.getpid() or not w.is_alive():
+            continue
+        w.store_ready.wait(10.0)
+        if w.write_lock.acquire(timeout=10.0):
             held.append(w)
     _fork_state["held"] = held
 
@@ -551,7 +556,16 @@ def _after_fork_child() -> None:
 
 
 _fork_state: dict[str, Any] = {}
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
+
+
+def _register_fork_hooks() -> None:
+    # Registered at the first Run, after `logging` is imported: before-fork hooks run
+    # in reverse order of registration, and ours must run before logging's takes its
+    # lock (the writer thread may need that lock to finish opening the store).
+    if not _fork_state.get("registered"):
+        _fork_state["registered"] = True
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
+                            after_in_child=_after_fork_child)
 
 
 def init(

@@ -32,6 +32,13 @@ class Script:
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
+        self.started: list[subprocess.Popen[str]] = []
+
+    def close(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=30)
 
     def run(self, code: str, *, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -40,10 +47,12 @@ class Script:
         )
 
     def start(self, code: str, *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(code)], cwd=self.cwd, env=_env(env),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
+        self.started.append(proc)
+        return proc
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -53,8 +62,10 @@ class Script:
 
 
 @pytest.fixture
-def script(isolated_env: Path) -> Script:
-    return Script(isolated_env)
+def script(isolated_env: Path) -> Iterator[Script]:
+    s = Script(isolated_env)
+    yield s
+    s.close()
 
 
 def wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 30) -> str:
@@ -67,13 +78,17 @@ def wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 30)
             return line.strip()
         if not line and proc.poll() is not None:
             break
-    err = proc.stderr.read() if proc.stderr else ""
+    if proc.poll() is None:
+        proc.kill()
+    _, err = proc.communicate(timeout=30)
     raise AssertionError(f"child never printed {prefix!r}; rc={proc.poll()} stderr={err[-2000:]}")
 
 
 def kill(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> int:
+    """Send ``sig``, wait for the process to end (closing its pipes); return its status."""
     proc.send_signal(sig)
-    return proc.wait(30)
+    proc.communicate(timeout=30)
+    return proc.returncode
 
 
 @pytest.fixture

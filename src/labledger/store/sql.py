@@ -119,7 +119,11 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         self._write_engine = self.engine.execution_options(labledger_write=True)
         _STORES.add(self)
         if migrate:
-            self.ensure_schema()
+            try:
+                self.ensure_schema()
+            except BaseException:
+                self.engine.dispose()  # a refused store leaves no connection behind
+                raise
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -525,12 +529,16 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         projects: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         q = self._runs_query(project=project, filter=filter, order_by=order_by, projects=projects)
-        if limit is not None:
-            q = q.limit(limit)
-        if offset:
-            q = q.offset(offset)
         with self._read() as conn:
-            rows = list(conn.execute(q).mappings())
+            from ..query import fetch_ranked  # "sort by a metric, top N" without sorting every run
+
+            rows = fetch_ranked(conn, q.whereclause, order_by, limit, offset, dialect=self.dialect)
+            if rows is None:
+                if limit is not None:
+                    q = q.limit(limit)
+                if offset:
+                    q = q.offset(offset)
+                rows = list(conn.execute(q).mappings())
             metrics = self._metric_summaries(conn, [r["id"] for r in rows])
         return [self._row_to_run(r, metrics.get(r["id"], {})) for r in rows]
 
