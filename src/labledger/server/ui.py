@@ -11,6 +11,9 @@ Endpoints added here (all read-only, all behind the ``reader`` dependency):
   downsampled on the server keeping each bucket's extremes.
 - ``GET /api/v1/keys``: config, summary and metric keys seen in recent runs (column chooser).
 - ``GET /api/v1/runs/{ref}/patch`` and ``.../patch/download``: the captured git patch.
+- ``GET /api/v1/runs/{ref}/artifacts/{version_id}/file``: a file of an artifact version
+  the run produced or used, with a safe ``Content-Disposition``.
+- ``GET /api/v1/runs/{ref}/repro``: reproduction verdicts (``labledger repro``).
 - ``GET /api/v1/importance`` and ``GET /api/v1/leaderboard``: the analysis library's
   parameter importance and leaderboard, when it is installed.
 """
@@ -182,7 +185,7 @@ def series(
             h = store.history(run_id, k, max_points=max_points)
             ts = h.timestamps
             t0 = float(ts[0]) if len(ts) else None
-            elapsed = [round(t - t0, 3) for t in ts.tolist()] if t0 is not None else []
+            elapsed = [round(t - t0, 4) for t in ts.tolist()] if t0 is not None else []
             out.append(
                 {
                     "run_id": run_id,
@@ -261,6 +264,68 @@ def patch_download(
             "X-Content-SHA256": sha,
         },
     )
+
+
+@router.get(
+    "/runs/{ref}/artifacts/{version_id}/file",
+    summary="Download one file of an artifact version the run produced or used",
+    response_class=Response,
+)
+def artifact_file(
+    ref: str,
+    version_id: str,
+    request: Request,
+    path: str | None = Query(None, max_length=1024, description="file inside a directory artifact"),
+    store: Store = Depends(_store),
+    who: Principal = Depends(reader),
+) -> Response:
+    from fastapi.responses import StreamingResponse
+
+    from ..artifacts import reader_blob_store
+
+    run = store.get_run(_run_id(request, store, ref))
+    versions = [*(run.get("artifacts") or []), *(run.get("used_artifacts") or [])]
+    version = next((v for v in versions if str(v.get("id")) == version_id), None)
+    if version is None:
+        raise ApiError(404, "this run neither produced nor used that artifact version", code="not_found")
+    files = version.get("files") or []
+    if path is None and len(files) == 1:
+        entry = files[0]
+    else:
+        entry = next((f for f in files if f.get("path") == path), None)
+    if entry is None:
+        raise ApiError(404, "no such file in this artifact version", code="not_found",
+                       details={"path": (path or "")[:200], "files": len(files)})
+    blobs = reader_blob_store(version, request.app.state.artifacts_uri, getattr(store, "uri", None))
+    stream = blobs.open(str(entry["sha256"]))
+
+    def chunks() -> Any:
+        with stream:
+            while block := stream.read(1 << 20):
+                yield block
+
+    name = str(entry.get("path") or version.get("name") or "artifact")
+    if version.get("metadata", {}).get("type") == "file" or len(files) == 1:
+        name = name.rsplit("/", 1)[-1] or str(version.get("name") or "artifact")
+    headers = {
+        "Content-Disposition": safe_content_disposition(name),
+        "X-Content-SHA256": str(entry["sha256"]),
+    }
+    if isinstance(entry.get("size"), int):
+        headers["Content-Length"] = str(entry["size"])
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+
+
+@router.get("/runs/{ref}/repro", summary="Reproduction verdicts the run takes part in")
+def repro(
+    ref: str, request: Request, store: Store = Depends(_store), who: Principal = Depends(reader)
+) -> Any:
+    run_id = _run_id(request, store, ref)
+    try:
+        from ..repro._display import repro_field
+    except ImportError:  # labledger without the repro package
+        return {"verdict": None, "role": None, "reproduction_of": None, "verdicts": []}
+    return repro_field(store, run_id)
 
 
 def _finite(v: Any) -> bool:

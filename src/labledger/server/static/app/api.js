@@ -50,6 +50,7 @@ export const api = {
   run: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}`).then(decodeFloats),
   keys: (p) => getJSON("/keys", p),
   series: (runs, keys, maxPoints) => getJSON("/series", { run: runs, key: keys, max_points: maxPoints }),
+  repro: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/repro`).then(decodeFloats),
   patch: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/patch`),
   importance: (p) => getJSON("/importance", p).then(decodeFloats),
   leaderboard: (p) => getJSON("/leaderboard", p).then(decodeFloats),

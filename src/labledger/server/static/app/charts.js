@@ -45,7 +45,7 @@ export class LineChart {
     this.host = host;
     this.height = height;
     this.smoothing = smoothing;
-    this.box = el("div", { class: "chart" });
+    this.box = el("div", { class: "chart", dataset: { key: spec.title } });
     this.titleEl = el("div", { class: "chart-title", text: spec.title });
     this.metaEl = el("span", { class: "chart-meta muted" });
     this.titleEl.append(this.metaEl);

@@ -90,6 +90,7 @@ async function route() {
   const { path, query } = parseHash();
   clear(main);
   main.className = "";
+  delete main.dataset.loaded;
   const ctx = makeContext(gen);
   for (const [re, fn] of ROUTES) {
     const m = path.match(re);

@@ -1,7 +1,7 @@
 // Run page: header, config and summary, metric and system charts, environment (git,
 // captured patch as a diff, packages, hardware, seed), datasets, artifacts, lineage and
 // reproduction verdicts. A running run refreshes itself every two seconds.
-import { el, add, clear, flatten, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor } from "./util.js";
+import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { LineChart, pointsFor, toXY } from "./charts.js";
 
@@ -115,8 +115,8 @@ export async function renderRun(main, ref, q, ctx) {
       if (!ctx.alive()) return false;
       renderHeader();
       renderOverview();
-      await loadCharts();
       ctx.live(run.status === "running");
+      await loadCharts();
       return run.status === "running";
     }, 2000);
   }
@@ -190,7 +190,7 @@ function renderEnvironment(host, run) {
     codeSec.append(el("p", { class: "muted", text: git.commit ? "The working tree was clean: no uncommitted changes." : "No git patch captured." }));
   }
   if ((git.untracked || []).length) codeSec.append(el("h3", { text: "Untracked files" }), el("ul", { class: "mono small" }, git.untracked.map((f) => el("li", { text: f }))));
-  if ((git.excluded || []).length) codeSec.append(el("h3", { text: "Excluded from the patch" }), el("ul", { class: "mono small" }, git.excluded.map((f) => el("li", { text: typeof f === "string" ? f : JSON.stringify(f) }))));
+  if ((git.excluded || []).length) codeSec.append(el("h3", { text: "Excluded from the patch" }), el("ul", { class: "mono small" }, git.excluded.map((f) => el("li", { text: typeof f === "string" ? f : `${f.path}${f.reason ? ` (${f.reason}${f.size !== undefined ? `, ${fmtBytes(f.size)}` : ""})` : ""}` }))));
   if ((snap.files || []).length) {
     codeSec.append(el("h3", { text: `Code snapshot (${snap.files.length} files)` }),
       el("div", { class: "scroll-box" }, el("table", { class: "grid compact" },
@@ -210,19 +210,21 @@ function renderEnvironment(host, run) {
   artSec.append(section("Artifacts", arts.length ? el("table", { class: "grid compact artifacts" },
     el("thead", null, el("tr", null, ["Name", "Kind", "Size", "sha256", ""].map((h) => el("th", { text: h })))),
     el("tbody", null, arts.map((a) => el("tr", null,
-      el("td", { class: "mono", text: a.name }), el("td", { text: a.kind || "" }), el("td", { class: "num", text: fmtBytes(a.size) }),
-      el("td", { class: "mono sha", title: a.sha256 || "", text: a.sha256 || "" }),
+      el("td", { class: "mono", text: a.uri || a.name }), el("td", { text: a.kind || "" }), el("td", { class: "num", text: fmtBytes(a.size) }),
+      artifactShaCell(a),
       el("td", null, artifactLink(run, a))))))
     : el("p", { class: "muted", text: "no artifacts logged" })));
 
   // lineage and reproduction (filled by other parts of labledger when present)
   const lin = el("div", { id: "sec-lineage" });
   const lineage = run.lineage || {};
-  const used = run.used_artifacts || run.inputs || lineage.inputs || [];
+  const used = run.used_artifacts || lineage.inputs || [];
   const lineageItems = [];
   if (run.parent_run_id) lineageItems.push(el("p", null, "Parent run: ", el("a", { href: `#/run/${encodeURIComponent(run.parent_run_id)}`, class: "mono", text: run.parent_run_id })));
   if (used.length) {
-    lineageItems.push(el("h3", { text: "Inputs" }), el("ul", null, used.map((u) => el("li", null, typeof u === "string" ? el("span", { class: "mono", text: u }) : artifactRefNode(u)))));
+    lineageItems.push(el("h3", { text: "Used artifacts (inputs)" }), el("ul", null, used.map((u) => el("li", null, typeof u === "string" ? el("span", { class: "mono", text: u }) : artifactRefNode(u),
+      typeof u === "object" && u.sha256 ? el("span", { class: "mono muted", text: `  sha256 ${String(u.sha256).slice(0, 16)}…` }) : null,
+      typeof u === "object" && (u.files || []).length === 1 ? el("span", null, " ", artifactLink(run, u)) : null))));
   }
   const outputs = lineage.outputs || [];
   if (outputs.length) lineageItems.push(el("h3", { text: "Consumers" }), el("ul", null, outputs.map((u) => el("li", null, typeof u === "string" ? el("span", { class: "mono", text: u }) : artifactRefNode(u)))));
@@ -230,36 +232,74 @@ function renderEnvironment(host, run) {
   lin.append(section("Lineage", lineageItems.length ? lineageItems : el("p", { class: "muted", text: "no parent run or input artifacts recorded" })));
 
   const rep = el("div", { id: "sec-repro" });
-  const repro = run.repro ?? run.reproductions ?? null;
-  rep.append(section("Reproduction", repro === null || (Array.isArray(repro) && !repro.length) ? el("p", { class: "muted", text: "not reproduced yet (labledger repro RUN)" }) : renderRepro(repro)));
+  const reproHost = el("div", null, el("p", { class: "muted", text: "loading…" }));
+  rep.append(section("Reproduction", reproHost));
+  api.repro(run.id).then((r) => clear(reproHost).append(renderRepro(run, r)))
+    .catch((e) => clear(reproHost).append(el("p", { class: "error-box", text: e.message })));
 
   add(host, envSec, el("div", { class: "two-col" }, hwSec, seedSec), pkgSec, varsSec, errs, codeSec, artSec, lin, rep);
 }
 
 function artifactRefNode(u) {
-  const label = u.name ? `${u.name}${u.version !== undefined ? `:v${u.version}` : ""}` : u.sha256 || JSON.stringify(u);
+  const label = u.uri || (u.name ? `${u.name}${u.version !== undefined ? `:v${u.version}` : ""}` : u.sha256 || JSON.stringify(u));
   const runId = u.run_id || u.producer_run_id;
+  if (runId) return el("span", null, el("span", { class: "mono", text: label }), " produced by run ", el("a", { href: `#/run/${encodeURIComponent(runId)}`, class: "mono", text: String(runId).slice(0, 8) }));
   return el("span", null, el("span", { class: "mono", text: label }),
     runId ? el("span", null, " from run ", el("a", { href: `#/run/${encodeURIComponent(runId)}`, class: "mono", text: String(runId).slice(0, 8) })) : null);
 }
 
-function artifactLink(run, a) {
-  const href = a.download_url || a.url_path || `/api/v1/runs/${encodeURIComponent(run.id)}/artifacts/${encodeURIComponent(a.name)}/download`;
-  if (typeof href !== "string" || !href.startsWith("/") || href.startsWith("//")) return el("span", { class: "muted", text: "" });
-  return el("a", { href, download: "", class: "button small", text: "Download" });
+// A single file shows the file's own sha256 (what `sha256sum` prints); a directory its
+// manifest digest (docs/artifacts.md).
+function artifactShaCell(a) {
+  const files = a.files || [];
+  const sha = files.length === 1 ? files[0].sha256 : a.sha256;
+  const note = files.length === 1 ? `file sha256; manifest ${a.sha256 || ""}` : "sha256 of the manifest";
+  return el("td", { class: "mono sha", title: note, text: sha || "" });
 }
 
-function renderRepro(repro) {
-  const items = Array.isArray(repro) ? repro : [repro];
-  return el("div", { class: "repro" }, items.map((r) => {
-    if (!r || typeof r !== "object") return el("p", { class: "mono", text: fmtValue(r) });
-    const verdict = r.verdict || r.status || r.result || "";
-    const rest = { ...r };
-    delete rest.verdict;
-    return el("div", { class: "repro-item" },
-      verdict ? el("span", { class: `badge verdict-${String(verdict).replace(/[^a-z_-]/gi, "")}`, text: String(verdict) }) : null,
-      kvTable(flatten(rest)));
-  }));
+function artifactFileHref(run, a, path) {
+  const base = `/api/v1/runs/${encodeURIComponent(run.id)}/artifacts/${encodeURIComponent(a.id)}/file`;
+  return path === undefined ? base : `${base}?path=${encodeURIComponent(path)}`;
+}
+
+function artifactLink(run, a) {
+  const files = a.files || [];
+  if (a.id === undefined || a.id === null || !files.length) return el("span", { class: "muted", text: "" });
+  if (files.length === 1) return el("a", { href: artifactFileHref(run, a), download: "", class: "button small", text: "Download" });
+  return el("details", { class: "files" }, el("summary", { text: `${files.length} files` }),
+    el("ul", { class: "mono small" }, files.slice(0, 500).map((f) => el("li", null,
+      el("a", { href: artifactFileHref(run, a, f.path), download: "", text: f.path }), el("span", { class: "muted", text: ` ${fmtBytes(f.size)}` })))),
+    files.length > 500 ? el("p", { class: "muted", text: `… and ${files.length - 500} more (labledger artifacts get)` }) : null);
+}
+
+const VERDICTS = {
+  "reproduced": "✓ reproduced",
+  "reproduced-within-tolerance": "≈ within tolerance",
+  "not-reproduced": "✗ not reproduced",
+  "not-reproducible": "! not reproducible",
+};
+
+function verdictBadge(v) {
+  return el("span", { class: `badge verdict-${String(v).replace(/[^a-z-]/gi, "")}`, text: VERDICTS[v] || String(v) });
+}
+
+function runLink(id) {
+  return el("a", { href: `#/run/${encodeURIComponent(id)}`, class: "mono", text: String(id).slice(0, 8) });
+}
+
+// The `repro` field: {verdict, role, reproduction_of, verdicts: [{original_run_id, repro_run_id, verdict, reason, created_at, ...}]}
+function renderRepro(run, repro) {
+  const verdicts = (repro && repro.verdicts) || [];
+  if (!verdicts.length) return el("p", { class: "muted", text: "Not reproduced yet: labledger repro RUN re-runs it and records a verdict here." });
+  return el("table", { class: "grid compact repro" },
+    el("thead", null, el("tr", null, ["When", "Verdict", "", "Reason"].map((h) => el("th", { text: h })))),
+    el("tbody", null, verdicts.map((v) => el("tr", null,
+      el("td", { text: fmtTime(v.created_at) }),
+      el("td", null, verdictBadge(v.verdict)),
+      el("td", null, v.original_run_id === run.id
+        ? (v.repro_run_id ? el("span", null, "re-run as ", runLink(v.repro_run_id)) : el("span", { class: "muted", text: "nothing was run" }))
+        : el("span", null, "reproduces ", runLink(v.original_run_id))),
+      el("td", { class: "small", text: v.reason || "" })))));
 }
 
 function shellQuote(s) {
