@@ -189,3 +189,60 @@ def test_sql_matches_python_evaluation(
         got = {r["id"] for r in store.list_runs(filter=text)}
         assert got == expected, text
         assert store.count_runs(filter=text) == len(expected)
+
+
+def _sort_key_value(run: dict[str, Any], key: str) -> tuple[float | None, str | None]:
+    v = run["summary"].get(key)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v):
+        return float(v), None
+    return None, v if isinstance(v, str) else None
+
+
+def _python_order(runs_: list[dict[str, Any]], key: str, desc: bool) -> list[str]:
+    """Reference order: numbers, then strings, then the rest; ties newest first, then id."""
+
+    def k(r: dict[str, Any]) -> tuple[Any, ...]:
+        num, text = _sort_key_value(r, key)
+        sign = -1 if desc else 1
+        return (
+            num is None,
+            sign * num if num is not None else 0.0,
+            text is None,
+            tuple(sign * ord(c) for c in text) + ((sign * -1,) if desc else (0,))
+            if text is not None
+            else (),
+            -r["created_at"],
+            r["id"],
+        )
+
+    return [r["id"] for r in sorted(runs_, key=k)]
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    data=st.lists(runs(), min_size=1, max_size=8),
+    node=st.one_of(st.none(), FILTERS),
+    key=st.sampled_from(METRIC_KEYS),
+    desc=st.booleans(),
+    limit=st.integers(1, 9),
+    offset=st.integers(0, 4),
+)
+def test_sorted_top_n_matches_python_order(
+    store: Any, data: list[dict[str, Any]], node: Any, key: str, desc: bool, limit: int, offset: int
+) -> None:
+    _reset(store)
+    insert(store, data)
+    stored = store.list_runs()
+    text = to_text(node) if node is not None else None
+    matching = [r for r in stored if node is None or evaluate(node, r)]
+    expected = _python_order(matching, key, desc)
+    order = ("-" if desc else "") + f"summary.`{key}`"
+    assert [r["id"] for r in store.list_runs(filter=text, order_by=order)] == expected
+    got = [
+        r["id"] for r in store.list_runs(filter=text, order_by=order, limit=limit, offset=offset)
+    ]
+    assert got == expected[offset : offset + limit]

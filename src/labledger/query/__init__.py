@@ -14,6 +14,7 @@ from ._ast import And, Compare, Exists, Field, InList, Like, Node, Not, Or, to_t
 from ._compile import compile_filter, compile_order_by
 from ._evaluate import evaluate
 from ._parser import parse, parse_field
+from ._plan import fetch_ranked
 
 __all__ = [
     "And",
@@ -28,6 +29,7 @@ __all__ = [
     "compile_filter",
     "compile_order_by",
     "evaluate",
+    "fetch_ranked",
     "parse",
     "parse_field",
     "to_text",

@@ -155,7 +155,7 @@ class _Compiler:
         return _Json(self.dialect, s.runs.c[field.kind], field.path)
 
     def _metric(self, key: str, column: str = "last") -> Any:
-        ms = s.metric_summary
+        ms = s.metric_summary.alias("ms_q")
         return (
             sa.select(ms.c[column])
             .where(ms.c.run_id == s.runs.c.id, ms.c.key == sa.literal(key, sa.String))
@@ -240,7 +240,7 @@ class _Compiler:
 
     def exists(self, field: Field) -> Any:
         if field.kind == "summary":
-            ms = s.metric_summary
+            ms = s.metric_summary.alias("ms_q")
             has_metric = sa.exists(
                 sa.select(sa.literal(1)).where(
                     ms.c.run_id == s.runs.c.id, ms.c.key == sa.literal(field.path[0], sa.String)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy import text as sa_text
 from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
 
 __all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects", "repro_verdicts", "users", "api_tokens", "project_roles", "artifact_versions", "artifact_files", "artifact_aliases", "artifact_uses"]
@@ -78,6 +79,13 @@ runs = Table(
 Index("ix_runs_project_created", runs.c.project, runs.c.created_at)
 Index("ix_runs_status", runs.c.status)
 Index("ix_runs_created", runs.c.created_at)
+# runs with explicit summary values (migration 0005; used by labledger.query's ranked plan)
+Index(
+    "ix_runs_summary_set",
+    runs.c.id,
+    sqlite_where=sa_text("summary != '{}'"),
+    postgresql_where=sa_text("summary <> '{}'::jsonb"),
+)
 
 metric_chunks = Table(
     "metric_chunks",

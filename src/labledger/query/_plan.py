@@ -1,0 +1,100 @@
+"""A fast plan for the leaderboard question: runs matching a filter, sorted by one metric, top N.
+
+The general ORDER BY over ``summary.K`` computes every run's value (a JSON lookup and
+a correlated subquery) before sorting, which is linear in the number of runs. This
+plan instead returns the same rows in the same order as the general query by reading:
+
+1. runs whose value of K is a number, merged from two ordered, limited queries:
+   a. ``metric_summary`` rows of K in index order ``(key, last)``, joined to their run
+      (runs whose ``summary`` JSON overrides K excluded), and
+   b. runs whose ``summary`` JSON holds a number for K, found through the partial index
+      ``ix_runs_summary_set`` (migration 0005) over runs with a non-empty ``summary``;
+   both with the filter applied per row, stopping after ``offset + limit`` rows;
+2. only when that falls short, the remaining runs (no numeric K) with the general order.
+
+Ties break as in :func:`compile_order_by`: newest first, then id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..store import _schema as s
+from ._compile import _Compiler, _Json, compile_order_by
+from ._parser import parse_field
+
+__all__ = ["fetch_ranked"]
+
+
+def _summary_set(dialect: str) -> Any:
+    # A constant (not a bound parameter), so the planner can match the partial index.
+    empty = "'{}'" if dialect == "sqlite" else "'{}'::jsonb"
+    return s.runs.c.summary.op("!=", is_comparison=True)(sa.literal_column(empty))
+
+
+def fetch_ranked(
+    conn: Connection,
+    where: Any,
+    order_by: str | list[str] | None,
+    limit: int | None,
+    offset: int = 0,
+    *,
+    dialect: str,
+) -> list[Any] | None:
+    """Rows of ``runs`` for ``WHERE where ORDER BY summary.K LIMIT limit OFFSET offset``.
+
+    Returns None when the plan does not apply (no limit, or not exactly one
+    ``summary.*`` sort key); the caller then runs the general query.
+    """
+    keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    if limit is None or len(keys) != 1:
+        return None
+    raw = keys[0].strip()
+    field = parse_field(raw.lstrip("+-").strip())
+    if field.kind != "summary":
+        return None
+    desc = raw.startswith("-")
+    key = field.path[0]
+    cond = [where] if where is not None else []
+    j = _Json(dialect, s.runs.c.summary, (key,))
+    summary_set = _summary_set(dialect)
+    ms = s.metric_summary
+    from_metrics = (
+        sa.select(*s.runs.c, ms.c.last.label("v"))
+        .select_from(ms.join(s.runs, s.runs.c.id == ms.c.run_id))
+        .where(
+            ms.c.key == sa.literal(key, sa.String),
+            ms.c.last.is_not(None),
+            sa.not_(sa.and_(summary_set, j.present())),
+            *cond,
+        )
+    )
+    override = j.number(nonfinite=True)
+    from_overrides = sa.select(*s.runs.c, override.label("v")).where(
+        summary_set, override.is_not(None), *cond
+    )
+    want = offset + limit
+    rows: list[Any] = []
+    # Two ordered, limited queries merged here: PostgreSQL does not push LIMIT through a
+    # UNION ALL into the index scan, but plans each branch well on its own.
+    for q, v in ((from_metrics, ms.c.last), (from_overrides, override)):
+        ordered = q.order_by(
+            v.desc() if desc else v.asc(), s.runs.c.created_at.desc(), s.runs.c.id.asc()
+        )
+        rows.extend(conn.execute(ordered.limit(want)).mappings())
+    sign = -1.0 if desc else 1.0
+    rows.sort(key=lambda r: (sign * r["v"], -r["created_at"], r["id"]))
+    del rows[want:]
+    if len(rows) < want:
+        number = _Compiler(dialect).number(field)
+        rest = (
+            sa.select(s.runs)
+            .where(number.is_(None), *cond)
+            .order_by(*compile_order_by([raw], dialect=dialect))
+            .limit(want - len(rows))
+        )
+        rows.extend(conn.execute(rest).mappings())
+    return rows[offset:]
