@@ -232,7 +232,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, one repetition")
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument(
-        "--workers", type=int, default=2, help="uvicorn workers of the labledger server"
+        "--workers", type=int, default=1, help="uvicorn workers of the labledger server"
     )
     ap.add_argument(
         "--pg",

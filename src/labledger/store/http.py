@@ -117,11 +117,18 @@ class HttpStore:
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _new_client(self) -> httpx.Client:
+        import socket
+
+        # TCP_NODELAY: a request goes out as headers then body; with Nagle the body's last
+        # segment waits for the server's delayed ACK (~40 ms) on every batch.
+        transport = self._transport or httpx.HTTPTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
         return httpx.Client(
             base_url=self.uri,
             headers=self._headers,
             timeout=self._timeout,
-            transport=self._transport,
+            transport=transport,
         )
 
     def _after_fork(self) -> None:
