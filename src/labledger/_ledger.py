@@ -72,6 +72,77 @@ class Ledger:
 
         return pd.DataFrame(runs_to_rows(self.runs(project, filter, order_by, limit)))
 
+    # -- analysis (labledger.analysis; the CLI's best/diff/compare/importance/export) ----
+
+    def best(
+        self,
+        metric: str,
+        *,
+        mode: str = "max",
+        filter: str | None = None,
+        top: int = 10,
+        project: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime."""
+        import math
+
+        from ._exceptions import UsageError
+        from .analysis import leaderboard_row
+
+        if mode not in ("max", "min"):
+            raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
+        flt = _with_metric(filter, metric)
+        order = ("-" if mode == "max" else "") + _metric_field(metric)
+        runs = self.runs(project=project, filter=flt, order_by=order, limit=top)
+        ranked = [
+            r for r in runs
+            if isinstance(v := r["summary"].get(metric), (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+        ]
+        return [leaderboard_row(i + 1, r, metric) for i, r in enumerate(ranked)]
+
+    def diff(self, run_a: str, run_b: str, *, show_all: bool = False) -> dict[str, Any]:
+        """What differs between two runs: config, summary, environment, seed, datasets."""
+        from .analysis import diff_runs
+
+        blobs = getattr(self.store, "get_blob", None)
+        return diff_runs(self.get(run_a), self.get(run_b), show_all=show_all, blobs=blobs)
+
+    def compare(self, *run_refs: str) -> dict[str, Any]:
+        """Several runs as one table (one row per key), differing keys first."""
+        from .analysis import compare_runs
+
+        return compare_runs([self.get(ref) for ref in run_refs])
+
+    def importance(
+        self,
+        metric: str,
+        *,
+        filter: str | None = None,
+        project: str | None = None,
+        keys: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """How much each config key matters for ``metric`` (random-forest permutation importance
+        and Spearman correlation), most important first."""
+        from .analysis import importance
+
+        runs = self.runs(project=project, filter=_with_metric(filter, metric))
+        return importance(runs, metric, keys=keys)
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        project: str | None = None,
+        filter: str | None = None,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+    ) -> Any:
+        """Write one row per run (config and summary flattened) as csv, parquet or json; return the path."""
+        from .analysis import export_rows, runs_to_rows
+
+        return export_rows(runs_to_rows(self.runs(project, filter, order_by, limit)), path, format)
+
     def close(self) -> None:
         self.store.close()
 
@@ -80,3 +151,22 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _metric_field(metric: str) -> str:
+    from ._exceptions import UsageError
+
+    if not metric or "`" in metric or '"' in metric or "\\" in metric:
+        raise UsageError(f"invalid metric name {metric!r}")
+    return f"summary.`{metric}`"
+
+
+def _with_metric(filter: str | None, metric: str) -> str:
+    """``filter`` (checked on its own, so errors point into the user's text) and ``summary.M exists``."""
+    field = _metric_field(metric)
+    if not filter:
+        return f"{field} exists"
+    from .query import parse
+
+    parse(filter)
+    return f"({filter}) and {field} exists"

@@ -1,12 +1,26 @@
-"""Comparing and ranking runs."""
+"""Comparing and ranking runs: leaderboard rows, diffs, comparison tables, importance, export."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .._values import flatten
+from ._compare import compare_runs, diff_runs, leaderboard_row, provenance
+from ._export import FORMATS, export_rows, rows_to_frame
+from ._importance import importance, plot_importance
 
-__all__ = ["runs_to_rows"]
+__all__ = [
+    "FORMATS",
+    "compare_runs",
+    "diff_runs",
+    "export_rows",
+    "importance",
+    "leaderboard_row",
+    "plot_importance",
+    "provenance",
+    "rows_to_frame",
+    "runs_to_rows",
+]
 
 BASE_COLUMNS = ("id", "project", "name", "status", "created_at", "ended_at", "runtime_s", "seed")
 

@@ -1,0 +1,176 @@
+"""Leaderboard rows, two-run diffs and N-run comparison tables, as plain dicts (JSON-ready)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .._values import flatten
+
+__all__ = ["ENV_KEYS", "compare_runs", "diff_runs", "leaderboard_row", "provenance"]
+
+# environment facts shown in compare tables (dotted paths into env)
+ENV_KEYS = (
+    "git.commit",
+    "git.branch",
+    "git.dirty",
+    "git.diff_sha256",
+    "python.version",
+    "os.system",
+    "hardware.cpu_model",
+    "hardware.cuda",
+    "command.argv",
+)
+
+
+def _get(d: Mapping[str, Any] | None, path: str) -> Any:
+    cur: Any = d or {}
+    for part in path.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+        return False
+    return bool(a == b)
+
+
+def provenance(run: Mapping[str, Any]) -> dict[str, Any]:
+    """What produced a run: commit, whether a patch was captured, seed, data fingerprints, runtime."""
+    git = _get(run.get("env"), "git") or {}
+    return {
+        "git_commit": git.get("commit"),
+        "git_dirty": git.get("dirty"),
+        "patch_sha256": git.get("diff_sha256"),
+        "patch_captured": bool(git.get("diff_sha256")),
+        "seed": run.get("seed"),
+        "datasets": [
+            {"name": d.get("name"), "sha256": d.get("sha256")} for d in (run.get("datasets") or [])
+        ],
+        "runtime_s": run.get("runtime_s"),
+    }
+
+
+def leaderboard_row(rank: int, run: Mapping[str, Any], metric: str) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "id": run["id"],
+        "name": run.get("name"),
+        "project": run.get("project"),
+        "status": run.get("status"),
+        "metric": metric,
+        "value": (run.get("summary") or {}).get(metric),
+        "config": run.get("config") or {},
+        **provenance(run),
+        "created_at": run.get("created_at"),
+    }
+
+
+def _section(a: Mapping[str, Any], b: Mapping[str, Any], show_all: bool) -> list[dict[str, Any]]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        same = key in a and key in b and _same(va, vb)
+        if same and not show_all:
+            continue
+        out.append(
+            {
+                "key": key,
+                "a": va,
+                "b": vb,
+                "same": same,
+                "only": "a" if key not in b else "b" if key not in a else None,
+            }
+        )
+    return out
+
+
+def _generic_env_diff(env_a: Mapping[str, Any], env_b: Mapping[str, Any]) -> dict[str, Any]:
+    fa, fb = flatten(env_a or {}), flatten(env_b or {})
+    changed = {
+        k: {"a": fa.get(k), "b": fb.get(k)}
+        for k in sorted(set(fa) | set(fb))
+        if not _same(fa.get(k), fb.get(k))
+    }
+    return {"same": not changed, "changed": changed}
+
+
+def diff_runs(
+    run_a: Mapping[str, Any],
+    run_b: Mapping[str, Any],
+    *,
+    show_all: bool = False,
+    blobs: Callable[[str], bytes] | None = None,
+) -> dict[str, Any]:
+    """Differences between two runs: config, summary, environment, seed, datasets.
+
+    Only differing entries unless ``show_all``. The environment section is
+    ``labledger.capture.diff.env_diff`` (packages added/removed/changed, git, python,
+    hardware, ...) when available, else a generic diff of the flattened env JSON.
+    """
+    try:
+        from ..capture.diff import run_env_diff
+
+        env = run_env_diff(run_a, run_b, blobs=blobs)
+    except ImportError:  # pragma: no cover - capture engineer's module not present
+        env = _generic_env_diff(run_a.get("env") or {}, run_b.get("env") or {})
+    if not show_all:
+        env = {k: v for k, v in env.items() if k == "same" or v}
+    da = {d.get("name") or d.get("path"): d.get("sha256") for d in (run_a.get("datasets") or [])}
+    db = {d.get("name") or d.get("path"): d.get("sha256") for d in (run_b.get("datasets") or [])}
+    meta_keys = ("name", "project", "status", "runtime_s", "exit_code")
+    return {
+        "a": run_a["id"],
+        "b": run_b["id"],
+        "run": _section(
+            {k: run_a.get(k) for k in meta_keys}, {k: run_b.get(k) for k in meta_keys}, show_all
+        ),
+        "config": _section(
+            flatten(run_a.get("config") or {}), flatten(run_b.get("config") or {}), show_all
+        ),
+        "summary": _section(run_a.get("summary") or {}, run_b.get("summary") or {}, show_all),
+        "seed": _section({"seed": run_a.get("seed")}, {"seed": run_b.get("seed")}, show_all),
+        "datasets": _section(da, db, show_all),
+        "environment": env,
+    }
+
+
+def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """N runs as one table: one row per key (config, summary, seed, env facts), differing rows first."""
+    cols = [r["id"] for r in runs]
+    table: dict[str, list[Any]] = {}
+
+    def put(key: str, i: int, value: Any) -> None:
+        table.setdefault(key, [None] * len(runs))[i] = value
+
+    for i, r in enumerate(runs):
+        for k, v in flatten(r.get("config") or {}).items():
+            put(f"config.{k}", i, v)
+        for k, v in (r.get("summary") or {}).items():
+            put(f"summary.{k}", i, v)
+        put("seed", i, r.get("seed"))
+        put("status", i, r.get("status"))
+        put("runtime_s", i, r.get("runtime_s"))
+        for k in ENV_KEYS:
+            v = _get(r.get("env"), k)
+            if v is not None:
+                put(f"env.{k}", i, v)
+        for d in r.get("datasets") or []:
+            put(f"dataset.{d.get('name')}", i, d.get("sha256"))
+    rows = []
+    for key, values in table.items():
+        differs = any(not _same(values[0], v) for v in values[1:])
+        if key == "runtime_s":
+            differs = False  # always differs; shown with the others
+        rows.append({"key": key, "values": values, "differs": differs})
+    order = {"config": 0, "summary": 1, "seed": 2, "dataset": 3, "env": 4}
+    rows.sort(
+        key=lambda r: (not r["differs"], order.get(str(r["key"]).split(".")[0], 5), str(r["key"]))
+    )
+    return {"runs": cols, "names": [r.get("name") for r in runs], "rows": rows}

@@ -1,0 +1,321 @@
+"""``labledger best``, ``diff``, ``compare``, ``importance`` and ``export``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ._output import console, emit_json, fmt_duration, fmt_value, open_ledger, store_option
+
+__all__ = ["best", "compare", "diff", "export", "importance"]
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = fmt_value(value) if value is not None else "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _progress(enabled: bool) -> Any:
+    """A rich spinner/progress display on a terminal, else a no-op context."""
+    import contextlib
+
+    if not enabled or not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+@click.command()
+@click.option("--metric", "-m", required=True, help="Summary metric to rank by, e.g. val_acc.")
+@click.option("--max", "mode", flag_value="max", default=True, help="Higher is better (default).")
+@click.option("--min", "mode", flag_value="min", help="Lower is better.")
+@click.option("--filter", "-f", "filter_", default=None, help="Only runs matching this filter.")
+@click.option(
+    "--top", "-n", default=10, show_default=True, type=click.IntRange(min=1), help="How many runs."
+)
+@click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
+@store_option
+def best(
+    metric: str,
+    mode: str,
+    filter_: str | None,
+    top: int,
+    project: str | None,
+    as_json: bool,
+    store: str | None,
+) -> None:
+    """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime."""
+    with open_ledger(store) as ledger:
+        rows = ledger.best(metric, mode=mode, filter=filter_, top=top, project=project)
+    if as_json:
+        emit_json(rows)
+        return
+    c = console()
+    if not rows:
+        c.print(f"no runs with a numeric {metric!r}")
+        return
+    from rich.table import Table
+
+    from .._values import flatten
+
+    t = Table(
+        title=f"best by {metric} ({'max' if mode == 'max' else 'min'})",
+        title_justify="left",
+        header_style="bold",
+    )
+    for col in ("#", "run", metric, "config", "commit", "patch", "seed", "data", "runtime"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        cfg = ", ".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
+        commit = (r["git_commit"] or "-")[:10] + (" (dirty)" if r["git_dirty"] else "")
+        patch = (r["patch_sha256"] or "")[:10] if r["patch_captured"] else "-"
+        data = ", ".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
+        t.add_row(
+            str(r["rank"]),
+            f"{r['id'][:8]} {r['name']}",
+            fmt_value(r["value"]),
+            cfg,
+            commit,
+            patch,
+            "-" if r["seed"] is None else str(r["seed"]),
+            data,
+            fmt_duration(r["runtime_s"]),
+        )
+    c.print(t)
+
+
+@click.command()
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@click.option("--all", "show_all", is_flag=True, help="Show every key, not only differences.")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@store_option
+def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | None) -> None:
+    """What differs between two runs: config, summary, environment, seed, datasets."""
+    with open_ledger(store) as ledger:
+        d = ledger.diff(run_a, run_b, show_all=show_all)
+    if as_json:
+        emit_json(d)
+        return
+    from rich.table import Table
+
+    c = console()
+    c.print(f"[bold]A[/] {d['a']}   [bold]B[/] {d['b']}")
+    any_shown = False
+    for section in ("run", "config", "summary", "seed", "datasets"):
+        entries = d[section]
+        if not entries:
+            continue
+        any_shown = True
+        t = Table(title=section, title_justify="left", header_style="bold")
+        for col in ("key", "A", "B"):
+            t.add_column(col, overflow="fold")
+        for e in entries:
+            style = "" if e["same"] else "yellow"
+            a = "(absent)" if e["only"] == "b" else _short(e["a"], 60)
+            b = "(absent)" if e["only"] == "a" else _short(e["b"], 60)
+            t.add_row(e["key"], a, b, style=style)
+        c.print(t)
+    env = {k: v for k, v in d["environment"].items() if k != "same" and v}
+    if env:
+        any_shown = True
+        c.print("[bold]environment[/]")
+        for section, content in env.items():
+            for line in _env_lines(section, content):
+                c.print("  " + line, markup=False, highlight=False)
+    if not any_shown:
+        c.print("no differences" + ("" if show_all else " (use --all to see everything)"))
+
+
+def _env_lines(section: str, content: Any) -> list[str]:
+    lines: list[str] = []
+    if isinstance(content, dict) and {"added", "removed", "changed"} & set(content):
+        for name, v in (content.get("added") or {}).items():
+            lines.append(f"{section}: + {name} {_short(v)}")
+        for name, v in (content.get("removed") or {}).items():
+            lines.append(f"{section}: - {name} {_short(v)}")
+        for name, v in (content.get("changed") or {}).items():
+            if isinstance(v, dict) and "a" in v:
+                lines.append(f"{section}: ~ {name} {_short(v['a'])} -> {_short(v['b'])}")
+            else:
+                lines.append(f"{section}: ~ {name}")
+    elif isinstance(content, dict):
+        for name, v in content.items():
+            if isinstance(v, dict) and "a" in v:
+                lines.append(f"{section}.{name}: {_short(v['a'])} -> {_short(v['b'])}")
+            else:
+                lines.append(f"{section}.{name}: {_short(v)}")
+    else:
+        lines.append(f"{section}: {_short(content, 80)}")
+    return lines
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also show keys that are the same in every run."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@store_option
+def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | None) -> None:
+    """Several runs side by side as one table, differing keys first."""
+    with open_ledger(store) as ledger:
+        table = ledger.compare(*runs)
+    if as_json:
+        emit_json(table)
+        return
+    from rich.table import Table
+
+    t = Table(header_style="bold")
+    t.add_column("key", overflow="fold")
+    for rid, name in zip(table["runs"], table["names"], strict=True):
+        t.add_column(f"{rid[:8]}\n{name}", overflow="fold")
+    hidden = 0
+    for row in table["rows"]:
+        if not row["differs"] and not show_all and row["key"] != "runtime_s":
+            hidden += 1
+            continue
+        t.add_row(
+            row["key"],
+            *(_short(v, 30) for v in row["values"]),
+            style="yellow" if row["differs"] else "",
+        )
+    c = console()
+    c.print(t)
+    if hidden:
+        c.print(f"[dim]{hidden} keys are the same in every run (--all shows them)[/]")
+
+
+@click.command()
+@click.option("--metric", "-m", required=True, help="Summary metric to explain, e.g. val_acc.")
+@click.option("--filter", "-f", "filter_", default=None, help="Only runs matching this filter.")
+@click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option(
+    "--plot",
+    "plot",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also save a bar chart (PNG).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the importances as JSON.")
+@store_option
+def importance(
+    metric: str,
+    filter_: str | None,
+    project: str | None,
+    plot: str | None,
+    as_json: bool,
+    store: str | None,
+) -> None:
+    """Which config keys matter for METRIC: random-forest permutation importance and Spearman correlation."""
+    from .._ledger import _with_metric
+    from ..analysis import importance as compute
+    from ..analysis import plot_importance
+
+    with _progress(not as_json) as progress, open_ledger(store) as ledger:
+        task = progress.add_task("loading runs") if progress else None
+
+        def say(msg: str) -> None:
+            if progress is not None:
+                progress.update(task, description=msg)
+
+        runs = ledger.runs(project=project, filter=_with_metric(filter_, metric))
+        items = compute(runs, metric, progress=say)
+    if plot:
+        plot_importance(items, plot, metric)
+    if as_json:
+        emit_json(items)
+        return
+    from rich.table import Table
+
+    t = Table(
+        title=f"importance for {metric} ({items[0]['n'] if items else 0} runs)",
+        title_justify="left",
+        header_style="bold",
+    )
+    for col in ("key", "importance", "", "spearman", "kind", "note"):
+        t.add_column(col)
+    for it in items:
+        bar = "█" * round(it["importance"] * 20)
+        rho = "-" if it["spearman"] is None else f"{it['spearman']:+.2f}"
+        notes = []
+        if it["constant"]:
+            notes.append("constant")
+        if it["log_scale"]:
+            notes.append("log scale")
+        if it["missing"]:
+            notes.append(f"missing in {it['missing']}")
+        t.add_row(it["key"], f"{it['importance']:.3f}", bar, rho, it["kind"], ", ".join(notes))
+    c = console()
+    c.print(t)
+    if plot:
+        c.print(f"plot saved to {plot}")
+
+
+@click.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "json"]),
+    default=None,
+    help="Output format (default: from the file extension).",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="File to write.",
+)
+@click.option("--filter", "-f", "filter_", default=None, help="Only runs matching this filter.")
+@click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option("--sort", "sort", default=None, help="Sort key, e.g. -summary.val_acc.")
+@click.option(
+    "--limit", "-n", default=None, type=click.IntRange(min=1), help="At most this many runs."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print {path, format, runs} as JSON when done."
+)
+@store_option
+def export(
+    fmt: str | None,
+    output: str,
+    filter_: str | None,
+    project: str | None,
+    sort: str | None,
+    limit: int | None,
+    as_json: bool,
+    store: str | None,
+) -> None:
+    """Export runs, one row each with config.* and summary.* columns, to CSV, Parquet or JSON."""
+    from pathlib import Path
+
+    from ..analysis import FORMATS, export_rows, runs_to_rows
+
+    chosen = fmt or Path(output).suffix.lstrip(".").lower()
+    if chosen not in FORMATS:
+        raise click.UsageError(
+            f"cannot tell the format from {output!r}: pass --format csv|parquet|json"
+        )
+    with _progress(not as_json) as progress, open_ledger(store) as ledger:
+        task = progress.add_task("reading runs") if progress else None
+        runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
+        if progress is not None:
+            progress.update(task, description=f"writing {len(runs)} runs")
+        path = export_rows(runs_to_rows(runs), output, chosen)
+    if as_json:
+        emit_json({"path": str(path), "format": chosen, "runs": len(runs)})
+    else:
+        console().print(f"wrote {len(runs)} runs to {path} ({chosen})")
