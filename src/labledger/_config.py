@@ -72,7 +72,7 @@ class Config(MutableMapping[str, Any]):
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Merge a dict, Namespace, dataclass or Mapping (and keyword arguments) into the config."""
         new = normalize_config(other) if other != () else {}
         if kwargs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import operator
 import os
 import sys
 import threading
@@ -23,8 +24,8 @@ __all__ = ["Run", "init"]
 
 _now = time.time
 _RUNS: weakref.WeakSet[Run] = weakref.WeakSet()
-_MAX_BUFFER = 1_000_000  # points held in memory before log() waits for the writer (~150 MB)
-_STALL_S = 2.0  # a writer with no progress for this long is stuck: drop points instead of waiting
+_MAX_BUFFER = 500_000  # points held in memory before log() waits for the writer (~80 MB)
+_STALL_S = 10.0  # a writer with no progress for this long is stuck: drop points instead of waiting
 DEFAULT_FINISH_TIMEOUT = float(os.environ.get("LABLEDGER_FINISH_TIMEOUT", "60"))
 
 
@@ -224,12 +225,12 @@ class Run:
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
             raise TypeError(f"step must be an int, not {type(step).__name__}")
-        step = int(step.__index__())
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
-        if step >= self._step:
-            self._step = step + 1
-        return step
+        value: int = operator.index(step)
+        if not 0 <= value < 2**63:
+            raise ValueError(f"step must be >= 0 and < 2**63, got {value}")
+        if value >= self._step:
+            self._step = value + 1
+        return value
 
     def _learn_key(self, key: Any) -> None:
         check_key(key)

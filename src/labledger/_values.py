@@ -53,7 +53,7 @@ def coerce_metric(key: str, value: object) -> float | int:
     if tv is float or tv is int:
         return value  # type: ignore[return-value]
     if tv is bool:
-        return int(value)  # type: ignore[arg-type]
+        return 1 if value else 0
     if isinstance(value, (str, bytes, bytearray)) or value is None:
         raise TypeError(f"metric {key!r} must be a number, got {tv.__name__} {value!r:.40}")
     mod = tv.__module__ or ""
@@ -83,7 +83,7 @@ def coerce_metric(key: str, value: object) -> float | int:
         return float(value) if isinstance(value, float) else int(value)
     if hasattr(value, "__float__") and not isinstance(value, complex) and not hasattr(value, "__len__"):
         try:
-            return float(value)  # type: ignore[arg-type]
+            return float(value)
         except (TypeError, ValueError):
             pass
     raise TypeError(f"metric {key!r} must be a number, got {tv.__name__}")

@@ -30,6 +30,7 @@ __all__ = ["Writer"]
 log = logging.getLogger("labledger.writer")
 
 HEARTBEAT_EVERY = 10.0
+BUSY_POINTS = 20_000
 # How long flush()/stop() keep waiting for a store that fails every write.
 FAILING_GRACE = float(os.environ.get("LABLEDGER_FAILING_GRACE", "10"))
 
@@ -70,7 +71,8 @@ class Writer(threading.Thread):
         self._updates: dict[str, Any] = {}
         # RLock: update_run() may be re-entered from a signal handler on the same thread.
         self._updates_lock = threading.RLock()
-        self._updates_seq = 0  # bumped by update_run()
+        # bumped by update_run(); creating the run record counts as update 1
+        self._updates_seq = 1 if create_record is not None else 0
         self._updates_done = 0  # highest update sequence durably written
         self._retry: Batch | None = None
         self._retry_seq = 0
@@ -130,7 +132,9 @@ class Writer(threading.Thread):
             with self._progress:
                 if self._done(points, updates):
                     return True
-                wait = 0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic()))
+                wait = (
+                    0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic()))
+                )
                 self._progress.wait(wait)
             if self._done(points, updates):
                 return True
@@ -195,7 +199,9 @@ class Writer(threading.Thread):
             try:
                 with self.write_lock:
                     self._write_pending()
-                delay = self.interval
+                # a busy run (the buffer refilled while we wrote) is drained at once:
+                # smaller batches, less memory held by buffered points
+                delay = 0.0 if len(self.buffer) > BUSY_POINTS else self.interval
                 if self.failing:
                     self.failing = False
                     log.warning("labledger: run %s is being written again", self.run_id[:8])
@@ -222,6 +228,10 @@ class Writer(threading.Thread):
         if self._create_record is not None:
             store.create_run(self._create_record)
             self._create_record = None
+            with self._progress:
+                self._updates_done = max(self._updates_done, 1)
+                self.last_progress = time.monotonic()
+                self._progress.notify_all()
         self.store = store
         self.store_error = None
         self.store_ready.set()
@@ -280,7 +290,7 @@ class Writer(threading.Thread):
     def _committed(self, batch: Batch, npoints: int, seq: int) -> None:
         latest = self.latest
         for key, (steps, vals, _ts) in batch.metrics.items():
-            latest[key] = (steps[-1], vals[-1])
+            latest[key] = (int(steps[-1]), float(vals[-1]))
         with self._progress:
             self.written += npoints
             if seq > self._updates_done:
@@ -309,19 +319,36 @@ class Writer(threading.Thread):
             return None
         metrics: dict[str, tuple[Any, Any, Any]] = {}
         if items:
-            first_key = items[0][0]
-            if items[-1][0] == first_key and all(it[0] == first_key for it in items):
-                _, steps, vals, ts = zip(*items, strict=True)
-                metrics[first_key] = (steps, vals, ts)
-            else:
-                groups: dict[str, list[Point]] = {}
-                for it in items:
-                    g = groups.get(it[0])
-                    if g is None:
-                        groups[it[0]] = g = []
-                    g.append(it)
-                for key, its in groups.items():
-                    _, steps, vals, ts = zip(*its, strict=True)
-                    metrics[key] = (steps, vals, ts)
+            metrics = _group(items)
         batch = Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
         return batch, n, seq
+
+
+_DTYPE: list[Any] = []  # the structured dtype of a point, built on first use (numpy is lazy)
+
+
+def _group(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
+    """Group buffered points by key into (steps, values, timestamps) numpy arrays.
+
+    One C-level pass (``np.fromiter`` into a structured array) instead of Python-level
+    transposition: this runs while the training thread wants the GIL.
+    """
+    import numpy as np
+
+    if not _DTYPE:
+        _DTYPE.append(np.dtype([("k", "O"), ("s", "<i8"), ("v", "<f8"), ("t", "<f8")]))
+    n = len(items)
+    rec = np.fromiter(items, dtype=_DTYPE[0], count=n)
+    first = items[0][0]
+    if items[-1][0] == first and items[n // 2][0] == first and all(it[0] == first for it in items):
+        return {first: (rec["s"], rec["v"], rec["t"])}
+    codes: dict[str, int] = {}
+    setdefault = codes.setdefault
+    code = np.fromiter((setdefault(it[0], len(codes)) for it in items), dtype=np.int32, count=n)
+    order = np.argsort(code, kind="stable")
+    ends = np.cumsum(np.bincount(code, minlength=len(codes)))
+    out: dict[str, tuple[Any, Any, Any]] = {}
+    for key, c in codes.items():
+        part = rec[order[(ends[c - 1] if c else 0) : ends[c]]]
+        out[key] = (part["s"], part["v"], part["t"])
+    return out

@@ -40,24 +40,40 @@ class Script:
                 proc.kill()
             proc.communicate(timeout=30)
 
-    def run(self, code: str, *, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, code: str, *, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code)], cwd=self.cwd, env=_env(env),
-            capture_output=True, text=True, timeout=timeout,
+            [sys.executable, "-c", textwrap.dedent(code)],
+            cwd=self.cwd,
+            env=_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def start(self, code: str, *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code)], cwd=self.cwd, env=_env(env),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-c", textwrap.dedent(code)],
+            cwd=self.cwd,
+            env=_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.started.append(proc)
         return proc
 
-    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "labledger.cli", *args], cwd=self.cwd, env=_env(env),
-            capture_output=True, text=True, timeout=60,
+            [sys.executable, "-m", "labledger.cli", *args],
+            cwd=self.cwd,
+            env=_env(env),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
 

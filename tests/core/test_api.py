@@ -46,7 +46,9 @@ VALUE_KINDS = [
 ]
 
 
-def test_every_value_kind_round_trips(any_store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_every_value_kind_round_trips(
+    any_store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     run = start(any_store_uri, finish_all)
     for i, (value, _) in enumerate(VALUE_KINDS):
         run.log({f"kind/{i}": value})
@@ -61,7 +63,9 @@ def test_every_value_kind_round_trips(any_store_uri: str, finish_all: list[Any],
         assert got["metrics"][f"kind/{i}"]["count"] == 1
 
 
-def test_nan_and_inf_read_back_exactly(any_store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_nan_and_inf_read_back_exactly(
+    any_store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     run = start(any_store_uri, finish_all)
     seq = [1.0, math.nan, math.inf, -math.inf, 2.0, math.nan]
     for v in seq:
@@ -92,8 +96,16 @@ def test_nan_and_inf_read_back_exactly(any_store_uri: str, finish_all: list[Any]
 
 @pytest.mark.parametrize(
     ("value", "type_name"),
-    [("0.5", "str"), (None, "NoneType"), ([1.0], "list"), (np.zeros(3), "ndarray"),
-     (torch.zeros(2, 2), "Tensor"), (1 + 2j, "complex"), ({"a": 1}, "dict"), (b"1", "bytes")],
+    [
+        ("0.5", "str"),
+        (None, "NoneType"),
+        ([1.0], "list"),
+        (np.zeros(3), "ndarray"),
+        (torch.zeros(2, 2), "Tensor"),
+        (1 + 2j, "complex"),
+        ({"a": 1}, "dict"),
+        (b"1", "bytes"),
+    ],
 )
 def test_non_numeric_value_raises_type_error_at_call_site(
     store_uri: str, finish_all: list[Any], value: Any, type_name: str
@@ -105,11 +117,14 @@ def test_non_numeric_value_raises_type_error_at_call_site(
     assert "'bad/key'" in msg and type_name in msg
     # raised in log() itself, not later in the writer thread
     assert info.traceback[-1].name in ("log", "coerce_metric")
-    assert any(tb.name == "test_non_numeric_value_raises_type_error_at_call_site" for tb in info.traceback)
+    assert any(
+        tb.name == "test_non_numeric_value_raises_type_error_at_call_site" for tb in info.traceback
+    )
 
 
 @pytest.mark.parametrize(
-    "key", ["", "x" * 251, "a\nb", "tab\there", "nul\x00", "del\x7f", "/lead", "trail/", "a//b", 3, None]
+    "key",
+    ["", "x" * 251, "a\nb", "tab\there", "nul\x00", "del\x7f", "/lead", "trail/", "a//b", 3, None],
 )
 def test_bad_keys_raise_invalid_key_error(store_uri: str, finish_all: list[Any], key: Any) -> None:
     run = start(store_uri, finish_all)
@@ -143,7 +158,9 @@ def test_log_rejects_non_mapping(store_uri: str, finish_all: list[Any]) -> None:
         run.log([("a", 1.0)])  # type: ignore[arg-type]
 
 
-def test_steps_auto_increment_and_explicit_steps(any_store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_steps_auto_increment_and_explicit_steps(
+    any_store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     run = start(any_store_uri, finish_all)
     run.log({"a": 0.0})  # step 0
     run.log({"a": 1.0, "b": 1.0})  # step 1, both keys
@@ -165,7 +182,9 @@ def test_steps_auto_increment_and_explicit_steps(any_store_uri: str, finish_all:
     assert led.history(run.id, "c").steps.tolist() == [40]
 
 
-def test_history_is_ordered_by_step_when_logged_out_of_order(store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_history_is_ordered_by_step_when_logged_out_of_order(
+    store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     run = start(store_uri, finish_all)
     for s in (5, 1, 3):
         run.log({"x": float(s)}, step=s)
@@ -222,9 +241,14 @@ class TrainCfg:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ({"lr": 0.1, "model": {"depth": 3, "act": {"name": "relu"}}},
-         {"lr": 0.1, "model": {"depth": 3, "act": {"name": "relu"}}}),
-        (argparse.Namespace(lr=0.01, batch_size=32, layers=[1, 2]), {"lr": 0.01, "batch_size": 32, "layers": [1, 2]}),
+        (
+            {"lr": 0.1, "model": {"depth": 3, "act": {"name": "relu"}}},
+            {"lr": 0.1, "model": {"depth": 3, "act": {"name": "relu"}}},
+        ),
+        (
+            argparse.Namespace(lr=0.01, batch_size=32, layers=[1, 2]),
+            {"lr": 0.01, "batch_size": 32, "layers": [1, 2]},
+        ),
         (TrainCfg(), {"lr": 1e-3, "opt": {"name": "adam", "betas": [0.9, 0.999]}}),
         (MappingProxyType({"a": 1, "b": {"c": None}}), {"a": 1, "b": {"c": None}}),
         (OrderedDict([("z", 1), ("a", True)]), {"z": 1, "a": True}),
@@ -240,7 +264,9 @@ def test_config_sources_are_stored_faithfully(
     assert ledger_of(any_store_uri).get(run.id)["config"] == expected
 
 
-def test_config_dotted_addressing_and_updates(store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_config_dotted_addressing_and_updates(
+    store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     run = start(store_uri, finish_all, config={"model": {"enc": {"depth": 4}}, "lr": 0.1})
     assert run.config["model.enc.depth"] == 4
     assert run.config.lr == 0.1
@@ -268,7 +294,9 @@ def test_non_json_config_values_are_stored_as_repr_with_exactly_one_warning(
     store_uri: str, finish_all: list[Any], ledger_of: Any
 ) -> None:
     with pytest.warns(UserWarning) as record:
-        run = start(store_uri, finish_all, config={"obj": Weird(), "nested": {"fn": Weird()}, "ok": 1})
+        run = start(
+            store_uri, finish_all, config={"obj": Weird(), "nested": {"fn": Weird()}, "ok": 1}
+        )
     assert len(record) == 1
     msg = str(record[0].message)
     assert "obj" in msg and "nested.fn" in msg
@@ -283,7 +311,9 @@ def test_config_rejects_unsupported_source(store_uri: str) -> None:
         labledger.init("p", store=store_uri, capture=False, config=42)
 
 
-def test_ids_are_unique_and_prefixes_resolve(any_store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_ids_are_unique_and_prefixes_resolve(
+    any_store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     runs = [start(any_store_uri, finish_all) for _ in range(3)]
     for r in runs:
         r.finish()
@@ -297,7 +327,9 @@ def test_ids_are_unique_and_prefixes_resolve(any_store_uri: str, finish_all: lis
         assert led.get(r.name)["id"] == r.id or len({x.name for x in runs}) < 3
 
 
-def test_ambiguous_prefix_and_unknown_run(any_store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_ambiguous_prefix_and_unknown_run(
+    any_store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     from labledger.store import open_store
 
     store = open_store(any_store_uri)
@@ -322,7 +354,10 @@ def test_names_are_readable_and_explicit_names_kept(store_uri: str, finish_all: 
 
 
 def test_context_manager_marks_failed_on_exception(store_uri: str, ledger_of: Any) -> None:
-    with pytest.raises(ZeroDivisionError), labledger.init("p", store=store_uri, capture=False) as run:
+    with (
+        pytest.raises(ZeroDivisionError),
+        labledger.init("p", store=store_uri, capture=False) as run,
+    ):
         run.log({"a": 1})
         1 / 0  # noqa: B018
     r = ledger_of(store_uri).get(run.id)
@@ -335,13 +370,18 @@ def test_context_manager_marks_failed_on_exception(store_uri: str, ledger_of: An
 
 
 def test_context_manager_keyboard_interrupt_is_killed(store_uri: str, ledger_of: Any) -> None:
-    with pytest.raises(KeyboardInterrupt), labledger.init("p", store=store_uri, capture=False) as run:
+    with (
+        pytest.raises(KeyboardInterrupt),
+        labledger.init("p", store=store_uri, capture=False) as run,
+    ):
         raise KeyboardInterrupt
     r = ledger_of(store_uri).get(run.id)
     assert r["status"] == "killed" and r["exit_code"] == 130
 
 
-def test_finish_with_status_and_bad_status(store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_finish_with_status_and_bad_status(
+    store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     run = start(store_uri, finish_all)
     with pytest.raises(labledger.UsageError):
         run.finish("weird")

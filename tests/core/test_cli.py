@@ -12,15 +12,32 @@ import labledger
 
 from .conftest import Script
 
-CONTRACT = {"id", "project", "name", "status", "created_at", "ended_at", "runtime_s", "config", "summary", "tags", "seed"}
+CONTRACT = {
+    "id",
+    "project",
+    "name",
+    "status",
+    "created_at",
+    "ended_at",
+    "runtime_s",
+    "config",
+    "summary",
+    "tags",
+    "seed",
+}
 
 
 @pytest.fixture
 def two_runs(store_uri: str) -> list[labledger.Run]:
     runs = []
     for lr in (0.1, 0.01):
-        run = labledger.init("cli", store=store_uri, capture=False, config={"lr": lr, "net": {"depth": 2}},
-                             tags=["grid"])
+        run = labledger.init(
+            "cli",
+            store=store_uri,
+            capture=False,
+            config={"lr": lr, "net": {"depth": 2}},
+            tags=["grid"],
+        )
         run.log({"loss": lr * 10})
         run.log({"loss": math.nan})
         run.summary["acc"] = 1 - lr
@@ -29,7 +46,9 @@ def two_runs(store_uri: str) -> list[labledger.Run]:
     return runs
 
 
-def test_ls_json_has_the_contract_fields(script: Script, store_uri: str, two_runs: list[labledger.Run]) -> None:
+def test_ls_json_has_the_contract_fields(
+    script: Script, store_uri: str, two_runs: list[labledger.Run]
+) -> None:
     out = script.cli("ls", "--json", "--store", store_uri)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)  # strict JSON: NaN is spelled as a string
@@ -45,7 +64,9 @@ def test_ls_json_has_the_contract_fields(script: Script, store_uri: str, two_run
     assert json.loads(only.stdout) == []
 
 
-def test_ls_table_and_show_table(script: Script, store_uri: str, two_runs: list[labledger.Run]) -> None:
+def test_ls_table_and_show_table(
+    script: Script, store_uri: str, two_runs: list[labledger.Run]
+) -> None:
     out = script.cli("ls", "--store", store_uri, env={"COLUMNS": "200"})
     assert out.returncode == 0, out.stderr
     assert two_runs[0].id[:8] in out.stdout and "finished" in out.stdout
@@ -54,7 +75,9 @@ def test_ls_table_and_show_table(script: Script, store_uri: str, two_runs: list[
     assert two_runs[0].id in show.stdout and "net.depth" in show.stdout
 
 
-def test_show_json_by_prefix_and_name(script: Script, store_uri: str, two_runs: list[labledger.Run]) -> None:
+def test_show_json_by_prefix_and_name(
+    script: Script, store_uri: str, two_runs: list[labledger.Run]
+) -> None:
     run = two_runs[0]
     for ref in (run.id, run.id[:7], run.name):
         out = script.cli("show", ref, "--json", "--store", store_uri)
@@ -65,7 +88,9 @@ def test_show_json_by_prefix_and_name(script: Script, store_uri: str, two_runs: 
         assert set(doc) >= CONTRACT
         assert doc["id"] == run.id and doc["config"]["lr"] == 0.1
         assert doc["metrics"]["loss"]["count"] == 2 and doc["metrics"]["loss"]["min"] == 1.0
-        assert doc["exit_code"] is None and isinstance(doc["env"], dict)  # finish() is no process exit
+        assert doc["exit_code"] is None and isinstance(
+            doc["env"], dict
+        )  # finish() is no process exit
 
 
 @pytest.mark.parametrize(
@@ -107,8 +132,17 @@ def test_foreign_file_and_newer_schema_exit_1(script: Script, tmp_path: Any) -> 
 
 
 def test_usage_errors_exit_2(script: Script, store_uri: str) -> None:
-    for args in (["show"], ["ls", "--limit", "zero"], ["ls", "--no-such-flag"], ["no-such-command"]):
-        out = script.cli(*args, "--store", store_uri) if args[0] != "no-such-command" else script.cli(*args)
+    for args in (
+        ["show"],
+        ["ls", "--limit", "zero"],
+        ["ls", "--no-such-flag"],
+        ["no-such-command"],
+    ):
+        out = (
+            script.cli(*args, "--store", store_uri)
+            if args[0] != "no-such-command"
+            else script.cli(*args)
+        )
         assert out.returncode == 2, (args, out.stderr)
         assert "Traceback" not in out.stderr
 

@@ -35,13 +35,27 @@ ENDINGS = [
     ("exception", "raise ValueError('boom')", "failed", 1, 1),
     ("keyboard_interrupt", "raise KeyboardInterrupt", "killed", None, 130),
     ("explicit_finish", "run.finish()\nsys.exit(5)", "finished", 5, None),
-    ("custom_excepthook", "sys.excepthook = lambda *a: None\nraise RuntimeError('hidden')", "failed", 1, 1),
+    (
+        "custom_excepthook",
+        "sys.excepthook = lambda *a: None\nraise RuntimeError('hidden')",
+        "failed",
+        1,
+        1,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("ending", "tail", "status", "rc", "exit_code"), ENDINGS, ids=[e[0] for e in ENDINGS])
+@pytest.mark.parametrize(
+    ("ending", "tail", "status", "rc", "exit_code"), ENDINGS, ids=[e[0] for e in ENDINGS]
+)
 def test_status_for_each_way_a_script_ends(
-    script: Script, store_uri: str, ledger_of: Any, ending: str, tail: str, status: str, rc: int | None,
+    script: Script,
+    store_uri: str,
+    ledger_of: Any,
+    ending: str,
+    tail: str,
+    status: str,
+    rc: int | None,
     exit_code: int | None,
 ) -> None:
     proc = script.run(PRELUDE + tail, env={"URI": store_uri})
@@ -58,8 +72,13 @@ def test_status_for_each_way_a_script_ends(
         assert "ValueError: boom" in proc.stderr  # the user still sees their traceback
 
 
-def test_sigterm_marks_killed_and_keeps_default_exit(script: Script, store_uri: str, ledger_of: Any) -> None:
-    proc = script.start(PRELUDE + "run.flush()\nprint('READY', flush=True)\ntime.sleep(60)\n", env={"URI": store_uri})
+def test_sigterm_marks_killed_and_keeps_default_exit(
+    script: Script, store_uri: str, ledger_of: Any
+) -> None:
+    proc = script.start(
+        PRELUDE + "run.flush()\nprint('READY', flush=True)\ntime.sleep(60)\n",
+        env={"URI": store_uri},
+    )
     run_id = wait_for_line(proc, "RUN").split()[1]
     wait_for_line(proc, "READY")
     assert kill(proc, signal.SIGTERM) == -signal.SIGTERM
@@ -70,7 +89,10 @@ def test_sigterm_marks_killed_and_keeps_default_exit(script: Script, store_uri: 
 
 
 def test_real_sigint_marks_killed(script: Script, store_uri: str, ledger_of: Any) -> None:
-    proc = script.start(PRELUDE + "run.flush()\nprint('READY', flush=True)\ntime.sleep(60)\n", env={"URI": store_uri})
+    proc = script.start(
+        PRELUDE + "run.flush()\nprint('READY', flush=True)\ntime.sleep(60)\n",
+        env={"URI": store_uri},
+    )
     run_id = wait_for_line(proc, "RUN").split()[1]
     wait_for_line(proc, "READY")
     assert kill(proc, signal.SIGINT) != 0
@@ -78,17 +100,23 @@ def test_real_sigint_marks_killed(script: Script, store_uri: str, ledger_of: Any
     assert (r["status"], r["exit_code"]) == ("killed", 130)
 
 
-def test_sigterm_chains_to_a_handler_installed_before_init(script: Script, store_uri: str, ledger_of: Any) -> None:
-    code = """
+def test_sigterm_chains_to_a_handler_installed_before_init(
+    script: Script, store_uri: str, ledger_of: Any
+) -> None:
+    code = (
+        """
     import signal, sys, os, time
     def on_term(signum, frame):
         print("USER HANDLER", flush=True)
         sys.exit(0)
     signal.signal(signal.SIGTERM, on_term)
-    """ + PRELUDE.replace("\n", "\n    ") + """
+    """
+        + PRELUDE.replace("\n", "\n    ")
+        + """
     print("READY", flush=True)
     time.sleep(60)
     """
+    )
     proc = script.start(code, env={"URI": store_uri})
     run_id = wait_for_line(proc, "RUN").split()[1]
     wait_for_line(proc, "READY")
@@ -100,7 +128,10 @@ def test_sigterm_chains_to_a_handler_installed_before_init(script: Script, store
 
 
 def test_sigkill_is_crashed_on_next_ls(script: Script, store_uri: str) -> None:
-    proc = script.start(PRELUDE + "run.flush()\nprint('READY', flush=True)\ntime.sleep(60)\n", env={"URI": store_uri})
+    proc = script.start(
+        PRELUDE + "run.flush()\nprint('READY', flush=True)\ntime.sleep(60)\n",
+        env={"URI": store_uri},
+    )
     run_id = wait_for_line(proc, "RUN").split()[1]
     wait_for_line(proc, "READY")
     kill(proc, signal.SIGKILL)
@@ -113,8 +144,13 @@ def test_sigkill_is_crashed_on_next_ls(script: Script, store_uri: str) -> None:
     assert row["summary"]["loss"] == 0.5
 
 
-def test_running_run_stays_running_while_its_process_lives(script: Script, store_uri: str, ledger_of: Any) -> None:
-    proc = script.start(PRELUDE + "run.flush()\nprint('READY', flush=True)\ntime.sleep(60)\n", env={"URI": store_uri})
+def test_running_run_stays_running_while_its_process_lives(
+    script: Script, store_uri: str, ledger_of: Any
+) -> None:
+    proc = script.start(
+        PRELUDE + "run.flush()\nprint('READY', flush=True)\ntime.sleep(60)\n",
+        env={"URI": store_uri},
+    )
     try:
         run_id = wait_for_line(proc, "RUN").split()[1]
         wait_for_line(proc, "READY")
@@ -125,7 +161,9 @@ def test_running_run_stays_running_while_its_process_lives(script: Script, store
         kill(proc)
 
 
-def test_heartbeat_timeout_marks_runs_of_other_hosts_crashed(store_uri: str, ledger_of: Any) -> None:
+def test_heartbeat_timeout_marks_runs_of_other_hosts_crashed(
+    store_uri: str, ledger_of: Any
+) -> None:
     import time
 
     from labledger.store import open_store
@@ -133,10 +171,28 @@ def test_heartbeat_timeout_marks_runs_of_other_hosts_crashed(store_uri: str, led
     store = open_store(store_uri)
     now = time.time()
     try:
-        store.create_run({"id": "a" * 32, "project": "p", "name": "old", "host": "gpu-node-17", "pid": 1,
-                          "created_at": now - 4000, "heartbeat_at": now - 3600})
-        store.create_run({"id": "b" * 32, "project": "p", "name": "fresh", "host": "gpu-node-17", "pid": 1,
-                          "created_at": now - 100, "heartbeat_at": now - 5})
+        store.create_run(
+            {
+                "id": "a" * 32,
+                "project": "p",
+                "name": "old",
+                "host": "gpu-node-17",
+                "pid": 1,
+                "created_at": now - 4000,
+                "heartbeat_at": now - 3600,
+            }
+        )
+        store.create_run(
+            {
+                "id": "b" * 32,
+                "project": "p",
+                "name": "fresh",
+                "host": "gpu-node-17",
+                "pid": 1,
+                "created_at": now - 100,
+                "heartbeat_at": now - 5,
+            }
+        )
     finally:
         store.close()
     led = ledger_of(store_uri)
@@ -147,7 +203,9 @@ def test_heartbeat_timeout_marks_runs_of_other_hosts_crashed(store_uri: str, led
     assert led.store.reap_stale_runs(heartbeat_timeout=1.0) == ["b" * 32]
 
 
-def test_forked_children_do_not_corrupt_the_run(script: Script, store_uri: str, ledger_of: Any, tmp_path: Path) -> None:
+def test_forked_children_do_not_corrupt_the_run(
+    script: Script, store_uri: str, ledger_of: Any, tmp_path: Path
+) -> None:
     code = """
     import os, sys, multiprocessing as mp, labledger
     run = labledger.init("fork", store=os.environ["URI"])

@@ -37,7 +37,10 @@ print("RUN", run.id, flush=True)
 
 def _concurrent_writers(script: Script, uri: str, procs: int, points: int) -> list[str]:
     t0 = time.time() + 2.0
-    ps = [script.start(WRITER, env={"URI": uri, "K": str(k), "N": str(points), "T0": str(t0)}) for k in range(procs)]
+    ps = [
+        script.start(WRITER, env={"URI": uri, "K": str(k), "N": str(points), "T0": str(t0)})
+        for k in range(procs)
+    ]
     ids = []
     for p in ps:
         out, err = p.communicate(timeout=170)
@@ -49,7 +52,9 @@ def _concurrent_writers(script: Script, uri: str, procs: int, points: int) -> li
     return ids
 
 
-def test_eight_processes_times_50k_points_into_one_sqlite_store(script: Script, store_uri: str, ledger_of: Any) -> None:
+def test_eight_processes_times_50k_points_into_one_sqlite_store(
+    script: Script, store_uri: str, ledger_of: Any
+) -> None:
     n = 25_000  # 25k steps x 2 keys = 50k points per process
     ids = _concurrent_writers(script, store_uri, 8, n)
     led = ledger_of(store_uri)
@@ -72,7 +77,9 @@ def test_concurrent_processes_into_postgresql(script: Script, pg_uri: str, ledge
         assert led.get(rid)["metrics"]["y"]["min"] == -(n - 1)
 
 
-def test_processes_opening_a_brand_new_store_at_once(script: Script, tmp_path: Path, ledger_of: Any) -> None:
+def test_processes_opening_a_brand_new_store_at_once(
+    script: Script, tmp_path: Path, ledger_of: Any
+) -> None:
     uri = f"sqlite:///{tmp_path / 'fresh' / 'ledger.db'}"
     _concurrent_writers(script, uri, 6, 10)
     assert len(ledger_of(uri).runs()) == 6
@@ -134,7 +141,9 @@ def test_newer_schema_on_postgresql_is_refused(pg_uri: str) -> None:
     open_store(pg_uri).close()
     eng = sa.create_engine(pg_uri)
     with eng.begin() as conn:
-        conn.execute(sa.text("update labledger_meta set value = value || ',9999' where key = 'revisions'"))
+        conn.execute(
+            sa.text("update labledger_meta set value = value || ',9999' where key = 'revisions'")
+        )
     eng.dispose()
     with pytest.raises(SchemaTooNewError):
         open_store(pg_uri)
@@ -150,7 +159,9 @@ def test_unwritable_store_path_fails_at_init(tmp_path: Path) -> None:
         labledger.init("p", store=f"sqlite:///{tmp_path / 'dir.db'}", capture=False)
 
 
-def test_downsampling_keeps_a_single_spike_in_a_million_points(store_uri: str, ledger_of: Any) -> None:
+def test_downsampling_keeps_a_single_spike_in_a_million_points(
+    store_uri: str, ledger_of: Any
+) -> None:
     n = 1_000_000
     rng = np.random.default_rng(0)
     vals = rng.normal(0.0, 1.0, n)
@@ -177,7 +188,9 @@ def test_downsampling_keeps_a_single_spike_in_a_million_points(store_uri: str, l
         led.history("cccc", "loss", max_points=1)
 
 
-def test_store_that_breaks_mid_run_warns_once_and_catches_up(any_store_uri: str, ledger_of: Any) -> None:
+def test_store_that_breaks_mid_run_warns_once_and_catches_up(
+    any_store_uri: str, ledger_of: Any
+) -> None:
     """A real fault: the metric table disappears under the writer, then comes back."""
     import sqlalchemy as sa
 
@@ -224,7 +237,9 @@ def test_batches_are_applied_at_most_once(any_store_uri: str, ledger_of: Any) ->
     assert led.get("d" * 32)["metrics"]["x"]["count"] == 2
 
 
-def test_long_series_spans_chunks_and_reads_back(any_store_uri: str, finish_all: list[Any], ledger_of: Any) -> None:
+def test_long_series_spans_chunks_and_reads_back(
+    any_store_uri: str, finish_all: list[Any], ledger_of: Any
+) -> None:
     run = labledger.init("p", store=any_store_uri, capture=False)
     finish_all.append(run)
     n = 30_000

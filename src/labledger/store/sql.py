@@ -247,10 +247,12 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
 
     def upsert(self, table: sa.Table) -> Any:
         if self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        return insert(table)
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -447,14 +449,14 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
                     )
                 ]
                 if len(ids) == 1:
-                    return ids[0]
+                    return str(ids[0])
                 if len(ids) > 1:
                     if ref.lower() in ids:
                         return ref.lower()
                     raise AmbiguousRunError(ref, ids)
             named = [r[0] for r in conn.execute(sa.select(s.runs.c.id).where(s.runs.c.name == ref).limit(6))]
         if len(named) == 1:
-            return named[0]
+            return str(named[0])
         if len(named) > 1:
             raise AmbiguousRunError(ref, named)
         raise RunNotFoundError(ref)

@@ -1,0 +1,271 @@
+"""Core tracking benchmarks: the six targets of the core issue, printed as medians.
+
+    python benchmarks/bench_core.py            # full size (1,000,000 points)
+    python benchmarks/bench_core.py --quick    # 100,000 points, fewer repeats
+
+Each measurement that needs a clean process (import, memory, the 1M-point write)
+runs in its own interpreter. Stores live in a temporary folder that is removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {
+    **os.environ,
+    "PYTHONPATH": str(ROOT / "src"),
+    "LABLEDGER_CAPTURE": "off",
+    "LABLEDGER_CONSOLE": "off",
+}
+
+TARGETS = {
+    "import": 0.080,
+    "init_new": 0.050,
+    "init_existing": 0.050,
+    "log_1key_us": 2.0,
+    "log_10keys_us": 5.0,
+    "write_1m_s": 3.0,
+    "peak_rss_mb": 200.0,
+    "read_full_s": 0.5,
+    "read_1000_s": 0.050,
+}
+
+
+def bench_import(repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import labledger"], env=ENV, check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_bare_python(repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], env=ENV, check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+INIT = """
+import json, os, statistics, sys, threading, time
+main = threading.get_ident()
+heavy_on_main = []
+def audit(event, args):
+    if event == "import" and threading.get_ident() == main and args[0].split(".")[0] in ("sqlalchemy", "alembic", "numpy"):
+        heavy_on_main.append(args[0])
+import labledger
+sys.addaudithook(audit)
+tmp = sys.argv[1]
+repeats = int(sys.argv[2])
+new, existing = [], []
+for i in range(repeats):
+    t = time.perf_counter()
+    run = labledger.init("bench", store=f"sqlite:///{tmp}/new{i}/ledger.db")
+    new.append(time.perf_counter() - t)
+    run.finish()
+for i in range(repeats):
+    t = time.perf_counter()
+    run = labledger.init("bench", store=f"sqlite:///{tmp}/new0/ledger.db")
+    existing.append(time.perf_counter() - t)
+    run.finish()
+print(json.dumps({"init_new": statistics.median(new), "init_existing": statistics.median(existing),
+                  "init_first": new[0],
+                  "heavy_imports_on_calling_thread": len(heavy_on_main)}))
+"""
+
+LOG = """
+import json, statistics, sys, time, labledger
+tmp, n = sys.argv[1], int(sys.argv[2])
+run = labledger.init("bench", store=f"sqlite:///{tmp}/log/ledger.db")
+run.flush()
+block = 10_000
+out = {}
+for label, make in (("log_1key_us", lambda v: {"loss": v}),
+                    ("log_10keys_us", lambda v: {f"k{j}": v for j in range(10)})):
+    payloads = [make(float(i)) for i in range(block)]  # built outside the timed loop
+    per_call = []
+    log = run.log
+    for _ in range(n // block):
+        t = time.perf_counter()
+        for d in payloads:
+            log(d)
+        per_call.append((time.perf_counter() - t) / block * 1e6)
+    out[label] = statistics.median(per_call)
+    run.flush()
+run.finish()
+print(json.dumps(out))
+"""
+
+WRITE = """
+import json, resource, sys, time, labledger
+tmp, n = sys.argv[1], int(sys.argv[2])
+run = labledger.init("bench", store=f"sqlite:///{tmp}/write/ledger.db")
+run.flush()  # the store is open: time logging and writing, not SQLAlchemy's import
+t = time.perf_counter()
+log = run.log
+for i in range(n):
+    log({"loss": i * 1e-6})
+logged = time.perf_counter() - t
+run.finish()
+total = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+led = labledger.Ledger(f"sqlite:///{tmp}/write/ledger.db")
+assert len(led.history(run.id, "loss")) == n
+print(json.dumps({"write_1m_s": total, "log_part_s": logged, "peak_rss_mb": rss}))
+"""
+
+READ = """
+import json, statistics, sys, time
+import numpy as np
+import labledger
+from labledger.store import Batch, open_store
+tmp, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+uri = f"sqlite:///{tmp}/read/ledger.db"
+store = open_store(uri)
+store.create_run({"id": "f" * 32, "project": "bench", "name": "read"})
+vals = np.random.default_rng(0).normal(size=n)
+store.write_batch(Batch("f" * 32, {"loss": (np.arange(n), vals, np.zeros(n))}))
+store.close()
+led = labledger.Ledger(uri)
+full, small = [], []
+for _ in range(repeats):
+    t = time.perf_counter(); h = led.history("f" * 32, "loss"); full.append(time.perf_counter() - t)
+    assert len(h) == n
+    t = time.perf_counter(); h = led.history("f" * 32, "loss", max_points=1000); small.append(time.perf_counter() - t)
+    assert len(h) <= 1000
+print(json.dumps({"read_full_s": statistics.median(full), "read_1000_s": statistics.median(small)}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="100k points and fewer repeats")
+    args = ap.parse_args()
+    n = 100_000 if args.quick else 1_000_000
+    repeats = 5 if args.quick else 20
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="labledger-bench-") as tmp:
+        bare = bench_bare_python(repeats)
+        results["import"] = bench_import(repeats)
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(INIT), tmp, str(repeats)],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr)
+        init = json.loads(proc.stdout.strip().splitlines()[-1])
+        results.update({k: init[k] for k in ("init_new", "init_existing")})
+        for code, argv in (
+            (LOG, [tmp, str(n)]),
+            (WRITE, [tmp, str(n)]),
+            (READ, [tmp, str(n), str(max(3, repeats // 4))]),
+        ):
+            proc = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(code), *argv],
+                env=ENV,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr)
+            results.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    scale = f"{n:,} points" + (" (--quick)" if args.quick else "")
+    print(
+        f"labledger core benchmarks, {scale}, medians; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
+    rows = [
+        (
+            "import",
+            "python -c 'import labledger' (whole process)",
+            results["import"] * 1e3,
+            "ms",
+            TARGETS["import"] * 1e3,
+        ),
+        (
+            "init_new",
+            "init() on a new store",
+            results["init_new"] * 1e3,
+            "ms",
+            TARGETS["init_new"] * 1e3,
+        ),
+        (
+            "init_existing",
+            "init() on an existing store",
+            results["init_existing"] * 1e3,
+            "ms",
+            TARGETS["init_existing"] * 1e3,
+        ),
+        (
+            "log_1key_us",
+            "run.log({'loss': v}) per call",
+            results["log_1key_us"],
+            "us",
+            TARGETS["log_1key_us"],
+        ),
+        (
+            "log_10keys_us",
+            "run.log(10 keys) per call",
+            results["log_10keys_us"],
+            "us",
+            TARGETS["log_10keys_us"],
+        ),
+        (
+            "write_1m_s",
+            f"log {n:,} points + finish() (durable)",
+            results["write_1m_s"],
+            "s",
+            TARGETS["write_1m_s"],
+        ),
+        (
+            "peak_rss_mb",
+            "peak client RSS during the above",
+            results["peak_rss_mb"],
+            "MB",
+            TARGETS["peak_rss_mb"],
+        ),
+        (
+            "read_full_s",
+            f"read a {n:,}-point series",
+            results["read_full_s"] * 1e3,
+            "ms",
+            TARGETS["read_full_s"] * 1e3,
+        ),
+        (
+            "read_1000_s",
+            "... downsampled to 1,000 points",
+            results["read_1000_s"] * 1e3,
+            "ms",
+            TARGETS["read_1000_s"] * 1e3,
+        ),
+    ]
+    for _key, label, value, unit, target in rows:
+        ok = "ok" if value <= target else "OVER"
+        print(f"  {label:<46} {value:9.2f} {unit:<3} (target <= {target:g} {unit}) {ok}")
+    print(f"  {'(first init() of the process, new store)':<46} {init['init_first'] * 1e3:9.2f} ms")
+    print(f"  {'(bare python -c pass, for reference)':<46} {bare * 1e3:9.2f} ms")
+    print(
+        f"  heavy imports on init()'s thread: {init['heavy_imports_on_calling_thread']} (sqlalchemy/alembic/numpy)"
+    )
+
+
+if __name__ == "__main__":
+    main()
