@@ -35,7 +35,8 @@ def sub_env(**extra: str) -> dict[str, str]:
     return env
 
 
-POPULATE = textwrap.dedent("""
+POPULATE = (
+    textwrap.dedent("""
     import math, sys
     import labledger
 
@@ -59,7 +60,10 @@ POPULATE = textwrap.dedent("""
             run.log({"loss": 1.0 / (i + 1)})
             if i == 0:
                 run.use_artifact("vision/weights:latest")
-""").replace("XSS_NAME", repr(XSS_NAME)).replace("ARTIFACT_BYTES", repr(ARTIFACT_BYTES))
+""")
+    .replace("XSS_NAME", repr(XSS_NAME))
+    .replace("ARTIFACT_BYTES", repr(ARTIFACT_BYTES))
+)
 
 
 class UiServer:

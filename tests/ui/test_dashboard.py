@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _uihelpers import PATCH_MARKER, XSS_NAME, PageProbe, UiServer, sub_env
+from _uihelpers import PATCH_MARKER, XSS_NAME, PageProbe, UiServer, start_ui, sub_env
 
 pytestmark = pytest.mark.browser
 
@@ -57,7 +57,7 @@ def test_runs_table_loads_sorts_and_pages(probe: PageProbe) -> None:
 def test_runs_table_filters_with_the_filter_language(probe: PageProbe) -> None:
     page = probe.open("#/p/vision")
     _wait_rows(probe, 6)
-    page.fill("input.filter-input", "config.lr >= 0.03 and config.optimizer = \"sgd\"")
+    page.fill("input.filter-input", 'config.lr >= 0.03 and config.optimizer = "sgd"')
     page.press("input.filter-input", "Enter")
     _wait_rows(probe, 2)
     assert sorted(_rows(page)) == sorted(["run-3", XSS_NAME])
@@ -85,7 +85,9 @@ def test_column_chooser_adds_a_config_column(probe: PageProbe) -> None:
     assert "batch_size" not in " ".join(page.locator("table.runs thead th").all_text_contents())
     page.click("text=Columns")
     page.locator(".chooser input[data-key='config.batch_size']").check()
-    probe.wait_js("[...document.querySelectorAll('table.runs thead th')].some(th => th.textContent.includes('batch_size'))")
+    probe.wait_js(
+        "[...document.querySelectorAll('table.runs thead th')].some(th => th.textContent.includes('batch_size'))"
+    )
     assert "config.batch_size" in page.evaluate("decodeURIComponent(location.hash)")
 
 
@@ -103,7 +105,9 @@ def test_hostile_run_name_renders_as_text(probe: PageProbe) -> None:
     assert probe.dialogs == []
 
 
-def test_run_page_shows_config_charts_environment_and_patch(probe: PageProbe, ui_server: UiServer) -> None:
+def test_run_page_shows_config_charts_environment_and_patch(
+    probe: PageProbe, ui_server: UiServer
+) -> None:
     page = probe.open("#/run/run-2")
     assert page.locator(".run-title .badge").text_content() == "finished"
     assert page.locator("#sec-overview table.kv", has_text="model.depth").count() == 1
@@ -111,14 +115,21 @@ def test_run_page_shows_config_charts_environment_and_patch(probe: PageProbe, ui
     page.wait_for_selector("#sec-metrics .chart[data-series='1'] canvas")
     keys = [c.get_attribute("data-key") for c in page.locator("#sec-metrics .chart").all()]
     assert keys == ["acc", "loss"]
-    assert [c.get_attribute("data-points") for c in page.locator("#sec-metrics .chart").all()] == ["200", "200"]
+    assert [c.get_attribute("data-points") for c in page.locator("#sec-metrics .chart").all()] == [
+        "200",
+        "200",
+    ]
     assert page.locator("#sec-system .chart").get_attribute("data-key") == "system/cpu_percent"
     # the captured patch, rendered as a diff with its script tag as text
     page.wait_for_selector("pre.diff .dl.add")
     added = page.locator("pre.diff .dl.add").all_text_contents()
     assert any(PATCH_MARKER in line for line in added)
     assert page.locator("pre.diff script").count() == 0
-    assert page.locator("a", has_text="Download .patch").get_attribute("href").endswith("/patch/download")
+    assert (
+        page.locator("a", has_text="Download .patch")
+        .get_attribute("href")
+        .endswith("/patch/download")
+    )
     assert page.locator("#sec-environment", has_text="Packages").count() == 1
     # the logged artifact with its sha256 and a download link that serves its bytes
     row = page.locator("table.artifacts tbody tr")
@@ -145,7 +156,9 @@ def test_run_page_shows_artifact_lineage(probe: PageProbe, ui_server: UiServer) 
 def _select_and_compare(probe: PageProbe, names: list[str]) -> None:
     page = probe.page
     for n in names:
-        page.locator("tr.run-row", has=page.locator(".run-link", has_text=n)).locator("input[type=checkbox]").check()
+        page.locator("tr.run-row", has=page.locator(".run-link", has_text=n)).locator(
+            "input[type=checkbox]"
+        ).check()
     btn = page.locator("a.compare-btn")
     assert btn.text_content() == f"Compare {len(names)}"
     btn.click()
@@ -192,7 +205,7 @@ def test_analysis_page_renders_importance_leaderboard_and_parcoords(probe: PageP
     probe.screenshot("analysis")
 
 
-LIVE_RUN = textwrap.dedent('''
+LIVE_RUN = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     import labledger
@@ -204,13 +217,19 @@ LIVE_RUN = textwrap.dedent('''
             run.log({"loss": 1.0 / (step + 1)}, step=step)
             step += 1
             time.sleep(0.05)
-''')
+""")
 
 
-def test_running_run_updates_without_reload(probe: PageProbe, ui_server: UiServer, ui_store: str, tmp_path: Any) -> None:
+def test_running_run_updates_without_reload(
+    probe: PageProbe, ui_server: UiServer, ui_store: str, tmp_path: Any
+) -> None:
     stop = tmp_path / "stop"
-    proc = subprocess.Popen([sys.executable, "-c", LIVE_RUN, ui_store, str(stop)], env=sub_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LIVE_RUN, ui_store, str(stop)],
+        env=sub_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 30
         run_id = None
@@ -226,10 +245,14 @@ def test_running_run_updates_without_reload(probe: PageProbe, ui_server: UiServe
         assert page.locator(".run-title .badge").text_content() == "running"
         first = int(page.locator("#sec-metrics .chart").get_attribute("data-points"))
         page.evaluate("window.__marker = 1")  # survives only if the page is not reloaded
-        probe.wait_js(f"+document.querySelector('#sec-metrics .chart').dataset.points > {first}", timeout=15)
+        probe.wait_js(
+            f"+document.querySelector('#sec-metrics .chart').dataset.points > {first}", timeout=15
+        )
         stop.write_text("go")
         proc.wait(timeout=30)
-        probe.wait_js("document.querySelector('.run-title .badge').textContent === 'finished'", timeout=15)
+        probe.wait_js(
+            "document.querySelector('.run-title .badge').textContent === 'finished'", timeout=15
+        )
         assert page.evaluate("window.__marker") == 1
         assert not page.locator("#live").is_visible()
         probe.screenshot("run-live")
@@ -243,3 +266,58 @@ def test_login_page_renders_without_errors(probe: PageProbe) -> None:
     page = probe.open("login", loaded=False)
     assert page.locator("form.login input[name=token][type=password]").count() == 1
     probe.screenshot("login")
+
+
+def test_login_page_signs_in_with_a_token_when_the_server_requires_one(
+    browser: Any, tmp_path: Any
+) -> None:
+    import json
+
+    uri = f"sqlite:///{tmp_path / 'auth' / 'ledger.db'}"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labledger.cli",
+            "server",
+            "token",
+            "create",
+            "--backend-uri",
+            uri,
+            "--user",
+            "alice",
+            "--project",
+            "*",
+            "--role",
+            "read",
+            "--json",
+        ],
+        env=sub_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    token = json.loads(made.stdout)["token"]
+    server = start_ui(uri)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        assert httpx.get(f"{server.url}/api/v1/projects").status_code == 401
+        probe = PageProbe(context.new_page(), server.url)
+        probe.allow("status of 401")  # the dashboard's first API call, before signing in
+        page = probe.open("", loaded=False)
+        page.wait_for_url("**/login")
+        page.fill("input[name=token]", "llt_wrong")
+        page.click("button[type=submit]")
+        assert "not valid" in page.locator(".error-box").text_content()
+        page.fill("input[name=token]", token)
+        page.click("button[type=submit]")
+        page.wait_for_selector("main[data-loaded='1']")
+        assert page.locator("h1").first.text_content() == "Projects"
+        [cookie] = [c for c in context.cookies() if c["name"] == "labledger_token"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie") == ""  # not readable from scripts
+        assert probe.dialogs == [] and probe.unexpected_errors() == []
+    finally:
+        context.close()
+        server.stop()

@@ -105,9 +105,14 @@ def test_artifact_file_download_is_an_attachment_with_its_sha256(ui_server: UiSe
     assert resp.headers["content-type"] == "application/octet-stream"
     # a version the run neither produced nor used is not served through it
     other = _run_id(ui_server, "run-1")
-    assert httpx.get(f"{ui_server.url}/api/v1/runs/{other}/artifacts/{art['id']}/file").status_code == 404
-    bad_path = httpx.get(f"{ui_server.url}/api/v1/runs/{run['id']}/artifacts/{art['id']}/file",
-                         params={"path": "../../etc/passwd"})
+    assert (
+        httpx.get(f"{ui_server.url}/api/v1/runs/{other}/artifacts/{art['id']}/file").status_code
+        == 404
+    )
+    bad_path = httpx.get(
+        f"{ui_server.url}/api/v1/runs/{run['id']}/artifacts/{art['id']}/file",
+        params={"path": "../../etc/passwd"},
+    )
     assert bad_path.status_code == 404
 
 

@@ -1,24 +1,56 @@
-"""Parameter importance and leaderboard for the dashboard, over the analysis library."""
+"""Parameter importance and the leaderboard for the dashboard, over the analysis library
+(``Ledger.importance`` and ``Ledger.best``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._exceptions import InvalidFilterError, UsageError
+from .._ledger import Ledger
 from ..store import Store
-from .errors import ApiError
 
-__all__ = ["importance", "leaderboard"]
+__all__ = ["IMPORTANCE_METHOD", "importance", "leaderboard"]
+
+IMPORTANCE_METHOD = "random-forest permutation importance, with Spearman rank correlation"
 
 
 def importance(
     store: Store, *, metric: str, project: str | None, filter: str | None
 ) -> dict[str, Any]:
-    raise ApiError(
-        501, "parameter importance is not available in this version", code="not_implemented"
-    )
+    """``{metric, method, n_runs, importances: [{key, importance, spearman, kind, ...}], message}``.
+
+    Too few runs (the analysis needs a handful with a finite metric) is an answer, not an
+    error: ``importances`` is then empty and ``message`` says why. A bad filter is a 400.
+    """
+    ledger = Ledger(store, reap=False)
+    try:
+        items = ledger.importance(metric, filter=filter, project=project)
+    except InvalidFilterError:
+        raise
+    except UsageError as exc:
+        return {
+            "metric": metric,
+            "method": IMPORTANCE_METHOD,
+            "n_runs": 0,
+            "importances": [],
+            "message": str(exc),
+        }
+    n_runs = items[0]["n"] if items else 0
+    message = None if items else "these runs have no config keys"
+    return {
+        "metric": metric,
+        "method": IMPORTANCE_METHOD,
+        "n_runs": n_runs,
+        "importances": items,
+        "message": message,
+    }
 
 
 def leaderboard(
     store: Store, *, metric: str, maximize: bool, top: int, project: str | None, filter: str | None
 ) -> dict[str, Any]:
-    raise ApiError(501, "the leaderboard is not available in this version", code="not_implemented")
+    """``{metric, mode, runs: [{rank, id, name, status, value, config, git_commit, ...}]}``."""
+    ledger = Ledger(store, reap=False)
+    mode = "max" if maximize else "min"
+    rows = ledger.best(metric, mode=mode, filter=filter, top=top, project=project)
+    return {"metric": metric, "mode": mode, "runs": rows}

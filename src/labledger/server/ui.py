@@ -9,6 +9,7 @@ Endpoints added here (all read-only, all behind the ``reader`` dependency):
 
 - ``GET /api/v1/series``: several metric series of one or more runs in one request,
   downsampled on the server keeping each bucket's extremes.
+- ``GET /api/v1/compare``: several runs in one request (the compare page).
 - ``GET /api/v1/keys``: config, summary and metric keys seen in recent runs (column chooser).
 - ``GET /api/v1/runs/{ref}/patch`` and ``.../patch/download``: the captured git patch.
 - ``GET /api/v1/runs/{ref}/artifacts/{version_id}/file``: a file of an artifact version
@@ -20,12 +21,14 @@ Endpoints added here (all read-only, all behind the ``reader`` dependency):
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -60,6 +63,7 @@ _DOCS_CSP = "frame-ancestors 'none'"
 
 MAX_PATCH_DISPLAY = 2 * 1024 * 1024  # bytes of patch text sent to the page; the download is whole
 MAX_SERIES_PER_REQUEST = 64
+MAX_COMPARE_RUNS = 100
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -161,6 +165,35 @@ def _visible_runs(
 router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["ui"])
 
 
+class FastJSONResponse(Response):
+    """JSON for payloads already made strict (series): skips the per-value NaN walk."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _json_values(values: np.ndarray) -> list[Any]:
+    """Series values for JSON: non-finite ones as "NaN", "Infinity", "-Infinity" strings."""
+    if bool(np.isfinite(values).all()):
+        out: list[Any] = values.tolist()
+        return out
+    return series_values(values.tolist())
+
+
+@router.get("/compare", summary="Several runs by id, prefix or name, in the order asked")
+def compare_runs(
+    request: Request,
+    run: list[str] = Query(..., description="run ids, prefixes or names (repeatable)"),
+    store: Store = Depends(_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    if len(run) > MAX_COMPARE_RUNS:
+        raise ApiError(400, f"at most {MAX_COMPARE_RUNS} runs at once", details={"runs": len(run)})
+    return {"runs": [store.get_run(_run_id(request, store, ref)) for ref in run]}
+
+
 @router.get(
     "/series", summary="Several metric series of several runs, downsampled keeping extremes"
 )
@@ -183,21 +216,19 @@ def series(
         run_id = _run_id(request, store, ref)
         for k in key:
             h = store.history(run_id, k, max_points=max_points)
-            ts = h.timestamps
-            t0 = float(ts[0]) if len(ts) else None
-            elapsed = [round(t - t0, 4) for t in ts.tolist()] if t0 is not None else []
+            t0 = float(h.timestamps[0]) if len(h.timestamps) else None
             out.append(
                 {
                     "run_id": run_id,
                     "key": k,
                     "total": h.total,
                     "steps": h.steps.tolist(),
-                    "values": series_values(h.values.tolist()),
+                    "values": _json_values(h.values),
                     "t0": t0,
-                    "elapsed": elapsed,
+                    "elapsed": [] if t0 is None else np.round(h.timestamps - t0, 4).tolist(),
                 }
             )
-    return {"series": out}
+    return FastJSONResponse({"series": out})
 
 
 @router.get("/keys", summary="Config, summary and metric keys seen in recent runs")
@@ -287,15 +318,21 @@ def artifact_file(
     versions = [*(run.get("artifacts") or []), *(run.get("used_artifacts") or [])]
     version = next((v for v in versions if str(v.get("id")) == version_id), None)
     if version is None:
-        raise ApiError(404, "this run neither produced nor used that artifact version", code="not_found")
+        raise ApiError(
+            404, "this run neither produced nor used that artifact version", code="not_found"
+        )
     files = version.get("files") or []
     if path is None and len(files) == 1:
         entry = files[0]
     else:
         entry = next((f for f in files if f.get("path") == path), None)
     if entry is None:
-        raise ApiError(404, "no such file in this artifact version", code="not_found",
-                       details={"path": (path or "")[:200], "files": len(files)})
+        raise ApiError(
+            404,
+            "no such file in this artifact version",
+            code="not_found",
+            details={"path": (path or "")[:200], "files": len(files)},
+        )
     blobs = reader_blob_store(version, request.app.state.artifacts_uri, getattr(store, "uri", None))
     stream = blobs.open(str(entry["sha256"]))
 
@@ -332,6 +369,15 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _analysis_scope(who: Principal, project: str | None) -> None:
+    """Analysis over every project needs read access to every project."""
+    readable = getattr(who, "readable_projects", None)
+    if project is None and callable(readable) and readable() is not None:
+        raise ApiError(
+            400, "choose a project: your token cannot read every project", code="bad_request"
+        )
+
+
 @router.get("/importance", summary="Parameter importance of config keys for a metric")
 def importance(
     metric: str = Query(..., min_length=1, max_length=250),
@@ -342,6 +388,7 @@ def importance(
 ) -> Any:
     from . import _ui_analysis
 
+    _analysis_scope(who, project)
     return _ui_analysis.importance(store, metric=metric, project=project, filter=filter)
 
 
@@ -357,6 +404,7 @@ def leaderboard(
 ) -> Any:
     from . import _ui_analysis
 
+    _analysis_scope(who, project)
     return _ui_analysis.leaderboard(
         store, metric=metric, maximize=max, top=top, project=project, filter=filter
     )
@@ -394,7 +442,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def dashboard() -> HTMLResponse:
         return HTMLResponse(index, headers=_PAGE_HEADERS)
 

@@ -56,8 +56,10 @@ export async function renderAnalysis(main, project, q, ctx) {
     try {
       const res = await api.leaderboard({ project, metric: state.metric, max: state.max ? "true" : "false", top: 15, filter: state.filter });
       if (!ctx.alive()) return;
-      const rows = res.runs || res.leaderboard || [];
-      const cfgKeys = res.config_keys || [];
+      const rows = res.runs || [];
+      const flats = rows.map((r) => flatten(r.config || {}));
+      const allKeys = [...new Set(flats.flatMap((f) => Object.keys(f)))].sort();
+      const cfgKeys = allKeys.filter((k) => new Set(flats.map((f) => JSON.stringify(f[k]))).size > 1).slice(0, 5);
       clear(lbHost).append(rows.length ? el("table", { class: "grid compact leaderboard" },
         el("thead", null, el("tr", null, el("th", { class: "num", text: "#" }), el("th", { text: "Run" }), el("th", { text: "Status" }),
           el("th", { class: "num", text: state.metric }), cfgKeys.map((k) => el("th", { class: "num", text: k })))),
@@ -81,16 +83,21 @@ export async function renderAnalysis(main, project, q, ctx) {
     try {
       const res = await api.importance({ project, metric: state.metric, filter: state.filter });
       if (!ctx.alive()) return;
-      const items = (res.importances || res.params || []).map((p) => ({
-        label: p.key || p.param || p.name,
+      const items = (res.importances || []).filter((p) => !p.constant).map((p) => ({
+        label: p.key,
         value: p.importance,
-        detail: p.detail || (p.correlation !== undefined && p.correlation !== null ? `correlation ${fmtValue(p.correlation)}` : ""),
+        detail: [p.kind, p.log_scale ? "log scale" : "", p.spearman !== null && p.spearman !== undefined ? `Spearman ${fmtValue(p.spearman)}` : "", p.missing ? `missing in ${p.missing} runs` : ""].filter(Boolean).join(" · "),
+        extra: p.spearman,
       }));
+      const constant = (res.importances || []).filter((p) => p.constant).map((p) => p.key);
       clear(impHost).append(
-        items.length ? barList(items, { format: (v) => fmtValue(typeof v === "number" ? Number(v.toFixed(3)) : v) }) : el("p", { class: "muted", text: res.message || "Not enough runs with varying config to estimate importance." }),
-        el("p", { class: "muted small", text: [res.method ? `method: ${res.method}` : "", res.n_runs !== undefined ? `${fmtCount(res.n_runs)} runs` : ""].filter(Boolean).join(" · ") }),
+        items.length ? barList(items, { format: (v) => fmtValue(typeof v === "number" ? Number(v.toFixed(3)) : v) }) : el("p", { class: "muted", text: res.message || "No config key varies across these runs." }),
+        constant.length ? el("p", { class: "muted small", text: `constant (not ranked): ${constant.join(", ")}` }) : el("span"),
+        el("p", { class: "muted small", text: [res.method || "", res.n_runs ? `${fmtCount(res.n_runs)} runs` : ""].filter(Boolean).join(" · ") }),
       );
       impHost.dataset.items = String(items.length);
+      topKey = items.length ? items[0].label : null;
+      if (relations && topKey) relations.setMetric(state.metric, `config.${topKey}`);
     } catch (e) {
       if (!ctx.alive()) return;
       clear(impHost).append(el("p", { class: "error-box", text: e.message }));
@@ -98,6 +105,7 @@ export async function renderAnalysis(main, project, q, ctx) {
   }
 
   let relations = null;
+  let topKey = null;
   async function loadRuns() {
     try {
       const res = await api.runs({ project, filter: state.filter, limit: MAX_RUNS, total: true });
@@ -111,8 +119,7 @@ export async function renderAnalysis(main, project, q, ctx) {
       const varying = configKeys.filter((k) => new Set(runs.map((r) => JSON.stringify(r._flat[k]))).size > 1);
       clear(relHost);
       relations = renderRelations(relHost, runs, { configKeys, summaryKeys, diffKeys: varying, ctx, colorByMetric: true });
-      relations.metricSel.value = state.metric;
-      relations.redraw();
+      relations.setMetric(state.metric, topKey ? `config.${topKey}` : null);
     } catch (e) {
       if (!ctx.alive()) return;
       if (e instanceof ApiError && e.status < 500) { filterError.hidden = false; filterError.textContent = e.message; } else throw e;
@@ -129,7 +136,7 @@ export async function renderAnalysis(main, project, q, ctx) {
     state.max = guessMaximize(state.metric);
     dirSel.value = state.max ? "1" : "0";
     sync();
-    if (relations) { relations.metricSel.value = state.metric; relations.redraw(); }
+    if (relations) relations.setMetric(state.metric);
     loadLeaderboard();
     loadImportance();
   });

@@ -48,6 +48,7 @@ export const api = {
   projects: () => getJSON("/projects"),
   runs: (p, opts) => getJSON("/runs", p, opts).then((b) => ({ ...b, runs: decodeFloats(b.runs) })),
   run: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}`).then(decodeFloats),
+  compare: (refs) => getJSON("/compare", { run: refs }).then((b) => decodeFloats(b.runs)),
   keys: (p) => getJSON("/keys", p),
   series: (runs, keys, maxPoints) => getJSON("/series", { run: runs, key: keys, max_points: maxPoints }),
   repro: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/repro`).then(decodeFloats),

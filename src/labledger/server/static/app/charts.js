@@ -55,7 +55,9 @@ export class LineChart {
     this.plot = null;
     this.set(spec);
     this.resizer = new ResizeObserver(() => {
-      if (this.plot) this.plot.setSize({ width: this.width(), height: this.height });
+      // the first callback fires on observe(): redraw only when the width really changed
+      const w = this.width();
+      if (this.plot && w !== this.plot.width) this.plot.setSize({ width: w, height: this.height });
     });
     this.resizer.observe(this.plotEl);
   }
@@ -129,7 +131,15 @@ export function toXY(s, xAxis) {
   return { xs, ys, total: s.total };
 }
 
-// Points to ask the server for: about two per horizontal pixel (min and max of each bucket).
+// Points to ask the server for: one per horizontal pixel of the plot, i.e. a min and a
+// max for every two pixels (each bucket keeps both, so spikes survive).
 export function pointsFor(widthPx) {
-  return Math.max(200, Math.min(4000, Math.round((widthPx || 800) * 2)));
+  return Math.max(200, Math.min(4000, Math.round(widthPx || 800)));
+}
+
+// The plot width of one chart in a grid (charts are at least 440 px wide, see app.css).
+export function chartWidth(grid) {
+  const w = grid.clientWidth || 1000;
+  const cols = Math.max(1, Math.floor((w + 12) / (440 + 12)));
+  return Math.floor((w - 12 * (cols - 1)) / cols) - 70;
 }

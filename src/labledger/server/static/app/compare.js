@@ -2,7 +2,7 @@
 // diff tables, parallel coordinates and a scatter plot over the compared runs.
 import { el, clear, colorFor, flatten, fmtValue, section, statusBadge, viridis } from "./util.js";
 import { api } from "./api.js";
-import { LineChart, pointsFor, toXY } from "./charts.js";
+import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { drawParcoords, drawScatter } from "./plots.js";
 
 const DEFAULT_CHARTS = 8;
@@ -16,7 +16,7 @@ export async function renderCompare(main, q, ctx) {
       el("p", { text: "Select two or more runs in a runs table and press Compare." })));
     return;
   }
-  let runs = await Promise.all(ids.map((id) => api.run(id)));
+  let runs = await api.compare(ids);
   if (!ctx.alive()) return;
   runs.forEach((r, i) => { r._color = colorFor(i); r._label = r.name || r.id.slice(0, 8); r._flat = flatten(r.config || {}); });
   const projects = [...new Set(runs.map((r) => r.project))];
@@ -67,7 +67,7 @@ export async function renderCompare(main, q, ctx) {
   let cacheKey = "";
 
   async function fetchSeries() {
-    const pts = pointsFor((chartGrid.clientWidth || 1000) / 2);
+    const pts = pointsFor(chartWidth(chartGrid));
     const key = `${state.keys.join("|")}@${pts}`;
     if (cache && cacheKey === key) return cache;
     const per = await Promise.all(runs.map((r) => {
@@ -157,7 +157,8 @@ export async function renderCompare(main, q, ctx) {
   ctx.live(running());
   if (running()) {
     ctx.poll(async () => {
-      runs = await Promise.all(runs.map(async (r) => Object.assign(await api.run(r.id), { _color: r._color, _label: r._label, _flat: r._flat })));
+      const fresh = await api.compare(runs.map((r) => r.id));
+      runs = fresh.map((f, i) => Object.assign(f, { _color: runs[i]._color, _label: runs[i]._label, _flat: runs[i]._flat }));
       cache = null;
       await loadCharts();
       ctx.live(running());
@@ -232,5 +233,13 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
   const ro = new ResizeObserver(() => { drawPC(); drawSC(); });
   ro.observe(pcHost);
   ctx.onLeave(() => ro.disconnect());
-  return { metricSel, redraw: () => { drawPC(); drawSC(); } };
+  return {
+    // analysis page: follow its metric, and put the most important key on the scatter's x axis
+    setMetric(metric, xKey) {
+      if (metricOpts.includes(metric)) { metricSel.value = metric; ySel.value = metric; }
+      if (xKey && allKeys.includes(xKey)) xSel.value = xKey;
+      drawPC();
+      drawSC();
+    },
+  };
 }

@@ -178,6 +178,7 @@ export function barList(items, { format = (v) => fmtValue(v) } = {}) {
     return el("div", { class: "bar-row", title: it.detail || "" },
       el("span", { class: "bar-label mono", text: it.label }),
       el("span", { class: "bar-track" }, bar),
-      el("span", { class: "bar-value mono", text: format(it.value) }));
+      el("span", { class: "bar-value mono", text: format(it.value) }),
+      el("span", { class: "bar-detail muted small", text: it.detail || "" }));
   }));
 }

@@ -3,7 +3,7 @@
 // reproduction verdicts. A running run refreshes itself every two seconds.
 import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor } from "./util.js";
 import { api, ApiError } from "./api.js";
-import { LineChart, pointsFor, toXY } from "./charts.js";
+import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 
 const MAX_DIFF_LINES = 20000;
 const SERIES_PER_REQUEST = 64;
@@ -81,7 +81,7 @@ export async function renderRun(main, ref, q, ctx) {
     for (const [k, c] of charts) if (!wanted.includes(k)) { c.destroy(); charts.delete(k); }
     if (!user.length && !metricsHost.querySelector(".muted")) metricsHost.append(el("p", { class: "muted", text: "no metrics logged" }));
     if (!system.length && !systemHost.querySelector(".muted")) systemHost.append(el("p", { class: "muted", text: "no system metrics (keys starting with system/)" }));
-    const pts = pointsFor(Math.min(metricsHost.clientWidth || 1000, 900) / 2);
+    const pts = pointsFor(chartWidth(metricsHost));
     for (let i = 0; i < wanted.length; i += SERIES_PER_REQUEST) {
       const part = wanted.slice(i, i + SERIES_PER_REQUEST);
       const res = await api.series([run.id], part, pts);
