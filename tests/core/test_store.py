@@ -250,3 +250,19 @@ def test_long_series_spans_chunks_and_reads_back(
     run.finish()
     h = ledger_of(any_store_uri).history(run.id, "a")
     assert h.values.tolist() == [float(i) for i in range(n)]
+
+
+def test_default_store_folder_is_ignored_by_git(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    from labledger.store._locate import default_store_uri, precheck_sqlite, sqlite_path
+
+    db = sqlite_path(default_store_uri(repo))
+    precheck_sqlite(db)
+    db.write_bytes(b"")
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
+    assert status.stdout.strip() == ""
+    assert (db.parent / ".gitignore").read_text().strip().endswith("*")

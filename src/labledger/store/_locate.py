@@ -80,6 +80,12 @@ def precheck_sqlite(path: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreUnwritableError(str(folder), exc.strerror or str(exc)) from exc
+    if folder.name == DEFAULT_DIRNAME and not (folder / ".gitignore").exists():
+        # like .venv/: the embedded store never shows up in `git status`
+        try:
+            (folder / ".gitignore").write_text("# created by labledger\n*\n")
+        except OSError:
+            pass
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreUnwritableError(str(folder), "permission denied")
     if not path.exists():
