@@ -11,11 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _uihelpers import ARTIFACT_BYTES, PATCH_MARKER, ROOT, XSS_NAME, UiServer, sub_env
+from _uihelpers import ARTIFACT_BYTES, PATCH_MARKER, ROOT, XSS_NAME, UiServer, start_ui, sub_env
 
 from labledger.server.ui import CONTENT_SECURITY_POLICY, safe_content_disposition
-
-pytestmark = pytest.mark.browser
 
 
 def _run_id(server: UiServer, name: str) -> str:
@@ -172,3 +170,55 @@ def test_vendored_files_match_their_recorded_checksums() -> None:
     for digest, rel in listed:
         assert hashlib.sha256(Path(vendor, rel).read_bytes()).hexdigest() == digest, rel
     assert "v1.6.32" in (vendor / "uplot" / "uPlot.iife.min.js").read_text()[:100]
+
+
+PG_RUNS = """
+import sys
+import labledger
+
+for i in range(6):
+    with labledger.init("pg", name=f"pg-{i}", config={"lr": 10 ** -(i % 3 + 1), "depth": i}, store=sys.argv[1]) as run:
+        for step in range(50):
+            run.log({"loss": 1 / (step + 1 + i)}, step=step)
+        run.summary["score"] = i * 0.1
+"""
+
+
+@pytest.mark.postgres
+def test_ui_endpoints_on_postgresql(pg_uri: str, tmp_path: Path) -> None:
+    made = subprocess.run(
+        [sys.executable, "-c", PG_RUNS, pg_uri],
+        cwd=tmp_path,
+        env=sub_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    server = start_ui(pg_uri)
+    try:
+        base = f"{server.url}/api/v1"
+        runs = httpx.get(f"{base}/runs", params={"project": "pg", "order_by": "name"}).json()[
+            "runs"
+        ]
+        ids = [r["id"] for r in runs]
+        assert len(ids) == 6
+        cmp = httpx.get(f"{base}/compare", params=[("run", i) for i in ids[:3]]).json()["runs"]
+        assert [r["name"] for r in cmp] == ["pg-0", "pg-1", "pg-2"]
+        series = httpx.get(
+            f"{base}/series", params=[("run", ids[0]), ("key", "loss"), ("max_points", "10")]
+        ).json()
+        [s] = series["series"]
+        assert s["total"] == 50 and len(s["steps"]) <= 10 and max(s["values"]) == 1.0
+        keys = httpx.get(f"{base}/keys", params={"project": "pg"}).json()
+        assert keys["config"] == ["depth", "lr"] and "score" in keys["summary"]
+        board = httpx.get(
+            f"{base}/leaderboard",
+            params={"project": "pg", "metric": "score", "max": "true", "top": 3},
+        ).json()
+        assert [r["name"] for r in board["runs"]] == ["pg-5", "pg-4", "pg-3"]
+        imp = httpx.get(f"{base}/importance", params={"project": "pg", "metric": "score"}).json()
+        assert {i["key"] for i in imp["importances"]} == {"depth", "lr"}
+        assert imp["importances"][0]["key"] == "depth" and imp["n_runs"] == 6
+    finally:
+        server.stop()

@@ -37,6 +37,17 @@ export function alignSeries(list) {
   return window.uPlot.join(list.map((s) => [Array.from(s.xs), s.ys]));
 }
 
+// Axis ticks: 3-4 significant digits, thousands as k and millions as M (steps).
+export function fmtTickValue(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "";
+  const a = Math.abs(v);
+  if (a >= 1e6 && Number.isInteger(v)) return `${Number((v / 1e6).toPrecision(4))}M`;
+  if (a >= 1e4 && Number.isInteger(v)) return `${Number((v / 1e3).toPrecision(4))}k`;
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(1);
+  return String(Number(v.toPrecision(4)));
+}
+const ticks = (u, splits) => splits.map(fmtTickValue);
+
 const AXIS = { stroke: "#5b6470", grid: { stroke: "#eef0f3", width: 1 }, ticks: { stroke: "#d5d9df", width: 1 }, font: "11px system-ui, sans-serif" };
 
 // A chart of several series over a shared x axis. spec: {title, xLabel, series: [{label, color, xs, ys}]}
@@ -102,11 +113,11 @@ export class LineChart {
           stroke: s.color,
           width: 1.5,
           spanGaps: true,
-          points: { show: false },
+          points: { show: s.xs.length <= 60, size: 5, fill: s.color },
           value: (u, v) => (v === null || v === undefined ? "–" : fmtValue(v)),
         })),
       ],
-      axes: [{ ...AXIS, label: spec.xLabel, labelSize: 18, labelFont: "11px system-ui, sans-serif" }, { ...AXIS, size: 56 }],
+      axes: [{ ...AXIS, values: ticks, label: spec.xLabel, labelSize: 18, labelFont: "11px system-ui, sans-serif" }, { ...AXIS, values: ticks, size: 56 }],
     };
     this.plot = new window.uPlot(opts, data, this.plotEl);
   }

@@ -88,7 +88,7 @@ export async function renderRun(main, ref, q, ctx) {
       if (!ctx.alive()) return;
       for (const s of res.series) {
         const xy = toXY(s, "step");
-        const spec = { title: s.key, xLabel: "step", meta: s.total > xy.xs.length ? `${fmtValue(s.total)} points, downsampled` : `${fmtValue(s.total)} points`,
+        const spec = { title: s.key, xLabel: "step", meta: `${s.total.toLocaleString("en-US")} point${s.total === 1 ? "" : "s"}${s.total > xy.xs.length ? ", downsampled" : ""}`,
           series: [{ label: run.name || run.id.slice(0, 8), color: colorFor(0), ...xy }] };
         const c = charts.get(s.key);
         if (c) c.set(spec);

@@ -201,8 +201,7 @@ export async function renderRuns(main, project, q, ctx) {
     } catch (err) {
       if (my !== seq || !ctx.alive()) return;
       if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
-        showFilterError(err);
-        if (!quiet) { runs = []; total = 0; renderTable(); }
+        showFilterError(err); // the table keeps the last good result
       } else throw err;
     } finally {
       tableCard.classList.remove("busy");
