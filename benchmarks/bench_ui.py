@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_ui.py            # 10,000 runs; 20 runs x 4 metrics x 100,000 steps
     .venv/bin/python benchmarks/bench_ui.py --quick    # 2,000 runs; 20 runs x 4 metrics x 10,000 steps
+    .venv/bin/python benchmarks/bench_ui.py --runs 100000   # the table with 100,000 runs
 
 Prints medians (wall time measured from the browser's side: a fresh page load of the
 route until the page has rendered its data, i.e. ``main[data-loaded]`` plus the
@@ -153,8 +154,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=None, help="runs in the table benchmark (default 10,000)")
     args = ap.parse_args()
-    n_runs = 2_000 if args.quick else 10_000
+    n_runs = args.runs or (2_000 if args.quick else 10_000)
     steps = 10_000 if args.quick else 100_000
 
     from playwright.sync_api import sync_playwright
