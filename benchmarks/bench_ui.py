@@ -154,7 +154,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=None, help="runs in the table benchmark (default 10,000)")
+    ap.add_argument(
+        "--runs", type=int, default=None, help="runs in the table benchmark (default 10,000)"
+    )
     args = ap.parse_args()
     n_runs = args.runs or (2_000 if args.quick else 10_000)
     steps = 10_000 if args.quick else 100_000
