@@ -189,3 +189,58 @@ def shared_server(module_pg: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield srv
     finally:
         srv.stop()
+
+
+# -- S3 through a real endpoint process (moto_server) on loopback ------------------------
+
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto_server process (S3 API over HTTP) on a free loopback port."""
+    port = free_port()
+    exe = Path(sys.executable).parent / "moto_server"
+    cmd = (
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)]
+        if exe.exists()
+        else [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def make_bucket(endpoint: str) -> str:
+    """A fresh bucket on the moto server; returns ``s3://bucket/prefix``."""
+    import boto3
+
+    bucket = "lls-" + uuid.uuid4().hex[:12]
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/team/artifacts"

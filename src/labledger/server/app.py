@@ -54,6 +54,7 @@ def create_app(
 
     app.include_router(read_router)
     _include_optional(app, "routes_write")
+    _include_optional(app, "routes_artifacts")
     if ui:
         _include_optional(app, "ui")
 

@@ -41,10 +41,11 @@ from .._exceptions import (
 )
 from .._values import decode_json, encode_json
 from ._base import TERMINAL_STATUSES, Batch, History
+from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore
 from ._wire import GZIP_ABOVE, batch_to_wire, dumps
 from .spool import Spool, SpoolEntry, read_entries, reject
 
-__all__ = ["DEFAULT_SYNC_TIMEOUT", "HttpStore", "SendResult", "replay_folder"]
+__all__ = ["DEFAULT_SYNC_TIMEOUT", "HttpBlobStore", "HttpStore", "SendResult", "replay_folder"]
 
 log = logging.getLogger("labledger.http")
 
@@ -79,8 +80,10 @@ def _error_body(resp: httpx.Response) -> dict[str, Any]:
     )
 
 
-class HttpStore:
-    """Store over HTTP (keep-alive, gzip above 64 KiB, durable spool on failure)."""
+class HttpStore(HttpArtifactsMixin):
+    """Store over HTTP (keep-alive, gzip above 64 KiB, durable spool on failure).
+
+    Artifact metadata and repro verdicts come from :class:`HttpArtifactsMixin`."""
 
     def __init__(
         self,
