@@ -139,9 +139,12 @@ class Ledger:
         limit: int | None = None,
     ) -> Any:
         """Write one row per run (config and summary flattened) as csv, parquet or json; return the path."""
-        from .analysis import export_rows, runs_to_rows
+        from .analysis import export_rows, runs_to_rows, sql_export_rows
 
-        return export_rows(runs_to_rows(self.runs(project, filter, order_by, limit)), path, format)
+        rows = sql_export_rows(self.store, project=project, filter=filter, order_by=order_by, limit=limit)
+        if rows is None:  # not a SQL store (e.g. a tracking server): the generic read API
+            rows = runs_to_rows(self.runs(project, filter, order_by, limit))
+        return export_rows(rows, path, format)
 
     def close(self) -> None:
         self.store.close()

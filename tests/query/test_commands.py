@@ -265,3 +265,18 @@ def test_watch_follows_a_live_run(tmp_path: Path) -> None:
     assert lines[0]["status"] == "running"
     assert lines[-1]["status"] == "finished" and lines[-1]["step"] == 5
     open_store(uri).close()
+
+
+def test_sql_export_rows_equal_the_generic_rows(leaderboard_store: Any) -> None:
+    from labledger.analysis import runs_to_rows, sql_export_rows
+
+    ledger = Ledger(leaderboard_store, reap=False)
+    for flt in (None, 'config.opt = "adam"'):
+        fast = sql_export_rows(leaderboard_store, filter=flt)
+        slow = runs_to_rows(ledger.runs(filter=flt))
+        assert fast is not None
+        for a, b in zip(fast, slow, strict=True):
+            a.pop("runtime_s"), b.pop("runtime_s")
+            assert json.dumps(a, sort_keys=True, default=str) == json.dumps(
+                b, sort_keys=True, default=str
+            )

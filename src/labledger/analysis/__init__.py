@@ -6,7 +6,7 @@ from typing import Any
 
 from .._values import flatten
 from ._compare import compare_runs, diff_runs, leaderboard_row, provenance
-from ._export import FORMATS, export_rows, rows_to_frame
+from ._export import FORMATS, export_rows, rows_to_frame, sql_export_rows
 from ._importance import importance, plot_importance
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "provenance",
     "rows_to_frame",
     "runs_to_rows",
+    "sql_export_rows",
 ]
 
 BASE_COLUMNS = ("id", "project", "name", "status", "created_at", "ended_at", "runtime_s", "seed")

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import UsageError
+from .._values import decode_json
 
-__all__ = ["FORMATS", "export_rows", "rows_to_frame"]
+__all__ = ["FORMATS", "export_rows", "rows_to_frame", "sql_export_rows"]
 
 FORMATS = ("csv", "parquet", "json")
 
@@ -69,3 +70,103 @@ def export_rows(
             df.to_parquet(tmp, index=False, engine="pyarrow")
     os.replace(tmp, out)
     return out
+
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _flat_into(row: dict[str, Any], prefix: str, value: Any) -> None:
+    """Flatten a stored JSON mapping into ``row`` while decoding {"$float": ...} leaves in one pass."""
+    for k, v in value.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            if len(v) == 1 and "$float" in v and v["$float"] in _NONFINITE:
+                row[key] = _NONFINITE[v["$float"]]
+            else:
+                _flat_into(row, key + ".", v)
+        else:
+            row[key] = v
+
+
+def sql_export_rows(
+    store: Any,
+    *,
+    project: str | None = None,
+    filter: str | None = None,
+    order_by: str | list[str] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]] | None:
+    """Export rows read straight from a SQL store: only the columns an export needs (no env,
+    no datasets) and every metric's last value in one query. None when ``store`` is not SQL."""
+    import time
+
+    import sqlalchemy as sa
+
+    from ..query import compile_filter, compile_order_by
+    from ..store import _schema as s
+
+    engine = getattr(store, "engine", None)
+    dialect = getattr(store, "dialect", None)
+    if engine is None or dialect not in ("sqlite", "postgresql"):
+        return None
+    r = s.runs
+    cols = [
+        r.c.id,
+        r.c.project,
+        r.c.name,
+        r.c.status,
+        r.c.created_at,
+        r.c.ended_at,
+        r.c.heartbeat_at,
+        r.c.seed,
+        r.c.tags,
+        r.c.config,
+        r.c.summary,
+    ]
+    q = sa.select(*cols)
+    if project is not None:
+        q = q.where(r.c.project == project)
+    if filter:
+        q = q.where(compile_filter(filter, dialect=dialect))
+    keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    q = (
+        q.order_by(*compile_order_by(keys, dialect=dialect))
+        if keys
+        else q.order_by(r.c.created_at.desc(), r.c.id)
+    )
+    if limit is not None:
+        q = q.limit(limit)
+    ms = s.metric_summary
+    mq = sa.select(ms.c.run_id, ms.c.key, ms.c.last, ms.c.last_nan)
+    if filter or project is not None or limit is not None:
+        mq = mq.where(ms.c.run_id.in_(sa.select(q.subquery().c.id)))
+    now = time.time()
+    with engine.connect() as conn:
+        runs = conn.execute(q).all()
+        metrics: dict[str, dict[str, Any]] = {}
+        for run_id, key, last, last_nan in conn.execute(mq):
+            metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
+    rows = []
+    for rid, proj, name, status, created, ended, heartbeat, seed, tags, config, summary in runs:
+        end = ended if ended is not None else (now if status == "running" else heartbeat)
+        row: dict[str, Any] = {
+            "id": rid,
+            "project": proj,
+            "name": name,
+            "status": status,
+            "created_at": created,
+            "ended_at": ended,
+            "runtime_s": None if end is None else max(0.0, end - created),
+            "seed": seed,
+            "tags": ",".join(_loads(tags) or []),
+        }
+        _flat_into(row, "config.", _loads(config) or {})
+        summ = dict(sorted((metrics.get(rid) or {}).items()))
+        summ.update(decode_json(_loads(summary) or {}))
+        row.update({f"summary.{k}": v for k, v in summ.items()})
+        rows.append(row)
+    return rows
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

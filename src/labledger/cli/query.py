@@ -302,7 +302,7 @@ def export(
     """Export runs, one row each with config.* and summary.* columns, to CSV, Parquet or JSON."""
     from pathlib import Path
 
-    from ..analysis import FORMATS, export_rows, runs_to_rows
+    from ..analysis import FORMATS, export_rows, runs_to_rows, sql_export_rows
 
     chosen = fmt or Path(output).suffix.lstrip(".").lower()
     if chosen not in FORMATS:
@@ -311,11 +311,17 @@ def export(
         )
     with _progress(not as_json) as progress, open_ledger(store) as ledger:
         task = progress.add_task("reading runs") if progress else None
-        runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
+        rows = sql_export_rows(
+            ledger.store, project=project, filter=filter_, order_by=sort, limit=limit
+        )
+        if rows is None:
+            rows = runs_to_rows(
+                ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
+            )
         if progress is not None:
-            progress.update(task, description=f"writing {len(runs)} runs")
-        path = export_rows(runs_to_rows(runs), output, chosen)
+            progress.update(task, description=f"writing {len(rows)} runs")
+        path = export_rows(rows, output, chosen)
     if as_json:
-        emit_json({"path": str(path), "format": chosen, "runs": len(runs)})
+        emit_json({"path": str(path), "format": chosen, "runs": len(rows)})
     else:
-        console().print(f"wrote {len(runs)} runs to {path} ({chosen})")
+        console().print(f"wrote {len(rows)} runs to {path} ({chosen})")
