@@ -9,7 +9,9 @@ import labledger
 
 
 def test_all_names_are_exported_and_sorted() -> None:
-    assert labledger.__all__ == sorted(labledger.__all__, key=str.lower) or labledger.__all__ == sorted(labledger.__all__)
+    assert labledger.__all__ == sorted(
+        labledger.__all__, key=str.lower
+    ) or labledger.__all__ == sorted(labledger.__all__)
     for name in labledger.__all__:
         assert getattr(labledger, name) is not None, name
 

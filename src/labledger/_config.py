@@ -17,7 +17,9 @@ class Config(MutableMapping[str, Any]):
     Also readable as attributes (``run.config.lr``). Every change is sent to the store.
     """
 
-    def __init__(self, data: Mapping[str, Any], on_change: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], on_change: Callable[[dict[str, Any]], None]
+    ) -> None:
         object.__setattr__(self, "_data", dict(data))
         object.__setattr__(self, "_on_change", on_change)
 
@@ -90,8 +92,12 @@ class Config(MutableMapping[str, Any]):
 class Summary(MutableMapping[str, Any]):
     """Each metric's last value, unless set explicitly (explicit assignments win)."""
 
-    def __init__(self, last_value: Callable[[str], Any], known_keys: Callable[[], set[str]],
-                 on_change: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        last_value: Callable[[str], Any],
+        known_keys: Callable[[], set[str]],
+        on_change: Callable[[dict[str, Any]], None],
+    ) -> None:
         self._explicit: dict[str, Any] = {}
         self._last_value = last_value
         self._known_keys = known_keys

@@ -27,7 +27,9 @@ DEMO_GRID: list[dict[str, Any]] = [
 ]
 
 
-def train_one(params: dict[str, Any], *, epochs: int, seed: int, store: str | None, project: str) -> str:
+def train_one(
+    params: dict[str, Any], *, epochs: int, seed: int, store: str | None, project: str
+) -> str:
     import numpy as np
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
@@ -41,7 +43,9 @@ def train_one(params: dict[str, Any], *, epochs: int, seed: int, store: str | No
     config = {**params, "epochs": epochs, "dataset": "sklearn.digits", "test_size": 0.25}
     with labledger.init(project, config=config, seed=seed, store=store, tags=["demo"]) as run:
         X, y = load_digits(return_X_y=True)
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.25, random_state=seed, stratify=y
+        )
         scaler = StandardScaler().fit(X_train)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         classes = np.unique(y)

@@ -114,7 +114,9 @@ class AmbiguousRunError(NotFoundError):
         self.matches = matches
         shown = ", ".join(m[:12] for m in matches[:5])
         more = "" if len(matches) <= 5 else f" and {len(matches) - 5} more"
-        super().__init__(f"run prefix {ref!r} is ambiguous: matches {shown}{more}; give more characters")
+        super().__init__(
+            f"run prefix {ref!r} is ambiguous: matches {shown}{more}; give more characters"
+        )
 
 
 class ArtifactNotFoundError(NotFoundError):
@@ -167,7 +169,9 @@ class IntegrityError(LabledgerError):
         self.what = what
         self.expected = expected
         self.actual = actual
-        super().__init__(f"{what} is damaged: expected sha256 {expected[:16]}…, found {actual[:16]}…")
+        super().__init__(
+            f"{what} is damaged: expected sha256 {expected[:16]}…, found {actual[:16]}…"
+        )
 
 
 class AuthError(LabledgerError):
@@ -189,6 +193,7 @@ class StrictModeError(LabledgerError):
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
         super().__init__(
-            "strict mode refused to start the run: " + "; ".join(reasons)
+            "strict mode refused to start the run: "
+            + "; ".join(reasons)
             + " (unset LABLEDGER_STRICT to allow it)"
         )

@@ -17,7 +17,9 @@ class Ledger:
     >>> best = ledger.runs(filter='status = "finished"', order_by="-summary.val_acc", limit=1)
     """
 
-    def __init__(self, store: str | os.PathLike[str] | Store | None = None, *, reap: bool = True) -> None:
+    def __init__(
+        self, store: str | os.PathLike[str] | Store | None = None, *, reap: bool = True
+    ) -> None:
         if store is not None and not isinstance(store, (str, os.PathLike)):
             self.store: Store = store
         else:
@@ -38,7 +40,9 @@ class Ledger:
     ) -> list[dict[str, Any]]:
         """Runs as dicts (the fields of ``labledger show --json``), newest first by default."""
         self._reap_stale()
-        return self.store.list_runs(project=project, filter=filter, order_by=order_by, limit=limit, offset=offset)
+        return self.store.list_runs(
+            project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
+        )
 
     def count(self, project: str | None = None, filter: str | None = None) -> int:
         return self.store.count_runs(project=project, filter=filter)
@@ -95,8 +99,11 @@ class Ledger:
         order = ("-" if mode == "max" else "") + _metric_field(metric)
         runs = self.runs(project=project, filter=flt, order_by=order, limit=top)
         ranked = [
-            r for r in runs
-            if isinstance(v := r["summary"].get(metric), (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+            r
+            for r in runs
+            if isinstance(v := r["summary"].get(metric), (int, float))
+            and not isinstance(v, bool)
+            and not math.isnan(v)
         ]
         return [leaderboard_row(i + 1, r, metric) for i, r in enumerate(ranked)]
 
@@ -141,7 +148,9 @@ class Ledger:
         """Write one row per run (config and summary flattened) as csv, parquet or json; return the path."""
         from .analysis import export_rows, runs_to_rows, sql_export_rows
 
-        rows = sql_export_rows(self.store, project=project, filter=filter, order_by=order_by, limit=limit)
+        rows = sql_export_rows(
+            self.store, project=project, filter=filter, order_by=order_by, limit=limit
+        )
         if rows is None:  # not a SQL store (e.g. a tracking server): the generic read API
             rows = runs_to_rows(self.runs(project, filter, order_by, limit))
         return export_rows(rows, path, format)

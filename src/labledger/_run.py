@@ -80,8 +80,9 @@ class Run:
         self._before_finish: list[Callable[[float | None], None]] = []
         cfg = normalize_config(config) if config is not None else {}
         self.config = Config(cfg, lambda d: self._writer.update_run(config=d))
-        self.summary = Summary(self._last_value, lambda: set(self._known),
-                               lambda d: self._writer.update_run(summary=d))
+        self.summary = Summary(
+            self._last_value, lambda: set(self._known), lambda d: self._writer.update_run(summary=d)
+        )
         record = {
             "id": self.id,
             "project": project,
@@ -166,7 +167,10 @@ class Run:
 
     def _record_seed(self, seed: int, deterministic: bool, seeded: list[str]) -> None:
         self._seed = seed
-        self._writer.update_run(seed=seed, env={"seed": {"seed": seed, "deterministic": deterministic, "seeded": seeded}})
+        self._writer.update_run(
+            seed=seed,
+            env={"seed": {"seed": seed, "deterministic": deterministic, "seeded": seeded}},
+        )
 
     def _ensure_child_writer(self) -> None:
         if not getattr(self, "_child_writer_started", True):
@@ -200,7 +204,9 @@ class Run:
         try:
             items = data.items()
         except AttributeError:
-            raise TypeError(f"log() takes a dict of metric values, not {type(data).__name__}") from None
+            raise TypeError(
+                f"log() takes a dict of metric values, not {type(data).__name__}"
+            ) from None
         if len(data) == 1:
             for k, v in items:
                 if k not in known:
@@ -295,8 +301,14 @@ class Run:
             self._ensure_child_writer()
         return self._writer.flush(DEFAULT_FINISH_TIMEOUT if timeout is None else timeout)
 
-    def finish(self, status: str | None = None, *, exit_code: int | None = None,
-               error: str | None = None, timeout: float | None = None) -> None:
+    def finish(
+        self,
+        status: str | None = None,
+        *,
+        exit_code: int | None = None,
+        error: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
         """End the run: flush every point, then record its final status (default ``finished``).
 
         Returns once everything is durable in the store, or after ``timeout`` seconds
@@ -313,7 +325,9 @@ class Run:
                 return
             status = status or "finished"
             if status not in ("finished", "failed", "killed", "crashed"):
-                raise UsageError(f"status must be finished, failed, killed or crashed, not {status!r}")
+                raise UsageError(
+                    f"status must be finished, failed, killed or crashed, not {status!r}"
+                )
             if self._sampler is not None:  # last system/* sample, while log is still open
                 self._sampler.stop()
             self._finished = True
@@ -348,8 +362,12 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None:
             self.finish()
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -365,7 +383,9 @@ class Run:
 
     # -- artifacts and datasets (see labledger.artifacts and labledger.capture.data) --
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, kind: str | None = None) -> Any:
+    def log_artifact(
+        self, path: str | os.PathLike[str], name: str | None = None, kind: str | None = None
+    ) -> Any:
         """Store a file or directory as a new version of the artifact ``name``."""
         from .artifacts import log_artifact
 
@@ -401,7 +421,9 @@ def _exit_code(code: object) -> int:
     return 1
 
 
-def _format_exc(exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None) -> str:
+def _format_exc(
+    exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None
+) -> str:
     import traceback
 
     text = "".join(traceback.format_exception(exc_type, exc, tb))
@@ -426,7 +448,9 @@ class _ExitHooks:
     def __init__(self) -> None:
         self.installed = False
         self.exit_code: int | None = None
-        self.exception: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
+        self.exception: tuple[type[BaseException], BaseException, TracebackType | None] | None = (
+            None
+        )
         self.signal: int | None = None
         self.runs: list[Run] = []
         self._orig_exit: Any = None
@@ -469,7 +493,9 @@ class _ExitHooks:
             self.exit_code = _exit_code(code)
         self._orig_exit(code)
 
-    def _excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    def _excepthook(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
         self.exception = (exc_type, exc, tb)
         self._orig_excepthook(exc_type, exc, tb)
 
@@ -485,8 +511,12 @@ class _ExitHooks:
             return
         for run in list(self.runs):
             if run._owner_pid == os.getpid() and not run._finished:
-                run.finish("killed", exit_code=128 + signum,
-                           error=f"received {signal.Signals(signum).name}", timeout=10.0)
+                run.finish(
+                    "killed",
+                    exit_code=128 + signum,
+                    error=f"received {signal.Signals(signum).name}",
+                    timeout=10.0,
+                )
         self._flush_children(5.0)
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
@@ -518,7 +548,9 @@ class _ExitHooks:
                 else:
                     run.finish("failed", exit_code=1, error=_format_exc(et, ev, tb))
             elif self.signal is not None:
-                run.finish("killed", exit_code=128 + self.signal, error=f"received signal {self.signal}")
+                run.finish(
+                    "killed", exit_code=128 + self.signal, error=f"received signal {self.signal}"
+                )
             elif self.exit_code:
                 run.finish("failed", exit_code=self.exit_code)
             else:
@@ -565,8 +597,11 @@ def _register_fork_hooks() -> None:
     # lock (the writer thread may need that lock to finish opening the store).
     if not _fork_state.get("registered"):
         _fork_state["registered"] = True
-        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
-                            after_in_child=_after_fork_child)
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_parent,
+            after_in_child=_after_fork_child,
+        )
 
 
 def init(
@@ -609,9 +644,16 @@ def init(
     check_key(project)
     if parent_run_id is None:  # set by `labledger repro` to link a reproduction to its original
         parent_run_id = os.environ.get("LABLEDGER_PARENT_RUN") or None
-    art = os.fspath(artifacts) if artifacts is not None else os.environ.get("LABLEDGER_ARTIFACTS_URI")
+    art = (
+        os.fspath(artifacts) if artifacts is not None else os.environ.get("LABLEDGER_ARTIFACTS_URI")
+    )
     if capture is None:
-        capture = os.environ.get("LABLEDGER_CAPTURE", "on").lower() not in ("0", "off", "false", "no")
+        capture = os.environ.get("LABLEDGER_CAPTURE", "on").lower() not in (
+            "0",
+            "off",
+            "false",
+            "no",
+        )
     if capture:
         from .capture import strict_check
 
@@ -620,8 +662,16 @@ def init(
 
     sample_every = resolve_interval(system_metrics, capture=capture)
     run = Run(
-        project=project, name=name, config=config, tags=tags, notes=notes, store_uri=uri,
-        artifacts_uri=art, flush_interval=flush_interval, capture=capture, parent_run_id=parent_run_id,
+        project=project,
+        name=name,
+        config=config,
+        tags=tags,
+        notes=notes,
+        store_uri=uri,
+        artifacts_uri=art,
+        flush_interval=flush_interval,
+        capture=capture,
+        parent_run_id=parent_run_id,
     )
     _hooks.install(run)
     if seed is not None:

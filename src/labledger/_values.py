@@ -35,7 +35,9 @@ def check_key(key: object) -> str:
     if not key:
         raise InvalidKeyError(key, "keys must not be empty")
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidKeyError(key[:40] + "…", f"keys must be at most {MAX_KEY_LENGTH} characters, got {len(key)}")
+        raise InvalidKeyError(
+            key[:40] + "…", f"keys must be at most {MAX_KEY_LENGTH} characters, got {len(key)}"
+        )
     if any(ch in _CONTROL for ch in key):
         raise InvalidKeyError(key, "keys must not contain control characters")
     if key.startswith("/") or key.endswith("/") or "//" in key:
@@ -81,7 +83,11 @@ def coerce_metric(key: str, value: object) -> float | int:
         )
     if isinstance(value, (int, float)):  # subclasses, decimal-free numbers
         return float(value) if isinstance(value, float) else int(value)
-    if hasattr(value, "__float__") and not isinstance(value, complex) and not hasattr(value, "__len__"):
+    if (
+        hasattr(value, "__float__")
+        and not isinstance(value, complex)
+        and not hasattr(value, "__len__")
+    ):
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -139,7 +145,9 @@ def _jsonable(value: Any, path: str, bad: list[str]) -> Any:
             if callable(tolist):
                 return _jsonable(tolist(), path, bad)
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, f"{path}.{k}" if path else str(k), bad) for k, v in value.items()}
+        return {
+            str(k): _jsonable(v, f"{path}.{k}" if path else str(k), bad) for k, v in value.items()
+        }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: _jsonable(getattr(value, f.name), f"{path}.{f.name}", bad)

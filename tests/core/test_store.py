@@ -263,6 +263,8 @@ def test_default_store_folder_is_ignored_by_git(tmp_path: Path) -> None:
     db = sqlite_path(default_store_uri(repo))
     precheck_sqlite(db)
     db.write_bytes(b"")
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True
+    )
     assert status.stdout.strip() == ""
     assert (db.parent / ".gitignore").read_text().strip().endswith("*")

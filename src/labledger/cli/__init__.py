@@ -16,7 +16,7 @@ import click
 
 from .._exceptions import LabledgerError
 
-__all__ = ["main", "cli"]
+__all__ = ["cli", "main"]
 
 # name -> "module:attribute" (module relative to labledger.cli); keep sorted.
 _COMMANDS: dict[str, str] = {

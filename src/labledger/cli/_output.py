@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-__all__ = ["console", "emit_json", "fmt_duration", "fmt_time", "fmt_value", "json_safe", "store_option", "open_ledger"]
+__all__ = [
+    "console",
+    "emit_json",
+    "fmt_duration",
+    "fmt_time",
+    "fmt_value",
+    "json_safe",
+    "open_ledger",
+    "store_option",
+]
 
 
 def json_safe(value: Any) -> Any:
@@ -29,11 +38,11 @@ def emit_json(value: Any) -> None:
 
 
 def console() -> Any:
-    from rich.console import Console
-
     # rich falls back to 80 columns when output is not a terminal (CI logs, pipes);
     # wide tables then truncate, so give them room unless COLUMNS says otherwise.
     import os
+
+    from rich.console import Console
 
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
     return Console(soft_wrap=False, highlight=False, width=width)
@@ -68,12 +77,21 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
-STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "crashed": "magenta", "killed": "yellow"}
+STATUS_STYLE = {
+    "running": "cyan",
+    "finished": "green",
+    "failed": "red",
+    "crashed": "magenta",
+    "killed": "yellow",
+}
 
 
 def store_option(fn: Any) -> Any:
     return click.option(
-        "--store", "store", envvar="LABLEDGER_URI", default=None,
+        "--store",
+        "store",
+        envvar="LABLEDGER_URI",
+        default=None,
         help="Store URI (default: LABLEDGER_URI, else .labledger/ at the git root).",
     )(fn)
 

@@ -18,9 +18,21 @@ from ._output import (
     store_option,
 )
 
-__all__ = ["ls", "show", "run_json"]
+__all__ = ["ls", "run_json", "show"]
 
-_LS_FIELDS = ("id", "project", "name", "status", "created_at", "ended_at", "runtime_s", "config", "summary", "tags", "seed")
+_LS_FIELDS = (
+    "id",
+    "project",
+    "name",
+    "status",
+    "created_at",
+    "ended_at",
+    "runtime_s",
+    "config",
+    "summary",
+    "tags",
+    "seed",
+)
 
 
 def run_json(run: dict[str, Any]) -> dict[str, Any]:
@@ -32,15 +44,36 @@ def run_json(run: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--project", "-p", default=None, help="Only runs of this project (default: all projects).")
-@click.option("--filter", "-f", "filter_", default=None, help='Filter expression, e.g. \'config.lr < 0.01 and status = "finished"\'.')
-@click.option("--sort", "sort", default=None, help="Sort key, '-' for descending, e.g. -summary.val_acc.")
-@click.option("--limit", "-n", default=None, type=click.IntRange(min=1), help="At most this many runs.")
-@click.option("--columns", default=None, help="Comma-separated extra columns, e.g. config.lr,summary.val_acc.")
+@click.option(
+    "--project", "-p", default=None, help="Only runs of this project (default: all projects)."
+)
+@click.option(
+    "--filter",
+    "-f",
+    "filter_",
+    default=None,
+    help="Filter expression, e.g. 'config.lr < 0.01 and status = \"finished\"'.",
+)
+@click.option(
+    "--sort", "sort", default=None, help="Sort key, '-' for descending, e.g. -summary.val_acc."
+)
+@click.option(
+    "--limit", "-n", default=None, type=click.IntRange(min=1), help="At most this many runs."
+)
+@click.option(
+    "--columns", default=None, help="Comma-separated extra columns, e.g. config.lr,summary.val_acc."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of run objects.")
 @store_option
-def ls(project: str | None, filter_: str | None, sort: str | None, limit: int | None,
-       columns: str | None, as_json: bool, store: str | None) -> None:
+def ls(
+    project: str | None,
+    filter_: str | None,
+    sort: str | None,
+    limit: int | None,
+    columns: str | None,
+    as_json: bool,
+    store: str | None,
+) -> None:
     """List runs, newest first."""
     with open_ledger(store) as ledger:
         runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
@@ -48,28 +81,51 @@ def ls(project: str | None, filter_: str | None, sort: str | None, limit: int | 
 
         repro = repro_fields(ledger.store, [r["id"] for r in runs])
     if as_json:
-        emit_json([{**{k: r.get(k) for k in (*_LS_FIELDS, "metrics")}, "repro": repro[r["id"]]["verdict"]} for r in runs])
+        emit_json(
+            [
+                {
+                    **{k: r.get(k) for k in (*_LS_FIELDS, "metrics")},
+                    "repro": repro[r["id"]]["verdict"],
+                }
+                for r in runs
+            ]
+        )
         return
     from rich.table import Table
 
     extra = [c.strip() for c in columns.split(",")] if columns else _default_columns(runs)
     table = Table(show_lines=False, header_style="bold")
     show_repro = any(v["verdict"] for v in repro.values())
-    for col in ("id", "project", "name", "status", "created", "runtime", *(["repro"] if show_repro else []), *extra):
+    for col in (
+        "id",
+        "project",
+        "name",
+        "status",
+        "created",
+        "runtime",
+        *(["repro"] if show_repro else []),
+        *extra,
+    ):
         table.add_column(col, overflow="fold")
     for r in runs:
         flat = {f"config.{k}": v for k, v in flatten(r["config"]).items()}
         flat.update({f"summary.{k}": v for k, v in r["summary"].items()})
         style = STATUS_STYLE.get(r["status"], "")
         table.add_row(
-            r["id"][:8], r["project"], r["name"], f"[{style}]{r['status']}[/]",
-            fmt_time(r["created_at"]), fmt_duration(r["runtime_s"]),
+            r["id"][:8],
+            r["project"],
+            r["name"],
+            f"[{style}]{r['status']}[/]",
+            fmt_time(r["created_at"]),
+            fmt_duration(r["runtime_s"]),
             *([_repro_cell(repro[r["id"]], STYLES, badge)] if show_repro else []),
             *(fmt_value(flat[c]) if c in flat else "" for c in extra),
         )
     c = console()
     if not runs:
-        c.print("no runs yet: start one with labledger.init() in a training script, or try `labledger demo`")
+        c.print(
+            "no runs yet: start one with labledger.init() in a training script, or try `labledger demo`"
+        )
         return
     c.print(table)
 
@@ -143,7 +199,13 @@ def render_run(run: dict[str, Any]) -> None:
         metrics = run.get("metrics") or {}
         for k, v in run["summary"].items():
             m = metrics.get(k, {})
-            t.add_row(k, fmt_value(v), fmt_value(m.get("min", "")), fmt_value(m.get("max", "")), str(m.get("count", "")))
+            t.add_row(
+                k,
+                fmt_value(v),
+                fmt_value(m.get("min", "")),
+                fmt_value(m.get("max", "")),
+                str(m.get("count", "")),
+            )
         c.print(t)
     env = run.get("env") or {}
     if env:
@@ -157,21 +219,38 @@ def render_run(run: dict[str, Any]) -> None:
         for col in ("name", "sha256", "size", "path"):
             t.add_column(col, overflow="fold")
         for d in run["datasets"]:
-            t.add_row(d.get("name", ""), str(d.get("sha256", ""))[:16], str(d.get("size", "")), d.get("path", ""))
+            t.add_row(
+                d.get("name", ""),
+                str(d.get("sha256", ""))[:16],
+                str(d.get("size", "")),
+                d.get("path", ""),
+            )
         c.print(t)
     if run.get("artifacts"):
         t = Table(title="artifacts", title_justify="left", header_style="bold")
         for col in ("name", "kind", "version", "sha256", "size"):
             t.add_column(col, overflow="fold")
         for a in run["artifacts"]:
-            t.add_row(a.get("name", ""), a.get("kind") or "", str(a.get("version", "")), str(a.get("sha256", ""))[:16], str(a.get("size", "")))
+            t.add_row(
+                a.get("name", ""),
+                a.get("kind") or "",
+                str(a.get("version", "")),
+                str(a.get("sha256", ""))[:16],
+                str(a.get("size", "")),
+            )
         c.print(t)
     if run.get("used_artifacts"):
         t = Table(title="used artifacts (inputs)", title_justify="left", header_style="bold")
         for col in ("reference", "kind", "sha256", "size", "produced by"):
             t.add_column(col, overflow="fold")
         for a in run["used_artifacts"]:
-            t.add_row(a.get("uri", ""), a.get("kind") or "", str(a.get("sha256", ""))[:16], str(a.get("size", "")), str(a.get("run_id") or "")[:8])
+            t.add_row(
+                a.get("uri", ""),
+                a.get("kind") or "",
+                str(a.get("sha256", ""))[:16],
+                str(a.get("size", "")),
+                str(a.get("run_id") or "")[:8],
+            )
         c.print(t)
     if (run.get("repro") or {}).get("verdicts"):
         from ..repro._display import render_repro_lines

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Batch", "History", "Store", "TERMINAL_STATUSES", "RUN_STATUSES"]
+__all__ = ["RUN_STATUSES", "TERMINAL_STATUSES", "Batch", "History", "Store"]
 
 RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
 TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed"})
@@ -53,7 +53,9 @@ class History:
         return len(self.steps)
 
     def to_list(self) -> list[tuple[int, float, float]]:
-        return list(zip(self.steps.tolist(), self.values.tolist(), self.timestamps.tolist(), strict=True))
+        return list(
+            zip(self.steps.tolist(), self.values.tolist(), self.timestamps.tolist(), strict=True)
+        )
 
     def to_pandas(self) -> Any:
         import pandas as pd
@@ -142,13 +144,17 @@ class Store(Protocol):
 
     def get_artifact_version_by_id(self, version_id: str) -> dict[str, Any]: ...
 
-    def list_artifact_versions(self, project: str | None = None, name: str | None = None) -> list[dict[str, Any]]: ...
+    def list_artifact_versions(
+        self, project: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def list_run_artifacts(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
         """``{"produced": [...], "consumed": [...]}`` version dicts of one run."""
         ...
 
-    def set_artifact_alias(self, project: str, name: str, version: int, alias: str) -> dict[str, Any]: ...
+    def set_artifact_alias(
+        self, project: str, name: str, version: int, alias: str
+    ) -> dict[str, Any]: ...
 
     def record_artifact_use(self, run_id: str, version_id: str) -> None: ...
 

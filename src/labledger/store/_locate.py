@@ -57,9 +57,11 @@ def resolve_store_uri(store: str | os.PathLike[str] | None = None) -> str:
     scheme = uri.split("://", 1)[0].lower()
     if scheme.startswith(("sqlite", "postgresql", "postgres", "http", "https")):
         if scheme == "postgres":
-            uri = "postgresql" + uri[len("postgres"):]
+            uri = "postgresql" + uri[len("postgres") :]
         return uri
-    raise UsageError(f"unsupported store URI {uri!r}: use sqlite:///PATH, postgresql://… or http(s)://HOST:PORT")
+    raise UsageError(
+        f"unsupported store URI {uri!r}: use sqlite:///PATH, postgresql://… or http(s)://HOST:PORT"
+    )
 
 
 def sqlite_path(uri: str) -> Path:
@@ -109,7 +111,9 @@ def precheck_sqlite(path: Path) -> None:
             # either empty or complete (its migration commits in one transaction)
             names = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
             if "labledger_meta" in names:
-                row = con.execute("select value from labledger_meta where key = 'revisions'").fetchone()
+                row = con.execute(
+                    "select value from labledger_meta where key = 'revisions'"
+                ).fetchone()
                 revisions = set(row[0].split(",")) if row and row[0] else set()
         finally:
             con.close()

@@ -26,7 +26,25 @@ from sqlalchemy import (
 from sqlalchemy import text as sa_text
 from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
 
-__all__ = ["CHUNK_POINTS", "metadata", "meta", "runs", "metric_chunks", "metric_summary", "applied_batches", "blobs", "projects", "repro_verdicts", "users", "api_tokens", "project_roles", "artifact_versions", "artifact_files", "artifact_aliases", "artifact_uses"]
+__all__ = [
+    "CHUNK_POINTS",
+    "api_tokens",
+    "applied_batches",
+    "artifact_aliases",
+    "artifact_files",
+    "artifact_uses",
+    "artifact_versions",
+    "blobs",
+    "meta",
+    "metadata",
+    "metric_chunks",
+    "metric_summary",
+    "project_roles",
+    "projects",
+    "repro_verdicts",
+    "runs",
+    "users",
+]
 
 CHUNK_POINTS = 8192
 
@@ -90,7 +108,9 @@ Index(
 metric_chunks = Table(
     "metric_chunks",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("run_id", String(32), nullable=False),
     Column("key", String(250), nullable=False),
     Column("n", Integer, nullable=False),
@@ -171,8 +191,13 @@ artifact_versions = Table(
     Column("meta", JsonType, nullable=False),
     Column("created_at", Double, nullable=False),
 )
-Index("ux_artifact_versions_name", artifact_versions.c.project, artifact_versions.c.name,
-      artifact_versions.c.version, unique=True)
+Index(
+    "ux_artifact_versions_name",
+    artifact_versions.c.project,
+    artifact_versions.c.name,
+    artifact_versions.c.version,
+    unique=True,
+)
 Index("ix_artifact_versions_run", artifact_versions.c.run_id)
 
 artifact_files = Table(

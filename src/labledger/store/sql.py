@@ -47,8 +47,20 @@ DEFAULT_HEARTBEAT_TIMEOUT = 300.0
 
 _RUN_JSON_FIELDS = ("config", "summary", "tags", "env", "datasets")
 _UPDATABLE = {
-    "status", "ended_at", "config", "summary", "tags", "notes", "seed", "env", "datasets",
-    "exit_code", "error", "parent_run_id", "name", "heartbeat_at",
+    "status",
+    "ended_at",
+    "config",
+    "summary",
+    "tags",
+    "notes",
+    "seed",
+    "env",
+    "datasets",
+    "exit_code",
+    "error",
+    "parent_run_id",
+    "name",
+    "heartbeat_at",
 }
 
 
@@ -114,8 +126,10 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
             self.path = None
             url = uri
             if url.startswith("postgresql://"):
-                url = "postgresql+psycopg://" + url[len("postgresql://"):]
-            self.engine = sa.create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            self.engine = sa.create_engine(
+                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+            )
         self._write_engine = self.engine.execution_options(labledger_write=True)
         _STORES.add(self)
         if migrate:
@@ -179,7 +193,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
                 if self.dialect == "sqlite" and insp.get_table_names():
                     from .._exceptions import NotAStoreError
 
-                    raise NotAStoreError(str(self.path), "an SQLite database without labledger's tables")
+                    raise NotAStoreError(
+                        str(self.path), "an SQLite database without labledger's tables"
+                    )
                 return None
             row = conn.execute(sa.select(s.meta.c.value).where(s.meta.c.key == "revisions")).first()
             conn.rollback()
@@ -194,7 +210,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
             raise StoreUnavailableError(self.uri, str(exc.orig)) from exc
         if applied is not None:
             if applied - known:
-                raise SchemaTooNewError(self.uri, ",".join(sorted(applied)), ",".join(sorted(known)))
+                raise SchemaTooNewError(
+                    self.uri, ",".join(sorted(applied)), ",".join(sorted(known))
+                )
             if known <= applied:
                 return
         with self._migration_lock():
@@ -241,7 +259,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
             conn.commit()
 
     def _set_meta(self, conn: Connection, key: str, value: str) -> None:
-        updated = conn.execute(sa.update(s.meta).where(s.meta.c.key == key).values(value=value)).rowcount
+        updated = conn.execute(
+            sa.update(s.meta).where(s.meta.c.key == key).values(value=value)
+        ).rowcount
         if not updated:
             conn.execute(sa.insert(s.meta).values(key=key, value=value))
 
@@ -278,19 +298,27 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
             default: Any = [] if f in ("tags", "datasets") else {}
             values[f] = encode_json(run.get(f) or default)
         with self._tx() as conn:
-            exists = conn.execute(sa.select(s.projects.c.name).where(s.projects.c.name == run["project"])).first()
+            exists = conn.execute(
+                sa.select(s.projects.c.name).where(s.projects.c.name == run["project"])
+            ).first()
             if not exists:
-                ins = self.upsert(s.projects).values(name=run["project"], created_at=now, settings=None)
+                ins = self.upsert(s.projects).values(
+                    name=run["project"], created_at=now, settings=None
+                )
                 conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
             conn.execute(sa.insert(s.runs).values(**values))
 
     def write_batch(self, batch: Batch) -> bool:
         pending_tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
         with self._tx() as conn:
-            ins = self.upsert(s.applied_batches).values(id=batch.id, run_id=batch.run_id, applied_at=time.time())
+            ins = self.upsert(s.applied_batches).values(
+                id=batch.id, run_id=batch.run_id, applied_at=time.time()
+            )
             # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for ON CONFLICT DO NOTHING,
             # which made every retried batch look new on PostgreSQL (stored twice)
-            ins = ins.on_conflict_do_nothing(index_elements=["id"]).returning(s.applied_batches.c.id)
+            ins = ins.on_conflict_do_nothing(index_elements=["id"]).returning(
+                s.applied_batches.c.id
+            )
             if conn.execute(ins).first() is None:
                 return False
             if batch.metrics:
@@ -341,9 +369,14 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         full = (n // cap) * cap if n % cap else n - cap
         rows = [
             {
-                "run_id": run_id, "key": key, "n": cap,
-                "step_min": int(st[i : i + cap].min()), "step_max": int(st[i : i + cap].max()),
-                "steps": st[i : i + cap].tobytes(), "vals": va[i : i + cap].tobytes(), "ts": tt[i : i + cap].tobytes(),
+                "run_id": run_id,
+                "key": key,
+                "n": cap,
+                "step_min": int(st[i : i + cap].min()),
+                "step_max": int(st[i : i + cap].max()),
+                "steps": st[i : i + cap].tobytes(),
+                "vals": va[i : i + cap].tobytes(),
+                "ts": tt[i : i + cap].tobytes(),
             }
             for i in range(0, full, cap)
         ]
@@ -353,8 +386,16 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         smin, smax = int(rst.min()), int(rst.max())
         cid = conn.execute(
             sa.insert(s.metric_chunks)
-            .values(run_id=run_id, key=key, n=len(rst), step_min=smin, step_max=smax,
-                    steps=rst.tobytes(), vals=rva.tobytes(), ts=rtt.tobytes())
+            .values(
+                run_id=run_id,
+                key=key,
+                n=len(rst),
+                step_min=smin,
+                step_max=smax,
+                steps=rst.tobytes(),
+                vals=rva.tobytes(),
+                ts=rtt.tobytes(),
+            )
             .returning(s.metric_chunks.c.id)
         ).scalar_one()
         pending[tkey] = (cid, rst.tobytes(), rva.tobytes(), rtt.tobytes(), len(rst), smin, smax)
@@ -383,7 +424,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         )
         conn.execute(stmt, rows)
 
-    def _apply_run_update(self, conn: Connection, run_id: str, update: dict[str, Any], heartbeat: float | None) -> None:
+    def _apply_run_update(
+        self, conn: Connection, run_id: str, update: dict[str, Any], heartbeat: float | None
+    ) -> None:
         if not update and heartbeat is None:
             return
         unknown = set(update) - _UPDATABLE
@@ -393,7 +436,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         for k, v in update.items():
             values[k] = encode_json(v) if k in _RUN_JSON_FIELDS else v
         if "env" in update:
-            cur = conn.execute(sa.select(s.runs.c.env).where(s.runs.c.id == run_id)).scalar_one_or_none()
+            cur = conn.execute(
+                sa.select(s.runs.c.env).where(s.runs.c.id == run_id)
+            ).scalar_one_or_none()
             merged = dict(_load(cur) or {})
             merged.update(encode_json(update["env"]))
             values["env"] = merged
@@ -415,7 +460,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
 
         digest = hashlib.sha256(data).hexdigest()
         with self._tx() as conn:
-            ins = self.upsert(s.blobs).values(sha256=digest, size=len(data), data=zlib.compress(data, 6))
+            ins = self.upsert(s.blobs).values(
+                sha256=digest, size=len(data), data=zlib.compress(data, 6)
+            )
             conn.execute(ins.on_conflict_do_nothing(index_elements=["sha256"]))
         return digest
 
@@ -454,7 +501,10 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
                     if ref.lower() in ids:
                         return ref.lower()
                     raise AmbiguousRunError(ref, ids)
-            named = [r[0] for r in conn.execute(sa.select(s.runs.c.id).where(s.runs.c.name == ref).limit(6))]
+            named = [
+                r[0]
+                for r in conn.execute(sa.select(s.runs.c.id).where(s.runs.c.name == ref).limit(6))
+            ]
         if len(named) == 1:
             return str(named[0])
         if len(named) > 1:
@@ -473,7 +523,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         run["artifacts"], run["used_artifacts"] = arts["produced"], arts["consumed"]
         return run
 
-    def _metric_summaries(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    def _metric_summaries(
+        self, conn: Connection, run_ids: Sequence[str]
+    ) -> dict[str, dict[str, dict[str, Any]]]:
         out: dict[str, dict[str, dict[str, Any]]] = {}
         t = s.metric_summary
         for i in range(0, len(run_ids), 500):
@@ -495,7 +547,11 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         summary.update(decode_json(_load(row["summary"]) or {}))
         created = row["created_at"]
         ended = row["ended_at"]
-        end_or_now = ended if ended is not None else (time.time() if row["status"] == "running" else row["heartbeat_at"])
+        end_or_now = (
+            ended
+            if ended is not None
+            else (time.time() if row["status"] == "running" else row["heartbeat_at"])
+        )
         return {
             "id": row["id"],
             "project": row["project"],
@@ -545,14 +601,24 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         return [self._row_to_run(r, metrics.get(r["id"], {})) for r in rows]
 
     def count_runs(
-        self, *, project: str | None = None, filter: str | None = None, projects: Sequence[str] | None = None
+        self,
+        *,
+        project: str | None = None,
+        filter: str | None = None,
+        projects: Sequence[str] | None = None,
     ) -> int:
         q = self._runs_query(project=project, filter=filter, order_by=None, projects=projects)
         with self._read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one())
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
+            )
 
     def _runs_query(
-        self, *, project: str | None, filter: str | None, order_by: str | list[str] | None,
+        self,
+        *,
+        project: str | None,
+        filter: str | None,
+        order_by: str | list[str] | None,
         projects: Sequence[str] | None = None,
     ) -> Any:
         """SELECT over runs with project, filter and ordering applied (see labledger.query).
@@ -580,13 +646,20 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
     def metric_keys(self, run_id: str) -> list[str]:
         t = s.metric_summary
         with self._read() as conn:
-            return [r[0] for r in conn.execute(sa.select(t.c.key).where(t.c.run_id == run_id).order_by(t.c.key))]
+            return [
+                r[0]
+                for r in conn.execute(
+                    sa.select(t.c.key).where(t.c.run_id == run_id).order_by(t.c.key)
+                )
+            ]
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
         t = s.metric_chunks
         with self._read() as conn:
             rows = conn.execute(
-                sa.select(t.c.steps, t.c.vals, t.c.ts).where(t.c.run_id == run_id, t.c.key == key).order_by(t.c.id)
+                sa.select(t.c.steps, t.c.vals, t.c.ts)
+                .where(t.c.run_id == run_id, t.c.key == key)
+                .order_by(t.c.id)
             ).all()
         if not rows:
             empty_i = np.empty(0, dtype=np.int64)
@@ -606,7 +679,11 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
     def projects(self) -> list[dict[str, Any]]:
         r = s.runs
         q = (
-            sa.select(r.c.project, sa.func.count().label("runs"), sa.func.max(r.c.created_at).label("last_run_at"))
+            sa.select(
+                r.c.project,
+                sa.func.count().label("runs"),
+                sa.func.max(r.c.created_at).label("last_run_at"),
+            )
             .group_by(r.c.project)
             .order_by(r.c.project)
         )
@@ -620,7 +697,9 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
         r = s.runs
         with self._read() as conn:
             running = conn.execute(
-                sa.select(r.c.id, r.c.host, r.c.pid, r.c.pid_start, r.c.heartbeat_at).where(r.c.status == "running")
+                sa.select(r.c.id, r.c.host, r.c.pid, r.c.pid_start, r.c.heartbeat_at).where(
+                    r.c.status == "running"
+                )
             ).all()
         dead: list[tuple[str, float | None]] = []
         for run_id, host, pid, token, hb in running:
@@ -635,8 +714,12 @@ class SqlStore(ArtifactSqlMixin, ReproSqlMixin):
                     conn.execute(
                         sa.update(r)
                         .where(r.c.id == run_id, r.c.status == "running")
-                        .values(status="crashed", ended_at=hb or now, updated_at=now,
-                                error="the writing process stopped without finishing the run")
+                        .values(
+                            status="crashed",
+                            ended_at=hb or now,
+                            updated_at=now,
+                            error="the writing process stopped without finishing the run",
+                        )
                     )
         return [d[0] for d in dead]
 
@@ -647,7 +730,9 @@ def _load(value: Any) -> Any:
     return value
 
 
-def _series_summary(run_id: str, key: str, st: np.ndarray, va: np.ndarray, tt: np.ndarray) -> dict[str, Any]:
+def _series_summary(
+    run_id: str, key: str, st: np.ndarray, va: np.ndarray, tt: np.ndarray
+) -> dict[str, Any]:
     last = float(va[-1])
     finite = va[~np.isnan(va)]
     return {
@@ -663,7 +748,9 @@ def _series_summary(run_id: str, key: str, st: np.ndarray, va: np.ndarray, tt: n
     }
 
 
-def downsample(steps: np.ndarray, vals: np.ndarray, ts: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def downsample(
+    steps: np.ndarray, vals: np.ndarray, ts: np.ndarray, max_points: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reduce to at most ``max_points`` points, keeping each bucket's min and max (so spikes survive).
 
     The series is cut into ``max_points // 2`` buckets of consecutive points (equal

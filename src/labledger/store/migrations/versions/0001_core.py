@@ -63,7 +63,12 @@ def upgrade() -> None:
     op.create_index("ix_runs_created", "runs", ["created_at"])
     op.create_table(
         "metric_chunks",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("run_id", sa.String(32), nullable=False),
         sa.Column("key", sa.String(250), nullable=False),
         sa.Column("n", sa.Integer, nullable=False),
@@ -102,5 +107,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ["applied_batches", "blobs", "metric_summary", "metric_chunks", "runs", "projects", "labledger_meta"]:
+    for name in [
+        "applied_batches",
+        "blobs",
+        "metric_summary",
+        "metric_chunks",
+        "runs",
+        "projects",
+        "labledger_meta",
+    ]:
         op.drop_table(name)
