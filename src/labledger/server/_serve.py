@@ -7,6 +7,7 @@ variables (``LABLEDGER_SERVER_*``) set by ``labledger server``.
 from __future__ import annotations
 
 import os
+import socket
 
 from fastapi import FastAPI
 
@@ -55,8 +56,7 @@ def serve(
     if heartbeat_timeout is not None:
         os.environ[_ENV_HEARTBEAT] = str(heartbeat_timeout)
     os.environ[_ENV_UI] = "1" if ui else "0"
-    uvicorn.run(
-        "labledger.server._serve:app_from_env",
+    options = dict(
         factory=True,
         host=host,
         port=port,
@@ -65,3 +65,20 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    if workers <= 1:
+        uvicorn.run("labledger.server._serve:app_from_env", **options)  # type: ignore[arg-type]
+        return
+    # Several workers: uvicorn binds the listening socket itself with protocol 0, and
+    # asyncio only sets TCP_NODELAY on accepted sockets whose protocol is IPPROTO_TCP.
+    # Without it every response (headers, then body) waits ~40 ms for the client's
+    # delayed ACK. Accepted sockets inherit TCP_NODELAY from the listener on Linux.
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("labledger.server._serve:app_from_env", **options)  # type: ignore[arg-type]
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
