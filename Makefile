@@ -5,6 +5,8 @@
 #   make test      install everything (all extras + torch), run pytest
 #   make check     ruff lint, ruff format --check, mypy
 #   make bench     run every benchmarks/bench_*.py in turn
+#   make bench-peers  create .venv-peers (pinned mlflow, NOT a labledger dependency)
+#                  so bench_server.py also runs its MLflow comparison half
 #   make lock      regenerate constraints.txt in a throwaway venv
 #   make browsers  make sure Debian's chromium is installed (for Playwright tests)
 #   make clean     remove the venv and caches
@@ -32,7 +34,7 @@ LINT_PATHS  := src tests benchmarks
 DEMO_STAMP  := $(VENV)/.installed-demo
 ALL_STAMP   := $(VENV)/.installed-all
 
-.PHONY: venv demo test check bench lock browsers clean install install-demo
+.PHONY: venv demo test check bench bench-peers lock browsers clean install install-demo
 
 # ---------------------------------------------------------------- venv
 $(PY):
@@ -86,6 +88,27 @@ bench: $(ALL_STAMP)
 		echo "=== $$f"; \
 		$(PY) "$$f" || exit $$?; \
 	done
+
+# -------------------------------------------------------- bench-peers
+# A separate venv for the peer comparison in benchmarks/bench_server.py: mlflow
+# (with psycopg2 for its PostgreSQL backend) pinned by benchmarks/peers-constraints.txt.
+# It is never part of labledger's dependencies or constraints.txt, and `make bench`
+# does not need it (bench_server.py skips the MLflow half when .venv-peers is absent).
+PEERS_VENV        := .venv-peers
+PEERS_PY          := $(PEERS_VENV)/bin/python
+PEERS_CONSTRAINTS := benchmarks/peers-constraints.txt
+PEERS_STAMP       := $(PEERS_VENV)/.installed-peers
+
+$(PEERS_PY):
+	$(PYTHON) -m venv $(PEERS_VENV)
+
+$(PEERS_STAMP): $(PEERS_CONSTRAINTS) | $(PEERS_PY)
+	$(PEERS_PY) -m pip install $(PIP_FLAGS) mlflow psycopg2-binary -c $(PEERS_CONSTRAINTS)
+	@touch $@
+
+bench-peers: $(PEERS_STAMP)
+	@$(PEERS_VENV)/bin/mlflow --version
+	@echo "Peer venv ready: .venv/bin/python benchmarks/bench_server.py [--quick] now runs the MLflow half too."
 
 # --------------------------------------------------------------- lock
 # Resolve everything from scratch in a throwaway venv and freeze it.
