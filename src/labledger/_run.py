@@ -102,7 +102,15 @@ class Run:
         }
         from ._writer import Writer
 
-        self._writer = Writer(self.id, self._buf, self._open_store, record, interval=flush_interval)
+        spill_uri = None if store_uri.startswith(("http://", "https://")) else store_uri
+        self._writer = Writer(
+            self.id,
+            self._buf,
+            self._open_store,
+            record,
+            interval=flush_interval,
+            spill_uri=spill_uri,
+        )
         self._capture_thread: threading.Thread | None = None
         self._sampler: Any = None  # capture.system.SystemSampler, started by init()
         self._warned_drop = False
@@ -265,6 +273,19 @@ class Run:
             self._ensure_child_writer()
         while len(self._buf) > _MAX_BUFFER // 2:
             if w.failing or time.monotonic() - w.last_progress > _STALL_S or not w.is_alive():
+                moved = w.spill_to_disk()
+                if moved:
+                    if not self._warned_drop:
+                        self._warned_drop = True
+                        warnings.warn(
+                            f"labledger: the store of run {self.id[:8]} is not accepting writes; "
+                            f"{moved} unwritten points were saved to {w.spill_dir} "
+                            "(run `labledger sync` once the store is back)",
+                            RuntimeWarning,
+                            stacklevel=3,
+                        )
+                    return
+                # the disk refused too: drop the oldest points rather than exhaust memory
                 n = w.drop_oldest(_MAX_BUFFER // 2)
                 if n and not self._warned_drop:
                     self._warned_drop = True
@@ -352,6 +373,17 @@ class Run:
             self._writer.update_run(**update)
             limit = DEFAULT_FINISH_TIMEOUT if timeout is None else timeout
             if not self._writer.stop(limit):
+                moved = self._writer.spill_to_disk()
+                if moved or self._writer._updates_done >= self._writer._updates_seq:
+                    warnings.warn(
+                        f"labledger: the store of run {self.id[:8]} did not accept writes within "
+                        f"{limit:.0f}s; {moved} points and the final status were saved to "
+                        f"{self._writer.spill_dir} (run `labledger sync` once the store is back)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    _hooks.forget(self)
+                    return
                 pending = self._writer.pending_points()
                 warnings.warn(
                     f"labledger: run {self.id[:8]} finished but {pending} points and its final "

@@ -55,6 +55,7 @@ class Writer(threading.Thread):
         *,
         interval: float = 0.1,
         child: bool = False,
+        spill_uri: str | None = None,
     ) -> None:
         super().__init__(name=f"labledger-writer-{run_id[:8]}", daemon=True)
         self.run_id = run_id
@@ -63,6 +64,11 @@ class Writer(threading.Thread):
         self._create_record = create_record
         self.interval = interval
         self.child = child
+        # where unwritable points go instead of being dropped (SQL stores; the HTTP
+        # client spools on its own)
+        self.spill_uri = spill_uri
+        self.spilled = 0
+        self.spill_dir: str | None = None
         self.store: Store | None = None
         self.store_ready = threading.Event()
         self.store_error: BaseException | None = None
@@ -159,6 +165,55 @@ class Writer(threading.Thread):
 
     def pending_points(self) -> int:
         return len(self.buffer) + self._retry_points
+
+    def spill_to_disk(self) -> int:
+        """Move everything not yet written to the local spool; return the points moved.
+
+        Takes the buffered points, the batch being retried, pending run fields (the
+        final status included) and, when the store was never opened, the run record.
+        ``labledger sync`` writes them to the store later; batch ids make that replay
+        idempotent, so spilling a batch the writer then also manages to write is
+        harmless. Returns 0 when there is no spill location or the disk refused.
+        """
+        if self.spill_uri is None:
+            return 0
+        from .store import Batch
+        from .store._local_spool import spill
+
+        with self._pop_lock:
+            items = list(self.buffer)
+            self.buffer.clear()
+            self.popped += len(items)
+        with self._updates_lock:
+            updates, self._updates = self._updates, {}
+            seq = self._updates_seq
+        retry, retry_points = self._retry, self._retry_points
+        batches = [retry] if retry is not None else []
+        if items or updates:
+            metrics = _group(items) if items else {}
+            batches.append(Batch(run_id=self.run_id, metrics=metrics, run_update=updates))
+        record = None if self.child or self.store is not None else self._create_record
+        if not batches and record is None:
+            return 0
+        try:
+            folder = spill(self.spill_uri, batches, run=record)
+        except OSError as exc:
+            with self._pop_lock:  # put everything back: nothing is lost in memory either
+                self.buffer.extendleft(reversed(items))
+                self.popped -= len(items)
+            with self._updates_lock:
+                self._updates = {**updates, **self._updates}
+            log.warning("labledger: could not spill run %s to disk: %s", self.run_id[:8], exc)
+            return 0
+        moved = len(items) + retry_points
+        with self._progress:
+            self.written += len(items)
+            if seq > self._updates_done:
+                self._updates_done = seq
+            self._progress.notify_all()
+        self.spilled += moved
+        self.spill_dir = str(folder.parent)
+        return moved
 
     def drop_oldest(self, keep: int) -> int:
         """Discard the oldest buffered points beyond ``keep`` (the store is stuck); return how many."""

@@ -234,9 +234,12 @@ def token_list(ctx: click.Context, backend_uri: str | None, as_json: bool) -> No
 def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bool) -> None:
     """Upload runs and batches left in the offline spool by clients that could not reach the server.
 
-    Sessions of clients still running are skipped (they upload their own). Exits 1
-    when something could not be uploaded yet.
+    Also writes points that runs spilled to disk when their SQLite/PostgreSQL store
+    stopped accepting writes (``<spool dir>-local``) into that store. Sessions of
+    clients still running are skipped (they upload their own). Exits 1 when something
+    could not be uploaded yet.
     """
+    from ..store._local_spool import replay_local_folder
     from ..store.http import replay_folder
     from ..store.spool import default_spool_dir, locked_sessions
 
@@ -246,6 +249,12 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     with locked_sessions(root) as sessions:
         for folder in sessions:
             up, rej, rest, reason = replay_folder(folder, uri=uri, token=token)
+            uploaded, rejected, left = uploaded + up, rejected + rej, left + rest
+            if reason:
+                reasons.append(reason)
+    with locked_sessions(Path(str(root) + "-local")) as sessions:
+        for folder in sessions:
+            up, rej, rest, reason = replay_local_folder(folder)
             uploaded, rejected, left = uploaded + up, rejected + rej, left + rest
             if reason:
                 reasons.append(reason)

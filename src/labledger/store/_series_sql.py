@@ -109,14 +109,21 @@ class SeriesSqlMixin:
         def combine(fn: Any, old: Any, new: Any) -> Any:
             return sa.case((old.is_(None), new), (new.is_(None), old), else_=fn(old, new))
 
+        # "last" is the most recently logged value: a batch replayed late (from a spool)
+        # must not overwrite a newer one. SET expressions all read the row's old values.
+        newer = ex.last_ts >= t.c.last_ts
+
+        def latest(col: str) -> Any:
+            return sa.case((newer, ex[col]), else_=t.c[col])
+
         stmt = ins.on_conflict_do_update(
             index_elements=["run_id", "key"],
             set_={
                 "count": t.c.count + ex["count"],
-                "last": ex["last"],
-                "last_nan": ex.last_nan,
-                "last_step": ex.last_step,
-                "last_ts": ex.last_ts,
+                "last": latest("last"),
+                "last_nan": latest("last_nan"),
+                "last_step": latest("last_step"),
+                "last_ts": latest("last_ts"),
                 "min": combine(least, t.c.min, ex["min"]),
                 "max": combine(greatest, t.c.max, ex["max"]),
             },
