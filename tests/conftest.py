@@ -5,13 +5,17 @@
   skipped only when that variable is unset, and CI always sets it.
 - ``any_store_uri``: parametrised over both.
 - ``isolated_env``: cwd in a temp dir and no LABLEDGER_* variables leaking in.
+- ``moto_endpoint``: one real ``moto_server`` process (the S3 API over HTTP) on a free
+  loopback port for the whole session, shared by the artifact and server tests.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +93,36 @@ def run_script(
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto_server process on a free loopback port, for the whole session."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    exe = Path(sys.executable).parent / "moto_server"
+    cmd = (
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)]
+        if exe.exists()
+        else [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

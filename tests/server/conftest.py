@@ -200,37 +200,6 @@ S3_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real moto_server process (S3 API over HTTP) on a free loopback port."""
-    port = free_port()
-    exe = Path(sys.executable).parent / "moto_server"
-    cmd = (
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)]
-        if exe.exists()
-        else [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    )
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def make_bucket(endpoint: str) -> str:
     """A fresh bucket on the moto server; returns ``s3://bucket/prefix``."""
     import boto3
