@@ -18,6 +18,7 @@
      ├── IntegrityError             stored content does not match its recorded hash
      ├── AuthError                  missing/invalid token (401) or missing permission (403)
      ├── ReproError                 ``labledger repro`` could not prepare a step (checkout, environment)
+     ├── MissingDependencyError     an optional dependency (an extra) is not installed
      └── StrictModeError            strict mode refused to start a run
 
 Each subclass builds its message from its fields, so the CLI can print ``str(exc)``
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidFilterError",
     "InvalidKeyError",
     "LabledgerError",
+    "MissingDependencyError",
     "NotAStoreError",
     "NotFoundError",
     "ReproError",
@@ -187,6 +189,18 @@ class ReproError(LabledgerError):
         self.step = step
         self.reason = reason
         super().__init__(f"repro {step}: {reason}")
+
+
+class MissingDependencyError(LabledgerError, ImportError):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f"this needs the optional package {module!r}, which is not installed: "
+            f"pip install 'labledger[{extra}]'"
+        )
 
 
 class StrictModeError(LabledgerError):

@@ -14,9 +14,28 @@ from typing import Any
 
 import click
 
-from .._exceptions import LabledgerError
+from .._exceptions import LabledgerError, MissingDependencyError
 
 __all__ = ["cli", "main"]
+
+# Top-level module of an optional dependency -> the extra that installs it, so that a
+# command whose extra is missing says which one to install instead of a traceback.
+_OPTIONAL_MODULES: dict[str, str] = {
+    "boto3": "s3",
+    "botocore": "s3",
+    "fastapi": "server",
+    "matplotlib": "analysis",
+    "multipart": "server",
+    "pandas": "analysis",
+    "psycopg": "postgres",
+    "pyarrow": "analysis",
+    "pynvml": "gpu",
+    "python_multipart": "server",
+    "scipy": "analysis",
+    "sklearn": "analysis",
+    "starlette": "server",
+    "uvicorn": "server",
+}
 
 # name -> "module:attribute" (module relative to labledger.cli); keep sorted.
 _COMMANDS: dict[str, str] = {
@@ -82,6 +101,12 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except LabledgerError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in _OPTIONAL_MODULES:
+            raise
+        click.echo(f"error: {MissingDependencyError(top, _OPTIONAL_MODULES[top])}", err=True)
         sys.exit(1)
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         click.echo(f"error: {exc}", err=True)
