@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 __all__ = ["DEMO_GRID", "run_demo"]
@@ -42,6 +43,9 @@ def train_one(
 
     config = {**params, "epochs": epochs, "dataset": "sklearn.digits", "test_size": 0.25}
     with labledger.init(project, config=config, seed=seed, store=store, tags=["demo"]) as run:
+        # the file load_digits reads: its fingerprint ties every result to the exact data
+        digits = resources.files("sklearn.datasets.data") / "digits.csv.gz"
+        run.log_dataset(str(digits), name="digits")
         X, y = load_digits(return_X_y=True)
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=0.25, random_state=seed, stratify=y
