@@ -123,6 +123,18 @@ def ls(
         )
     c = console()
     if not runs:
+        if project is not None or filter_ is not None:
+            # the store may hold runs: saying "no runs yet" would send the user to the demo
+            what = " and ".join(
+                part
+                for part in (
+                    f"project {project!r}" if project is not None else "",
+                    f"filter {filter_!r}" if filter_ is not None else "",
+                )
+                if part
+            )
+            c.print(f"no runs match {what}", markup=False, highlight=False)
+            return
         c.print(
             "no runs yet: start one with labledger.init() in a training script, or try `labledger demo`"
         )

@@ -1,0 +1,24 @@
+"""``labledger ls`` with a project or filter that matches nothing, on a store with runs."""
+
+from __future__ import annotations
+
+import json
+
+from labledger import init
+
+from .conftest import Cli
+
+
+def test_ls_that_matches_nothing_says_so_instead_of_no_runs_yet(cli: Cli, store_uri: str) -> None:
+    with init("vision", config={"lr": 0.1}, store=store_uri, capture=False) as run:
+        run.log({"acc": 0.5})
+    out = cli("ls", "--project", "nlp", "--store", store_uri)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "no runs match project 'nlp'"
+    out = cli("ls", "-p", "vision", "-f", "config.lr > 1", "--store", store_uri)
+    assert out.stdout.strip() == "no runs match project 'vision' and filter 'config.lr > 1'"
+    out = cli("ls", "-f", "config.lr > 1", "--json", "--store", store_uri)
+    assert json.loads(out.stdout) == []
+    # an empty store still points a new user to a first run
+    empty = cli("ls", "--store", store_uri.replace(".db", "-empty.db"))
+    assert empty.stdout.startswith("no runs yet"), empty.stdout
