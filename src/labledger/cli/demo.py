@@ -15,7 +15,13 @@ __all__ = ["demo"]
 @click.option(
     "--project", default="digits-demo", show_default=True, help="Project to log the demo runs to."
 )
-@click.option("--epochs", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option(
+    "--epochs",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help="Training epochs per run (one metric point each).",
+)
 @click.option(
     "--runs",
     "n_runs",
@@ -23,7 +29,9 @@ __all__ = ["demo"]
     type=click.IntRange(1, 8),
     help="Train only the first N grid points.",
 )
-@click.option("--seed", default=7, show_default=True, type=int)
+@click.option(
+    "--seed", default=7, show_default=True, type=int, help="Base seed; run i uses SEED + i."
+)
 @store_option
 def demo(project: str, epochs: int, n_runs: int | None, seed: int, store: str | None) -> None:
     """Train scikit-learn MLPs on the bundled digits data over a hyperparameter grid."""

@@ -46,7 +46,13 @@ _backend_option = click.option(
     help="Artifact store: a directory or s3://bucket/prefix (AWS_ENDPOINT_URL honoured).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
 @click.option(
     "--workers",
     default=1,
@@ -66,6 +72,7 @@ _backend_option = click.option(
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="Log level of the server (uvicorn).",
 )
 @click.pass_context
 def server(
@@ -150,7 +157,7 @@ def _registry(ctx: click.Context, backend_uri: str | None) -> Any:
 )
 @click.option("--role", required=True, type=_ROLES, help="read < write < admin.")
 @click.option("--note", default=None, help="A reminder of what the token is for.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the new token as JSON.")
 @click.pass_context
 def token_create(
     ctx: click.Context,
@@ -197,7 +204,7 @@ def token_revoke(ctx: click.Context, backend_uri: str | None, token_id: str) -> 
 
 @token.command("list")
 @_backend_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of tokens.")
 @click.pass_context
 def token_list(ctx: click.Context, backend_uri: str | None, as_json: bool) -> None:
     """Tokens (never their text) with their user's roles."""
@@ -230,7 +237,7 @@ def token_list(ctx: click.Context, backend_uri: str | None, as_json: bool) -> No
     type=click.Path(file_okay=False, path_type=Path),
     help="Spool folder (default LABLEDGER_SPOOL_DIR or ~/.cache/labledger/spool).",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the upload report as JSON.")
 def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bool) -> None:
     """Upload runs and batches left in the offline spool by clients that could not reach the server.
 
