@@ -88,6 +88,20 @@ def _field_diff(
     return out
 
 
+def _same_interpreter(a: Any, b: Any) -> bool:
+    """Two paths in one directory that resolve to the same file (python, python3, python3.11)."""
+    import os
+
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    if os.path.dirname(a) != os.path.dirname(b):
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _hardware_view(hw: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(hw)
     gpus = hw.get("gpus")
@@ -174,6 +188,9 @@ def env_diff(
         out[section] = _field_diff(
             _mapping(a.get(section)), _mapping(b.get(section)), _IGNORED[section]
         )
+    exe = out["python"].get("executable")
+    if exe and _same_interpreter(exe["a"], exe["b"]):
+        del out["python"]["executable"]  # .venv/bin/python vs .venv/bin/python3: one interpreter
     out["hardware"] = _field_diff(
         _hardware_view(_mapping(a.get("hardware"))), _hardware_view(_mapping(b.get("hardware")))
     )
