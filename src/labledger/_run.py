@@ -76,6 +76,7 @@ class Run:
         self._seed: int | None = None
         self._tags = sorted({str(t) for t in (tags or [])})
         self._datasets: list[dict[str, Any]] = []
+        self._artifacts: list[str] = []  # paths logged as artifacts by this process (console panel)
         self.notes = notes
         self._exc_info: tuple[str, str] | None = None
         # called by finish() with its timeout before the writer stops (e.g. pending artifact uploads)
@@ -423,13 +424,17 @@ class Run:
         """Store a file or directory as a new version of the artifact ``name``."""
         from .artifacts import log_artifact
 
-        return log_artifact(self, path, name=name, kind=kind)
+        handle = log_artifact(self, path, name=name, kind=kind)
+        self._artifacts.append(os.fspath(path))
+        return handle
 
     def log_model(self, path: str | os.PathLike[str], name: str = "model") -> Any:
         """Store model weights (any format, file or directory) as artifact ``name`` of kind ``model``."""
         from .artifacts import log_artifact
 
-        return log_artifact(self, path, name=name, kind="model")
+        handle = log_artifact(self, path, name=name, kind="model")
+        self._artifacts.append(os.fspath(path))
+        return handle
 
     def use_artifact(self, ref: str) -> Any:
         """Record that this run consumes artifact ``name:alias-or-version``; return a local path."""
