@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 
-__all__ = ["boot_id", "hostname", "pid_alive", "process_token"]
+__all__ = ["boot_id", "host_id", "hostname", "is_this_host", "pid_alive", "process_token"]
 
 _BOOT_ID: str | None = None
 
 
 def hostname() -> str:
     return socket.gethostname()
+
+
+def _hostname_hidden() -> bool:
+    return os.environ.get("LABLEDGER_CAPTURE_HOSTNAME", "on").lower() in ("0", "off", "false", "no")
+
+
+def _anonymous_host() -> str:
+    # salted with the boot id, so the token cannot be matched against a list of host names
+    digest = hashlib.sha256(f"{boot_id()}:{hostname()}".encode()).hexdigest()
+    return f"anon:{digest[:16]}"
+
+
+def host_id() -> str:
+    """The ``host`` recorded on a run: the hostname, or an opaque token for this host (and
+    boot) when ``LABLEDGER_CAPTURE_HOSTNAME=off``; either way this host recognises its runs."""
+    return _anonymous_host() if _hostname_hidden() else hostname()
+
+
+def is_this_host(host: str | None) -> bool:
+    """Whether a run's recorded ``host`` is this machine (by name or by anonymous token)."""
+    return host is not None and host in (hostname(), _anonymous_host())
 
 
 def boot_id() -> str:

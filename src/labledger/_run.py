@@ -56,7 +56,7 @@ class Run:
         capture: bool,
         parent_run_id: str | None = None,
     ) -> None:
-        from ._procinfo import hostname, process_token
+        from ._procinfo import host_id, process_token
 
         self.id = new_run_id()
         self.project = project
@@ -93,7 +93,7 @@ class Run:
             "status": "running",
             "created_at": self.created_at,
             "heartbeat_at": self.created_at,
-            "host": hostname(),
+            "host": host_id(),
             "pid": self._owner_pid,
             "pid_start": process_token(),
             "config": cfg,

@@ -54,6 +54,7 @@ def test_scheduler_container_hostname_off_hash_seed_and_torch(
     assert osinfo["scheduler"] == {"name": "slurm", "job_id": "424242", "array_task_id": "7"}
     assert osinfo["container"] == "kubernetes"
     assert osinfo["hostname"] is None
+    assert rec["host"] != socket.gethostname()  # the run record keeps only an opaque token
     hw = rec["env"]["hardware"]
     import torch
 

@@ -6,7 +6,9 @@ import os
 import time
 from typing import Any
 
-from labledger._procinfo import boot_id, hostname, process_token
+import pytest
+
+from labledger._procinfo import boot_id, host_id, process_token
 from labledger.store import open_store
 
 
@@ -19,7 +21,7 @@ def _plant_running(uri: str, run_id: str, name: str, pid_start: str) -> None:
                 "id": run_id,
                 "project": "p",
                 "name": name,
-                "host": hostname(),  # this host: liveness is decided by the process, not a timeout
+                "host": host_id(),  # this host: liveness is decided by the process, not a timeout
                 "pid": os.getpid(),  # a live pid ...
                 "pid_start": pid_start,
                 "created_at": now - 10,
@@ -30,8 +32,15 @@ def _plant_running(uri: str, run_id: str, name: str, pid_start: str) -> None:
         store.close()
 
 
-def test_a_reused_pid_is_not_mistaken_for_the_writer(any_store_uri: str, ledger_of: Any) -> None:
-    """The pid is alive, but it belongs to another process (other start time): crashed at once."""
+@pytest.mark.parametrize("hostname_capture", ["on", "off"])
+def test_a_reused_pid_is_not_mistaken_for_the_writer(
+    any_store_uri: str, ledger_of: Any, monkeypatch: pytest.MonkeyPatch, hostname_capture: str
+) -> None:
+    """The pid is alive, but it belongs to another process (other start time): crashed at once.
+
+    With LABLEDGER_CAPTURE_HOSTNAME=off the run records an opaque host token instead of the
+    name, and this host still recognises its own runs."""
+    monkeypatch.setenv("LABLEDGER_CAPTURE_HOSTNAME", hostname_capture)
     _plant_running(any_store_uri, "1" * 32, "reused", f"{boot_id()}:1")
     _plant_running(any_store_uri, "2" * 32, "alive", process_token())
     _plant_running(any_store_uri, "3" * 32, "rebooted", "another-boot-id:" + process_token()[-8:])
@@ -61,3 +70,21 @@ def test_points_become_durable_without_flush_or_finish(
         time.sleep(0.05)
     assert values == [42.0]
     assert led.get(run.id)["status"] == "running"
+
+
+def test_hostname_off_keeps_the_name_out_of_the_run_record(
+    store_uri: str, finish_all: list[Any], ledger_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import labledger
+
+    monkeypatch.setenv("LABLEDGER_CAPTURE_HOSTNAME", "off")
+    run = labledger.init("p", store=store_uri, capture=False)
+    finish_all.append(run)
+    run.flush()
+    rec = ledger_of(store_uri).get(run.id)
+    assert rec["host"] != socket.gethostname() and rec["host"].startswith("anon:")
+    assert rec["status"] == "running"  # recognised as this host's live process, not reaped
+    monkeypatch.delenv("LABLEDGER_CAPTURE_HOSTNAME")
+    assert ledger_of(store_uri).get(run.id)["status"] == "running"  # also by a default reader

@@ -30,7 +30,7 @@ from .._exceptions import (
     StoreUnavailableError,
     UsageError,
 )
-from .._procinfo import hostname, pid_alive
+from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
@@ -577,7 +577,6 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
     def reap_stale_runs(self, heartbeat_timeout: float | None = None) -> list[str]:
         timeout = DEFAULT_HEARTBEAT_TIMEOUT if heartbeat_timeout is None else heartbeat_timeout
         now = time.time()
-        me = hostname()
         r = s.runs
         with self._read() as conn:
             running = conn.execute(
@@ -587,7 +586,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             ).all()
         dead: list[tuple[str, float | None]] = []
         for run_id, host, pid, token, hb in running:
-            if host == me and pid is not None:
+            if is_this_host(host) and pid is not None:
                 if not pid_alive(pid, token):
                     dead.append((run_id, hb))
             elif hb is None or now - hb > timeout:
