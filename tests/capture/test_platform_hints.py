@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -73,3 +74,32 @@ def test_hostname_is_recorded_by_default_and_no_scheduler_outside_one(
     osinfo = load_run(store_uri, proc.stdout.strip())["env"]["os"]
     assert osinfo["hostname"] == socket.gethostname()
     assert osinfo["scheduler"] is None
+
+
+def test_env_requirements_output_is_accepted_by_pip(
+    repo: Path, script: Script, store_uri: str, tmp_path: Path
+) -> None:
+    """`labledger env RUN --requirements` is fed to pip itself (offline: --no-index --dry-run,
+    so every pinned line must resolve to what is installed here)."""
+    import subprocess
+    import sys
+
+    from _caphelpers import cli
+
+    code = 'import labledger\nrun = labledger.init("cap")\nrun.finish()\nprint(run.id)\n'
+    run_id = script.run(code, cwd=repo).stdout.strip()
+    req = cli("env", run_id, "--requirements", store_uri=store_uri)
+    assert req.returncode == 0, req.stderr
+    pins = [line for line in req.stdout.splitlines() if line and not line.startswith("#")]
+    assert len(pins) > 20 and any(p.startswith("numpy==") for p in pins)
+    path = tmp_path / "requirements.txt"
+    path.write_text(req.stdout)
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "-r", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
+    assert "Would install" not in pip.stdout  # every pin is exactly what this run had
