@@ -141,11 +141,19 @@ def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | Non
 def _env_lines(section: str, content: Any) -> list[str]:
     lines: list[str] = []
     if isinstance(content, dict) and {"added", "removed", "changed"} & set(content):
-        for name, v in (content.get("added") or {}).items():
-            lines.append(f"{section}: + {name} {_short(v)}")
-        for name, v in (content.get("removed") or {}).items():
-            lines.append(f"{section}: - {name} {_short(v)}")
-        for name, v in (content.get("changed") or {}).items():
+
+        def entries(kind: str) -> list[tuple[str, Any]]:
+            # packages-style sections map names to values; the patch section lists file names
+            found = content.get(kind) or {}
+            if isinstance(found, dict):
+                return list(found.items())
+            return [(str(name), None) for name in found]
+
+        for name, v in entries("added"):
+            lines.append(f"{section}: + {name}" + ("" if v is None else f" {_short(v)}"))
+        for name, v in entries("removed"):
+            lines.append(f"{section}: - {name}" + ("" if v is None else f" {_short(v)}"))
+        for name, v in entries("changed"):
             if isinstance(v, dict) and "a" in v:
                 lines.append(f"{section}: ~ {name} {_short(v['a'])} -> {_short(v['b'])}")
             else:
