@@ -161,15 +161,31 @@ def test_ui_refuses_a_busy_port(ui_store: str) -> None:
 def test_vendored_files_match_their_recorded_checksums() -> None:
     vendor = ROOT / "src" / "labledger" / "server" / "static" / "vendor"
     record = (vendor / "VENDORED.md").read_text()
-    listed = re.findall(r"^([0-9a-f]{64})  (uplot/\S+)$", record, flags=re.M)
+    listed = re.findall(r"^([0-9a-f]{64})  ((?:uplot|swagger-ui)/\S+)$", record, flags=re.M)
     assert {p for _, p in listed} == {
         "uplot/uPlot.iife.min.js",
         "uplot/uPlot.min.css",
         "uplot/LICENSE",
+        "swagger-ui/swagger-ui-bundle.js",
+        "swagger-ui/swagger-ui.css",
+        "swagger-ui/favicon-32x32.png",
+        "swagger-ui/LICENSE",
+        "swagger-ui/NOTICE",
+        "swagger-ui/swagger-ui-bundle.js.LICENSE.txt",
     }
     for digest, rel in listed:
         assert hashlib.sha256(Path(vendor, rel).read_bytes()).hexdigest() == digest, rel
+    # every vendored file is recorded (nothing unpinned slipped in)
+    on_disk = {
+        p.relative_to(vendor).as_posix()
+        for p in vendor.rglob("*")
+        if p.is_file() and p.name != "VENDORED.md"
+    }
+    assert on_disk == {p for _, p in listed}
     assert "v1.6.32" in (vendor / "uplot" / "uPlot.iife.min.js").read_text()[:100]
+    assert "| Swagger UI (`swagger-ui-dist`) | 5.35.0 |" in record
+    bundle = (vendor / "swagger-ui" / "swagger-ui-bundle.js").read_text(encoding="utf-8")
+    assert 'PACKAGE_VERSION:"5.35.0"' in bundle
 
 
 PG_RUNS = """

@@ -43,6 +43,9 @@ def create_app(
         version=__version__,
         description="The single source of truth for machine-learning runs: tracking server API.",
         lifespan=lifespan,
+        # /docs is served from vendored Swagger UI files (server/docs.py), not from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     app.state.store_uri = store_uri
@@ -53,6 +56,9 @@ def create_app(
     from .routes_read import router as read_router
 
     app.include_router(read_router)
+    from .docs import install as install_docs
+
+    install_docs(app)
     _include_optional(app, "routes_write")
     _include_optional(app, "routes_artifacts")
     if ui:

@@ -52,8 +52,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TOKEN_COOKIE = "labledger_token"
 
-#: Applied to every response except FastAPI's interactive API docs (which load their
-#: scripts from a CDN and use an inline script; they get only ``frame-ancestors``).
+#: Applied to every response, the interactive API docs at ``/docs`` included (served
+#: from vendored Swagger UI files with no inline script, see ``server/docs.py``).
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; "
@@ -437,6 +437,7 @@ def install(app: FastAPI) -> None:
         b"{{error}}",
         b'<p class="error-box" role="alert">That token is not valid (unknown or revoked).</p>',
     )
+    # FastAPI's CDN-loaded docs pages are off (docs_url=None): no path is exempt from the policy
     docs = tuple(p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs)
     app.include_router(router)
