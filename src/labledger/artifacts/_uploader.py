@@ -3,7 +3,10 @@
 ``log_artifact`` hashes in the caller's thread (so it knows the version's content and
 can skip known blobs) and hands a job to this thread; the training loop never waits
 for the network or the disk. Failures are retried with backoff and reported once;
-they never raise into training. ``finish()`` calls :meth:`Uploader.finish_hook`,
+they never raise into training. When the run's store is a tracking server that cannot
+be reached, a job is not retried: it goes to the run's offline spool at once
+(:mod:`labledger.store._artifact_spool`), uploaded later in the background or by
+``labledger sync``, and the run's end says so once. ``finish()`` calls :meth:`Uploader.finish_hook`,
 which waits for pending jobs up to a timeout and says what is still pending.
 """
 
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import IntegrityError, UsageError
+from .._exceptions import IntegrityError, StoreUnavailableError, UsageError
 from ._blobstore import Fingerprint, LocalBlobStore
 
 if TYPE_CHECKING:
@@ -44,6 +47,17 @@ def _max_attempts() -> int:
         return max(1, int(os.environ.get("LABLEDGER_ARTIFACT_RETRIES", "8")))
     except ValueError:
         return 8
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A tracking server that does not answer (refused, timed out, 5xx after retries)."""
+    if isinstance(exc, StoreUnavailableError):
+        return True
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - httpx comes with every http store
+        return False
+    return isinstance(exc, httpx.TransportError)
 
 
 def _fmt_size(n: int) -> str:
@@ -82,6 +96,7 @@ class ArtifactRef:
         self.version: int | None = None
         self.record: dict[str, Any] | None = None
         self.error: BaseException | None = None
+        self.spooled = False  # in the offline spool: registered by `labledger sync`
         self._done = threading.Event()
 
     @property
@@ -93,8 +108,8 @@ class ArtifactRef:
         return self._done.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until stored and registered (True) or failed/timed out (False)."""
-        return self._done.wait(timeout) and self.error is None
+        """Block until stored and registered (True) or failed, spooled or timed out (False)."""
+        return self._done.wait(timeout) and self.error is None and self.version is not None
 
     def _resolve(self, record: dict[str, Any] | None, error: BaseException | None) -> None:
         self.record = record
@@ -109,6 +124,8 @@ class ArtifactRef:
             if self.version is not None
             else "failed"
             if self.error is not None
+            else "spooled"
+            if self.spooled
             else "pending"
         )
         return f"<ArtifactRef {self.project}/{self.name} {state} {self.sha256[:12]} {_fmt_size(self.size)}>"
@@ -121,6 +138,10 @@ class UploadJob:
         str, tuple[str, int, Fingerprint]
     ]  # sha -> (a file holding it, size, fingerprint)
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class _GoOffline(Exception):
+    """The tracking server cannot be reached: spool the job instead of retrying."""
 
 
 class Uploader(threading.Thread):
@@ -151,7 +172,11 @@ class Uploader(threading.Thread):
         while True:
             job = self.jobs.get()
             try:
-                record = self._process(job)
+                try:
+                    record: dict[str, Any] | None = self._process(job)
+                except _GoOffline as exc:
+                    self._spool(job, exc.__cause__ or exc)
+                    record = None
                 job.ref._resolve(record, None)
             except BaseException as exc:  # never raised into training
                 job.ref._resolve(None, exc)
@@ -175,6 +200,8 @@ class Uploader(threading.Thread):
                 log.debug(
                     "artifact %s: %s failed (attempt %d)", ref.name, what, attempt, exc_info=exc
                 )
+                if self._http_store() is not None and _unreachable(exc):
+                    raise _GoOffline(exc) from exc
                 if attempt == attempts:
                     raise
                 self._report(exc, ref, final=False)
@@ -183,8 +210,48 @@ class Uploader(threading.Thread):
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
 
+    def _http_store(self) -> Any:
+        """The run's HttpStore, or None when the run writes to SQLite/PostgreSQL."""
+        if not self.run_obj.store_uri.startswith(("http://", "https://")):
+            return None
+        from ..store.http import HttpStore
+
+        try:
+            store = self.run_obj.store(timeout=30.0)
+        except Exception:
+            return None
+        return store if isinstance(store, HttpStore) else None
+
+    def _spool(self, job: UploadJob, why: BaseException) -> None:
+        """Write the job to the run's offline spool (durably); the ref becomes ``spooled``."""
+        from ..store._artifact_spool import artifact_record
+
+        store = self._http_store()
+        if store is None:
+            raise why
+        ref = job.ref
+        record = artifact_record(
+            uri=store.uri,
+            run_id=self.run_obj.id,
+            project=ref.project,
+            name=ref.name,
+            kind=ref.kind,
+            manifest=ref.files,
+            sources={sha: (src, size) for sha, (src, size, _fp) in job.sources.items()},
+            metadata=job.metadata,
+            storage=self.blobs.uri if self.blobs is not None else None,
+            sha256=ref.sha256,
+        )
+        store.spool_artifact(record)
+        ref.spooled = True
+        log.debug("artifact %s spooled (%s)", ref.name, why)
+
     def _process(self, job: UploadJob) -> dict[str, Any]:
         ref = job.ref
+        http = self._http_store()
+        if http is not None and http.unreachable():
+            # the run's own requests already wait in the spool: queue behind them, no retries
+            raise _GoOffline(StoreUnavailableError(http.uri, "requests are waiting in the spool"))
         if self.blobs is None:
             self.blobs = self._retrying("open the artifact store", ref, self._open_blobs)
         blobs = self.blobs

@@ -241,24 +241,28 @@ def token_list(ctx: click.Context, backend_uri: str | None, as_json: bool) -> No
 def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bool) -> None:
     """Upload runs and batches left in the offline spool by clients that could not reach the server.
 
-    Also writes points that runs spilled to disk when their SQLite/PostgreSQL store
+    Spooled artifacts go after the runs and batches: each file is checked against the
+    sha256 recorded when it was logged (a file that is gone or changed is refused into
+    the spool's rejected/ with the reason), its blobs uploaded, then its version
+    registered. Also writes points that runs spilled to disk when their SQLite/PostgreSQL store
     stopped accepting writes (``<spool dir>-local``) into that store. Sessions of
     clients still running are skipped (they upload their own). Exits 1 when something
     could not be uploaded yet.
     """
     from ..store._local_spool import replay_local_folder
-    from ..store.http import replay_folder
+    from ..store.http import replay_folder_counts
     from ..store.spool import default_spool_dir, locked_sessions
 
     root = spool_dir or default_spool_dir()
-    uploaded = rejected = left = 0
+    uploaded = rejected = left = artifacts = 0
     reasons: list[str] = []
     with locked_sessions(root) as sessions:
         for folder in sessions:
-            up, rej, rest, reason = replay_folder(folder, uri=uri, token=token)
-            uploaded, rejected, left = uploaded + up, rejected + rej, left + rest
-            if reason:
-                reasons.append(reason)
+            counts = replay_folder_counts(folder, uri=uri, token=token)
+            uploaded, rejected = uploaded + counts.uploaded, rejected + counts.rejected
+            left, artifacts = left + counts.left, artifacts + counts.artifacts
+            if counts.reason:
+                reasons.append(counts.reason)
     with locked_sessions(Path(str(root) + "-local")) as sessions:
         for folder in sessions:
             up, rej, rest, reason = replay_local_folder(folder)
@@ -271,6 +275,7 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
                 "uploaded": uploaded,
                 "rejected": rejected,
                 "left": left,
+                "artifacts": artifacts,
                 "errors": reasons[:5],
                 "spool_dir": str(root),
             }
@@ -278,8 +283,9 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     else:
         click.echo(
             f"uploaded {uploaded} request(s) from {root}"
+            + (f" ({artifacts} artifact version(s))" if artifacts else "")
             + (
-                f"; {rejected} refused by the server (kept in {root / 'rejected'})"
+                f"; {rejected} refused (kept with the reason in {root / 'rejected'})"
                 if rejected
                 else ""
             )

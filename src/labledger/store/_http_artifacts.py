@@ -68,6 +68,10 @@ class _Retryable(Exception):
     pass
 
 
+# nothing was sent: the server is down or unreachable, retrying at once will not help
+_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
 class _ResponseReader(io.RawIOBase):
     """A streamed HTTP response body as a binary file object (``read``/``readinto``/``close``)."""
 
@@ -151,12 +155,14 @@ class HttpBlobStore:
         raise StoreError(f"{self.uri}: {what}: HTTP {status} {code}: {msg}")
 
     def _retrying(self, what: str, fn: Callable[[], _T]) -> _T:
+        """Retry 5xx answers and dropped connections with backoff; a server that cannot be
+        reached at all (refused, connect timeout) fails at once: the caller spools."""
         delay = 0.25
         for attempt in range(RETRIES):
             try:
                 return fn()
             except (httpx.TransportError, _Retryable) as exc:
-                if attempt == RETRIES - 1:
+                if attempt == RETRIES - 1 or isinstance(exc, _UNREACHABLE):
                     raise StoreUnavailableError(
                         self.uri, f"{what}: {type(exc).__name__}: {exc}"
                     ) from exc

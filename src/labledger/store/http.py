@@ -45,7 +45,15 @@ from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore
 from ._wire import GZIP_ABOVE, batch_to_wire, dumps
 from .spool import Spool, SpoolEntry, read_entries, reject
 
-__all__ = ["DEFAULT_SYNC_TIMEOUT", "HttpBlobStore", "HttpStore", "SendResult", "replay_folder"]
+__all__ = [
+    "DEFAULT_SYNC_TIMEOUT",
+    "HttpBlobStore",
+    "HttpStore",
+    "ReplayCounts",
+    "SendResult",
+    "replay_folder",
+    "replay_folder_counts",
+]
 
 log = logging.getLogger("labledger.http")
 
@@ -250,6 +258,10 @@ class HttpStore(HttpArtifactsMixin):
     def _try(self, client: httpx.Client, record: dict[str, Any]) -> tuple[str, Any]:
         """Send one request record; (result, parsed answer or reason)."""
         body = record.get("body")
+        if record["kind"] == "artifact":  # blobs, then the version (store/_artifact_spool.py)
+            from ._artifact_spool import replay_artifact
+
+            return replay_artifact(self, record)
         try:
             if record["kind"] == "blob":
                 resp = self._send(
@@ -273,10 +285,11 @@ class HttpStore(HttpArtifactsMixin):
         return result, f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
 
     def _warn_once(self, what: str, message: str) -> None:
-        log.warning(message)
         if what not in self._warned:
             self._warned.add(what)
             warnings.warn(message, RuntimeWarning, stacklevel=3)
+        else:
+            log.debug(message)
 
     def create_run(self, run: dict[str, Any]) -> None:
         self._write("run", "POST", f"{API}/runs", encode_json(dict(run)), run["id"])
@@ -297,6 +310,21 @@ class HttpStore(HttpArtifactsMixin):
         digest = hashlib.sha256(data).hexdigest()
         self._write("blob", "PUT", f"{API}/blobs", base64.b64encode(data).decode("ascii"), None)
         return digest
+
+    def spool_artifact(self, record: dict[str, Any]) -> None:
+        """Keep an artifact the server could not take now (see :mod:`._artifact_spool`).
+
+        Uploaded by the background loop once the server answers, else by ``labledger sync``;
+        silent: the run's end says once what is left in the spool."""
+        with self._lock:
+            self.spool.put(record)
+            self._pending += 1
+            self._start_uploader()
+        self._wake.set()
+
+    def unreachable(self) -> bool:
+        """True while this client's requests wait in the spool (the server did not answer)."""
+        return self.pending() > 0
 
     # -- the spool ---------------------------------------------------------------------
 
@@ -367,14 +395,42 @@ class HttpStore(HttpArtifactsMixin):
         if self.pending() == 0:
             return
         if not self.wait_synced(self.sync_timeout):
-            n = self.pending()
-            msg = (
-                f"labledger: run {run_id[:8]} finished but {n} request(s) could not reach {self.uri} "
-                f"within {self.sync_timeout:.0f}s; they stay in the spool {self.spool.dir}. "
-                "Run `labledger sync` to upload them"
+            warnings.warn(self._left_message(run_id), RuntimeWarning, stacklevel=3)
+
+    def _left_message(self, run_id: str) -> str:
+        """One message naming what stays in the spool and how to upload it."""
+        from ._artifact_spool import describe_artifact
+
+        entries = self.spool.entries()
+        requests = [e for e in entries if e.kind != "artifact"]
+        arts = [describe_artifact(e.record) for e in entries if e.kind == "artifact"]
+        parts = []
+        if requests:
+            kinds: dict[str, int] = {}
+            for e in requests:
+                kinds[e.kind] = kinds.get(e.kind, 0) + 1
+            parts.append(
+                f"{len(requests)} request(s) ("
+                + ", ".join(
+                    f"{n} {k}"
+                    for k, n in sorted(kinds.items(), key=lambda kv: (kv[0] != "run", kv[0]))
+                )
+                + ")"
             )
-            log.warning(msg)
-            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        if arts:
+            more = f" and {len(arts) - 5} more" if len(arts) > 5 else ""
+            parts.append(f"{len(arts)} artifact(s): {', '.join(arts[:5])}{more}")
+        what = " and ".join(parts) or f"{self.pending()} request(s)"
+        files = (
+            "; the artifact files are not copied (unless small): keep them, unchanged, until then"
+            if arts
+            else ""
+        )
+        return (
+            f"labledger: run {run_id[:8]} finished but {self.uri} could not be reached within "
+            f"{self.sync_timeout:.0f}s: {what} stay in the spool {self.spool.dir}. "
+            f"Run `labledger sync` once the server is up to upload them{files}"
+        )
 
     # -- reading -----------------------------------------------------------------------
 
@@ -497,18 +553,39 @@ def replay_folder(
 ) -> tuple[int, int, int, str]:
     """Upload the spooled requests of one session folder in order (``labledger sync``).
 
-    ``uri`` overrides the server each request was meant for. Returns (uploaded,
-    rejected, left) and stops at the first request the server cannot take now.
+    ``uri`` overrides the server each request was meant for. Spooled artifacts go
+    after every other request (their run must exist): their files are checked against
+    the recorded sha256, their blobs uploaded, then their version registered. Returns
+    (uploaded, rejected, left, reason) and stops at the first request the server cannot
+    take now. :func:`replay_folder_counts` also counts the artifacts.
     """
+    counts = replay_folder_counts(folder, uri=uri, token=token, timeout=timeout)
+    return counts.uploaded, counts.rejected, counts.left, counts.reason
+
+
+class ReplayCounts:
+    """What one :func:`replay_folder_counts` did; ``artifacts`` counts registered versions."""
+
+    def __init__(self) -> None:
+        self.uploaded = self.rejected = self.left = self.artifacts = 0
+        self.reason = ""
+
+
+def replay_folder_counts(
+    folder: Path, *, uri: str | None = None, token: str | None = None, timeout: float = 30.0
+) -> ReplayCounts:
     entries: list[SpoolEntry] = read_entries(folder)
-    uploaded = rejected = 0
+    ordered = [e for e in entries if e.kind != "artifact"] + [
+        e for e in entries if e.kind == "artifact"
+    ]
+    out = ReplayCounts()
     stores: dict[str, HttpStore] = {}
     try:
-        for i, entry in enumerate(entries):
+        for i, entry in enumerate(ordered):
             target = uri or str(entry.record.get("uri") or "")
             if not target:
                 reject(entry.path, "no server URI in the spool file")
-                rejected += 1
+                out.rejected += 1
                 continue
             store = stores.get(target)
             if store is None:
@@ -517,14 +594,16 @@ def replay_folder(
                 )
             result, info = store._try(store._client, entry.record)
             if result == SendResult.RETRY:
-                return uploaded, rejected, len(entries) - i, str(info)
+                out.left, out.reason = len(ordered) - i, str(info)
+                return out
             if result == SendResult.REJECTED:
                 reject(entry.path, str(info))
-                rejected += 1
+                out.rejected += 1
             else:
                 _unlink(entry.path)
-                uploaded += 1
+                out.uploaded += 1
+                out.artifacts += entry.kind == "artifact"
     finally:
         for st in stores.values():
             st._client.close()
-    return uploaded, rejected, 0, ""
+    return out
