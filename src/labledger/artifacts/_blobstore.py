@@ -31,6 +31,7 @@ __all__ = [
     "Fingerprint",
     "LocalBlobStore",
     "copy_verified",
+    "current_umask",
     "file_fingerprint",
     "hash_file",
     "is_sha256",
@@ -173,6 +174,20 @@ class BlobStore(Protocol):
         ...
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux /proc), else set and restored."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_download(stream: BinaryIO, sha: str, dest: str | os.PathLike[str], what: str) -> None:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +195,8 @@ def _atomic_download(stream: BinaryIO, sha: str, dest: str | os.PathLike[str], w
     try:
         with os.fdopen(fd, "wb") as out:
             copy_verified(stream, out, sha, what)
+            # mkstemp makes 0600; a downloaded file gets the mode a plain copy would (0644 at umask 022)
+            os.fchmod(out.fileno(), 0o666 & ~current_umask())
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
