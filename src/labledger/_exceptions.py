@@ -9,7 +9,8 @@
      ├── NotFoundError
      │    ├── RunNotFoundError       no run matches an id or prefix
      │    ├── AmbiguousRunError      a prefix matches several runs
-     │    └── ArtifactNotFoundError  no artifact version matches a reference
+     │    ├── ArtifactNotFoundError  no artifact version matches a reference
+     │    └── NoStoreError           a read found no store file (reading never creates one)
      ├── StoreError                 the store cannot be used
      │    ├── StoreUnwritableError   the store location cannot be created or written
      │    ├── NotAStoreError         the file exists but is not a labledger store
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidKeyError",
     "LabledgerError",
     "MissingDependencyError",
+    "NoStoreError",
     "NotAStoreError",
     "NotFoundError",
     "ReproError",
@@ -125,6 +127,15 @@ class ArtifactNotFoundError(NotFoundError):
     def __init__(self, ref: str, detail: str = "") -> None:
         self.ref = ref
         super().__init__(f"no artifact matches {ref!r}" + (f": {detail}" if detail else ""))
+
+
+class NoStoreError(NotFoundError):
+    def __init__(self, location: str) -> None:
+        self.location = location
+        super().__init__(
+            f"no labledger store at {location} yet: start a run with labledger.init(), "
+            "or set LABLEDGER_URI"
+        )
 
 
 class StoreError(LabledgerError):

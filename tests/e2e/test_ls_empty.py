@@ -20,5 +20,9 @@ def test_ls_that_matches_nothing_says_so_instead_of_no_runs_yet(cli: Cli, store_
     out = cli("ls", "-f", "config.lr > 1", "--json", "--store", store_uri)
     assert json.loads(out.stdout) == []
     # an empty store still points a new user to a first run
-    empty = cli("ls", "--store", store_uri.replace(".db", "-empty.db"))
+    from labledger.store import open_store
+
+    empty_uri = store_uri.replace(".db", "-empty.db")
+    open_store(empty_uri).close()  # reading never creates a store: make an empty one
+    empty = cli("ls", "--store", empty_uri)
     assert empty.stdout.startswith("no runs yet"), empty.stdout

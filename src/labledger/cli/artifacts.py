@@ -35,8 +35,9 @@ def _default_project() -> str:
 @contextmanager
 def _store(uri: str | None) -> Iterator[Any]:
     from ..store import open_store
+    from ..store._locate import existing_store_uri
 
-    store = open_store(uri)
+    store = open_store(existing_store_uri(uri))  # these commands never create a store
     try:
         yield store
     finally:

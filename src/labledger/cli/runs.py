@@ -75,7 +75,17 @@ def ls(
     store: str | None,
 ) -> None:
     """List runs, newest first."""
-    with open_ledger(store) as ledger:
+    from .._exceptions import NoStoreError
+
+    try:
+        ledger_cm = open_ledger(store)
+    except NoStoreError as exc:  # nothing logged here yet: an empty listing, not an error
+        if as_json:
+            emit_json([])
+        else:
+            click.echo(str(exc))
+        return
+    with ledger_cm as ledger:
         runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
         from ..repro._display import STYLES, badge, repro_fields
 

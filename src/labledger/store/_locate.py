@@ -7,13 +7,20 @@ import re
 import sqlite3
 from pathlib import Path
 
-from .._exceptions import NotAStoreError, SchemaTooNewError, StoreUnwritableError, UsageError
+from .._exceptions import (
+    NoStoreError,
+    NotAStoreError,
+    SchemaTooNewError,
+    StoreUnwritableError,
+    UsageError,
+)
 
 __all__ = [
     "DEFAULT_DIRNAME",
     "code_revisions",
     "default_root",
     "default_store_uri",
+    "existing_store_uri",
     "precheck_sqlite",
     "resolve_store_uri",
     "sqlite_path",
@@ -62,6 +69,19 @@ def resolve_store_uri(store: str | os.PathLike[str] | None = None) -> str:
     raise UsageError(
         f"unsupported store URI {uri!r}: use sqlite:///PATH, postgresql://… or http(s)://HOST:PORT"
     )
+
+
+def existing_store_uri(store: str | os.PathLike[str] | None = None) -> str:
+    """:func:`resolve_store_uri` for reading: NoStoreError when an SQLite file is not there.
+
+    Read-only commands use it so that looking never creates ``.labledger/``;
+    PostgreSQL and server URIs are returned as they are."""
+    uri = resolve_store_uri(store)
+    if uri.startswith("sqlite") and ":memory:" not in uri:
+        path = sqlite_path(uri)
+        if str(path) and not path.exists():
+            raise NoStoreError(str(path))
+    return uri
 
 
 def sqlite_path(uri: str) -> Path:
