@@ -4,6 +4,7 @@
      ├── UsageError                 bad input from the caller (also a ValueError)
      │    ├── InvalidKeyError        a metric/config key that is empty, too long, or has control chars
      │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
+     │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
      │    └── InvalidArtifactError   an artifact name or path that is unsafe or malformed
      ├── RunFinishedError           logging to a run after ``finish()``
      ├── NotFoundError
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidArtifactError",
     "InvalidFilterError",
     "InvalidKeyError",
+    "InvalidSortKeyError",
     "LabledgerError",
     "MissingDependencyError",
     "NoStoreError",
@@ -84,6 +86,18 @@ class InvalidFilterError(UsageError):
         if expression and position is not None:
             text += f"\n  {expression}\n  {' ' * position}^"
         super().__init__(text)
+
+
+class InvalidSortKeyError(InvalidFilterError):
+    """A sort key is not a sortable field (an InvalidFilterError, so existing handlers apply)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        self.message = f"invalid sort key {key!r}: {reason}"
+        self.expression = key
+        self.position = None
+        UsageError.__init__(self, self.message)
 
 
 class InvalidArtifactError(UsageError):

@@ -117,9 +117,11 @@ def ls(
         *extra,
     ):
         table.add_column(col, overflow="fold")
+    matched: set[str] = set()
     for r in runs:
         flat = {f"config.{k}": v for k, v in flatten(r["config"]).items()}
         flat.update({f"summary.{k}": v for k, v in r["summary"].items()})
+        matched.update(c for c in extra if c in flat)
         style = STATUS_STYLE.get(r["status"], "")
         table.add_row(
             r["id"][:8],
@@ -130,6 +132,15 @@ def ls(
             fmt_duration(r["runtime_s"]),
             *([_repro_cell(repro[r["id"]], STYLES, badge)] if show_repro else []),
             *(fmt_value(flat[c]) if c in flat else "" for c in extra),
+        )
+    unmatched = [col for col in extra if col not in matched]
+    if columns and runs and unmatched:
+        from ._output import err
+
+        err(
+            f"warning: column{'s' if len(unmatched) > 1 else ''} "
+            f"{', '.join(repr(col) for col in unmatched)} matched no run "
+            "(columns are config.KEY or summary.KEY)"
         )
     c = console()
     if not runs:

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from .._exceptions import InvalidFilterError
+from .._exceptions import InvalidFilterError, InvalidSortKeyError
 from ..store import _schema as s
 from ._ast import NUMERIC_COLUMNS, And, Compare, Exists, Field, InList, Like, Literal, Node, Not, Or
 from ._parser import parse, parse_field
@@ -292,9 +292,9 @@ def compile_order_by(keys: list[str], *, dialect: str) -> list[Any]:
         try:
             field = parse_field(name)
         except InvalidFilterError as exc:
-            raise InvalidFilterError(f"cannot sort by {name!r}: {exc.message}", raw, 0) from None
+            raise InvalidSortKeyError(raw, exc.message) from None
         if field.kind == "tags":
-            raise InvalidFilterError("cannot sort by tags", raw, 0)
+            raise InvalidSortKeyError(raw, "tags cannot be sorted on")
         exprs = (
             [c.number(field)]
             if field.kind in NUMERIC_COLUMNS
