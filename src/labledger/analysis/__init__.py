@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .._values import flatten
@@ -26,8 +27,12 @@ __all__ = [
 BASE_COLUMNS = ("id", "project", "name", "status", "created_at", "ended_at", "runtime_s", "seed")
 
 
-def runs_to_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flatten runs into one dict per run: base fields, ``config.*``, ``summary.*``, ``tags``."""
+def runs_to_rows(
+    runs: list[dict[str, Any]], on_progress: Callable[[int, int], None] | None = None
+) -> list[dict[str, Any]]:
+    """Flatten runs into one dict per run: base fields, ``config.*``, ``summary.*``, ``tags``.
+
+    ``on_progress(done, total)`` is called as runs are flattened (a progress bar)."""
     rows = []
     for r in runs:
         row = {k: r.get(k) for k in BASE_COLUMNS}
@@ -35,4 +40,8 @@ def runs_to_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row.update({f"config.{k}": v for k, v in flatten(r.get("config") or {}).items()})
         row.update({f"summary.{k}": v for k, v in (r.get("summary") or {}).items()})
         rows.append(row)
+        if on_progress is not None and len(rows) % 500 == 0:
+            on_progress(len(rows), len(runs))
+    if on_progress is not None:
+        on_progress(len(rows), len(runs))
     return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from .._values import decode_json
 __all__ = ["FORMATS", "export_rows", "rows_to_frame", "sql_export_rows"]
 
 FORMATS = ("csv", "parquet", "json")
+PROGRESS_EVERY = 500  # runs between two on_progress calls
 
 
 def _json_safe(v: Any) -> Any:
@@ -95,9 +96,13 @@ def sql_export_rows(
     filter: str | None = None,
     order_by: str | list[str] | None = None,
     limit: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]] | None:
     """Export rows read straight from a SQL store: only the columns an export needs (no env,
-    no datasets) and every metric's last value in one query. None when ``store`` is not SQL."""
+    no datasets) and every metric's last value in one query. None when ``store`` is not SQL.
+
+    ``on_progress(done, total)`` is called as runs are turned into rows (a progress bar).
+    """
     import time
 
     import sqlalchemy as sa
@@ -147,6 +152,9 @@ def sql_export_rows(
         for run_id, key, last, last_nan in conn.execute(mq):
             metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
     rows = []
+    total = len(runs)
+    if on_progress is not None:
+        on_progress(0, total)
     for rid, proj, name, status, created, ended, heartbeat, seed, tags, config, summary in runs:
         end = ended if ended is not None else (now if status == "running" else heartbeat)
         row: dict[str, Any] = {
@@ -165,6 +173,10 @@ def sql_export_rows(
         summ.update(decode_json(_loads(summary) or {}))
         row.update({f"summary.{k}": v for k, v in summ.items()})
         rows.append(row)
+        if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
+            on_progress(len(rows), total)
+    if on_progress is not None:
+        on_progress(total, total)
     return rows
 
 

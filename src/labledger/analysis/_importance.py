@@ -83,12 +83,14 @@ def importance(
     n_estimators: int = 60,
     random_state: int = 0,
     progress: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Importance of each config key for ``metric`` over ``runs``, most important first.
 
     Each item: ``key, importance (0..1), spearman (-1..1 or None), kind (numeric, bool,
     categorical), log_scale, distinct, missing (runs without the key), n (runs used)``.
-    Runs without a finite value of the metric are ignored.
+    Runs without a finite value of the metric are ignored. ``progress(message)`` names the
+    stage; ``on_progress(done, total)`` counts the runs read so far (progress bars).
     """
     import numpy as np
     from scipy.stats import spearmanr
@@ -107,7 +109,13 @@ def importance(
             f"importance needs at least {MIN_RUNS} runs with a finite value of {metric!r}; found {len(used)}"
         )
     y = np.array([float(r["summary"][metric]) for r in used])
-    flat = [flatten(r.get("config") or {}) for r in used]
+    flat = []
+    for r in used:
+        flat.append(flatten(r.get("config") or {}))
+        if on_progress is not None and len(flat) % 500 == 0:
+            on_progress(len(flat), len(used))
+    if on_progress is not None:
+        on_progress(len(flat), len(used))
     all_keys = sorted({k for f in flat for k in f}) if keys is None else list(keys)
     say(f"encoding {len(all_keys)} config keys over {len(used)} runs")
     cols: list[Any] = []

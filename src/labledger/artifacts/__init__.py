@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,10 +151,14 @@ def download_artifact(
     ref: str,
     dest: str | os.PathLike[str],
     artifacts_uri: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[Path]]:
-    """Write the files of version ``ref`` under ``dest`` (each verified); return (version, paths)."""
+    """Write the files of version ``ref`` under ``dest`` (each verified); return (version, paths).
+
+    ``on_progress(bytes_done, bytes_total)`` follows the transfer (a progress bar).
+    """
     from ._cache import materialize
 
     version = store.get_artifact_version(project, ref)
     blobs = reader_blob_store(version, artifacts_uri, store.uri)
-    return version, materialize(version, blobs, dest)
+    return version, materialize(version, blobs, dest, on_progress)

@@ -12,12 +12,13 @@ read that lands on disk is verified against the sha256 while it streams.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -36,6 +37,7 @@ __all__ = [
     "hash_file",
     "is_sha256",
     "open_blob_store",
+    "reporting_copied_bytes",
     "resolve_artifacts_uri",
 ]
 
@@ -69,12 +71,35 @@ def hash_file(path: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> tup
     return h.hexdigest(), size
 
 
+_COPIED: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "labledger_copied_bytes", default=None
+)
+
+
+@contextlib.contextmanager
+def reporting_copied_bytes(callback: Callable[[int], None]) -> Iterator[None]:
+    """While active, :func:`copy_verified` in this thread calls ``callback(bytes so far)`` for
+    the blob it is copying (0 when a copy starts, so a retried download starts over).
+
+    This is how downloads report progress through every :class:`BlobStore` (they all land
+    on disk through :func:`copy_verified`) without a parameter on each of them.
+    """
+    token = _COPIED.set(callback)
+    try:
+        yield
+    finally:
+        _COPIED.reset(token)
+
+
 def copy_verified(
     src: BinaryIO, dest: BinaryIO, sha: str, what: str, chunk_size: int = CHUNK_SIZE
 ) -> int:
     """Copy ``src`` to ``dest`` hashing on the way; IntegrityError when the content is not ``sha``."""
     h = hashlib.sha256()
     size = 0
+    report = _COPIED.get()
+    if report is not None:
+        report(0)
     readinto = getattr(src, "readinto", None)
     if readinto is not None:
         buf = bytearray(chunk_size)
@@ -86,6 +111,8 @@ def copy_verified(
             h.update(view[:n])
             dest.write(view[:n])
             size += n
+            if report is not None:
+                report(size)
     else:
         while True:
             chunk = src.read(chunk_size)
@@ -94,6 +121,8 @@ def copy_verified(
             h.update(chunk)
             dest.write(chunk)
             size += len(chunk)
+            if report is not None:
+                report(size)
     actual = h.hexdigest()
     if actual != sha:
         raise IntegrityError(what, sha, actual)

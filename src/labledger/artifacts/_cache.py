@@ -12,10 +12,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._blobstore import hash_file
+from ._blobstore import hash_file, reporting_copied_bytes
 from ._paths import safe_destination
 
 if TYPE_CHECKING:
@@ -34,19 +35,38 @@ def cache_dir() -> Path:
 
 
 def materialize(
-    version: dict[str, Any], blobs: BlobStore, dest: str | os.PathLike[str]
+    version: dict[str, Any],
+    blobs: BlobStore,
+    dest: str | os.PathLike[str],
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
-    """Write every file of ``version`` under ``dest`` (verified); return the written paths."""
+    """Write every file of ``version`` under ``dest`` (verified); return the written paths.
+
+    ``on_progress(bytes_done, bytes_total)`` follows the transfer (a progress bar).
+    """
     root = Path(dest)
     root.mkdir(parents=True, exist_ok=True)
     targets = [
         (f, safe_destination(root, f["path"])) for f in version["files"]
     ]  # validate all first
     written: list[Path] = []
+    total = sum(int(f["size"]) for f, _ in targets)
+    done = 0
     for f, target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
         safe_destination(root, f["path"])  # again: a directory created above must not be a link
-        blobs.download(f["sha256"], target)
+        if on_progress is None:
+            blobs.download(f["sha256"], target)
+        else:
+            size = int(f["size"])
+
+            def report(n: int, base: int = done, size: int = size) -> None:
+                on_progress(base + min(n, size), total)
+
+            with reporting_copied_bytes(report):
+                blobs.download(f["sha256"], target)
+            done += size
+            on_progress(done, total)
         written.append(target)
     return written
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
+import os
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import click
 
 __all__ = [
+    "ProgressBar",
     "console",
     "emit_json",
     "fmt_duration",
@@ -18,6 +22,8 @@ __all__ = [
     "fmt_value",
     "json_safe",
     "open_ledger",
+    "progress",
+    "progress_enabled",
     "store_option",
 ]
 
@@ -107,3 +113,115 @@ def open_ledger(store: str | None) -> Any:
 def err(message: str) -> None:
     click.echo(message, err=True)
     sys.stderr.flush()
+
+
+_OFF = ("off", "0", "false", "no")
+
+
+def progress_enabled(stream: Any = None) -> bool:
+    """Progress bars are drawn only on a terminal (stderr) and not with LABLEDGER_CONSOLE=off."""
+    if os.environ.get("LABLEDGER_CONSOLE", "").lower() in _OFF:
+        return False
+    out = sys.stderr if stream is None else stream
+    try:
+        return bool(out.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressBar:
+    """What :func:`progress` yields: ``advance(n)``, ``update(...)`` and ``stage(...)``.
+
+    A no-op when no bar is drawn, so commands call it unconditionally; library code gets
+    its bound methods as plain callbacks and never imports rich.
+    """
+
+    def __init__(self, bar: Any = None, description: str = "", total: int | None = None) -> None:
+        self._bar = bar
+        self._task: Any = None
+        if bar is not None:
+            self._task = bar.add_task(description, total=total)
+
+    @property
+    def drawn(self) -> bool:
+        return self._bar is not None
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def update(
+        self,
+        completed: int | None = None,
+        total: int | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Absolute progress (``completed`` of ``total``); also fits ``on_progress(done, total)``."""
+        if self._bar is None:
+            return
+        fields: dict[str, Any] = {}
+        if total is not None:
+            fields["total"] = total
+        if completed is not None:
+            fields["completed"] = completed
+        if description is not None:
+            fields["description"] = description
+        self._bar.update(self._task, **fields)
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        """Finish the current line (as complete) and start a new one."""
+        if self._bar is None:
+            return
+        current = next(t for t in self._bar.tasks if t.id == self._task)
+        if current.total is None:  # it never learnt its total: what it did was all of it
+            self._bar.update(self._task, total=current.completed)
+        self._task = self._bar.add_task(description, total=total)
+
+
+@contextlib.contextmanager
+def progress(
+    description: str,
+    total: int | None = None,
+    unit: Literal["runs", "bytes"] = "runs",
+    *,
+    enabled: bool | None = None,
+) -> Iterator[ProgressBar]:
+    """A rich progress bar on stderr for a long command, with counts (``12/40 runs``) or
+    bytes (``3.1/8.0 MB  12 MB/s``); ``total=None`` draws a pulsing bar until a total is set.
+
+    Nothing is drawn (and stdout is never touched) unless stderr is a terminal and
+    LABLEDGER_CONSOLE is not ``off``; ``enabled`` overrides that check.
+    """
+    if not (progress_enabled() if enabled is None else enabled):
+        yield ProgressBar()
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    if unit == "bytes":
+        columns: tuple[Any, ...] = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+    else:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(unit),
+            TimeElapsedColumn(),
+        )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        yield ProgressBar(bar, description, total)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ._output import console, emit_json, fmt_time, store_option
+from ._output import console, emit_json, fmt_time, progress, store_option
 
 __all__ = ["artifacts", "gc"]
 
@@ -183,9 +183,10 @@ def get_cmd(
     """Download artifact REF (name, name:v3, name:alias, project/name:alias) into DIR, verified."""
     from ..artifacts import download_artifact
 
-    with _store(store) as st:
+    # a bar of bytes on stderr only (a terminal); --json output on stdout stays clean
+    with progress(f"downloading {ref}", unit="bytes") as bar, _store(store) as st:
         version, paths = download_artifact(
-            st, project or _default_project(), ref, output, artifacts_uri
+            st, project or _default_project(), ref, output, artifacts_uri, on_progress=bar.update
         )
     if as_json:
         emit_json({"version": version, "paths": [str(p) for p in paths]})

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from ._output import console, emit_json, fmt_duration, fmt_value, open_ledger, store_option
+from ._output import (
+    ProgressBar,
+    console,
+    emit_json,
+    fmt_duration,
+    fmt_value,
+    open_ledger,
+    progress,
+    store_option,
+)
 
 __all__ = ["best", "compare", "diff", "export", "importance"]
 
@@ -17,22 +25,23 @@ def _short(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _progress(enabled: bool) -> Any:
-    """A rich spinner/progress display on a terminal, else a no-op context."""
-    import contextlib
+PAGE = 2000  # runs per read while a progress bar counts them
 
-    if not enabled or not sys.stderr.isatty():
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+def _load_runs(ledger: Any, project: str | None, filter_: str, bar: ProgressBar) -> list[Any]:
+    """All runs matching ``filter_``, read a page at a time so ``bar`` can count them."""
+    total = ledger.count(project, filter_)
+    bar.update(completed=0, total=total)
+    seen: dict[str, Any] = {}
+    offset = 0
+    while True:
+        chunk = ledger.runs(project=project, filter=filter_, limit=PAGE, offset=offset)
+        for run in chunk:  # a run created meanwhile shifts the pages: keep each id once
+            seen.setdefault(run["id"], run)
+        bar.update(completed=len(seen), total=max(len(seen), total))
+        if len(chunk) < PAGE:
+            return list(seen.values())
+        offset += len(chunk)
 
 
 @click.command()
@@ -231,15 +240,18 @@ def importance(
     from ..analysis import importance as compute
     from ..analysis import plot_importance
 
-    with _progress(not as_json) as progress, open_ledger(store) as ledger:
-        task = progress.add_task("loading runs") if progress else None
-
-        def say(msg: str) -> None:
-            if progress is not None:
-                progress.update(task, description=msg)
-
-        runs = ledger.runs(project=project, filter=_with_metric(filter_, metric))
-        items = compute(runs, metric, progress=say)
+    # a bar on stderr only (a terminal): loading runs, then reading their configs; the
+    # model-fitting stages show in its description
+    with progress("loading runs") as bar, open_ledger(store) as ledger:
+        runs = _load_runs(ledger, project, _with_metric(filter_, metric), bar)
+        bar.stage("reading configs", total=len(runs))
+        items = compute(
+            runs,
+            metric,
+            progress=lambda msg: bar.update(description=msg),
+            on_progress=bar.update,
+        )
+        bar.update(description=f"importance of {len(items)} config keys")
     if plot:
         plot_importance(items, plot, metric)
     if as_json:
@@ -317,18 +329,24 @@ def export(
         raise click.UsageError(
             f"cannot tell the format from {output!r}: pass --format csv|parquet|json"
         )
-    with _progress(not as_json) as progress, open_ledger(store) as ledger:
-        task = progress.add_task("reading runs") if progress else None
+    # a bar on stderr only (a terminal): runs read into rows, then rows written
+    with progress("reading runs") as bar, open_ledger(store) as ledger:
         rows = sql_export_rows(
-            ledger.store, project=project, filter=filter_, order_by=sort, limit=limit
+            ledger.store,
+            project=project,
+            filter=filter_,
+            order_by=sort,
+            limit=limit,
+            on_progress=bar.update,
         )
         if rows is None:
             rows = runs_to_rows(
-                ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
+                ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit),
+                on_progress=bar.update,
             )
-        if progress is not None:
-            progress.update(task, description=f"writing {len(rows)} runs")
+        bar.stage(f"writing {chosen}", total=len(rows))
         path = export_rows(rows, output, chosen)
+        bar.update(completed=len(rows))
     if as_json:
         emit_json({"path": str(path), "format": chosen, "runs": len(rows)})
     else:
