@@ -56,7 +56,10 @@ POPULATE = (
                     f.write(ARTIFACT_BYTES)
                 run.log_artifact("weights.bin", name="weights", kind="model").wait(60)
     for i in range(2):
-        with labledger.init("nlp", name=f"bert-{i}", config={"lr": 1e-5 * (i + 1), "warmup": 100}, store=store) as run:
+        # constant keys that sort before the varying ones (lr, optimizer)
+        config = {"batch": 16, "dataset": "wiki", "dropout": 0.1, "epochs": 3, "head": "cls",
+                  "lr": 1e-5 * (i + 1), "optimizer": ["adam", "sgd"][i], "warmup": 100}
+        with labledger.init("nlp", name=f"bert-{i}", config=config, store=store) as run:
             run.log({"loss": 1.0 / (i + 1)})
             if i == 0:
                 run.use_artifact("vision/weights:latest")

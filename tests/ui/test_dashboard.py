@@ -79,6 +79,16 @@ def test_invalid_filter_shows_an_inline_error(probe: PageProbe) -> None:
     probe.screenshot("runs-filter-error")
 
 
+def test_default_columns_show_the_config_keys_that_vary_first(probe: PageProbe) -> None:
+    page = probe.open("#/p/nlp")
+    _wait_rows(probe, 2)
+    heads = [h.strip() for h in page.locator("table.runs thead th").all_text_contents()]
+    cfg = [h.removeprefix("config") for h in heads if h.startswith("config")]
+    # lr and optimizer differ between the runs and come first; batch, dataset, … do not
+    # (alphabetically they would fill the 5 default columns and hide lr and optimizer)
+    assert cfg == ["lr", "optimizer", "batch", "dataset", "dropout"], heads
+
+
 def test_column_chooser_adds_a_config_column(probe: PageProbe) -> None:
     page = probe.open("#/p/vision?cols=config.lr")
     _wait_rows(probe, 6)

@@ -241,19 +241,38 @@ def keys(
     who: Principal = Depends(reader),
 ) -> Any:
     runs = _visible_runs(store, who, project=project, filter=filter, limit=sample)
-    config: set[str] = set()
-    summary: set[str] = set()
+    config: dict[str, set[str]] = {}  # key -> the distinct values seen (JSON text)
+    summary: dict[str, set[str]] = {}
+    present: dict[tuple[str, str], int] = {}  # (part, key) -> how many runs have it
     metrics: set[str] = set()
     for r in runs:
-        config.update(flatten(r.get("config") or {}))
-        summary.update((r.get("summary") or {}).keys())
+        for part, seen, values in (
+            ("config", config, flatten(r.get("config") or {})),
+            ("summary", summary, r.get("summary") or {}),
+        ):
+            for k, v in values.items():
+                seen.setdefault(k, set()).add(_value_key(v))
+                present[part, k] = present.get((part, k), 0) + 1
         metrics.update((r.get("metrics") or {}).keys())
+
+    def varying(part: str, seen: dict[str, set[str]]) -> list[str]:
+        # a key whose value differs between the sampled runs, or that some of them lack
+        return sorted(
+            k for k, vals in seen.items() if len(vals) > 1 or present[part, k] < len(runs)
+        )
+
     return {
         "config": sorted(config),
         "summary": sorted(summary),
         "metrics": sorted(metrics),
+        # the runs table shows these first by default: what tells the listed runs apart
+        "varying": {"config": varying("config", config), "summary": varying("summary", summary)},
         "sampled": len(runs),
     }
+
+
+def _value_key(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
 
 
 def _patch_bytes(request: Request, store: Store, ref: str) -> tuple[str, str, bytes]:

@@ -1,5 +1,7 @@
 // Projects list.
 import { el, fmtAgo, fmtCount, fmtTime } from "./util.js";
+
+const plural = (n, word) => `${fmtCount(n)} ${word}${Number(n) === 1 ? "" : "s"}`;
 import { api } from "./api.js";
 
 export async function renderProjects(main, ctx) {
@@ -10,7 +12,7 @@ export async function renderProjects(main, ctx) {
   main.append(
     el("div", { class: "page-head" },
       el("h1", { text: "Projects" }),
-      el("span", { class: "muted", text: `${fmtCount(projects.length)} projects · ${fmtCount(total)} runs` }),
+      el("span", { class: "muted", text: `${plural(projects.length, "project")} · ${plural(total, "run")}` }),
       el("span", { class: "spacer" }),
       el("a", { class: "button", href: "#/runs", text: "All runs" })),
   );

@@ -254,9 +254,12 @@ export async function renderRuns(main, project, q, ctx) {
   if (!state.cols) {
     keys = await keysP;
     if (!ctx.alive()) return;
+    // keys whose values differ between the runs first (they tell the runs apart), then the rest
+    const vary = keys.varying || { config: [], summary: [] };
+    const varyingFirst = (all, v) => [...all.filter((k) => v.includes(k)), ...all.filter((k) => !v.includes(k))];
     state.cols = [
-      ...keys.config.slice(0, 5).map((k) => `config.${k}`),
-      ...keys.summary.filter((k) => !k.startsWith("system/")).slice(0, 4).map((k) => `summary.${k}`),
+      ...varyingFirst(keys.config, vary.config).slice(0, 5).map((k) => `config.${k}`),
+      ...varyingFirst(keys.summary.filter((k) => !k.startsWith("system/")), vary.summary).slice(0, 4).map((k) => `summary.${k}`),
     ];
   } else {
     keysP.then((k) => { keys = k; });
