@@ -329,6 +329,8 @@ def export(
         raise click.UsageError(
             f"cannot tell the format from {output!r}: pass --format csv|parquet|json"
         )
+    if chosen != "json":  # CSV/Parquet need the [analysis] extra: say so before the store
+        import pandas  # noqa: F401
     # a bar on stderr only (a terminal): runs read into rows, then rows written
     with progress("reading runs") as bar, open_ledger(store) as ledger:
         rows = sql_export_rows(
