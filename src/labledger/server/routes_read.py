@@ -38,6 +38,11 @@ def list_runs(
     limit: int = Query(100, ge=1, le=10000),
     offset: int = Query(0, ge=0, le=10_000_000),
     total: bool = Query(True, description="also count all matching runs"),
+    repro: bool = Query(
+        False,
+        description="also give each run its newest reproduction verdict as `repro` (as in `labledger ls --json`) "
+        "and, when the run is a reproduction, the original's id as `repro_of`",
+    ),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
@@ -46,11 +51,27 @@ def list_runs(
     readable = None if project is not None else who.readable_projects()
     allowed: dict[str, Any] = {} if readable is None else {"projects": readable}
     runs = store.list_runs(project=project, filter=filter, order_by=order_by, limit=limit, offset=offset, **allowed)
+    if repro:
+        _add_repro(store, runs)
     out: dict[str, Any] = {"runs": runs, "limit": limit, "offset": offset}
     if total:
         out["total"] = store.count_runs(project=project, filter=filter, **allowed)
     # returned as a Response so FastAPI's encoder does not turn NaN/inf into null
     return LedgerJSONResponse(out)
+
+
+def _add_repro(store: Store, runs: list[dict[str, Any]]) -> None:
+    """Each run's newest verdict (``repro``) and, for a reproduction, its original (``repro_of``)."""
+    try:
+        from ..repro._display import repro_fields
+    except ImportError:  # labledger without the repro package
+        fields: dict[str, dict[str, Any]] = {}
+    else:
+        fields = repro_fields(store, [r["id"] for r in runs])
+    for r in runs:
+        f = fields.get(r["id"]) or {}
+        r["repro"] = f.get("verdict")
+        r["repro_of"] = f.get("reproduction_of") if f.get("role") == "reproduction" else None
 
 
 @router.get("/runs/{ref}", summary="One run by id, unique id prefix or name")

@@ -1,7 +1,7 @@
 // Run page: header, config and summary, metric and system charts, environment (git,
 // captured patch as a diff, packages, hardware, seed), datasets, artifacts, lineage and
 // reproduction verdicts. A running run refreshes itself every two seconds.
-import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor } from "./util.js";
+import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 
@@ -270,17 +270,6 @@ function artifactLink(run, a) {
     el("ul", { class: "mono small" }, files.slice(0, 500).map((f) => el("li", null,
       el("a", { href: artifactFileHref(run, a, f.path), download: "", text: f.path }), el("span", { class: "muted", text: ` ${fmtBytes(f.size)}` })))),
     files.length > 500 ? el("p", { class: "muted", text: `… and ${files.length - 500} more (labledger artifacts get)` }) : null);
-}
-
-const VERDICTS = {
-  "reproduced": "✓ reproduced",
-  "reproduced-within-tolerance": "≈ within tolerance",
-  "not-reproduced": "✗ not reproduced",
-  "not-reproducible": "! not reproducible",
-};
-
-function verdictBadge(v) {
-  return el("span", { class: `badge verdict-${String(v).replace(/[^a-z-]/gi, "")}`, text: VERDICTS[v] || String(v) });
 }
 
 function runLink(id) {

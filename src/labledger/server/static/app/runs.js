@@ -1,6 +1,6 @@
 // Runs table: server-side paging, sorting and filtering (the filter language), a
 // column chooser for config and summary keys, multi-select to compare, live refresh.
-import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, statusBadge } from "./util.js";
+import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, statusBadge, verdictBadge } from "./util.js";
 import { api, ApiError } from "./api.js";
 
 const PAGE_SIZES = [25, 50, 100, 250, 500, 1000];
@@ -16,6 +16,12 @@ function loadSelection(project) {
   } catch (e) {
     return new Map();
   }
+}
+
+function reproCell(r) {
+  if (!r.repro) return el("span");
+  return el("span", { class: "repro-cell" }, verdictBadge(r.repro),
+    r.repro_of ? el("span", { class: "muted small" }, " of ", el("a", { class: "mono", href: `#/run/${encodeURIComponent(r.repro_of)}`, text: String(r.repro_of).slice(0, 8) })) : null);
 }
 
 export async function renderRuns(main, project, q, ctx) {
@@ -96,6 +102,8 @@ export async function renderRuns(main, project, q, ctx) {
       { key: "id", label: "ID", render: (r) => el("span", { class: "mono muted", title: r.id, text: r.id.slice(0, 8) }) },
       { key: "created", label: "Created", sort: "created_at", render: (r) => el("span", { title: fmtTime(r.created_at), text: fmtAgo(r.created_at) }) },
       { key: "runtime", label: "Runtime", cls: "num", value: (r) => r.runtime_s, fmt: fmtDuration },
+      // newest reproduction verdict (labledger repro), shown when a listed run has one, as in `ls`
+      ...(runs.some((r) => r.repro) ? [{ key: "repro", label: "Repro", render: reproCell }] : []),
       { key: "tags", label: "Tags", render: (r) => el("span", { class: "tags" }, (r.tags || []).slice(0, 4).map((t) => el("span", { class: "tag", text: t }))) },
       ...extra,
     ];
@@ -190,7 +198,7 @@ export async function renderRuns(main, project, q, ctx) {
     syncQuery();
     if (!quiet) tableCard.classList.add("busy");
     try {
-      const res = await api.runs({ project, filter: state.filter, order_by: state.sort, limit: state.size, offset: state.page * state.size });
+      const res = await api.runs({ project, filter: state.filter, order_by: state.sort, limit: state.size, offset: state.page * state.size, repro: true });
       if (my !== seq || !ctx.alive()) return;
       runs = res.runs;
       total = res.total;

@@ -129,6 +129,18 @@ export function statusBadge(status) {
   return el("span", { class: `badge status-${/^[a-z]+$/.test(status) ? status : "unknown"}`, text: status });
 }
 
+// Reproduction verdicts (labledger repro), as `labledger show` / `ls` word them.
+export const VERDICTS = {
+  "reproduced": "✓ reproduced",
+  "reproduced-within-tolerance": "≈ within tolerance",
+  "not-reproduced": "✗ not reproduced",
+  "not-reproducible": "! not reproducible",
+};
+
+export function verdictBadge(v) {
+  return el("span", { class: `badge verdict-${String(v).replace(/[^a-z-]/gi, "")}`, text: VERDICTS[v] || String(v) });
+}
+
 // 20 distinguishable colours (Tableau 10 + a darker set), cycled by run index.
 export const PALETTE = [
   "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
