@@ -19,10 +19,15 @@ class LedgerJSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(encode_json(content), allow_nan=False, separators=(",", ":"), default=str).encode()
+        return json.dumps(
+            encode_json(content), allow_nan=False, separators=(",", ":"), default=str
+        ).encode()
 
 
 def series_values(values: list[float]) -> list[float | str]:
     """Series values for JSON: non-finite ones as the strings "NaN", "Infinity", "-Infinity"
     (JavaScript's ``Number()`` reads them back)."""
-    return [v if math.isfinite(v) else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")) for v in values]
+    return [
+        v if math.isfinite(v) else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+        for v in values
+    ]

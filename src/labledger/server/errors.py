@@ -10,21 +10,40 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .._exceptions import AuthError, LabledgerError, NotFoundError, StoreUnavailableError, UsageError
+from .._exceptions import (
+    AuthError,
+    LabledgerError,
+    NotFoundError,
+    StoreUnavailableError,
+    UsageError,
+)
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 
 log = logging.getLogger("labledger.server")
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-               422: "invalid_request", 429: "too_many_requests", 500: "internal", 503: "unavailable"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    500: "internal",
+    503: "unavailable",
+}
 
 
 class ApiError(Exception):
     """Raise from a route to answer with the common error shape."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, details: Any = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str | None = None, details: Any = None
+    ) -> None:
         self.status = status
         self.code = code or _HTTP_CODES.get(status, "error")
         self.message = message
@@ -36,7 +55,9 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details if details is not None else {}}
 
 
-def _respond(status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def _respond(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
@@ -73,13 +94,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
         return _respond(422, "invalid_request", "the request is not valid", {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _respond(exc.status_code, _HTTP_CODES.get(exc.status_code, "error"), str(exc.detail),
-                        headers=getattr(exc, "headers", None))
+        return _respond(
+            exc.status_code,
+            _HTTP_CODES.get(exc.status_code, "error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:

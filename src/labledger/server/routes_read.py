@@ -33,7 +33,9 @@ def list_projects(store: Store = Depends(get_store), who: Principal = Depends(re
 def list_runs(
     request: Request,
     project: str | None = Query(None, max_length=250),
-    filter: str | None = Query(None, max_length=4000, description='e.g. config.lr < 0.01 and status = "finished"'),
+    filter: str | None = Query(
+        None, max_length=4000, description='e.g. config.lr < 0.01 and status = "finished"'
+    ),
     order_by: list[str] | None = Query(None, description="sort keys; '-' prefix for descending"),
     limit: int = Query(100, ge=1, le=10000),
     offset: int = Query(0, ge=0, le=10_000_000),
@@ -50,7 +52,9 @@ def list_runs(
     # only projects the caller may read (the reader dependency already checked ?project=)
     readable = None if project is not None else who.readable_projects()
     allowed: dict[str, Any] = {} if readable is None else {"projects": readable}
-    runs = store.list_runs(project=project, filter=filter, order_by=order_by, limit=limit, offset=offset, **allowed)
+    runs = store.list_runs(
+        project=project, filter=filter, order_by=order_by, limit=limit, offset=offset, **allowed
+    )
     if repro:
         _add_repro(store, runs)
     out: dict[str, Any] = {"runs": runs, "limit": limit, "offset": offset}
@@ -75,18 +79,24 @@ def _add_repro(store: Store, runs: list[dict[str, Any]]) -> None:
 
 
 @router.get("/runs/{ref}", summary="One run by id, unique id prefix or name")
-def get_run(ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
+def get_run(
+    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)
+) -> Any:
     run_id = require_run(request, ref, "read")
     store.reap_stale_runs(request.app.state.heartbeat_timeout)
     return LedgerJSONResponse(store.get_run(run_id))
 
 
 @router.get("/runs/{ref}/metrics", summary="Metric keys of a run")
-def metric_keys(ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
+def metric_keys(
+    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)
+) -> Any:
     return {"keys": store.metric_keys(require_run(request, ref, "read"))}
 
 
-@router.get("/runs/{ref}/history", summary="One metric series, optionally downsampled keeping extremes")
+@router.get(
+    "/runs/{ref}/history", summary="One metric series, optionally downsampled keeping extremes"
+)
 def history(
     ref: str,
     request: Request,
