@@ -389,3 +389,17 @@ def test_finish_with_status_and_bad_status(
     r = ledger_of(store_uri).get(run.id)
     assert (r["status"], r["exit_code"]) == ("failed", 2)
     assert r["ended_at"] is not None and r["runtime_s"] >= 0
+
+
+def test_a_run_name_that_is_also_hex_resolves_to_that_run(store_uri: str) -> None:
+    from labledger.store import open_store
+
+    store = open_store(store_uri)
+    try:
+        store.create_run({"id": "b" + "0" * 31, "project": "p", "name": "other"})
+        store.create_run({"id": "c" + "0" * 31, "project": "p", "name": "b"})
+        assert store.resolve_run_id("b") == "c" + "0" * 31  # the exact name wins
+        assert store.resolve_run_id("b0") == "b" + "0" * 31  # a prefix still resolves
+        assert store.resolve_run_id("c" + "0" * 31) == "c" + "0" * 31
+    finally:
+        store.close()

@@ -148,6 +148,9 @@ def test_usage_errors_exit_2(script: Script, store_uri: str) -> None:
 
 
 def test_ls_on_an_empty_store(script: Script, store_uri: str) -> None:
+    from labledger.store import open_store
+
+    open_store(store_uri).close()  # an existing store with no runs (no store at all: tests/e2e)
     out = script.cli("ls", "--json", "--store", store_uri)
     assert out.returncode == 0 and json.loads(out.stdout) == []
     out = script.cli("ls", "--store", store_uri)

@@ -403,29 +403,35 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
     # -- reading ---------------------------------------------------------------------
 
     def resolve_run_id(self, ref: str) -> str:
+        """A run id from ``ref``: the exact id, else a run's exact (unique) name, else a
+        unique id prefix (like git). A name wins over a prefix because a short name such
+        as ``b`` or ``cafe`` is also valid hex."""
         ref = ref.strip()
+        low = ref.lower()
+        runs = s.runs
         with self._read() as conn:
-            if _HEX_RE.match(ref.lower()):
+            exact = len(low) == 32 and _HEX_RE.match(low)
+            if exact and conn.execute(sa.select(runs.c.id).where(runs.c.id == low)).first():
+                return low
+            named = [
+                str(r[0])
+                for r in conn.execute(sa.select(runs.c.id).where(runs.c.name == ref).limit(6))
+            ]
+            if len(named) == 1:
+                return named[0]
+            if len(named) > 1:
+                raise AmbiguousRunError(ref, named)
+            if _HEX_RE.match(low):
                 ids = [
-                    r[0]
+                    str(r[0])
                     for r in conn.execute(
-                        sa.select(s.runs.c.id).where(s.runs.c.id.like(ref.lower() + "%")).limit(6)
+                        sa.select(runs.c.id).where(runs.c.id.like(low + "%")).limit(6)
                     )
                 ]
                 if len(ids) == 1:
-                    return str(ids[0])
+                    return ids[0]
                 if len(ids) > 1:
-                    if ref.lower() in ids:
-                        return ref.lower()
                     raise AmbiguousRunError(ref, ids)
-            named = [
-                r[0]
-                for r in conn.execute(sa.select(s.runs.c.id).where(s.runs.c.name == ref).limit(6))
-            ]
-        if len(named) == 1:
-            return str(named[0])
-        if len(named) > 1:
-            raise AmbiguousRunError(ref, named)
         raise RunNotFoundError(ref)
 
     def get_run(self, ref: str) -> dict[str, Any]:
