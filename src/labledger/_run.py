@@ -27,7 +27,7 @@ __all__ = ["Run", "init"]
 
 _now = time.time
 _PLAIN_NUMBERS = frozenset({float, int})
-_MAX_BUFFER = 500_000  # points held in memory before log() waits for the writer (~80 MB)
+_MAX_BUFFER = 200_000  # points held in memory before log() waits for the writer (~30 MB)
 _STALL_S = 10.0  # a writer with no progress for this long is stuck: drop points instead of waiting
 DEFAULT_FINISH_TIMEOUT = float(os.environ.get("LABLEDGER_FINISH_TIMEOUT", "60"))
 
