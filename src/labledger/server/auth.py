@@ -19,12 +19,14 @@ from typing import Any
 from fastapi import Request
 
 from .._exceptions import AuthError
+from ..store import Store
 from .tokens import ALL_PROJECTS, Identity, TokenRegistry, hash_token, role_allows
 
 __all__ = [
     "COOKIE_NAME",
     "Principal",
     "admin",
+    "get_store",
     "principal",
     "reader",
     "registry",
@@ -72,6 +74,12 @@ class Principal(dict[str, Any]):
 
 
 _ANONYMOUS = Principal(user="anonymous", roles={ALL_PROJECTS: "admin"})
+
+
+def get_store(request: Request) -> Store:
+    """The app's store (the dependency every route that reads or writes runs uses)."""
+    store: Store = request.app.state.store
+    return store
 
 
 def registry(request: Request) -> TokenRegistry | None:

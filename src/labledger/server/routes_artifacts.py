@@ -35,7 +35,15 @@ from ..artifacts._blobstore import BlobStore, LocalBlobStore, file_fingerprint, 
 from ..artifacts._paths import parse_ref, validate_alias, validate_name
 from ..store import Store
 from ._json import LedgerJSONResponse
-from .auth import Principal, principal, reader, require_run, run_project, writer
+from .auth import (
+    Principal,
+    get_store,
+    principal,
+    reader,
+    require_run,
+    run_project,
+    writer,
+)
 from .errors import ApiError
 
 __all__ = ["install", "router"]
@@ -46,11 +54,6 @@ STREAM_CHUNK = 1024 * 1024
 MAX_BLOB_BYTES = 1 << 40  # 1 TiB: refuse anything announced larger
 _SHA = r"^[0-9a-f]{64}$"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-
-
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def blob_store(request: Request) -> BlobStore:

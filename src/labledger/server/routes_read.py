@@ -8,16 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ..store import Store
 from ._json import LedgerJSONResponse, series_values
-from .auth import Principal, reader, require_run
+from .auth import Principal, get_store, reader, require_run
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["read"])
-
-
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 @router.get("/projects", summary="Projects with their run counts")

@@ -26,7 +26,7 @@ from .._exceptions import AuthError
 from ..store import Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
 from ._json import LedgerJSONResponse
-from .auth import Principal, principal, require_run, run_project, writer
+from .auth import Principal, get_store, principal, require_run, run_project, writer
 from .errors import ApiError, error_body
 
 __all__ = ["install", "router"]
@@ -39,11 +39,6 @@ _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _ID = r"^[0-9a-f]{32}$"
 _NOT_NULL = ("status", "name", "config", "summary", "tags", "env", "datasets")
-
-
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 class RunCreate(BaseModel):

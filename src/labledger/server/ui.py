@@ -37,7 +37,7 @@ from .. import __version__
 from .._values import flatten
 from ..store import Store
 from ._json import LedgerJSONResponse, series_values
-from .auth import Principal, reader
+from .auth import Principal, get_store, reader
 from .errors import ApiError
 
 __all__ = [
@@ -128,11 +128,6 @@ def safe_content_disposition(filename: str, *, inline: bool = False) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 def _run_id(request: Request, store: Store, ref: str) -> str:
     """The full id of run ``ref``, after checking the caller may read its project."""
     from . import auth
@@ -186,7 +181,7 @@ def _json_values(values: np.ndarray) -> list[Any]:
 def compare_runs(
     request: Request,
     run: list[str] = Query(..., description="run ids, prefixes or names (repeatable)"),
-    store: Store = Depends(_store),
+    store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     if len(run) > MAX_COMPARE_RUNS:
@@ -202,7 +197,7 @@ def series(
     run: list[str] = Query(..., description="run ids or prefixes (repeatable)"),
     key: list[str] = Query(..., description="metric keys (repeatable)"),
     max_points: int = Query(1000, ge=2, le=100_000),
-    store: Store = Depends(_store),
+    store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     if len(run) * len(key) > MAX_SERIES_PER_REQUEST:
@@ -237,7 +232,7 @@ def keys(
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
     sample: int = Query(500, ge=1, le=5000),
-    store: Store = Depends(_store),
+    store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     runs = _visible_runs(store, who, project=project, filter=filter, limit=sample)
@@ -286,7 +281,7 @@ def _patch_bytes(request: Request, store: Store, ref: str) -> tuple[str, str, by
 
 @router.get("/runs/{ref}/patch", summary="The uncommitted changes captured with the run (text)")
 def patch(
-    ref: str, request: Request, store: Store = Depends(_store), who: Principal = Depends(reader)
+    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)
 ) -> Any:
     run_id, sha, data = _patch_bytes(request, store, ref)
     shown = data[:MAX_PATCH_DISPLAY]
@@ -303,7 +298,7 @@ def patch(
     "/runs/{ref}/patch/download", summary="Download the captured patch", response_class=Response
 )
 def patch_download(
-    ref: str, request: Request, store: Store = Depends(_store), who: Principal = Depends(reader)
+    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)
 ) -> Response:
     run_id, sha, data = _patch_bytes(request, store, ref)
     return Response(
@@ -326,7 +321,7 @@ def artifact_file(
     version_id: str,
     request: Request,
     path: str | None = Query(None, max_length=1024, description="file inside a directory artifact"),
-    store: Store = Depends(_store),
+    store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Response:
     from fastapi.responses import StreamingResponse
@@ -374,7 +369,7 @@ def artifact_file(
 
 @router.get("/runs/{ref}/repro", summary="Reproduction verdicts the run takes part in")
 def repro(
-    ref: str, request: Request, store: Store = Depends(_store), who: Principal = Depends(reader)
+    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)
 ) -> Any:
     run_id = _run_id(request, store, ref)
     try:
@@ -402,7 +397,7 @@ def importance(
     metric: str = Query(..., min_length=1, max_length=250),
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
-    store: Store = Depends(_store),
+    store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     from . import _ui_analysis
@@ -418,7 +413,7 @@ def leaderboard(
     top: int = Query(10, ge=1, le=1000),
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
-    store: Store = Depends(_store),
+    store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     from . import _ui_analysis
