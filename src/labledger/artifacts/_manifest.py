@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._exceptions import InvalidArtifactError
+from ._blobstore import is_sha256
 from ._paths import validate_relpath
 
 __all__ = ["check_manifest", "manifest_digest"]
@@ -31,7 +32,7 @@ def check_manifest(manifest: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in manifest:
         path = validate_relpath(m.get("path"))
         sha = str(m.get("sha256", ""))
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        if not is_sha256(sha):
             raise InvalidArtifactError(path, "a manifest entry needs a lowercase hex sha256")
         size = m.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:

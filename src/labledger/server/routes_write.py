@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
+from ..artifacts._blobstore import is_sha256
 from ..store import Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
 from ._json import LedgerJSONResponse
@@ -212,7 +213,7 @@ def get_blob(sha256: str, request: Request, store: Store = Depends(get_store)) -
     who = principal(request)
     if not any(who.can("read", p) for p in who.roles):
         raise AuthError(f"user {who.user!r} needs the read role on some project to read blobs", 403)
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+    if not is_sha256(sha256):
         raise ApiError(400, "not a sha256 digest", details={"sha256": sha256[:80]})
     return Response(store.get_blob(sha256), media_type="application/octet-stream")
 

@@ -30,7 +30,6 @@ from .._exceptions import (
     NotFoundError,
     StoreError,
     StoreUnavailableError,
-    UsageError,
 )
 from .._values import encode_json
 
@@ -44,14 +43,6 @@ _T = TypeVar("_T")
 
 def _q(part: str) -> str:
     return quote(part, safe="")
-
-
-def _check_sha(sha: str) -> str:
-    from ..artifacts._blobstore import is_sha256
-
-    if not is_sha256(sha):
-        raise UsageError(f"not a sha256 digest: {sha!r}")
-    return sha
 
 
 def _message(resp: httpx.Response) -> tuple[str, str, Any]:
@@ -171,6 +162,8 @@ class HttpBlobStore:
         raise AssertionError("unreachable")
 
     def _path(self, sha: str) -> str:
+        from ..artifacts._blobstore import _check_sha
+
         return f"{API}/artifact-blobs/{_check_sha(sha)}"
 
     # -- the BlobStore protocol ------------------------------------------------------------
@@ -233,8 +226,6 @@ class HttpBlobStore:
             stream = self.open(sha)
             try:
                 _atomic_download(stream, sha, dest, f"blob {sha[:16]}… from {self.uri}")
-            except httpx.TransportError:
-                raise
             finally:
                 stream.close()
 
