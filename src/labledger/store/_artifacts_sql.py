@@ -13,7 +13,6 @@ Version dicts (what every method returns) have the fields::
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -28,10 +27,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 __all__ = ["ArtifactSqlMixin"]
-
-
-def _load(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 class ArtifactSqlMixin:
@@ -356,7 +351,7 @@ class ArtifactSqlMixin:
                     "uri": f"{r['project']}/{r['name']}:v{int(r['version'])}",
                     "aliases": sorted(aliases[vid], key=lambda x: (x != "latest", x)),
                     "storage": r["storage"],
-                    "metadata": _load(r["meta"]) or {},
+                    "metadata": s.load_json(r["meta"]) or {},
                     "created_at": r["created_at"],
                 }
             )

@@ -6,7 +6,6 @@ original run and, when the attempt got as far as running, its reproduction.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -82,9 +81,7 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def _row_to_verdict(row: Any) -> dict[str, Any]:
-    details = row["details"]
-    if isinstance(details, str):
-        details = json.loads(details)
+    details = s.load_json(row["details"])
     return {
         "id": row["id"],
         "original_run_id": row["original_run_id"],

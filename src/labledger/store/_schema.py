@@ -9,6 +9,9 @@ write a few hundred inserts and a million-point read a few hundred blob fetches.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -35,6 +38,7 @@ __all__ = [
     "artifact_uses",
     "artifact_versions",
     "blobs",
+    "load_json",
     "meta",
     "metadata",
     "metric_chunks",
@@ -53,6 +57,12 @@ metadata = MetaData()
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 Double = Float().with_variant(DOUBLE_PRECISION(), "postgresql")
 Blob = LargeBinary().with_variant(BYTEA(), "postgresql")
+
+
+def load_json(value: Any) -> Any:
+    """A JsonType column value as Python data (decoding it when a driver hands back text)."""
+    return json.loads(value) if isinstance(value, str) else value
+
 
 meta = Table(
     "labledger_meta",

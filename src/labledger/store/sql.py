@@ -7,7 +7,6 @@ speaks the same protocol over the wire.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -356,7 +355,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             cur = conn.execute(
                 sa.select(s.runs.c.env).where(s.runs.c.id == run_id)
             ).scalar_one_or_none()
-            merged = dict(_load(cur) or {})
+            merged = dict(s.load_json(cur) or {})
             merged.update(encode_json(update["env"]))
             values["env"] = merged
         if heartbeat is not None:
@@ -467,7 +466,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
 
     def _row_to_run(self, row: Any, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
         summary: dict[str, Any] = {k: m["last"] for k, m in sorted(metrics.items())}
-        summary.update(decode_json(_load(row["summary"]) or {}))
+        summary.update(decode_json(s.load_json(row["summary"]) or {}))
         created = row["created_at"]
         ended = row["ended_at"]
         end_or_now = (
@@ -484,14 +483,14 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "ended_at": ended,
             "runtime_s": None if end_or_now is None else max(0.0, end_or_now - created),
             "heartbeat_at": row["heartbeat_at"],
-            "config": decode_json(_load(row["config"]) or {}),
+            "config": decode_json(s.load_json(row["config"]) or {}),
             "summary": summary,
             "metrics": metrics,
-            "tags": _load(row["tags"]) or [],
+            "tags": s.load_json(row["tags"]) or [],
             "notes": row["notes"],
             "seed": row["seed"],
-            "env": decode_json(_load(row["env"]) or {}),
-            "datasets": _load(row["datasets"]) or [],
+            "env": decode_json(s.load_json(row["env"]) or {}),
+            "datasets": s.load_json(row["datasets"]) or [],
             "exit_code": row["exit_code"],
             "error": row["error"],
             "host": row["host"],
@@ -611,9 +610,3 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
                         )
                     )
         return [d[0] for d in dead]
-
-
-def _load(value: Any) -> Any:
-    if isinstance(value, str):
-        return json.loads(value)
-    return value
