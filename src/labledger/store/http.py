@@ -32,6 +32,7 @@ import numpy as np
 from .._exceptions import (
     AmbiguousRunError,
     AuthError,
+    IntegrityError,
     InvalidFilterError,
     NotFoundError,
     RunNotFoundError,
@@ -41,7 +42,7 @@ from .._exceptions import (
 )
 from .._values import decode_json, encode_json
 from ._base import TERMINAL_STATUSES, Batch, History
-from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore
+from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q
 from ._wire import GZIP_ABOVE, batch_to_wire, dumps
 from .spool import Spool, SpoolEntry, read_entries, reject
 
@@ -165,6 +166,7 @@ class HttpStore(HttpArtifactsMixin):
         json_body: Any = None,
         content: bytes | None = None,
         content_type: str | None = None,
+        params: Any = None,
     ) -> httpx.Response:
         headers: dict[str, str] = {}
         if json_body is not None:
@@ -175,7 +177,7 @@ class HttpStore(HttpArtifactsMixin):
             headers["Content-Encoding"] = "gzip"
         if content_type:
             headers["Content-Type"] = content_type
-        return client.request(method, path, content=content, headers=headers)
+        return client.request(method, path, content=content, headers=headers, params=params)
 
     def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         """A read-side request: errors become labledger exceptions."""
@@ -205,13 +207,7 @@ class HttpStore(HttpArtifactsMixin):
         raise StoreError(f"{self.uri}{path}: HTTP {code}: {msg}")
 
     def _get_json(self, path: str, params: Any = None) -> Any:
-        try:
-            resp = self._client.get(path, params=params)
-        except httpx.TransportError as exc:
-            raise StoreUnavailableError(self.uri, f"{type(exc).__name__}: {exc}") from exc
-        if resp.status_code >= 400:
-            self._raise(resp, path)
-        return decode_json(resp.json())
+        return decode_json(self._request("GET", path, params=params).json())
 
     # -- writing (never raises for transport or server trouble) ------------------------
 
@@ -248,11 +244,7 @@ class HttpStore(HttpArtifactsMixin):
                 f"labledger: the server {self.uri} is not reachable ({resp}); "
                 f"writes go to the spool {self.spool.dir} and are retried in the background",
             )
-        with self._lock:
-            self.spool.put(record)
-            self._pending += 1
-            self._start_uploader()
-        self._wake.set()
+        self._enqueue(record)
         return True
 
     def _try(self, client: httpx.Client, record: dict[str, Any]) -> tuple[str, Any]:
@@ -316,6 +308,10 @@ class HttpStore(HttpArtifactsMixin):
 
         Uploaded by the background loop once the server answers, else by ``labledger sync``;
         silent: the run's end says once what is left in the spool."""
+        self._enqueue(record)
+
+    def _enqueue(self, record: dict[str, Any]) -> None:
+        """Spool ``record`` for the background uploader (later writes queue behind it)."""
         with self._lock:
             self.spool.put(record)
             self._pending += 1
@@ -363,7 +359,7 @@ class HttpStore(HttpArtifactsMixin):
                             f"{info}; kept in {self.spool.root}/rejected",
                         )
                     else:
-                        _unlink(entry.path)
+                        entry.path.unlink(missing_ok=True)
                     with self._lock:
                         self._pending = max(0, self._pending - 1)
                     delay = 0.1
@@ -506,17 +502,10 @@ class HttpStore(HttpArtifactsMixin):
         return list(self._get_json(f"{API}/projects")["projects"])
 
     def get_blob(self, sha256: str) -> bytes:
-        try:
-            resp = self._client.get(f"{API}/blobs/{_q(sha256)}")
-        except httpx.TransportError as exc:
-            raise StoreUnavailableError(self.uri, f"{type(exc).__name__}: {exc}") from exc
-        if resp.status_code >= 400:
-            self._raise(resp, "/blobs")
-        data = resp.content
-        if hashlib.sha256(data).hexdigest() != sha256:
-            from .._exceptions import IntegrityError
-
-            raise IntegrityError(f"blob {sha256[:16]}", sha256, hashlib.sha256(data).hexdigest())
+        data = self._request("GET", f"{API}/blobs/{_q(sha256)}").content
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise IntegrityError(f"blob {sha256[:16]}", sha256, actual)
         return data
 
     def reap_stale_runs(self, heartbeat_timeout: float | None = None) -> list[str]:
@@ -533,19 +522,6 @@ class HttpStore(HttpArtifactsMixin):
         self._client.close()
         if self._pending == 0:
             self.spool.close()
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def _q(part: str) -> str:
-    from urllib.parse import quote
-
-    return quote(part, safe="")
 
 
 def replay_folder(
@@ -600,7 +576,7 @@ def replay_folder_counts(
                 reject(entry.path, str(info))
                 out.rejected += 1
             else:
-                _unlink(entry.path)
+                entry.path.unlink(missing_ok=True)
                 out.uploaded += 1
                 out.artifacts += entry.kind == "artifact"
     finally:
