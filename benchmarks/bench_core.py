@@ -41,22 +41,22 @@ TARGETS = {
 }
 
 
-def bench_import(repeats: int) -> float:
+def _python_startup(code: str, repeats: int) -> float:
+    """Median wall time of ``python -c code`` in a fresh interpreter."""
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import labledger"], env=ENV, check=True)
+        subprocess.run([sys.executable, "-c", code], env=ENV, check=True)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def bench_import(repeats: int) -> float:
+    return _python_startup("import labledger", repeats)
 
 
 def bench_bare_python(repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], env=ENV, check=True)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return _python_startup("pass", repeats)
 
 
 INIT = """
