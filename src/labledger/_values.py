@@ -18,6 +18,7 @@ __all__ = [
     "decode_json",
     "encode_json",
     "flatten",
+    "fmt_size",
     "normalize_config",
 ]
 
@@ -206,6 +207,18 @@ def user_stacklevel() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+def fmt_size(n: int | None) -> str:
+    """A byte count for messages: ``512 B``, ``12.3 KB``, ... ``1.5 TB`` (``""`` for None)."""
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000:
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:

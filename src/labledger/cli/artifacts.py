@@ -10,20 +10,10 @@ from typing import Any
 
 import click
 
+from .._values import fmt_size
 from ._output import console, emit_json, fmt_time, progress, store_option
 
 __all__ = ["artifacts", "gc"]
-
-
-def _fmt_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return str(n)
 
 
 def _default_project() -> str:
@@ -85,7 +75,7 @@ def _versions_table(title: str, versions: list[dict[str, Any]], *, used: bool = 
             v["kind"],
             ", ".join(v["aliases"]),
             v["sha256"][:16],
-            _fmt_size(v["size"]),
+            fmt_size(v["size"]),
             str(v["file_count"]),
             fmt_time(when),
         )
@@ -149,7 +139,7 @@ def versions_cmd(name: str | None, project: str | None, as_json: bool, store: st
             v["uri"],
             v["kind"],
             ", ".join(v["aliases"]),
-            _fmt_size(v["size"]),
+            fmt_size(v["size"]),
             (v["run_id"] or "")[:8],
             ", ".join(r[:8] for r in v["consumers"]),
         )
@@ -192,7 +182,7 @@ def get_cmd(
         emit_json({"version": version, "paths": [str(p) for p in paths]})
         return
     console().print(
-        f"{version['uri']}: {len(paths)} file(s), {_fmt_size(version['size'])} verified -> {output}"
+        f"{version['uri']}: {len(paths)} file(s), {fmt_size(version['size'])} verified -> {output}"
     )
 
 
@@ -223,7 +213,7 @@ def rm_cmd(ref: str, project: str | None, yes: bool, store: str | None) -> None:
     with _store(store) as st:
         v = st.get_artifact_version(project or _default_project(), ref)
         if not yes:
-            click.confirm(f"forget {v['uri']} ({_fmt_size(v['size'])})?", abort=True)
+            click.confirm(f"forget {v['uri']} ({fmt_size(v['size'])})?", abort=True)
         st.delete_artifact_version(v["project"], v["uri"])
     console().print(f"forgot {v['uri']}")
 
@@ -256,7 +246,7 @@ def verify_cmd(artifacts_uri: str | None, as_json: bool, store: str | None) -> N
     else:
         c = console()
         c.print(
-            f"{report['store']}: {report['checked']} blob(s), {_fmt_size(report['bytes'])} re-hashed"
+            f"{report['store']}: {report['checked']} blob(s), {fmt_size(report['bytes'])} re-hashed"
         )
         for d in report["damaged"]:
             c.print(f"[red]damaged[/] {d['sha256']} (content hashes to {d['actual'][:16]}…)")
@@ -295,7 +285,7 @@ def gc(
         return
     verb = "deleted" if yes else "would delete"
     console().print(
-        f"{report['store']}: {verb} {report['count']} unreferenced blob(s), {_fmt_size(report['bytes'])}"
+        f"{report['store']}: {verb} {report['count']} unreferenced blob(s), {fmt_size(report['bytes'])}"
     )
     if not yes and report["count"]:
         console().print("run `labledger gc --yes` to delete them")

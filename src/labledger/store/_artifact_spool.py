@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .._exceptions import LabledgerError, StoreUnavailableError
+from .._values import fmt_size
 
 if TYPE_CHECKING:
     from .http import HttpStore
@@ -81,19 +82,10 @@ def artifact_record(
 
 
 def describe_artifact(record: Mapping[str, Any]) -> str:
-    """``project/name (12.3 kB)`` for messages."""
+    """``project/name (12.3 KB)`` for messages."""
     body = record.get("body") or {}
     size = sum(int(b.get("size", 0)) for b in body.get("blobs", []))
-    return f"{body.get('project')}/{body.get('name')} ({_fmt_size(size)})"
-
-
-def _fmt_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
+    return f"{body.get('project')}/{body.get('name')} ({fmt_size(size)})"
 
 
 def _unreachable(exc: BaseException) -> bool:
