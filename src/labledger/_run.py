@@ -255,8 +255,6 @@ class Run:
 
     def _learn_key(self, key: Any) -> None:
         check_key(key)
-        if key.startswith("system/") and not getattr(self, "_allow_system", False):
-            pass  # user code may log system-like keys too; nothing to enforce
         self._known.add(key)
         if self._owner_pid != os.getpid():
             self._ensure_child_writer()
