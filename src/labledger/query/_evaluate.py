@@ -79,9 +79,7 @@ def _same_type(value: Any, lit: Literal) -> bool:
 def _compare(value: Any, op: str, lit: Literal) -> bool:
     if value is _MISSING or not _same_type(value, lit):
         return False
-    if isinstance(lit, bool):
-        return _CMP[op](value, lit)
-    if isinstance(lit, str):
+    if isinstance(lit, (bool, str)):
         return _CMP[op](value, lit)
     fv = float(value)
     if math.isnan(fv):
