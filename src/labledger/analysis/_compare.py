@@ -91,16 +91,6 @@ def _section(a: Mapping[str, Any], b: Mapping[str, Any], show_all: bool) -> list
     return out
 
 
-def _generic_env_diff(env_a: Mapping[str, Any], env_b: Mapping[str, Any]) -> dict[str, Any]:
-    fa, fb = flatten(env_a or {}), flatten(env_b or {})
-    changed = {
-        k: {"a": fa.get(k), "b": fb.get(k)}
-        for k in sorted(set(fa) | set(fb))
-        if not _same(fa.get(k), fb.get(k))
-    }
-    return {"same": not changed, "changed": changed}
-
-
 def diff_runs(
     run_a: Mapping[str, Any],
     run_b: Mapping[str, Any],
@@ -111,15 +101,12 @@ def diff_runs(
     """Differences between two runs: config, summary, environment, seed, datasets.
 
     Only differing entries unless ``show_all``. The environment section is
-    ``labledger.capture.diff.env_diff`` (packages added/removed/changed, git, python,
-    hardware, ...) when available, else a generic diff of the flattened env JSON.
+    ``labledger.capture.diff.run_env_diff`` (packages added/removed/changed, git, python,
+    hardware, ...).
     """
-    try:
-        from ..capture.diff import run_env_diff
+    from ..capture.diff import run_env_diff
 
-        env = run_env_diff(run_a, run_b, blobs=blobs)
-    except ImportError:  # pragma: no cover - capture engineer's module not present
-        env = _generic_env_diff(run_a.get("env") or {}, run_b.get("env") or {})
+    env = run_env_diff(run_a, run_b, blobs=blobs)
     if not show_all:
         env = {k: v for k, v in env.items() if k == "same" or v}
     da = {d.get("name") or d.get("path"): d.get("sha256") for d in (run_a.get("datasets") or [])}
