@@ -166,11 +166,11 @@ def sql_export_rows(
             "ended_at": ended,
             "runtime_s": None if end is None else max(0.0, end - created),
             "seed": seed,
-            "tags": ",".join(_loads(tags) or []),
+            "tags": ",".join(s.load_json(tags) or []),
         }
-        _flat_into(row, "config.", _loads(config) or {})
+        _flat_into(row, "config.", s.load_json(config) or {})
         summ = dict(sorted((metrics.get(rid) or {}).items()))
-        summ.update(decode_json(_loads(summary) or {}))
+        summ.update(decode_json(s.load_json(summary) or {}))
         row.update({f"summary.{k}": v for k, v in summ.items()})
         rows.append(row)
         if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
@@ -178,7 +178,3 @@ def sql_export_rows(
     if on_progress is not None:
         on_progress(total, total)
     return rows
-
-
-def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
