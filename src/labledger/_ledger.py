@@ -111,14 +111,16 @@ class Ledger:
         """What differs between two runs: config, summary, environment, seed, datasets."""
         from .analysis import diff_runs
 
-        blobs = getattr(self.store, "get_blob", None)
-        return diff_runs(self.get(run_a), self.get(run_b), show_all=show_all, blobs=blobs)
+        self._reap_stale()  # once, not once per run read
+        a, b = self.store.get_run(run_a), self.store.get_run(run_b)
+        return diff_runs(a, b, show_all=show_all, blobs=self.store.get_blob)
 
     def compare(self, *run_refs: str) -> dict[str, Any]:
         """Several runs as one table (one row per key), differing keys first."""
         from .analysis import compare_runs
 
-        return compare_runs([self.get(ref) for ref in run_refs])
+        self._reap_stale()  # once, not once per run read
+        return compare_runs([self.store.get_run(ref) for ref in run_refs])
 
     def importance(
         self,
