@@ -19,6 +19,7 @@ __all__ = [
     "encode_json",
     "flatten",
     "fmt_size",
+    "json_safe",
     "normalize_config",
 ]
 
@@ -255,6 +256,17 @@ def decode_json(value: Any) -> Any:
         return {k: decode_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_json(v) for v in value]
+    return value
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON: non-finite floats become the strings "NaN", "Infinity", "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
     return value
 
 

@@ -204,6 +204,14 @@ def test_export_writes_one_row_per_run(leaderboard_store: Any, tmp_path: Path, f
     assert float(df.loc[df["name"] == "delta", "summary.val_acc"].iloc[0]) == pytest.approx(0.8)
 
 
+def test_export_json_writes_non_finite_values_nested_in_lists(store: Any, tmp_path: Path) -> None:
+    insert(store, [make_run(name="odd", config={"betas": [0.9, math.nan], "clip": math.inf})])
+    out = Ledger(store, reap=False).export(tmp_path / "runs.json")
+    (row,) = json.loads(out.read_text())
+    assert row["config.betas"] == [0.9, "NaN"]
+    assert row["config.clip"] == "Infinity"
+
+
 def test_to_pandas_flattens_config_and_summary(leaderboard_store: Any) -> None:
     df = Ledger(leaderboard_store, reap=False).to_pandas(filter="config.lr <= 0.01")
     assert sorted(df["name"]) == ["bravo", "charlie", "delta"]

@@ -10,18 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import UsageError
-from .._values import decode_json
+from .._values import decode_json, json_safe
 
 __all__ = ["FORMATS", "export_rows", "rows_to_frame", "sql_export_rows"]
 
 FORMATS = ("csv", "parquet", "json")
 PROGRESS_EVERY = 500  # runs between two on_progress calls
-
-
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
-    return v
 
 
 def rows_to_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
@@ -58,7 +52,7 @@ def export_rows(
     if fmt == "json":
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(
-                [{k: _json_safe(v) for k, v in r.items()} for r in rows],
+                [json_safe(dict(r)) for r in rows],
                 fh,
                 allow_nan=False,
                 default=str,
@@ -86,7 +80,7 @@ def _flat_into(row: dict[str, Any], prefix: str, value: Any) -> None:
             else:
                 _flat_into(row, key + ".", v)
         else:
-            row[key] = v
+            row[key] = decode_json(v) if isinstance(v, list) else v  # {"$float"} inside lists
 
 
 def sql_export_rows(

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import click
 
+from .._values import json_safe
+
 __all__ = [
     "ProgressBar",
     "console",
@@ -28,17 +30,6 @@ __all__ = [
 ]
 
 
-def json_safe(value: Any) -> Any:
-    """Strict JSON: non-finite floats become the strings "NaN", "Infinity", "-Infinity"."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(json_safe(value), indent=2, allow_nan=False, default=str))
 
@@ -46,8 +37,6 @@ def emit_json(value: Any) -> None:
 def console() -> Any:
     # rich falls back to 80 columns when output is not a terminal (CI logs, pipes);
     # wide tables then truncate, so give them room unless COLUMNS says otherwise.
-    import os
-
     from rich.console import Console
 
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
