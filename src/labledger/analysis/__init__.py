@@ -7,7 +7,7 @@ from typing import Any
 
 from .._values import flatten
 from ._compare import compare_runs, diff_runs, leaderboard_row, provenance
-from ._export import FORMATS, export_rows, rows_to_frame, sql_export_rows
+from ._export import FORMATS, PROGRESS_EVERY, export_rows, rows_to_frame, sql_export_rows
 from ._importance import importance, plot_importance
 
 __all__ = [
@@ -40,7 +40,7 @@ def runs_to_rows(
         row.update({f"config.{k}": v for k, v in flatten(r.get("config") or {}).items()})
         row.update({f"summary.{k}": v for k, v in (r.get("summary") or {}).items()})
         rows.append(row)
-        if on_progress is not None and len(rows) % 500 == 0:
+        if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
             on_progress(len(rows), len(runs))
     if on_progress is not None:
         on_progress(len(rows), len(runs))
