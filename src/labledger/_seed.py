@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.abc
 import os
 import random
 import sys
@@ -89,12 +88,14 @@ def _cuda_seeded(torch: Any, seed: int) -> bool:
     return False
 
 
-class _TorchSeedHook(importlib.abc.MetaPathFinder):
+class _TorchSeedHook:
     """Seeds torch right after its first import, with the latest ``seed_everything`` seed.
 
     A meta-path finder that answers only for ``torch``: it asks the other finders for
     the real spec and wraps that spec's loader so that ``exec_module`` seeds torch once
-    the package has finished initialising. It removes itself after firing.
+    the package has finished initialising. It removes itself after firing. Duck-typed:
+    subclassing ``importlib.abc.MetaPathFinder`` would make ``import labledger`` import
+    importlib.resources, tempfile and shutil (a third of its import time).
     """
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
