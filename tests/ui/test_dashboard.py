@@ -46,7 +46,12 @@ def test_runs_table_loads_sorts_and_pages(probe: PageProbe) -> None:
     assert "lr" in headers and "val_acc" in headers
     page.locator("th[data-sort='name']").click()
     probe.wait_js("location.hash.includes('sort=name')")
-    _wait_rows(probe, 6)
+    # the hash changes at once, the rows when the sorted page has arrived: wait for it
+    probe.wait_js(
+        "(() => { const n = [...document.querySelectorAll("
+        "'table.runs tbody tr.run-row .run-link')].map(e => e.textContent);"
+        " return n.length === 6 && n.every((v, i) => i === 0 || n[i - 1] <= v); })()"
+    )
     names = _rows(page)
     assert names == sorted(names)
     page.select_option("select[aria-label='runs per page']", "25")
