@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import IntegrityError, StoreUnavailableError, UsageError
+from .._values import fmt_size
 from ._blobstore import Fingerprint, LocalBlobStore
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def _max_attempts() -> int:
         return 8
 
 
-def _unreachable(exc: BaseException) -> bool:
+def server_unreachable(exc: BaseException) -> bool:
     """A tracking server that does not answer (refused, timed out, 5xx after retries)."""
     if isinstance(exc, StoreUnavailableError):
         return True
@@ -58,15 +59,6 @@ def _unreachable(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - httpx comes with every http store
         return False
     return isinstance(exc, httpx.TransportError)
-
-
-def _fmt_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 class ArtifactRef:
@@ -128,7 +120,7 @@ class ArtifactRef:
             if self.spooled
             else "pending"
         )
-        return f"<ArtifactRef {self.project}/{self.name} {state} {self.sha256[:12]} {_fmt_size(self.size)}>"
+        return f"<ArtifactRef {self.project}/{self.name} {state} {self.sha256[:12]} {fmt_size(self.size)}>"
 
 
 @dataclass
@@ -200,7 +192,7 @@ class Uploader(threading.Thread):
                 log.debug(
                     "artifact %s: %s failed (attempt %d)", ref.name, what, attempt, exc_info=exc
                 )
-                if self._http_store() is not None and _unreachable(exc):
+                if self._http_store() is not None and server_unreachable(exc):
                     raise _GoOffline(exc) from exc
                 if attempt == attempts:
                     raise
@@ -322,7 +314,7 @@ class Uploader(threading.Thread):
         if not self.wait_all(limit):
             with self._lock:
                 pending = list(self.pending)
-            names = ", ".join(f"{r.name} ({_fmt_size(r.size)})" for r in pending[:10])
+            names = ", ".join(f"{r.name} ({fmt_size(r.size)})" for r in pending[:10])
             more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
             warnings.warn(
                 f"labledger: run {self.run_obj.id[:8]} finished but {len(pending)} artifact upload(s) are "

@@ -21,10 +21,9 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .._exceptions import LabledgerError, StoreUnavailableError
+from .._exceptions import LabledgerError
 from .._values import fmt_size
+from ..artifacts._uploader import server_unreachable
 
 if TYPE_CHECKING:
     from .http import HttpStore
@@ -86,10 +85,6 @@ def describe_artifact(record: Mapping[str, Any]) -> str:
     body = record.get("body") or {}
     size = sum(int(b.get("size", 0)) for b in body.get("blobs", []))
     return f"{body.get('project')}/{body.get('name')} ({fmt_size(size)})"
-
-
-def _unreachable(exc: BaseException) -> bool:
-    return isinstance(exc, (httpx.TransportError, StoreUnavailableError))
 
 
 def _check_files(blobs: Sequence[Mapping[str, Any]]) -> str | None:
@@ -156,7 +151,7 @@ def replay_artifact(store: HttpStore, record: Mapping[str, Any]) -> tuple[str, A
             storage=str(storage),
         )
     except Exception as exc:
-        if _unreachable(exc) or (isinstance(exc, LabledgerError) and "HTTP 5" in str(exc)):
+        if server_unreachable(exc) or (isinstance(exc, LabledgerError) and "HTTP 5" in str(exc)):
             return SendResult.RETRY, f"{type(exc).__name__}: {exc}"
         return SendResult.REJECTED, f"{type(exc).__name__}: {exc}"
     return SendResult.OK, version
