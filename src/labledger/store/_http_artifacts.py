@@ -18,7 +18,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 from urllib.parse import quote
 
@@ -91,6 +91,26 @@ class _ResponseReader(io.RawIOBase):
         super().close()
 
 
+def new_http_client(
+    base_url: str,
+    headers: Mapping[str, str],
+    timeout: httpx.Timeout,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """The client every labledger HTTP call uses: keep-alive, TCP_NODELAY.
+
+    TCP_NODELAY: a request goes out as headers then body; with Nagle the body's last
+    segment waits for the server's delayed ACK (~40 ms) on every request.
+    """
+    return httpx.Client(
+        base_url=base_url,
+        headers=dict(headers),
+        timeout=timeout,
+        transport=transport
+        or httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]),
+    )
+
+
 class HttpBlobStore:
     """Blobs kept by a labledger tracking server (``PUT/GET/HEAD /api/v1/artifact-blobs/{sha}``)."""
 
@@ -107,19 +127,15 @@ class HttpBlobStore:
         headers = {"User-Agent": "labledger-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(
-            base_url=self.uri,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            transport=transport
-            or httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]),
-        )
+        self._headers = headers
+        self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
+        self._transport = transport
+        self._client = new_http_client(self.uri, headers, self._timeout, transport)
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
-        self._client = httpx.Client(
-            base_url=self.uri, headers=self._client.headers, timeout=self._client.timeout
-        )
+        # same settings as the parent's client (TCP_NODELAY, an injected transport)
+        self._client = new_http_client(self.uri, self._headers, self._timeout, self._transport)
 
     def __repr__(self) -> str:
         return f"HttpBlobStore({self.uri!r})"

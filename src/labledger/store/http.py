@@ -42,7 +42,7 @@ from .._exceptions import (
 )
 from .._values import decode_json, encode_json
 from ._base import TERMINAL_STATUSES, Batch, History
-from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q
+from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from ._wire import GZIP_ABOVE, batch_to_wire, dumps
 from .spool import Spool, SpoolEntry, read_entries, reject
 
@@ -129,19 +129,7 @@ class HttpStore(HttpArtifactsMixin):
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _new_client(self) -> httpx.Client:
-        import socket
-
-        # TCP_NODELAY: a request goes out as headers then body; with Nagle the body's last
-        # segment waits for the server's delayed ACK (~40 ms) on every batch.
-        transport = self._transport or httpx.HTTPTransport(
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-        )
-        return httpx.Client(
-            base_url=self.uri,
-            headers=self._headers,
-            timeout=self._timeout,
-            transport=transport,
-        )
+        return new_http_client(self.uri, self._headers, self._timeout, self._transport)
 
     def _after_fork(self) -> None:
         # never share sockets or the spool session with a forked child
