@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from .._values import encode_json
 
-__all__ = ["LedgerJSONResponse", "series_values"]
+__all__ = ["BINARY_BODY", "LedgerJSONResponse", "series_values"]
 
 
 class LedgerJSONResponse(Response):
@@ -31,3 +31,12 @@ def series_values(values: list[float]) -> list[float | str]:
         v if math.isfinite(v) else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
         for v in values
     ]
+
+
+# OpenAPI description of a raw request body (blob uploads stream it; no JSON schema)
+BINARY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}

@@ -34,7 +34,7 @@ from .._exceptions import AuthError, IntegrityError, InvalidArtifactError
 from ..artifacts._blobstore import BlobStore, LocalBlobStore, file_fingerprint, is_sha256
 from ..artifacts._paths import parse_ref, validate_alias, validate_name
 from ..store import Store
-from ._json import LedgerJSONResponse
+from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
     get_store,
@@ -126,14 +126,7 @@ class _Spool:
 @router.put(
     "/artifact-blobs/{sha256}",
     summary="Upload one blob (streamed; refused unless the body hashes to {sha256})",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
-    },
+    openapi_extra=BINARY_BODY,
 )
 async def put_blob(
     sha256: str,

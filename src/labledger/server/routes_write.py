@@ -26,7 +26,7 @@ from .._exceptions import AuthError
 from ..artifacts._blobstore import is_sha256
 from ..store import Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
-from ._json import LedgerJSONResponse
+from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import Principal, get_store, principal, require_run, run_project, writer
 from .errors import ApiError, error_body
 
@@ -177,14 +177,7 @@ def heartbeat(
 @router.put(
     "/blobs",
     summary="Store small content-addressed bytes (patches, snapshots)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
-    },
+    openapi_extra=BINARY_BODY,
 )
 async def put_blob(request: Request, store: Store = Depends(get_store)) -> Any:
     who = principal(request)
