@@ -23,7 +23,7 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 PIP         := $(PY) -m pip
 CONSTRAINTS := constraints.txt
-ALL_EXTRAS  := postgres,s3,server,analysis,gpu,demo,dev
+ALL_EXTRAS  := postgres,s3,server,analysis,gpu,demo,dev,integrations,mlflow
 # Always pin torch exactly: the CPU wheel in /opt/wheels satisfies ==2.13.0;
 # an unpinned `torch` would make pip resolve the multi-GB CUDA build.
 TORCH       := torch==2.13.0

@@ -103,10 +103,12 @@ runs = Table(
     Column("error", Text, nullable=True),
     Column("parent_run_id", String(32), nullable=True),
     Column("updated_at", Double, nullable=False),
+    Column("author", String(250), nullable=True),  # migration 0006
 )
 Index("ix_runs_project_created", runs.c.project, runs.c.created_at)
 Index("ix_runs_status", runs.c.status)
 Index("ix_runs_created", runs.c.created_at)
+Index("ix_runs_author", runs.c.author)
 # runs with explicit summary values (migration 0005; used by labledger.query's ranked plan)
 Index(
     "ix_runs_summary_set",
