@@ -41,7 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from labledger.artifacts import hash_file
-    from labledger.store.http import HttpBlobStore
+    from labledger.remote.http import HttpBlobStore
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()

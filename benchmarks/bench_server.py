@@ -134,8 +134,8 @@ def _ll_client(
 ) -> None:
     import numpy as np
 
+    from labledger.remote.http import HttpStore
     from labledger.store import Batch
-    from labledger.store.http import HttpStore
 
     store = HttpStore(url, spool_dir=spool)
     rid = uuid.uuid4().hex
@@ -176,8 +176,8 @@ def ll_ingest(url: str, clients: int, batches: int, keys: int, steps: int, spool
 def ll_latency(url: str, n: int, spool: str) -> list[float]:
     import numpy as np
 
+    from labledger.remote.http import HttpStore
     from labledger.store import Batch
-    from labledger.store.http import HttpStore
 
     store = HttpStore(url, spool_dir=spool)
     rid = uuid.uuid4().hex

@@ -29,8 +29,8 @@ from ._exceptions import (
     StrictModeError,
     UsageError,
 )
-from ._run import Run, init
-from ._seed import seed_everything
+from .capture.seeds import seed_everything
+from .tracking._run import Run, init
 
 if _typing.TYPE_CHECKING:
     from ._ledger import Ledger

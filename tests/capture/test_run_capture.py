@@ -183,7 +183,7 @@ def test_torch_is_seeded_on_import_without_being_imported_early(repo: Path, scri
     import sys, labledger
     labledger.seed_everything(7)
     assert "torch" not in sys.modules
-    from labledger._seed import current_seed_info
+    from labledger.capture.seeds import current_seed_info
     print(current_seed_info()["seeded"])
     import torch
     a = torch.rand(4)

@@ -94,7 +94,7 @@ def test_a_late_batch_does_not_overwrite_a_newer_last_value(any_store_uri: str) 
 def test_backpressure_spills_instead_of_dropping_points(
     store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_of: Any
 ) -> None:
-    import labledger._run as run_mod
+    import labledger.tracking._run as run_mod
 
     spool = tmp_path / "spool"
     monkeypatch.setenv("LABLEDGER_SPOOL_DIR", str(spool))

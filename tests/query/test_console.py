@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import labledger
-from labledger.console import ConsolePanel, console_enabled, sparkline
+from labledger.tracking.console import ConsolePanel, console_enabled, sparkline
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 import labledger
-from labledger.console import ConsolePanel, render_panel
+from labledger.tracking.console import ConsolePanel, render_panel
 
 
 class _Tty(io.StringIO):

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from labledger._exceptions import AuthError, IntegrityError, UsageError
+from labledger.remote.http import HttpBlobStore, HttpStore
 from labledger.store import Store
-from labledger.store.http import HttpBlobStore, HttpStore
 
 from .conftest import S3_ENV, Server, cli_env, labledger, make_bucket
 

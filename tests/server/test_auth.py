@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from labledger.remote.http import HttpStore
 from labledger.server import create_app
 from labledger.store import Batch
-from labledger.store.http import HttpStore
 
 from .conftest import Server, labledger
 

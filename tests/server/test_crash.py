@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from labledger.remote.http import HttpStore
 from labledger.store import Batch
-from labledger.store.http import HttpStore
 from labledger.store.sql import SqlStore
 
 from .conftest import Server

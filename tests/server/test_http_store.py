@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from labledger._exceptions import RunNotFoundError, UsageError
+from labledger.remote.http import HttpStore
 from labledger.store import Batch
-from labledger.store.http import HttpStore
 from labledger.store.sql import SqlStore
 
 from .conftest import Server

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from labledger.remote.http import HttpStore
 from labledger.store import Batch
-from labledger.store.http import HttpStore
 from labledger.store.sql import code_revisions
 
 from .conftest import Server, _create_db, labledger

@@ -77,8 +77,8 @@ def test_client_started_while_server_down_syncs_later(
 
 
 def test_live_client_session_is_not_taken_by_sync(pg_uri: str, tmp_path: Path) -> None:
+    from labledger.remote.http import HttpStore
     from labledger.store import Batch
-    from labledger.store.http import HttpStore
 
     srv = Server(pg_uri, tmp_path)
     store = HttpStore(srv.url, spool_dir=tmp_path / "spool", sync_timeout=0.1)

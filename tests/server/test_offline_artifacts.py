@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from labledger.artifacts import download_artifact
-from labledger.store.http import HttpStore
+from labledger.remote.http import HttpStore
 
 from .conftest import Server, cli_env, labledger
 

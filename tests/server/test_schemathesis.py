@@ -9,8 +9,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from labledger.remote.http import HttpStore
 from labledger.store import Batch
-from labledger.store.http import HttpStore
 
 from .conftest import Server
 

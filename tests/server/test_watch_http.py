@@ -10,8 +10,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from labledger.remote.http import HttpStore
 from labledger.store import Batch
-from labledger.store.http import HttpStore
 
 from .conftest import Server, cli_env
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import InvalidArtifactError, RunFinishedError, UsageError
+from ..store._artifact_paths import default_name, parse_ref, scan, validate_kind, validate_name
+from ..store._manifest import manifest_digest
 from ._blobstore import (
     BlobInfo,
     BlobStore,
@@ -28,13 +30,11 @@ from ._blobstore import (
     open_blob_store,
     resolve_artifacts_uri,
 )
-from ._manifest import manifest_digest
-from ._paths import default_name, parse_ref, scan, validate_kind, validate_name
 from ._uploader import ArtifactRef, Uploader, UploadJob
 
 if TYPE_CHECKING:
-    from .._run import Run
     from ..store import Store
+    from ..tracking._run import Run
 
 __all__ = [
     "ArtifactRef",

@@ -365,7 +365,7 @@ def open_blob_store(
     """
     uri = resolve_artifacts_uri(artifacts_uri, store_uri)
     if uri.startswith(("http://", "https://")):
-        from ..store.http import HttpBlobStore  # type: ignore[attr-defined,unused-ignore]
+        from ..remote.http import HttpBlobStore  # type: ignore[attr-defined,unused-ignore]
 
         store: BlobStore = HttpBlobStore(uri)
         return store

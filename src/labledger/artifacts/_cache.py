@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..store._artifact_paths import safe_destination
 from ._blobstore import hash_file, reporting_copied_bytes
-from ._paths import safe_destination
 
 if TYPE_CHECKING:
     from ._blobstore import BlobStore

@@ -5,7 +5,7 @@ can skip known blobs) and hands a job to this thread; the training loop never wa
 for the network or the disk. Failures are retried with backoff and reported once;
 they never raise into training. When the run's store is a tracking server that cannot
 be reached, a job is not retried: it goes to the run's offline spool at once
-(:mod:`labledger.store._artifact_spool`), uploaded later in the background or by
+(:mod:`labledger.remote._pending_artifacts`), uploaded later in the background or by
 ``labledger sync``, and the run's end says so once. ``finish()`` calls :meth:`Uploader.finish_hook`,
 which waits for pending jobs up to a timeout and says what is still pending.
 """
@@ -27,7 +27,7 @@ from .._values import fmt_size
 from ._blobstore import Fingerprint, LocalBlobStore
 
 if TYPE_CHECKING:
-    from .._run import Run
+    from ..tracking._run import Run
     from ._blobstore import BlobStore
 
 __all__ = ["ArtifactRef", "UploadJob", "Uploader", "default_timeout"]
@@ -206,7 +206,7 @@ class Uploader(threading.Thread):
         """The run's HttpStore, or None when the run writes to SQLite/PostgreSQL."""
         if not self.run_obj.store_uri.startswith(("http://", "https://")):
             return None
-        from ..store.http import HttpStore
+        from ..remote.http import HttpStore
 
         try:
             store = self.run_obj.store(timeout=30.0)
@@ -216,7 +216,7 @@ class Uploader(threading.Thread):
 
     def _spool(self, job: UploadJob, why: BaseException) -> None:
         """Write the job to the run's offline spool (durably); the ref becomes ``spooled``."""
-        from ..store._artifact_spool import artifact_record
+        from ..remote._pending_artifacts import artifact_record
 
         store = self._http_store()
         if store is None:

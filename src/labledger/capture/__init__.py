@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import StrictModeError
 
 if TYPE_CHECKING:
-    from .._run import Run
+    from ..tracking._run import Run
 
 __all__ = [
     "capture_env",
@@ -94,7 +94,7 @@ def capture_env(
     probe("hardware", capture_hardware)
     probe("command", lambda: capture_command(git_root))
     probe("env_vars", allowed_env_vars)
-    from .._seed import current_seed_info
+    from .seeds import current_seed_info
 
     info = current_seed_info()
     if info:
@@ -191,7 +191,7 @@ def _start_warnings(run: Run, env: dict[str, Any]) -> None:
             "no-code",
             "not in a git repository and no entry script: the code of this run is not captured",
         )
-    from .._seed import current_seed_info
+    from .seeds import current_seed_info
 
     if run._seed is None and not current_seed_info():
         warn_once(
@@ -216,7 +216,7 @@ def finalize(run: Run, *, status: str, exit_code: int | None) -> dict[str, Any]:
             "exit_code": exit_code,
         }
     }
-    from .._seed import current_seed_info
+    from .seeds import current_seed_info
 
     info = current_seed_info()
     if run._seed is not None:
@@ -287,8 +287,8 @@ def strict_check(*, seed: int | None) -> None:
     """
     if not is_strict():
         return None
-    from .._seed import current_seed_info
     from .git import GitError, _git, find_root
+    from .seeds import current_seed_info
 
     reasons: list[str] = []
     root = find_root(_git_start())

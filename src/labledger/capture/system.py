@@ -24,7 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._run import Run
+    from ..tracking._run import Run
 
 __all__ = ["DEFAULT_INTERVAL", "SystemSampler", "resolve_interval", "start_sampler"]
 

@@ -249,9 +249,9 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     clients still running are skipped (they upload their own). Exits 1 when something
     could not be uploaded yet.
     """
-    from ..store._local_spool import replay_local_folder
-    from ..store.http import replay_folder_counts
-    from ..store.spool import default_spool_dir, locked_sessions
+    from ..remote._spill import replay_local_folder
+    from ..remote.http import replay_folder_counts
+    from ..remote.spool import default_spool_dir, locked_sessions
 
     root = spool_dir or default_spool_dir()
     uploaded = rejected = left = artifacts = 0

@@ -26,7 +26,7 @@ def snapshot(
 
 
 def _renderable(run: dict[str, Any], series: dict[str, list[float]], rate: float | None) -> Any:
-    from ..console import render_panel
+    from ..tracking.console import render_panel
 
     metrics = run.get("metrics") or {}
     latest = {k: (int(m.get("last_step") or 0), m.get("last")) for k, m in metrics.items()}

@@ -10,11 +10,11 @@ See docs/query.md for the language reference.
 
 from __future__ import annotations
 
+from ..store._filter_sql import compile_filter, compile_order_by
+from ..store._ranked_sql import fetch_ranked
 from ._ast import And, Compare, Exists, Field, InList, Like, Node, Not, Or, to_text
-from ._compile import compile_filter, compile_order_by
 from ._evaluate import evaluate
 from ._parser import parse, parse_field
-from ._plan import fetch_ranked
 
 __all__ = [
     "And",

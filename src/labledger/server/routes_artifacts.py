@@ -32,8 +32,8 @@ from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import AuthError, IntegrityError, InvalidArtifactError
 from ..artifacts._blobstore import BlobStore, LocalBlobStore, file_fingerprint, is_sha256
-from ..artifacts._paths import parse_ref, validate_alias, validate_name
 from ..store import Store
+from ..store._artifact_paths import parse_ref, validate_alias, validate_name
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
@@ -322,7 +322,7 @@ def create_version(
         run_id, run_proj = run_project(request, body.run_id)
         if run_proj != project:
             raise ApiError(400, f"run {run_id} belongs to project {run_proj!r}, not {project!r}")
-    from ..artifacts._manifest import check_manifest
+    from ..store._manifest import check_manifest
 
     check_manifest([f.model_dump() for f in body.manifest])  # paths: InvalidArtifactError -> 400
     blobs = blob_store(request)

@@ -32,7 +32,7 @@ def open_store(uri: str | os.PathLike[str] | None = None, **kwargs: object) -> S
     """Open the store named by ``uri`` (argument, else LABLEDGER_URI, else the embedded default)."""
     resolved = resolve_store_uri(uri)
     if resolved.startswith(("http://", "https://")):
-        from .http import HttpStore
+        from ..remote.http import HttpStore
 
         return HttpStore(resolved, **kwargs)  # type: ignore[arg-type]
     from .sql import SqlStore

@@ -60,8 +60,8 @@ class ArtifactSqlMixin:
         ``{"type": "file"|"directory"}`` plus anything JSON. The blobs must already be
         in the blob store: a version is only registered once its bytes are complete.
         """
-        from ..artifacts._manifest import check_manifest, manifest_digest
-        from ..artifacts._paths import validate_kind, validate_name
+        from ._artifact_paths import validate_kind, validate_name
+        from ._manifest import check_manifest, manifest_digest
 
         validate_name(project, "project")
         validate_name(name)
@@ -129,7 +129,7 @@ class ArtifactSqlMixin:
         self, project: str, name: str, version: int, alias: str
     ) -> dict[str, Any]:
         """Point ``alias`` (e.g. ``best``, ``production``) at version ``version``; return that version."""
-        from ..artifacts._paths import validate_alias, validate_name
+        from ._artifact_paths import validate_alias, validate_name
 
         validate_name(name)
         validate_alias(alias)
@@ -190,7 +190,7 @@ class ArtifactSqlMixin:
     def get_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
         """Resolve ``name``, ``name:v3``, ``name:alias`` or ``project/name:alias`` (the project in
         the reference wins over ``project``); ArtifactNotFoundError when nothing matches."""
-        from ..artifacts._paths import parse_ref
+        from ._artifact_paths import parse_ref
 
         parts = parse_ref(ref)
         proj = parts.project or project

@@ -22,9 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..store import _schema as s
-from ._compile import _Compiler, _Json, compile_order_by
-from ._parser import parse_field
+from ..query._parser import parse_field
+from . import _schema as s
+from ._filter_sql import _Compiler, _Json, compile_order_by
 
 __all__ = ["fetch_ranked"]
 

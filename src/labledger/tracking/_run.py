@@ -13,15 +13,15 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from .._exceptions import RunFinishedError, UsageError
+from .._names import new_run_id, new_run_name
+from .._values import check_key, coerce_metric, normalize_config
 from ._config import Config, Summary
-from ._exceptions import RunFinishedError, UsageError
 from ._lifecycle import RUNS as _RUNS
 from ._lifecycle import exit_code as _exit_code
 from ._lifecycle import format_exc as _format_exc
 from ._lifecycle import hooks as _hooks
 from ._lifecycle import register_fork_hooks as _register_fork_hooks
-from ._names import new_run_id, new_run_name
-from ._values import check_key, coerce_metric, normalize_config
 
 __all__ = ["Run", "init"]
 
@@ -40,7 +40,7 @@ class Run:
     """One tracked execution of a training script.
 
     Create it with :func:`labledger.init`. ``log()`` only appends to an in-memory
-    buffer; a background :class:`~labledger._writer.Writer` batches it into the store.
+    buffer; a background :class:`~labledger.tracking._writer.Writer` batches it into the store.
     """
 
     def __init__(
@@ -57,7 +57,7 @@ class Run:
         capture: bool,
         parent_run_id: str | None = None,
     ) -> None:
-        from ._procinfo import host_id, process_token
+        from .._procinfo import host_id, process_token
 
         self.id = new_run_id()
         self.project = project
@@ -125,7 +125,7 @@ class Run:
     # -- internals -------------------------------------------------------------------
 
     def _open_store(self) -> Any:
-        from .store import open_store
+        from ..store import open_store
 
         return open_store(self.store_uri)
 
@@ -140,7 +140,7 @@ class Run:
     def _start_capture(self) -> None:
         def work() -> None:
             try:
-                from .capture import collect
+                from ..capture import collect
 
                 env = collect(self)
                 if env:
@@ -365,7 +365,7 @@ class Run:
                     hook(timeout)
                 except Exception as exc:  # a hook must never stop the run from finishing
                     warnings.warn(f"labledger: {exc}", RuntimeWarning, stacklevel=2)
-            from .capture import finalize  # end time, runtime and exit status
+            from ..capture import finalize  # end time, runtime and exit status
 
             extra = finalize(self, status=status, exit_code=exit_code)
             update: dict[str, Any] = {"status": status, "ended_at": _now(), "exit_code": exit_code}
@@ -424,7 +424,7 @@ class Run:
         self, path: str | os.PathLike[str], name: str | None = None, kind: str | None = None
     ) -> Any:
         """Store a file or directory as a new version of the artifact ``name``."""
-        from .artifacts import log_artifact
+        from ..artifacts import log_artifact
 
         handle = log_artifact(self, path, name=name, kind=kind)
         self._artifacts.append(os.fspath(path))
@@ -432,7 +432,7 @@ class Run:
 
     def log_model(self, path: str | os.PathLike[str], name: str = "model") -> Any:
         """Store model weights (any format, file or directory) as artifact ``name`` of kind ``model``."""
-        from .artifacts import log_artifact
+        from ..artifacts import log_artifact
 
         handle = log_artifact(self, path, name=name, kind="model")
         self._artifacts.append(os.fspath(path))
@@ -440,13 +440,13 @@ class Run:
 
     def use_artifact(self, ref: str) -> Any:
         """Record that this run consumes artifact ``name:alias-or-version``; return a local path."""
-        from .artifacts import use_artifact
+        from ..artifacts import use_artifact
 
         return use_artifact(self, ref)
 
     def log_dataset(self, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
         """Fingerprint a data file or directory as an input of this run."""
-        from .capture.data import fingerprint
+        from ..capture.data import fingerprint
 
         info = fingerprint(path, name=name)
         self._datasets = [d for d in self._datasets if d.get("name") != info["name"]] + [info]
@@ -484,7 +484,7 @@ def init(
     ``system/*`` series every N seconds (True = 10 s, False = off; default env
     LABLEDGER_SYSTEM_METRICS=off|<seconds>, else 10 s when capture is on).
     """
-    from .store._locate import default_root, precheck_sqlite, resolve_store_uri, sqlite_path
+    from ..store._locate import default_root, precheck_sqlite, resolve_store_uri, sqlite_path
 
     uri = resolve_store_uri(store)
     if uri.startswith("sqlite"):
@@ -505,10 +505,10 @@ def init(
             "no",
         )
     if capture:
-        from .capture import strict_check
+        from ..capture import strict_check
 
         strict_check(seed=seed)
-    from .capture.system import resolve_interval
+    from ..capture.system import resolve_interval
 
     sample_every = resolve_interval(system_metrics, capture=capture)
     run = Run(
@@ -525,17 +525,17 @@ def init(
     )
     _hooks.install(run)
     if seed is not None:
-        from ._seed import seed_everything
+        from ..capture.seeds import seed_everything
 
         seed_everything(seed)
     else:
-        from ._seed import current_seed_info
+        from ..capture.seeds import current_seed_info
 
         info = current_seed_info()
         if info:
             run._record_seed(info["seed"], info["deterministic"], info["seeded"])
     if sample_every is not None:
-        from .capture.system import SystemSampler
+        from ..capture.system import SystemSampler
 
         run._sampler = SystemSampler(run, sample_every)
         run._sampler.start()

@@ -53,7 +53,7 @@ def seed_everything(seed: int | None = None, deterministic: bool = False) -> int
         seeded.append("torch (on import)")
     _STATE.clear()
     _STATE.update({"seed": seed, "deterministic": deterministic, "seeded": seeded})
-    from ._run import _active_runs
+    from ..tracking._run import _active_runs
 
     for run in _active_runs():
         run._record_seed(seed, deterministic, seeded)
@@ -131,7 +131,7 @@ def _after_torch_import(torch: Any) -> None:
         if _cuda_seeded(torch, seed):
             seeded.append("torch.cuda")
     _STATE["seeded"] = seeded
-    from ._run import _active_runs
+    from ..tracking._run import _active_runs
 
     for run in _active_runs():
         run._record_seed(seed, det, list(seeded))

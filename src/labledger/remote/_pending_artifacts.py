@@ -2,7 +2,7 @@
 
 When the tracking server cannot be reached, the artifact uploader does not retry for
 minutes: it writes one spool record per pending artifact (kind ``"artifact"``) into the
-run's :class:`~labledger.store.spool.Spool` session and moves on. The record names the
+run's :class:`~labledger.remote.spool.Spool` session and moves on. The record names the
 local files, their sizes and sha256 (the manifest), the artifact's project, name and
 kind, the run id and the server. Files are NOT copied into the spool, except small ones
 (at most :data:`INLINE_MAX` bytes each, embedded base64): the others must still exist,

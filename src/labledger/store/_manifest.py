@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._exceptions import InvalidArtifactError
-from ._blobstore import is_sha256
-from ._paths import validate_relpath
+from ..artifacts._blobstore import is_sha256
+from ._artifact_paths import validate_relpath
 
 __all__ = ["check_manifest", "manifest_digest"]
 

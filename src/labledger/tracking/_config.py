@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
-from ._values import _jsonable, check_key, normalize_config
+from .._values import _jsonable, check_key, normalize_config
 
 __all__ = ["Config", "Summary"]
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store import Batch, Store
+    from ..store import Batch, Store
 
 __all__ = ["Writer"]
 
@@ -177,8 +177,8 @@ class Writer(threading.Thread):
         """
         if self.spill_uri is None:
             return 0
-        from .store import Batch
-        from .store._local_spool import spill
+        from ..remote._spill import spill
+        from ..store import Batch
 
         with self._pop_lock:
             items = list(self.buffer)
@@ -354,7 +354,7 @@ class Writer(threading.Thread):
             self._progress.notify_all()
 
     def _take_batch(self) -> tuple[Batch, int, int] | None:
-        from .store import Batch
+        from ..store import Batch
 
         buf = self.buffer
         with self._pop_lock:

@@ -5,7 +5,7 @@
   tracking server: uploads and downloads stream in 1 MiB chunks (never a whole file in
   memory), the server verifies the sha256 of every upload and the client verifies every
   download, and transport errors or 5xx answers are retried with backoff.
-- :class:`HttpArtifactsMixin` gives :class:`~labledger.store.http.HttpStore` the
+- :class:`HttpArtifactsMixin` gives :class:`~labledger.remote.http.HttpStore` the
   artifact-metadata and verdict methods of the Store protocol. Version dicts read through
   the server carry ``storage`` = the server's URL: their bytes are read through it too.
 """
@@ -278,7 +278,7 @@ class HttpBlobStore:
 
 
 class HttpArtifactsMixin:
-    """Artifact-metadata and verdict methods of :class:`~labledger.store.http.HttpStore`."""
+    """Artifact-metadata and verdict methods of :class:`~labledger.remote.http.HttpStore`."""
 
     if TYPE_CHECKING:
         uri: str
@@ -316,7 +316,7 @@ class HttpArtifactsMixin:
         *,
         storage: str | None = None,  # the server records where it keeps the bytes
     ) -> dict[str, Any]:
-        from ..artifacts._paths import validate_kind, validate_name
+        from ..store._artifact_paths import validate_kind, validate_name
 
         validate_name(project, "project")
         validate_name(name)
@@ -333,7 +333,7 @@ class HttpArtifactsMixin:
 
     def get_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
         from .._exceptions import ArtifactNotFoundError
-        from ..artifacts._paths import parse_ref
+        from ..store._artifact_paths import parse_ref
 
         parse_ref(ref)
         try:
@@ -367,7 +367,7 @@ class HttpArtifactsMixin:
     def set_artifact_alias(
         self, project: str, name: str, version: int, alias: str
     ) -> dict[str, Any]:
-        from ..artifacts._paths import validate_alias
+        from ..store._artifact_paths import validate_alias
 
         validate_alias(alias)
         path = f"{API}/projects/{_q(project)}/artifacts/{_q(name)}/aliases/{_q(alias)}"

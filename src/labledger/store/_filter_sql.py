@@ -23,9 +23,21 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from .._exceptions import InvalidFilterError, InvalidSortKeyError
-from ..store import _schema as s
-from ._ast import NUMERIC_COLUMNS, And, Compare, Exists, Field, InList, Like, Literal, Node, Not, Or
-from ._parser import parse, parse_field
+from ..query._ast import (
+    NUMERIC_COLUMNS,
+    And,
+    Compare,
+    Exists,
+    Field,
+    InList,
+    Like,
+    Literal,
+    Node,
+    Not,
+    Or,
+)
+from ..query._parser import parse, parse_field
+from . import _schema as s
 
 __all__ = ["compile_filter", "compile_order_by", "glob_to_like", "glob_to_sqlite"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import NotFoundError, UsageError
-from ._base import Batch
-from ._wire import batch_from_wire, batch_to_wire, run_to_wire
+from ..store._base import Batch
+from ..store._wire import batch_from_wire, batch_to_wire, run_to_wire
 from .spool import Spool, default_spool_dir, read_entries, reject
 
 __all__ = ["local_spool_root", "replay_local_folder", "spill"]
@@ -50,7 +50,7 @@ def replay_local_folder(folder: Path) -> tuple[int, int, int, str]:
     Returns (written, rejected, left, reason); stops at the first store that still
     cannot be written.
     """
-    from . import open_store
+    from ..store import open_store
 
     entries = read_entries(folder)
     written = rejected = 0

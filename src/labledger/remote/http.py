@@ -3,7 +3,7 @@
 ``LABLEDGER_URI=http://host:port`` (and ``LABLEDGER_TOKEN``) is all a training script
 needs. Writes never raise into the writer thread: when the server is down or answers
 5xx (or 401/403/408/429), the request goes to a durable on-disk spool
-(:mod:`labledger.store.spool`) and a background thread replays it with backoff. While
+(:mod:`labledger.remote.spool`) and a background thread replays it with backoff. While
 anything is spooled, later writes queue behind it, so a run's creation always reaches
 the server before its batches. Every batch carries its idempotency key, so a batch
 that is retried after a lost answer is stored once.
@@ -41,9 +41,9 @@ from .._exceptions import (
     UsageError,
 )
 from .._values import decode_json, encode_json
-from ._base import TERMINAL_STATUSES, Batch, History
+from ..store._base import TERMINAL_STATUSES, Batch, History
+from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
-from ._wire import GZIP_ABOVE, batch_to_wire, dumps
 from .spool import Spool, SpoolEntry, read_entries, reject
 
 __all__ = [
@@ -239,7 +239,7 @@ class HttpStore(HttpArtifactsMixin):
         """Send one request record; (result, parsed answer or reason)."""
         body = record.get("body")
         if record["kind"] == "artifact":  # blobs, then the version (store/_artifact_spool.py)
-            from ._artifact_spool import replay_artifact
+            from ._pending_artifacts import replay_artifact
 
             return replay_artifact(self, record)
         try:
@@ -383,7 +383,7 @@ class HttpStore(HttpArtifactsMixin):
 
     def _left_message(self, run_id: str) -> str:
         """One message naming what stays in the spool and how to upload it."""
-        from ._artifact_spool import describe_artifact
+        from ._pending_artifacts import describe_artifact
 
         entries = self.spool.entries()
         requests = [e for e in entries if e.kind != "artifact"]

@@ -1,6 +1,6 @@
 """A durable on-disk spool of requests a tracking server has not accepted yet.
 
-Each client process (each :class:`~labledger.store.http.HttpStore`) owns one *session*
+Each client process (each :class:`~labledger.remote.http.HttpStore`) owns one *session*
 folder under the spool root and holds an exclusive ``flock`` on it while it lives.
 A request is one JSON file, written to a temporary name, fsynced, renamed into place
 and the folder fsynced, so after a crash a file is either complete or absent. Files
