@@ -70,4 +70,8 @@ def __getattr__(name: str) -> _typing.Any:
         from ._ledger import Ledger
 
         return Ledger
+    if name == "seed_everything":  # seeding imports random; capture loads with the first run
+        from .capture.seeds import seed_everything
+
+        return seed_everything
     raise AttributeError(f"module 'labledger' has no attribute {name!r}")

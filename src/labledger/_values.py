@@ -18,6 +18,7 @@ __all__ = [
     "decode_json",
     "encode_json",
     "flatten",
+    "fmt_duration",
     "fmt_size",
     "json_safe",
     "normalize_config",
@@ -208,6 +209,20 @@ def user_stacklevel() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A duration for tables and panels: ``12.3s``, ``4m05s``, ``2h07m`` (``-`` for None)."""
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 def fmt_size(n: int | None) -> str:

@@ -101,8 +101,8 @@ def sql_export_rows(
 
     import sqlalchemy as sa
 
-    from ..query import compile_filter, compile_order_by
     from ..store import _schema as s
+    from ..store._filter_sql import compile_filter, compile_order_by
 
     engine = getattr(store, "engine", None)
     dialect = getattr(store, "dialect", None)

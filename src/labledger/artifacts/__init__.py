@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import InvalidArtifactError, RunFinishedError, UsageError
+from .._exceptions import InvalidArtifactError, RunFinishedError
 from ..store._artifact_paths import default_name, parse_ref, scan, validate_kind, validate_name
 from ..store._manifest import manifest_digest
 from ._blobstore import (
@@ -54,10 +54,9 @@ _uploader_lock = threading.Lock()
 
 
 def _check_uri(uri: str) -> None:
-    if "://" in uri and not uri.startswith(("s3://", "file://", "http://", "https://")):
-        raise UsageError(
-            f"unsupported artifacts URI {uri!r}: use a directory or s3://bucket/prefix"
-        )
+    from ..store._backends import blob_scheme
+
+    blob_scheme(uri)  # UsageError for a scheme no blob store serves
 
 
 def _uploader_for(run: Run) -> Uploader:

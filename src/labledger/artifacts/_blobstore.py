@@ -15,7 +15,6 @@ import contextlib
 import contextvars
 import hashlib
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, NotFoundError, UsageError
+from ..store._manifest import is_sha256
 
 __all__ = [
     "CHUNK_SIZE",
@@ -42,11 +42,6 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 8 * 1024 * 1024
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-def is_sha256(value: str) -> bool:
-    return bool(_SHA_RE.match(value))
 
 
 def _check_sha(sha: str) -> str:
@@ -344,14 +339,10 @@ def resolve_artifacts_uri(
     env = os.environ.get("LABLEDGER_ARTIFACTS_URI")
     if env:
         return env
-    if store_uri and store_uri.startswith("sqlite"):
-        from ..store._locate import sqlite_path
+    from ..store._locate import Location, default_root, scheme_family
 
-        return str(sqlite_path(store_uri).parent / "artifacts")
-    if store_uri and store_uri.startswith(("http://", "https://")):
-        return store_uri
-    from ..store._locate import default_root
-
+    if store_uri:
+        return Location(store_uri, scheme_family(store_uri)).default_artifacts_uri()
     return str(default_root() / "artifacts")
 
 
@@ -362,21 +353,13 @@ def open_blob_store(
 
     Without one: env LABLEDGER_ARTIFACTS_URI, else ``artifacts/`` beside an SQLite
     store, the tracking server for an http(s) store, else ``.labledger/artifacts``.
+    The URI's scheme picks the class from ``BLOB_BACKENDS`` (``store/_backends.py``).
     """
+    from ..store._backends import BLOB_BACKENDS, blob_scheme, load_backend
+
     uri = resolve_artifacts_uri(artifacts_uri, store_uri)
-    if uri.startswith(("http://", "https://")):
-        from ..remote.http import HttpBlobStore  # type: ignore[attr-defined,unused-ignore]
-
-        store: BlobStore = HttpBlobStore(uri)
-        return store
-    if uri.startswith("s3://"):
-        from ._s3 import S3BlobStore
-
-        return S3BlobStore(uri)
-    if uri.startswith("file://"):
+    scheme = blob_scheme(uri)
+    if scheme == "file":
         uri = uri[len("file://") :]
-    elif "://" in uri:
-        raise UsageError(
-            f"unsupported artifacts URI {uri!r}: use a directory or s3://bucket/prefix"
-        )
-    return LocalBlobStore(uri)
+    store: BlobStore = load_backend(BLOB_BACKENDS[scheme])(uri)
+    return store

@@ -18,9 +18,9 @@ import queue
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, StoreUnavailableError, UsageError
 from .._values import fmt_size
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..tracking._run import Run
     from ._blobstore import BlobStore
 
-__all__ = ["ArtifactRef", "UploadJob", "Uploader", "default_timeout"]
+__all__ = ["ArtifactRef", "DeferredUploads", "UploadJob", "Uploader", "default_timeout"]
 
 log = logging.getLogger("labledger.artifacts")
 
@@ -59,6 +59,38 @@ def server_unreachable(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - httpx comes with every http store
         return False
     return isinstance(exc, httpx.TransportError)
+
+
+@runtime_checkable
+class DeferredUploads(Protocol):
+    """A run store that keeps an artifact upload for later while its server is unreachable.
+
+    :class:`labledger.remote.http.HttpStore` is one (it writes the upload to its spool and
+    replays it); SQL stores are not. The uploader asks for this protocol instead of
+    importing the HTTP client, so ``artifacts/`` stays below ``remote/``.
+    """
+
+    uri: str
+
+    def unreachable(self) -> bool:
+        """True while the store's own requests wait for the server."""
+        ...
+
+    def defer_artifact(
+        self,
+        *,
+        run_id: str,
+        project: str,
+        name: str,
+        kind: str,
+        manifest: Sequence[Mapping[str, Any]],
+        sources: Mapping[str, tuple[str, int]],
+        metadata: Mapping[str, Any],
+        storage: str | None,
+        sha256: str,
+    ) -> None:
+        """Keep one artifact version (``sources``: sha256 -> (file, size)) to upload later."""
+        ...
 
 
 class ArtifactRef:
@@ -202,28 +234,25 @@ class Uploader(threading.Thread):
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
 
-    def _http_store(self) -> Any:
-        """The run's HttpStore, or None when the run writes to SQLite/PostgreSQL."""
-        if not self.run_obj.store_uri.startswith(("http://", "https://")):
-            return None
-        from ..remote.http import HttpStore
+    def _http_store(self) -> DeferredUploads | None:
+        """The run's store when it can keep uploads for later (the HTTP store), else None."""
+        from ..store._locate import scheme_family
 
+        if scheme_family(self.run_obj.store_uri) not in ("http", "https"):
+            return None
         try:
             store = self.run_obj.store(timeout=30.0)
         except Exception:
             return None
-        return store if isinstance(store, HttpStore) else None
+        return store if isinstance(store, DeferredUploads) else None
 
     def _spool(self, job: UploadJob, why: BaseException) -> None:
         """Write the job to the run's offline spool (durably); the ref becomes ``spooled``."""
-        from ..remote._pending_artifacts import artifact_record
-
         store = self._http_store()
         if store is None:
             raise why
         ref = job.ref
-        record = artifact_record(
-            uri=store.uri,
+        store.defer_artifact(
             run_id=self.run_obj.id,
             project=ref.project,
             name=ref.name,
@@ -234,7 +263,6 @@ class Uploader(threading.Thread):
             storage=self.blobs.uri if self.blobs is not None else None,
             sha256=ref.sha256,
         )
-        store.spool_artifact(record)
         ref.spooled = True
         log.debug("artifact %s spooled (%s)", ref.name, why)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import random
 import sys
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["current_seed_info", "seed_everything"]
+__all__ = ["current_seed_info", "on_seed", "seed_everything"]
 
 _STATE: dict[str, Any] = {}
 
@@ -53,11 +54,25 @@ def seed_everything(seed: int | None = None, deterministic: bool = False) -> int
         seeded.append("torch (on import)")
     _STATE.clear()
     _STATE.update({"seed": seed, "deterministic": deterministic, "seeded": seeded})
-    from ..tracking._run import _active_runs
-
-    for run in _active_runs():
-        run._record_seed(seed, deterministic, seeded)
+    _notify(seed, deterministic, seeded)
     return seed
+
+
+# Called with (seed, deterministic, seeded) after every seeding: the tracking engine
+# registers one that records the seed on the process's active runs (capture sits below
+# the engine, so it calls back instead of importing it).
+_LISTENERS: list[Callable[[int, bool, list[str]], None]] = []
+
+
+def on_seed(listener: Callable[[int, bool, list[str]], None]) -> None:
+    """Call ``listener(seed, deterministic, seeded)`` after each seeding (registered once)."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+
+
+def _notify(seed: int, deterministic: bool, seeded: list[str]) -> None:
+    for listener in list(_LISTENERS):
+        listener(seed, deterministic, list(seeded))
 
 
 def current_seed_info() -> dict[str, Any]:
@@ -131,10 +146,7 @@ def _after_torch_import(torch: Any) -> None:
         if _cuda_seeded(torch, seed):
             seeded.append("torch.cuda")
     _STATE["seeded"] = seeded
-    from ..tracking._run import _active_runs
-
-    for run in _active_runs():
-        run._record_seed(seed, det, list(seeded))
+    _notify(seed, det, list(seeded))
 
 
 _HOOK: _TorchSeedHook | None = None

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import click
 
-from .._values import json_safe
+from .._values import fmt_duration, json_safe
 
 __all__ = [
     "ProgressBar",
@@ -47,19 +47,6 @@ def fmt_time(ts: float | None) -> str:
     if ts is None:
         return "-"
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def fmt_value(v: Any) -> str:

@@ -1,4 +1,7 @@
-"""The filter language: parse text to a checked tree, evaluate it in Python, compile it to bound SQL.
+"""The filter language: parse text to a checked tree and evaluate it in Python.
+
+Compiling a tree to bound SQL lives next to the SQL it produces, in
+:mod:`labledger.store._filter_sql` (and the ranked top-N plan in ``store/_ranked_sql.py``).
 
 >>> from labledger.query import parse, evaluate
 >>> evaluate(parse('config.lr < 0.01 and status = "finished"'),
@@ -10,8 +13,6 @@ See docs/query.md for the language reference.
 
 from __future__ import annotations
 
-from ..store._filter_sql import compile_filter, compile_order_by
-from ..store._ranked_sql import fetch_ranked
 from ._ast import And, Compare, Exists, Field, InList, Like, Node, Not, Or, to_text
 from ._evaluate import evaluate
 from ._parser import parse, parse_field
@@ -26,10 +27,7 @@ __all__ = [
     "Node",
     "Not",
     "Or",
-    "compile_filter",
-    "compile_order_by",
     "evaluate",
-    "fetch_ranked",
     "parse",
     "parse_field",
     "to_text",

@@ -112,7 +112,7 @@ def _check_files(blobs: Sequence[Mapping[str, Any]]) -> str | None:
 def replay_artifact(store: HttpStore, record: Mapping[str, Any]) -> tuple[str, Any]:
     """Upload one spooled artifact through ``store``: (SendResult, version or reason)."""
     from ..artifacts._blobstore import open_blob_store
-    from .http import SendResult
+    from .spool import SendResult
 
     body = record.get("body") or {}
     blobs_meta: list[dict[str, Any]] = list(body.get("blobs", []))

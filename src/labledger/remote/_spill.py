@@ -1,6 +1,6 @@
 """Spill-to-disk for runs whose SQL store stops accepting writes.
 
-The HTTP client spools requests a server refuses (``store/spool.py``). A run writing
+The HTTP client spools requests a server refuses (``remote/spool.py``). A run writing
 straight to SQLite or PostgreSQL can lose its store too (a network outage to
 PostgreSQL, a database locked for minutes, a full disk elsewhere). Rather than drop
 points to keep memory bounded, or lose them when the process exits, the writer spills

@@ -44,7 +44,7 @@ from .._values import decode_json, encode_json
 from ..store._base import TERMINAL_STATUSES, Batch, History
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
-from .spool import Spool, SpoolEntry, read_entries, reject
+from .spool import SendResult, Spool, SpoolEntry, read_entries, reject
 
 __all__ = [
     "DEFAULT_SYNC_TIMEOUT",
@@ -61,12 +61,6 @@ log = logging.getLogger("labledger.http")
 DEFAULT_SYNC_TIMEOUT = 30.0
 API = "/api/v1"
 _RETRY_STATUS = frozenset({401, 403, 408, 425, 429})
-
-
-class SendResult:
-    OK = "ok"
-    RETRY = "retry"  # server down, 5xx, auth: keep and retry later
-    REJECTED = "rejected"  # the server refused it for good (4xx)
 
 
 def _classify(resp: httpx.Response | None) -> str:
@@ -238,7 +232,7 @@ class HttpStore(HttpArtifactsMixin):
     def _try(self, client: httpx.Client, record: dict[str, Any]) -> tuple[str, Any]:
         """Send one request record; (result, parsed answer or reason)."""
         body = record.get("body")
-        if record["kind"] == "artifact":  # blobs, then the version (store/_artifact_spool.py)
+        if record["kind"] == "artifact":  # blobs, then the version (remote/_pending_artifacts.py)
             from ._pending_artifacts import replay_artifact
 
             return replay_artifact(self, record)
@@ -292,11 +286,18 @@ class HttpStore(HttpArtifactsMixin):
         return digest
 
     def spool_artifact(self, record: dict[str, Any]) -> None:
-        """Keep an artifact the server could not take now (see :mod:`._artifact_spool`).
+        """Keep an artifact the server could not take now (see :mod:`._pending_artifacts`).
 
         Uploaded by the background loop once the server answers, else by ``labledger sync``;
         silent: the run's end says once what is left in the spool."""
         self._enqueue(record)
+
+    def defer_artifact(self, **fields: Any) -> None:
+        """Spool one artifact upload for later (``labledger.artifacts``' ``DeferredUploads``
+        protocol); ``fields`` are those of :func:`._pending_artifacts.artifact_record`."""
+        from ._pending_artifacts import artifact_record
+
+        self.spool_artifact(artifact_record(uri=self.uri, **fields))
 
     def _enqueue(self, record: dict[str, Any]) -> None:
         """Spool ``record`` for the background uploader (later writes queue behind it)."""

@@ -28,10 +28,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Spool", "SpoolEntry", "default_spool_dir", "locked_sessions", "session_dirs"]
+__all__ = [
+    "SendResult",
+    "Spool",
+    "SpoolEntry",
+    "default_spool_dir",
+    "locked_sessions",
+    "session_dirs",
+]
 
 _LOCK = ".lock"
 REJECTED = "rejected"
+
+
+class SendResult:
+    """What became of one spool record sent to the server."""
+
+    OK = "ok"
+    RETRY = "retry"  # server down, 5xx, auth: keep and retry later
+    REJECTED = "rejected"  # the server refused it for good (4xx)
 
 
 def default_spool_dir() -> Path:

@@ -291,9 +291,8 @@ def _bridge_tracker(venv_py: Path, venv: Path) -> list[str]:
     bridge = venv / "labledger-bridge"
     bridge.mkdir(exist_ok=True)
     linked: list[str] = []
-    import labledger
-
-    targets: dict[str, Path] = {"labledger": Path(labledger.__file__).resolve().parent}
+    # the labledger package folder (this file is labledger/repro/_fresh.py)
+    targets: dict[str, Path] = {"labledger": Path(__file__).resolve().parent.parent}
     for dist in _tracker_closure():
         dist_name = str(dist.metadata["Name"])
         for f in dist.files or []:

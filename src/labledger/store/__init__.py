@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._exceptions import UsageError
+from ._backends import STORE_BACKENDS, load_backend
 from ._base import RUN_STATUSES, TERMINAL_STATUSES, Batch, History, Store
-from ._locate import default_root, default_store_uri, resolve_store_uri
+from ._locate import Location, default_root, default_store_uri, resolve_store_uri
 
 if TYPE_CHECKING:
     import os
@@ -20,6 +22,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Batch",
     "History",
+    "Location",
     "Store",
     "default_root",
     "default_store_uri",
@@ -29,12 +32,14 @@ __all__ = [
 
 
 def open_store(uri: str | os.PathLike[str] | None = None, **kwargs: object) -> Store:
-    """Open the store named by ``uri`` (argument, else LABLEDGER_URI, else the embedded default)."""
-    resolved = resolve_store_uri(uri)
-    if resolved.startswith(("http://", "https://")):
-        from ..remote.http import HttpStore
+    """Open the store named by ``uri`` (argument, else LABLEDGER_URI, else the embedded default).
 
-        return HttpStore(resolved, **kwargs)  # type: ignore[arg-type]
-    from .sql import SqlStore
-
-    return SqlStore(resolved, **kwargs)  # type: ignore[arg-type]
+    The URI's scheme picks the class from ``STORE_BACKENDS`` (``store/_backends.py``)."""
+    location = Location.of(uri)
+    spec = STORE_BACKENDS.get(location.scheme)
+    if spec is None:
+        raise UsageError(
+            f"unsupported store URI {location.uri!r}: use sqlite:///PATH, postgresql://… or http(s)://HOST:PORT"
+        )
+    store: Store = load_backend(spec)(location.uri, **kwargs)
+    return store

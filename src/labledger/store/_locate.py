@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._exceptions import (
@@ -17,6 +18,7 @@ from .._exceptions import (
 
 __all__ = [
     "DEFAULT_DIRNAME",
+    "Location",
     "code_revisions",
     "default_root",
     "default_store_uri",
@@ -77,7 +79,7 @@ def existing_store_uri(store: str | os.PathLike[str] | None = None) -> str:
     Read-only commands use it so that looking never creates ``.labledger/``;
     PostgreSQL and server URIs are returned as they are."""
     uri = resolve_store_uri(store)
-    if uri.startswith("sqlite") and ":memory:" not in uri:
+    if scheme_family(uri) == "sqlite" and ":memory:" not in uri:
         path = sqlite_path(uri)
         if str(path) and not path.exists():
             raise NoStoreError(str(path))
@@ -144,3 +146,50 @@ def precheck_sqlite(path: Path) -> None:
     known = code_revisions()
     if revisions - known:
         raise SchemaTooNewError(str(path), ",".join(sorted(revisions)), ",".join(sorted(known)))
+
+
+def scheme_family(uri: str) -> str:
+    """``sqlite``, ``postgresql``, ``http``, ``https``...: the scheme without a ``+driver``."""
+    family = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    return "postgresql" if family == "postgres" else family
+
+
+@dataclass(frozen=True)
+class Location:
+    """A store URI resolved and parsed once: what it is, where its SQLite file and artifacts live.
+
+    ``Location.of(store)`` applies the same rules as :func:`resolve_store_uri` (argument,
+    else LABLEDGER_URI, else the embedded default); the scheme picks the back end in
+    ``store/_backends.py``.
+    """
+
+    uri: str
+    scheme: str  # sqlite | postgresql | http | https
+
+    @classmethod
+    def of(cls, store: str | os.PathLike[str] | None = None) -> Location:
+        uri = resolve_store_uri(store)
+        return cls(uri, scheme_family(uri))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.scheme == "sqlite"
+
+    @property
+    def is_remote(self) -> bool:
+        """A tracking server (``http(s)://``) rather than a database."""
+        return self.scheme in ("http", "https")
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The database file of an SQLite store, else None."""
+        return sqlite_path(self.uri) if self.is_sqlite else None
+
+    def default_artifacts_uri(self) -> str:
+        """Where artifacts go without an explicit location: beside an SQLite file, the server
+        for an http(s) store, else ``.labledger/artifacts``."""
+        if self.is_sqlite:
+            return str(sqlite_path(self.uri).parent / "artifacts")
+        if self.is_remote:
+            return self.uri
+        return str(default_root() / "artifacts")

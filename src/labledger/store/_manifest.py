@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from .._exceptions import InvalidArtifactError
-from ..artifacts._blobstore import is_sha256
 from ._artifact_paths import validate_relpath
 
-__all__ = ["check_manifest", "manifest_digest"]
+__all__ = ["check_manifest", "is_sha256", "manifest_digest"]
+
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_sha256(value: str) -> bool:
+    """A lowercase hex sha256 digest (how blobs are named)."""
+    return bool(_SHA_RE.match(value))
 
 
 def manifest_digest(root_type: str, manifest: Sequence[dict[str, Any]]) -> str:

@@ -510,7 +510,9 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
     ) -> list[dict[str, Any]]:
         q = self._runs_query(project=project, filter=filter, order_by=order_by, projects=projects)
         with self._read() as conn:
-            from ..query import fetch_ranked  # "sort by a metric, top N" without sorting every run
+            from ._ranked_sql import (
+                fetch_ranked,  # "sort by a metric, top N" without sorting every run
+            )
 
             rows = fetch_ranked(conn, q.whereclause, order_by, limit, offset, dialect=self.dialect)
             if rows is None:
@@ -553,12 +555,12 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         if projects is not None:
             q = q.where(s.runs.c.project.in_(list(projects)))
         if filter:
-            from ..query import compile_filter
+            from ._filter_sql import compile_filter
 
             q = q.where(compile_filter(filter, dialect=self.dialect))
         keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
         if keys:
-            from ..query import compile_order_by
+            from ._filter_sql import compile_order_by
 
             q = q.order_by(*compile_order_by(keys, dialect=self.dialect))
         else:

@@ -36,6 +36,11 @@ def _active_runs() -> list[Run]:
     return [r for r in list(_RUNS) if not r._finished and r._owner_pid == os.getpid()]
 
 
+def _record_seed_on_active_runs(seed: int, deterministic: bool, seeded: list[str]) -> None:
+    for run in _active_runs():
+        run._record_seed(seed, deterministic, seeded)
+
+
 class Run:
     """One tracked execution of a training script.
 
@@ -524,13 +529,12 @@ def init(
         parent_run_id=parent_run_id,
     )
     _hooks.install(run)
-    if seed is not None:
-        from ..capture.seeds import seed_everything
+    from ..capture.seeds import current_seed_info, on_seed, seed_everything
 
+    on_seed(_record_seed_on_active_runs)
+    if seed is not None:
         seed_everything(seed)
     else:
-        from ..capture.seeds import current_seed_info
-
         info = current_seed_info()
         if info:
             run._record_seed(info["seed"], info["deterministic"], info["seeded"])

@@ -86,7 +86,7 @@ def render_panel(
     from rich.panel import Panel
     from rich.table import Table
 
-    from ..cli._output import fmt_duration
+    from .._values import fmt_duration
 
     git = env.get("git") or {}
     hw = env.get("hardware") or {}
