@@ -30,6 +30,8 @@ the call site, as the contract asks.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AmbiguousRunError",
     "ArtifactNotFoundError",
@@ -53,6 +55,8 @@ __all__ = [
     "StoreUnwritableError",
     "StrictModeError",
     "UsageError",
+    "error_from_wire",
+    "error_to_wire",
 ]
 
 
@@ -140,6 +144,7 @@ class AmbiguousRunError(NotFoundError):
 class ArtifactNotFoundError(NotFoundError):
     def __init__(self, ref: str, detail: str = "") -> None:
         self.ref = ref
+        self.detail = detail
         super().__init__(f"no artifact matches {ref!r}" + (f": {detail}" if detail else ""))
 
 
@@ -166,6 +171,7 @@ class StoreUnwritableError(StoreError):
 class NotAStoreError(StoreError):
     def __init__(self, location: str, reason: str = "") -> None:
         self.location = location
+        self.reason = reason
         detail = f" ({reason})" if reason else ""
         super().__init__(
             f"{location} is not a labledger store{detail}; it was left untouched. "
@@ -203,6 +209,7 @@ class IntegrityError(LabledgerError):
 
 class AuthError(LabledgerError):
     def __init__(self, message: str, status_code: int = 401) -> None:
+        self.message = message
         self.status_code = status_code
         super().__init__(message)
 
@@ -236,3 +243,55 @@ class StrictModeError(LabledgerError):
             + "; ".join(reasons)
             + " (unset LABLEDGER_STRICT to allow it)"
         )
+
+
+# -- errors over HTTP: the server sends the type and the constructor's fields, and the
+# client raises the same class again (an ambiguous prefix stays an AmbiguousRunError, a
+# filter error keeps its position).
+
+
+def error_to_wire(exc: LabledgerError) -> dict[str, Any]:
+    """``{"type": class name, "fields": constructor arguments}`` of ``exc``, JSON-ready.
+
+    Fields are read back from the attributes each class sets from its arguments; a class
+    without its own ``__init__`` travels as its message."""
+    import inspect
+    import json
+
+    cls = type(exc)
+    fields: dict[str, Any] = {}
+    init = cls.__dict__.get("__init__") or next(
+        (c.__dict__["__init__"] for c in cls.__mro__ if "__init__" in c.__dict__), None
+    )
+    if init is None or init in (Exception.__init__, BaseException.__init__):
+        fields = {"message": str(exc)}
+    else:
+        for name in list(inspect.signature(init).parameters)[1:]:
+            if hasattr(exc, name):
+                fields[name] = getattr(exc, name)
+    try:
+        json.dumps(fields, allow_nan=False)
+    except (TypeError, ValueError):
+        fields = {
+            k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
+            for k, v in fields.items()
+        }
+    return {"type": cls.__name__, "fields": fields}
+
+
+def error_from_wire(data: Any) -> LabledgerError | None:
+    """The exception :func:`error_to_wire` described, or None when it cannot be rebuilt
+    (an unknown type, e.g. from a newer server, or fields that do not fit)."""
+    if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
+        return None
+    cls = globals().get(str(data.get("type")))
+    if not (isinstance(cls, type) and issubclass(cls, LabledgerError)):
+        return None
+    fields: dict[str, Any] = data["fields"]
+    try:
+        init = next(c.__dict__["__init__"] for c in cls.__mro__ if "__init__" in c.__dict__)
+        if init in (Exception.__init__, BaseException.__init__):
+            return cls(str(fields.get("message", "")))
+        return cls(**fields)
+    except TypeError:
+        return None

@@ -30,6 +30,7 @@ from .._exceptions import (
     NotFoundError,
     StoreError,
     StoreUnavailableError,
+    error_from_wire,
 )
 from .._values import encode_json
 
@@ -151,6 +152,9 @@ class HttpBlobStore:
         status = resp.status_code
         if status >= 500 or status in (408, 429):
             raise _Retryable(f"HTTP {status}: {msg}")
+        typed = error_from_wire(details.get("error")) if isinstance(details, dict) else None
+        if typed is not None:
+            raise typed
         if status in (401, 403):
             raise AuthError(msg or "not authorised", status)
         if status == 404:
@@ -300,6 +304,8 @@ class HttpArtifactsMixin:
         except NotFoundError as exc:
             from .._exceptions import ArtifactNotFoundError
 
+            if isinstance(exc, ArtifactNotFoundError):
+                raise  # typed by the server
             if "artifact" in str(exc) or "version" in str(exc):
                 raise ArtifactNotFoundError(path.rsplit("/", 1)[-1], str(exc)) from None
             raise

@@ -39,6 +39,7 @@ from .._exceptions import (
     StoreError,
     StoreUnavailableError,
     UsageError,
+    error_from_wire,
 )
 from .._values import decode_json, encode_json
 from ..store._base import TERMINAL_STATUSES, Batch, History
@@ -176,6 +177,9 @@ class HttpStore(HttpArtifactsMixin):
         msg = str(body.get("message", ""))
         details = body.get("details") or {}
         code = resp.status_code
+        typed = error_from_wire(details.get("error")) if isinstance(details, dict) else None
+        if typed is not None and code < 500:
+            raise typed  # the server's own exception: same class, same fields
         if code in (401, 403):
             raise AuthError(msg or "not authorised", code)
         if code == 404:
@@ -425,7 +429,9 @@ class HttpStore(HttpArtifactsMixin):
     def get_run(self, ref: str) -> dict[str, Any]:
         try:
             run: dict[str, Any] = self._get_json(f"{API}/runs/{_q(ref)}")
-        except NotFoundError as exc:
+        except (RunNotFoundError, AmbiguousRunError):
+            raise
+        except NotFoundError as exc:  # a server that does not send the error's type
             if "ambiguous" in str(exc):
                 raise AmbiguousRunError(ref, []) from exc
             raise RunNotFoundError(ref) from exc

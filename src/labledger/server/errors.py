@@ -1,4 +1,8 @@
-"""One JSON shape for every error response: ``{"code", "message", "details"}``."""
+"""One JSON shape for every error response: ``{"code", "message", "details"}``.
+
+A labledger exception also travels as ``details["error"] = {"type", "fields"}`` (see
+:func:`labledger._exceptions.error_to_wire`), so the HTTP client raises the same class
+with the same fields (an ambiguous prefix, a filter error with its position...)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from .._exceptions import (
     NotFoundError,
     StoreUnavailableError,
     UsageError,
+    error_to_wire,
 )
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
@@ -55,6 +60,11 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details if details is not None else {}}
 
 
+def _typed(exc: LabledgerError) -> dict[str, Any]:
+    """``{"error": {"type", "fields"}}``: what the client needs to raise ``exc`` again."""
+    return {"error": error_to_wire(exc)}
+
+
 def _respond(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -70,15 +80,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
         code = "unauthorized" if exc.status_code == 401 else "forbidden"
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return _respond(exc.status_code, code, str(exc), headers=headers)
+        return _respond(exc.status_code, code, str(exc), _typed(exc), headers=headers)
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-        return _respond(404, "not_found", str(exc))
+        return _respond(404, "not_found", str(exc), _typed(exc))
 
     @app.exception_handler(UsageError)
     async def _usage(request: Request, exc: UsageError) -> JSONResponse:
-        details = {}
+        details = _typed(exc)
         pos = getattr(exc, "position", None)
         if pos is not None:
             details["position"] = pos
@@ -86,11 +96,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailableError)
     async def _unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
-        return _respond(503, "unavailable", str(exc))
+        return _respond(503, "unavailable", str(exc), _typed(exc))
 
     @app.exception_handler(LabledgerError)
     async def _other(request: Request, exc: LabledgerError) -> JSONResponse:
-        return _respond(400, "bad_request", str(exc))
+        return _respond(400, "bad_request", str(exc), _typed(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
