@@ -29,11 +29,11 @@ from ._exceptions import (
     StrictModeError,
     UsageError,
 )
-from .capture.seeds import seed_everything
 from .tracking._run import Run, init
 
 if _typing.TYPE_CHECKING:
     from ._ledger import Ledger
+    from .capture.seeds import seed_everything
 
 __version__ = "0.1.0"
 

@@ -6,6 +6,8 @@ import hashlib
 import os
 import socket
 
+from ._settings import setting
+
 __all__ = ["boot_id", "host_id", "hostname", "is_this_host", "pid_alive", "process_token"]
 
 _BOOT_ID: str | None = None
@@ -16,7 +18,7 @@ def hostname() -> str:
 
 
 def _hostname_hidden() -> bool:
-    return os.environ.get("LABLEDGER_CAPTURE_HOSTNAME", "on").lower() in ("0", "off", "false", "no")
+    return (setting("LABLEDGER_CAPTURE_HOSTNAME") or "").lower() in ("0", "off", "false", "no")
 
 
 def _anonymous_host() -> str:

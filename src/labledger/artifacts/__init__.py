@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import InvalidArtifactError, RunFinishedError
+from .._settings import setting
 from ..store._artifact_paths import default_name, parse_ref, scan, validate_kind, validate_name
 from ..store._manifest import manifest_digest
 from ._blobstore import (
@@ -119,7 +120,7 @@ def reader_blob_store(
 ) -> BlobStore:
     """Where to read a version's bytes: an explicit location (argument or env), else where it
     was written (``version["storage"]``), else the default beside the store."""
-    explicit = artifacts_uri or os.environ.get("LABLEDGER_ARTIFACTS_URI")
+    explicit = artifacts_uri or setting("LABLEDGER_ARTIFACTS_URI")
     if explicit:
         return open_blob_store(explicit, store_uri)
     if version.get("storage"):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, NotFoundError, UsageError
+from .._settings import setting
 from ..store._manifest import is_sha256
 
 __all__ = [
@@ -336,7 +337,7 @@ def resolve_artifacts_uri(
     """The artifacts location: explicit, else env LABLEDGER_ARTIFACTS_URI, else beside the store."""
     if artifacts_uri is not None and os.fspath(artifacts_uri):
         return os.fspath(artifacts_uri)
-    env = os.environ.get("LABLEDGER_ARTIFACTS_URI")
+    env = setting("LABLEDGER_ARTIFACTS_URI")
     if env:
         return env
     from ..store._locate import Location, default_root, scheme_family

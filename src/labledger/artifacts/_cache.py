@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._settings import setting
 from ..store._artifact_paths import safe_destination
 from ._blobstore import hash_file, reporting_copied_bytes
 
@@ -27,7 +28,7 @@ __all__ = ["cache_dir", "cached_path", "materialize"]
 
 def cache_dir() -> Path:
     """LABLEDGER_CACHE_DIR, else ``$XDG_CACHE_HOME/labledger/artifacts`` (``~/.cache/...``)."""
-    env = os.environ.get("LABLEDGER_CACHE_DIR")
+    env = setting("LABLEDGER_CACHE_DIR")
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

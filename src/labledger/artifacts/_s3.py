@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 from .._exceptions import IntegrityError, NotFoundError, UsageError
+from .._settings import setting
 from ._blobstore import CHUNK_SIZE, BlobInfo, _atomic_download, _check_sha, is_sha256
 
 __all__ = ["S3BlobStore", "parse_s3_uri"]
@@ -40,7 +41,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def _endpoint() -> str | None:
-    return os.environ.get("LABLEDGER_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
+    return setting("LABLEDGER_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 class S3BlobStore:

@@ -13,7 +13,6 @@ which waits for pending jobs up to a timeout and says what is still pending.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, StoreUnavailableError, UsageError
+from .._settings import setting
 from .._values import fmt_size
 from ._blobstore import Fingerprint, LocalBlobStore
 
@@ -38,14 +38,14 @@ log = logging.getLogger("labledger.artifacts")
 def default_timeout() -> float:
     """How long ``finish()`` waits for pending uploads: env LABLEDGER_ARTIFACT_TIMEOUT, default 600 s."""
     try:
-        return float(os.environ.get("LABLEDGER_ARTIFACT_TIMEOUT", "600"))
+        return float(setting("LABLEDGER_ARTIFACT_TIMEOUT") or "600")
     except ValueError:
         return 600.0
 
 
 def _max_attempts() -> int:
     try:
-        return max(1, int(os.environ.get("LABLEDGER_ARTIFACT_RETRIES", "8")))
+        return max(1, int(setting("LABLEDGER_ARTIFACT_RETRIES") or "8"))
     except ValueError:
         return 8
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import StrictModeError
+from .._settings import setting
 
 if TYPE_CHECKING:
     from ..tracking._run import Run
@@ -148,7 +149,7 @@ def reset_warnings() -> None:
 
 
 def _quiet() -> bool:
-    return os.environ.get("LABLEDGER_QUIET", "").lower() in ("1", "true", "yes", "on")
+    return (setting("LABLEDGER_QUIET") or "").lower() in ("1", "true", "yes", "on")
 
 
 def warn_once(kind: str, message: str) -> bool:
@@ -268,7 +269,7 @@ def _project_strict(start: Path) -> bool:
 
 def is_strict() -> bool:
     """LABLEDGER_STRICT=1 (0 turns it off), else the project's pyproject.toml setting."""
-    v = os.environ.get("LABLEDGER_STRICT")
+    v = setting("LABLEDGER_STRICT")
     if v is not None and v.strip() != "":
         return v.strip().lower() in ("1", "true", "yes", "on")
     try:

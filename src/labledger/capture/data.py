@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._settings import setting
+
 __all__ = ["cache_dir", "fingerprint"]
 
 _CHUNK = 1 << 20
@@ -29,7 +31,7 @@ _CACHE_VERSION = 1
 
 def cache_dir() -> Path:
     """Where fingerprint caches live: $LABLEDGER_CACHE_DIR/fingerprints, else the user cache dir."""
-    base = os.environ.get("LABLEDGER_CACHE_DIR")
+    base = setting("LABLEDGER_CACHE_DIR")
     if base:
         return Path(base).expanduser() / "fingerprints"
     xdg = os.environ.get("XDG_CACHE_HOME")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._settings import setting
 from .secrets import redact_argv
 
 __all__ = ["capture_command", "capture_os", "capture_python", "entry_script"]
@@ -77,7 +78,7 @@ def _scheduler() -> dict[str, Any] | None:
 
 def capture_os() -> dict[str, Any]:
     """System, release, libc, hostname (``LABLEDGER_CAPTURE_HOSTNAME=off`` omits it), container, scheduler."""
-    hide = os.environ.get("LABLEDGER_CAPTURE_HOSTNAME", "on").lower() in ("0", "off", "false", "no")
+    hide = (setting("LABLEDGER_CAPTURE_HOSTNAME") or "").lower() in ("0", "off", "false", "no")
     return {
         "system": platform.system(),
         "release": platform.release(),

@@ -21,6 +21,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._settings import setting
+
 __all__ = [
     "DEFAULT_ALLOWLIST",
     "allowed_env_vars",
@@ -139,7 +141,7 @@ def _matches(name: str, patterns: list[str]) -> bool:
 def allowed_env_vars(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The allowlisted, non-secret variables of ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ
-    patterns = _patterns(env.get("LABLEDGER_ENV_ALLOWLIST"))
+    patterns = _patterns(setting("LABLEDGER_ENV_ALLOWLIST", env))
     out: dict[str, str] = {}
     for name in sorted(env):
         if not _matches(name, patterns) or looks_secret_name(name):

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .._settings import setting
+
 __all__ = ["current_seed_info", "on_seed", "seed_everything"]
 
 _STATE: dict[str, Any] = {}
@@ -22,8 +24,8 @@ def seed_everything(seed: int | None = None, deterministic: bool = False) -> int
     asks torch for deterministic algorithms (and sets ``CUBLAS_WORKSPACE_CONFIG``).
     The seed is recorded on the active run, if any, and on runs started later.
     """
-    if seed is None and os.environ.get("LABLEDGER_REPRO_SEED", "").isdigit():
-        seed = int(os.environ["LABLEDGER_REPRO_SEED"])  # `labledger repro` replays a drawn seed
+    if seed is None and (setting("LABLEDGER_REPRO_SEED") or "").isdigit():
+        seed = int(setting("LABLEDGER_REPRO_SEED") or "")  # `labledger repro` replays a drawn seed
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little")
     if isinstance(seed, bool) or not isinstance(seed, int):

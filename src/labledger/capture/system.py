@@ -18,10 +18,11 @@ A probe that fails is dropped from later samples; the sampler never raises.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+from .._settings import setting
 
 if TYPE_CHECKING:
     from ..tracking._run import Run
@@ -50,7 +51,7 @@ def resolve_interval(option: bool | float | None, *, capture: bool = True) -> fl
 
             raise UsageError(f"system_metrics interval must be > 0 seconds, got {option!r}")
         return max(value, MIN_INTERVAL)
-    env = os.environ.get("LABLEDGER_SYSTEM_METRICS", "").strip().lower()
+    env = (setting("LABLEDGER_SYSTEM_METRICS") or "").strip().lower()
     if env in ("off", "0", "false", "no"):
         return None
     if env in ("", "on", "true", "yes", "1"):

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import click
 
+from .._settings import setting
 from .._values import fmt_duration, json_safe
 
 __all__ = [
@@ -96,7 +97,7 @@ _OFF = ("off", "0", "false", "no")
 
 def progress_enabled(stream: Any = None) -> bool:
     """Progress bars are drawn only on a terminal (stderr) and not with LABLEDGER_CONSOLE=off."""
-    if os.environ.get("LABLEDGER_CONSOLE", "").lower() in _OFF:
+    if (setting("LABLEDGER_CONSOLE") or "").lower() in _OFF:
         return False
     out = sys.stderr if stream is None else stream
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,6 +9,7 @@ from typing import Any
 
 import click
 
+from .._settings import setting
 from .._values import fmt_size
 from ._output import console, emit_json, fmt_time, progress, store_option
 
@@ -19,7 +19,7 @@ __all__ = ["artifacts", "gc"]
 def _default_project() -> str:
     from ..store._locate import default_root
 
-    return os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
+    return setting("LABLEDGER_PROJECT") or default_root().parent.name or "default"
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from .._exceptions import (
     StoreUnavailableError,
     error_from_wire,
 )
+from .._settings import setting
 from .._values import encode_json
 
 __all__ = ["HttpArtifactsMixin", "HttpBlobStore"]
@@ -124,7 +125,7 @@ class HttpBlobStore:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.uri = uri.rstrip("/")
-        token = token if token is not None else os.environ.get("LABLEDGER_TOKEN") or None
+        token = token if token is not None else setting("LABLEDGER_TOKEN") or None
         headers = {"User-Agent": "labledger-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"

@@ -41,6 +41,7 @@ from .._exceptions import (
     UsageError,
     error_from_wire,
 )
+from .._settings import setting
 from .._values import decode_json, encode_json
 from ..store._base import TERMINAL_STATUSES, Batch, History
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
@@ -101,9 +102,9 @@ class HttpStore(HttpArtifactsMixin):
         migrate: bool = True,  # accepted for open_store(**kwargs) symmetry; the server migrates
     ) -> None:
         self.uri = uri.rstrip("/")
-        self.token = token if token is not None else os.environ.get("LABLEDGER_TOKEN") or None
+        self.token = token if token is not None else setting("LABLEDGER_TOKEN") or None
         if sync_timeout is None:
-            env = os.environ.get("LABLEDGER_SYNC_TIMEOUT")
+            env = setting("LABLEDGER_SYNC_TIMEOUT")
             sync_timeout = float(env) if env else DEFAULT_SYNC_TIMEOUT
         self.sync_timeout = sync_timeout
         headers = {"User-Agent": "labledger-client"}

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .._settings import setting
+
 __all__ = [
     "SendResult",
     "Spool",
@@ -50,7 +52,7 @@ class SendResult:
 
 
 def default_spool_dir() -> Path:
-    env = os.environ.get("LABLEDGER_SPOOL_DIR")
+    env = setting("LABLEDGER_SPOOL_DIR")
     if env:
         return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

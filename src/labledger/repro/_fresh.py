@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .._exceptions import ReproError
+from .._settings import setting
 
 __all__ = ["FreshEnv", "FreshSpec", "build_fresh_env", "cache_root", "fresh_spec"]
 
@@ -43,7 +44,7 @@ def _norm(name: str) -> str:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("LABLEDGER_CACHE_DIR")
+    base = setting("LABLEDGER_CACHE_DIR")
     if base:
         return Path(base).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")

@@ -11,6 +11,8 @@ import socket
 
 from fastapi import FastAPI
 
+from .._settings import setting
+
 __all__ = ["app_from_env", "serve"]
 
 _ENV_BACKEND = "LABLEDGER_SERVER_BACKEND_URI"
@@ -24,11 +26,11 @@ def app_from_env() -> FastAPI:
     from ..store import resolve_store_uri
     from .app import create_app
 
-    hb = os.environ.get(_ENV_HEARTBEAT)
+    hb = setting(_ENV_HEARTBEAT)
     return create_app(
-        resolve_store_uri(os.environ.get(_ENV_BACKEND) or None),
-        os.environ.get(_ENV_ARTIFACTS) or None,
-        ui=os.environ.get(_ENV_UI, "1") != "0",
+        resolve_store_uri(setting(_ENV_BACKEND) or None),
+        setting(_ENV_ARTIFACTS) or None,
+        ui=setting(_ENV_UI) != "0",
         heartbeat_timeout=float(hb) if hb else None,
     )
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 
 from .. import __version__
+from .._settings import setting
 from ..store import Store, open_store
 from .errors import install_error_handlers
 
@@ -49,7 +49,7 @@ def create_app(
     )
     app.state.store = store
     app.state.store_uri = store_uri
-    app.state.artifacts_uri = artifacts_uri or os.environ.get("LABLEDGER_ARTIFACTS_URI")
+    app.state.artifacts_uri = artifacts_uri or setting("LABLEDGER_ARTIFACTS_URI")
     app.state.heartbeat_timeout = heartbeat_timeout
     install_error_handlers(app)
 

@@ -15,6 +15,7 @@ from .._exceptions import (
     StoreUnwritableError,
     UsageError,
 )
+from .._settings import setting
 
 __all__ = [
     "DEFAULT_DIRNAME",
@@ -55,7 +56,7 @@ def default_store_uri(cwd: str | os.PathLike[str] | None = None) -> str:
 
 def resolve_store_uri(store: str | os.PathLike[str] | None = None) -> str:
     """Argument, else env LABLEDGER_URI, else the embedded default. Plain paths mean SQLite."""
-    uri = os.fspath(store) if store is not None else os.environ.get("LABLEDGER_URI") or ""
+    uri = os.fspath(store) if store is not None else setting("LABLEDGER_URI") or ""
     if not uri:
         return default_store_uri()
     if "://" not in uri:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._exceptions import RunFinishedError, UsageError
 from .._names import new_run_id, new_run_name
+from .._settings import setting
 from .._values import check_key, coerce_metric, normalize_config
 from ._config import Config, Summary
 from ._lifecycle import RUNS as _RUNS
@@ -29,7 +30,7 @@ _now = time.time
 _PLAIN_NUMBERS = frozenset({float, int})
 _MAX_BUFFER = 200_000  # points held in memory before log() waits for the writer (~30 MB)
 _STALL_S = 10.0  # a writer with no progress for this long is stuck: drop points instead of waiting
-DEFAULT_FINISH_TIMEOUT = float(os.environ.get("LABLEDGER_FINISH_TIMEOUT", "60"))
+DEFAULT_FINISH_TIMEOUT = float(setting("LABLEDGER_FINISH_TIMEOUT") or "60")
 
 
 def _active_runs() -> list[Run]:
@@ -495,15 +496,13 @@ def init(
     if uri.startswith("sqlite"):
         precheck_sqlite(sqlite_path(uri))
     if project is None:
-        project = os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
+        project = setting("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
     if parent_run_id is None:  # set by `labledger repro` to link a reproduction to its original
-        parent_run_id = os.environ.get("LABLEDGER_PARENT_RUN") or None
-    art = (
-        os.fspath(artifacts) if artifacts is not None else os.environ.get("LABLEDGER_ARTIFACTS_URI")
-    )
+        parent_run_id = setting("LABLEDGER_PARENT_RUN") or None
+    art = os.fspath(artifacts) if artifacts is not None else setting("LABLEDGER_ARTIFACTS_URI")
     if capture is None:
-        capture = os.environ.get("LABLEDGER_CAPTURE", "on").lower() not in (
+        capture = (setting("LABLEDGER_CAPTURE") or "").lower() not in (
             "0",
             "off",
             "false",

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from .._settings import setting
 
 if TYPE_CHECKING:
     from ..store import Batch, Store
@@ -32,7 +33,7 @@ log = logging.getLogger("labledger.writer")
 HEARTBEAT_EVERY = 10.0
 BUSY_POINTS = 20_000
 # How long flush()/stop() keep waiting for a store that fails every write.
-FAILING_GRACE = float(os.environ.get("LABLEDGER_FAILING_GRACE", "10"))
+FAILING_GRACE = float(setting("LABLEDGER_FAILING_GRACE") or "10")
 
 Point = tuple[str, int, float, float]
 

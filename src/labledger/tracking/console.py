@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .._settings import setting
+
 __all__ = ["ConsolePanel", "console_enabled", "maybe_start_console", "render_panel", "sparkline"]
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -49,7 +51,7 @@ def console_enabled(
     env = os.environ if environ is None else environ
     if force is not None:
         return force
-    if env.get("LABLEDGER_CONSOLE", "").lower() in ("off", "0", "false", "no"):
+    if (setting("LABLEDGER_CONSOLE", env) or "").lower() in ("off", "0", "false", "no"):
         return False
     if env.get("CI"):
         return False
