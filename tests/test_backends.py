@@ -8,7 +8,14 @@ import pytest
 
 from labledger import UsageError
 from labledger.artifacts import LocalBlobStore, open_blob_store
-from labledger.store import Location, open_store
+from labledger.store import (
+    ArtifactCatalog,
+    Location,
+    ReproVerdicts,
+    RunStore,
+    Store,
+    open_store,
+)
 from labledger.store._backends import BLOB_BACKENDS, STORE_BACKENDS, blob_scheme, load_backend
 
 
@@ -21,12 +28,16 @@ def test_open_store_picks_the_class_from_the_scheme(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/ledger.db")
     try:
         assert type(store).__name__ == "SqlStore"
+        for role in (RunStore, ArtifactCatalog, ReproVerdicts, Store):
+            assert isinstance(store, role), role
         assert store.uri == f"sqlite:///{tmp_path}/ledger.db"
     finally:
         store.close()
     remote = open_store("http://127.0.0.1:9", spool_dir=tmp_path / "spool")
     try:
         assert type(remote).__module__ == "labledger.remote.http"
+        for role in (RunStore, ArtifactCatalog, ReproVerdicts, Store):
+            assert isinstance(remote, role), role
     finally:
         remote.close()
 

@@ -34,7 +34,7 @@ from ._blobstore import (
 from ._uploader import ArtifactRef, Uploader, UploadJob
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import ArtifactCatalog
     from ..tracking._run import Run
 
 __all__ = [
@@ -146,7 +146,7 @@ def use_artifact(run: Run, ref: str) -> Path:
 
 
 def download_artifact(
-    store: Store,
+    store: ArtifactCatalog,
     project: str,
     ref: str,
     dest: str | os.PathLike[str],

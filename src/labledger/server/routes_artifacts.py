@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import AuthError, IntegrityError, InvalidArtifactError
 from ..artifacts._blobstore import BlobStore, LocalBlobStore, file_fingerprint, is_sha256
-from ..store import Store
+from ..store import ArtifactCatalog, ReproVerdicts
 from ..store._artifact_paths import parse_ref, validate_alias, validate_name
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
@@ -266,7 +266,7 @@ def list_blobs(request: Request) -> Response:
     summary="Blobs some artifact version references (for gc)",
     tags=["admin"],
 )
-def referenced(request: Request, store: Store = Depends(get_store)) -> Any:
+def referenced(request: Request, store: ArtifactCatalog = Depends(get_store)) -> Any:
     principal(request).require("admin", "*")
     return {"sha256": sorted(store.referenced_blob_shas())}
 
@@ -313,7 +313,7 @@ def create_version(
     name: str,
     body: VersionCreate,
     request: Request,
-    store: Store = Depends(get_store),
+    store: ArtifactCatalog = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
     _name(project, "project")
@@ -353,7 +353,10 @@ def create_version(
     summary="Versions of one artifact, newest first",
 )
 def versions_of(
-    project: str, name: str, store: Store = Depends(get_store), who: Principal = Depends(reader)
+    project: str,
+    name: str,
+    store: ArtifactCatalog = Depends(get_store),
+    who: Principal = Depends(reader),
 ) -> Any:
     return LedgerJSONResponse(
         {"versions": store.list_artifact_versions(_name(project, "project"), _name(name))}
@@ -377,7 +380,7 @@ def resolve_ref(
     project: str,
     request: Request,
     ref: str = Query(..., min_length=1, max_length=400),
-    store: Store = Depends(get_store),
+    store: ArtifactCatalog = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     _resolve_target(who, project, ref, "read")
@@ -392,7 +395,7 @@ def delete_version(
     project: str,
     request: Request,
     ref: str = Query(..., min_length=1, max_length=400),
-    store: Store = Depends(get_store),
+    store: ArtifactCatalog = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
     _resolve_target(who, project, ref, "admin")
@@ -408,7 +411,7 @@ def set_alias(
     name: str,
     alias: str,
     body: AliasBody,
-    store: Store = Depends(get_store),
+    store: ArtifactCatalog = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
     _name(project, "project")
@@ -426,7 +429,7 @@ def set_alias(
 def list_versions(
     project: str | None = Query(None, max_length=250),
     name: str | None = Query(None, max_length=250),
-    store: Store = Depends(get_store),
+    store: ArtifactCatalog = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     return LedgerJSONResponse(
@@ -434,21 +437,25 @@ def list_versions(
     )
 
 
-def _version(store: Store, who: Principal, version_id: str) -> dict[str, Any]:
+def _version(store: ArtifactCatalog, who: Principal, version_id: str) -> dict[str, Any]:
     version = store.get_artifact_version_by_id(version_id)
     who.require("read", str(version["project"]))
     return version
 
 
 @router.get("/artifact-versions/{version_id}", summary="One artifact version by id")
-def version_by_id(version_id: str, request: Request, store: Store = Depends(get_store)) -> Any:
+def version_by_id(
+    version_id: str, request: Request, store: ArtifactCatalog = Depends(get_store)
+) -> Any:
     return LedgerJSONResponse(_version(store, principal(request), version_id))
 
 
 @router.get(
     "/artifact-versions/{version_id}/consumers", summary="Ids of the runs that used a version"
 )
-def consumers(version_id: str, request: Request, store: Store = Depends(get_store)) -> Any:
+def consumers(
+    version_id: str, request: Request, store: ArtifactCatalog = Depends(get_store)
+) -> Any:
     who = principal(request)
     _version(store, who, version_id)
     ids = [
@@ -460,7 +467,7 @@ def consumers(version_id: str, request: Request, store: Store = Depends(get_stor
 
 
 @router.get("/runs/{ref}/artifacts", summary="Artifact versions a run produced and consumed")
-def run_artifacts(ref: str, request: Request, store: Store = Depends(get_store)) -> Any:
+def run_artifacts(ref: str, request: Request, store: ArtifactCatalog = Depends(get_store)) -> Any:
     run_id = require_run(request, ref, "read")
     out = store.list_run_artifacts(run_id)
     who = principal(request)
@@ -478,7 +485,7 @@ def _run_writer(ref: str, request: Request) -> str:
 def use(
     body: UseBody,
     request: Request,
-    store: Store = Depends(get_store),
+    store: ArtifactCatalog = Depends(get_store),
     run_id: str = Depends(_run_writer),
 ) -> Any:
     _version(store, principal(request), body.version_id)
@@ -510,7 +517,7 @@ class VerdictBody(BaseModel):
 def add_verdict(
     body: VerdictBody,
     request: Request,
-    store: Store = Depends(get_store),
+    store: ReproVerdicts = Depends(get_store),
     who: Principal = Depends(principal),
 ) -> Any:
     from .._values import decode_json
@@ -529,7 +536,7 @@ def add_verdict(
 def verdicts(
     request: Request,
     runs: list[str] = Query(..., max_length=1000),
-    store: Store = Depends(get_store),
+    store: ReproVerdicts = Depends(get_store),
 ) -> Any:
     who = principal(request)
     ids = [require_run(request, r, "read") for r in runs]

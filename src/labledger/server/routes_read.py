@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ..store import Store
+from ..store import RunStore, Store
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader, require_run
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, 
 
 
 @router.get("/projects", summary="Projects with their run counts")
-def list_projects(store: Store = Depends(get_store), who: Principal = Depends(reader)) -> Any:
+def list_projects(store: RunStore = Depends(get_store), who: Principal = Depends(reader)) -> Any:
     allowed = who.readable_projects()
     projects = store.projects()
     if allowed is not None:
@@ -75,7 +75,10 @@ def _add_repro(store: Store, runs: list[dict[str, Any]]) -> None:
 
 @router.get("/runs/{ref}", summary="One run by id, unique id prefix or name")
 def get_run(
-    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)
+    ref: str,
+    request: Request,
+    store: RunStore = Depends(get_store),
+    who: Principal = Depends(reader),
 ) -> Any:
     run_id = require_run(request, ref, "read")
     store.reap_stale_runs(request.app.state.heartbeat_timeout)
@@ -84,7 +87,10 @@ def get_run(
 
 @router.get("/runs/{ref}/metrics", summary="Metric keys of a run")
 def metric_keys(
-    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(reader)
+    ref: str,
+    request: Request,
+    store: RunStore = Depends(get_store),
+    who: Principal = Depends(reader),
 ) -> Any:
     return {"keys": store.metric_keys(require_run(request, ref, "read"))}
 
@@ -97,7 +103,7 @@ def history(
     request: Request,
     key: str = Query(..., min_length=1, max_length=250),
     max_points: int | None = Query(None, ge=2, le=1_000_000),
-    store: Store = Depends(get_store),
+    store: RunStore = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     run_id = require_run(request, ref, "read")

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
 from ..artifacts._blobstore import is_sha256
-from ..store import Store
+from ..store import RunStore
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import Principal, get_store, principal, require_run, run_project, writer
@@ -109,7 +109,7 @@ class BatchBody(BaseModel):
 def create_run(
     body: RunCreate,
     request: Request,
-    store: Store = Depends(get_store),
+    store: RunStore = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
     who.require("write", body.project)
@@ -141,7 +141,7 @@ def write_batch(
     run_id: str,
     body: BatchBody,
     request: Request,
-    store: Store = Depends(get_store),
+    store: RunStore = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
     run_id = require_run(request, run_id, "write")
@@ -162,7 +162,10 @@ def write_batch(
 
 @router.post("/runs/{ref}/heartbeat", summary="Record that the run's writer is alive")
 def heartbeat(
-    ref: str, request: Request, store: Store = Depends(get_store), who: Principal = Depends(writer)
+    ref: str,
+    request: Request,
+    store: RunStore = Depends(get_store),
+    who: Principal = Depends(writer),
 ) -> Any:
     import time
 
@@ -179,7 +182,7 @@ def heartbeat(
     summary="Store small content-addressed bytes (patches, snapshots)",
     openapi_extra=BINARY_BODY,
 )
-async def put_blob(request: Request, store: Store = Depends(get_store)) -> Any:
+async def put_blob(request: Request, store: RunStore = Depends(get_store)) -> Any:
     who = principal(request)
     if not any(who.can("write", p) for p in who.roles):
         raise AuthError(
@@ -202,7 +205,7 @@ async def put_blob(request: Request, store: Store = Depends(get_store)) -> Any:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def get_blob(sha256: str, request: Request, store: Store = Depends(get_store)) -> Response:
+def get_blob(sha256: str, request: Request, store: RunStore = Depends(get_store)) -> Response:
     who = principal(request)
     if not any(who.can("read", p) for p in who.roles):
         raise AuthError(f"user {who.user!r} needs the read role on some project to read blobs", 403)
@@ -222,7 +225,7 @@ def whoami(request: Request) -> Any:
     summary="Mark runs whose heartbeats stopped as crashed (also runs in the background)",
     tags=["admin"],
 )
-def reap(request: Request, store: Store = Depends(get_store)) -> Any:
+def reap(request: Request, store: RunStore = Depends(get_store)) -> Any:
     who = principal(request)
     who.require("admin", "*")
     return {"crashed": store.reap_stale_runs(request.app.state.heartbeat_timeout)}

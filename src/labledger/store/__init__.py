@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 
 from .._exceptions import UsageError
 from ._backends import STORE_BACKENDS, load_backend
-from ._base import RUN_STATUSES, TERMINAL_STATUSES, Batch, History, Store
+from ._base import (
+    RUN_STATUSES,
+    TERMINAL_STATUSES,
+    ArtifactCatalog,
+    Batch,
+    History,
+    ReproVerdicts,
+    RunStore,
+    Store,
+)
 from ._locate import Location, default_root, default_store_uri, resolve_store_uri
 
 if TYPE_CHECKING:
@@ -20,9 +29,12 @@ if TYPE_CHECKING:
 __all__ = [
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
+    "ArtifactCatalog",
     "Batch",
     "History",
     "Location",
+    "ReproVerdicts",
+    "RunStore",
     "Store",
     "default_root",
     "default_store_uri",

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["RUN_STATUSES", "TERMINAL_STATUSES", "Batch", "History", "Store"]
+__all__ = [
+    "RUN_STATUSES",
+    "TERMINAL_STATUSES",
+    "ArtifactCatalog",
+    "Batch",
+    "History",
+    "ReproVerdicts",
+    "RunStore",
+    "Store",
+]
 
 RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
 TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed"})
@@ -66,8 +75,8 @@ class History:
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Storage used by runs (writes) and readers (CLI, UI, read API).
+class RunStore(Protocol):
+    """Runs and their series: what the writer writes and readers read.
 
     Run records are plain dicts with the JSON fields of ``labledger show --json``.
     """
@@ -110,19 +119,19 @@ class Store(Protocol):
 
     def get_blob(self, sha256: str) -> bytes: ...
 
-    def add_repro_verdict(self, verdict: dict[str, Any]) -> str:
-        """Store one ``labledger repro`` verdict (linked to the original and the reproduction); return its id."""
-        ...
-
-    def repro_verdicts(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Verdicts in which any of ``run_ids`` is the original or the reproduction, newest first."""
-        ...
-
     def reap_stale_runs(self, heartbeat_timeout: float | None = None) -> list[str]:
         """Mark runs whose writer is gone as crashed; return their ids."""
         ...
 
-    # -- artifact metadata (bytes live in a labledger.artifacts BlobStore; see docs/artifacts.md)
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ArtifactCatalog(Protocol):
+    """Artifact metadata: versions, aliases, lineage (bytes live in a labledger.artifacts
+    BlobStore; see docs/artifacts.md)."""
+
+    uri: str
 
     def create_artifact_version(
         self,
@@ -168,4 +177,27 @@ class Store(Protocol):
         """Every blob sha256 still referenced by an artifact version (gc keeps these)."""
         ...
 
-    def close(self) -> None: ...
+
+@runtime_checkable
+class ReproVerdicts(Protocol):
+    """The verdicts of ``labledger repro``, linked to the original run and its reproduction."""
+
+    uri: str
+
+    def add_repro_verdict(self, verdict: dict[str, Any]) -> str:
+        """Store one ``labledger repro`` verdict (linked to the original and the reproduction); return its id."""
+        ...
+
+    def repro_verdicts(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Verdicts in which any of ``run_ids`` is the original or the reproduction, newest first."""
+        ...
+
+
+@runtime_checkable
+class Store(RunStore, ArtifactCatalog, ReproVerdicts, Protocol):
+    """Every role at once: what a back end (SqlStore, HttpStore) implements.
+
+    Code that needs one role asks for that protocol (the server's artifact routes take an
+    ArtifactCatalog, the write routes a RunStore), so a back end or a route module depends
+    only on what it uses.
+    """
