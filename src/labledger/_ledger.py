@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .store import History, Store, open_store
+
+if TYPE_CHECKING:
+    from .query import Node
 
 __all__ = ["Ledger"]
 
@@ -33,7 +36,7 @@ class Ledger:
     def runs(
         self,
         project: str | None = None,
-        filter: str | None = None,
+        filter: str | Node | None = None,
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
@@ -44,7 +47,7 @@ class Ledger:
             project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
         )
 
-    def count(self, project: str | None = None, filter: str | None = None) -> int:
+    def count(self, project: str | None = None, filter: str | Node | None = None) -> int:
         return self.store.count_runs(project=project, filter=filter)
 
     def get(self, run_id_or_prefix: str) -> dict[str, Any]:
@@ -175,12 +178,12 @@ def _metric_field(metric: str) -> str:
     return f"summary.`{metric}`"
 
 
-def _with_metric(filter: str | None, metric: str) -> str:
-    """``filter`` (checked on its own, so errors point into the user's text) and ``summary.M exists``."""
-    field = _metric_field(metric)
-    if not filter:
-        return f"{field} exists"
-    from .query import parse
+def _with_metric(filter: str | None, metric: str) -> Node:
+    """The tree of ``filter`` (parsed on its own, so errors point into the user's text) and
+    ``summary.M exists``; the store compiles this tree, it is not re-parsed from text."""
+    from .query import And, Exists, parse, parse_field
 
-    parse(filter)
-    return f"({filter}) and {field} exists"
+    has_metric = Exists(parse_field(_metric_field(metric)))
+    if not filter:
+        return has_metric
+    return And((parse(filter), has_metric))

@@ -28,8 +28,8 @@ def _short(value: Any, width: int = 40) -> str:
 PAGE = 2000  # runs per read while a progress bar counts them
 
 
-def _load_runs(ledger: Any, project: str | None, filter_: str, bar: ProgressBar) -> list[Any]:
-    """All runs matching ``filter_``, read a page at a time so ``bar`` can count them."""
+def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar) -> list[Any]:
+    """All runs matching ``filter_`` (text or a parsed tree), read a page at a time so ``bar`` can count them."""
     total = ledger.count(project, filter_)
     bar.update(completed=0, total=total)
     seen: dict[str, Any] = {}

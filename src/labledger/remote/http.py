@@ -24,7 +24,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -47,6 +47,9 @@ from ..store._base import TERMINAL_STATUSES, Batch, History
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from .spool import SendResult, Spool, SpoolEntry, read_entries, reject
+
+if TYPE_CHECKING:
+    from ..query import Node
 
 __all__ = [
     "DEFAULT_SYNC_TIMEOUT",
@@ -71,6 +74,15 @@ def _classify(resp: httpx.Response | None) -> str:
     if resp.status_code < 400:
         return SendResult.OK
     return SendResult.REJECTED
+
+
+def _filter_text(filter: str | Node) -> str:
+    """A parsed filter goes over HTTP as text that parses back to the same tree."""
+    if isinstance(filter, str):
+        return filter
+    from ..query import to_text
+
+    return to_text(filter)
 
 
 def _error_body(resp: httpx.Response) -> dict[str, Any]:
@@ -442,7 +454,7 @@ class HttpStore(HttpArtifactsMixin):
         self,
         *,
         project: str | None = None,
-        filter: str | None = None,
+        filter: str | Node | None = None,
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
@@ -457,7 +469,7 @@ class HttpStore(HttpArtifactsMixin):
             if project is not None:
                 params["project"] = project
             if filter:
-                params["filter"] = filter
+                params["filter"] = _filter_text(filter)
             if order_by:
                 params["order_by"] = [order_by] if isinstance(order_by, str) else list(order_by)
             runs = self._get_json(f"{API}/runs", params)["runs"]
@@ -465,12 +477,12 @@ class HttpStore(HttpArtifactsMixin):
             if len(runs) < want:
                 return out
 
-    def count_runs(self, *, project: str | None = None, filter: str | None = None) -> int:
+    def count_runs(self, *, project: str | None = None, filter: str | Node | None = None) -> int:
         params: dict[str, Any] = {"limit": 1}
         if project is not None:
             params["project"] = project
         if filter:
-            params["filter"] = filter
+            params["filter"] = _filter_text(filter)
         return int(self._get_json(f"{API}/runs", params)["total"])
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History:

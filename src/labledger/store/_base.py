@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..query import Node
+
 __all__ = [
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
@@ -99,13 +101,15 @@ class RunStore(Protocol):
         self,
         *,
         project: str | None = None,
-        filter: str | None = None,
+        filter: str | Node | None = None,
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[dict[str, Any]]: ...
 
-    def count_runs(self, *, project: str | None = None, filter: str | None = None) -> int: ...
+    def count_runs(
+        self, *, project: str | None = None, filter: str | Node | None = None
+    ) -> int: ...
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History: ...
 

@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -37,6 +37,9 @@ from ._base import Batch
 from ._locate import code_revisions, precheck_sqlite, sqlite_path
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
+
+if TYPE_CHECKING:
+    from ..query import Node
 
 __all__ = ["SqlStore", "code_revisions", "downsample"]
 
@@ -502,7 +505,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         self,
         *,
         project: str | None = None,
-        filter: str | None = None,
+        filter: str | Node | None = None,
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
@@ -528,7 +531,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         self,
         *,
         project: str | None = None,
-        filter: str | None = None,
+        filter: str | Node | None = None,
         projects: Sequence[str] | None = None,
     ) -> int:
         q = self._runs_query(project=project, filter=filter, order_by=None, projects=projects)
@@ -541,7 +544,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         self,
         *,
         project: str | None,
-        filter: str | None,
+        filter: str | Node | None,
         order_by: str | list[str] | None,
         projects: Sequence[str] | None = None,
     ) -> Any:
