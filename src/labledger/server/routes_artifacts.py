@@ -100,7 +100,7 @@ def head_blob(sha256: str, request: Request) -> Response:
     return Response(status_code=200 if blob_store(request).has(_sha(sha256)) else 404)
 
 
-class _Spool:
+class _UploadPart:
     """The request body on its way to disk: hashed and counted as it is written."""
 
     def __init__(self, directory: str | None) -> None:
@@ -143,7 +143,7 @@ async def put_blob(
             pass
         return {"sha256": sha, "stored": False, "size": size}
     tmp_dir = str(blobs.root / "tmp") if isinstance(blobs, LocalBlobStore) else None
-    spool = await run_in_threadpool(_Spool, tmp_dir)
+    part = await run_in_threadpool(_UploadPart, tmp_dir)
     try:
         pending: list[bytes] = []
         pending_size = 0
@@ -153,41 +153,41 @@ async def put_blob(
             pending.append(chunk)
             pending_size += len(chunk)
             if pending_size >= STREAM_CHUNK:
-                await run_in_threadpool(spool.write, b"".join(pending))
+                await run_in_threadpool(part.write, b"".join(pending))
                 pending, pending_size = [], 0
-            if spool.size + pending_size > MAX_BLOB_BYTES:
+            if part.size + pending_size > MAX_BLOB_BYTES:
                 raise ApiError(413, f"artifact blobs are limited to {MAX_BLOB_BYTES} bytes")
         if pending:
-            await run_in_threadpool(spool.write, b"".join(pending))
-        await run_in_threadpool(spool.fh.close)
-        actual = spool.hash.hexdigest()
+            await run_in_threadpool(part.write, b"".join(pending))
+        await run_in_threadpool(part.fh.close)
+        actual = part.hash.hexdigest()
         if actual != sha:
             raise ApiError(
                 400,
                 f"the uploaded bytes hash to {actual}, not {sha}: refused",
                 code="integrity",
-                details={"expected": sha, "actual": actual, "size": spool.size},
+                details={"expected": sha, "actual": actual, "size": part.size},
             )
-        if size is not None and size != spool.size:
-            raise ApiError(400, f"received {spool.size} bytes, expected {size}", code="integrity")
+        if size is not None and size != part.size:
+            raise ApiError(400, f"received {part.size} bytes, expected {size}", code="integrity")
 
         def commit() -> None:
             if isinstance(blobs, LocalBlobStore):
                 blobs.put_file(
-                    spool.path, sha, spool.size, fingerprint=file_fingerprint(spool.path)
+                    part.path, sha, part.size, fingerprint=file_fingerprint(part.path)
                 )
             else:
-                blobs.put_file(spool.path, sha, spool.size)
+                blobs.put_file(part.path, sha, part.size)
 
         try:
             await run_in_threadpool(commit)
         except IntegrityError as exc:  # cannot happen unless the disk corrupts our temp file
             raise ApiError(500, str(exc)) from None
         return LedgerJSONResponse(
-            {"sha256": sha, "stored": True, "size": spool.size}, status_code=201
+            {"sha256": sha, "stored": True, "size": part.size}, status_code=201
         )
     finally:
-        await run_in_threadpool(spool.discard)
+        await run_in_threadpool(part.discard)
 
 
 def _iter_stream(stream: Any) -> Iterator[bytes]:
