@@ -102,11 +102,11 @@ def sql_export_rows(
     import sqlalchemy as sa
 
     from ..store import _schema as s
-    from ..store._filter_sql import compile_filter, compile_order_by
 
     engine = getattr(store, "engine", None)
     dialect = getattr(store, "dialect", None)
-    if engine is None or dialect not in ("sqlite", "postgresql"):
+    runs_query = getattr(store, "_runs_query", None)
+    if engine is None or dialect not in ("sqlite", "postgresql") or runs_query is None:
         return None
     r = s.runs
     cols = [
@@ -122,17 +122,8 @@ def sql_export_rows(
         r.c.config,
         r.c.summary,
     ]
-    q = sa.select(*cols)
-    if project is not None:
-        q = q.where(r.c.project == project)
-    if filter:
-        q = q.where(compile_filter(filter, dialect=dialect))
-    keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
-    q = (
-        q.order_by(*compile_order_by(keys, dialect=dialect))
-        if keys
-        else q.order_by(r.c.created_at.desc(), r.c.id)
-    )
+    # the store's own query (project, filter, order), narrowed to the columns an export needs
+    q = runs_query(project=project, filter=filter, order_by=order_by).with_only_columns(*cols)
     if limit is not None:
         q = q.limit(limit)
     ms = s.metric_summary
