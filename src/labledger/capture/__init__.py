@@ -106,9 +106,9 @@ def capture_env(
 
 
 def _store_ignore(run: Run) -> list[str]:
-    if run.store_uri.startswith("sqlite"):
-        from ..store._locate import sqlite_path
+    from ..store._locate import scheme_family, sqlite_path
 
+    if scheme_family(run.store_uri) == "sqlite":
         return [str(sqlite_path(run.store_uri))]
     return []
 

@@ -17,11 +17,12 @@ _ROLES = click.Choice(["read", "write", "admin"])
 def _backend(ctx: click.Context, value: str | None) -> str:
     """The SQL store URI: the option, else the group's, else LABLEDGER_URI, else the embedded default."""
     from .._exceptions import UsageError
-    from ..store import resolve_store_uri
+    from ..store import Location
 
     value = value or (ctx.obj or {}).get("backend_uri")
-    uri = resolve_store_uri(value or None)
-    if uri.startswith(("http://", "https://")):
+    location = Location.of(value or None)
+    uri = location.uri
+    if location.is_remote:
         raise UsageError(
             "the server's --backend-uri must be sqlite:///PATH or postgresql://…, not a server URL"
         )

@@ -65,10 +65,11 @@ def ui(store: str | None, port: int, host: str, artifacts_uri: str | None) -> No
     import uvicorn
 
     from ..server.app import create_app
-    from ..store import open_store, resolve_store_uri
+    from ..store import Location, open_store
 
-    uri = resolve_store_uri(store)
-    if uri.startswith(("http://", "https://")):
+    location = Location.of(store)
+    uri = location.uri
+    if location.is_remote:
         raise click.UsageError(
             f"{uri} is a labledger server: it serves the dashboard itself, open it in a browser"
         )

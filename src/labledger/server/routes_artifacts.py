@@ -64,7 +64,9 @@ def blob_store(request: Request) -> BlobStore:
         from ..artifacts._blobstore import open_blob_store
 
         uri = app.state.artifacts_uri
-        if uri and str(uri).startswith(("http://", "https://")):
+        from ..store._locate import scheme_family
+
+        if uri and scheme_family(str(uri)) in ("http", "https"):
             raise ApiError(500, "the server's artifacts URI must be a directory or s3://, not http")
         store_uri = getattr(app.state.store, "uri", None) or app.state.store_uri
         blobs = app.state.blob_store = open_blob_store(uri, store_uri)
@@ -173,9 +175,7 @@ async def put_blob(
 
         def commit() -> None:
             if isinstance(blobs, LocalBlobStore):
-                blobs.put_file(
-                    part.path, sha, part.size, fingerprint=file_fingerprint(part.path)
-                )
+                blobs.put_file(part.path, sha, part.size, fingerprint=file_fingerprint(part.path))
             else:
                 blobs.put_file(part.path, sha, part.size)
 

@@ -108,9 +108,11 @@ class Run:
             "notes": notes,
             "parent_run_id": parent_run_id,
         }
+        from ..store._locate import scheme_family
         from ._writer import Writer
 
-        spill_uri = None if store_uri.startswith(("http://", "https://")) else store_uri
+        # a server's client keeps its own spool; SQL stores spill to disk
+        spill_uri = None if scheme_family(store_uri) in ("http", "https") else store_uri
         self._writer = Writer(
             self.id,
             self._buf,
@@ -490,11 +492,12 @@ def init(
     ``system/*`` series every N seconds (True = 10 s, False = off; default env
     LABLEDGER_SYSTEM_METRICS=off|<seconds>, else 10 s when capture is on).
     """
-    from ..store._locate import default_root, precheck_sqlite, resolve_store_uri, sqlite_path
+    from ..store._locate import Location, default_root, precheck_sqlite
 
-    uri = resolve_store_uri(store)
-    if uri.startswith("sqlite"):
-        precheck_sqlite(sqlite_path(uri))
+    location = Location.of(store)  # resolved and parsed once
+    uri = location.uri
+    if location.sqlite_file is not None:
+        precheck_sqlite(location.sqlite_file)
     if project is None:
         project = setting("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
