@@ -138,18 +138,43 @@ class Run:
         return self._writer.store
 
     def _start_capture(self) -> None:
+        from .capture import CaptureProgress
+        from .capture.platform import entry_script
+
+        # found now: CPython deletes __main__.__file__ once the script's last line ran,
+        # before atexit (a run without `with` is finished from atexit)
+        script = entry_script()
+        progress = CaptureProgress(lambda env: self._writer.update_run(env=env))
+        self._capture_progress: Any = progress
+
         def work() -> None:
             try:
                 from .capture import collect
 
-                env = collect(self)
-                if env:
-                    self._writer.update_run(env=env)
+                collect(self, script=script, progress=progress)
             except Exception as exc:
-                self._writer.update_run(env={"capture_error": f"{type(exc).__name__}: {exc}"})
+                progress.publish(None, {"capture_error": f"{type(exc).__name__}: {exc}"})
 
         self._capture_thread = threading.Thread(target=work, name="labledger-capture", daemon=True)
         self._capture_thread.start()
+
+    def _wait_capture(self) -> dict[str, Any]:
+        """Wait (bounded) for capture; the ``env`` fields saying what is missing, if any."""
+        thread = self._capture_thread
+        if thread is None:
+            return {}
+        from .capture import capture_timeout, warn
+
+        limit = capture_timeout()
+        thread.join(timeout=limit)
+        missing: list[str] = self._capture_progress.close()
+        if not missing:
+            return {}
+        warn(
+            f"environment capture of run {self.id[:8]} did not finish within {limit:.0f}s; "
+            f"not recorded: {', '.join(missing)} (env.missing; LABLEDGER_CAPTURE_TIMEOUT)"
+        )
+        return {"missing": missing}
 
     def _after_fork_in_child(self) -> None:
         # The child inherited a copy of the buffer that the parent will write itself:
@@ -358,8 +383,7 @@ class Run:
                 self._sampler.stop()
             self._finished = True
             self.status = status
-            if self._capture_thread is not None:
-                self._capture_thread.join(timeout=5.0)
+            missing = self._wait_capture()
             for hook in list(self._before_finish):
                 try:
                     hook(timeout)
@@ -368,6 +392,7 @@ class Run:
             from .capture import finalize  # end time, runtime and exit status
 
             extra = finalize(self, status=status, exit_code=exit_code)
+            extra.update(missing)
             update: dict[str, Any] = {"status": status, "ended_at": _now(), "exit_code": exit_code}
             if extra:
                 update["env"] = extra

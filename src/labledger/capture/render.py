@@ -131,6 +131,13 @@ def render_env_lines(env: dict[str, Any]) -> list[str]:
         lines.append("capture errors: " + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
     if env.get("capture_error"):
         lines.append(f"capture failed: {env['capture_error']}")
+    missing = env.get("missing") or []
+    if missing:
+        lines.append(
+            "missing  "
+            + ", ".join(str(m) for m in missing)
+            + " (capture did not finish before the run ended: not recorded, not absent)"
+        )
     return lines
 
 

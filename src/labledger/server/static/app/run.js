@@ -126,6 +126,15 @@ function fact(label, value) {
   return el("div", { class: "fact" }, el("dt", { text: label }), el("dd", null, value));
 }
 
+// What to say when env.git is absent: only "not a git checkout" when capture says so.
+function gitEmpty(env) {
+  if ((env.missing || []).includes("git")) return "git state not recorded (capture did not finish before the run ended)";
+  if (env.errors && env.errors.git) return `git state could not be read: ${env.errors.git}`;
+  if (env.code_snapshot) return "not a git checkout (code snapshot stored)";
+  if (!env.command) return "not captured";
+  return "not a git checkout";
+}
+
 function renderEnvironment(host, run) {
   const env = run.env || {};
   const git = env.git || {};
@@ -141,7 +150,7 @@ function renderEnvironment(host, run) {
   };
   const envSec = el("div", { class: "two-col" },
     section("Source",
-      kvTable(gitRows, { empty: "not a git checkout" }),
+      kvTable(gitRows, { empty: gitEmpty(env) }),
       cmd.argv ? el("div", { class: "sub" }, el("h3", { text: "Command" }), el("pre", { class: "code", text: (cmd.argv || []).map(shellQuote).join(" ") }),
         kvTable({ cwd: cmd.cwd, rel_cwd: cmd.rel_cwd, entry_point: cmd.entry_point, executable: cmd.executable })) : null),
     section("Platform",
@@ -173,7 +182,9 @@ function renderEnvironment(host, run) {
     el("div", { class: "scroll-box" }, el("table", { class: "grid compact" }, el("thead", null, el("tr", null, el("th", { text: "Package" }), el("th", { text: "Version" }), el("th", { text: "Source" }))), pkgBody)))
     : el("p", { class: "muted", text: "not captured" }));
   const varsSec = section("Environment variables", kvTable(env.env_vars, { empty: "none captured" }));
-  const errs = env.errors && Object.keys(env.errors).length ? section("Capture problems", kvTable(env.errors)) : null;
+  const errRows = { ...(env.errors || {}) };
+  if ((env.missing || []).length) errRows["not recorded"] = `${env.missing.join(", ")} (capture did not finish before the run ended)`;
+  const errs = Object.keys(errRows).length ? section("Capture problems", kvTable(errRows)) : null;
 
   // code: captured patch and snapshot
   const codeSec = section("Code");

@@ -1,0 +1,158 @@
+"""Capture is never lost silently (issue #12 items 2 and 3), with real script processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from _caphelpers import ROOT, Script, cli, json_out, load_run
+
+_SLOW_PACKAGES = """
+    import threading, labledger, labledger.capture as capture
+    never = threading.Event()
+    # a capture part that never ends (as under heavy load): finish() must give up on it
+    capture._PROBE_HOOK = lambda part: never.wait() if part == "packages" else None
+    run = labledger.init("p", seed=1)
+    run.log({"loss": 0.5})
+    run.finish()
+"""
+
+
+def test_slow_capture_part_is_recorded_as_missing_and_warned(
+    repo: Path, script: Script, store_uri: str
+) -> None:
+    proc = script.run(_SLOW_PACKAGES, cwd=repo, env={"LABLEDGER_CAPTURE_TIMEOUT": "2"})
+    run = load_run(store_uri)
+    env = run["env"]
+    assert env["missing"] == ["packages"]
+    assert "packages" not in env
+    # what was captured before the bound ran out is stored: git and command first
+    assert (
+        env["git"]["commit"]
+        == subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    assert env["command"]["argv"][0].endswith("script.py")
+    assert env["hardware"]["cpu_count"] >= 1
+    assert env["runtime"]["status"] == "finished"
+    assert run["status"] == "finished"
+    warning = [line for line in proc.stderr.splitlines() if "did not finish" in line]
+    assert len(warning) == 1, proc.stderr
+    assert "packages" in warning[0] and run["id"][:8] in warning[0]
+    shown = cli("show", run["id"], store_uri=store_uri)
+    assert "missing  packages" in shown.stdout
+
+
+def test_missing_git_part_is_not_shown_as_not_a_git_checkout(
+    repo: Path, script: Script, store_uri: str
+) -> None:
+    code = _SLOW_PACKAGES.replace('part == "packages"', 'part == "git"')
+    script.run(code, cwd=repo, env={"LABLEDGER_CAPTURE_TIMEOUT": "1"})
+    env = load_run(store_uri)["env"]
+    assert env["missing"][0] == "git"
+    assert "git" not in env and "code_snapshot" not in env
+    shown = cli("show", "--json", load_run(store_uri)["id"], store_uri=store_uri)
+    assert json_out(shown)["env"]["missing"][0] == "git"
+    js = (ROOT / "src/labledger/server/static/app/run.js").read_text()
+    assert 'includes("git")' in js  # the UI asks env.missing before saying "not a git checkout"
+
+
+def test_each_part_is_stored_as_it_is_captured(repo: Path, script: Script, store_uri: str) -> None:
+    # the script waits, while its capture is stuck in "hardware", until the store shows
+    # git and command: they were written before the rest, as their own run update
+    code = """
+        import sys, threading, time, labledger, labledger.capture as capture
+        stuck = threading.Event()
+        release = threading.Event()
+        def hook(part):
+            if part == "hardware":
+                stuck.set()
+                release.wait(120)
+        capture._PROBE_HOOK = hook
+        run = labledger.init("p")
+        assert stuck.wait(120)
+        ledger = labledger.Ledger(reap=False)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            env = ledger.get(run.id)["env"]
+            if "git" in env and "command" in env:
+                break
+            time.sleep(0.05)
+        print(sorted(env))
+        release.set()
+        run.finish()
+    """
+    proc = script.run(code, cwd=repo, timeout=180)
+    seen = proc.stdout.strip().splitlines()[-1]
+    assert "'git'" in seen and "'command'" in seen
+    assert "'packages'" not in seen and "'hardware'" not in seen
+    env = load_run(store_uri)["env"]
+    assert "missing" not in env and env["packages"] and env["hardware"]
+
+
+def test_concurrent_runs_each_store_the_whole_environment(
+    repo: Path, store_uri: str, tmp_path: Path
+) -> None:
+    # several processes at once on a small machine: each run keeps git, packages,
+    # hardware and command (finish() waits for capture with a generous bound)
+    import os
+
+    path = repo / "many.py"
+    path.write_text(
+        "import labledger\nrun = labledger.init('p')\nfor i in range(100): run.log({'x': i})\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "LABLEDGER_URI": store_uri,
+        "LABLEDGER_SYSTEM_METRICS": "off",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(path)], cwd=repo, env=env, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err
+    from labledger import Ledger
+
+    with Ledger(store_uri) as ledger:
+        runs = ledger.runs()
+    assert len(runs) == 4
+    for r in runs:
+        e = r["env"]
+        assert "missing" not in e
+        for part in ("git", "packages", "hardware", "command", "python", "os"):
+            assert e.get(part), (part, sorted(e))
+
+
+def test_script_outside_git_without_with_stores_its_snapshot(
+    tmp_path: Path, script: Script, store_uri: str
+) -> None:
+    # the run is finished from atexit, after CPython removed __main__.__file__
+    work = tmp_path / "plain"
+    work.mkdir()
+    (work / "helper.py").write_text("SCALE = 2\n")
+    code = """
+        import helper, labledger
+        run = labledger.init("p", seed=3)
+        for i in range(5):
+            run.log({"loss": helper.SCALE / (i + 1)})
+    """
+    proc = script.run(code, cwd=work, name="train.py")
+    assert "no entry script" not in proc.stderr
+    assert "snapshot of the entry script" in proc.stderr
+    env = load_run(store_uri)["env"]
+    snap = env["code_snapshot"]
+    assert sorted(f["path"] for f in snap["files"]) == ["helper.py", "train.py"]
+    assert env["command"]["entry_point"].endswith("train.py")
+    import json
+
+    from _caphelpers import get_blob
+
+    files = json.loads(get_blob(store_uri, snap["sha256"]))
+    assert "helper.SCALE" in files["train.py"]
