@@ -156,3 +156,81 @@ def test_script_outside_git_without_with_stores_its_snapshot(
 
     files = json.loads(get_blob(store_uri, snap["sha256"]))
     assert "helper.SCALE" in files["train.py"]
+
+
+# -- secrets (issue #12 item 9) -----------------------------------------------------------
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+RANDOM_B64 = "Vl/S6R32ULnwbNPoynoTSh06+AVPFuQX1uPWPs8T=="
+
+
+def test_option_values_secret_names_and_base64_keys_are_redacted(
+    repo: Path, script: Script, store_uri: str
+) -> None:
+    args = [
+        "--pass",
+        "hunter2",
+        "--passphrase",
+        "correct-horse",
+        "--db-pwd=swordfish",
+        "--credentials-file",
+        "creds.json",
+        AWS_SECRET,
+        f"--blob={RANDOM_B64}",
+        "--lr",
+        "0.1",
+        "--data",
+        "/data/ImageNet2012/train/n01440764",
+        "--use-key-cache",
+        "--epochs",
+        "3",
+    ]
+    env = {
+        "TF_VAR_db_pass": "hunter3",
+        "TF_VAR_Api_Key": "k3y",
+        "TORCH_SOME_SECRET_X": "s3cret",
+        "TF_VAR_region": "eu-west-1",
+        "TORCH_HOME": AWS_SECRET,
+        "LABLEDGER_ENV_ALLOWLIST": "MY_*",
+        "MY_UPLOAD_PWD": "pw",
+        "MY_PLAIN": "kept",
+    }
+    code = "import labledger\nwith labledger.init('p') as run:\n    print(run.id)\n"
+    proc = script.run(code, cwd=repo, env=env, args=args)
+    shown = json_out(cli("show", "--json", proc.stdout.strip(), store_uri=store_uri))
+    text = subprocess.list2cmdline([str(x) for x in shown["env"]["command"]["argv"]])
+    for secret in ("hunter2", "correct-horse", "swordfish", "creds.json", AWS_SECRET, RANDOM_B64):
+        assert secret not in text
+    import json
+
+    dumped = json.dumps(shown)
+    for secret in ("hunter2", "hunter3", "k3y", "s3cret", "swordfish", AWS_SECRET, RANDOM_B64):
+        assert secret not in dumped, secret
+    argv = shown["env"]["command"]["argv"]
+    assert argv[argv.index("--pass") + 1] == "<redacted>"
+    assert argv[argv.index("--passphrase") + 1] == "<redacted>"
+    assert "--db-pwd=<redacted>" in argv and "--blob=<redacted>" in argv
+    # what is not secret stays readable
+    assert argv[argv.index("--lr") + 1] == "0.1"
+    assert argv[argv.index("--data") + 1] == "/data/ImageNet2012/train/n01440764"
+    assert argv[argv.index("--epochs") + 1] == "3"  # a flag named like a key keeps the next option
+    env_vars = shown["env"]["env_vars"]
+    assert env_vars["TF_VAR_region"] == "eu-west-1" and env_vars["MY_PLAIN"] == "kept"
+    for name in ("TF_VAR_db_pass", "TF_VAR_Api_Key", "TORCH_SOME_SECRET_X", "TORCH_HOME"):
+        assert name not in env_vars
+    assert "MY_UPLOAD_PWD" not in env_vars
+
+
+def test_paths_and_names_are_not_taken_for_keys() -> None:
+    from labledger.capture.secrets import looks_secret_value
+
+    for plain in (
+        "/data/ImageNet2012/train/n01440764/n01440764_10026.JPEG",
+        "s3bucket/Experiments/VisionTransformer/B16/Run42",
+        "gs/MyProject/DataSets/CIFAR10/v2/Train",
+        "outputs/2024-01-05/12-30-11/.hydra/config.yaml",
+        "runs/ResNet50_lr0.001_bs256/checkpoints/epoch=10-step=5000.ckpt",
+    ):
+        assert not looks_secret_value(plain), plain
+    for key in (AWS_SECRET, RANDOM_B64, "abc+def/ghiJKL123mnoPQ==", f"AWS_SECRET={AWS_SECRET}"):
+        assert looks_secret_value(key), key
