@@ -282,7 +282,7 @@ class _Compiler:
             tv = sa.func.json_each(sa.literal(json.dumps(values), sa.String)).table_valued("value")
             return expr.in_(sa.select(tv.c.value).scalar_subquery())
         elem = pg.DOUBLE_PRECISION if kind == "number" else sa.Text
-        arr = sa.literal(values, pg.ARRAY(elem))
+        arr: Any = sa.literal(values, pg.ARRAY(elem))
         if kind != "number":
             arr = sa.cast(arr, pg.ARRAY(sa.Text))
         return expr == sa.any_(arr)
