@@ -38,7 +38,9 @@ def test_sizes_and_existence_are_checked(artifacts_uri: str, tmp_path: Path) -> 
     data = b"x" * 1000
     sha = _put(blobs, tmp_path, data)
     check_blobs(blobs, [{"path": "m.bin", "sha256": sha, "size": 1000}], "m")
-    with pytest.raises(InvalidArtifactError, match="the manifest says 999 bytes, blob .* holds 1000"):
+    with pytest.raises(
+        InvalidArtifactError, match=r"the manifest says 999 bytes, blob .* holds 1000"
+    ):
         check_blobs(blobs, [{"path": "m.bin", "sha256": sha, "size": 999}], "m")
     other = hashlib.sha256(b"never stored").hexdigest()
     with pytest.raises(InvalidArtifactError, match="not in the artifact store"):
@@ -54,9 +56,12 @@ def test_a_damaged_blob_is_not_registered_as_a_version(
     _truncate(blobs, sha, data[:100])  # the upload is skipped (same sha): only the check sees it
     f = tmp_path / "model.bin"
     f.write_bytes(data)
-    with pytest.warns(RuntimeWarning, match="NOT stored.*says 32768 bytes, blob .* holds 100"):
-        with labledger.init("p", store=store_uri, artifacts=artifacts_uri, capture=False) as run:
-            ref = run.log_artifact(f, name="model")
-            assert not ref.wait(60)
+    expected = r"NOT stored.*says 32768 bytes, blob .* holds 100"
+    with (
+        pytest.warns(RuntimeWarning, match=expected),
+        labledger.init("p", store=store_uri, artifacts=artifacts_uri, capture=False) as run,
+    ):
+        ref = run.log_artifact(f, name="model")
+        assert not ref.wait(60)
     with labledger.Ledger(store_uri) as ledger:
         assert ledger.store.list_artifact_versions("p", "model") == []

@@ -322,11 +322,11 @@ def create_version(
         run_id, run_proj = run_project(request, body.run_id)
         if run_proj != project:
             raise ApiError(400, f"run {run_id} belongs to project {run_proj!r}, not {project!r}")
-    from ..artifacts._manifest import check_manifest
+    from ..artifacts._manifest import blob_problems, check_manifest, describe_problems
 
-    from ..artifacts._manifest import blob_problems, describe_problems
-
-    manifest = check_manifest([f.model_dump() for f in body.manifest])  # InvalidArtifactError -> 400
+    manifest = check_manifest(
+        [f.model_dump() for f in body.manifest]
+    )  # InvalidArtifactError -> 400
     blobs = blob_store(request)
     problems = blob_problems(blobs, manifest)
     missing = sorted({p["sha256"] for p in problems if p["actual"] is None})
