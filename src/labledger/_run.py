@@ -513,7 +513,7 @@ def init(
 
     uri = resolve_store_uri(store)
     if uri.startswith("sqlite"):
-        precheck_sqlite(sqlite_path(uri))
+        precheck_sqlite(sqlite_path(uri), uri=uri)
     if project is None:
         project = os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)

@@ -22,8 +22,10 @@ __all__ = [
     "default_store_uri",
     "existing_store_uri",
     "precheck_sqlite",
+    "readonly_uri",
     "resolve_store_uri",
     "sqlite_path",
+    "sqlite_readonly",
 ]
 
 DEFAULT_DIRNAME = ".labledger"
@@ -91,12 +93,32 @@ def sqlite_path(uri: str) -> Path:
     return Path(rest)
 
 
-def precheck_sqlite(path: Path) -> None:
+def readonly_uri(uri: str) -> bool:
+    """``mode=ro`` or ``immutable=1`` in an ``sqlite:///PATH?…`` URI."""
+    query = uri.split("?", 1)[1] if "?" in uri else ""
+    opts = dict(p.partition("=")[::2] for p in query.split("&") if p)
+    return opts.get("mode") == "ro" or opts.get("immutable") == "1"
+
+
+def sqlite_readonly(uri: str, path: Path) -> bool:
+    """Open read-only: ``mode=ro`` or ``immutable=1`` in the URI, or an existing store
+    whose file or folder this process may not write (a colleague's shared folder, a
+    read-only volume)."""
+    if readonly_uri(uri):
+        return True
+    if not path.is_file():
+        return False
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
+
+
+def precheck_sqlite(path: Path, *, uri: str | None = None) -> None:
     """Fail fast, with a clear message and without modifying anything, when ``path`` can't be our store.
 
     Checks: the folder can be created and written; an existing file is SQLite and either
     empty or carries labledger's marker table, with no schema revision newer than this code.
     """
+    if uri is not None and readonly_uri(uri):
+        raise StoreUnwritableError(str(path), "the URI opens it read-only (mode=ro or immutable=1)")
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
