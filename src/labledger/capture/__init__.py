@@ -309,7 +309,8 @@ def _start_warnings(run: Run, env: dict[str, Any]) -> None:
                 "the git repository has no commit yet; the whole tree is captured as a patch",
             )
         elif git.get("dirty"):
-            n = len(git.get("untracked") or [])
+            left_paths = {e.get("path") for e in git.get("excluded") or []}
+            n = len([p for p in git.get("untracked") or [] if p not in left_paths])
             extra = f", {n} untracked file(s) included" if n else ""
             left = len(git.get("excluded") or [])
             extra += f", {left} left out (see env.git.excluded)" if left else ""

@@ -40,6 +40,34 @@ def _git_line(git: Mapping[str, Any]) -> str:
     return text
 
 
+def _bundle_line(bundle: Mapping[str, Any]) -> str:
+    n = bundle.get("commits")
+    what = f"{n} commit(s)" if isinstance(n, int) else "commits"
+    if bundle.get("stored"):
+        return (
+            f"bundle of {what} stored, {fmt_bytes(bundle.get('size'))} "
+            f"({bundle.get('reason')}; repro can rebuild them)"
+        )
+    return (
+        f"bundle of {what} NOT stored: {bundle.get('why') or 'not captured'} "
+        f"({fmt_bytes(bundle.get('size'))}; {bundle.get('reason')})"
+    )
+
+
+def _left_out_line(excluded: list[Any], limit: int = 5) -> str:
+    items = []
+    for e in excluded[:limit]:
+        if not isinstance(e, Mapping):
+            items.append(str(e))
+            continue
+        size = f", {fmt_bytes(e['size'])}" if isinstance(e.get("size"), int) else ""
+        items.append(f"{e.get('path') or '...'} ({e.get('reason')}{size})")
+    more = (
+        f", and {len(excluded) - limit} more (labledger env RUN)" if len(excluded) > limit else ""
+    )
+    return ", ".join(items) + more
+
+
 def _seed_line(seed: Mapping[str, Any]) -> str:
     if seed.get("seed") is None:
         return "none (unseeded run)"
@@ -90,6 +118,10 @@ def render_env_lines(env: dict[str, Any]) -> list[str]:
     git = env.get("git") or {}
     if git:
         lines.append(f"git      {_git_line(git)}")
+        if isinstance(git.get("bundle"), Mapping):
+            lines.append(f"         {_bundle_line(git['bundle'])}")
+        if git.get("excluded"):
+            lines.append(f"left out {_left_out_line(list(git['excluded']))}")
     snap = env.get("code_snapshot") or {}
     if snap:
         lines.append(

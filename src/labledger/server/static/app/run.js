@@ -147,6 +147,7 @@ function renderEnvironment(host, run) {
   const gitRows = {
     commit: git.commit, branch: git.branch, remote: git.remote, dirty: git.dirty,
     "patch sha256": git.diff_sha256, root: git.root,
+    bundle: git.bundle ? (git.bundle.stored ? `${git.bundle.commits} unpushed commit(s), ${fmtBytes(git.bundle.size)} stored` : `not stored: ${git.bundle.why || "?"} (${fmtBytes(git.bundle.size)})`) : undefined,
   };
   const envSec = el("div", { class: "two-col" },
     section("Source",
@@ -201,7 +202,7 @@ function renderEnvironment(host, run) {
     codeSec.append(el("p", { class: "muted", text: git.commit ? "The working tree was clean: no uncommitted changes." : "No git patch captured." }));
   }
   if ((git.untracked || []).length) codeSec.append(el("h3", { text: "Untracked files" }), el("ul", { class: "mono small" }, git.untracked.map((f) => el("li", { text: f }))));
-  if ((git.excluded || []).length) codeSec.append(el("h3", { text: "Excluded from the patch" }), el("ul", { class: "mono small" }, git.excluded.map((f) => el("li", { text: typeof f === "string" ? f : `${f.path}${f.reason ? ` (${f.reason}${f.size !== undefined ? `, ${fmtBytes(f.size)}` : ""})` : ""}` }))));
+  if ((git.excluded || []).length) codeSec.append(el("h3", { text: "Left out of the code capture" }), el("ul", { class: "mono small" }, git.excluded.map((f) => el("li", { text: typeof f === "string" ? f : `${f.path}${f.reason ? ` (${f.reason}${f.size !== undefined ? `, ${fmtBytes(f.size)}` : ""})` : ""}` }))));
   if ((snap.files || []).length) {
     codeSec.append(el("h3", { text: `Code snapshot (${snap.files.length} files)` }),
       el("div", { class: "scroll-box" }, el("table", { class: "grid compact" },
