@@ -362,8 +362,65 @@ def git_patch(
     return b"".join(parts), excluded
 
 
+def _bundle_cache(root: Path, head: bytes, remote_refs: bytes) -> Path | None:
+    """The cache file of the bundle for this HEAD and these remote-tracking refs.
+
+    Packing is the one costly step (about 0.1 s for a small project's whole history),
+    and every run from the same HEAD would repeat it: the bundle is kept in the user
+    cache directory (``$LABLEDGER_CACHE_DIR/bundles``) under a hash of what decides its
+    content, so the next run only reads it.
+    """
+    try:
+        from .data import cache_dir
+
+        key = hashlib.sha256(
+            str(root.resolve()).encode() + b"\0" + head + b"\0" + remote_refs
+        ).hexdigest()
+        return cache_dir().parent / "bundles" / f"{key}.bundle"
+    except (OSError, RuntimeError):  # no home directory
+        return None
+
+
+def _read_cached(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _write_cached(path: Path | None, data: bytes, max_bytes: int) -> None:
+    if path is None or len(data) > max_bytes:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # whole or absent, also with concurrent runs
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+def _make_bundle(root: Path, exclude: list[str]) -> bytes:
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix="labledger-", suffix=".bundle")
+    os.close(fd)
+    try:
+        _git(["bundle", "create", "--quiet", tmp, "HEAD", *exclude], root)
+        return Path(tmp).read_bytes()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def capture_bundle(
-    root: Path, put_blob: Callable[[bytes], str] | None, *, max_bytes: int | None = None
+    root: Path,
+    put_blob: Callable[[bytes], str] | None,
+    *,
+    max_bytes: int | None = None,
+    head: str | None = None,
 ) -> dict[str, Any] | None:
     """A git bundle of the commits no remote has, when HEAD is on no remote branch.
 
@@ -376,7 +433,10 @@ def capture_bundle(
     """
     if max_bytes is None:
         max_bytes = _env_int("LABLEDGER_CAPTURE_BUNDLE_MAX", BUNDLE_MAX)
-    remotes = _git(["for-each-ref", "--format=%(refname)", "refs/remotes"], root).stdout.split()
+    remotes = _git(
+        ["for-each-ref", "--format=%(objectname) %(refname)", "refs/remotes"], root
+    ).stdout.split(b"\n")
+    remotes = [r for r in remotes if r.strip()]
     if remotes:
         on_remote = _git(
             ["for-each-ref", "--contains", "HEAD", "--format=%(refname)", "refs/remotes"], root
@@ -392,22 +452,19 @@ def capture_bundle(
     out: dict[str, Any] = {"reason": reason, "commits": count, "sha256": None, "size": None}
     if count == 0:
         return None
-    # a cheap estimate first, so a huge history is not packed just to be refused
-    est = _git(["rev-list", "--objects", "--disk-usage", "HEAD", *exclude], root, check=False)
-    estimate = est.stdout.strip()
-    if est.returncode == 0 and estimate.isdigit() and int(estimate) > 4 * max_bytes:
-        out.update(stored=False, size=int(estimate), why="over the bundle cap")
-        return out
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix="labledger-", suffix=".bundle")
-    os.close(fd)
-    try:
-        _git(["bundle", "create", "--quiet", tmp, "HEAD", *exclude], root)
-        data = Path(tmp).read_bytes()
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    if head is None:
+        head = _git(["rev-parse", "HEAD"], root).stdout.decode().strip()
+    cached = _bundle_cache(root, head.encode(), b"\n".join(sorted(remotes)))
+    data = _read_cached(cached)
+    if data is None:
+        # a cheap estimate first, so a huge history is not packed just to be refused
+        est = _git(["rev-list", "--objects", "--disk-usage", "HEAD", *exclude], root, check=False)
+        estimate = est.stdout.strip()
+        if est.returncode == 0 and estimate.isdigit() and int(estimate) > 4 * max_bytes:
+            out.update(stored=False, size=int(estimate), why="over the bundle cap")
+            return out
+        data = _make_bundle(root, exclude)
+        _write_cached(cached, data, max_bytes)
     out["size"] = len(data)
     if len(data) > max_bytes:
         out.update(stored=False, why="over the bundle cap")
@@ -442,7 +499,7 @@ def capture_git(
             info["diff_sha256"] = digest
             info["diff_size"] = len(patch)
     if info["commit"] is not None:
-        bundle = capture_bundle(Path(info["root"]), put_blob)
+        bundle = capture_bundle(Path(info["root"]), put_blob, head=info["commit"])
         if bundle is not None:
             info["bundle"] = bundle
     return info
