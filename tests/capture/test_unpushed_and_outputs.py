@@ -87,6 +87,9 @@ def test_repository_without_remote_is_bundled_whole(
     bundle = run["env"]["git"]["bundle"]
     assert bundle["stored"] and bundle["commits"] == 2
     assert bundle["reason"] == "the repository has no remote branch"
+    # packed once per HEAD: kept in the user cache for the next run from the same HEAD
+    cached = list((tmp_path / "cache" / "bundles").glob("*.bundle"))
+    assert [p.read_bytes() for p in cached] == [get_blob(store_uri, bundle["sha256"])]
     shutil.rmtree(repo)
     dest = tmp_path / "from-bundle"
     notes = _recreate(store_uri, run, dest)
