@@ -158,14 +158,20 @@ class Run:
         self._capture_thread = threading.Thread(target=work, name="labledger-capture", daemon=True)
         self._capture_thread.start()
 
-    def _wait_capture(self) -> dict[str, Any]:
-        """Wait (bounded) for capture; the ``env`` fields saying what is missing, if any."""
+    def _wait_capture(self, timeout: float | None) -> dict[str, Any]:
+        """Wait (bounded) for capture; the ``env`` fields saying what is missing, if any.
+
+        The bound is LABLEDGER_CAPTURE_TIMEOUT (60 s), or ``finish(timeout=...)`` when
+        that is shorter (a SIGTERM handler passes 10 s: the scheduler's grace is short).
+        """
         thread = self._capture_thread
         if thread is None:
             return {}
         from .capture import capture_timeout, warn
 
         limit = capture_timeout()
+        if timeout is not None:
+            limit = min(limit, max(0.0, timeout))
         thread.join(timeout=limit)
         missing: list[str] = self._capture_progress.close()
         if not missing:
@@ -383,7 +389,7 @@ class Run:
                 self._sampler.stop()
             self._finished = True
             self.status = status
-            missing = self._wait_capture()
+            missing = self._wait_capture(timeout)
             for hook in list(self._before_finish):
                 try:
                     hook(timeout)

@@ -9,12 +9,17 @@ from pathlib import Path
 from _caphelpers import ROOT, Script, cli, json_out, load_run
 
 _SLOW_PACKAGES = """
-    import threading, labledger, labledger.capture as capture
-    never = threading.Event()
-    # a capture part that never ends (as under heavy load): finish() must give up on it
-    capture._PROBE_HOOK = lambda part: never.wait() if part == "packages" else None
+    import os, threading, labledger, labledger.capture as capture
+    never, reached = threading.Event(), threading.Event()
+    def hook(part):
+        if part == "packages":  # a capture part that never ends (as under heavy load)
+            reached.set()
+            never.wait()
+    capture._PROBE_HOOK = hook
     run = labledger.init("p", seed=1)
     run.log({"loss": 0.5})
+    assert reached.wait(120)  # the parts before it are done, however loaded the machine
+    os.environ["LABLEDGER_CAPTURE_TIMEOUT"] = "1"  # read by finish(): give up after 1 s
     run.finish()
 """
 
@@ -22,7 +27,7 @@ _SLOW_PACKAGES = """
 def test_slow_capture_part_is_recorded_as_missing_and_warned(
     repo: Path, script: Script, store_uri: str
 ) -> None:
-    proc = script.run(_SLOW_PACKAGES, cwd=repo, env={"LABLEDGER_CAPTURE_TIMEOUT": "2"})
+    proc = script.run(_SLOW_PACKAGES, cwd=repo, timeout=180)
     run = load_run(store_uri)
     env = run["env"]
     assert env["missing"] == ["packages"]
@@ -49,7 +54,7 @@ def test_missing_git_part_is_not_shown_as_not_a_git_checkout(
     repo: Path, script: Script, store_uri: str
 ) -> None:
     code = _SLOW_PACKAGES.replace('part == "packages"', 'part == "git"')
-    script.run(code, cwd=repo, env={"LABLEDGER_CAPTURE_TIMEOUT": "1"})
+    script.run(code, cwd=repo, timeout=180)
     env = load_run(store_uri)["env"]
     assert env["missing"][0] == "git"
     assert "git" not in env and "code_snapshot" not in env
