@@ -61,6 +61,9 @@ def test_missing_git_part_is_not_shown_as_not_a_git_checkout(
     shown = cli("show", "--json", load_run(store_uri)["id"], store_uri=store_uri)
     assert json_out(shown)["env"]["missing"][0] == "git"
     # the web UI's wording is pinned in a browser: tests/ui/test_capture_missing.py
+    from labledger.repro._code import code_source
+
+    assert "capture did not finish" in code_source(load_run(store_uri)).problems[0]
 
 
 def test_each_part_is_stored_as_it_is_captured(repo: Path, script: Script, store_uri: str) -> None:

@@ -104,6 +104,9 @@ def code_source(run: dict[str, Any]) -> CodeSource:
     snap = env.get("code_snapshot") or {}
     if snap.get("sha256"):
         return CodeSource(kind="snapshot", snapshot_sha=str(snap["sha256"]), method="snapshot")
+    if "git" in (env.get("missing") or []):
+        why = "the code was not recorded: capture did not finish before the run ended (env.missing)"
+        return CodeSource(kind="none", problems=[why])
     return CodeSource(
         kind="none", problems=["the run recorded neither a git commit nor a code snapshot"]
     )
