@@ -86,16 +86,24 @@ def best(
         title_justify="left",
         header_style="bold",
     )
+    widest = max(
+        (len(f"{k}={fmt_value(v)}") for r in rows for k, v in flatten(r["config"]).items()),
+        default=6,
+    )
     for col in ("#", "run", metric, "config", "commit", "patch", "seed", "data", "runtime"):
-        t.add_column(col, overflow="fold")
+        # values never break mid-value: the config gets one line per key instead
+        if col == "config":
+            t.add_column(col, overflow="fold", min_width=min(widest, 40))
+        else:
+            t.add_column(col, no_wrap=True, overflow="ellipsis")
     for r in rows:
-        cfg = ", ".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
+        cfg = "\n".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
         commit = (r["git_commit"] or "-")[:10] + (" (dirty)" if r["git_dirty"] else "")
         patch = (r["patch_sha256"] or "")[:10] if r["patch_captured"] else "-"
-        data = ", ".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
+        data = "\n".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
         t.add_row(
             str(r["rank"]),
-            f"{r['id'][:8]} {r['name']}",
+            f"{r['id'][:8]}\n{r['name']}",
             fmt_value(r["value"]),
             cfg,
             commit,
