@@ -97,8 +97,10 @@ def test_best_with_an_unknown_metric_exits_1_with_a_suggestion(demo: tuple[Path,
     assert out.stderr.strip().startswith("error: no run has a summary metric 'val_acc'")
     assert "did you mean val/acc?" in out.stderr
     assert "val/acc" in _run("best", "--help", cwd=where).stdout
-    good = _run("best", "--metric", "val/acc", cwd=where)
+    good = _run("best", "--metric", "val/acc", cwd=where, columns=120)
     assert good.returncode == 0 and "best by val/acc" in good.stdout
+    assert all(len(line) <= 120 for line in good.stdout.splitlines())
+    assert "dataset=sklearn.digits" in good.stdout  # a config value is never broken
 
 
 def test_export_writes_to_stdout_by_default_and_with_dash(demo: tuple[Path, str]) -> None:
