@@ -164,9 +164,21 @@ class StoreUnwritableError(StoreError):
 
 
 class NotAStoreError(StoreError):
-    def __init__(self, location: str, reason: str = "") -> None:
+    """The file is not a labledger store, or (``damaged=True``) is one that cannot be read."""
+
+    def __init__(self, location: str, reason: str = "", *, damaged: bool = False) -> None:
         self.location = location
+        self.damaged = damaged
         detail = f" ({reason})" if reason else ""
+        if damaged:
+            super().__init__(
+                f"the store {location} is damaged{detail}; it was left untouched. To recover: "
+                f"keep {location}-wal beside it if there is one (it holds the latest writes) "
+                "and close every process using it, then try again; or put back a backup copy; "
+                f"or salvage what is readable: sqlite3 {location} .recover | sqlite3 "
+                "recovered.db, and use LABLEDGER_URI=sqlite:///recovered.db"
+            )
+            return
         super().__init__(
             f"{location} is not a labledger store{detail}; it was left untouched. "
             "Choose another path with LABLEDGER_URI or store="

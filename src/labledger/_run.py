@@ -23,7 +23,7 @@ from ._lifecycle import register_fork_hooks as _register_fork_hooks
 from ._names import new_run_id, new_run_name
 from ._values import check_key, coerce_metric, normalize_config
 
-__all__ = ["Run", "init"]
+__all__ = ["Run", "init", "is_repro_target"]
 
 _now = time.time
 _PLAIN_NUMBERS = frozenset({float, int})
@@ -485,6 +485,24 @@ class Run:
         return info
 
 
+def is_repro_target(config: Any) -> bool:
+    """Whether a run with ``config`` is the one ``labledger repro`` is re-running.
+
+    True outside ``repro``, and when the original's config digest was not passed or the
+    config cannot be compared (none given at ``init()``). A script that trains a grid can
+    call it to skip the configurations repro does not need.
+    """
+    want = os.environ.get("LABLEDGER_REPRO_CONFIG")
+    if not want or not os.environ.get("LABLEDGER_PARENT_RUN") or config is None:
+        return True
+    from ._values import config_digest
+
+    try:
+        return config_digest(normalize_config(config)) == want
+    except Exception:  # a bad config raises later, at the call site
+        return True
+
+
 def init(
     project: str | None = None,
     *,
@@ -523,7 +541,9 @@ def init(
     if project is None:
         project = os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
-    if parent_run_id is None:  # set by `labledger repro` to link a reproduction to its original
+    if parent_run_id is None and is_repro_target(config):
+        # set by `labledger repro` to link a reproduction to its original; in a process
+        # that makes several runs only the one with the original's config is linked
         parent_run_id = os.environ.get("LABLEDGER_PARENT_RUN") or None
     art = (
         os.fspath(artifacts) if artifacts is not None else os.environ.get("LABLEDGER_ARTIFACTS_URI")

@@ -15,6 +15,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "check_key",
     "coerce_metric",
+    "config_digest",
     "decode_json",
     "encode_json",
     "flatten",
@@ -268,6 +269,18 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def config_digest(config: Mapping[str, Any]) -> str:
+    """sha256 of a normalized config in canonical JSON: equal configs, equal digests.
+
+    ``labledger repro`` passes the original's digest to the re-run, so that a process
+    making several runs (a grid, a sweep) links only the matching one to the original.
+    """
+    import hashlib
+
+    blob = json.dumps(json_safe(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def dumps(value: Any) -> str:

@@ -10,14 +10,12 @@ __all__ = ["fmt_bytes", "render_env_detail", "render_env_diff", "render_env_line
 
 
 def fmt_bytes(n: Any) -> str:
+    """Sizes everywhere in labledger: decimal units (1 KB = 1000 bytes), as ``fmt_size``."""
     if not isinstance(n, (int, float)):
         return "-"
-    v = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(v) < 1024 or unit == "TiB":
-            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
-        v /= 1024
-    return f"{v:.1f} TiB"
+    from .._values import fmt_size
+
+    return fmt_size(int(n))
 
 
 def _git_line(git: Mapping[str, Any]) -> str:
@@ -157,7 +155,10 @@ def render_env_lines(env: dict[str, Any]) -> list[str]:
         wall, cpu = rt.get("wall_s"), rt.get("cpu_s")
         wall_t = f"{wall:.1f}s wall" if isinstance(wall, (int, float)) else "- wall"
         cpu_t = f"{cpu:.1f}s CPU" if isinstance(cpu, (int, float)) else "- CPU"
-        lines.append(f"runtime  {wall_t}, {cpu_t}, exit {_short(rt.get('exit_code'))}")
+        # the exit status is known only when the process ended with the run (a script
+        # that goes on after finish() has none): say nothing rather than "exit -"
+        code = rt.get("exit_code")
+        lines.append(f"runtime  {wall_t}, {cpu_t}" + (f", exit {code}" if code is not None else ""))
     errors = env.get("errors") or {}
     if errors:
         lines.append("capture errors: " + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))

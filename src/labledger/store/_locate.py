@@ -144,6 +144,11 @@ def precheck_sqlite(path: Path, *, uri: str | None = None) -> None:
     with open(path, "rb") as fh:
         head = fh.read(16)
     if head != SQLITE_HEADER:
+        # a file labledger itself made (its folder, its WAL beside it) that lost its
+        # header is damaged, not someone else's file
+        ours = path.parent.name == DEFAULT_DIRNAME or Path(f"{path}-wal").exists()
+        if ours:
+            raise NotAStoreError(str(path), "its SQLite header is gone", damaged=True)
         raise NotAStoreError(str(path), "not an SQLite database")
     revisions: set[str] = set()
     try:
@@ -159,8 +164,8 @@ def precheck_sqlite(path: Path, *, uri: str | None = None) -> None:
                 revisions = set(row[0].split(",")) if row and row[0] else set()
         finally:
             con.close()
-    except sqlite3.DatabaseError as exc:
-        raise NotAStoreError(str(path), str(exc)) from exc
+    except sqlite3.DatabaseError as exc:  # an SQLite file that cannot be read: damaged
+        raise NotAStoreError(str(path), str(exc), damaged=True) from exc
     if names and "labledger_meta" not in names:
         raise NotAStoreError(str(path), "an SQLite database without labledger's tables")
     known = code_revisions()
