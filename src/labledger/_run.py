@@ -14,22 +14,34 @@ from types import TracebackType
 from typing import Any
 
 from ._config import Config, Summary
-from ._exceptions import RunFinishedError, UsageError
+from ._exceptions import LimitExceededError, RunFinishedError, UsageError
 from ._lifecycle import RUNS as _RUNS
 from ._lifecycle import exit_code as _exit_code
 from ._lifecycle import format_exc as _format_exc
 from ._lifecycle import hooks as _hooks
 from ._lifecycle import register_fork_hooks as _register_fork_hooks
+from ._limits import MAX_STEP as _MAX_STEP
+from ._limits import check_json, check_name, check_notes, check_seed, check_tags
 from ._names import new_run_id, new_run_name
 from ._values import check_key, coerce_metric, normalize_config
 
 __all__ = ["Run", "init"]
 
 _now = time.time
-_PLAIN_NUMBERS = frozenset({float, int})
+_FLOATS = frozenset({float})
 _MAX_BUFFER = 200_000  # points held in memory before log() waits for the writer (~30 MB)
 _STALL_S = 10.0  # a writer with no progress for this long is stuck: drop points instead of waiting
 DEFAULT_FINISH_TIMEOUT = float(os.environ.get("LABLEDGER_FINISH_TIMEOUT", "60"))
+_REGISTER_BUSY_MS = 250  # init() waits at most this for another writer's lock, then defers
+
+
+def _lite_ok(uri: str) -> bool:
+    """The stdlib write path serves file-backed SQLite stores (env LABLEDGER_LITE=off: never)."""
+    return (
+        uri.startswith("sqlite")
+        and ":memory:" not in uri
+        and os.environ.get("LABLEDGER_LITE", "on").lower() not in ("0", "off", "false", "no")
+    )
 
 
 def _active_runs() -> list[Run]:
@@ -61,7 +73,7 @@ class Run:
 
         self.id = new_run_id()
         self.project = project
-        self.name = name or new_run_name()
+        self.name = check_name("run name", name) if name is not None else new_run_name()
         self.store_uri = store_uri
         self.artifacts_uri = artifacts_uri
         self.created_at = _now()
@@ -75,17 +87,21 @@ class Run:
         self._extend = self._buf.extend
         self._lock = threading.RLock()
         self._seed: int | None = None
-        self._tags = sorted({str(t) for t in (tags or [])})
+        self._tags = check_tags(sorted({str(t) for t in (tags or [])}))
         self._datasets: list[dict[str, Any]] = []
         self._artifacts: list[str] = []  # paths logged as artifacts by this process (console panel)
-        self.notes = notes
+        self.notes = check_notes(notes)
         self._exc_info: tuple[str, str] | None = None
         # called by finish() with its timeout before the writer stops (e.g. pending artifact uploads)
         self._before_finish: list[Callable[[float | None], None]] = []
         cfg = normalize_config(config) if config is not None else {}
-        self.config = Config(cfg, lambda d: self._writer.update_run(config=d))
+        check_json("config", cfg)
+        self.config = Config(cfg, lambda d: self._writer.update_run(config=d), self._guard)
         self.summary = Summary(
-            self._last_value, lambda: set(self._known), lambda d: self._writer.update_run(summary=d)
+            self._last_value,
+            lambda: set(self._known),
+            lambda d: self._writer.update_run(summary=d),
+            self._guard,
         )
         record = {
             "id": self.id,
@@ -112,6 +128,7 @@ class Run:
             record,
             interval=flush_interval,
             spill_uri=spill_uri,
+            store=self._register_now(record),
         )
         self._capture_thread: threading.Thread | None = None
         self._sampler: Any = None  # capture.system.SystemSampler, started by init()
@@ -124,10 +141,44 @@ class Run:
 
     # -- internals -------------------------------------------------------------------
 
+    def _guard(self) -> None:
+        if self._finished:
+            raise RunFinishedError(self.id, self.status)
+
     def _open_store(self) -> Any:
+        if _lite_ok(self.store_uri):
+            from .store._lite import LiteStore, NeedsMigration
+
+            try:
+                return LiteStore(self.store_uri)
+            except NeedsMigration:
+                pass  # an older schema (or a stale snapshot): Alembic, through SqlStore
         from .store import open_store
 
         return open_store(self.store_uri)
+
+    def _register_now(self, record: dict[str, Any]) -> Any:
+        """Put the run in an embedded store before init() returns; the store, or None.
+
+        stdlib sqlite3 only (no SQLAlchemy): a few milliseconds. Waits at most
+        _REGISTER_BUSY_MS for another process's write lock; anything unusual (a busy
+        or older store) is left to the writer thread, which retries and reports.
+        """
+        if not _lite_ok(self.store_uri):
+            return None
+        try:
+            from .store._lite import LiteStore
+
+            lite = LiteStore(self.store_uri, busy_ms=_REGISTER_BUSY_MS)
+        except Exception:
+            return None
+        try:
+            lite.create_run(record)
+            lite.set_busy(60_000)
+        except Exception:
+            lite.close()
+            return None
+        return lite
 
     def store(self, timeout: float | None = 30.0) -> Any:
         """The opened store (waits for the writer thread to open it)."""
@@ -208,6 +259,10 @@ class Run:
             raise RunFinishedError(self.id, self.status)
         if step is None:
             step = self._step
+            if step > _MAX_STEP:
+                raise LimitExceededError(
+                    "step", f"counter passed {_MAX_STEP} (int64); pass step= explicitly"
+                )
             self._step = step + 1
         else:
             step = self._check_step(step)
@@ -223,20 +278,18 @@ class Run:
             for k, v in items:
                 if k not in known:
                     self._learn_key(k)
-                tv = type(v)
-                if tv is not float and tv is not int:
+                if type(v) is not float:
                     v = coerce_metric(k, v)
                 self._append((k, step, v, t))
-        elif known.issuperset(data) and _PLAIN_NUMBERS.issuperset(map(type, data.values())):
-            # the common case: known keys, plain int/float values; checks run in C
+        elif known.issuperset(data) and _FLOATS.issuperset(map(type, data.values())):
+            # the common case: known keys, plain float values; checks run in C
             self._extend([(k, step, v, t) for k, v in items])
         else:
             out = []
             for k, v in items:
                 if k not in known:
                     self._learn_key(k)
-                tv = type(v)
-                if tv is not float and tv is not int:
+                if type(v) is not float:
                     v = coerce_metric(k, v)
                 out.append((k, step, v, t))
             self._extend(out)
@@ -247,8 +300,8 @@ class Run:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
             raise TypeError(f"step must be an int, not {type(step).__name__}")
         value: int = operator.index(step)
-        if not 0 <= value < 2**63:
-            raise ValueError(f"step must be >= 0 and < 2**63, got {value}")
+        if not 0 <= value <= _MAX_STEP:
+            raise LimitExceededError("step", f"must be >= 0 and < 2**63, got {value}")
         if value >= self._step:
             self._step = value + 1
         return value
@@ -312,7 +365,8 @@ class Run:
         return list(self._tags)
 
     def add_tags(self, *tags: str) -> None:
-        self._tags = sorted(set(self._tags) | {str(t) for t in tags})
+        self._guard()
+        self._tags = check_tags(sorted(set(self._tags) | {str(t) for t in tags}))
         self._writer.update_run(tags=self._tags)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -492,6 +546,7 @@ def init(
     if project is None:
         project = os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
+    check_seed(seed)
     if parent_run_id is None:  # set by `labledger repro` to link a reproduction to its original
         parent_run_id = os.environ.get("LABLEDGER_PARENT_RUN") or None
     art = (

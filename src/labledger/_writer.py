@@ -56,6 +56,7 @@ class Writer(threading.Thread):
         interval: float = 0.1,
         child: bool = False,
         spill_uri: str | None = None,
+        store: Store | None = None,
     ) -> None:
         super().__init__(name=f"labledger-writer-{run_id[:8]}", daemon=True)
         self.run_id = run_id
@@ -96,6 +97,11 @@ class Writer(threading.Thread):
         self.failing = False
         self.last_progress = time.monotonic()
         self.latest: dict[str, tuple[int, float]] = {}  # key -> (step, value) as written
+        self._lists = False  # group points into lists, not numpy arrays (stdlib store)
+        if store is not None:  # opened (and the run created) by init() already
+            self._adopt(store)
+            self._create_record = None
+            self._updates_done = 1
 
     # -- called from the training thread ---------------------------------------------
 
@@ -278,7 +284,17 @@ class Writer(threading.Thread):
             except Exception:
                 log.debug("closing the store failed", exc_info=True)
 
+    def _adopt(self, store: Store) -> None:
+        from .store._lite import LiteStore
+
+        self._lists = isinstance(store, LiteStore)
+        self.store = store
+        self.store_error = None
+        self.store_ready.set()
+
     def _open(self) -> None:
+        if self.store is not None:
+            return
         store = self._open_store()
         if self._create_record is not None:
             store.create_run(self._create_record)
@@ -287,9 +303,7 @@ class Writer(threading.Thread):
                 self._updates_done = max(self._updates_done, 1)
                 self.last_progress = time.monotonic()
                 self._progress.notify_all()
-        self.store = store
-        self.store_error = None
-        self.store_ready.set()
+        self._adopt(store)
 
     def _retry_open(self) -> bool:
         delay = 0.2
@@ -374,9 +388,28 @@ class Writer(threading.Thread):
             return None
         metrics: dict[str, tuple[Any, Any, Any]] = {}
         if items:
-            metrics = _group(items)
+            metrics = _group_lists(items) if self._lists else _group(items)
         batch = Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
         return batch, n, seq
+
+
+def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
+    """Group buffered points by key into (steps, values, timestamps) lists (no numpy)."""
+    first = items[0][0]
+    n = len(items)
+    if items[-1][0] == first and items[n // 2][0] == first and all(it[0] == first for it in items):
+        _, steps, vals, ts = zip(*items, strict=True)
+        return {first: (list(steps), list(vals), list(ts))}
+    out: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    for k, st, v, t in items:
+        try:
+            s_, v_, t_ = out[k]
+        except KeyError:
+            s_, v_, t_ = out[k] = ([], [], [])
+        s_.append(st)
+        v_.append(v)
+        t_.append(t)
+    return dict(out)
 
 
 _DTYPE: list[Any] = []  # the structured dtype of a point, built on first use (numpy is lazy)
