@@ -68,6 +68,7 @@ class Run:
         flush_interval: float,
         capture: bool,
         parent_run_id: str | None = None,
+        seed: int | None = None,
     ) -> None:
         from ._procinfo import host_id, process_token
 
@@ -86,7 +87,7 @@ class Run:
         self._append = self._buf.append
         self._extend = self._buf.extend
         self._lock = threading.RLock()
-        self._seed: int | None = None
+        self._seed: int | None = seed
         self._tags = check_tags(sorted({str(t) for t in (tags or [])}))
         self._datasets: list[dict[str, Any]] = []
         self._artifacts: list[str] = []  # paths logged as artifacts by this process (console panel)
@@ -116,6 +117,7 @@ class Run:
             "config": cfg,
             "tags": self._tags,
             "notes": notes,
+            "seed": seed,
             "parent_run_id": parent_run_id,
         }
         from ._writer import Writer
@@ -566,6 +568,9 @@ def init(
     from .capture.system import resolve_interval
 
     sample_every = resolve_interval(system_metrics, capture=capture)
+    from ._seed import current_seed_info
+
+    info = current_seed_info() if seed is None else None
     run = Run(
         project=project,
         name=name,
@@ -577,6 +582,7 @@ def init(
         flush_interval=flush_interval,
         capture=capture,
         parent_run_id=parent_run_id,
+        seed=seed if seed is not None else (info or {}).get("seed"),
     )
     _hooks.install(run)
     if seed is not None:
@@ -584,9 +590,6 @@ def init(
 
         seed_everything(seed)
     else:
-        from ._seed import current_seed_info
-
-        info = current_seed_info()
         if info:
             run._record_seed(info["seed"], info["deterministic"], info["seeded"])
     if sample_every is not None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .store import Batch, Store
 
-__all__ = ["Writer"]
+__all__ = ["Writer", "is_permanent", "split_batch"]
 
 log = logging.getLogger("labledger.writer")
 
@@ -84,6 +84,11 @@ class Writer(threading.Thread):
         self._retry: Batch | None = None
         self._retry_seq = 0
         self._retry_points = 0
+        # parts of a batch the store refused, being written one by one (see _isolate)
+        self._parts: list[Batch] = []
+        self._parts_points = 0
+        self._parts_seq = 0
+        self.rejected: list[str] = []  # what the store refused for good, with the reason
         self._last_heartbeat = 0.0
         self._warned = False
         self._pop_lock = threading.Lock()
@@ -170,7 +175,7 @@ class Writer(threading.Thread):
         return ok
 
     def pending_points(self) -> int:
-        return len(self.buffer) + self._retry_points
+        return len(self.buffer) + self._retry_points + sum(p.point_count() for p in self._parts)
 
     def spill_to_disk(self) -> int:
         """Move everything not yet written to the local spool; return the points moved.
@@ -195,6 +200,8 @@ class Writer(threading.Thread):
             seq = self._updates_seq
         retry, retry_points = self._retry, self._retry_points
         batches = [retry] if retry is not None else []
+        batches += self._parts
+        retry_points += self._parts_points
         if items or updates:
             metrics = _group(items) if items else {}
             batches.append(Batch(run_id=self.run_id, metrics=metrics, run_update=updates))
@@ -271,7 +278,13 @@ class Writer(threading.Thread):
                 self._report(exc)
                 delay = min(max(delay * 2, 0.2), 5.0)
                 continue
-            if stopping and not self.buffer and self._retry is None and not self._updates:
+            if (
+                stopping
+                and not self.buffer
+                and self._retry is None
+                and not self._parts
+                and not self._updates
+            ):
                 self._release_store()
                 return
 
@@ -337,29 +350,106 @@ class Writer(threading.Thread):
     def _write_pending(self) -> None:
         store = self.store
         assert store is not None
+        if self._parts:
+            self._drain_parts(store)
         if self._retry is not None:
             # a failed batch is retried as is (same id: the store applies it at most once)
             # before anything newer is taken off the buffer, so the buffer, not a list of
             # failed batches, holds what piles up while the store is down
-            store.write_batch(self._retry)
-            self._committed(self._retry, self._retry_points, self._retry_seq)
-            self._retry = None
-            self._retry_points = 0
+            retry, npoints, seq = self._retry, self._retry_points, self._retry_seq
+            try:
+                store.write_batch(retry)
+            except Exception as exc:
+                if not is_permanent(exc):
+                    raise
+                self._retry, self._retry_points = None, 0
+                self._isolate(store, retry, npoints, seq, exc)
+            else:
+                self._committed(retry, npoints, seq)
+                self._retry = None
+                self._retry_points = 0
         taken = self._take_batch()
         if taken is None:
             return
         batch, npoints, seq = taken
         try:
             store.write_batch(batch)
+        except Exception as exc:
+            if is_permanent(exc):
+                self._isolate(store, batch, npoints, seq, exc)
+                return
+            self._retry, self._retry_points, self._retry_seq = batch, npoints, seq
+            raise
         except BaseException:
             self._retry, self._retry_points, self._retry_seq = batch, npoints, seq
             raise
         self._committed(batch, npoints, seq)
 
-    def _committed(self, batch: Batch, npoints: int, seq: int) -> None:
+    def _isolate(self, store: Store, batch: Batch, npoints: int, seq: int, exc: Exception) -> None:
+        """The store refused ``batch`` for good: write it in parts, dropping only what it refuses.
+
+        Parts (run fields, then one series each, then halves of a series) get ids
+        derived from the batch's, so a part is applied at most once even when a
+        transient error interrupts the isolation (it resumes at the next wake-up).
+        """
+        log.debug("batch %s refused, isolating the bad item", batch.id, exc_info=exc)
+        parts = split_batch(batch)
+        if not parts:
+            self._reject(batch, exc)
+        self._parts = parts
+        self._parts_points, self._parts_seq = npoints, seq
+        self._drain_parts(store)
+
+    def _drain_parts(self, store: Store) -> None:
+        parts = self._parts
+        while parts:
+            part = parts[0]
+            try:
+                store.write_batch(part)
+            except Exception as exc:
+                if not is_permanent(exc):
+                    raise
+                parts.pop(0)
+                pieces = split_batch(part)
+                if pieces:
+                    parts[0:0] = pieces
+                else:
+                    self._reject(part, exc)
+                continue
+            parts.pop(0)
+            self._note_latest(part)
+        self._committed(None, self._parts_points, self._parts_seq)
+        self._parts_points = 0
+
+    def _reject(self, part: Batch, exc: Exception) -> None:
+        n = part.point_count()
+        what = (
+            f"{n} points of {', '.join(repr(k) for k in part.metrics)}"
+            if part.metrics
+            else f"run field(s) {', '.join(sorted(part.run_update)) or 'heartbeat'}"
+        )
+        with self._progress:
+            self.dropped += n
+        self.rejected.append(f"{what}: {type(exc).__name__}: {exc}"[:500])
+        message = (
+            f"labledger: the store refused {what} of run {self.run_id[:8]} "
+            f"({type(exc).__name__}: {str(exc)[:200]}); everything else was written"
+        )
+        log.warning(message)
+        try:
+            warnings.warn(message, RuntimeWarning, stacklevel=1)
+        except Exception:
+            pass
+
+    def _note_latest(self, batch: Batch) -> None:
         latest = self.latest
         for key, (steps, vals, _ts) in batch.metrics.items():
-            latest[key] = (int(steps[-1]), float(vals[-1]))
+            if len(steps):
+                latest[key] = (int(steps[-1]), float(vals[-1]))
+
+    def _committed(self, batch: Batch | None, npoints: int, seq: int) -> None:
+        if batch is not None:
+            self._note_latest(batch)
         with self._progress:
             self.written += npoints
             if seq > self._updates_done:
@@ -410,6 +500,69 @@ def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
         v_.append(v)
         t_.append(t)
     return dict(out)
+
+
+_PERMANENT_NAMES = frozenset({"DataError", "IntegrityError", "StringDataRightTruncation"})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when retrying cannot help: the store refuses the data itself.
+
+    Value errors (overflow, a value too long or too big, a bad type, a constraint), as
+    raised by sqlite3, SQLAlchemy (which wraps the driver's error in ``.orig``),
+    psycopg or our own checks. Connection trouble, locks and disk errors are transient.
+    """
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 6:
+        seen += 1
+        if isinstance(cur, (OverflowError, TypeError, ValueError, RecursionError)):
+            return True
+        name = type(cur).__name__
+        if name in _PERMANENT_NAMES or "too big" in str(cur) or "too long" in str(cur):
+            return True
+        cur = getattr(cur, "orig", None) or cur.__cause__
+    return False
+
+
+def split_batch(batch: Batch) -> list[Batch]:
+    """Smaller batches holding together what ``batch`` holds; [] when it is one item.
+
+    Run fields and heartbeat first (the final status is never held back by a bad
+    series), then one batch per series; a single series is halved; run fields are
+    split one per field."""
+    import uuid
+
+    from .store import Batch
+
+    def sub(tag: str) -> str:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{batch.id}/{tag}").hex
+
+    rid = batch.run_id
+    has_update = bool(batch.run_update) or batch.heartbeat is not None
+    keys = list(batch.metrics)
+    if len(keys) + has_update > 1:
+        parts = []
+        if has_update:
+            parts.append(Batch(rid, {}, dict(batch.run_update), batch.heartbeat, id=sub("u")))
+        parts += [Batch(rid, {k: batch.metrics[k]}, id=sub("k/" + k)) for k in keys]
+        return parts
+    if keys:
+        st, va, ts = batch.metrics[keys[0]]
+        h = len(st) // 2
+        if h == 0:
+            return []
+        return [
+            Batch(rid, {keys[0]: (st[:h], va[:h], ts[:h])}, id=sub("a")),
+            Batch(rid, {keys[0]: (st[h:], va[h:], ts[h:])}, id=sub("b")),
+        ]
+    fields = list(batch.run_update)
+    if len(fields) > 1:
+        return [
+            Batch(rid, {}, {f: batch.run_update[f]}, batch.heartbeat if i == 0 else None, id=sub(f))
+            for i, f in enumerate(fields)
+        ]
+    return []
 
 
 _DTYPE: list[Any] = []  # the structured dtype of a point, built on first use (numpy is lazy)
