@@ -435,11 +435,10 @@ class Writer(threading.Thread):
             f"labledger: the store refused {what} of run {self.run_id[:8]} "
             f"({type(exc).__name__}: {str(exc)[:200]}); everything else was written"
         )
-        log.warning(message)
         try:
             warnings.warn(message, RuntimeWarning, stacklevel=1)
         except Exception:
-            pass
+            log.warning(message)
 
     def _note_latest(self, batch: Batch) -> None:
         latest = self.latest
@@ -478,7 +477,18 @@ class Writer(threading.Thread):
             return None
         metrics: dict[str, tuple[Any, Any, Any]] = {}
         if items:
-            metrics = _group_lists(items) if self._lists else _group(items)
+            group = _group_lists if self._lists else _group
+            try:
+                metrics = group(items)
+            except (OverflowError, TypeError, ValueError) as exc:
+                # a point no store can hold (it slipped past log()'s checks): drop it alone
+                good = [it for it in items if _storable(it)]
+                bad = [it for it in items if not _storable(it)]
+                from .store import Batch as _Batch
+
+                bad_batch = _Batch(self.run_id, _group_lists(bad) if bad else {})
+                self._reject(bad_batch, exc)
+                metrics = group(good) if good else {}
         batch = Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
         return batch, n, seq
 
@@ -500,6 +510,14 @@ def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
         v_.append(v)
         t_.append(t)
     return dict(out)
+
+
+def _storable(item: Point) -> bool:
+    try:
+        float(item[2])
+        return 0 <= int(item[1]) < 2**63
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 _PERMANENT_NAMES = frozenset({"DataError", "IntegrityError", "StringDataRightTruncation"})
