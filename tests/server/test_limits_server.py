@@ -43,12 +43,10 @@ def test_server_applies_the_same_limits_as_the_client(shared_server: Server) -> 
         assert http.post(url, json=_run(name="n" * (MAX_NAME_LENGTH + 1))).status_code == 422
         assert http.post(url, json=_run(tags=["t" * (MAX_TAG_LENGTH + 1)])).status_code == 422
         assert (
-            http.post(url, json=_run(config={"d": _nested(MAX_JSON_DEPTH + 1)})).status_code
-            == 422
+            http.post(url, json=_run(config={"d": _nested(MAX_JSON_DEPTH + 1)})).status_code == 422
         )
         assert (
-            http.post(url, json=_run(config={"d": _nested(MAX_JSON_DEPTH - 1)})).status_code
-            == 201
+            http.post(url, json=_run(config={"d": _nested(MAX_JSON_DEPTH - 1)})).status_code == 201
         )
         run = _run()
         assert http.post(url, json=run).status_code == 201

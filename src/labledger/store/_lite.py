@@ -90,6 +90,14 @@ def _dumps(value: Any) -> str:
     return json.dumps(encode_json(value))
 
 
+def _plain(seq: Any) -> list[Any]:
+    """A list of Python numbers (numpy arrays give numpy scalars to list(): sqlite3 binds those as blobs)."""
+    if isinstance(seq, list):
+        return seq
+    tolist = getattr(seq, "tolist", None)
+    return list(tolist()) if callable(tolist) else list(seq)
+
+
 def _pack(kind: str, values: Sequence[float] | Sequence[int]) -> bytes:
     a = array(kind, values)
     if not _LITTLE:
@@ -266,11 +274,10 @@ class LiteStore:
                 return False
             summaries = []
             for key, (steps, vals, ts) in batch.metrics.items():
-                st = list(steps) if not isinstance(steps, list) else steps
+                st = _plain(steps)
                 if not st:
                     continue
-                va = list(vals) if not isinstance(vals, list) else vals
-                tt = list(ts) if not isinstance(ts, list) else ts
+                va, tt = _plain(vals), _plain(ts)
                 self._write_series(con, batch.run_id, key, st, va, tt, pending)
                 summaries.append(_summary(batch.run_id, key, st, va, tt))
             if summaries:
