@@ -24,7 +24,7 @@ def test_schema_snapshot_matches_the_migrations(tmp_path: Path) -> None:
     SqlStore(f"sqlite:///{tmp_path / 'a.db'}").close()
     revisions, stmts = dump_schema(tmp_path / "a.db")
     assert set(REVISIONS) == code_revisions() == set(revisions)
-    assert STATEMENTS == stmts
+    assert stmts == STATEMENTS
     assert CHUNK_POINTS == schema.CHUNK_POINTS
 
 
