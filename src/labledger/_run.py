@@ -171,7 +171,7 @@ class Run:
         try:
             from .store._lite import LiteStore
 
-            lite = LiteStore(self.store_uri, busy_ms=_REGISTER_BUSY_MS)
+            lite = LiteStore(self.store_uri, busy_ms=_REGISTER_BUSY_MS, synchronous="NORMAL")
         except Exception:
             return None
         try:

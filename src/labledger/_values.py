@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -131,17 +132,21 @@ def _too_big(key: str, value: object) -> Exception:
 
 
 def _config_source_to_dict(source: Any) -> dict[str, Any]:
-    import argparse
-
+    # argparse/dataclasses are looked up, not imported: a Namespace or a dataclass
+    # instance exists only when its module is loaded (init() stays cheap)
     if source is None:
         return {}
-    if isinstance(source, argparse.Namespace):
-        return dict(vars(source))
     if isinstance(source, Mapping):
         return {str(k): v for k, v in source.items()}
-    import dataclasses
-
-    if dataclasses.is_dataclass(source) and not isinstance(source, type):
+    argparse = sys.modules.get("argparse")
+    if argparse is not None and isinstance(source, argparse.Namespace):
+        return dict(vars(source))
+    dataclasses = sys.modules.get("dataclasses")
+    if (
+        dataclasses is not None
+        and dataclasses.is_dataclass(source)
+        and not isinstance(source, type)
+    ):
         return {f.name: getattr(source, f.name) for f in dataclasses.fields(source)}
     for attr in ("to_dict", "model_dump", "dict"):
         fn = getattr(source, attr, None)
@@ -162,8 +167,6 @@ def _jsonable(value: Any, path: str, bad: list[str], depth: int = 0) -> Any:
     """Return a JSON-representable copy of ``value``; non-representable leaves become repr.
 
     Raises LimitExceededError beyond MAX_JSON_DEPTH levels (never a RecursionError)."""
-    import dataclasses
-
     if depth > MAX_JSON_DEPTH:
         from ._exceptions import LimitExceededError
 
@@ -195,7 +198,8 @@ def _jsonable(value: Any, path: str, bad: list[str], depth: int = 0) -> Any:
             str(k): _jsonable(v, f"{path}.{k}" if path else str(k), bad, d)
             for k, v in value.items()
         }
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    dataclasses = sys.modules.get("dataclasses")
+    if dataclasses is not None and dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: _jsonable(getattr(value, f.name), f"{path}.{f.name}", bad, d)
             for f in dataclasses.fields(value)
@@ -208,12 +212,11 @@ def _jsonable(value: Any, path: str, bad: list[str], depth: int = 0) -> Any:
         except TypeError:
             items = list(value)
         return [_jsonable(v, f"{path}[{i}]", bad, d) for i, v in enumerate(items)]
-    import enum
-    import pathlib
-
-    if isinstance(value, enum.Enum):
+    enum = sys.modules.get("enum")
+    if enum is not None and isinstance(value, enum.Enum):
         return _jsonable(value.value, path, bad, d)
-    if isinstance(value, pathlib.PurePath):
+    pathlib = sys.modules.get("pathlib")
+    if pathlib is not None and isinstance(value, pathlib.PurePath):
         return str(value)
     bad.append(path)
     return repr(value)
