@@ -10,6 +10,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from itertools import repeat as _repeat
 from types import TracebackType
 from typing import Any
 
@@ -285,7 +286,7 @@ class Run:
                 self._append((k, step, v, t))
         elif known.issuperset(data) and _FLOATS.issuperset(map(type, data.values())):
             # the common case: known keys, plain float values; checks run in C
-            self._extend([(k, step, v, t) for k, v in items])
+            self._extend(zip(data, _repeat(step), data.values(), _repeat(t)))
         else:
             out = []
             for k, v in items:

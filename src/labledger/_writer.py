@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import operator
 import os
 import threading
 import time
@@ -35,6 +36,10 @@ BUSY_POINTS = 20_000
 FAILING_GRACE = float(os.environ.get("LABLEDGER_FAILING_GRACE", "10"))
 
 Point = tuple[str, int, float, float]
+_KEY = operator.itemgetter(0)
+_STEP = operator.itemgetter(1)
+_VALUE = operator.itemgetter(2)
+_TIME = operator.itemgetter(3)
 
 
 class Writer(threading.Thread):
@@ -494,22 +499,39 @@ class Writer(threading.Thread):
 
 
 def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
-    """Group buffered points by key into (steps, values, timestamps) lists (no numpy)."""
-    first = items[0][0]
+    """Group buffered points by key into (steps, values, timestamps) lists (no numpy).
+
+    The common shapes take C-level passes only (this runs while the training thread
+    wants the GIL): one key, or the same keys in the same order at every ``log()``
+    call (a period of ``p`` points); anything else takes one Python-level pass.
+    """
     n = len(items)
-    if items[-1][0] == first and items[n // 2][0] == first and all(it[0] == first for it in items):
-        _, steps, vals, ts = zip(*items, strict=True)
-        return {first: (list(steps), list(vals), list(ts))}
-    out: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    keys = list(map(_KEY, items))
+    first = keys[0]
+    try:
+        p = keys.index(first, 1)
+    except ValueError:
+        p = n
+    if n % p == 0 and keys[p:] == keys[:-p] and len(set(keys[:p])) == p:
+        out: dict[str, tuple[Any, Any, Any]] = {}
+        for j in range(p):
+            part = items[j::p] if p > 1 else items
+            out[keys[j]] = (
+                list(map(_STEP, part)),
+                list(map(_VALUE, part)),
+                list(map(_TIME, part)),
+            )
+        return out
+    grouped: dict[str, tuple[list[int], list[float], list[float]]] = {}
     for k, st, v, t in items:
         try:
-            s_, v_, t_ = out[k]
+            s_, v_, t_ = grouped[k]
         except KeyError:
-            s_, v_, t_ = out[k] = ([], [], [])
+            s_, v_, t_ = grouped[k] = ([], [], [])
         s_.append(st)
         v_.append(v)
         t_.append(t)
-    return dict(out)
+    return dict(grouped)
 
 
 def _storable(item: Point) -> bool:

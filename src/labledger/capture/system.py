@@ -96,7 +96,11 @@ class SystemSampler(threading.Thread):
         except Exception:
             self._psutil = None
         self._last_t = time.monotonic()
+        from .hardware import nvidia_present
+
         try:
+            if not nvidia_present():
+                raise ImportError("no NVIDIA driver")
             import pynvml
 
             pynvml.nvmlInit()
