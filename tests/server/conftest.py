@@ -34,7 +34,7 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def labledger(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``labledger`` CLI in a subprocess."""
     return subprocess.run(
