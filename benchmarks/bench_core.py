@@ -40,6 +40,8 @@ TARGETS = {
     "log_1key_us": 1.0,
     "log_10keys_us": 3.0,
     "write_1m_s": 1.5,
+    "kill_visible_s": 0.100,
+    "kill_lost_s": 0.200,
     "peak_rss_mb": 200.0,
     "read_full_s": 0.5,
     "read_1000_s": 0.050,
@@ -80,6 +82,59 @@ def bench_tiny_script(tmp: str, repeats: int) -> float:
         subprocess.run([sys.executable, "train.py"], env=ENV, cwd=repo, check=True)
         times.append(time.perf_counter() - t)
     return statistics.median(times[1:])
+
+
+KILLED = """
+import sys, time, labledger
+run = labledger.init("killed", store=sys.argv[1])
+print("ready", run.id, flush=True)
+log = run.log
+while True:
+    log({"t": time.time()})
+"""
+
+
+def bench_kill_loss(tmp: str, repeats: int) -> tuple[float, float]:
+    """SIGKILL a logging process 1 s after init(); (median s of points lost, init->visible s).
+
+    Lost = kill time minus the newest stored point's value (each point logs time.time()).
+    """
+    import signal
+    import sqlite3
+
+    lost, visible = [], []
+    for i in range(repeats):
+        db = Path(tmp) / f"killed{i}" / "ledger.db"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(KILLED), f"sqlite:///{db}"],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        t_ready = time.time()
+        run_id = line.split()[1]
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        while not con.execute("select 1 from runs where id = ?", (run_id,)).fetchone():
+            time.sleep(0.001)
+        visible.append(time.time() - t_ready)
+        time.sleep(1.0)
+        t_kill = time.time()
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        from array import array
+
+        newest = 0.0
+        for (vals,) in con.execute(
+            "select vals from metric_chunks where run_id = ? and key = 't'", (run_id,)
+        ):
+            a = array("d")
+            a.frombytes(vals)
+            newest = max(newest, max(a))
+        con.close()
+        lost.append(t_kill - newest)
+    return statistics.median(lost), statistics.median(visible)
 
 
 def bench_import(repeats: int) -> float:
@@ -204,6 +259,7 @@ def main() -> None:
         bare = bench_bare_python(repeats)
         results["import"] = bench_import(repeats)
         results["tiny_script_over_bare_s"] = bench_tiny_script(tmp, max(5, repeats // 2)) - bare
+        results["kill_lost_s"], results["kill_visible_s"] = bench_kill_loss(tmp, 5)
         proc = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(INIT), tmp, str(repeats)],
             env=ENV,
@@ -301,6 +357,20 @@ def main() -> None:
             results["peak_rss_mb"],
             "MB",
             TARGETS["peak_rss_mb"],
+        ),
+        (
+            "kill_visible_s",
+            "run visible in the store after init() returned",
+            results["kill_visible_s"] * 1e3,
+            "ms",
+            TARGETS["kill_visible_s"] * 1e3,
+        ),
+        (
+            "kill_lost_s",
+            "SIGKILL 1 s in: newest point lost by",
+            results["kill_lost_s"] * 1e3,
+            "ms",
+            TARGETS["kill_lost_s"] * 1e3,
         ),
         (
             "read_full_s",
