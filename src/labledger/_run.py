@@ -139,8 +139,7 @@ class Run:
         _register_fork_hooks()
         _RUNS.add(self)
         self._writer.start()
-        if capture:
-            self._start_capture()
+        # capture starts at the end of init() (its imports would slow init()'s own work)
 
     # -- internals -------------------------------------------------------------------
 
@@ -593,11 +592,6 @@ def init(
     else:
         if info:
             run._record_seed(info["seed"], info["deterministic"], info["seeded"])
-    if sample_every is not None:
-        from .capture.system import SystemSampler
-
-        run._sampler = SystemSampler(run, sample_every)
-        run._sampler.start()
     if console is not False and capture:
         try:
             from .console import maybe_start_console
@@ -605,4 +599,12 @@ def init(
             maybe_start_console(run, force=console)
         except ImportError:
             pass
+    # background work last: their imports then never compete with init()'s own
+    if sample_every is not None:
+        from .capture.system import SystemSampler
+
+        run._sampler = SystemSampler(run, sample_every)
+        run._sampler.start()
+    if capture:
+        run._start_capture()
     return run
