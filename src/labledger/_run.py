@@ -10,7 +10,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from itertools import repeat as _repeat
 from types import TracebackType
 from typing import Any
 
@@ -84,7 +83,7 @@ class Run:
         self._owner_pid = os.getpid()
         self._step = 0
         self._known: set[str] = set()
-        self._buf: collections.deque[tuple[str, int, float, float]] = collections.deque()
+        self._buf: collections.deque[tuple[Any, int, Any, float]] = collections.deque()
         self._append = self._buf.append
         self._extend = self._buf.extend
         self._lock = threading.RLock()
@@ -223,8 +222,11 @@ class Run:
 
     def _last_value(self, key: str) -> Any:
         for item in reversed(list(self._buf)):
-            if item[0] == key:
+            k = item[0]
+            if k == key:
                 return item[2]
+            if type(k) is tuple and key in k:
+                return item[2][k.index(key)]
         latest = self._writer.latest.get(key)
         if latest is not None:
             return latest[1]
@@ -285,7 +287,8 @@ class Run:
                 self._append((k, step, v, t))
         elif known.issuperset(data) and _FLOATS.issuperset(map(type, data.values())):
             # the common case: known keys, plain float values; checks run in C
-            self._extend(zip(data, _repeat(step), data.values(), _repeat(t)))
+            # one entry for the whole call (see _writer.Point): one tuple, not one per key
+            self._append((tuple(data), step, tuple(data.values()), t))
         else:
             out = []
             for k, v in items:

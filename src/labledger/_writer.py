@@ -21,6 +21,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,7 +36,10 @@ BUSY_POINTS = 20_000
 # How long flush()/stop() keep waiting for a store that fails every write.
 FAILING_GRACE = float(os.environ.get("LABLEDGER_FAILING_GRACE", "10"))
 
-Point = tuple[str, int, float, float]
+# One buffer entry: a point (key, step, value, time), or all points of one log() call
+# with known float keys as (keys tuple, step, values tuple, time): log() then builds
+# one tuple instead of one per key, and the writer transposes them in C.
+Point = tuple[Any, int, Any, float]
 _KEY = operator.itemgetter(0)
 _STEP = operator.itemgetter(1)
 _VALUE = operator.itemgetter(2)
@@ -487,6 +491,7 @@ class Writer(threading.Thread):
                 metrics = group(items)
             except (OverflowError, TypeError, ValueError) as exc:
                 # a point no store can hold (it slipped past log()'s checks): drop it alone
+                items = _expand(items)
                 good = [it for it in items if _storable(it)]
                 bad = [it for it in items if not _storable(it)]
                 from .store import Batch as _Batch
@@ -505,9 +510,20 @@ def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
     wants the GIL): one key, or the same keys in the same order at every ``log()``
     call (a period of ``p`` points); anything else takes one Python-level pass.
     """
-    n = len(items)
     keys = list(map(_KEY, items))
     first = keys[0]
+    if type(first) is tuple and keys.count(first) == len(keys):
+        # every entry is one log() call with the same keys: transpose column by column
+        steps, ts = list(map(_STEP, items)), list(map(_TIME, items))
+        vals = list(map(_VALUE, items))
+        return {
+            k: (steps, list(map(operator.itemgetter(j), vals)), ts) for j, k in enumerate(first)
+        }
+    if tuple in set(map(type, keys)):
+        items = _expand(items)
+        keys = list(map(_KEY, items))
+        first = keys[0]
+    n = len(items)
     try:
         p = keys.index(first, 1)
     except ValueError:
@@ -532,6 +548,20 @@ def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
         v_.append(v)
         t_.append(t)
     return dict(grouped)
+
+
+def _expand(items: list[Point]) -> list[Point]:
+    """One (key, step, value, time) tuple per point (multi-key entries split)."""
+    if tuple not in set(map(type, map(_KEY, items))):
+        return items
+    out: list[Point] = []
+    for it in items:
+        k = it[0]
+        if type(k) is tuple:
+            out.extend(zip(k, repeat(it[1]), it[2], repeat(it[3]), strict=False))
+        else:
+            out.append(it)
+    return out
 
 
 def _storable(item: Point) -> bool:
@@ -616,6 +646,7 @@ def _group(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
     """
     import numpy as np
 
+    items = _expand(items)
     if not _DTYPE:
         _DTYPE.append(np.dtype([("k", "O"), ("s", "<i8"), ("v", "<f8"), ("t", "<f8")]))
     n = len(items)

@@ -132,3 +132,22 @@ def test_litestore_serves_reads_through_a_full_store(tmp_path: Path) -> None:
     digest = lite.put_blob(b"patch")
     assert lite.get_blob(digest) == b"patch"
     lite.close()
+
+
+def test_multi_key_calls_round_trip_on_every_back_end(any_store_uri: str, ledger_of: Any) -> None:
+    import labledger
+
+    run = labledger.init("multi", store=any_store_uri, capture=False)
+    for i in range(1_000):
+        run.log({f"k{j}": float(i * j) for j in range(10)})  # one buffer entry per call
+        if i % 100 == 0:
+            run.log({"k3": -1.0, "other": 1})  # mixed entries: points and int values
+    assert run.summary["k9"] == 999.0 * 9
+    run.finish()
+    led = ledger_of(any_store_uri)
+    got = led.get(run.id)
+    assert got["metrics"]["k9"]["count"] == 1_000
+    assert got["metrics"]["k3"]["count"] == 1_010
+    assert got["metrics"]["other"]["count"] == 10
+    h = led.history(run.id, "k7")
+    assert h.values.tolist() == [float(i * 7) for i in range(1_000)]
