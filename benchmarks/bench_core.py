@@ -115,8 +115,14 @@ def bench_kill_loss(tmp: str, repeats: int) -> tuple[float, float]:
         line = proc.stdout.readline()
         t_ready = time.time()
         run_id = line.split()[1]
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-        while not con.execute("select 1 from runs where id = ?", (run_id,)).fetchone():
+        while True:  # the file (and the run) may come later: the writer thread's job
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+                if con.execute("select 1 from runs where id = ?", (run_id,)).fetchone():
+                    break
+                con.close()
+            except sqlite3.OperationalError:
+                pass
             time.sleep(0.001)
         visible.append(time.time() - t_ready)
         time.sleep(1.0)
