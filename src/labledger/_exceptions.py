@@ -3,6 +3,7 @@
     LabledgerError
      ├── UsageError                 bad input from the caller (also a ValueError)
      │    ├── InvalidKeyError        a metric/config key that is empty, too long, or has control chars
+     │    ├── LimitExceededError     a value over one of the limits of ``_limits.py`` (name, size, depth...)
      │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
      │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
      │    └── InvalidArtifactError   an artifact name or path that is unsafe or malformed
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidKeyError",
     "InvalidSortKeyError",
     "LabledgerError",
+    "LimitExceededError",
     "MissingDependencyError",
     "NoStoreError",
     "NotAStoreError",
@@ -69,6 +71,15 @@ class InvalidKeyError(UsageError):
         self.key = key
         self.reason = reason
         super().__init__(f"invalid key {key!r}: {reason}")
+
+
+class LimitExceededError(UsageError):
+    """A value labledger cannot store in every back end (see ``labledger._limits``)."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{what} {reason}")
 
 
 class InvalidFilterError(UsageError):

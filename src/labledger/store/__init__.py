@@ -7,13 +7,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ._base import RUN_STATUSES, TERMINAL_STATUSES, Batch, History, Store
 from ._locate import default_root, default_store_uri, resolve_store_uri
 
 if TYPE_CHECKING:
     import os
+
+    from ._base import RUN_STATUSES, TERMINAL_STATUSES, Batch, History, Store
+
+
+def __getattr__(name: str) -> Any:
+    # _base (dataclasses, uuid) is loaded on first use: init() reaches this package
+    # for _locate and _lite only, and must stay fast
+    if name in ("RUN_STATUSES", "TERMINAL_STATUSES", "Batch", "History", "Store"):
+        from . import _base
+
+        return getattr(_base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "RUN_STATUSES",

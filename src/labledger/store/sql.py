@@ -367,6 +367,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "notes": run.get("notes"),
             "seed": run.get("seed"),
             "parent_run_id": run.get("parent_run_id"),
+            "author": run.get("author"),
             "updated_at": now,
         }
         for f in _RUN_JSON_FIELDS:
