@@ -8,7 +8,9 @@ keys x 5 metrics using bulk inserts (not run.log), then prints median timings:
 - ``filter``: ``config.lr < 0.01 and config.optimizer = "adam"`` sorted by
   ``-summary.val_acc``, top 100, through ``Ledger.runs`` (target p50 <= 100 ms);
 - ``importance``: ``Ledger.importance(metric="val_acc")`` over 10,000 runs (<= 5 s);
-- ``export``: ``Ledger.export(format="parquet")`` of every run (<= 5 s at 100,000).
+- ``export``: ``Ledger.export(format="parquet")`` of every run (<= 5 s at 100,000);
+- ``in_list``: ``config.seed in (<10,000 even numbers>)`` sorted by ``-summary.val_acc``,
+  top 100 (one bound parameter: ``json_each`` on SQLite, ``= ANY`` on PostgreSQL).
 
 ``--pg URL`` runs against a fresh database created under that server
 (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres) instead of SQLite.
@@ -138,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument(
-        "--skip", default="", help="comma-separated parts to skip: filter,importance,export"
+        "--skip",
+        default="",
+        help="comma-separated parts to skip: filter,importance,export,in_list",
     )
     args = ap.parse_args(argv)
     n = args.runs or (10_000 if args.quick else 100_000)
@@ -167,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             results["filter_top100_p50_ms"] = round(med * 1000, 1)
             results["filter_matched_top"] = len(top)
+        if "in_list" not in skip:
+            in_filter = "config.seed in (" + ", ".join(str(i) for i in range(0, 20_000, 2)) + ")"
+            ledger.runs(filter=in_filter, order_by=SORT, limit=100)
+            med, top = timeit(
+                lambda: ledger.runs(filter=in_filter, order_by=SORT, limit=100), args.repeat
+            )
+            results["in_list_10k_top100_p50_ms"] = round(med * 1000, 1)
+            results["in_list_matched_top"] = len(top)
         if "importance" not in skip:
             imp_filter = f"created_at >= {time.time() - n - 1 + max(0, n - 10_000)}"
             med, imp = timeit(lambda: ledger.importance("val_acc", filter=imp_filter), 3)

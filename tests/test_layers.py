@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "base",
         [
             "labledger._exceptions",
+            "labledger._limits",
             "labledger._names",
             "labledger._procinfo",
             "labledger._settings",

@@ -16,7 +16,10 @@ from labledger._settings import SETTINGS, setting
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "src" / "labledger"
 NAME = re.compile(r"LABLEDGER_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])")
-DIRECT_READ = re.compile(r"""(environ\.get|getenv|environ\[|env\.get)\(?\s*["']LABLEDGER_""")
+# a read: os.environ.get / os.getenv / env.get / os.environ["..."] (not an assignment to it)
+DIRECT_READ = re.compile(
+    r"""(environ\.get|getenv|env\.get)\(\s*["']LABLEDGER_|environ\[\s*["']LABLEDGER_\w*["']\](?!\s*=[^=])"""
+)
 ROW = re.compile(r"^\| `(LABLEDGER_[A-Z0-9_]+)` \| (`[^`]*`|—) \|")
 
 

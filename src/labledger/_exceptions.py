@@ -3,6 +3,7 @@
     LabledgerError
      ├── UsageError                 bad input from the caller (also a ValueError)
      │    ├── InvalidKeyError        a metric/config key that is empty, too long, or has control chars
+     │    ├── LimitExceededError     a value over one of the limits of ``_limits.py`` (name, size, depth...)
      │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
      │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
      │    └── InvalidArtifactError   an artifact name or path that is unsafe or malformed
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidKeyError",
     "InvalidSortKeyError",
     "LabledgerError",
+    "LimitExceededError",
     "MissingDependencyError",
     "NoStoreError",
     "NotAStoreError",
@@ -73,6 +75,15 @@ class InvalidKeyError(UsageError):
         self.key = key
         self.reason = reason
         super().__init__(f"invalid key {key!r}: {reason}")
+
+
+class LimitExceededError(UsageError):
+    """A value labledger cannot store in every back end (see ``labledger._limits``)."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{what} {reason}")
 
 
 class InvalidFilterError(UsageError):
@@ -169,10 +180,22 @@ class StoreUnwritableError(StoreError):
 
 
 class NotAStoreError(StoreError):
-    def __init__(self, location: str, reason: str = "") -> None:
+    """The file is not a labledger store, or (``damaged=True``) is one that cannot be read."""
+
+    def __init__(self, location: str, reason: str = "", *, damaged: bool = False) -> None:
         self.location = location
         self.reason = reason
+        self.damaged = damaged
         detail = f" ({reason})" if reason else ""
+        if damaged:
+            super().__init__(
+                f"the store {location} is damaged{detail}; it was left untouched. To recover: "
+                f"keep {location}-wal beside it if there is one (it holds the latest writes) "
+                "and close every process using it, then try again; or put back a backup copy; "
+                f"or salvage what is readable: sqlite3 {location} .recover | sqlite3 "
+                "recovered.db, and use LABLEDGER_URI=sqlite:///recovered.db"
+            )
+            return
         super().__init__(
             f"{location} is not a labledger store{detail}; it was left untouched. "
             "Choose another path with LABLEDGER_URI or store="

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
 
 from ._settings import setting
 
@@ -14,7 +12,12 @@ _BOOT_ID: str | None = None
 
 
 def hostname() -> str:
-    return socket.gethostname()
+    try:
+        return os.uname().nodename  # what socket.gethostname() returns, without importing socket
+    except AttributeError:  # not POSIX
+        import socket
+
+        return socket.gethostname()
 
 
 def _hostname_hidden() -> bool:
@@ -23,6 +26,8 @@ def _hostname_hidden() -> bool:
 
 def _anonymous_host() -> str:
     # salted with the boot id, so the token cannot be matched against a list of host names
+    import hashlib
+
     digest = hashlib.sha256(f"{boot_id()}:{hostname()}".encode()).hexdigest()
     return f"anon:{digest[:16]}"
 

@@ -43,6 +43,11 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
             "S3-compatible endpoint for s3:// artifacts. Default: AWS_ENDPOINT_URL, else AWS.",
         ),
         ("LABLEDGER_TOKEN", None, "API token sent to a tracking server (Bearer)."),
+        (
+            "LABLEDGER_LITE",
+            "on",
+            "off: never write an embedded SQLite store through the stdlib sqlite3 path (always SQLAlchemy).",
+        ),
         # what a run captures and shows
         ("LABLEDGER_CAPTURE", "on", "off: no environment capture (like init(capture=False))."),
         (
@@ -66,6 +71,26 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
             None,
             "1: refuse to start a run that cannot be reproduced (0 turns it off). "
             "Default: [tool.labledger] strict in pyproject.toml, else off.",
+        ),
+        (
+            "LABLEDGER_CAPTURE_TIMEOUT",
+            None,
+            "Seconds finish() waits for environment capture. Default: 60.",
+        ),
+        (
+            "LABLEDGER_CAPTURE_EXCLUDE",
+            None,
+            "Comma-separated extra patterns (dir/ for a folder) left out of captured patches and snapshots.",
+        ),
+        (
+            "LABLEDGER_CAPTURE_UNTRACKED_MAX",
+            None,
+            "Largest untracked file included in the captured patch (bytes, or 10MB, 2GB...). Default: 1 MB.",
+        ),
+        (
+            "LABLEDGER_CAPTURE_BUNDLE_MAX",
+            None,
+            "Largest git bundle stored for commits on no remote branch (bytes, or with kb/mb/gb). Default: 10 MiB.",
         ),
         (
             "LABLEDGER_ENV_ALLOWLIST",
@@ -116,6 +141,11 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
             "LABLEDGER_REPRO_SEED",
             None,
             "Seed a reproduction replays when the script drew its own (set by labledger repro).",
+        ),
+        (
+            "LABLEDGER_REPRO_CONFIG",
+            None,
+            "Config digest of the run labledger repro re-runs: only a run with that config is linked.",
         ),
         (
             "LABLEDGER_SERVER_BACKEND_URI",

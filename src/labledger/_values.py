@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "check_key",
     "coerce_metric",
+    "config_digest",
     "decode_json",
     "encode_json",
     "flatten",
@@ -24,7 +26,7 @@ __all__ = [
     "normalize_config",
 ]
 
-MAX_KEY_LENGTH = 250
+from ._limits import MAX_JSON_DEPTH, MAX_KEY_LENGTH, metric_float_ok
 
 _CONTROL = {chr(c) for c in range(32)} | {chr(127)}
 
@@ -55,7 +57,11 @@ def coerce_metric(key: str, value: object) -> float | int:
     torch tensors, and anything else with a real ``__float__`` that is a scalar.
     """
     tv = type(value)
-    if tv is float or tv is int:
+    if tv is float:
+        return value  # type: ignore[return-value]
+    if tv is int:
+        if not -MAX_FLOAT_INT <= value <= MAX_FLOAT_INT:  # type: ignore[operator]
+            raise _too_big(key, value)
         return value  # type: ignore[return-value]
     if tv is bool:
         return 1 if value else 0
@@ -79,37 +85,70 @@ def coerce_metric(key: str, value: object) -> float | int:
             if isinstance(item, bool):
                 return int(item)
             if isinstance(item, (int, float)):
-                return item
+                return coerce_metric(key, item)
+            if hasattr(item, "__float__") and not isinstance(item, complex):
+                # np.longdouble.item() stays a longdouble: keep it when float64 holds it
+                if type(item).__name__.startswith("complex"):
+                    raise TypeError(f"metric {key!r} must be a real number, got {tv.__name__}")
+                if not metric_float_ok(item):
+                    raise _too_big(key, item)
+                return float(item)
         raise TypeError(
             f"metric {key!r} must be a number, got numpy {tv.__name__} "
             f"with shape {shape}; log a scalar"
         )
     if isinstance(value, (int, float)):  # subclasses, decimal-free numbers
-        return float(value) if isinstance(value, float) else int(value)
+        return coerce_metric(key, float(value) if isinstance(value, float) else int(value))
     if (
         hasattr(value, "__float__")
         and not isinstance(value, complex)
         and not hasattr(value, "__len__")
     ):
         try:
-            return float(value)
+            f = float(value)
+        except OverflowError:
+            raise _too_big(key, value) from None
         except (TypeError, ValueError):
             pass
+        else:
+            if not metric_float_ok(value):
+                raise _too_big(key, value)
+            return f
     raise TypeError(f"metric {key!r} must be a number, got {tv.__name__}")
 
 
-def _config_source_to_dict(source: Any) -> dict[str, Any]:
-    import argparse
+MAX_FLOAT_INT = 2**1024 - 2**970  # the largest int that rounds to a finite float64
 
+
+def _too_big(key: str, value: object) -> Exception:
+    from ._exceptions import LimitExceededError
+
+    shown = (
+        f"{value!r:.40}"
+        if len(repr(value)) <= 40
+        else f"{str(value)[:20]}… ({type(value).__name__})"
+    )
+    return LimitExceededError(
+        f"metric {key!r}", f"= {shown} does not fit a float64 (|value| <= 1.8e308)"
+    )
+
+
+def _config_source_to_dict(source: Any) -> dict[str, Any]:
+    # argparse/dataclasses are looked up, not imported: a Namespace or a dataclass
+    # instance exists only when its module is loaded (init() stays cheap)
     if source is None:
         return {}
-    if isinstance(source, argparse.Namespace):
-        return dict(vars(source))
     if isinstance(source, Mapping):
         return {str(k): v for k, v in source.items()}
-    import dataclasses
-
-    if dataclasses.is_dataclass(source) and not isinstance(source, type):
+    argparse = sys.modules.get("argparse")
+    if argparse is not None and isinstance(source, argparse.Namespace):
+        return dict(vars(source))
+    dataclasses = sys.modules.get("dataclasses")
+    if (
+        dataclasses is not None
+        and dataclasses.is_dataclass(source)
+        and not isinstance(source, type)
+    ):
         return {f.name: getattr(source, f.name) for f in dataclasses.fields(source)}
     for attr in ("to_dict", "model_dump", "dict"):
         fn = getattr(source, attr, None)
@@ -126,9 +165,18 @@ def _config_source_to_dict(source: Any) -> dict[str, Any]:
     )
 
 
-def _jsonable(value: Any, path: str, bad: list[str]) -> Any:
-    """Return a JSON-representable copy of ``value``; non-representable leaves become repr."""
-    import dataclasses
+def _jsonable(value: Any, path: str, bad: list[str], depth: int = 0) -> Any:
+    """Return a JSON-representable copy of ``value``; non-representable leaves become repr.
+
+    Raises LimitExceededError beyond MAX_JSON_DEPTH levels (never a RecursionError)."""
+    if depth > MAX_JSON_DEPTH:
+        from ._exceptions import LimitExceededError
+
+        top = path.split(".", 1)[0].split("[", 1)[0]
+        raise LimitExceededError(
+            f"config/summary value {top!r}", f"is nested more than {MAX_JSON_DEPTH} levels deep"
+        )
+    d = depth + 1
 
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -142,34 +190,35 @@ def _jsonable(value: Any, path: str, bad: list[str]) -> Any:
     mod = type(value).__module__ or ""
     if mod == "numpy" or mod.startswith("torch"):
         try:
-            return _jsonable(coerce_metric(path, value), path, bad)
+            return _jsonable(coerce_metric(path, value), path, bad, d)
         except TypeError:
             tolist = getattr(value, "tolist", None)
             if callable(tolist):
-                return _jsonable(tolist(), path, bad)
+                return _jsonable(tolist(), path, bad, d)
     if isinstance(value, Mapping):
         return {
-            str(k): _jsonable(v, f"{path}.{k}" if path else str(k), bad) for k, v in value.items()
+            str(k): _jsonable(v, f"{path}.{k}" if path else str(k), bad, d)
+            for k, v in value.items()
         }
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    dataclasses = sys.modules.get("dataclasses")
+    if dataclasses is not None and dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: _jsonable(getattr(value, f.name), f"{path}.{f.name}", bad)
+            f.name: _jsonable(getattr(value, f.name), f"{path}.{f.name}", bad, d)
             for f in dataclasses.fields(value)
         }
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v, f"{path}[{i}]", bad) for i, v in enumerate(value)]
+        return [_jsonable(v, f"{path}[{i}]", bad, d) for i, v in enumerate(value)]
     if isinstance(value, (set, frozenset)):
         try:
             items = sorted(value)
         except TypeError:
             items = list(value)
-        return [_jsonable(v, f"{path}[{i}]", bad) for i, v in enumerate(items)]
-    import enum
-    import pathlib
-
-    if isinstance(value, enum.Enum):
-        return _jsonable(value.value, path, bad)
-    if isinstance(value, pathlib.PurePath):
+        return [_jsonable(v, f"{path}[{i}]", bad, d) for i, v in enumerate(items)]
+    enum = sys.modules.get("enum")
+    if enum is not None and isinstance(value, enum.Enum):
+        return _jsonable(value.value, path, bad, d)
+    pathlib = sys.modules.get("pathlib")
+    if pathlib is not None and isinstance(value, pathlib.PurePath):
         return str(value)
     bad.append(path)
     return repr(value)
@@ -186,7 +235,7 @@ def normalize_config(source: Any) -> dict[str, Any]:
     out = {}
     for k, v in raw.items():
         check_key(k)
-        out[k] = _jsonable(v, k, bad)
+        out[k] = _jsonable(v, k, bad, 1)
     if bad:
         warnings.warn(
             "labledger: config values that are not JSON-serialisable were stored as their repr: "
@@ -283,6 +332,18 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def config_digest(config: Mapping[str, Any]) -> str:
+    """sha256 of a normalized config in canonical JSON: equal configs, equal digests.
+
+    ``labledger repro`` passes the original's digest to the re-run, so that a process
+    making several runs (a grid, a sweep) links only the matching one to the original.
+    """
+    import hashlib
+
+    blob = json.dumps(json_safe(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def dumps(value: Any) -> str:

@@ -108,7 +108,7 @@ def cli(*args: str, store_uri: str, cwd: Path | None = None) -> subprocess.Compl
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
     )
 
 

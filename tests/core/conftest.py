@@ -41,7 +41,7 @@ class Script:
             proc.communicate(timeout=30)
 
     def run(
-        self, code: str, *, env: dict[str, str] | None = None, timeout: float = 60
+        self, code: str, *, env: dict[str, str] | None = None, timeout: float = 180
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-c", textwrap.dedent(code)],
@@ -73,7 +73,7 @@ class Script:
             env=_env(env),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,
         )
 
 
@@ -84,7 +84,7 @@ def script(isolated_env: Path) -> Iterator[Script]:
     s.close()
 
 
-def wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 30) -> str:
+def wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 120) -> str:
     """Read the child's stdout until a line starting with ``prefix``; return it."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout

@@ -37,7 +37,7 @@ def test_demo_trains_a_grid_and_prints_the_leaderboard(
             assert h.steps.tolist() == list(range(epochs)), key  # one point per epoch
         s = full["summary"]
         assert 0.0 <= s["test_acc"] <= 1.0 and 0.0 <= s["test_f1_macro"] <= 1.0
-        assert s["train_time_s"] > 0 and full["runtime_s"] > 0
+        assert "train_time_s" not in s and full["runtime_s"] > 0  # wall time is no result
         assert full["seed"] is not None  # every demo run is seeded
         assert s["test_acc"] > 0.2  # real training on 10 classes beats chance (0.1)
 

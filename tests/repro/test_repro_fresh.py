@@ -118,8 +118,10 @@ def test_fresh_env_reports_packages_that_cannot_be_installed(
     rc, failed, err = project.repro(
         run_id, "--env", "fresh", "--no-index", "--find-links", str(wheels)
     )
-    assert rc == 1 and failed["verdict"] == "not-reproducible"
+    # a package that would not install is a setup failure: reported, not stored as a verdict
+    assert rc == 1 and failed["verdict"] == "could-not-rerun"
     assert "package ghostpkg==9.9.9 could not be installed" in failed["reason"]
+    assert failed["verdict_id"] is None
     assert failed["fresh_env"]["installed"] == ["tinydep==1.0.0"]
     assert list(failed["fresh_env"]["failed"]) == ["ghostpkg==9.9.9"]
     assert "could not install ghostpkg==9.9.9" in err

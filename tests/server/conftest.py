@@ -34,7 +34,7 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def labledger(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``labledger`` CLI in a subprocess."""
     return subprocess.run(
@@ -94,7 +94,7 @@ class Server:
         if wait:
             self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None

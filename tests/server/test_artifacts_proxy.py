@@ -250,6 +250,15 @@ def test_corrupted_upload_is_refused(world: dict[str, Any], tmp_path: Path) -> N
         r = c.get(f"/api/v1/artifact-blobs/{sha}")
         assert r.headers["content-disposition"] == f'attachment; filename="{sha}"'
         assert r.content == good
+        # a manifest whose size does not match the stored blob is refused (downloads of
+        # such a version would break mid-stream)
+        r = c.post("/api/v1/projects/proj-x/artifacts/m/versions",
+                   json={"manifest": [{"path": "m.bin", "sha256": sha, "size": len(good) + 1}]})  # fmt: skip
+        assert r.status_code == 400 and r.json()["code"] == "size_mismatch", r.text
+        assert f"says {len(good) + 1} bytes" in r.json()["message"]
+        r = c.post("/api/v1/projects/proj-x/artifacts/m/versions",
+                   json={"manifest": [{"path": "m.bin", "sha256": sha, "size": len(good)}]})  # fmt: skip
+        assert r.status_code == 201, r.text
 
 
 def test_path_tricks_are_rejected(world: dict[str, Any]) -> None:

@@ -208,7 +208,7 @@ def test_token_list_hides_secrets_and_revoke_takes_effect(world: dict[str, Any])
     assert httpx.get(f"{srv.url}/api/v1/projects", headers=h).status_code == 200
     out = labledger("server", "token", "revoke", "--backend-uri", srv.backend_uri, tid)
     assert out.returncode == 0, out.stderr
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while httpx.get(f"{srv.url}/api/v1/projects", headers=h).status_code != 401:
         assert time.monotonic() < deadline, "revoked token still accepted"
         time.sleep(0.2)

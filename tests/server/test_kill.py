@@ -82,9 +82,10 @@ def test_points_survive_server_sigkill_exactly_once(
             assert run["status"] == "finished" and run["metrics"]["loss"]["count"] == POINTS
         assert not list((tmp_path / "spool").rglob("*.json"))  # everything was uploaded in time
     finally:
-        for p in procs:
+        for p in procs:  # kill and reap: no pipe is left open for a later test to warn about
             if p.poll() is None:
                 p.kill()
+            p.communicate(timeout=60)
         sql.close()
 
 

@@ -54,7 +54,7 @@ def test_replicas_starting_at_once_share_one_database(empty_pg: str, tmp_path: P
         for srv in replicas:  # all three race to migrate the empty database
             srv.start(wait=False)
         for srv in replicas:
-            srv.wait_ready(timeout=60)
+            srv.wait_ready()
         assert max(code_revisions()) in _alembic_heads(empty_pg)
         # stateless: a run written through one replica is read, whole, through the others
         writer = HttpStore(replicas[0].url, spool_dir=tmp_path / "spool", sync_timeout=5)

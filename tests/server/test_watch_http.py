@@ -58,14 +58,19 @@ def test_watch_follows_a_run_on_the_server_until_it_ends(
         text=True,
     )
     assert proc.stdout is not None
-    first = ""
-    while not first.endswith("}\n"):  # the first snapshot: watch follows the live run
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read() if proc.stderr else ""
-        first += line
-    train_then_finish()
-    rest, err = proc.communicate(timeout=90)
-    client.close()
+    try:
+        first = ""
+        while not first.endswith("}\n"):  # the first snapshot: watch follows the live run
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            first += line
+        train_then_finish()
+        rest, err = proc.communicate(timeout=180)
+    finally:  # reap the child and close its pipes even when an assertion failed
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=60)
+        client.close()
     assert proc.returncode == 0, err
     out = first + rest
     decoder, snaps, rest = json.JSONDecoder(), [], out.lstrip()

@@ -150,7 +150,13 @@ def test_run_page_shows_config_charts_environment_and_patch(
     row = page.locator("table.artifacts tbody tr")
     assert row.count() == 1
     assert row.locator("td").first.text_content() == "vision/weights:v0"
-    sha = row.locator("td.sha").text_content()
+    # labelled: the version digest, and the file's own sha256 (its full value as the title)
+    assert "version digest" in (row.locator("td.sha").text_content() or "")
+    sha = (
+        row.locator("td.sha .digest", has_text="file sha256")
+        .locator(".mono")
+        .get_attribute("title")
+    )
     href = row.locator("a", has_text="Download").get_attribute("href")
     got = httpx.get(ui_server.url + href)
     assert hashlib.sha256(got.content).hexdigest() == sha

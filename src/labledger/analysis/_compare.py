@@ -8,7 +8,14 @@ from typing import Any
 
 from .._values import flatten
 
-__all__ = ["ENV_KEYS", "compare_runs", "diff_runs", "leaderboard_row", "provenance"]
+__all__ = [
+    "ENV_KEYS",
+    "compare_runs",
+    "diff_runs",
+    "leaderboard_row",
+    "metric_order",
+    "provenance",
+]
 
 # environment facts shown in compare tables (dotted paths into env)
 ENV_KEYS = (
@@ -22,6 +29,11 @@ ENV_KEYS = (
     "hardware.cuda",
     "command.argv",
 )
+
+
+def metric_order(key: str) -> tuple[bool, str]:
+    """Sort key for metric names: the user's own first, the machine's ``system/*`` after."""
+    return (key.startswith("system/"), key)
 
 
 def _get(d: Mapping[str, Any] | None, path: str) -> Any:
@@ -74,7 +86,7 @@ def leaderboard_row(rank: int, run: Mapping[str, Any], metric: str) -> dict[str,
 
 def _section(a: Mapping[str, Any], b: Mapping[str, Any], show_all: bool) -> list[dict[str, Any]]:
     out = []
-    for key in sorted(set(a) | set(b)):
+    for key in sorted(set(a) | set(b), key=metric_order):
         va, vb = a.get(key), b.get(key)
         same = key in a and key in b and _same(va, vb)
         if same and not show_all:
@@ -157,7 +169,10 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             differs = False  # always differs; shown with the others
         rows.append({"key": key, "values": values, "differs": differs})
     order = {"config": 0, "summary": 1, "seed": 2, "dataset": 3, "env": 4}
-    rows.sort(
-        key=lambda r: (not r["differs"], order.get(str(r["key"]).split(".")[0], 5), str(r["key"]))
-    )
+
+    def group(key: str) -> int:
+        # the machine's system/* metrics come after the user's own, in their own group
+        return 6 if key.startswith("summary.system/") else order.get(key.split(".")[0], 5)
+
+    rows.sort(key=lambda r: (not r["differs"], group(str(r["key"])), str(r["key"])))
     return {"runs": cols, "names": [r.get("name") for r in runs], "rows": rows}

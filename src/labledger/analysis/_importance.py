@@ -26,7 +26,7 @@ from typing import Any
 from .._exceptions import UsageError
 from .._values import flatten
 
-__all__ = ["MIN_RUNS", "importance", "plot_importance"]
+__all__ = ["MIN_RUNS", "SMALL_SAMPLE", "importance", "plot_importance", "small_sample_note"]
 
 MIN_RUNS = 5
 _MISSING = "<missing>"
@@ -171,18 +171,56 @@ def importance(
     return info
 
 
+SMALL_SAMPLE = 20  # fewer runs than this: importances are rough, and say so
+
+
+def small_sample_note(items: Sequence[Mapping[str, Any]]) -> str | None:
+    """A warning when the importances rest on few runs, else None."""
+    n = max((int(it.get("n") or 0) for it in items), default=0)
+    if 0 < n < SMALL_SAMPLE:
+        return (
+            f"only {n} runs: importances and correlations are rough estimates "
+            f"(use {SMALL_SAMPLE}+ runs before drawing conclusions)"
+        )
+    return None
+
+
 def plot_importance(items: Sequence[Mapping[str, Any]], path: str, metric: str) -> None:
-    """A horizontal bar chart of importances (bars coloured by the sign of the correlation)."""
+    """A horizontal bar chart of importances: green/red by the sign of the Spearman
+    correlation for numeric keys, grey for categorical keys (which have no sign)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     shown = [it for it in items if not it.get("constant")][:30][::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(shown) + 1.2))
-    colors = ["#2a7" if (it.get("spearman") or 0) >= 0 else "#c44" for it in shown]
-    ax.barh([it["key"] for it in shown], [it["importance"] for it in shown], color=colors)
-    ax.set_xlabel(f"importance for {metric} (green: positive correlation, red: negative)")
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(shown) + 1.6))
+
+    def colour(it: Mapping[str, Any]) -> str:
+        rho = it.get("spearman")
+        if it.get("kind") == "categorical" or rho is None:
+            return "#999"
+        return "#2a7" if rho >= 0 else "#c44"
+
+    ax.barh(
+        [it["key"] for it in shown],
+        [it["importance"] for it in shown],
+        color=list(map(colour, shown)),
+    )
+    ax.set_xlabel(f"importance for {metric}")
+    ax.legend(
+        handles=[
+            Patch(color="#2a7", label="positive correlation"),
+            Patch(color="#c44", label="negative correlation"),
+            Patch(color="#999", label="categorical (no sign)"),
+        ],
+        loc="lower right",
+        fontsize="small",
+    )
+    note = small_sample_note(items)
+    if note:
+        ax.set_title(note, fontsize="small", color="#b60")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -248,6 +248,13 @@ class LocalBlobStore:
     def has(self, sha: str) -> bool:
         return self.path(sha).is_file()
 
+    def size(self, sha: str) -> int | None:
+        """The blob's size in bytes, None when it is not there."""
+        try:
+            return self.path(sha).stat().st_size
+        except FileNotFoundError:
+            return None
+
     def put_file(
         self,
         path: str | os.PathLike[str],

@@ -96,6 +96,18 @@ class S3BlobStore:
             raise
         return True
 
+    def size(self, sha: str) -> int | None:
+        """The object's ContentLength, None when it is not there."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.key(sha))
+        except ClientError as exc:
+            if self._is_missing(exc):
+                return None
+            raise
+        return int(head["ContentLength"])
+
     def put_file(self, path: str | os.PathLike[str], sha: str, size: int) -> None:
         key = self.key(sha)
         if self.has(sha):

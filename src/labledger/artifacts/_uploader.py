@@ -296,6 +296,10 @@ class Uploader(threading.Thread):
 
         def register() -> dict[str, Any]:
             store = run.store(timeout=30.0)
+            if http is None:  # the server checks the blobs itself
+                from ..store._manifest import check_blobs
+
+                check_blobs(blobs, ref.files, ref.name)
             record: dict[str, Any] = store.create_artifact_version(
                 ref.project, ref.name, ref.kind, run.id, ref.files, job.metadata, storage=blobs.uri
             )

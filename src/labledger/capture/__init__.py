@@ -27,12 +27,17 @@ if TYPE_CHECKING:
     from ..tracking._run import Run
 
 __all__ = [
+    "DEFAULT_CAPTURE_TIMEOUT",
+    "PARTS",
+    "CaptureProgress",
     "capture_env",
+    "capture_timeout",
     "collect",
     "finalize",
     "is_strict",
     "reset_warnings",
     "strict_check",
+    "warn",
     "warn_once",
 ]
 
@@ -42,7 +47,31 @@ _WARNED: set[str] = set()
 _WARN_LOCK = threading.Lock()
 
 
-def _git_start() -> Path:
+_UNSET: Any = object()
+
+#: The parts of ``env`` that capture writes, in the order it writes them. ``git`` stands
+#: for the code (``env.git``, or ``env.code_snapshot`` outside git). A part that did not
+#: finish before ``finish()``'s bound is listed in ``env.missing``.
+PARTS: tuple[str, ...] = ("git", "command", "python", "os", "env_vars", "hardware", "packages")
+
+#: Test hook: called with each part's name before that part is captured (in the capture
+#: thread). Tests use it to make one part slow; it is never set by labledger itself.
+_PROBE_HOOK: Callable[[str], None] | None = None
+
+DEFAULT_CAPTURE_TIMEOUT = 60.0
+
+
+def capture_timeout() -> float:
+    """How long ``finish()`` waits for capture (env ``LABLEDGER_CAPTURE_TIMEOUT``, default 60 s)."""
+    raw = (setting("LABLEDGER_CAPTURE_TIMEOUT") or "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_CAPTURE_TIMEOUT
+    except ValueError:
+        return DEFAULT_CAPTURE_TIMEOUT
+    return value if value >= 0 else DEFAULT_CAPTURE_TIMEOUT
+
+
+def _git_start(script: Path | None = _UNSET) -> Path:
     """Where to look for the repository: cwd when inside one, else the entry script's folder."""
     from .git import find_root
     from .platform import entry_script
@@ -50,7 +79,8 @@ def _git_start() -> Path:
     cwd = Path(os.getcwd())
     if find_root(cwd) is not None:
         return cwd
-    script = entry_script()
+    if script is _UNSET:
+        script = entry_script()
     return script.parent if script is not None else cwd
 
 
@@ -59,8 +89,17 @@ def capture_env(
     put_blob: Callable[[bytes], str] | None = None,
     ignore_paths: list[str] | None = None,
     errors: dict[str, str] | None = None,
+    script: Path | None = _UNSET,
+    emit: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Capture the current process's environment (the ``env`` of a run, minus seed/runtime)."""
+    """Capture the current process's environment (the ``env`` of a run, minus seed/runtime).
+
+    ``script``: the entry script, found by the caller while ``__main__.__file__`` still
+    exists (CPython deletes it when the script's last line has run, before ``atexit``);
+    default: looked up now. ``emit(part, fields)`` is called after each part of
+    :data:`PARTS` with the ``env`` keys it produced, so a caller can store each part as
+    it comes instead of all at the end.
+    """
     env: dict[str, Any] = {}
     errs: dict[str, str] = {} if errors is None else errors
 
@@ -70,31 +109,60 @@ def capture_env(
         except Exception as exc:  # a failing probe records its error and moves on
             errs[name] = f"{type(exc).__name__}: {exc}"
 
+    def part(name: str, fn: Callable[[], list[str]]) -> None:
+        hook = _PROBE_HOOK
+        if hook is not None:
+            hook(name)
+        n_errs = len(errs)
+        keys = fn()
+        if emit is not None:
+            fields = {k: env[k] for k in keys if k in env}
+            if len(errs) != n_errs:
+                fields["errors"] = dict(errs)
+            emit(name, fields)
+
     from .git import capture_git
     from .hardware import capture_hardware
     from .packages import capture_packages
     from .platform import capture_command, capture_os, capture_python, entry_script
     from .secrets import allowed_env_vars
 
-    start = _git_start()
-    probe("git", lambda: capture_git(start, put_blob, ignore_paths or ()))
-    if env.get("git") is None and "git" not in errs:
-        env.pop("git", None)
+    if script is _UNSET:
         script = entry_script()
-        from .snapshot import capture_snapshot, is_installed
 
-        if script is not None and not is_installed(script):
-            probe("code_snapshot", lambda: capture_snapshot(script, put_blob))
+    def code() -> list[str]:
+        start = _git_start(script)
+        probe("git", lambda: capture_git(start, put_blob, ignore_paths or ()))
+        if env.get("git") is None and "git" not in errs:
+            env.pop("git", None)
+            from .snapshot import capture_snapshot, is_installed
+
+            if script is not None and not is_installed(script):
+                probe("code_snapshot", lambda: capture_snapshot(script, put_blob))
+        return ["git", "code_snapshot"]
+
+    def packages() -> list[str]:
+        try:
+            env["packages"], env["package_sources"] = capture_packages()
+        except Exception as exc:
+            errs["packages"] = f"{type(exc).__name__}: {exc}"
+        return ["packages", "package_sources"]
+
+    def one(name: str, fn: Callable[[], Any]) -> Callable[[], list[str]]:
+        def run() -> list[str]:
+            probe(name, fn)
+            return [name]
+
+        return run
+
+    part("git", code)
     git_root = (env.get("git") or {}).get("root")
-    probe("python", capture_python)
-    try:
-        env["packages"], env["package_sources"] = capture_packages()
-    except Exception as exc:
-        errs["packages"] = f"{type(exc).__name__}: {exc}"
-    probe("os", capture_os)
-    probe("hardware", capture_hardware)
-    probe("command", lambda: capture_command(git_root))
-    probe("env_vars", allowed_env_vars)
+    part("command", one("command", lambda: capture_command(git_root, script=script)))
+    part("python", one("python", capture_python))
+    part("os", one("os", capture_os))
+    part("env_vars", one("env_vars", allowed_env_vars))
+    part("hardware", one("hardware", capture_hardware))
+    part("packages", packages)
     from .seeds import current_seed_info
 
     info = current_seed_info()
@@ -113,8 +181,46 @@ def _store_ignore(run: Run) -> list[str]:
     return []
 
 
-def collect(run: Run) -> dict[str, Any]:
-    """Everything known at start, for ``run`` (called in the capture thread)."""
+class CaptureProgress:
+    """Which parts of a run's capture are stored, shared by the capture thread and ``finish()``.
+
+    The capture thread ``publish``es each part as a run update as soon as it is
+    captured; ``finish()`` ``close``s it when its bound runs out, which returns the parts
+    still missing and makes any later ``publish`` a no-op (the final update, with
+    ``env.missing``, must be the last word).
+    """
+
+    def __init__(self, update: Callable[[dict[str, Any]], None]) -> None:
+        self._update = update
+        self._lock = threading.Lock()
+        self.done: list[str] = []
+        self.closed = False
+
+    def publish(self, part: str | None, fields: dict[str, Any]) -> bool:
+        with self._lock:
+            if self.closed:
+                return False
+            if fields:
+                self._update(fields)
+            if part is not None and part not in self.done:
+                self.done.append(part)
+            return True
+
+    def close(self) -> list[str]:
+        """Stop accepting parts; the parts of :data:`PARTS` not stored."""
+        with self._lock:
+            self.closed = True
+            return [p for p in PARTS if p not in self.done]
+
+
+def collect(
+    run: Run, *, script: Path | None = _UNSET, progress: CaptureProgress | None = None
+) -> dict[str, Any]:
+    """Everything known at start, for ``run`` (called in the capture thread).
+
+    With ``progress``, each part is stored as it is captured (git and the command
+    first); the returned dict is then only used for the start-up warnings.
+    """
     _RUN_CPU0[run.id] = time.process_time()
     errors: dict[str, str] = {}
 
@@ -127,11 +233,26 @@ def collect(run: Run) -> dict[str, Any]:
             errors["blob"] = f"{type(exc).__name__}: {exc}"
             return hashlib.sha256(data).hexdigest()
 
-    env = capture_env(put_blob=put_blob, ignore_paths=_store_ignore(run), errors=errors)
+    def emit(part: str, fields: dict[str, Any]) -> None:
+        if progress is not None:
+            fields.pop("seed", None)
+            if errors:
+                fields["errors"] = dict(errors)
+            progress.publish(part, fields)
+
+    env = capture_env(
+        put_blob=put_blob,
+        ignore_paths=_store_ignore(run),
+        errors=errors,
+        script=script,
+        emit=emit,
+    )
     # the seed is recorded by seed_everything()/finalize(); never overwrite it from here
     env.pop("seed", None)
     if errors:
         env["errors"] = errors
+    if progress is not None and progress.closed:
+        return env  # finish() gave up waiting and said what is missing: no warnings now
     try:
         _start_warnings(run, env)
     except Exception:
@@ -150,6 +271,18 @@ def reset_warnings() -> None:
 
 def _quiet() -> bool:
     return (setting("LABLEDGER_QUIET") or "").lower() in ("1", "true", "yes", "on")
+
+
+def warn(message: str) -> bool:
+    """Print ``labledger: warning: message`` to stderr (unless LABLEDGER_QUIET)."""
+    if _quiet():
+        return False
+    try:
+        sys.stderr.write(f"labledger: warning: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return True
 
 
 def warn_once(kind: str, message: str) -> bool:
@@ -177,11 +310,14 @@ def _start_warnings(run: Run, env: dict[str, Any]) -> None:
                 "the git repository has no commit yet; the whole tree is captured as a patch",
             )
         elif git.get("dirty"):
-            n = len(git.get("untracked") or [])
+            left_paths = {e.get("path") for e in git.get("excluded") or []}
+            n = len([p for p in git.get("untracked") or [] if p not in left_paths])
             extra = f", {n} untracked file(s) included" if n else ""
             left = len(git.get("excluded") or [])
             extra += f", {left} left out (see env.git.excluded)" if left else ""
             warn_once("dirty", f"uncommitted changes captured as a patch{extra}")
+    elif "git" in (env.get("errors") or {}):
+        warn_once("git-error", f"could not read the git state: {env['errors']['git']}")
     elif "code_snapshot" in env:
         warn_once(
             "no-git",

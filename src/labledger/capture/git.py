@@ -14,6 +14,7 @@ left out is listed in ``excluded`` with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -22,20 +23,46 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .._settings import setting
 from .secrets import strip_url_credentials
 
 __all__ = [
+    "BUNDLE_MAX",
+    "OUTPUT_PATTERNS",
     "PATCH_FILE_MAX",
     "PATCH_TOTAL_MAX",
+    "UNTRACKED_MAX",
     "GitError",
+    "capture_bundle",
     "capture_git",
     "find_root",
     "git_info",
     "git_patch",
+    "looks_like_output",
 ]
 
 PATCH_FILE_MAX = 1 << 20  # bytes of patch text per file
 PATCH_TOTAL_MAX = 10 << 20  # bytes of patch text in all
+UNTRACKED_MAX = 1_000_000  # an untracked file larger than this is data or a model, not code
+BUNDLE_MAX = 10 << 20  # bytes of git bundle (commits no remote has)
+# Untracked paths that are what a run writes, not what it runs: experiment-tracker and
+# framework output folders, and model/checkpoint/array files. LABLEDGER_CAPTURE_EXCLUDE
+# adds comma-separated patterns of the same forms ("dir/" or "*.ext" or a glob).
+OUTPUT_PATTERNS: tuple[str, ...] = (
+    "multirun/",
+    "outputs/",
+    "wandb/",
+    "mlruns/",
+    "lightning_logs/",
+    ".labledger/",
+    "*.pt",
+    "*.ckpt",
+    "*.pth",
+    "*.safetensors",
+    "*.h5",
+    "*.onnx",
+    "*.pkl",
+)
 _EXCLUDED_LIST_MAX = 200  # entries of ``excluded`` recorded (a count says how many more)
 _TIMEOUT = 10.0
 
@@ -171,6 +198,53 @@ def git_info(start: str | Path, ignore: Iterable[str | Path] = ()) -> dict[str, 
     }
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = (setting(name) or "").strip().lower().replace("_", "")
+    if not raw:
+        return default
+    scale = 1
+    for suffix, mult in (
+        ("kb", 1000),
+        ("mb", 1000**2),
+        ("gb", 1000**3),
+        ("k", 1000),
+        ("m", 1000**2),
+    ):
+        if raw.endswith(suffix):
+            raw, scale = raw[: -len(suffix)], mult
+            break
+    try:
+        return max(0, int(float(raw) * scale))
+    except ValueError:
+        return default
+
+
+def _output_patterns() -> tuple[str, ...]:
+    extra = setting("LABLEDGER_CAPTURE_EXCLUDE") or ""
+    return OUTPUT_PATTERNS + tuple(p.strip() for p in extra.split(",") if p.strip())
+
+
+def looks_like_output(path: str, patterns: Iterable[str] | None = None) -> str | None:
+    """The pattern that marks ``path`` (relative, ``/``-separated) as a run's output, or None.
+
+    ``dir/`` matches a folder of that name at any depth; other patterns are globs matched
+    against the file name (``*.pt``) or, when they contain ``/``, the whole path.
+    """
+    import fnmatch
+
+    parts = path.split("/")
+    for pat in _output_patterns() if patterns is None else patterns:
+        if pat.endswith("/"):
+            if pat[:-1] in parts[:-1]:
+                return pat
+        elif "/" in pat:
+            if fnmatch.fnmatchcase(path, pat):
+                return pat
+        elif fnmatch.fnmatchcase(parts[-1], pat):
+            return pat
+    return None
+
+
 _SECTION = re.compile(rb"^diff --git a/.*? b/(.*)$", re.MULTILINE)
 
 
@@ -212,8 +286,16 @@ def git_patch(
     file_max: int = PATCH_FILE_MAX,
     total_max: int = PATCH_TOTAL_MAX,
     tracked_changes: bool = True,
+    untracked_max: int | None = None,
 ) -> tuple[bytes, list[dict[str, Any]]]:
-    """The patch of uncommitted work, and what the caps left out (``excluded``)."""
+    """The patch of uncommitted work, and what the caps left out (``excluded``).
+
+    Untracked files that look like outputs (:data:`OUTPUT_PATTERNS`) or are larger than
+    ``untracked_max`` (default :data:`UNTRACKED_MAX`, env ``LABLEDGER_CAPTURE_UNTRACKED_MAX``,
+    e.g. ``5MB``) are left out and listed.
+    """
+    if untracked_max is None:
+        untracked_max = _env_int("LABLEDGER_CAPTURE_UNTRACKED_MAX", UNTRACKED_MAX)
     excluded: list[dict[str, Any]] = []
     more = 0
 
@@ -239,6 +321,7 @@ def git_patch(
             else:
                 parts.append(section)
                 total += len(section)
+    patterns = _output_patterns()
     for path in untracked:
         full = root / path
         try:
@@ -248,6 +331,13 @@ def git_patch(
                 continue
             if not full.is_file() or full.is_symlink():
                 exclude(path, "not a regular file", None)
+                continue
+            pattern = looks_like_output(path, patterns)
+            if pattern is not None:
+                exclude(path, f"output ({pattern})", st.st_size)
+                continue
+            if st.st_size > untracked_max:
+                exclude(path, f"large (over {untracked_max} bytes)", st.st_size)
                 continue
             if st.st_size > file_max:
                 exclude(path, "file cap", st.st_size)
@@ -273,10 +363,125 @@ def git_patch(
     return b"".join(parts), excluded
 
 
+def _bundle_cache(root: Path, head: bytes, remote_refs: bytes) -> Path | None:
+    """The cache file of the bundle for this HEAD and these remote-tracking refs.
+
+    Packing is the one costly step (about 0.1 s for a small project's whole history),
+    and every run from the same HEAD would repeat it: the bundle is kept in the user
+    cache directory (``$LABLEDGER_CACHE_DIR/bundles``) under a hash of what decides its
+    content, so the next run only reads it.
+    """
+    try:
+        from .data import cache_dir
+
+        key = hashlib.sha256(
+            str(root.resolve()).encode() + b"\0" + head + b"\0" + remote_refs
+        ).hexdigest()
+        return cache_dir().parent / "bundles" / f"{key}.bundle"
+    except (OSError, RuntimeError):  # no home directory
+        return None
+
+
+def _read_cached(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _write_cached(path: Path | None, data: bytes, max_bytes: int) -> None:
+    if path is None or len(data) > max_bytes:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # whole or absent, also with concurrent runs
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+def _make_bundle(root: Path, exclude: list[str]) -> bytes:
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix="labledger-", suffix=".bundle")
+    os.close(fd)
+    try:
+        _git(["bundle", "create", "--quiet", tmp, "HEAD", *exclude], root)
+        return Path(tmp).read_bytes()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def capture_bundle(
+    root: Path,
+    put_blob: Callable[[bytes], str] | None,
+    *,
+    max_bytes: int | None = None,
+    head: str | None = None,
+) -> dict[str, Any] | None:
+    """A git bundle of the commits no remote has, when HEAD is on no remote branch.
+
+    With remote-tracking branches: the commits of HEAD not reachable from any of them
+    (``git bundle create B HEAD --not --remotes``: the bundle needs the remote's history
+    to be applied, which a clone of the remote has). Without any: all of HEAD's history.
+    None when HEAD is on a remote branch (a clone of the remote has the commit). Larger
+    than ``max_bytes`` (default :data:`BUNDLE_MAX`, env ``LABLEDGER_CAPTURE_BUNDLE_MAX``):
+    ``{"stored": false, "reason": ...}`` with the size, and nothing stored.
+    """
+    if max_bytes is None:
+        max_bytes = _env_int("LABLEDGER_CAPTURE_BUNDLE_MAX", BUNDLE_MAX)
+    remotes = _git(
+        ["for-each-ref", "--format=%(objectname) %(refname)", "refs/remotes"], root
+    ).stdout.split(b"\n")
+    remotes = [r for r in remotes if r.strip()]
+    if remotes:
+        on_remote = _git(
+            ["for-each-ref", "--contains", "HEAD", "--format=%(refname)", "refs/remotes"], root
+        ).stdout.split()
+        if on_remote:
+            return None
+        exclude = ["--not", "--remotes"]
+        reason = "HEAD is on no remote branch"
+    else:
+        exclude = []
+        reason = "the repository has no remote branch"
+    count = int(_git(["rev-list", "--count", "HEAD", *exclude], root).stdout.strip() or 0)
+    out: dict[str, Any] = {"reason": reason, "commits": count, "sha256": None, "size": None}
+    if count == 0:
+        return None
+    if head is None:
+        head = _git(["rev-parse", "HEAD"], root).stdout.decode().strip()
+    cached = _bundle_cache(root, head.encode(), b"\n".join(sorted(remotes)))
+    data = _read_cached(cached)
+    if data is None:
+        # a cheap estimate first, so a huge history is not packed just to be refused
+        est = _git(["rev-list", "--objects", "--disk-usage", "HEAD", *exclude], root, check=False)
+        estimate = est.stdout.strip()
+        if est.returncode == 0 and estimate.isdigit() and int(estimate) > 4 * max_bytes:
+            out.update(stored=False, size=int(estimate), why="over the bundle cap")
+            return out
+        data = _make_bundle(root, exclude)
+        _write_cached(cached, data, max_bytes)
+    out["size"] = len(data)
+    if len(data) > max_bytes:
+        out.update(stored=False, why="over the bundle cap")
+        return out
+    digest = hashlib.sha256(data).hexdigest()
+    if put_blob is not None:
+        digest = put_blob(data)
+    out.update(stored=True, sha256=digest)
+    return out
+
+
 def capture_git(
     start: str | Path, put_blob: Callable[[bytes], str] | None, ignore: Iterable[str | Path] = ()
 ) -> dict[str, Any] | None:
-    """The ``env.git`` section (None outside a repository); stores the patch via ``put_blob``."""
+    """The ``env.git`` section (None outside a repository); stores the patch via ``put_blob``,
+    and a bundle of unpushed commits (``bundle``) when HEAD is on no remote branch."""
     info = git_info(start, ignore)
     if info is None:
         return None
@@ -294,4 +499,8 @@ def capture_git(
                 digest = put_blob(patch)
             info["diff_sha256"] = digest
             info["diff_size"] = len(patch)
+    if info["commit"] is not None:
+        bundle = capture_bundle(Path(info["root"]), put_blob, head=info["commit"])
+        if bundle is not None:
+            info["bundle"] = bundle
     return info

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["capture_hardware", "cpu_model", "nvml_gpus"]
+__all__ = ["capture_hardware", "cpu_model", "nvidia_present", "nvml_gpus"]
 
 
 def cpu_model() -> str | None:
@@ -30,19 +30,41 @@ def cpu_model() -> str | None:
 
 
 def _memory_bytes() -> int | None:
+    # what psutil.virtual_memory().total reads (MemTotal), without importing psutil
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        pass
     try:
         import psutil
 
         return int(psutil.virtual_memory().total)
     except Exception:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
         return None
 
 
 def _physical_cores() -> int | None:
+    # Linux: distinct (physical id, core id) pairs of /proc/cpuinfo, as psutil counts them
+    try:
+        cores: set[tuple[str, str]] = set()
+        phys = core = ""
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "physical id":
+                    phys = value.strip()
+                elif key == "core id":
+                    core = value.strip()
+                elif not key and (phys or core):
+                    cores.add((phys, core))
+                    phys = core = ""
+        if phys or core:
+            cores.add((phys, core))
+        if cores:
+            return len(cores)
+    except OSError:
+        pass
     try:
         import psutil
 
@@ -52,12 +74,21 @@ def _physical_cores() -> int | None:
         return None
 
 
+def nvidia_present() -> bool:
+    """Whether an NVIDIA driver may be there (else pynvml's import and init are skipped)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidiactl")
+
+
 def _text(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
 def nvml_gpus() -> tuple[list[dict[str, Any]], str | None]:
     """(GPUs, CUDA driver version) through NVML; ``([], None)`` when unavailable."""
+    if not nvidia_present():
+        return [], None
     try:
         import pynvml
     except ImportError:

@@ -99,7 +99,11 @@ def entry_script() -> Path | None:
     return None
 
 
-def capture_command(git_root: str | None) -> dict[str, Any]:
+_UNSET: Any = object()
+
+
+def capture_command(git_root: str | None, *, script: Path | None = _UNSET) -> dict[str, Any]:
+    """argv (secrets redacted), cwd, entry point; ``script`` as found at ``init()`` time."""
     cwd = os.getcwd()
     rel = None
     if git_root:
@@ -108,7 +112,8 @@ def capture_command(git_root: str | None) -> dict[str, Any]:
         except ValueError:
             rel = None
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
-    script = entry_script()
+    if script is _UNSET:
+        script = entry_script()
     entry: str | None = str(script) if script else None
     if "-m" in argv[1:]:
         i = argv.index("-m", 1)

@@ -10,14 +10,12 @@ __all__ = ["fmt_bytes", "render_env_detail", "render_env_diff", "render_env_line
 
 
 def fmt_bytes(n: Any) -> str:
+    """Sizes everywhere in labledger: decimal units (1 KB = 1000 bytes), as ``fmt_size``."""
     if not isinstance(n, (int, float)):
         return "-"
-    v = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(v) < 1024 or unit == "TiB":
-            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
-        v /= 1024
-    return f"{v:.1f} TiB"
+    from .._values import fmt_size
+
+    return fmt_size(int(n))
 
 
 def _git_line(git: Mapping[str, Any]) -> str:
@@ -38,6 +36,34 @@ def _git_line(git: Mapping[str, Any]) -> str:
     if git.get("remote"):
         text += f"  {git['remote']}"
     return text
+
+
+def _bundle_line(bundle: Mapping[str, Any]) -> str:
+    n = bundle.get("commits")
+    what = f"{n} commit(s)" if isinstance(n, int) else "commits"
+    if bundle.get("stored"):
+        return (
+            f"bundle of {what} stored, {fmt_bytes(bundle.get('size'))} "
+            f"({bundle.get('reason')}; repro can rebuild them)"
+        )
+    return (
+        f"bundle of {what} NOT stored: {bundle.get('why') or 'not captured'} "
+        f"({fmt_bytes(bundle.get('size'))}; {bundle.get('reason')})"
+    )
+
+
+def _left_out_line(excluded: list[Any], limit: int = 5) -> str:
+    items = []
+    for e in excluded[:limit]:
+        if not isinstance(e, Mapping):
+            items.append(str(e))
+            continue
+        size = f", {fmt_bytes(e['size'])}" if isinstance(e.get("size"), int) else ""
+        items.append(f"{e.get('path') or '...'} ({e.get('reason')}{size})")
+    more = (
+        f", and {len(excluded) - limit} more (labledger env RUN)" if len(excluded) > limit else ""
+    )
+    return ", ".join(items) + more
 
 
 def _seed_line(seed: Mapping[str, Any]) -> str:
@@ -90,6 +116,10 @@ def render_env_lines(env: dict[str, Any]) -> list[str]:
     git = env.get("git") or {}
     if git:
         lines.append(f"git      {_git_line(git)}")
+        if isinstance(git.get("bundle"), Mapping):
+            lines.append(f"         {_bundle_line(git['bundle'])}")
+        if git.get("excluded"):
+            lines.append(f"left out {_left_out_line(list(git['excluded']))}")
     snap = env.get("code_snapshot") or {}
     if snap:
         lines.append(
@@ -125,12 +155,22 @@ def render_env_lines(env: dict[str, Any]) -> list[str]:
         wall, cpu = rt.get("wall_s"), rt.get("cpu_s")
         wall_t = f"{wall:.1f}s wall" if isinstance(wall, (int, float)) else "- wall"
         cpu_t = f"{cpu:.1f}s CPU" if isinstance(cpu, (int, float)) else "- CPU"
-        lines.append(f"runtime  {wall_t}, {cpu_t}, exit {_short(rt.get('exit_code'))}")
+        # the exit status is known only when the process ended with the run (a script
+        # that goes on after finish() has none): say nothing rather than "exit -"
+        code = rt.get("exit_code")
+        lines.append(f"runtime  {wall_t}, {cpu_t}" + (f", exit {code}" if code is not None else ""))
     errors = env.get("errors") or {}
     if errors:
         lines.append("capture errors: " + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
     if env.get("capture_error"):
         lines.append(f"capture failed: {env['capture_error']}")
+    missing = env.get("missing") or []
+    if missing:
+        lines.append(
+            "missing  "
+            + ", ".join(str(m) for m in missing)
+            + " (capture did not finish before the run ended: not recorded, not absent)"
+        )
     return lines
 
 

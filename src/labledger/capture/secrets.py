@@ -70,11 +70,15 @@ DEFAULT_ALLOWLIST: tuple[str, ...] = (
     "KUBERNETES_SERVICE_HOST",
 )
 
+# Anywhere in the name, any case: TF_VAR_db_pass, MY_PASSPHRASE, DB_PWD, GITHUB_TOKEN,
+# aws_secret_access_key, APIKEY, ... A few harmless names match too (--num-passes,
+# KEYBOARD): a false positive only hides a value, a false negative leaks one.
 _SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|PASSWD|PWD$|_KEY|KEY_|^KEY$|APIKEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|"
-    r"SIGNATURE|CERT|DSN|WEBHOOK",
+    r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNATURE|CERT|DSN|WEBHOOK",
     re.IGNORECASE,
 )
+# allowlisted names that only look secret
+_NOT_SECRET_NAMES = frozenset({"TOKENIZERS_PARALLELISM"})
 _SECRET_VALUE = re.compile(
     r"gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub
     r"|github_pat_[A-Za-z0-9_]{20,}"
@@ -93,7 +97,8 @@ _SECRET_QUERY = re.compile(
 
 
 def looks_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+    """The name contains pass, pwd, secret, token, key, credential, auth, ... (any case)."""
+    return name.upper() not in _NOT_SECRET_NAMES and bool(_SECRET_NAME.search(name))
 
 
 def _entropy(s: str) -> float:
@@ -104,11 +109,44 @@ def _entropy(s: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+# pieces a word splits into: Capitalised or lowercase runs, UPPERCASE runs, digit runs
+_PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_BASE64ISH = re.compile(r"[A-Za-z0-9+/]+")
+
+
+def _random_base64(word: str) -> bool:
+    """A base64-style key (AWS secret access key, ...): 20+ chars of ``[A-Za-z0-9+/]`` (then
+    ``=`` padding) mixing cases and digits in short pieces.
+
+    Paths and names are told apart by the length of their pieces: ``VisionTransformer``
+    splits into long words, a random key into pieces of 1-2 characters (for 40 random
+    base64 characters the mean piece is under 3.0 in 99.9% of draws; for path-like words
+    it is 3.3 and more), and most paths contain ``.``, ``_`` or ``-``, which keys do not.
+    """
+    core = word.rstrip("=")
+    if len(core) < 20 or not _BASE64ISH.fullmatch(core):
+        return False
+    if not (re.search(r"[a-z]", core) and re.search(r"[A-Z]", core) and re.search(r"[0-9]", core)):
+        return False
+    pieces = _PIECE.findall(core)
+    mean = sum(map(len, pieces)) / max(1, len(pieces))
+    return mean < 3.25 and _entropy(core) > 3.5
+
+
+def _words(value: str) -> list[str]:
+    out: list[str] = []
+    for word in re.split(r"[\s,;:]+", value):
+        # `name=value` splits at its `=`; trailing `=` (base64 padding) stays on the value
+        out.extend(w for w in re.split(r"=(?=[^=])", word) if w)
+    return out
+
+
 def looks_secret_value(value: str) -> bool:
-    """A known credential shape, a URL with a password, or a long random-looking word."""
+    """A known credential shape, a URL with a password, or a long random-looking word
+    (also with ``/``, ``+`` and ``=`` padding, as in AWS secret keys)."""
     if _SECRET_VALUE.search(value):
         return True
-    for word in re.split(r"[\s,;:=]+", value):
+    for word in _words(value):
         # 32+ chars of mixed letters and digits with high entropy: an API key, not a path
         if (
             len(word) >= 32
@@ -117,6 +155,8 @@ def looks_secret_value(value: str) -> bool:
             and re.search(r"[A-Za-z]", word)
             and _entropy(word) > 4.0
         ):
+            return True
+        if _random_base64(word):
             return True
     return False
 
@@ -171,21 +211,34 @@ def strip_url_credentials(url: str) -> str:
 REDACTED = "<redacted>"
 
 
+def _secret_option(name: str) -> bool:
+    return looks_secret_name(name.lstrip("-").replace("-", "_"))
+
+
 def redact_argv(argv: list[str]) -> list[str]:
-    """Command-line arguments with secret values replaced (``--api-token X``, ``--key=X``, bare tokens)."""
+    """Command-line arguments with secret values replaced.
+
+    ``--pass X``, ``--passphrase=X``, ``--api-token X``, ``-p``-style short options are
+    not guessed; any option whose name contains pass/pwd/secret/token/key/credential/...
+    has its value redacted (``--x=v`` and ``--x v``; in the second form the next
+    argument is taken as the value unless it is itself a long option), and any argument
+    shaped like a credential (a known token shape, a long random word, a base64 key with
+    ``/`` or ``+``) is redacted wherever it appears.
+    """
     out: list[str] = []
     hide_next = False
     for arg in argv:
         if hide_next:
             hide_next = False
-            out.append(REDACTED)
-            continue
+            if not arg.startswith("--"):
+                out.append(REDACTED)
+                continue
         if arg.startswith("-") and "=" in arg:
             name, _, value = arg.partition("=")
-            if looks_secret_name(name.lstrip("-").replace("-", "_")) or looks_secret_value(value):
+            if _secret_option(name) or looks_secret_value(value):
                 out.append(f"{name}={REDACTED}")
                 continue
-        elif arg.startswith("--") and looks_secret_name(arg[2:].replace("-", "_")):
+        elif arg.startswith("--") and _secret_option(arg):
             out.append(arg)
             hide_next = True
             continue

@@ -79,6 +79,8 @@ class SystemSampler(threading.Thread):
         self._last_disk: tuple[int, int] | None = None
         self._last_net: tuple[int, int] | None = None
         self._broken: set[str] = set()
+        self._primed = threading.Event()
+        self._stopped_early = False
 
     # -- set-up ----------------------------------------------------------------------
 
@@ -95,7 +97,11 @@ class SystemSampler(threading.Thread):
         except Exception:
             self._psutil = None
         self._last_t = time.monotonic()
+        from .hardware import nvidia_present
+
         try:
+            if not nvidia_present():
+                raise ImportError("no NVIDIA driver")
             import pynvml
 
             pynvml.nvmlInit()
@@ -187,13 +193,33 @@ class SystemSampler(threading.Thread):
     def run(self) -> None:
         try:
             self._prime()
+            self._primed.set()
             while not self._stop_event.wait(self.interval):
                 self._emit()
+            if self._stopped_early:  # stop() did not wait for us: release NVML here
+                self._shutdown_nvml()
         except Exception:
             pass  # the sampler must never disturb training
 
+    def _shutdown_nvml(self) -> None:
+        if self._nvml is not None:
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception:
+                pass
+            self._nvml = None
+            self._gpus = []
+
     def stop(self, final_sample: bool = True, timeout: float = 2.0) -> None:
-        """Stop the thread; take one last sample so short runs still have a point."""
+        """Stop the thread; take one last sample so short runs still have a point.
+
+        A sampler still priming (importing psutil/pynvml, a few hundred ms on a busy
+        machine) is not waited for: finish() must not pay for it; it stops on its own.
+        """
+        if not self._primed.is_set():
+            self._stopped_early = True
+            self._stop_event.set()
+            return
         self._stop_event.set()
         self.join(timeout)
         if (

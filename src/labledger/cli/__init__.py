@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as exc:
-        exc.show()
+        _show_error(exc)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -114,3 +114,29 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:
+        # SQLite found a damaged page while reading (past the check at open)
+        text = str(getattr(exc, "orig", None) or exc)
+        if "malformed" not in text and "not a database" not in text:
+            raise
+        from .._exceptions import NotAStoreError
+        from ..store._locate import existing_store_uri, sqlite_path
+
+        try:
+            where = str(sqlite_path(existing_store_uri(None)))
+        except Exception:
+            where = "in use"
+        click.echo(f"error: {NotAStoreError(where, text, damaged=True)}", err=True)
+        sys.exit(1)
+
+
+def _show_error(exc: click.exceptions.ClickException) -> None:
+    """Click's errors in the one style of every labledger error: ``error: ...`` on stderr
+    (usage errors keep their usage line and help hint above it)."""
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.exceptions.UsageError) and ctx is not None:
+        hint = ""
+        if ctx.command.get_help_option(ctx) is not None:
+            hint = f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help.\n"
+        click.echo(f"{ctx.get_usage()}\n{hint}", err=True)
+    click.echo(f"error: {exc.format_message()}", err=True)

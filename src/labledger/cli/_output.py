@@ -20,6 +20,7 @@ __all__ = [
     "ProgressBar",
     "console",
     "emit_json",
+    "fit_table",
     "fmt_duration",
     "fmt_time",
     "fmt_value",
@@ -202,3 +203,69 @@ def progress(
         )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         yield ProgressBar(bar, description, total)
+
+
+def fit_table(
+    headers: list[str],
+    rows: list[list[str]],
+    width: int,
+    *,
+    shrinkable: dict[str, int],
+    droppable: list[str],
+) -> tuple[Any, list[str]]:
+    """A rich Table of ``rows`` that fits ``width`` without wrapping any cell.
+
+    Numbers, ids and dates never wrap: text columns in ``shrinkable`` (name -> minimum
+    width) are cut with an ellipsis first, then columns are left out in ``droppable``
+    order. Returns the table and the names of the columns left out.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    def plain(cell: str) -> str:
+        return Text.from_markup(cell).plain
+
+    natural = [max([len(h), *(len(plain(row[i])) for row in rows)]) for i, h in enumerate(headers)]
+    keep = list(range(len(headers)))
+    widths = list(natural)
+
+    def total() -> int:
+        return sum(widths[i] + 3 for i in keep) + 1  # padding and borders
+
+    def shrink(factor: int) -> None:
+        """Cut text columns towards ``factor`` x their minimum width."""
+        excess = total() - width
+        for i in keep:
+            floor = shrinkable.get(headers[i])
+            if floor is not None and excess > 0:
+                cut = min(excess, max(0, widths[i] - max(floor * factor, len(headers[i]))))
+                widths[i] -= cut
+                excess -= cut
+
+    for name in [*droppable, None]:
+        if total() <= width:
+            break
+        shrink(2)  # comfortable widths first: a readable name beats one more metric
+        if total() <= width:
+            break
+        if name is None:
+            shrink(1)
+        elif name in headers and headers.index(name) in keep:
+            i = headers.index(name)
+            keep.remove(i)
+            for j in keep:  # what is left may have room again
+                widths[j] = natural[j]
+    dropped = [headers[i] for i in range(len(headers)) if i not in keep]
+    table = Table(header_style="bold")
+    for i in keep:
+        cut = headers[i] in shrinkable
+        table.add_column(
+            headers[i],
+            no_wrap=True,
+            overflow="ellipsis" if cut else "crop",
+            max_width=widths[i] if cut else None,
+            min_width=None if cut else natural[i],
+        )
+    for row in rows:
+        table.add_row(*(row[i] for i in keep))
+    return table, dropped

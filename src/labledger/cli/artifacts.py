@@ -62,7 +62,7 @@ def _versions_table(title: str, versions: list[dict[str, Any]], *, used: bool = 
         "reference",
         "kind",
         "aliases",
-        "sha256",
+        "version digest",
         "size",
         "files",
         "used" if used else "created",

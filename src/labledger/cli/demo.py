@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 
 import click
 
+from .._settings import setting
 from ._output import console, fmt_duration, store_option
 
 __all__ = ["demo"]
@@ -67,15 +71,49 @@ def demo(project: str, epochs: int, n_runs: int | None, seed: int, store: str | 
             fmt_duration(r["runtime_s"]),
         )
     c.print(table)
+    if not results:
+        c.print("no run to train (labledger repro found no matching grid point)")
+        return
     best = results[0]
     c.print(
         f"\n[bold]best run[/] {best['id']} ({best['name']}): test_acc {best['summary']['test_acc']:.4f}"
     )
-    c.print("exact config: " + json.dumps(best["config"], sort_keys=True), markup=False)
-    c.print(
-        "\nlook further:\n"
-        f"  labledger ls --project {project}\n"
-        f"  labledger show {best['id'][:8]}\n"
-        f"  labledger show {best['id'][:8]} --json\n",
-        markup=False,
-    )
+    # printed whole (one line, never wrapped mid-value), so it can be copied
+    click.echo("exact config: " + json.dumps(best["config"], sort_keys=True))
+    cli = _cli_path()
+    at = f" --store {store}" if store and store != setting("LABLEDGER_URI") else ""
+    short = best["id"][:8]
+    lines = [
+        "",
+        "look further:",
+        f"  {cli} ls --project {project}{at}",
+        f"  {cli} show {short}{at}",
+        f"  {cli} artifacts ls {short}{at}",
+        f"  {cli} repro {short}{at}    # re-run it and check the numbers",
+        f"  {cli} ui{at}",
+    ]
+    if cli != "labledger":
+        lines.append(f"(or activate the environment first: source {_activate_hint(cli)})")
+    click.echo("\n".join(lines) + "\n")
+
+
+def _cli_path() -> str:
+    """How to call labledger from here: ``labledger`` when that is on PATH, else the launcher's path."""
+    launcher = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    on_path = shutil.which("labledger")
+    if on_path:
+        try:
+            if not launcher or os.path.samefile(on_path, launcher):
+                return "labledger"
+        except OSError:
+            pass
+    venv_cli = os.path.join(os.path.dirname(sys.executable), "labledger")
+    target = launcher if os.path.basename(launcher) == "labledger" else venv_cli
+    if not os.path.exists(target):
+        return f"{sys.executable} -m labledger.cli"
+    rel = os.path.relpath(target)
+    return rel if not rel.startswith("..") else target
+
+
+def _activate_hint(cli: str) -> str:
+    return os.path.join(os.path.dirname(cli), "activate")

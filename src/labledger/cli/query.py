@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -45,7 +46,7 @@ def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar)
 
 
 @click.command()
-@click.option("--metric", "-m", required=True, help="Summary metric to rank by, e.g. val_acc.")
+@click.option("--metric", "-m", required=True, help="Summary metric to rank by, e.g. val/acc.")
 @click.option("--max", "mode", flag_value="max", default=True, help="Higher is better (default).")
 @click.option("--min", "mode", flag_value="min", help="Lower is better.")
 @click.option("--filter", "-f", "filter_", default=None, help="Only runs matching this filter.")
@@ -67,12 +68,14 @@ def best(
     """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime."""
     with open_ledger(store) as ledger:
         rows = ledger.best(metric, mode=mode, filter=filter_, top=top, project=project)
+        if not rows:
+            _check_metric_exists(ledger, metric, project)
     if as_json:
         emit_json(rows)
         return
     c = console()
     if not rows:
-        c.print(f"no runs with a numeric {metric!r}")
+        c.print(f"no runs with a numeric {metric!r}", markup=False)
         return
     from rich.table import Table
 
@@ -83,16 +86,24 @@ def best(
         title_justify="left",
         header_style="bold",
     )
+    widest = max(
+        (len(f"{k}={fmt_value(v)}") for r in rows for k, v in flatten(r["config"]).items()),
+        default=6,
+    )
     for col in ("#", "run", metric, "config", "commit", "patch", "seed", "data", "runtime"):
-        t.add_column(col, overflow="fold")
+        # values never break mid-value: the config gets one line per key instead
+        if col == "config":
+            t.add_column(col, overflow="fold", min_width=min(widest, 40))
+        else:
+            t.add_column(col, no_wrap=True, overflow="ellipsis")
     for r in rows:
-        cfg = ", ".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
+        cfg = "\n".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
         commit = (r["git_commit"] or "-")[:10] + (" (dirty)" if r["git_dirty"] else "")
         patch = (r["patch_sha256"] or "")[:10] if r["patch_captured"] else "-"
-        data = ", ".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
+        data = "\n".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
         t.add_row(
             str(r["rank"]),
-            f"{r['id'][:8]} {r['name']}",
+            f"{r['id'][:8]}\n{r['name']}",
             fmt_value(r["value"]),
             cfg,
             commit,
@@ -102,6 +113,30 @@ def best(
             fmt_duration(r["runtime_s"]),
         )
     c.print(t)
+
+
+def _check_metric_exists(ledger: Any, metric: str, project: str | None) -> None:
+    """A metric no run has is a typo, not an empty leaderboard: exit 1 with the closest names."""
+    import difflib
+
+    keys: set[str] = set()
+    for r in ledger.runs(project=project, limit=2000):
+        keys.update(r["summary"])
+    if metric in keys:
+        return
+    from .._exceptions import UsageError
+
+    def norm(k: str) -> str:
+        return k.lower().replace("/", "_").replace(".", "_").replace("-", "_")
+
+    close = [k for k in sorted(keys) if norm(k) == norm(metric)]
+    close += [k for k in difflib.get_close_matches(metric, sorted(keys), n=3) if k not in close]
+    where = f" of project {project!r}" if project else ""
+    hint = f"; did you mean {' or '.join(close[:3])}?" if close else ""
+    if not close and keys:
+        user = sorted(k for k in keys if not k.startswith("system/"))[:8]
+        hint = f" (metrics: {', '.join(user)})" if user else ""
+    raise UsageError(f"no run{where} has a summary metric {metric!r}{hint}")
 
 
 @click.command()
@@ -198,9 +233,11 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
     t.add_column("key", overflow="fold")
     for rid, name in zip(table["runs"], table["names"], strict=True):
         t.add_column(f"{rid[:8]}\n{name}", overflow="fold")
+    single = len(table["runs"]) == 1
     hidden = 0
     for row in table["rows"]:
-        if not row["differs"] and not show_all and row["key"] != "runtime_s":
+        # one run has nothing to differ from: all of it is shown, nothing as a difference
+        if not (row["differs"] or show_all or single or row["key"] == "runtime_s"):
             hidden += 1
             continue
         t.add_row(
@@ -210,12 +247,14 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
         )
     c = console()
     c.print(t)
-    if hidden:
+    if single:
+        c.print("[dim]one run: nothing to compare it with (labledger compare RUN_A RUN_B ...)[/]")
+    elif hidden:
         c.print(f"[dim]{hidden} keys are the same in every run (--all shows them)[/]")
 
 
 @click.command()
-@click.option("--metric", "-m", required=True, help="Summary metric to explain, e.g. val_acc.")
+@click.option("--metric", "-m", required=True, help="Summary metric to explain, e.g. test_acc.")
 @click.option("--filter", "-f", "filter_", default=None, help="Only runs matching this filter.")
 @click.option("--project", "-p", default=None, help="Only runs of this project.")
 @click.option(
@@ -279,6 +318,11 @@ def importance(
         t.add_row(it["key"], f"{it['importance']:.3f}", bar, rho, it["kind"], ", ".join(notes))
     c = console()
     c.print(t)
+    from ..analysis._importance import small_sample_note
+
+    note = small_sample_note(items)
+    if note:
+        click.echo(f"warning: {note}", err=True)
     if plot:
         c.print(f"plot saved to {plot}")
 
@@ -295,13 +339,14 @@ def importance(
     "--output",
     "-o",
     "output",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="File to write.",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write; '-' (the default) writes to stdout.",
 )
 @click.option("--filter", "-f", "filter_", default=None, help="Only runs matching this filter.")
 @click.option("--project", "-p", default=None, help="Only runs of this project.")
-@click.option("--sort", "sort", default=None, help="Sort key, e.g. -summary.val_acc.")
+@click.option("--sort", "sort", default=None, help="Sort key, e.g. -summary.val/acc.")
 @click.option(
     "--limit", "-n", default=None, type=click.IntRange(min=1), help="At most this many runs."
 )
@@ -324,11 +369,14 @@ def export(
 
     from ..analysis import FORMATS, export_rows, runs_to_rows, sql_export_rows
 
-    chosen = fmt or Path(output).suffix.lstrip(".").lower()
+    to_stdout = output == "-"
+    chosen = fmt or ("csv" if to_stdout else Path(output).suffix.lstrip(".").lower())
     if chosen not in FORMATS:
         raise click.UsageError(
             f"cannot tell the format from {output!r}: pass --format csv|parquet|json"
         )
+    if to_stdout and chosen == "parquet" and sys.stdout.isatty():
+        raise click.UsageError("parquet is binary: write it to a file with -o FILE.parquet")
     if chosen != "json":  # CSV/Parquet need the [analysis] extra: say so before the store
         import pandas  # noqa: F401
     # a bar on stderr only (a terminal): runs read into rows, then rows written
@@ -347,9 +395,28 @@ def export(
                 on_progress=bar.update,
             )
         bar.stage(f"writing {chosen}", total=len(rows))
+        if to_stdout:
+            _export_to_stdout(rows, chosen)
+            return
         path = export_rows(rows, output, chosen)
         bar.update(completed=len(rows))
     if as_json:
         emit_json({"path": str(path), "format": chosen, "runs": len(rows)})
     else:
         console().print(f"wrote {len(rows)} runs to {path} ({chosen})")
+
+
+def _export_to_stdout(rows: list[Any], fmt: str) -> None:
+    """The export itself on stdout (nothing else there), written through a temporary file."""
+    import tempfile
+    from pathlib import Path
+
+    from ..analysis import export_rows
+
+    with tempfile.TemporaryDirectory(prefix="labledger-export-") as tmp:
+        path = export_rows(rows, Path(tmp) / f"runs.{fmt}", fmt)
+        out = sys.stdout.buffer
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                out.write(chunk)
+        out.flush()

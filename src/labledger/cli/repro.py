@@ -20,6 +20,7 @@ _BADGE = {
     "reproduced-within-tolerance": "≈ reproduced within tolerance",
     "not-reproduced": "✗ not reproduced",
     "not-reproducible": "! not reproducible",
+    "could-not-rerun": "could not re-run (not stored)",
 }
 
 
@@ -78,6 +79,12 @@ _BADGE = {
     help="Stop the command after this many seconds.",
 )
 @click.option(
+    "--token",
+    default=None,
+    envvar="LABLEDGER_TOKEN",
+    help="API token of a token-protected server (default: LABLEDGER_TOKEN); the re-run gets it too.",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -96,14 +103,22 @@ def repro(
     index_url: str | None,
     keep: bool,
     timeout: float | None,
+    token: str | None,
     as_json: bool,
     store: str | None,
 ) -> None:
     """Reproduce RUN from its recorded code, environment, data and seed, and compare the results.
 
     Exits 0 when the run reproduced (exactly or within --tolerance) or for --dry-run, 1 otherwise.
+    A re-run that could not be carried out (setup or tool failure) is reported and exits 1,
+    but is not stored: only a re-run whose results differ marks the run "not reproduced".
     """
+    import os
+
     from ..repro import reproduce
+
+    if token:
+        os.environ["LABLEDGER_TOKEN"] = token  # the store client and the re-run both read it
 
     def echo(msg: str) -> None:
         click.echo(msg, err=as_json)
@@ -122,6 +137,7 @@ def repro(
             index_url=index_url,
             keep=keep,
             timeout=timeout,
+            token=token,
             echo=echo,
             stdout=sys.stderr if as_json else None,
         )

@@ -55,13 +55,17 @@ def run_json(run: dict[str, Any]) -> dict[str, Any]:
     help="Filter expression, e.g. 'config.lr < 0.01 and status = \"finished\"'.",
 )
 @click.option(
-    "--sort", "sort", default=None, help="Sort key, '-' for descending, e.g. -summary.val_acc."
+    "--sort", "sort", default=None, help="Sort key, '-' for descending, e.g. -summary.val/acc."
 )
 @click.option(
     "--limit", "-n", default=None, type=click.IntRange(min=1), help="At most this many runs."
 )
 @click.option(
-    "--columns", default=None, help="Comma-separated extra columns, e.g. config.lr,summary.val_acc."
+    "--columns",
+    default=None,
+    help="Comma-separated columns: config.KEY / summary.KEY (or a bare metric name) are added "
+    "to the default table, e.g. config.lr,val/acc; naming a built-in (id, project, name, "
+    "status, created, ended, runtime, repro, tags, seed) gives exactly the listed columns.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of run objects.")
 @store_option
@@ -87,7 +91,7 @@ def ls(
         return
     with ledger_cm as ledger:
         runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
-        from ..repro._display import STYLES, badge, repro_fields
+        from ..repro._display import repro_fields
 
         repro = repro_fields(ledger.store, [r["id"] for r in runs])
     if as_json:
@@ -101,47 +105,45 @@ def ls(
             ]
         )
         return
-    from rich.table import Table
-
-    extra = [c.strip() for c in columns.split(",")] if columns else _default_columns(runs)
-    table = Table(show_lines=False, header_style="bold")
     show_repro = any(v["verdict"] for v in repro.values())
-    for col in (
-        "id",
-        "project",
-        "name",
-        "status",
-        "created",
-        "runtime",
-        *(["repro"] if show_repro else []),
-        *extra,
-    ):
-        table.add_column(col, overflow="fold")
+    requested = [col.strip() for col in columns.split(",") if col.strip()] if columns else []
+    if any(col in BUILTIN_COLUMNS for col in requested):
+        names = requested  # the user chose the whole table
+    else:
+        names = [
+            *_DEFAULT_BUILTINS,
+            *(["repro"] if show_repro else []),
+            *(requested or _default_columns(runs)),
+        ]
+    cells: list[list[str]] = []
     matched: set[str] = set()
     for r in runs:
         flat = {f"config.{k}": v for k, v in flatten(r["config"]).items()}
         flat.update({f"summary.{k}": v for k, v in r["summary"].items()})
-        matched.update(c for c in extra if c in flat)
-        style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(
-            r["id"][:8],
-            r["project"],
-            r["name"],
-            f"[{style}]{r['status']}[/]",
-            fmt_time(r["created_at"]),
-            fmt_duration(r["runtime_s"]),
-            *([_repro_cell(repro[r["id"]], STYLES, badge)] if show_repro else []),
-            *(fmt_value(flat[c]) if c in flat else "" for c in extra),
-        )
-    unmatched = [col for col in extra if col not in matched]
+        row = []
+        for col in names:
+            if col in BUILTIN_COLUMNS:
+                matched.add(col)
+                row.append(_builtin_cell(col, r, repro[r["id"]]))
+                continue
+            key = col if col in flat else f"summary.{col}" if f"summary.{col}" in flat else None
+            key = key or (f"config.{col}" if f"config.{col}" in flat else None)
+            if key is not None:
+                matched.add(col)
+            row.append(fmt_value(flat[key]) if key is not None else "")
+        cells.append(row)
+    unmatched = [col for col in names if col not in matched]
     if columns and runs and unmatched:
         from ._output import err
 
         err(
             f"warning: column{'s' if len(unmatched) > 1 else ''} "
             f"{', '.join(repr(col) for col in unmatched)} matched no run "
-            "(columns are config.KEY or summary.KEY)"
+            f"(columns are {', '.join(BUILTIN_COLUMNS)}, config.KEY or summary.KEY)"
         )
+        keep = [i for i, col in enumerate(names) if col in matched]
+        names = [names[i] for i in keep]
+        cells = [[row[i] for i in keep] for row in cells]
     c = console()
     if not runs:
         if project is not None or filter_ is not None:
@@ -160,7 +162,66 @@ def ls(
             "no runs yet: start one with labledger.init() in a training script, or try `labledger demo`"
         )
         return
+    from ._output import fit_table
+
+    table, dropped = fit_table(
+        names, cells, c.width, shrinkable=_SHRINKABLE, droppable=_droppable(names)
+    )
     c.print(table)
+    if dropped:
+        import textwrap
+
+        note = (
+            f"{len(dropped)} column(s) left out to fit {c.width} columns: "
+            f"{', '.join(dropped)} (widen the terminal, choose --columns, or use --json)"
+        )
+        click.echo(textwrap.fill(note, c.width, break_long_words=False))
+
+
+BUILTIN_COLUMNS = (
+    "id",
+    "project",
+    "name",
+    "status",
+    "created",
+    "ended",
+    "runtime",
+    "repro",
+    "tags",
+    "seed",
+)
+_DEFAULT_BUILTINS = ("id", "project", "name", "status", "created", "runtime")
+_SHRINKABLE = {"name": 8, "project": 8, "tags": 6, "repro": 12}
+
+
+def _droppable(names: list[str]) -> list[str]:
+    """What goes first when the table is too wide: dates and tags, then metric/config columns
+    from the right, then
+    the less telling built-ins first. id, name and status always stay."""
+    extra = [n for n in names if n not in BUILTIN_COLUMNS]
+    return ["tags", "ended", "seed", "created", *reversed(extra), "project", "runtime", "repro"]
+
+
+def _builtin_cell(col: str, r: dict[str, Any], repro: dict[str, Any]) -> str:
+    from ..repro._display import STYLES, badge
+
+    if col == "id":
+        return str(r["id"][:8])
+    if col == "status":
+        return f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]"
+    if col == "created":
+        return fmt_time(r["created_at"])
+    if col == "ended":
+        return fmt_time(r.get("ended_at"))
+    if col == "runtime":
+        return fmt_duration(r["runtime_s"])
+    if col == "repro":
+        return _repro_cell(repro, STYLES, badge)
+    if col == "tags":
+        return ", ".join(r.get("tags") or [])
+    if col == "seed":
+        return "" if r.get("seed") is None else str(r["seed"])
+    return str(r.get(col) or "")
 
 
 def _repro_cell(info: dict[str, Any], styles: dict[str, str], badge: Any) -> str:
@@ -168,7 +229,7 @@ def _repro_cell(info: dict[str, Any], styles: dict[str, str], badge: Any) -> str
         return ""
     text = badge(info["verdict"])
     if info["role"] == "reproduction":
-        text += f" (repro of {str(info['reproduction_of'])[:8]})"
+        text = f"{text[:1]} repro of {str(info['reproduction_of'])[:8]}"
     return f"[{styles.get(info['verdict'], '')}]{text}[/]"
 
 
@@ -225,16 +286,23 @@ def render_run(run: dict[str, Any]) -> None:
         for k, v in flatten(run["config"]).items():
             t.add_row(k, fmt_value(v))
         c.print(t)
-    if run["summary"]:
-        t = Table(title="summary", title_justify="left", header_style="bold")
+    metrics = run.get("metrics") or {}
+    summary = run["summary"] or {}
+    # the user's own metrics first; the machine's system/* in their own group after them
+    for title, keys in (
+        ("summary", [k for k in summary if not k.startswith("system/")]),
+        ("system metrics", sorted(k for k in summary if k.startswith("system/"))),
+    ):
+        if not keys:
+            continue
+        t = Table(title=title, title_justify="left", header_style="bold")
         for col in ("key", "value", "min", "max", "points"):
-            t.add_column(col)
-        metrics = run.get("metrics") or {}
-        for k, v in run["summary"].items():
+            t.add_column(col, no_wrap=col != "key")
+        for k in keys:
             m = metrics.get(k, {})
             t.add_row(
                 k,
-                fmt_value(v),
+                fmt_value(summary[k]),
                 fmt_value(m.get("min", "")),
                 fmt_value(m.get("max", "")),
                 str(m.get("count", "")),
@@ -249,19 +317,19 @@ def render_run(run: dict[str, Any]) -> None:
             c.print("  " + line, markup=False)
     if run.get("datasets"):
         t = Table(title="datasets", title_justify="left", header_style="bold")
-        for col in ("name", "sha256", "size", "path"):
+        for col in ("name", "content sha256", "size", "path"):
             t.add_column(col, overflow="fold")
         for d in run["datasets"]:
             t.add_row(
                 d.get("name", ""),
                 str(d.get("sha256", ""))[:16],
-                str(d.get("size", "")),
+                _size(d.get("size")),
                 d.get("path", ""),
             )
         c.print(t)
     if run.get("artifacts"):
         t = Table(title="artifacts", title_justify="left", header_style="bold")
-        for col in ("name", "kind", "version", "sha256", "size"):
+        for col in ("name", "kind", "version", "version digest", "size"):
             t.add_column(col, overflow="fold")
         for a in run["artifacts"]:
             t.add_row(
@@ -269,19 +337,19 @@ def render_run(run: dict[str, Any]) -> None:
                 a.get("kind") or "",
                 str(a.get("version", "")),
                 str(a.get("sha256", ""))[:16],
-                str(a.get("size", "")),
+                _size(a.get("size")),
             )
         c.print(t)
     if run.get("used_artifacts"):
         t = Table(title="used artifacts (inputs)", title_justify="left", header_style="bold")
-        for col in ("reference", "kind", "sha256", "size", "produced by"):
+        for col in ("reference", "kind", "version digest", "size", "produced by"):
             t.add_column(col, overflow="fold")
         for a in run["used_artifacts"]:
             t.add_row(
                 a.get("uri", ""),
                 a.get("kind") or "",
                 str(a.get("sha256", ""))[:16],
-                str(a.get("size", "")),
+                _size(a.get("size")),
                 str(a.get("run_id") or "")[:8],
             )
         c.print(t)
@@ -293,3 +361,9 @@ def render_run(run: dict[str, Any]) -> None:
             c.print("  " + line, markup=False)
     if run.get("error") and run["status"] in ("failed", "crashed", "killed"):
         c.print(f"[bold red]error[/]\n{run['error'][-2000:]}", markup=True, highlight=False)
+
+
+def _size(n: Any) -> str:
+    from .._values import fmt_size
+
+    return fmt_size(n) if isinstance(n, int) and not isinstance(n, bool) else ""

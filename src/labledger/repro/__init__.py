@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._core import ReproPlan, ReproResult, plan_repro, reproduce
 from ._verdict import (
+    COULD_NOT_RERUN,
     NOT_REPRODUCED,
     NOT_REPRODUCIBLE,
     REPRODUCED,
@@ -21,6 +22,7 @@ from ._verdict import (
 )
 
 __all__ = [
+    "COULD_NOT_RERUN",
     "NOT_REPRODUCED",
     "NOT_REPRODUCIBLE",
     "REPRODUCED",

@@ -7,11 +7,13 @@ and the recorded patch is applied inside the new checkout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,7 +36,8 @@ class CodeSource:
     remote: str | None = None
     patch_sha: str | None = None
     snapshot_sha: str | None = None
-    method: str | None = None  # "worktree" | "clone" | "snapshot"
+    bundle_sha: str | None = None  # git bundle of the commits no remote had (env.git.bundle)
+    method: str | None = None  # "worktree" | "clone" | "bundle" | "snapshot"
     rel_cwd: str = "."
     problems: list[str] = field(default_factory=list)
 
@@ -42,6 +45,10 @@ class CodeSource:
         if self.kind == "git":
             patch = f" + uncommitted patch {self.patch_sha[:12]}" if self.patch_sha else ""
             src = self.root if self.method == "worktree" else self.remote
+            if self.method == "bundle":
+                src = f"the stored bundle {str(self.bundle_sha)[:12]}"
+            elif self.bundle_sha and self.method == "clone":
+                src = f"{src} (+ the stored bundle {str(self.bundle_sha)[:12]} if needed)"
             return f"git commit {str(self.commit)[:12]}{patch} via {self.method or '?'} from {src}"
         if self.kind == "snapshot":
             return f"script snapshot {str(self.snapshot_sha)[:12]}"
@@ -77,12 +84,17 @@ def code_source(run: dict[str, Any]) -> CodeSource:
             patch_sha=git.get("diff_sha256") or None,
             rel_cwd=str(cmd.get("rel_cwd") or "."),
         )
+        bundle = git.get("bundle") or {}
+        if bundle.get("stored") and bundle.get("sha256"):
+            src.bundle_sha = str(bundle["sha256"])
         if git.get("dirty") and not src.patch_sha:
             src.problems.append("the run had uncommitted changes but no patch was captured")
         if src.root and _has_commit(src.root, src.commit or ""):
             src.method = "worktree"
         elif src.remote:
             src.method = "clone"
+        elif src.bundle_sha and bundle.get("reason") == "the repository has no remote branch":
+            src.method = "bundle"  # the bundle holds the whole history
         else:
             src.problems.append(
                 f"commit {src.commit[:12] if src.commit else '?'} is not in {src.root or 'any local repository'} "
@@ -92,6 +104,9 @@ def code_source(run: dict[str, Any]) -> CodeSource:
     snap = env.get("code_snapshot") or {}
     if snap.get("sha256"):
         return CodeSource(kind="snapshot", snapshot_sha=str(snap["sha256"]), method="snapshot")
+    if "git" in (env.get("missing") or []):
+        why = "the code was not recorded: capture did not finish before the run ended (env.missing)"
+        return CodeSource(kind="none", problems=[why])
     return CodeSource(
         kind="none", problems=["the run recorded neither a git commit nor a code snapshot"]
     )
@@ -133,6 +148,17 @@ def prepare_code(src: CodeSource, dest: Path, get_blob: Callable[[str], bytes]) 
                 f"git worktree add failed: {res.stderr.decode(errors='replace').strip()}",
             )
         notes.append(f"checked out {src.commit[:12]} from {src.root} into {dest} (git worktree)")
+    elif src.method == "bundle":
+        assert src.bundle_sha is not None
+        with _bundle_file(src.bundle_sha, get_blob) as bundle:
+            res = _git(["clone", "--quiet", "--no-checkout", str(bundle), str(dest)])
+            if res.returncode != 0:
+                raise ReproError(
+                    "checkout",
+                    f"git clone of the stored bundle failed: {res.stderr.decode(errors='replace').strip()}",
+                )
+        _checkout(dest, src.commit, "the stored bundle")
+        notes.append(f"cloned the stored bundle at {src.commit[:12]} into {dest}")
     else:
         assert src.remote is not None
         res = _git(["clone", "--quiet", "--no-checkout", src.remote, str(dest)])
@@ -141,12 +167,21 @@ def prepare_code(src: CodeSource, dest: Path, get_blob: Callable[[str], bytes]) 
                 "checkout",
                 f"git clone of {src.remote} failed: {res.stderr.decode(errors='replace').strip()}",
             )
-        res = _git(["checkout", "--quiet", "--detach", src.commit], cwd=dest)
-        if res.returncode != 0:
-            raise ReproError(
-                "checkout",
-                f"commit {src.commit[:12]} not found in {src.remote}: {res.stderr.decode(errors='replace').strip()}",
+        found = _git(["cat-file", "-e", f"{src.commit}^{{commit}}"], cwd=dest).returncode == 0
+        if not found and src.bundle_sha:
+            # the commit was never pushed: its commits since the merge-base were stored
+            with _bundle_file(src.bundle_sha, get_blob) as bundle:
+                res = _git(["fetch", "--quiet", str(bundle), "HEAD"], cwd=dest)
+            if res.returncode != 0:
+                raise ReproError(
+                    "checkout",
+                    f"commit {src.commit[:12]} is not in {src.remote} and the stored bundle "
+                    f"does not apply: {res.stderr.decode(errors='replace').strip()}",
+                )
+            notes.append(
+                f"commit {src.commit[:12]} is not in {src.remote}: fetched it from the stored bundle"
             )
+        _checkout(dest, src.commit, src.remote)
         notes.append(f"cloned {src.remote} at {src.commit[:12]} into {dest}")
     if src.patch_sha:
         patch = get_blob(src.patch_sha)
@@ -159,6 +194,28 @@ def prepare_code(src: CodeSource, dest: Path, get_blob: Callable[[str], bytes]) 
                 )
             notes.append(f"applied the recorded uncommitted patch ({len(patch)} bytes)")
     return notes
+
+
+@contextlib.contextmanager
+def _bundle_file(sha: str, get_blob: Callable[[str], bytes]) -> Iterator[Path]:
+    """The stored bundle blob as a temporary file (git reads bundles from files)."""
+    fd, tmp = tempfile.mkstemp(prefix="labledger-", suffix=".bundle")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(get_blob(sha))
+        yield Path(tmp)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _checkout(dest: Path, commit: str, where: str | None) -> None:
+    res = _git(["checkout", "--quiet", "--detach", commit], cwd=dest)
+    if res.returncode != 0:
+        raise ReproError(
+            "checkout",
+            f"commit {commit[:12]} not found in {where}: {res.stderr.decode(errors='replace').strip()}",
+        )
 
 
 def remove_code(src: CodeSource, dest: Path) -> None:

@@ -50,6 +50,31 @@ def _relative(path: str, base: str | None) -> str | None:
         return None
 
 
+def _console_module(script: str) -> str | None:
+    """The runnable module behind a console-script launcher (``bin/labledger``), else None.
+
+    A launcher is a file in a ``bin``/``Scripts`` folder named after a ``console_scripts``
+    entry point of an installed distribution whose module runs with ``python -m``.
+    """
+    import importlib.metadata as md
+    import importlib.util
+
+    path = PurePosixPath(script.replace("\\", "/"))
+    if path.parent.name not in ("bin", "Scripts") or path.suffix == ".py":
+        return None
+    name = path.name.removesuffix(".exe")
+    for ep in md.entry_points(group="console_scripts"):
+        if ep.name != name:
+            continue
+        module = ep.value.split(":", 1)[0].strip()
+        try:
+            if importlib.util.find_spec(f"{module}.__main__") is not None:
+                return module
+        except (ImportError, ValueError):
+            return None
+    return None
+
+
 def recorded_command(
     env: Mapping[str, Any], *, base: str | None, snapshot_files: list[str] | None = None
 ) -> Command:
@@ -82,6 +107,10 @@ def recorded_command(
     elif entry == "-c" or argv[0] == "-c":
         cmd.problems.append("the run was started with python -c: its inline code was not captured")
         return cmd
+    elif _console_module(argv[0]) is not None:
+        # `.venv/bin/labledger demo`: the launcher lives in a virtual environment, which is
+        # never part of the recorded code; run the command's module with this interpreter
+        cmd.module = _console_module(argv[0])
     else:
         script = entry if isinstance(entry, str) and entry else argv[0]
         if not os.path.isabs(script) and cwd:

@@ -15,11 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ReproError, UsageError
+from .._settings import setting
+from .._values import config_digest
 from ._code import CodeSource, code_source, prepare_code, remove_code
 from ._command import REDACTED, Command, recorded_command
 from ._drift import current_environment, drift, drift_lines
 from ._fresh import FreshEnv, FreshSpec, build_fresh_env, fresh_spec
-from ._verdict import NOT_REPRODUCED, NOT_REPRODUCIBLE, compare_summaries, overall_verdict
+from ._verdict import (
+    COULD_NOT_RERUN,
+    NOT_REPRODUCED,
+    NOT_REPRODUCIBLE,
+    compare_summaries,
+    overall_verdict,
+)
 
 __all__ = ["ReproPlan", "ReproResult", "plan_repro", "reproduce"]
 
@@ -56,6 +64,8 @@ class ReproPlan:
     drift: dict[str, Any] = field(default_factory=dict)
     drift_lines: list[str] = field(default_factory=list)
     fresh: FreshSpec | None = None
+    token: str | None = field(default=None, repr=False)  # for the re-run's LABLEDGER_TOKEN
+    recorded_env: bool = True
     blockers: list[str] = field(default_factory=list)  # stop unless --force
     fatal: list[str] = field(default_factory=list)  # stop even with --force
     caveats: list[str] = field(default_factory=list)
@@ -85,7 +95,9 @@ class ReproPlan:
                 out.append(f"          cannot install {name}: {why}")
         else:
             out.append("env:      current interpreter " + sys.executable)
-            if self.drift_lines:
+            if not self.recorded_env:
+                out.append("drift:    not checked: the run recorded no environment")
+            elif self.drift_lines:
                 out.append(
                     f"drift:    {len(self.drift_lines)} difference(s) from the recorded environment"
                 )
@@ -252,6 +264,7 @@ def plan_repro(
         plan.drift = drift(env, current_environment())
         plan.drift_lines = drift_lines(plan.drift)
     else:
+        plan.recorded_env = False
         plan.caveats.append("the run recorded no environment to compare with")
     return plan
 
@@ -283,7 +296,11 @@ def _child_env(plan: ReproPlan, fresh: FreshEnv | None) -> dict[str, str]:
         env["PYTHONHASHSEED"] = str(plan.seed)
         env["LABLEDGER_REPRO_SEED"] = str(plan.seed)
     env["LABLEDGER_URI"] = plan.store_uri
+    if plan.token:  # a token-protected server: the re-run must be able to write
+        env["LABLEDGER_TOKEN"] = plan.token
     env["LABLEDGER_PARENT_RUN"] = plan.run["id"]
+    if plan.run.get("config"):
+        env["LABLEDGER_REPRO_CONFIG"] = config_digest(plan.run["config"])
     env["LABLEDGER_PROJECT"] = plan.run["project"]
     return env
 
@@ -307,11 +324,34 @@ def _link_repo_data(plan: ReproPlan) -> list[str]:
     return notes
 
 
-def _find_repro_run(store: Any, original_id: str, since: float) -> dict[str, Any] | None:
-    for r in store.list_runs(limit=200):
-        if r.get("parent_run_id") == original_id and r["created_at"] >= since - 1.0:
-            return dict(r)
-    return None
+def _find_repro_run(
+    store: Any, original: dict[str, Any], since: float
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The re-run's run that reproduces ``original``, and a note when it had to be chosen.
+
+    A process that makes several runs (a grid, a sweep, a loop over configs) gives
+    several candidates: the one with the original's config wins, then the one with its
+    name; the others are the process's other runs, not reproductions of this one.
+    """
+    found = [
+        dict(r)
+        for r in store.list_runs(limit=500)
+        if r.get("parent_run_id") == original["id"] and r["created_at"] >= since - 1.0
+    ]
+    found.sort(key=lambda r: r["created_at"])
+    if len(found) <= 1:
+        return (found[0] if found else None), None
+    want = config_digest(original.get("config") or {})
+    for how, pick in (
+        ("config", [r for r in found if config_digest(r.get("config") or {}) == want]),
+        ("name", [r for r in found if r.get("name") == original.get("name")]),
+    ):
+        if pick:
+            return pick[0], f"the re-run made {len(found)} runs; matched by {how}"
+    return found[0], (
+        f"the re-run made {len(found)} runs and none has the original's config or name; "
+        "compared with the first"
+    )
 
 
 def _store_verdict(store: Any, result: ReproResult, tolerance: float, force: bool) -> None:
@@ -331,6 +371,9 @@ def _store_verdict(store: Any, result: ReproResult, tolerance: float, force: boo
         "fresh_env": result.fresh_env,
         "forced": force and bool(plan.blockers),
     }
+    if result.verdict == COULD_NOT_RERUN:
+        result.notes.append("a re-run that could not be carried out is not stored as a verdict")
+        return
     if not hasattr(store, "add_repro_verdict"):  # a server that predates verdicts
         result.notes.append(f"the store {store.uri} cannot keep repro verdicts; it was not stored")
         return
@@ -360,19 +403,24 @@ def reproduce(
     index_url: str | None = None,
     keep: bool = False,
     timeout: float | None = None,
+    token: str | None = None,
     echo: Echo = _silent,
     stdout: Any = None,
 ) -> ReproResult:
     """Re-run run ``ref`` from its recorded code, environment, data and seed, and judge the result.
 
-    The verdict is stored (linked to both runs) unless ``dry_run``. ``stdout`` is where
-    the command's output goes (inherited by default).
+    The verdict is stored (linked to both runs) unless ``dry_run`` or the re-run could
+    not be carried out (``could-not-rerun``: a setup or tool failure, which says nothing
+    about the run). ``stdout`` is where the command's output goes (inherited by default).
+    ``token`` is passed to the re-run as ``LABLEDGER_TOKEN`` (default: the store's own
+    token, else ``LABLEDGER_TOKEN``).
     """
     if tolerance < 0:
         raise UsageError(f"tolerance must be >= 0, got {tolerance}")
     plan = plan_repro(store, ref, in_dir=in_dir, env_mode=env_mode)
     if keep:
         plan.keep_checkout = True
+    plan.token = token or getattr(store, "token", None) or setting("LABLEDGER_TOKEN")
     for line in plan.lines():
         echo(line)
     result = ReproResult(plan=plan)
@@ -414,7 +462,7 @@ def reproduce(
                     for req, why in fresh.failed.items()
                 ]
                 if not force:
-                    result.verdict, result.reason = NOT_REPRODUCIBLE, "; ".join(msg)
+                    result.verdict, result.reason = COULD_NOT_RERUN, "; ".join(msg)
                     _store_verdict(store, result, tolerance, force)
                     return result
                 plan.caveats += msg
@@ -444,12 +492,20 @@ def reproduce(
         except subprocess.TimeoutExpired:
             result.exit_code = None
             result.notes.append(f"the command was stopped after {timeout}s")
-        new = _find_repro_run(store, plan.run["id"], t0)
+        new, how = _find_repro_run(store, plan.run, t0)
+        if how:
+            result.notes.append(how)
+            echo(how)
         if new is None:
-            result.verdict = NOT_REPRODUCIBLE
+            result.verdict = COULD_NOT_RERUN
+            stopped = result.exit_code is None and timeout is not None
             result.reason = (
-                f"the command exited with code {result.exit_code} without recording a run "
-                "(is labledger importable where it ran?)"
+                f"the command was stopped after {timeout}s"
+                if stopped
+                else f"the command exited with code {result.exit_code}"
+            ) + (
+                " without recording a run (is labledger importable where it ran, "
+                "and can it write to the store?)"
             )
         else:
             result.repro_run_id = new["id"]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "COULD_NOT_RERUN",
     "NOT_REPRODUCED",
     "NOT_REPRODUCIBLE",
     "REPRODUCED",
@@ -21,6 +22,10 @@ WITHIN_TOLERANCE = "reproduced-within-tolerance"
 NOT_REPRODUCED = "not-reproduced"
 NOT_REPRODUCIBLE = "not-reproducible"
 VERDICTS = (REPRODUCED, WITHIN_TOLERANCE, NOT_REPRODUCED, NOT_REPRODUCIBLE)
+# A setup or tool failure (no run recorded by the re-run, a package that would not
+# install, a timeout): says nothing about the run, so it is reported but never stored
+# and never badges the run.
+COULD_NOT_RERUN = "could-not-rerun"
 
 # Metric statuses
 IDENTICAL = "identical"

@@ -322,17 +322,28 @@ def create_version(
         run_id, run_proj = run_project(request, body.run_id)
         if run_proj != project:
             raise ApiError(400, f"run {run_id} belongs to project {run_proj!r}, not {project!r}")
-    from ..store._manifest import check_manifest
+    from ..store._manifest import blob_problems, check_manifest, describe_problems
 
-    check_manifest([f.model_dump() for f in body.manifest])  # paths: InvalidArtifactError -> 400
+    manifest = check_manifest(
+        [f.model_dump() for f in body.manifest]
+    )  # InvalidArtifactError -> 400
     blobs = blob_store(request)
-    missing = sorted({f.sha256 for f in body.manifest if not blobs.has(f.sha256)})
+    problems = blob_problems(blobs, manifest)
+    missing = sorted({p["sha256"] for p in problems if p["actual"] is None})
     if missing:
         raise ApiError(
             409,
             f"{len(missing)} blob(s) of this version are not in the server's artifact store: upload them first",
             code="missing_blobs",
             details={"missing": missing[:100]},
+        )
+    if problems:
+        # a size that does not match its blob would break downloads mid-stream
+        raise ApiError(
+            400,
+            f"the manifest does not match the stored blobs: {describe_problems(problems)}",
+            code="size_mismatch",
+            details={"mismatched": problems[:100]},
         )
     from .._values import decode_json
 

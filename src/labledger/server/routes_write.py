@@ -19,10 +19,16 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
+from .._limits import (
+    MAX_NAME_LENGTH,
+    MAX_NOTES_LENGTH,
+    check_json,
+    check_tags,
+)
 from ..artifacts._blobstore import is_sha256
 from ..store import RunStore
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
@@ -42,14 +48,30 @@ _ID = r"^[0-9a-f]{32}$"
 _NOT_NULL = ("status", "name", "config", "summary", "tags", "env", "datasets")
 
 
-class RunCreate(BaseModel):
+class _Limited(BaseModel):
+    """The limits of ``labledger._limits`` (the same the client checks in ``init()``): 422 when over."""
+
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _tags(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else check_tags(v)
+
+    @field_validator("config", "summary", "env", "datasets", check_fields=False)
+    @classmethod
+    def _json(cls, v: Any, info: Any) -> Any:
+        if v is not None:
+            check_json(info.field_name, v)
+        return v
+
+
+class RunCreate(_Limited):
     """A new run (the fields of ``labledger show --json`` that exist at start)."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(pattern=_ID)
-    project: str = Field(min_length=1, max_length=250, pattern=r"^[^\x00-\x1f]+$")
-    name: str = Field(min_length=1, max_length=250, pattern=r"^[^\x00]+$")
+    project: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00-\x1f]+$")
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00]+$")
     status: Literal["running", "finished", "failed", "crashed", "killed"] = "running"
     created_at: float | None = None
     ended_at: float | None = None
@@ -60,14 +82,14 @@ class RunCreate(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
-    notes: str | None = None
+    notes: str | None = Field(default=None, max_length=MAX_NOTES_LENGTH)
     seed: int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
     env: dict[str, Any] = Field(default_factory=dict)
     datasets: list[dict[str, Any]] = Field(default_factory=list)
     parent_run_id: str | None = Field(default=None, max_length=32)
 
 
-class RunUpdate(BaseModel):
+class RunUpdate(_Limited):
     """Run fields a batch may set (``env`` merges key by key)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -77,14 +99,14 @@ class RunUpdate(BaseModel):
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     tags: list[str] | None = None
-    notes: str | None = None
+    notes: str | None = Field(default=None, max_length=MAX_NOTES_LENGTH)
     seed: int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
     env: dict[str, Any] | None = None
     datasets: list[dict[str, Any]] | None = None
     exit_code: int | None = Field(default=None, ge=-_INT32 - 1, le=_INT32)
     error: str | None = None
     parent_run_id: str | None = Field(default=None, max_length=32)
-    name: str | None = Field(default=None, min_length=1, max_length=250)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
     heartbeat_at: float | None = None
 
 

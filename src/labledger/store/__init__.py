@@ -7,24 +7,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .._exceptions import UsageError
-from ._backends import STORE_BACKENDS, load_backend
-from ._base import (
-    RUN_STATUSES,
-    TERMINAL_STATUSES,
-    ArtifactCatalog,
-    Batch,
-    History,
-    ReproVerdicts,
-    RunStore,
-    Store,
-)
 from ._locate import Location, default_root, default_store_uri, resolve_store_uri
 
 if TYPE_CHECKING:
     import os
+
+    from ._base import (
+        RUN_STATUSES,
+        TERMINAL_STATUSES,
+        ArtifactCatalog,
+        Batch,
+        History,
+        ReproVerdicts,
+        RunStore,
+        Store,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # _base (dataclasses, uuid) is loaded on first use: init() reaches this package
+    # for _locate and _lite only, and must stay fast
+    if name in (
+        "RUN_STATUSES",
+        "TERMINAL_STATUSES",
+        "ArtifactCatalog",
+        "Batch",
+        "History",
+        "ReproVerdicts",
+        "RunStore",
+        "Store",
+    ):
+        from . import _base
+
+        return getattr(_base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "RUN_STATUSES",
@@ -47,6 +66,9 @@ def open_store(uri: str | os.PathLike[str] | None = None, **kwargs: object) -> S
     """Open the store named by ``uri`` (argument, else LABLEDGER_URI, else the embedded default).
 
     The URI's scheme picks the class from ``STORE_BACKENDS`` (``store/_backends.py``)."""
+    from .._exceptions import UsageError
+    from ._backends import STORE_BACKENDS, load_backend
+
     location = Location.of(uri)
     spec = STORE_BACKENDS.get(location.scheme)
     if spec is None:

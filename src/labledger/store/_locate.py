@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .._exceptions import (
     NoStoreError,
@@ -25,8 +25,10 @@ __all__ = [
     "default_store_uri",
     "existing_store_uri",
     "precheck_sqlite",
+    "readonly_uri",
     "resolve_store_uri",
     "sqlite_path",
+    "sqlite_readonly",
 ]
 
 DEFAULT_DIRNAME = ".labledger"
@@ -94,12 +96,32 @@ def sqlite_path(uri: str) -> Path:
     return Path(rest)
 
 
-def precheck_sqlite(path: Path) -> None:
+def readonly_uri(uri: str) -> bool:
+    """``mode=ro`` or ``immutable=1`` in an ``sqlite:///PATH?…`` URI."""
+    query = uri.split("?", 1)[1] if "?" in uri else ""
+    opts = dict(p.partition("=")[::2] for p in query.split("&") if p)
+    return opts.get("mode") == "ro" or opts.get("immutable") == "1"
+
+
+def sqlite_readonly(uri: str, path: Path) -> bool:
+    """Open read-only: ``mode=ro`` or ``immutable=1`` in the URI, or an existing store
+    whose file or folder this process may not write (a colleague's shared folder, a
+    read-only volume)."""
+    if readonly_uri(uri):
+        return True
+    if not path.is_file():
+        return False
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
+
+
+def precheck_sqlite(path: Path, *, uri: str | None = None) -> None:
     """Fail fast, with a clear message and without modifying anything, when ``path`` can't be our store.
 
     Checks: the folder can be created and written; an existing file is SQLite and either
     empty or carries labledger's marker table, with no schema revision newer than this code.
     """
+    if uri is not None and readonly_uri(uri):
+        raise StoreUnwritableError(str(path), "the URI opens it read-only (mode=ro or immutable=1)")
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -125,6 +147,11 @@ def precheck_sqlite(path: Path) -> None:
     with open(path, "rb") as fh:
         head = fh.read(16)
     if head != SQLITE_HEADER:
+        # a file labledger itself made (its folder, its WAL beside it) that lost its
+        # header is damaged, not someone else's file
+        ours = path.parent.name == DEFAULT_DIRNAME or Path(f"{path}-wal").exists()
+        if ours:
+            raise NotAStoreError(str(path), "its SQLite header is gone", damaged=True)
         raise NotAStoreError(str(path), "not an SQLite database")
     revisions: set[str] = set()
     try:
@@ -140,8 +167,8 @@ def precheck_sqlite(path: Path) -> None:
                 revisions = set(row[0].split(",")) if row and row[0] else set()
         finally:
             con.close()
-    except sqlite3.DatabaseError as exc:
-        raise NotAStoreError(str(path), str(exc)) from exc
+    except sqlite3.DatabaseError as exc:  # an SQLite file that cannot be read: damaged
+        raise NotAStoreError(str(path), str(exc), damaged=True) from exc
     if names and "labledger_meta" not in names:
         raise NotAStoreError(str(path), "an SQLite database without labledger's tables")
     known = code_revisions()
@@ -155,8 +182,7 @@ def scheme_family(uri: str) -> str:
     return "postgresql" if family == "postgres" else family
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):  # not a dataclass: init() imports this module and must stay fast
     """A store URI resolved and parsed once: what it is, where its SQLite file and artifacts live.
 
     ``Location.of(store)`` applies the same rules as :func:`resolve_store_uri` (argument,

@@ -27,6 +27,7 @@ from .._exceptions import (
     RunNotFoundError,
     SchemaTooNewError,
     StoreUnavailableError,
+    StoreUnwritableError,
     UsageError,
 )
 from .._procinfo import is_this_host, pid_alive
@@ -34,7 +35,7 @@ from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
 from ._base import Batch
-from ._locate import code_revisions, precheck_sqlite, sqlite_path
+from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
 
@@ -88,6 +89,61 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def _sqlite_ro_on_connect(dbapi_con: Any, _record: Any) -> None:
+    dbapi_con.isolation_level = None
+    cur = dbapi_con.cursor()
+    cur.execute("PRAGMA busy_timeout = 60000")
+    cur.execute("PRAGMA query_only = ON")
+    cur.close()
+
+
+def _readonly_engine(path: Path, pool_size: int) -> Engine:
+    """An engine that never writes: ``mode=ro``, else ``immutable=1``.
+
+    ``mode=ro`` sees a live WAL, but needs the ``-shm`` file (or a folder it may create
+    it in); where neither is possible (a read-only copy of a store whose last writer
+    left it checkpointed), ``immutable=1`` reads the main file without any locking.
+    """
+    import sqlite3
+    from urllib.parse import quote
+
+    if not path.is_file():
+        from .._exceptions import NoStoreError
+
+        raise NoStoreError(str(path))
+    base = "file:" + quote(str(path.resolve()))
+    chosen = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            con = sqlite3.connect(f"{base}?{flags}", uri=True, timeout=60)
+            try:
+                con.execute("select count(*) from sqlite_master").fetchone()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError:
+            continue
+        chosen = flags
+        break
+    if chosen is None:
+        from .._exceptions import NotAStoreError
+
+        raise NotAStoreError(str(path), "it cannot be opened for reading")
+    target = f"{base}?{chosen}"
+
+    def connect() -> Any:
+        return sqlite3.connect(target, uri=True, timeout=60, check_same_thread=False)
+
+    engine = sa.create_engine(
+        "sqlite://",
+        creator=connect,
+        poolclass=sa.pool.QueuePool,
+        pool_size=pool_size,
+        max_overflow=10,
+    )
+    event.listen(engine, "connect", _sqlite_ro_on_connect)
+    return engine
+
+
 # Every SqlStore of this process, for the fork handler (weak: stores can be collected).
 _STORES: weakref.WeakSet[SqlStore] = weakref.WeakSet()
 # Pools inherited from the parent by a forked child. Kept referenced, never closed:
@@ -111,18 +167,23 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         self.uri = uri
         self._tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
         self._pid = os.getpid()
+        self.readonly = False
         if uri.startswith("sqlite"):
             self.dialect = "sqlite"
             self.path: Path | None = sqlite_path(uri)
-            precheck_sqlite(self.path)
-            self.engine: Engine = sa.create_engine(
-                f"sqlite:///{self.path}",
-                connect_args={"timeout": 60, "check_same_thread": False},
-                poolclass=sa.pool.QueuePool,
-                pool_size=pool_size,
-                max_overflow=10,
-            )
-            event.listen(self.engine, "connect", _sqlite_on_connect)
+            self.readonly = sqlite_readonly(uri, self.path)
+            if self.readonly:
+                self.engine: Engine = _readonly_engine(self.path, pool_size)
+            else:
+                precheck_sqlite(self.path)
+                self.engine = sa.create_engine(
+                    f"sqlite:///{self.path}",
+                    connect_args={"timeout": 60, "check_same_thread": False},
+                    poolclass=sa.pool.QueuePool,
+                    pool_size=pool_size,
+                    max_overflow=10,
+                )
+                event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.dialect = "postgresql"
@@ -167,6 +228,12 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         Starting the transaction is retried on a transient "locked" error; the body is
         not (a failed body is retried by its caller, e.g. the writer with the same batch).
         """
+        if self.readonly:
+            raise StoreUnwritableError(
+                str(self.path),
+                "the store is open read-only (no write access to the file or its folder, "
+                "or mode=ro/immutable=1 in the URI); reading works, writing needs write access",
+            )
         delay = 0.05
         for attempt in range(10):
             conn = self._write_engine.connect()
@@ -218,6 +285,14 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
                 )
             if known <= applied:
                 return
+        if self.readonly:
+            pending = ",".join(sorted(known - (applied or set())))
+            raise StoreUnwritableError(
+                str(self.path),
+                f"the store is read-only and lacks schema revisions {pending} of this "
+                "labledger version (open it once with write access, or read it with the "
+                "version that wrote it)",
+            )
         with self._migration_lock():
             applied = self.applied_revisions()
             if applied is not None and known <= applied:
@@ -295,6 +370,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "notes": run.get("notes"),
             "seed": run.get("seed"),
             "parent_run_id": run.get("parent_run_id"),
+            "author": run.get("author"),
             "updated_at": now,
         }
         for f in _RUN_JSON_FIELDS:
@@ -601,6 +677,8 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
                     dead.append((run_id, hb))
             elif hb is None or now - hb > timeout:
                 dead.append((run_id, hb))
+        if dead and self.readonly:
+            return []  # a read-only reader cannot mark them; they stay "running" here
         if dead:
             with self._tx() as conn:
                 for run_id, hb in dead:

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from .._exceptions import RunFinishedError, UsageError
+from .._exceptions import LimitExceededError, RunFinishedError, UsageError
+from .._limits import MAX_STEP as _MAX_STEP
+from .._limits import check_json, check_name, check_notes, check_seed, check_tags
 from .._names import new_run_id, new_run_name
 from .._settings import setting
 from .._values import check_key, coerce_metric, normalize_config
@@ -24,13 +26,25 @@ from ._lifecycle import format_exc as _format_exc
 from ._lifecycle import hooks as _hooks
 from ._lifecycle import register_fork_hooks as _register_fork_hooks
 
-__all__ = ["Run", "init"]
+__all__ = ["Run", "init", "is_repro_target"]
 
 _now = time.time
-_PLAIN_NUMBERS = frozenset({float, int})
+_FLOATS = frozenset({float})
 _MAX_BUFFER = 200_000  # points held in memory before log() waits for the writer (~30 MB)
 _STALL_S = 10.0  # a writer with no progress for this long is stuck: drop points instead of waiting
 DEFAULT_FINISH_TIMEOUT = float(setting("LABLEDGER_FINISH_TIMEOUT") or "60")
+_REGISTER_BUSY_MS = 250  # init() waits at most this for another writer's lock, then defers
+
+
+def _lite_ok(uri: str) -> bool:
+    """The stdlib write path serves file-backed SQLite stores (env LABLEDGER_LITE=off: never)."""
+    from ..store._locate import scheme_family
+
+    return (
+        scheme_family(uri) == "sqlite"
+        and ":memory:" not in uri
+        and (setting("LABLEDGER_LITE") or "").lower() not in ("0", "off", "false", "no")
+    )
 
 
 def _active_runs() -> list[Run]:
@@ -62,12 +76,13 @@ class Run:
         flush_interval: float,
         capture: bool,
         parent_run_id: str | None = None,
+        seed: int | None = None,
     ) -> None:
         from .._procinfo import host_id, process_token
 
         self.id = new_run_id()
         self.project = project
-        self.name = name or new_run_name()
+        self.name = check_name("run name", name) if name is not None else new_run_name()
         self.store_uri = store_uri
         self.artifacts_uri = artifacts_uri
         self.created_at = _now()
@@ -76,22 +91,26 @@ class Run:
         self._owner_pid = os.getpid()
         self._step = 0
         self._known: set[str] = set()
-        self._buf: collections.deque[tuple[str, int, float, float]] = collections.deque()
+        self._buf: collections.deque[tuple[Any, int, Any, float]] = collections.deque()
         self._append = self._buf.append
         self._extend = self._buf.extend
         self._lock = threading.RLock()
-        self._seed: int | None = None
-        self._tags = sorted({str(t) for t in (tags or [])})
+        self._seed: int | None = seed
+        self._tags = check_tags(sorted({str(t) for t in (tags or [])}))
         self._datasets: list[dict[str, Any]] = []
         self._artifacts: list[str] = []  # paths logged as artifacts by this process (console panel)
-        self.notes = notes
+        self.notes = check_notes(notes)
         self._exc_info: tuple[str, str] | None = None
         # called by finish() with its timeout before the writer stops (e.g. pending artifact uploads)
         self._before_finish: list[Callable[[float | None], None]] = []
         cfg = normalize_config(config) if config is not None else {}
-        self.config = Config(cfg, lambda d: self._writer.update_run(config=d))
+        check_json("config", cfg)
+        self.config = Config(cfg, lambda d: self._writer.update_run(config=d), self._guard)
         self.summary = Summary(
-            self._last_value, lambda: set(self._known), lambda d: self._writer.update_run(summary=d)
+            self._last_value,
+            lambda: set(self._known),
+            lambda d: self._writer.update_run(summary=d),
+            self._guard,
         )
         record = {
             "id": self.id,
@@ -106,6 +125,7 @@ class Run:
             "config": cfg,
             "tags": self._tags,
             "notes": notes,
+            "seed": seed,
             "parent_run_id": parent_run_id,
         }
         from ..store._locate import scheme_family
@@ -120,6 +140,7 @@ class Run:
             record,
             interval=flush_interval,
             spill_uri=spill_uri,
+            store=self._register_now(record),
         )
         self._capture_thread: threading.Thread | None = None
         self._sampler: Any = None  # capture.system.SystemSampler, started by init()
@@ -127,15 +148,48 @@ class Run:
         _register_fork_hooks()
         _RUNS.add(self)
         self._writer.start()
-        if capture:
-            self._start_capture()
+        # capture starts at the end of init() (its imports would slow init()'s own work)
 
     # -- internals -------------------------------------------------------------------
 
+    def _guard(self) -> None:
+        if self._finished:
+            raise RunFinishedError(self.id, self.status)
+
     def _open_store(self) -> Any:
+        if _lite_ok(self.store_uri):
+            from ..store._lite import LiteStore, NeedsMigration
+
+            try:
+                return LiteStore(self.store_uri)
+            except NeedsMigration:
+                pass  # an older schema (or a stale snapshot): Alembic, through SqlStore
         from ..store import open_store
 
         return open_store(self.store_uri)
+
+    def _register_now(self, record: dict[str, Any]) -> Any:
+        """Put the run in an embedded store before init() returns; the store, or None.
+
+        stdlib sqlite3 only (no SQLAlchemy): a few milliseconds. Waits at most
+        _REGISTER_BUSY_MS for another process's write lock; anything unusual (a busy
+        or older store) is left to the writer thread, which retries and reports.
+        """
+        if not _lite_ok(self.store_uri):
+            return None
+        try:
+            from ..store._lite import LiteStore
+
+            lite = LiteStore(self.store_uri, busy_ms=_REGISTER_BUSY_MS, synchronous="NORMAL")
+        except Exception:
+            return None
+        try:
+            lite.create_run(record)
+            lite.set_busy(60_000)
+        except Exception:
+            lite.close()
+            return None
+        return lite
 
     def store(self, timeout: float | None = 30.0) -> Any:
         """The opened store (waits for the writer thread to open it)."""
@@ -146,18 +200,49 @@ class Run:
         return self._writer.store
 
     def _start_capture(self) -> None:
+        from ..capture import CaptureProgress
+        from ..capture.platform import entry_script
+
+        # found now: CPython deletes __main__.__file__ once the script's last line ran,
+        # before atexit (a run without `with` is finished from atexit)
+        script = entry_script()
+        progress = CaptureProgress(lambda env: self._writer.update_run(env=env))
+        self._capture_progress: Any = progress
+
         def work() -> None:
             try:
                 from ..capture import collect
 
-                env = collect(self)
-                if env:
-                    self._writer.update_run(env=env)
+                collect(self, script=script, progress=progress)
             except Exception as exc:
-                self._writer.update_run(env={"capture_error": f"{type(exc).__name__}: {exc}"})
+                progress.publish(None, {"capture_error": f"{type(exc).__name__}: {exc}"})
 
         self._capture_thread = threading.Thread(target=work, name="labledger-capture", daemon=True)
         self._capture_thread.start()
+
+    def _wait_capture(self, timeout: float | None) -> dict[str, Any]:
+        """Wait (bounded) for capture; the ``env`` fields saying what is missing, if any.
+
+        The bound is LABLEDGER_CAPTURE_TIMEOUT (60 s), or ``finish(timeout=...)`` when
+        that is shorter (a SIGTERM handler passes 10 s: the scheduler's grace is short).
+        """
+        thread = self._capture_thread
+        if thread is None:
+            return {}
+        from ..capture import capture_timeout, warn
+
+        limit = capture_timeout()
+        if timeout is not None:
+            limit = min(limit, max(0.0, timeout))
+        thread.join(timeout=limit)
+        missing: list[str] = self._capture_progress.close()
+        if not missing:
+            return {}
+        warn(
+            f"environment capture of run {self.id[:8]} did not finish within {limit:.0f}s; "
+            f"not recorded: {', '.join(missing)} (env.missing; LABLEDGER_CAPTURE_TIMEOUT)"
+        )
+        return {"missing": missing}
 
     def _after_fork_in_child(self) -> None:
         # The child inherited a copy of the buffer that the parent will write itself:
@@ -178,8 +263,11 @@ class Run:
 
     def _last_value(self, key: str) -> Any:
         for item in reversed(list(self._buf)):
-            if item[0] == key:
+            k = item[0]
+            if k == key:
                 return item[2]
+            if type(k) is tuple and key in k:
+                return item[2][k.index(key)]
         latest = self._writer.latest.get(key)
         if latest is not None:
             return latest[1]
@@ -216,6 +304,10 @@ class Run:
             raise RunFinishedError(self.id, self.status)
         if step is None:
             step = self._step
+            if step > _MAX_STEP:
+                raise LimitExceededError(
+                    "step", f"counter passed {_MAX_STEP} (int64); pass step= explicitly"
+                )
             self._step = step + 1
         else:
             step = self._check_step(step)
@@ -231,20 +323,19 @@ class Run:
             for k, v in items:
                 if k not in known:
                     self._learn_key(k)
-                tv = type(v)
-                if tv is not float and tv is not int:
+                if type(v) is not float:
                     v = coerce_metric(k, v)
                 self._append((k, step, v, t))
-        elif known.issuperset(data) and _PLAIN_NUMBERS.issuperset(map(type, data.values())):
-            # the common case: known keys, plain int/float values; checks run in C
-            self._extend([(k, step, v, t) for k, v in items])
+        elif known.issuperset(data) and _FLOATS.issuperset(map(type, data.values())):
+            # the common case: known keys, plain float values; checks run in C
+            # one entry for the whole call (see _writer.Point): one tuple, not one per key
+            self._append((tuple(data), step, tuple(data.values()), t))
         else:
             out = []
             for k, v in items:
                 if k not in known:
                     self._learn_key(k)
-                tv = type(v)
-                if tv is not float and tv is not int:
+                if type(v) is not float:
                     v = coerce_metric(k, v)
                 out.append((k, step, v, t))
             self._extend(out)
@@ -255,8 +346,8 @@ class Run:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
             raise TypeError(f"step must be an int, not {type(step).__name__}")
         value: int = operator.index(step)
-        if not 0 <= value < 2**63:
-            raise ValueError(f"step must be >= 0 and < 2**63, got {value}")
+        if not 0 <= value <= _MAX_STEP:
+            raise LimitExceededError("step", f"must be >= 0 and < 2**63, got {value}")
         if value >= self._step:
             self._step = value + 1
         return value
@@ -320,7 +411,8 @@ class Run:
         return list(self._tags)
 
     def add_tags(self, *tags: str) -> None:
-        self._tags = sorted(set(self._tags) | {str(t) for t in tags})
+        self._guard()
+        self._tags = check_tags(sorted(set(self._tags) | {str(t) for t in tags}))
         self._writer.update_run(tags=self._tags)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -366,8 +458,7 @@ class Run:
                 self._sampler.stop()
             self._finished = True
             self.status = status
-            if self._capture_thread is not None:
-                self._capture_thread.join(timeout=5.0)
+            missing = self._wait_capture(timeout)
             for hook in list(self._before_finish):
                 try:
                     hook(timeout)
@@ -376,6 +467,7 @@ class Run:
             from ..capture import finalize  # end time, runtime and exit status
 
             extra = finalize(self, status=status, exit_code=exit_code)
+            extra.update(missing)
             update: dict[str, Any] = {"status": status, "ended_at": _now(), "exit_code": exit_code}
             if extra:
                 update["env"] = extra
@@ -462,6 +554,24 @@ class Run:
         return info
 
 
+def is_repro_target(config: Any) -> bool:
+    """Whether a run with ``config`` is the one ``labledger repro`` is re-running.
+
+    True outside ``repro``, and when the original's config digest was not passed or the
+    config cannot be compared (none given at ``init()``). A script that trains a grid can
+    call it to skip the configurations repro does not need.
+    """
+    want = setting("LABLEDGER_REPRO_CONFIG")
+    if not want or not setting("LABLEDGER_PARENT_RUN") or config is None:
+        return True
+    from .._values import config_digest
+
+    try:
+        return config_digest(normalize_config(config)) == want
+    except Exception:  # a bad config raises later, at the call site
+        return True
+
+
 def init(
     project: str | None = None,
     *,
@@ -497,11 +607,14 @@ def init(
     location = Location.of(store)  # resolved and parsed once
     uri = location.uri
     if location.sqlite_file is not None:
-        precheck_sqlite(location.sqlite_file)
+        precheck_sqlite(location.sqlite_file, uri=uri)
     if project is None:
         project = setting("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
-    if parent_run_id is None:  # set by `labledger repro` to link a reproduction to its original
+    check_seed(seed)
+    if parent_run_id is None and is_repro_target(config):
+        # set by `labledger repro` to link a reproduction to its original; in a process
+        # that makes several runs only the one with the original's config is linked
         parent_run_id = setting("LABLEDGER_PARENT_RUN") or None
     art = os.fspath(artifacts) if artifacts is not None else setting("LABLEDGER_ARTIFACTS_URI")
     if capture is None:
@@ -518,6 +631,9 @@ def init(
     from ..capture.system import resolve_interval
 
     sample_every = resolve_interval(system_metrics, capture=capture)
+    from ..capture.seeds import current_seed_info, on_seed, seed_everything
+
+    info = current_seed_info() if seed is None else None
     run = Run(
         project=project,
         name=name,
@@ -529,22 +645,15 @@ def init(
         flush_interval=flush_interval,
         capture=capture,
         parent_run_id=parent_run_id,
+        seed=seed if seed is not None else (info or {}).get("seed"),
     )
     _hooks.install(run)
-    from ..capture.seeds import current_seed_info, on_seed, seed_everything
-
     on_seed(_record_seed_on_active_runs)
     if seed is not None:
         seed_everything(seed)
     else:
-        info = current_seed_info()
         if info:
             run._record_seed(info["seed"], info["deterministic"], info["seeded"])
-    if sample_every is not None:
-        from ..capture.system import SystemSampler
-
-        run._sampler = SystemSampler(run, sample_every)
-        run._sampler.start()
     if console is not False and capture:
         try:
             from .console import maybe_start_console
@@ -552,4 +661,12 @@ def init(
             maybe_start_console(run, force=console)
         except ImportError:
             pass
+    # background work last: their imports then never compete with init()'s own
+    if sample_every is not None:
+        from ..capture.system import SystemSampler
+
+        run._sampler = SystemSampler(run, sample_every)
+        run._sampler.start()
+    if capture:
+        run._start_capture()
     return run

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import operator
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from .._settings import setting
@@ -26,7 +28,7 @@ from .._settings import setting
 if TYPE_CHECKING:
     from ..store import Batch, Store
 
-__all__ = ["Writer"]
+__all__ = ["Writer", "is_permanent", "split_batch"]
 
 log = logging.getLogger("labledger.writer")
 
@@ -35,7 +37,14 @@ BUSY_POINTS = 20_000
 # How long flush()/stop() keep waiting for a store that fails every write.
 FAILING_GRACE = float(setting("LABLEDGER_FAILING_GRACE") or "10")
 
-Point = tuple[str, int, float, float]
+# One buffer entry: a point (key, step, value, time), or all points of one log() call
+# with known float keys as (keys tuple, step, values tuple, time): log() then builds
+# one tuple instead of one per key, and the writer transposes them in C.
+Point = tuple[Any, int, Any, float]
+_KEY = operator.itemgetter(0)
+_STEP = operator.itemgetter(1)
+_VALUE = operator.itemgetter(2)
+_TIME = operator.itemgetter(3)
 
 
 class Writer(threading.Thread):
@@ -57,6 +66,7 @@ class Writer(threading.Thread):
         interval: float = 0.1,
         child: bool = False,
         spill_uri: str | None = None,
+        store: Store | None = None,
     ) -> None:
         super().__init__(name=f"labledger-writer-{run_id[:8]}", daemon=True)
         self.run_id = run_id
@@ -84,6 +94,11 @@ class Writer(threading.Thread):
         self._retry: Batch | None = None
         self._retry_seq = 0
         self._retry_points = 0
+        # parts of a batch the store refused, being written one by one (see _isolate)
+        self._parts: list[Batch] = []
+        self._parts_points = 0
+        self._parts_seq = 0
+        self.rejected: list[str] = []  # what the store refused for good, with the reason
         self._last_heartbeat = 0.0
         self._warned = False
         self._pop_lock = threading.Lock()
@@ -97,6 +112,11 @@ class Writer(threading.Thread):
         self.failing = False
         self.last_progress = time.monotonic()
         self.latest: dict[str, tuple[int, float]] = {}  # key -> (step, value) as written
+        self._lists = False  # group points into lists, not numpy arrays (stdlib store)
+        if store is not None:  # opened (and the run created) by init() already
+            self._adopt(store)
+            self._create_record = None
+            self._updates_done = 1
 
     # -- called from the training thread ---------------------------------------------
 
@@ -165,7 +185,7 @@ class Writer(threading.Thread):
         return ok
 
     def pending_points(self) -> int:
-        return len(self.buffer) + self._retry_points
+        return len(self.buffer) + self._retry_points + sum(p.point_count() for p in self._parts)
 
     def spill_to_disk(self) -> int:
         """Move everything not yet written to the local spool; return the points moved.
@@ -190,6 +210,8 @@ class Writer(threading.Thread):
             seq = self._updates_seq
         retry, retry_points = self._retry, self._retry_points
         batches = [retry] if retry is not None else []
+        batches += self._parts
+        retry_points += self._parts_points
         if items or updates:
             metrics = _group(items) if items else {}
             batches.append(Batch(run_id=self.run_id, metrics=metrics, run_update=updates))
@@ -266,7 +288,13 @@ class Writer(threading.Thread):
                 self._report(exc)
                 delay = min(max(delay * 2, 0.2), 5.0)
                 continue
-            if stopping and not self.buffer and self._retry is None and not self._updates:
+            if (
+                stopping
+                and not self.buffer
+                and self._retry is None
+                and not self._parts
+                and not self._updates
+            ):
                 self._release_store()
                 return
 
@@ -279,7 +307,17 @@ class Writer(threading.Thread):
             except Exception:
                 log.debug("closing the store failed", exc_info=True)
 
+    def _adopt(self, store: Store) -> None:
+        from ..store._lite import LiteStore
+
+        self._lists = isinstance(store, LiteStore)
+        self.store = store
+        self.store_error = None
+        self.store_ready.set()
+
     def _open(self) -> None:
+        if self.store is not None:
+            return
         store = self._open_store()
         if self._create_record is not None:
             store.create_run(self._create_record)
@@ -288,9 +326,7 @@ class Writer(threading.Thread):
                 self._updates_done = max(self._updates_done, 1)
                 self.last_progress = time.monotonic()
                 self._progress.notify_all()
-        self.store = store
-        self.store_error = None
-        self.store_ready.set()
+        self._adopt(store)
 
     def _retry_open(self) -> bool:
         delay = 0.2
@@ -324,29 +360,105 @@ class Writer(threading.Thread):
     def _write_pending(self) -> None:
         store = self.store
         assert store is not None
+        if self._parts:
+            self._drain_parts(store)
         if self._retry is not None:
             # a failed batch is retried as is (same id: the store applies it at most once)
             # before anything newer is taken off the buffer, so the buffer, not a list of
             # failed batches, holds what piles up while the store is down
-            store.write_batch(self._retry)
-            self._committed(self._retry, self._retry_points, self._retry_seq)
-            self._retry = None
-            self._retry_points = 0
+            retry, npoints, seq = self._retry, self._retry_points, self._retry_seq
+            try:
+                store.write_batch(retry)
+            except Exception as exc:
+                if not is_permanent(exc):
+                    raise
+                self._retry, self._retry_points = None, 0
+                self._isolate(store, retry, npoints, seq, exc)
+            else:
+                self._committed(retry, npoints, seq)
+                self._retry = None
+                self._retry_points = 0
         taken = self._take_batch()
         if taken is None:
             return
         batch, npoints, seq = taken
         try:
             store.write_batch(batch)
+        except Exception as exc:
+            if is_permanent(exc):
+                self._isolate(store, batch, npoints, seq, exc)
+                return
+            self._retry, self._retry_points, self._retry_seq = batch, npoints, seq
+            raise
         except BaseException:
             self._retry, self._retry_points, self._retry_seq = batch, npoints, seq
             raise
         self._committed(batch, npoints, seq)
 
-    def _committed(self, batch: Batch, npoints: int, seq: int) -> None:
+    def _isolate(self, store: Store, batch: Batch, npoints: int, seq: int, exc: Exception) -> None:
+        """The store refused ``batch`` for good: write it in parts, dropping only what it refuses.
+
+        Parts (run fields, then one series each, then halves of a series) get ids
+        derived from the batch's, so a part is applied at most once even when a
+        transient error interrupts the isolation (it resumes at the next wake-up).
+        """
+        log.debug("batch %s refused, isolating the bad item", batch.id, exc_info=exc)
+        parts = split_batch(batch)
+        if not parts:
+            self._reject(batch, exc)
+        self._parts = parts
+        self._parts_points, self._parts_seq = npoints, seq
+        self._drain_parts(store)
+
+    def _drain_parts(self, store: Store) -> None:
+        parts = self._parts
+        while parts:
+            part = parts[0]
+            try:
+                store.write_batch(part)
+            except Exception as exc:
+                if not is_permanent(exc):
+                    raise
+                parts.pop(0)
+                pieces = split_batch(part)
+                if pieces:
+                    parts[0:0] = pieces
+                else:
+                    self._reject(part, exc)
+                continue
+            parts.pop(0)
+            self._note_latest(part)
+        self._committed(None, self._parts_points, self._parts_seq)
+        self._parts_points = 0
+
+    def _reject(self, part: Batch, exc: Exception) -> None:
+        n = part.point_count()
+        what = (
+            f"{n} points of {', '.join(repr(k) for k in part.metrics)}"
+            if part.metrics
+            else f"run field(s) {', '.join(sorted(part.run_update)) or 'heartbeat'}"
+        )
+        with self._progress:
+            self.dropped += n
+        self.rejected.append(f"{what}: {type(exc).__name__}: {exc}"[:500])
+        message = (
+            f"labledger: the store refused {what} of run {self.run_id[:8]} "
+            f"({type(exc).__name__}: {str(exc)[:200]}); everything else was written"
+        )
+        try:
+            warnings.warn(message, RuntimeWarning, stacklevel=1)
+        except Exception:
+            log.warning(message)
+
+    def _note_latest(self, batch: Batch) -> None:
         latest = self.latest
         for key, (steps, vals, _ts) in batch.metrics.items():
-            latest[key] = (int(steps[-1]), float(vals[-1]))
+            if len(steps):
+                latest[key] = (int(steps[-1]), float(vals[-1]))
+
+    def _committed(self, batch: Batch | None, npoints: int, seq: int) -> None:
+        if batch is not None:
+            self._note_latest(batch)
         with self._progress:
             self.written += npoints
             if seq > self._updates_done:
@@ -375,9 +487,153 @@ class Writer(threading.Thread):
             return None
         metrics: dict[str, tuple[Any, Any, Any]] = {}
         if items:
-            metrics = _group(items)
+            group = _group_lists if self._lists else _group
+            try:
+                metrics = group(items)
+            except (OverflowError, TypeError, ValueError) as exc:
+                # a point no store can hold (it slipped past log()'s checks): drop it alone
+                items = _expand(items)
+                good = [it for it in items if _storable(it)]
+                bad = [it for it in items if not _storable(it)]
+                from ..store import Batch as _Batch
+
+                bad_batch = _Batch(self.run_id, _group_lists(bad) if bad else {})
+                self._reject(bad_batch, exc)
+                metrics = group(good) if good else {}
         batch = Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
         return batch, n, seq
+
+
+def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
+    """Group buffered points by key into (steps, values, timestamps) lists (no numpy).
+
+    The common shapes take C-level passes only (this runs while the training thread
+    wants the GIL): one key, or the same keys in the same order at every ``log()``
+    call (a period of ``p`` points); anything else takes one Python-level pass.
+    """
+    keys = list(map(_KEY, items))
+    first = keys[0]
+    if type(first) is tuple and keys.count(first) == len(keys):
+        # every entry is one log() call with the same keys: transpose column by column
+        steps, ts = list(map(_STEP, items)), list(map(_TIME, items))
+        vals = list(map(_VALUE, items))
+        return {
+            k: (steps, list(map(operator.itemgetter(j), vals)), ts) for j, k in enumerate(first)
+        }
+    if tuple in set(map(type, keys)):
+        items = _expand(items)
+        keys = list(map(_KEY, items))
+        first = keys[0]
+    n = len(items)
+    try:
+        p = keys.index(first, 1)
+    except ValueError:
+        p = n
+    if n % p == 0 and keys[p:] == keys[:-p] and len(set(keys[:p])) == p:
+        out: dict[str, tuple[Any, Any, Any]] = {}
+        for j in range(p):
+            part = items[j::p] if p > 1 else items
+            out[keys[j]] = (
+                list(map(_STEP, part)),
+                list(map(_VALUE, part)),
+                list(map(_TIME, part)),
+            )
+        return out
+    grouped: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    for k, st, v, t in items:
+        try:
+            s_, v_, t_ = grouped[k]
+        except KeyError:
+            s_, v_, t_ = grouped[k] = ([], [], [])
+        s_.append(st)
+        v_.append(v)
+        t_.append(t)
+    return dict(grouped)
+
+
+def _expand(items: list[Point]) -> list[Point]:
+    """One (key, step, value, time) tuple per point (multi-key entries split)."""
+    if tuple not in set(map(type, map(_KEY, items))):
+        return items
+    out: list[Point] = []
+    for it in items:
+        k = it[0]
+        if type(k) is tuple:
+            out.extend(zip(k, repeat(it[1]), it[2], repeat(it[3]), strict=False))
+        else:
+            out.append(it)
+    return out
+
+
+def _storable(item: Point) -> bool:
+    try:
+        float(item[2])
+        return 0 <= int(item[1]) < 2**63
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
+_PERMANENT_NAMES = frozenset({"DataError", "IntegrityError", "StringDataRightTruncation"})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when retrying cannot help: the store refuses the data itself.
+
+    Value errors (overflow, a value too long or too big, a bad type, a constraint), as
+    raised by sqlite3, SQLAlchemy (which wraps the driver's error in ``.orig``),
+    psycopg or our own checks. Connection trouble, locks and disk errors are transient.
+    """
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 6:
+        seen += 1
+        if isinstance(cur, (OverflowError, TypeError, ValueError, RecursionError)):
+            return True
+        name = type(cur).__name__
+        if name in _PERMANENT_NAMES or "too big" in str(cur) or "too long" in str(cur):
+            return True
+        cur = getattr(cur, "orig", None) or cur.__cause__
+    return False
+
+
+def split_batch(batch: Batch) -> list[Batch]:
+    """Smaller batches holding together what ``batch`` holds; [] when it is one item.
+
+    Run fields and heartbeat first (the final status is never held back by a bad
+    series), then one batch per series; a single series is halved; run fields are
+    split one per field."""
+    import uuid
+
+    from ..store import Batch
+
+    def sub(tag: str) -> str:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{batch.id}/{tag}").hex
+
+    rid = batch.run_id
+    has_update = bool(batch.run_update) or batch.heartbeat is not None
+    keys = list(batch.metrics)
+    if len(keys) + has_update > 1:
+        parts = []
+        if has_update:
+            parts.append(Batch(rid, {}, dict(batch.run_update), batch.heartbeat, id=sub("u")))
+        parts += [Batch(rid, {k: batch.metrics[k]}, id=sub("k/" + k)) for k in keys]
+        return parts
+    if keys:
+        st, va, ts = batch.metrics[keys[0]]
+        h = len(st) // 2
+        if h == 0:
+            return []
+        return [
+            Batch(rid, {keys[0]: (st[:h], va[:h], ts[:h])}, id=sub("a")),
+            Batch(rid, {keys[0]: (st[h:], va[h:], ts[h:])}, id=sub("b")),
+        ]
+    fields = list(batch.run_update)
+    if len(fields) > 1:
+        return [
+            Batch(rid, {}, {f: batch.run_update[f]}, batch.heartbeat if i == 0 else None, id=sub(f))
+            for i, f in enumerate(fields)
+        ]
+    return []
 
 
 _DTYPE: list[Any] = []  # the structured dtype of a point, built on first use (numpy is lazy)
@@ -391,6 +647,7 @@ def _group(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
     """
     import numpy as np
 
+    items = _expand(items)
     if not _DTYPE:
         _DTYPE.append(np.dtype([("k", "O"), ("s", "<i8"), ("v", "<f8"), ("t", "<f8")]))
     n = len(items)

@@ -45,7 +45,8 @@ export async function renderAnalysis(main, project, q, ctx) {
   lbSec.id = "leaderboard";
   const impSec = section("Parameter importance", impHost);
   impSec.id = "importance";
-  main.append(el("div", { class: "two-col" }, lbSec, impSec));
+  // the leaderboard gets the room (names on one line); importance beside it
+  main.append(el("div", { class: "two-col wide-left analysis-top" }, lbSec, impSec));
   const relHost = el("div");
   main.append(relHost);
 
@@ -60,17 +61,17 @@ export async function renderAnalysis(main, project, q, ctx) {
       const flats = rows.map((r) => flatten(r.config || {}));
       const allKeys = [...new Set(flats.flatMap((f) => Object.keys(f)))].sort();
       const cfgKeys = allKeys.filter((k) => new Set(flats.map((f) => JSON.stringify(f[k]))).size > 1).slice(0, 5);
-      clear(lbHost).append(rows.length ? el("table", { class: "grid compact leaderboard" },
+      clear(lbHost).append(rows.length ? el("div", { class: "scroll-x" }, el("table", { class: "grid compact leaderboard" },
         el("thead", null, el("tr", null, el("th", { class: "num", text: "#" }), el("th", { text: "Run" }), el("th", { text: "Status" }),
           el("th", { class: "num", text: state.metric }), cfgKeys.map((k) => el("th", { class: "num", text: k })))),
         el("tbody", null, rows.map((r, i) => {
           const flat = flatten(r.config || {});
           return el("tr", null, el("td", { class: "num", text: String(r.rank ?? i + 1) }),
-            el("td", null, el("a", { href: `#/run/${encodeURIComponent(r.id)}`, text: r.name || String(r.id).slice(0, 8) })),
+            el("td", { class: "run-name-cell" }, el("a", { href: `#/run/${encodeURIComponent(r.id)}`, title: r.name || r.id, text: r.name || String(r.id).slice(0, 8) })),
             el("td", null, r.status ? statusBadge(r.status) : null),
             el("td", { class: "num strong", text: fmtValue(r.value ?? (r.summary || {})[state.metric]) }),
             cfgKeys.map((k) => el("td", { class: "num mono", text: fmtValue(flat[k]) })));
-        })))
+        }))))
         : el("p", { class: "muted", text: "No run has this metric." }));
     } catch (e) {
       if (!ctx.alive()) return;

@@ -117,7 +117,9 @@ export async function renderCompare(main, q, ctx) {
 
   // ---- config / summary diff tables
   const configKeys = [...new Set(runs.flatMap((r) => Object.keys(r._flat)))].sort();
-  const summaryKeys = [...new Set(runs.flatMap((r) => Object.keys(r.summary || {})))].sort();
+  // the user's metrics first, the machine's system/* after them
+  const summaryKeys = [...new Set(runs.flatMap((r) => Object.keys(r.summary || {})))]
+    .sort((a, b) => (a.startsWith("system/") - b.startsWith("system/")) || a.localeCompare(b));
   const differs = (vals) => new Set(vals.map((v) => (v === undefined ? "\u0000" : JSON.stringify(v)))).size > 1;
   const diffKeys = configKeys.filter((k) => differs(runs.map((r) => r._flat[k])));
   const onlyDiff = el("input", { type: "checkbox", checked: true });
@@ -144,7 +146,9 @@ export async function renderCompare(main, q, ctx) {
   const cfgSec = section("Config", el("label", { class: "inline" }, onlyDiff, " only keys that differ ", el("span", { class: "muted", text: `(${diffKeys.length} of ${configKeys.length})` })), diffHost);
   cfgSec.id = "config-diff";
   const sumSec = section("Summary", el("div", { class: "scroll-x" }, summaryKeys.length ? diffTable(summaryKeys, (r, k) => (r.summary || {})[k], "summary") : el("p", { class: "muted", text: "No summary values." })));
-  main.append(el("div", { class: "two-col wide-left" }, cfgSec, sumSec));
+  // results first, each table the full width so that every run's column shows
+  sumSec.id = "summary-diff";
+  main.append(sumSec, cfgSec);
   renderDiff();
 
   // ---- parallel coordinates and scatter

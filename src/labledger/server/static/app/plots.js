@@ -55,6 +55,17 @@ export function makeScale(values) {
   };
 }
 
+// Text over lines stays legible: a white halo under the glyphs.
+function haloText(ctx, text, x, y) {
+  ctx.save();
+  ctx.strokeStyle = "rgba(255,255,255,0.92)";
+  ctx.lineWidth = 4;
+  ctx.lineJoin = "round";
+  ctx.strokeText(text, x, y);
+  ctx.restore();
+  ctx.fillText(text, x, y);
+}
+
 // rows: [{label, color?, values: {axisKey: value}}]; axes: [key]; colorAxis: key whose value colours lines.
 export function drawParcoords(canvas, rows, axes, { width, height = 320, colorAxis = null, label = (k) => k } = {}) {
   const ctx = setupCanvas(canvas, width, height);
@@ -101,7 +112,7 @@ export function drawParcoords(canvas, rows, axes, { width, height = 320, colorAx
       const y = bottom - tk.t * (bottom - top);
       ctx.beginPath(); ctx.moveTo(x - 3, y); ctx.lineTo(x + 3, y); ctx.stroke();
       ctx.textAlign = i === axes.length - 1 ? "left" : "right";
-      ctx.fillText(clip(tk.label, 14), i === axes.length - 1 ? x + 6 : x - 6, y + 4);
+      haloText(ctx, clip(tk.label, 14), i === axes.length - 1 ? x + 6 : x - 6, y + 4);
     }
     if (scales[i].kind === "log") { ctx.textAlign = "center"; ctx.fillText("log", x, bottom + 14); }
   });
@@ -114,8 +125,11 @@ export function drawScatter(canvas, points, { width, height = 300, xLabel = "", 
   const ctx = setupCanvas(canvas, width, height);
   ctx.clearRect(0, 0, width, height);
   const left = 64, right = width - 16, top = 14, bottom = height - 40;
-  const xScale = makeScale(points.map((p) => p.x));
-  const yScale = makeScale(points.map((p) => p.y));
+  const xs0 = makeScale(points.map((p) => p.x));
+  const ys0 = makeScale(points.map((p) => p.y));
+  // keep points off the frame: the data range fills the middle 90% of each axis
+  const inset = (sc) => ({ ...sc, pos: (v) => 0.05 + 0.9 * sc.pos(v), ticks: sc.ticks.map((tk) => ({ ...tk, t: 0.05 + 0.9 * tk.t })) });
+  const xScale = inset(xs0), yScale = inset(ys0);
   ctx.strokeStyle = GRID;
   ctx.fillStyle = MUTED;
   ctx.lineWidth = 1;
@@ -149,6 +163,10 @@ export function drawScatter(canvas, points, { width, height = 300, xLabel = "", 
     placed.push({ px, py, p });
   }
   ctx.globalAlpha = 1;
+  canvas.dataset.frame = JSON.stringify({ left, right, top, bottom });
+  canvas.dataset.extent = JSON.stringify(placed.length ? {
+    left: Math.min(...placed.map((q) => q.px)), right: Math.max(...placed.map((q) => q.px)),
+    top: Math.min(...placed.map((q) => q.py)), bottom: Math.max(...placed.map((q) => q.py)) } : null);
   if (tooltip) {
     canvas.onmousemove = (ev) => {
       const r = canvas.getBoundingClientRect();

@@ -1,6 +1,9 @@
-// Run page: header, config and summary, metric and system charts, environment (git,
-// captured patch as a diff, packages, hardware, seed), datasets, artifacts, lineage and
-// reproduction verdicts. A running run refreshes itself every two seconds.
+// Run page: header, then the run's own results first (summary metrics and their charts;
+// a series of a single point is shown as its value, not as a one-dot chart), config,
+// system metrics in a collapsed group, environment (git, captured patch as a diff,
+// packages, hardware, seed), datasets, artifacts, lineage and reproduction verdicts.
+// Values that were not recorded show as absent ("—"), never as "null". A running run
+// refreshes itself every two seconds.
 import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
@@ -19,17 +22,24 @@ export async function renderRun(main, ref, q, ctx) {
   const body = el("div", { class: "run-body" });
   main.append(header, nav, body);
 
-  const overview = el("div", { class: "two-col", id: "sec-overview" });
+  const resultsHost = el("div", { class: "results" });
+  const valuesHost = el("div", { class: "value-tiles" });
   const metricsHost = el("div", { class: "chart-grid" });
+  const overview = el("div", { id: "sec-overview" });
+  const systemTable = el("div");
+  const systemValues = el("div", { class: "value-tiles" });
   const systemHost = el("div", { class: "chart-grid" });
   const envHost = el("div", { id: "sec-environment" });
-  const metricsSec = section("Metrics", metricsHost);
+  const metricsSec = section("Results", resultsHost, valuesHost, metricsHost);
   metricsSec.id = "sec-metrics";
-  const systemSec = section("System metrics", systemHost);
-  systemSec.id = "sec-system";
-  body.append(overview, metricsSec, systemSec, envHost);
+  metricsSec.classList.add("results-card");
+  const systemCount = el("span", { class: "muted small" });
+  const systemSec = el("details", { class: "card system-group", id: "sec-system" },
+    el("summary", null, el("h2", { class: "inline-h", text: "System metrics" }), " ", systemCount),
+    systemTable, systemValues, systemHost);
+  body.append(metricsSec, overview, systemSec, envHost);
 
-  const navItems = [["Overview", "sec-overview"], ["Metrics", "sec-metrics"], ["System", "sec-system"],
+  const navItems = [["Results", "sec-metrics"], ["Config", "sec-overview"], ["System", "sec-system"],
     ["Environment", "sec-environment"], ["Code", "sec-code"], ["Data & artifacts", "sec-artifacts"],
     ["Lineage", "sec-lineage"], ["Reproduction", "sec-repro"]];
   for (const [label, id] of navItems) {
@@ -54,19 +64,26 @@ export async function renderRun(main, ref, q, ctx) {
     );
   }
 
+  function statTable(entries) {
+    return el("table", { class: "grid compact stats" },
+      el("thead", null, el("tr", null, ["Metric", "Value", "Min", "Max", "Points", "Last step"].map((h, i) => el("th", { class: i ? "num" : "", text: h })))),
+      el("tbody", null, entries.map(([k, v, m]) => el("tr", null,
+        el("td", { class: "mono", text: k }), el("td", { class: "num strong", text: fmtValue(v) }),
+        ...(m ? [m.min, m.max, m.count, m.last_step] : [undefined, undefined, undefined, undefined]).map((x) => absentCell(x, "num"))))));
+  }
+
   function renderOverview() {
-    const stats = Object.entries(run.metrics || {}).sort(([a], [b]) => a.localeCompare(b));
-    const statTable = stats.length
-      ? el("table", { class: "grid compact" },
-        el("thead", null, el("tr", null, ["Metric", "Last", "Min", "Max", "Points", "Last step"].map((h, i) => el("th", { class: i ? "num" : "", text: h })))),
-        el("tbody", null, stats.map(([k, m]) => el("tr", null,
-          el("td", { class: "mono", text: k }), el("td", { class: "num", text: fmtValue(m.last) }), el("td", { class: "num", text: fmtValue(m.min) }),
-          el("td", { class: "num", text: fmtValue(m.max) }), el("td", { class: "num", text: fmtValue(m.count) }), el("td", { class: "num", text: fmtValue(m.last_step) })))))
-      : el("p", { class: "muted", text: "no metrics logged" });
-    clear(overview).append(
-      section("Config", kvTable(run.config, { empty: "no config" })),
-      el("div", null, section("Summary", kvTable(run.summary, { empty: "no summary" })), section("Metric statistics", statTable)),
-    );
+    // the run's own metrics (summary values with their series statistics), system/* apart
+    const metrics = run.metrics || {};
+    const summary = run.summary || {};
+    const keys = [...new Set([...Object.keys(summary), ...Object.keys(metrics)])].sort((a, b) => a.localeCompare(b));
+    const rows = (sys) => keys.filter((k) => k.startsWith("system/") === sys)
+      .map((k) => [k, k in summary ? summary[k] : (metrics[k] || {}).last, metrics[k]]);
+    const user = rows(false), system = rows(true);
+    clear(resultsHost).append(user.length ? statTable(user) : el("p", { class: "muted", text: "no metrics logged" }));
+    clear(systemTable).append(system.length ? statTable(system) : el("p", { class: "muted", text: "no system metrics (keys starting with system/)" }));
+    systemCount.textContent = system.length ? `${system.length} series (CPU, memory, disk, network), collapsed` : "none";
+    clear(overview).append(section("Config", kvTable(run.config, { empty: "no config" })));
   }
 
   // ---- charts
@@ -79,22 +96,34 @@ export async function renderRun(main, ref, q, ctx) {
     const { user, system } = metricKeys();
     const wanted = [...user, ...system];
     for (const [k, c] of charts) if (!wanted.includes(k)) { c.destroy(); charts.delete(k); }
-    if (!user.length && !metricsHost.querySelector(".muted")) metricsHost.append(el("p", { class: "muted", text: "no metrics logged" }));
-    if (!system.length && !systemHost.querySelector(".muted")) systemHost.append(el("p", { class: "muted", text: "no system metrics (keys starting with system/)" }));
-    const pts = pointsFor(chartWidth(metricsHost));
+    const pts = pointsFor(chartWidth(metricsHost) || 600);
     for (let i = 0; i < wanted.length; i += SERIES_PER_REQUEST) {
       const part = wanted.slice(i, i + SERIES_PER_REQUEST);
       const res = await api.series([run.id], part, pts);
       if (!ctx.alive()) return;
       for (const s of res.series) {
+        const sys = s.key.startsWith("system/");
+        const tiles = sys ? systemValues : valuesHost;
+        const tileId = `tile-${s.key}`;
+        if (s.total <= 1) {
+          // one point is a value, not a chart: show it as such
+          const c = charts.get(s.key);
+          if (c) { c.destroy(); charts.delete(s.key); }
+          const v = s.values.length ? Number(s.values[0]) : undefined;
+          let tile = [...tiles.children].find((t) => t.dataset.key === s.key);
+          if (!tile) { tile = el("div", { class: "value-tile", dataset: { key: s.key }, id: tileId }); tiles.append(tile); }
+          clear(tile).append(el("div", { class: "tile-key mono", text: s.key }), el("div", { class: "tile-value", text: v === undefined ? "—" : fmtValue(v) }),
+            el("div", { class: "muted small", text: s.total ? `one point (step ${s.steps[0]})` : "no points" }));
+          continue;
+        }
+        [...tiles.children].filter((t) => t.dataset.key === s.key).forEach((t) => t.remove());
         const xy = toXY(s, "step");
         const spec = { title: s.key, xLabel: "step", meta: `${s.total.toLocaleString("en-US")} point${s.total === 1 ? "" : "s"}${s.total > xy.xs.length ? ", downsampled" : ""}`,
           series: [{ label: run.name || run.id.slice(0, 8), color: colorFor(0), ...xy }] };
         const c = charts.get(s.key);
         if (c) c.set(spec);
         else {
-          const host = s.key.startsWith("system/") ? systemHost : metricsHost;
-          host.querySelectorAll(":scope > p.muted").forEach((p) => p.remove());
+          const host = sys ? systemHost : metricsHost;
           charts.set(s.key, new LineChart(host, spec, { height: 200 }));
         }
       }
@@ -126,6 +155,15 @@ function fact(label, value) {
   return el("div", { class: "fact" }, el("dt", { text: label }), el("dd", null, value));
 }
 
+// What to say when env.git is absent: only "not a git checkout" when capture says so.
+function gitEmpty(env) {
+  if ((env.missing || []).includes("git")) return "git state not recorded (capture did not finish before the run ended)";
+  if (env.errors && env.errors.git) return `git state could not be read: ${env.errors.git}`;
+  if (env.code_snapshot) return "not a git checkout (code snapshot stored)";
+  if (!env.command) return "not captured";
+  return "not a git checkout";
+}
+
 function renderEnvironment(host, run) {
   const env = run.env || {};
   const git = env.git || {};
@@ -138,10 +176,11 @@ function renderEnvironment(host, run) {
   const gitRows = {
     commit: git.commit, branch: git.branch, remote: git.remote, dirty: git.dirty,
     "patch sha256": git.diff_sha256, root: git.root,
+    bundle: git.bundle ? (git.bundle.stored ? `${git.bundle.commits} unpushed commit(s), ${fmtBytes(git.bundle.size)} stored` : `not stored: ${git.bundle.why || "?"} (${fmtBytes(git.bundle.size)})`) : undefined,
   };
   const envSec = el("div", { class: "two-col" },
     section("Source",
-      kvTable(gitRows, { empty: "not a git checkout" }),
+      kvTable(gitRows, { empty: gitEmpty(env) }),
       cmd.argv ? el("div", { class: "sub" }, el("h3", { text: "Command" }), el("pre", { class: "code", text: (cmd.argv || []).map(shellQuote).join(" ") }),
         kvTable({ cwd: cmd.cwd, rel_cwd: cmd.rel_cwd, entry_point: cmd.entry_point, executable: cmd.executable })) : null),
     section("Platform",
@@ -173,7 +212,9 @@ function renderEnvironment(host, run) {
     el("div", { class: "scroll-box" }, el("table", { class: "grid compact" }, el("thead", null, el("tr", null, el("th", { text: "Package" }), el("th", { text: "Version" }), el("th", { text: "Source" }))), pkgBody)))
     : el("p", { class: "muted", text: "not captured" }));
   const varsSec = section("Environment variables", kvTable(env.env_vars, { empty: "none captured" }));
-  const errs = env.errors && Object.keys(env.errors).length ? section("Capture problems", kvTable(env.errors)) : null;
+  const errRows = { ...(env.errors || {}) };
+  if ((env.missing || []).length) errRows["not recorded"] = `${env.missing.join(", ")} (capture did not finish before the run ended)`;
+  const errs = Object.keys(errRows).length ? section("Capture problems", kvTable(errRows)) : null;
 
   // code: captured patch and snapshot
   const codeSec = section("Code");
@@ -190,7 +231,7 @@ function renderEnvironment(host, run) {
     codeSec.append(el("p", { class: "muted", text: git.commit ? "The working tree was clean: no uncommitted changes." : "No git patch captured." }));
   }
   if ((git.untracked || []).length) codeSec.append(el("h3", { text: "Untracked files" }), el("ul", { class: "mono small" }, git.untracked.map((f) => el("li", { text: f }))));
-  if ((git.excluded || []).length) codeSec.append(el("h3", { text: "Excluded from the patch" }), el("ul", { class: "mono small" }, git.excluded.map((f) => el("li", { text: typeof f === "string" ? f : `${f.path}${f.reason ? ` (${f.reason}${f.size !== undefined ? `, ${fmtBytes(f.size)}` : ""})` : ""}` }))));
+  if ((git.excluded || []).length) codeSec.append(el("h3", { text: "Left out of the code capture" }), el("ul", { class: "mono small" }, git.excluded.map((f) => el("li", { text: typeof f === "string" ? f : `${f.path}${f.reason ? ` (${f.reason}${f.size !== undefined ? `, ${fmtBytes(f.size)}` : ""})` : ""}` }))));
   if ((snap.files || []).length) {
     codeSec.append(el("h3", { text: `Code snapshot (${snap.files.length} files)` }),
       el("div", { class: "scroll-box" }, el("table", { class: "grid compact" },
@@ -202,13 +243,13 @@ function renderEnvironment(host, run) {
   const artSec = el("div", { id: "sec-artifacts" });
   const datasets = run.datasets || [];
   artSec.append(section("Datasets", datasets.length ? el("table", { class: "grid compact" },
-    el("thead", null, el("tr", null, ["Name", "Path", "Size", "sha256"].map((h) => el("th", { text: h })))),
+    el("thead", null, el("tr", null, ["Name", "Path", "Size", "content sha256"].map((h) => el("th", { text: h })))),
     el("tbody", null, datasets.map((d) => el("tr", null, el("td", { text: d.name }), el("td", { class: "mono", text: d.path || d.uri || "" }),
       el("td", { class: "num", text: fmtBytes(d.size) }), el("td", { class: "mono", title: d.sha256 || "", text: String(d.sha256 || "").slice(0, 16) })))))
     : el("p", { class: "muted", text: "no datasets logged" })));
   const arts = run.artifacts || [];
   artSec.append(section("Artifacts", arts.length ? el("table", { class: "grid compact artifacts" },
-    el("thead", null, el("tr", null, ["Name", "Kind", "Size", "sha256", ""].map((h) => el("th", { text: h })))),
+    el("thead", null, el("tr", null, ["Name", "Kind", "Size", "Digest", ""].map((h) => el("th", { text: h })))),
     el("tbody", null, arts.map((a) => el("tr", null,
       el("td", { class: "mono", text: a.uri || a.name }), el("td", { text: a.kind || "" }), el("td", { class: "num", text: fmtBytes(a.size) }),
       artifactShaCell(a),
@@ -250,11 +291,20 @@ function artifactRefNode(u) {
 
 // A single file shows the file's own sha256 (what `sha256sum` prints); a directory its
 // manifest digest (docs/artifacts.md).
+// Both digests, each labelled: the version digest (what `labledger artifacts ls` shows)
+// and, for a single file, the file's own sha256 (what `sha256sum` prints).
 function artifactShaCell(a) {
   const files = a.files || [];
-  const sha = files.length === 1 ? files[0].sha256 : a.sha256;
-  const note = files.length === 1 ? `file sha256; manifest ${a.sha256 || ""}` : "sha256 of the manifest";
-  return el("td", { class: "mono sha", title: note, text: sha || "" });
+  const line = (label, sha) => el("div", { class: "digest" }, el("span", { class: "muted small", text: `${label} ` }),
+    el("span", { class: "mono", title: sha || "", text: String(sha || "").slice(0, 16) }));
+  return el("td", { class: "sha" }, line("version digest", a.sha256),
+    files.length === 1 ? line("file sha256", files[0].sha256) : null);
+}
+
+// A table cell for a value that may not have been recorded: "—", marked absent.
+function absentCell(v, cls = "") {
+  if (v === undefined || v === null) return el("td", { class: `${cls} absent`, title: "not recorded", text: "—" });
+  return el("td", { class: cls, text: fmtValue(v) });
 }
 
 function artifactFileHref(run, a, path) {

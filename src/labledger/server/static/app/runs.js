@@ -1,5 +1,7 @@
 // Runs table: server-side paging, sorting and filtering (the filter language), a
 // column chooser for config and summary keys, multi-select to compare, live refresh.
+// The name column stays put while the table scrolls sideways; a sparkline column draws
+// one chosen metric of every run on the page (like W&B's run table).
 import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, statusBadge, verdictBadge } from "./util.js";
 import { api, ApiError } from "./api.js";
 
@@ -32,7 +34,9 @@ export async function renderRuns(main, project, q, ctx) {
     page: Math.max(0, parseInt(q.get("page") || "0", 10) || 0),
     size: PAGE_SIZES.includes(+q.get("size")) ? +q.get("size") : 50,
     cols: q.has("cols") ? q.get("cols").split(",").filter(Boolean) : null,
+    spark: q.get("spark") || null,
   };
+  const sparks = new Map(); // `${key}|${run id}` -> [values]
   const selected = loadSelection(project); // id -> name
   const saveSelection = () => sessionStorage.setItem(selectionKey(project), JSON.stringify([...selected]));
 
@@ -55,10 +59,12 @@ export async function renderRuns(main, project, q, ctx) {
   const sizeSel = el("select", { "aria-label": "runs per page" },
     PAGE_SIZES.map((n) => el("option", { value: String(n), text: `${n} / page`, selected: n === state.size })));
   const chooser = el("div", { class: "chooser card", hidden: true });
+  const sparkSel = el("select", { class: "spark-select", "aria-label": "sparkline metric" });
+  sparkSel.addEventListener("change", () => { state.spark = sparkSel.value || null; syncQuery(); renderTable(); loadSparks(); });
   main.append(el("div", { class: "toolbar" },
     el("form", { class: "filter-form", onsubmit: (e) => { e.preventDefault(); applyFilter(); } },
       filterInput, el("button", { type: "submit", class: "button", text: "Filter" })),
-    colsBtn, sizeSel), filterError, chooser);
+    el("label", { class: "inline" }, "Trend", sparkSel), colsBtn, sizeSel), filterError, chooser);
 
   const table = el("table", { class: "grid runs" });
   const pager = el("div", { class: "pager" });
@@ -70,7 +76,7 @@ export async function renderRuns(main, project, q, ctx) {
   let total = 0;
 
   function syncQuery() {
-    ctx.setQuery({ filter: state.filter, sort: state.sort, page: state.page || "", size: state.size === 50 ? "" : state.size, cols: state.cols });
+    ctx.setQuery({ filter: state.filter, sort: state.sort, page: state.page || "", size: state.size === 50 ? "" : state.size, cols: state.cols, spark: state.spark || "" });
   }
 
   function updateCompare() {
@@ -97,8 +103,10 @@ export async function renderRuns(main, project, q, ctx) {
       return { key: k, prefix: k.slice(0, dot), label: k.slice(dot + 1), sort: k, value: (r) => runValue(r, k), cls: "num" };
     });
     return [
+      // the name stays in view (sticky) while the table scrolls sideways
+      { key: "name", label: "Name", sort: "name", cls: "name-col", render: (r) => el("a", { class: "run-link", href: `#/run/${r.id}`, title: r.name || r.id, text: r.name || r.id.slice(0, 8) }) },
+      ...(state.spark ? [{ key: "spark", label: state.spark, cls: "spark-col", render: (r) => sparkline(sparks.get(`${state.spark}|${r.id}`)) }] : []),
       { key: "status", label: "Status", sort: "status", render: (r) => statusBadge(r.status) },
-      { key: "name", label: "Name", sort: "name", render: (r) => el("a", { class: "run-link", href: `#/run/${r.id}`, text: r.name || r.id.slice(0, 8) }) },
       { key: "id", label: "ID", render: (r) => el("span", { class: "mono muted", title: r.id, text: r.id.slice(0, 8) }) },
       { key: "created", label: "Created", sort: "created_at", render: (r) => el("span", { title: fmtTime(r.created_at), text: fmtAgo(r.created_at) }) },
       { key: "runtime", label: "Runtime", cls: "num", value: (r) => r.runtime_s, fmt: fmtDuration },
@@ -192,6 +200,31 @@ export async function renderRuns(main, project, q, ctx) {
       el("span", { class: "muted", text: `of ${fmtCount(pages)}` }), next);
   }
 
+  function fillSparkSelect() {
+    const metrics = (keys.metrics || []).filter((k) => !k.startsWith("system/"));
+    const system = (keys.metrics || []).filter((k) => k.startsWith("system/"));
+    if (state.spark === null && metrics.length) state.spark = metrics.find((k) => /acc/.test(k)) || metrics[0];
+    clear(sparkSel).append(el("option", { value: "", text: "none" }),
+      [...metrics, ...system].map((k) => el("option", { value: k, text: k, selected: k === state.spark })));
+  }
+
+  let sparkSeq = 0;
+  async function loadSparks() {
+    const key = state.spark;
+    if (!key || !runs.length) return;
+    const my = ++sparkSeq;
+    const ids = runs.map((r) => r.id).filter((id) => !sparks.has(`${key}|${id}`));
+    for (let i = 0; i < ids.length; i += 64) {
+      const res = await api.series(ids.slice(i, i + 64), [key], 48);
+      if (my !== sparkSeq || !ctx.alive()) return;
+      for (const sr of res.series) sparks.set(`${key}|${sr.run_id}`, sr.values.map(Number));
+    }
+    table.querySelectorAll("tr.run-row").forEach((tr) => {
+      const td = tr.querySelector("td.spark-col");
+      if (td) clear(td).append(sparkline(sparks.get(`${key}|${tr.dataset.id}`)));
+    });
+  }
+
   let seq = 0;
   async function load({ quiet = false } = {}) {
     const my = ++seq;
@@ -203,7 +236,9 @@ export async function renderRuns(main, project, q, ctx) {
       runs = res.runs;
       total = res.total;
       showFilterError(null);
+      if (quiet) for (const r of runs) if (r.status === "running") sparks.delete(`${state.spark}|${r.id}`);
       renderTable();
+      loadSparks().catch(() => {});
       ctx.live(runs.some((r) => r.status === "running"));
       main.dataset.loaded = "1";
     } catch (err) {
@@ -270,8 +305,38 @@ export async function renderRuns(main, project, q, ctx) {
       ...varyingFirst(keys.summary.filter((k) => !k.startsWith("system/")), vary.summary).slice(0, 4).map((k) => `summary.${k}`),
     ];
   } else {
-    keysP.then((k) => { keys = k; });
+    keys = await keysP;
+    if (!ctx.alive()) return;
   }
+  fillSparkSelect();
   await load();
   ctx.poll(() => (runs.some((r) => r.status === "running") ? load({ quiet: true }) : undefined), 3000);
+}
+
+// A small inline SVG line of a metric's values (downsampled); empty when there are none.
+const SVG = "http://www.w3.org/2000/svg";
+export function sparkline(values, width = 96, height = 22) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "sparkline");
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(height));
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const ys = (values || []).filter((v) => Number.isFinite(v));
+  if (ys.length < 2) {
+    if (ys.length === 1) svg.setAttribute("data-single", fmtValue(ys[0]));
+    return ys.length === 1 ? el("span", { class: "mono small", text: fmtValue(ys[0]) }) : svg;
+  }
+  const lo = Math.min(...ys), hi = Math.max(...ys), span = hi - lo || 1;
+  const pts = ys.map((v, i) => `${(i / (ys.length - 1)) * (width - 2) + 1},${height - 2 - ((v - lo) / span) * (height - 4)}`);
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("points", pts.join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#2f6fab");
+  line.setAttribute("stroke-width", "1.5");
+  svg.append(line);
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = `${fmtValue(ys[0])} → ${fmtValue(ys[ys.length - 1])} (min ${fmtValue(lo)}, max ${fmtValue(hi)})`;
+  svg.append(title);
+  svg.setAttribute("data-points", String(ys.length));
+  return svg;
 }

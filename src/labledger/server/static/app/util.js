@@ -113,11 +113,12 @@ export function fmtDuration(s) {
   return h ? `${h}h ${pad(m)}m` : `${m}m ${pad(sec)}s`;
 }
 
+// Sizes in decimal units (1 KB = 1000 bytes), as everywhere in labledger.
 export function fmtBytes(n) {
   if (n === null || n === undefined) return "";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  const units = ["B", "KB", "MB", "GB", "TB"];
   let i = 0, v = n;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
   return `${i ? v.toFixed(1) : v} ${units[i]}`;
 }
 
@@ -168,12 +169,15 @@ export function section(title, ...children) {
   return el("section", { class: "card" }, el("h2", { text: title }), ...children);
 }
 
+// Key/value rows; a value that was not recorded (null) shows as an absent "—", not "null".
 export function kvTable(obj, { empty = "none" } = {}) {
   const flat = flatten(obj || {});
   const keys = Object.keys(flat).filter((k) => flat[k] !== undefined).sort();
-  if (!keys.length) return el("p", { class: "muted", text: empty });
+  if (!keys.length || keys.every((k) => flat[k] === null)) return el("p", { class: "muted", text: empty });
   return el("table", { class: "kv" }, el("tbody", null,
-    keys.map((k) => el("tr", null, el("th", { text: k }), el("td", { class: "mono", text: fmtValue(flat[k]) })))));
+    keys.map((k) => el("tr", null, el("th", { text: k }), flat[k] === null
+      ? el("td", { class: "absent", title: "not recorded", text: "—" })
+      : el("td", { class: "mono", text: fmtValue(flat[k]) })))));
 }
 
 export function debounce(fn, ms) {

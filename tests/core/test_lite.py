@@ -1,0 +1,153 @@
+"""LiteStore (stdlib sqlite3 write path) writes exactly what SqlStore writes."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from labledger.store import Batch
+from labledger.store import _schema as schema
+from labledger.store._lite import CHUNK_POINTS, LiteStore, dump_schema
+from labledger.store._locate import code_revisions
+from labledger.store._sqlite_ddl import REVISIONS, STATEMENTS
+from labledger.store.sql import SqlStore
+
+
+def test_schema_snapshot_matches_the_migrations(tmp_path: Path) -> None:
+    """Fails after a new migration: regenerate with `python -m labledger.store._lite`."""
+    SqlStore(f"sqlite:///{tmp_path / 'a.db'}").close()
+    revisions, stmts = dump_schema(tmp_path / "a.db")
+    assert set(REVISIONS) == code_revisions() == set(revisions)
+    assert stmts == STATEMENTS
+    assert CHUNK_POINTS == schema.CHUNK_POINTS
+
+
+def test_a_store_created_by_litestore_is_a_full_store(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'b.db'}"
+    LiteStore(uri).close()
+    sql = SqlStore(uri)  # no migration needed, nothing refused
+    assert sql.applied_revisions() == code_revisions()
+    sql.close()
+
+
+def _batches(run_id: str) -> list[Batch]:
+    t = time.time()
+    n = CHUNK_POINTS + 500
+    out = [
+        Batch(run_id, {"loss": ([0, 1, 2], [0.5, math.nan, 0.25], [t, t, t])}),
+        Batch(
+            run_id,
+            {
+                "loss": (list(range(3, 3 + n)), [float(i) for i in range(n)], [t + 1] * n),
+                "acc": ([0, 1], [math.nan, math.inf], [t, t]),
+                "nan": ([0], [math.nan], [t]),
+            },
+            run_update={"config": {"lr": 0.1}, "env": {"git": {"commit": "abc"}}},
+            heartbeat=t,
+        ),
+        Batch(
+            run_id,
+            {"loss": ([7], [-1.0], [t + 2])},
+            run_update={"env": {"os": {"system": "Linux"}}, "summary": {"best": 1}},
+        ),
+        Batch(run_id, {}, run_update={"status": "finished", "ended_at": t + 3, "exit_code": 0}),
+    ]
+    out.append(out[1])  # a replay: applied at most once
+    return out
+
+
+def _rows(path: Path) -> dict[str, Any]:
+    con = sqlite3.connect(path)
+    try:
+        return {
+            "chunks": con.execute(
+                "select run_id, key, n, step_min, step_max, steps, vals, ts from metric_chunks "
+                "order by key, id"
+            ).fetchall(),
+            "summary": con.execute("select * from metric_summary order by key").fetchall(),
+            "runs": con.execute(
+                "select id, project, name, status, config, summary, tags, env, datasets, "
+                "exit_code, seed, notes from runs"
+            ).fetchall(),
+        }
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("arrays", [False, True], ids=["lists", "numpy"])
+def test_litestore_and_sqlstore_write_the_same_rows(tmp_path: Path, arrays: bool) -> None:
+    run = {"id": "a" * 32, "project": "p", "name": "n", "config": {"x": 1}, "seed": 3}
+    written = {}
+    batches = _batches(run["id"])
+    for label, cls in (("lite", LiteStore), ("sql", SqlStore)):
+        path = tmp_path / f"{label}.db"
+        store: Any = cls(f"sqlite:///{path}")
+        store.create_run({**run, "created_at": 1.0, "heartbeat_at": 1.0})
+        for b in batches:
+            if arrays:
+                b = Batch(
+                    b.run_id,
+                    {k: tuple(np.asarray(a) for a in v) for k, v in b.metrics.items()},  # type: ignore[misc]
+                    b.run_update,
+                    b.heartbeat,
+                    id=b.id,
+                )
+            store.write_batch(b)
+        store.close()
+        written[label] = _rows(path)
+    assert written["lite"]["chunks"] == written["sql"]["chunks"]
+    assert written["lite"]["summary"] == written["sql"]["summary"]
+    lite_runs = [tuple(_decode(v) for v in r) for r in written["lite"]["runs"]]
+    sql_runs = [tuple(_decode(v) for v in r) for r in written["sql"]["runs"]]
+    assert lite_runs == sql_runs
+    # and SqlStore reads LiteStore's rows back
+    sql = SqlStore(f"sqlite:///{tmp_path / 'lite.db'}")
+    got = sql.get_run(run["id"])
+    assert got["status"] == "finished"
+    assert got["env"] == {"git": {"commit": "abc"}, "os": {"system": "Linux"}}
+    assert got["metrics"]["loss"]["count"] == 3 + CHUNK_POINTS + 500 + 1
+    assert got["metrics"]["nan"]["min"] is None
+    assert len(sql.history(run["id"], "loss")) == 3 + CHUNK_POINTS + 500 + 1
+    sql.close()
+
+
+def _decode(v: Any) -> Any:
+    import json
+
+    if isinstance(v, str) and v[:1] in "{[":
+        return json.loads(v)
+    return v
+
+
+def test_litestore_serves_reads_through_a_full_store(tmp_path: Path) -> None:
+    lite = LiteStore(f"sqlite:///{tmp_path / 'c.db'}")
+    lite.create_run({"id": "b" * 32, "project": "p", "name": "n"})
+    assert lite.get_run("b" * 8)["name"] == "n"  # delegated to SqlStore
+    digest = lite.put_blob(b"patch")
+    assert lite.get_blob(digest) == b"patch"
+    lite.close()
+
+
+def test_multi_key_calls_round_trip_on_every_back_end(any_store_uri: str, ledger_of: Any) -> None:
+    import labledger
+
+    run = labledger.init("multi", store=any_store_uri, capture=False)
+    for i in range(1_000):
+        run.log({f"k{j}": float(i * j) for j in range(10)})  # one buffer entry per call
+        if i % 100 == 0:
+            run.log({"k3": -1.0, "other": 1})  # mixed entries: points and int values
+    assert run.summary["k9"] == 999.0 * 9
+    run.finish()
+    led = ledger_of(any_store_uri)
+    got = led.get(run.id)
+    assert got["metrics"]["k9"]["count"] == 1_000
+    assert got["metrics"]["k3"]["count"] == 1_010
+    assert got["metrics"]["other"]["count"] == 10
+    h = led.history(run.id, "k7")
+    assert h.values.tolist() == [float(i * 7) for i in range(1_000)]

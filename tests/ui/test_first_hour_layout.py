@@ -1,0 +1,199 @@
+"""The dashboard on the demo's runs, in a real chromium: results first, layout that fits
+(element sizes and positions), and the screenshots in docs/img/ that the docs show."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from _uihelpers import ROOT, PageProbe, UiServer, start_ui, sub_env
+
+DOCS_IMG = ROOT / "docs" / "img"
+WIDE_COLS = ",".join(
+    [f"config.{k}" for k in ("lr", "hidden", "activation", "batch_size", "optimizer", "epochs")]
+    + [f"config.{k}" for k in ("dataset", "test_size")]
+    + ["summary.test_acc", "summary.test_f1_macro"]
+)
+
+
+@pytest.fixture(scope="module")
+def demo_ui(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[UiServer, list[dict[str, Any]]]]:
+    where = tmp_path_factory.mktemp("demo-ui")
+    subprocess.run(["git", "init", "-q", str(where)], check=True)
+    uri = f"sqlite:///{where / 'ledger.db'}"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labledger.cli",
+            "demo",
+            "--runs",
+            "4",
+            "--epochs",
+            "6",
+            "--store",
+            uri,
+        ],
+        cwd=where,
+        env=sub_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "labledger.cli", "ls", "--json", "--store", uri],
+            env=sub_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    server = start_ui(uri)
+    yield server, runs
+    server.stop()
+
+
+@pytest.fixture
+def page(browser: Any, demo_ui: tuple[UiServer, list[dict[str, Any]]]) -> Iterator[PageProbe]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    p = PageProbe(context.new_page(), demo_ui[0].url)
+    yield p
+    context.close()
+    assert p.unexpected_errors() == [], p.errors
+
+
+def box(page: Any, selector: str) -> dict[str, float]:
+    b = page.locator(selector).first.bounding_box()
+    assert b is not None, f"{selector} is not laid out"
+    return dict(b)
+
+
+def shot(page: Any, name: str) -> None:
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_IMG / name))
+
+
+def test_run_page_puts_results_first_and_collapses_system_metrics(
+    page: PageProbe, demo_ui: tuple[UiServer, list[dict[str, Any]]]
+) -> None:
+    _, runs = demo_ui
+    best = max(runs, key=lambda r: r["summary"]["test_acc"])
+    pg = page.open(f"#/run/{best['id']}")
+    page.wait_js(
+        "document.querySelectorAll('#sec-metrics .chart-grid .u-wrap, #sec-metrics .chart-grid canvas').length >= 4"
+    )
+    results, config = box(pg, "#sec-metrics"), box(pg, "#sec-overview")
+    assert results["y"] < config["y"]  # the run's own results come before its config
+    first_row = box(pg, "#sec-metrics .stats tbody tr")
+    assert pg.locator("#sec-metrics .stats tbody tr").first.inner_text().startswith("test_acc")
+    assert first_row["y"] < 900  # above the fold of a 900 px window
+    chart = box(pg, "#sec-metrics .chart-grid > *")
+    assert chart["y"] < 900 + 200  # the first chart starts within the first screen and a bit
+    stats = pg.locator("#sec-metrics .stats").inner_text()
+    assert "system/" not in stats  # the machine's metrics are in their own group
+    # system metrics: collapsed, so they take no room until opened
+    assert pg.locator("#sec-system").get_attribute("open") is None
+    assert box(pg, "#sec-system")["height"] < 80
+    # a short run samples system/* once: a value, never a one-dot chart
+    pg.locator("#sec-system > summary").click()
+    page.wait_js("document.querySelectorAll('#sec-system .value-tile').length > 0")
+    assert pg.locator("#sec-system .chart-grid > *").count() == 0
+    tile = box(pg, "#sec-system .value-tile")
+    assert tile["height"] < 120 and tile["width"] < 400
+    # absent values are shown as absent, never as "null"
+    env = pg.locator("#sec-environment").inner_text()
+    assert "null" not in env
+    assert pg.locator("#sec-environment td.absent").count() >= 1
+    # the artifact's digest says which digest it is
+    arts = pg.locator("#sec-artifacts").inner_text()
+    assert "version digest" in arts and "file sha256" in arts and "KiB" not in arts
+    pg.locator("#sec-system > summary").click()
+    pg.evaluate("window.scrollTo(0, 0)")
+    shot(pg, "run-page.png")
+
+
+def test_runs_table_scrolls_sideways_with_a_sticky_name_and_sparklines(page: PageProbe) -> None:
+    pg = page.open(f"#/p/digits-demo?cols={WIDE_COLS}&spark=val/acc")
+    page.wait_js("document.querySelectorAll('.runs svg.sparkline[data-points]').length === 4")
+    # every run has a sparkline of its per-epoch val/acc (6 epochs)
+    points = pg.eval_on_selector_all(
+        ".runs svg.sparkline", "els => els.map(e => +e.dataset.points)"
+    )
+    assert points == [6, 6, 6, 6]
+    spark = box(pg, ".runs svg.sparkline")
+    assert 60 <= spark["width"] <= 120 and spark["height"] <= 30
+    wrap = pg.locator(".table-wrap")
+    sizes = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+    assert sizes[0] > sizes[1]  # wider than the window: it scrolls, nothing is cut off
+    card = box(pg, ".table-wrap")
+    assert card["x"] + card["width"] <= 1400  # the table stays inside the window
+    name_before = box(pg, ".runs tbody .name-col")
+    shot(pg, "runs-table.png")
+    wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+    page.wait_js("document.querySelector('.table-wrap').scrollLeft > 0")
+    name_after = box(pg, ".runs tbody .name-col")
+    assert abs(name_after["x"] - name_before["x"]) < 1  # the name column stays in place
+    last = box(pg, ".runs thead th:last-child")
+    assert (
+        last["x"] + last["width"] <= card["x"] + card["width"] + 1
+    )  # the last column is reachable
+    # the name cell covers what scrolls under it (opaque background)
+    bg = pg.eval_on_selector(".runs tbody .name-col", "e => getComputedStyle(e).backgroundColor")
+    assert bg not in ("rgba(0, 0, 0, 0)", "transparent")
+
+
+def test_compare_page_shows_every_run_and_keeps_points_inside_the_plot(
+    page: PageProbe, demo_ui: tuple[UiServer, list[dict[str, Any]]]
+) -> None:
+    _, runs = demo_ui
+    ids = ",".join(r["id"] for r in runs[:3])
+    pg = page.open(f"#/compare?ids={ids}")
+    card = box(pg, "#summary-diff")
+    heads = pg.locator("#summary-diff thead th")
+    assert heads.count() == 4  # the key column and the three runs
+    for i in range(heads.count()):
+        b = heads.nth(i).bounding_box()
+        assert b is not None and b["x"] + b["width"] <= card["x"] + card["width"]
+    # the summary lists the user's metrics before system/*
+    keys = pg.eval_on_selector_all("#summary-diff tbody th", "els => els.map(e => e.textContent)")
+    sys_flags = [k.startswith("system/") for k in keys]
+    assert sys_flags == sorted(sys_flags) and not sys_flags[0]
+    # scatter points sit inside the frame, clear of its border
+    page.wait_js(
+        "document.querySelector('canvas.scatter') && document.querySelector('canvas.scatter').dataset.extent"
+    )
+    frame = json.loads(pg.locator("canvas.scatter").get_attribute("data-frame") or "{}")
+    extent = json.loads(pg.locator("canvas.scatter").get_attribute("data-extent") or "{}")
+    assert extent["left"] - frame["left"] >= 6 and frame["right"] - extent["right"] >= 6
+    assert extent["top"] - frame["top"] >= 6 and frame["bottom"] - extent["bottom"] >= 6
+    shot(pg, "compare.png")
+
+
+def test_analysis_page_keeps_run_names_on_one_line(page: PageProbe) -> None:
+    pg = page.open("#/p/digits-demo/analysis")
+    page.wait_js("document.querySelectorAll('.leaderboard tbody tr').length >= 4")
+    link = box(pg, ".leaderboard tbody .run-name-cell a")
+    line = float(
+        pg.eval_on_selector(
+            ".leaderboard tbody .run-name-cell",
+            "e => parseFloat(getComputedStyle(e).lineHeight) || 18",
+        )
+    )
+    assert link["height"] <= line * 1.3  # one line, not two
+    lb, imp = box(pg, "#leaderboard"), box(pg, "#importance")
+    assert lb["width"] > imp["width"]  # the leaderboard gets the room
+
+
+def test_docs_show_the_screenshots() -> None:
+    for name in ("run-page.png", "runs-table.png", "compare.png"):
+        assert f"img/{name}" in (ROOT / "docs" / "ui.md").read_text(), name
+    assert os.path.getsize(DOCS_IMG / "runs-table.png") > 10_000
