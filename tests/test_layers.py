@@ -24,7 +24,16 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("server", ["labledger.server"]),
     ("integrations", ["labledger.integrations"]),
     ("public API", ["labledger", "labledger._demo"]),
-    ("readers", ["labledger._ledger", "labledger.analysis", "labledger.repro"]),
+    (
+        "readers and importers",
+        [
+            "labledger._cite",
+            "labledger._ledger",
+            "labledger.analysis",
+            "labledger.importers",
+            "labledger.repro",
+        ],
+    ),
     ("tracking engine", ["labledger.tracking"]),
     ("capture", ["labledger.capture"]),
     ("remote", ["labledger.remote"]),
@@ -34,8 +43,11 @@ LAYERS: list[tuple[str, list[str]]] = [
     (
         "base",
         [
+            "labledger._author",
             "labledger._exceptions",
+            "labledger._html",
             "labledger._limits",
+            "labledger._mlflow_map",
             "labledger._names",
             "labledger._procinfo",
             "labledger._settings",
