@@ -56,6 +56,8 @@ class Run:
         flush_interval: float,
         capture: bool,
         parent_run_id: str | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
     ) -> None:
         from ._procinfo import host_id, process_token
 
@@ -65,6 +67,9 @@ class Run:
         self.store_uri = store_uri
         self.artifacts_uri = artifacts_uri
         self.created_at = _now()
+        self.parent_run_id = parent_run_id
+        self.group = group
+        self.job_type = job_type
         self.status = "running"
         self._finished = False
         self._owner_pid = os.getpid()
@@ -101,6 +106,8 @@ class Run:
             "tags": self._tags,
             "notes": notes,
             "parent_run_id": parent_run_id,
+            "group": group,
+            "job_type": job_type,
         }
         from ._writer import Writer
 
@@ -350,9 +357,9 @@ class Run:
                     self._writer.stop(DEFAULT_FINISH_TIMEOUT if timeout is None else timeout)
                 return
             status = status or "finished"
-            if status not in ("finished", "failed", "killed", "crashed"):
+            if status not in ("finished", "failed", "killed", "crashed", "pruned"):
                 raise UsageError(
-                    f"status must be finished, failed, killed or crashed, not {status!r}"
+                    f"status must be finished, failed, killed, crashed or pruned, not {status!r}"
                 )
             if self._sampler is not None:  # last system/* sample, while log is still open
                 self._sampler.stop()
@@ -469,6 +476,8 @@ def init(
     console: bool | None = None,
     parent_run_id: str | None = None,
     system_metrics: bool | float | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
 ) -> Run:
     """Start a run and return it; also usable as ``with labledger.init(...) as run:``.
 
@@ -483,6 +492,10 @@ def init(
     LABLEDGER_CAPTURE=off) skips environment capture. ``system_metrics`` samples
     ``system/*`` series every N seconds (True = 10 s, False = off; default env
     LABLEDGER_SYSTEM_METRICS=off|<seconds>, else 10 s when capture is on).
+
+    ``group`` gathers related runs (a sweep, a study; default env LABLEDGER_GROUP),
+    ``job_type`` says what the run does (``train``, ``eval``, ``trial``), and
+    ``parent_run_id`` makes this run a child of another (an Optuna trial of its study).
     """
     from .store._locate import default_root, precheck_sqlite, resolve_store_uri, sqlite_path
 
@@ -492,6 +505,15 @@ def init(
     if project is None:
         project = os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
+    if group is None:
+        group = os.environ.get("LABLEDGER_GROUP") or None
+    for label, value in (
+        ("group", group),
+        ("job_type", job_type),
+        ("parent_run_id", parent_run_id),
+    ):
+        if value is not None and (not isinstance(value, str) or not value or len(value) > 250):
+            raise UsageError(f"{label} must be a non-empty string of at most 250 characters")
     if parent_run_id is None:  # set by `labledger repro` to link a reproduction to its original
         parent_run_id = os.environ.get("LABLEDGER_PARENT_RUN") or None
     art = (
@@ -522,6 +544,8 @@ def init(
         flush_interval=flush_interval,
         capture=capture,
         parent_run_id=parent_run_id,
+        group=group,
+        job_type=job_type,
     )
     _hooks.install(run)
     if seed is not None:

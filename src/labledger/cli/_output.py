@@ -78,6 +78,7 @@ STATUS_STYLE = {
     "failed": "red",
     "crashed": "magenta",
     "killed": "yellow",
+    "pruned": "blue",
 }
 
 
