@@ -23,7 +23,7 @@ from ._lifecycle import register_fork_hooks as _register_fork_hooks
 from ._names import new_run_id, new_run_name
 from ._values import check_key, coerce_metric, normalize_config
 
-__all__ = ["Run", "init"]
+__all__ = ["Run", "active_run", "init"]
 
 _now = time.time
 _PLAIN_NUMBERS = frozenset({float, int})
@@ -34,6 +34,15 @@ DEFAULT_FINISH_TIMEOUT = float(os.environ.get("LABLEDGER_FINISH_TIMEOUT", "60"))
 
 def _active_runs() -> list[Run]:
     return [r for r in list(_RUNS) if not r._finished and r._owner_pid == os.getpid()]
+
+
+def active_run() -> Run | None:
+    """The most recently started run of this process that is not finished, else None.
+
+    Framework integrations log to it when they are not given a run.
+    """
+    runs = _active_runs()
+    return max(runs, key=lambda r: r.created_at) if runs else None
 
 
 class Run:
