@@ -434,6 +434,32 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.project}/{self.name} {self.status}>"
 
+    def _repr_html_(self) -> str:
+        """The run as an HTML table in Jupyter (every value escaped)."""
+        from ._html import run_html
+
+        summary: dict[str, Any] = {}
+        for key in list(self.summary):
+            try:
+                summary[key] = self.summary[key]
+            except KeyError:
+                continue
+        return run_html(
+            {
+                "id": self.id,
+                "project": self.project,
+                "name": self.name,
+                "status": self.status,
+                "created_at": self.created_at,
+                "group": self.group,
+                "job_type": self.job_type,
+                "parent_run_id": self.parent_run_id,
+                "tags": self.tags,
+                "config": dict(self.config),
+                "summary": summary,
+            }
+        )
+
     # -- artifacts and datasets (see labledger.artifacts and labledger.capture.data) --
 
     def log_artifact(

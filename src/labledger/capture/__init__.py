@@ -84,6 +84,18 @@ def capture_env(
 
         if script is not None and not is_installed(script):
             probe("code_snapshot", lambda: capture_snapshot(script, put_blob))
+    from .notebook import in_notebook, notebook_snapshot
+
+    if in_notebook():  # Jupyter/IPython: the notebook's cells are the run's code
+        probe("notebook", lambda: notebook_snapshot(put_blob))
+        if "code_snapshot" not in env and env.get("git") is None and env.get("notebook"):
+            env["code_snapshot"] = {
+                "sha256": env["notebook"]["sha256"],
+                "root": None,
+                "files": env["notebook"]["files"],
+                "excluded": [],
+                "notebook": True,
+            }
     git_root = (env.get("git") or {}).get("root")
     probe("python", capture_python)
     try:
@@ -181,6 +193,11 @@ def _start_warnings(run: Run, env: dict[str, Any]) -> None:
             left = len(git.get("excluded") or [])
             extra += f", {left} left out (see env.git.excluded)" if left else ""
             warn_once("dirty", f"uncommitted changes captured as a patch{extra}")
+    elif "code_snapshot" in env and (env["code_snapshot"] or {}).get("notebook"):
+        warn_once(
+            "no-git-notebook",
+            "not in a git repository; the notebook's code cells were stored as the run's code",
+        )
     elif "code_snapshot" in env:
         warn_once(
             "no-git",

@@ -90,6 +90,11 @@ def labledger_callback(run: labledger.Run | None = None, **init_kwargs: Any) -> 
     return LabledgerCallback(run, **init_kwargs)
 
 
+@guarded("lightgbm finish")
+def _finish_quietly(cb: LabledgerCallback, status: str | None) -> None:
+    cb.finish(status)
+
+
 def _patch() -> None:
     """autolog: every ``lightgbm.train`` (the scikit-learn wrappers call it) gets a callback."""
     import lightgbm
@@ -112,9 +117,15 @@ def _patch() -> None:
                     kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), cb]
                 except Exception:
                     cb = None
-            booster = original(params, *args, **kwargs)
+            try:
+                booster = original(params, *args, **kwargs)
+            except BaseException:
+                if cb is not None:
+                    _finish_quietly(cb, "failed")
+                raise
             if cb is not None:
                 cb.log_booster(booster)  # early stopping ends before the last iteration
+                _finish_quietly(cb, None)  # a run autolog made for this training ends with it
             return booster
 
     train.__labledger_patched__ = True  # type: ignore[attr-defined]

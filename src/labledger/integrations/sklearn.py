@@ -78,7 +78,7 @@ def _record(
     if run is None:
         return
     params = {k: v for k, v in est.get_params(deep=False).items()}
-    run.config.update(json_config({"estimator": type(est).__name__, **params}))
+    run.config.update(json_config({**params, "estimator_class": type(est).__name__}))
     if fit_time is not None:
         run.summary["fit_time_s"] = fit_time
     if hasattr(est, "score"):
@@ -109,27 +109,37 @@ def _patch() -> None:
 
     A run the script started is used; else each fit gets its own run, finished after it.
     """
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+    from sklearn.pipeline import Pipeline
     from sklearn.utils import all_estimators
 
     from ._autolog import autolog_scope, enabled, log_models
 
-    for _, cls in all_estimators():
-        original = cls.__dict__.get("fit")
-        if original is None or getattr(original, "__labledger_patched__", False):
+    # models and searches, not every scaler or encoder a pipeline fits on the way
+    classes = [c for _, c in all_estimators(type_filter=["classifier", "regressor", "cluster"])]
+    for cls in (*classes, Pipeline, GridSearchCV, RandomizedSearchCV):
+        # patch fit where it is defined (BaseSearchCV.fit, BaseForest.fit ...)
+        owner = next((k for k in cls.__mro__ if "fit" in k.__dict__), None)
+        if owner is None:
             continue
-        cls.fit = _wrap_fit(original, autolog_scope, enabled, log_models)
+        original = owner.__dict__["fit"]
+        if getattr(original, "__labledger_patched__", False):
+            continue
+        owner.fit = _wrap_fit(original, autolog_scope, enabled, log_models)
 
 
 def _wrap_fit(original: Any, autolog_scope: Any, enabled: Any, log_models: Any) -> Any:
     import functools
 
     @functools.wraps(original)
-    def fit(self: Any, X: Any, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not enabled("sklearn"):
-            return original(self, X, y, *args, **kwargs)
+            return original(self, *args, **kwargs)
         with autolog_scope("sklearn", "xgboost", "lightgbm") as outer:
             if not outer:
-                return original(self, X, y, *args, **kwargs)
+                return original(self, *args, **kwargs)
+            X = args[0] if args else kwargs.get("X")
+            y = args[1] if len(args) > 1 else kwargs.get("y")
             source: RunSource | None = None
             try:
                 source = RunSource(labledger.active_run(), {}, {"job_type": "train"})
@@ -140,7 +150,7 @@ def _wrap_fit(original: Any, autolog_scope: Any, enabled: Any, log_models: Any) 
                 source = None
             t0 = time.perf_counter()
             try:
-                result = original(self, X, y, *args, **kwargs)
+                result = original(self, *args, **kwargs)
             except BaseException:
                 if source is not None and source.owned:
                     _safe_finish(source, "failed")

@@ -124,6 +124,11 @@ def _saved_params(booster: Any) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v not in (None, "")}
 
 
+@guarded("xgboost finish")
+def _finish_quietly(cb: LabledgerCallback, status: str | None) -> None:
+    cb.finish(status)
+
+
 def _patch() -> None:
     """autolog: every ``xgboost.train`` (the scikit-learn wrappers call it) gets a callback."""
     import xgboost.sklearn
@@ -139,13 +144,22 @@ def _patch() -> None:
         if not enabled("xgboost"):
             return original(params, *args, **kwargs)
         with autolog_scope("xgboost", "sklearn") as outer:
+            cb = None
             if outer:
                 try:
                     cb = LabledgerCallback(params=dict(params), log_model=log_models("xgboost"))
                     kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), cb]
                 except Exception:
-                    pass
-            return original(params, *args, **kwargs)
+                    cb = None
+            try:
+                booster = original(params, *args, **kwargs)
+            except BaseException:
+                if cb is not None:
+                    _finish_quietly(cb, "failed")
+                raise
+            if cb is not None:  # a run autolog made for this training ends with it
+                _finish_quietly(cb, None)
+            return booster
 
     train.__labledger_patched__ = True  # type: ignore[attr-defined]
     train.__wrapped__ = original  # type: ignore[attr-defined]
