@@ -63,7 +63,7 @@ def test_autolog_adds_the_logger_and_does_not_change_training(store: str, exampl
     def train() -> Any:
         pl.seed_everything(0, verbose=False)
         model = mod.Regressor()
-        trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+        trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, log_every_n_steps=1,
                              enable_progress_bar=False, enable_model_summary=False)
         trainer.fit(model, mod.data())
         return model

@@ -54,8 +54,8 @@ def test_study_is_a_parent_run_with_one_child_per_trial(store: str, example: Any
     assert {c["id"] for c in shown["children"]} == {c["id"] for c in children}
     assert shown["group"] == "quadratic" and shown["parent_run_id"] is None
     tree = _cli(store, "ls", "--tree", "--project", "integrations-optuna")
-    lines = [ln for ln in tree.splitlines() if parent.id[:8] in ln or "└" in ln]
-    assert parent.id[:8] in lines[0] and len([ln for ln in lines if "└" in ln]) == 12
+    lines = [ln for ln in tree.splitlines() if parent.id[:8] in ln or "│   └" in ln]
+    assert parent.id[:8] in lines[0] and len([ln for ln in lines if "│   └" in ln]) == 12
 
 
 def test_autolog_optuna_makes_trials_children_of_the_active_run(store: str, no_autolog: None) -> None:

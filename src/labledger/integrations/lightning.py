@@ -109,8 +109,8 @@ class LabledgerLogger(Logger):
         if self._log_model is True and self._checkpoint_callback is not None:
             cb = self._checkpoint_callback
             best = getattr(cb, "best_model_path", "") or getattr(cb, "last_model_path", "")
-            if best and os.path.exists(best) and best not in self._logged_ckpts:
-                self._logged_ckpts.add(best)
+            if best and os.path.exists(best) and os.path.abspath(best) not in self._logged_ckpts:
+                self._logged_ckpts.add(os.path.abspath(best))
                 run.log_model(best, name="model")
                 score = getattr(cb, "best_model_score", None)
                 if score is not None and getattr(cb, "monitor", None):
@@ -127,11 +127,22 @@ class LabledgerLogger(Logger):
 
 
 def _checkpoint_paths(cb: Any) -> list[str]:
+    """Checkpoint files the callback knows of, plus those in its folder (the one just saved
+    is not in ``best_k_models`` yet when Lightning calls ``after_save_checkpoint``)."""
     paths = list(getattr(cb, "best_k_models", {}) or {})
-    last = getattr(cb, "last_model_path", "")
-    if last:
-        paths.append(last)
-    return [p for p in paths if p and os.path.exists(p)]
+    for attr in ("best_model_path", "last_model_path"):
+        if getattr(cb, attr, ""):
+            paths.append(getattr(cb, attr))
+    folder = getattr(cb, "dirpath", None)
+    ext = getattr(cb, "FILE_EXTENSION", ".ckpt")
+    if folder and os.path.isdir(folder):
+        found = [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(ext)]
+        paths.extend(sorted(found, key=os.path.getmtime))
+    seen: dict[str, None] = {}
+    for p in paths:
+        if p and os.path.isfile(p):
+            seen.setdefault(os.path.abspath(p), None)
+    return list(seen)
 
 
 def _patch() -> None:

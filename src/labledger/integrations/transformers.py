@@ -70,8 +70,8 @@ class LabledgerCallback(TrainerCallback):  # type: ignore[misc]
                 data[f"eval/{k[5:]}"] = v
             elif k.startswith("test_"):
                 data[f"test/{k[5:]}"] = v
-            elif k.startswith("train_"):  # the end-of-training record (train_loss, train_runtime)
-                data[f"train/{k[6:]}"] = v
+            elif k.startswith("train_"):  # the end-of-training record: mean loss, runtime
+                run.summary[k] = v
             elif k in ("epoch", "total_flos"):
                 data[k] = v
             else:
