@@ -4,10 +4,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from labledger.integrations.keras import LabledgerCallback  # labledger  # noqa: E402
+from labledger.integrations.keras import LabledgerCallback  # labledger
 
 
 def main(epochs: int = 3):
@@ -22,10 +22,17 @@ def main(epochs: int = 3):
             keras.layers.Dense(1, activation="sigmoid"),
         ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"]
+    )
     cb = LabledgerCallback(project="integrations-keras")  # labledger
     model.fit(
-        x, y, epochs=epochs, batch_size=32, validation_split=0.25, verbose=0,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=32,
+        validation_split=0.25,
+        verbose=0,
         callbacks=[cb],  # labledger
     )
     return cb.run

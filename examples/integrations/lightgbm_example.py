@@ -10,11 +10,22 @@ def main(rounds: int = 10):
     X, y = load_digits(return_X_y=True)
     dtrain = lgb.Dataset(X[:1200], label=y[:1200])
     dvalid = lgb.Dataset(X[1200:], label=y[1200:], reference=dtrain)
-    params = {"objective": "multiclass", "num_class": 10, "num_leaves": 7, "learning_rate": 0.2,
-              "verbose": -1, "num_threads": 1, "seed": 0}
+    params = {
+        "objective": "multiclass",
+        "num_class": 10,
+        "num_leaves": 7,
+        "learning_rate": 0.2,
+        "verbose": -1,
+        "num_threads": 1,
+        "seed": 0,
+    }
     cb = labledger_callback(project="integrations-lightgbm")  # labledger
     booster = lgb.train(
-        params, dtrain, rounds, valid_sets=[dtrain, dvalid], valid_names=["train", "valid"],
+        params,
+        dtrain,
+        rounds,
+        valid_sets=[dtrain, dvalid],
+        valid_names=["train", "valid"],
         callbacks=[cb],  # labledger
     )
     return booster, cb.run

@@ -20,7 +20,9 @@ def objective(trial: optuna.Trial) -> float:
 def main(n_trials: int = 12):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name="quadratic", direction="minimize", sampler=optuna.samplers.TPESampler(seed=0),
+        study_name="quadratic",
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=0),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
     cb = LabledgerCallback(project="integrations-optuna")  # labledger

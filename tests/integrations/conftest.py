@@ -5,7 +5,6 @@ docs/integrations.md on sys.path, so the tests run exactly what the docs show.""
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,4 +88,4 @@ def artifacts_of(uri: str, run_id: str) -> dict[str, dict[str, Any]]:
 
 def series(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
     h = ledger(uri).history(run_id, key)
-    return list(zip(h.steps.tolist(), h.values.tolist()))
+    return list(zip(h.steps.tolist(), h.values.tolist(), strict=False))

@@ -18,7 +18,10 @@ def test_autolog_patches_a_framework_imported_after_it(store: str, tmp_path: Pat
     # the example calls autolog() before importing xgboost: the import hook patches it
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / "autolog_example.py")],
-        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -26,7 +29,10 @@ def test_autolog_patches_a_framework_imported_after_it(store: str, tmp_path: Pat
     assert rec["status"] == "finished"
     assert rec["config"]["max_depth"] == 3
     assert len(ledger(store).history(rec["id"], "validation_0-mlogloss")) == 8
-    assert {a["name"] for a in ledger(store).get(rec["id"])["artifacts"]} == {"model", "feature_importance"}
+    assert {a["name"] for a in ledger(store).get(rec["id"])["artifacts"]} == {
+        "model",
+        "feature_importance",
+    }
 
 
 def test_autolog_rejects_unknown_frameworks() -> None:
@@ -43,6 +49,11 @@ def test_import_labledger_loads_no_integration_or_framework() -> None:
         "'xgboost', 'lightgbm', 'sklearn', 'optuna', 'hydra')\n"
         "print(','.join(m for m in mods if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
     assert out.stdout.strip() == ""

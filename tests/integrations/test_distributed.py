@@ -62,7 +62,11 @@ def _free_port() -> str:
 def _run(script: Path, *args: str, cwd: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
     out = subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=240, cwd=cwd,
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=cwd,
         env={**env, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"},
     )
     assert out.returncode == 0, out.stderr[-4000:]

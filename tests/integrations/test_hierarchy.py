@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,8 +22,13 @@ def _family(store: str) -> tuple[labledger.Run, list[labledger.Run]]:
     kids = []
     for i, status in enumerate(["finished", "pruned", "failed"]):
         kid = labledger.init(
-            "fam", store=store, group="sweep-1", job_type="trial", parent_run_id=parent.id,
-            name=f"kid-{i}", capture=False,
+            "fam",
+            store=store,
+            group="sweep-1",
+            job_type="trial",
+            parent_run_id=parent.id,
+            name=f"kid-{i}",
+            capture=False,
         )
         kid.log({"value": float(i)})
         kid.finish(status)
@@ -36,6 +40,7 @@ def _family(store: str) -> tuple[labledger.Run, list[labledger.Run]]:
 def _check_queries(store: str, parent: labledger.Run, kids: list[labledger.Run]) -> None:
     L = labledger.Ledger(store)
     try:
+
         def ids(f: str) -> set[str]:
             return {r["id"] for r in L.runs(filter=f)}
 
@@ -47,7 +52,10 @@ def _check_queries(store: str, parent: labledger.Run, kids: list[labledger.Run])
         assert ids('group like "sweep-*"') == {parent.id, *(k.id for k in kids)}
         rec = L.get(kids[1].id)
         assert (rec["status"], rec["group"], rec["job_type"], rec["parent_run_id"]) == (
-            "pruned", "sweep-1", "trial", parent.id,
+            "pruned",
+            "sweep-1",
+            "trial",
+            parent.id,
         )
         # the Python evaluator agrees with SQL on every run
         for f in ('group = "sweep-1"', f'parent_run_id = "{parent.id}"', 'status = "pruned"'):
@@ -79,13 +87,28 @@ def test_hierarchy_through_the_http_server(tmp_path: Path) -> None:
         parent, kids = _family(srv.url)
         _check_queries(srv.url, parent, kids)
         out = subprocess.run(
-            [sys.executable, "-m", "labledger.cli", "show", parent.id, "--json", "--store", srv.url],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "labledger.cli",
+                "show",
+                parent.id,
+                "--json",
+                "--store",
+                srv.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         )
         assert out.returncode == 0, out.stderr
         shown = json.loads(out.stdout)
-        assert (shown["group"], shown["job_type"], shown["parent_run_id"]) == ("sweep-1", "sweep", None)
+        assert (shown["group"], shown["job_type"], shown["parent_run_id"]) == (
+            "sweep-1",
+            "sweep",
+            None,
+        )
         assert [c["name"] for c in shown["children"]] == ["kid-0", "kid-1", "kid-2"]
         assert [c["status"] for c in shown["children"]] == ["finished", "pruned", "failed"]
     finally:
@@ -98,8 +121,13 @@ def test_show_and_ls_print_the_hierarchy(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
 
     def cli(*args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "labledger.cli", *args, "--store", store],
-                             capture_output=True, text=True, timeout=60, env=env)
+        out = subprocess.run(
+            [sys.executable, "-m", "labledger.cli", *args, "--store", store],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout
 
@@ -128,5 +156,3 @@ def test_finish_accepts_pruned_and_rejects_unknown(tmp_path: Path) -> None:
         run.finish("skipped")
     run.finish("pruned")
     assert run.status == "pruned"
-
-

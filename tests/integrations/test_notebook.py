@@ -38,8 +38,12 @@ def test_a_run_started_in_ipython_stores_the_cells_as_its_code(tmp_path: Path) -
     store = f"sqlite:///{tmp_path / 's.db'}"
     (tmp_path / "session.py").write_text(SESSION)
     out = subprocess.run(
-        [sys.executable, "session.py", store], cwd=tmp_path, capture_output=True, text=True,
-        timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "LABLEDGER_CAPTURE": "on"},
+        [sys.executable, "session.py", store],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "LABLEDGER_CAPTURE": "on"},
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "<script>" not in out.stdout and "&lt;script&gt;" in out.stdout
@@ -63,8 +67,14 @@ def json_blob(ledger: labledger.Ledger, digest: str) -> dict[str, str]:
 
 def test_ledger_results_render_as_escaped_html_tables(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 's.db'}"
-    with labledger.init("h<t>ml", store=store, name="a&b", config={"x": "<img src=x>"},
-                        group='"quoted"', capture=False) as run:
+    with labledger.init(
+        "h<t>ml",
+        store=store,
+        name="a&b",
+        config={"x": "<img src=x>"},
+        group='"quoted"',
+        capture=False,
+    ) as run:
         run.log({"<b>acc</b>": 1.0})
     with labledger.Ledger(store) as L:
         table = L.runs()._repr_html_()

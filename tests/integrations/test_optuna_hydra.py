@@ -19,7 +19,9 @@ optuna = pytest.importorskip("optuna")
 def _cli(store: str, *args: str) -> Any:
     out = subprocess.run(
         [sys.executable, "-m", "labledger.cli", *args, "--store", store],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert out.returncode == 0, out.stderr
@@ -30,7 +32,9 @@ def test_study_is_a_parent_run_with_one_child_per_trial(store: str, example: Any
     study, parent = example("optuna_example").main(n_trials=12)
     L = ledger(store)
     rec = L.get(parent.id)
-    assert rec["status"] == "finished" and rec["job_type"] == "study" and rec["group"] == "quadratic"
+    assert (
+        rec["status"] == "finished" and rec["job_type"] == "study" and rec["group"] == "quadratic"
+    )
     assert rec["config"]["direction"] == "minimize"
     children = L.runs(filter=f'parent_run_id = "{parent.id}"')
     assert len(children) == 12
@@ -58,7 +62,9 @@ def test_study_is_a_parent_run_with_one_child_per_trial(store: str, example: Any
     assert parent.id[:8] in lines[0] and len([ln for ln in lines if "│   └" in ln]) == 12
 
 
-def test_autolog_optuna_makes_trials_children_of_the_active_run(store: str, no_autolog: None) -> None:
+def test_autolog_optuna_makes_trials_children_of_the_active_run(
+    store: str, no_autolog: None
+) -> None:
     import labledger
 
     labledger.autolog(["optuna"])
@@ -83,9 +89,18 @@ def test_autolog_optuna_makes_trials_children_of_the_active_run(store: str, no_a
 def test_hydra_multirun_is_a_sweep_run_with_grouped_jobs(store: str, tmp_path: Path) -> None:
     pytest.importorskip("hydra")
     out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "hydra_app.py"), "-m", "lr=0.05,0.2", "model.depth=3",
-         f"hydra.sweep.dir={tmp_path / 'multirun'}"],
-        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        [
+            sys.executable,
+            str(EXAMPLES / "hydra_app.py"),
+            "-m",
+            "lr=0.05,0.2",
+            "model.depth=3",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert out.returncode == 0, out.stderr[-3000:]

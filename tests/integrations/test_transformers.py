@@ -12,7 +12,9 @@ pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
 
 
-def test_callback_records_args_model_config_metrics_and_final_model(store: str, example: Any, tmp_path: Any) -> None:
+def test_callback_records_args_model_config_metrics_and_final_model(
+    store: str, example: Any, tmp_path: Any
+) -> None:
     run = example("transformers_example").main(output_dir=str(tmp_path / "hf"), steps=4)
     run.finish()  # waits for the artifact uploads too
     rec = one_run(store, "integrations-transformers")

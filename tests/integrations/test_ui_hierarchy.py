@@ -15,7 +15,7 @@ import labledger
 from .conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
-from _uihelpers import CHROMIUM, CHROMIUM_ARGS, PageProbe, start_ui  # noqa: E402
+from _uihelpers import CHROMIUM, CHROMIUM_ARGS, PageProbe, start_ui
 
 sys.path.pop(0)
 
@@ -28,12 +28,25 @@ def page(tmp_path: Path) -> Iterator[tuple[PageProbe, labledger.Run, list[labled
     from playwright.sync_api import sync_playwright
 
     store = f"sqlite:///{tmp_path / 's.db'}"
-    parent = labledger.init("ui", store=store, group="sweep-7", job_type="study", capture=False,
-                            config={"direction": "minimize", "metric": "value"})
+    parent = labledger.init(
+        "ui",
+        store=store,
+        group="sweep-7",
+        job_type="study",
+        capture=False,
+        config={"direction": "minimize", "metric": "value"},
+    )
     kids = []
     for i, value in enumerate([0.5, 0.1, 0.9]):
-        kid = labledger.init("ui", store=store, group="sweep-7", job_type="trial", capture=False,
-                             parent_run_id=parent.id, name=XSS if i == 2 else f"trial-{i}")
+        kid = labledger.init(
+            "ui",
+            store=store,
+            group="sweep-7",
+            job_type="trial",
+            capture=False,
+            parent_run_id=parent.id,
+            name=XSS if i == 2 else f"trial-{i}",
+        )
         kid.log({"value": value})
         kid.finish("pruned" if i == 2 else "finished")
         kids.append(kid)

@@ -33,8 +33,8 @@ def _shell() -> Any:
 
 def in_notebook() -> bool:
     """True inside an IPython shell or Jupyter kernel (and no entry script is running)."""
-    main = sys.modules.get("__main__")
-    if isinstance(getattr(main, "__file__", None), str) and os.path.isfile(main.__file__):  # type: ignore[union-attr]
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(script, str) and os.path.isfile(script):
         return False
     return _shell() is not None
 
@@ -42,7 +42,11 @@ def in_notebook() -> bool:
 def _notebook_path(shell: Any) -> Path | None:
     ns = getattr(shell, "user_ns", {}) or {}
     for candidate in (ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
-        if isinstance(candidate, str) and candidate.endswith(".ipynb") and os.path.isfile(candidate):
+        if (
+            isinstance(candidate, str)
+            and candidate.endswith(".ipynb")
+            and os.path.isfile(candidate)
+        ):
             return Path(candidate).resolve()
     return None
 

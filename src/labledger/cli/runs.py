@@ -209,7 +209,7 @@ def _as_tree(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str
     roots = []
     for r in runs:
         parent = r.get("parent_run_id")
-        if parent in ids and parent != r["id"]:
+        if isinstance(parent, str) and parent in ids and parent != r["id"]:
             children.setdefault(parent, []).append(r)
         else:
             roots.append(r)

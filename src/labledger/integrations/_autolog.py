@@ -14,7 +14,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
@@ -233,5 +233,3 @@ def _install_finder() -> None:
     if _finder is None:
         _finder = _Finder()
         sys.meta_path.insert(0, _finder)
-
-

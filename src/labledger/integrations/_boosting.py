@@ -10,7 +10,7 @@ import labledger
 
 from ._common import temp_dir, write_json
 
-__all__ = ["coerce_params", "log_importance", "log_booster_file"]
+__all__ = ["coerce_params", "log_booster_file", "log_importance"]
 
 
 def coerce_params(params: Mapping[str, Any]) -> dict[str, Any]:

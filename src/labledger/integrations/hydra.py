@@ -29,7 +29,7 @@ from ._common import RunSource, guarded, is_rank_zero, json_config
 __all__ = ["LabledgerCallback"]
 
 
-class LabledgerCallback(Callback):  # type: ignore[misc]
+class LabledgerCallback(Callback):
     """A Hydra ``Callback`` (``run=None, **init_kwargs``; ``run`` becomes every job's parent)."""
 
     def __init__(self, run: labledger.Run | None = None, **init_kwargs: Any) -> None:
@@ -56,8 +56,16 @@ class LabledgerCallback(Callback):  # type: ignore[misc]
         overrides = list(OmegaConf.to_container(h.overrides.task, resolve=True) or [])
         self._sweep = RunSource(
             self._given,
-            {**self._init_kwargs, "name": name, "group": self._group, "job_type": "sweep",
-             "config": {"hydra_overrides": overrides, "sweeper": str(h.sweeper.get("_target_", ""))}},
+            {
+                **self._init_kwargs,
+                "name": name,
+                "group": self._group,
+                "job_type": "sweep",
+                "config": {
+                    "hydra_overrides": overrides,
+                    "sweeper": str(h.sweeper.get("_target_", "")),
+                },
+            },
         )
         self._sweep.get()
 
@@ -72,14 +80,18 @@ class LabledgerCallback(Callback):  # type: ignore[misc]
         h = HydraConfig.get()
         overrides = list(h.overrides.task)
         parent = self._sweep.current if self._sweep is not None else self._given
-        name = h.job.name if h.job.get("num") is None else f"{h.job.name}-{h.job.num}"
+        num = getattr(h.job, "num", None)
+        name = h.job.name if num is None else f"{h.job.name}-{num}"
         kwargs_init: dict[str, Any] = {"name": name, "job_type": "hydra-job", **self._init_kwargs}
         if parent is not None:
             kwargs_init.setdefault("project", parent.project)
             kwargs_init["parent_run_id"] = parent.id
         if self._group is not None:
             kwargs_init["group"] = self._group
-        config_in = {**json_config(data), "hydra_overrides": overrides}
+        config_in = {
+            **json_config({str(k): v for k, v in data.items()}),
+            "hydra_overrides": overrides,
+        }
         kwargs_init["config"] = {**config_in, **dict(kwargs_init.get("config") or {})}
         if is_rank_zero():
             self._job = labledger.init(**kwargs_init)

@@ -47,6 +47,10 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._every = log_every_n_batches
         self._batch_step = 0
         self._epoch = 0
+        # run.log only appends to a buffer: safe to call from Keras's async dispatch thread
+        self.async_safe = True
+        if log_every_n_batches is None:  # no batch hook at all: Keras skips calling it
+            self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
 
     @property
     def run(self) -> labledger.Run | None:
@@ -135,9 +139,13 @@ def _patch() -> None:
         if enabled("keras"):
             try:
                 cb = LabledgerCallback(log_model=log_models("keras"))
-                if len(args) >= 6:  # callbacks passed positionally (x, y, batch_size, epochs, verbose, callbacks)
+                if (
+                    len(args) >= 6
+                ):  # callbacks passed positionally (x, y, batch_size, epochs, verbose, callbacks)
                     args = (*args[:5], [*(args[5] or []), cb], *args[6:])
-                elif not any(isinstance(c, LabledgerCallback) for c in kwargs.get("callbacks") or []):
+                elif not any(
+                    isinstance(c, LabledgerCallback) for c in kwargs.get("callbacks") or []
+                ):
                     kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), cb]
             except Exception:
                 pass

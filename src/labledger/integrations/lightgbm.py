@@ -12,7 +12,6 @@ its last iteration: call ``cb.log_booster(booster)`` afterwards (``autolog()`` d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import labledger
@@ -73,7 +72,7 @@ class LabledgerCallback:
         self._logged_booster = True
         names = booster.feature_name()
         values = booster.feature_importance(importance_type=self._importance_type)
-        log_importance(run, dict(zip(names, values)), self._importance_type)
+        log_importance(run, dict(zip(names, values, strict=False)), self._importance_type)
         best = getattr(booster, "best_iteration", 0)
         if best:
             run.summary["best_iteration"] = int(best)
@@ -106,7 +105,7 @@ def _patch() -> None:
     if getattr(original, "__labledger_patched__", False):
         return
 
-    def train(params: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def train(params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if not enabled("lightgbm"):
             return original(params, *args, **kwargs)
         with autolog_scope("lightgbm", "sklearn") as outer:

@@ -18,9 +18,11 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import labledger
-from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
+
+import labledger
 
 from ._common import RunSource, guarded, json_config, numeric_items
 
@@ -73,23 +75,25 @@ class LabledgerLogger(Logger):
             raise labledger.UsageError("no labledger run on this rank")
         return run
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     @guarded("lightning log_hyperparams")
-    def log_hyperparams(self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any) -> None:
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
         if isinstance(params, Namespace):
             params = vars(params)
         if not isinstance(params, Mapping):
             params = dict(params)
         self.experiment.config.update(json_config(params))
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     @guarded("lightning log_metrics")
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         data = numeric_items(metrics, self._prefix)
         if data:
             self.experiment.log(data, step=step if step is None else max(0, int(step)))
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     @guarded("lightning checkpoints")
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         self._checkpoint_callback = checkpoint_callback
@@ -100,7 +104,7 @@ class LabledgerLogger(Logger):
                 self._logged_ckpts.add(path)
                 self.experiment.log_model(path, name="model")
 
-    @rank_zero_only  # type: ignore[misc]
+    @rank_zero_only
     @guarded("lightning finalize")
     def finalize(self, status: str) -> None:
         run = self._source.current

@@ -39,9 +39,7 @@ def fit(
     source.get()  # start the run (and its clock) before fitting
     t0 = time.perf_counter()
     estimator.fit(X, y) if y is not None else estimator.fit(X)
-    _record(
-        source, estimator, X, y, X_test, y_test, time.perf_counter() - t0, log_model=log_model
-    )
+    _record(source, estimator, X, y, X_test, y_test, time.perf_counter() - t0, log_model=log_model)
     return estimator
 
 
@@ -157,7 +155,13 @@ def _wrap_fit(original: Any, autolog_scope: Any, enabled: Any, log_models: Any) 
                 raise
             if source is not None:
                 _record(
-                    source, self, X, y, None, None, time.perf_counter() - t0,
+                    source,
+                    self,
+                    X,
+                    y,
+                    None,
+                    None,
+                    time.perf_counter() - t0,
                     log_model=log_models("sklearn"),
                 )
                 if source.owned:

@@ -25,7 +25,7 @@ __all__ = ["LabledgerCallback"]
 _SKIP_ARGS = ("hub_token", "push_to_hub_token", "push_to_hub_organization")
 
 
-class LabledgerCallback(TrainerCallback):  # type: ignore[misc]
+class LabledgerCallback(TrainerCallback):
     """Log a ``Trainer`` to a labledger run (``run=None, **init_kwargs`` as everywhere)."""
 
     def __init__(
@@ -44,7 +44,9 @@ class LabledgerCallback(TrainerCallback):  # type: ignore[misc]
         return self._source.get()
 
     @guarded("transformers on_train_begin")
-    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         run = self._run(state)
         if run is None:
             return
@@ -80,7 +82,9 @@ class LabledgerCallback(TrainerCallback):  # type: ignore[misc]
             run.log(data, step=int(state.global_step))
 
     @guarded("transformers on_train_end")
-    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_end(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         run = self._run(state)
         if run is None:
             return

@@ -27,7 +27,7 @@ from ._common import RunSource, guarded, json_config
 __all__ = ["LabledgerCallback"]
 
 
-class LabledgerCallback(xgboost.callback.TrainingCallback):  # type: ignore[misc]
+class LabledgerCallback(xgboost.callback.TrainingCallback):
     """Log an XGBoost training to a labledger run (``run=None, **init_kwargs`` as everywhere)."""
 
     def __init__(
@@ -117,7 +117,11 @@ def _saved_params(booster: Any) -> dict[str, Any]:
     out["booster"] = gb.get("name")
     for key in ("tree_train_param", "gbtree_train_param"):
         out.update(gb.get(key, {}) or {})
-    out.update((gb.get("updater") or {}).get("tree_train_param", {}) if isinstance(gb.get("updater"), dict) else {})
+    out.update(
+        (gb.get("updater") or {}).get("tree_train_param", {})
+        if isinstance(gb.get("updater"), dict)
+        else {}
+    )
     obj = learner.get("objective", {})
     if "name" in obj:
         out["objective"] = obj["name"]
