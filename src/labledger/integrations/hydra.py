@@ -10,8 +10,7 @@ Add it to the primary config (or pass ``+hydra.callbacks.labledger._target_=...`
 
 Each job is a run (active while the task function runs, so ``labledger.active_run()``
 and the other integrations log to it) with the composed config (without ``hydra``) as
-config and the command-line overrides in ``env.hydra``-like config key
-``hydra_overrides``; a numeric return value becomes ``summary.return_value``; a failed
+config and the command-line overrides as ``config.hydra_overrides``; a numeric return value becomes ``summary.return_value``; a failed
 job is a ``failed`` run. A multirun (``-m``) adds one parent run for the sweep
 (``job_type="sweep"``) and puts every job in the group named after the sweep directory.
 """
