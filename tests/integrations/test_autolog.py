@@ -14,6 +14,7 @@ import labledger
 from .conftest import EXAMPLES, ROOT, ledger, one_run
 
 
+@pytest.mark.slow
 def test_autolog_patches_a_framework_imported_after_it(store: str, tmp_path: Path) -> None:
     # the example calls autolog() before importing xgboost: the import hook patches it
     out = subprocess.run(

@@ -66,6 +66,7 @@ def _digits_test() -> tuple[Any, Any]:
     return X_test, y_test
 
 
+@pytest.mark.slow  # sklearn autolog imports every scikit-learn model to patch it
 def test_autolog_boosters_and_sklearn_leave_predictions_unchanged(
     store: str, no_autolog: None
 ) -> None:

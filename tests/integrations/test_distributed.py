@@ -16,6 +16,7 @@ import pytest
 from .conftest import EXAMPLES, ROOT, ledger
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.slow  # two processes each importing torch
 
 TORCH_DIST = textwrap.dedent(
     """

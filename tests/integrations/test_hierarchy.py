@@ -70,6 +70,7 @@ def test_hierarchy_fields_and_pruned_status_on_sqlite(tmp_path: Path) -> None:
     _check_queries(store, parent, kids)
 
 
+@pytest.mark.postgres
 def test_hierarchy_fields_and_pruned_status_on_postgres(pg_uri: str) -> None:
     parent, kids = _family(pg_uri)
     _check_queries(pg_uri, parent, kids)

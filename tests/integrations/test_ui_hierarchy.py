@@ -70,6 +70,7 @@ def _ranked(probe: PageProbe) -> list[str]:
     return list(result)
 
 
+@pytest.mark.browser
 def test_run_page_lists_children_ranked_and_group_page_ranks_the_sweep(page: Any) -> None:
     probe, parent, kids = page
     probe.open(f"#/run/{parent.id}")
