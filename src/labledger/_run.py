@@ -25,7 +25,7 @@ from ._limits import check_json, check_name, check_notes, check_seed, check_tags
 from ._names import new_run_id, new_run_name
 from ._values import check_key, coerce_metric, normalize_config
 
-__all__ = ["Run", "init", "is_repro_target"]
+__all__ = ["Run", "active_run", "init", "is_repro_target"]
 
 _now = time.time
 _FLOATS = frozenset({float})
@@ -46,6 +46,15 @@ def _lite_ok(uri: str) -> bool:
 
 def _active_runs() -> list[Run]:
     return [r for r in list(_RUNS) if not r._finished and r._owner_pid == os.getpid()]
+
+
+def active_run() -> Run | None:
+    """The most recently started run of this process that is not finished, else None.
+
+    Framework integrations log to it when they are not given a run.
+    """
+    runs = _active_runs()
+    return max(runs, key=lambda r: r.created_at) if runs else None
 
 
 class Run:
@@ -69,6 +78,8 @@ class Run:
         capture: bool,
         parent_run_id: str | None = None,
         seed: int | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
     ) -> None:
         from ._procinfo import host_id, process_token
 
@@ -78,6 +89,9 @@ class Run:
         self.store_uri = store_uri
         self.artifacts_uri = artifacts_uri
         self.created_at = _now()
+        self.parent_run_id = parent_run_id
+        self.group = group
+        self.job_type = job_type
         self.status = "running"
         self._finished = False
         self._owner_pid = os.getpid()
@@ -119,6 +133,8 @@ class Run:
             "notes": notes,
             "seed": seed,
             "parent_run_id": parent_run_id,
+            "group": group,
+            "job_type": job_type,
         }
         from ._writer import Writer
 
@@ -440,9 +456,9 @@ class Run:
                     self._writer.stop(DEFAULT_FINISH_TIMEOUT if timeout is None else timeout)
                 return
             status = status or "finished"
-            if status not in ("finished", "failed", "killed", "crashed"):
+            if status not in ("finished", "failed", "killed", "crashed", "pruned"):
                 raise UsageError(
-                    f"status must be finished, failed, killed or crashed, not {status!r}"
+                    f"status must be finished, failed, killed, crashed or pruned, not {status!r}"
                 )
             if self._sampler is not None:  # last system/* sample, while log is still open
                 self._sampler.stop()
@@ -507,6 +523,32 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.project}/{self.name} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        """The run as an HTML table in Jupyter (every value escaped)."""
+        from ._html import run_html
+
+        summary: dict[str, Any] = {}
+        for key in list(self.summary):
+            try:
+                summary[key] = self.summary[key]
+            except KeyError:
+                continue
+        return run_html(
+            {
+                "id": self.id,
+                "project": self.project,
+                "name": self.name,
+                "status": self.status,
+                "created_at": self.created_at,
+                "group": self.group,
+                "job_type": self.job_type,
+                "parent_run_id": self.parent_run_id,
+                "tags": self.tags,
+                "config": dict(self.config),
+                "summary": summary,
+            }
+        )
 
     # -- artifacts and datasets (see labledger.artifacts and labledger.capture.data) --
 
@@ -577,6 +619,8 @@ def init(
     console: bool | None = None,
     parent_run_id: str | None = None,
     system_metrics: bool | float | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
 ) -> Run:
     """Start a run and return it; also usable as ``with labledger.init(...) as run:``.
 
@@ -591,6 +635,10 @@ def init(
     LABLEDGER_CAPTURE=off) skips environment capture. ``system_metrics`` samples
     ``system/*`` series every N seconds (True = 10 s, False = off; default env
     LABLEDGER_SYSTEM_METRICS=off|<seconds>, else 10 s when capture is on).
+
+    ``group`` gathers related runs (a sweep, a study; default env LABLEDGER_GROUP),
+    ``job_type`` says what the run does (``train``, ``eval``, ``trial``), and
+    ``parent_run_id`` makes this run a child of another (an Optuna trial of its study).
     """
     from .store._locate import default_root, precheck_sqlite, resolve_store_uri, sqlite_path
 
@@ -601,6 +649,15 @@ def init(
         project = os.environ.get("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
     check_seed(seed)
+    if group is None:
+        group = os.environ.get("LABLEDGER_GROUP") or None
+    for label, value in (
+        ("group", group),
+        ("job_type", job_type),
+        ("parent_run_id", parent_run_id),
+    ):
+        if value is not None and (not isinstance(value, str) or not value or len(value) > 250):
+            raise UsageError(f"{label} must be a non-empty string of at most 250 characters")
     if parent_run_id is None and is_repro_target(config):
         # set by `labledger repro` to link a reproduction to its original; in a process
         # that makes several runs only the one with the original's config is linked
@@ -637,6 +694,8 @@ def init(
         capture=capture,
         parent_run_id=parent_run_id,
         seed=seed if seed is not None else (info or {}).get("seed"),
+        group=group,
+        job_type=job_type,
     )
     _hooks.install(run)
     if seed is not None:

@@ -79,6 +79,7 @@ STATUS_STYLE = {
     "failed": "red",
     "crashed": "magenta",
     "killed": "yellow",
+    "pruned": "blue",
 }
 
 

@@ -72,7 +72,7 @@ class RunCreate(_Limited):
     id: str = Field(pattern=_ID)
     project: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00-\x1f]+$")
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00]+$")
-    status: Literal["running", "finished", "failed", "crashed", "killed"] = "running"
+    status: Literal["running", "finished", "failed", "crashed", "killed", "pruned"] = "running"
     created_at: float | None = None
     ended_at: float | None = None
     heartbeat_at: float | None = None
@@ -87,6 +87,8 @@ class RunCreate(_Limited):
     env: dict[str, Any] = Field(default_factory=dict)
     datasets: list[dict[str, Any]] = Field(default_factory=list)
     parent_run_id: str | None = Field(default=None, max_length=32)
+    group: str | None = Field(default=None, max_length=250)
+    job_type: str | None = Field(default=None, max_length=250)
 
 
 class RunUpdate(_Limited):
@@ -94,7 +96,7 @@ class RunUpdate(_Limited):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["running", "finished", "failed", "crashed", "killed"] | None = None
+    status: Literal["running", "finished", "failed", "crashed", "killed", "pruned"] | None = None
     ended_at: float | None = None
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RUN_STATUSES", "TERMINAL_STATUSES", "Batch", "History", "Store"]
 
-RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
-TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed"})
+RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed", "pruned")
+TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed", "pruned"})
 
 
 @dataclass

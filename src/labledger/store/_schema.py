@@ -104,11 +104,15 @@ runs = Table(
     Column("parent_run_id", String(32), nullable=True),
     Column("updated_at", Double, nullable=False),
     Column("author", String(250), nullable=True),  # migration 0006
+    Column("group", String(250), nullable=True),  # migration 0007
+    Column("job_type", String(250), nullable=True),  # migration 0007
 )
 Index("ix_runs_project_created", runs.c.project, runs.c.created_at)
 Index("ix_runs_status", runs.c.status)
 Index("ix_runs_created", runs.c.created_at)
 Index("ix_runs_author", runs.c.author)
+Index("ix_runs_group", runs.c["group"])  # migration 0007
+Index("ix_runs_parent", runs.c.parent_run_id)  # migration 0007
 # runs with explicit summary values (migration 0005; used by labledger.query's ranked plan)
 Index(
     "ix_runs_summary_set",

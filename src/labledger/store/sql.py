@@ -60,6 +60,8 @@ _UPDATABLE = {
     "exit_code",
     "error",
     "parent_run_id",
+    "group",
+    "job_type",
     "name",
     "heartbeat_at",
 }
@@ -368,6 +370,8 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "seed": run.get("seed"),
             "parent_run_id": run.get("parent_run_id"),
             "author": run.get("author"),
+            "group": run.get("group"),
+            "job_type": run.get("job_type"),
             "updated_at": now,
         }
         for f in _RUN_JSON_FIELDS:
@@ -572,6 +576,8 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "host": row["host"],
             "pid": row["pid"],
             "parent_run_id": row["parent_run_id"],
+            "group": row["group"],
+            "job_type": row["job_type"],
         }
 
     def list_runs(
