@@ -76,7 +76,7 @@ class SeriesSqlMixin:
             for i in range(0, len(st), cap)
         ]
         conn.execute(sa.insert(s.metric_chunks), rows)
-        if rows[-1]["n"] < cap:
+        if len(st) % cap:
             small[(run_id, key)] = small.get((run_id, key), 0) + 1
 
     def compact_series(self, run_id: str, key: str) -> int:
