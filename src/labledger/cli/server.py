@@ -244,7 +244,8 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     Spooled artifacts go after the runs and batches: each file is checked against the
     sha256 recorded when it was logged (a file that is gone or changed is refused into
     the spool's rejected/ with the reason), its blobs uploaded, then its version
-    registered. Also writes points that runs spilled to disk when their SQLite/PostgreSQL store
+    registered. A request the server refuses for good (a 4xx other than 401/403/408/429)
+    is reported once with its reason and moved to rejected/, never retried. Also writes points that runs spilled to disk when their SQLite/PostgreSQL store
     stopped accepting writes (``<spool dir>-local``) into that store. Sessions of
     clients still running are skipped (they upload their own). Exits 1 when something
     could not be uploaded yet.
@@ -256,9 +257,11 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     root = spool_dir or default_spool_dir()
     uploaded = rejected = left = artifacts = 0
     reasons: list[str] = []
+    refusals: list[str] = []
     with locked_sessions(root) as sessions:
         for folder in sessions:
             counts = replay_folder_counts(folder, uri=uri, token=token)
+            refusals.extend(counts.refusals)
             uploaded, rejected = uploaded + counts.uploaded, rejected + counts.rejected
             left, artifacts = left + counts.left, artifacts + counts.artifacts
             if counts.reason:
@@ -277,10 +280,13 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
                 "left": left,
                 "artifacts": artifacts,
                 "errors": reasons[:5],
+                "refused": refusals,
                 "spool_dir": str(root),
             }
         )
     else:
+        for line in refusals:  # each refused request once, with its reason; never retried
+            click.echo(f"refused {line}", err=True)
         click.echo(
             f"uploaded {uploaded} request(s) from {root}"
             + (f" ({artifacts} artifact version(s))" if artifacts else "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import zlib
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
 from ..artifacts._blobstore import is_sha256
-from ..store import Store
+from ..store import Batch, Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import Principal, get_store, principal, require_run, run_project, writer
@@ -39,6 +40,7 @@ router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, 
 _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _ID = r"^[0-9a-f]{32}$"
+MAX_REPLAY = 5000  # items of one POST /replay
 _NOT_NULL = ("status", "name", "config", "summary", "tags", "env", "datasets")
 
 
@@ -133,6 +135,20 @@ def create_run(
     return {"id": body.id, "created": True}
 
 
+def _to_batch(run_id: str, body: BatchBody) -> Batch:
+    update = body.run_update.model_dump(exclude_unset=True)
+    for f in _NOT_NULL:  # null for a required field means "leave it"
+        if f in update and update[f] is None:
+            del update[f]
+    wire = {
+        "id": body.id,
+        "heartbeat": body.heartbeat,
+        "run_update": update,
+        "metrics": {k: v.model_dump() for k, v in body.metrics.items()},
+    }
+    return batch_from_wire(run_id, wire)
+
+
 @router.post(
     "/runs/{run_id}/batches",
     summary="Write one batch of points and run updates (idempotent on batch id)",
@@ -145,19 +161,143 @@ def write_batch(
     who: Principal = Depends(writer),
 ) -> Any:
     run_id = require_run(request, run_id, "write")
-    update = body.run_update.model_dump(exclude_unset=True)
-    for f in _NOT_NULL:  # null for a required field means "leave it"
-        if f in update and update[f] is None:
-            del update[f]
-    wire = {
-        "id": body.id,
-        "heartbeat": body.heartbeat,
-        "run_update": update,
-        "metrics": {k: v.model_dump() for k, v in body.metrics.items()},
-    }
-    batch = batch_from_wire(run_id, wire)
+    batch = _to_batch(run_id, body)
     applied = store.write_batch(batch)
     return {"applied": applied, "points": batch.point_count()}
+
+
+class ReplayItem(BaseModel):
+    """One spooled write: a run creation (``body`` as for ``POST /runs``) or a batch of a run."""
+
+    kind: Literal["run", "batch"]
+    run_id: str | None = Field(default=None, max_length=250, description="for kind=batch")
+    body: dict[str, Any]
+
+
+class ReplayBody(BaseModel):
+    """Many spooled writes, applied in order (each idempotent, as on its own route)."""
+
+    requests: list[ReplayItem] = Field(max_length=MAX_REPLAY)
+
+
+class ReplayResult(BaseModel):
+    """The answer ``POST /runs`` or ``POST /runs/{id}/batches`` would have given to one item."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class ReplayAnswer(BaseModel):
+    results: list[ReplayResult]
+
+
+def _error_result(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    """(status, error body) for an exception a route would have answered with; None: unexpected."""
+    from pydantic import ValidationError
+
+    from .._exceptions import LabledgerError, NotFoundError, UsageError
+
+    if isinstance(exc, ApiError):
+        return exc.status, error_body(exc.code, exc.message, exc.details)
+    if isinstance(exc, AuthError):
+        code = "unauthorized" if exc.status_code == 401 else "forbidden"
+        return exc.status_code, error_body(code, str(exc))
+    if isinstance(exc, ValidationError):
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        return 422, error_body("invalid_request", "the request is not valid", {"errors": errors})
+    if isinstance(exc, NotFoundError):
+        return 404, error_body("not_found", str(exc))
+    if isinstance(exc, sa.exc.DataError):
+        reason = str(exc.orig).splitlines()[0][:200]
+        return 400, error_body(
+            "bad_request", "the database rejected a value in the request", {"reason": reason}
+        )
+    if isinstance(exc, (UsageError, LabledgerError)):
+        return 400, error_body("bad_request", str(exc))
+    return None
+
+
+@router.post(
+    "/replay",
+    summary="Apply many spooled writes in order, several batches per transaction",
+    response_model=ReplayAnswer,
+)
+def replay(
+    body: ReplayBody,
+    request: Request,
+    store: Store = Depends(get_store),
+    who: Principal = Depends(writer),
+) -> Any:
+    """What a client sends when it catches up after an outage (``labledger sync`` too).
+
+    Results come in request order. Runs of consecutive batches are written in one
+    transaction (one commit for many batches); when that transaction fails they are
+    retried one by one so a bad batch answers its own error. When the database fails
+    (a 5xx), the items from there on answer 503 and the client sends them again."""
+    results: list[ReplayResult | None] = [None] * len(body.requests)
+    group: list[tuple[int, Batch]] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        write_many = getattr(store, "write_batches", None)
+        if write_many is not None and len(group) > 1:
+            try:
+                applied = write_many([b for _, b in group])
+            except Exception:  # one bad batch: answer each on its own below
+                log.debug("replay group failed; retrying one by one", exc_info=True)
+            else:
+                for (i, b), ok in zip(group, applied, strict=True):
+                    results[i] = ReplayResult(
+                        status=200, body={"applied": ok, "points": b.point_count()}
+                    )
+                group.clear()
+                return
+        for i, b in group:
+            try:
+                ok = store.write_batch(b)
+            except Exception as exc:
+                err = _error_result(exc)
+                if err is None:
+                    raise
+                results[i] = ReplayResult(status=err[0], body=err[1])
+            else:
+                results[i] = ReplayResult(
+                    status=200, body={"applied": ok, "points": b.point_count()}
+                )
+        group.clear()
+
+    try:
+        for i, item in enumerate(body.requests):
+            try:
+                if item.kind == "run":
+                    flush()
+                    run = RunCreate.model_validate(item.body)
+                    answer = create_run(run, request, store, who)
+                    if isinstance(answer, JSONResponse):
+                        results[i] = ReplayResult(
+                            status=answer.status_code, body=json.loads(bytes(answer.body))
+                        )
+                    else:
+                        results[i] = ReplayResult(status=201, body=answer)
+                else:
+                    batch_body = BatchBody.model_validate(item.body)
+                    run_id = require_run(request, str(item.run_id or ""), "write")
+                    group.append((i, _to_batch(run_id, batch_body)))
+            except Exception as exc:
+                err = _error_result(exc)
+                if err is None:
+                    raise
+                flush()
+                results[i] = ReplayResult(status=err[0], body=err[1])
+        flush()
+    except Exception:
+        log.warning("replay stopped by a server error", exc_info=True)
+    unavailable = error_body("unavailable", "not processed: the server failed on an earlier item")
+    return ReplayAnswer(results=[r or ReplayResult(status=503, body=unavailable) for r in results])
 
 
 @router.post("/runs/{ref}/heartbeat", summary="Record that the run's writer is alive")
@@ -309,6 +449,9 @@ def install(app: FastAPI) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
         async with inner(a) as state:
+            store: Any = getattr(a.state, "store", None)
+            if store is not None and hasattr(store, "compact_in_background"):
+                store.compact_in_background = True  # no series compaction inside a request
             task = asyncio.create_task(_reaper(a))
             try:
                 yield state
