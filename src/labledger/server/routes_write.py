@@ -277,7 +277,7 @@ def replay(
                     flush()
                     run = RunCreate.model_validate(item.body)
                     answer = create_run(run, request, store, who)
-                    if isinstance(answer, JSONResponse):
+                    if isinstance(answer, Response):
                         results[i] = ReplayResult(
                             status=answer.status_code, body=json.loads(bytes(answer.body))
                         )
