@@ -41,8 +41,10 @@ def start_server(pg: str, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABLEDGER_")}
     env["PYTHONPATH"] = str(ROOT / "src")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "labledger.cli", "server", "--backend-uri", pg]
-        + ["--port", str(port), "--log-level", "warning"],
+        [
+            *(sys.executable, "-m", "labledger.cli", "server", "--backend-uri", pg),
+            *("--port", str(port), "--log-level", "warning"),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -75,7 +77,7 @@ def fill_spool(url: str, root: Path, batches: int, points: int) -> int:
             )
     store._closed = True  # leave the spool as a killed client would
     store._client.close()
-    store.spool._lock_fh = None  # noqa: SLF001 - release the session for the replay
+    store.spool._lock_fh = None  # release the session for the replay
     return batches * half * 2
 
 
@@ -86,9 +88,7 @@ def replay_round(url: str, pg: str, args: argparse.Namespace) -> float:
     tmp = Path(tempfile.mkdtemp(prefix="ll-catchup-"))
     try:
         dead = f"http://127.0.0.1:{free_port()}"
-        total = sum(
-            fill_spool(dead, tmp, args.batches, args.points) for _ in range(args.spools)
-        )
+        total = sum(fill_spool(dead, tmp, args.batches, args.points) for _ in range(args.spools))
         folders = session_dirs(tmp)
         errors: list[str] = []
 

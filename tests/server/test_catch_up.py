@@ -45,9 +45,7 @@ def _spooled_sessions(root: Path) -> int:
     return sum(1 for d in root.iterdir() if d.is_dir() and any(d.glob("*.json")))
 
 
-def _wait(
-    cond: Callable[[], bool], what: str, timeout: float, srv: Server, spool: Path
-) -> None:
+def _wait(cond: Callable[[], bool], what: str, timeout: float, srv: Server, spool: Path) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
