@@ -28,8 +28,25 @@ from ..artifacts._blobstore import is_sha256
 from ..store import Batch, Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
 from ._json import BINARY_BODY, LedgerJSONResponse
-from .auth import Principal, get_store, principal, require_run, run_project, writer
+from .auth import (
+    Principal,
+    admin,
+    get_store,
+    principal,
+    reader,
+    require_run,
+    run_project,
+    writer,
+)
 from .errors import ApiError, error_body
+from .policy import (
+    REQUIREMENTS,
+    check_requirements,
+    get_policy,
+    missing_for,
+    refusal_message,
+    set_policy,
+)
 
 __all__ = ["install", "router"]
 
@@ -115,6 +132,17 @@ def create_run(
     who: Principal = Depends(writer),
 ) -> Any:
     who.require("write", body.project)
+    require = get_policy(store, body.project)
+    policy: dict[str, Any] = {"require": require} if require else {}
+    if require and body.status == "finished":
+        missing = missing_for(body.model_dump(), require)
+        if missing:
+            raise ApiError(
+                422,
+                refusal_message(body.project, missing),
+                code="policy_violation",
+                details={"missing": missing},
+            )
     record = {
         k: v for k, v in body.model_dump().items() if v is not None
     }  # absent = the store's default
@@ -131,8 +159,11 @@ def create_run(
             raise ApiError(
                 409, f"run {body.id} exists in another project", details={"project": project}
             ) from None
-        return LedgerJSONResponse({"id": body.id, "created": False}, status_code=200)
-    return {"id": body.id, "created": True}
+        return LedgerJSONResponse(
+            {"id": body.id, "created": False, **({"policy": policy} if policy else {})},
+            status_code=200,
+        )
+    return {"id": body.id, "created": True, **({"policy": policy} if policy else {})}
 
 
 def _to_batch(run_id: str, body: BatchBody) -> Batch:
@@ -162,8 +193,41 @@ def write_batch(
 ) -> Any:
     run_id = require_run(request, run_id, "write")
     batch = _to_batch(run_id, body)
+    policy = _enforce_policy(request, store, batch)
     applied = store.write_batch(batch)
-    return {"applied": applied, "points": batch.point_count()}
+    answer: dict[str, Any] = {"applied": applied, "points": batch.point_count()}
+    if policy:
+        answer["policy"] = policy
+    return answer
+
+
+def _enforce_policy(request: Request, store: Store, batch: Batch) -> dict[str, Any] | None:
+    """Apply the project's policy to a batch that finishes its run (see server/policy.py).
+
+    A run that misses a requirement is recorded as failed (with the reason) instead of
+    finished; the batch's points are kept. Returns what the answer says about it."""
+    update = batch.run_update
+    if update.get("status") != "finished":
+        return None
+    _, project = run_project(request, batch.run_id)
+    require = get_policy(store, project)
+    if not require:
+        return None
+    run = store.get_run(batch.run_id)
+    env = dict(run.get("env") or {})
+    env.update(update.get("env") or {})
+    merged = {
+        "env": env,
+        "seed": update["seed"] if "seed" in update else run.get("seed"),
+        "datasets": update["datasets"] if "datasets" in update else run.get("datasets"),
+    }
+    missing = missing_for(merged, require)
+    if not missing:
+        return None
+    message = refusal_message(project, missing)
+    update["status"] = "failed"
+    update["error"] = message
+    return {"refused": True, "missing": missing, "message": message}
 
 
 class ReplayItem(BaseModel):
@@ -239,6 +303,7 @@ def replay(
     (a 5xx), the items from there on answer 503 and the client sends them again."""
     results: list[ReplayResult | None] = [None] * len(body.requests)
     group: list[tuple[int, Batch]] = []
+    extra: dict[int, dict[str, Any]] = {}  # more for an item's answer (a policy refusal)
 
     def flush() -> None:
         if not group:
@@ -252,7 +317,8 @@ def replay(
             else:
                 for (i, b), ok in zip(group, applied, strict=True):
                     results[i] = ReplayResult(
-                        status=200, body={"applied": ok, "points": b.point_count()}
+                        status=200,
+                        body={"applied": ok, "points": b.point_count(), **extra.get(i, {})},
                     )
                 group.clear()
                 return
@@ -266,7 +332,8 @@ def replay(
                 results[i] = ReplayResult(status=err[0], body=err[1])
             else:
                 results[i] = ReplayResult(
-                    status=200, body={"applied": ok, "points": b.point_count()}
+                    status=200,
+                    body={"applied": ok, "points": b.point_count(), **extra.get(i, {})},
                 )
         group.clear()
 
@@ -286,7 +353,11 @@ def replay(
                 else:
                     batch_body = BatchBody.model_validate(item.body)
                     run_id = require_run(request, str(item.run_id or ""), "write")
-                    group.append((i, _to_batch(run_id, batch_body)))
+                    batch = _to_batch(run_id, batch_body)
+                    policy = _enforce_policy(request, store, batch)
+                    if policy:
+                        extra[i] = {"policy": policy}
+                    group.append((i, batch))
             except Exception as exc:
                 err = _error_result(exc)
                 if err is None:
@@ -349,6 +420,45 @@ def get_blob(sha256: str, request: Request, store: Store = Depends(get_store)) -
     if not is_sha256(sha256):
         raise ApiError(400, "not a sha256 digest", details={"sha256": sha256[:80]})
     return Response(store.get_blob(sha256), media_type="application/octet-stream")
+
+
+class Policy(BaseModel):
+    """What every finished run of the project must carry (see docs/server.md, Project policy)."""
+
+    require: list[Literal["git", "seed", "dataset"]] = Field(
+        default_factory=list, description=", ".join(f"{k}: {v}" for k, v in REQUIREMENTS.items())
+    )
+
+
+class PolicyAnswer(Policy):
+    project: str
+
+
+@router.get(
+    "/projects/{project}/policy",
+    summary="The project's run policy",
+    tags=["admin"],
+    response_model=PolicyAnswer,
+)
+def get_project_policy(
+    project: str, store: Store = Depends(get_store), who: Principal = Depends(reader)
+) -> Any:
+    return {"project": project, "require": get_policy(store, project)}
+
+
+@router.put(
+    "/projects/{project}/policy",
+    summary="Set the project's run policy (admin)",
+    tags=["admin"],
+    response_model=PolicyAnswer,
+)
+def put_project_policy(
+    project: str, body: Policy, store: Store = Depends(get_store), who: Principal = Depends(admin)
+) -> Any:
+    if getattr(store, "engine", None) is None:
+        raise ApiError(400, "this server's store keeps no project settings")
+    require = set_policy(store, project, check_requirements(list(body.require)))
+    return {"project": project, "require": require}
 
 
 @router.get("/whoami", summary="The calling user and their roles", tags=["auth"])

@@ -225,6 +225,7 @@ class HttpStore(HttpArtifactsMixin):
         if not queued:
             result, resp = self._try(self._client, record)
             if result == SendResult.OK:
+                self._note_answer(record, resp)
                 return (
                     resp is None
                     or not isinstance(resp, dict)
@@ -274,6 +275,28 @@ class HttpStore(HttpArtifactsMixin):
                 return result, None
         eb = _error_body(resp)
         return result, f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
+
+    def _note_answer(self, record: dict[str, Any], answer: Any) -> None:
+        """Say what the server's project policy means for this run (at init and finish)."""
+        if not isinstance(answer, dict) or not isinstance(answer.get("policy"), dict):
+            return
+        policy = answer["policy"]
+        run = str(record.get("run_id") or "")[:8]
+        if policy.get("refused"):
+            warnings.warn(
+                f"labledger: run {run} was recorded as failed, not finished: "
+                f"{policy.get('message')}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif policy.get("require") and record.get("kind") == "run":
+            project = (record.get("body") or {}).get("project")
+            self._warn_once(
+                f"policy-{project}",
+                f"labledger: project {project!r} requires every finished run to carry: "
+                f"{', '.join(policy['require'])}; the server records run {run} as failed "
+                "when one is missing at finish()",
+            )
 
     def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
@@ -367,6 +390,7 @@ class HttpStore(HttpArtifactsMixin):
                             f"{info}; kept in {self.spool.root}/rejected",
                         )
                     else:
+                        self._note_answer(entry.record, info)
                         entry.path.unlink(missing_ok=True)
                     with self._lock:
                         self._pending = max(0, self._pending - 1)
