@@ -156,9 +156,9 @@ def create_run(
         # a retried create (the first answer was lost): fine when it is the same run
         _, project = run_project(request, body.id)
         if project != body.project:
-            raise ApiError(
-                409, f"run {body.id} exists in another project", details={"project": project}
-            ) from None
+            # said without the other project's name: a writer of one project learns
+            # nothing about another's runs
+            raise ApiError(409, f"the run id {body.id} is already taken") from None
         return LedgerJSONResponse(
             {"id": body.id, "created": False, **({"policy": policy} if policy else {})},
             status_code=200,
