@@ -15,12 +15,12 @@ import json
 import logging
 import zlib
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
@@ -54,6 +54,9 @@ log = logging.getLogger("labledger.server")
 
 router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["write"])
 
+# strict numbers: JSON true/false is not a number ("heartbeat_at": false was stored as 0)
+Num = Annotated[float, Strict()]
+Int = Annotated[int, Strict()]
 _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _ID = r"^[0-9a-f]{32}$"
@@ -70,17 +73,17 @@ class RunCreate(BaseModel):
     project: str = Field(min_length=1, max_length=250, pattern=r"^[^\x00-\x1f]+$")
     name: str = Field(min_length=1, max_length=250, pattern=r"^[^\x00]+$")
     status: Literal["running", "finished", "failed", "crashed", "killed"] = "running"
-    created_at: float | None = None
-    ended_at: float | None = None
-    heartbeat_at: float | None = None
+    created_at: Num | None = None
+    ended_at: Num | None = None
+    heartbeat_at: Num | None = None
     host: str | None = Field(default=None, max_length=250)
-    pid: int | None = Field(default=None, ge=0, le=_INT32)
+    pid: Int | None = Field(default=None, ge=0, le=_INT32)
     pid_start: str | None = Field(default=None, max_length=64)
     config: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     notes: str | None = None
-    seed: int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
+    seed: Int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
     env: dict[str, Any] = Field(default_factory=dict)
     datasets: list[dict[str, Any]] = Field(default_factory=list)
     parent_run_id: str | None = Field(default=None, max_length=32)
@@ -92,19 +95,19 @@ class RunUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["running", "finished", "failed", "crashed", "killed"] | None = None
-    ended_at: float | None = None
+    ended_at: Num | None = None
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     tags: list[str] | None = None
     notes: str | None = None
-    seed: int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
+    seed: Int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
     env: dict[str, Any] | None = None
     datasets: list[dict[str, Any]] | None = None
-    exit_code: int | None = Field(default=None, ge=-_INT32 - 1, le=_INT32)
+    exit_code: Int | None = Field(default=None, ge=-_INT32 - 1, le=_INT32)
     error: str | None = None
     parent_run_id: str | None = Field(default=None, max_length=32)
     name: str | None = Field(default=None, min_length=1, max_length=250)
-    heartbeat_at: float | None = None
+    heartbeat_at: Num | None = None
 
 
 class Series(BaseModel):
@@ -119,7 +122,7 @@ class BatchBody(BaseModel):
     """Many points of many keys plus run updates, applied atomically and at most once (``id``)."""
 
     id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="idempotency key")
-    heartbeat: float | None = None
+    heartbeat: Num | None = None
     run_update: RunUpdate = Field(default_factory=lambda: RunUpdate())
     metrics: dict[str, Series] = Field(default_factory=dict)
 
