@@ -23,7 +23,6 @@ from labledger.store.http import HttpStore
 
 from .conftest import Server
 
-
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -65,7 +64,7 @@ def test_every_answer_conforms_to_the_schema_and_none_is_a_server_error(
             except Exception as exc:  # collect them all, to report every mismatch at once
                 first = getattr(exc, "exceptions", [exc])[0]
                 failures.append(
-                    f"{op.label} -> {response.status_code}: {type(first).__name__}: "
+                    f"{case.operation.label} -> {response.status_code}: {type(first).__name__}: "
                     f"{str(first)[:300]} | {response.text[:200]}"
                 )
 
