@@ -131,6 +131,37 @@ def latency(url: str, n: int) -> list[float]:
     return out
 
 
+def print_latency(lats: list[list[float]]) -> None:
+    """Batch #1 vs #100, and batches at the start vs the end of a (former) open chunk."""
+    from labledger.store._schema import CHUNK_POINTS
+
+    n = len(lats[0])
+    for i in (0, 99):
+        if i < n:
+            med = statistics.median(lat[i] for lat in lats) * 1000
+            print(f"latency of 300-point batch #{i + 1}: median {med:.1f} ms")
+    # where each batch would land in an open chunk of CHUNK_POINTS points (rewritten before)
+    start = [
+        lat[i]
+        for lat in lats
+        for i in range(1, n)
+        if (i * 300) % CHUNK_POINTS < 0.25 * CHUNK_POINTS
+    ]
+    end = [
+        lat[i]
+        for lat in lats
+        for i in range(1, n)
+        if (i * 300) % CHUNK_POINTS > 0.75 * CHUNK_POINTS
+    ]
+    print(
+        f"300-point batches in the first quarter of a {CHUNK_POINTS}-point chunk: median "
+        f"{statistics.median(start) * 1000:.1f} ms; in the last quarter: "
+        f"{statistics.median(end) * 1000:.1f} ms"
+    )
+    allm = [x for lat in lats for x in lat[1:]]
+    print(f"all 300-point batches but the first: median {statistics.median(allm) * 1000:.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pg", default=os.environ.get("LABLEDGER_TEST_POSTGRES_URL"))
@@ -139,6 +170,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--latency-batches", type=int, default=200)
+    ap.add_argument("--only", choices=["replay", "latency"], default=None)
     args = ap.parse_args()
     if not args.pg:
         raise SystemExit("give --pg postgresql+psycopg://… or set LABLEDGER_TEST_POSTGRES_URL")
@@ -148,19 +180,15 @@ def main() -> None:
     proc = start_server(pg, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        rates = [replay_round(url, pg, args) for _ in range(args.repeat)]
-        print(
-            f"replay: {args.spools} spools x {args.batches} batches x {args.points} points, "
-            f"in parallel: median {statistics.median(rates):,.0f} points/s "
-            f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})"
-        )
-        lats = [latency(url, args.latency_batches) for _ in range(args.repeat)]
-        for i in (0, 9, 99, args.latency_batches - 1):
-            if i < args.latency_batches:
-                med = statistics.median(lat[i] for lat in lats) * 1000
-                print(f"latency of 300-point batch #{i + 1}: median {med:.1f} ms")
-        allm = [x for lat in lats for x in lat]
-        print(f"all 300-point batches: median {statistics.median(allm) * 1000:.1f} ms")
+        if args.only != "latency":
+            rates = [replay_round(url, pg, args) for _ in range(args.repeat)]
+            print(
+                f"replay: {args.spools} spools x {args.batches} batches x {args.points} points, "
+                f"in parallel: median {statistics.median(rates):,.0f} points/s "
+                f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+            )
+        if args.only != "replay":
+            print_latency([latency(url, args.latency_batches) for _ in range(args.repeat)])
     finally:
         stop(proc)
         drop_db(args.pg, name)
