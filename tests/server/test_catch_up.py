@@ -22,6 +22,7 @@ from labledger.store.sql import SqlStore
 from .conftest import Server, cli_env
 
 CLIENTS = 10
+SPOOLED = 150  # requests each client has spooled before the server comes back
 
 # Logs until the test creates the file "stop", then finishes and prints how many points.
 CLIENT = """
@@ -39,10 +40,11 @@ print(i, flush=True)
 """
 
 
-def _spooled_sessions(root: Path) -> int:
+def _spooled_sessions(root: Path, at_least: int = 1) -> int:
+    """Client sessions holding at least ``at_least`` spooled requests."""
     if not root.exists():
         return 0
-    return sum(1 for d in root.iterdir() if d.is_dir() and any(d.glob("*.json")))
+    return sum(1 for d in root.iterdir() if d.is_dir() and len(list(d.glob("*.json"))) >= at_least)
 
 
 def _wait(cond: Callable[[], bool], what: str, timeout: float, srv: Server, spool: Path) -> None:
@@ -65,6 +67,9 @@ def test_clients_drain_their_spool_after_a_server_sigkill_without_sync(
             "LABLEDGER_URI": srv.url,
             "LABLEDGER_SPOOL_DIR": str(spool),
             "LABLEDGER_SYSTEM_METRICS": "off",
+            # finish() gives up after 10 s *without progress*; a long spool that keeps
+            # draining is waited for (before: a hard 30 s, and 100+ requests were left)
+            "LABLEDGER_SYNC_TIMEOUT": "10",
         }
     )
     procs = [
@@ -82,8 +87,14 @@ def test_clients_drain_their_spool_after_a_server_sigkill_without_sync(
     try:
         _wait(lambda: sql.count_runs(project="catchup") == CLIENTS, "every run", 120, srv, spool)
         srv.kill()
-        # down until every client has spooled something (they keep logging meanwhile)
-        _wait(lambda: _spooled_sessions(spool) == CLIENTS, "every client to spool", 120, srv, spool)
+        # down until every client has a long spool (they keep logging meanwhile)
+        _wait(
+            lambda: _spooled_sessions(spool, SPOOLED) == CLIENTS,
+            "every client to spool",
+            180,
+            srv,
+            spool,
+        )
         srv.start()
         # the clients end their work now: finish() must wait for their spools to drain
         (tmp_path / "stop").touch()

@@ -65,7 +65,7 @@ _RETRY_STATUS = frozenset({401, 403, 408, 425, 429})
 PROBE_MIN = 0.05  # first retry delay after the server failed (doubles up to PROBE_MAX)
 PROBE_MAX = 1.0
 DRAIN_PATIENCE = 600.0  # finish() waits this long at most for a spool that keeps draining
-REPLAY_ITEMS = 200  # spooled requests per POST /replay
+REPLAY_ITEMS = 50  # spooled requests per POST /replay (a round trip stays short: progress)
 REPLAY_BYTES = 8 * 1024 * 1024
 
 
