@@ -45,7 +45,6 @@ def test_every_answer_conforms_to_the_schema_and_none_is_a_server_error(
     schema = schemathesis.openapi.from_url(f"{shared_server.url}/openapi.json")
     tested = []
     statuses: list[int] = []
-    failures: list[str] = []
     for result in schema.get_all_operations():
         op = result.ok()
         tested.append(op.label)
@@ -59,17 +58,10 @@ def test_every_answer_conforms_to_the_schema_and_none_is_a_server_error(
             statuses.append(response.status_code)
             if response.status_code == 501:  # documented "not available in this version"
                 return
-            try:
-                case.validate_response(response, checks=CHECKS)
-            except Exception as exc:  # collect them all, to report every mismatch at once
-                first = getattr(exc, "exceptions", [exc])[0]
-                failures.append(
-                    f"{case.operation.label} -> {response.status_code}: {type(first).__name__}: "
-                    f"{str(first)[:300]} | {response.text[:200]}"
-                )
+            # a mismatch fails the test (schemathesis reports every distinct one found)
+            case.validate_response(response, checks=CHECKS)
 
         check()
-    assert not failures, "\n".join(sorted(set(failures))[:40])
     assert any("POST /api/v1/runs/{run_id}/batches" in t for t in tested), tested
     assert len(tested) >= 15
     assert len(statuses) >= 5 * len(tested)
