@@ -63,6 +63,9 @@ def create_app(
     _include_optional(app, "routes_artifacts")
     if ui:
         _include_optional(app, "ui")
+    from .openapi import install as install_openapi
+
+    install_openapi(app)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness probe")
     def healthz() -> dict[str, Any]:
