@@ -35,6 +35,7 @@ from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
 from ._base import Batch
 from ._locate import code_revisions, precheck_sqlite, sqlite_path
+from ._mlflow_sql import MlflowSqlMixin
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
 
@@ -101,7 +102,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
+class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
     def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:
@@ -292,6 +293,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "notes": run.get("notes"),
             "seed": run.get("seed"),
             "parent_run_id": run.get("parent_run_id"),
+            "author": run.get("author"),
             "updated_at": now,
         }
         for f in _RUN_JSON_FIELDS:
@@ -496,6 +498,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "host": row["host"],
             "pid": row["pid"],
             "parent_run_id": row["parent_run_id"],
+            "author": row["author"],
         }
 
     def list_runs(
