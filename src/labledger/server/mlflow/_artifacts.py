@@ -72,6 +72,7 @@ class _Owner:
     def __init__(self, store: SqlStore, path: str, role: str, request: Request) -> None:
         parts = _safe(path)
         self.store = store
+        self.request = request
         if len(parts) >= 3 and _RUN_ID.match(parts[1]) and parts[2] == "artifacts":
             self.run_id: str | None = parts[1]
             run = store.get_run(parts[1])
@@ -139,6 +140,7 @@ class _Owner:
                 "mlflow_prefix": prefix,
                 "source": "mlflow",
             },
+            storage=getattr(blob_store(self.request), "uri", None),
         )
 
 

@@ -12,7 +12,6 @@ import base64
 import json
 import logging
 import math
-import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -21,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from ..._exceptions import AuthError, LabledgerError, NotFoundError
+from ..._mlflow_map import STATUS_FROM_MLFLOW, STATUS_TO_MLFLOW, param_text, type_param
 from ..errors import ApiError
 
 __all__ = [
@@ -54,23 +54,6 @@ _STATUS_OF_CODE = {
     "INTERNAL_ERROR": 500,
     "TEMPORARILY_UNAVAILABLE": 503,
 }
-
-STATUS_TO_MLFLOW = {
-    "running": "RUNNING",
-    "finished": "FINISHED",
-    "failed": "FAILED",
-    "crashed": "FAILED",
-    "killed": "KILLED",
-    "pruned": "KILLED",
-}
-STATUS_FROM_MLFLOW = {
-    "RUNNING": "running",
-    "SCHEDULED": "running",
-    "FINISHED": "finished",
-    "FAILED": "failed",
-    "KILLED": "killed",
-}
-
 
 class MlflowError(Exception):
     """An error answered in MLflow's shape (``error_code`` decides the status code)."""
@@ -121,13 +104,19 @@ def error_response(exc: Exception) -> JSONResponse:
 
 
 class MlflowRoute(APIRoute):
-    """A route whose failures (dependencies included) answer in MLflow's error shape."""
+    """A route that authenticates first (401 before anything is looked up) and whose
+    failures (dependencies included) answer in MLflow's error shape."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
             try:
+                from starlette.concurrency import run_in_threadpool
+
+                from ..auth import principal
+
+                await run_in_threadpool(principal, request)
                 return await inner(request)
             except Exception as exc:  # every failure is reported to the client, in one shape
                 return error_response(exc)
@@ -211,45 +200,11 @@ def float_to_json(value: float | None) -> Any:
     return value
 
 
-_INT_RE = re.compile(r"[+-]?\d+\Z")
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
-
-
-def type_param(text: str) -> Any:
-    """A param string as labledger stores it in ``config``: a number when it parses as one."""
-    s = text.strip()
-    if _INT_RE.match(s):
-        n = int(s)
-        if -(2**63) <= n < 2**63:
-            return n
-    if _FLOAT_RE.match(s):
-        f = float(s)
-        if math.isfinite(f):
-            return f
-    return text
-
-
-def param_text(value: Any) -> str:
-    """A config value as an MLflow param string."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return repr(value)
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(config: dict[str, Any]) -> dict[str, Any]:
     """Nested config as MLflow's flat params: ``{"model": {"hidden": 8}}`` -> ``model.hidden``."""
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
+    from ..._values import flatten as flat
+
+    return flat(config)
 
 
 def page_token(offset: int) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ..._exceptions import RunNotFoundError
+from ..._mlflow_map import GIT_TAGS
 from ..._values import check_key
 from ...store import Batch
 from ...store.sql import SqlStore
@@ -53,11 +54,6 @@ router = APIRouter(prefix="/api/2.0/mlflow/runs", route_class=MlflowRoute)
 metrics_router = APIRouter(prefix="/api/2.0/mlflow/metrics", route_class=MlflowRoute)
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}\Z")
-GIT_TAGS = {
-    "mlflow.source.git.commit": "commit",
-    "mlflow.source.git.branch": "branch",
-    "mlflow.source.git.repoURL": "remote",
-}
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 MAX_PARAM_LENGTH = 6000
 
