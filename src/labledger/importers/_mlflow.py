@@ -12,8 +12,10 @@ inputs, and artifacts (run artifacts and MLflow 3 logged models), content-addres
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import sys
 import tempfile
 import time
 import uuid
@@ -49,6 +51,14 @@ def tracking_uri(source: str | os.PathLike[str]) -> str:
     from .._exceptions import UsageError
 
     raise UsageError(f"{text!r} is neither a tracking URI, an MLflow database nor an mlruns folder")
+
+
+def _unclamp(value: float) -> float:
+    if value == sys.float_info.max:
+        return math.inf
+    if value == -sys.float_info.max:
+        return -math.inf
+    return value
 
 
 def _labledger_id(mlflow_run_id: str) -> str:
@@ -95,6 +105,11 @@ def import_mlflow(
     started = time.perf_counter()
     uri = tracking_uri(source)
     target = store if store is not None and not isinstance(store, str) else open_store(store)
+    # mlflow draws a progress bar per download; the import draws its own
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if uri.startswith("file:"):
+        # mlflow 3 refuses file stores unless asked; reading an old mlruns/ is the point here
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     client = MlflowClient(tracking_uri=uri)
     summary = ImportSummary(source=_redacted(uri))
     report = on_progress or (lambda done, total, desc: None)
@@ -260,7 +275,8 @@ def _import_run(
     for key in sorted(data.metrics):
         hist = client.get_metric_history(info.run_id, key)
         steps = [int(m.step) for m in hist]
-        values = [float(m.value) for m in hist]
+        # MLflow's SQL store clamps +-inf to +-max float: give them back their meaning
+        values = [_unclamp(float(m.value)) for m in hist]
         stamps = [m.timestamp / 1000.0 for m in hist]
         pending[key] = (steps, values, stamps)
         size += len(steps)

@@ -55,6 +55,7 @@ _STATUS_OF_CODE = {
     "TEMPORARILY_UNAVAILABLE": 503,
 }
 
+
 class MlflowError(Exception):
     """An error answered in MLflow's shape (``error_code`` decides the status code)."""
 
