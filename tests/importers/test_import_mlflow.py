@@ -112,7 +112,11 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def check_imported(store_uri: str, expected: list[dict[str, Any]], tmp_path: Path) -> None:
     from labledger import Ledger
 
-    ledger = Ledger(store_uri)
+    with Ledger(store_uri) as ledger:
+        _check(ledger, expected)
+
+
+def _check(ledger: Any, expected: list[dict[str, Any]]) -> None:
     for exp in expected:
         run = ledger.get(exp["id"])  # the MLflow run id is the labledger id
         assert run["id"] == exp["id"] and run["name"].startswith("run-")
@@ -178,7 +182,8 @@ def test_import_from_sqlite_database_is_complete_and_idempotent(
     assert again["runs"] == 0 and again["skipped"] == 3 and again["points"] == 0
     from labledger import Ledger
 
-    assert len(Ledger(target).runs()) == 3
+    with Ledger(target) as ledger:
+        assert len(ledger.runs()) == 3
 
 
 def test_import_from_mlruns_folder(

@@ -82,24 +82,31 @@ def _scalar_tensor(event: Any) -> float | None:
     return float(arr.reshape(()).item())
 
 
-def _hparams(acc: Any, tags: list[str]) -> dict[str, Any]:
+def _hparams(d: Path, files: list[str]) -> dict[str, Any]:
+    """The hparams plugin's session start info in the folder's event files (raw read: the
+    accumulator drops these value-less summaries)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.plugins.hparams import metadata as hp_meta
 
     out: dict[str, Any] = {}
-    for tag in tags:
-        if tag != hp_meta.SESSION_START_INFO_TAG:
-            continue
-        content = acc.SummaryMetadata(tag).plugin_data.content
-        info = hp_meta.parse_session_start_info_plugin_data(content)
-        for name, value in info.hparams.items():
-            kind = value.WhichOneof("kind")
-            if kind == "number_value":
-                v = value.number_value
-                out[name] = int(v) if float(v).is_integer() and abs(v) < 2**53 else v
-            elif kind == "bool_value":
-                out[name] = bool(value.bool_value)
-            elif kind == "string_value":
-                out[name] = value.string_value
+    for name in files:
+        for event in EventFileLoader(str(d / name)).Load():
+            if not event.HasField("summary"):
+                continue
+            for value in event.summary.value:
+                if value.tag != hp_meta.SESSION_START_INFO_TAG:
+                    continue
+                content = value.metadata.plugin_data.content
+                info = hp_meta.parse_session_start_info_plugin_data(content)
+                for key, hv in info.hparams.items():
+                    kind = hv.WhichOneof("kind")
+                    if kind == "number_value":
+                        v = hv.number_value
+                        out[key] = int(v) if float(v).is_integer() and abs(v) < 2**53 else v
+                    elif kind == "bool_value":
+                        out[key] = bool(hv.bool_value)
+                    elif kind == "string_value":
+                        out[key] = hv.string_value
     return out
 
 
@@ -127,7 +134,7 @@ def _import_dir(
             [float(e.value) for e in evs],
             [e.wall_time for e in evs],
         )
-    hparams = _hparams(acc, tags.get("tensors", []))
+    hparams = _hparams(d, files)
     for tag in tags.get("tensors", []):
         if tag.startswith("_hparams_/") or tag in metrics:
             continue
