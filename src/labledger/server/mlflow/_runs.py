@@ -28,7 +28,7 @@ from ..._mlflow_map import GIT_TAGS
 from ..._values import check_key
 from ...store import Batch
 from ...store.sql import SqlStore
-from ..auth import principal
+from ..auth import principal, run_project
 from ._common import (
     STATUS_FROM_MLFLOW,
     STATUS_TO_MLFLOW,
@@ -130,6 +130,21 @@ def _run(request: Request, params: dict[str, Any], role: str) -> tuple[SqlStore,
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found") from None
     principal(request).require(role, run["project"])
     return store, run
+
+
+def _run_id_for_metrics(request: Request, params: dict[str, Any]) -> tuple[SqlStore, str]:
+    """The run of a metrics-only write: the cached run -> project lookup of the auth layer
+    and no run record read (the hot path of ``log_batch``)."""
+    store = sql_store(request)
+    run_id = require_str(params, "run_id", "run_uuid")
+    if not _RUN_ID.match(run_id):
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
+    try:
+        _, project = run_project(request, run_id)
+    except RunNotFoundError:
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found") from None
+    principal(request).require("write", project)
+    return store, run_id
 
 
 def _active(run: dict[str, Any]) -> None:
@@ -355,9 +370,8 @@ def _metrics(raw: list[Any]) -> dict[str, tuple[list[int], list[float], list[flo
 
 @router.post("/log-metric")
 def log_metric(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run = _run(request, params, "write")
-    _active(run)
-    _write(store, run["id"], metrics=_metrics([params]))
+    store, run_id = _run_id_for_metrics(request, params)
+    _write(store, run_id, metrics=_metrics([params]))
     return {}
 
 
@@ -401,8 +415,6 @@ def delete_tag(request: Request, params: dict[str, Any] = Depends(read_params)) 
 
 @router.post("/log-batch")
 def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run = _run(request, params, "write")
-    _active(run)
     metrics = list(params.get("metrics") or [])
     param_list = _tag_list(params.get("params"), "params")
     tags = _tag_list(params.get("tags"))
@@ -413,6 +425,12 @@ def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -
             f"{MAX_PARAMS} params and {MAX_TAGS} tags; got {len(metrics)}, "
             f"{len(param_list)} and {len(tags)}",
         )
+    if not param_list and not tags:  # metrics only: no run record to read
+        store, run_id = _run_id_for_metrics(request, params)
+        _write(store, run_id, metrics=_metrics(metrics))
+        return {}
+    store, run = _run(request, params, "write")
+    _active(run)
     changes = _Changes(run)
     seen: dict[str, str] = {}
     for k, v in param_list:
