@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -331,3 +332,53 @@ def test_tokens_are_labledger_tokens_with_their_roles(
     assert err.value.error_code == "PERMISSION_DENIED"
     r = httpx.get(f"{srv.url}/api/2.0/mlflow/runs/get", params={"run_id": run.info.run_id})
     assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
+    # every MLflow route authenticates before it looks anything up
+    from labledger.server import create_app
+
+    app = create_app("sqlite:////nonexistent/never-opened.db")
+    flat = [c for r in app.routes for c in getattr(r, "effective_candidates", lambda r=r: [r])()]
+    routes = sorted(
+        {
+            (m, str(r.path))
+            for r in flat
+            for m in getattr(r, "methods", None) or ()
+            if str(getattr(r, "path", "")).startswith("/api/2.0/") and m != "HEAD"
+        }
+    )
+    assert len(routes) >= 30
+    with httpx.Client(base_url=srv.url) as anon_http:
+        for method, path in routes:
+            url = re.sub(r"\{[^}]+\}", "x", path)
+            r = anon_http.request(method, url, json={} if method != "GET" else None)
+            assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
+            assert r.json()["error_code"] == "UNAUTHENTICATED"
+
+
+def test_import_from_an_mlflow_server_url(
+    client: MlflowClient, server: Server, tmp_path: Path
+) -> None:
+    """The importer reads any tracking URI; here labledger's own MLflow API is the source."""
+    if not server.backend_uri.startswith("sqlite"):
+        pytest.skip("one backend is enough for the HTTP source")
+    from labledger import Ledger
+    from labledger.importers import import_mlflow
+
+    eid = client.create_experiment(unique("over-http"))
+    rid = client.create_run(eid, run_name="remote", tags={"mlflow.user": "ada"}).info.run_id
+    client.log_batch(
+        rid, metrics=[Metric("loss", 1.0 / (i + 1), 1000 + i, i) for i in range(20)],
+        params=[Param("lr", "0.02")],
+    )  # fmt: skip
+    (tmp_path / "f.txt").write_text("over http")
+    client.log_artifact(rid, str(tmp_path / "f.txt"))
+    client.set_terminated(rid)
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    summary = import_mlflow(server.url, target, artifacts_uri=str(tmp_path / "blobs"))
+    assert summary.errors == [] and summary.runs >= 1
+    with Ledger(target) as ledger:
+        run = ledger.get(rid)
+        assert run["author"] == "ada" and run["config"] == {"lr": 0.02}
+        assert [p[0] for p in ledger.history(rid, "loss").to_list()] == list(range(20))
+        assert [a["name"] for a in run["artifacts"]] == ["f.txt"]
+    again = import_mlflow(server.url, target, artifacts_uri=str(tmp_path / "blobs"))
+    assert again.runs == 0 and again.skipped == summary.runs

@@ -94,17 +94,41 @@ def import_mlflow(
     artifacts_uri: str | None = None,
     on_progress: Progress | None = None,
 ) -> ImportSummary:
+    """Import every experiment and run of MLflow tracking URI ``source`` into ``store``
+    (a Store, a store URI, or None for the default store)."""
+    kw: dict[str, Any] = {
+        "artifacts": artifacts,
+        "artifacts_uri": artifacts_uri,
+        "on_progress": on_progress,
+    }
+    if store is not None and not isinstance(store, str):
+        return _import_mlflow(source, store, **kw)
+    from ..store import open_store
+
+    target = open_store(store)
+    try:
+        return _import_mlflow(source, target, **kw)
+    finally:
+        target.close()
+
+
+def _import_mlflow(
+    source: str | os.PathLike[str],
+    store: Store,
+    *,
+    artifacts: bool = True,
+    artifacts_uri: str | None = None,
+    on_progress: Progress | None = None,
+) -> ImportSummary:
     """Import every experiment and run of MLflow tracking URI ``source`` into ``store``."""
     try:
         from mlflow import MlflowClient
         from mlflow.entities import ViewType
     except ImportError as exc:
         raise MissingDependencyError("mlflow", "mlflow") from exc
-    from ..store import open_store
-
     started = time.perf_counter()
     uri = tracking_uri(source)
-    target = store if store is not None and not isinstance(store, str) else open_store(store)
+    target = store
     # mlflow draws a progress bar per download; the import draws its own
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if uri.startswith("file:"):

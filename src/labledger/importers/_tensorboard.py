@@ -45,18 +45,36 @@ def import_tensorboard(
     project: str | None = None,
     on_progress: Progress | None = None,
 ) -> ImportSummary:
+    """Import every run under ``logdir`` into ``store`` (a Store, a store URI, or None for
+    the default store); the project is ``project`` or the folder's name."""
+    if store is not None and not isinstance(store, str):
+        return _import_tensorboard(logdir, store, project=project, on_progress=on_progress)
+    from ..store import open_store
+
+    target = open_store(store)
+    try:
+        return _import_tensorboard(logdir, target, project=project, on_progress=on_progress)
+    finally:
+        target.close()
+
+
+def _import_tensorboard(
+    logdir: str | os.PathLike[str],
+    store: Store,
+    *,
+    project: str | None = None,
+    on_progress: Progress | None = None,
+) -> ImportSummary:
     """Import every run under ``logdir`` into ``store`` (project: ``project`` or the folder name)."""
     try:
         from tensorboard.backend.event_processing import event_accumulator as ea
     except ImportError as exc:
         raise MissingDependencyError("tensorboard", "tensorboard") from exc
-    from ..store import open_store
-
     started = time.perf_counter()
     root = Path(logdir).expanduser().resolve()
     if not root.is_dir():
         raise UsageError(f"{os.fspath(logdir)!r} is not a folder")
-    target = store if store is not None and not isinstance(store, str) else open_store(store)
+    target = store
     project = project or root.name
     summary = ImportSummary(source=str(root), experiments=1)
     report = on_progress or (lambda done, total, desc: None)
