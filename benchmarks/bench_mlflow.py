@@ -101,9 +101,10 @@ def bench_ingest(pg: str, reps: int, points: int) -> None:
     try:
         print(f"ingest: {points} metric values through MlflowClient.log_batch; {load()}")
         ll, ml = [], []
-        for _ in range(reps):  # alternate, so load drifts hit both sides alike
+        for rep in range(reps):  # alternate, so load drifts hit both sides alike
             ll.append(ingest_once(ll_url, points))
             ml.append(ingest_once(ml_url, points))
+            print(f"  rep {rep + 1}: labledger {ll[-1]:.2f} s, mlflow {ml[-1]:.2f} s", flush=True)
         a, b = statistics.median(ll), statistics.median(ml)
         print(
             f"  labledger server: median {a:.2f} s ({points / a:,.0f} values/s)  {[round(x, 2) for x in ll]}"
@@ -165,6 +166,7 @@ def bench_import(runs: int, reps: int) -> None:
         assert summary.runs == runs and not summary.errors, summary
         rates.append(runs / summary.seconds)
         prates.append(summary.points / summary.seconds)
+        print(f"  rep {r + 1}: {summary.seconds:.1f} s", flush=True)
     print(f"  runs/s: median {statistics.median(rates):.1f}  {[round(x, 1) for x in rates]}")
     print(f"  points/s: median {statistics.median(prates):,.0f}")
 
