@@ -293,8 +293,10 @@ def _import_run(
     if existing is None:
         target.create_run(record)
     summary.params += len(params)
-    n = 0
-    pending: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    has_files = blobs is not None and (
+        bool(models.get(info.run_id)) or bool(client.list_artifacts(info.run_id))
+    )
+    batches: list[dict[str, tuple[list[int], list[float], list[float]]]] = [{}]
     size = 0
     for key in sorted(data.metrics):
         hist = client.get_metric_history(info.run_id, key)
@@ -302,20 +304,29 @@ def _import_run(
         # MLflow's SQL store clamps +-inf to +-max float: give them back their meaning
         values = [_unclamp(float(m.value)) for m in hist]
         stamps = [m.timestamp / 1000.0 for m in hist]
-        pending[key] = (steps, values, stamps)
+        if size >= BATCH_POINTS:
+            batches.append({})
+            size = 0
+        batches[-1][key] = (steps, values, stamps)
         size += len(steps)
         summary.points += len(steps)
-        if size >= BATCH_POINTS:
-            target.write_batch(Batch(run_id=rid, metrics=pending, id=f"mlflow-{rid}-m{n}"))
-            n, pending, size = n + 1, {}, 0
-    if pending:
-        target.write_batch(Batch(run_id=rid, metrics=pending, id=f"mlflow-{rid}-m{n}"))
-    if blobs is not None:
+    done = {"env": {"mlflow": dict(ml_env, import_complete=True)}}
+    for n, metrics in enumerate(batches):
+        # without files to copy, the last metrics batch also marks the import complete:
+        # one transaction per run instead of two
+        last = n == len(batches) - 1 and not has_files
+        if metrics or last:
+            target.write_batch(
+                Batch(
+                    run_id=rid,
+                    metrics=metrics,
+                    run_update=done if last else {},
+                    id=f"mlflow-{rid}-m{n}",
+                )
+            )
+    if has_files:
         _import_artifacts(client, uri, target, blobs, exp.name, rid, run, models, summary)
-    ml_env["import_complete"] = True
-    target.write_batch(
-        Batch(run_id=rid, run_update={"env": {"mlflow": ml_env}}, id=f"mlflow-{rid}-done")
-    )
+        target.write_batch(Batch(run_id=rid, run_update=done, id=f"mlflow-{rid}-done"))
     summary.runs += 1
 
 
