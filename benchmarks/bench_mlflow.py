@@ -180,6 +180,11 @@ def main() -> None:
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--skip-import", action="store_true")
     args = ap.parse_args()
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        print("mlflow: skipped (install the extra: pip install 'labledger[mlflow]')")
+        return
     if not args.skip_ingest:
         if not args.pg:
             print("ingest: skipped (no --pg and LABLEDGER_TEST_POSTGRES_URL is unset)")
