@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import operator
 import os
 import sys
@@ -299,9 +300,13 @@ class Run:
 
     # -- public API ------------------------------------------------------------------
 
-    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, timestamp: float | None = None
+    ) -> None:
         """Record metric values at ``step`` (auto-incremented when omitted).
 
+        ``timestamp`` (seconds since the epoch, default now) is the wall time recorded
+        with the points: importers and replayed logs pass the original time.
         Only appends to an in-memory buffer. Raises ``TypeError`` for a non-numeric
         value, :class:`InvalidKeyError` for a bad key, :class:`RunFinishedError`
         after ``finish()``.
@@ -317,7 +322,7 @@ class Run:
             self._step = step + 1
         else:
             step = self._check_step(step)
-        t = _now()
+        t = _now() if timestamp is None else _check_timestamp(timestamp)
         known = self._known
         try:
             items = data.items()
@@ -721,3 +726,15 @@ def init(
     if capture:
         run._start_capture()
     return run
+
+
+def _check_timestamp(timestamp: Any) -> float:
+    """A finite wall time in seconds (a bool, a string or NaN is a caller's bug)."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+        raise TypeError(
+            f"timestamp must be seconds since the epoch, not {type(timestamp).__name__}"
+        )
+    t = float(timestamp)
+    if not math.isfinite(t) or t < 0:
+        raise ValueError(f"timestamp must be finite and >= 0, got {timestamp!r}")
+    return t

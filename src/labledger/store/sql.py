@@ -37,6 +37,7 @@ from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
 from ._base import TERMINAL_STATUSES, Batch
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
+from ._mlflow_sql import MlflowSqlMixin
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
 
@@ -161,7 +162,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
+class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
     def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:
@@ -653,6 +654,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "parent_run_id": row["parent_run_id"],
             "group": row["group"],
             "job_type": row["job_type"],
+            "author": row["author"],
         }
 
     def list_runs(
