@@ -57,6 +57,15 @@ LAYERS: list[tuple[str, list[str]]] = [
 ]
 
 
+# Upward imports accepted on purpose, each with its reason. Keep this list short.
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {
+    ("labledger", "labledger.integrations"): (
+        "the public API re-exports autolog, loaded on first use; the integrations are "
+        "written over the public API (import labledger), so they sit above it"
+    ),
+}
+
+
 def _modules() -> dict[str, Path]:
     mods: dict[str, Path] = {}
     for path in PKG.rglob("*.py"):
@@ -137,7 +146,7 @@ def imports_of(module: str) -> list[tuple[str, int]]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    return {m: {t for t, _ in imports_of(m)} for m in MODULES}
+    return {m: {t for t, _ in imports_of(m) if (m, t) not in ALLOWED_UPWARD} for m in MODULES}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -193,6 +202,8 @@ def test_every_import_points_down() -> None:
         here = layer_of(module)
         for target, line in imports_of(module):
             there = layer_of(target)
+            if (module, target) in ALLOWED_UPWARD:
+                continue
             if here is not None and there is not None and there < here:
                 upward.append(
                     f"{module}:{line} ({LAYERS[here][0]}) imports {target} ({LAYERS[there][0]})"
@@ -205,6 +216,13 @@ def test_no_import_cycles() -> None:
     assert not cycles, "modules that import each other, directly or through others:\n" + "\n".join(
         " <-> ".join(c) for c in cycles
     )
+
+
+def test_allowed_upward_imports_still_exist() -> None:
+    """An exception that is no longer needed is removed from ALLOWED_UPWARD."""
+    graph = {m: {t for t, _ in imports_of(m)} for m in MODULES}
+    stale = [edge for edge in ALLOWED_UPWARD if edge[1] not in graph.get(edge[0], set())]
+    assert stale == []
 
 
 def test_library_code_never_imports_the_cli() -> None:

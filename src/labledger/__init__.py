@@ -30,11 +30,12 @@ from ._exceptions import (
     StrictModeError,
     UsageError,
 )
-from .tracking._run import Run, init
+from .tracking._run import Run, active_run, init
 
 if _typing.TYPE_CHECKING:
     from ._ledger import Ledger
     from .capture.seeds import seed_everything
+    from .integrations import autolog
 
 __version__ = "0.1.0"
 
@@ -61,6 +62,8 @@ __all__ = [
     "StrictModeError",
     "UsageError",
     "__version__",
+    "active_run",
+    "autolog",
     "init",
     "seed_everything",
 ]
@@ -76,4 +79,8 @@ def __getattr__(name: str) -> _typing.Any:
         from .capture.seeds import seed_everything
 
         return seed_everything
+    if name == "autolog":  # the import hook and the integrations load on first use
+        from .integrations import autolog
+
+        return autolog
     raise AttributeError(f"module 'labledger' has no attribute {name!r}")

@@ -43,8 +43,12 @@ class Ledger:
     ) -> list[dict[str, Any]]:
         """Runs as dicts (the fields of ``labledger show --json``), newest first by default."""
         self._reap_stale()
-        return self.store.list_runs(
-            project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
+        from ._html import RunTable  # a list that renders as an HTML table in notebooks
+
+        return RunTable(
+            self.store.list_runs(
+                project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
+            )
         )
 
     def count(self, project: str | None = None, filter: str | Node | None = None) -> int:
@@ -53,7 +57,9 @@ class Ledger:
     def get(self, run_id_or_prefix: str) -> dict[str, Any]:
         """One run by id, unique id prefix, or unique name."""
         self._reap_stale()
-        return self.store.get_run(run_id_or_prefix)
+        from ._html import RunRecord  # a dict that renders as HTML in notebooks
+
+        return RunRecord(self.store.get_run(run_id_or_prefix))
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
         """A metric series ordered by step; ``max_points`` downsamples keeping bucket extremes."""

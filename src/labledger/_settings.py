@@ -32,6 +32,11 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
             "Project of new runs. Default: the name of the git repository (or current directory).",
         ),
         (
+            "LABLEDGER_GROUP",
+            None,
+            "Group of new runs, e.g. a sweep (like init(group=...)).",
+        ),
+        (
             "LABLEDGER_ARTIFACTS_URI",
             None,
             "Artifact storage: a directory, file://, s3://bucket/prefix. "

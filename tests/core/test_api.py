@@ -403,3 +403,21 @@ def test_a_run_name_that_is_also_hex_resolves_to_that_run(store_uri: str) -> Non
         assert store.resolve_run_id("c" + "0" * 31) == "c" + "0" * 31
     finally:
         store.close()
+
+
+def test_log_keeps_an_explicit_timestamp(store_uri: str, finish_all: list[Any]) -> None:
+    run = start(store_uri, finish_all)
+    run.log({"loss": 0.5}, step=3, timestamp=1_600_000_000.25)
+    run.log({"loss": 0.4})  # default: now
+    run.finish()
+    with labledger.Ledger(store_uri) as ledger:
+        points = ledger.history(run.id, "loss").to_list()
+    assert points[0] == (3, 0.5, 1_600_000_000.25)
+    assert points[1][2] > 1_700_000_000
+
+
+@pytest.mark.parametrize("bad", ["1600000000", math.nan, math.inf, -1.0, True])
+def test_log_rejects_a_bad_timestamp(store_uri: str, finish_all: list[Any], bad: Any) -> None:
+    run = start(store_uri, finish_all)
+    with pytest.raises((TypeError, ValueError), match="timestamp"):
+        run.log({"loss": 0.5}, timestamp=bad)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from labledger._exceptions import AuthError, IntegrityError, UsageError
+from labledger._exceptions import AuthError, IntegrityError, NotFoundError, UsageError
 from labledger.remote.http import HttpBlobStore, HttpStore
 from labledger.store import Store
 
@@ -326,7 +326,9 @@ def test_roles_on_artifact_routes(world: dict[str, Any], tmp_path: Path) -> None
                 c.get("/api/v1/projects/alpha/artifact-ref", params={"ref": "data"}).status_code
                 == status
             )
-            assert c.get(f"/api/v1/runs/{made['id']}/artifacts").status_code == status
+            # another project's run answers as if it did not exist (404), not 403 (#16)
+            run_status = 404 if status == 403 else status
+            assert c.get(f"/api/v1/runs/{made['id']}/artifacts").status_code == run_status
             versions = c.get("/api/v1/artifact-versions", params={"project": "alpha"})
             assert versions.status_code == status
         # listing without a project shows only readable projects
@@ -410,7 +412,7 @@ def test_repro_verdicts_through_the_server(world: dict[str, Any], tmp_path: Path
         assert got[0]["details"]["loss"]["delta"] != got[0]["details"]["loss"]["delta"]  # NaN kept
         with pytest.raises(AuthError):
             bob.add_repro_verdict({"original_run_id": a, "verdict": "reproduced"})
-        with pytest.raises(AuthError):
+        with pytest.raises(NotFoundError):  # another project's run: as if it did not exist
             dave.repro_verdicts([a])
         with pytest.raises(UsageError):
             alice.add_repro_verdict({"original_run_id": a, "verdict": "maybe"})

@@ -139,7 +139,19 @@ def capture_env(
 
             if script is not None and not is_installed(script):
                 probe("code_snapshot", lambda: capture_snapshot(script, put_blob))
-        return ["git", "code_snapshot"]
+        from .notebook import in_notebook, notebook_snapshot
+
+        if in_notebook():  # Jupyter/IPython: the notebook's cells are the run's code
+            probe("notebook", lambda: notebook_snapshot(put_blob))
+            if "code_snapshot" not in env and env.get("git") is None and env.get("notebook"):
+                env["code_snapshot"] = {
+                    "sha256": env["notebook"]["sha256"],
+                    "root": None,
+                    "files": env["notebook"]["files"],
+                    "excluded": [],
+                    "notebook": True,
+                }
+        return ["git", "code_snapshot", "notebook"]
 
     def packages() -> list[str]:
         try:
@@ -318,6 +330,11 @@ def _start_warnings(run: Run, env: dict[str, Any]) -> None:
             warn_once("dirty", f"uncommitted changes captured as a patch{extra}")
     elif "git" in (env.get("errors") or {}):
         warn_once("git-error", f"could not read the git state: {env['errors']['git']}")
+    elif "code_snapshot" in env and (env["code_snapshot"] or {}).get("notebook"):
+        warn_once(
+            "no-git-notebook",
+            "not in a git repository; the notebook's code cells were stored as the run's code",
+        )
     elif "code_snapshot" in env:
         warn_once(
             "no-git",

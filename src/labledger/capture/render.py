@@ -125,6 +125,12 @@ def render_env_lines(env: dict[str, Any]) -> list[str]:
         lines.append(
             f"code     snapshot {str(snap.get('sha256', '-'))[:12]} of {len(snap.get('files') or [])} file(s) (no git)"
         )
+    nb = env.get("notebook") or {}
+    if nb:
+        where = nb.get("path") or "the session's executed cells"
+        lines.append(
+            f"notebook {where}: {nb.get('cells', 0)} code cell(s), sha256 {str(nb.get('sha256', '-'))[:12]}"
+        )
     py = env.get("python") or {}
     if py:
         venv = f", venv {py['venv']}" if py.get("venv") else ""

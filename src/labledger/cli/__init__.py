@@ -25,6 +25,7 @@ _OPTIONAL_MODULES: dict[str, str] = {
     "botocore": "s3",
     "fastapi": "server",
     "matplotlib": "analysis",
+    "mlflow": "mlflow",
     "multipart": "server",
     "pandas": "analysis",
     "psycopg": "postgres",
@@ -34,6 +35,7 @@ _OPTIONAL_MODULES: dict[str, str] = {
     "scipy": "analysis",
     "sklearn": "analysis",
     "starlette": "server",
+    "tensorboard": "tensorboard",
     "uvicorn": "server",
 }
 
@@ -47,6 +49,7 @@ _COMMANDS: dict[str, str] = {
     "env": "env:env",
     "export": "query:export",
     "gc": "artifacts:gc",
+    "import": "imports:import_group",
     "importance": "query:importance",
     "ls": "runs:ls",
     "repro": "repro:repro",

@@ -67,6 +67,7 @@ STATUS_STYLE = {
     "failed": "red",
     "crashed": "magenta",
     "killed": "yellow",
+    "pruned": "blue",
 }
 
 

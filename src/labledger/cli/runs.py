@@ -32,7 +32,17 @@ _LS_FIELDS = (
     "summary",
     "tags",
     "seed",
+    "group",
+    "job_type",
+    "parent_run_id",
 )
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (run names and groups are user data)."""
+    from rich.markup import escape as _escape
+
+    return _escape(text)
 
 
 def run_json(run: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +50,25 @@ def run_json(run: dict[str, Any]) -> dict[str, Any]:
     out = dict(run)
     out.setdefault("artifacts", [])
     out.setdefault("used_artifacts", [])
+    for key in ("group", "job_type", "parent_run_id"):
+        out.setdefault(key, None)
+    out.setdefault("children", [])
     return out
+
+
+def child_runs(ledger: Any, run_id: str) -> list[dict[str, Any]]:
+    """The runs whose parent is ``run_id``, oldest first, as short records."""
+    runs = ledger.runs(filter=f'parent_run_id = "{run_id}"', order_by="created_at")
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "status": r["status"],
+            "job_type": r.get("job_type"),
+            "summary": r["summary"],
+        }
+        for r in runs
+    ]
 
 
 @click.command()
@@ -67,6 +95,9 @@ def run_json(run: dict[str, Any]) -> dict[str, Any]:
     "to the default table, e.g. config.lr,val/acc; naming a built-in (id, project, name, "
     "status, created, ended, runtime, repro, tags, seed) gives exactly the listed columns.",
 )
+@click.option(
+    "--tree", is_flag=True, help="Indent child runs under their parent (Optuna trials, sweeps)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of run objects.")
 @store_option
 def ls(
@@ -75,6 +106,7 @@ def ls(
     sort: str | None,
     limit: int | None,
     columns: str | None,
+    tree: bool,
     as_json: bool,
     store: str | None,
 ) -> None:
@@ -107,11 +139,17 @@ def ls(
         return
     show_repro = any(v["verdict"] for v in repro.values())
     requested = [col.strip() for col in columns.split(",") if col.strip()] if columns else []
+    show_group = any(r.get("group") for r in runs)
+    depth: dict[str, int] = {}
+    if tree:
+        runs, depth = _as_tree(runs)
     if any(col in BUILTIN_COLUMNS for col in requested):
         names = requested  # the user chose the whole table
     else:
         names = [
-            *_DEFAULT_BUILTINS,
+            *_DEFAULT_BUILTINS[:4],
+            *(["group"] if show_group else []),
+            *_DEFAULT_BUILTINS[4:],
             *(["repro"] if show_repro else []),
             *(requested or _default_columns(runs)),
         ]
@@ -124,7 +162,10 @@ def ls(
         for col in names:
             if col in BUILTIN_COLUMNS:
                 matched.add(col)
-                row.append(_builtin_cell(col, r, repro[r["id"]]))
+                cell = _builtin_cell(col, r, repro[r["id"]])
+                if col == "id" and depth.get(r["id"]):
+                    cell = "  " * depth[r["id"]] + "└ " + cell
+                row.append(cell)
                 continue
             key = col if col in flat else f"summary.{col}" if f"summary.{col}" in flat else None
             key = key or (f"config.{col}" if f"config.{col}" in flat else None)
@@ -183,6 +224,7 @@ BUILTIN_COLUMNS = (
     "project",
     "name",
     "status",
+    "group",
     "created",
     "ended",
     "runtime",
@@ -199,7 +241,17 @@ def _droppable(names: list[str]) -> list[str]:
     from the right, then
     the less telling built-ins first. id, name and status always stay."""
     extra = [n for n in names if n not in BUILTIN_COLUMNS]
-    return ["tags", "ended", "seed", "created", *reversed(extra), "project", "runtime", "repro"]
+    return [
+        "tags",
+        "ended",
+        "seed",
+        "created",
+        *reversed(extra),
+        "group",
+        "project",
+        "runtime",
+        "repro",
+    ]
 
 
 def _builtin_cell(col: str, r: dict[str, Any], repro: dict[str, Any]) -> str:
@@ -221,7 +273,37 @@ def _builtin_cell(col: str, r: dict[str, Any], repro: dict[str, Any]) -> str:
         return ", ".join(r.get("tags") or [])
     if col == "seed":
         return "" if r.get("seed") is None else str(r["seed"])
-    return str(r.get(col) or "")
+    return escape(str(r.get(col) or ""))
+
+
+def _as_tree(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """``runs`` reordered so each child follows its parent (when listed), with its depth."""
+    ids = {r["id"] for r in runs}
+    children: dict[str, list[dict[str, Any]]] = {}
+    roots = []
+    for r in runs:
+        parent = r.get("parent_run_id")
+        if isinstance(parent, str) and parent in ids and parent != r["id"]:
+            children.setdefault(parent, []).append(r)
+        else:
+            roots.append(r)
+    out: list[dict[str, Any]] = []
+    depth: dict[str, int] = {}
+
+    def visit(r: dict[str, Any], d: int) -> None:
+        if r["id"] in depth:  # a cycle of parents: list each run once
+            return
+        depth[r["id"]] = d
+        out.append(r)
+        for c in children.get(r["id"], []):
+            visit(c, d + 1)
+
+    for r in roots:
+        visit(r, 0)
+    for r in runs:  # runs only reachable through a cycle
+        if r["id"] not in depth:
+            visit(r, 0)
+    return out, depth
 
 
 def _repro_cell(info: dict[str, Any], styles: dict[str, str], badge: Any) -> str:
@@ -252,6 +334,7 @@ def show(run_ref: str, as_json: bool, store: str | None) -> None:
     """Show one run: config, summary, environment, datasets, artifacts. RUN is an id, prefix or name."""
     with open_ledger(store) as ledger:
         run = run_json(ledger.get(run_ref))
+        run["children"] = child_runs(ledger, run["id"])
         from ..repro._display import repro_field
 
         run["repro"] = repro_field(ledger.store, run["id"])
@@ -274,6 +357,17 @@ def render_run(run: dict[str, Any]) -> None:
     )
     if run.get("seed") is not None:
         head += f"   seed {run['seed']}"
+    hierarchy = [
+        f"{label} {escape(str(run[key]))}"
+        for label, key in (
+            ("group", "group"),
+            ("job type", "job_type"),
+            ("parent", "parent_run_id"),
+        )
+        if run.get(key)
+    ]
+    if hierarchy:
+        head += "\n" + "   ".join(hierarchy)
     if run.get("tags"):
         head += "\ntags " + ", ".join(run["tags"])
     if run.get("notes"):
@@ -351,6 +445,22 @@ def render_run(run: dict[str, Any]) -> None:
                 str(a.get("sha256", ""))[:16],
                 _size(a.get("size")),
                 str(a.get("run_id") or "")[:8],
+            )
+        c.print(t)
+    if run.get("children"):
+        t = Table(title="children", title_justify="left", header_style="bold")
+        keys = sorted(
+            {k for ch in run["children"] for k in ch["summary"] if not k.startswith("system/")}
+        )[:3]
+        for col in ("id", "name", "status", "job type", *keys):
+            t.add_column(col, overflow="fold")
+        for ch in run["children"]:
+            t.add_row(
+                ch["id"][:8],
+                escape(ch["name"]),
+                f"[{STATUS_STYLE.get(ch['status'], '')}]{ch['status']}[/]",
+                escape(ch.get("job_type") or ""),
+                *(fmt_value(ch["summary"].get(k, "")) for k in keys),
             )
         c.print(t)
     if (run.get("repro") or {}).get("verdicts"):

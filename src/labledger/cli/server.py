@@ -1,4 +1,4 @@
-"""``labledger server`` (serve, db upgrade, token create/revoke/list) and ``labledger sync``."""
+"""``labledger server`` (serve, db upgrade, token create/revoke/list, policy) and ``labledger sync``."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def server(
     """Run the team tracking server (FastAPI under uvicorn); API docs at /docs.
 
     Without a subcommand it serves: migrations run at start-up (safe with several
-    replicas on one PostgreSQL). Subcommands: `db upgrade`, `token create|revoke|list`.
+    replicas on one PostgreSQL). Subcommands: `db upgrade`, `token create|revoke|list`, `policy`.
     """
     ctx.obj = {"backend_uri": backend_uri}
     if ctx.invoked_subcommand is not None:
@@ -225,6 +225,58 @@ def token_list(ctx: click.Context, backend_uri: str | None, as_json: bool) -> No
         )
 
 
+@server.command("policy")
+@_backend_option
+@click.argument("project")
+@click.option(
+    "--require",
+    "require",
+    multiple=True,
+    type=click.Choice(["git", "seed", "dataset"]),
+    help="What every finished run of PROJECT must carry (repeat). Replaces the policy.",
+)
+@click.option("--clear", is_flag=True, help="Remove the policy (runs need nothing).")
+@click.option("--json", "as_json", is_flag=True, help="Print the policy as JSON.")
+@click.pass_context
+def policy(
+    ctx: click.Context,
+    backend_uri: str | None,
+    project: str,
+    require: tuple[str, ...],
+    clear: bool,
+    as_json: bool,
+) -> None:
+    """Show or set PROJECT's run policy, enforced by the server (admin: needs the database).
+
+    A run that finishes without what the policy requires (a git commit, a seed, a
+    dataset fingerprint) is recorded as failed, with what was missing, instead of
+    finished. Without --require or --clear, prints the current policy. Over HTTP:
+    ``PUT /api/v1/projects/{project}/policy`` with an admin token.
+    """
+    from ..server.policy import REQUIREMENTS, get_policy, set_policy
+    from ..store.sql import SqlStore
+
+    store = SqlStore(_backend(ctx, backend_uri))
+    try:
+        if require or clear:
+            if require and clear:
+                raise click.UsageError("give --require or --clear, not both")
+            current = set_policy(store, project, list(require))
+        else:
+            current = get_policy(store, project)
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"project": project, "require": current})
+        return
+    if not current:
+        click.echo(f"project {project!r}: no policy (runs need nothing to finish)")
+        return
+    click.echo(f"project {project!r}: a finished run must carry")
+    for r in current:
+        click.echo(f"  {r:<8} {REQUIREMENTS[r]}")
+
+
 @click.command()
 @click.option(
     "--uri", default=None, help="Server to upload to (default: the one each request was meant for)."
@@ -245,7 +297,8 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     Spooled artifacts go after the runs and batches: each file is checked against the
     sha256 recorded when it was logged (a file that is gone or changed is refused into
     the spool's rejected/ with the reason), its blobs uploaded, then its version
-    registered. Also writes points that runs spilled to disk when their SQLite/PostgreSQL store
+    registered. A request the server refuses for good (a 4xx other than 401/403/408/429)
+    is reported once with its reason and moved to rejected/, never retried. Also writes points that runs spilled to disk when their SQLite/PostgreSQL store
     stopped accepting writes (``<spool dir>-local``) into that store. Sessions of
     clients still running are skipped (they upload their own). Exits 1 when something
     could not be uploaded yet.
@@ -257,9 +310,11 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     root = spool_dir or default_spool_dir()
     uploaded = rejected = left = artifacts = 0
     reasons: list[str] = []
+    refusals: list[str] = []
     with locked_sessions(root) as sessions:
         for folder in sessions:
             counts = replay_folder_counts(folder, uri=uri, token=token)
+            refusals.extend(counts.refusals)
             uploaded, rejected = uploaded + counts.uploaded, rejected + counts.rejected
             left, artifacts = left + counts.left, artifacts + counts.artifacts
             if counts.reason:
@@ -278,10 +333,13 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
                 "left": left,
                 "artifacts": artifacts,
                 "errors": reasons[:5],
+                "refused": refusals,
                 "spool_dir": str(root),
             }
         )
     else:
+        for line in refusals:  # each refused request once, with its reason; never retried
+            click.echo(f"refused {line}", err=True)
         click.echo(
             f"uploaded {uploaded} request(s) from {root}"
             + (f" ({artifacts} artifact version(s))" if artifacts else "")

@@ -42,7 +42,7 @@ __all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse", "parse_field"]
 
 MAX_LENGTH = 1_000_000  # characters: room for `in` lists of 100,000 values
 MAX_DEPTH = 64
-STATUSES = ("running", "finished", "failed", "crashed", "killed")
+STATUSES = ("running", "finished", "failed", "crashed", "killed", "pruned")
 _KEYWORDS = {"and", "or", "not", "in", "like", "exists", "true", "false"}
 _ALIASES = {"params": "config", "param": "config", "metrics": "summary", "metric": "summary"}
 _JSON_ROOTS = ("config", "summary", "env")

@@ -342,7 +342,8 @@ class HttpArtifactsMixin:
         from .._exceptions import ArtifactNotFoundError
         from ..store._artifact_paths import parse_ref
 
-        parse_ref(ref)
+        # the project named in the ref wins: the server checks the role on that one
+        project = parse_ref(ref).project or project
         try:
             v = self._get_json(f"{API}/projects/{_q(project)}/artifact-ref", {"ref": ref})
         except NotFoundError as exc:
@@ -388,7 +389,9 @@ class HttpArtifactsMixin:
 
     def delete_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
         from .._exceptions import ArtifactNotFoundError
+        from ..store._artifact_paths import parse_ref
 
+        project = parse_ref(ref).project or project
         try:
             resp = self._request(
                 "DELETE", f"{API}/projects/{_q(project)}/artifact-ref?ref={_q(ref)}"

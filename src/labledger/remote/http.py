@@ -23,6 +23,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +67,23 @@ log = logging.getLogger("labledger.http")
 DEFAULT_SYNC_TIMEOUT = 30.0
 API = "/api/v1"
 _RETRY_STATUS = frozenset({401, 403, 408, 425, 429})
+PROBE_MIN = 0.05  # first retry delay after the server failed (doubles up to PROBE_MAX)
+PROBE_MAX = 1.0
+DRAIN_PATIENCE = 600.0  # finish() waits this long at most for a spool that keeps draining
+REPLAY_ITEMS = 50  # spooled requests per POST /replay (a round trip stays short: progress)
+REPLAY_BYTES = 8 * 1024 * 1024
+
+
+def _classify_status(status: int) -> str:
+    if status >= 500 or status in _RETRY_STATUS:
+        return SendResult.RETRY
+    if status < 400:
+        return SendResult.OK
+    return SendResult.REJECTED
 
 
 def _classify(resp: httpx.Response | None) -> str:
-    if resp is None or resp.status_code >= 500 or resp.status_code in _RETRY_STATUS:
-        return SendResult.RETRY
-    if resp.status_code < 400:
-        return SendResult.OK
-    return SendResult.REJECTED
+    return SendResult.RETRY if resp is None else _classify_status(resp.status_code)
 
 
 def _filter_text(filter: str | Node) -> str:
@@ -134,6 +144,7 @@ class HttpStore(HttpArtifactsMixin):
         self._uploader: threading.Thread | None = None
         self._closed = False
         self._warned: set[str] = set()
+        self._no_replay = False  # the server has no POST /replay (an older one)
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _new_client(self) -> httpx.Client:
@@ -225,6 +236,7 @@ class HttpStore(HttpArtifactsMixin):
         if not queued:
             result, resp = self._try(self._client, record)
             if result == SendResult.OK:
+                self._note_answer(record, resp)
                 return (
                     resp is None
                     or not isinstance(resp, dict)
@@ -274,6 +286,28 @@ class HttpStore(HttpArtifactsMixin):
                 return result, None
         eb = _error_body(resp)
         return result, f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
+
+    def _note_answer(self, record: dict[str, Any], answer: Any) -> None:
+        """Say what the server's project policy means for this run (at init and finish)."""
+        if not isinstance(answer, dict) or not isinstance(answer.get("policy"), dict):
+            return
+        policy = answer["policy"]
+        run = str(record.get("run_id") or "")[:8]
+        if policy.get("refused"):
+            warnings.warn(
+                f"labledger: run {run} was recorded as failed, not finished: "
+                f"{policy.get('message')}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif policy.get("require") and record.get("kind") == "run":
+            project = (record.get("body") or {}).get("project")
+            self._warn_once(
+                f"policy-{project}",
+                f"labledger: project {project!r} requires every finished run to carry: "
+                f"{', '.join(policy['require'])}; the server records run {run} as failed "
+                "when one is missing at finish()",
+            )
 
     def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
@@ -339,11 +373,21 @@ class HttpStore(HttpArtifactsMixin):
 
     def _upload_loop(self) -> None:
         client = self._new_client()
-        delay = 0.1
+        delay = PROBE_MIN
+        stuck = False
         try:
             while not self._closed:
+                if stuck:
+                    # back off (capped at PROBE_MAX: a server back from a restart is
+                    # noticed within about a second), then probe cheaply before re-reading
+                    # the whole spool
+                    self._sleep(delay)
+                    delay = min(delay * 2, PROBE_MAX)
+                    if self._closed or not self._probe(client):
+                        continue
                 entries = self.spool.entries()
                 if not entries:
+                    stuck = False
                     with self._lock:
                         if not self.spool.entries():
                             self._pending = 0
@@ -352,8 +396,7 @@ class HttpStore(HttpArtifactsMixin):
                     self._wake.clear()
                     continue
                 stuck = False
-                for entry in entries:
-                    result, info = self._try(client, entry.record)
+                for entry, result, info in self.send_entries(client, entries):
                     if result == SendResult.RETRY:
                         stuck = True
                         break
@@ -365,28 +408,147 @@ class HttpStore(HttpArtifactsMixin):
                             f"{info}; kept in {self.spool.root}/rejected",
                         )
                     else:
+                        self._note_answer(entry.record, info)
                         entry.path.unlink(missing_ok=True)
                     with self._lock:
                         self._pending = max(0, self._pending - 1)
-                    delay = 0.1
-                if stuck:
-                    self._wake.wait(delay)
-                    self._wake.clear()
-                    delay = min(delay * 2, 2.0)
+                        self._drained.notify_all()
+                    delay = PROBE_MIN
         finally:
             client.close()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (new writes do not cut it short; closing does)."""
+        until = time.monotonic() + seconds
+        while not self._closed:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.wait(left)
+            self._wake.clear()
+
+    def _probe(self, client: httpx.Client) -> bool:
+        """True when the server answers its liveness probe."""
+        try:
+            resp = client.get("/healthz", timeout=httpx.Timeout(2.0))
+        except httpx.TransportError:
+            return False
+        return resp.status_code < 500
+
+    def send_entries(
+        self, client: httpx.Client, entries: list[SpoolEntry]
+    ) -> Iterator[tuple[SpoolEntry, str, Any]]:
+        """Send spooled requests in order; yield ``(entry, result, info)`` for each one sent.
+
+        Consecutive run creations and batches go many per round trip through
+        ``POST /api/v1/replay`` (:data:`REPLAY_ITEMS` requests or :data:`REPLAY_BYTES`
+        at most); blobs and artifacts one by one. Stops after the first RETRY: what follows
+        it stays in the spool, so a run's order is kept."""
+        i = 0
+        while i < len(entries):
+            entry = entries[i]
+            if entry.kind not in ("run", "batch") or self._no_replay:
+                result, info = self._try(client, entry.record)
+                yield entry, result, info
+                if result == SendResult.RETRY:
+                    return
+                i += 1
+                continue
+            group: list[SpoolEntry] = []
+            size = 0
+            while i < len(entries) and entries[i].kind in ("run", "batch"):
+                try:
+                    size += entries[i].path.stat().st_size
+                except OSError:
+                    pass
+                if group and (len(group) >= REPLAY_ITEMS or size > REPLAY_BYTES):
+                    break
+                group.append(entries[i])
+                i += 1
+            answers = self._replay(client, group)
+            if answers is None:  # no /replay here, or the envelope was refused: one by one
+                for e in group:
+                    result, info = self._try(client, e.record)
+                    yield e, result, info
+                    if result == SendResult.RETRY:
+                        return
+                continue
+            for e, (result, info) in zip(group, answers, strict=False):
+                yield e, result, info
+                if result == SendResult.RETRY:
+                    return
+            if len(answers) < len(group):
+                return
+
+    def _replay(
+        self, client: httpx.Client, group: list[SpoolEntry]
+    ) -> list[tuple[str, Any]] | None:
+        """Send ``group`` in one ``POST /replay``; one (result, info) per entry sent.
+
+        A short list means the rest was not answered (RETRY); None: no such route."""
+        items = []
+        for e in group:
+            item: dict[str, Any] = {"kind": e.kind, "body": e.record.get("body")}
+            if e.kind == "batch":
+                item["run_id"] = e.record.get("run_id")
+            items.append(item)
+        try:
+            resp = self._send(client, "POST", f"{API}/replay", json_body={"requests": items})
+        except httpx.TransportError as exc:
+            return [(SendResult.RETRY, f"{type(exc).__name__}: {exc}")]
+        if resp.status_code in (404, 405) and _error_body(resp).get("code") in (
+            "not_found",
+            "method_not_allowed",
+        ):
+            self._no_replay = True
+            return None
+        result = _classify(resp)
+        if result != SendResult.OK:
+            eb = _error_body(resp)
+            info = f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
+            if result == SendResult.RETRY:
+                return [(result, info)]
+            return None if len(group) > 1 else [(result, info)]
+        try:
+            answers = resp.json()["results"]
+        except (ValueError, KeyError, TypeError):
+            return [(SendResult.RETRY, "the server's replay answer is not readable")]
+        out: list[tuple[str, Any]] = []
+        for a in answers[: len(group)]:
+            status = int(a.get("status", 500))
+            body = a.get("body")
+            if status < 400:
+                out.append((SendResult.OK, body))
+                continue
+            kind = _classify_status(status)
+            eb = body if isinstance(body, dict) else {}
+            out.append((kind, f"HTTP {status} {eb.get('code')}: {eb.get('message')}"))
+            if kind == SendResult.RETRY:
+                break
+        return out
 
     def pending(self) -> int:
         """Requests of this client still in the spool."""
         with self._lock:
             return self._pending
 
-    def wait_synced(self, timeout: float) -> bool:
-        """Wait until the spool of this client is empty; False on timeout."""
-        deadline = time.monotonic() + timeout
+    def wait_synced(self, timeout: float, *, patience: float | None = None) -> bool:
+        """Wait until the spool of this client is empty; False on timeout.
+
+        With ``patience``, ``timeout`` is how long to wait *without progress*: each
+        request accepted by the server restarts it, up to ``patience`` seconds in all
+        (a long spool draining steadily is waited for; a server that stays down is not)."""
+        start = time.monotonic()
+        deadline = start + timeout
+        hard = start + patience if patience is not None else deadline
         with self._lock:
+            last = self._pending
             while self._pending > 0:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if patience is not None and self._pending < last:
+                    last = self._pending
+                    deadline = min(hard, now + timeout)
+                remaining = deadline - now
                 if remaining <= 0:
                     return False
                 self._wake.set()
@@ -396,7 +558,8 @@ class HttpStore(HttpArtifactsMixin):
     def _finish_sync(self, run_id: str) -> None:
         if self.pending() == 0:
             return
-        if not self.wait_synced(self.sync_timeout):
+        patience = max(self.sync_timeout * 10, DRAIN_PATIENCE)
+        if not self.wait_synced(self.sync_timeout, patience=patience):
             warnings.warn(self._left_message(run_id), RuntimeWarning, stacklevel=3)
 
     def _left_message(self, run_id: str) -> str:
@@ -429,8 +592,8 @@ class HttpStore(HttpArtifactsMixin):
             else ""
         )
         return (
-            f"labledger: run {run_id[:8]} finished but {self.uri} could not be reached within "
-            f"{self.sync_timeout:.0f}s: {what} stay in the spool {self.spool.dir}. "
+            f"labledger: run {run_id[:8]} finished but {self.uri} took nothing from the spool "
+            f"for {self.sync_timeout:.0f}s: {what} stay in the spool {self.spool.dir}. "
             f"Run `labledger sync` once the server is up to upload them{files}"
         )
 
@@ -553,6 +716,7 @@ class ReplayCounts:
     def __init__(self) -> None:
         self.uploaded = self.rejected = self.left = self.artifacts = 0
         self.reason = ""
+        self.refusals: list[str] = []  # one line per refused request: what, and why
 
 
 def replay_folder_counts(
@@ -564,30 +728,48 @@ def replay_folder_counts(
     ]
     out = ReplayCounts()
     stores: dict[str, HttpStore] = {}
+    by_target: list[tuple[str, list[SpoolEntry]]] = []
+    for entry in ordered:
+        target = uri or str(entry.record.get("uri") or "")
+        if not target:
+            reason = "no server URI in the spool file"
+            reject(entry.path, reason)
+            out.rejected += 1
+            out.refusals.append(f"{_describe(entry)}: {reason}")
+            continue
+        if by_target and by_target[-1][0] == target:
+            by_target[-1][1].append(entry)
+        else:
+            by_target.append((target, [entry]))
+    total = sum(len(g) for _, g in by_target)
     try:
-        for i, entry in enumerate(ordered):
-            target = uri or str(entry.record.get("uri") or "")
-            if not target:
-                reject(entry.path, "no server URI in the spool file")
-                out.rejected += 1
-                continue
+        done = 0
+        for target, group in by_target:
             store = stores.get(target)
             if store is None:
                 store = stores[target] = HttpStore(
                     target, token=token, timeout=timeout, spool_dir=folder.parent
                 )
-            result, info = store._try(store._client, entry.record)
-            if result == SendResult.RETRY:
-                out.left, out.reason = len(ordered) - i, str(info)
-                return out
-            if result == SendResult.REJECTED:
-                reject(entry.path, str(info))
-                out.rejected += 1
-            else:
-                entry.path.unlink(missing_ok=True)
-                out.uploaded += 1
-                out.artifacts += entry.kind == "artifact"
+            for entry, result, info in store.send_entries(store._client, group):
+                if result == SendResult.RETRY:
+                    out.left, out.reason = total - done, str(info)
+                    return out
+                done += 1
+                if result == SendResult.REJECTED:
+                    reject(entry.path, str(info))
+                    out.rejected += 1
+                    out.refusals.append(f"{_describe(entry)}: {info}")
+                else:
+                    entry.path.unlink(missing_ok=True)
+                    out.uploaded += 1
+                    out.artifacts += entry.kind == "artifact"
     finally:
         for st in stores.values():
             st._client.close()
     return out
+
+
+def _describe(entry: SpoolEntry) -> str:
+    """A spooled request in a few words (for the one line that reports its refusal)."""
+    run_id = str(entry.record.get("run_id") or "")
+    return f"{entry.kind}" + (f" of run {run_id[:8]}" if run_id else "") + f" ({entry.path.name})"

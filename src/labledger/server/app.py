@@ -61,8 +61,12 @@ def create_app(
     install_docs(app)
     _include_optional(app, "routes_write")
     _include_optional(app, "routes_artifacts")
+    _include_optional(app, "mlflow")
     if ui:
         _include_optional(app, "ui")
+    from .openapi import install as install_openapi
+
+    install_openapi(app)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness probe")
     def healthz() -> dict[str, Any]:

@@ -184,8 +184,56 @@ def run_project(request: Request, ref: str) -> tuple[str, str]:
 
 
 def require_run(request: Request, ref: str, role: str) -> str:
-    """Check the caller's ``role`` on the run's project; return the full run id."""
+    """Check the caller's ``role`` on the run's project; return the full run id.
+
+    ``ref`` is resolved among the runs the caller may read only (an id, a name, a unique
+    id prefix): a run of another project answers 404 as if it did not exist, and an
+    ambiguous prefix lists readable runs only, so answers never depend on what the
+    caller cannot read. 403 only when the caller reads the run but lacks ``role``."""
     who = principal(request)
-    run_id, project = run_project(request, ref)
+    readable = who.readable_projects()
+    if readable is None:
+        run_id, project = run_project(request, ref)
+    else:
+        run_id, project = _resolve_readable(request, ref, readable)
     who.require(role, project)
     return run_id
+
+
+def _resolve_readable(request: Request, ref: str, readable: list[str]) -> tuple[str, str]:
+    import re
+
+    import sqlalchemy as sa
+
+    from .._exceptions import AmbiguousRunError, RunNotFoundError
+    from ..store import _schema as s
+
+    cached = _run_projects.get(ref)
+    if cached is not None and cached in readable:
+        return ref, cached
+    engine = getattr(request.app.state.store, "engine", None)
+    if engine is None:  # not an SQL store: resolve, then hide what cannot be read
+        run_id, project = run_project(request, ref)
+        if project not in readable:
+            raise RunNotFoundError(ref)
+        return run_id, project
+    runs = s.runs
+    ref = ref.strip()
+    low = ref.lower()
+    hexa = re.fullmatch(r"[0-9a-f]{1,32}", low) is not None
+    base = sa.select(runs.c.id, runs.c.project).where(runs.c.project.in_(readable))
+    with engine.connect() as conn:
+        found: list[Any] = []
+        if hexa and len(low) == 32:
+            found = list(conn.execute(base.where(runs.c.id == low)))
+        if not found:
+            found = list(conn.execute(base.where(runs.c.name == ref).limit(6)))
+        if not found and hexa:
+            found = list(conn.execute(base.where(runs.c.id.like(low + "%")).limit(6)))
+    if len(found) > 1:
+        raise AmbiguousRunError(ref, [str(r[0]) for r in found])
+    if not found:
+        raise RunNotFoundError(ref)
+    run_id, project = str(found[0][0]), str(found[0][1])
+    _run_projects[run_id] = project
+    return run_id, project

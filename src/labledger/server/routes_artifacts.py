@@ -319,7 +319,8 @@ def create_version(
     _name(project, "project")
     _name(name)
     if body.run_id is not None:
-        run_id, run_proj = run_project(request, body.run_id)
+        # resolved among readable runs only: another project's run answers 404, unnamed
+        run_id, run_proj = run_project(request, require_run(request, body.run_id, "read"))
         if run_proj != project:
             raise ApiError(400, f"run {run_id} belongs to project {run_proj!r}, not {project!r}")
     from ..store._manifest import blob_problems, check_manifest, describe_problems
@@ -392,7 +393,7 @@ def resolve_ref(
     request: Request,
     ref: str = Query(..., min_length=1, max_length=400),
     store: ArtifactCatalog = Depends(get_store),
-    who: Principal = Depends(reader),
+    who: Principal = Depends(principal),  # the role is checked on the ref's project
 ) -> Any:
     _resolve_target(who, project, ref, "read")
     return LedgerJSONResponse(store.get_artifact_version(project, ref))
@@ -407,7 +408,7 @@ def delete_version(
     request: Request,
     ref: str = Query(..., min_length=1, max_length=400),
     store: ArtifactCatalog = Depends(get_store),
-    who: Principal = Depends(writer),
+    who: Principal = Depends(principal),  # the role is checked on the ref's project
 ) -> Any:
     _resolve_target(who, project, ref, "admin")
     return LedgerJSONResponse(store.delete_artifact_version(project, ref))

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import zlib
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
@@ -30,11 +31,28 @@ from .._limits import (
     check_tags,
 )
 from ..artifacts._blobstore import is_sha256
-from ..store import RunStore
+from ..store import Batch, RunStore, Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
 from ._json import BINARY_BODY, LedgerJSONResponse
-from .auth import Principal, get_store, principal, require_run, run_project, writer
+from .auth import (
+    Principal,
+    admin,
+    get_store,
+    principal,
+    reader,
+    require_run,
+    run_project,
+    writer,
+)
 from .errors import ApiError, error_body
+from .policy import (
+    REQUIREMENTS,
+    check_requirements,
+    get_policy,
+    missing_for,
+    refusal_message,
+    set_policy,
+)
 
 __all__ = ["install", "router"]
 
@@ -42,9 +60,13 @@ log = logging.getLogger("labledger.server")
 
 router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["write"])
 
+# strict numbers: JSON true/false is not a number ("heartbeat_at": false was stored as 0)
+Num = Annotated[float, Strict()]
+Int = Annotated[int, Strict()]
 _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _ID = r"^[0-9a-f]{32}$"
+MAX_REPLAY = 5000  # items of one POST /replay
 _NOT_NULL = ("status", "name", "config", "summary", "tags", "env", "datasets")
 
 
@@ -72,21 +94,23 @@ class RunCreate(_Limited):
     id: str = Field(pattern=_ID)
     project: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00-\x1f]+$")
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00]+$")
-    status: Literal["running", "finished", "failed", "crashed", "killed"] = "running"
-    created_at: float | None = None
-    ended_at: float | None = None
-    heartbeat_at: float | None = None
+    status: Literal["running", "finished", "failed", "crashed", "killed", "pruned"] = "running"
+    created_at: Num | None = None
+    ended_at: Num | None = None
+    heartbeat_at: Num | None = None
     host: str | None = Field(default=None, max_length=250)
-    pid: int | None = Field(default=None, ge=0, le=_INT32)
+    pid: Int | None = Field(default=None, ge=0, le=_INT32)
     pid_start: str | None = Field(default=None, max_length=64)
     config: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     notes: str | None = Field(default=None, max_length=MAX_NOTES_LENGTH)
-    seed: int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
+    seed: Int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
     env: dict[str, Any] = Field(default_factory=dict)
     datasets: list[dict[str, Any]] = Field(default_factory=list)
     parent_run_id: str | None = Field(default=None, max_length=32)
+    group: str | None = Field(default=None, max_length=250)
+    job_type: str | None = Field(default=None, max_length=250)
 
 
 class RunUpdate(_Limited):
@@ -94,20 +118,20 @@ class RunUpdate(_Limited):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["running", "finished", "failed", "crashed", "killed"] | None = None
-    ended_at: float | None = None
+    status: Literal["running", "finished", "failed", "crashed", "killed", "pruned"] | None = None
+    ended_at: Num | None = None
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     tags: list[str] | None = None
     notes: str | None = Field(default=None, max_length=MAX_NOTES_LENGTH)
-    seed: int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
+    seed: Int | None = Field(default=None, ge=-_INT64 - 1, le=_INT64)
     env: dict[str, Any] | None = None
     datasets: list[dict[str, Any]] | None = None
-    exit_code: int | None = Field(default=None, ge=-_INT32 - 1, le=_INT32)
+    exit_code: Int | None = Field(default=None, ge=-_INT32 - 1, le=_INT32)
     error: str | None = None
     parent_run_id: str | None = Field(default=None, max_length=32)
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
-    heartbeat_at: float | None = None
+    heartbeat_at: Num | None = None
 
 
 class Series(BaseModel):
@@ -122,7 +146,7 @@ class BatchBody(BaseModel):
     """Many points of many keys plus run updates, applied atomically and at most once (``id``)."""
 
     id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="idempotency key")
-    heartbeat: float | None = None
+    heartbeat: Num | None = None
     run_update: RunUpdate = Field(default_factory=lambda: RunUpdate())
     metrics: dict[str, Series] = Field(default_factory=dict)
 
@@ -135,6 +159,17 @@ def create_run(
     who: Principal = Depends(writer),
 ) -> Any:
     who.require("write", body.project)
+    require = get_policy(store, body.project)
+    policy: dict[str, Any] = {"require": require} if require else {}
+    if require and body.status == "finished":
+        missing = missing_for(body.model_dump(), require)
+        if missing:
+            raise ApiError(
+                422,
+                refusal_message(body.project, missing),
+                code="policy_violation",
+                details={"missing": missing},
+            )
     record = {
         k: v for k, v in body.model_dump().items() if v is not None
     }  # absent = the store's default
@@ -148,11 +183,28 @@ def create_run(
         # a retried create (the first answer was lost): fine when it is the same run
         _, project = run_project(request, body.id)
         if project != body.project:
-            raise ApiError(
-                409, f"run {body.id} exists in another project", details={"project": project}
-            ) from None
-        return LedgerJSONResponse({"id": body.id, "created": False}, status_code=200)
-    return {"id": body.id, "created": True}
+            # said without the other project's name: a writer of one project learns
+            # nothing about another's runs
+            raise ApiError(409, f"the run id {body.id} is already taken") from None
+        return LedgerJSONResponse(
+            {"id": body.id, "created": False, **({"policy": policy} if policy else {})},
+            status_code=200,
+        )
+    return {"id": body.id, "created": True, **({"policy": policy} if policy else {})}
+
+
+def _to_batch(run_id: str, body: BatchBody) -> Batch:
+    update = body.run_update.model_dump(exclude_unset=True)
+    for f in _NOT_NULL:  # null for a required field means "leave it"
+        if f in update and update[f] is None:
+            del update[f]
+    wire = {
+        "id": body.id,
+        "heartbeat": body.heartbeat,
+        "run_update": update,
+        "metrics": {k: v.model_dump() for k, v in body.metrics.items()},
+    }
+    return batch_from_wire(run_id, wire)
 
 
 @router.post(
@@ -167,19 +219,183 @@ def write_batch(
     who: Principal = Depends(writer),
 ) -> Any:
     run_id = require_run(request, run_id, "write")
-    update = body.run_update.model_dump(exclude_unset=True)
-    for f in _NOT_NULL:  # null for a required field means "leave it"
-        if f in update and update[f] is None:
-            del update[f]
-    wire = {
-        "id": body.id,
-        "heartbeat": body.heartbeat,
-        "run_update": update,
-        "metrics": {k: v.model_dump() for k, v in body.metrics.items()},
-    }
-    batch = batch_from_wire(run_id, wire)
+    batch = _to_batch(run_id, body)
+    policy = _enforce_policy(request, store, batch)
     applied = store.write_batch(batch)
-    return {"applied": applied, "points": batch.point_count()}
+    answer: dict[str, Any] = {"applied": applied, "points": batch.point_count()}
+    if policy:
+        answer["policy"] = policy
+    return answer
+
+
+def _enforce_policy(request: Request, store: RunStore, batch: Batch) -> dict[str, Any] | None:
+    """Apply the project's policy to a batch that finishes its run (see server/policy.py).
+
+    A run that misses a requirement is recorded as failed (with the reason) instead of
+    finished; the batch's points are kept. Returns what the answer says about it."""
+    update = batch.run_update
+    if update.get("status") != "finished":
+        return None
+    _, project = run_project(request, batch.run_id)
+    require = get_policy(store, project)
+    if not require:
+        return None
+    run = store.get_run(batch.run_id)
+    env = dict(run.get("env") or {})
+    env.update(update.get("env") or {})
+    merged = {
+        "env": env,
+        "seed": update["seed"] if "seed" in update else run.get("seed"),
+        "datasets": update["datasets"] if "datasets" in update else run.get("datasets"),
+    }
+    missing = missing_for(merged, require)
+    if not missing:
+        return None
+    message = refusal_message(project, missing)
+    update["status"] = "failed"
+    update["error"] = message
+    return {"refused": True, "missing": missing, "message": message}
+
+
+class ReplayItem(BaseModel):
+    """One spooled write: a run creation (``body`` as for ``POST /runs``) or a batch of a run."""
+
+    kind: Literal["run", "batch"]
+    run_id: str | None = Field(default=None, max_length=250, description="for kind=batch")
+    body: dict[str, Any]
+
+
+class ReplayBody(BaseModel):
+    """Many spooled writes, applied in order (each idempotent, as on its own route)."""
+
+    requests: list[ReplayItem] = Field(max_length=MAX_REPLAY)
+
+
+class ReplayResult(BaseModel):
+    """The answer ``POST /runs`` or ``POST /runs/{id}/batches`` would have given to one item."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class ReplayAnswer(BaseModel):
+    results: list[ReplayResult]
+
+
+def _error_result(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    """(status, error body) for an exception a route would have answered with; None: unexpected."""
+    from pydantic import ValidationError
+
+    from .._exceptions import LabledgerError, NotFoundError, UsageError
+
+    if isinstance(exc, ApiError):
+        return exc.status, error_body(exc.code, exc.message, exc.details)
+    if isinstance(exc, AuthError):
+        code = "unauthorized" if exc.status_code == 401 else "forbidden"
+        return exc.status_code, error_body(code, str(exc))
+    if isinstance(exc, ValidationError):
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        return 422, error_body("invalid_request", "the request is not valid", {"errors": errors})
+    if isinstance(exc, NotFoundError):
+        return 404, error_body("not_found", str(exc))
+    if isinstance(exc, sa.exc.DataError):
+        reason = str(exc.orig).splitlines()[0][:200]
+        return 400, error_body(
+            "bad_request", "the database rejected a value in the request", {"reason": reason}
+        )
+    if isinstance(exc, (UsageError, LabledgerError)):
+        return 400, error_body("bad_request", str(exc))
+    return None
+
+
+@router.post(
+    "/replay",
+    summary="Apply many spooled writes in order, several batches per transaction",
+    response_model=ReplayAnswer,
+)
+def replay(
+    body: ReplayBody,
+    request: Request,
+    store: Store = Depends(get_store),
+    who: Principal = Depends(writer),
+) -> Any:
+    """What a client sends when it catches up after an outage (``labledger sync`` too).
+
+    Results come in request order. Runs of consecutive batches are written in one
+    transaction (one commit for many batches); when that transaction fails they are
+    retried one by one so a bad batch answers its own error. When the database fails
+    (a 5xx), the items from there on answer 503 and the client sends them again."""
+    results: list[ReplayResult | None] = [None] * len(body.requests)
+    group: list[tuple[int, Batch]] = []
+    extra: dict[int, dict[str, Any]] = {}  # more for an item's answer (a policy refusal)
+
+    def flush() -> None:
+        if not group:
+            return
+        write_many = getattr(store, "write_batches", None)
+        if write_many is not None and len(group) > 1:
+            try:
+                applied = write_many([b for _, b in group])
+            except Exception:  # one bad batch: answer each on its own below
+                log.debug("replay group failed; retrying one by one", exc_info=True)
+            else:
+                for (i, b), ok in zip(group, applied, strict=True):
+                    results[i] = ReplayResult(
+                        status=200,
+                        body={"applied": ok, "points": b.point_count(), **extra.get(i, {})},
+                    )
+                group.clear()
+                return
+        for i, b in group:
+            try:
+                ok = store.write_batch(b)
+            except Exception as exc:
+                err = _error_result(exc)
+                if err is None:
+                    raise
+                results[i] = ReplayResult(status=err[0], body=err[1])
+            else:
+                results[i] = ReplayResult(
+                    status=200,
+                    body={"applied": ok, "points": b.point_count(), **extra.get(i, {})},
+                )
+        group.clear()
+
+    try:
+        for i, item in enumerate(body.requests):
+            try:
+                if item.kind == "run":
+                    flush()
+                    run = RunCreate.model_validate(item.body)
+                    answer = create_run(run, request, store, who)
+                    if isinstance(answer, Response):
+                        results[i] = ReplayResult(
+                            status=answer.status_code, body=json.loads(bytes(answer.body))
+                        )
+                    else:
+                        results[i] = ReplayResult(status=201, body=answer)
+                else:
+                    batch_body = BatchBody.model_validate(item.body)
+                    run_id = require_run(request, str(item.run_id or ""), "write")
+                    batch = _to_batch(run_id, batch_body)
+                    policy = _enforce_policy(request, store, batch)
+                    if policy:
+                        extra[i] = {"policy": policy}
+                    group.append((i, batch))
+            except Exception as exc:
+                err = _error_result(exc)
+                if err is None:
+                    raise
+                flush()
+                results[i] = ReplayResult(status=err[0], body=err[1])
+        flush()
+    except Exception:
+        log.warning("replay stopped by a server error", exc_info=True)
+    unavailable = error_body("unavailable", "not processed: the server failed on an earlier item")
+    return ReplayAnswer(results=[r or ReplayResult(status=503, body=unavailable) for r in results])
 
 
 @router.post("/runs/{ref}/heartbeat", summary="Record that the run's writer is alive")
@@ -234,6 +450,45 @@ def get_blob(sha256: str, request: Request, store: RunStore = Depends(get_store)
     if not is_sha256(sha256):
         raise ApiError(400, "not a sha256 digest", details={"sha256": sha256[:80]})
     return Response(store.get_blob(sha256), media_type="application/octet-stream")
+
+
+class Policy(BaseModel):
+    """What every finished run of the project must carry (see docs/server.md, Project policy)."""
+
+    require: list[Literal["git", "seed", "dataset"]] = Field(
+        default_factory=list, description=", ".join(f"{k}: {v}" for k, v in REQUIREMENTS.items())
+    )
+
+
+class PolicyAnswer(Policy):
+    project: str
+
+
+@router.get(
+    "/projects/{project}/policy",
+    summary="The project's run policy",
+    tags=["admin"],
+    response_model=PolicyAnswer,
+)
+def get_project_policy(
+    project: str, store: Store = Depends(get_store), who: Principal = Depends(reader)
+) -> Any:
+    return {"project": project, "require": get_policy(store, project)}
+
+
+@router.put(
+    "/projects/{project}/policy",
+    summary="Set the project's run policy (admin)",
+    tags=["admin"],
+    response_model=PolicyAnswer,
+)
+def put_project_policy(
+    project: str, body: Policy, store: Store = Depends(get_store), who: Principal = Depends(admin)
+) -> Any:
+    if getattr(store, "engine", None) is None:
+        raise ApiError(400, "this server's store keeps no project settings")
+    require = set_policy(store, project, check_requirements(list(body.require)))
+    return {"project": project, "require": require}
 
 
 @router.get("/whoami", summary="The calling user and their roles", tags=["auth"])
@@ -334,6 +589,9 @@ def install(app: FastAPI) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
         async with inner(a) as state:
+            store: Any = getattr(a.state, "store", None)
+            if store is not None and hasattr(store, "compact_in_background"):
+                store.compact_in_background = True  # no series compaction inside a request
             task = asyncio.create_task(_reaper(a))
             try:
                 yield state

@@ -23,8 +23,8 @@ __all__ = [
     "Store",
 ]
 
-RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
-TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed"})
+RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed", "pruned")
+TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed", "pruned"})
 
 
 @dataclass

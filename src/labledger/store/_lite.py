@@ -57,6 +57,8 @@ _UPDATABLE = frozenset(
         "exit_code",
         "error",
         "parent_run_id",
+        "group",
+        "job_type",
         "name",
         "heartbeat_at",
     }
@@ -249,10 +251,13 @@ class LiteStore:
             "seed": run.get("seed"),
             "parent_run_id": run.get("parent_run_id"),
             "author": run.get("author"),
+            "group": run.get("group"),
+            "job_type": run.get("job_type"),
             "updated_at": now,
         }
         for f in _JSON_FIELDS:
             cols[f] = _dumps(run.get(f) or ([] if f in ("tags", "datasets") else {}))
+        names = ", ".join(f'"{c}"' for c in cols)  # "group" is an SQL keyword
         with self._tx() as con:
             con.execute(
                 "INSERT INTO projects (name, created_at, settings) VALUES (?, ?, NULL) "
@@ -260,7 +265,7 @@ class LiteStore:
                 (run["project"], now),
             )
             con.execute(
-                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(cols))})",
                 tuple(cols.values()),
             )
 
@@ -372,7 +377,7 @@ class LiteStore:
                     "WHERE id = ? AND status = 'crashed'",
                     (run_id,),
                 )
-        sets = ", ".join(f"{k} = ?" for k in values)
+        sets = ", ".join(f'"{k}" = ?' for k in values)
         con.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), run_id))
 
     def put_blob(self, data: bytes) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "metadata",
     "metric_chunks",
     "metric_summary",
+    "mlflow_objects",
     "project_roles",
     "projects",
     "repro_verdicts",
@@ -104,11 +105,15 @@ runs = Table(
     Column("parent_run_id", String(32), nullable=True),
     Column("updated_at", Double, nullable=False),
     Column("author", String(250), nullable=True),  # migration 0006
+    Column("group", String(250), nullable=True),  # migration 0007
+    Column("job_type", String(250), nullable=True),  # migration 0007
 )
 Index("ix_runs_project_created", runs.c.project, runs.c.created_at)
 Index("ix_runs_status", runs.c.status)
 Index("ix_runs_created", runs.c.created_at)
 Index("ix_runs_author", runs.c.author)
+Index("ix_runs_group", runs.c["group"])  # migration 0007
+Index("ix_runs_parent", runs.c.parent_run_id)  # migration 0007
 # runs with explicit summary values (migration 0005; used by labledger.query's ranked plan)
 Index(
     "ix_runs_summary_set",
@@ -270,3 +275,19 @@ project_roles = Table(
     Column("role", String(16), nullable=False),
     Column("granted_at", Double, nullable=False),
 )
+
+
+# MLflow-only facts (migration 0009): experiment ids and lifecycle of projects, MLflow 3
+# logged models. Keyed by (kind, id); ``data`` is the object's JSON.
+mlflow_objects = Table(
+    "mlflow_objects",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("project", String(250), nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("data", JsonType, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+Index("ix_mlflow_objects_project", mlflow_objects.c.kind, mlflow_objects.c.project)

@@ -5,13 +5,13 @@ transaction. Regenerate it after adding a migration (a test checks it)."""
 
 __all__ = ["REVISIONS", "STATEMENTS"]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
 
 STATEMENTS = [
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
     'CREATE TABLE labledger_meta (\n\t"key" VARCHAR(64) NOT NULL, \n\tvalue TEXT NOT NULL, \n\tPRIMARY KEY ("key")\n)',
     "CREATE TABLE projects (\n\tname VARCHAR(250) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tsettings JSON, \n\tPRIMARY KEY (name)\n)",
-    "CREATE TABLE runs (\n\tid VARCHAR(32) NOT NULL, \n\tproject VARCHAR(250) NOT NULL, \n\tname VARCHAR(250) NOT NULL, \n\tstatus VARCHAR(16) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tended_at FLOAT, \n\theartbeat_at FLOAT, \n\thost VARCHAR(250), \n\tpid INTEGER, \n\tpid_start VARCHAR(64), \n\tconfig JSON NOT NULL, \n\tsummary JSON NOT NULL, \n\ttags JSON NOT NULL, \n\tnotes TEXT, \n\tseed BIGINT, \n\tenv JSON NOT NULL, \n\tdatasets JSON NOT NULL, \n\texit_code INTEGER, \n\terror TEXT, \n\tparent_run_id VARCHAR(32), \n\tupdated_at FLOAT NOT NULL, author VARCHAR(250), \n\tPRIMARY KEY (id)\n)",
+    'CREATE TABLE runs (\n\tid VARCHAR(32) NOT NULL, \n\tproject VARCHAR(250) NOT NULL, \n\tname VARCHAR(250) NOT NULL, \n\tstatus VARCHAR(16) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tended_at FLOAT, \n\theartbeat_at FLOAT, \n\thost VARCHAR(250), \n\tpid INTEGER, \n\tpid_start VARCHAR(64), \n\tconfig JSON NOT NULL, \n\tsummary JSON NOT NULL, \n\ttags JSON NOT NULL, \n\tnotes TEXT, \n\tseed BIGINT, \n\tenv JSON NOT NULL, \n\tdatasets JSON NOT NULL, \n\texit_code INTEGER, \n\terror TEXT, \n\tparent_run_id VARCHAR(32), \n\tupdated_at FLOAT NOT NULL, "group" VARCHAR(250), job_type VARCHAR(250), author VARCHAR(250), \n\tPRIMARY KEY (id)\n)',
     "CREATE INDEX ix_runs_project_created ON runs (project, created_at)",
     "CREATE INDEX ix_runs_status ON runs (status)",
     "CREATE INDEX ix_runs_created ON runs (created_at)",
@@ -21,6 +21,8 @@ STATEMENTS = [
     'CREATE INDEX ix_metric_summary_key ON metric_summary ("key", last)',
     "CREATE TABLE blobs (\n\tsha256 VARCHAR(64) NOT NULL, \n\tsize BIGINT NOT NULL, \n\tdata BLOB NOT NULL, \n\tPRIMARY KEY (sha256)\n)",
     "CREATE TABLE applied_batches (\n\tid VARCHAR(64) NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\tapplied_at FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)",
+    'CREATE INDEX ix_runs_group ON runs ("group")',
+    "CREATE INDEX ix_runs_parent ON runs (parent_run_id)",
     "CREATE INDEX ix_runs_author ON runs (author)",
     "CREATE INDEX ix_runs_summary_set ON runs (id) WHERE summary != '{}'",
     "CREATE TABLE repro_verdicts (\n\tid VARCHAR(32) NOT NULL, \n\toriginal_run_id VARCHAR(32) NOT NULL, \n\trepro_run_id VARCHAR(32), \n\tverdict VARCHAR(40) NOT NULL, \n\treason TEXT, \n\ttolerance FLOAT, \n\tdetails JSON NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)",
@@ -40,10 +42,11 @@ STATEMENTS = [
     "CREATE TABLE artifact_uses (\n\trun_id VARCHAR(32) NOT NULL, \n\tversion_id VARCHAR(32) NOT NULL, \n\tused_at FLOAT NOT NULL, \n\tPRIMARY KEY (run_id, version_id)\n)",
     "CREATE INDEX ix_artifact_uses_version ON artifact_uses (version_id)",
     "INSERT INTO labledger_meta (key, value) VALUES ('format', 'labledger')",
-    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006')",
+    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007')",
     "INSERT INTO alembic_version (version_num) VALUES ('0002')",
     "INSERT INTO alembic_version (version_num) VALUES ('0003')",
     "INSERT INTO alembic_version (version_num) VALUES ('0004')",
     "INSERT INTO alembic_version (version_num) VALUES ('0005')",
     "INSERT INTO alembic_version (version_num) VALUES ('0006')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0007')",
 ]

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
@@ -34,8 +35,9 @@ from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
-from ._base import Batch
+from ._base import TERMINAL_STATUSES, Batch
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
+from ._mlflow_sql import MlflowSqlMixin
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
 
@@ -48,6 +50,7 @@ log = logging.getLogger("labledger.store")
 
 _HEX_RE = re.compile(r"^[0-9a-f]{1,32}$")
 DEFAULT_HEARTBEAT_TIMEOUT = 300.0
+COMPACT_ROWS = 32  # short rows a series gathers before they are merged into chunks
 
 _RUN_JSON_FIELDS = ("config", "summary", "tags", "env", "datasets")
 _UPDATABLE = {
@@ -63,6 +66,8 @@ _UPDATABLE = {
     "exit_code",
     "error",
     "parent_run_id",
+    "group",
+    "job_type",
     "name",
     "heartbeat_at",
 }
@@ -160,12 +165,18 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
+class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
     def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:
         self.uri = uri
-        self._tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
+        # short series rows written by this process, per series (compacted at COMPACT_ROWS)
+        self._short_rows: dict[tuple[str, str], int] = {}
+        self._compact_lock = threading.Lock()
+        self._due: set[tuple[str, str]] = set()
+        self._compact_wake = threading.Event()
+        self._compactor: threading.Thread | None = None
+        self.compact_in_background = False  # the server sets it: no compaction in requests
         self._pid = os.getpid()
         self.readonly = False
         if uri.startswith("sqlite"):
@@ -213,7 +224,10 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         _INHERITED_POOLS.append(self.engine.pool)
         self.engine.dispose(close=False)
         self._pid = os.getpid()
-        self._tails.clear()
+        self._short_rows.clear()
+        self._compact_lock = threading.Lock()
+        self._due = set()
+        self._compactor = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -371,6 +385,8 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "seed": run.get("seed"),
             "parent_run_id": run.get("parent_run_id"),
             "author": run.get("author"),
+            "group": run.get("group"),
+            "job_type": run.get("job_type"),
             "updated_at": now,
         }
         for f in _RUN_JSON_FIELDS:
@@ -388,36 +404,100 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             conn.execute(sa.insert(s.runs).values(**values))
 
     def write_batch(self, batch: Batch) -> bool:
-        pending_tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
+        """Apply ``batch`` at most once (its id); False when it was applied before."""
+        return self.write_batches([batch])[0]
+
+    def write_batches(self, batches: Sequence[Batch]) -> list[bool]:
+        """Apply several batches in one transaction (each at most once, by its id).
+
+        The server's replay route uses it to take many spooled batches per commit."""
+        small: dict[tuple[str, str], int] = {}
+        ended: set[str] = set()
+        out = []
         with self._tx() as conn:
-            ins = self.upsert(s.applied_batches).values(
-                id=batch.id, run_id=batch.run_id, applied_at=time.time()
-            )
-            # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for ON CONFLICT DO NOTHING,
-            # which made every retried batch look new on PostgreSQL (stored twice)
-            ins = ins.on_conflict_do_nothing(index_elements=["id"]).returning(
-                s.applied_batches.c.id
-            )
-            if conn.execute(ins).first() is None:
-                return False
-            if batch.metrics:
-                summaries = []
-                for key, (steps, vals, ts) in batch.metrics.items():
-                    st = np.asarray(steps, dtype="<i8")
-                    va = np.asarray(vals, dtype="<f8")
-                    tt = np.asarray(ts, dtype="<f8")
-                    if not len(st):
-                        continue
-                    self._write_series(conn, batch.run_id, key, st, va, tt, pending_tails)
-                    summaries.append(_series_summary(batch.run_id, key, st, va, tt))
-                if summaries:
-                    self._upsert_summaries(conn, summaries)
-            self._apply_run_update(conn, batch.run_id, batch.run_update, batch.heartbeat)
-        self._tails.update(pending_tails)
-        if len(self._tails) > 4096:
-            for k in list(self._tails)[: len(self._tails) - 2048]:
-                del self._tails[k]
+            for batch in batches:
+                out.append(self._write_batch_in(conn, batch, small))
+                if out[-1] and batch.run_update.get("status") in TERMINAL_STATUSES:
+                    ended.add(batch.run_id)
+        self._after_write(small, ended)
+        return out
+
+    def _write_batch_in(
+        self, conn: Connection, batch: Batch, small: dict[tuple[str, str], int]
+    ) -> bool:
+        ins = self.upsert(s.applied_batches).values(
+            id=batch.id, run_id=batch.run_id, applied_at=time.time()
+        )
+        # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for ON CONFLICT DO NOTHING,
+        # which made every retried batch look new on PostgreSQL (stored twice)
+        ins = ins.on_conflict_do_nothing(index_elements=["id"]).returning(s.applied_batches.c.id)
+        if conn.execute(ins).first() is None:
+            return False
+        if batch.metrics:
+            summaries = []
+            for key, (steps, vals, ts) in batch.metrics.items():
+                st = np.asarray(steps, dtype="<i8")
+                va = np.asarray(vals, dtype="<f8")
+                tt = np.asarray(ts, dtype="<f8")
+                if not len(st):
+                    continue
+                self._write_series(conn, batch.run_id, key, st, va, tt, small)
+                summaries.append(_series_summary(batch.run_id, key, st, va, tt))
+            if summaries:
+                self._upsert_summaries(conn, summaries)
+        self._apply_run_update(conn, batch.run_id, batch.run_update, batch.heartbeat)
         return True
+
+    # -- compaction of short series rows (see _series_sql) ----------------------------
+
+    def _after_write(self, small: dict[tuple[str, str], int], ended: set[str]) -> None:
+        due: set[tuple[str, str]] = set()
+        with self._compact_lock:
+            for k, n in small.items():
+                self._short_rows[k] = self._short_rows.get(k, 0) + n
+                if self._short_rows[k] >= COMPACT_ROWS:
+                    due.add(k)
+            if ended:
+                due.update(k for k in self._short_rows if k[0] in ended)
+                due.update((r, "") for r in ended)  # "" = every key of the run
+            for k in due:
+                self._short_rows.pop(k, None)
+            if len(self._short_rows) > 100_000:  # forgotten series are compacted at their end
+                self._short_rows.clear()
+            if not due:
+                return
+            if self.compact_in_background:
+                self._due.update(due)
+                if self._compactor is None or not self._compactor.is_alive():
+                    self._compactor = threading.Thread(
+                        target=self._compact_loop, name="labledger-compact", daemon=True
+                    )
+                    self._compactor.start()
+                self._compact_wake.set()
+                return
+        for run_id, key in sorted(due):
+            self._compact(run_id, key)
+
+    def _compact(self, run_id: str, key: str) -> None:
+        try:
+            if key:
+                self.compact_series(run_id, key)
+                return
+            for k in self.metric_keys(run_id):
+                self.compact_series(run_id, k)
+        except Exception:  # compaction is an optimisation: never fail a write for it
+            log.warning("compacting %s/%s failed", run_id[:8], key, exc_info=True)
+
+    def _compact_loop(self) -> None:
+        while True:
+            self._compact_wake.wait(5.0)
+            self._compact_wake.clear()
+            while True:
+                with self._compact_lock:
+                    if not self._due:
+                        break
+                    run_id, key = self._due.pop()
+                self._compact(run_id, key)
 
     def _apply_run_update(
         self, conn: Connection, run_id: str, update: dict[str, Any], heartbeat: float | None
@@ -575,6 +655,9 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "host": row["host"],
             "pid": row["pid"],
             "parent_run_id": row["parent_run_id"],
+            "group": row["group"],
+            "job_type": row["job_type"],
+            "author": row["author"],
         }
 
     def list_runs(

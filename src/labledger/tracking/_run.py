@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import operator
 import os
 import sys
@@ -26,7 +27,7 @@ from ._lifecycle import format_exc as _format_exc
 from ._lifecycle import hooks as _hooks
 from ._lifecycle import register_fork_hooks as _register_fork_hooks
 
-__all__ = ["Run", "init", "is_repro_target"]
+__all__ = ["Run", "active_run", "init", "is_repro_target"]
 
 _now = time.time
 _FLOATS = frozenset({float})
@@ -56,6 +57,15 @@ def _record_seed_on_active_runs(seed: int, deterministic: bool, seeded: list[str
         run._record_seed(seed, deterministic, seeded)
 
 
+def active_run() -> Run | None:
+    """The most recently started run of this process that is not finished, else None.
+
+    Framework integrations log to it when they are not given a run.
+    """
+    runs = _active_runs()
+    return max(runs, key=lambda r: r.created_at) if runs else None
+
+
 class Run:
     """One tracked execution of a training script.
 
@@ -77,6 +87,8 @@ class Run:
         capture: bool,
         parent_run_id: str | None = None,
         seed: int | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
     ) -> None:
         from .._procinfo import host_id, process_token
 
@@ -86,6 +98,9 @@ class Run:
         self.store_uri = store_uri
         self.artifacts_uri = artifacts_uri
         self.created_at = _now()
+        self.parent_run_id = parent_run_id
+        self.group = group
+        self.job_type = job_type
         self.status = "running"
         self._finished = False
         self._owner_pid = os.getpid()
@@ -127,6 +142,8 @@ class Run:
             "notes": notes,
             "seed": seed,
             "parent_run_id": parent_run_id,
+            "group": group,
+            "job_type": job_type,
         }
         from ..store._locate import scheme_family
         from ._writer import Writer
@@ -293,9 +310,13 @@ class Run:
 
     # -- public API ------------------------------------------------------------------
 
-    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, timestamp: float | None = None
+    ) -> None:
         """Record metric values at ``step`` (auto-incremented when omitted).
 
+        ``timestamp`` (seconds since the epoch, default now) is the wall time recorded
+        with the points: importers and replayed logs pass the original time.
         Only appends to an in-memory buffer. Raises ``TypeError`` for a non-numeric
         value, :class:`InvalidKeyError` for a bad key, :class:`RunFinishedError`
         after ``finish()``.
@@ -311,7 +332,7 @@ class Run:
             self._step = step + 1
         else:
             step = self._check_step(step)
-        t = _now()
+        t = _now() if timestamp is None else _check_timestamp(timestamp)
         known = self._known
         try:
             items = data.items()
@@ -450,9 +471,9 @@ class Run:
                     self._writer.stop(DEFAULT_FINISH_TIMEOUT if timeout is None else timeout)
                 return
             status = status or "finished"
-            if status not in ("finished", "failed", "killed", "crashed"):
+            if status not in ("finished", "failed", "killed", "crashed", "pruned"):
                 raise UsageError(
-                    f"status must be finished, failed, killed or crashed, not {status!r}"
+                    f"status must be finished, failed, killed, crashed or pruned, not {status!r}"
                 )
             if self._sampler is not None:  # last system/* sample, while log is still open
                 self._sampler.stop()
@@ -517,6 +538,32 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.project}/{self.name} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        """The run as an HTML table in Jupyter (every value escaped)."""
+        from .._html import run_html
+
+        summary: dict[str, Any] = {}
+        for key in list(self.summary):
+            try:
+                summary[key] = self.summary[key]
+            except KeyError:
+                continue
+        return run_html(
+            {
+                "id": self.id,
+                "project": self.project,
+                "name": self.name,
+                "status": self.status,
+                "created_at": self.created_at,
+                "group": self.group,
+                "job_type": self.job_type,
+                "parent_run_id": self.parent_run_id,
+                "tags": self.tags,
+                "config": dict(self.config),
+                "summary": summary,
+            }
+        )
 
     # -- artifacts and datasets (see labledger.artifacts and labledger.capture.data) --
 
@@ -587,6 +634,8 @@ def init(
     console: bool | None = None,
     parent_run_id: str | None = None,
     system_metrics: bool | float | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
 ) -> Run:
     """Start a run and return it; also usable as ``with labledger.init(...) as run:``.
 
@@ -601,6 +650,10 @@ def init(
     LABLEDGER_CAPTURE=off) skips environment capture. ``system_metrics`` samples
     ``system/*`` series every N seconds (True = 10 s, False = off; default env
     LABLEDGER_SYSTEM_METRICS=off|<seconds>, else 10 s when capture is on).
+
+    ``group`` gathers related runs (a sweep, a study; default env LABLEDGER_GROUP),
+    ``job_type`` says what the run does (``train``, ``eval``, ``trial``), and
+    ``parent_run_id`` makes this run a child of another (an Optuna trial of its study).
     """
     from ..store._locate import Location, default_root, precheck_sqlite
 
@@ -612,6 +665,15 @@ def init(
         project = setting("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
     check_seed(seed)
+    if group is None:
+        group = setting("LABLEDGER_GROUP") or None
+    for label, value in (
+        ("group", group),
+        ("job_type", job_type),
+        ("parent_run_id", parent_run_id),
+    ):
+        if value is not None and (not isinstance(value, str) or not value or len(value) > 250):
+            raise UsageError(f"{label} must be a non-empty string of at most 250 characters")
     if parent_run_id is None and is_repro_target(config):
         # set by `labledger repro` to link a reproduction to its original; in a process
         # that makes several runs only the one with the original's config is linked
@@ -646,6 +708,8 @@ def init(
         capture=capture,
         parent_run_id=parent_run_id,
         seed=seed if seed is not None else (info or {}).get("seed"),
+        group=group,
+        job_type=job_type,
     )
     _hooks.install(run)
     on_seed(_record_seed_on_active_runs)
@@ -670,3 +734,15 @@ def init(
     if capture:
         run._start_capture()
     return run
+
+
+def _check_timestamp(timestamp: Any) -> float:
+    """A finite wall time in seconds (a bool, a string or NaN is a caller's bug)."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+        raise TypeError(
+            f"timestamp must be seconds since the epoch, not {type(timestamp).__name__}"
+        )
+    t = float(timestamp)
+    if not math.isfinite(t) or t < 0:
+        raise ValueError(f"timestamp must be finite and >= 0, got {timestamp!r}")
+    return t

@@ -6,6 +6,7 @@ import { renderRuns } from "./runs.js";
 import { renderRun } from "./run.js";
 import { renderCompare } from "./compare.js";
 import { renderAnalysis } from "./analysis.js";
+import { renderGroup } from "./group.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
@@ -18,6 +19,7 @@ const ROUTES = [
   [/^\/p\/([^/]+)\/analysis$/, (m, q, ctx) => renderAnalysis(main, decodeURIComponent(m[1]), q, ctx)],
   [/^\/analysis$/, (m, q, ctx) => renderAnalysis(main, null, q, ctx)],
   [/^\/run\/([^/]+)$/, (m, q, ctx) => renderRun(main, decodeURIComponent(m[1]), q, ctx)],
+  [/^\/group\/([^/]+)$/, (m, q, ctx) => renderGroup(main, decodeURIComponent(m[1]), q, ctx)],
   [/^\/compare$/, (m, q, ctx) => renderCompare(main, q, ctx)],
 ];
 

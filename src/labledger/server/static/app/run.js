@@ -7,6 +7,7 @@
 import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
+import { renderChildren } from "./group.js";
 
 const MAX_DIFF_LINES = 20000;
 const SERIES_PER_REQUEST = 64;
@@ -37,7 +38,8 @@ export async function renderRun(main, ref, q, ctx) {
   const systemSec = el("details", { class: "card system-group", id: "sec-system" },
     el("summary", null, el("h2", { class: "inline-h", text: "System metrics" }), " ", systemCount),
     systemTable, systemValues, systemHost);
-  body.append(metricsSec, overview, systemSec, envHost);
+  const childrenHost = el("div", { class: "children-host" });
+  body.append(metricsSec, childrenHost, overview, systemSec, envHost);
 
   const navItems = [["Results", "sec-metrics"], ["Config", "sec-overview"], ["System", "sec-system"],
     ["Environment", "sec-environment"], ["Code", "sec-code"], ["Data & artifacts", "sec-artifacts"],
@@ -57,6 +59,8 @@ export async function renderRun(main, ref, q, ctx) {
         run.host ? fact("Host", `${run.host}${run.pid ? ` (pid ${run.pid})` : ""}`) : null,
         run.seed !== null && run.seed !== undefined ? fact("Seed", String(run.seed)) : null,
         run.exit_code !== null && run.exit_code !== undefined ? fact("Exit code", String(run.exit_code)) : null,
+        run.group ? fact("Group", el("a", { href: `#/group/${encodeURIComponent(run.group)}`, class: "run-group", text: run.group })) : null,
+        run.job_type ? fact("Job type", run.job_type) : null,
         run.parent_run_id ? fact("Parent", el("a", { href: `#/run/${encodeURIComponent(run.parent_run_id)}`, class: "mono", text: run.parent_run_id.slice(0, 8) })) : null),
       (run.tags || []).length ? el("div", { class: "tags" }, run.tags.map((t) => el("span", { class: "tag", text: t }))) : null,
       run.notes ? el("p", { class: "notes", text: run.notes }) : null,
@@ -134,6 +138,7 @@ export async function renderRun(main, ref, q, ctx) {
   renderHeader();
   renderOverview();
   renderEnvironment(envHost, run);
+  await renderChildren(childrenHost, run);
   await loadCharts();
   if (!ctx.alive()) return;
   main.dataset.loaded = "1";

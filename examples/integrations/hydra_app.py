@@ -1,0 +1,19 @@
+"""Hydra + labledger: the callback in hydra_conf/config.yaml records each job as a run."""
+
+import hydra
+from omegaconf import DictConfig
+
+import labledger
+
+
+@hydra.main(version_base=None, config_path="hydra_conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    run = labledger.active_run()  # labledger: the run the callback started for this job
+    loss = (cfg.lr - 0.1) ** 2 + cfg.model.depth * 0.01
+    for step in range(3):
+        run.log({"loss": loss / (step + 1)})  # labledger
+    return loss
+
+
+if __name__ == "__main__":
+    main()

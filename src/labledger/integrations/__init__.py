@@ -1,0 +1,24 @@
+"""Framework integrations: one module per framework, over labledger's public API.
+
+=============================  =============================================
+``integrations.lightning``     ``LabledgerLogger`` (a Lightning ``Logger``)
+``integrations.keras``         ``LabledgerCallback`` (a Keras ``Callback``)
+``integrations.transformers``  ``LabledgerCallback`` (a ``TrainerCallback``)
+``integrations.xgboost``       ``LabledgerCallback`` (a ``TrainingCallback``)
+``integrations.lightgbm``      ``labledger_callback()`` (a LightGBM callback)
+``integrations.sklearn``       ``fit()`` / ``log_estimator()``
+``integrations.optuna``        ``LabledgerCallback`` (a study callback)
+``integrations.hydra``         ``LabledgerCallback`` (a Hydra ``Callback``)
+=============================  =============================================
+
+Each takes ``run=None, **init_kwargs``: the run to log to, else the active run, else a
+new ``labledger.init(**init_kwargs)``. ``labledger.autolog()`` patches them all in.
+The framework modules are imported only when used, so ``import labledger`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from ._autolog import FRAMEWORKS, autolog
+from ._common import is_rank_zero
+
+__all__ = ["FRAMEWORKS", "autolog", "is_rank_zero"]

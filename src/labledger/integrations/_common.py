@@ -1,0 +1,215 @@
+"""What every integration shares: which run to log to, rank zero, and never raising.
+
+Integrations use the public API only (``labledger.init``, ``Run``, ``active_run``). A
+framework hook that fails is reported once as a ``RuntimeWarning`` and training goes on:
+tracking must never crash or stall training.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import labledger
+
+__all__ = [
+    "RunSource",
+    "guarded",
+    "is_rank_zero",
+    "json_config",
+    "numeric_items",
+    "temp_dir",
+    "warn_once",
+    "write_json",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_warned: set[str] = set()
+_warn_lock = threading.Lock()
+_RANK_VARS = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID")
+
+
+def is_rank_zero() -> bool:
+    """False in every process of a distributed job but global rank 0.
+
+    Reads ``torch.distributed`` when it is initialised (never imports torch), else the
+    rank variables launchers set (torchrun and Lightning: ``RANK``; MPI; SLURM). A
+    ``LOCAL_RANK`` alone counts too: Lightning's DDP children start with it before the
+    process group exists.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None:
+        try:
+            if dist.is_available() and dist.is_initialized():
+                return int(dist.get_rank()) == 0
+        except Exception:  # a half-initialised group: fall back to the environment
+            pass
+    for var in _RANK_VARS:
+        value = os.environ.get(var)
+        if value not in (None, ""):
+            try:
+                return int(value) == 0
+            except ValueError:
+                continue
+    local = os.environ.get("LOCAL_RANK")
+    if local not in (None, ""):
+        try:
+            return int(local) == 0
+        except ValueError:
+            pass
+    return True
+
+
+def guarded(what: str) -> Callable[[F], F]:
+    """Decorate a framework hook so an exception in it warns once and returns None."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                warn_once(what, f"{type(exc).__name__}: {exc}")
+                return None
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+def warn_once(what: str, message: str) -> None:
+    with _warn_lock:
+        if what in _warned:
+            return
+        _warned.add(what)
+    warnings.warn(
+        f"labledger: {what} tracking failed and was skipped ({message}); training goes on",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+class RunSource:
+    """The run an integration logs to: the one given, the active one, or one it creates.
+
+    ``run`` given: that run, never finished by the integration. Else, without
+    ``init_kwargs``, the run already active in this process (``labledger.active_run()``);
+    else a new ``labledger.init(**defaults, **init_kwargs)``, created on first use and
+    only on rank zero (other ranks get ``None``).
+    """
+
+    def __init__(
+        self,
+        run: labledger.Run | None,
+        init_kwargs: Mapping[str, Any],
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
+        if run is not None and not isinstance(run, labledger.Run):
+            raise labledger.UsageError(
+                f"run must be a labledger.Run (from labledger.init()), not {type(run).__name__}"
+            )
+        self._run = run
+        self._init_kwargs = dict(init_kwargs)
+        self.defaults = dict(defaults or {})
+        self.owned = False
+        self._lock = threading.Lock()
+
+    def get(self) -> labledger.Run | None:
+        """The run to log to, created if needed; None on ranks other than zero."""
+        if self._run is not None and not (self.owned and self._run.status != "running"):
+            return self._run
+        if not is_rank_zero():
+            return None
+        with self._lock:
+            if self._run is not None and not (self.owned and self._run.status != "running"):
+                return self._run
+            if not self._init_kwargs:
+                active = labledger.active_run()
+                if active is not None:
+                    self._run = active
+                    return active
+            self._run = labledger.init(**{**self.defaults, **self._init_kwargs})
+            self.owned = True
+            return self._run
+
+    @property
+    def current(self) -> labledger.Run | None:
+        """The run if one was given or created already (never creates one)."""
+        return self._run
+
+    def finish(self, status: str | None = None) -> None:
+        """Finish the run if this integration created it (a given run is the caller's)."""
+        if self._run is not None and self.owned and self._run.status == "running":
+            self._run.finish(status)
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth > 8:
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    item = getattr(value, "item", None)  # numpy and torch scalars
+    if callable(item):
+        try:
+            return _jsonable(item(), depth + 1)
+        except Exception:
+            pass
+    enum_value = getattr(value, "value", None)
+    if enum_value is not None and type(value).__module__ != "builtins" and hasattr(value, "name"):
+        return _jsonable(enum_value, depth + 1)
+    return repr(value) if callable(value) else str(value)
+
+
+def json_config(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with every value made JSON-representable (str() for the rest), keys checked."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        key = str(k).strip("/") or "_"
+        out[key.replace("//", "/")] = _jsonable(v)
+    return out
+
+
+def numeric_items(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The entries of ``data`` that are numbers (tensors and numpy scalars included)."""
+    out: dict[str, float] = {}
+    for k, v in data.items():
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            out[prefix + str(k)] = float(v)
+            continue
+        item = getattr(v, "item", None)
+        if callable(item):
+            try:
+                x = item()
+            except Exception:
+                continue
+            if isinstance(x, (int, float)) and not isinstance(x, bool):
+                out[prefix + str(k)] = float(x)
+    return out
+
+
+def temp_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"labledger-{prefix}-"))
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(_jsonable(data), indent=1, sort_keys=True), encoding="utf-8")
+    return path

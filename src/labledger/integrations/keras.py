@@ -1,0 +1,156 @@
+"""Keras 3: a ``Callback`` that records a run.
+
+>>> from labledger.integrations.keras import LabledgerCallback
+>>> model.fit(x, y, epochs=5, callbacks=[LabledgerCallback(project="mnist")])
+
+The fit parameters (epochs, steps), the optimizer's config and the model's size become
+the config; epoch metrics (``loss``, ``val_*``) are logged at step = epoch, and with
+``log_every_n_batches=N`` the batch metrics too (as ``batch/loss`` ...). When training
+ends the model is saved (``model.keras``) as artifact ``model``. The run is not finished
+when ``fit`` returns (``evaluate`` may follow); it ends with the process or ``finish()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+import labledger
+
+from ._common import RunSource, guarded, json_config, numeric_items, temp_dir
+
+__all__ = ["LabledgerCallback"]
+
+
+class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Log a Keras ``fit`` (and ``evaluate``) to a labledger run.
+
+    ``run``: log to this run (else the active run, else ``labledger.init(**init_kwargs)``).
+    """
+
+    def __init__(
+        self,
+        run: labledger.Run | None = None,
+        *,
+        log_model: bool = True,
+        log_every_n_batches: int | None = None,
+        **init_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if log_every_n_batches is not None and (
+            not isinstance(log_every_n_batches, int) or log_every_n_batches < 1
+        ):
+            raise labledger.UsageError("log_every_n_batches must be a positive int or None")
+        self._source = RunSource(run, init_kwargs, {"job_type": "train"})
+        self._log_model = log_model
+        self._every = log_every_n_batches
+        self._batch_step = 0
+        self._epoch = 0
+        # run.log only appends to a buffer: safe to call from Keras's async dispatch thread
+        self.async_safe = True
+        if log_every_n_batches is None:  # no batch hook at all: Keras skips calling it
+            self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
+
+    @property
+    def run(self) -> labledger.Run | None:
+        return self._source.current
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = True
+        self._train_begin()
+
+    @guarded("keras on_train_begin")
+    def _train_begin(self) -> None:
+        run = self._source.get()
+        if run is None:
+            return
+        cfg: dict[str, Any] = {"fit": json_config(dict(self.params or {}))}
+        opt = getattr(self.model, "optimizer", None)
+        if opt is not None:
+            try:
+                cfg["optimizer"] = json_config(opt.get_config())
+            except Exception:
+                cfg["optimizer"] = {"name": type(opt).__name__}
+        cfg["model"] = {"class": type(self.model).__name__, "name": getattr(self.model, "name", "")}
+        try:
+            cfg["model"]["params"] = int(self.model.count_params())
+        except Exception:
+            pass
+        run.config.update(cfg)
+
+    @guarded("keras on_train_batch_end")
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        step = self._batch_step
+        self._batch_step = step + 1
+        if self._every is None or step % self._every or not logs:
+            return
+        run = self._source.get()
+        if run is not None:
+            run.log(numeric_items(logs, "batch/"), step=step)
+
+    @guarded("keras on_epoch_end")
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        run = self._source.get()
+        if run is None or not logs:
+            return
+        self._epoch = epoch
+        data = numeric_items(logs)
+        data["epoch"] = float(epoch)
+        run.log(data, step=epoch)
+
+    @guarded("keras on_test_end")
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        # evaluate() after fit: the final test metrics go to the summary
+        if getattr(self, "_in_fit", False) or not logs:
+            return
+        run = self._source.current
+        if run is not None and run.status == "running":
+            for k, v in numeric_items(logs, "test/").items():
+                run.summary[k] = v
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = False
+        self._save_model()
+
+    @guarded("keras model")
+    def _save_model(self) -> None:
+        run = self._source.current
+        if not self._log_model or run is None or run.status != "running":
+            return
+        path = temp_dir("keras") / "model.keras"
+        self.model.save(path)
+        run.log_model(path, name="model")
+
+    def finish(self, status: str | None = None) -> None:
+        """Finish the run if this callback created it."""
+        self._source.finish(status)
+
+
+def _patch() -> None:
+    """autolog: every ``Model.fit`` gets a LabledgerCallback."""
+    from ._autolog import enabled, log_models
+
+    original = keras.Model.fit
+    if getattr(original, "__labledger_patched__", False):
+        return
+
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if enabled("keras"):
+            try:
+                cb = LabledgerCallback(log_model=log_models("keras"))
+                if (
+                    len(args) >= 6
+                ):  # callbacks passed positionally (x, y, batch_size, epochs, verbose, callbacks)
+                    args = (*args[:5], [*(args[5] or []), cb], *args[6:])
+                elif not any(
+                    isinstance(c, LabledgerCallback) for c in kwargs.get("callbacks") or []
+                ):
+                    kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), cb]
+            except Exception:
+                pass
+        return original(self, *args, **kwargs)
+
+    fit.__labledger_patched__ = True  # type: ignore[attr-defined]
+    fit.__wrapped__ = original  # type: ignore[attr-defined]
+    keras.Model.fit = fit

@@ -1,0 +1,163 @@
+"""PyTorch Lightning: a ``Logger`` that records a run.
+
+>>> from labledger.integrations.lightning import LabledgerLogger
+>>> trainer = lightning.Trainer(logger=LabledgerLogger(project="mnist"))
+
+Hyperparameters (``save_hyperparameters()``, ``log_hyperparams``) become the run's config,
+``self.log(...)`` metrics its series at the trainer's global step (``epoch`` included),
+and checkpoints saved by ``ModelCheckpoint`` model artifacts. Only global rank zero
+creates a run. ``finalize()`` flushes but never finishes the run, so
+``logger.experiment.log_model(...)`` still works after ``trainer.fit``; the run ends with
+the process (or ``logger.finish()``).
+"""
+
+from __future__ import annotations
+
+import os
+from argparse import Namespace
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers.logger import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+import labledger
+
+from ._common import RunSource, guarded, json_config, numeric_items
+
+__all__ = ["LabledgerLogger"]
+
+
+class LabledgerLogger(Logger):
+    """A Lightning logger writing to a labledger run.
+
+    ``run``: log to this run (else the active run, else a new ``labledger.init(**init_kwargs)``).
+    ``log_model``: ``True`` logs the best (else last) checkpoint as artifact ``model`` when
+    fitting ends, ``"all"`` every checkpoint as it is saved, ``False`` none.
+    """
+
+    def __init__(
+        self,
+        run: labledger.Run | None = None,
+        *,
+        log_model: bool | Literal["all"] = True,
+        prefix: str = "",
+        **init_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if log_model not in (True, False, "all"):
+            raise labledger.UsageError(f"log_model must be True, False or 'all', not {log_model!r}")
+        self._source = RunSource(run, init_kwargs, {"job_type": "train"})
+        self._log_model = log_model
+        self._prefix = prefix
+        self._logged_ckpts: set[str] = set()
+        self._checkpoint_callback: Any = None
+
+    # -- Logger interface ------------------------------------------------------------
+
+    @property
+    def name(self) -> str | None:
+        run = self._source.get()
+        return run.project if run is not None else "labledger"
+
+    @property
+    def version(self) -> str | None:
+        run = self._source.get()
+        return run.id[:8] if run is not None else None
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> labledger.Run:
+        """The labledger run (created on first use, on rank zero only)."""
+        run = self._source.get()
+        if run is None:  # pragma: no cover - rank_zero_experiment answers other ranks
+            raise labledger.UsageError("no labledger run on this rank")
+        return run
+
+    @rank_zero_only
+    @guarded("lightning log_hyperparams")
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
+        if isinstance(params, Namespace):
+            params = vars(params)
+        if not isinstance(params, Mapping):
+            params = dict(params)
+        self.experiment.config.update(json_config(params))
+
+    @rank_zero_only
+    @guarded("lightning log_metrics")
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        data = numeric_items(metrics, self._prefix)
+        if data:
+            self.experiment.log(data, step=step if step is None else max(0, int(step)))
+
+    @rank_zero_only
+    @guarded("lightning checkpoints")
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        self._checkpoint_callback = checkpoint_callback
+        if self._log_model != "all":
+            return
+        for path in _checkpoint_paths(checkpoint_callback):
+            if path not in self._logged_ckpts:
+                self._logged_ckpts.add(path)
+                self.experiment.log_model(path, name="model")
+
+    @rank_zero_only
+    @guarded("lightning finalize")
+    def finalize(self, status: str) -> None:
+        run = self._source.current
+        if run is None or run.status != "running":
+            return
+        if self._log_model is True and self._checkpoint_callback is not None:
+            cb = self._checkpoint_callback
+            best = getattr(cb, "best_model_path", "") or getattr(cb, "last_model_path", "")
+            if best and os.path.exists(best) and os.path.abspath(best) not in self._logged_ckpts:
+                self._logged_ckpts.add(os.path.abspath(best))
+                run.log_model(best, name="model")
+                score = getattr(cb, "best_model_score", None)
+                if score is not None and getattr(cb, "monitor", None):
+                    run.summary[f"best_{cb.monitor}"] = float(score)
+        # never finish here: Lightning calls finalize after fit *and* after test, and the
+        # user may still call logger.experiment.log_model(); flush so readers see it all
+        run.flush(timeout=30)
+
+    # -- labledger extras ------------------------------------------------------------
+
+    def finish(self, status: str | None = None) -> None:
+        """Finish the run if this logger created it (else the run belongs to its creator)."""
+        self._source.finish(status)
+
+
+def _checkpoint_paths(cb: Any) -> list[str]:
+    """Checkpoint files the callback knows of, plus those in its folder (the one just saved
+    is not in ``best_k_models`` yet when Lightning calls ``after_save_checkpoint``)."""
+    paths = list(getattr(cb, "best_k_models", {}) or {})
+    for attr in ("best_model_path", "last_model_path"):
+        if getattr(cb, attr, ""):
+            paths.append(getattr(cb, attr))
+    folder = getattr(cb, "dirpath", None)
+    ext = getattr(cb, "FILE_EXTENSION", ".ckpt")
+    if folder and os.path.isdir(folder):
+        found = [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(ext)]
+        paths.extend(sorted(found, key=os.path.getmtime))
+    seen: dict[str, None] = {}
+    for p in paths:
+        if p and os.path.isfile(p):
+            seen.setdefault(os.path.abspath(p), None)
+    return list(seen)
+
+
+def _patch() -> None:
+    """autolog: add a LabledgerLogger to every Trainer built from now on."""
+    import lightning.pytorch as pl
+
+    from ._autolog import log_models, patch_method
+
+    def after_init(trainer: Any, *args: Any, **kwargs: Any) -> None:
+        if any(isinstance(lg, LabledgerLogger) for lg in trainer.loggers):
+            return
+        trainer.loggers = [*trainer.loggers, LabledgerLogger(log_model=log_models("lightning"))]
+
+    patch_method(pl.Trainer, "__init__", after=after_init, framework="lightning")

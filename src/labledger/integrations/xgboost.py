@@ -1,0 +1,172 @@
+"""XGBoost: a ``TrainingCallback`` that records a run.
+
+>>> from labledger.integrations.xgboost import LabledgerCallback
+>>> booster = xgb.train(params, dtrain, evals=[(dvalid, "valid")],
+...                     callbacks=[LabledgerCallback(project="tabular")])
+
+Logs the booster's parameters (from its saved config, or ``params=`` when given) as
+config, every evaluation metric per boosting round as ``<data>-<metric>`` (the names of
+``evals_result``), the gain importance of each feature, and the trained booster as
+artifact ``model`` (``model.json``). Works with the scikit-learn wrappers too
+(``XGBClassifier(callbacks=[...])``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import xgboost
+
+import labledger
+
+from ._boosting import coerce_params, log_booster_file, log_importance
+from ._common import RunSource, guarded, json_config
+
+__all__ = ["LabledgerCallback"]
+
+
+class LabledgerCallback(xgboost.callback.TrainingCallback):
+    """Log an XGBoost training to a labledger run (``run=None, **init_kwargs`` as everywhere)."""
+
+    def __init__(
+        self,
+        run: labledger.Run | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        log_model: bool = True,
+        importance_type: str = "gain",
+        **init_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self._source = RunSource(run, init_kwargs, {"job_type": "train"})
+        self._params = dict(params) if params is not None else None
+        self._log_model = log_model
+        self._importance_type = importance_type
+
+    @property
+    def run(self) -> labledger.Run | None:
+        return self._source.current
+
+    @guarded("xgboost before_training")
+    def _before(self, model: Any) -> None:
+        run = self._source.get()
+        if run is None:
+            return
+        params = self._params if self._params is not None else _saved_params(model)
+        run.config.update(json_config(coerce_params(params)))
+
+    def before_training(self, model: Any) -> Any:
+        self._before(model)
+        return model
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        self._after_iteration(epoch, evals_log)
+        return False  # never stop training
+
+    @guarded("xgboost after_iteration")
+    def _after_iteration(self, epoch: int, evals_log: Mapping[str, Mapping[str, Any]]) -> None:
+        run = self._source.get()
+        if run is None or not evals_log:
+            return
+        data: dict[str, float] = {}
+        for data_name, metrics in evals_log.items():
+            for metric, values in metrics.items():
+                if values:
+                    last = values[-1]
+                    data[f"{data_name}-{metric}"] = float(
+                        last[0] if isinstance(last, tuple) else last
+                    )
+        if data:
+            run.log(data, step=int(epoch))
+
+    def after_training(self, model: Any) -> Any:
+        self._after_training(model)
+        return model
+
+    @guarded("xgboost after_training")
+    def _after_training(self, model: Any) -> None:
+        run = self._source.get()
+        if run is None:
+            return
+        try:
+            scores = model.get_score(importance_type=self._importance_type)
+        except Exception:  # linear boosters have no tree importance
+            scores = {}
+        log_importance(run, scores, self._importance_type)
+        best = getattr(model, "best_iteration", None)
+        if best is not None:
+            run.summary["best_iteration"] = int(best)
+        if self._log_model:
+            log_booster_file(run, model.save_model, "model.json")
+
+    def finish(self, status: str | None = None) -> None:
+        """Finish the run if this callback created it."""
+        self._source.finish(status)
+
+
+def _saved_params(booster: Any) -> dict[str, Any]:
+    """The training parameters from the booster's JSON config (objective, eta, depth ...)."""
+    cfg = json.loads(booster.save_config())
+    learner = cfg.get("learner", {})
+    out: dict[str, Any] = {}
+    out.update(learner.get("learner_train_param", {}))
+    out.update(learner.get("generic_param", {}))
+    gb = learner.get("gradient_booster", {})
+    out["booster"] = gb.get("name")
+    for key in ("tree_train_param", "gbtree_train_param"):
+        out.update(gb.get(key, {}) or {})
+    out.update(
+        (gb.get("updater") or {}).get("tree_train_param", {})
+        if isinstance(gb.get("updater"), dict)
+        else {}
+    )
+    obj = learner.get("objective", {})
+    if "name" in obj:
+        out["objective"] = obj["name"]
+    return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+@guarded("xgboost finish")
+def _finish_quietly(cb: LabledgerCallback, status: str | None) -> None:
+    cb.finish(status)
+
+
+def _patch() -> None:
+    """autolog: every ``xgboost.train`` (the scikit-learn wrappers call it) gets a callback."""
+    import xgboost.sklearn
+    import xgboost.training
+
+    from ._autolog import autolog_scope, enabled, log_models
+
+    original = xgboost.training.train
+    if getattr(original, "__labledger_patched__", False):
+        return
+
+    def train(params: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if not enabled("xgboost"):
+            return original(params, *args, **kwargs)
+        with autolog_scope("xgboost", "sklearn") as outer:
+            cb = None
+            if outer:
+                try:
+                    cb = LabledgerCallback(params=dict(params), log_model=log_models("xgboost"))
+                    kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), cb]
+                except Exception:
+                    cb = None
+            try:
+                booster = original(params, *args, **kwargs)
+            except BaseException:
+                if cb is not None:
+                    _finish_quietly(cb, "failed")
+                raise
+            if cb is not None:  # a run autolog made for this training ends with it
+                _finish_quietly(cb, None)
+            return booster
+
+    train.__labledger_patched__ = True  # type: ignore[attr-defined]
+    train.__wrapped__ = original  # type: ignore[attr-defined]
+    for module in (xgboost.training, xgboost.sklearn, xgboost):
+        if getattr(module, "train", None) is original:
+            module.train = train  # type: ignore[attr-defined]

@@ -1,0 +1,568 @@
+"""MLflow runs, params, metrics and tags over labledger runs (``/api/2.0/mlflow/runs/...``).
+
+An MLflow run is a labledger run with the same 32-hex id. Writes become one
+:class:`~labledger.store.Batch` each, applied by ``store.write_batch``: the path
+labledger's own client takes. Mapping:
+
+- params -> ``config`` (a number when the string parses as one); the strings as logged
+  are kept in ``env.mlflow.params`` and returned as they came;
+- tags -> ``env.mlflow.tags``; ``mlflow.runName`` is the run's name, ``mlflow.user`` its
+  author (on a server with tokens the token's user), ``mlflow.source.git.*`` fill
+  ``env.git``, ``mlflow.note.content`` the notes, ``mlflow.parentRunId`` the parent;
+- status and times as given (milliseconds <-> seconds); deletion is
+  ``env.mlflow.lifecycle_stage``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from ..._exceptions import RunNotFoundError
+from ..._mlflow_map import GIT_TAGS
+from ..._values import check_key
+from ...store import Batch
+from ...store.sql import SqlStore
+from ..auth import principal, run_project
+from ._common import (
+    STATUS_FROM_MLFLOW,
+    STATUS_TO_MLFLOW,
+    MlflowError,
+    MlflowRoute,
+    flatten,
+    float_to_json,
+    json_float,
+    json_int,
+    page_offset,
+    page_token,
+    param_text,
+    read_params,
+    require_str,
+    type_param,
+)
+from ._experiments import experiment_by_id, experiment_of_project, sql_store
+from ._search import combine, lifecycle_filter, translate_filter, translate_order_by
+
+__all__ = ["metrics_router", "router", "run_json"]
+
+router = APIRouter(prefix="/api/2.0/mlflow/runs", route_class=MlflowRoute)
+metrics_router = APIRouter(prefix="/api/2.0/mlflow/metrics", route_class=MlflowRoute)
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}\Z")
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+MAX_PARAM_LENGTH = 6000
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+def run_json(run: dict[str, Any], experiment_id: str) -> dict[str, Any]:
+    """A labledger run record as MLflow's ``Run`` message (JSON)."""
+    env = run.get("env") or {}
+    ml = env.get("mlflow") or {}
+    tags: dict[str, str] = dict(ml.get("tags") or {})
+    tags["mlflow.runName"] = run["name"]
+    if run.get("author"):
+        tags.setdefault("mlflow.user", run["author"])
+    git = env.get("git") or {}
+    for tag, field in GIT_TAGS.items():
+        if git.get(field):
+            tags.setdefault(tag, str(git[field]))
+    if run.get("notes"):
+        tags.setdefault("mlflow.note.content", run["notes"])
+    if run.get("parent_run_id"):
+        tags.setdefault("mlflow.parentRunId", run["parent_run_id"])
+    if run.get("tags"):
+        tags.setdefault("labledger.tags", ",".join(map(str, run["tags"])))
+    raw = ml.get("params") or {}
+    params = {}
+    for key, value in flatten(run.get("config") or {}).items():
+        kept = raw.get(key)
+        params[key] = kept if kept is not None and type_param(kept) == value else param_text(value)
+    metrics = [
+        {
+            "key": k,
+            "value": float_to_json(m["last"]),
+            "timestamp": _ms(m["last_ts"]),
+            "step": m["last_step"],
+        }
+        for k, m in sorted((run.get("metrics") or {}).items())
+    ]
+    info = {
+        "run_id": run["id"],
+        "run_uuid": run["id"],
+        "run_name": run["name"],
+        "experiment_id": experiment_id,
+        "user_id": run.get("author") or tags.get("mlflow.user") or "",
+        "status": STATUS_TO_MLFLOW.get(run["status"], "FAILED"),
+        "start_time": _ms(run["created_at"]),
+        "end_time": _ms(run.get("ended_at")),
+        "artifact_uri": f"mlflow-artifacts:/{experiment_id}/{run['id']}/artifacts",
+        "lifecycle_stage": ml.get("lifecycle_stage", "active"),
+    }
+    inputs = list(ml.get("inputs") or [])
+    return {
+        "info": {k: v for k, v in info.items() if v is not None},
+        "data": {
+            "metrics": metrics,
+            "params": [{"key": k, "value": v} for k, v in sorted(params.items())],
+            "tags": [{"key": k, "value": v} for k, v in sorted(tags.items())],
+        },
+        "inputs": {"dataset_inputs": inputs},
+        "outputs": {"model_outputs": list(ml.get("outputs") or [])},
+    }
+
+
+def _run(request: Request, params: dict[str, Any], role: str) -> tuple[SqlStore, dict[str, Any]]:
+    store = sql_store(request)
+    run_id = require_str(params, "run_id", "run_uuid")
+    if not _RUN_ID.match(run_id):
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
+    try:
+        run = store.get_run(run_id)
+    except RunNotFoundError:
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found") from None
+    principal(request).require(role, run["project"])
+    return store, run
+
+
+def _run_id_for_metrics(request: Request, params: dict[str, Any]) -> tuple[SqlStore, str]:
+    """The run of a metrics-only write: the cached run -> project lookup of the auth layer
+    and no run record read (the hot path of ``log_batch``)."""
+    store = sql_store(request)
+    run_id = require_str(params, "run_id", "run_uuid")
+    if not _RUN_ID.match(run_id):
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
+    try:
+        _, project = run_project(request, run_id)
+    except RunNotFoundError:
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found") from None
+    principal(request).require("write", project)
+    return store, run_id
+
+
+def _active(run: dict[str, Any]) -> None:
+    if ((run.get("env") or {}).get("mlflow") or {}).get("lifecycle_stage") == "deleted":
+        raise MlflowError("INVALID_STATE", f"The run {run['id']} must be in the 'active' state.")
+
+
+def _write(
+    store: SqlStore,
+    run_id: str,
+    update: dict[str, Any] | None = None,
+    metrics: dict[str, tuple[list[int], list[float], list[float]]] | None = None,
+) -> None:
+    store.write_batch(
+        Batch(run_id=run_id, metrics=metrics or {}, run_update=update or {}, heartbeat=time.time())
+    )
+
+
+def _experiment_id(store: SqlStore, project: str) -> str:
+    return str(experiment_of_project(store, project)["id"])
+
+
+def _tag_list(raw: Any, what: str = "tags") -> list[tuple[str, str]]:
+    out = []
+    for t in raw or []:
+        if not isinstance(t, dict) or not isinstance(t.get("key"), str) or not t["key"]:
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid entry in {what}: {t!r}")
+        value = t.get("value")
+        out.append((t["key"], "" if value is None else str(value)))
+    return out
+
+
+class _Changes:
+    """Run-field changes collected from params and tags, then written as one batch."""
+
+    def __init__(self, run: dict[str, Any]) -> None:
+        self.run = run
+        env = run.get("env") or {}
+        self.ml: dict[str, Any] = dict(env.get("mlflow") or {})
+        self.git: dict[str, Any] = dict(env.get("git") or {})
+        self.config: dict[str, Any] = dict(run.get("config") or {})
+        self.update: dict[str, Any] = {}
+        self.touched: set[str] = set()
+
+    def param(self, key: str, value: str) -> None:
+        check_key(key)
+        if len(value) > MAX_PARAM_LENGTH:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Param value for '{key}' exceeds the {MAX_PARAM_LENGTH} character limit",
+            )
+        params = dict(self.ml.get("params") or {})
+        old = params.get(key)
+        if old is not None and old != value:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Changing param values is not allowed. Param with key='{key}' was already "
+                f"logged with value='{old}' for run ID='{self.run['id']}'. "
+                f"Attempted logging new value '{value}'.",
+            )
+        params[key] = value
+        self.ml["params"] = params
+        self.config[key] = type_param(value)
+        self.touched |= {"ml", "config"}
+
+    def tag(self, key: str, value: str) -> None:
+        tags = dict(self.ml.get("tags") or {})
+        tags[key] = value
+        self.ml["tags"] = tags
+        self.touched.add("ml")
+        if key == "mlflow.runName" and value:
+            self.update["name"] = value[:250]
+        elif key == "mlflow.note.content":
+            self.update["notes"] = value
+        elif key == "mlflow.parentRunId" and _RUN_ID.match(value):
+            self.update["parent_run_id"] = value
+        elif key in GIT_TAGS:
+            self.git[GIT_TAGS[key]] = value
+            self.touched.add("git")
+
+    def batch_update(self) -> dict[str, Any]:
+        update = dict(self.update)
+        env: dict[str, Any] = {}
+        if "ml" in self.touched:
+            env["mlflow"] = self.ml
+        if "git" in self.touched:
+            env["git"] = self.git
+        if env:
+            update["env"] = env
+        if "config" in self.touched:
+            update["config"] = self.config
+        return update
+
+
+@router.post("/create")
+def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, who = sql_store(request), principal(request)
+    exp = experiment_by_id(store, str(params.get("experiment_id") or "0"))
+    if exp["data"].get("lifecycle_stage") == "deleted":
+        raise MlflowError(
+            "INVALID_STATE", f"The experiment {exp['id']} must be in the 'active' state."
+        )
+    who.require("write", exp["project"])
+    tags = _tag_list(params.get("tags"))
+    tag_map = dict(tags)
+    # on a server with tokens the author is the token's user, never what the client claims
+    author = (
+        who.user
+        if who.user != "anonymous"
+        else (params.get("user_id") or tag_map.get("mlflow.user") or None)
+    )
+    name = params.get("run_name") or tag_map.get("mlflow.runName")
+    if not name:
+        from ..._names import new_run_name
+
+        name = new_run_name()
+    start = json_int(params.get("start_time"), "start_time")
+    run_id = uuid.uuid4().hex
+    record: dict[str, Any] = {
+        "id": run_id,
+        "project": exp["project"],
+        "name": str(name)[:250],
+        "status": "running",
+        "created_at": time.time() if start is None else start / 1000.0,
+        "author": author,
+        "env": {"mlflow": {"experiment_id": exp["id"], "tags": {}, "params": {}}},
+    }
+    store.create_run(record)
+    run = store.get_run(run_id)
+    changes = _Changes(run)
+    for k, v in tags:
+        changes.tag(k, v)
+    changes.tag("mlflow.runName", str(name))
+    if author:
+        changes.ml["tags"].setdefault("mlflow.user", author)
+    _write(store, run_id, changes.batch_update())
+    return {"run": run_json(store.get_run(run_id), exp["id"])}
+
+
+@router.get("/get")
+def get(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "read")
+    return {"run": run_json(run, _experiment_id(store, run["project"]))}
+
+
+@router.post("/update")
+def update(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "write")
+    _active(run)
+    upd: dict[str, Any] = {}
+    status = params.get("status")
+    if status:
+        mapped = STATUS_FROM_MLFLOW.get(str(status).upper())
+        if mapped is None:
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid run status '{status}'")
+        upd["status"] = mapped
+        if mapped == "running":
+            upd["ended_at"] = None
+    end = json_int(params.get("end_time"), "end_time")
+    if end is not None:
+        upd["ended_at"] = end / 1000.0
+    elif upd.get("status") not in (None, "running") and run.get("ended_at") is None:
+        upd["ended_at"] = time.time()
+    changes = _Changes(run)
+    if params.get("run_name"):
+        changes.tag("mlflow.runName", str(params["run_name"]))
+    upd.update(changes.batch_update())
+    _write(store, run["id"], upd)
+    fresh = store.get_run(run["id"])
+    return {"run_info": run_json(fresh, _experiment_id(store, run["project"]))["info"]}
+
+
+def _lifecycle(request: Request, params: dict[str, Any], stage: str) -> Any:
+    store, run = _run(request, params, "write")
+    changes = _Changes(run)
+    changes.ml["lifecycle_stage"] = stage
+    changes.touched.add("ml")
+    _write(store, run["id"], changes.batch_update())
+    return {}
+
+
+@router.post("/delete")
+def delete(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    return _lifecycle(request, params, "deleted")
+
+
+@router.post("/restore")
+def restore(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    return _lifecycle(request, params, "active")
+
+
+def _metrics(raw: list[Any]) -> dict[str, tuple[list[int], list[float], list[float]]]:
+    out: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    now = time.time()
+    for m in raw:
+        if not isinstance(m, dict):
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid metric {m!r}")
+        key = m.get("key")
+        if not isinstance(key, str) or not key:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'key'."
+            )
+        check_key(key)
+        if "value" not in m:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Missing value for required parameter 'value' of {key!r}.",
+            )
+        value = json_float(m["value"], "value")
+        ts = json_int(m.get("timestamp"), "timestamp")
+        step = json_int(m.get("step"), "step", 0)
+        assert step is not None
+        if step < 0:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", f"step must be >= 0 for {key!r}, got {step}"
+            )
+        steps, values, times = out.setdefault(key, ([], [], []))
+        steps.append(step)
+        values.append(value)
+        times.append(now if ts is None else ts / 1000.0)
+    return out
+
+
+@router.post("/log-metric")
+def log_metric(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run_id = _run_id_for_metrics(request, params)
+    _write(store, run_id, metrics=_metrics([params]))
+    return {}
+
+
+@router.post("/log-parameter")
+def log_param(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "write")
+    _active(run)
+    changes = _Changes(run)
+    changes.param(require_str(params, "key"), str(params.get("value") or ""))
+    _write(store, run["id"], changes.batch_update())
+    return {}
+
+
+@router.post("/set-tag")
+def set_tag(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "write")
+    _active(run)
+    changes = _Changes(run)
+    changes.tag(require_str(params, "key"), str(params.get("value") or ""))
+    _write(store, run["id"], changes.batch_update())
+    return {}
+
+
+@router.post("/delete-tag")
+def delete_tag(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "write")
+    _active(run)
+    key = require_str(params, "key")
+    changes = _Changes(run)
+    tags = dict(changes.ml.get("tags") or {})
+    if key not in tags:
+        raise MlflowError(
+            "RESOURCE_DOES_NOT_EXIST", f"No tag with name: {key} in run with id {run['id']}"
+        )
+    del tags[key]
+    changes.ml["tags"] = tags
+    changes.touched.add("ml")
+    _write(store, run["id"], changes.batch_update())
+    return {}
+
+
+@router.post("/log-batch")
+def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    metrics = list(params.get("metrics") or [])
+    param_list = _tag_list(params.get("params"), "params")
+    tags = _tag_list(params.get("tags"))
+    if len(metrics) > MAX_METRICS or len(param_list) > MAX_PARAMS or len(tags) > MAX_TAGS:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            f"A batch logging request can contain at most {MAX_METRICS} metrics, "
+            f"{MAX_PARAMS} params and {MAX_TAGS} tags; got {len(metrics)}, "
+            f"{len(param_list)} and {len(tags)}",
+        )
+    if not param_list and not tags:  # metrics only: no run record to read
+        store, run_id = _run_id_for_metrics(request, params)
+        _write(store, run_id, metrics=_metrics(metrics))
+        return {}
+    store, run = _run(request, params, "write")
+    _active(run)
+    changes = _Changes(run)
+    seen: dict[str, str] = {}
+    for k, v in param_list:
+        if seen.get(k, v) != v:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", f"Duplicate parameter key '{k}' with different values"
+            )
+        seen[k] = v
+        changes.param(k, v)
+    for k, v in tags:
+        changes.tag(k, v)
+    _write(store, run["id"], changes.batch_update(), _metrics(metrics))
+    return {}
+
+
+@router.post("/log-inputs")
+def log_inputs(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "write")
+    _active(run)
+    changes = _Changes(run)
+    inputs = list(changes.ml.get("inputs") or [])
+    datasets = list(run.get("datasets") or [])
+    for item in params.get("datasets") or []:
+        ds = (item or {}).get("dataset") or {}
+        if not isinstance(ds, dict) or not ds.get("name"):
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid dataset input {item!r}")
+        if item not in inputs:
+            inputs.append(item)
+            datasets.append(
+                {
+                    "name": str(ds["name"]),
+                    "digest": ds.get("digest"),
+                    "source_type": ds.get("source_type"),
+                    "source": ds.get("source"),
+                    "context": {t.get("key"): t.get("value") for t in item.get("tags") or []}.get(
+                        "mlflow.data.context"
+                    ),
+                }
+            )
+    changes.ml["inputs"] = inputs
+    changes.touched.add("ml")
+    upd = changes.batch_update()
+    upd["datasets"] = datasets
+    _write(store, run["id"], upd)
+    return {}
+
+
+@router.post("/outputs")
+def log_outputs(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "write")
+    changes = _Changes(run)
+    outputs = list(changes.ml.get("outputs") or [])
+    for m in params.get("models") or []:
+        if isinstance(m, dict) and m.get("model_id") and m not in outputs:
+            outputs.append(
+                {"model_id": str(m["model_id"]), "step": json_int(m.get("step"), "step", 0)}
+            )
+    changes.ml["outputs"] = outputs
+    changes.touched.add("ml")
+    _write(store, run["id"], changes.batch_update())
+    return {}
+
+
+@router.post("/log-model")
+def log_model(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "write")
+    changes = _Changes(run)
+    try:
+        history = json.loads((changes.ml.get("tags") or {}).get("mlflow.log-model.history") or "[]")
+        history.append(json.loads(str(params.get("model_json") or "{}")))
+    except ValueError:
+        raise MlflowError("INVALID_PARAMETER_VALUE", "model_json is not JSON") from None
+    changes.tag("mlflow.log-model.history", json.dumps(history))
+    _write(store, run["id"], changes.batch_update())
+    return {}
+
+
+@router.post("/search")
+def search(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, who = sql_store(request), principal(request)
+    ids = params.get("experiment_ids") or []
+    if isinstance(ids, str):
+        ids = [ids]
+    projects: dict[str, str] = {}
+    for eid in ids:
+        exp = experiment_by_id(store, str(eid))
+        if who.can("read", exp["project"]):
+            projects[exp["project"]] = exp["id"]
+    limit = json_int(params.get("max_results"), "max_results", 1000)
+    assert limit is not None
+    if not 0 < limit <= 50000:
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid value {limit} for max_results")
+    offset = page_offset(params.get("page_token"))
+    if not projects:
+        return {"runs": []}
+    order = params.get("order_by") or []
+    order_by = translate_order_by([order] if isinstance(order, str) else list(order))
+    flt = combine(
+        translate_filter(params.get("filter")), lifecycle_filter(params.get("run_view_type"))
+    )
+    runs = store.list_runs(
+        filter=flt,
+        order_by=order_by or None,
+        limit=limit + 1,
+        offset=offset,
+        projects=sorted(projects),
+    )
+    out: dict[str, Any] = {"runs": [run_json(r, projects[r["project"]]) for r in runs[:limit]]}
+    if len(runs) > limit:
+        out["next_page_token"] = page_token(offset + limit)
+    return out
+
+
+@metrics_router.get("/get-history")
+def get_history(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    store, run = _run(request, params, "read")
+    key = require_str(params, "metric_key")
+    if key not in (run.get("metrics") or {}):
+        return {"metrics": []}
+    hist = store.history(run["id"], key)
+    limit = json_int(params.get("max_results"), "max_results")
+    offset = page_offset(params.get("page_token"))
+    end = len(hist) if limit is None else min(len(hist), offset + limit)
+    steps = hist.steps[offset:end].tolist()
+    values = hist.values[offset:end].tolist()
+    times = hist.timestamps[offset:end].tolist()
+    out: dict[str, Any] = {
+        "metrics": [
+            {"key": key, "value": float_to_json(v), "timestamp": _ms(t), "step": s}
+            for s, v, t in zip(steps, values, times, strict=True)
+        ]
+    }
+    if end < len(hist):
+        out["next_page_token"] = page_token(end)
+    return out

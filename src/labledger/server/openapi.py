@@ -1,0 +1,170 @@
+"""The OpenAPI description, made exact: typed success bodies and documented error answers.
+
+Routes answer through :class:`~labledger.server._json.LedgerJSONResponse` (so NaN and
+infinities survive), which FastAPI describes as a bare ``string``; and every error
+goes through one handler (:mod:`labledger.server.errors`) whose body FastAPI does not
+know. :func:`install` post-processes the generated description once:
+
+- each JSON success body gets its schema (:data:`BODIES`, by method and path; routes
+  with a ``response_model`` keep theirs; any other JSON answer is at least an object);
+- each operation documents the error answers it can give (400, 401, 403, 404, 409,
+  413, 422, 503), all with the one error shape ``{code, message, details}``;
+- a ``HEAD`` answer has no body.
+
+``tests/server/test_schemathesis.py`` checks the real answers against this description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+__all__ = ["BODIES", "ERROR_BODY", "install"]
+
+ERROR_BODY: dict[str, Any] = {
+    "type": "object",
+    "title": "ErrorBody",
+    "description": "Every error answer: a stable code, a readable message, details.",
+    "required": ["code", "message", "details"],
+    "properties": {
+        "code": {"type": "string", "examples": ["not_found", "invalid_request", "forbidden"]},
+        "message": {"type": "string"},
+        "details": {"type": "object"},
+    },
+}
+
+_ERRORS = {
+    "400": "Bad request (a value the store refuses, a bad filter or reference)",
+    "401": "No valid token (when the server has tokens)",
+    "403": "The token's user lacks the role on the project",
+    "404": "Not found (or not readable by the caller: answers never depend on what it cannot read)",
+    "409": "Conflict (a run id already taken)",
+    "413": "The body is too large",
+    "422": "The request does not match this description",
+    "503": "The store is unavailable; retry later",
+}
+
+_OBJ: dict[str, Any] = {"type": "object"}
+_STR_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+_NUM_OR_STR: dict[str, Any] = {"anyOf": [{"type": "number"}, {"type": "string"}]}
+_RUN: dict[str, Any] = {
+    "type": "object",
+    "title": "Run",
+    "required": ["id", "project", "name", "status"],
+    "properties": {
+        "id": {"type": "string"},
+        "project": {"type": "string"},
+        "name": {"type": "string"},
+        "status": {"type": "string"},
+        "config": _OBJ,
+        "summary": _OBJ,
+        "env": _OBJ,
+        "tags": {"type": "array"},
+        "metrics": _OBJ,
+    },
+}
+
+
+def _obj(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": sorted(required),
+        "properties": {**required, **optional},
+    }
+
+
+# (method, path) -> schema of the JSON success body
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/v1/projects"): _obj({"projects": {"type": "array", "items": _OBJ}}),
+    ("get", "/api/v1/runs"): _obj(
+        {
+            "runs": {"type": "array", "items": _RUN},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+        total={"type": "integer"},
+    ),
+    ("post", "/api/v1/runs"): _obj(
+        {"id": {"type": "string"}, "created": {"type": "boolean"}}, policy=_OBJ
+    ),
+    ("get", "/api/v1/runs/{ref}"): _RUN,
+    ("get", "/api/v1/runs/{ref}/metrics"): _obj({"keys": _STR_LIST}),
+    ("get", "/api/v1/runs/{ref}/history"): _obj(
+        {
+            "run_id": {"type": "string"},
+            "key": {"type": "string"},
+            "total": {"type": "integer"},
+            "steps": {"type": "array", "items": {"type": "integer"}},
+            "values": {"type": "array", "items": _NUM_OR_STR},
+            "timestamps": {"type": "array", "items": {"type": "number"}},
+        }
+    ),
+    ("post", "/api/v1/runs/{run_id}/batches"): _obj(
+        {"applied": {"type": "boolean"}, "points": {"type": "integer"}}, policy=_OBJ
+    ),
+    ("post", "/api/v1/runs/{ref}/heartbeat"): _obj(
+        {"run_id": {"type": "string"}, "heartbeat_at": {"type": "number"}}
+    ),
+    ("put", "/api/v1/blobs"): _obj({"sha256": {"type": "string"}, "size": {"type": "integer"}}),
+    ("get", "/api/v1/whoami"): _obj({"user": {"type": "string"}, "roles": _OBJ}),
+    ("post", "/api/v1/admin/reap"): _obj({"crashed": _STR_LIST}),
+}
+
+
+# other success answers than FastAPI's default one: (method, path) -> (status, description)
+EXTRA: dict[tuple[str, str], tuple[str, str]] = {
+    ("post", "/api/v1/runs"): ("200", "The run existed already (a retried creation)"),
+}
+
+
+def _describe(spec: dict[str, Any]) -> dict[str, Any]:
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = ERROR_BODY
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses = op["responses"]
+            extra = EXTRA.get((method, path))
+            if extra is not None:
+                first = next(a for s, a in responses.items() if s.startswith("2"))
+                responses[extra[0]] = {**first, "description": extra[1]}
+            for status, answer in list(responses.items()):
+                if not status.startswith("2"):
+                    continue
+                if method == "head":
+                    answer.pop("content", None)
+                    continue
+                content = answer.get("content") or {}
+                media = content.get("application/json")
+                if media is None:
+                    continue
+                schema = media.get("schema") or {}
+                typed = BODIES.get((method, path))
+                if typed is not None:
+                    media["schema"] = typed
+                elif schema in ({}, {"type": "string"}):  # a route answering `Any`
+                    media["schema"] = _OBJ
+            if path.startswith("/api/"):
+                for status, text in _ERRORS.items():
+                    responses[status] = {
+                        "description": text,
+                        "content": {"application/json": {"schema": error_ref}},
+                    }
+    return spec
+
+
+def install(app: FastAPI) -> None:
+    """Serve the exact description at ``/openapi.json`` (built once, on first use)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _describe(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
