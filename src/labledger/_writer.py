@@ -327,7 +327,7 @@ class Writer(threading.Thread):
             # a failed batch is retried as is (same id: the store applies it at most once)
             # before anything newer is taken off the buffer, so the buffer, not a list of
             # failed batches, holds what piles up while the store is down
-            store.write_batch(self._retry)
+            self._write_frozen_aware(store, self._retry)
             self._committed(self._retry, self._retry_points, self._retry_seq)
             self._retry = None
             self._retry_points = 0
@@ -336,11 +336,22 @@ class Writer(threading.Thread):
             return
         batch, npoints, seq = taken
         try:
-            store.write_batch(batch)
+            self._write_frozen_aware(store, batch)
         except BaseException:
             self._retry, self._retry_points, self._retry_seq = batch, npoints, seq
             raise
         self._committed(batch, npoints, seq)
+
+    def _write_frozen_aware(self, store: Store, batch: Batch) -> None:
+        """Write ``batch``; one the store refuses because the run has ended is dropped
+        (retrying could never succeed), with a warning."""
+        from ._exceptions import RunFinishedError
+
+        try:
+            store.write_batch(batch)
+        except RunFinishedError as exc:
+            self.dropped += batch.point_count()
+            self._report(exc)
 
     def _committed(self, batch: Batch, npoints: int, seq: int) -> None:
         latest = self.latest

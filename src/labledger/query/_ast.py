@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 JSON_KINDS = ("config", "summary", "env")
-STRING_COLUMNS = ("id", "name", "project", "status")
+STRING_COLUMNS = ("id", "name", "project", "status", "author")
 NUMERIC_COLUMNS = ("created_at", "ended_at", "seed")
 
 Literal = float | int | str | bool

@@ -61,6 +61,7 @@ def create_app(
     install_docs(app)
     _include_optional(app, "routes_write")
     _include_optional(app, "routes_artifacts")
+    _include_optional(app, "routes_trust")
     if ui:
         _include_optional(app, "ui")
 

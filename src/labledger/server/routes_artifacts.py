@@ -40,6 +40,7 @@ from .auth import (
     get_store,
     principal,
     reader,
+    require_owner,
     require_run,
     run_project,
     writer,
@@ -322,6 +323,7 @@ def create_version(
         run_id, run_proj = run_project(request, body.run_id)
         if run_proj != project:
             raise ApiError(400, f"run {run_id} belongs to project {run_proj!r}, not {project!r}")
+        require_owner(request, run_id)
     from ..artifacts._manifest import check_manifest
 
     check_manifest([f.model_dump() for f in body.manifest])  # paths: InvalidArtifactError -> 400
@@ -470,8 +472,8 @@ def run_artifacts(ref: str, request: Request, store: Store = Depends(get_store))
 
 
 def _run_writer(ref: str, request: Request) -> str:
-    """The run's full id once the caller's write role on its project is checked (before the body)."""
-    return require_run(request, ref, "write")
+    """The run's full id once the caller may change it (its author or an admin; before the body)."""
+    return require_owner(request, ref)
 
 
 @router.post("/runs/{ref}/artifact-uses", summary="Record that a run consumed an artifact version")

@@ -27,7 +27,14 @@ from ..artifacts._blobstore import is_sha256
 from ..store import Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
 from ._json import BINARY_BODY, LedgerJSONResponse
-from .auth import Principal, get_store, principal, require_run, run_project, writer
+from .auth import (
+    Principal,
+    get_store,
+    principal,
+    require_owner,
+    run_project,
+    writer,
+)
 from .errors import ApiError, error_body
 
 __all__ = ["install", "router"]
@@ -116,6 +123,7 @@ def create_run(
     record = {
         k: v for k, v in body.model_dump().items() if v is not None
     }  # absent = the store's default
+    record["author"] = who.user  # the token's user, never what the client says
     from .._values import decode_json
 
     for f in ("config", "summary", "env"):
@@ -144,7 +152,7 @@ def write_batch(
     store: Store = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
-    run_id = require_run(request, run_id, "write")
+    run_id = require_owner(request, run_id)
     update = body.run_update.model_dump(exclude_unset=True)
     for f in _NOT_NULL:  # null for a required field means "leave it"
         if f in update and update[f] is None:
@@ -156,7 +164,7 @@ def write_batch(
         "metrics": {k: v.model_dump() for k, v in body.metrics.items()},
     }
     batch = batch_from_wire(run_id, wire)
-    applied = store.write_batch(batch)
+    applied = store.write_batch(batch, actor=who.user)  # type: ignore[call-arg]
     return {"applied": applied, "points": batch.point_count()}
 
 
@@ -168,7 +176,7 @@ def heartbeat(
 
     from ..store import Batch
 
-    run_id = require_run(request, ref, "write")
+    run_id = require_owner(request, ref)
     now = time.time()
     store.write_batch(Batch(run_id=run_id, heartbeat=now))
     return {"run_id": run_id, "heartbeat_at": now}

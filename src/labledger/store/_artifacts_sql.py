@@ -76,6 +76,8 @@ class ArtifactSqlMixin:
             now = time.time()
             try:
                 with self._tx() as conn:
+                    if run_id is not None:
+                        _refuse_sealed(conn, run_id, "artifacts")
                     t = s.artifact_versions
                     cur = conn.execute(
                         sa.select(sa.func.max(t.c.version)).where(
@@ -148,6 +150,7 @@ class ArtifactSqlMixin:
     def record_artifact_use(self, run_id: str, version_id: str) -> None:
         """Record that run ``run_id`` consumed artifact version ``version_id`` (idempotent)."""
         with self._tx() as conn:
+            _refuse_sealed(conn, run_id, "used artifacts")
             exists = conn.execute(
                 sa.select(s.artifact_versions.c.id).where(s.artifact_versions.c.id == version_id)
             ).first()
@@ -356,3 +359,15 @@ class ArtifactSqlMixin:
                 }
             )
         return out
+
+
+def _refuse_sealed(conn: Connection, run_id: str, what: str) -> None:
+    """RunFinishedError when ``run_id`` has ended: its artifacts are part of its sealed record."""
+    from .._exceptions import RunFinishedError
+    from ._audit_sql import SEALED_STATUSES
+
+    status = conn.execute(sa.select(s.runs.c.status).where(s.runs.c.id == run_id)).scalar()
+    if status in SEALED_STATUSES:
+        raise RunFinishedError(
+            run_id, str(status), f"its {what} cannot change; log them to a new run"
+        )

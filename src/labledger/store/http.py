@@ -35,6 +35,7 @@ from .._exceptions import (
     IntegrityError,
     InvalidFilterError,
     NotFoundError,
+    RunFinishedError,
     RunNotFoundError,
     StoreError,
     StoreUnavailableError,
@@ -43,6 +44,7 @@ from .._exceptions import (
 from .._values import decode_json, encode_json
 from ._base import TERMINAL_STATUSES, Batch, History
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
+from ._http_audit import HttpAuditMixin
 from ._wire import GZIP_ABOVE, batch_to_wire, dumps
 from .spool import Spool, SpoolEntry, read_entries, reject
 
@@ -70,6 +72,12 @@ class SendResult:
 
 
 def _classify(resp: httpx.Response | None) -> str:
+    if (
+        resp is not None
+        and resp.status_code == 403
+        and _error_body(resp).get("code") == "not_owner"
+    ):
+        return SendResult.REJECTED  # someone else's run: no retry or new token changes that
     if resp is None or resp.status_code >= 500 or resp.status_code in _RETRY_STATUS:
         return SendResult.RETRY
     if resp.status_code < 400:
@@ -89,7 +97,7 @@ def _error_body(resp: httpx.Response) -> dict[str, Any]:
     )
 
 
-class HttpStore(HttpArtifactsMixin):
+class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
     """Store over HTTP (keep-alive, gzip above 64 KiB, durable spool on failure).
 
     Artifact metadata and repro verdicts come from :class:`HttpArtifactsMixin`."""
@@ -183,11 +191,17 @@ class HttpStore(HttpArtifactsMixin):
         details = body.get("details") or {}
         code = resp.status_code
         if code in (401, 403):
-            raise AuthError(msg or "not authorised", code)
+            raise AuthError(msg or "not authorised", code, body.get("code"))
         if code == 404:
             raise NotFoundError(msg or f"not found: {path}")
         if code == 400 and isinstance(details, dict) and "position" in details:
             raise InvalidFilterError(msg, "", None)
+        if code == 409 and body.get("code") == "run_finished" and isinstance(details, dict):
+            raise RunFinishedError(
+                str(details.get("run_id", "")),
+                str(details.get("status", "")),
+                str(details.get("detail", "")),
+            )
         if code in (400, 409, 413, 422):
             raise UsageError(msg or f"bad request: {path}")
         if code >= 500:

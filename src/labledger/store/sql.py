@@ -33,6 +33,7 @@ from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
+from ._audit_sql import EDITABLE, FROZEN, SEALED_STATUSES, AuditSqlMixin
 from ._base import Batch
 from ._locate import code_revisions, precheck_sqlite, sqlite_path
 from ._repro_sql import ReproSqlMixin
@@ -101,7 +102,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
+class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
     def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:
@@ -293,6 +294,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "seed": run.get("seed"),
             "parent_run_id": run.get("parent_run_id"),
             "updated_at": now,
+            "author": run.get("author"),
         }
         for f in _RUN_JSON_FIELDS:
             default: Any = [] if f in ("tags", "datasets") else {}
@@ -308,7 +310,14 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
                 conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
             conn.execute(sa.insert(s.runs).values(**values))
 
-    def write_batch(self, batch: Batch) -> bool:
+    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
+        """Apply ``batch`` atomically; False when it was applied before.
+
+        A run that has ended (finished, failed, killed) is frozen: points and changes to
+        its config, environment or status raise RunFinishedError; notes, tags and
+        summary changes become edit events by ``actor`` (default: the run's author).
+        The batch that ends a run also seals it (hashes its record into the audit chain).
+        """
         pending_tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
         with self._tx() as conn:
             ins = self.upsert(s.applied_batches).values(
@@ -321,6 +330,17 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             )
             if conn.execute(ins).first() is None:
                 return False
+            cur = None
+            if batch.metrics or batch.run_update:
+                cur = (
+                    conn.execute(sa.select(s.runs).where(s.runs.c.id == batch.run_id))
+                    .mappings()
+                    .first()
+                )
+            update = batch.run_update
+            if cur is not None and cur["status"] in SEALED_STATUSES:
+                update = _changed(cur, update)
+                self._check_frozen(cur["id"], cur["status"], update, batch.point_count())
             if batch.metrics:
                 summaries = []
                 for key, (steps, vals, ts) in batch.metrics.items():
@@ -333,7 +353,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
                     summaries.append(_series_summary(batch.run_id, key, st, va, tt))
                 if summaries:
                     self._upsert_summaries(conn, summaries)
-            self._apply_run_update(conn, batch.run_id, batch.run_update, batch.heartbeat)
+            self._apply_run_update(conn, batch.run_id, update, batch.heartbeat, cur, actor)
         self._tails.update(pending_tails)
         if len(self._tails) > 4096:
             for k in list(self._tails)[: len(self._tails) - 2048]:
@@ -341,21 +361,36 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         return True
 
     def _apply_run_update(
-        self, conn: Connection, run_id: str, update: dict[str, Any], heartbeat: float | None
+        self,
+        conn: Connection,
+        run_id: str,
+        update: dict[str, Any],
+        heartbeat: float | None,
+        cur: Any = None,
+        actor: str | None = None,
     ) -> None:
         if not update and heartbeat is None:
             return
         unknown = set(update) - _UPDATABLE
         if unknown:
             raise UsageError(f"cannot update run fields {sorted(unknown)}")
+        sealed = cur is not None and cur["status"] in SEALED_STATUSES
+        if sealed:
+            # frozen fields were refused by write_batch: what is left are edits
+            self._apply_edits(conn, cur, {k: update[k] for k in EDITABLE & set(update)}, actor)
+            if heartbeat is not None:
+                conn.execute(
+                    sa.update(s.runs).where(s.runs.c.id == run_id).values(heartbeat_at=heartbeat)
+                )
+            return
         values: dict[str, Any] = {"updated_at": time.time()}
         for k, v in update.items():
             values[k] = encode_json(v) if k in _RUN_JSON_FIELDS else v
         if "env" in update:
-            cur = conn.execute(
+            cur_env = conn.execute(
                 sa.select(s.runs.c.env).where(s.runs.c.id == run_id)
             ).scalar_one_or_none()
-            merged = dict(s.load_json(cur) or {})
+            merged = dict(s.load_json(cur_env) or {})
             merged.update(encode_json(update["env"]))
             values["env"] = merged
         if heartbeat is not None:
@@ -367,7 +402,13 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
                     .where(s.runs.c.id == run_id, s.runs.c.status == "crashed")
                     .values(status="running", ended_at=None)
                 )
+        if cur is not None and "notes" in update and update["notes"] != cur["notes"]:
+            # run.notes = ... while the run is going: an edit event, like later edits
+            change = [("notes", cur["notes"], update["notes"])]
+            self._add_edits(conn, run_id, change, actor or cur["author"])
         conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
+        if cur is not None and update.get("status") in SEALED_STATUSES:
+            self._append_entry(conn, cur["project"], run_id, "seal")
 
     def put_blob(self, data: bytes) -> str:
         """Store ``data`` content-addressed (zlib-compressed); return its sha256. Idempotent."""
@@ -443,6 +484,8 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
         run = self._row_to_run(row, metrics.get(run_id, {}))
         arts = self.list_run_artifacts(run_id)
         run["artifacts"], run["used_artifacts"] = arts["produced"], arts["consumed"]
+        run["edits"] = self.run_edits(run_id)
+        run["record_sha256"] = self.record_sha256(run_id)
         return run
 
     def _metric_summaries(
@@ -496,6 +539,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
             "host": row["host"],
             "pid": row["pid"],
             "parent_run_id": row["parent_run_id"],
+            "author": row["author"],
         }
 
     def list_runs(
@@ -610,3 +654,20 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin):
                         )
                     )
         return [d[0] for d in dead]
+
+
+def _changed(cur: Any, update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` without the frozen fields that would not change (a replayed final status)."""
+    out: dict[str, Any] = {}
+    for k, v in update.items():
+        if k in FROZEN:
+            now = cur[k]
+            if k in _RUN_JSON_FIELDS:
+                now = s.load_json(now)
+                v = encode_json(v)
+                if k == "env" and isinstance(now, dict) and isinstance(v, dict):
+                    v = {**now, **v}
+            if now == v:
+                continue
+        out[k] = v
+    return out
