@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing as _typing
 
+from ._cite import check, cite
 from ._exceptions import (
     AmbiguousRunError,
     ArtifactNotFoundError,
@@ -59,6 +60,8 @@ __all__ = [
     "StrictModeError",
     "UsageError",
     "__version__",
+    "check",
+    "cite",
     "init",
     "seed_everything",
 ]

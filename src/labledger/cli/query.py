@@ -83,7 +83,18 @@ def best(
         title_justify="left",
         header_style="bold",
     )
-    for col in ("#", "run", metric, "config", "commit", "patch", "seed", "data", "runtime"):
+    for col in (
+        "#",
+        "run",
+        "author",
+        metric,
+        "config",
+        "commit",
+        "patch",
+        "seed",
+        "data",
+        "runtime",
+    ):
         t.add_column(col, overflow="fold")
     for r in rows:
         cfg = ", ".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
@@ -93,6 +104,7 @@ def best(
         t.add_row(
             str(r["rank"]),
             f"{r['id'][:8]} {r['name']}",
+            r.get("author") or "",
             fmt_value(r["value"]),
             cfg,
             commit,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._exceptions import AuthError
 from ..store import Store
 from ._json import LedgerJSONResponse
-from .auth import Principal, get_store, principal, reader, require_owner
+from .auth import Principal, get_store, principal, reader, require_owner, require_run
 
 __all__ = ["install", "router"]
 
@@ -39,7 +39,7 @@ def edit_run(ref: str, body: EditBody, request: Request, store: Store = Depends(
 
     run_id = require_owner(request, ref)
     who = principal(request)
-    edits = store.edit_run(  # type: ignore[attr-defined]
+    edits = store.edit_run(
         run_id,
         notes=body.notes,
         add_tags=body.add_tags,
@@ -48,6 +48,12 @@ def edit_run(ref: str, body: EditBody, request: Request, store: Store = Depends(
         actor=who.user,
     )
     return LedgerJSONResponse({"run_id": run_id, "edits": edits})
+
+
+@router.get("/runs/{ref}/verify", summary="Check one run's record against the audit chain")
+def verify_run(ref: str, request: Request, store: Store = Depends(get_store)) -> Any:
+    run_id = require_run(request, ref, "read")
+    return store.verify_run(run_id)
 
 
 def _project_reader(who: Principal, project: str | None) -> None:
@@ -68,7 +74,7 @@ def audit_verify(
     who: Principal = Depends(reader),
 ) -> Any:
     _project_reader(who, project)
-    return store.audit_verify(project=project, head=head)  # type: ignore[attr-defined]
+    return store.audit_verify(project=project, head=head)
 
 
 @router.get("/audit/head", summary="The newest entry hash of each project's audit chain")
@@ -78,7 +84,7 @@ def audit_head(
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
-    heads = store.audit_head(project=project)  # type: ignore[attr-defined]
+    heads = store.audit_head(project=project)
     return {"heads": [h for h in heads if who.can("read", h["project"])]}
 
 

@@ -406,6 +406,53 @@ class AuditSqlMixin:
             ).all()
         return [str(r[0]) for r in rows]
 
+    def verify_run(self, ref: str) -> dict[str, Any]:
+        """Check one run against its newest audit entry (cheap: no walk of the whole chain).
+
+        ``{"run_id", "sealed", "record_sha256", "history": [record hashes, oldest first],
+        "problems": [{field, message}]}``; ``sealed`` is False before the run ended.
+        """
+        run_id = self.resolve_run_id(ref)
+        a = s.audit_log
+        problems: list[dict[str, Any]] = []
+        with self._read() as conn:
+            entries = [
+                dict(e)
+                for e in conn.execute(
+                    sa.select(a).where(a.c.run_id == run_id).order_by(a.c.seq)
+                ).mappings()
+            ]
+            now = self._record_fields(conn, [run_id]).get(run_id, {})
+        if not entries:
+            return {
+                "run_id": run_id,
+                "sealed": False,
+                "record_sha256": None,
+                "history": [],
+                "problems": [],
+            }
+        last = entries[-1]
+        last["fields"] = s.load_json(last["fields"])
+        if (
+            _entry_hash(last) != last["entry_sha256"]
+            or _record_hash(last["fields"]) != last["record_sha256"]
+        ):
+            problems.append(
+                {"field": "audit_log", "message": f"audit entry {last['seq']} was changed"}
+            )
+        for field in sorted(set(last["fields"]) | set(now)):
+            if last["fields"].get(field) != now.get(field):
+                problems.append(
+                    {"field": field, "message": f"{field} was changed after it was recorded"}
+                )
+        return {
+            "run_id": run_id,
+            "sealed": True,
+            "record_sha256": last["record_sha256"],
+            "history": [str(e["record_sha256"]) for e in entries],
+            "problems": problems,
+        }
+
     def audit_head(self, project: str | None = None) -> list[dict[str, Any]]:
         """``[{project, seq, head}]``: the newest entry hash of each project's chain."""
         a = s.audit_log

@@ -168,4 +168,31 @@ class Store(Protocol):
         """Every blob sha256 still referenced by an artifact version (gc keeps these)."""
         ...
 
+    # -- trust (see store/_audit_sql.py and docs/trust.md)
+
+    def edit_run(
+        self,
+        ref: str,
+        *,
+        notes: str | None = None,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        summary: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Edit notes, tags or explicit summary values; return the stored edit events."""
+        ...
+
+    def verify_run(self, ref: str) -> dict[str, Any]:
+        """One run's record checked against its newest audit entry."""
+        ...
+
+    def audit_verify(self, project: str | None = None, head: str | None = None) -> dict[str, Any]:
+        """Re-derive every hash of the audit chain (of ``project``, else of every project)."""
+        ...
+
+    def audit_head(self, project: str | None = None) -> list[dict[str, Any]]:
+        """``[{project, seq, head}]``: the newest entry hash of each project's chain."""
+        ...
+
     def close(self) -> None: ...

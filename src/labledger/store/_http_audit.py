@@ -21,7 +21,7 @@ API = "/api/v1"
 
 
 class HttpAuditMixin:
-    """``edit_run``, ``audit_verify`` and ``audit_head`` of :class:`~labledger.store.http.HttpStore`."""
+    """``edit_run``, ``verify_run``, ``audit_verify`` and ``audit_head`` of :class:`~labledger.store.http.HttpStore`."""
 
     if TYPE_CHECKING:
 
@@ -51,6 +51,10 @@ class HttpAuditMixin:
     def audit_verify(self, project: str | None = None, head: str | None = None) -> dict[str, Any]:
         params = {k: v for k, v in (("project", project), ("head", head)) if v is not None}
         result: dict[str, Any] = self._get_json(f"{API}/audit/verify", params=params)
+        return result
+
+    def verify_run(self, ref: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._get_json(f"{API}/runs/{quote(ref, safe='')}/verify")
         return result
 
     def audit_head(self, project: str | None = None) -> list[dict[str, Any]]:
