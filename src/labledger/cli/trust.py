@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ._output import console, emit_json, open_ledger, store_option
+from ._output import emit_json, open_ledger, store_option
 
 __all__ = ["audit", "check", "cite", "edit"]
 
@@ -182,6 +182,6 @@ def check(source: str, as_json: bool, store: str | None) -> None:
             ]
         )
     else:
-        console().print(str(report), markup=False, highlight=False)
+        click.echo(str(report))  # one line per citation, never wrapped
     if not report.ok:
         sys.exit(1)

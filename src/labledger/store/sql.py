@@ -310,13 +310,15 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
                 conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
             conn.execute(sa.insert(s.runs).values(**values))
 
-    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
+    def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
         """Apply ``batch`` atomically; False when it was applied before.
 
         A run that has ended (finished, failed, killed) is frozen: points and changes to
         its config, environment or status raise RunFinishedError; notes, tags and
         summary changes become edit events by ``actor`` (default: the run's author).
         The batch that ends a run also seals it (hashes its record into the audit chain).
+        ``late=True`` (``labledger sync`` replaying a local spill, never the server)
+        admits points logged before the run ended, and chains a ``late`` entry.
         """
         pending_tails: dict[tuple[str, str], tuple[int, bytes, bytes, bytes, int, int, int]] = {}
         with self._tx() as conn:
@@ -338,9 +340,13 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
                     .first()
                 )
             update = batch.run_update
-            if cur is not None and cur["status"] in SEALED_STATUSES:
+            sealed = cur is not None and cur["status"] in SEALED_STATUSES
+            if sealed and cur is not None:
                 update = _changed(cur, update)
-                self._check_frozen(cur["id"], cur["status"], update, batch.point_count())
+                points = batch.point_count()
+                if late and _logged_before(batch, cur["ended_at"]):
+                    points = 0
+                self._check_frozen(cur["id"], cur["status"], update, points)
             if batch.metrics:
                 summaries = []
                 for key, (steps, vals, ts) in batch.metrics.items():
@@ -354,6 +360,8 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
                 if summaries:
                     self._upsert_summaries(conn, summaries)
             self._apply_run_update(conn, batch.run_id, update, batch.heartbeat, cur, actor)
+            if sealed and cur is not None and batch.metrics:
+                self._append_entry(conn, cur["project"], batch.run_id, "late")
         self._tails.update(pending_tails)
         if len(self._tails) > 4096:
             for k in list(self._tails)[: len(self._tails) - 2048]:
@@ -671,3 +679,14 @@ def _changed(cur: Any, update: dict[str, Any]) -> dict[str, Any]:
                 continue
         out[k] = v
     return out
+
+
+def _logged_before(batch: Batch, ended_at: float | None) -> bool:
+    """Were all of ``batch``'s points logged before the run ended (a spill replayed late)?"""
+    if ended_at is None:
+        return False
+    for _steps, _vals, ts in batch.metrics.values():
+        arr = np.asarray(ts, dtype="<f8")
+        if len(arr) and float(arr.max()) > ended_at + 1.0:
+            return False
+    return True

@@ -4,7 +4,7 @@ import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, 
 import { api, ApiError } from "./api.js";
 
 const PAGE_SIZES = [25, 50, 100, 250, 500, 1000];
-const BASE_SORTABLE = { name: "name", status: "status", created: "created_at" };
+const BASE_SORTABLE = { name: "name", status: "status", created: "created_at", author: "author" };
 
 function selectionKey(project) {
   return `labledger.selected.${project || "*"}`;
@@ -100,6 +100,7 @@ export async function renderRuns(main, project, q, ctx) {
       { key: "status", label: "Status", sort: "status", render: (r) => statusBadge(r.status) },
       { key: "name", label: "Name", sort: "name", render: (r) => el("a", { class: "run-link", href: `#/run/${r.id}`, text: r.name || r.id.slice(0, 8) }) },
       { key: "id", label: "ID", render: (r) => el("span", { class: "mono muted", title: r.id, text: r.id.slice(0, 8) }) },
+      { key: "author", label: "Author", sort: "author", render: (r) => el("span", { class: "author", text: r.author || "" }) },
       { key: "created", label: "Created", sort: "created_at", render: (r) => el("span", { title: fmtTime(r.created_at), text: fmtAgo(r.created_at) }) },
       { key: "runtime", label: "Runtime", cls: "num", value: (r) => r.runtime_s, fmt: fmtDuration },
       // newest reproduction verdict (labledger repro), shown when a listed run has one, as in `ls`
