@@ -14,7 +14,9 @@ hashes to it, and the newest reproduction verdict, if any, is not a failure.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,10 +47,22 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _open(store: Any) -> Any:
+@contextlib.contextmanager
+def _open(store: Any) -> Iterator[Any]:
+    """A Ledger over ``store`` (a Ledger, a Store, a URI or None); closed after use when
+    opened here."""
     from ._ledger import Ledger
 
-    return store if hasattr(store, "get") and hasattr(store, "store") else Ledger(store)
+    if hasattr(store, "get") and hasattr(store, "store"):
+        yield store
+        return
+    owned = store is None or isinstance(store, (str, os.PathLike))
+    ledger = Ledger(store)
+    try:
+        yield ledger
+    finally:
+        if owned:
+            ledger.close()
 
 
 def cite(run: Any, metric: str | None = None, *, store: Any = None) -> str:
@@ -61,8 +75,8 @@ def cite(run: Any, metric: str | None = None, *, store: Any = None) -> str:
     ref = run if isinstance(run, str) else str(run["id"] if isinstance(run, dict) else run.id)
     if store is None and not isinstance(run, (str, dict)):
         store = getattr(run, "store_uri", None)
-    ledger = _open(store)
-    rec = ledger.get(ref)
+    with _open(store) as ledger:
+        rec = ledger.get(ref)
     if not rec.get("record_sha256"):
         raise UsageError(
             f"run {rec['id'][:8]} is {rec['status']} and has no record hash yet: "
@@ -178,13 +192,13 @@ def find_citations(text: str) -> list[tuple[int, str, str, str, dict[str, str]]]
 
 def check(text: str, *, store: Any = None) -> CheckReport:
     """Find every citation in ``text`` and verify it against the ledger (see the module doc)."""
-    ledger = _open(store)
     results = []
-    for line, raw, run_ref, record, values in find_citations(text):
-        res = CitationResult(text=raw, line=line, run=run_ref, record=record, values=values)
-        results.append(res)
-        _check_one(ledger, res)
-        res.ok = not res.problems
+    with _open(store) as ledger:
+        for line, raw, run_ref, record, values in find_citations(text):
+            res = CitationResult(text=raw, line=line, run=run_ref, record=record, values=values)
+            results.append(res)
+            _check_one(ledger, res)
+            res.ok = not res.problems
     return CheckReport(results)
 
 
