@@ -152,8 +152,7 @@ def cite(run_ref: str, metric: str | None, store: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one object per citation.")
 @store_option
 def check(source: str, as_json: bool, store: str | None) -> None:
-    """Verify every citation in a message or file ('-' reads stdin); exit 1 on any mismatch
-    or when no citation is found."""
+    """Verify every citation in a message or file ('-' reads stdin); exit 1 on any mismatch."""
     from .._cite import check as run_check
 
     if source == "-":
