@@ -299,3 +299,17 @@ def test_citation_in_markdown_passes_then_fails_after_the_value_is_edited_in_the
     line = bad.stdout.strip()
     assert line.startswith("MISMATCH  line 3") and "acc is 0.95 in the ledger" in line
     assert "record altered: metric.acc was changed" in line
+
+
+def test_a_run_recorded_as_ended_is_sealed_at_once(store_uri: str) -> None:
+    from labledger.store import open_store
+
+    store = open_store(store_uri)
+    try:
+        store.create_run(
+            {"id": "d" * 32, "project": "imported", "name": "old", "status": "finished"}
+        )
+        assert store.get_run("d" * 32)["record_sha256"]
+        assert store.audit_verify(project="imported")["ok"]
+    finally:
+        store.close()

@@ -309,6 +309,8 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
                 )
                 conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
             conn.execute(sa.insert(s.runs).values(**values))
+            if values["status"] in SEALED_STATUSES:  # recorded after the fact (an import)
+                self._append_entry(conn, run["project"], run["id"], "seal")
 
     def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
         """Apply ``batch`` atomically; False when it was applied before.
