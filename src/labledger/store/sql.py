@@ -336,11 +336,17 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
                 return False
             cur = None
             if batch.metrics or batch.run_update:
+                r = s.runs
+                light = (r.c.id, r.c.project, r.c.status, r.c.author, r.c.notes, r.c.ended_at)
+                # the light columns on the hot path; the whole row (env may be large) only
+                # for a run that has ended
                 cur = (
-                    conn.execute(sa.select(s.runs).where(s.runs.c.id == batch.run_id))
-                    .mappings()
-                    .first()
+                    conn.execute(sa.select(*light).where(r.c.id == batch.run_id)).mappings().first()
                 )
+                if cur is not None and cur["status"] in SEALED_STATUSES:
+                    cur = (
+                        conn.execute(sa.select(r).where(r.c.id == batch.run_id)).mappings().first()
+                    )
             update = batch.run_update
             sealed = cur is not None and cur["status"] in SEALED_STATUSES
             if sealed and cur is not None:
