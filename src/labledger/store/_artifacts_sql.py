@@ -41,6 +41,8 @@ class ArtifactSqlMixin:
 
         def upsert(self, table: sa.Table) -> Any: ...
 
+        def _reseal(self, conn: Connection, run_id: str, kind: str) -> None: ...
+
     # -- writing ---------------------------------------------------------------------
 
     def create_artifact_version(
@@ -106,6 +108,8 @@ class ArtifactSqlMixin:
                             sa.insert(s.artifact_files), [{"version_id": vid, **f} for f in files]
                         )
                     self._move_alias(conn, project, name, "latest", vid, now)
+                    if run_id is not None:
+                        self._reseal(conn, run_id, "late")  # an imported run's record grew
                     return self._version_dicts(conn, [self._version_row(conn, vid)])[0]
             except sa.exc.IntegrityError:
                 # another writer took this version number (PostgreSQL): take the next one
@@ -160,6 +164,7 @@ class ArtifactSqlMixin:
                 run_id=run_id, version_id=version_id, used_at=time.time()
             )
             conn.execute(ins.on_conflict_do_nothing(index_elements=["run_id", "version_id"]))
+            self._reseal(conn, run_id, "late")
 
     def delete_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
         """Forget one version (its aliases and use records go with it); its blobs become garbage for gc.
@@ -169,6 +174,13 @@ class ArtifactSqlMixin:
         version = self.get_artifact_version(project, ref)
         vid = version["id"]
         with self._tx() as conn:
+            # runs whose sealed record names this version get a new record ("delete" entry)
+            touched = {version.get("run_id")} | {
+                str(r[0])
+                for r in conn.execute(
+                    sa.select(s.artifact_uses.c.run_id).where(s.artifact_uses.c.version_id == vid)
+                )
+            }
             conn.execute(sa.delete(s.artifact_files).where(s.artifact_files.c.version_id == vid))
             conn.execute(
                 sa.delete(s.artifact_aliases).where(s.artifact_aliases.c.version_id == vid)
@@ -186,6 +198,8 @@ class ArtifactSqlMixin:
                 self._move_alias(
                     conn, version["project"], version["name"], "latest", newest, time.time()
                 )
+            for run_id in sorted(r for r in touched if r):
+                self._reseal(conn, run_id, "delete")
         return version
 
     # -- reading ---------------------------------------------------------------------
@@ -367,7 +381,16 @@ def _refuse_sealed(conn: Connection, run_id: str, what: str) -> None:
     from ._audit_sql import SEALED_STATUSES
 
     status = conn.execute(sa.select(s.runs.c.status).where(s.runs.c.id == run_id)).scalar()
-    if status in SEALED_STATUSES:
+    imported = (
+        conn.execute(
+            sa.select(s.audit_log.c.kind)
+            .where(s.audit_log.c.run_id == run_id)
+            .order_by(s.audit_log.c.seq)
+            .limit(1)
+        ).scalar()
+        == "import"
+    )
+    if status in SEALED_STATUSES and not imported:
         raise RunFinishedError(
             run_id, str(status), f"its {what} cannot change; log them to a new run"
         )

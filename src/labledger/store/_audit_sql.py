@@ -269,6 +269,23 @@ class AuditSqlMixin:
             conn.execute(sa.insert(s.run_edits), rows)
         return rows
 
+    def _reseal(self, conn: Connection, run_id: str, kind: str) -> None:
+        """Chain a new record of ``run_id`` when it is in the chain already (its record changed
+        through labledger: a late point, an artifact of an imported run, a deleted version)."""
+        a = s.audit_log
+        row = conn.execute(sa.select(a.c.project).where(a.c.run_id == run_id).limit(1)).first()
+        if row is not None:
+            self._append_entry(conn, str(row[0]), run_id, kind)
+
+    def _imported(self, conn: Connection, run_id: str) -> bool:
+        """Was the run recorded already ended (an import)? Such a run is not frozen: its
+        writer may still add to it, and every change chains a ``late`` entry."""
+        a = s.audit_log
+        first = conn.execute(
+            sa.select(a.c.kind).where(a.c.run_id == run_id).order_by(a.c.seq).limit(1)
+        ).scalar()
+        return first == "import"
+
     def _check_frozen(self, run_id: str, status: str, update: dict[str, Any], points: int) -> None:
         frozen = sorted(set(update) & FROZEN)
         if points or frozen:

@@ -310,7 +310,7 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
                 conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
             conn.execute(sa.insert(s.runs).values(**values))
             if values["status"] in SEALED_STATUSES:  # recorded after the fact (an import)
-                self._append_entry(conn, run["project"], run["id"], "seal")
+                self._append_entry(conn, run["project"], run["id"], "import")
 
     def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
         """Apply ``batch`` atomically; False when it was applied before.
@@ -349,12 +349,15 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
                     )
             update = batch.run_update
             sealed = cur is not None and cur["status"] in SEALED_STATUSES
+            imported = False
             if sealed and cur is not None:
                 update = _changed(cur, update)
+                imported = self._imported(conn, batch.run_id)
                 points = batch.point_count()
-                if late and _logged_before(batch, cur["ended_at"]):
+                if imported or (late and _logged_before(batch, cur["ended_at"])):
                     points = 0
-                self._check_frozen(cur["id"], cur["status"], update, points)
+                if not imported:
+                    self._check_frozen(cur["id"], cur["status"], update, points)
             if batch.metrics:
                 summaries = []
                 for key, (steps, vals, ts) in batch.metrics.items():
@@ -367,8 +370,11 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
                     summaries.append(_series_summary(batch.run_id, key, st, va, tt))
                 if summaries:
                     self._upsert_summaries(conn, summaries)
-            self._apply_run_update(conn, batch.run_id, update, batch.heartbeat, cur, actor)
-            if sealed and cur is not None and batch.metrics:
+            # an imported run takes updates as a running one would (no edit events)
+            self._apply_run_update(
+                conn, batch.run_id, update, batch.heartbeat, None if imported else cur, actor
+            )
+            if sealed and cur is not None and (batch.metrics or (imported and update)):
                 self._append_entry(conn, cur["project"], batch.run_id, "late")
         self._tails.update(pending_tails)
         if len(self._tails) > 4096:
