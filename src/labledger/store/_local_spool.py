@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from .._exceptions import NotFoundError, UsageError
+from .._exceptions import NotFoundError, RunFinishedError, UsageError
 from ._base import Batch
 from ._wire import batch_from_wire, batch_to_wire, run_to_wire
 from .spool import Spool, default_spool_dir, read_entries, reject
@@ -81,7 +81,7 @@ def replay_local_folder(folder: Path) -> tuple[int, int, int, str]:
                         store.write_batch(batch)
                 else:
                     raise UsageError(f"unknown spool record kind {rec.get('kind')!r}")
-            except (UsageError, KeyError, TypeError) as exc:
+            except (UsageError, RunFinishedError, KeyError, TypeError) as exc:
                 reject(entry.path, f"{type(exc).__name__}: {exc}")
                 rejected += 1
                 continue
