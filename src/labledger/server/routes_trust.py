@@ -33,11 +33,20 @@ class EditBody(BaseModel):
     summary: dict[str, Any] | None = None
 
 
+def _run_owner(ref: str, request: Request) -> str:
+    """The run's full id once the caller may change it (checked before the body is read)."""
+    return require_owner(request, ref)
+
+
 @router.post("/runs/{ref}/edits", summary="Edit a run's notes, tags or summary (an edit event)")
-def edit_run(ref: str, body: EditBody, request: Request, store: Store = Depends(get_store)) -> Any:
+def edit_run(
+    body: EditBody,
+    request: Request,
+    store: Store = Depends(get_store),
+    run_id: str = Depends(_run_owner),
+) -> Any:
     from .._values import decode_json
 
-    run_id = require_owner(request, ref)
     who = principal(request)
     edits = store.edit_run(
         run_id,
