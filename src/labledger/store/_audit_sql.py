@@ -10,8 +10,11 @@ hash chain (``audit_log``); every later edit of notes, tags or summary is stored
     series.<key> (sha256 of the series' steps, values and timestamps)
     metric.<key> (its stored summary: count, last, min, max, last step)
 
-``record_sha256`` is the sha256 of those digests; an entry's hash covers the previous
-entry's hash, its position and the record, so :meth:`AuditSqlMixin.audit_verify` can
+Entry kinds: ``seal`` (the run ended), ``edit`` (an edit of an ended run), ``import`` (a
+run recorded already ended; it stays appendable), ``late`` (points replayed by ``labledger
+sync`` after the end, or additions to an imported run) and ``delete`` (an artifact version
+the record named was deleted). ``record_sha256`` is the sha256 of those digests; an entry's
+hash covers the previous entry's hash, its position and the record, so :meth:`AuditSqlMixin.audit_verify` can
 re-derive everything from the rows and name the run and field that changed. See
 docs/trust.md for what this does and does not guarantee.
 """
