@@ -35,6 +35,7 @@ from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, FROZEN, SEALED_STATUSES, AuditSqlMixin
 from ._base import Batch
+from ._edits_sql import EditSqlMixin
 from ._locate import code_revisions, precheck_sqlite, sqlite_path
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
@@ -102,7 +103,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin):
+class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, AuditSqlMixin, EditSqlMixin):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
     def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:
