@@ -118,7 +118,12 @@ def ls(
         *(["repro"] if show_repro else []),
         *extra,
     ):
-        table.add_column(col, overflow="fold")
+        if col == "author":  # an email can be long: the full one is in --json and show
+            table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=24)
+        elif col == "repro":
+            table.add_column(col, no_wrap=True)
+        else:
+            table.add_column(col, overflow="fold")
     matched: set[str] = set()
     for r in runs:
         flat = {f"config.{k}": v for k, v in flatten(r["config"]).items()}
