@@ -290,6 +290,11 @@ class VersionCreate(BaseModel):
     run_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
     manifest: list[FileEntry] = Field(max_length=1_000_000)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    late: bool = Field(
+        False,
+        description="logged before the run ended, uploaded from a client's spool "
+        "(`labledger sync`): admitted into an ended run, as a `late` audit entry",
+    )
 
 
 class AliasBody(BaseModel):
@@ -346,6 +351,7 @@ def create_version(
         [f.model_dump() for f in body.manifest],
         decode_json(body.metadata),
         storage=blobs.uri,
+        late=body.late,
     )
     return LedgerJSONResponse(version, status_code=201)
 

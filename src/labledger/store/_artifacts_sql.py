@@ -55,8 +55,13 @@ class ArtifactSqlMixin:
         metadata: dict[str, Any] | None = None,
         *,
         storage: str | None = None,
+        late: bool = False,
     ) -> dict[str, Any]:
         """Register the next version (v0, v1, ...) of ``project/name`` and move ``latest`` to it.
+
+        A run that has ended takes no new version (RunFinishedError), except ``late=True``:
+        an artifact logged before the end and uploaded from a client's spool by ``labledger
+        sync``; it chains a ``late`` audit entry (docs/trust.md).
 
         ``manifest`` is a list of ``{path, sha256, size}``; ``metadata`` may say
         ``{"type": "file"|"directory"}`` plus anything JSON. The blobs must already be
@@ -78,7 +83,7 @@ class ArtifactSqlMixin:
             now = time.time()
             try:
                 with self._tx() as conn:
-                    if run_id is not None:
+                    if run_id is not None and not late:
                         _refuse_sealed(conn, run_id, "artifacts")
                     t = s.artifact_versions
                     cur = conn.execute(

@@ -134,8 +134,11 @@ class Store(Protocol):
         metadata: dict[str, Any] | None = None,
         *,
         storage: str | None = None,
+        late: bool = False,
     ) -> dict[str, Any]:
-        """Register version v0, v1, ... of ``project/name`` (manifest: ``[{path, sha256, size}]``); moves ``latest``."""
+        """Register version v0, v1, ... of ``project/name`` (manifest: ``[{path, sha256, size}]``); moves ``latest``.
+
+        ``late``: logged before the run ended, uploaded from a spool (admitted into an ended run)."""
         ...
 
     def get_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
