@@ -134,8 +134,11 @@ class Store(Protocol):
         metadata: dict[str, Any] | None = None,
         *,
         storage: str | None = None,
+        late: bool = False,
     ) -> dict[str, Any]:
-        """Register version v0, v1, ... of ``project/name`` (manifest: ``[{path, sha256, size}]``); moves ``latest``."""
+        """Register version v0, v1, ... of ``project/name`` (manifest: ``[{path, sha256, size}]``); moves ``latest``.
+
+        ``late``: logged before the run ended, uploaded from a spool (admitted into an ended run)."""
         ...
 
     def get_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
@@ -166,6 +169,33 @@ class Store(Protocol):
 
     def referenced_blob_shas(self) -> set[str]:
         """Every blob sha256 still referenced by an artifact version (gc keeps these)."""
+        ...
+
+    # -- trust (see store/_audit_sql.py and docs/trust.md)
+
+    def edit_run(
+        self,
+        ref: str,
+        *,
+        notes: str | None = None,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        summary: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Edit notes, tags or explicit summary values; return the stored edit events."""
+        ...
+
+    def verify_run(self, ref: str) -> dict[str, Any]:
+        """One run's record checked against its newest audit entry."""
+        ...
+
+    def audit_verify(self, project: str | None = None, head: str | None = None) -> dict[str, Any]:
+        """Re-derive every hash of the audit chain (of ``project``, else of every project)."""
+        ...
+
+    def audit_head(self, project: str | None = None) -> list[dict[str, Any]]:
+        """``[{project, seq, head}]``: the newest entry hash of each project's chain."""
         ...
 
     def close(self) -> None: ...
