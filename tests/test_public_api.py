@@ -44,3 +44,8 @@ def test_every_exception_derives_from_the_root() -> None:
         obj = getattr(labledger, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, labledger.LabledgerError), name
+
+
+def test_trust_names_exist() -> None:
+    assert {"cite", "check"} <= set(labledger.__all__)
+    assert isinstance(labledger.Run.notes, property) and labledger.Run.notes.fset is not None

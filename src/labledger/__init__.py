@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing as _typing
 
+from ._cite import check, cite
 from ._exceptions import (
     AmbiguousRunError,
     ArtifactNotFoundError,
@@ -64,6 +65,8 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "check",
+    "cite",
     "init",
     "seed_everything",
 ]

@@ -7,7 +7,7 @@
      │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
      │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
      │    └── InvalidArtifactError   an artifact name or path that is unsafe or malformed
-     ├── RunFinishedError           logging to a run after ``finish()``
+     ├── RunFinishedError           logging to a run after ``finish()``; changing a finished run's record
      ├── NotFoundError
      │    ├── RunNotFoundError       no run matches an id or prefix
      │    ├── AmbiguousRunError      a prefix matches several runs
@@ -123,12 +123,14 @@ class InvalidArtifactError(UsageError):
 
 
 class RunFinishedError(LabledgerError):
-    def __init__(self, run_id: str, status: str) -> None:
+    """Writing to a run that has ended (``detail`` says what the store refused)."""
+
+    def __init__(self, run_id: str, status: str, detail: str = "") -> None:
         self.run_id = run_id
         self.status = status
-        super().__init__(
-            f"run {run_id[:8]} is already {status}; start a new run with labledger.init() to log more"
-        )
+        self.detail = detail
+        tail = detail or "start a new run with labledger.init() to log more"
+        super().__init__(f"run {run_id[:8]} is already {status}; {tail}")
 
 
 class NotFoundError(LabledgerError, LookupError):
@@ -231,9 +233,12 @@ class IntegrityError(LabledgerError):
 
 
 class AuthError(LabledgerError):
-    def __init__(self, message: str, status_code: int = 401) -> None:
+    """``code`` refines a 403: ``not_owner`` when the run belongs to someone else."""
+
+    def __init__(self, message: str, status_code: int = 401, code: str | None = None) -> None:
         self.message = message
         self.status_code = status_code
+        self.code = code
         super().__init__(message)
 
 

@@ -151,3 +151,9 @@ def test_multi_key_calls_round_trip_on_every_back_end(any_store_uri: str, ledger
     assert got["metrics"]["other"]["count"] == 10
     h = led.history(run.id, "k7")
     assert h.values.tolist() == [float(i * 7) for i in range(1_000)]
+
+
+def test_lite_store_hands_sealing_statuses_to_the_sql_store() -> None:
+    from labledger.store import _audit_sql, _lite
+
+    assert _lite._SEALING == _audit_sql.SEALED_STATUSES

@@ -24,7 +24,17 @@ __all__ = [
     "sql_export_rows",
 ]
 
-BASE_COLUMNS = ("id", "project", "name", "status", "created_at", "ended_at", "runtime_s", "seed")
+BASE_COLUMNS = (
+    "id",
+    "project",
+    "name",
+    "author",
+    "status",
+    "created_at",
+    "ended_at",
+    "runtime_s",
+    "seed",
+)
 
 
 def runs_to_rows(

@@ -75,6 +75,7 @@ def leaderboard_row(rank: int, run: Mapping[str, Any], metric: str) -> dict[str,
         "id": run["id"],
         "name": run.get("name"),
         "project": run.get("project"),
+        "author": run.get("author"),
         "status": run.get("status"),
         "metric": metric,
         "value": (run.get("summary") or {}).get(metric),
@@ -123,7 +124,7 @@ def diff_runs(
         env = {k: v for k, v in env.items() if k == "same" or v}
     da = {d.get("name") or d.get("path"): d.get("sha256") for d in (run_a.get("datasets") or [])}
     db = {d.get("name") or d.get("path"): d.get("sha256") for d in (run_b.get("datasets") or [])}
-    meta_keys = ("name", "project", "status", "runtime_s", "exit_code")
+    meta_keys = ("name", "project", "author", "status", "runtime_s", "exit_code")
     return {
         "a": run_a["id"],
         "b": run_b["id"],

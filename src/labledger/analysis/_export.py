@@ -121,6 +121,7 @@ def sql_export_rows(
         r.c.tags,
         r.c.config,
         r.c.summary,
+        r.c.author,
     ]
     # the store's own query (project, filter, order), narrowed to the columns an export needs
     q = runs_query(project=project, filter=filter, order_by=order_by).with_only_columns(*cols)
@@ -140,12 +141,26 @@ def sql_export_rows(
     total = len(runs)
     if on_progress is not None:
         on_progress(0, total)
-    for rid, proj, name, status, created, ended, heartbeat, seed, tags, config, summary in runs:
+    for (
+        rid,
+        proj,
+        name,
+        status,
+        created,
+        ended,
+        heartbeat,
+        seed,
+        tags,
+        config,
+        summary,
+        author,
+    ) in runs:
         end = ended if ended is not None else (now if status == "running" else heartbeat)
         row: dict[str, Any] = {
             "id": rid,
             "project": proj,
             "name": name,
+            "author": author,
             "status": status,
             "created_at": created,
             "ended_at": ended,

@@ -42,10 +42,14 @@ _OPTIONAL_MODULES: dict[str, str] = {
 # name -> "module:attribute" (module relative to labledger.cli); keep sorted.
 _COMMANDS: dict[str, str] = {
     "artifacts": "artifacts:artifacts",
+    "audit": "trust:audit",
     "best": "query:best",
+    "check": "trust:check",
+    "cite": "trust:cite",
     "compare": "query:compare",
     "demo": "demo:demo",
     "diff": "query:diff",
+    "edit": "trust:edit",
     "env": "env:env",
     "export": "query:export",
     "gc": "artifacts:gc",

@@ -90,10 +90,23 @@ def best(
         (len(f"{k}={fmt_value(v)}") for r in rows for k, v in flatten(r["config"]).items()),
         default=6,
     )
-    for col in ("#", "run", metric, "config", "commit", "patch", "seed", "data", "runtime"):
+    for col in (
+        "#",
+        "run",
+        "author",
+        metric,
+        "config",
+        "commit",
+        "patch",
+        "seed",
+        "data",
+        "runtime",
+    ):
         # values never break mid-value: the config gets one line per key instead
         if col == "config":
             t.add_column(col, overflow="fold", min_width=min(widest, 40))
+        elif col == "author":  # an email can be long: the full one is in --json and show
+            t.add_column(col, no_wrap=True, overflow="ellipsis", max_width=24)
         else:
             t.add_column(col, no_wrap=True, overflow="ellipsis")
     for r in rows:
@@ -104,6 +117,7 @@ def best(
         t.add_row(
             str(r["rank"]),
             f"{r['id'][:8]}\n{r['name']}",
+            r.get("author") or "",
             fmt_value(r["value"]),
             cfg,
             commit,

@@ -35,6 +35,7 @@ _LS_FIELDS = (
     "group",
     "job_type",
     "parent_run_id",
+    "author",
 )
 
 
@@ -329,8 +330,11 @@ def _default_columns(runs: list[dict[str, Any]], max_cols: int = 4) -> list[str]
 @click.command()
 @click.argument("run_ref", metavar="RUN")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
+@click.option(
+    "--history", is_flag=True, help="Also list every edit of notes, tags and summary (who, when)."
+)
 @store_option
-def show(run_ref: str, as_json: bool, store: str | None) -> None:
+def show(run_ref: str, as_json: bool, history: bool, store: str | None) -> None:
     """Show one run: config, summary, environment, datasets, artifacts. RUN is an id, prefix or name."""
     with open_ledger(store) as ledger:
         run = run_json(ledger.get(run_ref))
@@ -342,6 +346,25 @@ def show(run_ref: str, as_json: bool, store: str | None) -> None:
         emit_json(run)
         return
     render_run(run)
+    if history:
+        render_history(run)
+
+
+def render_history(run: dict[str, Any]) -> None:
+    """``show --history``: one line per edit event, oldest first."""
+    c = console()
+    edits = run.get("edits") or []
+    if not edits:
+        c.print("history: no edits", markup=False)
+        return
+    c.print("[bold]history[/] (edits after the run was recorded)")
+    for e in edits:
+        c.print(
+            f"  {fmt_time(e['at'])}  {e.get('author') or '?'}  {e['field']}: "
+            f"{fmt_value(e.get('old'))} -> {fmt_value(e.get('new'))}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def render_run(run: dict[str, Any]) -> None:
@@ -368,6 +391,12 @@ def render_run(run: dict[str, Any]) -> None:
     ]
     if hierarchy:
         head += "\n" + "   ".join(hierarchy)
+    if run.get("author"):
+        head += f"\nauthor {run['author']}"
+    if run.get("record_sha256"):
+        head += f"   record sha256:{run['record_sha256'][:16]}"
+        if run.get("edits"):
+            head += f" ({len(run['edits'])} edit{'s' if len(run['edits']) != 1 else ''}: --history)"
     if run.get("tags"):
         head += "\ntags " + ", ".join(run["tags"])
     if run.get("notes"):

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 JSON_KINDS = ("config", "summary", "env")
-STRING_COLUMNS = ("id", "name", "project", "status", "group", "job_type", "parent_run_id")
+STRING_COLUMNS = ("id", "name", "project", "status", "author", "group", "job_type", "parent_run_id")
 NUMERIC_COLUMNS = ("created_at", "ended_at", "seed")
 
 Literal = float | int | str | bool

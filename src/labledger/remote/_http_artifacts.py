@@ -322,18 +322,21 @@ class HttpArtifactsMixin:
         metadata: dict[str, Any] | None = None,
         *,
         storage: str | None = None,  # the server records where it keeps the bytes
+        late: bool = False,
     ) -> dict[str, Any]:
         from ..store._artifact_paths import validate_kind, validate_name
 
         validate_name(project, "project")
         validate_name(name)
         validate_kind(kind)
-        body = {
+        body: dict[str, Any] = {
             "kind": kind,
             "run_id": run_id,
             "manifest": list(manifest),
             "metadata": metadata or {},
         }
+        if late:
+            body["late"] = True
         return self._version(
             self._json("POST", f"{API}/projects/{_q(project)}/artifacts/{_q(name)}/versions", body)
         )

@@ -149,6 +149,7 @@ def replay_artifact(store: HttpStore, record: Mapping[str, Any]) -> tuple[str, A
             list(body["manifest"]),
             dict(body.get("metadata") or {}),
             storage=str(storage),
+            late=True,  # logged before the run ended, which may have ended since
         )
     except Exception as exc:
         if server_unreachable(exc) or (isinstance(exc, LabledgerError) and "HTTP 5" in str(exc)):

@@ -36,6 +36,7 @@ from .._exceptions import (
     IntegrityError,
     InvalidFilterError,
     NotFoundError,
+    RunFinishedError,
     RunNotFoundError,
     StoreError,
     StoreUnavailableError,
@@ -45,6 +46,7 @@ from .._exceptions import (
 from .._settings import setting
 from .._values import decode_json, encode_json
 from ..store._base import TERMINAL_STATUSES, Batch, History
+from ..store._http_audit import HttpAuditMixin
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from .spool import SendResult, Spool, SpoolEntry, read_entries, reject
@@ -74,7 +76,9 @@ REPLAY_ITEMS = 50  # spooled requests per POST /replay (a round trip stays short
 REPLAY_BYTES = 8 * 1024 * 1024
 
 
-def _classify_status(status: int) -> str:
+def _classify_status(status: int, code: str | None = None) -> str:
+    if status == 403 and code == "not_owner":
+        return SendResult.REJECTED  # someone else's run: no retry or new token changes that
     if status >= 500 or status in _RETRY_STATUS:
         return SendResult.RETRY
     if status < 400:
@@ -83,7 +87,10 @@ def _classify_status(status: int) -> str:
 
 
 def _classify(resp: httpx.Response | None) -> str:
-    return SendResult.RETRY if resp is None else _classify_status(resp.status_code)
+    if resp is None:
+        return SendResult.RETRY
+    code = _error_body(resp).get("code") if resp.status_code == 403 else None
+    return _classify_status(resp.status_code, code)
 
 
 def _filter_text(filter: str | Node) -> str:
@@ -107,7 +114,7 @@ def _error_body(resp: httpx.Response) -> dict[str, Any]:
     )
 
 
-class HttpStore(HttpArtifactsMixin):
+class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
     """Store over HTTP (keep-alive, gzip above 64 KiB, durable spool on failure).
 
     Artifact metadata and repro verdicts come from :class:`HttpArtifactsMixin`."""
@@ -205,11 +212,17 @@ class HttpStore(HttpArtifactsMixin):
         if typed is not None and code < 500:
             raise typed  # the server's own exception: same class, same fields
         if code in (401, 403):
-            raise AuthError(msg or "not authorised", code)
+            raise AuthError(msg or "not authorised", code, body.get("code"))
         if code == 404:
             raise NotFoundError(msg or f"not found: {path}")
         if code == 400 and isinstance(details, dict) and "position" in details:
             raise InvalidFilterError(msg, "", None)
+        if code == 409 and body.get("code") == "run_finished" and isinstance(details, dict):
+            raise RunFinishedError(
+                str(details.get("run_id", "")),
+                str(details.get("status", "")),
+                str(details.get("detail", "")),
+            )
         if code in (400, 409, 413, 422):
             raise UsageError(msg or f"bad request: {path}")
         if code >= 500:
@@ -520,8 +533,8 @@ class HttpStore(HttpArtifactsMixin):
             if status < 400:
                 out.append((SendResult.OK, body))
                 continue
-            kind = _classify_status(status)
             eb = body if isinstance(body, dict) else {}
+            kind = _classify_status(status, eb.get("code"))
             out.append((kind, f"HTTP {status} {eb.get('code')}: {eb.get('message')}"))
             if kind == SendResult.RETRY:
                 break

@@ -62,6 +62,7 @@ def create_app(
     _include_optional(app, "routes_write")
     _include_optional(app, "routes_artifacts")
     _include_optional(app, "mlflow")
+    _include_optional(app, "routes_trust")
     if ui:
         _include_optional(app, "ui")
     from .openapi import install as install_openapi

@@ -30,6 +30,7 @@ __all__ = [
     "principal",
     "reader",
     "registry",
+    "require_owner",
     "require_run",
     "run_project",
     "writer",
@@ -237,3 +238,37 @@ def _resolve_readable(request: Request, ref: str, readable: list[str]) -> tuple[
     run_id, project = str(found[0][0]), str(found[0][1])
     _run_projects[run_id] = project
     return run_id, project
+
+
+_run_authors: dict[str, str | None] = {}
+
+
+def run_author(request: Request, run_id: str) -> str | None:
+    """The run's author (set by the server when it was created; never changes: cached)."""
+    if run_id in _run_authors:
+        return _run_authors[run_id]
+    store = request.app.state.store
+    getter = getattr(store, "run_author", None)
+    found = getter(run_id) if getter is not None else store.get_run(run_id).get("author")
+    author = None if found is None else str(found)
+    if len(_run_authors) > 100_000:
+        _run_authors.clear()
+    _run_authors[run_id] = author
+    return author
+
+
+def require_owner(request: Request, ref: str) -> str:
+    """Check that the caller may change the run: the write role on its project, and being
+    its author or an admin of the project (runs without an author predate authorship)."""
+    who = principal(request)
+    run_id, project = run_project(request, ref)
+    who.require("write", project)
+    author = run_author(request, run_id)
+    if author is not None and author != who.user and not who.can("admin", project):
+        raise AuthError(
+            f"run {run_id[:8]} belongs to {author!r}: only its author or an admin of project "
+            f"{project!r} may change it (you are {who.user!r})",
+            403,
+            code="not_owner",
+        )
+    return run_id

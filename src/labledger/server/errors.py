@@ -18,6 +18,7 @@ from .._exceptions import (
     AuthError,
     LabledgerError,
     NotFoundError,
+    RunFinishedError,
     StoreUnavailableError,
     UsageError,
     error_to_wire,
@@ -78,13 +79,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
-        code = "unauthorized" if exc.status_code == 401 else "forbidden"
+        code = exc.code or ("unauthorized" if exc.status_code == 401 else "forbidden")
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return _respond(exc.status_code, code, str(exc), _typed(exc), headers=headers)
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
         return _respond(404, "not_found", str(exc), _typed(exc))
+
+    @app.exception_handler(RunFinishedError)
+    async def _finished(request: Request, exc: RunFinishedError) -> JSONResponse:
+        details = {"run_id": exc.run_id, "status": exc.status, "detail": exc.detail}
+        return _respond(409, "run_finished", str(exc), details)
 
     @app.exception_handler(UsageError)
     async def _usage(request: Request, exc: UsageError) -> JSONResponse:

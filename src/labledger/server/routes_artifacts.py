@@ -40,6 +40,7 @@ from .auth import (
     get_store,
     principal,
     reader,
+    require_owner,
     require_run,
     run_project,
     writer,
@@ -289,6 +290,11 @@ class VersionCreate(BaseModel):
     run_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
     manifest: list[FileEntry] = Field(max_length=1_000_000)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    late: bool = Field(
+        False,
+        description="logged before the run ended, uploaded from a client's spool "
+        "(`labledger sync`): admitted into an ended run, as a `late` audit entry",
+    )
 
 
 class AliasBody(BaseModel):
@@ -323,6 +329,7 @@ def create_version(
         run_id, run_proj = run_project(request, require_run(request, body.run_id, "read"))
         if run_proj != project:
             raise ApiError(400, f"run {run_id} belongs to project {run_proj!r}, not {project!r}")
+        require_owner(request, run_id)
     from ..store._manifest import blob_problems, check_manifest, describe_problems
 
     manifest = check_manifest(
@@ -356,6 +363,7 @@ def create_version(
         [f.model_dump() for f in body.manifest],
         decode_json(body.metadata),
         storage=blobs.uri,
+        late=body.late,
     )
     return LedgerJSONResponse(version, status_code=201)
 
@@ -489,8 +497,8 @@ def run_artifacts(ref: str, request: Request, store: ArtifactCatalog = Depends(g
 
 
 def _run_writer(ref: str, request: Request) -> str:
-    """The run's full id once the caller's write role on its project is checked (before the body)."""
-    return require_run(request, ref, "write")
+    """The run's full id once the caller may change it (its author or an admin; before the body)."""
+    return require_owner(request, ref)
 
 
 @router.post("/runs/{ref}/artifact-uses", summary="Record that a run consumed an artifact version")

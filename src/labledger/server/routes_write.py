@@ -40,6 +40,7 @@ from .auth import (
     get_store,
     principal,
     reader,
+    require_owner,
     require_run,
     run_project,
     writer,
@@ -173,6 +174,7 @@ def create_run(
     record = {
         k: v for k, v in body.model_dump().items() if v is not None
     }  # absent = the store's default
+    record["author"] = who.user  # the token's user, never what the client says
     from .._values import decode_json
 
     for f in ("config", "summary", "env"):
@@ -218,10 +220,10 @@ def write_batch(
     store: RunStore = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
-    run_id = require_run(request, run_id, "write")
+    run_id = require_owner(request, require_run(request, run_id, "write"))
     batch = _to_batch(run_id, body)
     policy = _enforce_policy(request, store, batch)
-    applied = store.write_batch(batch)
+    applied = store.write_batch(batch, actor=who.user)  # type: ignore[call-arg]
     answer: dict[str, Any] = {"applied": applied, "points": batch.point_count()}
     if policy:
         answer["policy"] = policy
@@ -351,7 +353,7 @@ def replay(
                 return
         for i, b in group:
             try:
-                ok = store.write_batch(b)
+                ok = store.write_batch(b, actor=who.user)  # type: ignore[call-arg]
             except Exception as exc:
                 err = _error_result(exc)
                 if err is None:
@@ -379,7 +381,9 @@ def replay(
                         results[i] = ReplayResult(status=201, body=answer)
                 else:
                     batch_body = BatchBody.model_validate(item.body)
-                    run_id = require_run(request, str(item.run_id or ""), "write")
+                    run_id = require_owner(
+                        request, require_run(request, str(item.run_id or ""), "write")
+                    )
                     batch = _to_batch(run_id, batch_body)
                     policy = _enforce_policy(request, store, batch)
                     if policy:
@@ -409,7 +413,7 @@ def heartbeat(
 
     from ..store import Batch
 
-    run_id = require_run(request, ref, "write")
+    run_id = require_owner(request, ref)
     now = time.time()
     store.write_batch(Batch(run_id=run_id, heartbeat=now))
     return {"run_id": run_id, "heartbeat_at": now}

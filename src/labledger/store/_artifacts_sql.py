@@ -41,6 +41,8 @@ class ArtifactSqlMixin:
 
         def upsert(self, table: sa.Table) -> Any: ...
 
+        def _reseal(self, conn: Connection, run_id: str, kind: str) -> None: ...
+
     # -- writing ---------------------------------------------------------------------
 
     def create_artifact_version(
@@ -53,8 +55,13 @@ class ArtifactSqlMixin:
         metadata: dict[str, Any] | None = None,
         *,
         storage: str | None = None,
+        late: bool = False,
     ) -> dict[str, Any]:
         """Register the next version (v0, v1, ...) of ``project/name`` and move ``latest`` to it.
+
+        A run that has ended takes no new version (RunFinishedError), except ``late=True``:
+        an artifact logged before the end and uploaded from a client's spool by ``labledger
+        sync``; it chains a ``late`` audit entry (docs/trust.md).
 
         ``manifest`` is a list of ``{path, sha256, size}``; ``metadata`` may say
         ``{"type": "file"|"directory"}`` plus anything JSON. The blobs must already be
@@ -76,6 +83,8 @@ class ArtifactSqlMixin:
             now = time.time()
             try:
                 with self._tx() as conn:
+                    if run_id is not None and not late:
+                        _refuse_sealed(conn, run_id, "artifacts")
                     t = s.artifact_versions
                     cur = conn.execute(
                         sa.select(sa.func.max(t.c.version)).where(
@@ -104,6 +113,8 @@ class ArtifactSqlMixin:
                             sa.insert(s.artifact_files), [{"version_id": vid, **f} for f in files]
                         )
                     self._move_alias(conn, project, name, "latest", vid, now)
+                    if run_id is not None:
+                        self._reseal(conn, run_id, "late")  # an imported run's record grew
                     return self._version_dicts(conn, [self._version_row(conn, vid)])[0]
             except sa.exc.IntegrityError:
                 # another writer took this version number (PostgreSQL): take the next one
@@ -148,6 +159,7 @@ class ArtifactSqlMixin:
     def record_artifact_use(self, run_id: str, version_id: str) -> None:
         """Record that run ``run_id`` consumed artifact version ``version_id`` (idempotent)."""
         with self._tx() as conn:
+            _refuse_sealed(conn, run_id, "used artifacts")
             exists = conn.execute(
                 sa.select(s.artifact_versions.c.id).where(s.artifact_versions.c.id == version_id)
             ).first()
@@ -157,6 +169,7 @@ class ArtifactSqlMixin:
                 run_id=run_id, version_id=version_id, used_at=time.time()
             )
             conn.execute(ins.on_conflict_do_nothing(index_elements=["run_id", "version_id"]))
+            self._reseal(conn, run_id, "late")
 
     def delete_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
         """Forget one version (its aliases and use records go with it); its blobs become garbage for gc.
@@ -166,6 +179,13 @@ class ArtifactSqlMixin:
         version = self.get_artifact_version(project, ref)
         vid = version["id"]
         with self._tx() as conn:
+            # runs whose sealed record names this version get a new record ("delete" entry)
+            touched = {version.get("run_id")} | {
+                str(r[0])
+                for r in conn.execute(
+                    sa.select(s.artifact_uses.c.run_id).where(s.artifact_uses.c.version_id == vid)
+                )
+            }
             conn.execute(sa.delete(s.artifact_files).where(s.artifact_files.c.version_id == vid))
             conn.execute(
                 sa.delete(s.artifact_aliases).where(s.artifact_aliases.c.version_id == vid)
@@ -183,6 +203,8 @@ class ArtifactSqlMixin:
                 self._move_alias(
                     conn, version["project"], version["name"], "latest", newest, time.time()
                 )
+            for run_id in sorted(r for r in touched if r):
+                self._reseal(conn, run_id, "delete")
         return version
 
     # -- reading ---------------------------------------------------------------------
@@ -356,3 +378,24 @@ class ArtifactSqlMixin:
                 }
             )
         return out
+
+
+def _refuse_sealed(conn: Connection, run_id: str, what: str) -> None:
+    """RunFinishedError when ``run_id`` has ended: its artifacts are part of its sealed record."""
+    from .._exceptions import RunFinishedError
+    from ._audit_sql import SEALED_STATUSES
+
+    status = conn.execute(sa.select(s.runs.c.status).where(s.runs.c.id == run_id)).scalar()
+    imported = (
+        conn.execute(
+            sa.select(s.audit_log.c.kind)
+            .where(s.audit_log.c.run_id == run_id)
+            .order_by(s.audit_log.c.seq)
+            .limit(1)
+        ).scalar()
+        == "import"
+    )
+    if status in SEALED_STATUSES and not imported:
+        raise RunFinishedError(
+            run_id, str(status), f"its {what} cannot change; log them to a new run"
+        )

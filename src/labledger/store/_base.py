@@ -16,6 +16,7 @@ __all__ = [
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
     "ArtifactCatalog",
+    "AuditTrail",
     "Batch",
     "History",
     "ReproVerdicts",
@@ -147,8 +148,11 @@ class ArtifactCatalog(Protocol):
         metadata: dict[str, Any] | None = None,
         *,
         storage: str | None = None,
+        late: bool = False,
     ) -> dict[str, Any]:
-        """Register version v0, v1, ... of ``project/name`` (manifest: ``[{path, sha256, size}]``); moves ``latest``."""
+        """Register version v0, v1, ... of ``project/name`` (manifest: ``[{path, sha256, size}]``); moves ``latest``.
+
+        ``late``: logged before the run ended, uploaded from a spool (admitted into an ended run)."""
         ...
 
     def get_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
@@ -198,10 +202,42 @@ class ReproVerdicts(Protocol):
 
 
 @runtime_checkable
-class Store(RunStore, ArtifactCatalog, ReproVerdicts, Protocol):
+class AuditTrail(Protocol):
+    """Trust: edits as events and the per-project audit chain (see store/_audit_sql.py, docs/trust.md)."""
+
+    uri: str
+
+    def edit_run(
+        self,
+        ref: str,
+        *,
+        notes: str | None = None,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        summary: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Edit notes, tags or explicit summary values; return the stored edit events."""
+        ...
+
+    def verify_run(self, ref: str) -> dict[str, Any]:
+        """One run's record checked against its newest audit entry."""
+        ...
+
+    def audit_verify(self, project: str | None = None, head: str | None = None) -> dict[str, Any]:
+        """Re-derive every hash of the audit chain (of ``project``, else of every project)."""
+        ...
+
+    def audit_head(self, project: str | None = None) -> list[dict[str, Any]]:
+        """``[{project, seq, head}]``: the newest entry hash of each project's chain."""
+        ...
+
+
+@runtime_checkable
+class Store(RunStore, ArtifactCatalog, ReproVerdicts, AuditTrail, Protocol):
     """Every role at once: what a back end (SqlStore, HttpStore) implements.
 
     Code that needs one role asks for that protocol (the server's artifact routes take an
-    ArtifactCatalog, the write routes a RunStore), so a back end or a route module depends
+    ArtifactCatalog, the write routes a RunStore, the trust routes an AuditTrail), so a back end or a route module depends
     only on what it uses.
     """

@@ -37,6 +37,7 @@ __all__ = [
     "artifact_files",
     "artifact_uses",
     "artifact_versions",
+    "audit_log",
     "blobs",
     "load_json",
     "meta",
@@ -47,6 +48,7 @@ __all__ = [
     "project_roles",
     "projects",
     "repro_verdicts",
+    "run_edits",
     "runs",
     "users",
 ]
@@ -276,6 +278,36 @@ project_roles = Table(
     Column("granted_at", Double, nullable=False),
 )
 
+# Trust (migration 0008): one row per edit of a run's notes, tags or summary, and the
+# per-project audit hash chain (see store/_audit_sql.py and docs/trust.md).
+run_edits = Table(
+    "run_edits",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("field", String(260), nullable=False),
+    Column("old", JsonType, nullable=True),
+    Column("new", JsonType, nullable=True),
+    Column("author", String(250), nullable=True),
+    Column("at", Double, nullable=False),
+)
+Index("ix_run_edits_run", run_edits.c.run_id, run_edits.c.at)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("project", String(250), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # "seal" (the run ended), "edit", "late" (sync)
+    Column("edit_id", String(32), nullable=True),
+    Column("record_sha256", String(64), nullable=False),
+    Column("fields", JsonType, nullable=False),  # field -> sha256, so verify can name the field
+    Column("prev_sha256", String(64), nullable=False),
+    Column("entry_sha256", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+Index("ix_audit_log_run", audit_log.c.run_id, audit_log.c.seq)
 
 # MLflow-only facts (migration 0009): experiment ids and lifecycle of projects, MLflow 3
 # logged models. Keyed by (kind, id); ``data`` is the object's JSON.

@@ -35,7 +35,9 @@ from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
+from ._audit_sql import EDITABLE, FROZEN, SEALED_STATUSES, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch
+from ._edits_sql import EditSqlMixin
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._mlflow_sql import MlflowSqlMixin
 from ._repro_sql import ReproSqlMixin
@@ -165,7 +167,9 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
+class SqlStore(
+    SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin, AuditSqlMixin, EditSqlMixin
+):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
     def __init__(self, uri: str, *, migrate: bool = True, pool_size: int = 5) -> None:
@@ -402,12 +406,24 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
                 )
                 conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
             conn.execute(sa.insert(s.runs).values(**values))
+            if values["status"] in SEALED_STATUSES:  # recorded after the fact (an import)
+                self._append_entry(conn, run["project"], run["id"], "import")
 
-    def write_batch(self, batch: Batch) -> bool:
-        """Apply ``batch`` at most once (its id); False when it was applied before."""
-        return self.write_batches([batch])[0]
+    def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
+        """Apply ``batch`` at most once (its id); False when it was applied before.
 
-    def write_batches(self, batches: Sequence[Batch]) -> list[bool]:
+        A run that has ended (finished, failed, killed) is frozen: points and changes to
+        its config, environment or status raise RunFinishedError; notes, tags and
+        summary changes become edit events by ``actor`` (default: the run's author).
+        The batch that ends a run also seals it (hashes its record into the audit chain).
+        ``late=True`` (``labledger sync`` replaying a local spill, never the server)
+        admits points logged before the run ended, and chains a ``late`` entry.
+        """
+        return self.write_batches([batch], actor=actor, late=late)[0]
+
+    def write_batches(
+        self, batches: Sequence[Batch], *, actor: str | None = None, late: bool = False
+    ) -> list[bool]:
         """Apply several batches in one transaction (each at most once, by its id).
 
         The server's replay route uses it to take many spooled batches per commit."""
@@ -416,14 +432,19 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
         out = []
         with self._tx() as conn:
             for batch in batches:
-                out.append(self._write_batch_in(conn, batch, small))
+                out.append(self._write_batch_in(conn, batch, small, actor, late))
                 if out[-1] and batch.run_update.get("status") in TERMINAL_STATUSES:
                     ended.add(batch.run_id)
         self._after_write(small, ended)
         return out
 
     def _write_batch_in(
-        self, conn: Connection, batch: Batch, small: dict[tuple[str, str], int]
+        self,
+        conn: Connection,
+        batch: Batch,
+        small: dict[tuple[str, str], int],
+        actor: str | None = None,
+        late: bool = False,
     ) -> bool:
         ins = self.upsert(s.applied_batches).values(
             id=batch.id, run_id=batch.run_id, applied_at=time.time()
@@ -433,6 +454,26 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
         ins = ins.on_conflict_do_nothing(index_elements=["id"]).returning(s.applied_batches.c.id)
         if conn.execute(ins).first() is None:
             return False
+        cur = None
+        if batch.metrics or batch.run_update:
+            r = s.runs
+            light = (r.c.id, r.c.project, r.c.status, r.c.author, r.c.notes, r.c.ended_at)
+            # the light columns on the hot path; the whole row (env may be large) only
+            # for a run that has ended
+            cur = conn.execute(sa.select(*light).where(r.c.id == batch.run_id)).mappings().first()
+            if cur is not None and cur["status"] in SEALED_STATUSES:
+                cur = conn.execute(sa.select(r).where(r.c.id == batch.run_id)).mappings().first()
+        update = batch.run_update
+        sealed = cur is not None and cur["status"] in SEALED_STATUSES
+        imported = False
+        if sealed and cur is not None:
+            update = _changed(cur, update)
+            imported = self._imported(conn, batch.run_id)
+            points = batch.point_count()
+            if imported or (late and _logged_before(batch, cur["ended_at"])):
+                points = 0
+            if not imported:
+                self._check_frozen(cur["id"], cur["status"], update, points)
         if batch.metrics:
             summaries = []
             for key, (steps, vals, ts) in batch.metrics.items():
@@ -445,7 +486,12 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
                 summaries.append(_series_summary(batch.run_id, key, st, va, tt))
             if summaries:
                 self._upsert_summaries(conn, summaries)
-        self._apply_run_update(conn, batch.run_id, batch.run_update, batch.heartbeat)
+        # an imported run takes updates as a running one would (no edit events)
+        self._apply_run_update(
+            conn, batch.run_id, update, batch.heartbeat, None if imported else cur, actor
+        )
+        if sealed and cur is not None and (batch.metrics or (imported and update)):
+            self._append_entry(conn, cur["project"], batch.run_id, "late")
         return True
 
     # -- compaction of short series rows (see _series_sql) ----------------------------
@@ -500,21 +546,36 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
                 self._compact(run_id, key)
 
     def _apply_run_update(
-        self, conn: Connection, run_id: str, update: dict[str, Any], heartbeat: float | None
+        self,
+        conn: Connection,
+        run_id: str,
+        update: dict[str, Any],
+        heartbeat: float | None,
+        cur: Any = None,
+        actor: str | None = None,
     ) -> None:
         if not update and heartbeat is None:
             return
         unknown = set(update) - _UPDATABLE
         if unknown:
             raise UsageError(f"cannot update run fields {sorted(unknown)}")
+        sealed = cur is not None and cur["status"] in SEALED_STATUSES
+        if sealed:
+            # frozen fields were refused by write_batch: what is left are edits
+            self._apply_edits(conn, cur, {k: update[k] for k in EDITABLE & set(update)}, actor)
+            if heartbeat is not None:
+                conn.execute(
+                    sa.update(s.runs).where(s.runs.c.id == run_id).values(heartbeat_at=heartbeat)
+                )
+            return
         values: dict[str, Any] = {"updated_at": time.time()}
         for k, v in update.items():
             values[k] = encode_json(v) if k in _RUN_JSON_FIELDS else v
         if "env" in update:
-            cur = conn.execute(
+            cur_env = conn.execute(
                 sa.select(s.runs.c.env).where(s.runs.c.id == run_id)
             ).scalar_one_or_none()
-            merged = dict(s.load_json(cur) or {})
+            merged = dict(s.load_json(cur_env) or {})
             merged.update(encode_json(update["env"]))
             values["env"] = merged
         if heartbeat is not None:
@@ -526,7 +587,13 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
                     .where(s.runs.c.id == run_id, s.runs.c.status == "crashed")
                     .values(status="running", ended_at=None)
                 )
+        if cur is not None and "notes" in update and update["notes"] != cur["notes"]:
+            # run.notes = ... while the run is going: an edit event, like later edits
+            change = [("notes", cur["notes"], update["notes"])]
+            self._add_edits(conn, run_id, change, actor or cur["author"])
         conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
+        if cur is not None and update.get("status") in SEALED_STATUSES:
+            self._append_entry(conn, cur["project"], run_id, "seal")
 
     def put_blob(self, data: bytes) -> str:
         """Store ``data`` content-addressed (zlib-compressed); return its sha256. Idempotent."""
@@ -602,6 +669,8 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
         run = self._row_to_run(row, metrics.get(run_id, {}))
         arts = self.list_run_artifacts(run_id)
         run["artifacts"], run["used_artifacts"] = arts["produced"], arts["consumed"]
+        run["edits"] = self.run_edits(run_id)
+        run["record_sha256"] = self.record_sha256(run_id)
         return run
 
     def _metric_summaries(
@@ -776,3 +845,31 @@ class SqlStore(SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin):
                         )
                     )
         return [d[0] for d in dead]
+
+
+def _changed(cur: Any, update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` without the frozen fields that would not change (a replayed final status)."""
+    out: dict[str, Any] = {}
+    for k, v in update.items():
+        if k in FROZEN:
+            now = cur[k]
+            if k in _RUN_JSON_FIELDS:
+                now = s.load_json(now)
+                v = encode_json(v)
+                if k == "env" and isinstance(now, dict) and isinstance(v, dict):
+                    v = {**now, **v}
+            if now == v:
+                continue
+        out[k] = v
+    return out
+
+
+def _logged_before(batch: Batch, ended_at: float | None) -> bool:
+    """Were all of ``batch``'s points logged before the run ended (a spill replayed late)?"""
+    if ended_at is None:
+        return False
+    for _steps, _vals, ts in batch.metrics.values():
+        arr = np.asarray(ts, dtype="<f8")
+        if len(arr) and float(arr.max()) > ended_at + 1.0:
+            return False
+    return True

@@ -114,7 +114,9 @@ class Run:
         self._tags = check_tags(sorted({str(t) for t in (tags or [])}))
         self._datasets: list[dict[str, Any]] = []
         self._artifacts: list[str] = []  # paths logged as artifacts by this process (console panel)
-        self.notes = check_notes(notes)
+        self._notes = check_notes(notes)
+        self._author: str | None = None
+        self._cwd = os.getcwd()
         self._exc_info: tuple[str, str] | None = None
         # called by finish() with its timeout before the writer stops (e.g. pending artifact uploads)
         self._before_finish: list[Callable[[float | None], None]] = []
@@ -144,7 +146,9 @@ class Run:
             "parent_run_id": parent_run_id,
             "group": group,
             "job_type": job_type,
+            "author": self.author,  # git user.email from git's config files, else the OS user
         }
+        self._record = record
         from ..store._locate import scheme_family
         from ._writer import Writer
 
@@ -183,6 +187,8 @@ class Run:
                 pass  # an older schema (or a stale snapshot): Alembic, through SqlStore
         from ..store import open_store
 
+        if self._record.get("author") is None:
+            self._record["author"] = self.author
         return open_store(self.store_uri)
 
     def _register_now(self, record: dict[str, Any]) -> Any:
@@ -207,6 +213,43 @@ class Run:
             lite.close()
             return None
         return lite
+
+    @property
+    def author(self) -> str:
+        """Who made the run: git ``user.email``, else the OS user (a server records the token's user)."""
+        if self._author is None:
+            from .._author import local_author
+
+            self._author = local_author(self._cwd)
+        return self._author
+
+    @property
+    def notes(self) -> str | None:
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        """Set the run's notes; stored as an edit event (also after ``finish()``)."""
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"notes must be a string or None, not {type(value).__name__}")
+        self._notes = value
+        if not self._finished:
+            self._writer.update_run(notes=value)
+        else:
+            self._edit_after_finish(notes=value or "")
+
+    def _edit_after_finish(self, **changes: Any) -> None:
+        # the writer has stopped: edit through the store directly (an edit event)
+        try:
+            store = self._open_store()
+            try:
+                store.edit_run(self.id, actor=self.author, **changes)
+            finally:
+                store.close()
+        except Exception as exc:
+            warnings.warn(
+                f"labledger: could not edit run {self.id[:8]}: {exc}", RuntimeWarning, stacklevel=3
+            )
 
     def store(self, timeout: float | None = 30.0) -> Any:
         """The opened store (waits for the writer thread to open it)."""
@@ -432,9 +475,11 @@ class Run:
         return list(self._tags)
 
     def add_tags(self, *tags: str) -> None:
-        self._guard()
         self._tags = check_tags(sorted(set(self._tags) | {str(t) for t in tags}))
-        self._writer.update_run(tags=self._tags)
+        if self._finished and self._owner_pid == os.getpid():
+            self._edit_after_finish(add_tags=[str(t) for t in tags])
+        else:
+            self._writer.update_run(tags=self._tags)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything logged so far is in the store; False on timeout.

@@ -403,7 +403,10 @@ class Writer(threading.Thread):
         transient error interrupts the isolation (it resumes at the next wake-up).
         """
         log.debug("batch %s refused, isolating the bad item", batch.id, exc_info=exc)
-        parts = split_batch(batch)
+        from .._exceptions import RunFinishedError
+
+        # the run has ended (frozen): every part would be refused the same way
+        parts = [] if isinstance(exc, RunFinishedError) else split_batch(batch)
         if not parts:
             self._reject(batch, exc)
         self._parts = parts
@@ -573,7 +576,9 @@ def _storable(item: Point) -> bool:
         return False
 
 
-_PERMANENT_NAMES = frozenset({"DataError", "IntegrityError", "StringDataRightTruncation"})
+_PERMANENT_NAMES = frozenset(
+    {"DataError", "IntegrityError", "StringDataRightTruncation", "RunFinishedError"}
+)
 
 
 def is_permanent(exc: BaseException) -> bool:

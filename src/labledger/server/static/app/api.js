@@ -44,7 +44,28 @@ export async function getJSON(path, params, { signal } = {}) {
   return body;
 }
 
+export async function postJSON(path, body) {
+  const resp = await fetch(`/api/v1${path}`, {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
+    credentials: "same-origin",
+    body: JSON.stringify(body),
+  });
+  let out = null;
+  try {
+    out = await resp.json();
+  } catch (e) {
+    out = null;
+  }
+  if (!resp.ok) {
+    const b = out || {};
+    throw new ApiError(resp.status, b.code || "error", b.message || `HTTP ${resp.status}`, b.details);
+  }
+  return out;
+}
+
 export const api = {
+  edit: (ref, body) => postJSON(`/runs/${encodeURIComponent(ref)}/edits`, body),
   projects: () => getJSON("/projects"),
   runs: (p, opts) => getJSON("/runs", p, opts).then((b) => ({ ...b, runs: decodeFloats(b.runs) })),
   run: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}`).then(decodeFloats),

@@ -54,6 +54,8 @@ export async function renderRun(main, ref, q, ctx) {
       el("dl", { class: "facts" },
         fact("ID", el("span", { class: "mono", text: run.id })),
         fact("Project", el("a", { href: `#/p/${encodeURIComponent(run.project)}`, text: run.project })),
+        fact("Author", el("span", { class: "run-author", text: run.author || "unknown" })),
+        run.record_sha256 ? fact("Record", el("span", { class: "mono run-record", title: `sha256 ${run.record_sha256} (labledger audit verify)`, text: run.record_sha256.slice(0, 16) })) : null,
         fact("Created", fmtTime(run.created_at)),
         fact("Runtime", fmtDuration(run.runtime_s)),
         run.host ? fact("Host", `${run.host}${run.pid ? ` (pid ${run.pid})` : ""}`) : null,
@@ -65,6 +67,8 @@ export async function renderRun(main, ref, q, ctx) {
       (run.tags || []).length ? el("div", { class: "tags" }, run.tags.map((t) => el("span", { class: "tag", text: t }))) : null,
       run.notes ? el("p", { class: "notes", text: run.notes }) : null,
       run.error ? el("pre", { class: "error-box run-error", text: run.error }) : null,
+      editBox(),
+      historyBox(),
     );
   }
 
@@ -74,6 +78,38 @@ export async function renderRun(main, ref, q, ctx) {
       el("tbody", null, entries.map(([k, v, m]) => el("tr", null,
         el("td", { class: "mono", text: k }), el("td", { class: "num strong", text: fmtValue(v) }),
         ...(m ? [m.min, m.max, m.count, m.last_step] : [undefined, undefined, undefined, undefined]).map((x) => absentCell(x, "num"))))));
+  // notes and tags stay editable after a run ended; the server stores each change as an
+  // edit event by the signed-in user (only the run's author or an admin may edit)
+  function editBox() {
+    const notes = el("textarea", { class: "edit-notes", rows: 2, "aria-label": "notes" });
+    notes.value = run.notes || "";
+    const tag = el("input", { class: "edit-tag", placeholder: "add a tag", "aria-label": "add a tag" });
+    const msg = el("span", { class: "muted edit-msg" });
+    const save = el("button", { class: "edit-save", text: "Save", onclick: async () => {
+      const body = {};
+      if (notes.value !== (run.notes || "")) body.notes = notes.value;
+      if (tag.value.trim()) body.add_tags = [tag.value.trim()];
+      if (!Object.keys(body).length) { msg.textContent = "nothing changed"; return; }
+      try {
+        await api.edit(run.id, body);
+        run = await api.run(run.id);
+        renderHeader();
+      } catch (e) {
+        msg.textContent = e.message;
+        msg.className = "error-box edit-msg";
+      }
+    } });
+    return el("details", { class: "run-edit" }, el("summary", { text: "Edit notes and tags" }), notes, el("div", null, tag, " ", save, " ", msg));
+  }
+
+  function historyBox() {
+    const edits = run.edits || [];
+    if (!edits.length) return null;
+    return el("details", { class: "run-history", open: true },
+      el("summary", { text: `History (${edits.length} edit${edits.length === 1 ? "" : "s"})` }),
+      el("table", { class: "grid compact" }, el("tbody", null, edits.map((e) => el("tr", { class: "edit-row" },
+        el("td", { text: fmtTime(e.at) }), el("td", { text: e.author || "?" }), el("td", { class: "mono", text: e.field }),
+        el("td", { class: "mono", text: `${fmtValue(e.old)} → ${fmtValue(e.new)}` }))))));
   }
 
   function renderOverview() {

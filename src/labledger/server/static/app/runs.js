@@ -6,7 +6,7 @@ import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, 
 import { api, ApiError } from "./api.js";
 
 const PAGE_SIZES = [25, 50, 100, 250, 500, 1000];
-const BASE_SORTABLE = { name: "name", status: "status", created: "created_at" };
+const BASE_SORTABLE = { name: "name", status: "status", created: "created_at", author: "author" };
 
 function selectionKey(project) {
   return `labledger.selected.${project || "*"}`;
@@ -108,6 +108,7 @@ export async function renderRuns(main, project, q, ctx) {
       ...(state.spark ? [{ key: "spark", label: state.spark, cls: "spark-col", render: (r) => sparkline(sparks.get(`${state.spark}|${r.id}`)) }] : []),
       { key: "status", label: "Status", sort: "status", render: (r) => statusBadge(r.status) },
       { key: "id", label: "ID", render: (r) => el("span", { class: "mono muted", title: r.id, text: r.id.slice(0, 8) }) },
+      { key: "author", label: "Author", sort: "author", render: (r) => el("span", { class: "author", text: r.author || "" }) },
       { key: "created", label: "Created", sort: "created_at", render: (r) => el("span", { title: fmtTime(r.created_at), text: fmtAgo(r.created_at) }) },
       { key: "runtime", label: "Runtime", cls: "num", value: (r) => r.runtime_s, fmt: fmtDuration },
       // newest reproduction verdict (labledger repro), shown when a listed run has one, as in `ls`

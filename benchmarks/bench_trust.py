@@ -1,0 +1,136 @@
+"""Trust benchmarks: hashing a run's record when it ends, and ``labledger audit verify``.
+
+    python benchmarks/bench_trust.py            # 1,000,000 points; 10,000 runs
+    python benchmarks/bench_trust.py --quick    # 100,000 points; 1,000 runs
+
+- seal: a 1,000,000-point run (1 key) is logged with ``labledger.init()`` in the default
+  configuration (capture and system metrics on) and finished; then the sealing work of
+  ``finish()`` (read every chunk, hash the record, append to the chain) is timed again
+  on that run inside a write transaction that is rolled back, median of 5. ``finish()``
+  itself is printed for scale.
+- verify: 10,000 ended runs (2 series of 100 points each, a config, a summary) in one
+  SQLite store; ``labledger audit verify`` as a whole process, median of 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def bench_seal(folder: Path, points: int, repeats: int) -> None:
+    import labledger
+    from labledger.store import open_store
+
+    uri = f"sqlite:///{folder / 'seal.db'}"
+    run = labledger.init("bench", store=uri, console=False)
+    for i in range(points):
+        run.log({"loss": 1.0 / (i + 1)})
+    t = time.perf_counter()
+    run.finish()
+    finish_s = time.perf_counter() - t
+    store = open_store(uri)
+    times = []
+    for _ in range(repeats):
+        with store._tx() as conn:  # type: ignore[attr-defined]
+            t = time.perf_counter()
+            store._append_entry(conn, "bench", run.id, "seal")  # type: ignore[attr-defined]
+            times.append(time.perf_counter() - t)
+            conn.rollback()
+    store.close()
+    print(
+        f"seal   {points:,}-point run: hashing its record at finish  median {statistics.median(times) * 1000:.1f} ms "
+        f"(min {min(times) * 1000:.1f}, n={repeats}); finish() as a whole {finish_s:.2f} s"
+    )
+
+
+def _fill(uri: str, runs: int) -> None:
+    """``runs`` ended runs, written like the writer would but 500 runs per transaction."""
+    import numpy as np
+    import sqlalchemy as sa
+
+    from labledger.store import _schema as s
+    from labledger.store import open_store
+    from labledger.store._series_sql import _series_summary
+
+    store = open_store(uri)
+    now = time.time()
+    steps = np.arange(100, dtype="<i8")
+    ts = now + steps.astype("<f8")
+    series = {"loss": 1.0 / (steps + 1.0), "acc": steps / 100.0}
+    for start in range(0, runs, 500):
+        with store._tx() as conn:  # type: ignore[attr-defined]
+            for i in range(start, min(runs, start + 500)):
+                rid = uuid.uuid4().hex
+                project = f"p{i % 4}"
+                if i < 4:
+                    conn.execute(sa.insert(s.projects).values(name=project, created_at=now))
+                conn.execute(
+                    sa.insert(s.runs).values(
+                        id=rid,
+                        project=project,
+                        name=f"r{i}",
+                        status="finished",
+                        created_at=now,
+                        ended_at=now + 100,
+                        heartbeat_at=now + 100,
+                        config={"lr": i / runs},
+                        summary={"best": i},
+                        tags=[],
+                        env={},
+                        datasets=[],
+                        updated_at=now,
+                        author="bench@example.org",
+                    )
+                )
+                tails: dict = {}
+                rows = []
+                for key, vals in series.items():
+                    store._write_series(conn, rid, key, steps, vals, ts, tails)  # type: ignore[attr-defined]
+                    rows.append(_series_summary(rid, key, steps, vals, ts))
+                store._upsert_summaries(conn, rows)  # type: ignore[attr-defined]
+                store._append_entry(conn, project, rid, "seal")  # type: ignore[attr-defined]
+    store.close()
+
+
+def bench_verify(folder: Path, runs: int, repeats: int) -> None:
+    uri = f"sqlite:///{folder / 'verify.db'}"
+    t = time.perf_counter()
+    _fill(uri, runs)
+    fill_s = time.perf_counter() - t
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "LABLEDGER_URI": uri}
+    cmd = [sys.executable, "-m", "labledger.cli", "audit", "verify"]
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - t)
+        assert out.returncode == 0, out.stdout + out.stderr
+    print(
+        f"verify {runs:,} ended runs: `labledger audit verify`  median {statistics.median(times):.2f} s "
+        f"(min {min(times):.2f}, n={repeats}); filling the store took {fill_s:.0f} s"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = ap.parse_args()
+    points, runs = (100_000, 1_000) if args.quick else (1_000_000, 10_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_seal(Path(tmp), points, 5)
+        bench_verify(Path(tmp), runs, 3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""Cite a result and check citations: "register before you share", enforced.
+
+A citation names the metric, its value, the run and its record hash, readable in a chat
+message or a paper::
+
+    val_acc = 0.891 (labledger run 3f2a9c1e4b5d, record 4f47ecb88434a1b2)
+
+Several metrics of one run share one reference: ``acc = 0.9, loss = 0.31 (labledger run …)``.
+:func:`check` finds every citation in a text (a message, a Markdown file) and verifies it
+against the ledger: the run exists and finished, each value matches (at the precision
+quoted), the record hash is one the run had in the audit chain and the record still
+hashes to it, and the newest reproduction verdict, if any, is not a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._exceptions import NotFoundError, UsageError
+
+__all__ = ["CheckReport", "CitationResult", "check", "cite"]
+
+RUN_ID_CHARS = 12
+RECORD_CHARS = 16
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan"
+_PAIR = rf"[A-Za-z_][\w./-]*\s*=\s*(?:{_NUM})"
+_ANCHOR = r"\(labledger run (?P<run>[0-9a-f]{6,32}), record (?P<rec>[0-9a-f]{8,64})\)"
+_CITATION = re.compile(rf"(?P<pairs>(?:{_PAIR}\s*,\s*)*{_PAIR})\s*{_ANCHOR}")
+_ANY_ANCHOR = re.compile(_ANCHOR)
+_ONE_PAIR = re.compile(rf"(?P<m>[A-Za-z_][\w./-]*)\s*=\s*(?P<v>{_NUM})")
+_FAILED_VERDICT = re.compile(r"^not-reproduc")
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"only numbers can be cited, not {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.6g}"
+
+
+@contextlib.contextmanager
+def _open(store: Any) -> Iterator[Any]:
+    """A Ledger over ``store`` (a Ledger, a Store, a URI or None); closed after use when
+    opened here."""
+    from ._ledger import Ledger
+
+    if hasattr(store, "get") and hasattr(store, "store"):
+        yield store
+        return
+    owned = store is None or isinstance(store, (str, os.PathLike))
+    ledger = Ledger(store)
+    try:
+        yield ledger
+    finally:
+        if owned:
+            ledger.close()
+
+
+def cite(run: Any, metric: str | None = None, *, store: Any = None) -> str:
+    """A citation of ``run``'s ``metric`` (default: every numeric summary value but
+    ``system/*``), naming the value, the run and its record hash.
+
+    ``run`` is a :class:`~labledger.Run`, a run dict or an id, prefix or name. The run
+    must have finished: only a sealed record has a hash to cite.
+    """
+    ref = run if isinstance(run, str) else str(run["id"] if isinstance(run, dict) else run.id)
+    if store is None and not isinstance(run, (str, dict)):
+        store = getattr(run, "store_uri", None)
+    with _open(store) as ledger:
+        rec = ledger.get(ref)
+    if not rec.get("record_sha256"):
+        raise UsageError(
+            f"run {rec['id'][:8]} is {rec['status']} and has no record hash yet: "
+            "cite it once it has finished"
+        )
+    summary = rec.get("summary") or {}
+    if metric is not None:
+        if metric not in summary:
+            have = ", ".join(sorted(summary)) or "none"
+            raise UsageError(f"run {rec['id'][:8]} has no metric {metric!r} (it has: {have})")
+        keys = [metric]
+    else:
+        keys = [
+            k
+            for k, v in sorted(summary.items())
+            if not k.startswith("system/")
+            and isinstance(v, (int, float))
+            and not isinstance(v, bool)
+        ]
+        if not keys:
+            raise UsageError(f"run {rec['id'][:8]} has no numeric metric to cite")
+    pairs = ", ".join(f"{k} = {_fmt(summary[k])}" for k in keys)
+    return (
+        f"{pairs} (labledger run {rec['id'][:RUN_ID_CHARS]}, "
+        f"record {rec['record_sha256'][:RECORD_CHARS]})"
+    )
+
+
+@dataclass
+class CitationResult:
+    """One citation found in a text and what checking it found."""
+
+    text: str
+    line: int
+    run: str
+    record: str
+    values: dict[str, str]
+    ok: bool = True
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        what = ", ".join(f"{k} = {v}" for k, v in self.values.items()) or "(no value)"
+        where = f"line {self.line}: {what} (run {self.run}, record {self.record})"
+        if self.ok:
+            extra = f" [{'; '.join(self.notes)}]" if self.notes else ""
+            return f"ok        {where}{extra}"
+        return f"MISMATCH  {where}: {'; '.join(self.problems)}"
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check` found: one :class:`CitationResult` per citation."""
+
+    citations: list[CitationResult]
+
+    @property
+    def ok(self) -> bool:
+        """True when every citation checked out (a text without citations is ok)."""
+        return all(c.ok for c in self.citations)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __iter__(self) -> Iterator[CitationResult]:
+        return iter(self.citations)
+
+    def __len__(self) -> int:
+        return len(self.citations)
+
+    def __str__(self) -> str:
+        if not self.citations:
+            return "no labledger citations found"
+        return "\n".join(str(c) for c in self.citations)
+
+
+def _matches(quoted: str, actual: Any) -> bool:
+    """Does ``actual`` round to the ``quoted`` text (at the precision it was quoted)?"""
+    if isinstance(actual, bool) or not isinstance(actual, (int, float)):
+        return False
+    q = quoted.lower()
+    if q in ("nan", "inf", "+inf", "-inf"):
+        return str(float(actual)).lower() == q.lstrip("+")
+    value = float(q)
+    if not math.isfinite(float(actual)):
+        return False
+    if _fmt(actual) == quoted or float(actual) == value:
+        return True
+    # "0.891" quotes 0.89123 (3 decimals); "8.91e-01" quotes it at 2 decimals of the mantissa
+    mant = q.split("e")[0]
+    decimals = len(mant.split(".")[1]) if "." in mant else 0
+    exp = int(q.split("e")[1]) if "e" in q else 0
+    scale = 10.0 ** (-decimals + exp)
+    return abs(float(actual) - value) <= scale / 2 * (1 + 1e-9)
+
+
+def find_citations(text: str) -> list[tuple[int, str, str, str, dict[str, str]]]:
+    """``(line, text, run, record, {metric: quoted value})`` of each citation in ``text``."""
+    out = []
+    covered: set[int] = set()
+    for m in _CITATION.finditer(text):
+        values = {p.group("m"): p.group("v") for p in _ONE_PAIR.finditer(m.group("pairs"))}
+        line = text.count("\n", 0, m.start()) + 1
+        out.append((line, m.group(0), m.group("run"), m.group("rec"), values))
+        covered.add(m.start("run"))
+    for a in _ANY_ANCHOR.finditer(text):
+        if a.start("run") not in covered:  # a reference with no "metric = value" before it
+            line = text.count("\n", 0, a.start()) + 1
+            out.append((line, a.group(0), a.group("run"), a.group("rec"), {}))
+    out.sort(key=lambda c: c[0])
+    return out
+
+
+def check(text: str, *, store: Any = None) -> CheckReport:
+    """Find every citation in ``text`` and verify it against the ledger (see the module doc)."""
+    results = []
+    with _open(store) as ledger:
+        for line, raw, run_ref, record, values in find_citations(text):
+            res = CitationResult(text=raw, line=line, run=run_ref, record=record, values=values)
+            results.append(res)
+            _check_one(ledger, res)
+            res.ok = not res.problems
+    return CheckReport(results)
+
+
+def _check_one(ledger: Any, res: CitationResult) -> None:
+    if not res.values:
+        res.problems.append("no 'metric = value' before the reference")
+    try:
+        run = ledger.get(res.run)
+    except NotFoundError as exc:
+        res.problems.append(f"run not found in the ledger ({exc})")
+        return
+    if run["status"] != "finished":
+        res.problems.append(f"run is {run['status']}, not finished")
+    verified = ledger.store.verify_run(run["id"])
+    history = [h for h in verified["history"] if h.startswith(res.record)]
+    if not history:
+        res.problems.append(
+            f"record {res.record} is not a record hash of this run (now "
+            f"{(verified['record_sha256'] or 'none')[:RECORD_CHARS]}): the citation was altered"
+        )
+    elif verified["record_sha256"] and not verified["record_sha256"].startswith(res.record):
+        res.notes.append("edited since it was cited (see show --history)")
+    for p in verified["problems"]:
+        res.problems.append(f"record altered: {p['message']}")
+    summary = run.get("summary") or {}
+    for metric, quoted in res.values.items():
+        if metric not in summary:
+            res.problems.append(f"run has no metric {metric!r}")
+        elif not _matches(quoted, summary[metric]):
+            actual = summary[metric]
+            shown = _fmt(actual) if isinstance(actual, (int, float)) else repr(actual)
+            res.problems.append(f"{metric} is {shown} in the ledger, not {quoted}")
+    from .repro._display import repro_field
+
+    info = repro_field(ledger.store, run["id"])
+    if info.get("verdict") and info.get("role") == "original":
+        newest = str(info["verdict"])
+        if _FAILED_VERDICT.match(newest):
+            res.problems.append(f"its reproduction says {newest}")
+        else:
+            res.notes.append(f"repro: {newest}")

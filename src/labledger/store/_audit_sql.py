@@ -1,0 +1,458 @@
+"""Trust in the SQL store: edit events, sealing finished runs, the audit hash chain.
+
+Mixed into :class:`~labledger.store.sql.SqlStore`. When a run ends (finished, failed or
+killed) its *record* is hashed in the same transaction and appended to its project's
+hash chain (``audit_log``); every later edit of notes, tags or summary is stored in
+``run_edits`` and appends again. A record is a set of named field digests::
+
+    name author status created_at ended_at seed exit_code error parent_run_id
+    config env summary tags notes datasets artifacts used_artifacts edits
+    series.<key> (sha256 of the series' steps, values and timestamps)
+    metric.<key> (its stored summary: count, last, min, max, last step)
+
+Entry kinds: ``seal`` (the run ended), ``edit`` (an edit of an ended run), ``import`` (a
+run recorded already ended; it stays appendable), ``late`` (points replayed by ``labledger
+sync`` after the end, or additions to an imported run) and ``delete`` (an artifact version
+the record named was deleted). ``record_sha256`` is the sha256 of those digests; an entry's
+hash covers the previous entry's hash, its position and the record, so :meth:`AuditSqlMixin.audit_verify` can
+re-derive everything from the rows and name the run and field that changed. See
+docs/trust.md for what this does and does not guarantee.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .._exceptions import RunFinishedError
+from . import _schema as s
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+__all__ = ["EDITABLE", "FROZEN", "SEALED_STATUSES", "AuditSqlMixin", "canonical", "sha256_hex"]
+
+SEALED_STATUSES = frozenset({"finished", "failed", "killed", "pruned"})
+# fields a batch may still change once a run is sealed (each change is an edit event)
+EDITABLE = frozenset({"notes", "tags", "summary"})
+FROZEN = frozenset(
+    {"status", "ended_at", "config", "seed", "env", "datasets", "exit_code", "error", "name"}
+    | {"parent_run_id"}
+)
+_GENESIS = "0" * 64
+_SCALARS = (
+    "name",
+    "author",
+    "status",
+    "created_at",
+    "ended_at",
+    "seed",
+    "exit_code",
+    "error",
+    "parent_run_id",
+    "notes",
+)
+_JSONS = ("config", "env", "summary", "tags", "datasets")
+_IN = 500  # ids per IN (...) query
+
+
+def canonical(value: Any) -> bytes:
+    """The one byte form that is hashed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _entry_hash(row: dict[str, Any]) -> str:
+    return sha256_hex(
+        canonical(
+            [
+                row["prev_sha256"],
+                row["project"],
+                int(row["seq"]),
+                row["run_id"],
+                row["kind"],
+                row["edit_id"],
+                row["record_sha256"],
+                row["fields"],
+                float(row["created_at"]),
+            ]
+        )
+    )
+
+
+def _record_hash(fields: dict[str, str]) -> str:
+    return sha256_hex(canonical(fields))
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+    for i in range(0, len(ids), _IN):
+        yield list(ids[i : i + _IN])
+
+
+class AuditSqlMixin:
+    """Edits, sealing and the audit chain of the SQL store (see the module docstring)."""
+
+    if TYPE_CHECKING:
+        dialect: str
+
+        def _tx(self) -> contextlib.AbstractContextManager[Connection]: ...
+
+        def _read(self) -> contextlib.AbstractContextManager[Connection]: ...
+
+        def resolve_run_id(self, ref: str) -> str: ...
+
+        def _edit_digests(self, conn: Connection, run_ids: list[str]) -> dict[str, list[str]]: ...
+
+    # -- the record ------------------------------------------------------------------
+
+    def _record_fields(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Field digests of each run's record, read from the rows (a few queries per 500 runs)."""
+        out: dict[str, dict[str, str]] = {}
+        r = s.runs
+        cols = [r.c.id, *(r.c[c] for c in _SCALARS), *(r.c[c] for c in _JSONS)]
+        for part in _chunks(run_ids):
+            for row in conn.execute(sa.select(*cols).where(r.c.id.in_(part))).mappings():
+                f = out[row["id"]] = {}
+                for c in _SCALARS:
+                    f[c] = sha256_hex(canonical(row[c]))
+                for c in _JSONS:
+                    f[c] = sha256_hex(canonical(s.load_json(row[c])))
+            present = [i for i in part if i in out]
+            if not present:
+                continue
+            for run_id, digests in self._edit_digests(conn, present).items():
+                out[run_id]["edits"] = sha256_hex(canonical(digests))
+            ms = s.metric_summary
+            q = sa.select(
+                ms.c.run_id,
+                ms.c.key,
+                ms.c.count,
+                ms.c.last,
+                ms.c.last_nan,
+                ms.c.last_step,
+                ms.c.min,
+                ms.c.max,
+            ).where(ms.c.run_id.in_(present))
+            for m in conn.execute(q):
+                out[m[0]][f"metric.{m[1]}"] = sha256_hex(
+                    canonical([int(m[2]), m[3], bool(m[4]), int(m[5]), m[6], m[7]])
+                )
+            self._series_digests(conn, present, out)
+            av = s.artifact_versions
+            arts: dict[str, list[Any]] = {}
+            q2 = (
+                sa.select(av.c.run_id, av.c.id, av.c.name, av.c.version, av.c.kind, av.c.sha256)
+                .where(av.c.run_id.in_(present))
+                .order_by(av.c.run_id, av.c.name, av.c.version)
+            )
+            for a in conn.execute(q2):
+                arts.setdefault(a[0], []).append([a[1], a[2], int(a[3]), a[4], a[5]])
+            uses: dict[str, list[str]] = {}
+            au = s.artifact_uses
+            q3 = (
+                sa.select(au.c.run_id, au.c.version_id)
+                .where(au.c.run_id.in_(present))
+                .order_by(au.c.run_id, au.c.version_id)
+            )
+            for u in conn.execute(q3):
+                uses.setdefault(u[0], []).append(u[1])
+            for run_id in present:
+                f = out[run_id]
+                f.setdefault("edits", sha256_hex(canonical([])))
+                f["artifacts"] = sha256_hex(canonical(arts.get(run_id, [])))
+                f["used_artifacts"] = sha256_hex(canonical(uses.get(run_id, [])))
+        return out
+
+    def _series_digests(
+        self, conn: Connection, run_ids: list[str], out: dict[str, dict[str, str]]
+    ) -> None:
+        """sha256 of each series' steps, values and timestamps (independent of chunk sizes)."""
+        t = s.metric_chunks
+        q = (
+            sa.select(t.c.run_id, t.c.key, t.c.steps, t.c.vals, t.c.ts)
+            .where(t.c.run_id.in_(run_ids))
+            .order_by(t.c.run_id, t.c.key, t.c.id)
+        )
+        cur: tuple[str, str] | None = None
+        hs: list[Any] = []
+
+        def done() -> None:
+            if cur is not None:
+                out[cur[0]][f"series.{cur[1]}"] = sha256_hex(b"".join(h.digest() for h in hs))
+
+        for run_id, key, steps, vals, ts in conn.execute(q):
+            if cur != (run_id, key):
+                done()
+                cur = (run_id, key)
+                hs = [hashlib.sha256(), hashlib.sha256(), hashlib.sha256()]
+            hs[0].update(steps)
+            hs[1].update(vals)
+            hs[2].update(ts)
+        done()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _append_entry(
+        self,
+        conn: Connection,
+        project: str,
+        run_id: str,
+        kind: str,
+        edit_id: str | None = None,
+    ) -> str:
+        """Hash ``run_id``'s record as it is now in this transaction and chain it; return its hash."""
+        if self.dialect == "postgresql":
+            # one appender per project at a time: the row lock orders concurrent finishes
+            conn.execute(
+                sa.select(s.projects.c.name).where(s.projects.c.name == project).with_for_update()
+            )
+        fields = self._record_fields(conn, [run_id]).get(run_id, {})
+        a = s.audit_log
+        head = conn.execute(
+            sa.select(a.c.seq, a.c.entry_sha256)
+            .where(a.c.project == project)
+            .order_by(a.c.seq.desc())
+            .limit(1)
+        ).first()
+        row: dict[str, Any] = {
+            "project": project,
+            "seq": 1 if head is None else int(head[0]) + 1,
+            "run_id": run_id,
+            "kind": kind,
+            "edit_id": edit_id,
+            "record_sha256": _record_hash(fields),
+            "fields": fields,
+            "prev_sha256": _GENESIS if head is None else head[1],
+            "created_at": time.time(),
+        }
+        row["entry_sha256"] = _entry_hash(row)
+        conn.execute(sa.insert(a).values(**row))
+        return str(row["record_sha256"])
+
+    def _reseal(self, conn: Connection, run_id: str, kind: str) -> None:
+        """Chain a new record of ``run_id`` when it is in the chain already (its record changed
+        through labledger: a late point, an artifact of an imported run, a deleted version)."""
+        a = s.audit_log
+        row = conn.execute(sa.select(a.c.project).where(a.c.run_id == run_id).limit(1)).first()
+        if row is not None:
+            self._append_entry(conn, str(row[0]), run_id, kind)
+
+    def _imported(self, conn: Connection, run_id: str) -> bool:
+        """Was the run recorded already ended (an import)? Such a run is not frozen: its
+        writer may still add to it, and every change chains a ``late`` entry."""
+        a = s.audit_log
+        first = conn.execute(
+            sa.select(a.c.kind).where(a.c.run_id == run_id).order_by(a.c.seq).limit(1)
+        ).scalar()
+        return first == "import"
+
+    def _check_frozen(self, run_id: str, status: str, update: dict[str, Any], points: int) -> None:
+        frozen = sorted(set(update) & FROZEN)
+        if points or frozen:
+            what = ", ".join([*(["metric points"] if points else []), *frozen])
+            raise RunFinishedError(
+                run_id,
+                status,
+                f"its {what} cannot change; only notes, tags and summary may be edited",
+            )
+
+    # -- reading ---------------------------------------------------------------------
+
+    def record_sha256(self, run_id: str) -> str | None:
+        """The run's latest record hash in the audit chain (None before it ended)."""
+        a = s.audit_log
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(a.c.record_sha256)
+                .where(a.c.run_id == run_id)
+                .order_by(a.c.seq.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else str(row[0])
+
+    def record_history(self, run_id: str) -> list[str]:
+        """Every record hash the run had in the chain, oldest first."""
+        a = s.audit_log
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(a.c.record_sha256).where(a.c.run_id == run_id).order_by(a.c.seq)
+            ).all()
+        return [str(r[0]) for r in rows]
+
+    def verify_run(self, ref: str) -> dict[str, Any]:
+        """Check one run against its newest audit entry (cheap: no walk of the whole chain).
+
+        ``{"run_id", "sealed", "record_sha256", "history": [record hashes, oldest first],
+        "problems": [{field, message}]}``; ``sealed`` is False before the run ended.
+        """
+        run_id = self.resolve_run_id(ref)
+        a = s.audit_log
+        problems: list[dict[str, Any]] = []
+        with self._read() as conn:
+            entries = [
+                dict(e)
+                for e in conn.execute(
+                    sa.select(a).where(a.c.run_id == run_id).order_by(a.c.seq)
+                ).mappings()
+            ]
+            now = self._record_fields(conn, [run_id]).get(run_id, {})
+        if not entries:
+            return {
+                "run_id": run_id,
+                "sealed": False,
+                "record_sha256": None,
+                "history": [],
+                "problems": [],
+            }
+        last = entries[-1]
+        last["fields"] = s.load_json(last["fields"])
+        if (
+            _entry_hash(last) != last["entry_sha256"]
+            or _record_hash(last["fields"]) != last["record_sha256"]
+        ):
+            problems.append(
+                {"field": "audit_log", "message": f"audit entry {last['seq']} was changed"}
+            )
+        for field in sorted(set(last["fields"]) | set(now)):
+            if last["fields"].get(field) != now.get(field):
+                problems.append(
+                    {"field": field, "message": f"{field} was changed after it was recorded"}
+                )
+        return {
+            "run_id": run_id,
+            "sealed": True,
+            "record_sha256": last["record_sha256"],
+            "history": [str(e["record_sha256"]) for e in entries],
+            "problems": problems,
+        }
+
+    def audit_head(self, project: str | None = None) -> list[dict[str, Any]]:
+        """``[{project, seq, head}]``: the newest entry hash of each project's chain."""
+        a = s.audit_log
+        last = sa.select(a.c.project, sa.func.max(a.c.seq).label("seq")).group_by(a.c.project)
+        if project is not None:
+            last = last.where(a.c.project == project)
+        sub = last.subquery()
+        q = (
+            sa.select(a.c.project, a.c.seq, a.c.entry_sha256)
+            .join(sub, sa.and_(a.c.project == sub.c.project, a.c.seq == sub.c.seq))
+            .order_by(a.c.project)
+        )
+        with self._read() as conn:
+            return [{"project": p, "seq": int(q_), "head": h} for p, q_, h in conn.execute(q).all()]
+
+    def audit_verify(self, project: str | None = None, head: str | None = None) -> dict[str, Any]:
+        """Re-derive every hash; ``{"ok", "projects": [...], "problems": [{project, run_id, field, message}]}``.
+
+        ``head``: a previously published head hash, which must still be in the chain.
+        """
+        a = s.audit_log
+        r = s.runs
+        problems: list[dict[str, Any]] = []
+        summaries: list[dict[str, Any]] = []
+        head_found = head is None
+        with self._read() as conn:
+            since_row = conn.execute(
+                sa.select(s.meta.c.value).where(s.meta.c.key == "audit_since")
+            ).first()
+            since = float(since_row[0]) if since_row else 0.0
+            names = (
+                [project]
+                if project is not None
+                else sorted(
+                    {p for (p,) in conn.execute(sa.select(r.c.project).distinct())}
+                    | {p for (p,) in conn.execute(sa.select(a.c.project).distinct())}
+                )
+            )
+            for name in names:
+
+                def problem(run_id: str | None, field: str, message: str, p: str = name) -> None:
+                    problems.append(
+                        {"project": p, "run_id": run_id, "field": field, "message": message}
+                    )
+
+                latest: dict[str, dict[str, Any]] = {}
+                prev, expected_seq, n = _GENESIS, 1, 0
+                entries = conn.execute(
+                    sa.select(a).where(a.c.project == name).order_by(a.c.seq)
+                ).mappings()
+                for e in entries:
+                    n += 1
+                    row = dict(e)
+                    row["fields"] = s.load_json(row["fields"])
+                    rid = row["run_id"]
+                    if int(row["seq"]) != expected_seq:
+                        problem(
+                            rid,
+                            "audit_log",
+                            f"audit entries {expected_seq}..{int(row['seq']) - 1} were deleted",
+                        )
+                    if row["prev_sha256"] != prev:
+                        problem(
+                            rid,
+                            "audit_log",
+                            f"audit entry {row['seq']} does not follow "
+                            "the previous entry (the chain was cut or rewritten)",
+                        )
+                    if (
+                        _entry_hash(row) != row["entry_sha256"]
+                        or _record_hash(row["fields"]) != row["record_sha256"]
+                    ):
+                        problem(rid, "audit_log", f"audit entry {row['seq']} was changed")
+                    if head is not None and row["entry_sha256"] == head:
+                        head_found = True
+                    prev, expected_seq = row["entry_sha256"], int(row["seq"]) + 1
+                    latest[rid] = row
+                summaries.append({"project": name, "entries": n, "head": prev if n else None})
+                runs_now = {
+                    str(i): (st, ended)
+                    for i, st, ended in conn.execute(
+                        sa.select(r.c.id, r.c.status, r.c.ended_at).where(r.c.project == name)
+                    )
+                }
+                for rid in sorted(set(latest) - set(runs_now)):
+                    problem(rid, "run", f"run {rid} was deleted (it is in the audit chain)")
+                for rid, (st, ended) in sorted(runs_now.items()):
+                    if rid not in latest and st in SEALED_STATUSES and (ended or 0) >= since:
+                        problem(
+                            rid,
+                            "status",
+                            f"run {rid} is {st} but has no audit entry "
+                            "(its entry was deleted, or its status was set behind "
+                            "labledger's back)",
+                        )
+                checked = sorted(set(latest) & set(runs_now))
+                now = self._record_fields(conn, checked)
+                for rid in checked:
+                    old = latest[rid]["fields"]
+                    new = now.get(rid, {})
+                    for field in sorted(set(old) | set(new)):
+                        if old.get(field) != new.get(field):
+                            how = (
+                                "was deleted"
+                                if field not in new
+                                else "was added"
+                                if field not in old
+                                else "was changed"
+                            )
+                            problem(rid, field, f"run {rid}: {field} {how} after it was recorded")
+        if not head_found:
+            problems.append(
+                {
+                    "project": project,
+                    "run_id": None,
+                    "field": "head",
+                    "message": f"the published head {head} is not in the chain: history "
+                    "before it was rewritten",
+                }
+            )
+        return {"ok": not problems, "projects": summaries, "problems": problems}

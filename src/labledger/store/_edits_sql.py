@@ -1,0 +1,214 @@
+"""Edit events in the SQL store: notes, tags and summary changed after the fact.
+
+Mixed into :class:`~labledger.store.sql.SqlStore`. Each changed field is one row of
+``run_edits`` (who, when, field, old -> new); on a run that has ended each edit also
+appends to the audit chain (:mod:`._audit_sql`), and every record hashes its edits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .._exceptions import UsageError
+from .._values import encode_json
+from . import _schema as s
+from ._audit_sql import SEALED_STATUSES, canonical, sha256_hex
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+__all__ = ["EditSqlMixin"]
+
+
+class EditSqlMixin:
+    """Edit events of the SQL store (see the module docstring)."""
+
+    if TYPE_CHECKING:
+
+        def _tx(self) -> contextlib.AbstractContextManager[Connection]: ...
+
+        def _read(self) -> contextlib.AbstractContextManager[Connection]: ...
+
+        def resolve_run_id(self, ref: str) -> str: ...
+
+        def _append_entry(
+            self,
+            conn: Connection,
+            project: str,
+            run_id: str,
+            kind: str,
+            edit_id: str | None = None,
+        ) -> str: ...
+
+    def _edit_digests(self, conn: Connection, run_ids: list[str]) -> dict[str, list[str]]:
+        e = s.run_edits
+        out: dict[str, list[str]] = {}
+        q = sa.select(e).where(e.c.run_id.in_(run_ids)).order_by(e.c.run_id, e.c.at, e.c.id)
+        for row in conn.execute(q).mappings():
+            out.setdefault(row["run_id"], []).append(_edit_digest(row))
+        return out
+
+    def _add_edits(
+        self,
+        conn: Connection,
+        run_id: str,
+        changes: list[tuple[str, Any, Any]],
+        actor: str | None,
+    ) -> list[dict[str, Any]]:
+        now = time.time()
+        rows = [
+            {
+                "id": uuid.uuid4().hex,
+                "run_id": run_id,
+                "field": field,
+                # wrapped: a bare JSON string would read back ambiguously (load_json)
+                "old": {"v": encode_json(old)},
+                "new": {"v": encode_json(new)},
+                "author": actor,
+                "at": now,
+            }
+            for field, old, new in changes
+            if old != new
+        ]
+        if rows:
+            conn.execute(sa.insert(s.run_edits), rows)
+        return rows
+
+    def _edit_changes(self, cur: Any, update: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+        """(field, old, new) for each editable field in ``update`` that differs from the row."""
+        changes: list[tuple[str, Any, Any]] = []
+        if "notes" in update:
+            changes.append(("notes", cur["notes"], update["notes"]))
+        if "tags" in update:
+            changes.append(("tags", s.load_json(cur["tags"]) or [], list(update["tags"] or [])))
+        if "summary" in update:
+            old = s.load_json(cur["summary"]) or {}
+            new = encode_json(update["summary"] or {})
+            for k in sorted(set(old) | set(new)):
+                if old.get(k) != new.get(k):
+                    changes.append((f"summary.{k}", old.get(k), new.get(k)))
+        return changes
+
+    def edit_run(
+        self,
+        ref: str,
+        *,
+        notes: str | None = None,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        summary: dict[str, Any] | None = None,
+        actor: str | None = None,
+        owner_check: Any = None,
+    ) -> list[dict[str, Any]]:
+        """Edit notes, tags or explicit summary values of a run (also a finished one).
+
+        Each changed field becomes an edit event (who, when, field, old -> new); on a
+        sealed run each also appends to the audit chain. ``summary`` values of None
+        remove an explicit value. ``owner_check(run_row)`` (the server's) may raise.
+        Returns the stored edit events.
+        """
+        from .._values import check_key
+
+        if notes is None and not add_tags and not remove_tags and not summary:
+            raise UsageError(
+                "nothing to edit: give notes, tags to add or remove, or summary values"
+            )
+        for k in summary or {}:
+            check_key(k)
+        run_id = self.resolve_run_id(ref)
+        r = s.runs
+        with self._tx() as conn:
+            cur = conn.execute(sa.select(r).where(r.c.id == run_id)).mappings().first()
+            if cur is None:
+                from .._exceptions import RunNotFoundError
+
+                raise RunNotFoundError(ref)
+            if owner_check is not None:
+                owner_check(cur)
+            update: dict[str, Any] = {}
+            if notes is not None:
+                update["notes"] = notes
+            if add_tags or remove_tags:
+                tags = set(s.load_json(cur["tags"]) or [])
+                update["tags"] = sorted((tags | {str(t) for t in add_tags}) - set(remove_tags))
+            if summary:
+                merged = dict(s.load_json(cur["summary"]) or {})
+                for k, v in encode_json(summary).items():
+                    if v is None:
+                        merged.pop(k, None)
+                    else:
+                        merged[k] = v
+                update["summary"] = merged
+            return self._apply_edits(conn, cur, update, actor)
+
+    def _apply_edits(
+        self, conn: Connection, cur: Any, update: dict[str, Any], actor: str | None
+    ) -> list[dict[str, Any]]:
+        run_id = cur["id"]
+        rows = self._add_edits(
+            conn, run_id, self._edit_changes(cur, update), actor or cur["author"]
+        )
+        if not rows:
+            return []
+        values: dict[str, Any] = {"updated_at": time.time()}
+        for k, v in update.items():
+            values[k] = encode_json(v) if k in ("tags", "summary") else v
+        conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
+        if cur["status"] in SEALED_STATUSES:
+            for row in rows:
+                self._append_entry(conn, cur["project"], run_id, "edit", row["id"])
+        return [_edit_dict(row) for row in rows]
+
+    def run_author(self, run_id: str) -> str | None:
+        """The author column of one run (RunNotFoundError when there is no such run)."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(s.runs.c.author).where(s.runs.c.id == run_id)).first()
+        if row is None:
+            from .._exceptions import RunNotFoundError
+
+            raise RunNotFoundError(run_id)
+        return None if row[0] is None else str(row[0])
+
+    def run_edits(self, run_id: str) -> list[dict[str, Any]]:
+        """Edit events of a run, oldest first: ``{id, at, author, field, old, new}``."""
+        e = s.run_edits
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(e).where(e.c.run_id == run_id).order_by(e.c.at, e.c.id)
+            ).mappings()
+            return [_edit_dict(row) for row in rows]
+
+
+def _edit_digest(row: Any) -> str:
+    return sha256_hex(
+        canonical(
+            [
+                row["id"],
+                row["run_id"],
+                row["field"],
+                s.load_json(row["old"]),
+                s.load_json(row["new"]),
+                row["author"],
+                float(row["at"]),
+            ]
+        )
+    )
+
+
+def _edit_dict(row: Any) -> dict[str, Any]:
+    from .._values import decode_json
+
+    return {
+        "id": row["id"],
+        "at": row["at"],
+        "author": row["author"],
+        "field": row["field"],
+        "old": decode_json((s.load_json(row["old"]) or {}).get("v")),
+        "new": decode_json((s.load_json(row["new"]) or {}).get("v")),
+    }
