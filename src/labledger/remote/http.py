@@ -46,9 +46,9 @@ from .._exceptions import (
 from .._settings import setting
 from .._values import decode_json, encode_json
 from ..store._base import TERMINAL_STATUSES, Batch, History
-from ..store._http_audit import HttpAuditMixin
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
+from ._http_audit import HttpAuditMixin
 from .spool import SendResult, Spool, SpoolEntry, read_entries, reject
 
 if TYPE_CHECKING:
