@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._exceptions import AuthError
-from ..store import Store
+from ..store import AuditTrail
 from ._json import LedgerJSONResponse
 from .auth import Principal, get_store, principal, reader, require_owner, require_run
 
@@ -42,7 +42,7 @@ def _run_owner(ref: str, request: Request) -> str:
 def edit_run(
     body: EditBody,
     request: Request,
-    store: Store = Depends(get_store),
+    store: AuditTrail = Depends(get_store),
     run_id: str = Depends(_run_owner),
 ) -> Any:
     from .._values import decode_json
@@ -60,7 +60,7 @@ def edit_run(
 
 
 @router.get("/runs/{ref}/verify", summary="Check one run's record against the audit chain")
-def verify_run(ref: str, request: Request, store: Store = Depends(get_store)) -> Any:
+def verify_run(ref: str, request: Request, store: AuditTrail = Depends(get_store)) -> Any:
     run_id = require_run(request, ref, "read")
     return store.verify_run(run_id)
 
@@ -79,7 +79,7 @@ def audit_verify(
     request: Request,
     project: str | None = Query(None, max_length=250),
     head: str | None = Query(None, pattern=r"^[0-9a-f]{64}$"),
-    store: Store = Depends(get_store),
+    store: AuditTrail = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     _project_reader(who, project)
@@ -90,7 +90,7 @@ def audit_verify(
 def audit_head(
     request: Request,
     project: str | None = Query(None, max_length=250),
-    store: Store = Depends(get_store),
+    store: AuditTrail = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     heads = store.audit_head(project=project)
