@@ -2,7 +2,8 @@
 
 Read from the source with :mod:`ast`, so imports inside functions count as much as those at
 the top of a module (they are what used to hide circles). Imports under
-``if TYPE_CHECKING:`` are left out: they never run, they only name types.
+``if TYPE_CHECKING:`` count for the direction of imports (a lower layer names no type of a
+higher one) but not for circles (they never run).
 docs/architecture.md draws the same layers; change both together.
 """
 
@@ -96,13 +97,13 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
-    """Every node except the bodies of ``if TYPE_CHECKING:``."""
+def _nodes(tree: ast.AST, type_checking: bool) -> Iterator[ast.AST]:
+    """Every node; without ``type_checking``, not the bodies of ``if TYPE_CHECKING:``."""
     stack = [tree]
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if not type_checking and isinstance(node, ast.If) and _is_type_checking(node.test):
             stack.extend(node.orelse)
             continue
         stack.extend(ast.iter_child_nodes(node))
@@ -114,13 +115,14 @@ def _resolve(name: str) -> str | None:
     return name or None
 
 
-def imports_of(module: str) -> list[tuple[str, int]]:
-    """Internal modules imported by ``module`` (with line numbers), at any depth of the code."""
+def imports_of(module: str, type_checking: bool = False) -> list[tuple[str, int]]:
+    """Internal modules imported by ``module`` (with line numbers), at any depth of the code;
+    with ``type_checking``, the imports under ``if TYPE_CHECKING:`` too."""
     path = MODULES[module]
     is_pkg = path.name == "__init__.py"
     package = module if is_pkg else module.rpartition(".")[0]
     found: list[tuple[str, int]] = []
-    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
+    for node in _nodes(ast.parse(path.read_text(), str(path)), type_checking):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "labledger":
@@ -197,10 +199,12 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_every_import_points_down() -> None:
+    """Type-only imports count here too: a lower layer names a higher one's types through a
+    Protocol of its own (capture's and artifacts' ``Run``), never by importing it."""
     upward = []
     for module in sorted(MODULES):
         here = layer_of(module)
-        for target, line in imports_of(module):
+        for target, line in imports_of(module, type_checking=True):
             there = layer_of(target)
             if (module, target) in ALLOWED_UPWARD:
                 continue
@@ -220,7 +224,7 @@ def test_no_import_cycles() -> None:
 
 def test_allowed_upward_imports_still_exist() -> None:
     """An exception that is no longer needed is removed from ALLOWED_UPWARD."""
-    graph = {m: {t for t, _ in imports_of(m)} for m in MODULES}
+    graph = {m: {t for t, _ in imports_of(m, type_checking=True)} for m in MODULES}
     stale = [edge for edge in ALLOWED_UPWARD if edge[1] not in graph.get(edge[0], set())]
     assert stale == []
 
@@ -258,12 +262,14 @@ def test_the_checker_sees_imports_inside_functions(
     assert layer_of(expected) < layer_of("labledger.store._layer_probe_")  # type: ignore[operator]
 
 
-def test_type_checking_imports_are_not_counted(tmp_path: Path) -> None:
+def test_type_checking_imports_count_for_direction_only(tmp_path: Path) -> None:
     (tmp_path / "probe.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..tracking._run import Run\n"
     )
     MODULES["labledger.store._layer_probe_"] = tmp_path / "probe.py"
     try:
         assert imports_of("labledger.store._layer_probe_") == []
+        found = [t for t, _ in imports_of("labledger.store._layer_probe_", type_checking=True)]
+        assert found == ["labledger.tracking._run"]
     finally:
         del MODULES["labledger.store._layer_probe_"]

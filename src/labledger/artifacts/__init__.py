@@ -35,7 +35,7 @@ from ._uploader import ArtifactRef, Uploader, UploadJob
 
 if TYPE_CHECKING:
     from ..store import ArtifactCatalog
-    from ..tracking._run import Run
+    from ._uploader import Run
 
 __all__ = [
     "ArtifactRef",

@@ -27,8 +27,21 @@ from .._values import fmt_size
 from ._blobstore import Fingerprint, LocalBlobStore
 
 if TYPE_CHECKING:
-    from ..tracking._run import Run
     from ._blobstore import BlobStore
+
+    class Run(Protocol):
+        """What artifacts need of a run. ``labledger.tracking``'s Run is one; artifacts sit
+        below the engine, so they name the shape instead of importing the class."""
+
+        id: str
+        project: str
+        store_uri: str
+        artifacts_uri: str | None
+        status: str
+        _finished: bool
+
+        def store(self, timeout: float | None = 30.0) -> Any: ...
+
 
 __all__ = ["ArtifactRef", "DeferredUploads", "UploadJob", "Uploader", "default_timeout"]
 

@@ -24,7 +24,27 @@ from .._exceptions import StrictModeError
 from .._settings import setting
 
 if TYPE_CHECKING:
-    from ..tracking._run import Run
+    from collections.abc import Mapping
+    from typing import Protocol
+
+    class Run(Protocol):
+        """What capture needs of a run. ``labledger.tracking``'s Run is one; capture sits
+        below the engine, so it names the shape instead of importing the class."""
+
+        id: str
+        store_uri: str
+        created_at: float
+        _seed: int | None
+        _datasets: list[dict[str, Any]]
+
+        def store(self, timeout: float | None = 30.0) -> Any: ...
+
+        def log_dataset(
+            self, path: str | os.PathLike[str], name: str | None = None
+        ) -> dict[str, Any]: ...
+
+        def _log_internal(self, data: Mapping[str, float], step: int) -> None: ...
+
 
 __all__ = [
     "DEFAULT_CAPTURE_TIMEOUT",

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .._settings import setting
 
 if TYPE_CHECKING:
-    from ..tracking._run import Run
+    from . import Run
 
 __all__ = ["DEFAULT_INTERVAL", "SystemSampler", "resolve_interval", "start_sampler"]
 

@@ -26,7 +26,7 @@ from .._values import fmt_size
 from ..artifacts._uploader import server_unreachable
 
 if TYPE_CHECKING:
-    from .http import HttpStore
+    from ..store import ArtifactCatalog
 
 __all__ = ["INLINE_MAX", "artifact_record", "describe_artifact", "replay_artifact"]
 
@@ -109,7 +109,7 @@ def _check_files(blobs: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
-def replay_artifact(store: HttpStore, record: Mapping[str, Any]) -> tuple[str, Any]:
+def replay_artifact(store: ArtifactCatalog, record: Mapping[str, Any]) -> tuple[str, Any]:
     """Upload one spooled artifact through ``store``: (SendResult, version or reason)."""
     from ..artifacts._blobstore import open_blob_store
     from .spool import SendResult
@@ -159,7 +159,7 @@ def replay_artifact(store: HttpStore, record: Mapping[str, Any]) -> tuple[str, A
 
 
 def _existing_version(
-    store: HttpStore, body: Mapping[str, Any], run_id: str
+    store: ArtifactCatalog, body: Mapping[str, Any], run_id: str
 ) -> dict[str, Any] | None:
     for v in store.list_artifact_versions(str(body["project"]), str(body["name"])):
         if v.get("run_id") == run_id and v.get("sha256") == body.get("sha256"):
