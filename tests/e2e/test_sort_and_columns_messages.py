@@ -21,8 +21,8 @@ def test_bad_sort_key_is_reported_as_a_sort_key(cli: Cli, store_uri: str) -> Non
     out = cli("ls", "--columns", "nope,config.lr", "--store", store_uri)
     assert out.returncode == 0, out.stderr
     assert out.stderr.splitlines() == [
-        "warning: column 'nope' matched no run (columns are id, project, name, status, "
-        "created, ended, runtime, repro, tags, seed, config.KEY or summary.KEY)"
+        "warning: column 'nope' matched no run (columns are id, project, name, author, "
+        "status, group, created, ended, runtime, repro, tags, seed, config.KEY or summary.KEY)"
     ]
     assert run.id[:8] in out.stdout and "config.lr" in out.stdout and "0.1" in out.stdout
     quiet = cli("ls", "--columns", "config.lr", "--store", store_uri)

@@ -148,9 +148,9 @@ def ls(
         names = requested  # the user chose the whole table
     else:
         names = [
-            *_DEFAULT_BUILTINS[:4],
+            *_DEFAULT_BUILTINS[:5],
             *(["group"] if show_group else []),
-            *_DEFAULT_BUILTINS[4:],
+            *_DEFAULT_BUILTINS[5:],
             *(["repro"] if show_repro else []),
             *(requested or _default_columns(runs)),
         ]
@@ -224,6 +224,7 @@ BUILTIN_COLUMNS = (
     "id",
     "project",
     "name",
+    "author",
     "status",
     "group",
     "created",
@@ -233,8 +234,8 @@ BUILTIN_COLUMNS = (
     "tags",
     "seed",
 )
-_DEFAULT_BUILTINS = ("id", "project", "name", "status", "created", "runtime")
-_SHRINKABLE = {"name": 8, "project": 8, "tags": 6, "repro": 12}
+_DEFAULT_BUILTINS = ("id", "project", "name", "author", "status", "created", "runtime")
+_SHRINKABLE = {"name": 8, "project": 8, "author": 8, "tags": 6, "repro": 12}
 
 
 def _droppable(names: list[str]) -> list[str]:
@@ -249,6 +250,7 @@ def _droppable(names: list[str]) -> list[str]:
         "created",
         *reversed(extra),
         "group",
+        "author",
         "project",
         "runtime",
         "repro",

@@ -261,8 +261,8 @@ def require_owner(request: Request, ref: str) -> str:
     """Check that the caller may change the run: the write role on its project, and being
     its author or an admin of the project (runs without an author predate authorship)."""
     who = principal(request)
-    run_id, project = run_project(request, ref)
-    who.require("write", project)
+    run_id = require_run(request, ref, "write")  # 404 for a run the caller cannot read
+    _, project = run_project(request, run_id)
     author = run_author(request, run_id)
     if author is not None and author != who.user and not who.can("admin", project):
         raise AuthError(

@@ -36,11 +36,24 @@ from . import _schema as s
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["EDITABLE", "FROZEN", "SEALED_STATUSES", "AuditSqlMixin", "canonical", "sha256_hex"]
+__all__ = [
+    "EDITABLE",
+    "EDITABLE_ENV",
+    "FROZEN",
+    "SEALED_STATUSES",
+    "AuditSqlMixin",
+    "canonical",
+    "sha256_hex",
+]
 
 SEALED_STATUSES = frozenset({"finished", "failed", "killed", "pruned"})
 # fields a batch may still change once a run is sealed (each change is an edit event)
 EDITABLE = frozenset({"notes", "tags", "summary"})
+# env keys that stay editable once a run is sealed: client bookkeeping, not the run's
+# environment (the MLflow API keeps an MLflow run's tags and lifecycle stage, which
+# MLflow lets clients change after the run ended, in env.mlflow); each change is an
+# edit event ("env.mlflow", old -> new) and a chain entry like any other edit
+EDITABLE_ENV = frozenset({"mlflow"})
 FROZEN = frozenset(
     {"status", "ended_at", "config", "seed", "env", "datasets", "exit_code", "error", "name"}
     | {"parent_run_id"}

@@ -93,6 +93,11 @@ class EditSqlMixin:
             for k in sorted(set(old) | set(new)):
                 if old.get(k) != new.get(k):
                     changes.append((f"summary.{k}", old.get(k), new.get(k)))
+        if "env" in update:  # only EDITABLE_ENV keys reach here (see sql._changed)
+            old_env = s.load_json(cur["env"]) or {}
+            for k, v in encode_json(update["env"] or {}).items():
+                if old_env.get(k) != v:
+                    changes.append((f"env.{k}", old_env.get(k), v))
         return changes
 
     def edit_run(
@@ -159,6 +164,8 @@ class EditSqlMixin:
         values: dict[str, Any] = {"updated_at": time.time()}
         for k, v in update.items():
             values[k] = encode_json(v) if k in ("tags", "summary") else v
+        if "env" in update:
+            values["env"] = {**(s.load_json(cur["env"]) or {}), **encode_json(update["env"])}
         conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
         if cur["status"] in SEALED_STATUSES:
             for row in rows:

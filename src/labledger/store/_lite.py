@@ -65,6 +65,8 @@ _UPDATABLE = frozenset(
 )
 # = _audit_sql.SEALED_STATUSES (tests/core/test_lite.py checks): statuses that seal a run
 _SEALING = frozenset({"finished", "failed", "killed", "pruned"})
+# labledger_meta rows a migration stamps with the time it ran (not part of the snapshot)
+_STAMPED_KEYS = ("audit_since",)
 _LITTLE = sys.byteorder == "little"
 # Connections inherited by a forked child: kept referenced, never closed (closing a
 # copied SQLite connection would drop the parent's POSIX locks on the file).
@@ -171,6 +173,11 @@ class LiteStore:
                 try:
                     for stmt in STATEMENTS:
                         con.execute(stmt)
+                    for key in _STAMPED_KEYS:  # as migration 0008 does: when auditing began
+                        con.execute(
+                            "INSERT INTO labledger_meta (key, value) VALUES (?, ?)",
+                            (key, repr(time.time())),
+                        )
                     con.execute("COMMIT")
                 except BaseException:
                     if con.in_transaction:
@@ -485,6 +492,8 @@ def dump_schema(path: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
         for table in ("labledger_meta", "alembic_version"):
             cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
             for row in con.execute(f"SELECT * FROM {table} ORDER BY 1"):
+                if table == "labledger_meta" and row[0] in _STAMPED_KEYS:
+                    continue  # set to the store's own creation time by _ensure_schema
                 vals = ", ".join("'" + str(v).replace("'", "''") + "'" for v in row)
                 stmts.append(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({vals})")
         rev = con.execute("SELECT value FROM labledger_meta WHERE key = 'revisions'").fetchone()

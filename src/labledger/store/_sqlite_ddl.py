@@ -5,7 +5,7 @@ transaction. Regenerate it after adding a migration (a test checks it)."""
 
 __all__ = ["REVISIONS", "STATEMENTS"]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0009"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
 
 STATEMENTS = [
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
@@ -23,6 +23,10 @@ STATEMENTS = [
     "CREATE TABLE applied_batches (\n\tid VARCHAR(64) NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\tapplied_at FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)",
     "CREATE TABLE mlflow_objects (\n\tkind VARCHAR(16) NOT NULL, \n\tid VARCHAR(64) NOT NULL, \n\tproject VARCHAR(250) NOT NULL, \n\trun_id VARCHAR(32), \n\tdata JSON NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tupdated_at FLOAT NOT NULL, \n\tPRIMARY KEY (kind, id)\n)",
     "CREATE INDEX ix_mlflow_objects_project ON mlflow_objects (kind, project)",
+    "CREATE TABLE run_edits (\n\tid VARCHAR(32) NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\tfield VARCHAR(260) NOT NULL, \n\told JSON, \n\tnew JSON, \n\tauthor VARCHAR(250), \n\tat FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)",
+    "CREATE INDEX ix_run_edits_run ON run_edits (run_id, at)",
+    "CREATE TABLE audit_log (\n\tproject VARCHAR(250) NOT NULL, \n\tseq BIGINT NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\tkind VARCHAR(16) NOT NULL, \n\tedit_id VARCHAR(32), \n\trecord_sha256 VARCHAR(64) NOT NULL, \n\tfields JSON NOT NULL, \n\tprev_sha256 VARCHAR(64) NOT NULL, \n\tentry_sha256 VARCHAR(64) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tPRIMARY KEY (project, seq)\n)",
+    "CREATE INDEX ix_audit_log_run ON audit_log (run_id, seq)",
     'CREATE INDEX ix_runs_group ON runs ("group")',
     "CREATE INDEX ix_runs_parent ON runs (parent_run_id)",
     "CREATE INDEX ix_runs_author ON runs (author)",
@@ -44,12 +48,13 @@ STATEMENTS = [
     "CREATE TABLE artifact_uses (\n\trun_id VARCHAR(32) NOT NULL, \n\tversion_id VARCHAR(32) NOT NULL, \n\tused_at FLOAT NOT NULL, \n\tPRIMARY KEY (run_id, version_id)\n)",
     "CREATE INDEX ix_artifact_uses_version ON artifact_uses (version_id)",
     "INSERT INTO labledger_meta (key, value) VALUES ('format', 'labledger')",
-    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0009')",
+    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009')",
     "INSERT INTO alembic_version (version_num) VALUES ('0002')",
     "INSERT INTO alembic_version (version_num) VALUES ('0003')",
     "INSERT INTO alembic_version (version_num) VALUES ('0004')",
     "INSERT INTO alembic_version (version_num) VALUES ('0005')",
     "INSERT INTO alembic_version (version_num) VALUES ('0006')",
     "INSERT INTO alembic_version (version_num) VALUES ('0007')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0008')",
     "INSERT INTO alembic_version (version_num) VALUES ('0009')",
 ]

@@ -35,7 +35,7 @@ from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
-from ._audit_sql import EDITABLE, FROZEN, SEALED_STATUSES, AuditSqlMixin
+from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, SEALED_STATUSES, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch
 from ._edits_sql import EditSqlMixin
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
@@ -473,7 +473,10 @@ class SqlStore(
             if imported or (late and _logged_before(batch, cur["ended_at"])):
                 points = 0
             if not imported:
-                self._check_frozen(cur["id"], cur["status"], update, points)
+                frozen = {
+                    k: v for k, v in update.items() if k != "env" or not set(v) <= EDITABLE_ENV
+                }
+                self._check_frozen(cur["id"], cur["status"], frozen, points)
         if batch.metrics:
             summaries = []
             for key, (steps, vals, ts) in batch.metrics.items():
@@ -562,7 +565,10 @@ class SqlStore(
         sealed = cur is not None and cur["status"] in SEALED_STATUSES
         if sealed:
             # frozen fields were refused by write_batch: what is left are edits
-            self._apply_edits(conn, cur, {k: update[k] for k in EDITABLE & set(update)}, actor)
+            edits = {k: update[k] for k in EDITABLE & set(update)}
+            if "env" in update:  # only EDITABLE_ENV keys are left (see _changed)
+                edits["env"] = update["env"]
+            self._apply_edits(conn, cur, edits, actor)
             if heartbeat is not None:
                 conn.execute(
                     sa.update(s.runs).where(s.runs.c.id == run_id).values(heartbeat_at=heartbeat)
@@ -857,6 +863,10 @@ def _changed(cur: Any, update: dict[str, Any]) -> dict[str, Any]:
                 now = s.load_json(now)
                 v = encode_json(v)
                 if k == "env" and isinstance(now, dict) and isinstance(v, dict):
+                    changed = {e for e in v if now.get(e) != v[e]}
+                    if changed and changed <= EDITABLE_ENV:  # bookkeeping: an edit
+                        out["env"] = {e: v[e] for e in changed}
+                        continue
                     v = {**now, **v}
             if now == v:
                 continue

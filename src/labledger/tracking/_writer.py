@@ -604,9 +604,10 @@ def is_permanent(exc: BaseException) -> bool:
 def split_batch(batch: Batch) -> list[Batch]:
     """Smaller batches holding together what ``batch`` holds; [] when it is one item.
 
-    Run fields and heartbeat first (the final status is never held back by a bad
-    series), then one batch per series; a single series is halved; run fields are
-    split one per field."""
+    Run fields and heartbeat first, then one batch per series, then the fields that
+    end the run (status, end time, exit code, error): an ended run is frozen, so they
+    come last, and they are never held back by a bad series, which is dropped alone.
+    A single series is halved; run fields are split one per field, ending ones last."""
     import uuid
 
     from ..store import Batch
@@ -615,13 +616,18 @@ def split_batch(batch: Batch) -> list[Batch]:
         return uuid.uuid5(uuid.NAMESPACE_URL, f"{batch.id}/{tag}").hex
 
     rid = batch.run_id
-    has_update = bool(batch.run_update) or batch.heartbeat is not None
+    update = batch.run_update
+    ending = {k: v for k, v in update.items() if k in _ENDING_FIELDS}
+    rest = {k: v for k, v in update.items() if k not in _ENDING_FIELDS}
+    has_rest = bool(rest) or batch.heartbeat is not None
     keys = list(batch.metrics)
-    if len(keys) + has_update > 1:
+    if len(keys) + has_rest + bool(ending) > 1 and keys:
         parts = []
-        if has_update:
-            parts.append(Batch(rid, {}, dict(batch.run_update), batch.heartbeat, id=sub("u")))
+        if has_rest:
+            parts.append(Batch(rid, {}, rest, batch.heartbeat, id=sub("u")))
         parts += [Batch(rid, {k: batch.metrics[k]}, id=sub("k/" + k)) for k in keys]
+        if ending:
+            parts.append(Batch(rid, {}, ending, id=sub("end")))
         return parts
     if keys:
         st, va, ts = batch.metrics[keys[0]]
@@ -632,13 +638,17 @@ def split_batch(batch: Batch) -> list[Batch]:
             Batch(rid, {keys[0]: (st[:h], va[:h], ts[:h])}, id=sub("a")),
             Batch(rid, {keys[0]: (st[h:], va[h:], ts[h:])}, id=sub("b")),
         ]
-    fields = list(batch.run_update)
+    fields = [*rest, *ending]
     if len(fields) > 1:
         return [
-            Batch(rid, {}, {f: batch.run_update[f]}, batch.heartbeat if i == 0 else None, id=sub(f))
+            Batch(rid, {}, {f: update[f]}, batch.heartbeat if i == 0 else None, id=sub(f))
             for i, f in enumerate(fields)
         ]
     return []
+
+
+# the run fields a run's last batch sets; an ended run is frozen (store/_audit_sql.py)
+_ENDING_FIELDS = frozenset({"status", "ended_at", "exit_code", "error"})
 
 
 _DTYPE: list[Any] = []  # the structured dtype of a point, built on first use (numpy is lazy)

@@ -78,6 +78,8 @@ export async function renderRun(main, ref, q, ctx) {
       el("tbody", null, entries.map(([k, v, m]) => el("tr", null,
         el("td", { class: "mono", text: k }), el("td", { class: "num strong", text: fmtValue(v) }),
         ...(m ? [m.min, m.max, m.count, m.last_step] : [undefined, undefined, undefined, undefined]).map((x) => absentCell(x, "num"))))));
+  }
+
   // notes and tags stay editable after a run ended; the server stores each change as an
   // edit event by the signed-in user (only the run's author or an admin may edit)
   function editBox() {

@@ -3,30 +3,22 @@ metric, and the group page ranks a sweep's runs (real server, real chromium)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _uihelpers import PageProbe, start_ui
 
 import labledger
-
-from .conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "tests" / "ui"))
-from _uihelpers import CHROMIUM, CHROMIUM_ARGS, PageProbe, start_ui
-
-sys.path.pop(0)
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[tuple[PageProbe, labledger.Run, list[labledger.Run]]]:
-    pytest.importorskip("playwright")
-    from playwright.sync_api import sync_playwright
-
+def page(
+    tmp_path: Path, browser: Any
+) -> Iterator[tuple[PageProbe, labledger.Run, list[labledger.Run]]]:
     store = f"sqlite:///{tmp_path / 's.db'}"
     parent = labledger.init(
         "ui",
@@ -52,14 +44,13 @@ def page(tmp_path: Path) -> Iterator[tuple[PageProbe, labledger.Run, list[labled
         kids.append(kid)
     parent.finish()
     server = start_ui(store)
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            probe = PageProbe(browser.new_page(viewport={"width": 1300, "height": 900}), server.url)
-            yield probe, parent, kids
-            assert probe.dialogs == [] and probe.unexpected_errors() == []
-            browser.close()
+        probe = PageProbe(context.new_page(), server.url)
+        yield probe, parent, kids
+        assert probe.dialogs == [] and probe.unexpected_errors() == []
     finally:
+        context.close()
         server.stop()
 
 
