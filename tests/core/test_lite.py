@@ -157,3 +157,35 @@ def test_lite_store_hands_sealing_statuses_to_the_sql_store() -> None:
     from labledger.store import _audit_sql, _lite
 
     assert _lite._SEALING == _audit_sql.SEALED_STATUSES
+
+
+def test_threads_sharing_a_litestore_never_interleave_transactions(tmp_path: Path) -> None:
+    """The writer thread writes batches while the capture thread stores blobs through the
+    same LiteStore (one sqlite3 connection): both must succeed, nothing may be lost."""
+    import threading
+
+    from labledger.store import Batch
+    from labledger.store._lite import LiteStore
+
+    uri = f"sqlite:///{tmp_path / 'ledger.db'}"
+    lite = LiteStore(uri)
+    lite.create_run({"id": "c" * 32, "project": "p", "name": "n"})
+    errors: list[BaseException] = []
+
+    def blobs() -> None:
+        try:
+            for i in range(300):
+                lite.put_blob(f"blob {i}".encode() * 50)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=blobs)
+    t.start()
+    for i in range(300):
+        lite.write_batch(Batch("c" * 32, {"x": ([i], [float(i)], [0.0])}))
+    t.join()
+    assert errors == []
+    lite.close()
+    from labledger import Ledger
+
+    assert Ledger(uri).get("c" * 32)["metrics"]["x"]["count"] == 300

@@ -123,6 +123,7 @@ class LiteStore:
         self._tails: dict[str, tuple[int, bytes, bytes, bytes, int, int, int]] = {}
         self._full: Any = None
         self._full_lock = threading.Lock()
+        self._tx_lock = threading.RLock()  # one transaction at a time on the shared connection
         self._busy_ms = busy_ms
         con = sqlite3.connect(
             str(self.path), timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False
@@ -196,11 +197,11 @@ class LiteStore:
         return self._con
 
     def _tx(self) -> _Tx:
-        return _Tx(self._c)
+        return _Tx(self._c, self._tx_lock)
 
     def __getattr__(self, name: str) -> Any:
         # everything but writing: a full SqlStore, opened on first use
-        if name.startswith("__") or name in ("_con", "_full", "_full_lock"):
+        if name.startswith("__") or name in ("_con", "_full", "_full_lock", "_tx_lock"):
             raise AttributeError(name)
         return getattr(self.full(), name)
 
@@ -229,8 +230,9 @@ class LiteStore:
         (init() registers with ``synchronous=NORMAL``: durable against a killed process
         at once, against power loss with the writer's first commit, 0.1 s later, whose
         fsync of the WAL covers every earlier frame.)"""
-        self._c.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-        self._c.execute("PRAGMA synchronous = FULL")
+        with self._tx_lock:
+            self._c.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+            self._c.execute("PRAGMA synchronous = FULL")
         self._busy_ms = busy_ms
 
     def _reopen(self) -> None:
@@ -463,20 +465,40 @@ def _summary(
 
 
 class _Tx:
-    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) on an autocommit connection."""
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) on an autocommit connection.
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+    The connection is shared by the writer thread and the capture thread (blobs), so a
+    transaction holds the store's lock: two threads must never interleave BEGINs on one
+    connection. A failed COMMIT is rolled back, so the next transaction can begin."""
+
+    def __init__(self, con: sqlite3.Connection, lock: threading.RLock) -> None:
         self.con = con
+        self.lock = lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.con.execute("BEGIN IMMEDIATE")
+        self.lock.acquire()
+        try:
+            if self.con.in_transaction:  # left open by an interrupted transaction
+                self.con.execute("ROLLBACK")
+            self.con.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
         return self.con
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            self.con.execute("COMMIT")
-        elif self.con.in_transaction:
-            self.con.execute("ROLLBACK")
+        try:
+            if exc_type is None:
+                try:
+                    self.con.execute("COMMIT")
+                except BaseException:
+                    if self.con.in_transaction:
+                        self.con.execute("ROLLBACK")
+                    raise
+            elif self.con.in_transaction:
+                self.con.execute("ROLLBACK")
+        finally:
+            self.lock.release()
 
 
 def dump_schema(path: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
