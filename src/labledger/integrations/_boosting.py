@@ -1,16 +1,17 @@
-"""What the XGBoost and LightGBM integrations share: importance and model artifacts."""
+"""What the XGBoost and LightGBM integrations share: importance, model artifacts and the
+autolog wrapper around their ``train`` functions."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import labledger
 
-from ._common import temp_dir, write_json
+from ._common import guarded, temp_dir, write_json
 
-__all__ = ["coerce_params", "log_booster_file", "log_importance"]
+__all__ = ["coerce_params", "log_booster_file", "log_importance", "wrap_train"]
 
 
 def coerce_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,3 +45,50 @@ def log_booster_file(run: labledger.Run, save: Any, filename: str) -> None:
     path = temp_dir("booster") / filename
     save(str(path))
     run.log_model(path, name="model")
+
+
+@guarded("boosting finish")
+def _finish_quietly(cb: Any, status: str | None) -> None:
+    cb.finish(status)
+
+
+def wrap_train(
+    original: Callable[..., Any],
+    framework: str,
+    make_callback: Callable[[Any], Any],
+    after: Callable[[Any, Any], None] | None = None,
+) -> Callable[..., Any]:
+    """autolog's replacement for a boosting library's ``train(params, ...)``.
+
+    The outermost call (not one made by the scikit-learn wrappers inside another tracked
+    fit) gets ``make_callback(params)`` appended to its callbacks; the run it made ends
+    with the training (``failed`` when training raises). ``after(cb, booster)`` runs on
+    success before the run ends. Tracking failures never reach training."""
+    from ._autolog import autolog_scope, enabled
+
+    def train(params: Any, *args: Any, **kwargs: Any) -> Any:
+        if not enabled(framework):
+            return original(params, *args, **kwargs)
+        with autolog_scope(framework, "sklearn") as outer:
+            cb = None
+            if outer:
+                try:
+                    cb = make_callback(params)
+                    kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), cb]
+                except Exception:
+                    cb = None
+            try:
+                booster = original(params, *args, **kwargs)
+            except BaseException:
+                if cb is not None:
+                    _finish_quietly(cb, "failed")
+                raise
+            if cb is not None:
+                if after is not None:
+                    after(cb, booster)
+                _finish_quietly(cb, None)  # a run autolog made for this training ends with it
+            return booster
+
+    train.__labledger_patched__ = True  # type: ignore[attr-defined]
+    train.__wrapped__ = original  # type: ignore[attr-defined]
+    return train

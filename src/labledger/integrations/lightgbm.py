@@ -16,7 +16,7 @@ from typing import Any
 
 import labledger
 
-from ._boosting import coerce_params, log_booster_file, log_importance
+from ._boosting import coerce_params, log_booster_file, log_importance, wrap_train
 from ._common import RunSource, guarded, json_config
 
 __all__ = ["LabledgerCallback", "labledger_callback"]
@@ -89,46 +89,23 @@ def labledger_callback(run: labledger.Run | None = None, **init_kwargs: Any) -> 
     return LabledgerCallback(run, **init_kwargs)
 
 
-@guarded("lightgbm finish")
-def _finish_quietly(cb: LabledgerCallback, status: str | None) -> None:
-    cb.finish(status)
-
-
 def _patch() -> None:
     """autolog: every ``lightgbm.train`` (the scikit-learn wrappers call it) gets a callback."""
     import lightgbm
     import lightgbm.engine
 
-    from ._autolog import autolog_scope, enabled, log_models
+    from ._autolog import log_models
 
     original = lightgbm.engine.train
     if getattr(original, "__labledger_patched__", False):
         return
-
-    def train(params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        if not enabled("lightgbm"):
-            return original(params, *args, **kwargs)
-        with autolog_scope("lightgbm", "sklearn") as outer:
-            cb = None
-            if outer:
-                try:
-                    cb = LabledgerCallback(log_model=log_models("lightgbm"))
-                    kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), cb]
-                except Exception:
-                    cb = None
-            try:
-                booster = original(params, *args, **kwargs)
-            except BaseException:
-                if cb is not None:
-                    _finish_quietly(cb, "failed")
-                raise
-            if cb is not None:
-                cb.log_booster(booster)  # early stopping ends before the last iteration
-                _finish_quietly(cb, None)  # a run autolog made for this training ends with it
-            return booster
-
-    train.__labledger_patched__ = True  # type: ignore[attr-defined]
-    train.__wrapped__ = original  # type: ignore[attr-defined]
+    train = wrap_train(
+        original,
+        "lightgbm",
+        lambda params: LabledgerCallback(log_model=log_models("lightgbm")),
+        # early stopping ends before the last iteration: log the booster training returned
+        after=lambda cb, booster: cb.log_booster(booster),
+    )
     modules = [lightgbm.engine, lightgbm]
     try:
         import lightgbm.sklearn

@@ -21,7 +21,7 @@ import xgboost
 
 import labledger
 
-from ._boosting import coerce_params, log_booster_file, log_importance
+from ._boosting import coerce_params, log_booster_file, log_importance, wrap_train
 from ._common import RunSource, guarded, json_config
 
 __all__ = ["LabledgerCallback"]
@@ -128,45 +128,21 @@ def _saved_params(booster: Any) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v not in (None, "")}
 
 
-@guarded("xgboost finish")
-def _finish_quietly(cb: LabledgerCallback, status: str | None) -> None:
-    cb.finish(status)
-
-
 def _patch() -> None:
     """autolog: every ``xgboost.train`` (the scikit-learn wrappers call it) gets a callback."""
     import xgboost.sklearn
     import xgboost.training
 
-    from ._autolog import autolog_scope, enabled, log_models
+    from ._autolog import log_models
 
     original = xgboost.training.train
     if getattr(original, "__labledger_patched__", False):
         return
-
-    def train(params: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
-        if not enabled("xgboost"):
-            return original(params, *args, **kwargs)
-        with autolog_scope("xgboost", "sklearn") as outer:
-            cb = None
-            if outer:
-                try:
-                    cb = LabledgerCallback(params=dict(params), log_model=log_models("xgboost"))
-                    kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), cb]
-                except Exception:
-                    cb = None
-            try:
-                booster = original(params, *args, **kwargs)
-            except BaseException:
-                if cb is not None:
-                    _finish_quietly(cb, "failed")
-                raise
-            if cb is not None:  # a run autolog made for this training ends with it
-                _finish_quietly(cb, None)
-            return booster
-
-    train.__labledger_patched__ = True  # type: ignore[attr-defined]
-    train.__wrapped__ = original  # type: ignore[attr-defined]
+    train = wrap_train(
+        original,
+        "xgboost",
+        lambda params: LabledgerCallback(params=dict(params), log_model=log_models("xgboost")),
+    )
     for module in (xgboost.training, xgboost.sklearn, xgboost):
         if getattr(module, "train", None) is original:
             module.train = train  # type: ignore[attr-defined]
