@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from .._exceptions import RunFinishedError
 from . import _schema as s
+from ._fields import SEALED_STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -46,7 +47,6 @@ __all__ = [
     "sha256_hex",
 ]
 
-SEALED_STATUSES = frozenset({"finished", "failed", "killed", "pruned"})
 # fields a batch may still change once a run is sealed (each change is an edit event)
 EDITABLE = frozenset({"notes", "tags", "summary"})
 # env keys that stay editable once a run is sealed: client bookkeeping, not the run's

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import UsageError
 from .._values import encode_json
+from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, sqlite_path
 
 if TYPE_CHECKING:
@@ -42,29 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["CHUNK_POINTS", "LiteStore", "NeedsMigration", "dump_schema"]
 
 CHUNK_POINTS = 8192  # = _schema.CHUNK_POINTS (checked by the tests)
-_JSON_FIELDS = ("config", "summary", "tags", "env", "datasets")
-_UPDATABLE = frozenset(
-    {
-        "status",
-        "ended_at",
-        "config",
-        "summary",
-        "tags",
-        "notes",
-        "seed",
-        "env",
-        "datasets",
-        "exit_code",
-        "error",
-        "parent_run_id",
-        "group",
-        "job_type",
-        "name",
-        "heartbeat_at",
-    }
-)
-# = _audit_sql.SEALED_STATUSES (tests/core/test_lite.py checks): statuses that seal a run
-_SEALING = frozenset({"finished", "failed", "killed", "pruned"})
 # labledger_meta rows a migration stamps with the time it ran (not part of the snapshot)
 _STAMPED_KEYS = ("audit_since",)
 _LITTLE = sys.byteorder == "little"
@@ -266,7 +244,7 @@ class LiteStore:
             "job_type": run.get("job_type"),
             "updated_at": now,
         }
-        for f in _JSON_FIELDS:
+        for f in RUN_JSON_FIELDS:
             cols[f] = _dumps(run.get(f) or ([] if f in ("tags", "datasets") else {}))
         names = ", ".join(f'"{c}"' for c in cols)  # "group" is an SQL keyword
         with self._tx() as con:
@@ -281,7 +259,7 @@ class LiteStore:
             )
 
     def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
-        if late or batch.run_update.get("status") in _SEALING:
+        if late or batch.run_update.get("status") in SEALED_STATUSES:
             # the batch that ends a run also seals it into the audit chain, and a late
             # (spilled) batch is checked against the sealed record: both are SqlStore's
             # (store/_audit_sql.py), so they go through it
@@ -374,12 +352,12 @@ class LiteStore:
     ) -> None:
         if not update and heartbeat is None:
             return
-        unknown = set(update) - _UPDATABLE
+        unknown = set(update) - UPDATABLE_RUN_FIELDS
         if unknown:
             raise UsageError(f"cannot update run fields {sorted(unknown)}")
         values: dict[str, Any] = {"updated_at": time.time()}
         for k, v in update.items():
-            values[k] = _dumps(v) if k in _JSON_FIELDS else v
+            values[k] = _dumps(v) if k in RUN_JSON_FIELDS else v
         if "env" in update:
             row = con.execute("SELECT env FROM runs WHERE id = ?", (run_id,)).fetchone()
             merged = dict(json.loads(row[0]) if row and row[0] else {})

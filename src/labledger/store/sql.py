@@ -35,9 +35,10 @@ from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
-from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, SEALED_STATUSES, AuditSqlMixin
+from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch
 from ._edits_sql import EditSqlMixin
+from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._mlflow_sql import MlflowSqlMixin
 from ._repro_sql import ReproSqlMixin
@@ -53,26 +54,6 @@ log = logging.getLogger("labledger.store")
 _HEX_RE = re.compile(r"^[0-9a-f]{1,32}$")
 DEFAULT_HEARTBEAT_TIMEOUT = 300.0
 COMPACT_ROWS = 32  # short rows a series gathers before they are merged into chunks
-
-_RUN_JSON_FIELDS = ("config", "summary", "tags", "env", "datasets")
-_UPDATABLE = {
-    "status",
-    "ended_at",
-    "config",
-    "summary",
-    "tags",
-    "notes",
-    "seed",
-    "env",
-    "datasets",
-    "exit_code",
-    "error",
-    "parent_run_id",
-    "group",
-    "job_type",
-    "name",
-    "heartbeat_at",
-}
 
 
 def _sqlite_on_connect(dbapi_con: Any, _record: Any) -> None:
@@ -393,7 +374,7 @@ class SqlStore(
             "job_type": run.get("job_type"),
             "updated_at": now,
         }
-        for f in _RUN_JSON_FIELDS:
+        for f in RUN_JSON_FIELDS:
             default: Any = [] if f in ("tags", "datasets") else {}
             values[f] = encode_json(run.get(f) or default)
         with self._tx() as conn:
@@ -559,7 +540,7 @@ class SqlStore(
     ) -> None:
         if not update and heartbeat is None:
             return
-        unknown = set(update) - _UPDATABLE
+        unknown = set(update) - UPDATABLE_RUN_FIELDS
         if unknown:
             raise UsageError(f"cannot update run fields {sorted(unknown)}")
         sealed = cur is not None and cur["status"] in SEALED_STATUSES
@@ -576,7 +557,7 @@ class SqlStore(
             return
         values: dict[str, Any] = {"updated_at": time.time()}
         for k, v in update.items():
-            values[k] = encode_json(v) if k in _RUN_JSON_FIELDS else v
+            values[k] = encode_json(v) if k in RUN_JSON_FIELDS else v
         if "env" in update:
             cur_env = conn.execute(
                 sa.select(s.runs.c.env).where(s.runs.c.id == run_id)
@@ -859,7 +840,7 @@ def _changed(cur: Any, update: dict[str, Any]) -> dict[str, Any]:
     for k, v in update.items():
         if k in FROZEN:
             now = cur[k]
-            if k in _RUN_JSON_FIELDS:
+            if k in RUN_JSON_FIELDS:
                 now = s.load_json(now)
                 v = encode_json(v)
                 if k == "env" and isinstance(now, dict) and isinstance(v, dict):
