@@ -130,6 +130,19 @@ def test_sampler_logs_system_series_without_touching_user_steps(store_uri: str) 
     assert run._sampler is not None and not run._sampler.is_alive()
 
 
+def test_a_run_shorter_than_the_interval_still_gets_one_system_sample(store_uri: str) -> None:
+    # the demo's runs last ~0.3 s: once the sampler is primed, finish() takes the one
+    # sample such a run has, however soon after the start it comes
+    run = labledger.init("cap", store=store_uri, capture=False, system_metrics=True)
+    assert run._sampler is not None and run._sampler._primed.wait(120)
+    run.finish()
+    with labledger.Ledger(store_uri) as ledger:
+        rss = ledger.history(run.id, "system/proc_rss_bytes")
+        keys = ledger.metric_keys(run.id)
+    assert list(rss.steps) == [0] and rss.values[0] > 1_000_000
+    assert "system/cpu_percent" in keys
+
+
 def test_sampler_is_off_when_asked(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABLEDGER_SYSTEM_METRICS", "off")
     run = labledger.init("cap", store=store_uri, capture=False)

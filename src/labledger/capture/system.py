@@ -222,10 +222,15 @@ class SystemSampler(threading.Thread):
             return
         self._stop_event.set()
         self.join(timeout)
+        # the last sample: always for a run that has none yet (a run shorter than the
+        # interval still gets one point); otherwise only if the periodic one is not fresh
         if (
             final_sample
             and self._last_t
-            and time.monotonic() - self._last_t >= min(self.interval, 1.0) / 2
+            and (
+                self.samples == 0
+                or time.monotonic() - self._last_t >= min(self.interval, 1.0) / 2
+            )
         ):
             try:
                 self._emit()
