@@ -75,6 +75,10 @@ def _rows(path: Path) -> dict[str, Any]:
                 "select id, project, name, status, config, summary, tags, env, datasets, "
                 "exit_code, seed, notes from runs"
             ).fetchall(),
+            "audit": con.execute(
+                "select project, seq, run_id, kind, edit_id, record_sha256, fields, prev_sha256 "
+                "from audit_log order by project, seq"
+            ).fetchall(),
         }
     finally:
         con.close()
@@ -106,6 +110,13 @@ def test_litestore_and_sqlstore_write_the_same_rows(tmp_path: Path, arrays: bool
     lite_runs = [tuple(_decode(v) for v in r) for r in written["lite"]["runs"]]
     sql_runs = [tuple(_decode(v) for v in r) for r in written["sql"]["runs"]]
     assert lite_runs == sql_runs
+    # the batch that ends the run seals it on both: the same record, the same chain entry
+    # (entry hashes differ only by the time of sealing)
+    lite_audit = [tuple(_decode(v) for v in r) for r in written["lite"]["audit"]]
+    sql_audit = [tuple(_decode(v) for v in r) for r in written["sql"]["audit"]]
+    assert len(lite_audit) == 1 and lite_audit[0][3] == "seal"
+    assert lite_audit == sql_audit
+    assert set(lite_audit[0][6]) >= {"config", "env", "series.loss", "metric.acc", "edits"}
     # and SqlStore reads LiteStore's rows back
     sql = SqlStore(f"sqlite:///{tmp_path / 'lite.db'}")
     got = sql.get_run(run["id"])
@@ -114,6 +125,9 @@ def test_litestore_and_sqlstore_write_the_same_rows(tmp_path: Path, arrays: bool
     assert got["metrics"]["loss"]["count"] == 3 + CHUNK_POINTS + 500 + 1
     assert got["metrics"]["nan"]["min"] is None
     assert len(sql.history(run["id"], "loss")) == 3 + CHUNK_POINTS + 500 + 1
+    assert sql.audit_verify()["ok"] is True
+    v = sql.verify_run(run["id"])
+    assert v["sealed"] is True and v["problems"] == []
     sql.close()
 
 
@@ -153,10 +167,42 @@ def test_multi_key_calls_round_trip_on_every_back_end(any_store_uri: str, ledger
     assert h.values.tolist() == [float(i * 7) for i in range(1_000)]
 
 
-def test_lite_store_hands_sealing_statuses_to_the_sql_store() -> None:
-    from labledger.store import _audit_sql, _lite
+def test_lite_store_and_sql_store_share_the_sealing_rules() -> None:
+    from labledger.store import _audit_core, _audit_sql, _lite
 
     assert _lite.SEALED_STATUSES is _audit_sql.SEALED_STATUSES  # one definition (_fields)
+    assert _audit_sql.canonical is _audit_core.canonical  # one hashing rule (_audit_core)
+
+
+def test_litestore_records_edits_seals_and_hands_ended_runs_to_sqlstore(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'e.db'}"
+    lite = LiteStore(uri)
+    rid = "e" * 32
+    lite.create_run({"id": rid, "project": "p", "name": "n", "author": "ada", "notes": "a"})
+    t = time.time()
+    lite.write_batch(Batch(rid, {"x": ([0], [1.0], [t])}, run_update={"notes": "b"}))
+    lite.write_batch(Batch(rid, {}, run_update={"status": "finished", "ended_at": t}))
+    assert lite._full is None  # sealed without SQLAlchemy
+    # the ended run is frozen: a later point is refused (by SqlStore's rules), and a
+    # notes edit becomes an edit event and a second chain entry
+    from labledger import RunFinishedError
+
+    with pytest.raises(RunFinishedError):
+        lite.write_batch(Batch(rid, {"x": ([1], [2.0], [t])}))
+    lite.write_batch(Batch(rid, {}, run_update={"notes": "c"}), actor="bob")
+    lite.close()
+    sql = SqlStore(uri)
+    run = sql.get_run(rid)
+    assert [(e["field"], e["old"], e["new"], e["author"]) for e in run["edits"]] == [
+        ("notes", "a", "b", "ada"),
+        ("notes", "b", "c", "bob"),
+    ]
+    assert sql.audit_head("p")[0]["seq"] == 2  # seal, then the edit
+    assert sql.audit_verify()["ok"] is True
+    v = sql.verify_run(rid)
+    assert v["sealed"] is True and v["problems"] == [] and len(v["history"]) == 2
+    assert run["metrics"]["x"]["count"] == 1
+    sql.close()
 
 
 def test_threads_sharing_a_litestore_never_interleave_transactions(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 from _rhelpers import Project, git, make_data, tree_state
 
@@ -27,7 +28,14 @@ def test_repro_reproduces_metrics_exactly_from_the_patched_code(project: Project
     repro_run = project.cli_json("show", result["repro_run_id"], "--json")
     assert repro_run["parent_run_id"] == original_id
     assert repro_run["project"] == original["project"]
-    assert repro_run["summary"] == original["summary"]
+
+    # the results match; system/* (the machine's load, sampled once by a short run) is
+    # not a result and may differ or be absent on either side
+    def results(summary: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in summary.items() if not k.startswith("system/")}
+
+    assert results(repro_run["summary"]) == results(original["summary"])
+    assert set(results(original["summary"])) >= {"loss", "lr_used", "w0"}
     assert repro_run["seed"] == original["seed"]
     # the user's working tree, index, HEAD and worktree list are exactly as before
     assert tree_state(project.repo) == before

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,16 @@ import sqlalchemy as sa
 
 from .._exceptions import RunFinishedError
 from . import _schema as s
+from ._audit_core import (
+    GENESIS,
+    JSON_FIELDS,
+    SCALAR_FIELDS,
+    canonical,
+    entry_hash,
+    metric_digest,
+    record_hash,
+    sha256_hex,
+)
 from ._fields import SEALED_STATUSES
 
 if TYPE_CHECKING:
@@ -58,52 +67,12 @@ FROZEN = frozenset(
     {"status", "ended_at", "config", "seed", "env", "datasets", "exit_code", "error", "name"}
     | {"parent_run_id"}
 )
-_GENESIS = "0" * 64
-_SCALARS = (
-    "name",
-    "author",
-    "status",
-    "created_at",
-    "ended_at",
-    "seed",
-    "exit_code",
-    "error",
-    "parent_run_id",
-    "notes",
-)
-_JSONS = ("config", "env", "summary", "tags", "datasets")
+_GENESIS = GENESIS
+_SCALARS = SCALAR_FIELDS
+_JSONS = JSON_FIELDS
 _IN = 500  # ids per IN (...) query
-
-
-def canonical(value: Any) -> bytes:
-    """The one byte form that is hashed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _entry_hash(row: dict[str, Any]) -> str:
-    return sha256_hex(
-        canonical(
-            [
-                row["prev_sha256"],
-                row["project"],
-                int(row["seq"]),
-                row["run_id"],
-                row["kind"],
-                row["edit_id"],
-                row["record_sha256"],
-                row["fields"],
-                float(row["created_at"]),
-            ]
-        )
-    )
-
-
-def _record_hash(fields: dict[str, str]) -> str:
-    return sha256_hex(canonical(fields))
+_entry_hash = entry_hash
+_record_hash = record_hash
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
@@ -156,9 +125,7 @@ class AuditSqlMixin:
                 ms.c.max,
             ).where(ms.c.run_id.in_(present))
             for m in conn.execute(q):
-                out[m[0]][f"metric.{m[1]}"] = sha256_hex(
-                    canonical([int(m[2]), m[3], bool(m[4]), int(m[5]), m[6], m[7]])
-                )
+                out[m[0]][f"metric.{m[1]}"] = metric_digest(m[2], m[3], m[4], m[5], m[6], m[7])
             self._series_digests(conn, present, out)
             av = s.artifact_versions
             arts: dict[str, list[Any]] = {}

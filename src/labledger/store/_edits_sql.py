@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from .._exceptions import UsageError
 from .._values import encode_json
 from . import _schema as s
-from ._audit_sql import SEALED_STATUSES, canonical, sha256_hex
+from ._audit_core import edit_digest
+from ._audit_sql import SEALED_STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -193,19 +194,7 @@ class EditSqlMixin:
 
 
 def _edit_digest(row: Any) -> str:
-    return sha256_hex(
-        canonical(
-            [
-                row["id"],
-                row["run_id"],
-                row["field"],
-                s.load_json(row["old"]),
-                s.load_json(row["new"]),
-                row["author"],
-                float(row["at"]),
-            ]
-        )
-    )
+    return edit_digest(row)
 
 
 def _edit_dict(row: Any) -> dict[str, Any]:

@@ -8,8 +8,11 @@ has not loaded already, so ``init()`` registers the run in the store before it
 returns, and the writer appends points from its first wake-up on.
 
 It writes exactly the rows SqlStore writes (same tables, same chunk format, same
-summary rules, same batch idempotency): the equivalence is pinned by
-``tests/core/test_lite.py``. Everything else (reads, artifacts, repro verdicts,
+summary rules, same batch idempotency, the same edit events and the same audit-chain
+entry when a batch ends a run, hashed by the rules in ``_audit_core``): the
+equivalence is pinned by ``tests/core/test_lite.py``. A batch for a run that has
+already ended (frozen fields, edit events) and a late batch replayed by ``labledger
+sync`` go to SqlStore. Everything else (reads, artifacts, repro verdicts,
 migrations of an older store) goes to a full SqlStore, opened on first use by
 attribute delegation. A new store file gets its schema from the snapshot in
 ``_sqlite_ddl.py`` when that snapshot matches the code's migrations; otherwise (a
@@ -20,6 +23,7 @@ labledger.store._lite``) the caller falls back to SqlStore and Alembic.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -27,6 +31,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +39,18 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import UsageError
 from .._values import encode_json
+from ._audit_core import (
+    GENESIS,
+    JSON_FIELDS,
+    SCALAR_FIELDS,
+    canonical,
+    edit_digest,
+    entry_hash,
+    load_json,
+    metric_digest,
+    record_hash,
+    sha256_hex,
+)
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, sqlite_path
 
@@ -259,32 +276,48 @@ class LiteStore:
             )
 
     def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
-        if late or batch.run_update.get("status") in SEALED_STATUSES:
-            # the batch that ends a run also seals it into the audit chain, and a late
-            # (spilled) batch is checked against the sealed record: both are SqlStore's
-            # (store/_audit_sql.py), so they go through it
+        if late:
+            # a late (spilled) batch is checked against the sealed record: SqlStore's rules
             return bool(self.full().write_batch(batch, actor=actor, late=late))
         self._reopen()
         pending: dict[str, tuple[int, bytes, bytes, bytes, int, int, int]] = {}
-        with self._tx() as con:
-            cur = con.execute(
-                "INSERT INTO applied_batches (id, run_id, applied_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (id) DO NOTHING",
-                (batch.id, batch.run_id, time.time()),
-            )
-            if cur.rowcount == 0:
-                return False
-            summaries = []
-            for key, (steps, vals, ts) in batch.metrics.items():
-                st = _plain(steps)
-                if not st:
-                    continue
-                va, tt = _plain(vals), _plain(ts)
-                self._write_series(con, batch.run_id, key, st, va, tt, pending)
-                summaries.append(_summary(batch.run_id, key, st, va, tt))
-            if summaries:
-                con.executemany(_UPSERT_SUMMARY, summaries)
-            self._apply_run_update(con, batch.run_id, batch.run_update, batch.heartbeat)
+        try:
+            with self._tx() as con:
+                cur: tuple[Any, ...] | None = None
+                if batch.metrics or batch.run_update:
+                    cur = con.execute(
+                        "SELECT project, status, author, notes FROM runs WHERE id = ?",
+                        (batch.run_id,),
+                    ).fetchone()
+                    if cur is not None and cur[1] in SEALED_STATUSES:
+                        # the run has ended: frozen fields, edit events and their chain
+                        # entries are SqlStore's (store/_audit_sql.py, _edits_sql.py)
+                        raise _Sealed
+                ins = con.execute(
+                    "INSERT INTO applied_batches (id, run_id, applied_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (batch.id, batch.run_id, time.time()),
+                )
+                if ins.rowcount == 0:
+                    return False
+                summaries = []
+                for key, (steps, vals, ts) in batch.metrics.items():
+                    st = _plain(steps)
+                    if not st:
+                        continue
+                    va, tt = _plain(vals), _plain(ts)
+                    self._write_series(con, batch.run_id, key, st, va, tt, pending)
+                    summaries.append(_summary(batch.run_id, key, st, va, tt))
+                if summaries:
+                    con.executemany(_UPSERT_SUMMARY, summaries)
+                self._apply_run_update(
+                    con, batch.run_id, batch.run_update, batch.heartbeat, cur, actor
+                )
+                if cur is not None and batch.run_update.get("status") in SEALED_STATUSES:
+                    # the batch that ends a run seals it, in the same transaction
+                    append_entry(con, str(cur[0]), batch.run_id, "seal")
+        except _Sealed:
+            return bool(self.full().write_batch(batch, actor=actor, late=late))
         self._tails.update(pending)
         if len(self._tails) > 4096:
             for k in list(self._tails)[: len(self._tails) - 2048]:
@@ -349,6 +382,8 @@ class LiteStore:
         run_id: str,
         update: dict[str, Any],
         heartbeat: float | None,
+        cur: tuple[Any, ...] | None = None,
+        actor: str | None = None,
     ) -> None:
         if not update and heartbeat is None:
             return
@@ -371,6 +406,9 @@ class LiteStore:
                     "WHERE id = ? AND status = 'crashed'",
                     (run_id,),
                 )
+        if cur is not None and "notes" in update and update["notes"] != cur[3]:
+            # run.notes = ... while the run is going: an edit event, as SqlStore records it
+            add_edit(con, run_id, "notes", cur[3], update["notes"], actor or cur[2])
         sets = ", ".join(f'"{k}" = ?' for k in values)
         con.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), run_id))
 
@@ -440,6 +478,133 @@ def _summary(
         None if lo is None else float(lo),
         None if hi is None else float(hi),
     )
+
+
+class _Sealed(Exception):
+    """The batch's run has ended: the batch goes to SqlStore (internal signal)."""
+
+
+def add_edit(
+    con: sqlite3.Connection, run_id: str, field: str, old: Any, new: Any, author: str | None
+) -> None:
+    """One ``run_edits`` row, as ``EditSqlMixin._add_edits`` writes it."""
+    con.execute(
+        "INSERT INTO run_edits (id, run_id, field, old, new, author, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            uuid.uuid4().hex,
+            run_id,
+            field,
+            json.dumps({"v": encode_json(old)}),
+            json.dumps({"v": encode_json(new)}),
+            author,
+            time.time(),
+        ),
+    )
+
+
+def record_fields(con: sqlite3.Connection, run_id: str) -> dict[str, str]:
+    """The field digests of a run's record, as ``AuditSqlMixin._record_fields`` makes them."""
+    cols = ", ".join(f'"{c}"' for c in (*SCALAR_FIELDS, *JSON_FIELDS))
+    row = con.execute(f"SELECT {cols} FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        return {}
+    n = len(SCALAR_FIELDS)
+    f: dict[str, str] = {}
+    for c, v in zip(SCALAR_FIELDS, row[:n], strict=True):
+        f[c] = sha256_hex(canonical(v))
+    for c, v in zip(JSON_FIELDS, row[n:], strict=True):
+        f[c] = sha256_hex(canonical(load_json(v)))
+    edits = [
+        edit_digest(
+            {"id": e[0], "run_id": e[1], "field": e[2], "old": e[3], "new": e[4]}
+            | {"author": e[5], "at": e[6]}
+        )
+        for e in con.execute(
+            "SELECT id, run_id, field, old, new, author, at FROM run_edits "
+            "WHERE run_id = ? ORDER BY at, id",
+            (run_id,),
+        )
+    ]
+    f["edits"] = sha256_hex(canonical(edits))
+    for key, count, last, last_nan, last_step, lo, hi in con.execute(
+        "SELECT key, count, last, last_nan, last_step, min, max FROM metric_summary "
+        "WHERE run_id = ?",
+        (run_id,),
+    ):
+        f[f"metric.{key}"] = metric_digest(count, last, last_nan, last_step, lo, hi)
+    cur_key: str | None = None
+    hs: list[Any] = []
+    for key, steps, vals, ts in con.execute(
+        "SELECT key, steps, vals, ts FROM metric_chunks WHERE run_id = ? ORDER BY key, id",
+        (run_id,),
+    ):
+        if key != cur_key:
+            if cur_key is not None:
+                f[f"series.{cur_key}"] = sha256_hex(b"".join(h.digest() for h in hs))
+            cur_key, hs = key, [hashlib.sha256(), hashlib.sha256(), hashlib.sha256()]
+        hs[0].update(steps)
+        hs[1].update(vals)
+        hs[2].update(ts)
+    if cur_key is not None:
+        f[f"series.{cur_key}"] = sha256_hex(b"".join(h.digest() for h in hs))
+    arts = [
+        [a[0], a[1], int(a[2]), a[3], a[4]]
+        for a in con.execute(
+            "SELECT id, name, version, kind, sha256 FROM artifact_versions "
+            "WHERE run_id = ? ORDER BY name, version",
+            (run_id,),
+        )
+    ]
+    uses = [
+        u[0]
+        for u in con.execute(
+            "SELECT version_id FROM artifact_uses WHERE run_id = ? ORDER BY version_id",
+            (run_id,),
+        )
+    ]
+    f["artifacts"] = sha256_hex(canonical(arts))
+    f["used_artifacts"] = sha256_hex(canonical(uses))
+    return f
+
+
+def append_entry(con: sqlite3.Connection, project: str, run_id: str, kind: str) -> str:
+    """Hash the run's record as it is in this transaction and chain it (as
+    ``AuditSqlMixin._append_entry`` does on SQLite); return the record's hash."""
+    fields = record_fields(con, run_id)
+    head = con.execute(
+        "SELECT seq, entry_sha256 FROM audit_log WHERE project = ? ORDER BY seq DESC LIMIT 1",
+        (project,),
+    ).fetchone()
+    row: dict[str, Any] = {
+        "project": project,
+        "seq": 1 if head is None else int(head[0]) + 1,
+        "run_id": run_id,
+        "kind": kind,
+        "edit_id": None,
+        "record_sha256": record_hash(fields),
+        "fields": fields,
+        "prev_sha256": GENESIS if head is None else head[1],
+        "created_at": time.time(),
+    }
+    row["entry_sha256"] = entry_hash(row)
+    con.execute(
+        "INSERT INTO audit_log (project, seq, run_id, kind, edit_id, record_sha256, fields, "
+        "prev_sha256, entry_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            project,
+            row["seq"],
+            run_id,
+            kind,
+            None,
+            row["record_sha256"],
+            json.dumps(fields),
+            row["prev_sha256"],
+            row["entry_sha256"],
+            row["created_at"],
+        ),
+    )
+    return str(row["record_sha256"])
 
 
 class _Tx:
