@@ -31,7 +31,8 @@ __all__ = ["Run", "active_run", "init", "is_repro_target"]
 
 _now = time.time
 _FLOATS = frozenset({float})
-_MAX_BUFFER = 200_000  # points held in memory before log() waits for the writer (~30 MB)
+_MAX_BUFFER = 100_000  # points held in memory before log() waits for the writer (~15 MB;
+# also what a SIGKILL can lose of a loop that outruns the writer: ~0.1 s of points)
 _STALL_S = 10.0  # a writer with no progress for this long is stuck: drop points instead of waiting
 DEFAULT_FINISH_TIMEOUT = float(setting("LABLEDGER_FINISH_TIMEOUT") or "60")
 _REGISTER_BUSY_MS = 250  # init() waits at most this for another writer's lock, then defers
