@@ -228,8 +228,7 @@ class SystemSampler(threading.Thread):
             final_sample
             and self._last_t
             and (
-                self.samples == 0
-                or time.monotonic() - self._last_t >= min(self.interval, 1.0) / 2
+                self.samples == 0 or time.monotonic() - self._last_t >= min(self.interval, 1.0) / 2
             )
         ):
             try:

@@ -23,7 +23,6 @@ labledger.store._lite``) the caller falls back to SqlStore and Alembic.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -31,7 +30,6 @@ import sqlite3
 import sys
 import threading
 import time
-import uuid
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,18 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import UsageError
 from .._values import encode_json
-from ._audit_core import (
-    GENESIS,
-    JSON_FIELDS,
-    SCALAR_FIELDS,
-    canonical,
-    edit_digest,
-    entry_hash,
-    load_json,
-    metric_digest,
-    record_hash,
-    sha256_hex,
-)
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, sqlite_path
 
@@ -488,6 +474,8 @@ def add_edit(
     con: sqlite3.Connection, run_id: str, field: str, old: Any, new: Any, author: str | None
 ) -> None:
     """One ``run_edits`` row, as ``EditSqlMixin._add_edits`` writes it."""
+    import uuid  # (with platform, a few ms: imported when a run has an edit, not by init())
+
     con.execute(
         "INSERT INTO run_edits (id, run_id, field, old, new, author, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -505,6 +493,18 @@ def add_edit(
 
 def record_fields(con: sqlite3.Connection, run_id: str) -> dict[str, str]:
     """The field digests of a run's record, as ``AuditSqlMixin._record_fields`` makes them."""
+    import hashlib
+
+    from ._audit_core import (
+        JSON_FIELDS,
+        SCALAR_FIELDS,
+        canonical,
+        edit_digest,
+        load_json,
+        metric_digest,
+        sha256_hex,
+    )
+
     cols = ", ".join(f'"{c}"' for c in (*SCALAR_FIELDS, *JSON_FIELDS))
     row = con.execute(f"SELECT {cols} FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
@@ -571,6 +571,8 @@ def record_fields(con: sqlite3.Connection, run_id: str) -> dict[str, str]:
 def append_entry(con: sqlite3.Connection, project: str, run_id: str, kind: str) -> str:
     """Hash the run's record as it is in this transaction and chain it (as
     ``AuditSqlMixin._append_entry`` does on SQLite); return the record's hash."""
+    from ._audit_core import GENESIS, entry_hash, record_hash
+
     fields = record_fields(con, run_id)
     head = con.execute(
         "SELECT seq, entry_sha256 FROM audit_log WHERE project = ? ORDER BY seq DESC LIMIT 1",

@@ -262,19 +262,26 @@ class Run:
 
     def _start_capture(self) -> None:
         from ..capture import CaptureProgress
-        from ..capture.platform import entry_script
 
         # found now: CPython deletes __main__.__file__ once the script's last line ran,
-        # before atexit (a run without `with` is finished from atexit)
-        script = entry_script()
+        # before atexit (a run without `with` is finished from atexit); as
+        # capture.platform.entry_script() finds it, without importing that module here
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        script = (
+            os.path.realpath(main_file)
+            if isinstance(main_file, str) and os.path.isfile(main_file)
+            else None
+        )
         progress = CaptureProgress(lambda env: self._writer.update_run(env=env))
         self._capture_progress: Any = progress
 
         def work() -> None:
             try:
+                from pathlib import Path
+
                 from ..capture import collect
 
-                collect(self, script=script, progress=progress)
+                collect(self, script=Path(script) if script else None, progress=progress)
             except Exception as exc:
                 progress.publish(None, {"capture_error": f"{type(exc).__name__}: {exc}"})
 

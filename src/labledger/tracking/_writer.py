@@ -14,7 +14,6 @@ waits for points logged after it was called.
 from __future__ import annotations
 
 import collections
-import logging
 import operator
 import threading
 import time
@@ -30,7 +29,19 @@ if TYPE_CHECKING:
 
 __all__ = ["Writer", "is_permanent", "split_batch"]
 
-log = logging.getLogger("labledger.writer")
+
+class _Log:
+    """``logging.getLogger("labledger.writer")``, imported on first use: the writer
+    starts inside ``init()``, and ``logging`` (with traceback, string, textwrap) costs
+    a few milliseconds that a run which never warns need not pay."""
+
+    def __getattr__(self, name: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger("labledger.writer"), name)
+
+
+log: Any = _Log()
 
 HEARTBEAT_EVERY = 10.0
 BUSY_POINTS = 20_000
