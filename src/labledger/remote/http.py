@@ -69,6 +69,8 @@ log = logging.getLogger("labledger.http")
 DEFAULT_SYNC_TIMEOUT = 30.0
 API = "/api/v1"
 _RETRY_STATUS = frozenset({401, 403, 408, 425, 429})
+# a longer filter is sent in the body of POST /runs/search, not in the URL
+_URL_FILTER_MAX = 2000
 PROBE_MIN = 0.05  # first retry delay after the server failed (doubles up to PROBE_MAX)
 PROBE_MAX = 1.0
 DRAIN_PATIENCE = 600.0  # finish() waits this long at most for a spool that keeps draining
@@ -648,7 +650,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
                 params["filter"] = _filter_text(filter)
             if order_by:
                 params["order_by"] = [order_by] if isinstance(order_by, str) else list(order_by)
-            runs = self._get_json(f"{API}/runs", params)["runs"]
+            runs = self._search(params)["runs"]
             out.extend(runs)
             if len(runs) < want:
                 return out
@@ -659,7 +661,16 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
             params["project"] = project
         if filter:
             params["filter"] = _filter_text(filter)
-        return int(self._get_json(f"{API}/runs", params)["total"])
+        return int(self._search(params)["total"])
+
+    def _search(self, params: dict[str, Any]) -> Any:
+        """GET /runs, or POST /runs/search when the filter is too long for a URL."""
+        if len(params.get("filter") or "") <= _URL_FILTER_MAX:
+            return self._get_json(f"{API}/runs", params)
+        body = dict(params)
+        body["total"] = str(body.get("total", "true")) != "false"
+        resp = self._request("POST", f"{API}/runs/search", json_body=body)
+        return decode_json(resp.json())
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
         params: dict[str, Any] = {"key": key}

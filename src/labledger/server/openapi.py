@@ -88,6 +88,14 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/runs"): _obj(
         {"id": {"type": "string"}, "created": {"type": "boolean"}}, policy=_OBJ
     ),
+    ("post", "/api/v1/runs/search"): _obj(
+        {
+            "runs": {"type": "array", "items": _RUN},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+        total={"type": "integer"},
+    ),
     ("get", "/api/v1/runs/{ref}"): _RUN,
     ("get", "/api/v1/runs/{ref}/metrics"): _obj({"keys": _STR_LIST}),
     ("get", "/api/v1/runs/{ref}/history"): _obj(

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..store import RunStore, Store
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader, require_run
 
-__all__ = ["router"]
+__all__ = ["MAX_BODY_FILTER", "MAX_QUERY_FILTER", "RunSearch", "router"]
+
+# a filter in the URL (GET) stays well under what proxies and servers take in a request
+# line; a longer one (say 5,000 ids in an `in` list) goes in the body of POST /runs/search
+MAX_QUERY_FILTER = 4000
+MAX_BODY_FILTER = 1_000_000
 
 router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["read"])
 
@@ -29,7 +35,10 @@ def list_runs(
     request: Request,
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(
-        None, max_length=4000, description='e.g. config.lr < 0.01 and status = "finished"'
+        None,
+        max_length=MAX_QUERY_FILTER,
+        description='e.g. config.lr < 0.01 and status = "finished" '
+        "(a longer filter goes in the body of POST /api/v1/runs/search)",
     ),
     order_by: list[str] | None = Query(None, description="sort keys; '-' prefix for descending"),
     limit: int = Query(100, ge=1, le=10000),
@@ -43,18 +52,73 @@ def list_runs(
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
+    return _list_runs(
+        request,
+        store,
+        who,
+        RunSearch.model_construct(
+            project=project,
+            filter=filter,
+            order_by=order_by,
+            limit=limit,
+            offset=offset,
+            total=total,
+            repro=repro,
+        ),
+    )
+
+
+class RunSearch(BaseModel):
+    """The query of ``POST /api/v1/runs/search``: the parameters of ``GET /api/v1/runs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str | None = Field(None, max_length=250)
+    filter: str | None = Field(
+        None,
+        max_length=MAX_BODY_FILTER,
+        description="the filter language; e.g. config.seed in (1, 2, ... 5000 values)",
+    )
+    order_by: list[str] | None = Field(None, description="sort keys; '-' prefix for descending")
+    limit: int = Field(100, ge=1, le=10000)
+    offset: int = Field(0, ge=0, le=10_000_000)
+    total: bool = Field(True, description="also count all matching runs")
+    repro: bool = Field(False, description="as for GET /api/v1/runs")
+
+
+@router.post(
+    "/runs/search",
+    summary="List runs as GET /runs does, with the query in the body (for long filters)",
+)
+def search_runs(
+    body: RunSearch,
+    request: Request,
+    store: Store = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    if body.project is not None:
+        who.require("read", body.project)
+    return _list_runs(request, store, who, body)
+
+
+def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> Any:
     store.reap_stale_runs(request.app.state.heartbeat_timeout)
     # only projects the caller may read (the reader dependency already checked ?project=)
-    readable = None if project is not None else who.readable_projects()
+    readable = None if q.project is not None else who.readable_projects()
     allowed: dict[str, Any] = {} if readable is None else {"projects": readable}
     runs = store.list_runs(
-        project=project, filter=filter, order_by=order_by, limit=limit, offset=offset, **allowed
+        project=q.project,
+        filter=q.filter,
+        order_by=q.order_by,
+        limit=q.limit,
+        offset=q.offset,
+        **allowed,
     )
-    if repro:
+    if q.repro:
         _add_repro(store, runs)
-    out: dict[str, Any] = {"runs": runs, "limit": limit, "offset": offset}
-    if total:
-        out["total"] = store.count_runs(project=project, filter=filter, **allowed)
+    out: dict[str, Any] = {"runs": runs, "limit": q.limit, "offset": q.offset}
+    if q.total:
+        out["total"] = store.count_runs(project=q.project, filter=q.filter, **allowed)
     # returned as a Response so FastAPI's encoder does not turn NaN/inf into null
     return LedgerJSONResponse(out)
 
