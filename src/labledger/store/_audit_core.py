@@ -16,6 +16,7 @@ __all__ = [
     "GENESIS",
     "JSON_FIELDS",
     "SCALAR_FIELDS",
+    "Record",
     "canonical",
     "edit_digest",
     "entry_hash",
@@ -99,3 +100,65 @@ def edit_digest(row: Mapping[str, Any]) -> str:
 def metric_digest(count: Any, last: Any, last_nan: Any, last_step: Any, lo: Any, hi: Any) -> str:
     """The digest of a series' stored summary (count, last, min, max, last step)."""
     return sha256_hex(canonical([int(count), last, bool(last_nan), int(last_step), lo, hi]))
+
+
+class Record:
+    """One run's record (its field digests), built from its rows as each back end reads
+    them: the one place that says what a record hashes and how.
+
+    Feed the ``runs`` row, then any of: its ``run_edits`` rows (ordered by time, id),
+    ``metric_summary`` rows, ``metric_chunks`` rows (ordered by key, id), artifact
+    versions (ordered by name, version) and the version ids it used (ordered); then
+    :meth:`fields`. A series' digest covers its steps, values and timestamps as logged,
+    independent of how they are cut into chunks.
+    """
+
+    def __init__(self, run: Any) -> None:  # a mapping of the runs row (column -> value)
+        f: dict[str, str] = {}
+        for c in SCALAR_FIELDS:
+            f[c] = sha256_hex(canonical(run[c]))
+        for c in JSON_FIELDS:
+            f[c] = sha256_hex(canonical(load_json(run[c])))
+        self._fields = f
+        self._edits: list[str] = []
+        self._artifacts: list[list[Any]] = []
+        self._uses: list[str] = []
+        self._series_key: str | None = None
+        self._series: list[Any] = []
+
+    def edit(self, row: Any) -> None:  # a mapping of the run_edits row
+        self._edits.append(edit_digest(row))
+
+    def metric(
+        self, key: str, count: Any, last: Any, last_nan: Any, last_step: Any, lo: Any, hi: Any
+    ) -> None:
+        self._fields[f"metric.{key}"] = metric_digest(count, last, last_nan, last_step, lo, hi)
+
+    def chunk(self, key: str, steps: bytes, vals: bytes, ts: bytes) -> None:
+        if key != self._series_key:
+            self._end_series()
+            self._series_key = key
+            self._series = [hashlib.sha256(), hashlib.sha256(), hashlib.sha256()]
+        self._series[0].update(steps)
+        self._series[1].update(vals)
+        self._series[2].update(ts)
+
+    def artifact(self, version_id: str, name: str, version: Any, kind: str, sha256: str) -> None:
+        self._artifacts.append([version_id, name, int(version), kind, sha256])
+
+    def use(self, version_id: str) -> None:
+        self._uses.append(version_id)
+
+    def _end_series(self) -> None:
+        if self._series_key is not None:
+            digest = sha256_hex(b"".join(h.digest() for h in self._series))
+            self._fields[f"series.{self._series_key}"] = digest
+            self._series_key = None
+
+    def fields(self) -> dict[str, str]:
+        self._end_series()
+        f = dict(self._fields)
+        f["edits"] = sha256_hex(canonical(self._edits))
+        f["artifacts"] = sha256_hex(canonical(self._artifacts))
+        f["used_artifacts"] = sha256_hex(canonical(self._uses))
+        return f

@@ -22,7 +22,6 @@ docs/trust.md for what this does and does not guarantee.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,9 +34,9 @@ from ._audit_core import (
     GENESIS,
     JSON_FIELDS,
     SCALAR_FIELDS,
+    Record,
     canonical,
     entry_hash,
-    metric_digest,
     record_hash,
     sha256_hex,
 )
@@ -92,8 +91,6 @@ class AuditSqlMixin:
 
         def resolve_run_id(self, ref: str) -> str: ...
 
-        def _edit_digests(self, conn: Connection, run_ids: list[str]) -> dict[str, list[str]]: ...
-
     # -- the record ------------------------------------------------------------------
 
     def _record_fields(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -102,17 +99,17 @@ class AuditSqlMixin:
         r = s.runs
         cols = [r.c.id, *(r.c[c] for c in _SCALARS), *(r.c[c] for c in _JSONS)]
         for part in _chunks(run_ids):
-            for row in conn.execute(sa.select(*cols).where(r.c.id.in_(part))).mappings():
-                f = out[row["id"]] = {}
-                for c in _SCALARS:
-                    f[c] = sha256_hex(canonical(row[c]))
-                for c in _JSONS:
-                    f[c] = sha256_hex(canonical(s.load_json(row[c])))
-            present = [i for i in part if i in out]
+            recs = {
+                row["id"]: Record(row)
+                for row in conn.execute(sa.select(*cols).where(r.c.id.in_(part))).mappings()
+            }
+            present = [i for i in part if i in recs]
             if not present:
                 continue
-            for run_id, digests in self._edit_digests(conn, present).items():
-                out[run_id]["edits"] = sha256_hex(canonical(digests))
+            e = s.run_edits
+            q0 = sa.select(e).where(e.c.run_id.in_(present)).order_by(e.c.run_id, e.c.at, e.c.id)
+            for row in conn.execute(q0).mappings():
+                recs[row["run_id"]].edit(row)
             ms = s.metric_summary
             q = sa.select(
                 ms.c.run_id,
@@ -125,18 +122,23 @@ class AuditSqlMixin:
                 ms.c.max,
             ).where(ms.c.run_id.in_(present))
             for m in conn.execute(q):
-                out[m[0]][f"metric.{m[1]}"] = metric_digest(m[2], m[3], m[4], m[5], m[6], m[7])
-            self._series_digests(conn, present, out)
+                recs[m[0]].metric(*m[1:])
+            t = s.metric_chunks
+            q1 = (
+                sa.select(t.c.run_id, t.c.key, t.c.steps, t.c.vals, t.c.ts)
+                .where(t.c.run_id.in_(present))
+                .order_by(t.c.run_id, t.c.key, t.c.id)
+            )
+            for c in conn.execute(q1):  # streamed: a long series is never all in memory
+                recs[c[0]].chunk(*c[1:])
             av = s.artifact_versions
-            arts: dict[str, list[Any]] = {}
             q2 = (
                 sa.select(av.c.run_id, av.c.id, av.c.name, av.c.version, av.c.kind, av.c.sha256)
                 .where(av.c.run_id.in_(present))
                 .order_by(av.c.run_id, av.c.name, av.c.version)
             )
             for a in conn.execute(q2):
-                arts.setdefault(a[0], []).append([a[1], a[2], int(a[3]), a[4], a[5]])
-            uses: dict[str, list[str]] = {}
+                recs[a[0]].artifact(*a[1:])
             au = s.artifact_uses
             q3 = (
                 sa.select(au.c.run_id, au.c.version_id)
@@ -144,40 +146,10 @@ class AuditSqlMixin:
                 .order_by(au.c.run_id, au.c.version_id)
             )
             for u in conn.execute(q3):
-                uses.setdefault(u[0], []).append(u[1])
+                recs[u[0]].use(u[1])
             for run_id in present:
-                f = out[run_id]
-                f.setdefault("edits", sha256_hex(canonical([])))
-                f["artifacts"] = sha256_hex(canonical(arts.get(run_id, [])))
-                f["used_artifacts"] = sha256_hex(canonical(uses.get(run_id, [])))
+                out[run_id] = recs[run_id].fields()
         return out
-
-    def _series_digests(
-        self, conn: Connection, run_ids: list[str], out: dict[str, dict[str, str]]
-    ) -> None:
-        """sha256 of each series' steps, values and timestamps (independent of chunk sizes)."""
-        t = s.metric_chunks
-        q = (
-            sa.select(t.c.run_id, t.c.key, t.c.steps, t.c.vals, t.c.ts)
-            .where(t.c.run_id.in_(run_ids))
-            .order_by(t.c.run_id, t.c.key, t.c.id)
-        )
-        cur: tuple[str, str] | None = None
-        hs: list[Any] = []
-
-        def done() -> None:
-            if cur is not None:
-                out[cur[0]][f"series.{cur[1]}"] = sha256_hex(b"".join(h.digest() for h in hs))
-
-        for run_id, key, steps, vals, ts in conn.execute(q):
-            if cur != (run_id, key):
-                done()
-                cur = (run_id, key)
-                hs = [hashlib.sha256(), hashlib.sha256(), hashlib.sha256()]
-            hs[0].update(steps)
-            hs[1].update(vals)
-            hs[2].update(ts)
-        done()
 
     # -- writing ---------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from .._exceptions import UsageError
 from .._values import encode_json
 from . import _schema as s
-from ._audit_core import edit_digest
 from ._audit_sql import SEALED_STATUSES
 
 if TYPE_CHECKING:
@@ -46,14 +45,6 @@ class EditSqlMixin:
             kind: str,
             edit_id: str | None = None,
         ) -> str: ...
-
-    def _edit_digests(self, conn: Connection, run_ids: list[str]) -> dict[str, list[str]]:
-        e = s.run_edits
-        out: dict[str, list[str]] = {}
-        q = sa.select(e).where(e.c.run_id.in_(run_ids)).order_by(e.c.run_id, e.c.at, e.c.id)
-        for row in conn.execute(q).mappings():
-            out.setdefault(row["run_id"], []).append(_edit_digest(row))
-        return out
 
     def _add_edits(
         self,
@@ -191,10 +182,6 @@ class EditSqlMixin:
                 sa.select(e).where(e.c.run_id == run_id).order_by(e.c.at, e.c.id)
             ).mappings()
             return [_edit_dict(row) for row in rows]
-
-
-def _edit_digest(row: Any) -> str:
-    return edit_digest(row)
 
 
 def _edit_dict(row: Any) -> dict[str, Any]:

@@ -492,80 +492,44 @@ def add_edit(
 
 
 def record_fields(con: sqlite3.Connection, run_id: str) -> dict[str, str]:
-    """The field digests of a run's record, as ``AuditSqlMixin._record_fields`` makes them."""
-    import hashlib
+    """The field digests of a run's record: the same rows, in the same order, that
+    ``AuditSqlMixin._record_fields`` reads, digested by the same ``_audit_core.Record``."""
+    from ._audit_core import JSON_FIELDS, SCALAR_FIELDS, Record
 
-    from ._audit_core import (
-        JSON_FIELDS,
-        SCALAR_FIELDS,
-        canonical,
-        edit_digest,
-        load_json,
-        metric_digest,
-        sha256_hex,
-    )
-
-    cols = ", ".join(f'"{c}"' for c in (*SCALAR_FIELDS, *JSON_FIELDS))
+    names = (*SCALAR_FIELDS, *JSON_FIELDS)
+    cols = ", ".join(f'"{c}"' for c in names)
     row = con.execute(f"SELECT {cols} FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         return {}
-    n = len(SCALAR_FIELDS)
-    f: dict[str, str] = {}
-    for c, v in zip(SCALAR_FIELDS, row[:n], strict=True):
-        f[c] = sha256_hex(canonical(v))
-    for c, v in zip(JSON_FIELDS, row[n:], strict=True):
-        f[c] = sha256_hex(canonical(load_json(v)))
-    edits = [
-        edit_digest(
-            {"id": e[0], "run_id": e[1], "field": e[2], "old": e[3], "new": e[4]}
-            | {"author": e[5], "at": e[6]}
-        )
-        for e in con.execute(
-            "SELECT id, run_id, field, old, new, author, at FROM run_edits "
-            "WHERE run_id = ? ORDER BY at, id",
-            (run_id,),
-        )
-    ]
-    f["edits"] = sha256_hex(canonical(edits))
-    for key, count, last, last_nan, last_step, lo, hi in con.execute(
+    rec = Record(dict(zip(names, row, strict=True)))
+    edit_cols = ("id", "run_id", "field", "old", "new", "author", "at")
+    for e in con.execute(
+        f"SELECT {', '.join(edit_cols)} FROM run_edits WHERE run_id = ? ORDER BY at, id",
+        (run_id,),
+    ):
+        rec.edit(dict(zip(edit_cols, e, strict=True)))
+    for m in con.execute(
         "SELECT key, count, last, last_nan, last_step, min, max FROM metric_summary "
         "WHERE run_id = ?",
         (run_id,),
     ):
-        f[f"metric.{key}"] = metric_digest(count, last, last_nan, last_step, lo, hi)
-    cur_key: str | None = None
-    hs: list[Any] = []
-    for key, steps, vals, ts in con.execute(
+        rec.metric(*m)
+    for c in con.execute(
         "SELECT key, steps, vals, ts FROM metric_chunks WHERE run_id = ? ORDER BY key, id",
         (run_id,),
     ):
-        if key != cur_key:
-            if cur_key is not None:
-                f[f"series.{cur_key}"] = sha256_hex(b"".join(h.digest() for h in hs))
-            cur_key, hs = key, [hashlib.sha256(), hashlib.sha256(), hashlib.sha256()]
-        hs[0].update(steps)
-        hs[1].update(vals)
-        hs[2].update(ts)
-    if cur_key is not None:
-        f[f"series.{cur_key}"] = sha256_hex(b"".join(h.digest() for h in hs))
-    arts = [
-        [a[0], a[1], int(a[2]), a[3], a[4]]
-        for a in con.execute(
-            "SELECT id, name, version, kind, sha256 FROM artifact_versions "
-            "WHERE run_id = ? ORDER BY name, version",
-            (run_id,),
-        )
-    ]
-    uses = [
-        u[0]
-        for u in con.execute(
-            "SELECT version_id FROM artifact_uses WHERE run_id = ? ORDER BY version_id",
-            (run_id,),
-        )
-    ]
-    f["artifacts"] = sha256_hex(canonical(arts))
-    f["used_artifacts"] = sha256_hex(canonical(uses))
-    return f
+        rec.chunk(*c)
+    for a in con.execute(
+        "SELECT id, name, version, kind, sha256 FROM artifact_versions "
+        "WHERE run_id = ? ORDER BY name, version",
+        (run_id,),
+    ):
+        rec.artifact(*a)
+    for u in con.execute(
+        "SELECT version_id FROM artifact_uses WHERE run_id = ? ORDER BY version_id", (run_id,)
+    ):
+        rec.use(u[0])
+    return rec.fields()
 
 
 def append_entry(con: sqlite3.Connection, project: str, run_id: str, kind: str) -> str:
