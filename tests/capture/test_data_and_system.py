@@ -143,6 +143,23 @@ def test_a_run_shorter_than_the_interval_still_gets_one_system_sample(store_uri:
     assert "system/cpu_percent" in keys
 
 
+def test_a_run_that_ends_while_the_sampler_starts_still_gets_its_sample(
+    store_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # finish() right after init(): the sampler is usually still importing psutil; finish()
+    # waits for it (bounded: 0.5 s, raised here so a loaded machine cannot fail the test)
+    # instead of leaving the run without system/* series
+    from labledger.capture import system
+
+    monkeypatch.setattr(system, "PRIME_WAIT_S", 120.0)
+    run = labledger.init("cap", store=store_uri, capture=False, system_metrics=True)
+    run.finish()
+    with labledger.Ledger(store_uri) as ledger:
+        keys = ledger.metric_keys(run.id)
+    assert "system/proc_rss_bytes" in keys
+    assert run._sampler is not None and not run._sampler.is_alive()
+
+
 def test_sampler_is_off_when_asked(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABLEDGER_SYSTEM_METRICS", "off")
     run = labledger.init("cap", store=store_uri, capture=False)

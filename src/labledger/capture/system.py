@@ -31,6 +31,7 @@ __all__ = ["DEFAULT_INTERVAL", "SystemSampler", "resolve_interval", "start_sampl
 
 DEFAULT_INTERVAL = 10.0
 MIN_INTERVAL = 0.05
+PRIME_WAIT_S = 0.5  # how long finish() waits for a sampler that is still starting
 
 
 def resolve_interval(option: bool | float | None, *, capture: bool = True) -> float | None:
@@ -213,10 +214,12 @@ class SystemSampler(threading.Thread):
     def stop(self, final_sample: bool = True, timeout: float = 2.0) -> None:
         """Stop the thread; take one last sample so short runs still have a point.
 
-        A sampler still priming (importing psutil/pynvml, a few hundred ms on a busy
-        machine) is not waited for: finish() must not pay for it; it stops on its own.
+        A sampler still priming (importing psutil, usually 20-30 ms after init()) is
+        waited for up to ``PRIME_WAIT_S`` so that a run of a fraction of a second still
+        gets its one sample; past that (a very busy machine) finish() does not pay for
+        it: the run has no system/* series and the thread stops on its own.
         """
-        if not self._primed.is_set():
+        if not self._primed.wait(PRIME_WAIT_S):
             self._stopped_early = True
             self._stop_event.set()
             return
