@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -213,3 +214,13 @@ def make_bucket(endpoint: str) -> str:
         aws_secret_access_key="testing",
     ).create_bucket(Bucket=bucket)
     return f"s3://{bucket}/team/artifacts"
+
+
+def make_token(server: Server, user: str, project: str, role: str) -> str:
+    """A token for ``user`` with ``role`` on ``project``, made by the real CLI."""
+    out = labledger(
+        "server", "token", "create", "--backend-uri", server.backend_uri,
+        "--user", user, "--project", project, "--role", role, "--json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return str(json.loads(out.stdout)["token"])

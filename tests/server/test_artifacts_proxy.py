@@ -23,7 +23,7 @@ from labledger._exceptions import AuthError, IntegrityError, NotFoundError, Usag
 from labledger.remote.http import HttpBlobStore, HttpStore
 from labledger.store import Store
 
-from .conftest import S3_ENV, Server, cli_env, labledger, make_bucket
+from .conftest import S3_ENV, Server, cli_env, labledger, make_bucket, make_token
 
 TRAIN = r"""
 import json, pathlib, sys
@@ -74,15 +74,6 @@ def _python(code: str, *args: str, env: dict[str, str], cwd: Path) -> dict[str, 
     return out
 
 
-def _token(server: Server, user: str, project: str, role: str) -> str:
-    out = labledger(
-        "server", "token", "create", "--backend-uri", server.backend_uri,
-        "--user", user, "--project", project, "--role", role, "--json",
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    return str(json.loads(out.stdout)["token"])
-
-
 @pytest.fixture(scope="module")
 def world(
     module_pg: str, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
@@ -104,10 +95,10 @@ def world(
     try:
         srv = servers["local"]
         tokens = {
-            "root": _token(srv, "root", "*", "admin"),
-            "alice": _token(srv, "alice", "alpha", "write"),
-            "bob": _token(srv, "bob", "alpha", "read"),
-            "dave": _token(srv, "dave", "gamma", "write"),
+            "root": make_token(srv, "root", "*", "admin"),
+            "alice": make_token(srv, "alice", "alpha", "write"),
+            "bob": make_token(srv, "bob", "alpha", "read"),
+            "dave": make_token(srv, "dave", "gamma", "write"),
         }
         yield {
             "servers": servers,

@@ -11,19 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Server, labledger
+from .conftest import Server, labledger, make_token
 
 WANTED = list(range(0, 6000, 2))  # 3,000 values: about 17,000 characters of filter
 LONG = "config.i in (" + ", ".join(str(i) for i in WANTED) + ")"
-
-
-def _token(server: Server, user: str, project: str, role: str) -> str:
-    out = labledger(
-        "server", "token", "create", "--backend-uri", server.backend_uri,
-        "--user", user, "--project", project, "--role", role, "--json",
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    return str(json.loads(out.stdout)["token"])
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +23,8 @@ def world(module_pg: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     srv.start()
     try:
         toks = {
-            "root": _token(srv, "root", "*", "admin"),
-            "bob": _token(srv, "bob", "projA", "read"),
+            "root": make_token(srv, "root", "*", "admin"),
+            "bob": make_token(srv, "bob", "projA", "read"),
         }
         expected: dict[str, set[str]] = {"projA": set(), "projB": set()}
         with httpx.Client(

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Server, cli_env, labledger
+from .conftest import Server, cli_env, make_token
 
 PRODUCE = r"""
 import pathlib, sys, labledger
@@ -22,15 +22,6 @@ run = labledger.init(project="projA", name="producer")
 assert run.log_artifact(path, name="model").wait(60)
 run.finish()
 """
-
-
-def _token(server: Server, user: str, project: str, role: str) -> str:
-    out = labledger(
-        "server", "token", "create", "--backend-uri", server.backend_uri,
-        "--user", user, "--project", project, "--role", role, "--json",
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    return str(json.loads(out.stdout)["token"])
 
 
 def _id(prefix: str) -> str:
@@ -44,9 +35,9 @@ def world(module_pg: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     srv.start()
     try:
         toks = {
-            "root": _token(srv, "root", "*", "admin"),
-            "alice": _token(srv, "alice", "projA", "write"),
-            "bob": _token(srv, "bob", "projA", "read"),
+            "root": make_token(srv, "root", "*", "admin"),
+            "alice": make_token(srv, "alice", "projA", "write"),
+            "bob": make_token(srv, "bob", "projA", "read"),
         }
         runs = {
             "a1": _id("ab1"),

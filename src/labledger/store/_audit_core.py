@@ -18,6 +18,7 @@ __all__ = [
     "SCALAR_FIELDS",
     "Record",
     "canonical",
+    "chain_entry",
     "edit_digest",
     "entry_hash",
     "load_json",
@@ -78,6 +79,33 @@ def entry_hash(row: Mapping[str, Any]) -> str:
 
 def record_hash(fields: Mapping[str, str]) -> str:
     return sha256_hex(canonical(dict(fields)))
+
+
+def chain_entry(
+    head: Any,
+    *,
+    project: str,
+    run_id: str,
+    kind: str,
+    edit_id: str | None,
+    fields: dict[str, str],
+    now: float,
+) -> dict[str, Any]:
+    """The ``audit_log`` row that appends ``fields`` (a run's record) after ``head``, the
+    project's newest ``(seq, entry_sha256)`` or None; its ``entry_sha256`` included."""
+    row: dict[str, Any] = {
+        "project": project,
+        "seq": 1 if head is None else int(head[0]) + 1,
+        "run_id": run_id,
+        "kind": kind,
+        "edit_id": edit_id,
+        "record_sha256": record_hash(fields),
+        "fields": fields,
+        "prev_sha256": GENESIS if head is None else head[1],
+        "created_at": now,
+    }
+    row["entry_sha256"] = entry_hash(row)
+    return row
 
 
 def edit_digest(row: Mapping[str, Any]) -> str:

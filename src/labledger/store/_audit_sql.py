@@ -36,6 +36,7 @@ from ._audit_core import (
     SCALAR_FIELDS,
     Record,
     canonical,
+    chain_entry,
     entry_hash,
     record_hash,
     sha256_hex,
@@ -175,18 +176,15 @@ class AuditSqlMixin:
             .order_by(a.c.seq.desc())
             .limit(1)
         ).first()
-        row: dict[str, Any] = {
-            "project": project,
-            "seq": 1 if head is None else int(head[0]) + 1,
-            "run_id": run_id,
-            "kind": kind,
-            "edit_id": edit_id,
-            "record_sha256": _record_hash(fields),
-            "fields": fields,
-            "prev_sha256": _GENESIS if head is None else head[1],
-            "created_at": time.time(),
-        }
-        row["entry_sha256"] = _entry_hash(row)
+        row = chain_entry(
+            head,
+            project=project,
+            run_id=run_id,
+            kind=kind,
+            edit_id=edit_id,
+            fields=fields,
+            now=time.time(),
+        )
         conn.execute(sa.insert(a).values(**row))
         return str(row["record_sha256"])
 

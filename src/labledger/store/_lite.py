@@ -535,40 +535,25 @@ def record_fields(con: sqlite3.Connection, run_id: str) -> dict[str, str]:
 def append_entry(con: sqlite3.Connection, project: str, run_id: str, kind: str) -> str:
     """Hash the run's record as it is in this transaction and chain it (as
     ``AuditSqlMixin._append_entry`` does on SQLite); return the record's hash."""
-    from ._audit_core import GENESIS, entry_hash, record_hash
+    from ._audit_core import chain_entry
 
-    fields = record_fields(con, run_id)
     head = con.execute(
         "SELECT seq, entry_sha256 FROM audit_log WHERE project = ? ORDER BY seq DESC LIMIT 1",
         (project,),
     ).fetchone()
-    row: dict[str, Any] = {
-        "project": project,
-        "seq": 1 if head is None else int(head[0]) + 1,
-        "run_id": run_id,
-        "kind": kind,
-        "edit_id": None,
-        "record_sha256": record_hash(fields),
-        "fields": fields,
-        "prev_sha256": GENESIS if head is None else head[1],
-        "created_at": time.time(),
-    }
-    row["entry_sha256"] = entry_hash(row)
+    row = chain_entry(
+        head,
+        project=project,
+        run_id=run_id,
+        kind=kind,
+        edit_id=None,
+        fields=record_fields(con, run_id),
+        now=time.time(),
+    )
+    cols = tuple(row)
     con.execute(
-        "INSERT INTO audit_log (project, seq, run_id, kind, edit_id, record_sha256, fields, "
-        "prev_sha256, entry_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            project,
-            row["seq"],
-            run_id,
-            kind,
-            None,
-            row["record_sha256"],
-            json.dumps(fields),
-            row["prev_sha256"],
-            row["entry_sha256"],
-            row["created_at"],
-        ),
+        f"INSERT INTO audit_log ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+        tuple(json.dumps(row[c]) if c == "fields" else row[c] for c in cols),
     )
     return str(row["record_sha256"])
 
