@@ -45,6 +45,7 @@ __all__ = [
     "LabledgerError",
     "LimitExceededError",
     "MissingDependencyError",
+    "NoActiveRunError",
     "NoStoreError",
     "NotAStoreError",
     "NotFoundError",
@@ -68,6 +69,20 @@ class LabledgerError(Exception):
 
 class UsageError(LabledgerError, ValueError):
     """The caller passed something labledger cannot accept."""
+
+
+class NoActiveRunError(UsageError, AttributeError):
+    """A module-level call (``labledger.log``, ``labledger.config``, ...) with no run going.
+
+    Also an ``AttributeError``, so ``hasattr(labledger, "config")`` answers False before
+    ``init()`` instead of raising."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(
+            f"labledger.{what} needs an active run: call labledger.init(...) first "
+            "(or use the run it returns)"
+        )
 
 
 class InvalidKeyError(UsageError):

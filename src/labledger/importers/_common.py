@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,20 +63,30 @@ def store_artifact_dir(
     run_id: str,
     root: Path,
     metadata: dict[str, Any],
+    *,
+    skip: Collection[str] = (),
+    follow_links: bool = False,
 ) -> tuple[int, int]:
     """Register every top-level entry under ``root`` as an artifact of the run.
 
     A file becomes artifact ``<file name>`` (kind ``file``), a directory artifact
     ``<dir name>`` (kind ``model`` when it holds an ``MLmodel``, else ``directory``).
     Bytes go to ``blobs`` content-addressed (a blob already there is not copied again).
+    Entries named in ``skip`` are left out; a top-level symbolic link is followed only
+    with ``follow_links`` (W&B's ``wandb.save`` links the saved file into ``files/``).
     Returns (files, bytes).
     """
     from ..artifacts import hash_file
 
     files_n = bytes_n = 0
     for entry in sorted(root.iterdir()):
-        if entry.is_symlink():
+        name = entry.name
+        if name in skip or (entry.is_symlink() and not follow_links):
             continue
+        if entry.is_symlink():
+            entry = entry.resolve()
+            if not entry.exists():
+                continue
         paths = [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
         if not paths:
             continue
@@ -96,11 +106,11 @@ def store_artifact_dir(
             typ = "directory"
         store.create_artifact_version(
             project,
-            artifact_name(entry.name),
+            artifact_name(name),
             kind,
             run_id,
             manifest,
-            dict(metadata, type=typ, mlflow_prefix=entry.name if typ == "directory" else ""),
+            dict(metadata, type=typ, mlflow_prefix=name if typ == "directory" else ""),
             storage=getattr(blobs, "uri", None),
         )
     return files_n, bytes_n
