@@ -28,6 +28,9 @@ def _report(summary: Any, as_json: bool) -> None:
         f"({s.artifact_bytes} bytes); {s.skipped} already imported; "
         f"{s.seconds:.1f}s ({rate:.1f} runs/s)"
     )
+    if s.not_imported:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(s.not_imported.items()))
+        err(f"not imported (labledger stores no such values yet): {kinds}")
     for e in s.errors:
         err(f"error: {e}")
 

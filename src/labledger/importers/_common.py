@@ -34,6 +34,8 @@ class ImportSummary:
     artifact_bytes: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    # what the source holds that labledger does not import (yet), by kind: {"images": 3}
+    not_imported: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class ImportSummary:
             "artifact_bytes": self.artifact_bytes,
             "seconds": round(self.seconds, 3),
             "errors": list(self.errors),
+            "not_imported": dict(self.not_imported),
         }
 
 

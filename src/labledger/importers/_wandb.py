@@ -565,4 +565,8 @@ def _write_run(store: Store, blobs: Any, run: _WandbRun, summary: ImportSummary)
         summary.artifacts += files
         summary.artifact_bytes += size_b
         store.write_batch(Batch(run_id=rid, run_update=done, id=f"wandb-{rid}-done"))
+    if run.skipped_values:
+        summary.not_imported["non-numeric values"] = (
+            summary.not_imported.get("non-numeric values", 0) + run.skipped_values
+        )
     summary.runs += 1
