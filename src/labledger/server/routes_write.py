@@ -31,7 +31,7 @@ from .._limits import (
     check_tags,
 )
 from ..artifacts._blobstore import is_sha256
-from ..store import REQUIREMENTS, Batch, RunStore, Store
+from ..store import REQUIREMENTS, Batch, RunStore, ServerStore, Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
@@ -532,8 +532,8 @@ def install(app: FastAPI) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
         async with inner(a) as state:
-            store: Any = getattr(a.state, "store", None)
-            if store is not None and hasattr(store, "compact_in_background"):
+            store: ServerStore | None = getattr(a.state, "store", None)
+            if store is not None:
                 store.compact_in_background = True  # no series compaction inside a request
             task = asyncio.create_task(_reaper(a))
             try:

@@ -327,6 +327,8 @@ class ServerStore(Store, AccessControl, MlflowObjects, Protocol):
     ``Store`` plus access control and MLflow's objects, and runs listed over several
     projects (the ones a caller may read)."""
 
+    compact_in_background: bool  # the server compacts series off the request threads
+
     def list_runs(
         self,
         *,
