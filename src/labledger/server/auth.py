@@ -179,8 +179,11 @@ def actor(request: Request) -> Actor:
 
 
 def run_project(request: Request, ref: str) -> tuple[str, str]:
-    """``(run_id, project)`` of the run ``ref`` names, among the runs the caller may read."""
-    return core(request).resolve(actor(request), ref, "read")
+    """``(run_id, project)`` of the run ``ref`` names, whoever may read it: for filtering
+    what the caller sees (``who.can("read", project)``), never for answering about it."""
+    rules = core(request)
+    run_id = rules.store.resolve_run_id(ref)
+    return run_id, rules.owner_of(run_id)[0]
 
 
 def require_run(request: Request, ref: str, role: str) -> str:
