@@ -6,7 +6,8 @@
      │    ├── LimitExceededError     a value over one of the limits of ``_limits.py`` (name, size, depth...)
      │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
      │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
-     │    └── InvalidArtifactError   an artifact name or path that is unsafe or malformed
+     │    ├── InvalidArtifactError   an artifact name or path that is unsafe or malformed
+     │    └── RunIdTakenError        a new run's id is already another run's
      ├── RunFinishedError           logging to a run after ``finish()``; changing a finished run's record
      ├── NotFoundError
      │    ├── RunNotFoundError       no run matches an id or prefix
@@ -20,6 +21,7 @@
      │    └── StoreUnavailableError  a remote store cannot be reached
      ├── IntegrityError             stored content does not match its recorded hash
      ├── AuthError                  missing/invalid token (401) or missing permission (403)
+     ├── PolicyViolationError       a run created finished without what its project's policy requires
      ├── ReproError                 ``labledger repro`` could not prepare a step (checkout, environment)
      ├── MissingDependencyError     an optional dependency (an extra) is not installed
      └── StrictModeError            strict mode refused to start a run
@@ -49,8 +51,10 @@ __all__ = [
     "NoStoreError",
     "NotAStoreError",
     "NotFoundError",
+    "PolicyViolationError",
     "ReproError",
     "RunFinishedError",
+    "RunIdTakenError",
     "RunNotFoundError",
     "SchemaTooNewError",
     "StoreError",
@@ -135,6 +139,14 @@ class InvalidArtifactError(UsageError):
         self.what = what
         self.reason = reason
         super().__init__(f"invalid artifact {what!r}: {reason}")
+
+
+class RunIdTakenError(UsageError):
+    """A run created with an id another run already has (the project is not named)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"the run id {run_id} is already taken")
 
 
 class RunFinishedError(LabledgerError):
@@ -255,6 +267,19 @@ class AuthError(LabledgerError):
         self.status_code = status_code
         self.code = code
         super().__init__(message)
+
+
+class PolicyViolationError(LabledgerError):
+    """A run recorded as finished misses what its project's policy requires (``missing``:
+    requirement names such as ``git``, ``seed``, ``dataset``)."""
+
+    def __init__(self, project: str, missing: list[str], message: str = "") -> None:
+        self.project = project
+        self.missing = list(missing)
+        self.message = message or (
+            f"refused by the policy of project {project!r}: missing " + ", ".join(self.missing)
+        )
+        super().__init__(self.message)
 
 
 class ReproError(LabledgerError):

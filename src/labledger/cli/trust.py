@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from ._output import emit_json, open_ledger, store_option
+
+if TYPE_CHECKING:
+    from ..store import ServerStore
 
 __all__ = ["audit", "check", "cite", "edit"]
 
@@ -62,17 +65,22 @@ def edit(
     """Edit a run's notes, tags or summary (also once it finished); each change is an edit
     event (who, when, old -> new) shown by `show --history` and kept in the audit chain."""
     from .._author import local_author
+    from ..store import Actor, Location, WriteCore
 
     values = _parse_summary(summary)
+    changes: dict[str, Any] = {
+        "notes": note,
+        "add_tags": list(tags),
+        "remove_tags": list(untags),
+        "summary": values or None,
+    }
     with open_ledger(store) as ledger:
-        edits = ledger.store.edit_run(
-            run_ref,
-            notes=note,
-            add_tags=list(tags),
-            remove_tags=list(untags),
-            summary=values or None,
-            actor=local_author(),
-        )
+        if Location.of(ledger.store.uri).is_remote:
+            # the server's write core applies the rules, as the token's user
+            edits = ledger.store.edit_run(run_ref, **changes)
+        else:
+            core = WriteCore(cast("ServerStore", ledger.store))
+            _, edits = core.edit_run(Actor.local_user(local_author()), run_ref, **changes)
     if as_json:
         emit_json(edits)
         return

@@ -12,7 +12,14 @@ if TYPE_CHECKING:
     from ..artifacts import BlobStore
     from ..store import Store
 
-__all__ = ["ImportSummary", "Progress", "artifact_name", "blob_store_for", "store_artifact_dir"]
+__all__ = [
+    "ImportSummary",
+    "Progress",
+    "artifact_name",
+    "blob_store_for",
+    "store_artifact_dir",
+    "through_core",
+]
 
 # on_progress(done, total, description): importers report through a plain callback
 Progress = Callable[[int, int | None, str], None]
@@ -123,3 +130,41 @@ def blob_store_for(store: Store, artifacts_uri: str | None) -> BlobStore:
     from ..artifacts import open_blob_store
 
     return open_blob_store(artifacts_uri, getattr(store, "uri", None))
+
+
+class _ThroughCore:
+    """A store whose run writes go through the write core as the local user; every other
+    method is the store's own (reads, artifacts, MLflow objects)."""
+
+    def __init__(self, store: Any, actor: Any) -> None:
+        from ..store import WriteCore
+
+        self._store = store
+        self._core = WriteCore(store)
+        self._actor = actor
+
+    def create_run(self, run: dict[str, Any]) -> None:
+        self._core.create_run(self._actor, run)
+
+    def write_batch(self, batch: Any, *, actor: str | None = None) -> bool:
+        return self._core.write_batch(self._actor, batch)[0]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def through_core(store: Store) -> Store:
+    """The importer's target: run writes through the write core (``labledger.store.WriteCore``).
+
+    Into a server the server's core applies the rules, as the token's user (the client
+    sends what it imports); into an embedded store the local user's core does (the
+    policy at finish; the imported run keeps its MLflow/TensorBoard author, as runs
+    made by the local engine keep theirs)."""
+    from typing import cast
+
+    from .._author import local_author
+    from ..store import Actor, Location
+
+    if Location.of(store.uri).is_remote:
+        return store
+    return cast("Store", _ThroughCore(store, Actor.local_user(local_author())))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import MissingDependencyError, RunNotFoundError, UsageError
 from ..store import Batch
-from ._common import ImportSummary, Progress
+from ._common import ImportSummary, Progress, through_core
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -80,7 +80,7 @@ def _import_tensorboard(
     root = Path(logdir).expanduser().resolve()
     if not root.is_dir():
         raise UsageError(f"{os.fspath(logdir)!r} is not a folder")
-    target = store
+    target = through_core(store)
     project = project or root.name
     summary = ImportSummary(source=str(root), experiments=1)
     report = on_progress or (lambda done, total, desc: None)

@@ -334,7 +334,8 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
     def create_run(self, run: dict[str, Any]) -> None:
         self._write("run", "POST", f"{API}/runs", encode_json(dict(run)), run["id"])
 
-    def write_batch(self, batch: Batch) -> bool:
+    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
+        # ``actor`` is not sent: the server's write core takes the token's user
         applied = self._write(
             "batch",
             "POST",

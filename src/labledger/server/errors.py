@@ -18,7 +18,9 @@ from .._exceptions import (
     AuthError,
     LabledgerError,
     NotFoundError,
+    PolicyViolationError,
     RunFinishedError,
+    RunIdTakenError,
     StoreUnavailableError,
     UsageError,
     error_to_wire,
@@ -91,6 +93,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _finished(request: Request, exc: RunFinishedError) -> JSONResponse:
         details = {"run_id": exc.run_id, "status": exc.status, "detail": exc.detail}
         return _respond(409, "run_finished", str(exc), details)
+
+    @app.exception_handler(PolicyViolationError)
+    async def _policy(request: Request, exc: PolicyViolationError) -> JSONResponse:
+        return _respond(422, "policy_violation", exc.message, {"missing": exc.missing})
+
+    @app.exception_handler(RunIdTakenError)
+    async def _taken(request: Request, exc: RunIdTakenError) -> JSONResponse:
+        return _respond(409, "conflict", str(exc), _typed(exc))
 
     @app.exception_handler(UsageError)
     async def _usage(request: Request, exc: UsageError) -> JSONResponse:

@@ -37,6 +37,7 @@ from ..store._artifact_paths import parse_ref, validate_alias, validate_name
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
+    core,
     get_store,
     principal,
     reader,
@@ -537,17 +538,13 @@ class VerdictBody(BaseModel):
 def add_verdict(
     body: VerdictBody,
     request: Request,
-    store: ReproVerdicts = Depends(get_store),
     who: Principal = Depends(principal),
 ) -> Any:
     from .._values import decode_json
 
     verdict = body.model_dump(exclude_none=True)
-    verdict["original_run_id"] = require_run(request, body.original_run_id, "write")
-    if body.repro_run_id:
-        verdict["repro_run_id"] = require_run(request, body.repro_run_id, "read")
     verdict["details"] = decode_json(verdict.get("details") or {})
-    return {"id": store.add_repro_verdict(verdict)}
+    return {"id": core(request).add_repro_verdict(who.actor, verdict)}
 
 
 @router.get(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._exceptions import AuthError
 from ..store import AuditTrail
 from ._json import LedgerJSONResponse
-from .auth import Principal, get_store, principal, reader, require_owner, require_run
+from .auth import Principal, core, get_store, principal, reader, require_owner, require_run
 
 __all__ = ["install", "router"]
 
@@ -42,19 +42,18 @@ def _run_owner(ref: str, request: Request) -> str:
 def edit_run(
     body: EditBody,
     request: Request,
-    store: AuditTrail = Depends(get_store),
     run_id: str = Depends(_run_owner),
 ) -> Any:
+    """The write core checks ownership and stores the events as the token's user."""
     from .._values import decode_json
 
-    who = principal(request)
-    edits = store.edit_run(
+    run_id, edits = core(request).edit_run(
+        principal(request).actor,
         run_id,
         notes=body.notes,
         add_tags=body.add_tags,
         remove_tags=body.remove_tags,
         summary=decode_json(body.summary) if body.summary else None,
-        actor=who.user,
     )
     return LedgerJSONResponse({"run_id": run_id, "edits": edits})
 

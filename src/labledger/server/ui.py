@@ -347,7 +347,7 @@ def artifact_file(
             code="not_found",
             details={"path": (path or "")[:200], "files": len(files)},
         )
-    blobs = reader_blob_store(version, request.app.state.artifacts_uri, getattr(store, "uri", None))
+    blobs = reader_blob_store(version, request.app.state.artifacts_uri, store.uri)
     stream = blobs.open(str(entry["sha256"]))
 
     def chunks() -> Any:

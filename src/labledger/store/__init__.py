@@ -17,51 +17,102 @@ if TYPE_CHECKING:
     from ._base import (
         RUN_STATUSES,
         TERMINAL_STATUSES,
+        AccessControl,
         ArtifactCatalog,
         AuditTrail,
         Batch,
         History,
+        MlflowObjects,
         ReproVerdicts,
         RunStore,
+        ServerStore,
         Store,
     )
+    from ._core import (
+        ALL_PROJECTS,
+        REQUIREMENTS,
+        ROLES,
+        Actor,
+        WriteCore,
+        check_requirements,
+        missing_for,
+        refusal_message,
+        role_allows,
+    )
+
+
+_BASE = frozenset(
+    {
+        "RUN_STATUSES",
+        "TERMINAL_STATUSES",
+        "AccessControl",
+        "ArtifactCatalog",
+        "AuditTrail",
+        "Batch",
+        "History",
+        "MlflowObjects",
+        "ReproVerdicts",
+        "RunStore",
+        "ServerStore",
+        "Store",
+    }
+)
+_CORE = frozenset(
+    {
+        "ALL_PROJECTS",
+        "REQUIREMENTS",
+        "ROLES",
+        "Actor",
+        "WriteCore",
+        "check_requirements",
+        "missing_for",
+        "refusal_message",
+        "role_allows",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
     # _base (dataclasses, uuid) is loaded on first use: init() reaches this package
     # for _locate and _lite only, and must stay fast
-    if name in (
-        "RUN_STATUSES",
-        "TERMINAL_STATUSES",
-        "ArtifactCatalog",
-        "AuditTrail",
-        "Batch",
-        "History",
-        "ReproVerdicts",
-        "RunStore",
-        "Store",
-    ):
+    if name in _BASE:
         from . import _base
 
         return getattr(_base, name)
+    if name in _CORE:
+        from . import _core
+
+        return getattr(_core, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    "ALL_PROJECTS",
+    "REQUIREMENTS",
+    "ROLES",
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
+    "AccessControl",
+    "Actor",
     "ArtifactCatalog",
     "AuditTrail",
     "Batch",
     "History",
     "Location",
+    "MlflowObjects",
     "ReproVerdicts",
     "RunStore",
+    "ServerStore",
     "Store",
+    "WriteCore",
+    "check_requirements",
     "default_root",
     "default_store_uri",
+    "missing_for",
     "open_store",
+    "refusal_message",
     "resolve_store_uri",
+    "role_allows",
 ]
 
 

@@ -15,12 +15,15 @@ if TYPE_CHECKING:
 __all__ = [
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
+    "AccessControl",
     "ArtifactCatalog",
     "AuditTrail",
     "Batch",
     "History",
+    "MlflowObjects",
     "ReproVerdicts",
     "RunStore",
+    "ServerStore",
     "Store",
 ]
 
@@ -88,8 +91,12 @@ class RunStore(Protocol):
 
     def create_run(self, run: dict[str, Any]) -> None: ...
 
-    def write_batch(self, batch: Batch) -> bool:
-        """Apply ``batch`` atomically; return False when it was applied before."""
+    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
+        """Apply ``batch`` atomically; return False when it was applied before.
+
+        ``actor`` names who writes (the edit events of a finished run name them); a
+        back end that decides that itself (the HTTP client: the server knows the token's
+        user) ignores it. The rules about who may write live in ``store._core``."""
         ...
 
     def get_run(self, ref: str) -> dict[str, Any]:
@@ -241,3 +248,94 @@ class Store(RunStore, ArtifactCatalog, ReproVerdicts, AuditTrail, Protocol):
     ArtifactCatalog, the write routes a RunStore, the trust routes an AuditTrail), so a back end or a route module depends
     only on what it uses.
     """
+
+
+@runtime_checkable
+class MlflowObjects(Protocol):
+    """MLflow's own objects (experiments, logged models) kept beside the runs."""
+
+    uri: str
+
+    def mlflow_object(self, kind: str, object_id: str) -> dict[str, Any] | None: ...
+
+    def mlflow_objects(
+        self, kind: str, *, project: str | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def put_mlflow_object(
+        self,
+        kind: str,
+        object_id: str,
+        project: str,
+        data: dict[str, Any],
+        *,
+        run_id: str | None = None,
+        create_only: bool = False,
+    ) -> bool: ...
+
+    def delete_mlflow_object(self, kind: str, object_id: str) -> None: ...
+
+    def rename_project(self, old: str, new: str) -> None: ...
+
+
+@runtime_checkable
+class AccessControl(Protocol):
+    """Who may do what: tokens, roles, project policies, runs looked up for one caller.
+
+    Storage only; the rules that use it are in ``store._core`` (``WriteCore``)."""
+
+    uri: str
+
+    def project_policy(self, project: str) -> list[str]: ...
+
+    def set_project_policy(self, project: str, require: Sequence[str]) -> None: ...
+
+    def resolve_run_among(self, ref: str, projects: Sequence[str]) -> tuple[str, str]:
+        """``(run_id, project)`` of ``ref`` among the runs of ``projects`` only."""
+        ...
+
+    def run_owner(self, run_id: str) -> tuple[str, str | None]:
+        """``(project, author)`` of one run."""
+        ...
+
+    def tokens_exist(self) -> bool: ...
+
+    def token_identity(self, token_sha256: str) -> tuple[str, str, dict[str, str]] | None: ...
+
+    def add_token(
+        self,
+        token_id: str,
+        user: str,
+        token_sha256: str,
+        project: str,
+        role: str,
+        note: str | None = None,
+    ) -> None: ...
+
+    def grant_role(self, user: str, project: str, role: str) -> None: ...
+
+    def revoke_token(
+        self, *, token_id: str | None = None, token_sha256: str | None = None
+    ) -> bool: ...
+
+    def list_tokens(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class ServerStore(Store, AccessControl, MlflowObjects, Protocol):
+    """What the tracking server needs of its back end (``SqlStore``): every role of
+    ``Store`` plus access control and MLflow's objects, and runs listed over several
+    projects (the ones a caller may read)."""
+
+    compact_in_background: bool  # the server compacts series off the request threads
+
+    def list_runs(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        projects: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]: ...

@@ -34,6 +34,7 @@ from .._exceptions import (
 from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
+from ._access_sql import AccessSqlMixin
 from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch
@@ -149,7 +150,13 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SqlStore(
-    SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin, AuditSqlMixin, EditSqlMixin
+    SeriesSqlMixin,
+    ArtifactSqlMixin,
+    ReproSqlMixin,
+    MlflowSqlMixin,
+    AuditSqlMixin,
+    EditSqlMixin,
+    AccessSqlMixin,
 ):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
