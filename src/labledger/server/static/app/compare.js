@@ -1,6 +1,6 @@
 // Compare page: overlaid metric charts (x = step or time, smoothing), config and summary
 // diff tables, parallel coordinates and a scatter plot over the compared runs.
-import { el, clear, colorFor, flatten, fmtValue, section, statusBadge, viridis } from "./util.js";
+import { el, clear, colorFor, flatten, fmtValue, section, statusBadge, viridis, amendedMarker } from "./util.js";
 import { api } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { drawParcoords, drawScatter } from "./plots.js";

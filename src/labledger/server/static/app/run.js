@@ -4,7 +4,7 @@
 // packages, hardware, seed), datasets, artifacts, lineage and reproduction verdicts.
 // Values that were not recorded show as absent ("—"), never as "null". A running run
 // refreshes itself every two seconds.
-import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge } from "./util.js";
+import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge, amendedMarker } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { renderChildren } from "./group.js";
