@@ -37,9 +37,7 @@ _PAIR = rf"[A-Za-z_][\w./-]*\s*=\s*(?:{_NUM})(?:\s*{_AMENDED})?"
 _ANCHOR = r"\(labledger run (?P<run>[0-9a-f]{6,32}), record (?P<rec>[0-9a-f]{8,64})\)"
 _CITATION = re.compile(rf"(?P<pairs>(?:{_PAIR}\s*,\s*)*{_PAIR})\s*{_ANCHOR}")
 _ANY_ANCHOR = re.compile(_ANCHOR)
-_ONE_PAIR = re.compile(
-    rf"(?P<m>[A-Za-z_][\w./-]*)\s*=\s*(?P<v>{_NUM})(?P<am>\s*{_AMENDED})?"
-)
+_ONE_PAIR = re.compile(rf"(?P<m>[A-Za-z_][\w./-]*)\s*=\s*(?P<v>{_NUM})(?P<am>\s*{_AMENDED})?")
 _FAILED_VERDICT = re.compile(r"^not-reproduc")
 
 
@@ -104,9 +102,7 @@ def cite(run: Any, metric: str | None = None, *, store: Any = None, amended: boo
                 if metric in changed
                 else ""
             )
-            raise UsageError(
-                f"run {rec['id'][:8]} has no metric {metric!r} (it has: {have}){hint}"
-            )
+            raise UsageError(f"run {rec['id'][:8]} has no metric {metric!r} (it has: {have}){hint}")
         keys = [metric]
     else:
         keys = [

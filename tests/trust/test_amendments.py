@@ -146,17 +146,13 @@ def test_an_amended_result_stays_sealed_marked_and_out_of_the_ranking(
     assert listed[0]["summary"]["best_val_acc"] == 0.9673
     assert listed[0]["amended"]["best_val_acc"]["value"] == 0.991
     assert listed[1]["amended"] == {}
-    listed = json.loads(
-        ok(store, "ls", "--sort", "-summary.best_val_acc", "--amended", "--json")
-    )
+    listed = json.loads(ok(store, "ls", "--sort", "-summary.best_val_acc", "--amended", "--json"))
     assert [r["id"] for r in listed] == [third, winner, second]
     assert listed[0]["summary"]["best_val_acc"] == 0.999
     table = ok(store, "ls", "--columns", "best_val_acc")
     assert "0.9673 (amended: 0.991)" in table and "0.9402 (amended: 0.999)" in table
     assert "2 runs with summary values amended" in table
-    only = json.loads(
-        ok(store, "ls", "--amended", "-f", "summary.best_val_acc > 0.99", "--json")
-    )
+    only = json.loads(ok(store, "ls", "--amended", "-f", "summary.best_val_acc > 0.99", "--json"))
     assert {r["id"] for r in only} == {winner, third}
     assert json.loads(ok(store, "ls", "-f", "summary.best_val_acc > 0.99", "--json")) == []
 

@@ -461,7 +461,7 @@ def render_run(run: dict[str, Any]) -> None:
         if not keys:
             continue
         t = Table(title=title, title_justify="left", header_style="bold")
-        cols = ("key", "value", "min", "max", "points")
+        cols: tuple[str, ...] = ("key", "value", "min", "max", "points")
         if amended and title == "summary":  # the amendment beside the sealed value
             cols = ("key", "value", "amended", "min", "max", "points")
         for col in cols:

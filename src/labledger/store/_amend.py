@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "AMEND_MARK",
     "AMENDED_FIELDS",
+    "AMEND_MARK",
     "amended_from_edits",
     "apply_amended",
     "is_amendment",
@@ -78,7 +78,7 @@ def apply_amended(
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:  # NaN
         return True
-    return type(a) is type(b) and bool(a == b) or (
+    return (type(a) is type(b) and bool(a == b)) or (
         isinstance(a, (int, float))
         and isinstance(b, (int, float))
         and not isinstance(a, bool)

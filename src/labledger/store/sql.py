@@ -34,8 +34,8 @@ from .._exceptions import (
 from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
-from ._artifacts_sql import ArtifactSqlMixin
 from ._amend import amended_from_edits
+from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch
 from ._edits_sql import EditSqlMixin
