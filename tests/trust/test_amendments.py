@@ -163,6 +163,12 @@ def test_an_amended_result_stays_sealed_marked_and_out_of_the_ranking(
     assert rows["amended.best_val_acc"] == [0.991, None]
     keys = [r["key"] for r in table_doc["rows"]]
     assert keys.index("amended.best_val_acc") == keys.index("summary.best_val_acc") + 1
+    d = json.loads(ok(store, "diff", winner, second, "--json"))
+    sealed = {e["key"]: (e["a"], e["b"]) for e in d["summary"]}
+    assert sealed["best_val_acc"] == (0.9673, 0.9601)
+    assert d["amended"] == [
+        {"key": "best_val_acc", "a": 0.991, "b": None, "same": False, "only": "a"}
+    ]
     out = isolated_env / "runs.csv"
     ok(store, "export", "-o", str(out), "--sort", "-summary.best_val_acc")
     with open(out, newline="") as fh:

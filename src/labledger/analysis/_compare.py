@@ -137,10 +137,16 @@ def diff_runs(
             flatten(run_a.get("config") or {}), flatten(run_b.get("config") or {}), show_all
         ),
         "summary": _section(run_a.get("summary") or {}, run_b.get("summary") or {}, show_all),
+        # summary values amended after the run ended (the summary section is sealed)
+        "amended": _section(_amended_values(run_a), _amended_values(run_b), show_all),
         "seed": _section({"seed": run_a.get("seed")}, {"seed": run_b.get("seed")}, show_all),
         "datasets": _section(da, db, show_all),
         "environment": env,
     }
+
+
+def _amended_values(run: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: a.get("value") for k, a in (run.get("amended") or {}).items()}
 
 
 def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

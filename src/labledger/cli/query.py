@@ -201,8 +201,8 @@ def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | Non
     c = console()
     c.print(f"[bold]A[/] {d['a']}   [bold]B[/] {d['b']}")
     any_shown = False
-    for section in ("run", "config", "summary", "seed", "datasets"):
-        entries = d[section]
+    for section in ("run", "config", "summary", "amended", "seed", "datasets"):
+        entries = d.get(section)
         if not entries:
             continue
         any_shown = True
