@@ -257,3 +257,15 @@ def test_ledger_api_and_pandas_show_sealed_values_and_amendments(
         assert rows[b]["summary.best_val_acc"] == 0.9601
         assert rows[b]["amended.best_val_acc"] == 0.98
         assert ledger.store.audit_verify()["ok"]
+
+        # a listing of more than 500 runs reads the amendments in one pass, not by id
+        sql_store: Any = ledger.store
+        listed = [
+            {"id": f"{i:032x}", "status": "finished", "summary": {"best_val_acc": 0.5}}
+            for i in range(600)
+        ]
+        listed.append({"id": b, "status": "finished", "summary": {"best_val_acc": 0.9601}})
+        with sql_store.engine.connect() as conn:
+            sql_store._amendments(conn, listed)
+        assert listed[-1]["amended"]["best_val_acc"]["value"] == 0.98
+        assert all(r["amended"] == {} for r in listed[:-1])

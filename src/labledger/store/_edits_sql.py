@@ -193,26 +193,26 @@ class EditSqlMixin:
 
     def _amendments(self, conn: Connection, runs: list[dict[str, Any]]) -> None:
         """Set ``amended`` on each run dict (sealed summary in ``summary``) from its
-        amendments: one query per 500 runs over the ``summary.*`` edit rows."""
+        amendments. Edits are few: up to 500 runs are looked up by id (the
+        ``(run_id, at)`` index); more read every ``summary.*`` edit row once."""
         e = s.run_edits
         for run in runs:
             run["amended"] = {}
         by_id = {r["id"]: r for r in runs if r.get("status") in SEALED_STATUSES}
-        ids = list(by_id)
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            edits: dict[str, list[dict[str, Any]]] = {}
-            for row in conn.execute(
-                sa.select(e)
-                .where(e.c.run_id.in_(part), e.c.field.like("summary.%"))
-                .order_by(e.c.at, e.c.id)
-            ).mappings():
+        if not by_id:
+            return
+        q = sa.select(e).where(e.c.field.like("summary.%")).order_by(e.c.at, e.c.id)
+        if len(by_id) <= 500:
+            q = q.where(e.c.run_id.in_(list(by_id)))
+        edits: dict[str, list[dict[str, Any]]] = {}
+        for row in conn.execute(q).mappings():
+            if row["run_id"] in by_id:
                 d = _edit_dict(row)
                 if d["amendment"]:
                     edits.setdefault(row["run_id"], []).append(d)
-            for run_id, rows in edits.items():
-                run = by_id[run_id]
-                run["amended"] = amended_from_edits(run.get("summary") or {}, rows)
+        for run_id, rows in edits.items():
+            run = by_id[run_id]
+            run["amended"] = amended_from_edits(run.get("summary") or {}, rows)
 
     def _apply_edits(
         self,
