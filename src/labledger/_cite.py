@@ -6,6 +6,9 @@ message or a paper::
     val_acc = 0.891 (labledger run 3f2a9c1e4b5d, record 4f47ecb88434a1b2)
 
 Several metrics of one run share one reference: ``acc = 0.9, loss = 0.31 (labledger run …)``.
+A citation names the sealed values (what the run logged); a value amended after the run
+ended is cited only when asked (``amended=True``) and says so:
+``val_acc = 0.991 (amended) (labledger run …)``.
 :func:`check` finds every citation in a text (a message, a Markdown file) and verifies it
 against the ledger: the run exists and finished, each value matches (at the precision
 quoted), the record hash is one the run had in the audit chain and the record still
@@ -29,11 +32,12 @@ __all__ = ["CheckReport", "CitationResult", "check", "cite"]
 RUN_ID_CHARS = 12
 RECORD_CHARS = 16
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan"
-_PAIR = rf"[A-Za-z_][\w./-]*\s*=\s*(?:{_NUM})"
+_AMENDED = r"\(amended\)"
+_PAIR = rf"[A-Za-z_][\w./-]*\s*=\s*(?:{_NUM})(?:\s*{_AMENDED})?"
 _ANCHOR = r"\(labledger run (?P<run>[0-9a-f]{6,32}), record (?P<rec>[0-9a-f]{8,64})\)"
 _CITATION = re.compile(rf"(?P<pairs>(?:{_PAIR}\s*,\s*)*{_PAIR})\s*{_ANCHOR}")
 _ANY_ANCHOR = re.compile(_ANCHOR)
-_ONE_PAIR = re.compile(rf"(?P<m>[A-Za-z_][\w./-]*)\s*=\s*(?P<v>{_NUM})")
+_ONE_PAIR = re.compile(rf"(?P<m>[A-Za-z_][\w./-]*)\s*=\s*(?P<v>{_NUM})(?P<am>\s*{_AMENDED})?")
 _FAILED_VERDICT = re.compile(r"^not-reproduc")
 
 
@@ -65,12 +69,14 @@ def _open(store: Any) -> Iterator[Any]:
             ledger.close()
 
 
-def cite(run: Any, metric: str | None = None, *, store: Any = None) -> str:
+def cite(run: Any, metric: str | None = None, *, store: Any = None, amended: bool = False) -> str:
     """A citation of ``run``'s ``metric`` (default: every numeric summary value but
     ``system/*``), naming the value, the run and its record hash.
 
     ``run`` is a :class:`~labledger.Run`, a run dict or an id, prefix or name. The run
-    must have finished: only a sealed record has a hash to cite.
+    must have finished: only a sealed record has a hash to cite. The values cited are the
+    sealed ones (as logged); ``amended=True`` cites a value amended after the run ended
+    instead, marked ``(amended)`` in the text.
     """
     ref = run if isinstance(run, str) else str(run["id"] if isinstance(run, dict) else run.id)
     if store is None and not isinstance(run, (str, dict)):
@@ -83,10 +89,20 @@ def cite(run: Any, metric: str | None = None, *, store: Any = None) -> str:
             "cite it once it has finished"
         )
     summary = rec.get("summary") or {}
+    changed = rec.get("amended") or {}
+    if amended:
+        from .store._amend import apply_amended
+
+        summary = apply_amended(summary, changed)
     if metric is not None:
         if metric not in summary:
             have = ", ".join(sorted(summary)) or "none"
-            raise UsageError(f"run {rec['id'][:8]} has no metric {metric!r} (it has: {have})")
+            hint = (
+                " (it was added by an amendment after the run ended: --amended cites it)"
+                if metric in changed
+                else ""
+            )
+            raise UsageError(f"run {rec['id'][:8]} has no metric {metric!r} (it has: {have}){hint}")
         keys = [metric]
     else:
         keys = [
@@ -98,7 +114,10 @@ def cite(run: Any, metric: str | None = None, *, store: Any = None) -> str:
         ]
         if not keys:
             raise UsageError(f"run {rec['id'][:8]} has no numeric metric to cite")
-    pairs = ", ".join(f"{k} = {_fmt(summary[k])}" for k in keys)
+    pairs = ", ".join(
+        f"{k} = {_fmt(summary[k])}" + (" (amended)" if amended and k in changed else "")
+        for k in keys
+    )
     return (
         f"{pairs} (labledger run {rec['id'][:RUN_ID_CHARS]}, "
         f"record {rec['record_sha256'][:RECORD_CHARS]})"
@@ -117,13 +136,24 @@ class CitationResult:
     ok: bool = True
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # metrics cited as amended ("val_acc = 0.991 (amended)") whose amended value matches
+    amended: list[str] = field(default_factory=list)
+    # metrics the citation marks "(amended)"
+    marked: set[str] = field(default_factory=set)
 
     def __str__(self) -> str:
-        what = ", ".join(f"{k} = {v}" for k, v in self.values.items()) or "(no value)"
+        what = (
+            ", ".join(
+                f"{k} = {v}" + (" (amended)" if k in self.marked else "")
+                for k, v in self.values.items()
+            )
+            or "(no value)"
+        )
         where = f"line {self.line}: {what} (run {self.run}, record {self.record})"
         if self.ok:
             extra = f" [{'; '.join(self.notes)}]" if self.notes else ""
-            return f"ok        {where}{extra}"
+            label = "AMENDED " if self.amended else "ok      "
+            return f"{label}  {where}{extra}"
         return f"MISMATCH  {where}: {'; '.join(self.problems)}"
 
 
@@ -173,19 +203,22 @@ def _matches(quoted: str, actual: Any) -> bool:
     return abs(float(actual) - value) <= scale / 2 * (1 + 1e-9)
 
 
-def find_citations(text: str) -> list[tuple[int, str, str, str, dict[str, str]]]:
-    """``(line, text, run, record, {metric: quoted value})`` of each citation in ``text``."""
+def find_citations(text: str) -> list[tuple[int, str, str, str, dict[str, str], set[str]]]:
+    """``(line, text, run, record, {metric: quoted value}, {metrics marked amended})`` of
+    each citation in ``text``."""
     out = []
     covered: set[int] = set()
     for m in _CITATION.finditer(text):
-        values = {p.group("m"): p.group("v") for p in _ONE_PAIR.finditer(m.group("pairs"))}
+        pairs = list(_ONE_PAIR.finditer(m.group("pairs")))
+        values = {p.group("m"): p.group("v") for p in pairs}
+        marked = {p.group("m") for p in pairs if p.group("am")}
         line = text.count("\n", 0, m.start()) + 1
-        out.append((line, m.group(0), m.group("run"), m.group("rec"), values))
+        out.append((line, m.group(0), m.group("run"), m.group("rec"), values, marked))
         covered.add(m.start("run"))
     for a in _ANY_ANCHOR.finditer(text):
         if a.start("run") not in covered:  # a reference with no "metric = value" before it
             line = text.count("\n", 0, a.start()) + 1
-            out.append((line, a.group(0), a.group("run"), a.group("rec"), {}))
+            out.append((line, a.group(0), a.group("run"), a.group("rec"), {}, set()))
     out.sort(key=lambda c: c[0])
     return out
 
@@ -194,12 +227,49 @@ def check(text: str, *, store: Any = None) -> CheckReport:
     """Find every citation in ``text`` and verify it against the ledger (see the module doc)."""
     results = []
     with _open(store) as ledger:
-        for line, raw, run_ref, record, values in find_citations(text):
-            res = CitationResult(text=raw, line=line, run=run_ref, record=record, values=values)
+        for line, raw, run_ref, record, values, marked in find_citations(text):
+            res = CitationResult(
+                text=raw, line=line, run=run_ref, record=record, values=values, marked=marked
+            )
             results.append(res)
             _check_one(ledger, res)
             res.ok = not res.problems
     return CheckReport(results)
+
+
+def _value(a: dict[str, Any]) -> str:
+    v = a.get("value")
+    return "removed" if v is None else _fmt(v) if isinstance(v, (int, float)) else repr(v)
+
+
+def _who(a: dict[str, Any]) -> str:
+    import datetime as dt
+
+    at = a.get("at")
+    when = (
+        dt.datetime.fromtimestamp(float(at), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        if isinstance(at, (int, float))
+        else "?"
+    )
+    why = f", reason: {a['reason']}" if a.get("reason") else ""
+    return f"amended by {a.get('by') or '?'} at {when}{why}"
+
+
+def _check_amended(
+    res: CitationResult, metric: str, quoted: str, a: dict[str, Any] | None, sealed: Any
+) -> None:
+    """A value cited as "(amended)": it must be the run's current amendment of ``metric``."""
+    if a is None:
+        shown = _fmt(sealed) if isinstance(sealed, (int, float)) else "missing"
+        res.problems.append(
+            f"{metric} is cited as amended but has no amendment (sealed value {shown})"
+        )
+    elif not _matches(quoted, a.get("value")):
+        res.problems.append(f"{metric} is amended to {_value(a)} in the ledger, not {quoted}")
+    else:
+        res.amended.append(metric)
+        shown = _fmt(sealed) if isinstance(sealed, (int, float)) else "none"
+        res.notes.append(f"{metric} is an amended value: sealed {shown}, {_who(a)}")
 
 
 def _check_one(ledger: Any, res: CitationResult) -> None:
@@ -224,13 +294,25 @@ def _check_one(ledger: Any, res: CitationResult) -> None:
     for p in verified["problems"]:
         res.problems.append(f"record altered: {p['message']}")
     summary = run.get("summary") or {}
+    changed = run.get("amended") or {}
     for metric, quoted in res.values.items():
-        if metric not in summary:
+        a = changed.get(metric)
+        if metric in res.marked:
+            _check_amended(res, metric, quoted, a, summary.get(metric))
+        elif metric not in summary:
             res.problems.append(f"run has no metric {metric!r}")
         elif not _matches(quoted, summary[metric]):
             actual = summary[metric]
             shown = _fmt(actual) if isinstance(actual, (int, float)) else repr(actual)
-            res.problems.append(f"{metric} is {shown} in the ledger, not {quoted}")
+            if a is not None and _matches(quoted, a.get("value")):
+                res.problems.append(
+                    f"{metric} = {quoted} is an amended value, not the one the run logged "
+                    f"({shown}, sealed; {_who(a)}): a citation of it must say '(amended)'"
+                )
+            else:
+                res.problems.append(f"{metric} is {shown} in the ledger, not {quoted}")
+        elif a is not None:
+            res.notes.append(f"{metric} cites the sealed value; amended since to {_value(a)}")
     from .repro._display import repro_field
 
     info = repro_field(ledger.store, run["id"])

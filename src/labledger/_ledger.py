@@ -40,16 +40,50 @@ class Ledger:
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        *,
+        amended: bool = False,
     ) -> list[dict[str, Any]]:
-        """Runs as dicts (the fields of ``labledger show --json``), newest first by default."""
+        """Runs as dicts (the fields of ``labledger show --json``), newest first by default.
+
+        ``summary`` holds the sealed values (what each run logged) and ``amended`` the
+        amendments made after it ended (``{key: {sealed, value, by, at, reason}}``); the
+        filter and the order read the sealed values. ``amended=True`` reads the amended
+        values instead (in ``summary``, ``amended`` still says which): it reads every run of
+        the project and filters and sorts them here."""
         self._reap_stale()
         from ._html import RunTable  # a list that renders as an HTML table in notebooks
 
+        if amended:
+            return RunTable(self._amended_runs(project, filter, order_by, limit, offset))
         return RunTable(
             self.store.list_runs(
                 project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
             )
         )
+
+    def _amended_runs(
+        self,
+        project: str | None,
+        filter: str | Node | None,
+        order_by: str | list[str] | None,
+        limit: int | None,
+        offset: int,
+    ) -> list[dict[str, Any]]:
+        from .query import evaluate, parse
+        from .store._amend import apply_amended
+
+        runs = []
+        for r in self.store.list_runs(project=project):
+            if r.get("amended"):
+                r["summary"] = apply_amended(r["summary"], r["amended"])
+            runs.append(r)
+        if filter:
+            node = parse(filter) if isinstance(filter, str) else filter
+            runs = [r for r in runs if evaluate(node, r)]
+        keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        runs = _sort_runs(runs, keys)
+        end = None if limit is None else offset + limit
+        return runs[offset:end]
 
     def count(self, project: str | None = None, filter: str | Node | None = None) -> int:
         return self.store.count_runs(project=project, filter=filter)
@@ -77,13 +111,19 @@ class Ledger:
         filter: str | None = None,
         order_by: str | list[str] | None = None,
         limit: int | None = None,
+        *,
+        amended: bool = False,
     ) -> Any:
-        """One row per run; config and summary flattened into ``config.*`` and ``summary.*`` columns."""
+        """One row per run; config and summary flattened into ``config.*`` and ``summary.*``
+        columns (sealed values; ``amended.*`` the amended ones where a run has any;
+        ``amended=True``: ``summary.*`` amended, see :meth:`runs`)."""
         import pandas as pd
 
         from .analysis import runs_to_rows
 
-        return pd.DataFrame(runs_to_rows(self.runs(project, filter, order_by, limit)))
+        return pd.DataFrame(
+            runs_to_rows(self.runs(project, filter, order_by, limit, amended=amended))
+        )
 
     # -- analysis (labledger.analysis; the CLI's best/diff/compare/importance/export) ----
 
@@ -95,8 +135,13 @@ class Ledger:
         filter: str | None = None,
         top: int = 10,
         project: str | None = None,
+        amended: bool = False,
     ) -> list[dict[str, Any]]:
-        """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime."""
+        """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime.
+
+        Ranked by sealed values; a row's ``amended`` is the amendment of ``metric``
+        (``{sealed, value, by, at, reason}``) or None. ``amended=True`` ranks by the amended
+        values (``value`` is then the amended one)."""
         import math
 
         from ._exceptions import UsageError
@@ -106,7 +151,7 @@ class Ledger:
             raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
         flt = _with_metric(filter, metric)
         order = ("-" if mode == "max" else "") + _metric_field(metric)
-        runs = self.runs(project=project, filter=flt, order_by=order, limit=top)
+        runs = self.runs(project=project, filter=flt, order_by=order, limit=top, amended=amended)
         ranked = [
             r
             for r in runs
@@ -174,6 +219,52 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _sort_runs(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """``runs`` sorted as the SQL store sorts them (``store/_filter_sql.compile_order_by``):
+    per key numbers first, then strings, missing values last either way; ties newest
+    first, then by id."""
+    from ._exceptions import InvalidFilterError, InvalidSortKeyError
+    from .query import parse_field
+
+    out = sorted(runs, key=lambda r: r.get("id") or "")
+    out.sort(key=lambda r: -(r.get("created_at") or 0.0))
+    for raw in reversed(keys):
+        key = raw.strip()
+        desc = key.startswith("-")
+        try:
+            field = parse_field(key.lstrip("+-").strip())
+        except InvalidFilterError as exc:
+            raise InvalidSortKeyError(raw, exc.message) from None
+        nums: list[tuple[float, dict[str, Any]]] = []
+        strs: list[tuple[str, dict[str, Any]]] = []
+        missing: list[dict[str, Any]] = []
+        for r in out:
+            v = _field_value(field, r)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
+                nums.append((float(v), r))
+            elif isinstance(v, str):
+                strs.append((v, r))
+            else:
+                missing.append(r)
+        nums.sort(key=lambda p: p[0], reverse=desc)
+        strs.sort(key=lambda p: p[0], reverse=desc)
+        out = [r for _, r in nums] + [r for _, r in strs] + missing
+    return out
+
+
+def _field_value(field: Any, run: dict[str, Any]) -> Any:
+    if field.kind == "summary":
+        return (run.get("summary") or {}).get(field.path[0])
+    if field.is_json:
+        cur: Any = run.get(field.kind) or {}
+        for key in field.path:
+            if not isinstance(cur, dict) or key not in cur:
+                return None
+            cur = cur[key]
+        return cur
+    return run.get(field.kind)
 
 
 def _metric_field(metric: str) -> str:

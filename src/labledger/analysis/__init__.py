@@ -40,7 +40,8 @@ BASE_COLUMNS = (
 def runs_to_rows(
     runs: list[dict[str, Any]], on_progress: Callable[[int, int], None] | None = None
 ) -> list[dict[str, Any]]:
-    """Flatten runs into one dict per run: base fields, ``config.*``, ``summary.*``, ``tags``.
+    """Flatten runs into one dict per run: base fields, ``config.*``, ``summary.*``, ``tags``,
+    and ``amended.*`` (a summary value amended after the run ended, beside the sealed one).
 
     ``on_progress(done, total)`` is called as runs are flattened (a progress bar)."""
     rows = []
@@ -49,6 +50,7 @@ def runs_to_rows(
         row["tags"] = ",".join(r.get("tags") or [])
         row.update({f"config.{k}": v for k, v in flatten(r.get("config") or {}).items()})
         row.update({f"summary.{k}": v for k, v in (r.get("summary") or {}).items()})
+        row.update({f"amended.{k}": a.get("value") for k, a in (r.get("amended") or {}).items()})
         rows.append(row)
         if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
             on_progress(len(rows), len(runs))

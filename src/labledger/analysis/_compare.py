@@ -79,6 +79,8 @@ def leaderboard_row(rank: int, run: Mapping[str, Any], metric: str) -> dict[str,
         "status": run.get("status"),
         "metric": metric,
         "value": (run.get("summary") or {}).get(metric),
+        # the metric's amendment after the run ended ({sealed, value, by, at, reason}) or None
+        "amended": (run.get("amended") or {}).get(metric),
         "config": run.get("config") or {},
         **provenance(run),
         "created_at": run.get("created_at"),
@@ -135,10 +137,16 @@ def diff_runs(
             flatten(run_a.get("config") or {}), flatten(run_b.get("config") or {}), show_all
         ),
         "summary": _section(run_a.get("summary") or {}, run_b.get("summary") or {}, show_all),
+        # summary values amended after the run ended (the summary section is sealed)
+        "amended": _section(_amended_values(run_a), _amended_values(run_b), show_all),
         "seed": _section({"seed": run_a.get("seed")}, {"seed": run_b.get("seed")}, show_all),
         "datasets": _section(da, db, show_all),
         "environment": env,
     }
+
+
+def _amended_values(run: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: a.get("value") for k, a in (run.get("amended") or {}).items()}
 
 
 def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -154,6 +162,8 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             put(f"config.{k}", i, v)
         for k, v in (r.get("summary") or {}).items():
             put(f"summary.{k}", i, v)
+        for k, a in (r.get("amended") or {}).items():  # beside the sealed value
+            put(f"amended.{k}", i, a.get("value"))
         put("seed", i, r.get("seed"))
         put("status", i, r.get("status"))
         put("runtime_s", i, r.get("runtime_s"))
@@ -169,11 +179,14 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if key == "runtime_s":
             differs = False  # always differs; shown with the others
         rows.append({"key": key, "values": values, "differs": differs})
-    order = {"config": 0, "summary": 1, "seed": 2, "dataset": 3, "env": 4}
+    order = {"config": 0, "summary": 1, "amended": 1, "seed": 2, "dataset": 3, "env": 4}
 
     def group(key: str) -> int:
         # the machine's system/* metrics come after the user's own, in their own group
         return 6 if key.startswith("summary.system/") else order.get(key.split(".")[0], 5)
 
-    rows.sort(key=lambda r: (not r["differs"], group(str(r["key"])), str(r["key"])))
+    def name(key: str) -> str:  # an amended value right after its sealed one
+        return "summary." + key[8:] + "\x00" if key.startswith("amended.") else key
+
+    rows.sort(key=lambda r: (not r["differs"], group(str(r["key"])), name(str(r["key"]))))
     return {"runs": cols, "names": [r.get("name") for r in runs], "rows": rows}

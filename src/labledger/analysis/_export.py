@@ -138,6 +138,7 @@ def sql_export_rows(
         for run_id, key, last, last_nan in conn.execute(mq):
             metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
     rows = []
+    sealed_runs: list[dict[str, Any]] = []
     total = len(runs)
     if on_progress is not None:
         on_progress(0, total)
@@ -173,8 +174,16 @@ def sql_export_rows(
         summ.update(decode_json(s.load_json(summary) or {}))
         row.update({f"summary.{k}": v for k, v in summ.items()})
         rows.append(row)
+        sealed_runs.append({"id": rid, "status": status, "summary": summ})
         if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
             on_progress(len(rows), total)
+    amendments = getattr(store, "_amendments", None)
+    if amendments is not None and sealed_runs:  # amended values beside the sealed ones
+        with engine.connect() as conn:
+            amendments(conn, sealed_runs)
+        for row, sealed in zip(rows, sealed_runs, strict=True):
+            for k, a in sealed["amended"].items():
+                row[f"amended.{k}"] = a.get("value")
     if on_progress is not None:
         on_progress(total, total)
     return rows

@@ -54,6 +54,11 @@ def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar)
     "--top", "-n", default=10, show_default=True, type=click.IntRange(min=1), help="How many runs."
 )
 @click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option(
+    "--amended",
+    is_flag=True,
+    help="Rank by values amended after the runs ended (default: the sealed values, as logged).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
 @store_option
 def best(
@@ -62,12 +67,18 @@ def best(
     filter_: str | None,
     top: int,
     project: str | None,
+    amended: bool,
     as_json: bool,
     store: str | None,
 ) -> None:
-    """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime."""
+    """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime.
+
+    Ranked by the sealed values (what each run logged); an amendment made after a run
+    ended is shown beside its value, and ranks only with --amended."""
     with open_ledger(store) as ledger:
-        rows = ledger.best(metric, mode=mode, filter=filter_, top=top, project=project)
+        rows = ledger.best(
+            metric, mode=mode, filter=filter_, top=top, project=project, amended=amended
+        )
         if not rows:
             _check_metric_exists(ledger, metric, project)
     if as_json:
@@ -118,7 +129,7 @@ def best(
             str(r["rank"]),
             f"{r['id'][:8]}\n{r['name']}",
             r.get("author") or "",
-            fmt_value(r["value"]),
+            fmt_value(r["value"]) + _amended_cell(r.get("amended"), amended),
             cfg,
             commit,
             patch,
@@ -127,6 +138,25 @@ def best(
             fmt_duration(r["runtime_s"]),
         )
     c.print(t)
+    if any(r.get("amended") for r in rows):
+        click.echo(
+            f"amended: {metric} was changed after the run ended (labledger edit); "
+            + (
+                "ranked by the amended values (--amended)"
+                if amended
+                else "ranked by the sealed value, as logged (--amended ranks by the amendment)"
+            )
+        )
+
+
+def _amended_cell(a: Any, amended_view: bool) -> str:
+    """The marker beside a leaderboard value that was amended after the run ended."""
+    if not a:
+        return ""
+    if amended_view:
+        return f"\n(amended; sealed {fmt_value(a.get('sealed'))})"
+    new = "removed" if a.get("value") is None else fmt_value(a.get("value"))
+    return f"\n(amended: {new})"
 
 
 def _check_metric_exists(ledger: Any, metric: str, project: str | None) -> None:
@@ -171,8 +201,8 @@ def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | Non
     c = console()
     c.print(f"[bold]A[/] {d['a']}   [bold]B[/] {d['b']}")
     any_shown = False
-    for section in ("run", "config", "summary", "seed", "datasets"):
-        entries = d[section]
+    for section in ("run", "config", "summary", "amended", "seed", "datasets"):
+        entries = d.get(section)
         if not entries:
             continue
         any_shown = True

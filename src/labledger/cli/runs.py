@@ -36,6 +36,7 @@ _LS_FIELDS = (
     "job_type",
     "parent_run_id",
     "author",
+    "amended",
 )
 
 
@@ -99,6 +100,12 @@ def child_runs(ledger: Any, run_id: str) -> list[dict[str, Any]]:
 @click.option(
     "--tree", is_flag=True, help="Indent child runs under their parent (Optuna trials, sweeps)."
 )
+@click.option(
+    "--amended",
+    is_flag=True,
+    help="Show, filter and sort by summary values as amended after the runs ended "
+    "(default: the sealed values, as logged, with the amendment beside them).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of run objects.")
 @store_option
 def ls(
@@ -108,6 +115,7 @@ def ls(
     limit: int | None,
     columns: str | None,
     tree: bool,
+    amended: bool,
     as_json: bool,
     store: str | None,
 ) -> None:
@@ -123,7 +131,9 @@ def ls(
             click.echo(str(exc))
         return
     with ledger_cm as ledger:
-        runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
+        runs = ledger.runs(
+            project=project, filter=filter_, order_by=sort, limit=limit, amended=amended
+        )
         from ..repro._display import repro_fields
 
         repro = repro_fields(ledger.store, [r["id"] for r in runs])
@@ -172,7 +182,10 @@ def ls(
             key = key or (f"config.{col}" if f"config.{col}" in flat else None)
             if key is not None:
                 matched.add(col)
-            row.append(fmt_value(flat[key]) if key is not None else "")
+            cell = fmt_value(flat[key]) if key is not None else ""
+            if key is not None and key.startswith("summary."):
+                cell += amended_mark(r, key[len("summary.") :], amended)
+            row.append(cell)
         cells.append(row)
     unmatched = [col for col in names if col not in matched]
     if columns and runs and unmatched:
@@ -210,6 +223,17 @@ def ls(
         names, cells, c.width, shrinkable=_SHRINKABLE, droppable=_droppable(names)
     )
     c.print(table)
+    n_amended = sum(1 for r in runs if r.get("amended"))
+    if n_amended:
+        how = (
+            "shown and sorted by amended values (--amended)"
+            if amended
+            else "shown and sorted by their sealed values; --amended uses the amended ones"
+        )
+        click.echo(
+            f"{n_amended} run{'s' if n_amended != 1 else ''} with summary values amended after "
+            f"{'they' if n_amended != 1 else 'it'} ended: {how} (show RUN --history)"
+        )
     if dropped:
         import textwrap
 
@@ -236,6 +260,19 @@ BUILTIN_COLUMNS = (
 )
 _DEFAULT_BUILTINS = ("id", "project", "name", "author", "status", "created", "runtime")
 _SHRINKABLE = {"name": 8, "project": 8, "author": 8, "tags": 6, "repro": 12}
+
+
+def amended_mark(run: dict[str, Any], key: str, amended_view: bool = False) -> str:
+    """The marker after a summary cell whose value was amended after the run ended:
+    `` (amended: NEW)`` beside the sealed value, or `` (amended; sealed OLD)`` when the
+    amended values are shown (``--amended``). Empty for a value as logged."""
+    a = (run.get("amended") or {}).get(key)
+    if not a:
+        return ""
+    if amended_view:
+        return f" (amended; sealed {fmt_value(a.get('sealed'))})"
+    new = "removed" if a.get("value") is None else fmt_value(a.get("value"))
+    return f" (amended: {new})"
 
 
 def _droppable(names: list[str]) -> list[str]:
@@ -361,9 +398,11 @@ def render_history(run: dict[str, Any]) -> None:
         return
     c.print("[bold]history[/] (edits after the run was recorded)")
     for e in edits:
+        what = " (amendment)" if e.get("amendment") else ""
+        why = f"  reason: {e['reason']}" if e.get("reason") else ""
         c.print(
-            f"  {fmt_time(e['at'])}  {e.get('author') or '?'}  {e['field']}: "
-            f"{fmt_value(e.get('old'))} -> {fmt_value(e.get('new'))}",
+            f"  {fmt_time(e['at'])}  {e.get('author') or '?'}  {e['field']}{what}: "
+            f"{fmt_value(e.get('old'))} -> {fmt_value(e.get('new'))}{why}",
             markup=False,
             highlight=False,
         )
@@ -413,6 +452,7 @@ def render_run(run: dict[str, Any]) -> None:
         c.print(t)
     metrics = run.get("metrics") or {}
     summary = run["summary"] or {}
+    amended = run.get("amended") or {}
     # the user's own metrics first; the machine's system/* in their own group after them
     for title, keys in (
         ("summary", [k for k in summary if not k.startswith("system/")]),
@@ -421,18 +461,30 @@ def render_run(run: dict[str, Any]) -> None:
         if not keys:
             continue
         t = Table(title=title, title_justify="left", header_style="bold")
-        for col in ("key", "value", "min", "max", "points"):
-            t.add_column(col, no_wrap=col != "key")
+        cols: tuple[str, ...] = ("key", "value", "min", "max", "points")
+        if amended and title == "summary":  # the amendment beside the sealed value
+            cols = ("key", "value", "amended", "min", "max", "points")
+        for col in cols:
+            t.add_column(col, no_wrap=col not in ("key", "amended"), overflow="fold")
         for k in keys:
             m = metrics.get(k, {})
+            extra: tuple[str, ...] = ()
+            if len(cols) == 6:
+                extra = (_amendment_text(amended.get(k)),)
             t.add_row(
                 k,
                 fmt_value(summary[k]),
+                *extra,
                 fmt_value(m.get("min", "")),
                 fmt_value(m.get("max", "")),
                 str(m.get("count", "")),
             )
         c.print(t)
+        if len(cols) == 6:
+            c.print(
+                "[dim]value: sealed when the run ended (as logged); amended: changed after "
+                "the end (labledger edit), not used for rankings unless --amended[/]"
+            )
     env = run.get("env") or {}
     if env:
         from ..capture.render import render_env_lines
@@ -502,6 +554,16 @@ def render_run(run: dict[str, Any]) -> None:
             c.print("  " + line, markup=False)
     if run.get("error") and run["status"] in ("failed", "crashed", "killed"):
         c.print(f"[bold red]error[/]\n{run['error'][-2000:]}", markup=True, highlight=False)
+
+
+def _amendment_text(a: dict[str, Any] | None) -> str:
+    if not a:
+        return ""
+    new = "removed" if a.get("value") is None else fmt_value(a.get("value"))
+    text = f"AMENDED {new} by {a.get('by') or '?'} {fmt_time(a.get('at'))}"
+    if a.get("reason"):
+        text += f" ({a['reason']})"
+    return text
 
 
 def _size(n: Any) -> str:

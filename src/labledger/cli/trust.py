@@ -49,8 +49,10 @@ def _parse_summary(items: tuple[str, ...]) -> dict[str, Any]:
     "--summary",
     "summary",
     multiple=True,
-    help="Set an explicit summary value KEY=VALUE (KEY= removes it; repeatable).",
+    help="Set an explicit summary value KEY=VALUE (KEY= removes it; repeatable). Once the run "
+    "ended this is an amendment: the sealed value stays, and the amended one is shown beside it.",
 )
+@click.option("--reason", default=None, help="Why: kept with the edit events (amendments).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored edit events as JSON.")
 @store_option
 def edit(
@@ -59,11 +61,14 @@ def edit(
     tags: tuple[str, ...],
     untags: tuple[str, ...],
     summary: tuple[str, ...],
+    reason: str | None,
     as_json: bool,
     store: str | None,
 ) -> None:
     """Edit a run's notes, tags or summary (also once it finished); each change is an edit
-    event (who, when, old -> new) shown by `show --history` and kept in the audit chain."""
+    event (who, when, old -> new) shown by `show --history` and kept in the audit chain.
+    A summary value changed after the run ended is an amendment: `ls`, `best`, `show` and
+    the UI keep showing the sealed value, with the amendment beside it."""
     from .._author import local_author
     from ..store import Actor, Location, WriteCore
 
@@ -73,6 +78,7 @@ def edit(
         "add_tags": list(tags),
         "remove_tags": list(untags),
         "summary": values or None,
+        "reason": reason,
     }
     with open_ledger(store) as ledger:
         if Location.of(ledger.store.uri).is_remote:
@@ -88,7 +94,13 @@ def edit(
         click.echo("nothing changed")
         return
     for e in edits:
-        click.echo(f"{e['field']}: {e['old']!r} -> {e['new']!r}  (by {e['author']})")
+        what = "amended " if e.get("amendment") else ""
+        click.echo(f"{what}{e['field']}: {e['old']!r} -> {e['new']!r}  (by {e['author']})")
+    if any(e.get("amendment") for e in edits):
+        click.echo(
+            "the sealed value stays the run's result (rankings, cite); the amendment is shown "
+            "beside it"
+        )
 
 
 @click.group()
@@ -146,13 +158,30 @@ def audit_head(project: str | None, as_json: bool, store: str | None) -> None:
 @click.command()
 @click.argument("run_ref", metavar="RUN")
 @click.option("--metric", "-m", default=None, help="The metric to cite (default: every metric).")
+@click.option(
+    "--amended",
+    is_flag=True,
+    help="Cite values amended after the run ended (marked '(amended)') instead of the sealed ones.",
+)
 @store_option
-def cite(run_ref: str, metric: str | None, store: str | None) -> None:
-    """Print a citation of a finished run's result: metric, value, run and record hash."""
+def cite(run_ref: str, metric: str | None, amended: bool, store: str | None) -> None:
+    """Print a citation of a finished run's result: metric, value, run and record hash.
+
+    The values are the sealed ones, as the run logged them; --amended cites an amendment."""
     from .._cite import cite as make
+    from ._output import err
 
     with open_ledger(store) as ledger:
-        click.echo(make(run_ref, metric, store=ledger))
+        text = make(run_ref, metric, store=ledger, amended=amended)
+        changed = ledger.get(run_ref).get("amended") or {}
+    click.echo(text)
+    cited = {metric} if metric is not None else set(changed)
+    left = sorted(k for k in cited if k in changed)
+    if left and not amended:
+        err(
+            f"note: {', '.join(left)} {'was' if len(left) == 1 else 'were'} amended after the "
+            "run ended; the sealed value is cited (--amended cites the amendment)"
+        )
 
 
 @click.command()

@@ -31,6 +31,7 @@ class EditBody(BaseModel):
     add_tags: list[str] = Field(default_factory=list, max_length=1000)
     remove_tags: list[str] = Field(default_factory=list, max_length=1000)
     summary: dict[str, Any] | None = None
+    reason: str | None = Field(default=None, max_length=10_000)
 
 
 def _run_owner(ref: str, request: Request) -> str:
@@ -54,6 +55,7 @@ def edit_run(
         add_tags=body.add_tags,
         remove_tags=body.remove_tags,
         summary=decode_json(body.summary) if body.summary else None,
+        reason=body.reason,
     )
     return LedgerJSONResponse({"run_id": run_id, "edits": edits})
 

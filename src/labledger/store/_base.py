@@ -223,8 +223,12 @@ class AuditTrail(Protocol):
         remove_tags: Sequence[str] = (),
         summary: dict[str, Any] | None = None,
         actor: str | None = None,
+        reason: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Edit notes, tags or explicit summary values; return the stored edit events."""
+        """Edit notes, tags or explicit summary values; return the stored edit events.
+
+        On a sealed run a summary change is an amendment (the sealed value stays stored,
+        see store/_amend.py); ``reason`` is kept with each edit event."""
         ...
 
     def verify_run(self, ref: str) -> dict[str, Any]:

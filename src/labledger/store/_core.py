@@ -352,9 +352,11 @@ class WriteCore:
         add_tags: Sequence[str] = (),
         remove_tags: Sequence[str] = (),
         summary: dict[str, Any] | None = None,
+        reason: str | None = None,
     ) -> tuple[str, list[dict[str, Any]]]:
         """Edit notes, tags or explicit summary values as ``actor`` (ownership checked);
-        returns ``(run_id, edit events)``, each naming ``actor``."""
+        returns ``(run_id, edit events)``, each naming ``actor``. A summary value changed
+        after the run ended is an amendment (``reason`` kept with it; store/_amend.py)."""
         run_id, _ = self.owned(actor, ref)
         if notes is not None:
             _check_limits({"notes": notes})
@@ -367,6 +369,7 @@ class WriteCore:
             remove_tags=remove_tags,
             summary=summary,
             actor=actor.user,
+            reason=reason,
         )
         return run_id, edits
 

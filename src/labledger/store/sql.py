@@ -35,6 +35,7 @@ from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
 from ._access_sql import AccessSqlMixin
+from ._amend import amended_from_edits
 from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch
@@ -664,6 +665,11 @@ class SqlStore(
         arts = self.list_run_artifacts(run_id)
         run["artifacts"], run["used_artifacts"] = arts["produced"], arts["consumed"]
         run["edits"] = self.run_edits(run_id)
+        run["amended"] = (
+            amended_from_edits(run["summary"], run["edits"])
+            if run["status"] in SEALED_STATUSES
+            else {}
+        )
         run["record_sha256"] = self.record_sha256(run_id)
         return run
 
@@ -747,7 +753,9 @@ class SqlStore(
                     q = q.offset(offset)
                 rows = list(conn.execute(q).mappings())
             metrics = self._metric_summaries(conn, [r["id"] for r in rows])
-        return [self._row_to_run(r, metrics.get(r["id"], {})) for r in rows]
+            runs = [self._row_to_run(r, metrics.get(r["id"], {})) for r in rows]
+            self._amendments(conn, runs)
+        return runs
 
     def count_runs(
         self,

@@ -1,6 +1,6 @@
 // Analysis page for a project: leaderboard and parameter importance for a chosen
 // metric, with parallel coordinates and a scatter over the (filtered) runs.
-import { el, clear, flatten, fmtValue, section, statusBadge, fmtCount } from "./util.js";
+import { el, clear, flatten, fmtValue, section, statusBadge, fmtCount, amendedMarker } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { barList } from "./plots.js";
 import { renderRelations } from "./compare.js";
@@ -69,7 +69,9 @@ export async function renderAnalysis(main, project, q, ctx) {
           return el("tr", null, el("td", { class: "num", text: String(r.rank ?? i + 1) }),
             el("td", { class: "run-name-cell" }, el("a", { href: `#/run/${encodeURIComponent(r.id)}`, title: r.name || r.id, text: r.name || String(r.id).slice(0, 8) })),
             el("td", null, r.status ? statusBadge(r.status) : null),
-            el("td", { class: "num strong", text: fmtValue(r.value ?? (r.summary || {})[state.metric]) }),
+            el("td", { class: "num strong" }, fmtValue(r.value ?? (r.summary || {})[state.metric]),
+              // ranked by the sealed value; an amendment made after the run ended beside it
+              r.amended ? " " : null, amendedMarker({ amended: r.amended ? { [state.metric]: r.amended } : {} }, state.metric)),
             cfgKeys.map((k) => el("td", { class: "num mono", text: fmtValue(flat[k]) })));
         }))))
         : el("p", { class: "muted", text: "No run has this metric." }));

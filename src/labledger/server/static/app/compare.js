@@ -1,6 +1,6 @@
 // Compare page: overlaid metric charts (x = step or time, smoothing), config and summary
 // diff tables, parallel coordinates and a scatter plot over the compared runs.
-import { el, clear, colorFor, flatten, fmtValue, section, statusBadge, viridis } from "./util.js";
+import { el, clear, colorFor, flatten, fmtValue, section, statusBadge, viridis, amendedMarker } from "./util.js";
 import { api } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { drawParcoords, drawScatter } from "./plots.js";
@@ -134,7 +134,12 @@ export async function renderCompare(main, q, ctx) {
       el("tbody", null, keys.map((k) => {
         const vals = runs.map((r) => get(r, k));
         return el("tr", { class: differs(vals) ? "differs" : "" }, el("th", { class: "mono", text: k }),
-          vals.map((v) => el("td", { class: "mono", text: v === undefined ? "—" : fmtValue(v) })));
+          vals.map((v, i) => {
+            const td = el("td", { class: "mono", text: v === undefined ? "—" : fmtValue(v) });
+            const mark = title === "summary" ? amendedMarker(runs[i], k) : null;
+            if (mark) td.append(" ", mark);
+            return td;
+          }));
       })));
   }
   function renderDiff() {

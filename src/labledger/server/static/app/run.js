@@ -4,7 +4,7 @@
 // packages, hardware, seed), datasets, artifacts, lineage and reproduction verdicts.
 // Values that were not recorded show as absent ("—"), never as "null". A running run
 // refreshes itself every two seconds.
-import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge } from "./util.js";
+import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge, amendedMarker } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { renderChildren } from "./group.js";
@@ -72,11 +72,19 @@ export async function renderRun(main, ref, q, ctx) {
     );
   }
 
+  // the sealed value (as logged), and an amendment made after the run ended beside it
+  function valueCell(k, v) {
+    const td = el("td", { class: "num strong", text: fmtValue(v) });
+    const mark = amendedMarker(run, k);
+    if (mark) td.append(" ", mark);
+    return td;
+  }
+
   function statTable(entries) {
     return el("table", { class: "grid compact stats" },
       el("thead", null, el("tr", null, ["Metric", "Value", "Min", "Max", "Points", "Last step"].map((h, i) => el("th", { class: i ? "num" : "", text: h })))),
       el("tbody", null, entries.map(([k, v, m]) => el("tr", null,
-        el("td", { class: "mono", text: k }), el("td", { class: "num strong", text: fmtValue(v) }),
+        el("td", { class: "mono", text: k }), valueCell(k, v),
         ...(m ? [m.min, m.max, m.count, m.last_step] : [undefined, undefined, undefined, undefined]).map((x) => absentCell(x, "num"))))));
   }
 
@@ -111,7 +119,8 @@ export async function renderRun(main, ref, q, ctx) {
       el("summary", { text: `History (${edits.length} edit${edits.length === 1 ? "" : "s"})` }),
       el("table", { class: "grid compact" }, el("tbody", null, edits.map((e) => el("tr", { class: "edit-row" },
         el("td", { text: fmtTime(e.at) }), el("td", { text: e.author || "?" }), el("td", { class: "mono", text: e.field }),
-        el("td", { class: "mono", text: `${fmtValue(e.old)} → ${fmtValue(e.new)}` }))))));
+        el("td", { class: "mono", text: `${fmtValue(e.old)} → ${fmtValue(e.new)}` }),
+        el("td", { class: "muted", text: (e.amendment ? "amendment" : "") + (e.reason ? `${e.amendment ? ": " : ""}${e.reason}` : "") }))))));
   }
 
   function renderOverview() {

@@ -2,7 +2,7 @@
 // column chooser for config and summary keys, multi-select to compare, live refresh.
 // The name column stays put while the table scrolls sideways; a sparkline column draws
 // one chosen metric of every run on the page (like W&B's run table).
-import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, statusBadge, verdictBadge } from "./util.js";
+import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, statusBadge, verdictBadge, amendedMarker } from "./util.js";
 import { api, ApiError } from "./api.js";
 
 const PAGE_SIZES = [25, 50, 100, 250, 500, 1000];
@@ -168,6 +168,9 @@ export async function renderRuns(main, project, q, ctx) {
           const v = c.value(r);
           td.textContent = c.fmt ? c.fmt(v) : fmtValue(v);
           if (typeof v === "string" && v.length > 40) td.title = v;
+          // the sealed value, with an amendment made after the run ended beside it
+          const mark = c.key.startsWith("summary.") ? amendedMarker(r, c.key.slice(8)) : null;
+          if (mark) { td.append(" ", mark); td.classList.add("has-amendment"); }
         }
         tr.append(td);
       }

@@ -130,6 +130,18 @@ export function statusBadge(status) {
   return el("span", { class: `badge status-${/^[a-z]+$/.test(status) ? status : "unknown"}`, text: status });
 }
 
+// A summary value amended after its run ended (labledger edit): the sealed value stays
+// what is shown and ranked; this marker carries the amendment beside it. null when the
+// value is as logged.
+export function amendedMarker(run, key) {
+  const a = ((run && run.amended) || {})[key];
+  if (!a) return null;
+  const value = a.value === null || a.value === undefined ? "removed" : fmtValue(a.value);
+  const title = `amended after the run ended: ${fmtValue(a.sealed)} (sealed, as logged) → ${value}, by ${a.by || "?"} at ${fmtTime(a.at)}` +
+    (a.reason ? ` (${a.reason})` : "") + ". Rankings and citations use the sealed value.";
+  return el("span", { class: "badge amended", title, dataset: { key, amended: value } }, `amended → ${value}`);
+}
+
 // Reproduction verdicts (labledger repro), as `labledger show` / `ls` word them.
 export const VERDICTS = {
   "reproduced": "✓ reproduced",
