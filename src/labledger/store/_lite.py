@@ -525,6 +525,12 @@ def record_fields(con: sqlite3.Connection, run_id: str) -> dict[str, str]:
         (run_id,),
     ):
         rec.artifact(*a)
+    for f in con.execute(
+        "SELECT f.version_id, f.path, f.sha256, f.size FROM artifact_files f "
+        "JOIN artifact_versions v ON v.id = f.version_id WHERE v.run_id = ?",
+        (run_id,),
+    ):
+        rec.file(*f)
     for u in con.execute(
         "SELECT version_id FROM artifact_uses WHERE run_id = ? ORDER BY version_id", (run_id,)
     ):
