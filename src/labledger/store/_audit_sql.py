@@ -295,7 +295,7 @@ class AuditSqlMixin:
                 .where(t.c.run_id == rid, t.c.key.in_(sorted(keys)))
                 .order_by(t.c.key, t.c.id)
             )
-            got = prefix_digests(conn.execute(q).tuples(), keys)
+            got = prefix_digests((tuple(r) for r in conn.execute(q)), keys)
             for key, wanted in sorted(keys.items()):
                 for n, digest in sorted(wanted.items()):
                     if got.get((key, n)) != digest:

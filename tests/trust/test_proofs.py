@@ -1,0 +1,239 @@
+"""Complete proofs (docs/trust.md): the sealed record covers each artifact's manifest, `audit
+verify` re-derives version digests from the file rows, `artifacts get` refuses files that are
+not the sealed manifest, and a chain entry may change only what its kind allows.
+
+Real processes: training scripts and the CLI run as subprocesses; the attacker writes the
+database directly (SQLite file or PostgreSQL), with labledger's own code at hand.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from .test_trust import _env, cli, sql
+
+TRAIN_WITH_MODEL = """
+import labledger, pathlib
+p = pathlib.Path({weights!r})
+p.write_bytes({payload!r})
+with labledger.init("vision", name={name!r}, config={{"lr": 0.1}}, capture=False) as run:
+    for i in range(50):
+        run.log({{"acc": 0.5 + i / 100}})
+    run.log_model(p)
+print(run.id)
+"""
+
+
+def _train_model(store: str, cwd: Path, name: str, payload: bytes) -> str:
+    code = TRAIN_WITH_MODEL.format(weights=str(cwd / f"{name}.pt"), payload=payload, name=name)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(store, {"LABLEDGER_ARTIFACTS_URI": str(cwd / "blobs")}),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _query(store: str, statement: str, **params: Any) -> list[Any]:
+    engine = sa.create_engine(store.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(statement), params).all())
+    finally:
+        engine.dispose()
+
+
+def _cli_blobs(store: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "labledger.cli", *args],
+        env=_env(store, {"LABLEDGER_ARTIFACTS_URI": str(cwd / "blobs")}),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_file_row_pointed_at_another_runs_blob_is_caught(
+    any_store_uri: str, isolated_env: Path
+) -> None:
+    a = _train_model(any_store_uri, isolated_env, "a", b"weights of run a" * 10)
+    b = _train_model(any_store_uri, isolated_env, "b", b"weights of run b, the better ones")
+    assert cli(any_store_uri, "audit", "verify").returncode == 0
+    got = _cli_blobs(any_store_uri, isolated_env, "artifacts", "get", "vision/model:v0", "-o", "x")
+    assert got.returncode == 0 and "verified" in got.stdout, got.stdout + got.stderr
+
+    # run a's model now points at run b's blob (sha256 and size both right for that blob)
+    (vid_a,) = _query(any_store_uri, "SELECT id FROM artifact_versions WHERE run_id = :r", r=a)[0]
+    (vid_b,) = _query(any_store_uri, "SELECT id FROM artifact_versions WHERE run_id = :r", r=b)[0]
+    sha_b, size_b = _query(
+        any_store_uri, "SELECT sha256, size FROM artifact_files WHERE version_id = :v", v=vid_b
+    )[0]
+    sql(
+        any_store_uri,
+        "UPDATE artifact_files SET sha256 = :s, size = :n WHERE version_id = :v",
+        s=sha_b,
+        n=size_b,
+        v=vid_a,
+    )
+    bad = cli(any_store_uri, "audit", "verify")
+    assert bad.returncode == 1, bad.stdout
+    assert f"vision/{a} field artifact.model:v0" in bad.stdout
+    assert "file rows hash to" in bad.stdout  # the version digest, re-derived
+    swapped = _cli_blobs(
+        any_store_uri, isolated_env, "artifacts", "get", "vision/model:v0", "-o", "y"
+    )
+    assert swapped.returncode == 1 and "damaged" in swapped.stdout + swapped.stderr
+    assert not (isolated_env / "y" / "a.pt").exists()
+
+    # the attacker also recomputes the version digest: the sealed record still says otherwise
+    from labledger.store._manifest import manifest_digest
+
+    files = [{"path": "a.pt", "sha256": sha_b, "size": size_b}]
+    sql(
+        any_store_uri,
+        "UPDATE artifact_versions SET sha256 = :s WHERE id = :v",
+        s=manifest_digest("file", files),
+        v=vid_a,
+    )
+    still = cli(any_store_uri, "audit", "verify", "--json")
+    assert still.returncode == 1
+    fields = {(p["run_id"], p["field"]) for p in json.loads(still.stdout)["problems"]}
+    assert (a, "artifact.model:v0") in fields and (a, "artifacts") in fields
+    refused = _cli_blobs(
+        any_store_uri, isolated_env, "artifacts", "get", "vision/model:v0", "-o", "z"
+    )
+    assert refused.returncode == 1
+    assert f"not the one run {a[:12]} sealed" in refused.stdout + refused.stderr
+    assert not (isolated_env / "z" / "a.pt").exists()
+
+
+def _forge_late_entry(store: str, run_id: str) -> None:
+    """What an attacker with database access and labledger's code does after rewriting rows:
+    append a fresh chain entry that matches them (the old head stays in the chain)."""
+    from labledger.store import open_store
+
+    st = open_store(store)
+    try:
+        with st._tx() as conn:  # type: ignore[attr-defined]
+            st._append_entry(conn, "vision", run_id, "late")  # type: ignore[attr-defined]
+    finally:
+        st.close()
+
+
+def test_a_forged_late_entry_over_a_rewritten_run_fails_verify_with_and_without_head(
+    any_store_uri: str, isolated_env: Path
+) -> None:
+    run = _train_model(any_store_uri, isolated_env, "winner", b"w")
+    published = json.loads(cli(any_store_uri, "audit", "head", "--json").stdout)[0]["head"]
+    sql(any_store_uri, "UPDATE runs SET config = :c WHERE id = :r", c='{"lr": 0.01}', r=run)
+    sql(
+        any_store_uri,
+        "UPDATE metric_summary SET max = 0.999, last = 0.999 WHERE run_id = :r AND key = 'acc'",
+        r=run,
+    )
+    assert cli(any_store_uri, "audit", "verify").returncode == 1  # before the forged entry
+    _forge_late_entry(any_store_uri, run)
+    for args in ((), ("--head", published)):
+        out = cli(any_store_uri, "audit", "verify", *args)
+        assert out.returncode == 1, out.stdout
+        assert f"vision/{run} field config" in out.stdout
+        assert f"vision/{run} field metric.acc" in out.stdout
+        assert "'late' entry changed config, which was sealed" in out.stdout
+    # one run's check (cite/check and the run page use it) says the same
+    from labledger.store import open_store
+
+    st = open_store(any_store_uri)
+    try:
+        problems = {p["field"] for p in st.verify_run(run)["problems"]}
+    finally:
+        st.close()
+    assert {"config", "metric.acc"} <= problems
+
+
+def test_late_points_may_only_add_and_an_honest_late_entry_verifies(store_uri: str) -> None:
+    from labledger.store import Batch, open_store
+
+    st = open_store(store_uri)
+    try:
+        now = time.time()
+        st.create_run({"id": "e" * 32, "project": "vision", "name": "r", "status": "running"})
+        pts = ([0, 1, 2], [0.1, 0.2, 0.3], [now - 3, now - 2, now - 1])
+        st.write_batch(Batch("e" * 32, metrics={"acc": pts}))
+        st.write_batch(Batch("e" * 32, run_update={"status": "finished", "ended_at": now + 10}))
+        # a point spilled before the end, replayed by `labledger sync`: a late entry
+        st.write_batch(Batch("e" * 32, metrics={"acc": ([3], [0.4], [now])}), late=True)
+        kinds = [k for (k,) in _query(store_uri, "SELECT kind FROM audit_log ORDER BY seq")]
+        assert kinds == ["seal", "late"]
+        assert st.audit_verify()["ok"], st.audit_verify()["problems"]
+
+        # rewriting a sealed point, then chaining a late entry that adds one more
+        sql(
+            store_uri,
+            "UPDATE metric_chunks SET vals = :v WHERE run_id = :r AND step_min = 0",
+            v=b"".join(x.to_bytes(8, "little") for x in (0, 0, 0)),
+            r="e" * 32,
+        )
+        st.write_batch(Batch("e" * 32, metrics={"acc": ([4], [0.5], [now])}), late=True)
+        result = st.audit_verify()
+        assert not result["ok"]
+        assert any(
+            p["field"] == "series.acc" and "not the ones sealed" in p["message"]
+            for p in result["problems"]
+        ), result["problems"]
+    finally:
+        st.close()
+
+
+def test_a_record_sealed_in_format_1_still_verifies_and_edits_upgrade_it(
+    store_uri: str, tmp_path: Path
+) -> None:
+    import labledger
+    from labledger.store import open_store
+    from labledger.store._audit_core import chain_entry
+    from labledger.store._schema import audit_log
+
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"weights")
+    with labledger.init(
+        "vision", store=store_uri, artifacts=str(tmp_path / "blobs"), capture=False
+    ) as r:
+        r.log({"acc": 0.9})
+        r.log_model(f)
+    st = open_store(store_uri)
+    try:
+        with st._tx() as conn:  # type: ignore[attr-defined]
+            # the entry a store sealed before format 2 (no manifest, no point counts)
+            conn.execute(sa.text("DELETE FROM audit_log"))
+            old = st._record_fields(conn, [r.id], {r.id: 1})[r.id]  # type: ignore[attr-defined]
+            assert "format" not in old and not any(k.startswith("artifact.") for k in old)
+            row = chain_entry(
+                None,
+                project="vision",
+                run_id=r.id,
+                kind="seal",
+                edit_id=None,
+                fields=old,
+                now=time.time(),
+            )
+            conn.execute(sa.insert(audit_log).values(**row))
+        assert st.audit_verify()["ok"], st.audit_verify()["problems"]
+        assert st.verify_run(r.id)["problems"] == []
+        st.edit_run(r.id, notes="still the best", actor="alice")
+        raw = _query(store_uri, "SELECT fields FROM audit_log ORDER BY seq DESC")[0][0]
+        fields = json.loads(raw) if isinstance(raw, str) else raw
+        assert fields["format"] == "2" and "artifact.model:v0" in fields
+        assert st.audit_verify()["ok"], st.audit_verify()["problems"]
+    finally:
+        st.close()
