@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "base",
         [
             "labledger._author",
+            "labledger._dsse",
             "labledger._exceptions",
             "labledger._html",
             "labledger._limits",

@@ -237,3 +237,78 @@ def test_a_record_sealed_in_format_1_still_verifies_and_edits_upgrade_it(
         assert st.audit_verify()["ok"], st.audit_verify()["problems"]
     finally:
         st.close()
+
+
+# -- signed heads ------------------------------------------------------------------------
+
+
+def _independent_dsse_payload(envelope: dict[str, Any], public_pem: bytes) -> Any:
+    """Check a DSSE envelope with `cryptography` alone (not labledger's code): the PAE of
+    the DSSE v1 spec, an Ed25519 signature by the given key."""
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    body = base64.b64decode(envelope["payload"])
+    ptype = envelope["payloadType"].encode()
+    pae = b"DSSEv1 " + b"%d " % len(ptype) + ptype + b" %d " % len(body) + body
+    key = load_pem_public_key(public_pem)
+    key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae)  # type: ignore[union-attr]
+    return json.loads(body)
+
+
+def test_a_signed_head_verifies_and_a_tampered_or_foreign_one_is_refused(
+    store_uri: str, isolated_env: Path
+) -> None:
+    import base64
+
+    _train_model(store_uri, isolated_env, "a", b"a")
+    made = cli(store_uri, "audit", "keygen", "-o", str(isolated_env / "keys" / "head.key"))
+    assert made.returncode == 0, made.stderr
+    key, pub = isolated_env / "keys" / "head.key", isolated_env / "keys" / "head.key.pub"
+    assert key.stat().st_mode & 0o077 == 0  # the private key is the owner's only
+    signed = cli(store_uri, "audit", "head", "--sign", str(key))
+    assert signed.returncode == 0, signed.stderr
+    envelope = json.loads(signed.stdout)
+    head = json.loads(cli(store_uri, "audit", "head", "--json").stdout)[0]
+    payload = _independent_dsse_payload(envelope, pub.read_bytes())
+    assert payload["project"] == "vision" and payload["head"] == head["head"]
+    assert payload["entries"] == head["seq"] and payload["time"].endswith("Z")
+
+    published = isolated_env / "HEAD.json"
+    published.write_text(signed.stdout)
+    _train_model(store_uri, isolated_env, "b", b"b")  # the chain grows past the head: fine
+    ok = cli(store_uri, "audit", "verify", "--head", str(published), "--key", str(pub))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "signed head of vision (entry 1" in ok.stdout and "signature ok" in ok.stdout
+    no_key = cli(store_uri, "audit", "verify", "--head", str(published))
+    assert no_key.returncode != 0 and "--key" in no_key.stderr
+
+    # a head whose payload was changed after signing (another hash) is refused
+    forged = dict(envelope)
+    body = dict(payload, head="0" * 64)
+    forged["payload"] = base64.b64encode(json.dumps(body).encode()).decode()
+    (isolated_env / "forged.json").write_text(json.dumps(forged))
+    bad = cli(
+        store_uri, "audit", "verify", "--head", str(isolated_env / "forged.json"), "--key", str(pub)
+    )
+    assert bad.returncode == 1 and "no valid signature" in bad.stdout + bad.stderr
+
+    # signed by somebody else's key
+    other = isolated_env / "other.key"
+    assert cli(store_uri, "audit", "keygen", "-o", str(other)).returncode == 0
+    theirs = cli(store_uri, "audit", "head", "--sign", str(other)).stdout
+    (isolated_env / "theirs.json").write_text(theirs)
+    refused = cli(
+        store_uri, "audit", "verify", "--head", str(isolated_env / "theirs.json"), "--key", str(pub)
+    )
+    assert refused.returncode == 1 and "no valid signature" in refused.stdout + refused.stderr
+
+    # a validly signed head that the store no longer holds: history was rewritten
+    from .test_trust import _rechain
+
+    sql(store_uri, "UPDATE runs SET notes = 'rewritten' WHERE name = 'a'")
+    _rechain(store_uri)
+    rewritten = cli(store_uri, "audit", "verify", "--head", str(published), "--key", str(pub))
+    assert rewritten.returncode == 1
+    assert "signature ok" in rewritten.stdout and "rewritten" in rewritten.stdout
