@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     (
         "readers and importers",
         [
+            "labledger._attest",
             "labledger._cite",
             "labledger._ledger",
             "labledger.analysis",

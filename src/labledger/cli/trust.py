@@ -1,4 +1,4 @@
-"""``labledger edit``, ``labledger audit verify|head``, ``labledger cite``, ``labledger check``.
+"""``labledger edit``, ``audit verify|head|keygen``, ``attest``, ``cite``, ``check``.
 
 Thin commands over the store's edit and audit methods and :mod:`labledger._cite`;
 see docs/trust.md.
@@ -14,7 +14,7 @@ import click
 
 from ._output import emit_json, open_ledger, store_option
 
-__all__ = ["audit", "check", "cite", "edit"]
+__all__ = ["attest", "audit", "check", "cite", "edit"]
 
 
 def _parse_summary(items: tuple[str, ...]) -> dict[str, Any]:
@@ -316,3 +316,49 @@ def check(source: str, as_json: bool, store: str | None) -> None:
         click.echo(str(report))  # one line per citation, never wrapped
     if not report.ok:
         sys.exit(1)
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the attestation ('-' for stdout).",
+)
+@click.option(
+    "--sign",
+    "sign",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Sign with this private key (`audit keygen`): writes a DSSE envelope around it.",
+)
+@store_option
+def attest(run_ref: str, output: str, sign: str | None, store: str | None) -> None:
+    """Write an ended run's provenance: an in-toto Statement v1 with a SLSA Provenance v1
+    predicate (artifacts as subjects; config, seed, command; commit, data, packages)."""
+    import json
+
+    from .._attest import attestation, signed_attestation
+
+    key = None
+    if sign is not None:
+        from .._dsse import load_private_key
+
+        key = load_private_key(sign)
+    with open_ledger(store) as ledger:
+        statement = attestation(ledger, run_ref)
+    doc = statement if key is None else signed_attestation(statement, key)
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    Path(output).write_text(text, encoding="utf-8")
+    what = "signed attestation (DSSE)" if key is not None else "attestation"
+    click.echo(
+        f"{what} of run {statement['predicate']['runDetails']['metadata']['invocationId'][:12]}: "
+        f"{len(statement['subject'])} subject(s) -> {output}",
+        err=True,
+    )
