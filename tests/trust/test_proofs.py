@@ -312,3 +312,120 @@ def test_a_signed_head_verifies_and_a_tampered_or_foreign_one_is_refused(
     rewritten = cli(store_uri, "audit", "verify", "--head", str(published), "--key", str(pub))
     assert rewritten.returncode == 1
     assert "signature ok" in rewritten.stdout and "rewritten" in rewritten.stdout
+
+
+# -- standard provenance -----------------------------------------------------------------
+
+SCHEMA = Path(__file__).parent / "schemas" / "intoto-statement-v1-slsa-provenance-v1.schema.json"
+
+TRAIN_IN_REPO = """
+import labledger, pathlib
+pathlib.Path("model.pt").write_bytes(b"trained weights")
+with labledger.init("vision", name="attested", config={"lr": 0.05}, seed=7) as run:
+    run.log_dataset("digits.csv", name="digits")
+    for i in range(20):
+        run.log({"acc": 0.8 + i / 100})
+    run.log_model("model.pt")
+print(run.id)
+"""
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=alice@lab.example", "-c", "user.name=Alice", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_attestation_is_an_in_toto_slsa_statement_an_independent_reader_accepts(
+    store_uri: str, isolated_env: Path
+) -> None:
+    import base64
+
+    import jsonschema
+    from cryptography.exceptions import InvalidSignature
+
+    repo = isolated_env / "repo"
+    repo.mkdir()
+    (repo / "train.py").write_text(TRAIN_IN_REPO)
+    (repo / "digits.csv").write_text("x,y\n1,2\n")
+    (repo / ".gitignore").write_text(".labledger/\nmodel.pt\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "train")
+    out = subprocess.run(
+        [sys.executable, "train.py"],
+        env=_env(
+            store_uri, {"LABLEDGER_CAPTURE": "on", "LABLEDGER_ARTIFACTS_URI": str(repo / "blobs")}
+        ),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    doc = json.loads(cli(store_uri, "show", run_id, "--json").stdout)
+
+    made = cli(store_uri, "attest", run_id[:10], "-o", str(isolated_env / "prov.json"))
+    assert made.returncode == 0, made.stderr
+    statement = json.loads((isolated_env / "prov.json").read_text())
+    jsonschema.validate(statement, json.loads(SCHEMA.read_text()))
+
+    (model,) = doc["artifacts"]
+    assert statement["subject"] == [
+        {
+            "name": f"{model['uri']}/model.pt",
+            "digest": {"sha256": model["files"][0]["sha256"]},
+            "annotations": {"artifact": model["uri"], "kind": "model", "manifest": model["sha256"]},
+        }
+    ]
+    build = statement["predicate"]["buildDefinition"]
+    assert build["externalParameters"]["config"] == {"lr": 0.05}
+    assert build["externalParameters"]["seed"] == 7
+    assert build["externalParameters"]["command"]["argv"] == ["train.py"]
+    deps = {d["name"]: d for d in build["resolvedDependencies"]}
+    assert deps["source"]["digest"] == {"gitCommit": doc["env"]["git"]["commit"]}
+    assert deps["dataset:digits"]["digest"] == {"sha256": doc["datasets"][0]["sha256"]}
+    assert deps["labledger"]["uri"].startswith("pkg:pypi/labledger@")
+    products = {b["name"]: b for b in statement["predicate"]["runDetails"]["byproducts"]}
+    assert products["labledger-record"]["digest"] == {"sha256": doc["record_sha256"]}
+    assert products["reproduction-verdict"]["annotations"]["verdict"] == "none"
+    assert statement["predicate"]["runDetails"]["metadata"]["invocationId"] == run_id
+
+    # signed: a DSSE envelope whose signature cryptography checks on its own
+    key = isolated_env / "attest.key"
+    assert cli(store_uri, "audit", "keygen", "-o", str(key)).returncode == 0
+    signed = cli(
+        store_uri, "attest", run_id, "-o", str(isolated_env / "prov.dsse.json"), "--sign", str(key)
+    )
+    assert signed.returncode == 0, signed.stderr
+    envelope = json.loads((isolated_env / "prov.dsse.json").read_text())
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    pub = Path(str(key) + ".pub").read_bytes()
+    payload = _independent_dsse_payload(envelope, pub)
+    jsonschema.validate(payload, json.loads(SCHEMA.read_text()))
+    assert payload["subject"] == statement["subject"]
+
+    # a subject digest changed after signing no longer verifies
+    payload["subject"][0]["digest"]["sha256"] = "0" * 64
+    envelope["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
+    try:
+        _independent_dsse_payload(envelope, pub)
+    except InvalidSignature:
+        pass
+    else:
+        raise AssertionError("a changed attestation verified")
+
+    # a run still going has no sealed record to attest
+    from labledger.store import open_store
+
+    st = open_store(store_uri)
+    try:
+        st.create_run({"id": "f" * 32, "project": "vision", "name": "live", "status": "running"})
+    finally:
+        st.close()
+    live = cli(store_uri, "attest", "f" * 32, "-o", str(isolated_env / "live.json"))
+    assert live.returncode == 1 and "no sealed record" in live.stdout + live.stderr
