@@ -209,9 +209,15 @@ class Record:
     def artifact(self, version_id: str, name: str, version: Any, kind: str, sha256: str) -> None:
         self._artifacts.append([version_id, name, int(version), kind, sha256])
 
-    def file(self, version_id: str, path: str, sha256: str, size: Any) -> None:
-        """One ``artifact_files`` row of a version fed to :meth:`artifact` (any order)."""
-        self._files.setdefault(version_id, []).append([path, sha256, int(size)])
+    def files(self, rows: Iterable[Any]) -> None:
+        """``artifact_files`` rows ``(version_id, path, sha256, size)`` of versions fed to
+        :meth:`artifact`, in any order."""
+        files = self._files
+        for vid, path, sha, size in rows:
+            got = files.get(vid)
+            if got is None:
+                got = files[vid] = []
+            got.append([path, sha, int(size)])
 
     def use(self, version_id: str) -> None:
         self._uses.append(version_id)

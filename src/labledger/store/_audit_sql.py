@@ -155,14 +155,19 @@ class AuditSqlMixin:
             )
             for a in conn.execute(q2):
                 recs[a[0]].artifact(*a[1:])
-            af = s.artifact_files
-            q4 = (
-                sa.select(av.c.run_id, af.c.version_id, af.c.path, af.c.sha256, af.c.size)
-                .select_from(af.join(av, av.c.id == af.c.version_id))
-                .where(av.c.run_id.in_(present))
-            )
-            for a in conn.execute(q4):
-                recs[a[0]].file(*a[1:])
+            manifests = [i for i in present if recs[i].format >= 2]
+            if manifests:  # the manifest of each version (record format 2)
+                af = s.artifact_files
+                q4 = (
+                    sa.select(av.c.run_id, af.c.version_id, af.c.path, af.c.sha256, af.c.size)
+                    .select_from(af.join(av, av.c.id == af.c.version_id))
+                    .where(av.c.run_id.in_(manifests))
+                )
+                by_run: dict[str, list[Any]] = {}
+                for a in conn.execute(q4):
+                    by_run.setdefault(a[0], []).append(a[1:])
+                for rid, rows in by_run.items():
+                    recs[rid].files(rows)
             au = s.artifact_uses
             q3 = (
                 sa.select(au.c.run_id, au.c.version_id)
