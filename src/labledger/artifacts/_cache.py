@@ -126,6 +126,7 @@ def cached_path(version: dict[str, Any], blobs: BlobStore, cache: Path | None = 
     each file's mtime at download so later hits are checked cheaply (a file touched
     since is re-hashed; a damaged copy is downloaded again).
     """
+    check_manifest_digest(version)
     cache = cache or cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     sha = version["sha256"]
