@@ -165,7 +165,7 @@ def test_a_forged_late_entry_over_a_rewritten_run_fails_verify_with_and_without_
 def test_late_points_may_only_add_and_an_honest_late_entry_verifies(store_uri: str) -> None:
     from labledger.store import Batch, open_store
 
-    st = open_store(store_uri)
+    st: Any = open_store(store_uri)
     try:
         now = time.time()
         st.create_run({"id": "e" * 32, "project": "vision", "name": "r", "status": "running"})
@@ -211,7 +211,7 @@ def test_a_record_sealed_in_format_1_still_verifies_and_edits_upgrade_it(
     ) as r:
         r.log({"acc": 0.9})
         r.log_model(f)
-    st = open_store(store_uri)
+    st: Any = open_store(store_uri)
     try:
         with st._tx() as conn:  # type: ignore[attr-defined]
             # the entry a store sealed before format 2 (no manifest, no point counts)
@@ -247,13 +247,15 @@ def _independent_dsse_payload(envelope: dict[str, Any], public_pem: bytes) -> An
     the DSSE v1 spec, an Ed25519 signature by the given key."""
     import base64
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     body = base64.b64decode(envelope["payload"])
     ptype = envelope["payloadType"].encode()
     pae = b"DSSEv1 " + b"%d " % len(ptype) + ptype + b" %d " % len(body) + body
     key = load_pem_public_key(public_pem)
-    key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae)  # type: ignore[union-attr]
+    assert isinstance(key, Ed25519PublicKey)
+    key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae)
     return json.loads(body)
 
 
@@ -422,7 +424,7 @@ def test_attestation_is_an_in_toto_slsa_statement_an_independent_reader_accepts(
     # a run still going has no sealed record to attest
     from labledger.store import open_store
 
-    st = open_store(store_uri)
+    st: Any = open_store(store_uri)
     try:
         st.create_run({"id": "f" * 32, "project": "vision", "name": "live", "status": "running"})
     finally:

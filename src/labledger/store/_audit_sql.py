@@ -164,8 +164,8 @@ class AuditSqlMixin:
                     .where(av.c.run_id.in_(manifests))
                 )
                 by_run: dict[str, list[Any]] = {}
-                for a in conn.execute(q4):
-                    by_run.setdefault(a[0], []).append(a[1:])
+                for f in conn.execute(q4):
+                    by_run.setdefault(f[0], []).append(f[1:])
                 for rid, rows in by_run.items():
                     recs[rid].files(rows)
             au = s.artifact_uses
