@@ -431,3 +431,41 @@ def test_attestation_is_an_in_toto_slsa_statement_an_independent_reader_accepts(
         st.close()
     live = cli(store_uri, "attest", "f" * 32, "-o", str(isolated_env / "live.json"))
     assert live.returncode == 1 and "no sealed record" in live.stdout + live.stderr
+
+
+def test_forged_edit_and_second_seal_entries_are_named(store_uri: str) -> None:
+    """An entry's kind limits what it may change: an `edit` entry whose edit event names a
+    field that is not editable, or a second `seal`, fails verify."""
+    from labledger.store import Batch, open_store
+
+    st: Any = open_store(store_uri)
+    try:
+        rid = "c" * 32
+        st.create_run({"id": rid, "project": "vision", "name": "r", "status": "running"})
+        st.write_batch(Batch(rid, metrics={"acc": ([0], [0.5], [time.time()])}))
+        st.write_batch(Batch(rid, run_update={"status": "finished", "ended_at": time.time()}))
+        st.edit_run(rid, notes="honest note", add_tags=["paper"], actor="alice")
+        assert st.audit_verify()["ok"], st.audit_verify()["problems"]
+        # a forged edit event "explains" a config change; the entry records it
+        sql(
+            store_uri,
+            "INSERT INTO run_edits (id, run_id, field, old, new, author, at) "
+            "VALUES (:i, :r, 'config', '{}', '{\"lr\": 1}', 'mallory', :t)",
+            i="f" * 32,
+            r=rid,
+            t=time.time(),
+        )
+        sql(store_uri, "UPDATE runs SET config = :c WHERE id = :r", c='{"lr": 1}', r=rid)
+        with st._tx() as conn:
+            st._append_entry(conn, "vision", rid, "edit", "f" * 32)
+        problems = st.audit_verify()["problems"]
+        assert any(
+            p["field"] == "config" and "'edit' entry changed config" in p["message"]
+            for p in problems
+        ), problems
+        with st._tx() as conn:
+            st._append_entry(conn, "vision", rid, "seal")
+        problems = st.audit_verify()["problems"]
+        assert any("a second 'seal' entry" in p["message"] for p in problems), problems
+    finally:
+        st.close()
