@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -469,3 +470,59 @@ def test_forged_edit_and_second_seal_entries_are_named(store_uri: str) -> None:
         assert any("a second 'seal' entry" in p["message"] for p in problems), problems
     finally:
         st.close()
+
+
+def test_a_late_artifact_must_have_been_pending_when_the_run_was_sealed(
+    any_store_uri: str,
+) -> None:
+    """`finish()` lists the uploads still pending (`env.pending_artifacts`) in the batch that
+    seals the run; a late version (`labledger sync`) verifies only when it was listed."""
+    from labledger.store import Batch, open_store
+    from labledger.store._manifest import manifest_digest
+
+    def manifest(tag: str) -> list[dict[str, Any]]:
+        return [{"path": f"{tag}.pt", "sha256": tag * 64, "size": 3}]
+
+    st: Any = open_store(any_store_uri)
+    try:
+        rid = "d" * 32
+        st.create_run({"id": rid, "project": "vision", "name": "r", "status": "running"})
+        spooled = manifest_digest("file", manifest("a"))
+        pending = [{"name": "model", "kind": "model", "sha256": spooled}]
+        st.write_batch(
+            Batch(
+                rid,
+                run_update={
+                    "status": "finished",
+                    "ended_at": time.time(),
+                    "env": {"pending_artifacts": pending},
+                },
+            )
+        )
+        st.create_artifact_version("vision", "model", "model", rid, manifest("a"), late=True)
+        assert st.audit_verify()["ok"], st.audit_verify()["problems"]
+        # a version that nobody logged before the end, slipped in as "late"
+        st.create_artifact_version("vision", "model", "model", rid, manifest("b"), late=True)
+        problems = st.audit_verify()["problems"]
+        assert [p["field"] for p in problems] == ["artifact.model:v1"], problems
+        assert "not pending when the run was sealed" in problems[0]["message"]
+    finally:
+        st.close()
+
+
+def test_finish_lists_uploads_still_in_the_offline_spool() -> None:
+    from labledger.artifacts._uploader import ArtifactRef, Uploader
+
+    up = Uploader.__new__(Uploader)
+    up._lock = threading.Lock()
+    files = [{"path": "m.pt", "sha256": "a" * 64, "size": 1}]
+    done = ArtifactRef("p", "done", "model", "file", files, "1" * 64)
+    done.version = 0
+    waiting = ArtifactRef("p", "model", "model", "file", files, "2" * 64)
+    spooled = ArtifactRef("p", "ckpt", "model", "file", files, "3" * 64)
+    spooled.spooled = True
+    up.pending, up.deferred = [done, waiting], [spooled]
+    assert up.unregistered() == [
+        {"name": "model", "kind": "model", "sha256": "2" * 64},
+        {"name": "ckpt", "kind": "model", "sha256": "3" * 64},
+    ]

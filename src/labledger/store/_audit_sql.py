@@ -270,6 +270,7 @@ class AuditSqlMixin:
             ):
                 edits.setdefault(rid, []).append((float(at), str(field).split(".", 1)[0]))
         prefixes: dict[str, dict[str, dict[int, str]]] = {}  # run -> key -> n -> digest
+        added: dict[str, dict[str, int]] = {}  # run -> artifact field added late -> entry seq
         for rid, hist in sorted(many.items()):
             imported = hist[0]["kind"] == "import"
             for prev, entry in itertools.pairwise(hist):
@@ -285,11 +286,41 @@ class AuditSqlMixin:
                     out.append((rid, field, f"run {rid}: audit entry {entry['seq']}: {message}"))
                 if entry["kind"] != "late" or imported:
                     continue
+                if record_format(pf) >= 2:
+                    for field in nf:
+                        if field.startswith("artifact.") and field not in pf:
+                            added.setdefault(rid, {})[field] = int(entry["seq"])
                 for field in nf:
                     key = field[len("series.") :]
                     n = pf.get(f"points.{key}")
                     if field.startswith("series.") and n is not None and pf[field] != nf[field]:
                         prefixes.setdefault(rid, {}).setdefault(key, {})[int(n)] = pf[field]
+        # a late artifact is one the seal listed as pending (env.pending_artifacts)
+        for rid, fields in sorted(added.items()):
+            env = conn.execute(sa.select(s.runs.c.env).where(s.runs.c.id == rid)).scalar()
+            listed = {
+                str(p.get("sha256"))
+                for p in (s.load_json(env) or {}).get("pending_artifacts") or []
+                if isinstance(p, dict)
+            }
+            av = s.artifact_versions
+            shas = {
+                artifact_field(name, version): sha
+                for name, version, sha in conn.execute(
+                    sa.select(av.c.name, av.c.version, av.c.sha256).where(av.c.run_id == rid)
+                )
+            }
+            for field, seq in sorted(fields.items()):
+                if field in shas and shas[field] not in listed:
+                    out.append(
+                        (
+                            rid,
+                            field,
+                            f"run {rid}: audit entry {seq}: a 'late' entry added {field}, "
+                            "which was not pending when the run was sealed "
+                            "(env.pending_artifacts)",
+                        )
+                    )
         # late points are an addition: the series as sealed is a prefix of the series now
         t = s.metric_chunks
         for rid, keys in sorted(prefixes.items()):
