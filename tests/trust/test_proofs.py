@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from .test_trust import _env, cli, sql
@@ -525,4 +526,27 @@ def test_finish_lists_uploads_still_in_the_offline_spool() -> None:
     assert up.unregistered() == [
         {"name": "model", "kind": "model", "sha256": "2" * 64},
         {"name": "ckpt", "kind": "model", "sha256": "3" * 64},
+    ]
+
+
+def test_the_official_in_toto_attestation_package_reads_the_statement(
+    store_uri: str, isolated_env: Path
+) -> None:
+    """in-toto's own Python reader (PyPI `in-toto-attestation`, in the dev extra) parses the
+    statement strictly (protobuf: an unknown field fails) and validates it."""
+    pytest.importorskip("in_toto_attestation", reason="pip install 'labledger[dev]'")
+    from google.protobuf import json_format
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from in_toto_attestation.v1 import statement, statement_pb2
+
+    run_id = _train_model(store_uri, isolated_env, "a", b"weights")
+    assert cli(store_uri, "attest", run_id, "-o", str(isolated_env / "s.json")).returncode == 0
+    doc = json.loads((isolated_env / "s.json").read_text())
+    pb = json_format.ParseDict(doc, statement_pb2.Statement())
+    statement.Statement.copy_from_pb(pb).validate()
+    prov = json_format.ParseDict(doc["predicate"], provenance_pb2.Provenance())
+    assert pb.predicate_type == "https://slsa.dev/provenance/v1"
+    assert prov.run_details.metadata.invocation_id == run_id
+    assert [s.digest["sha256"] for s in pb.subject] == [
+        s["digest"]["sha256"] for s in doc["subject"]
     ]
