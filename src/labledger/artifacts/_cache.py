@@ -77,10 +77,9 @@ def materialize(
 def check_manifest_digest(version: dict[str, Any]) -> None:
     """IntegrityError unless ``version``'s files hash to its digest: a file row pointed at
     other bytes is refused before anything is downloaded, not reported as verified."""
-    from ..store._manifest import manifest_digest
+    from ..store._manifest import manifest_digest, root_type
 
-    kind = (version.get("metadata") or {}).get("type")
-    got = manifest_digest(kind if kind in ("file", "directory") else "directory", version["files"])
+    got = manifest_digest(root_type(version.get("metadata"), version["files"]), version["files"])
     if got != version["sha256"]:
         raise IntegrityError(
             f"the manifest of artifact {version.get('uri') or version['sha256'][:16]}",

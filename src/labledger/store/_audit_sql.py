@@ -348,7 +348,7 @@ class AuditSqlMixin:
     def _version_problems(self, conn: Connection, where: Any) -> list[tuple[str | None, str, str]]:
         """``[(run_id, field, message)]`` for artifact versions (selected by ``where`` on
         ``artifact_versions``) whose file rows no longer hash to their version digest."""
-        from ._manifest import manifest_digest
+        from ._manifest import manifest_digest, root_type
 
         av, af = s.artifact_versions, s.artifact_files
         versions = {
@@ -371,9 +371,7 @@ class AuditSqlMixin:
                 files[vid].append({"path": path, "sha256": sha, "size": size})
         out: list[tuple[str | None, str, str]] = []
         for vid, (_, run_id, name, version, sha, meta) in sorted(versions.items()):
-            kind = (s.load_json(meta) or {}).get("type")
-            root = kind if kind in ("file", "directory") else "directory"
-            got = manifest_digest(root, files[vid])
+            got = manifest_digest(root_type(s.load_json(meta), files[vid]), files[vid])
             if got != sha:
                 out.append(
                     (
