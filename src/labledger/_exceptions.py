@@ -250,12 +250,18 @@ class StoreUnavailableError(StoreError):
 
 
 class IntegrityError(LabledgerError):
-    def __init__(self, what: str, expected: str, actual: str) -> None:
+    """``reason`` (optional) says how, when it is more than two digests that differ (an
+    artifact's files that no longer match the run's sealed record)."""
+
+    def __init__(self, what: str, expected: str, actual: str, reason: str | None = None) -> None:
         self.what = what
         self.expected = expected
         self.actual = actual
+        self.reason = reason
         super().__init__(
-            f"{what} is damaged: expected sha256 {expected[:16]}…, found {actual[:16]}…"
+            f"{what} is damaged: {reason}"
+            if reason
+            else f"{what} is damaged: expected sha256 {expected[:16]}…, found {actual[:16]}…"
         )
 
 

@@ -190,6 +190,7 @@ class Uploader(threading.Thread):
         self._open_blobs = open_blobs
         self.jobs: queue.Queue[UploadJob] = queue.Queue()
         self.pending: list[ArtifactRef] = []
+        self.deferred: list[ArtifactRef] = []  # in the offline spool, for `labledger sync`
         self.failed: list[ArtifactRef] = []
         self._lock = threading.Lock()
         self._stop_evt = threading.Event()
@@ -277,7 +278,21 @@ class Uploader(threading.Thread):
             sha256=ref.sha256,
         )
         ref.spooled = True
+        with self._lock:
+            self.deferred.append(ref)
         log.debug("artifact %s spooled (%s)", ref.name, why)
+
+    def unregistered(self) -> list[dict[str, str]]:
+        """``[{name, kind, sha256}]`` of the artifacts logged but not registered yet (still
+        uploading, or waiting in the offline spool): the run's seal lists them, and only these
+        may join the run after its end (docs/trust.md)."""
+        with self._lock:
+            refs = [*self.pending, *self.deferred]
+        out: dict[str, dict[str, str]] = {}
+        for r in refs:
+            if r.version is None and r.error is None:
+                out.setdefault(r.sha256, {"name": r.name, "kind": r.kind, "sha256": r.sha256})
+        return list(out.values())
 
     def _process(self, job: UploadJob) -> dict[str, Any]:
         ref = job.ref

@@ -42,6 +42,7 @@ _OPTIONAL_MODULES: dict[str, str] = {
 # name -> "module:attribute" (module relative to labledger.cli); keep sorted.
 _COMMANDS: dict[str, str] = {
     "artifacts": "artifacts:artifacts",
+    "attest": "trust:attest",
     "audit": "trust:audit",
     "best": "query:best",
     "check": "trust:check",

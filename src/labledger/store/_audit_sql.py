@@ -22,6 +22,7 @@ docs/trust.md for what this does and does not guarantee.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,15 +32,20 @@ import sqlalchemy as sa
 from .._exceptions import RunFinishedError
 from . import _schema as s
 from ._audit_core import (
+    FORMAT,
     GENESIS,
     JSON_FIELDS,
     SCALAR_FIELDS,
     Record,
+    artifact_field,
     canonical,
     chain_entry,
     entry_hash,
+    prefix_digests,
+    record_format,
     record_hash,
     sha256_hex,
+    transition_problems,
 )
 from ._fields import SEALED_STATUSES
 
@@ -94,14 +100,23 @@ class AuditSqlMixin:
 
     # -- the record ------------------------------------------------------------------
 
-    def _record_fields(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        """Field digests of each run's record, read from the rows (a few queries per 500 runs)."""
+    def _record_fields(
+        self,
+        conn: Connection,
+        run_ids: Sequence[str],
+        formats: dict[str, int] | None = None,
+    ) -> dict[str, dict[str, str]]:
+        """Field digests of each run's record, read from the rows (a few queries per 500 runs).
+
+        ``formats``: the record format to hash a run in (its stored record's; default the
+        current one), so a record sealed in an older format still verifies."""
+        fmt = formats or {}
         out: dict[str, dict[str, str]] = {}
         r = s.runs
         cols = [r.c.id, *(r.c[c] for c in _SCALARS), *(r.c[c] for c in _JSONS)]
         for part in _chunks(run_ids):
             recs = {
-                row["id"]: Record(row)
+                row["id"]: Record(row, fmt.get(row["id"], FORMAT))
                 for row in conn.execute(sa.select(*cols).where(r.c.id.in_(part))).mappings()
             }
             present = [i for i in part if i in recs]
@@ -140,6 +155,19 @@ class AuditSqlMixin:
             )
             for a in conn.execute(q2):
                 recs[a[0]].artifact(*a[1:])
+            manifests = [i for i in present if recs[i].format >= 2]
+            if manifests:  # the manifest of each version (record format 2)
+                af = s.artifact_files
+                q4 = (
+                    sa.select(av.c.run_id, af.c.version_id, af.c.path, af.c.sha256, af.c.size)
+                    .select_from(af.join(av, av.c.id == af.c.version_id))
+                    .where(av.c.run_id.in_(manifests))
+                )
+                by_run: dict[str, list[Any]] = {}
+                for f in conn.execute(q4):
+                    by_run.setdefault(f[0], []).append(f[1:])
+                for rid, rows in by_run.items():
+                    recs[rid].files(rows)
             au = s.artifact_uses
             q3 = (
                 sa.select(au.c.run_id, au.c.version_id)
@@ -215,6 +243,146 @@ class AuditSqlMixin:
                 f"its {what} cannot change; only notes, tags and summary may be edited",
             )
 
+    # -- checking a run's history -------------------------------------------------------
+
+    def _history_problems(
+        self,
+        conn: Connection,
+        histories: dict[str, list[dict[str, Any]]],
+        now: dict[str, dict[str, str]],
+    ) -> list[tuple[str, str, str]]:
+        """``[(run_id, field, message)]``: entries that changed what their kind may not change
+        (a ``late`` entry rewriting a sealed config, an ``edit`` entry changing a metric), and
+        late points that are not an addition to the series as sealed (docs/trust.md).
+
+        ``histories``: each run's entries, oldest first (``fields`` decoded); ``now``: the
+        runs' records re-derived from the rows."""
+        out: list[tuple[str, str, str]] = []
+        many = {rid: h for rid, h in histories.items() if len(h) > 1}
+        if not many:
+            return out
+        e = s.run_edits
+        edits: dict[str, list[tuple[float, str]]] = {}
+        ids = sorted(rid for rid, h in many.items() if any(x["kind"] == "edit" for x in h))
+        for part in _chunks(ids):
+            for rid, at, field in conn.execute(
+                sa.select(e.c.run_id, e.c.at, e.c.field).where(e.c.run_id.in_(part))
+            ):
+                edits.setdefault(rid, []).append((float(at), str(field).split(".", 1)[0]))
+        prefixes: dict[str, dict[str, dict[int, str]]] = {}  # run -> key -> n -> digest
+        added: dict[str, dict[str, int]] = {}  # run -> artifact field added late -> entry seq
+        for rid, hist in sorted(many.items()):
+            imported = hist[0]["kind"] == "import"
+            for prev, entry in itertools.pairwise(hist):
+                edited = frozenset(
+                    col
+                    for at, col in edits.get(rid, [])
+                    if float(prev["created_at"]) < at <= float(entry["created_at"])
+                )
+                pf, nf = prev["fields"], entry["fields"]
+                for field, message in transition_problems(
+                    pf, nf, entry["kind"], edited=edited, imported=imported
+                ):
+                    out.append((rid, field, f"run {rid}: audit entry {entry['seq']}: {message}"))
+                if entry["kind"] != "late" or imported:
+                    continue
+                if record_format(pf) >= 2:
+                    for field in nf:
+                        if field.startswith("artifact.") and field not in pf:
+                            added.setdefault(rid, {})[field] = int(entry["seq"])
+                for field in nf:
+                    key = field[len("series.") :]
+                    n = pf.get(f"points.{key}")
+                    if field.startswith("series.") and n is not None and pf[field] != nf[field]:
+                        prefixes.setdefault(rid, {}).setdefault(key, {})[int(n)] = pf[field]
+        # a late artifact is one the seal listed as pending (env.pending_artifacts)
+        for rid, fields in sorted(added.items()):
+            env = conn.execute(sa.select(s.runs.c.env).where(s.runs.c.id == rid)).scalar()
+            listed = {
+                str(p.get("sha256"))
+                for p in (s.load_json(env) or {}).get("pending_artifacts") or []
+                if isinstance(p, dict)
+            }
+            av = s.artifact_versions
+            shas = {
+                artifact_field(name, version): sha
+                for name, version, sha in conn.execute(
+                    sa.select(av.c.name, av.c.version, av.c.sha256).where(av.c.run_id == rid)
+                )
+            }
+            for field, seq in sorted(fields.items()):
+                if field in shas and shas[field] not in listed:
+                    out.append(
+                        (
+                            rid,
+                            field,
+                            f"run {rid}: audit entry {seq}: a 'late' entry added {field}, "
+                            "which was not pending when the run was sealed "
+                            "(env.pending_artifacts)",
+                        )
+                    )
+        # late points are an addition: the series as sealed is a prefix of the series now
+        t = s.metric_chunks
+        for rid, keys in sorted(prefixes.items()):
+            if now.get(rid) != histories[rid][-1]["fields"]:
+                continue  # the rows differ from the newest record: reported already
+            q = (
+                sa.select(t.c.key, t.c.steps, t.c.vals, t.c.ts)
+                .where(t.c.run_id == rid, t.c.key.in_(sorted(keys)))
+                .order_by(t.c.key, t.c.id)
+            )
+            got = prefix_digests((tuple(r) for r in conn.execute(q)), keys)
+            for key, wanted in sorted(keys.items()):
+                for n, digest in sorted(wanted.items()):
+                    if got.get((key, n)) != digest:
+                        out.append(
+                            (
+                                rid,
+                                f"series.{key}",
+                                f"run {rid}: series.{key}: its first {n} points are not the "
+                                "ones sealed (a late entry may only add points)",
+                            )
+                        )
+        return out
+
+    def _version_problems(self, conn: Connection, where: Any) -> list[tuple[str | None, str, str]]:
+        """``[(run_id, field, message)]`` for artifact versions (selected by ``where`` on
+        ``artifact_versions``) whose file rows no longer hash to their version digest."""
+        from ._manifest import manifest_digest, root_type
+
+        av, af = s.artifact_versions, s.artifact_files
+        versions = {
+            r[0]: r
+            for r in conn.execute(
+                sa.select(
+                    av.c.id, av.c.run_id, av.c.name, av.c.version, av.c.sha256, av.c.meta
+                ).where(where)
+            )
+        }
+        if not versions:
+            return []
+        files: dict[str, list[dict[str, Any]]] = {vid: [] for vid in versions}
+        for part in _chunks(sorted(versions)):
+            for vid, path, sha, size in conn.execute(
+                sa.select(af.c.version_id, af.c.path, af.c.sha256, af.c.size).where(
+                    af.c.version_id.in_(part)
+                )
+            ):
+                files[vid].append({"path": path, "sha256": sha, "size": size})
+        out: list[tuple[str | None, str, str]] = []
+        for vid, (_, run_id, name, version, sha, meta) in sorted(versions.items()):
+            got = manifest_digest(root_type(s.load_json(meta), files[vid]), files[vid])
+            if got != sha:
+                out.append(
+                    (
+                        run_id,
+                        artifact_field(name, version),
+                        f"artifact {name}:v{version}: its file rows hash to {got[:16]}…, "
+                        f"not to its version digest {sha[:16]}… (a file row was changed)",
+                    )
+                )
+        return out
+
     # -- reading ---------------------------------------------------------------------
 
     def record_sha256(self, run_id: str) -> str | None:
@@ -239,10 +407,12 @@ class AuditSqlMixin:
         return [str(r[0]) for r in rows]
 
     def verify_run(self, ref: str) -> dict[str, Any]:
-        """Check one run against its newest audit entry (cheap: no walk of the whole chain).
+        """Check one run against its audit entries (cheap: no walk of the whole chain).
 
         ``{"run_id", "sealed", "record_sha256", "history": [record hashes, oldest first],
-        "problems": [{field, message}]}``; ``sealed`` is False before the run ended.
+        "problems": [{field, message}]}``; ``sealed`` is False before the run ended. Checks
+        the newest entry against the rows, each entry against the one before (what its kind
+        may change) and the run's artifact versions against their file rows.
         """
         run_id = self.resolve_run_id(ref)
         a = s.audit_log
@@ -254,17 +424,23 @@ class AuditSqlMixin:
                     sa.select(a).where(a.c.run_id == run_id).order_by(a.c.seq)
                 ).mappings()
             ]
-            now = self._record_fields(conn, [run_id]).get(run_id, {})
+            for e in entries:
+                e["fields"] = s.load_json(e["fields"])
+            fmt = record_format(entries[-1]["fields"]) if entries else FORMAT
+            now = self._record_fields(conn, [run_id], {run_id: fmt}).get(run_id, {})
+            history = self._history_problems(conn, {run_id: entries}, {run_id: now})
+            versions = self._version_problems(conn, s.artifact_versions.c.run_id == run_id)
+        for _, field, message in versions:
+            problems.append({"field": field, "message": message})
         if not entries:
             return {
                 "run_id": run_id,
                 "sealed": False,
                 "record_sha256": None,
                 "history": [],
-                "problems": [],
+                "problems": problems,
             }
         last = entries[-1]
-        last["fields"] = s.load_json(last["fields"])
         if (
             _entry_hash(last) != last["entry_sha256"]
             or _record_hash(last["fields"]) != last["record_sha256"]
@@ -277,6 +453,8 @@ class AuditSqlMixin:
                 problems.append(
                     {"field": field, "message": f"{field} was changed after it was recorded"}
                 )
+        for _, field, message in history:
+            problems.append({"field": field, "message": message})
         return {
             "run_id": run_id,
             "sealed": True,
@@ -331,6 +509,7 @@ class AuditSqlMixin:
                     )
 
                 latest: dict[str, dict[str, Any]] = {}
+                histories: dict[str, list[dict[str, Any]]] = {}
                 prev, expected_seq, n = _GENESIS, 1, 0
                 entries = conn.execute(
                     sa.select(a).where(a.c.project == name).order_by(a.c.seq)
@@ -362,6 +541,7 @@ class AuditSqlMixin:
                         head_found = True
                     prev, expected_seq = row["entry_sha256"], int(row["seq"]) + 1
                     latest[rid] = row
+                    histories.setdefault(rid, []).append(row)
                 summaries.append({"project": name, "entries": n, "head": prev if n else None})
                 runs_now = {
                     str(i): (st, ended)
@@ -381,7 +561,9 @@ class AuditSqlMixin:
                             "labledger's back)",
                         )
                 checked = sorted(set(latest) & set(runs_now))
-                now = self._record_fields(conn, checked)
+                now = self._record_fields(
+                    conn, checked, {rid: record_format(latest[rid]["fields"]) for rid in checked}
+                )
                 for rid in checked:
                     old = latest[rid]["fields"]
                     new = now.get(rid, {})
@@ -395,6 +577,16 @@ class AuditSqlMixin:
                                 else "was changed"
                             )
                             problem(rid, field, f"run {rid}: {field} {how} after it was recorded")
+                # each entry may only change what its kind allows (a forged late entry)
+                for rid, field, message in self._history_problems(
+                    conn, {rid: histories[rid] for rid in checked}, now
+                ):
+                    problem(rid, field, message)
+                # every artifact version's digest, re-derived from its file rows
+                for vrid, field, message in self._version_problems(
+                    conn, s.artifact_versions.c.project == name
+                ):
+                    problem(vrid, field, message)
         if not head_found:
             problems.append(
                 {

@@ -491,17 +491,18 @@ def add_edit(
     )
 
 
-def record_fields(con: sqlite3.Connection, run_id: str) -> dict[str, str]:
+def record_fields(con: sqlite3.Connection, run_id: str, fmt: int | None = None) -> dict[str, str]:
     """The field digests of a run's record: the same rows, in the same order, that
-    ``AuditSqlMixin._record_fields`` reads, digested by the same ``_audit_core.Record``."""
-    from ._audit_core import JSON_FIELDS, SCALAR_FIELDS, Record
+    ``AuditSqlMixin._record_fields`` reads, digested by the same ``_audit_core.Record``
+    (in record format ``fmt``, default the current one)."""
+    from ._audit_core import FORMAT, JSON_FIELDS, SCALAR_FIELDS, Record
 
     names = (*SCALAR_FIELDS, *JSON_FIELDS)
     cols = ", ".join(f'"{c}"' for c in names)
     row = con.execute(f"SELECT {cols} FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         return {}
-    rec = Record(dict(zip(names, row, strict=True)))
+    rec = Record(dict(zip(names, row, strict=True)), FORMAT if fmt is None else fmt)
     edit_cols = ("id", "run_id", "field", "old", "new", "author", "at")
     for e in con.execute(
         f"SELECT {', '.join(edit_cols)} FROM run_edits WHERE run_id = ? ORDER BY at, id",
@@ -525,6 +526,14 @@ def record_fields(con: sqlite3.Connection, run_id: str) -> dict[str, str]:
         (run_id,),
     ):
         rec.artifact(*a)
+    if rec.format >= 2:  # the manifest of each version
+        rec.files(
+            con.execute(
+                "SELECT f.version_id, f.path, f.sha256, f.size FROM artifact_files f "
+                "JOIN artifact_versions v ON v.id = f.version_id WHERE v.run_id = ?",
+                (run_id,),
+            )
+        )
     for u in con.execute(
         "SELECT version_id FROM artifact_uses WHERE run_id = ? ORDER BY version_id", (run_id,)
     ):

@@ -542,6 +542,10 @@ class Run:
 
             extra = finalize(self, status=status, exit_code=exit_code)
             extra.update(missing)
+            uploads = getattr(self, "_artifact_uploader", None)
+            pending_uploads = uploads.unregistered() if uploads is not None else []
+            if pending_uploads:  # sealed with the run: only these may be registered late
+                extra["pending_artifacts"] = pending_uploads
             update: dict[str, Any] = {"status": status, "ended_at": _now(), "exit_code": exit_code}
             if extra:
                 update["env"] = extra
