@@ -6,7 +6,8 @@
      │    ├── LimitExceededError     a value over one of the limits of ``_limits.py`` (name, size, depth...)
      │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
      │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
-     │    └── InvalidArtifactError   an artifact name or path that is unsafe or malformed
+     │    ├── InvalidArtifactError   an artifact name or path that is unsafe or malformed
+     │    └── VerdictRefusedError    a repro verdict without its reproduction run, or not what its runs give
      ├── RunFinishedError           logging to a run after ``finish()``; changing a finished run's record
      ├── NotFoundError
      │    ├── RunNotFoundError       no run matches an id or prefix
@@ -57,6 +58,7 @@ __all__ = [
     "StoreUnwritableError",
     "StrictModeError",
     "UsageError",
+    "VerdictRefusedError",
     "error_from_wire",
     "error_to_wire",
 ]
@@ -120,6 +122,17 @@ class InvalidArtifactError(UsageError):
         self.what = what
         self.reason = reason
         super().__init__(f"invalid artifact {what!r}: {reason}")
+
+
+class VerdictRefusedError(UsageError):
+    """A reproduction verdict the store will not keep: it names no reproduction run of the
+    original, or claims what the two stored runs do not give (400 on the server)."""
+
+    def __init__(self, original_run_id: str, reason: str) -> None:
+        self.original_run_id = original_run_id
+        self.reason = reason
+        run = f" for run {original_run_id[:8]}" if original_run_id else ""
+        super().__init__(f"verdict refused{run}: {reason}")
 
 
 class RunFinishedError(LabledgerError):

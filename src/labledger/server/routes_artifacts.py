@@ -543,11 +543,13 @@ def add_verdict(
     from .._values import decode_json
 
     verdict = body.model_dump(exclude_none=True)
+    # any writer of the project may reproduce; the store refuses a verdict without its
+    # reproduction run (400) and records the caller as the one who reproduced
     verdict["original_run_id"] = require_run(request, body.original_run_id, "write")
     if body.repro_run_id:
         verdict["repro_run_id"] = require_run(request, body.repro_run_id, "read")
     verdict["details"] = decode_json(verdict.get("details") or {})
-    return {"id": store.add_repro_verdict(verdict)}
+    return {"id": store.add_repro_verdict(verdict, by=who.user)}
 
 
 @router.get(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         RunStore,
         Store,
     )
+    from ._repro_rules import REPRO_JOB_TYPE, is_reproduction, without_repro
 
 
 def __getattr__(name: str) -> Any:
@@ -44,10 +45,15 @@ def __getattr__(name: str) -> Any:
         from . import _base
 
         return getattr(_base, name)
+    if name in ("REPRO_JOB_TYPE", "is_reproduction", "without_repro"):
+        from . import _repro_rules
+
+        return getattr(_repro_rules, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    "REPRO_JOB_TYPE",
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
     "ArtifactCatalog",
@@ -60,8 +66,10 @@ __all__ = [
     "Store",
     "default_root",
     "default_store_uri",
+    "is_reproduction",
     "open_store",
     "resolve_store_uri",
+    "without_repro",
 ]
 
 
