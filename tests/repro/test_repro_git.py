@@ -106,7 +106,9 @@ def test_changed_dataset_stops_the_run_and_is_recorded(project: Project) -> None
     assert [d["status"] for d in result["plan"]["data"]] == ["changed"]
     # nothing ran, so nothing is stored: a verdict exists only with its reproduction run
     assert project.cli_json("show", original_id, "--json")["repro"]["verdicts"] == []
-    assert result["verdict_id"] is None and any("no verdict is stored" in n for n in result["notes"])
+    assert result["verdict_id"] is None and any(
+        "no verdict is stored" in n for n in result["notes"]
+    )
     assert len(project.cli_json("ls", "--json")) == 1  # nothing ran
 
     rc, forced, _ = project.repro(original_id, "--force")

@@ -132,7 +132,10 @@ def test_a_crashed_run_is_compared_at_the_steps_it_recorded() -> None:
     original = {
         "status": "killed",
         "summary": {"loss": 0.5, "note": 3, "system/cpu": 1.0},
-        "metrics": {"loss": {"last": 0.5, "last_step": 4}, "system/cpu": {"last": 1.0, "last_step": 4}},
+        "metrics": {
+            "loss": {"last": 0.5, "last_step": 4},
+            "system/cpu": {"last": 1.0, "last_step": 4},
+        },
     }
     complete = {"status": "finished", "summary": {"loss": 0.1, "note": 9}}
     series = {("loss", 4): 0.5, ("loss", 9): 0.1}
