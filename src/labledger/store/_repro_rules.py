@@ -282,7 +282,9 @@ def checked_verdict(store: Any, verdict: Mapping[str, Any], *, by: str | None) -
             f'(a reproduction has job_type "{REPRO_JOB_TYPE}" and the original as its parent)',
         )
     tol = verdict.get("tolerance")
-    tolerance = float(tol) if _is_number(tol) and math.isfinite(float(tol)) and tol >= 0 else 0.0
+    tolerance = float(tol) if isinstance(tol, (int, float)) and not isinstance(tol, bool) else 0.0
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        tolerance = 0.0
     kind, reason, rows = judge(original, repro, tolerance, history_value_at(store, repro["id"]))
     claimed = verdict.get("verdict")
     if claimed != kind:
