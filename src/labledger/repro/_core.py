@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ReproError, UsageError
+from .._exceptions import ReproError, UsageError, VerdictRefusedError
 from .._settings import setting
 from .._values import config_digest
 from ..store._repro_rules import is_reproduction
@@ -443,16 +443,19 @@ def _store_verdict(store: Any, result: ReproResult, tolerance: float, force: boo
     if not hasattr(store, "add_repro_verdict"):  # a server that predates verdicts
         result.notes.append(f"the store {store.uri} cannot keep repro verdicts; it was not stored")
         return
-    result.verdict_id = store.add_repro_verdict(
-        {
-            "original_run_id": plan.run["id"],
-            "repro_run_id": result.repro_run_id,
-            "verdict": result.verdict,
-            "reason": result.reason,
-            "tolerance": tolerance,
-            "details": details,
-        }
-    )
+    try:
+        result.verdict_id = store.add_repro_verdict(
+            {
+                "original_run_id": plan.run["id"],
+                "repro_run_id": result.repro_run_id,
+                "verdict": result.verdict,
+                "reason": result.reason,
+                "tolerance": tolerance,
+                "details": details,
+            }
+        )
+    except VerdictRefusedError as exc:  # the runs changed under us, or a stricter server
+        result.notes.append(f"the store did not keep the verdict: {exc.reason}")
 
 
 def reproduce(
