@@ -163,6 +163,8 @@ def test_reproductions_are_left_out_of_best_export_and_pandas(project: Project) 
     repro_id = result["repro_run_id"]
     shown = project.cli_json("show", repro_id, "--json")
     assert shown["job_type"] == "repro" and shown["parent_run_id"] == original_id
+    assert shown["repro_of"] == original_id
+    assert project.cli_json("show", original_id, "--json")["repro_of"] is None
 
     best = project.cli_json("best", "-m", "w0", "--json")
     assert [r["id"] for r in best] == [original_id]

@@ -142,7 +142,8 @@ def _add_repro(store: Store, runs: list[dict[str, Any]]) -> None:
     for r in runs:
         f = fields.get(r["id"]) or {}
         r["repro"] = f.get("verdict")
-        r["repro_of"] = f.get("reproduction_of") if f.get("role") == "reproduction" else None
+        if f.get("role") == "reproduction" or not r.get("repro_of"):
+            r["repro_of"] = f.get("reproduction_of") if f.get("role") == "reproduction" else None
 
 
 @router.get("/runs/{ref}", summary="One run by id, unique id prefix or name")

@@ -715,6 +715,8 @@ class SqlStore(
             "group": row["group"],
             "job_type": row["job_type"],
             "author": row["author"],
+            # a reproduction (job_type "repro") names its original (store/_repro_rules.py)
+            "repro_of": row["parent_run_id"] if row["job_type"] == REPRO_JOB_TYPE else None,
         }
 
     def list_runs(
