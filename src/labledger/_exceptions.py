@@ -7,7 +7,8 @@
      │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
      │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
      │    ├── InvalidArtifactError   an artifact name or path that is unsafe or malformed
-     │    └── RunIdTakenError        a new run's id is already another run's
+     │    ├── RunIdTakenError        a new run's id is already another run's
+     │    └── VerdictRefusedError    a repro verdict without its reproduction run, or not what its runs give
      ├── RunFinishedError           logging to a run after ``finish()``; changing a finished run's record
      ├── NotFoundError
      │    ├── RunNotFoundError       no run matches an id or prefix
@@ -62,6 +63,7 @@ __all__ = [
     "StoreUnwritableError",
     "StrictModeError",
     "UsageError",
+    "VerdictRefusedError",
     "error_from_wire",
     "error_to_wire",
 ]
@@ -147,6 +149,17 @@ class RunIdTakenError(UsageError):
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         super().__init__(f"the run id {run_id} is already taken")
+
+
+class VerdictRefusedError(UsageError):
+    """A reproduction verdict the store will not keep: it names no reproduction run of the
+    original, or claims what the two stored runs do not give (400 on the server)."""
+
+    def __init__(self, original_run_id: str, reason: str) -> None:
+        self.original_run_id = original_run_id
+        self.reason = reason
+        run = f" for run {original_run_id[:8]}" if original_run_id else ""
+        super().__init__(f"verdict refused{run}: {reason}")
 
 
 class RunFinishedError(LabledgerError):

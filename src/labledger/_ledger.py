@@ -85,8 +85,15 @@ class Ledger:
         end = None if limit is None else offset + limit
         return runs[offset:end]
 
-    def count(self, project: str | None = None, filter: str | Node | None = None) -> int:
-        return self.store.count_runs(project=project, filter=filter)
+    def count(
+        self,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        *,
+        include_repro: bool = False,
+    ) -> int:
+        """How many runs match; reproductions (``job_type = "repro"``) only with ``include_repro``."""
+        return self.store.count_runs(project=project, filter=_scope(filter, include_repro))
 
     def get(self, run_id_or_prefix: str) -> dict[str, Any]:
         """One run by id, unique id prefix, or unique name."""
@@ -113,17 +120,20 @@ class Ledger:
         limit: int | None = None,
         *,
         amended: bool = False,
+        include_repro: bool = False,
     ) -> Any:
         """One row per run; config and summary flattened into ``config.*`` and ``summary.*``
         columns (sealed values; ``amended.*`` the amended ones where a run has any;
-        ``amended=True``: ``summary.*`` amended, see :meth:`runs`)."""
+        ``amended=True``: ``summary.*`` amended, see :meth:`runs`).
+
+        Reproductions (``job_type = "repro"``, made by ``labledger repro``) are left out
+        unless ``include_repro``."""
         import pandas as pd
 
         from .analysis import runs_to_rows
 
-        return pd.DataFrame(
-            runs_to_rows(self.runs(project, filter, order_by, limit, amended=amended))
-        )
+        flt = _scope(filter, include_repro)
+        return pd.DataFrame(runs_to_rows(self.runs(project, flt, order_by, limit, amended=amended)))
 
     # -- analysis (labledger.analysis; the CLI's best/diff/compare/importance/export) ----
 
@@ -136,12 +146,15 @@ class Ledger:
         top: int = 10,
         project: str | None = None,
         amended: bool = False,
+        include_repro: bool = False,
     ) -> list[dict[str, Any]]:
         """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime.
 
         Ranked by sealed values; a row's ``amended`` is the amendment of ``metric``
         (``{sealed, value, by, at, reason}``) or None. ``amended=True`` ranks by the amended
-        values (``value`` is then the amended one)."""
+        values (``value`` is then the amended one). Reproductions (``job_type = "repro"``)
+        do not rank unless ``include_repro``: a reproduction ties with its original and
+        would take a second place of the board."""
         import math
 
         from ._exceptions import UsageError
@@ -149,7 +162,7 @@ class Ledger:
 
         if mode not in ("max", "min"):
             raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
-        flt = _with_metric(filter, metric)
+        flt = _scope(_with_metric(filter, metric), include_repro)
         order = ("-" if mode == "max" else "") + _metric_field(metric)
         runs = self.runs(project=project, filter=flt, order_by=order, limit=top, amended=amended)
         ranked = [
@@ -183,12 +196,14 @@ class Ledger:
         filter: str | None = None,
         project: str | None = None,
         keys: list[str] | None = None,
+        include_repro: bool = False,
     ) -> list[dict[str, Any]]:
         """How much each config key matters for ``metric`` (random-forest permutation importance
-        and Spearman correlation), most important first."""
+        and Spearman correlation), most important first; reproductions only with ``include_repro``."""
         from .analysis import importance
 
-        runs = self.runs(project=project, filter=_with_metric(filter, metric))
+        flt = _scope(_with_metric(filter, metric), include_repro)
+        runs = self.runs(project=project, filter=flt)
         return importance(runs, metric, keys=keys)
 
     def export(
@@ -200,15 +215,19 @@ class Ledger:
         filter: str | None = None,
         order_by: str | list[str] | None = None,
         limit: int | None = None,
+        include_repro: bool = False,
     ) -> Any:
-        """Write one row per run (config and summary flattened) as csv, parquet or json; return the path."""
+        """Write one row per run (config and summary flattened) as csv, parquet or json; return the path.
+
+        Reproductions (``job_type = "repro"``) are left out unless ``include_repro``."""
         from .analysis import export_rows, runs_to_rows, sql_export_rows
 
+        flt = _scope(filter, include_repro)
         rows = sql_export_rows(
-            self.store, project=project, filter=filter, order_by=order_by, limit=limit
+            self.store, project=project, filter=flt, order_by=order_by, limit=limit
         )
         if rows is None:  # not a SQL store (e.g. a tracking server): the generic read API
-            rows = runs_to_rows(self.runs(project, filter, order_by, limit))
+            rows = runs_to_rows(self.runs(project, flt, order_by, limit))
         return export_rows(rows, path, format)
 
     def close(self) -> None:
@@ -265,6 +284,15 @@ def _field_value(field: Any, run: dict[str, Any]) -> Any:
             cur = cur[key]
         return cur
     return run.get(field.kind)
+
+
+def _scope(filter: str | Node | None, include_repro: bool) -> str | Node | None:
+    """``filter``, without reproductions unless ``include_repro`` (see store/_repro_rules.py)."""
+    if include_repro:
+        return filter
+    from .store import without_repro
+
+    return without_repro(filter)
 
 
 def _metric_field(metric: str) -> str:

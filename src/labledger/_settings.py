@@ -140,7 +140,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
         (
             "LABLEDGER_PARENT_RUN",
             None,
-            "Id of the run a new run reproduces (set by labledger repro).",
+            "Id of the run a new run reproduces (set by labledger repro); every run started "
+            'with it set is a reproduction (`job_type = "repro"`).',
         ),
         (
             "LABLEDGER_REPRO_SEED",

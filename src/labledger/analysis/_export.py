@@ -87,7 +87,7 @@ def sql_export_rows(
     store: Any,
     *,
     project: str | None = None,
-    filter: str | None = None,
+    filter: Any = None,  # text or a parsed filter tree
     order_by: str | list[str] | None = None,
     limit: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,

@@ -31,7 +31,7 @@ PAGE = 2000  # runs per read while a progress bar counts them
 
 def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar) -> list[Any]:
     """All runs matching ``filter_`` (text or a parsed tree), read a page at a time so ``bar`` can count them."""
-    total = ledger.count(project, filter_)
+    total = ledger.count(project, filter_, include_repro=True)  # filter_ already says
     bar.update(completed=0, total=total)
     seen: dict[str, Any] = {}
     offset = 0
@@ -60,6 +60,11 @@ def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar)
     help="Rank by values amended after the runs ended (default: the sealed values, as logged).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
+@click.option(
+    "--include-repro",
+    is_flag=True,
+    help='Also rank reproductions (job_type "repro", made by labledger repro).',
+)
 @store_option
 def best(
     metric: str,
@@ -69,15 +74,23 @@ def best(
     project: str | None,
     amended: bool,
     as_json: bool,
+    include_repro: bool,
     store: str | None,
 ) -> None:
     """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime.
 
     Ranked by the sealed values (what each run logged); an amendment made after a run
-    ended is shown beside its value, and ranks only with --amended."""
+    ended is shown beside its value, and ranks only with --amended. Reproductions (made
+    by labledger repro) do not rank unless --include-repro."""
     with open_ledger(store) as ledger:
         rows = ledger.best(
-            metric, mode=mode, filter=filter_, top=top, project=project, amended=amended
+            metric,
+            mode=mode,
+            filter=filter_,
+            top=top,
+            project=project,
+            amended=amended,
+            include_repro=include_repro,
         )
         if not rows:
             _check_metric_exists(ledger, metric, project)
@@ -309,6 +322,11 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
     help="Also save a bar chart (PNG).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the importances as JSON.")
+@click.option(
+    "--include-repro",
+    is_flag=True,
+    help='Also count reproductions (job_type "repro", made by labledger repro).',
+)
 @store_option
 def importance(
     metric: str,
@@ -316,17 +334,22 @@ def importance(
     project: str | None,
     plot: str | None,
     as_json: bool,
+    include_repro: bool,
     store: str | None,
 ) -> None:
-    """Which config keys matter for METRIC: random-forest permutation importance and Spearman correlation."""
-    from .._ledger import _with_metric
+    """Which config keys matter for METRIC: random-forest permutation importance and Spearman correlation.
+
+    Reproductions (made by labledger repro) are left out unless --include-repro."""
+    from .._ledger import _scope, _with_metric
     from ..analysis import importance as compute
     from ..analysis import plot_importance
 
     # a bar on stderr only (a terminal): loading runs, then reading their configs; the
     # model-fitting stages show in its description
     with progress("loading runs") as bar, open_ledger(store) as ledger:
-        runs = _load_runs(ledger, project, _with_metric(filter_, metric), bar)
+        runs = _load_runs(
+            ledger, project, _scope(_with_metric(filter_, metric), include_repro), bar
+        )
         bar.stage("reading configs", total=len(runs))
         items = compute(
             runs,
@@ -397,6 +420,11 @@ def importance(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print {path, format, runs} as JSON when done."
 )
+@click.option(
+    "--include-repro",
+    is_flag=True,
+    help='Also export reproductions (job_type "repro", made by labledger repro).',
+)
 @store_option
 def export(
     fmt: str | None,
@@ -406,11 +434,15 @@ def export(
     sort: str | None,
     limit: int | None,
     as_json: bool,
+    include_repro: bool,
     store: str | None,
 ) -> None:
-    """Export runs, one row each with config.* and summary.* columns, to CSV, Parquet or JSON."""
+    """Export runs, one row each with config.* and summary.* columns, to CSV, Parquet or JSON.
+
+    Reproductions (made by labledger repro) are left out unless --include-repro."""
     from pathlib import Path
 
+    from .._ledger import _scope
     from ..analysis import FORMATS, export_rows, runs_to_rows, sql_export_rows
 
     to_stdout = output == "-"
@@ -425,17 +457,18 @@ def export(
         import pandas  # noqa: F401
     # a bar on stderr only (a terminal): runs read into rows, then rows written
     with progress("reading runs") as bar, open_ledger(store) as ledger:
+        flt = _scope(filter_, include_repro)
         rows = sql_export_rows(
             ledger.store,
             project=project,
-            filter=filter_,
+            filter=flt,
             order_by=sort,
             limit=limit,
             on_progress=bar.update,
         )
         if rows is None:
             rows = runs_to_rows(
-                ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit),
+                ledger.runs(project=project, filter=flt, order_by=sort, limit=limit),
                 on_progress=bar.update,
             )
         bar.stage(f"writing {chosen}", total=len(rows))

@@ -73,6 +73,13 @@ _BADGE = {
 @click.option("--index-url", default=None, help="--env fresh: package index URL.")
 @click.option("--keep", is_flag=True, help="Keep the temporary checkout.")
 @click.option(
+    "--data",
+    "data_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Folder where datasets are looked for by sha256 when not at their recorded place (repeatable).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0.0, min_open=True),
     default=None,
@@ -102,6 +109,7 @@ def repro(
     no_index: bool,
     index_url: str | None,
     keep: bool,
+    data_dirs: tuple[str, ...],
     timeout: float | None,
     token: str | None,
     as_json: bool,
@@ -138,6 +146,7 @@ def repro(
             keep=keep,
             timeout=timeout,
             token=token,
+            data_dirs=data_dirs,
             echo=echo,
             stdout=sys.stderr if as_json else None,
         )
@@ -158,6 +167,7 @@ def _render(result: ReproResult, echo: Callable[[str], None]) -> None:
         echo(f"{'metric'.ljust(width)}  {'original':>14}  {'reproduction':>14}  status")
         for m in result.metrics:
             rel = f" (rel {m['rel_diff']:.2e})" if m.get("rel_diff") else ""
+            rel += f" at step {m['step']}" if m.get("step") is not None else ""
             echo(
                 f"{m['key'].ljust(width)}  {fmt_value(m['original']):>14}  {fmt_value(m['repro']):>14}  {m['status']}{rel}"
             )

@@ -15,7 +15,12 @@ IMPORTANCE_METHOD = "random-forest permutation importance, with Spearman rank co
 
 
 def importance(
-    store: Store, *, metric: str, project: str | None, filter: str | None
+    store: Store,
+    *,
+    metric: str,
+    project: str | None,
+    filter: str | None,
+    include_repro: bool = False,
 ) -> dict[str, Any]:
     """``{metric, method, n_runs, importances: [{key, importance, spearman, kind, ...}], message}``.
 
@@ -24,7 +29,9 @@ def importance(
     """
     ledger = Ledger(store, reap=False)
     try:
-        items = ledger.importance(metric, filter=filter, project=project)
+        items = ledger.importance(
+            metric, filter=filter, project=project, include_repro=include_repro
+        )
     except InvalidFilterError:
         raise
     except UsageError as exc:
@@ -47,10 +54,20 @@ def importance(
 
 
 def leaderboard(
-    store: Store, *, metric: str, maximize: bool, top: int, project: str | None, filter: str | None
+    store: Store,
+    *,
+    metric: str,
+    maximize: bool,
+    top: int,
+    project: str | None,
+    filter: str | None,
+    include_repro: bool = False,
 ) -> dict[str, Any]:
-    """``{metric, mode, runs: [{rank, id, name, status, value, config, git_commit, ...}]}``."""
+    """``{metric, mode, runs: [{rank, id, name, status, value, config, git_commit, ...}]}``;
+    reproductions rank only with ``include_repro``."""
     ledger = Ledger(store, reap=False)
     mode = "max" if maximize else "min"
-    rows = ledger.best(metric, mode=mode, filter=filter, top=top, project=project)
+    rows = ledger.best(
+        metric, mode=mode, filter=filter, top=top, project=project, include_repro=include_repro
+    )
     return {"metric": metric, "mode": mode, "runs": rows}

@@ -543,6 +543,8 @@ def add_verdict(
     from .._values import decode_json
 
     verdict = body.model_dump(exclude_none=True)
+    # any writer of the project may reproduce; the store refuses a verdict without its
+    # reproduction run (400) and records the caller as the one who reproduced
     verdict["details"] = decode_json(verdict.get("details") or {})
     return {"id": core(request).add_repro_verdict(who.actor, verdict)}
 

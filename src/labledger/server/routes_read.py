@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..store import RunStore, Store
+from ..store import RunStore, Store, without_repro
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader, require_run
 
@@ -49,6 +49,11 @@ def list_runs(
         description="also give each run its newest reproduction verdict as `repro` (as in `labledger ls --json`) "
         "and, when the run is a reproduction, the original's id as `repro_of`",
     ),
+    include_repro: bool = Query(
+        True,
+        description='also list reproductions (job_type "repro", made by labledger repro); '
+        "the web UI asks for false",
+    ),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
@@ -64,6 +69,7 @@ def list_runs(
             offset=offset,
             total=total,
             repro=repro,
+            include_repro=include_repro,
         ),
     )
 
@@ -84,6 +90,7 @@ class RunSearch(BaseModel):
     offset: int = Field(0, ge=0, le=10_000_000)
     total: bool = Field(True, description="also count all matching runs")
     repro: bool = Field(False, description="as for GET /api/v1/runs")
+    include_repro: bool = Field(True, description="as for GET /api/v1/runs")
 
 
 @router.post(
@@ -106,9 +113,10 @@ def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> 
     # only projects the caller may read (the reader dependency already checked ?project=)
     readable = None if q.project is not None else who.readable_projects()
     allowed: dict[str, Any] = {} if readable is None else {"projects": readable}
+    flt = q.filter if q.include_repro else without_repro(q.filter)
     runs = store.list_runs(
         project=q.project,
-        filter=q.filter,
+        filter=flt,
         order_by=q.order_by,
         limit=q.limit,
         offset=q.offset,
@@ -118,7 +126,7 @@ def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> 
         _add_repro(store, runs)
     out: dict[str, Any] = {"runs": runs, "limit": q.limit, "offset": q.offset}
     if q.total:
-        out["total"] = store.count_runs(project=q.project, filter=q.filter, **allowed)
+        out["total"] = store.count_runs(project=q.project, filter=flt, **allowed)
     # returned as a Response so FastAPI's encoder does not turn NaN/inf into null
     return LedgerJSONResponse(out)
 
@@ -134,7 +142,8 @@ def _add_repro(store: Store, runs: list[dict[str, Any]]) -> None:
     for r in runs:
         f = fields.get(r["id"]) or {}
         r["repro"] = f.get("verdict")
-        r["repro_of"] = f.get("reproduction_of") if f.get("role") == "reproduction" else None
+        if f.get("role") == "reproduction" or not r.get("repro_of"):
+            r["repro_of"] = f.get("reproduction_of") if f.get("role") == "reproduction" else None
 
 
 @router.get("/runs/{ref}", summary="One run by id, unique id prefix or name")

@@ -397,13 +397,16 @@ def importance(
     metric: str = Query(..., min_length=1, max_length=250),
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
+    include_repro: bool = Query(False, description='also reproductions (job_type "repro")'),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     from . import _ui_analysis
 
     _analysis_scope(who, project)
-    return _ui_analysis.importance(store, metric=metric, project=project, filter=filter)
+    return _ui_analysis.importance(
+        store, metric=metric, project=project, filter=filter, include_repro=include_repro
+    )
 
 
 @router.get("/leaderboard", summary="The best runs for a metric")
@@ -413,6 +416,7 @@ def leaderboard(
     top: int = Query(10, ge=1, le=1000),
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
+    include_repro: bool = Query(False, description='also reproductions (job_type "repro")'),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
@@ -420,7 +424,13 @@ def leaderboard(
 
     _analysis_scope(who, project)
     return _ui_analysis.leaderboard(
-        store, metric=metric, maximize=max, top=top, project=project, filter=filter
+        store,
+        metric=metric,
+        maximize=max,
+        top=top,
+        project=project,
+        filter=filter,
+        include_repro=include_repro,
     )
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         refusal_message,
         role_allows,
     )
+    from ._repro_rules import REPRO_JOB_TYPE, is_reproduction, without_repro
 
 
 _BASE = frozenset(
@@ -83,11 +84,16 @@ def __getattr__(name: str) -> Any:
         from . import _core
 
         return getattr(_core, name)
+    if name in ("REPRO_JOB_TYPE", "is_reproduction", "without_repro"):
+        from . import _repro_rules
+
+        return getattr(_repro_rules, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "ALL_PROJECTS",
+    "REPRO_JOB_TYPE",
     "REQUIREMENTS",
     "ROLES",
     "RUN_STATUSES",
@@ -108,11 +114,13 @@ __all__ = [
     "check_requirements",
     "default_root",
     "default_store_uri",
+    "is_reproduction",
     "missing_for",
     "open_store",
     "refusal_message",
     "resolve_store_uri",
     "role_allows",
+    "without_repro",
 ]
 
 

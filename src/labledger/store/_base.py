@@ -199,8 +199,11 @@ class ReproVerdicts(Protocol):
 
     uri: str
 
-    def add_repro_verdict(self, verdict: dict[str, Any]) -> str:
-        """Store one ``labledger repro`` verdict (linked to the original and the reproduction); return its id."""
+    def add_repro_verdict(self, verdict: dict[str, Any], *, by: str | None = None) -> str:
+        """Store one ``labledger repro`` verdict (linked to the original and the reproduction); return its id.
+
+        A verdict exists only with its reproduction run; the store re-derives it from the
+        two runs and records ``by`` (who reproduced; a server records its caller)."""
         ...
 
     def repro_verdicts(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:

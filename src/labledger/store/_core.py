@@ -380,4 +380,6 @@ class WriteCore:
         verdict["original_run_id"] = self.resolve(actor, verdict["original_run_id"], "write")[0]
         if verdict.get("repro_run_id"):
             verdict["repro_run_id"] = self.resolve(actor, verdict["repro_run_id"], "read")[0]
-        return self.store.add_repro_verdict(verdict)
+        # the store re-derives it from the two runs (store/_repro_rules.py) and records
+        # the actor as the one who reproduced, never a client field
+        return self.store.add_repro_verdict(verdict, by=actor.user)

@@ -43,6 +43,7 @@ from ._edits_sql import EditSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._mlflow_sql import MlflowSqlMixin
+from ._repro_rules import REPRO_JOB_TYPE
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
 
@@ -727,6 +728,8 @@ class SqlStore(
             "group": row["group"],
             "job_type": row["job_type"],
             "author": row["author"],
+            # a reproduction (job_type "repro") names its original (store/_repro_rules.py)
+            "repro_of": row["parent_run_id"] if row["job_type"] == REPRO_JOB_TYPE else None,
         }
 
     def list_runs(
@@ -805,7 +808,11 @@ class SqlStore(
         q = (
             sa.select(
                 r.c.project,
-                sa.func.count().label("runs"),
+                # reproductions (job_type "repro") are counted apart, not as the project's runs
+                sa.func.count(
+                    sa.case((sa.func.coalesce(r.c.job_type, "") != REPRO_JOB_TYPE, 1))
+                ).label("runs"),
+                sa.func.count(sa.case((r.c.job_type == REPRO_JOB_TYPE, 1))).label("repro_runs"),
                 sa.func.max(r.c.created_at).label("last_run_at"),
             )
             .group_by(r.c.project)

@@ -53,9 +53,25 @@ def _active_runs() -> list[Run]:
     return [r for r in list(_RUNS) if not r._finished and r._owner_pid == os.getpid()]
 
 
-def _record_seed_on_active_runs(seed: int, deterministic: bool, seeded: list[str]) -> None:
-    for run in _active_runs():
-        run._record_seed(seed, deterministic, seeded)
+def _record_seed_on_active_runs(
+    seed: int, deterministic: bool, seeded: list[str], target: Any = None
+) -> None:
+    """Record a seeding on the run it was for, never on another run that has its own seed.
+
+    ``init(seed=...)`` names its run (``target``). A plain ``seed_everything`` call (or
+    torch seeded on import) goes to the newest active run, to runs with that same seed
+    (what was seeded grows) and to active runs without a seed; a parent's seed is never
+    replaced by its child's.
+    """
+    if target is not None:
+        if isinstance(target, Run) and not target._finished:
+            target._record_seed(seed, deterministic, seeded)
+        return
+    runs = _active_runs()
+    newest = max(runs, key=lambda r: r.created_at) if runs else None
+    for run in runs:
+        if run is newest or run._seed is None or run._seed == seed:
+            run._record_seed(seed, deterministic, seeded)
 
 
 def active_run() -> Run | None:
@@ -731,10 +747,16 @@ def init(
     ):
         if value is not None and (not isinstance(value, str) or not value or len(value) > 250):
             raise UsageError(f"{label} must be a non-empty string of at most 250 characters")
-    if parent_run_id is None and is_repro_target(config):
-        # set by `labledger repro` to link a reproduction to its original; in a process
-        # that makes several runs only the one with the original's config is linked
-        parent_run_id = setting("LABLEDGER_PARENT_RUN") or None
+    if setting("LABLEDGER_PARENT_RUN"):
+        # inside `labledger repro`: every run the re-run makes is a reproduction
+        # (job_type "repro", left out of leaderboards, importance, counts and export)
+        from ..store import REPRO_JOB_TYPE
+
+        job_type = REPRO_JOB_TYPE
+        if parent_run_id is None and is_repro_target(config):
+            # linked to its original; in a process that makes several runs only the
+            # one with the original's config is linked
+            parent_run_id = setting("LABLEDGER_PARENT_RUN") or None
     art = os.fspath(artifacts) if artifacts is not None else setting("LABLEDGER_ARTIFACTS_URI")
     if capture is None:
         capture = (setting("LABLEDGER_CAPTURE") or "").lower() not in (
@@ -771,7 +793,7 @@ def init(
     _hooks.install(run)
     on_seed(_record_seed_on_active_runs)
     if seed is not None:
-        seed_everything(seed)
+        seed_everything(seed, _target=run)
     else:
         if info:
             run._record_seed(info["seed"], info["deterministic"], info["seeded"])
