@@ -147,12 +147,10 @@ def refusal_message(project: str, missing: Sequence[str]) -> str:
 
 def _check_limits(fields: Mapping[str, Any]) -> None:
     """The limits of ``_limits.py`` on the run fields a write sets (LimitExceededError)."""
-    from .._limits import MAX_NAME_LENGTH, check_json, check_name, check_notes, check_tags
+    from .._limits import check_json, check_name, check_notes, check_tags
 
     if fields.get("name") is not None:
         check_name("run name", str(fields["name"]))
-        if len(str(fields["name"])) > MAX_NAME_LENGTH:  # pragma: no cover - check_name does it
-            raise UsageError("run name too long")
     if fields.get("tags") is not None:
         check_tags(list(fields["tags"]))
     if fields.get("notes") is not None:
