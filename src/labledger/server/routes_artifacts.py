@@ -34,6 +34,7 @@ from .._exceptions import AuthError, IntegrityError, InvalidArtifactError
 from ..artifacts._blobstore import BlobStore, LocalBlobStore, file_fingerprint, is_sha256
 from ..store import ArtifactCatalog, ReproVerdicts
 from ..store._artifact_paths import parse_ref, validate_alias, validate_name
+from ._body import CheckedRoute
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
@@ -49,7 +50,12 @@ from .errors import ApiError
 
 __all__ = ["install", "router"]
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["artifacts"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["artifacts"],
+    route_class=CheckedRoute,
+)
 
 STREAM_CHUNK = 1024 * 1024
 MAX_BLOB_BYTES = 1 << 40  # 1 TiB: refuse anything announced larger

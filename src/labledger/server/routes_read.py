@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..store import RunStore, Store
+from ._body import CheckedRoute
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader, require_run
 
@@ -18,7 +19,12 @@ __all__ = ["MAX_BODY_FILTER", "MAX_QUERY_FILTER", "RunSearch", "router"]
 MAX_QUERY_FILTER = 4000
 MAX_BODY_FILTER = 1_000_000
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["read"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["read"],
+    route_class=CheckedRoute,
+)
 
 
 @router.get("/projects", summary="Projects with their run counts")

@@ -33,6 +33,7 @@ from .._limits import (
 from ..artifacts._blobstore import is_sha256
 from ..store import Batch, RunStore, Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
+from ._body import CheckedRoute
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
@@ -59,7 +60,12 @@ __all__ = ["install", "router"]
 
 log = logging.getLogger("labledger.server")
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["write"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["write"],
+    route_class=CheckedRoute,
+)
 
 # strict numbers: JSON true/false is not a number ("heartbeat_at": false was stored as 0)
 Num = Annotated[float, Strict()]
