@@ -79,7 +79,7 @@ def test_the_schema_types_every_json_body_and_documents_errors() -> None:
             for status, answer in responses.items():
                 schema = (answer.get("content") or {}).get("application/json", {}).get("schema")
                 assert schema != {"type": "string"}, (method, path, status)
-            if path.startswith("/api/"):
+            if path.startswith("/api/") and method != "head":  # a HEAD answer has no body
                 for status in ("400", "404", "409", "422"):
                     err = responses[status]["content"]["application/json"]["schema"]
                     assert err == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)

@@ -103,6 +103,19 @@ def _respond(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first
+    route's, so ``GET`` and ``PUT`` of one path declared apart answered ``Allow: GET``)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -160,11 +173,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400 and isinstance(cause, LabledgerError):
             # FastAPI wraps what the body parse (server/_body.py) refused
             return _respond(400, "bad_request", str(cause), _typed(cause), request=request)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return _respond(
             exc.status_code,
             _HTTP_CODES.get(exc.status_code, "error"),
             str(exc.detail),
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
             request=request,
         )
 

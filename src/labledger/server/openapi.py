@@ -9,7 +9,10 @@ know. :func:`install` post-processes the generated description once:
   with a ``response_model`` keep theirs; any other JSON answer is at least an object);
 - each operation documents the error answers it can give (400, 401, 403, 404, 409,
   413, 422, 503), all with the one error shape ``{code, message, details}``;
-- a ``HEAD`` answer has no body.
+- a ``HEAD`` answer has no body, errors included;
+- path and query parameters that the server checks against a rule (sha256 digests,
+  artifact names, aliases and references) carry that rule as a ``pattern``
+  (:data:`PARAMS`), so a request the description calls valid is never refused for it.
 
 ``tests/server/test_schemathesis.py`` checks the real answers against this description.
 """
@@ -20,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-__all__ = ["BODIES", "ERROR_BODY", "install"]
+__all__ = ["BODIES", "ERROR_BODY", "PARAMS", "install"]
 
 ERROR_BODY: dict[str, Any] = {
     "type": "object",
@@ -64,6 +67,41 @@ _RUN: dict[str, Any] = {
         "metrics": _OBJ,
     },
 }
+
+
+# an artifact (or project) name as ``store._artifact_paths.validate_name`` takes it:
+# letters, digits, ``._-``, starting with a letter or digit, no "..", 1..128 characters
+_NAME_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,127}"
+_SHA256: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_ARTIFACT_NAME: dict[str, Any] = {"type": "string", "pattern": f"^{_NAME_PART}$"}
+# an alias is a name that does not look like a version (v3, 3) and is not "latest"
+_ALIAS: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^(?!v?[0-9]+$)(?!latest$){_NAME_PART}$",
+}
+# ``parse_ref``: [project/]name[:vN|:N|:alias], surrounding white space ignored
+_REF: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 400,
+    "pattern": rf"^\s*(?:{_NAME_PART}/)?{_NAME_PART}(?::(?:{_NAME_PART})?)?\s*$",
+}
+
+# (path prefix, parameter name) -> its schema, for parameters checked by a rule
+PARAMS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/v1/", "sha256"): _SHA256,
+    ("/api/v1/projects/{project}/artifact", "project"): _ARTIFACT_NAME,
+    ("/api/v1/projects/{project}/artifact", "name"): _ARTIFACT_NAME,
+    ("/api/v1/projects/{project}/artifact", "alias"): _ALIAS,
+    ("/api/v1/projects/{project}/artifact", "ref"): _REF,
+}
+
+
+def _param_schema(path: str, name: str) -> dict[str, Any] | None:
+    for (prefix, param), schema in PARAMS.items():
+        if param == name and path.startswith(prefix):
+            return schema
+    return None
 
 
 def _obj(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
@@ -137,6 +175,10 @@ def _describe(spec: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(op, dict) or "responses" not in op:
                 continue
             responses = op["responses"]
+            for param in op.get("parameters", []):
+                schema = _param_schema(path, param.get("name", ""))
+                if schema is not None:
+                    param["schema"] = dict(schema)
             extra = EXTRA.get((method, path))
             if extra is not None:
                 first = next(a for s, a in responses.items() if s.startswith("2"))
@@ -159,10 +201,9 @@ def _describe(spec: dict[str, Any]) -> dict[str, Any]:
                     media["schema"] = _OBJ
             if path.startswith("/api/"):
                 for status, text in _ERRORS.items():
-                    responses[status] = {
-                        "description": text,
-                        "content": {"application/json": {"schema": error_ref}},
-                    }
+                    responses[status] = {"description": text}
+                    if method != "head":
+                        responses[status]["content"] = {"application/json": {"schema": error_ref}}
     return spec
 
 
