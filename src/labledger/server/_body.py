@@ -12,14 +12,29 @@ routes parse their bodies with the same function (``mlflow/_common.read_params``
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BeforeValidator
 
 from .._limits import parse_json_body
 
-__all__ = ["CheckedRequest", "CheckedRoute"]
+__all__ = ["CheckedRequest", "CheckedRoute", "JsonInt", "JsonNumber"]
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads JSON true/false as 1/0 ("heartbeat_at": false was stored
+    # as 0); JSON Schema's integer is any integral number, 5.0 included, never a boolean
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_not_bool)]
+"""A JSON Schema ``integer``: ``5`` and ``5.0``, not ``true``."""
+JsonNumber = Annotated[float, BeforeValidator(_not_bool)]
+"""A JSON Schema ``number``: not ``true``."""
 
 
 class CheckedRequest(Request):

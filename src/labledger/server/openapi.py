@@ -23,6 +23,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from .._limits import MAX_TAG_LENGTH, MAX_TAGS
+
 __all__ = ["BODIES", "ERROR_BODY", "PARAMS", "install"]
 
 ERROR_BODY: dict[str, Any] = {
@@ -38,7 +40,12 @@ ERROR_BODY: dict[str, Any] = {
 }
 
 _ERRORS = {
-    "400": "Bad request (a value the store refuses, a bad filter or reference)",
+    "400": (
+        "Bad request: a body that is not JSON, not UTF-8, nested too deep or holding a "
+        "number no back end stores; or a value that breaks a rule this description cannot "
+        "state: a filter that does not parse, series of unequal lengths, bytes that do not "
+        "hash to their digest, a run of another project"
+    ),
     "401": "No valid token (when the server has tokens)",
     "403": "The token's user lacks the role on the project",
     "404": "Not found (or not readable by the caller: answers never depend on what it cannot read)",
@@ -161,12 +168,66 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 # other success answers than FastAPI's default one: (method, path) -> (status, description)
 EXTRA: dict[tuple[str, str], tuple[str, str]] = {
     ("post", "/api/v1/runs"): ("200", "The run existed already (a retried creation)"),
+    ("put", "/api/v1/artifact-blobs/{sha256}"): ("201", "The blob was stored"),
 }
+
+# a metric key as ``labledger._values.check_key`` takes it
+_KEY: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 250,
+    "pattern": r"^(?!/)(?!.*//)(?!.*/$)[^\x00-\x1f\x7f]+$",
+}
+
+# a tag as ``labledger._limits.check_tags`` takes it
+_TAGS: dict[str, Any] = {
+    "maxItems": MAX_TAGS,
+    "items": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_TAG_LENGTH,
+        "pattern": r"^[^\x00]+$",
+    },
+}
+
+# (component, property) -> extra keywords for that property's schema (for an optional
+# property, for its non-null branch)
+PROPERTIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("BatchBody", "metrics"): {"propertyNames": _KEY},
+    ("RunCreate", "tags"): _TAGS,
+    ("RunUpdate", "tags"): _TAGS,
+}
+
+
+def _extend(prop: dict[str, Any], extra: dict[str, Any]) -> None:
+    branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
+    (branches[0] if branches else prop).update(extra)
+
+
+# the largest float64 below 2**63: a reader of JSON numbers as doubles (JavaScript, most
+# fuzzers) reads 2**63 - 1 as 2**63, which no int64 column holds
+_INT64_DESCRIBED_MAX = 2**63 - 1024
+
+
+def _int64_bounds(node: Any) -> None:
+    """Describe int64 maxima as a bound a double holds exactly (the server keeps 2**63 - 1)."""
+    if isinstance(node, dict):
+        if node.get("maximum") == 2**63 - 1:
+            node["maximum"] = _INT64_DESCRIBED_MAX
+        for value in node.values():
+            _int64_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _int64_bounds(value)
 
 
 def _describe(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = ERROR_BODY
+    _int64_bounds(schemas)
+    for (component, prop), extra in PROPERTIES.items():
+        if component in schemas:
+            _extend(schemas[component]["properties"][prop], extra)
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}

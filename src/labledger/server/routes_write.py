@@ -15,12 +15,12 @@ import json
 import logging
 import zlib
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
@@ -33,7 +33,7 @@ from .._limits import (
 from ..artifacts._blobstore import is_sha256
 from ..store import Batch, RunStore, Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
-from ._body import CheckedRoute
+from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
@@ -67,9 +67,9 @@ router = APIRouter(
     route_class=CheckedRoute,
 )
 
-# strict numbers: JSON true/false is not a number ("heartbeat_at": false was stored as 0)
-Num = Annotated[float, Strict()]
-Int = Annotated[int, Strict()]
+# JSON true/false is not a number ("heartbeat_at": false was stored as 0)
+Num = JsonNumber
+Int = JsonInt
 _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _ID = r"^[0-9a-f]{32}$"
