@@ -103,17 +103,22 @@ def _respond(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (Starlette names only the first
-    route's, so ``GET`` and ``PUT`` of one path declared apart answered ``Allow: GET``)."""
-    from starlette.routing import Match
-
+def _allowed_methods(request: Request, default: str) -> str:
+    """Every method the description gives this path (Starlette names only the methods of
+    the first route that matched, so ``GET`` and ``PUT`` of one path declared apart
+    answered ``Allow: GET``); ``default`` for a path it does not describe."""
+    parts = request.url.path.rstrip("/").split("/")
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    for template, ops in request.app.openapi().get("paths", {}).items():
+        segments = template.rstrip("/").split("/")
+        if len(segments) == len(parts) and all(
+            s == p or (s.startswith("{") and s.endswith("}") and p)
+            for s, p in zip(segments, parts, strict=True)
+        ):
+            methods |= {m.upper() for m in ops}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods)) if methods else default
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -175,7 +180,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return _respond(400, "bad_request", str(cause), _typed(cause), request=request)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
         return _respond(
             exc.status_code,
             _HTTP_CODES.get(exc.status_code, "error"),
