@@ -225,9 +225,9 @@ def _describe(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = ERROR_BODY
     _int64_bounds(schemas)
-    for (component, prop), extra in PROPERTIES.items():
+    for (component, prop), keywords in PROPERTIES.items():
         if component in schemas:
-            _extend(schemas[component]["properties"][prop], extra)
+            _extend(schemas[component]["properties"][prop], keywords)
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
