@@ -106,15 +106,21 @@ def _respond(
 def _allowed_methods(request: Request, default: str) -> str:
     """Every method the description gives this path (Starlette names only the methods of
     the first route that matched, so ``GET`` and ``PUT`` of one path declared apart
-    answered ``Allow: GET``); ``default`` for a path it does not describe."""
+    answered ``Allow: GET``); ``default`` for a path it does not describe. As in OpenAPI,
+    the most concrete templates win (``/runs/search`` over ``/runs/{ref}``)."""
     parts = request.url.path.rstrip("/").split("/")
-    methods: set[str] = set()
+    best, methods = -1, set[str]()
     for template, ops in request.app.openapi().get("paths", {}).items():
         segments = template.rstrip("/").split("/")
-        if len(segments) == len(parts) and all(
-            s == p or (s.startswith("{") and s.endswith("}") and p)
-            for s, p in zip(segments, parts, strict=True)
-        ):
+        if len(segments) != len(parts):
+            continue
+        variable = [s.startswith("{") and s.endswith("}") for s in segments]
+        if not all((v and p) or s == p for s, p, v in zip(segments, parts, variable, strict=True)):
+            continue
+        literal = variable.count(False)
+        if literal > best:
+            best, methods = literal, set()
+        if literal == best:
             methods |= {m.upper() for m in ops}
     if "GET" in methods:
         methods.add("HEAD")
