@@ -84,6 +84,7 @@ def test_native_bad_bodies_answer_400_in_the_native_shape(http: httpx.Client, ru
         ("/api/v1/runs", b'{"id":"\xff\xfe","project":"bodies"}', "UTF-8"),
         ("/api/v1/runs", '{"id":', "not JSON"),
         ("/api/v1/runs", raw(**run) + "x", "not JSON"),
+        ("/api/v1/runs", raw(**run, seed="9" * 5000), "not JSON"),  # past int()'s 4300 digits
         (batches, raw(id=q("b1"), run_update=raw(summary=raw(a=BIG))), "float64"),
         (batches, raw(id=q("b2"), metrics=_nested(1000)), "nested"),
         (edits, raw(summary=raw(a="-" + BIG)), "float64"),
@@ -201,3 +202,16 @@ def test_a_405_lists_every_method_of_the_path(http: httpx.Client) -> None:
     assert resp.status_code == 405
     assert set(resp.headers["allow"].split(", ")) >= {"GET", "PUT"}
     assert resp.json()["code"] == "method_not_allowed"
+
+
+def test_a_batch_of_more_metric_keys_than_a_run_may_have_is_a_422(
+    http: httpx.Client, run_id: str
+) -> None:
+    from labledger._limits import MAX_METRIC_KEYS
+
+    empty = {"steps": "", "values": "", "timestamps": ""}
+    body = {"id": "toomany", "metrics": {f"k{i}": empty for i in range(MAX_METRIC_KEYS + 1)}}
+    resp = http.post(f"/api/v1/runs/{run_id}/batches", json=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["details"]["errors"][0]["loc"] == ["body", "metrics"]
+    assert http.get(f"/api/v1/runs/{run_id}/metrics").json()["keys"] == []

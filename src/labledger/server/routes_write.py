@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
 from .._limits import (
+    MAX_METRIC_KEYS,
     MAX_NAME_LENGTH,
     MAX_NOTES_LENGTH,
     check_json,
@@ -155,7 +156,7 @@ class BatchBody(BaseModel):
     id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="idempotency key")
     heartbeat: Num | None = None
     run_update: RunUpdate = Field(default_factory=lambda: RunUpdate())
-    metrics: dict[str, Series] = Field(default_factory=dict)
+    metrics: dict[str, Series] = Field(default_factory=dict, max_length=MAX_METRIC_KEYS)
 
 
 @router.post("/runs", status_code=201, summary="Create a run (idempotent on its id)")
