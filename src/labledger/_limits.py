@@ -147,8 +147,9 @@ def check_json_value(what: str, value: Any, depth_limit: int = MAX_JSON_DEPTH) -
             if isinstance(v, int) and not -MAX_FLOAT_INT <= v <= MAX_FLOAT_INT:
                 raise LimitExceededError(
                     what,
-                    f"holds an integer of {len(str(abs(v))):,} digits; numbers must fit a "
-                    "float64 (|value| <= 1.8e308)",
+                    # bit_length, not str(): a 5,000-digit int has no str() by default
+                    f"holds an integer of about {int(v.bit_length() * 0.30103) + 1:,} "
+                    "digits; numbers must fit a float64 (|value| <= 1.8e308)",
                 )
             continue
         d += 1

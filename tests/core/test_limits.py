@@ -190,9 +190,7 @@ def test_a_log_call_with_too_many_keys_is_refused_and_earlier_points_are_kept(
     assert led.history(run.id, "loss").values.tolist() == [1.0, 0.5, 0.25]
 
 
-def test_a_run_takes_at_most_max_metric_keys_distinct_keys(
-    store_uri: str, ledger_of: Any
-) -> None:
+def test_a_run_takes_at_most_max_metric_keys_distinct_keys(store_uri: str, ledger_of: Any) -> None:
     from labledger._limits import MAX_KEYS_PER_CALL, MAX_METRIC_KEYS
 
     run = _init(store_uri)
@@ -222,6 +220,8 @@ def test_a_config_or_summary_integer_beyond_float64_is_refused(
         run.config["big"] = {"deep": [10**400]}
     with pytest.raises(LimitExceededError, match="float64"):
         run.summary["big"] = -(10**400)
+    with pytest.raises(LimitExceededError, match="float64"):
+        run.summary["huge"] = 10**5000  # past int's 4,300 digits of str()
     run.finish()
     got = ledger_of(store_uri).get(run.id)
     assert got["config"] == {"fine": 2**70} and "big" not in got["summary"]
