@@ -26,7 +26,7 @@ __all__ = [
     "normalize_config",
 ]
 
-from ._limits import MAX_JSON_DEPTH, MAX_KEY_LENGTH, metric_float_ok
+from ._limits import MAX_FLOAT_INT, MAX_JSON_DEPTH, MAX_KEY_LENGTH, metric_float_ok
 
 _CONTROL = {chr(c) for c in range(32)} | {chr(127)}
 
@@ -115,9 +115,6 @@ def coerce_metric(key: str, value: object) -> float | int:
                 raise _too_big(key, value)
             return f
     raise TypeError(f"metric {key!r} must be a number, got {tv.__name__}")
-
-
-MAX_FLOAT_INT = 2**1024 - 2**970  # the largest int that rounds to a finite float64
 
 
 def _too_big(key: str, value: object) -> Exception:

@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from .._values import flatten
 from ..store import Store
+from ._body import CheckedRoute
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader
 from .errors import ApiError
@@ -157,7 +158,12 @@ def _visible_runs(
     return runs
 
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["ui"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["ui"],
+    route_class=CheckedRoute,
+)
 
 
 class FastJSONResponse(Response):

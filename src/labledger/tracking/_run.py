@@ -15,8 +15,17 @@ from types import TracebackType
 from typing import Any
 
 from .._exceptions import LimitExceededError, RunFinishedError, UsageError
+from .._limits import MAX_KEYS_PER_CALL as _MAX_KEYS_PER_CALL
+from .._limits import MAX_METRIC_KEYS as _MAX_METRIC_KEYS
 from .._limits import MAX_STEP as _MAX_STEP
-from .._limits import check_json, check_name, check_notes, check_seed, check_tags
+from .._limits import (
+    check_json,
+    check_metric_keys,
+    check_name,
+    check_notes,
+    check_seed,
+    check_tags,
+)
 from .._names import new_run_id, new_run_name
 from .._settings import setting
 from .._values import check_key, coerce_metric, normalize_config
@@ -385,8 +394,10 @@ class Run:
         ``timestamp`` (seconds since the epoch, default now) is the wall time recorded
         with the points: importers and replayed logs pass the original time.
         Only appends to an in-memory buffer. Raises ``TypeError`` for a non-numeric
-        value, :class:`InvalidKeyError` for a bad key, :class:`RunFinishedError`
-        after ``finish()``.
+        value, :class:`InvalidKeyError` for a bad key, :class:`LimitExceededError` for
+        a call of more than ``MAX_KEYS_PER_CALL`` keys or one that would give the run
+        more than ``MAX_METRIC_KEYS`` distinct keys (nothing of that call is kept),
+        :class:`RunFinishedError` after ``finish()``.
         """
         if self._finished:
             raise RunFinishedError(self.id, self.status)
@@ -414,11 +425,15 @@ class Run:
                 if type(v) is not float:
                     v = coerce_metric(k, v)
                 self._append((k, step, v, t))
+        elif len(data) > _MAX_KEYS_PER_CALL:
+            check_metric_keys(len(known), 0, len(data))
         elif known.issuperset(data) and _FLOATS.issuperset(map(type, data.values())):
             # the common case: known keys, plain float values; checks run in C
             # one entry for the whole call (see _writer.Point): one tuple, not one per key
             self._append((tuple(data), step, tuple(data.values()), t))
         else:
+            if len(known) + len(data) > _MAX_METRIC_KEYS:  # before any key is learned
+                check_metric_keys(len(known), sum(k not in known for k in data), len(data))
             out = []
             for k, v in items:
                 if k not in known:
@@ -442,6 +457,8 @@ class Run:
 
     def _learn_key(self, key: Any) -> None:
         check_key(key)
+        if len(self._known) >= _MAX_METRIC_KEYS:
+            check_metric_keys(len(self._known), 1, 1)
         self._known.add(key)
         if self._owner_pid != os.getpid():
             self._ensure_child_writer()
