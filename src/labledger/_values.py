@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "SYSTEM_PREFIX",
     "check_key",
     "coerce_metric",
     "config_digest",
@@ -21,8 +22,11 @@ __all__ = [
     "encode_json",
     "flatten",
     "fmt_duration",
+    "fmt_metric",
     "fmt_size",
+    "is_system_key",
     "json_safe",
+    "metric_unit",
     "normalize_config",
 ]
 
@@ -284,6 +288,47 @@ def fmt_size(n: int | None) -> str:
             return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"
+
+
+SYSTEM_PREFIX = "system/"
+
+
+def is_system_key(key: str) -> bool:
+    """A metric the machine logged (``system/*``), shown in its own folded group."""
+    return key.startswith(SYSTEM_PREFIX)
+
+
+def metric_unit(key: str) -> str:
+    """The unit a system metric is printed in (``MB``, ``MB/s``, ``%``, ...), ``""`` for others."""
+    if not is_system_key(key):
+        return ""
+    if key.endswith("_bytes_per_s"):
+        return "MB/s"
+    if key.endswith("_bytes"):
+        return "MB"
+    if key.endswith(("percent", "/util")):
+        return "%"
+    if key.endswith("temp_c"):
+        return "°C"
+    if key.endswith("power_w"):
+        return "W"
+    return ""
+
+
+def fmt_metric(key: str, value: Any) -> str:
+    """A metric value for people: system metrics in their unit (``80.8 MB``, ``12.5 %``,
+    ``3.2 MB/s``) instead of ``8.07822e+07``; anything else as ``%.6g``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "" if value is None else str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return str(v)
+    unit = metric_unit(key)
+    if unit in ("MB", "MB/s"):
+        return f"{v / 1e6:.1f} {unit}"
+    if unit:
+        return f"{v:.1f} {unit}"
+    return f"{v:.6g}"
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:

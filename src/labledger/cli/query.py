@@ -77,77 +77,97 @@ def best(
     if not rows:
         c.print(f"no runs with a numeric {metric!r}", markup=False)
         return
-    from rich.table import Table
+    from ._layout import constant_line, short_author, split_config
+    from ._output import fit_table
 
-    from .._values import flatten
-
-    t = Table(
-        title=f"best by {metric} ({'max' if mode == 'max' else 'min'})",
-        title_justify="left",
-        header_style="bold",
-    )
-    widest = max(
-        (len(f"{k}={fmt_value(v)}") for r in rows for k, v in flatten(r["config"]).items()),
-        default=6,
-    )
-    for col in (
+    varying, constant = split_config(rows)
+    digests = {_data_cell(r) for r in rows}
+    if len(rows) > 1 and len(digests) == 1:
+        constant = {**constant, "data": digests.pop()}
+    else:
+        digests.clear()
+    headers = [
         "#",
-        "run",
-        "author",
-        metric,
-        "config",
+        "id",
+        "name",
+        f"★ {metric}",
+        *varying,
         "commit",
         "patch",
         "seed",
-        "data",
+        *([] if constant.get("data") else ["data"]),
         "runtime",
-    ):
-        # values never break mid-value: the config gets one line per key instead
-        if col == "config":
-            t.add_column(col, overflow="fold", min_width=min(widest, 40))
-        elif col == "author":  # an email can be long: the full one is in --json and show
-            t.add_column(col, no_wrap=True, overflow="ellipsis", max_width=24)
-        else:
-            t.add_column(col, no_wrap=True, overflow="ellipsis")
+        "author",
+    ]
+    from .._values import flatten
+
+    cells = []
     for r in rows:
-        cfg = "\n".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
-        commit = (r["git_commit"] or "-")[:10] + (" (dirty)" if r["git_dirty"] else "")
-        patch = (r["patch_sha256"] or "")[:10] if r["patch_captured"] else "-"
-        data = "\n".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
-        t.add_row(
-            str(r["rank"]),
-            f"{r['id'][:8]}\n{r['name']}",
-            r.get("author") or "",
-            fmt_value(r["value"]),
-            cfg,
-            commit,
-            patch,
-            "-" if r["seed"] is None else str(r["seed"]),
-            data,
-            fmt_duration(r["runtime_s"]),
+        flat = flatten(r["config"])
+        commit = (r["git_commit"] or "")[:8]
+        commit = f"{commit}+dirty" if commit and r["git_dirty"] else commit or (
+            "dirty" if r["git_dirty"] else "-"
         )
-    c.print(t)
+        patch = (r["patch_sha256"] or "")[:8] if r["patch_captured"] else "-"
+        cells.append(
+            [
+                str(r["rank"]),
+                r["id"][:8],
+                _escape(r["name"]),
+                fmt_value(r["value"]),
+                *(_escape(fmt_value(flat[k])) if k in flat else "" for k in varying),
+                commit,
+                patch,
+                "-" if r["seed"] is None else str(r["seed"]),
+                *([] if constant.get("data") else [_data_cell(r)]),
+                fmt_duration(r["runtime_s"]),
+                _escape(short_author(r.get("author"))),
+            ]
+        )
+    table, dropped = fit_table(
+        headers,
+        cells,
+        c.width,
+        shrinkable={"name": 8, "author": 6, "data": 12, **dict.fromkeys(varying, 6)},
+        droppable=["author", "runtime", "data", "patch", *reversed(varying)],
+    )
+    click.echo(f"best by {metric} ({'max' if mode == 'max' else 'min'}), {len(rows)} runs")
+    if constant:
+        click.echo(constant_line(constant, c.width))
+    c.print(table)
+    if dropped:
+        import textwrap
+
+        note = (
+            f"{len(dropped)} column(s) left out to fit {c.width} columns: "
+            f"{', '.join(dropped)} (widen the terminal or use --json)"
+        )
+        click.echo(textwrap.fill(note, c.width, break_long_words=False))
+
+
+def _data_cell(r: dict[str, Any]) -> str:
+    return ", ".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _check_metric_exists(ledger: Any, metric: str, project: str | None) -> None:
     """A metric no run has is a typo, not an empty leaderboard: exit 1 with the closest names."""
-    import difflib
-
     keys: set[str] = set()
     for r in ledger.runs(project=project, limit=2000):
         keys.update(r["summary"])
     if metric in keys:
         return
     from .._exceptions import UsageError
+    from ._layout import did_you_mean
 
-    def norm(k: str) -> str:
-        return k.lower().replace("/", "_").replace(".", "_").replace("-", "_")
-
-    close = [k for k in sorted(keys) if norm(k) == norm(metric)]
-    close += [k for k in difflib.get_close_matches(metric, sorted(keys), n=3) if k not in close]
     where = f" of project {project!r}" if project else ""
-    hint = f"; did you mean {' or '.join(close[:3])}?" if close else ""
-    if not close and keys:
+    hint = did_you_mean(metric, keys)
+    if not hint and keys:
         user = sorted(k for k in keys if not k.startswith("system/"))[:8]
         hint = f" (metrics: {', '.join(user)})" if user else ""
     raise UsageError(f"no run{where} has a summary metric {metric!r}{hint}")
@@ -297,6 +317,8 @@ def importance(
     # model-fitting stages show in its description
     with progress("loading runs") as bar, open_ledger(store) as ledger:
         runs = _load_runs(ledger, project, _with_metric(filter_, metric), bar)
+        if not runs:
+            _check_metric_exists(ledger, metric, project)
         bar.stage("reading configs", total=len(runs))
         items = compute(
             runs,
