@@ -180,6 +180,8 @@ def close_keys(name: str, keys: Iterable[str], n: int = 3) -> list[str]:
     for k in ordered:
         normed.setdefault(norm(k), k)
     close = [k for k in ordered if norm(k) == norm(name)]
+    if close:  # the same name but for case and separators: that is the one
+        return close[:n]
     for cand in [
         *difflib.get_close_matches(name, ordered, n=n),
         *(normed[m] for m in difflib.get_close_matches(norm(name), list(normed), n=n)),
