@@ -85,7 +85,8 @@ def cite(run: Any, metric: str | None = None, *, store: Any = None) -> str:
     summary = rec.get("summary") or {}
     if metric is not None:
         if metric not in summary:
-            have = ", ".join(sorted(summary)) or "none"
+            # the user's metrics first, the machine's system/* after them
+            have = ", ".join(sorted(summary, key=lambda k: (k.startswith("system/"), k))) or "none"
             raise UsageError(f"run {rec['id'][:8]} has no metric {metric!r} (it has: {have})")
         keys = [metric]
     else:

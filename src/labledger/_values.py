@@ -28,6 +28,7 @@ __all__ = [
     "json_safe",
     "metric_unit",
     "normalize_config",
+    "warn",
 ]
 
 from ._limits import MAX_JSON_DEPTH, MAX_KEY_LENGTH, metric_float_ok
@@ -262,6 +263,25 @@ def user_stacklevel() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """A labledger warning that points at the user's code which led to it, or, raised on
+    one of labledger's own threads (writer, client spool, uploads), at no code at all:
+    never a stray line of labledger's source under the message."""
+    import os
+
+    pkg = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    if frame is not None and os.path.basename(frame.f_code.co_filename) != "threading.py":
+        warnings.warn(message, category, stacklevel=level + 1)
+        return
+    # no user frame: a location without source, so the formatter prints the message alone
+    warnings.warn_explicit(message, category, filename="labledger", lineno=0, module="labledger")
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -150,9 +150,7 @@ def constant_line(constant: Mapping[str, Any], width: int) -> str:
 
     if not constant:
         return ""
-    text = "same in every run: " + ", ".join(
-        f"{k}={fmt_value(v)}" for k, v in constant.items()
-    )
+    text = "same in every run: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in constant.items())
     return textwrap.fill(text, width, break_long_words=False, subsequent_indent="  ")
 
 

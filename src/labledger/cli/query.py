@@ -105,8 +105,10 @@ def best(
     for r in rows:
         flat = flatten(r["config"])
         commit = (r["git_commit"] or "")[:8]
-        commit = f"{commit}+dirty" if commit and r["git_dirty"] else commit or (
-            "dirty" if r["git_dirty"] else "-"
+        commit = (
+            f"{commit}+dirty"
+            if commit and r["git_dirty"]
+            else commit or ("dirty" if r["git_dirty"] else "-")
         )
         patch = (r["patch_sha256"] or "")[:8] if r["patch_captured"] else "-"
         cells.append(
@@ -177,9 +179,14 @@ def _check_metric_exists(ledger: Any, metric: str, project: str | None) -> None:
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
 @click.option("--all", "show_all", is_flag=True, help="Show every key, not only differences.")
+@click.option(
+    "--system", "show_system", is_flag=True, help="Unfold the system/* metrics (CPU, memory, ...)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
 @store_option
-def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | None) -> None:
+def diff(
+    run_a: str, run_b: str, show_all: bool, show_system: bool, as_json: bool, store: str | None
+) -> None:
     """What differs between two runs: config, summary, environment, seed, datasets."""
     with open_ledger(store) as ledger:
         d = ledger.diff(run_a, run_b, show_all=show_all)
@@ -188,23 +195,40 @@ def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | Non
         return
     from rich.table import Table
 
+    from .._values import fmt_metric, is_system_key
+
     c = console()
     c.print(f"[bold]A[/] {d['a']}   [bold]B[/] {d['b']}")
     any_shown = False
-    for section in ("run", "config", "summary", "seed", "datasets"):
-        entries = d[section]
+    system = [e for e in d["summary"] if is_system_key(e["key"])]
+    sections = {
+        **{k: d[k] for k in ("run", "config")},
+        "summary": [e for e in d["summary"] if not is_system_key(e["key"])],
+        **{k: d[k] for k in ("seed", "datasets")},
+        **({"system metrics": system} if show_system else {}),
+    }
+    for section, entries in sections.items():
         if not entries:
             continue
         any_shown = True
         t = Table(title=section, title_justify="left", header_style="bold")
         for col in ("key", "A", "B"):
             t.add_column(col, overflow="fold")
+        metric = section in ("summary", "system metrics")
         for e in entries:
-            style = "" if e["same"] else "yellow"
-            a = "(absent)" if e["only"] == "b" else _short(e["a"], 60)
-            b = "(absent)" if e["only"] == "a" else _short(e["b"], 60)
+            style = "" if e["same"] or section == "system metrics" else "yellow"
+
+            def cell(v: Any, key: str = str(e["key"]), metric: bool = metric) -> str:
+                if metric and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return fmt_metric(key, v)
+                return _short(v, 60)
+
+            a = "(absent)" if e["only"] == "b" else cell(e["a"])
+            b = "(absent)" if e["only"] == "a" else cell(e["b"])
             t.add_row(e["key"], a, b, style=style)
         c.print(t)
+    if system and not show_system:
+        c.print(f"[dim]system metrics: {len(system)} keys folded (--system shows them)[/]")
     env = {k: v for k, v in d["environment"].items() if k != "same" and v}
     if env:
         any_shown = True
@@ -252,10 +276,17 @@ def _env_lines(section: str, content: Any) -> list[str]:
 @click.option(
     "--all", "show_all", is_flag=True, help="Also show keys that are the same in every run."
 )
+@click.option(
+    "--system", "show_system", is_flag=True, help="Unfold the system/* metrics (CPU, memory, ...)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @store_option
-def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | None) -> None:
-    """Several runs side by side as one table, differing keys first."""
+def compare(
+    runs: tuple[str, ...], show_all: bool, show_system: bool, as_json: bool, store: str | None
+) -> None:
+    """Several runs side by side as one table: provenance (commit, patch, seed, data,
+    packages, author, reproduction), config and summary, differing keys first; the
+    system/* metrics folded."""
     with open_ledger(store) as ledger:
         table = ledger.compare(*runs)
     if as_json:
@@ -263,21 +294,36 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
         return
     from rich.table import Table
 
+    from .._values import fmt_metric
+
     t = Table(header_style="bold")
     t.add_column("key", overflow="fold")
     for rid, name in zip(table["runs"], table["names"], strict=True):
         t.add_column(f"{rid[:8]}\n{name}", overflow="fold")
     single = len(table["runs"]) == 1
     hidden = 0
+    system = [row for row in table["rows"] if row["group"] == "system"]
+    last_group = None
     for row in table["rows"]:
+        if row["group"] == "system" and not show_system:
+            continue
         # one run has nothing to differ from: all of it is shown, nothing as a difference
         if not (row["differs"] or show_all or single or row["key"] == "runtime_s"):
             hidden += 1
             continue
+        if last_group is not None and row["group"] != last_group:
+            t.add_section()
+        last_group = row["group"]
+        key = str(row["key"])
+        metric = key[len("summary.") :] if key.startswith("summary.") else ""
         t.add_row(
-            row["key"],
-            *(_short(v, 30) for v in row["values"]),
-            style="yellow" if row["differs"] else "",
+            key,
+            *(
+                fmt_metric(metric, v) if metric and isinstance(v, (int, float)) else _short(v, 30)
+                for v in row["values"]
+            ),
+            # a differing user value is highlighted; the machine's numbers always differ
+            style="yellow" if row["differs"] and row["group"] != "system" else "",
         )
     c = console()
     c.print(t)
@@ -285,6 +331,8 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
         c.print("[dim]one run: nothing to compare it with (labledger compare RUN_A RUN_B ...)[/]")
     elif hidden:
         c.print(f"[dim]{hidden} keys are the same in every run (--all shows them)[/]")
+    if system and not show_system:
+        c.print(f"[dim]system metrics: {len(system)} keys folded (--system shows them)[/]")
 
 
 @click.command()

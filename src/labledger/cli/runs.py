@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .._values import flatten
+from .._values import flatten, fmt_metric
 from ._output import (
     STATUS_STYLE,
     console,
@@ -394,7 +394,9 @@ def _warn_unknown_sort(runs: list[dict[str, Any]], sort: str | None) -> None:
         for prefix, field in (("summary.", "summary"), ("config.", "config")):
             if not key.startswith(prefix):
                 continue
-            known = {k for r in runs for k in (flatten(r[field]) if field == "config" else r[field])}
+            known = {
+                k for r in runs for k in (flatten(r[field]) if field == "config" else r[field])
+            }
             name = key[len(prefix) :]
             if name not in known:
                 close = close_keys(name, known)
@@ -436,10 +438,15 @@ def render_history(run: dict[str, Any]) -> None:
     for e in edits:
         c.print(
             f"  {fmt_time(e['at'])}  {e.get('author') or '?'}  {e['field']}: "
-            f"{fmt_value(e.get('old'))} -> {fmt_value(e.get('new'))}",
+            f"{_edit_value(e.get('old'))} -> {_edit_value(e.get('new'))}",
             markup=False,
             highlight=False,
         )
+
+
+def _edit_value(v: Any) -> str:
+    """An edit's old or new value; a field that had none reads ``(unset)``, not ``None``."""
+    return "(unset)" if v is None else fmt_value(v)
 
 
 def render_run(run: dict[str, Any]) -> None:
@@ -500,9 +507,10 @@ def render_run(run: dict[str, Any]) -> None:
             m = metrics.get(k, {})
             t.add_row(
                 k,
-                fmt_value(summary[k]),
-                fmt_value(m.get("min", "")),
-                fmt_value(m.get("max", "")),
+                *(
+                    fmt_metric(k, v) if isinstance(v, (int, float)) else fmt_value(v)
+                    for v in (summary[k], m.get("min", ""), m.get("max", ""))
+                ),
                 str(m.get("count", "")),
             )
         c.print(t)
