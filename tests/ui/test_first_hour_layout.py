@@ -163,7 +163,6 @@ def test_runs_table_scrolls_sideways_with_a_sticky_name_and_sparklines(page: Pag
     card = box(pg, ".table-wrap")
     assert card["x"] + card["width"] <= 1400  # the table stays inside the window
     name_before = box(pg, ".runs tbody .name-col")
-    shot(pg, "runs-table.png")
     wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
     page.wait_js("document.querySelector('.table-wrap').scrollLeft > 0")
     name_after = box(pg, ".runs tbody .name-col")
@@ -175,6 +174,76 @@ def test_runs_table_scrolls_sideways_with_a_sticky_name_and_sparklines(page: Pag
     # the name cell covers what scrolls under it (opaque background)
     bg = pg.eval_on_selector(".runs tbody .name-col", "e => getComputedStyle(e).backgroundColor")
     assert bg not in ("rgba(0, 0, 0, 0)", "transparent")
+
+
+def test_runs_table_leads_with_the_primary_metric_at_1000_px(
+    browser: Any, demo_ui: tuple[UiServer, list[dict[str, Any]]]
+) -> None:
+    """Metrics first (issue #26): at 1000 px the primary metric's column and its trend are
+    in view without scrolling, the config keys that vary follow, the constant ones are said
+    once above the table; the Trend selector offers every metric; sorting by a metric makes
+    it the primary one (remembered); the sticky name never covers a header."""
+    server, runs = demo_ui
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = PageProbe(context.new_page(), server.url)
+    try:
+        pg = page.open("#/p/digits-demo")
+        page.wait_js("document.querySelectorAll('.runs svg.sparkline[data-points]').length === 4")
+        card = box(pg, ".table-wrap")
+        head = box(pg, ".runs thead th[data-col=primary]")
+        assert pg.locator(".runs thead th[data-col=primary]").inner_text().replace("\n", " ") == (
+            "★ val/acc"
+        )
+        assert head["x"] + head["width"] <= min(1000, card["x"] + card["width"])
+        spark = box(pg, ".runs thead th[data-col=spark]")
+        assert spark["x"] + spark["width"] <= 1000  # its trend too
+        headers = pg.eval_on_selector_all(".runs thead th", "els => els.map(e => e.dataset.col)")
+        assert headers.index("primary") < headers.index("status") < headers.index("id")
+        assert headers.index("primary") < headers.index("config.lr") < headers.index("status")
+        assert "config.epochs" not in headers  # one value for every run: said once instead
+        constant = pg.locator(".constant-keys").inner_text()
+        assert constant.startswith("Same in every listed run:") and "epochs = 6" in constant
+        assert box(pg, ".constant-keys")["y"] < card["y"]
+        authors = pg.eval_on_selector_all(".runs td .author", "els => els.map(e => e.textContent)")
+        assert authors and all("@" not in a for a in authors)  # short author, full in a title
+        # the Trend selector offers every metric (it only ever offered "none")
+        options = pg.eval_on_selector_all(".spark-select option", "els => els.map(e => e.value)")
+        assert {"", "val/acc", "train/loss"} <= set(options) and len(options) > 3
+        assert pg.locator(".spark-select").input_value() == "val/acc"
+        pg.locator(".spark-select").select_option("train/loss")
+        page.wait_js(
+            "document.querySelector('.runs thead th[data-col=spark]').textContent.includes('train/loss')"
+            " && document.querySelectorAll('.runs svg.sparkline[data-points]').length === 4"
+        )
+        # sorting by a metric makes it the primary one, remembered for the project
+        pg.locator(".runs thead th[data-col='summary.test_acc']").click()
+        page.wait_js(
+            "document.querySelector('.runs thead th[data-col=primary]').textContent.includes('test_acc')"
+        )
+        page.open("#/p/digits-demo?sort=created_at")
+        page.wait_js(
+            "document.querySelector('.runs thead th[data-col=primary]').textContent.includes('test_acc')"
+        )
+        # scrolled to the end, the last header (Tags) is not under the sticky name column
+        wrap = pg.locator(".table-wrap")
+        wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+        tags = box(pg, ".runs thead th[data-col=tags]")
+        name = box(pg, ".runs thead th.name-col")
+        assert tags["x"] >= name["x"] + name["width"] - 1
+        hit = pg.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y).closest('th')?.dataset.col",
+            [tags["x"] + tags["width"] / 2, tags["y"] + tags["height"] / 2],
+        )
+        assert hit == "tags"
+        assert page.unexpected_errors() == [], page.errors
+    finally:
+        context.close()
+
+
+def test_runs_table_screenshot(page: PageProbe) -> None:
+    pg = page.open("#/p/digits-demo?sort=-summary.val/acc")
+    page.wait_js("document.querySelectorAll('.runs svg.sparkline[data-points]').length === 4")
+    shot(pg, "runs-table.png")
 
 
 def test_compare_page_shows_every_run_and_keeps_points_inside_the_plot(
