@@ -258,10 +258,37 @@ def test_compare_page_shows_every_run_and_keeps_points_inside_the_plot(
     for i in range(heads.count()):
         b = heads.nth(i).bounding_box()
         assert b is not None and b["x"] + b["width"] <= card["x"] + card["width"]
-    # the summary lists the user's metrics before system/*
+    # the summary lists the user's metrics; the machine's system/* are folded apart, in
+    # units, never highlighted
     keys = pg.eval_on_selector_all("#summary-diff tbody th", "els => els.map(e => e.textContent)")
-    sys_flags = [k.startswith("system/") for k in keys]
-    assert sys_flags == sorted(sys_flags) and not sys_flags[0]
+    assert keys and not any(k.startswith("system/") for k in keys)
+    assert pg.locator("#summary-diff tbody tr.differs").count() >= 1
+    assert pg.locator("#system-diff").get_attribute("open") is None
+    assert box(pg, "#system-diff")["height"] < 80
+    assert pg.locator("#system-diff tbody tr.differs").count() == 0
+    rss = pg.eval_on_selector_all(
+        "#system-diff tbody tr[data-key='system/proc_rss_bytes'] td",
+        "els => els.map(e => e.textContent)",
+    )
+    assert rss and all(t.endswith(" MB") or t == "—" for t in rss), rss
+    # provenance where runs meet: commit, dirty, patch, seed, data digest, packages, author,
+    # reproduction; rows placed above the charts, and differences highlighted
+    prov = box(pg, "#provenance")
+    assert prov["y"] < box(pg, "#summary-diff")["y"]
+    rows = pg.eval_on_selector_all(
+        "#provenance tbody tr", "els => els.map(e => [e.dataset.key, e.className])"
+    )
+    names = [k for k, _ in rows]
+    for row in ("commit", "dirty", "patch", "seed", "data digits", "author", "reproduction"):
+        assert row in names, (row, names)
+    cls = dict(rows)
+    assert cls["seed"] == "differs"  # the demo seeds each run differently
+    assert cls["commit"] == "" and cls["data digits"] == ""  # one commit, one dataset
+    seed = box(pg, "#provenance tbody tr[data-key=seed]")
+    commit = box(pg, "#provenance tbody tr[data-key=commit]")
+    assert commit["y"] < seed["y"] < 900 + 300  # near the top of the page
+    seeds = pg.locator("#provenance tbody tr[data-key=seed] td").all_inner_texts()
+    assert seeds == [str(r["seed"]) for r in runs[:3]]
     # scatter points sit inside the frame, clear of its border
     page.wait_js(
         "document.querySelector('canvas.scatter') && document.querySelector('canvas.scatter').dataset.extent"
