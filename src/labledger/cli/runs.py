@@ -226,12 +226,17 @@ def ls(
         return
     from ._output import fit_table
 
+    asked = set(requested)  # a column the user named keeps the name they gave it
+
+    def title(n: str) -> str:
+        return n if n in asked and n != f"summary.{primary}" else _header(n, primary)
+
     table, dropped = fit_table(
-        [_header(n, primary) for n in names],
+        [title(n) for n in names],
         cells,
         c.width,
-        shrinkable={_header(k, primary): v for k, v in _SHRINKABLE.items()},
-        droppable=[_header(n, primary) for n in _droppable(names, primary)],
+        shrinkable={title(k): v for k, v in _SHRINKABLE.items()},
+        droppable=[title(n) for n in _droppable(names, primary)],
     )
     if constant:
         click.echo(constant_line(constant, c.width))

@@ -220,7 +220,12 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
   const axesBox = el("details", { class: "picker" }, el("summary", { text: "Axes" }));
   const axesList = el("div", { class: "picker-list" });
   axesBox.append(axesList);
-  const chosen = new Set((diffKeys.length ? diffKeys : configKeys).slice(0, 8));
+  // axes: keys most runs have. A sweep's parent run carries keys of its own (direction,
+  // metric, sampler) that its trials lack: as axes they would break every trial's line.
+  const present = (k) => runs.filter((r) => valueOf(r, `config.${k}`) !== undefined).length;
+  const common = (k) => present(k) * 2 > runs.length;
+  const axisKeys = (diffKeys.length ? diffKeys : configKeys).filter(common);
+  const chosen = new Set(axisKeys.slice(0, 8));
   configKeys.forEach((k) => {
     const box = el("input", { type: "checkbox", checked: chosen.has(k) });
     box.addEventListener("change", () => { if (box.checked) chosen.add(k); else chosen.delete(k); drawPC(); });
@@ -235,7 +240,9 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
   const allKeys = [...configKeys.map((k) => `config.${k}`), ...summaryKeys.map((k) => `summary.${k}`)];
   const xSel = el("select", { "aria-label": "scatter x" }, allKeys.map((k) => el("option", { value: k, text: k })));
   const ySel = el("select", { "aria-label": "scatter y" }, metricOpts.map((k) => el("option", { value: k, text: k })));
-  if (diffKeys.length) xSel.value = `config.${diffKeys[0]}`;
+  // the scatter's x: a numeric key that varies (a category or a constant says little)
+  const numericX = axisKeys.find((k) => runs.some((r) => typeof valueOf(r, `config.${k}`) === "number"));
+  if (numericX || axisKeys.length) xSel.value = `config.${numericX || axisKeys[0]}`;
   const tip = el("div", { class: "tooltip", hidden: true });
   const scCanvas = el("canvas", { class: "scatter", role: "img", "aria-label": "scatter plot" });
   const scHost = el("div", { class: "canvas-host" }, scCanvas, tip);
@@ -246,7 +253,10 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
   function drawPC() {
     const metric = metricSel.value;
     const axes = [...configKeys.filter((k) => chosen.has(k)), ...(metric ? [`summary:${metric}`] : [])];
-    const rows = runs.map((r) => {
+    // a run without the metric (a sweep's parent) draws no line
+    const hasMetric = (r) => typeof (r.summary || {})[metric] === "number";
+    const lined = metric && runs.some(hasMetric) ? runs.filter(hasMetric) : runs;
+    const rows = lined.map((r) => {
       const values = {};
       for (const k of chosen) values[k] = valueOf(r, `config.${k}`);
       if (metric) values[`summary:${metric}`] = (r.summary || {})[metric];
@@ -259,6 +269,8 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
     pcNote.textContent = colorByMetric && metric ? `${res.drawn} runs · line colour: ${metric} (dark blue = low, orange = high)` : `${res.drawn} runs`;
     pcCanvas.dataset.lines = String(res.drawn);
     pcCanvas.dataset.axes = String(axes.length);
+    pcCanvas.dataset.axisKeys = JSON.stringify(axes);
+    pcCanvas.dataset.linked = JSON.stringify(res.linked || []);
   }
   function drawSC() {
     const ys = runs.map((r) => (r.summary || {})[ySel.value]).filter((v) => typeof v === "number" && Number.isFinite(v));
@@ -282,7 +294,7 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
     // analysis page: follow its metric, and put the most important key on the scatter's x axis
     setMetric(metric, xKey) {
       if (metricOpts.includes(metric)) { metricSel.value = metric; ySel.value = metric; }
-      if (xKey && allKeys.includes(xKey)) xSel.value = xKey;
+      if (xKey && allKeys.includes(xKey) && (!xKey.startsWith("config.") || common(xKey.slice(7)))) xSel.value = xKey;
       drawPC();
       drawSC();
     },
