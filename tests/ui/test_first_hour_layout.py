@@ -183,7 +183,7 @@ def test_runs_table_leads_with_the_primary_metric_at_1000_px(
     in view without scrolling, the config keys that vary follow, the constant ones are said
     once above the table; the Trend selector offers every metric; sorting by a metric makes
     it the primary one (remembered); the sticky name never covers a header."""
-    server, runs = demo_ui
+    server, _ = demo_ui
     context = browser.new_context(viewport={"width": 1000, "height": 800})
     page = PageProbe(context.new_page(), server.url)
     try:
