@@ -283,3 +283,27 @@ def test_every_error_has_one_style(tmp_path: Path) -> None:
     usage = _run("ls", "--bogus", cwd=tmp_path)
     assert usage.returncode == 2 and "error: No such option" in usage.stderr
     assert "Error:" not in usage.stderr + out.stderr
+
+
+def test_diff_and_compare_fold_system_metrics_and_print_them_in_units(
+    demo: tuple[Path, str],
+) -> None:
+    where, _ = demo
+    runs = _ids(where)
+    a, b = (str(r["id"]) for r in runs[:2])
+    system = [k for k in runs[0]["summary"] if k.startswith("system/")]  # type: ignore[attr-defined]
+    text = _run("diff", a, b, "--all", cwd=where, columns=160).stdout
+    assert "system/" not in text.split("environment")[0]
+    if system:  # a short run may end before the sampler's first sample
+        assert f"system metrics: {len(system)} keys folded (--system shows them)" in text
+        unfolded = _run("diff", a, b, "--all", "--system", cwd=where, columns=160).stdout
+        assert re.search(r"system/proc_rss_bytes\s+│ \d+\.\d MB", unfolded), unfolded
+        assert "e+0" not in unfolded
+    table = json.loads(_run("compare", a, b, "--json", cwd=where).stdout)
+    groups = {row["key"]: row["group"] for row in table["rows"]}
+    assert groups["seed"] == "provenance" and groups["author"] == "provenance"
+    assert groups["dataset.digits"] == "provenance" and groups["config.lr"] == "config"
+    shown = _run("compare", a, b, cwd=where, columns=160).stdout
+    assert shown.index("seed") < shown.index("config.")  # provenance leads
+    if system:
+        assert "system/" not in shown and "system metrics:" in shown

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -104,6 +105,15 @@ def test_run_page_puts_results_first_and_collapses_system_metrics(
     page.wait_js(
         "document.querySelectorAll('#sec-metrics .chart-grid .u-wrap, #sec-metrics .chart-grid canvas').length >= 4"
     )
+    # provenance in the header, not far down under Environment (issue #26)
+    header = box(pg, ".run-header")
+    commit = box(pg, ".run-header .run-commit")
+    assert header["y"] <= commit["y"] < header["y"] + header["height"] < 400
+    assert "dirty" in pg.locator(".run-header .run-commit").inner_text()
+    data = pg.locator(".run-header .run-data").first.inner_text()
+    assert re.fullmatch(r"[0-9a-f]{12}", data), data
+    page.wait_js("!document.querySelector('.run-header .run-repro').textContent.includes('…')")
+    assert "not reproduced yet" in pg.locator(".run-header .run-repro").inner_text()
     results, config = box(pg, "#sec-metrics"), box(pg, "#sec-overview")
     assert results["y"] < config["y"]  # the run's own results come before its config
     first_row = box(pg, "#sec-metrics .stats tbody tr")
@@ -224,6 +234,10 @@ def test_runs_table_leads_with_the_primary_metric_at_1000_px(
         page.wait_js(
             "document.querySelector('.runs thead th[data-col=primary]').textContent.includes('test_acc')"
         )
+        # what does not fit is named under the table, and the note goes once scrolled there
+        page.wait_js("!document.querySelector('.offscreen-cols').hidden")
+        note = pg.locator(".offscreen-cols").inner_text()
+        assert "to the right (scroll sideways)" in note and "tags" in note, note
         # scrolled to the end, the last header (Tags) is not under the sticky name column
         wrap = pg.locator(".table-wrap")
         wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
@@ -235,6 +249,7 @@ def test_runs_table_leads_with_the_primary_metric_at_1000_px(
             [tags["x"] + tags["width"] / 2, tags["y"] + tags["height"] / 2],
         )
         assert hit == "tags"
+        page.wait_js("document.querySelector('.offscreen-cols').hidden")
         assert page.unexpected_errors() == [], page.errors
     finally:
         context.close()

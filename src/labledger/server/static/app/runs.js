@@ -75,7 +75,18 @@ export async function renderRuns(main, project, q, ctx) {
   const table = el("table", { class: "grid runs" });
   const pager = el("div", { class: "pager" });
   const tableCard = el("div", { class: "card flush table-wrap" }, table);
-  main.append(tableCard, pager);
+  // what does not fit the window is named, not silently cut: the columns off to the right
+  const offscreen = el("p", { class: "offscreen-cols muted small", hidden: true });
+  main.append(tableCard, offscreen, pager);
+  function noteOffscreen() {
+    const edge = tableCard.getBoundingClientRect().right;
+    const out = [...table.querySelectorAll("thead th[data-col]")].filter((th) => th.getBoundingClientRect().left >= edge - 4)
+      .map((th) => th.dataset.col.replace(/^(config|summary)\./, ""));
+    offscreen.hidden = !out.length;
+    offscreen.textContent = out.length ? `${out.length} more column${out.length === 1 ? "" : "s"} to the right (scroll sideways): ${out.join(", ")}` : "";
+  }
+  tableCard.addEventListener("scroll", () => requestAnimationFrame(noteOffscreen), { passive: true });
+  window.addEventListener("resize", () => { if (ctx.alive()) requestAnimationFrame(noteOffscreen); });
 
   let keys = { config: [], summary: [], metrics: [] };
   let runs = [];
@@ -215,6 +226,7 @@ export async function renderRuns(main, project, q, ctx) {
     body.append(frag);
     clear(table).append(renderHead(cols), body);
     renderConstants();
+    requestAnimationFrame(noteOffscreen);
     if (!runs.length) {
       table.append(el("tbody", null, el("tr", null, el("td", { class: "empty-row muted", colspan: String(cols.length + 1), text: state.filter ? "No runs match this filter." : "No runs." }))));
     }
