@@ -176,7 +176,7 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             versions = [p.get(name) if isinstance(p, Mapping) else None for p in packages]
             if any(not _same(versions[0], v) for v in versions[1:]):
                 table[f"packages.{name}"] = versions
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key, values in table.items():
         differs = any(not _same(values[0], v) for v in values[1:])
         if key == "runtime_s":
