@@ -117,3 +117,29 @@ def test_a_busy_ui_port_suggests_port_0() -> None:
         with pytest.raises(click.ClickException) as err:
             bind_socket("127.0.0.1", port).close()
     assert "--port 0 for any free port" in err.value.message
+
+
+def test_primary_metric_is_the_sorted_one_else_the_most_logged_validation_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from labledger.cli._layout import primary_metric, remember_primary
+
+    monkeypatch.setenv("LABLEDGER_CACHE_DIR", str(tmp_path))
+    runs = [
+        {"project": "p", "summary": {"train/acc": 1, "val/acc": 1, "test_acc": 1, "system/x": 1}},
+        {"project": "p", "summary": {"train/acc": 1, "val_loss": 1, "test_acc": 1}},
+    ]
+    assert primary_metric(runs, "s", "p") == "val/acc"  # validation before test and train
+    assert primary_metric(runs[1:], "s", "p") == "val_loss"
+    assert primary_metric(runs, "s", "p", "-summary.test_acc") == "test_acc"
+    remember_primary("s", "p", "-summary.test_acc", {"test_acc"})
+    assert primary_metric(runs, "s", "p") == "test_acc"  # remembered for this store
+    assert primary_metric(runs, "other", "p") == "val/acc"
+    remember_primary("s", "p", "-summary.tst_acc", {"test_acc"})  # a typo is not remembered
+    assert primary_metric(runs, "s", "p") == "test_acc"
+    for i in range(205):
+        remember_primary(f"store-{i}", "p", "summary.val/acc", {"val/acc"})
+    memory = json.loads((tmp_path / "primary-metrics.json").read_text())
+    assert len(memory) == 200 and "store-204#p" in memory and "s#p" not in memory

@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 _VALIDATION = re.compile(r"(^|[/_.-])(val|valid|validation|eval|dev)([/_.-]|$)", re.IGNORECASE)
+_REMEMBERED = 200  # stores x projects remembered; a throwaway store is forgotten in time
 _TEST = re.compile(r"(^|[/_.-])test([/_.-]|$)", re.IGNORECASE)
 
 
@@ -79,12 +80,14 @@ def remember_primary(
     memory = _remembered()
     if memory.get(_where(store_uri, project)) == metric:
         return
+    memory.pop(_where(store_uri, project), None)  # newest last: the oldest go first
     memory[_where(store_uri, project)] = metric
+    memory = dict(list(memory.items())[-_REMEMBERED:])
     path = _memory_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memory, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps(memory, indent=1), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         pass
