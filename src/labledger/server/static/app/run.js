@@ -4,7 +4,7 @@
 // packages, hardware, seed), datasets, artifacts, lineage and reproduction verdicts.
 // Values that were not recorded show as absent ("—"), never as "null". A running run
 // refreshes itself every two seconds.
-import { el, add, clear, fmtBytes, fmtDuration, fmtMetric, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge } from "./util.js";
+import { el, add, clear, fmtBytes, fmtDuration, fmtMetric, fmtTime, fmtValue, kvTable, metricUnit, section, statusBadge, colorFor, verdictBadge } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { renderChildren } from "./group.js";
@@ -188,7 +188,10 @@ export async function renderRun(main, ref, q, ctx) {
         }
         [...tiles.children].filter((t) => t.dataset.key === s.key).forEach((t) => t.remove());
         const xy = toXY(s, "step");
-        const spec = { title: s.key, xLabel: "step", meta: `${s.total.toLocaleString("en-US")} point${s.total === 1 ? "" : "s"}${s.total > xy.xs.length ? ", downsampled" : ""}`,
+        // a system metric's chart in its unit: bytes as MB, rates as MB/s
+        const unit = metricUnit(s.key);
+        if (unit === "MB" || unit === "MB/s") xy.ys = Array.from(xy.ys, (y) => y / 1e6);
+        const spec = { title: s.key, xLabel: "step", meta: `${unit ? `in ${unit} · ` : ""}${s.total.toLocaleString("en-US")} point${s.total === 1 ? "" : "s"}${s.total > xy.xs.length ? ", downsampled" : ""}`,
           series: [{ label: run.name || run.id.slice(0, 8), color: colorFor(0), ...xy }] };
         const c = charts.get(s.key);
         if (c) c.set(spec);
