@@ -183,11 +183,17 @@ class Ledger:
         return diff_runs(a, b, show_all=show_all, blobs=self.store.get_blob)
 
     def compare(self, *run_refs: str) -> dict[str, Any]:
-        """Several runs as one table (one row per key), differing keys first."""
+        """Several runs as one table (one row per key, each with its ``group``: provenance,
+        config, summary, run, env, system), differing keys first, ``system/*`` last."""
         from .analysis import compare_runs
+        from .repro._display import repro_fields
 
         self._reap_stale()  # once, not once per run read
-        return compare_runs([self.store.get_run(ref) for ref in run_refs])
+        runs = [dict(self.store.get_run(ref)) for ref in run_refs]
+        verdicts = repro_fields(self.store, [r["id"] for r in runs])
+        for r in runs:
+            r["repro"] = verdicts.get(r["id"])
+        return compare_runs(runs)
 
     def importance(
         self,

@@ -22,7 +22,6 @@ import logging
 import os
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +43,7 @@ from .._exceptions import (
     error_from_wire,
 )
 from .._settings import setting
-from .._values import decode_json, encode_json
+from .._values import decode_json, encode_json, warn
 from ..store._base import TERMINAL_STATUSES, Batch, History
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
@@ -309,11 +308,9 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
         policy = answer["policy"]
         run = str(record.get("run_id") or "")[:8]
         if policy.get("refused"):
-            warnings.warn(
+            warn(
                 f"labledger: run {run} was recorded as failed, not finished: "
-                f"{policy.get('message')}",
-                RuntimeWarning,
-                stacklevel=2,
+                f"{policy.get('message')}"
             )
         elif policy.get("require") and record.get("kind") == "run":
             project = (record.get("body") or {}).get("project")
@@ -327,7 +324,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
     def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
             self._warned.add(what)
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warn(message)
         else:
             log.debug(message)
 
@@ -576,7 +573,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
             return
         patience = max(self.sync_timeout * 10, DRAIN_PATIENCE)
         if not self.wait_synced(self.sync_timeout, patience=patience):
-            warnings.warn(self._left_message(run_id), RuntimeWarning, stacklevel=3)
+            warn(self._left_message(run_id))
 
     def _left_message(self, run_id: str) -> str:
         """One message naming what stays in the spool and how to upload it."""

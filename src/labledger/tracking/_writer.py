@@ -17,12 +17,12 @@ import collections
 import operator
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from .._settings import setting
+from .._values import warn
 
 if TYPE_CHECKING:
     from ..store import Batch, Store
@@ -359,11 +359,9 @@ class Writer(threading.Thread):
             return
         self._warned = True
         try:
-            warnings.warn(
+            warn(
                 f"labledger: could not write run {self.run_id[:8]} to the store "
-                f"({type(exc).__name__}: {exc}); retrying in the background, training continues",
-                RuntimeWarning,
-                stacklevel=1,
+                f"({type(exc).__name__}: {exc}); retrying in the background, training continues"
             )
         except Exception:
             log.warning("labledger: could not write run %s: %s", self.run_id[:8], exc)
@@ -460,7 +458,7 @@ class Writer(threading.Thread):
             f"({type(exc).__name__}: {str(exc)[:200]}); everything else was written"
         )
         try:
-            warnings.warn(message, RuntimeWarning, stacklevel=1)
+            warn(message)
         except Exception:
             log.warning(message)
 
