@@ -194,7 +194,7 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         rows.append({"key": key, "values": values, "differs": differs, "group": row_group(key)})
     order = {g: i for i, g in enumerate(ROW_GROUPS)}
 
-    def name(key: str) -> str:  # an amended value right after its sealed one
+    def sort_name(key: str) -> str:  # an amended value right after its sealed one
         return "summary." + key[8:] + "\x00" if key.startswith("amended.") else key
 
     # differing rows first; the machine's system/* after everything, in their own group
@@ -203,7 +203,7 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             r["group"] == "system",
             not r["differs"],
             order[r["group"]],
-            name(str(r["key"])),
+            sort_name(str(r["key"])),
         )
     )
     return {"runs": cols, "names": [r.get("name") for r in runs], "rows": rows}
