@@ -219,7 +219,8 @@ export async function renderRuns(main, project, q, ctx) {
           td.textContent = c.fmt ? (v === undefined ? "" : c.fmt(v)) : fmtValue(v);
           if (typeof v === "string" && v.length > 40) td.title = v;
           // the sealed value, with an amendment made after the run ended beside it
-          const mark = c.key.startsWith("summary.") ? amendedMarker(r, c.key.slice(8)) : null;
+          const metric = c.key === "primary" ? state.primary : c.key.startsWith("summary.") ? c.key.slice(8) : null;
+          const mark = metric ? amendedMarker(r, metric) : null;
           if (mark) { td.append(" ", mark); td.classList.add("has-amendment"); }
         }
         tr.append(td);
