@@ -47,7 +47,8 @@ class SendResult:
     """What became of one spool record sent to the server."""
 
     OK = "ok"
-    RETRY = "retry"  # server down, 5xx, auth: keep and retry later
+    RETRY = "retry"  # server down, 5xx, 408/425/429: keep and retry later
+    AUTH = "auth"  # 401, or 403 other than not_owner: the token; kept, never waited for
     REJECTED = "rejected"  # the server refused it for good (4xx)
 
 
