@@ -797,10 +797,22 @@ def replay_folder_counts(
     folder: Path, *, uri: str | None = None, token: str | None = None, timeout: float = 30.0
 ) -> ReplayCounts:
     entries: list[SpoolEntry] = read_entries(folder)
+    out = ReplayCounts()
+    local = [e for e in entries if not _is_http(str(e.record.get("uri") or "http:"))]
+    if local:  # outbox records of an SQLite/PostgreSQL store: written into it directly
+        from ._outbox import replay_local
+
+        written, rejected, left, reason, refusals = replay_local(local)
+        out.uploaded += written
+        out.rejected += rejected
+        out.refusals.extend(refusals)
+        if left:
+            out.left, out.reason = left + len(entries) - len(local), reason
+            return out
+        entries = [e for e in entries if e not in local]
     ordered = [e for e in entries if e.kind != "artifact"] + [
         e for e in entries if e.kind == "artifact"
     ]
-    out = ReplayCounts()
     stores: dict[str, HttpStore] = {}
     by_target: list[tuple[str, list[SpoolEntry]]] = []
     for entry in ordered:
@@ -845,6 +857,10 @@ def replay_folder_counts(
         for st in stores.values():
             st._client.close()
     return out
+
+
+def _is_http(uri: str) -> bool:
+    return uri.split(":", 1)[0].lower() in ("http", "https")
 
 
 def _describe(entry: SpoolEntry) -> str:
