@@ -215,7 +215,7 @@ class Writer(threading.Thread):
         ok = self.flush(timeout)
         self._stop_requested = True
         self._wake.set()
-        if ok:
+        if ok or self.fatal is not None:
             self.join(1.0)
         return ok
 
@@ -391,17 +391,19 @@ class Writer(threading.Thread):
         fatal = configuration_error(exc, self.spill_uri or "")
         if fatal is None:
             return False
-        self.fatal = fatal
-        self.store_error = fatal
-        self.store_ready.set()
         message = (
             f"labledger: run {self.run_id[:8]} is not being recorded: {fatal}. "
             "Tracking stopped; training continues"
         )
-        try:
+        try:  # said before flush() and finish() see it, so the message is out when they return
             warnings.warn(message, RuntimeWarning, stacklevel=1)
         except Exception:
             log.warning(message)
+        self.store_error = fatal
+        self.fatal = fatal
+        self.store_ready.set()
+        with self._progress:
+            self._progress.notify_all()
         return True
 
     def _end_fatal(self) -> None:
