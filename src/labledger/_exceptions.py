@@ -350,7 +350,12 @@ _PG_CONFIG_FAULTS = (
         "correct the user and password in LABLEDGER_URI",
     ),
     ("28000", 'role "', "does not exist", "correct the user in LABLEDGER_URI"),
-    ("28000", "no pg_hba.conf entry", "", "allow this client in pg_hba.conf or correct LABLEDGER_URI"),
+    (
+        "28000",
+        "no pg_hba.conf entry",
+        "",
+        "allow this client in pg_hba.conf or correct LABLEDGER_URI",
+    ),
 )
 
 

@@ -104,7 +104,9 @@ def _kill_clients(store: str, env: dict[str, str], cwd: Path, seed: int) -> dict
     return ids
 
 
-def _check(runs: dict[str, dict[str, Any]], history: Callable[[str], Any], ids: dict[str, int]) -> None:
+def _check(
+    runs: dict[str, dict[str, Any]], history: Callable[[str], Any], ids: dict[str, int]
+) -> None:
     for run_id, flushed in ids.items():
         assert run_id in runs, f"run {run_id[:8]} is missing after catch-up"
         assert runs[run_id]["status"] == "crashed", runs[run_id]["status"]

@@ -111,7 +111,7 @@ def replay_local(entries: Sequence[SpoolEntry]) -> tuple[int, int, int, str, lis
             rec = entry.record
             uri = str(rec.get("uri") or "")
             try:
-                store = stores.get(uri)
+                store: Any = stores.get(uri)
                 if store is None:
                     store = stores[uri] = open_store(uri)
                 kind = rec.get("kind")

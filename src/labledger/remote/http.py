@@ -457,7 +457,9 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
                 for entry, result, info in self.send_entries(client, entries):
                     if result == SendResult.AUTH:
                         # a refused token does not get better by waiting: stop, say so
-                        self.fatal = auth_fix(self.uri, _status_of(str(info)), self.token, str(info))
+                        self.fatal = auth_fix(
+                            self.uri, _status_of(str(info)), self.token, str(info)
+                        )
                         warnings.warn(f"labledger: {self.fatal}", RuntimeWarning, stacklevel=1)
                         with self._lock:
                             self._drained.notify_all()
@@ -839,7 +841,9 @@ def replay_folder_counts(
             for entry, result, info in store.send_entries(store._client, group):
                 if result == SendResult.AUTH:
                     out.left = total - done
-                    out.reason = str(auth_fix(target, _status_of(str(info)), store.token, str(info)))
+                    out.reason = str(
+                        auth_fix(target, _status_of(str(info)), store.token, str(info))
+                    )
                     return out
                 if result == SendResult.RETRY:
                     out.left, out.reason = total - done, str(info)

@@ -452,7 +452,7 @@ class Writer(threading.Thread):
                 self._report(exc)
                 if self._stop_requested:
                     return
-                time.sleep(delay)  # noqa: the opener's own backoff, off every caller's path
+                time.sleep(delay)  # the opener's own backoff, off every caller's path
                 delay = min(delay * 2, 10.0)
 
     def _to_outbox(self) -> None:
