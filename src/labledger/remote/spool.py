@@ -1,6 +1,8 @@
-"""A durable on-disk spool of requests a tracking server has not accepted yet.
+"""The outbox's directory layout: what a store has not accepted yet, durably on disk.
 
-Each client process (each :class:`~labledger.remote.http.HttpStore`) owns one *session*
+One record format (:mod:`._outbox`) for runs, batches, blobs and artifacts, whatever the
+store: ``init()``, the writer thread and :class:`~labledger.remote.http.HttpStore` each
+own one *session*
 folder under the spool root and holds an exclusive ``flock`` on it while it lives.
 A request is one JSON file, written to a temporary name, fsynced, renamed into place
 and the folder fsynced, so after a crash a file is either complete or absent. Files
