@@ -164,3 +164,29 @@ def test_clients_killed_after_init_leave_every_run_in_the_embedded_store(
     ledger = Ledger(uri)  # reaps: a run whose process is gone is crashed
     runs = {r["id"]: r for r in ledger.runs(project="kill")}
     _check(runs, lambda rid: ledger.store.history(rid, "loss"), ids)
+
+
+def test_the_next_process_catches_up_without_sync(tmp_path: Path) -> None:
+    """A run killed while only the outbox had it is written by the next run on that store."""
+    db = tmp_path / "runs.db"
+    uri = f"sqlite:///{db}"
+    spool = tmp_path / "spool"
+    env = cli_env({"LABLEDGER_SPOOL_DIR": str(spool), "LABLEDGER_SYSTEM_METRICS": "off"})
+    Ledger(uri)
+    lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        killed = _kill_clients(uri, env, tmp_path, seed=3)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert list(spool.glob("*/*.json"))  # the runs are in the outbox only
+    later = subprocess.run(
+        [sys.executable, "-c", "import sys, labledger; labledger.init('later', store=sys.argv[1], capture=False).finish()", uri],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert later.returncode == 0, later.stderr
+    assert not list(spool.glob("*/*.json"))
+    ledger = Ledger(uri)
+    runs = {r["id"]: r for r in ledger.runs(project="kill")}
+    _check(runs, lambda rid: ledger.store.history(rid, "loss"), killed)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..store import Batch
     from .spool import SpoolEntry
 
-__all__ = ["batch_record", "batch_wire", "replay_local", "run_record"]
+__all__ = ["batch_record", "batch_wire", "catch_up", "replay_local", "run_record"]
 
 _API = "/api/v1"
 
@@ -147,3 +147,32 @@ def replay_local(entries: Sequence[SpoolEntry]) -> tuple[int, int, int, str, lis
         for st in stores.values():
             st.close()
     return written, rejected, 0, "", refusals
+
+
+def catch_up(uri: str) -> int:
+    """Replay the outbox sessions left by processes that are gone, for the store at ``uri``.
+
+    Called once by each run's writer (in a thread of its own) when its store is open:
+    the automatic catch-up of a process killed before ``sync``. Only sessions whose
+    every record is for ``uri`` and whose owner is gone (their lock is free) are taken;
+    each is locked while it is replayed, so ``labledger sync`` and other processes skip
+    it meanwhile. Returns the records written.
+    """
+    from .spool import default_spool_dir, locked_sessions, read_entries
+
+    root = default_spool_dir()
+    if not root.is_dir():
+        return 0
+    done = 0
+    with locked_sessions(root) as sessions:
+        for folder in sessions:
+            entries = read_entries(folder)
+            if not entries or any(str(e.record.get("uri") or "") != uri for e in entries):
+                continue
+            if uri.split(":", 1)[0].lower() in ("http", "https"):
+                from .http import replay_folder_counts
+
+                done += replay_folder_counts(folder).uploaded
+            else:
+                done += replay_local(entries)[0]
+    return done

@@ -115,6 +115,7 @@ class Writer(threading.Thread):
         self._opened: Store | None = None  # opened by the opener thread, adopted here
         self.fatal: BaseException | None = None  # a configuration fault: tracking stopped
         self._outbox_lock = threading.Lock()
+        self._catching_up: threading.Thread | None = None
         self.store: Store | None = None
         self.store_ready = threading.Event()
         self.store_error: BaseException | None = None
@@ -217,6 +218,9 @@ class Writer(threading.Thread):
         self._wake.set()
         if ok or self.fatal is not None:
             self.join(1.0)
+        catching_up = self._catching_up
+        if ok and catching_up is not None and catching_up is not threading.current_thread():
+            catching_up.join(FAILING_GRACE)  # what it replays is safe in the outbox if cut short
         return ok
 
     def pending_points(self) -> int:
@@ -519,6 +523,23 @@ class Writer(threading.Thread):
         self.store = store
         self.store_error = None
         self.store_ready.set()
+        if not self.child and self.spill_uri is not None and self._catching_up is None:
+            self._catching_up = threading.Thread(
+                target=self._catch_up, name="labledger-catch-up", daemon=True
+            )
+            self._catching_up.start()
+
+    def _catch_up(self) -> None:
+        """Write what processes killed before ``labledger sync`` left in the outbox for this store."""
+        try:
+            from ..remote._outbox import catch_up
+
+            n = catch_up(str(self.spill_uri))
+        except Exception as exc:  # the next process or `labledger sync` tries again
+            log.debug("labledger: outbox catch-up failed: %s", exc)
+            return
+        if n:
+            log.info("labledger: caught up %d outbox record(s) left by ended processes", n)
 
     def _open(self) -> None:
         if self.store is not None:
