@@ -97,13 +97,32 @@ class Spool:
     def _ensure(self) -> None:
         if self._lock_fh is not None:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fh = open(self.dir / _LOCK, "a+")  # noqa: SIM115 - held for the owner's lifetime
+        if self.dir.is_dir():  # released earlier and taken again (a spill after finish())
+            fh = open(self.dir / _LOCK, "a+")  # noqa: SIM115 - held for the owner's lifetime
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                raise
+            self._lock_fh = fh
+            return
+        # a new session appears locked: made under a hidden name, locked, then renamed,
+        # so `sync` or another process's catch-up never sees it empty and unlocked
+        self.root.mkdir(parents=True, exist_ok=True)
+        new = self.root / f".new-{self.session}"
+        new.mkdir()
+        fh = open(new / _LOCK, "a+")  # noqa: SIM115 - held for the owner's lifetime
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(new, self.dir)
         self._lock_fh = fh
 
-    def put(self, record: dict[str, Any]) -> Path:
-        """Write ``record`` durably; return its file."""
+    def put(self, record: dict[str, Any], *, durable: bool = True) -> Path:
+        """Write ``record`` (fsynced unless ``durable=False``); return its file.
+
+        The file appears whole or not at all (written under a temporary name, then
+        renamed). ``durable=False`` skips the fsyncs: the record survives the process
+        being killed (the kernel has it), not a power loss until :meth:`sync` runs;
+        ``init()`` writes the run record so and the writer thread syncs it."""
         self._ensure()
         name = f"{time.time_ns():020d}-{next(self._seq):08d}-{record.get('kind', 'req')}.json"
         final = self.dir / name
@@ -111,11 +130,25 @@ class Spool:
         data = json.dumps(record, allow_nan=False, separators=(",", ":")).encode()
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, final)
-        _fsync_dir(self.dir)
+        if durable:
+            _fsync_dir(self.dir)
         return final
+
+    def sync(self, path: Path) -> None:
+        """fsync a record written with ``durable=False``, and the session folder."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # replayed and removed meanwhile
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self.dir)
 
     def entries(self) -> list[SpoolEntry]:
         return read_entries(self.dir)
@@ -166,7 +199,11 @@ def reject(path: Path, reason: str) -> Path:
 
 def session_dirs(root: Path) -> list[Path]:
     try:
-        return sorted(p for p in root.iterdir() if p.is_dir() and p.name != REJECTED)
+        return sorted(
+            p
+            for p in root.iterdir()
+            if p.is_dir() and p.name != REJECTED and not p.name.startswith(".")
+        )
     except FileNotFoundError:
         return []
 

@@ -230,7 +230,9 @@ class Run:
 
         session = Spool()
         try:
-            return session, session.put(run_record(self.store_uri, record))
+            # not fsynced here (a millisecond or more on a busy disk): a SIGKILL keeps it;
+            # the writer thread fsyncs it at once
+            return session, session.put(run_record(self.store_uri, record), durable=False)
         except (OSError, ValueError) as exc:
             session.close()
             warnings.warn(

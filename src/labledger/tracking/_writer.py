@@ -330,6 +330,11 @@ class Writer(threading.Thread):
     # -- the thread ------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.outbox is not None and self._outbox_run is not None:
+            try:  # init() wrote the run record without fsync: make it power-safe now
+                self.outbox.sync(self._outbox_run)
+            except OSError as exc:
+                log.debug("labledger: fsync of the outbox failed: %s", exc)
         if self.store is None and self.outbox is not None:
             # the run is in the outbox already (init()): open the store beside this loop,
             # which keeps batches in the outbox until the store is there
