@@ -47,7 +47,7 @@ def test_a_new_session_is_never_seen_empty_and_unlocked(
             seen.append(list(sessions))
         real_rename(src, dst)
 
-    monkeypatch.setattr(spool.os, "rename", rename)
+    monkeypatch.setattr(os, "rename", rename)  # the one spool.py calls
     box = spool.Spool(root)
     try:
         path = box.put({"kind": "run", "uri": "sqlite:///x.db"})
