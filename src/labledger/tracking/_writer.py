@@ -527,12 +527,17 @@ class Writer(threading.Thread):
         self._lists = isinstance(store, LiteStore)
         self.store = store
         self.store_error = None
-        self.store_ready.set()
+        # before store_ready: fork hooks wait for it, and for the catch-up thread
         if not self.child and self.spill_uri is not None and self._catching_up is None:
-            self._catching_up = threading.Thread(
-                target=self._catch_up, name="labledger-catch-up", daemon=True
-            )
-            self._catching_up.start()
+            from ..remote.spool import default_spool_dir, session_dirs
+
+            own = self.outbox.dir if self.outbox is not None else None
+            if [d for d in session_dirs(default_spool_dir()) if d != own]:  # usually none
+                self._catching_up = threading.Thread(
+                    target=self._catch_up, name="labledger-catch-up", daemon=True
+                )
+                self._catching_up.start()
+        self.store_ready.set()
 
     def _catch_up(self) -> None:
         """Write what processes killed before ``labledger sync`` left in the outbox for this store."""
