@@ -118,3 +118,25 @@ def test_an_unknown_scheme_is_refused_by_init_itself(spool: Path) -> None:
     with pytest.raises(UsageError, match="unsupported store URI"):
         labledger.init("p", store="postgress://db/x", capture=False)
     assert not list(spool.rglob("*.json"))
+
+
+def test_sync_with_a_refused_token_keeps_the_outbox_and_names_the_fix(
+    guarded: Server, tmp_path: Path
+) -> None:
+    from labledger.remote._outbox import run_record
+    from labledger.remote.spool import Spool
+
+    from .conftest import labledger as cli
+
+    spool = tmp_path / "outbox"
+    box = Spool(spool)
+    box.put(run_record(guarded.url, {"id": "a" * 32, "project": "p", "name": "n"}))
+    box.close()  # its process is gone: sync takes it
+    res = cli("sync", "--spool-dir", str(spool), "--token", "llt_" + "1" * 40)
+    assert res.returncode == 1
+    assert "set LABLEDGER_TOKEN to a valid token" in res.stdout + res.stderr
+    assert len(list(spool.glob("*/*.json"))) == 1  # kept for a sync with the right token
+    token = make_token(guarded, "carol", "p", "write")
+    res = cli("sync", "--spool-dir", str(spool), "--token", token)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not list(spool.glob("*/*.json"))
