@@ -542,7 +542,7 @@ class Writer(threading.Thread):
     def _catch_up(self) -> None:
         """Write what processes killed before ``labledger sync`` left in the outbox for this store."""
         try:
-            from ..remote._outbox import catch_up
+            from ..remote._catch_up import catch_up
 
             n = catch_up(str(self.spill_uri))
         except Exception as exc:  # the next process or `labledger sync` tries again
