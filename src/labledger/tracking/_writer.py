@@ -2,8 +2,9 @@
 
 The training thread only appends tuples ``(key, step, value, time)`` to a deque; this
 thread wakes every ``interval`` seconds, groups what it finds by key into one
-:class:`~labledger.store.Batch`, and writes it. Every store raises; the writer owns what
-happens then:
+:class:`~labledger.store.Batch`, and writes it. A store raises typed errors and the
+writer owns what happens then (the HTTP store still keeps transient faults in its own
+outbox session and replays them itself):
 
 - a transient fault (refused connection, timeout, 5xx, a lock) is retried with backoff
   and reported once (a warning); it never reaches the training thread;
