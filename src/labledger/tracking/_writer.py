@@ -440,7 +440,11 @@ class Writer(threading.Thread):
             try:
                 store = self._open_store()
                 if self._create_record is not None:
-                    store.create_run(self._create_record)
+                    try:
+                        store.create_run(self._create_record)
+                    except BaseException:
+                        _close_quietly(store)  # its pool or socket, not left to the GC
+                        raise
                     self._create_record = None
                     with self._progress:
                         self._updates_done = max(self._updates_done, 1)
@@ -750,6 +754,13 @@ class Writer(threading.Thread):
                 metrics = group(good) if good else {}
         batch = Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
         return batch, n, seq
+
+
+def _close_quietly(store: Store) -> None:
+    try:
+        store.close()
+    except Exception:
+        log.debug("closing the store failed", exc_info=True)
 
 
 def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
