@@ -175,19 +175,20 @@ class Run:
             "author": self.author,  # git user.email from git's config files, else the OS user
         }
         self._record = record
-        from ..store._locate import scheme_family
         from ._writer import Writer
 
-        # a server's client keeps its own spool; SQL stores spill to disk
-        spill_uri = None if scheme_family(store_uri) in ("http", "https") else store_uri
+        registered = self._register_now(record)
+        outbox, outbox_run = (None, None) if registered is not None else self._to_outbox(record)
         self._writer = Writer(
             self.id,
             self._buf,
             self._open_store,
             record,
             interval=flush_interval,
-            spill_uri=spill_uri,
-            store=self._register_now(record),
+            spill_uri=store_uri,
+            store=registered,
+            outbox=outbox,
+            outbox_run=outbox_run,
         )
         self._capture_thread: threading.Thread | None = None
         self._sampler: Any = None  # capture.system.SystemSampler, started by init()
@@ -239,6 +240,33 @@ class Run:
             lite.close()
             return None
         return lite
+
+    def _to_outbox(self, record: dict[str, Any]) -> tuple[Any, Any]:
+        """Put the run record in a new outbox session before init() returns: (session, file).
+
+        For a store init() could not write at once (the server, PostgreSQL, a busy SQLite
+        file): a process killed at any moment after init() then leaves a run that
+        ``labledger sync`` (or the next process's catch-up) creates, ``crashed`` by the
+        next reader. One fsynced file, stdlib only. (None, None) when the disk refuses:
+        the writer thread creates the run as before.
+        """
+        from ..remote._outbox import run_record
+        from ..remote.spool import Spool
+
+        session = Spool()
+        try:
+            # not fsynced here (a millisecond or more on a busy disk): a SIGKILL keeps it;
+            # the writer thread fsyncs it at once
+            return session, session.put(run_record(self.store_uri, record), durable=False)
+        except (OSError, ValueError) as exc:
+            session.close()
+            warnings.warn(
+                f"labledger: could not keep run {self.id[:8]} in the outbox {session.root} "
+                f"({exc}); it is created when the store answers",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None, None
 
     @property
     def author(self) -> str:
@@ -479,6 +507,9 @@ class Run:
         if self._owner_pid != os.getpid():
             self._ensure_child_writer()
         while len(self._buf) > _MAX_BUFFER // 2:
+            if w.fatal is not None:  # tracking stopped (said once): keep memory bounded
+                w.drop_oldest(0)
+                return
             if w.failing or time.monotonic() - w.last_progress > _STALL_S or not w.is_alive():
                 moved = w.spill_to_disk()
                 if moved:
@@ -587,7 +618,11 @@ class Run:
             self._writer.update_run(**update)
             limit = DEFAULT_FINISH_TIMEOUT if timeout is None else timeout
             if not self._writer.stop(limit):
+                if self._writer.fatal is not None:  # said when it happened; nothing is kept
+                    _hooks.forget(self)
+                    return
                 moved = self._writer.spill_to_disk()
+                self._writer.release_outbox()
                 if moved or self._writer._updates_done >= self._writer._updates_seq:
                     warnings.warn(
                         f"labledger: the store of run {self.id[:8]} did not accept writes within "
