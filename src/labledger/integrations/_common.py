@@ -11,6 +11,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -23,10 +24,16 @@ import labledger
 
 __all__ = [
     "RunSource",
+    "caller_locals",
+    "finish_kept",
     "guarded",
     "is_rank_zero",
     "json_config",
+    "keep_open",
+    "model_name",
     "numeric_items",
+    "record_data",
+    "record_seed",
     "temp_dir",
     "warn_once",
     "write_json",
@@ -132,6 +139,7 @@ class RunSource:
         with self._lock:
             if self._run is not None and not (self.owned and self._run.status != "running"):
                 return self._run
+            finish_kept()  # a run an autologged fit left open for score() ends here
             if not self._init_kwargs:
                 active = labledger.active_run()
                 if active is not None:
@@ -150,6 +158,28 @@ class RunSource:
         """Finish the run if this integration created it (a given run is the caller's)."""
         if self._run is not None and self.owned and self._run.status == "running":
             self._run.finish(status)
+
+
+_kept: list[RunSource] = []
+_kept_lock = threading.Lock()
+
+
+def keep_open(source: RunSource) -> None:
+    """Leave the run ``source`` made open (for a ``score()`` after an autologged fit) until
+    the next integration needs a run (``finish_kept``) or the process ends."""
+    with _kept_lock:
+        _kept.append(source)
+
+
+def finish_kept() -> None:
+    with _kept_lock:
+        kept = list(_kept)
+        _kept.clear()
+    for source in kept:
+        try:
+            source.finish()
+        except Exception as exc:
+            warn_once("finish", f"{type(exc).__name__}: {exc}")
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -213,3 +243,59 @@ def temp_dir(prefix: str) -> Path:
 def write_json(path: Path, data: Any) -> Path:
     path.write_text(json.dumps(_jsonable(data), indent=1, sort_keys=True), encoding="utf-8")
     return path
+
+
+# -- seeds, data and model names: what every integration records the same way -----------
+
+SPLITS = ("train", "validation", "test")
+
+
+def record_seed(run: labledger.Run | None, seed: Any, source: str) -> bool:
+    """Record the framework's ``seed`` (already applied by it) as the run's seed; never raises."""
+    if run is None or seed is None or run.status != "running":
+        return False
+    try:
+        return run.record_seed(seed, source=source)
+    except Exception:
+        return False
+
+
+def record_data(run: labledger.Run | None, name: str, data: Any) -> bool:
+    """Fingerprint ``data`` (arrays, frames, tensors, HF datasets, loaders, paths, ``(X, y)``)
+    as the run's dataset ``name``; False when there is nothing it can fingerprint.
+
+    The same data under the same name is recorded once (each object is hashed once anyway)."""
+    if run is None or data is None or run.status != "running":
+        return False
+    try:
+        info = run.log_dataset(data, name=name)
+    except Exception:  # an unknown kind of data: nothing to record, training goes on
+        return False
+    return bool(info.get("sha256"))
+
+
+def caller_locals(match: Callable[[Any], bool], *, limit: int = 40) -> dict[str, Any] | None:
+    """The local variables of the nearest calling frame whose code ``match``es.
+
+    How a callback handed no data (XGBoost's ``TrainingCallback``, Keras's ``Callback``)
+    finds what the framework's ``train``/``fit`` was called with. None when not found."""
+    frame = sys._getframe(1)
+    for _ in range(limit):
+        if frame is None:
+            return None
+        if match(frame.f_code):
+            return dict(frame.f_locals)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+_FAMILY_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def model_name(run: labledger.Run, family: str | None, suffix: str = "model") -> str:
+    """``<project>-<family>-model``: model artifacts per run family (the run's group, else
+    the model's kind), so ``latest`` of one family is not whichever run ended last.
+    ``suffix`` names other per-family artifacts (``cv-results``)."""
+    fam = run.group or family or "run"
+    name = _FAMILY_RE.sub("-", f"{run.project}-{fam}").strip("-._")
+    return f"{name[:180] or 'run'}-{suffix}"

@@ -112,6 +112,7 @@ class Run:
         self._extend = self._buf.extend
         self._lock = threading.RLock()
         self._seed: int | None = seed
+        self._seed_info: dict[str, Any] | None = None
         self._tags = check_tags(sorted({str(t) for t in (tags or [])}))
         self._datasets: list[dict[str, Any]] = []
         self._artifacts: list[str] = []  # paths logged as artifacts by this process (console panel)
@@ -343,10 +344,34 @@ class Run:
 
     def _record_seed(self, seed: int, deterministic: bool, seeded: list[str]) -> None:
         self._seed = seed
-        self._writer.update_run(
-            seed=seed,
-            env={"seed": {"seed": seed, "deterministic": deterministic, "seeded": seeded}},
-        )
+        self._seed_info = {"seed": seed, "deterministic": deterministic, "seeded": seeded}
+        self._writer.update_run(seed=seed, env={"seed": dict(self._seed_info)})
+
+    def record_seed(self, seed: int, source: str = "user") -> bool:
+        """Record a seed something else already applied (a framework's ``seed_everything``,
+        a ``random_state``, a sampler's seed) as this run's seed, without seeding anything.
+
+        ``source`` says where it came from (``env.seed.seeded``). A seed set by
+        ``labledger.seed_everything()``/``init(seed=...)`` is kept when it is the same.
+        Returns False (and records nothing) for a value that is not a seed in
+        ``[0, 2**32)``: a framework's odd seed never raises into training.
+        """
+        self._guard()
+        if isinstance(seed, bool):
+            return False
+        try:
+            seed = int(seed.__index__())
+        except (AttributeError, TypeError):
+            return False
+        if not 0 <= seed < 2**32:
+            return False
+        info = getattr(self, "_seed_info", None)
+        if info is not None and info.get("seed") == seed:
+            if source not in info["seeded"]:
+                self._record_seed(seed, bool(info["deterministic"]), [*info["seeded"], source])
+            return True
+        self._record_seed(seed, False, [source])
+        return True
 
     def _ensure_child_writer(self) -> None:
         if not getattr(self, "_child_writer_started", True):
@@ -644,11 +669,27 @@ class Run:
 
         return use_artifact(self, ref)
 
-    def log_dataset(self, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
-        """Fingerprint a data file or directory as an input of this run."""
-        from ..capture.data import fingerprint
+    def log_dataset(self, path: Any, name: str | None = None) -> dict[str, Any]:
+        """Fingerprint a data file or directory, or data in memory, as an input of this run.
 
-        info = fingerprint(path, name=name)
+        ``path``: a file or directory (sha256 over its files), or data in memory: a numpy
+        array, pandas frame, torch tensor, Hugging Face dataset, a torch ``DataLoader``
+        or ``Dataset`` over those (or over a file), or a tuple such as ``(X, y)``
+        (``capture.data.fingerprint_data``: each object hashed once). A dataset of the
+        same ``name`` (``train``, ``validation``, ``test`` ...) is replaced.
+        """
+        from ..capture.data import fingerprint, fingerprint_data
+
+        if isinstance(path, (str, os.PathLike)):
+            info = fingerprint(path, name=name)
+        else:
+            found = fingerprint_data(path, name or "data")
+            if found is None:
+                raise UsageError(
+                    f"log_dataset: cannot fingerprint a {type(path).__name__}; pass a path, "
+                    "an array, a frame, a tensor or a dataset"
+                )
+            info = found
         self._datasets = [d for d in self._datasets if d.get("name") != info["name"]] + [info]
         self._writer.update_run(datasets=list(self._datasets))
         return info
