@@ -254,6 +254,10 @@ def record_seed(run: labledger.Run | None, seed: Any, source: str) -> bool:
     """Record the framework's ``seed`` (already applied by it) as the run's seed; never raises."""
     if run is None or seed is None or run.status != "running":
         return False
+    if isinstance(seed, str):  # PL_GLOBAL_SEED and saved configs hold it as text
+        if not seed.strip().isdigit():
+            return False
+        seed = int(seed)
     try:
         return run.record_seed(seed, source=source)
     except Exception:
@@ -274,8 +278,11 @@ def record_data(run: labledger.Run | None, name: str, data: Any) -> bool:
     return bool(info.get("sha256"))
 
 
-def caller_locals(match: Callable[[Any], bool], *, limit: int = 40) -> dict[str, Any] | None:
-    """The local variables of the nearest calling frame whose code ``match``es.
+def caller_locals(
+    match: Callable[[Any], bool], *, self_is: Any = None, limit: int = 60
+) -> dict[str, Any] | None:
+    """The local variables of the nearest calling frame whose code ``match``es (and, with
+    ``self_is``, whose ``self`` is that object).
 
     How a callback handed no data (XGBoost's ``TrainingCallback``, Keras's ``Callback``)
     finds what the framework's ``train``/``fit`` was called with. None when not found."""
@@ -284,7 +291,9 @@ def caller_locals(match: Callable[[Any], bool], *, limit: int = 40) -> dict[str,
         if frame is None:
             return None
         if match(frame.f_code):
-            return dict(frame.f_locals)
+            local = dict(frame.f_locals)
+            if self_is is None or local.get("self") is self_is:
+                return local
         frame = frame.f_back  # type: ignore[assignment]
     return None
 
