@@ -95,8 +95,12 @@ class Ledger:
         filter: str | None = None,
         top: int = 10,
         project: str | None = None,
+        include_pruned: bool = False,
     ) -> list[dict[str, Any]]:
-        """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime."""
+        """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime.
+
+        Pruned runs (an Optuna trial stopped early keeps its last intermediate value) do
+        not rank unless ``include_pruned=True`` or the filter names ``status`` itself."""
         import math
 
         from ._exceptions import UsageError
@@ -105,6 +109,10 @@ class Ledger:
         if mode not in ("max", "min"):
             raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
         flt = _with_metric(filter, metric)
+        if not include_pruned and not _names_status(flt):
+            from .query import And, parse
+
+            flt = And((flt, parse('status != "pruned"')))
         order = ("-" if mode == "max" else "") + _metric_field(metric)
         runs = self.runs(project=project, filter=flt, order_by=order, limit=top)
         ranked = [
@@ -182,6 +190,17 @@ def _metric_field(metric: str) -> str:
     if not metric or "`" in metric or '"' in metric or "\\" in metric:
         raise UsageError(f"invalid metric name {metric!r}")
     return f"summary.`{metric}`"
+
+
+def _names_status(node: Any) -> bool:
+    """Whether a filter tree compares the run's ``status`` anywhere."""
+    field = getattr(node, "field", None)
+    if field is not None and getattr(field, "kind", None) == "status":
+        return True
+    for child in (*getattr(node, "items", ()), getattr(node, "item", None)):
+        if child is not None and _names_status(child):
+            return True
+    return False
 
 
 def _with_metric(filter: str | None, metric: str) -> Node:

@@ -339,11 +339,28 @@ def _parts(obj: Any, depth: int = 0) -> list[dict[str, Any]] | None:
             targets = getattr(obj, "targets", None)
             extra = _parts(targets, depth + 1) if targets is not None else None
             return got + (extra or [])
+    # a custom Dataset keeping its arrays as attributes (self.ids, self.labels, self.df)
+    members = getattr(obj, "__dict__", None)
+    if isinstance(members, dict):
+        found = [
+            info
+            for key in sorted(members)
+            if not key.startswith("__") and _maybe_data(members[key])
+            for info in [_one(members[key])]
+            if info is not None
+        ]
+        if found:
+            return found[:16]
     for attr in _PATH_ATTRS:
         value = getattr(obj, attr, None)
         if isinstance(value, (str, os.PathLike)) and os.path.exists(value):
             return _parts(value, depth + 1)
     return None
+
+
+def _maybe_data(value: Any) -> bool:
+    mod = type(value).__module__.split(".")[0]
+    return mod in ("numpy", "pandas", "torch", "scipy", "datasets") and hasattr(value, "shape")
 
 
 def _text_sha(text: str) -> str:

@@ -54,6 +54,11 @@ def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar)
     "--top", "-n", default=10, show_default=True, type=click.IntRange(min=1), help="How many runs."
 )
 @click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option(
+    "--include-pruned",
+    is_flag=True,
+    help="Rank pruned runs too (an Optuna trial stopped early); a --filter on status also does.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
 @store_option
 def best(
@@ -62,12 +67,20 @@ def best(
     filter_: str | None,
     top: int,
     project: str | None,
+    include_pruned: bool,
     as_json: bool,
     store: str | None,
 ) -> None:
     """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime."""
     with open_ledger(store) as ledger:
-        rows = ledger.best(metric, mode=mode, filter=filter_, top=top, project=project)
+        rows = ledger.best(
+            metric,
+            mode=mode,
+            filter=filter_,
+            top=top,
+            project=project,
+            include_pruned=include_pruned,
+        )
         if not rows:
             _check_metric_exists(ledger, metric, project)
     if as_json:

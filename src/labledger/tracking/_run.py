@@ -669,19 +669,34 @@ class Run:
 
         return use_artifact(self, ref)
 
+    @property
+    def seed(self) -> int | None:
+        """The run's seed (``init(seed=...)``, ``seed_everything``, or a framework's), else None."""
+        return self._seed
+
+    @property
+    def datasets(self) -> list[dict[str, Any]]:
+        """The datasets recorded by this process (``log_dataset`` and the integrations)."""
+        return [dict(d) for d in self._datasets]
+
     def log_dataset(self, path: Any, name: str | None = None) -> dict[str, Any]:
         """Fingerprint a data file or directory, or data in memory, as an input of this run.
 
         ``path``: a file or directory (sha256 over its files), or data in memory: a numpy
         array, pandas frame, torch tensor, Hugging Face dataset, a torch ``DataLoader``
         or ``Dataset`` over those (or over a file), or a tuple such as ``(X, y)``
-        (``capture.data.fingerprint_data``: each object hashed once). A dataset of the
-        same ``name`` (``train``, ``validation``, ``test`` ...) is replaced.
+        (``capture.data.fingerprint_data``: each object hashed once), or a fingerprint
+        made already (a ``datasets`` entry of another run). A dataset of the same
+        ``name`` (``train``, ``validation``, ``test`` ...) is replaced.
         """
         from ..capture.data import fingerprint, fingerprint_data
 
         if isinstance(path, (str, os.PathLike)):
             info = fingerprint(path, name=name)
+        elif isinstance(path, Mapping) and isinstance(path.get("sha256"), str):
+            # a fingerprint made already (another run's ``datasets`` entry)
+            info = {**dict(path), "name": name or str(path.get("name") or "data")}
+            check_json("datasets", [info])
         else:
             found = fingerprint_data(path, name or "data")
             if found is None:
@@ -690,6 +705,8 @@ class Run:
                     "an array, a frame, a tensor or a dataset"
                 )
             info = found
+        if any(d == info for d in self._datasets):
+            return info  # recorded already (an integration sees the same data every epoch)
         self._datasets = [d for d in self._datasets if d.get("name") != info["name"]] + [info]
         self._writer.update_run(datasets=list(self._datasets))
         return info
