@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import labledger
 
+from .._settings import setting
+
 __all__ = [
     "RunSource",
     "caller_locals",
@@ -145,7 +147,12 @@ class RunSource:
                 if active is not None:
                     self._run = active
                     return active
-            self._run = labledger.init(**{**self.defaults, **self._init_kwargs})
+            kwargs = {**self.defaults, **self._init_kwargs}
+            if "project" not in kwargs and AUTOLOG_STATE["on"]:
+                project = autolog_project()
+                if project:
+                    kwargs["project"] = project
+            self._run = labledger.init(**kwargs)
             self.owned = True
             return self._run
 
@@ -158,6 +165,37 @@ class RunSource:
         """Finish the run if this integration created it (a given run is the caller's)."""
         if self._run is not None and self.owned and self._run.status == "running":
             self._run.finish(status)
+
+
+AUTOLOG_STATE: dict[str, Any] = {"on": False}  # set by labledger.autolog()
+_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def autolog_project() -> str | None:
+    """The project of a run ``autolog()`` makes: ``LABLEDGER_PROJECT``, else the entry
+    script's name (``train.py`` -> ``train``), else the notebook's, else None (``init``'s
+    default: the git folder)."""
+    if setting("LABLEDGER_PROJECT"):
+        return None  # init() reads it
+    candidates: list[str] = []
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if isinstance(script, str) and os.path.isfile(script):
+        candidates.append(script)
+    ns = getattr(main, "__dict__", {})
+    candidates += [
+        str(c)
+        for c in (ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME"))
+        if isinstance(c, str) and c.endswith(".ipynb")
+    ]
+    for path in candidates:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in ("__main__", "ipykernel_launcher", "-c", ""):
+            continue
+        name = _NAME_RE.sub("-", stem).strip("-._")
+        if name and name[0].isalnum():
+            return name[:200]
+    return None
 
 
 _kept: list[RunSource] = []
