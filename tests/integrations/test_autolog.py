@@ -31,7 +31,7 @@ def test_autolog_patches_a_framework_imported_after_it(store: str, tmp_path: Pat
     assert rec["config"]["max_depth"] == 3
     assert len(ledger(store).history(rec["id"], "validation_0-mlogloss")) == 8
     assert {a["name"] for a in ledger(store).get(rec["id"])["artifacts"]} == {
-        "model",
+        "integrations-autolog-xgboost-model",  # <project>-<family>-model
         "feature_importance",
     }
 

@@ -7,7 +7,8 @@ The fit parameters (epochs, steps, ``batch_size``, ``validation_split``, ``shuff
 optimizer's config and the model's size become the config; the seed of
 ``keras.utils.set_random_seed`` (called before or after ``init``) the run's seed; the
 arrays or tensors ``fit`` trains and validates on the datasets ``train`` and
-``validation``; ``model.summary()`` the text artifact ``<project>-<family>-model-summary``.
+``validation``; ``model.summary()`` the text artifact ``<project>-<family>-model-summary``
+(with ``log_model``).
 Epoch metrics (``loss``, ``val_*``) are logged at step = epoch, and with
 ``log_every_n_batches=N`` the batch metrics too (as ``batch/loss`` ...). When training
 ends the model is saved (``model.keras``) as artifact ``<project>-<family>-model`` (the
@@ -113,7 +114,8 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
             )
             record_data(run, "validation", val)
         self._hook_evaluate()
-        self._log_summary(run)
+        if self._log_model:
+            self._log_summary(run)
 
     def _hook_evaluate(self) -> None:
         """``model.evaluate(...)`` after ``fit`` reaches this callback without being passed."""
