@@ -131,9 +131,7 @@ def test_autolog_search_has_a_child_per_candidate_cv_results_and_score_after_fit
     from sklearn.tree import DecisionTreeClassifier
 
     X, y, Xt, yt = _digits()
-    search = GridSearchCV(
-        DecisionTreeClassifier(random_state=0), {"max_depth": [2, 4, 8]}, cv=3
-    )
+    search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [2, 4, 8]}, cv=3)
     search.fit(X, y)
     score = search.score(Xt, yt)  # after the fit, on held-out data: the fit's run records it
     from labledger.integrations._common import finish_kept

@@ -72,10 +72,11 @@ def _cells_from_file(path: Path) -> list[str]:
 
 def _cells_from_history(shell: Any) -> list[str]:
     hist = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
-    cells = hist if isinstance(hist, list) else None
-    if cells is None:
+    cells: list[Any] = hist if isinstance(hist, list) else []
+    if not isinstance(hist, list):
         ns = getattr(shell, "user_ns", {}) or {}
-        cells = ns.get("In") if isinstance(ns.get("In"), list) else []
+        given = ns.get("In")
+        cells = given if isinstance(given, list) else []
     return [c for c in cells if isinstance(c, str) and c.strip()]
 
 

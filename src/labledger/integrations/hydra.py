@@ -102,8 +102,9 @@ class LabledgerCallback(Callback):
         kwargs_init["config"] = {**config_in, **dict(kwargs_init.get("config") or {})}
         if is_rank_zero():
             self._job = labledger.init(**kwargs_init)
-            record_seed(self._job, config_seed(data), "hydra.cfg.seed")
-            for name, path in data_paths(data):
+            plain = {str(k): v for k, v in data.items()}
+            record_seed(self._job, config_seed(plain), "hydra.cfg.seed")
+            for name, path in data_paths(plain):
                 record_data(self._job, name, path)
 
     @guarded("hydra job end")
