@@ -243,7 +243,7 @@ def test_keras_set_random_seed_after_init_batch_size_summary_and_evaluate(store:
     model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(
         x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0,
-        callbacks=[LabledgerCallback(log_model=False)],
+        callbacks=[LabledgerCallback()],
     )  # fmt: skip
     result = model.evaluate(x[:8], y[:8], verbose=0, return_dict=True)  # no callback passed
     run.finish()
@@ -255,7 +255,10 @@ def test_keras_set_random_seed_after_init_batch_size_summary_and_evaluate(store:
     assert data["train"]["shape"] == [[48, 4], [48]]
     assert data["validation"]["shape"] == [[16, 4], [16]]
     assert data["test"]["shape"] == [[8, 4], [8]]
-    assert "keras-seed-sequential-model-summary" in artifacts_of(store, rec["id"])
+    family = model.name  # the Keras model's name: sequential, sequential_1 ...
+    arts = artifacts_of(store, rec["id"])
+    assert arts[f"keras-seed-{family}-model-summary"]["kind"] == "text"
+    assert arts[f"keras-seed-{family}-model"]["kind"] == "model"
     assert policy_missing(rec) == []
 
 
