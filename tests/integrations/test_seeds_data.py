@@ -64,6 +64,15 @@ def test_data_in_memory_is_fingerprinted_once_per_object(monkeypatch: pytest.Mon
     fl = capture_data.fingerprint_data(loader, "train")
     assert fl is not None and [p["sha256"] for p in fl["parts"]] == [ft["sha256"]] * 2
     assert capture_data.fingerprint_data(object(), "x") is None
+    assert first["digest"] == "full"
+    # past FULL_DIGEST_MAX bytes: 64 evenly spaced 1 MiB windows and the length, said so
+    monkeypatch.setattr(capture_data, "FULL_DIGEST_MAX", 1 << 20)
+    big = np.zeros(80 * (1 << 20) // 8)
+    fb = capture_data.fingerprint_data(big, "big")
+    assert fb is not None and fb["digest"] == "sampled" and fb["size"] == 80 << 20
+    changed = big.copy()
+    changed[0] = 1.0  # inside the first window
+    assert capture_data.fingerprint_data(changed, "big")["sha256"] != fb["sha256"]  # type: ignore[index]
 
 
 def test_log_dataset_takes_arrays_and_record_seed_does_not_reseed(store: str) -> None:
