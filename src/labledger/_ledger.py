@@ -147,6 +147,7 @@ class Ledger:
         project: str | None = None,
         amended: bool = False,
         include_repro: bool = False,
+        include_pruned: bool = False,
     ) -> list[dict[str, Any]]:
         """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime.
 
@@ -154,7 +155,9 @@ class Ledger:
         (``{sealed, value, by, at, reason}``) or None. ``amended=True`` ranks by the amended
         values (``value`` is then the amended one). Reproductions (``job_type = "repro"``)
         do not rank unless ``include_repro``: a reproduction ties with its original and
-        would take a second place of the board."""
+        would take a second place of the board. Pruned runs (an Optuna trial stopped early
+        keeps its last intermediate value) do not rank unless ``include_pruned=True`` or the
+        filter names ``status`` itself."""
         import math
 
         from ._exceptions import UsageError
@@ -162,7 +165,12 @@ class Ledger:
 
         if mode not in ("max", "min"):
             raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
-        flt = _scope(_with_metric(filter, metric), include_repro)
+        flt = _with_metric(filter, metric)
+        if not include_pruned and not _names_status(flt):
+            from .query import And, parse
+
+            flt = And((flt, parse('status != "pruned"')))
+        flt = _scope(flt, include_repro)
         order = ("-" if mode == "max" else "") + _metric_field(metric)
         runs = self.runs(project=project, filter=flt, order_by=order, limit=top, amended=amended)
         ranked = [
@@ -307,6 +315,17 @@ def _metric_field(metric: str) -> str:
     if not metric or "`" in metric or '"' in metric or "\\" in metric:
         raise UsageError(f"invalid metric name {metric!r}")
     return f"summary.`{metric}`"
+
+
+def _names_status(node: Any) -> bool:
+    """Whether a filter tree compares the run's ``status`` anywhere."""
+    field = getattr(node, "field", None)
+    if field is not None and getattr(field, "kind", None) == "status":
+        return True
+    for child in (*getattr(node, "items", ()), getattr(node, "item", None)):
+        if child is not None and _names_status(child):
+            return True
+    return False
 
 
 def _with_metric(filter: str | None, metric: str) -> Node:

@@ -59,6 +59,11 @@ def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar)
     is_flag=True,
     help="Rank by values amended after the runs ended (default: the sealed values, as logged).",
 )
+@click.option(
+    "--include-pruned",
+    is_flag=True,
+    help="Rank pruned runs too (an Optuna trial stopped early); a --filter on status also does.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
 @click.option(
     "--include-repro",
@@ -73,6 +78,7 @@ def best(
     top: int,
     project: str | None,
     amended: bool,
+    include_pruned: bool,
     as_json: bool,
     include_repro: bool,
     store: str | None,
@@ -91,6 +97,7 @@ def best(
             project=project,
             amended=amended,
             include_repro=include_repro,
+            include_pruned=include_pruned,
         )
         if not rows:
             _check_metric_exists(ledger, metric, project)

@@ -591,7 +591,8 @@ def render_run(run: dict[str, Any]) -> None:
                 d.get("name", ""),
                 str(d.get("sha256", ""))[:16],
                 _size(d.get("size")),
-                d.get("path", ""),
+                d.get("path")
+                or (f"{d['kind']} in memory {d.get('shape', '')}" if d.get("kind") else ""),
             )
         c.print(t)
     if run.get("artifacts"):

@@ -137,6 +137,7 @@ class Run:
         self._extend = self._buf.extend
         self._lock = threading.RLock()
         self._seed: int | None = seed
+        self._seed_info: dict[str, Any] | None = None
         self._tags = check_tags(sorted({str(t) for t in (tags or [])}))
         self._datasets: list[dict[str, Any]] = []
         self._artifacts: list[str] = []  # paths logged as artifacts by this process (console panel)
@@ -396,10 +397,34 @@ class Run:
 
     def _record_seed(self, seed: int, deterministic: bool, seeded: list[str]) -> None:
         self._seed = seed
-        self._writer.update_run(
-            seed=seed,
-            env={"seed": {"seed": seed, "deterministic": deterministic, "seeded": seeded}},
-        )
+        self._seed_info = {"seed": seed, "deterministic": deterministic, "seeded": seeded}
+        self._writer.update_run(seed=seed, env={"seed": dict(self._seed_info)})
+
+    def record_seed(self, seed: int, source: str = "user") -> bool:
+        """Record a seed something else already applied (a framework's ``seed_everything``,
+        a ``random_state``, a sampler's seed) as this run's seed, without seeding anything.
+
+        ``source`` says where it came from (``env.seed.seeded``). A seed set by
+        ``labledger.seed_everything()``/``init(seed=...)`` is kept when it is the same.
+        Returns False (and records nothing) for a value that is not a seed in
+        ``[0, 2**32)``: a framework's odd seed never raises into training.
+        """
+        self._guard()
+        if isinstance(seed, bool):
+            return False
+        try:
+            seed = int(seed.__index__())
+        except (AttributeError, TypeError):
+            return False
+        if not 0 <= seed < 2**32:
+            return False
+        info = getattr(self, "_seed_info", None)
+        if info is not None and info.get("seed") == seed:
+            if source not in info["seeded"]:
+                self._record_seed(seed, bool(info["deterministic"]), [*info["seeded"], source])
+            return True
+        self._record_seed(seed, False, [source])
+        return True
 
     def _ensure_child_writer(self) -> None:
         if not getattr(self, "_child_writer_started", True):
@@ -716,11 +741,44 @@ class Run:
 
         return use_artifact(self, ref)
 
-    def log_dataset(self, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
-        """Fingerprint a data file or directory as an input of this run."""
-        from ..capture.data import fingerprint
+    @property
+    def seed(self) -> int | None:
+        """The run's seed (``init(seed=...)``, ``seed_everything``, or a framework's), else None."""
+        return self._seed
 
-        info = fingerprint(path, name=name)
+    @property
+    def datasets(self) -> list[dict[str, Any]]:
+        """The datasets recorded by this process (``log_dataset`` and the integrations)."""
+        return [dict(d) for d in self._datasets]
+
+    def log_dataset(self, path: Any, name: str | None = None) -> dict[str, Any]:
+        """Fingerprint a data file or directory, or data in memory, as an input of this run.
+
+        ``path``: a file or directory (sha256 over its files), or data in memory: a numpy
+        array, pandas frame, torch tensor, Hugging Face dataset, a torch ``DataLoader``
+        or ``Dataset`` over those (or over a file), or a tuple such as ``(X, y)``
+        (``capture.data.fingerprint_data``: each object hashed once), or a fingerprint
+        made already (a ``datasets`` entry of another run). A dataset of the same
+        ``name`` (``train``, ``validation``, ``test`` ...) is replaced.
+        """
+        from ..capture.data import fingerprint, fingerprint_data
+
+        if isinstance(path, (str, os.PathLike)):
+            info = fingerprint(path, name=name)
+        elif isinstance(path, Mapping) and isinstance(path.get("sha256"), str):
+            # a fingerprint made already (another run's ``datasets`` entry)
+            info = {**dict(path), "name": name or str(path.get("name") or "data")}
+            check_json("datasets", [info])
+        else:
+            found = fingerprint_data(path, name or "data")
+            if found is None:
+                raise UsageError(
+                    f"log_dataset: cannot fingerprint a {type(path).__name__}; pass a path, "
+                    "an array, a frame, a tensor or a dataset"
+                )
+            info = found
+        if any(d == info for d in self._datasets):
+            return info  # recorded already (an integration sees the same data every epoch)
         self._datasets = [d for d in self._datasets if d.get("name") != info["name"]] + [info]
         self._writer.update_run(datasets=list(self._datasets))
         return info

@@ -326,7 +326,7 @@ function renderEnvironment(host, run) {
   const datasets = run.datasets || [];
   artSec.append(section("Datasets", datasets.length ? el("table", { class: "grid compact" },
     el("thead", null, el("tr", null, ["Name", "Path", "Size", "content sha256"].map((h) => el("th", { text: h })))),
-    el("tbody", null, datasets.map((d) => el("tr", null, el("td", { text: d.name }), el("td", { class: "mono", text: d.path || d.uri || "" }),
+    el("tbody", null, datasets.map((d) => el("tr", null, el("td", { text: d.name }), el("td", { class: "mono", text: d.path || d.uri || (d.kind ? `${d.kind} in memory ${JSON.stringify(d.shape ?? "")}` : "") }),
       el("td", { class: "num", text: fmtBytes(d.size) }), el("td", { class: "mono", title: d.sha256 || "", text: String(d.sha256 || "").slice(0, 16) })))))
     : el("p", { class: "muted", text: "no datasets logged" })));
   const arts = run.artifacts || [];
