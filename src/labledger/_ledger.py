@@ -170,9 +170,9 @@ class Ledger:
             from .query import And, parse
 
             flt = And((flt, parse('status != "pruned"')))
-        flt = _scope(flt, include_repro)
+        scoped = _scope(flt, include_repro)
         order = ("-" if mode == "max" else "") + _metric_field(metric)
-        runs = self.runs(project=project, filter=flt, order_by=order, limit=top, amended=amended)
+        runs = self.runs(project=project, filter=scoped, order_by=order, limit=top, amended=amended)
         ranked = [
             r
             for r in runs
