@@ -93,7 +93,7 @@ def series(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
 
 def policy_missing(rec: dict[str, Any]) -> list[str]:
     """What a project policy ``--require seed --require dataset`` would find missing: the
-    server's own check (``server/policy.py``), applied to the run as stored."""
-    from labledger.server.policy import missing_for
+    write core's own check (``store/_core.py``), applied to the run as stored."""
+    from labledger.store import missing_for
 
     return missing_for(rec, ["seed", "dataset"])
