@@ -22,7 +22,6 @@ docs/trust.md for what this does and does not guarantee.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,14 +33,14 @@ from ._audit_core import (
     GENESIS,
     JSON_FIELDS,
     SCALAR_FIELDS,
-    Record,
     canonical,
-    chain_entry,
     entry_hash,
     record_hash,
     sha256_hex,
 )
 from ._fields import SEALED_STATUSES
+from ._sqla import SaDb
+from ._statements import append_entry, record_fields
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -95,62 +94,8 @@ class AuditSqlMixin:
     # -- the record ------------------------------------------------------------------
 
     def _record_fields(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        """Field digests of each run's record, read from the rows (a few queries per 500 runs)."""
-        out: dict[str, dict[str, str]] = {}
-        r = s.runs
-        cols = [r.c.id, *(r.c[c] for c in _SCALARS), *(r.c[c] for c in _JSONS)]
-        for part in _chunks(run_ids):
-            recs = {
-                row["id"]: Record(row)
-                for row in conn.execute(sa.select(*cols).where(r.c.id.in_(part))).mappings()
-            }
-            present = [i for i in part if i in recs]
-            if not present:
-                continue
-            e = s.run_edits
-            q0 = sa.select(e).where(e.c.run_id.in_(present)).order_by(e.c.run_id, e.c.at, e.c.id)
-            for row in conn.execute(q0).mappings():
-                recs[row["run_id"]].edit(row)
-            ms = s.metric_summary
-            q = sa.select(
-                ms.c.run_id,
-                ms.c.key,
-                ms.c.count,
-                ms.c.last,
-                ms.c.last_nan,
-                ms.c.last_step,
-                ms.c.min,
-                ms.c.max,
-            ).where(ms.c.run_id.in_(present))
-            for m in conn.execute(q):
-                recs[m[0]].metric(*m[1:])
-            t = s.metric_chunks
-            q1 = (
-                sa.select(t.c.run_id, t.c.key, t.c.steps, t.c.vals, t.c.ts)
-                .where(t.c.run_id.in_(present))
-                .order_by(t.c.run_id, t.c.key, t.c.id)
-            )
-            for c in conn.execute(q1):  # streamed: a long series is never all in memory
-                recs[c[0]].chunk(*c[1:])
-            av = s.artifact_versions
-            q2 = (
-                sa.select(av.c.run_id, av.c.id, av.c.name, av.c.version, av.c.kind, av.c.sha256)
-                .where(av.c.run_id.in_(present))
-                .order_by(av.c.run_id, av.c.name, av.c.version)
-            )
-            for a in conn.execute(q2):
-                recs[a[0]].artifact(*a[1:])
-            au = s.artifact_uses
-            q3 = (
-                sa.select(au.c.run_id, au.c.version_id)
-                .where(au.c.run_id.in_(present))
-                .order_by(au.c.run_id, au.c.version_id)
-            )
-            for u in conn.execute(q3):
-                recs[u[0]].use(u[1])
-            for run_id in present:
-                out[run_id] = recs[run_id].fields()
-        return out
+        """Field digests of each run's record, read from the rows (``_statements``)."""
+        return record_fields(SaDb(conn, self.dialect), run_ids)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -163,30 +108,7 @@ class AuditSqlMixin:
         edit_id: str | None = None,
     ) -> str:
         """Hash ``run_id``'s record as it is now in this transaction and chain it; return its hash."""
-        if self.dialect == "postgresql":
-            # one appender per project at a time: the row lock orders concurrent finishes
-            conn.execute(
-                sa.select(s.projects.c.name).where(s.projects.c.name == project).with_for_update()
-            )
-        fields = self._record_fields(conn, [run_id]).get(run_id, {})
-        a = s.audit_log
-        head = conn.execute(
-            sa.select(a.c.seq, a.c.entry_sha256)
-            .where(a.c.project == project)
-            .order_by(a.c.seq.desc())
-            .limit(1)
-        ).first()
-        row = chain_entry(
-            head,
-            project=project,
-            run_id=run_id,
-            kind=kind,
-            edit_id=edit_id,
-            fields=fields,
-            now=time.time(),
-        )
-        conn.execute(sa.insert(a).values(**row))
-        return str(row["record_sha256"])
+        return append_entry(SaDb(conn, self.dialect), project, run_id, kind, edit_id)
 
     def _reseal(self, conn: Connection, run_id: str, kind: str) -> None:
         """Chain a new record of ``run_id`` when it is in the chain already (its record changed

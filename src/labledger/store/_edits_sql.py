@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,8 @@ from .._exceptions import UsageError
 from .._values import encode_json
 from . import _schema as s
 from ._audit_sql import SEALED_STATUSES
+from ._sqla import SaDb
+from ._statements import add_edits
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -30,6 +31,7 @@ class EditSqlMixin:
     """Edit events of the SQL store (see the module docstring)."""
 
     if TYPE_CHECKING:
+        dialect: str
 
         def _tx(self) -> contextlib.AbstractContextManager[Connection]: ...
 
@@ -53,24 +55,7 @@ class EditSqlMixin:
         changes: list[tuple[str, Any, Any]],
         actor: str | None,
     ) -> list[dict[str, Any]]:
-        now = time.time()
-        rows = [
-            {
-                "id": uuid.uuid4().hex,
-                "run_id": run_id,
-                "field": field,
-                # wrapped: a bare JSON string would read back ambiguously (load_json)
-                "old": {"v": encode_json(old)},
-                "new": {"v": encode_json(new)},
-                "author": actor,
-                "at": now,
-            }
-            for field, old, new in changes
-            if old != new
-        ]
-        if rows:
-            conn.execute(sa.insert(s.run_edits), rows)
-        return rows
+        return add_edits(SaDb(conn, self.dialect), run_id, changes, actor)
 
     def _edit_changes(self, cur: Any, update: dict[str, Any]) -> list[tuple[str, Any, Any]]:
         """(field, old, new) for each editable field in ``update`` that differs from the row."""

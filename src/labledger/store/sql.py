@@ -43,6 +43,8 @@ from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readon
 from ._mlflow_sql import MlflowSqlMixin
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
+from ._sqla import SaDb
+from ._statements import add_edits, claim_batch, insert_run
 
 if TYPE_CHECKING:
     from ..query import Node
@@ -252,6 +254,10 @@ class SqlStore(
     def _read(self) -> contextlib.AbstractContextManager[Connection]:
         return self.engine.connect()
 
+    def _db(self, conn: Connection) -> SaDb:
+        """``conn`` as the shared statements' connection (``_statements.Db``)."""
+        return SaDb(conn, self.dialect)
+
     # -- schema ----------------------------------------------------------------------
 
     def applied_revisions(self) -> set[str] | None:
@@ -354,39 +360,8 @@ class SqlStore(
     # -- writing ---------------------------------------------------------------------
 
     def create_run(self, run: dict[str, Any]) -> None:
-        now = time.time()
-        values = {
-            "id": run["id"],
-            "project": run["project"],
-            "name": run["name"],
-            "status": run.get("status", "running"),
-            "created_at": run.get("created_at", now),
-            "ended_at": run.get("ended_at"),
-            "heartbeat_at": run.get("heartbeat_at", now),
-            "host": run.get("host"),
-            "pid": run.get("pid"),
-            "pid_start": run.get("pid_start"),
-            "notes": run.get("notes"),
-            "seed": run.get("seed"),
-            "parent_run_id": run.get("parent_run_id"),
-            "author": run.get("author"),
-            "group": run.get("group"),
-            "job_type": run.get("job_type"),
-            "updated_at": now,
-        }
-        for f in RUN_JSON_FIELDS:
-            default: Any = [] if f in ("tags", "datasets") else {}
-            values[f] = encode_json(run.get(f) or default)
         with self._tx() as conn:
-            exists = conn.execute(
-                sa.select(s.projects.c.name).where(s.projects.c.name == run["project"])
-            ).first()
-            if not exists:
-                ins = self.upsert(s.projects).values(
-                    name=run["project"], created_at=now, settings=None
-                )
-                conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
-            conn.execute(sa.insert(s.runs).values(**values))
+            values = insert_run(self._db(conn), run, time.time())
             if values["status"] in SEALED_STATUSES:  # recorded after the fact (an import)
                 self._append_entry(conn, run["project"], run["id"], "import")
 
@@ -427,13 +402,7 @@ class SqlStore(
         actor: str | None = None,
         late: bool = False,
     ) -> bool:
-        ins = self.upsert(s.applied_batches).values(
-            id=batch.id, run_id=batch.run_id, applied_at=time.time()
-        )
-        # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for ON CONFLICT DO NOTHING,
-        # which made every retried batch look new on PostgreSQL (stored twice)
-        ins = ins.on_conflict_do_nothing(index_elements=["id"]).returning(s.applied_batches.c.id)
-        if conn.execute(ins).first() is None:
+        if not claim_batch(self._db(conn), batch.id, batch.run_id, time.time()):
             return False
         cur = None
         if batch.metrics or batch.run_update:
@@ -577,7 +546,7 @@ class SqlStore(
         if cur is not None and "notes" in update and update["notes"] != cur["notes"]:
             # run.notes = ... while the run is going: an edit event, like later edits
             change = [("notes", cur["notes"], update["notes"])]
-            self._add_edits(conn, run_id, change, actor or cur["author"])
+            add_edits(self._db(conn), run_id, change, actor or cur["author"])
         conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
         if cur is not None and update.get("status") in SEALED_STATUSES:
             self._append_entry(conn, cur["project"], run_id, "seal")
