@@ -23,7 +23,6 @@ labledger.store._lite``) the caller falls back to SqlStore and Alembic.
 from __future__ import annotations
 
 import fcntl
-import json
 import math
 import os
 import sqlite3
@@ -35,18 +34,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import UsageError
-from .._values import encode_json
-from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
+from ._fields import SEALED_STATUSES
 from ._locate import code_revisions, sqlite_path
 from ._statements import (
     INSERT_CHUNK,
     LiteDb,
-    add_edits,
     append_entry,
     claim_batch,
-    dumps,
     insert_run,
+    update_run,
     upsert_summaries,
 )
 
@@ -265,8 +261,13 @@ class LiteStore:
                     self._write_series(con, batch.run_id, key, st, va, tt, pending)
                     summaries.append(_summary(batch.run_id, key, st, va, tt))
                 upsert_summaries(db, summaries)
-                self._apply_run_update(
-                    con, batch.run_id, batch.run_update, batch.heartbeat, cur, actor
+                update_run(
+                    db,
+                    batch.run_id,
+                    batch.run_update,
+                    batch.heartbeat,
+                    notes_before=None if cur is None else cur[3],
+                    editor=None if cur is None else (actor or cur[2]),
                 )
                 if cur is not None and batch.run_update.get("status") in SEALED_STATUSES:
                     # the batch that ends a run seals it, in the same transaction
@@ -342,43 +343,6 @@ class LiteStore:
         )
         cid = int(cur.lastrowid or 0)
         pending[tkey] = (cid, bs, bv, bt, len(rst), smin, smax)
-
-    def _apply_run_update(
-        self,
-        con: sqlite3.Connection,
-        run_id: str,
-        update: dict[str, Any],
-        heartbeat: float | None,
-        cur: tuple[Any, ...] | None = None,
-        actor: str | None = None,
-    ) -> None:
-        if not update and heartbeat is None:
-            return
-        unknown = set(update) - UPDATABLE_RUN_FIELDS
-        if unknown:
-            raise UsageError(f"cannot update run fields {sorted(unknown)}")
-        values: dict[str, Any] = {"updated_at": time.time()}
-        for k, v in update.items():
-            values[k] = dumps(v) if k in RUN_JSON_FIELDS else v
-        if "env" in update:
-            row = con.execute("SELECT env FROM runs WHERE id = ?", (run_id,)).fetchone()
-            merged = dict(json.loads(row[0]) if row and row[0] else {})
-            merged.update(encode_json(update["env"]))
-            values["env"] = json.dumps(merged)
-        if heartbeat is not None:
-            values["heartbeat_at"] = heartbeat
-            if "status" not in update:
-                con.execute(
-                    "UPDATE runs SET status = 'running', ended_at = NULL "
-                    "WHERE id = ? AND status = 'crashed'",
-                    (run_id,),
-                )
-        if cur is not None and "notes" in update and update["notes"] != cur[3]:
-            # run.notes = ... while the run is going: an edit event, as SqlStore records it
-            change = [("notes", cur[3], update["notes"])]
-            add_edits(LiteDb(con), run_id, change, actor or cur[2])
-        sets = ", ".join(f'"{k}" = ?' for k in values)
-        con.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), run_id))
 
     def put_blob(self, data: bytes) -> str:
         """Store ``data`` content-addressed (zlib-compressed); return its sha256. Idempotent."""

@@ -25,8 +25,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._exceptions import UsageError
 from .._values import encode_json
-from ._fields import RUN_JSON_FIELDS
+from ._fields import RUN_JSON_FIELDS, UPDATABLE_RUN_FIELDS
 
 if TYPE_CHECKING:
     import sqlite3
@@ -41,6 +42,7 @@ __all__ = [
     "dumps",
     "insert_run",
     "record_fields",
+    "update_run",
     "upsert_summaries",
 ]
 
@@ -140,6 +142,53 @@ def insert_run(db: Db, run: Mapping[str, Any], now: float) -> dict[str, Any]:
     params = ", ".join(f":{c}" for c in values)
     db.one(_INSERT_RUN.format(cols=cols, params=params), values)
     return values
+
+
+_RUN_ENV = "SELECT env FROM runs WHERE id = :id"
+# a run wrongly declared crashed (e.g. a long network outage) comes back to life
+_REVIVE = (
+    "UPDATE runs SET status = 'running', ended_at = NULL WHERE id = :id AND status = 'crashed'"
+)
+_UPDATE_RUN = "UPDATE runs SET {sets} WHERE id = :id"
+
+
+def update_run(
+    db: Db,
+    run_id: str,
+    update: Mapping[str, Any],
+    heartbeat: float | None,
+    *,
+    notes_before: Any = None,
+    editor: str | None = None,
+) -> None:
+    """Apply a batch's ``run_update`` and heartbeat to a run that has not ended.
+
+    ``env`` is merged into the stored one; a heartbeat revives a run marked crashed.
+    With ``editor`` (the batch's actor, else the run's author), a notes change is an
+    edit event (``run.notes = ...`` while the run goes), as later edits are."""
+    if not update and heartbeat is None:
+        return
+    unknown = set(update) - UPDATABLE_RUN_FIELDS
+    if unknown:
+        raise UsageError(f"cannot update run fields {sorted(unknown)}")
+    values: dict[str, Any] = {"updated_at": time.time()}
+    for k, v in update.items():
+        values[k] = dumps(v) if k in RUN_JSON_FIELDS else v
+    if "env" in update:
+        from ._audit_core import load_json
+
+        row = db.one(_RUN_ENV, {"id": run_id})
+        merged = dict((load_json(row[0]) if row else None) or {})
+        merged.update(encode_json(update["env"]))
+        values["env"] = json.dumps(merged)
+    if heartbeat is not None:
+        values["heartbeat_at"] = heartbeat
+        if "status" not in update:
+            db.one(_REVIVE, {"id": run_id})
+    if editor is not None and "notes" in update and update["notes"] != notes_before:
+        add_edits(db, run_id, [("notes", notes_before, update["notes"])], editor)
+    sets = ", ".join(f'"{k}" = :{k}' for k in values)
+    db.one(_UPDATE_RUN.format(sets=sets), {**values, "id": run_id})
 
 
 # -- batches and series --------------------------------------------------------------

@@ -44,7 +44,7 @@ from ._mlflow_sql import MlflowSqlMixin
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
 from ._sqla import SaDb
-from ._statements import add_edits, claim_batch, insert_run
+from ._statements import claim_batch, insert_run, update_run
 
 if TYPE_CHECKING:
     from ..query import Node
@@ -524,30 +524,14 @@ class SqlStore(
                     sa.update(s.runs).where(s.runs.c.id == run_id).values(heartbeat_at=heartbeat)
                 )
             return
-        values: dict[str, Any] = {"updated_at": time.time()}
-        for k, v in update.items():
-            values[k] = encode_json(v) if k in RUN_JSON_FIELDS else v
-        if "env" in update:
-            cur_env = conn.execute(
-                sa.select(s.runs.c.env).where(s.runs.c.id == run_id)
-            ).scalar_one_or_none()
-            merged = dict(s.load_json(cur_env) or {})
-            merged.update(encode_json(update["env"]))
-            values["env"] = merged
-        if heartbeat is not None:
-            values["heartbeat_at"] = heartbeat
-            if "status" not in update:
-                # a run wrongly declared crashed (e.g. a long network outage) comes back to life
-                conn.execute(
-                    sa.update(s.runs)
-                    .where(s.runs.c.id == run_id, s.runs.c.status == "crashed")
-                    .values(status="running", ended_at=None)
-                )
-        if cur is not None and "notes" in update and update["notes"] != cur["notes"]:
-            # run.notes = ... while the run is going: an edit event, like later edits
-            change = [("notes", cur["notes"], update["notes"])]
-            add_edits(self._db(conn), run_id, change, actor or cur["author"])
-        conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
+        update_run(
+            self._db(conn),
+            run_id,
+            update,
+            heartbeat,
+            notes_before=None if cur is None else cur["notes"],
+            editor=None if cur is None else (actor or cur["author"]),
+        )
         if cur is not None and update.get("status") in SEALED_STATUSES:
             self._append_entry(conn, cur["project"], run_id, "seal")
 
