@@ -35,7 +35,7 @@ LINT_PATHS  := src tests benchmarks
 DEMO_STAMP  := $(VENV)/.installed-demo
 ALL_STAMP   := $(VENV)/.installed-all
 
-.PHONY: venv demo test check bench bench-peers lock browsers clean install install-demo
+.PHONY: venv demo test check bench bench-peers lock browsers clean install install-demo ddl
 
 # ---------------------------------------------------------------- venv
 $(PY):
