@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .store import History, Store, open_store
 
 if TYPE_CHECKING:
     from .query import Node
+    from .store import RunRecord
 
 __all__ = ["Ledger"]
 
@@ -40,26 +41,30 @@ class Ledger:
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        """Runs as dicts (the fields of ``labledger show --json``), newest first by default."""
+    ) -> list[RunRecord]:
+        """Runs as :class:`~labledger.store.RunRecord` dicts (the fields of ``labledger show
+        --json``), newest first by default."""
         self._reap_stale()
         from ._html import RunTable  # a list that renders as an HTML table in notebooks
 
-        return RunTable(
-            self.store.list_runs(
-                project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
-            )
+        return cast(
+            "list[RunRecord]",
+            RunTable(
+                self.store.list_runs(
+                    project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
+                )
+            ),
         )
 
     def count(self, project: str | None = None, filter: str | Node | None = None) -> int:
         return self.store.count_runs(project=project, filter=filter)
 
-    def get(self, run_id_or_prefix: str) -> dict[str, Any]:
+    def get(self, run_id_or_prefix: str) -> RunRecord:
         """One run by id, unique id prefix, or unique name."""
         self._reap_stale()
-        from ._html import RunRecord  # a dict that renders as HTML in notebooks
+        from ._html import RunDict  # a dict that renders as HTML in notebooks
 
-        return RunRecord(self.store.get_run(run_id_or_prefix))
+        return cast("RunRecord", RunDict(self.store.get_run(run_id_or_prefix)))
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
         """A metric series ordered by step; ``max_points`` downsamples keeping bucket extremes."""
@@ -162,7 +167,7 @@ class Ledger:
         rows = sql_export_rows(
             self.store, project=project, filter=filter, order_by=order_by, limit=limit
         )
-        if rows is None:  # not a SQL store (e.g. a tracking server): the generic read API
+        if rows is None:  # no bulk export read (e.g. a tracking server): the generic read API
             rows = runs_to_rows(self.runs(project, filter, order_by, limit))
         return export_rows(rows, path, format)
 

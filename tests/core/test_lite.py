@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from labledger.store import Batch, _sqlite_ddl
+from labledger.store import Batch
 from labledger.store import _schema as schema
 from labledger.store._gen_ddl import render
 from labledger.store._lite import CHUNK_POINTS, LiteStore
@@ -24,7 +24,7 @@ def test_schema_snapshot_is_generated_from_the_declared_schema() -> None:
     """Fails after a change to _schema.py: regenerate with `python -m labledger.store._gen_ddl`."""
     generated: dict[str, Any] = {}
     exec(render(), generated)
-    assert (REVISIONS, STATEMENTS) == (generated["REVISIONS"], generated["STATEMENTS"])
+    assert (generated["REVISIONS"], generated["STATEMENTS"]) == (REVISIONS, STATEMENTS)
     assert set(REVISIONS) == code_revisions()
     assert CHUNK_POINTS == schema.CHUNK_POINTS
 

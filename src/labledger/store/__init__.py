@@ -20,11 +20,16 @@ if TYPE_CHECKING:
         ArtifactCatalog,
         AuditTrail,
         Batch,
+        ExportRecord,
         History,
+        MetricSummary,
         ReproVerdicts,
+        RunExport,
+        RunRecord,
         RunStore,
         Store,
     )
+    from ._mlflow_source import MlflowMetricsSource
 
 
 def __getattr__(name: str) -> Any:
@@ -36,14 +41,22 @@ def __getattr__(name: str) -> Any:
         "ArtifactCatalog",
         "AuditTrail",
         "Batch",
+        "ExportRecord",
         "History",
+        "MetricSummary",
         "ReproVerdicts",
+        "RunExport",
+        "RunRecord",
         "RunStore",
         "Store",
     ):
         from . import _base
 
         return getattr(_base, name)
+    if name == "MlflowMetricsSource":  # (SQLAlchemy, on first use)
+        from ._mlflow_source import MlflowMetricsSource
+
+        return MlflowMetricsSource
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -53,9 +66,14 @@ __all__ = [
     "ArtifactCatalog",
     "AuditTrail",
     "Batch",
+    "ExportRecord",
     "History",
     "Location",
+    "MetricSummary",
+    "MlflowMetricsSource",
     "ReproVerdicts",
+    "RunExport",
+    "RunRecord",
     "RunStore",
     "Store",
     "default_root",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
+    from typing_extensions import NotRequired  # (typing's from Python 3.11)
 
     from ..query import Node
 
@@ -18,8 +19,12 @@ __all__ = [
     "ArtifactCatalog",
     "AuditTrail",
     "Batch",
+    "ExportRecord",
     "History",
+    "MetricSummary",
     "ReproVerdicts",
+    "RunExport",
+    "RunRecord",
     "RunStore",
     "Store",
 ]
@@ -77,11 +82,88 @@ class History:
         )
 
 
+class MetricSummary(TypedDict):
+    """One series' stored summary (``metric_summary``): ``last`` is NaN when the last value was."""
+
+    last: float | None
+    min: float | None
+    max: float | None
+    count: int
+    last_step: int
+    last_ts: float
+
+
+class RunRecord(TypedDict):
+    """A run as every store gives it (SqlStore, LiteStore, HttpStore) and as ``Ledger``, the
+    CLI (``labledger show --json``) and the server's ``/runs`` pass it on.
+
+    ``summary`` is each series' last value with the explicit ``run.summary`` values over
+    it; ``metrics`` the stored summary of each series. ``get_run`` adds the run's
+    artifacts, edit events and newest audit record hash; the server's run listing adds
+    ``repro``/``repro_of`` when asked, ``labledger show`` ``children`` and ``repro``.
+    """
+
+    id: str
+    project: str
+    name: str
+    status: str
+    created_at: float
+    ended_at: float | None
+    runtime_s: float | None
+    heartbeat_at: float | None
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    metrics: dict[str, MetricSummary]
+    tags: list[str]
+    notes: str | None
+    seed: int | None
+    env: dict[str, Any]
+    datasets: list[Any]
+    exit_code: int | None
+    error: str | None
+    host: str | None
+    pid: int | None
+    parent_run_id: str | None
+    group: str | None
+    job_type: str | None
+    author: str | None
+    # get_run only
+    artifacts: NotRequired[list[dict[str, Any]]]
+    used_artifacts: NotRequired[list[dict[str, Any]]]
+    edits: NotRequired[list[dict[str, Any]]]
+    record_sha256: NotRequired[str | None]
+    # added by readers that ask for them
+    repro: NotRequired[Any]
+    repro_of: NotRequired[str | None]
+    children: NotRequired[list[Any]]
+
+
+class ExportRecord(TypedDict):
+    """What an export reads of one run (:class:`RunExport`): no env, no datasets.
+
+    ``config``, ``summary`` and ``tags`` are the stored JSON documents (non-finite floats
+    still as ``{"$float": …}``); ``metrics`` maps each series to its last value."""
+
+    id: str
+    project: str
+    name: str
+    status: str
+    created_at: float
+    ended_at: float | None
+    heartbeat_at: float | None
+    seed: int | None
+    tags: list[str]
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    author: str | None
+    metrics: dict[str, float | None]
+
+
 @runtime_checkable
 class RunStore(Protocol):
     """Runs and their series: what the writer writes and readers read.
 
-    Run records are plain dicts with the JSON fields of ``labledger show --json``.
+    Run records are :class:`RunRecord` (the JSON fields of ``labledger show --json``).
     """
 
     uri: str
@@ -92,7 +174,7 @@ class RunStore(Protocol):
         """Apply ``batch`` atomically; return False when it was applied before."""
         ...
 
-    def get_run(self, ref: str) -> dict[str, Any]:
+    def get_run(self, ref: str) -> RunRecord:
         """Return the run whose id is ``ref`` or starts with it (RunNotFoundError, AmbiguousRunError)."""
         ...
 
@@ -106,10 +188,18 @@ class RunStore(Protocol):
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[dict[str, Any]]: ...
+        projects: Sequence[str] | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first (or by ``order_by``); ``projects`` keeps those projects only
+        (the server's read permission)."""
+        ...
 
     def count_runs(
-        self, *, project: str | None = None, filter: str | Node | None = None
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        projects: Sequence[str] | None = None,
     ) -> int: ...
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History: ...
@@ -129,6 +219,21 @@ class RunStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RunExport(Protocol):
+    """A bulk read for ``labledger export``: only what an export needs, in a few queries
+    (SqlStore; a store without it is read through ``list_runs``)."""
+
+    def export_records(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+    ) -> list[ExportRecord]: ...
 
 
 @runtime_checkable

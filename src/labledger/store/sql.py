@@ -36,8 +36,9 @@ from .._values import decode_json, encode_json
 from . import _schema as s
 from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
-from ._base import TERMINAL_STATUSES, Batch
+from ._base import TERMINAL_STATUSES, Batch, MetricSummary, RunRecord
 from ._edits_sql import EditSqlMixin
+from ._export_sql import ExportSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._mlflow_sql import MlflowSqlMixin
@@ -151,7 +152,13 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SqlStore(
-    SeriesSqlMixin, ArtifactSqlMixin, ReproSqlMixin, MlflowSqlMixin, AuditSqlMixin, EditSqlMixin
+    SeriesSqlMixin,
+    ArtifactSqlMixin,
+    ReproSqlMixin,
+    MlflowSqlMixin,
+    AuditSqlMixin,
+    EditSqlMixin,
+    ExportSqlMixin,
 ):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
@@ -599,7 +606,7 @@ class SqlStore(
                     raise AmbiguousRunError(ref, ids)
         raise RunNotFoundError(ref)
 
-    def get_run(self, ref: str) -> dict[str, Any]:
+    def get_run(self, ref: str) -> RunRecord:
         run_id = self.resolve_run_id(ref)
         with self._read() as conn:
             row = conn.execute(sa.select(s.runs).where(s.runs.c.id == run_id)).mappings().first()
@@ -615,8 +622,8 @@ class SqlStore(
 
     def _metric_summaries(
         self, conn: Connection, run_ids: Sequence[str]
-    ) -> dict[str, dict[str, dict[str, Any]]]:
-        out: dict[str, dict[str, dict[str, Any]]] = {}
+    ) -> dict[str, dict[str, MetricSummary]]:
+        out: dict[str, dict[str, MetricSummary]] = {}
         t = s.metric_summary
         for i in range(0, len(run_ids), 500):
             part = list(run_ids[i : i + 500])
@@ -632,7 +639,7 @@ class SqlStore(
                 }
         return out
 
-    def _row_to_run(self, row: Any, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def _row_to_run(self, row: Any, metrics: dict[str, MetricSummary]) -> RunRecord:
         summary: dict[str, Any] = {k: m["last"] for k, m in sorted(metrics.items())}
         summary.update(decode_json(s.load_json(row["summary"]) or {}))
         created = row["created_at"]
@@ -678,7 +685,7 @@ class SqlStore(
         limit: int | None = None,
         offset: int = 0,
         projects: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         q = self._runs_query(project=project, filter=filter, order_by=order_by, projects=projects)
         with self._read() as conn:
             from ._ranked_sql import (
