@@ -1,26 +1,27 @@
-"""The embedded store's write path on the standard library's ``sqlite3``.
+"""The embedded store's write path: SqlStore's statements on a stdlib ``sqlite3`` connection.
 
-Why a second write path beside :class:`~labledger.store.sql.SqlStore`: importing
-SQLAlchemy (and numpy, and Alembic for a new store) takes 0.3-1 s, and several
-seconds on a loaded machine. While that happened in the writer thread a run killed
-early left no trace at all. ``LiteStore`` needs nothing that ``import labledger``
-has not loaded already, so ``init()`` registers the run in the store before it
-returns, and the writer appends points from its first wake-up on.
+Why not SqlStore itself on this path: importing SQLAlchemy (and numpy, and Alembic for
+a new store) takes 0.3-1 s, and several seconds on a loaded machine. While that
+happened in the writer thread a run killed early left no trace at all. ``LiteStore``
+needs nothing that ``import labledger`` has not loaded already, so ``init()``
+registers the run in the store before it returns, and the writer appends points from
+its first wake-up on.
 
-It writes exactly the rows SqlStore writes (same tables, same chunk format, same
-summary rules, same batch idempotency, the same edit events and the same audit-chain
-entry when a batch ends a run, hashed by the rules in ``_audit_core``): the
-equivalence is pinned by ``tests/core/test_lite.py``. A batch for a run that has
-already ended (frozen fields, edit events) and a late batch replayed by ``labledger
-sync`` go to SqlStore. Everything else (reads, artifacts, repro verdicts,
-migrations of an older store) goes to a full SqlStore, opened on first use by
-attribute delegation. A new store file gets its schema from the snapshot in
+It is a connection adapter, not a second implementation: the run insert, batch claim,
+summary upsert, live run update, edit rows, audit record read and chain append are the
+statements of ``_statements`` that SqlStore runs too (through ``_statements.LiteDb``
+here). What is its own is the connection (pragmas, ``BEGIN IMMEDIATE`` under a lock
+shared by the writer and capture threads, fork safety) and the open tail chunk kept in
+memory. ``tests/core/test_lite.py`` writes the same batches through both and compares
+rows. A batch for a run that has already ended (frozen fields, edit events) and a late
+batch replayed by ``labledger sync`` go to SqlStore. Everything else (reads, artifacts,
+repro verdicts, migrations of an older store) goes to a full SqlStore, opened on first
+use by attribute delegation. A new store file gets its schema from the snapshot in
 ``_sqlite_ddl.py`` (generated from ``_schema.py`` by ``python -m
 labledger.store._gen_ddl``) when that snapshot is at the code's migrations; otherwise (a
 migration was added and the snapshot not regenerated) the caller falls back to
-SqlStore and Alembic. The SQL it runs is ``_statements``', the same SqlStore runs.
+SqlStore and Alembic.
 """
-
 from __future__ import annotations
 
 import fcntl
