@@ -67,7 +67,9 @@ def _layout(path: Path) -> dict[str, Any]:
         out["labledger_meta rows"] = con.execute(
             "SELECT key, value FROM labledger_meta WHERE key <> 'audit_since' ORDER BY key"
         ).fetchall()
-        out["alembic_version rows"] = sorted(con.execute("SELECT * FROM alembic_version").fetchall())
+        out["alembic_version rows"] = sorted(
+            con.execute("SELECT * FROM alembic_version").fetchall()
+        )
         return out
     finally:
         con.close()

@@ -22,6 +22,7 @@ labledger.store._gen_ddl``) when that snapshot is at the code's migrations; othe
 migration was added and the snapshot not regenerated) the caller falls back to
 SqlStore and Alembic.
 """
+
 from __future__ import annotations
 
 import fcntl
