@@ -35,7 +35,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from .._values import flatten
-from ..store import Store
+from ..store import RunRecord, Store
 from ._body import CheckedRoute
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader
@@ -147,7 +147,7 @@ def _visible_runs(
     filter: str | None,
     limit: int,
     order_by: list[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Runs matching ``project``/``filter`` that the caller may read (``reader`` checked ``project``)."""
     runs = store.list_runs(project=project, filter=filter, order_by=order_by, limit=limit)
     readable = getattr(who, "readable_projects", None)
