@@ -158,7 +158,7 @@ def _fill(uri: str, runs: int) -> None:
                         author="bench@example.org",
                     )
                 )
-                tails: dict = {}
+                tails: dict[tuple[str, str], int] = {}
                 rows = []
                 for key, vals in series.items():
                     store._write_series(conn, rid, key, steps, vals, ts, tails)  # type: ignore[attr-defined]
