@@ -6,6 +6,7 @@
 #                  when it answers locally; the summary says what was skipped and why)
 #   make check     ruff lint, ruff format --check, mypy
 #   make bench     run every benchmarks/bench_*.py in turn
+#   make ddl       regenerate store/_sqlite_ddl.py from store/_schema.py
 #   make bench-peers  create .venv-peers (pinned mlflow, NOT a labledger dependency)
 #                  so bench_server.py also runs its MLflow comparison half
 #   make lock      regenerate constraints.txt in a throwaway venv
@@ -35,7 +36,7 @@ LINT_PATHS  := src tests benchmarks
 DEMO_STAMP  := $(VENV)/.installed-demo
 ALL_STAMP   := $(VENV)/.installed-all
 
-.PHONY: venv demo test check bench bench-peers lock browsers clean install install-demo
+.PHONY: venv demo test check bench bench-peers lock browsers clean install install-demo ddl
 
 # ---------------------------------------------------------------- venv
 $(PY):
@@ -95,6 +96,13 @@ check: $(ALL_STAMP)
 	echo "+ mypy"; $(VENV)/bin/mypy || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "make check: FAILED" >&2; fi; \
 	exit $$rc
+
+# ---------------------------------------------------------------- ddl
+# The SQLite schema snapshot a new embedded store is created from, compiled from the
+# one declaration in store/_schema.py (tests/core/test_lite.py fails while it is stale).
+ddl: $(ALL_STAMP)
+	$(PY) -m labledger.store._gen_ddl
+	$(VENV)/bin/ruff format src/labledger/store/_sqlite_ddl.py
 
 # -------------------------------------------------------------- bench
 bench: $(ALL_STAMP)

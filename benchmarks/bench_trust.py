@@ -47,14 +47,15 @@ def bench_seal(folder: Path, points: int, repeats: int) -> None:
     # what finish() of an embedded run does: the stdlib path (store/_lite.py)
     import sqlite3
 
-    from labledger.store._lite import append_entry
+    from labledger.store._statements import LiteDb, append_entry
 
     con = sqlite3.connect(str(folder / "seal.db"), isolation_level=None)
+    db = LiteDb(con)
     lite = []
     for _ in range(repeats):
         con.execute("BEGIN IMMEDIATE")
         t = time.perf_counter()
-        append_entry(con, "bench", run.id, "seal")
+        append_entry(db, "bench", run.id, "seal")
         lite.append(time.perf_counter() - t)
         con.execute("ROLLBACK")
     con.close()
@@ -81,7 +82,7 @@ def bench_manifest(folder: Path, files: int, repeats: int) -> None:
 
     import labledger
     from labledger.store import open_store
-    from labledger.store._lite import record_fields
+    from labledger.store._statements import LiteDb, record_fields
 
     uri = f"sqlite:///{folder / 'manifest.db'}"
     run = labledger.init("bench", store=uri, console=False, capture=False)
@@ -101,7 +102,7 @@ def bench_manifest(folder: Path, files: int, repeats: int) -> None:
         lite, sql = [], []
         for _ in range(repeats):
             t = time.perf_counter()
-            record_fields(con, run.id, fmt)
+            record_fields(LiteDb(con), [run.id], {run.id: fmt})
             lite.append(time.perf_counter() - t)
             with store._read() as conn:  # type: ignore[attr-defined]
                 t = time.perf_counter()
@@ -157,7 +158,7 @@ def _fill(uri: str, runs: int) -> None:
                         author="bench@example.org",
                     )
                 )
-                tails: dict = {}
+                tails: dict[tuple[str, str], int] = {}
                 rows = []
                 for key, vals in series.items():
                     store._write_series(conn, rid, key, steps, vals, ts, tails)  # type: ignore[attr-defined]

@@ -16,7 +16,10 @@ import warnings
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import RunRecord
 
 __all__ = ["DEMO_GRID", "demo_config", "run_demo"]
 
@@ -115,7 +118,7 @@ def run_demo(
     runs: int | None = None,
     seed: int = 7,
     echo: Callable[[str], None] = print,
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Train the demo grid and return the runs, best test accuracy first."""
     from ._ledger import Ledger
     from .tracking._run import is_repro_target

@@ -14,7 +14,7 @@ from typing import Any
 
 from ._values import flatten
 
-__all__ = ["RunRecord", "RunTable", "run_html", "runs_html"]
+__all__ = ["RunDict", "RunTable", "run_html", "runs_html"]
 
 MAX_ROWS = 50
 MAX_KEYS = 30
@@ -137,14 +137,14 @@ def _marked(value: Any, amendment: Mapping[str, Any] | None) -> Any:
     return value if not amendment else f"{value} (amended: {amendment.get('value')})"
 
 
-class RunRecord(dict[str, Any]):
+class RunDict(dict[str, Any]):
     """A run as returned by ``Ledger.get``: a plain dict that renders as HTML in Jupyter."""
 
     def _repr_html_(self) -> str:
         return run_html(self)
 
 
-class RunTable(list[dict[str, Any]]):
+class RunTable(list[Mapping[str, Any]]):
     """Runs as returned by ``Ledger.runs``: a plain list that renders as an HTML table."""
 
     def _repr_html_(self) -> str:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .store import History, Store, open_store
 
 if TYPE_CHECKING:
     from .query import Node
+    from .store import RunRecord
 
 __all__ = ["Ledger"]
+
+_R = TypeVar("_R", bound=Mapping[str, Any])
 
 
 class Ledger:
@@ -42,8 +46,9 @@ class Ledger:
         offset: int = 0,
         *,
         amended: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Runs as dicts (the fields of ``labledger show --json``), newest first by default.
+    ) -> list[RunRecord]:
+        """Runs as :class:`~labledger.store.RunRecord` dicts (the fields of ``labledger show
+        --json``), newest first by default.
 
         ``summary`` holds the sealed values (what each run logged) and ``amended`` the
         amendments made after it ended (``{key: {sealed, value, by, at, reason}}``); the
@@ -54,12 +59,12 @@ class Ledger:
         from ._html import RunTable  # a list that renders as an HTML table in notebooks
 
         if amended:
-            return RunTable(self._amended_runs(project, filter, order_by, limit, offset))
-        return RunTable(
-            self.store.list_runs(
+            runs = self._amended_runs(project, filter, order_by, limit, offset)
+        else:
+            runs = self.store.list_runs(
                 project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
             )
-        )
+        return cast("list[RunRecord]", RunTable(runs))
 
     def _amended_runs(
         self,
@@ -68,7 +73,7 @@ class Ledger:
         order_by: str | list[str] | None,
         limit: int | None,
         offset: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         from .query import evaluate, parse
         from .store._amend import apply_amended
 
@@ -95,12 +100,12 @@ class Ledger:
         """How many runs match; reproductions (``job_type = "repro"``) only with ``include_repro``."""
         return self.store.count_runs(project=project, filter=_scope(filter, include_repro))
 
-    def get(self, run_id_or_prefix: str) -> dict[str, Any]:
+    def get(self, run_id_or_prefix: str) -> RunRecord:
         """One run by id, unique id prefix, or unique name."""
         self._reap_stale()
-        from ._html import RunRecord  # a dict that renders as HTML in notebooks
+        from ._html import RunDict  # a dict that renders as HTML in notebooks
 
-        return RunRecord(self.store.get_run(run_id_or_prefix))
+        return cast("RunRecord", RunDict(self.store.get_run(run_id_or_prefix)))
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
         """A metric series ordered by step; ``max_points`` downsamples keeping bucket extremes."""
@@ -197,7 +202,7 @@ class Ledger:
         from .repro._display import repro_fields
 
         self._reap_stale()  # once, not once per run read
-        runs = [dict(self.store.get_run(ref)) for ref in run_refs]
+        runs: list[dict[str, Any]] = [dict(self.store.get_run(ref)) for ref in run_refs]
         verdicts = repro_fields(self.store, [r["id"] for r in runs])
         for r in runs:
             r["repro"] = verdicts.get(r["id"])
@@ -240,7 +245,7 @@ class Ledger:
         rows = sql_export_rows(
             self.store, project=project, filter=flt, order_by=order_by, limit=limit
         )
-        if rows is None:  # not a SQL store (e.g. a tracking server): the generic read API
+        if rows is None:  # no bulk export read (e.g. a tracking server): the generic read API
             rows = runs_to_rows(self.runs(project, flt, order_by, limit))
         return export_rows(rows, path, format)
 
@@ -254,7 +259,7 @@ class Ledger:
         self.close()
 
 
-def _sort_runs(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+def _sort_runs(runs: list[_R], keys: list[str]) -> list[_R]:
     """``runs`` sorted as the SQL store sorts them (``store/_filter_sql.compile_order_by``):
     per key numbers first, then strings, missing values last either way; ties newest
     first, then by id."""
@@ -270,9 +275,9 @@ def _sort_runs(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, An
             field = parse_field(key.lstrip("+-").strip())
         except InvalidFilterError as exc:
             raise InvalidSortKeyError(raw, exc.message) from None
-        nums: list[tuple[float, dict[str, Any]]] = []
-        strs: list[tuple[str, dict[str, Any]]] = []
-        missing: list[dict[str, Any]] = []
+        nums: list[tuple[float, _R]] = []
+        strs: list[tuple[str, _R]] = []
+        missing: list[_R] = []
         for r in out:
             v = _field_value(field, r)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
@@ -287,7 +292,7 @@ def _sort_runs(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, An
     return out
 
 
-def _field_value(field: Any, run: dict[str, Any]) -> Any:
+def _field_value(field: Any, run: Mapping[str, Any]) -> Any:
     if field.kind == "summary":
         return (run.get("summary") or {}).get(field.path[0])
     if field.is_json:

@@ -13,19 +13,73 @@ import pytest
 
 from labledger.store import Batch
 from labledger.store import _schema as schema
-from labledger.store._lite import CHUNK_POINTS, LiteStore, dump_schema
+from labledger.store._gen_ddl import render
+from labledger.store._lite import CHUNK_POINTS, LiteStore
 from labledger.store._locate import code_revisions
 from labledger.store._sqlite_ddl import REVISIONS, STATEMENTS
 from labledger.store.sql import SqlStore
 
 
-def test_schema_snapshot_matches_the_migrations(tmp_path: Path) -> None:
-    """Fails after a new migration: regenerate with `python -m labledger.store._lite`."""
-    SqlStore(f"sqlite:///{tmp_path / 'a.db'}").close()
-    revisions, stmts = dump_schema(tmp_path / "a.db")
-    assert set(REVISIONS) == code_revisions() == set(revisions)
-    assert stmts == STATEMENTS
+def test_schema_snapshot_is_generated_from_the_declared_schema() -> None:
+    """Fails after a change to _schema.py: regenerate with `python -m labledger.store._gen_ddl`."""
+    generated: dict[str, Any] = {}
+    exec(render(), generated)
+    assert (generated["REVISIONS"], generated["STATEMENTS"]) == (REVISIONS, STATEMENTS)
+    assert set(REVISIONS) == code_revisions()
     assert CHUNK_POINTS == schema.CHUNK_POINTS
+
+
+def _schema_diff(uri: str) -> list[Any]:
+    """What Alembic's autogenerate finds between the store at ``uri`` and _schema.py."""
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = sa.create_engine(uri)
+    try:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn), schema.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_create_the_declared_schema(any_store_uri: str) -> None:
+    SqlStore(any_store_uri).close()
+    assert _schema_diff(any_store_uri) == []
+
+
+def _layout(path: Path) -> dict[str, Any]:
+    """Tables (columns by name), indexes (columns, uniqueness, partial clause) and the
+    bookkeeping rows of an SQLite store: what must agree however the store was made."""
+    con = sqlite3.connect(path)
+    try:
+        out: dict[str, Any] = {}
+        for name, kind, sql in con.execute(
+            "SELECT name, type, sql FROM sqlite_master WHERE sql IS NOT NULL"
+        ):
+            if kind == "table":
+                cols = con.execute(f'PRAGMA table_info("{name}")').fetchall()
+                out[name] = sorted(c[1:] for c in cols)
+            else:
+                info = con.execute(f'PRAGMA index_info("{name}")').fetchall()
+                where = sql.split(" WHERE ", 1)[1] if " WHERE " in sql else None
+                out[name] = ([c[2] for c in info], sql.startswith("CREATE UNIQUE"), where)
+        out["labledger_meta rows"] = con.execute(
+            "SELECT key, value FROM labledger_meta WHERE key <> 'audit_since' ORDER BY key"
+        ).fetchall()
+        out["alembic_version rows"] = sorted(
+            con.execute("SELECT * FROM alembic_version").fetchall()
+        )
+        return out
+    finally:
+        con.close()
+
+
+def test_a_snapshot_store_and_a_migrated_store_agree(tmp_path: Path) -> None:
+    LiteStore(f"sqlite:///{tmp_path / 'lite.db'}").close()
+    SqlStore(f"sqlite:///{tmp_path / 'migrated.db'}").close()
+    assert _layout(tmp_path / "lite.db") == _layout(tmp_path / "migrated.db")
+    assert _schema_diff(f"sqlite:///{tmp_path / 'lite.db'}") == []
 
 
 def test_a_store_created_by_litestore_is_a_full_store(tmp_path: Path) -> None:

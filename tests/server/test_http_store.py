@@ -126,6 +126,18 @@ def test_malformed_gzip_and_batches_get_the_error_shape(shared_server: Server) -
         assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
+def test_projects_narrows_list_and_count_as_on_the_sql_store(client: HttpStore) -> None:
+    tag = uuid.uuid4().hex[:6]
+    a, b, c = (f"{x}-{tag}" for x in "abc")
+    for project in (a, b, c):
+        client.create_run(_run(project, config={"i": 1}))
+    got = client.list_runs(projects=[a, b], filter="config.i = 1", order_by="project")
+    assert [r["project"] for r in got] == [a, b]
+    assert client.count_runs(projects=[c]) == 1
+    assert client.count_runs(projects=[a, c], filter="config.i = 2") == 0
+    assert client.list_runs(projects=[]) == []
+
+
 def test_reads_list_count_projects_and_blobs(client: HttpStore) -> None:
     project = "reads-" + uuid.uuid4().hex[:6]
     ids = []

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._values import flatten
 from ._compare import compare_runs, diff_runs, leaderboard_row, provenance
-from ._export import FORMATS, PROGRESS_EVERY, export_rows, rows_to_frame, sql_export_rows
+from ._export import (
+    FORMATS,
+    PROGRESS_EVERY,
+    export_rows,
+    records_to_rows,
+    rows_to_frame,
+    sql_export_rows,
+)
 from ._importance import importance, plot_importance
 
 __all__ = [
@@ -19,6 +26,7 @@ __all__ = [
     "leaderboard_row",
     "plot_importance",
     "provenance",
+    "records_to_rows",
     "rows_to_frame",
     "runs_to_rows",
     "sql_export_rows",
@@ -38,7 +46,7 @@ BASE_COLUMNS = (
 
 
 def runs_to_rows(
-    runs: list[dict[str, Any]], on_progress: Callable[[int, int], None] | None = None
+    runs: Sequence[Mapping[str, Any]], on_progress: Callable[[int, int], None] | None = None
 ) -> list[dict[str, Any]]:
     """Flatten runs into one dict per run: base fields, ``config.*``, ``summary.*``, ``tags``,
     and ``amended.*`` (a summary value amended after the run ended, beside the sealed one).

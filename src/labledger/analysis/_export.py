@@ -7,12 +7,15 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import UsageError
 from .._values import decode_json, json_safe
 
-__all__ = ["FORMATS", "export_rows", "rows_to_frame", "sql_export_rows"]
+if TYPE_CHECKING:
+    from ..store import ExportRecord
+
+__all__ = ["FORMATS", "export_rows", "records_to_rows", "rows_to_frame", "sql_export_rows"]
 
 FORMATS = ("csv", "parquet", "json")
 PROGRESS_EVERY = 500  # runs between two on_progress calls
@@ -92,98 +95,61 @@ def sql_export_rows(
     limit: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]] | None:
-    """Export rows read straight from a SQL store: only the columns an export needs (no env,
-    no datasets) and every metric's last value in one query. None when ``store`` is not SQL.
+    """Export rows from the store's bulk read (the :class:`~labledger.store.RunExport` role:
+    only the columns an export needs, every metric's last value in one query). None when
+    ``store`` has no such role (a tracking server: read it with ``runs_to_rows``).
+
+    ``on_progress(done, total)`` is called as runs are turned into rows (a progress bar).
+    """
+    from ..store import RunExport
+
+    if not isinstance(store, RunExport):
+        return None
+    records = store.export_records(project=project, filter=filter, order_by=order_by, limit=limit)
+    return records_to_rows(records, on_progress=on_progress)
+
+
+def records_to_rows(
+    records: Sequence[ExportRecord],
+    *,
+    now: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Export rows from a store's bulk export read (:class:`~labledger.store.RunExport`),
+    the same rows :func:`runs_to_rows` makes of full run records.
 
     ``on_progress(done, total)`` is called as runs are turned into rows (a progress bar).
     """
     import time
 
-    import sqlalchemy as sa
-
-    from ..store import _schema as s
-
-    engine = getattr(store, "engine", None)
-    dialect = getattr(store, "dialect", None)
-    runs_query = getattr(store, "_runs_query", None)
-    if engine is None or dialect not in ("sqlite", "postgresql") or runs_query is None:
-        return None
-    r = s.runs
-    cols = [
-        r.c.id,
-        r.c.project,
-        r.c.name,
-        r.c.status,
-        r.c.created_at,
-        r.c.ended_at,
-        r.c.heartbeat_at,
-        r.c.seed,
-        r.c.tags,
-        r.c.config,
-        r.c.summary,
-        r.c.author,
-    ]
-    # the store's own query (project, filter, order), narrowed to the columns an export needs
-    q = runs_query(project=project, filter=filter, order_by=order_by).with_only_columns(*cols)
-    if limit is not None:
-        q = q.limit(limit)
-    ms = s.metric_summary
-    mq = sa.select(ms.c.run_id, ms.c.key, ms.c.last, ms.c.last_nan)
-    if filter or project is not None or limit is not None:
-        mq = mq.where(ms.c.run_id.in_(sa.select(q.subquery().c.id)))
-    now = time.time()
-    with engine.connect() as conn:
-        runs = conn.execute(q).all()
-        metrics: dict[str, dict[str, Any]] = {}
-        for run_id, key, last, last_nan in conn.execute(mq):
-            metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
+    now = time.time() if now is None else now
     rows = []
-    sealed_runs: list[dict[str, Any]] = []
-    total = len(runs)
+    total = len(records)
     if on_progress is not None:
         on_progress(0, total)
-    for (
-        rid,
-        proj,
-        name,
-        status,
-        created,
-        ended,
-        heartbeat,
-        seed,
-        tags,
-        config,
-        summary,
-        author,
-    ) in runs:
-        end = ended if ended is not None else (now if status == "running" else heartbeat)
+    for rec in records:
+        created, ended, status = rec["created_at"], rec["ended_at"], rec["status"]
+        end = ended if ended is not None else (now if status == "running" else rec["heartbeat_at"])
         row: dict[str, Any] = {
-            "id": rid,
-            "project": proj,
-            "name": name,
-            "author": author,
+            "id": rec["id"],
+            "project": rec["project"],
+            "name": rec["name"],
+            "author": rec["author"],
             "status": status,
             "created_at": created,
             "ended_at": ended,
             "runtime_s": None if end is None else max(0.0, end - created),
-            "seed": seed,
-            "tags": ",".join(s.load_json(tags) or []),
+            "seed": rec["seed"],
+            "tags": ",".join(rec["tags"]),
         }
-        _flat_into(row, "config.", s.load_json(config) or {})
-        summ = dict(sorted((metrics.get(rid) or {}).items()))
-        summ.update(decode_json(s.load_json(summary) or {}))
+        _flat_into(row, "config.", rec["config"])
+        summ = dict(sorted(rec["metrics"].items()))
+        summ.update(decode_json(rec["summary"]))
         row.update({f"summary.{k}": v for k, v in summ.items()})
+        row.update({f"amended.{k}": v for k, v in (rec.get("amended") or {}).items()})
         rows.append(row)
-        sealed_runs.append({"id": rid, "status": status, "summary": summ})
         if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
             on_progress(len(rows), total)
-    amendments = getattr(store, "_amendments", None)
-    if amendments is not None and sealed_runs:  # amended values beside the sealed ones
-        with engine.connect() as conn:
-            amendments(conn, sealed_runs)
-        for row, sealed in zip(rows, sealed_runs, strict=True):
-            for k, a in sealed["amended"].items():
-                row[f"amended.{k}"] = a.get("value")
     if on_progress is not None:
         on_progress(total, total)
     return rows

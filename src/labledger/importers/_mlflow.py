@@ -35,7 +35,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import RunRecord, Store
 
 __all__ = ["import_mlflow", "tracking_uri"]
 
@@ -85,7 +85,7 @@ def _paged(fetch: Any) -> list[Any]:
             return out
 
 
-def _existing(store: Store, run_id: str) -> dict[str, Any] | None:
+def _existing(store: Store, run_id: str) -> RunRecord | None:
     try:
         run = store.get_run(run_id)
     except RunNotFoundError:
@@ -225,46 +225,23 @@ def _logged_models(client: Any, experiment_ids: list[str]) -> dict[str, list[Any
 
 
 class _Histories:
-    """Metric histories read straight from an MLflow SQL database: one query per run
-    instead of one client call per metric (the client stays the fallback)."""
+    """Metric histories read straight from an MLflow SQL database (one query per run
+    instead of one client call per metric; the client stays the fallback)."""
 
     def __init__(self, uri: str) -> None:
-        self.engine: Any = None
-        if uri.startswith(("sqlite:", "postgresql", "mysql")):
-            try:
-                import sqlalchemy as sa
+        from ..store import MlflowMetricsSource
 
-                engine = sa.create_engine(uri)
-                with engine.connect() as conn:
-                    cols = {c["name"] for c in sa.inspect(conn).get_columns("metrics")}
-                if {"key", "value", "timestamp", "step", "run_uuid", "is_nan"} <= cols:
-                    self.engine = engine
-                else:
-                    engine.dispose()
-            except Exception:  # not MLflow's schema: read through the client
-                self.engine = None
+        self.source = MlflowMetricsSource(uri)
 
     def read(self, run_id: str) -> dict[str, tuple[list[int], list[float], list[float]]]:
-        if self.engine is None:
-            return {}
-        import sqlalchemy as sa
-
-        out: dict[str, tuple[list[int], list[float], list[float]]] = {}
-        q = sa.text(
-            "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = :r "
-            "ORDER BY key, timestamp, step"
-        )
-        with self.engine.connect() as conn:
-            for key, value, ts, step, is_nan in conn.execute(q, {"r": run_id}):
-                steps, values, stamps = out.setdefault(key, ([], [], []))
-                steps.append(int(step))
-                values.append(math.nan if is_nan else _unclamp(float(value)))
-                stamps.append(int(ts) / 1000.0)
+        out = self.source.read(run_id)
+        for _steps, values, _stamps in out.values():
+            # MLflow's SQL store clamps +-inf to +-max float: give them back their meaning
+            values[:] = [_unclamp(v) for v in values]
         return out
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.dispose()
+        self.source.close()
 
 
 def _import_run(

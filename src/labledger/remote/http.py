@@ -20,11 +20,12 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ from .._exceptions import (
 )
 from .._settings import setting
 from .._values import decode_json, encode_json, warn
-from ..store._base import TERMINAL_STATUSES, Batch, History
+from ..store._base import TERMINAL_STATUSES, Batch, History, RunRecord
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from ._http_audit import HttpAuditMixin
@@ -113,6 +114,13 @@ def _filter_text(filter: str | Node) -> str:
     from ..query import to_text
 
     return to_text(filter)
+
+
+def _in_projects(projects: Sequence[str], filter: str | Node | None) -> str:
+    """``filter`` narrowed to ``projects`` (the filter language's ``project in (…)``)."""
+    names = ", ".join(json.dumps(str(p), ensure_ascii=False) for p in projects)
+    where = f"project in ({names})"
+    return f"({where}) and ({_filter_text(filter)})" if filter else where
 
 
 def _error_body(resp: httpx.Response) -> dict[str, Any]:
@@ -667,9 +675,9 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
     def resolve_run_id(self, ref: str) -> str:
         return str(self.get_run(ref)["id"])
 
-    def get_run(self, ref: str) -> dict[str, Any]:
+    def get_run(self, ref: str) -> RunRecord:
         try:
-            run: dict[str, Any] = self._get_json(f"{API}/runs/{_q(ref)}")
+            run: RunRecord = self._get_json(f"{API}/runs/{_q(ref)}")
         except (RunNotFoundError, AmbiguousRunError):
             raise
         except NotFoundError as exc:  # a server that does not send the error's type
@@ -686,8 +694,13 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+        projects: Sequence[str] | None = None,
+    ) -> list[RunRecord]:
+        if projects is not None:
+            if not projects:
+                return []
+            filter = _in_projects(projects, filter)
+        out: list[RunRecord] = []
         page = 1000
         while True:
             want = page if limit is None else min(page, limit - len(out))
@@ -705,7 +718,17 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
             if len(runs) < want:
                 return out
 
-    def count_runs(self, *, project: str | None = None, filter: str | Node | None = None) -> int:
+    def count_runs(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        projects: Sequence[str] | None = None,
+    ) -> int:
+        if projects is not None:
+            if not projects:
+                return 0
+            filter = _in_projects(projects, filter)
         params: dict[str, Any] = {"limit": 1}
         if project is not None:
             params["project"] = project

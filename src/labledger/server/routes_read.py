@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from ..store import RunStore, Store, without_repro
+from ..store import RunRecord, RunStore, Store, without_repro
 from ._body import CheckedRoute, JsonInt
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader, require_run
@@ -137,7 +137,7 @@ def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> 
     return LedgerJSONResponse(out)
 
 
-def _add_repro(store: Store, runs: list[dict[str, Any]]) -> None:
+def _add_repro(store: Store, runs: list[RunRecord]) -> None:
     """Each run's newest verdict (``repro``) and, for a reproduction, its original (``repro_of``)."""
     try:
         from ..repro._display import repro_fields

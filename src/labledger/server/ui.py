@@ -35,7 +35,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from .._values import flatten
-from ..store import Store
+from ..store import RunRecord, Store
 from ._body import CheckedRoute
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader
@@ -147,7 +147,7 @@ def _visible_runs(
     filter: str | None,
     limit: int,
     order_by: list[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Runs matching ``project``/``filter`` that the caller may read (``reader`` checked ``project``)."""
     runs = store.list_runs(project=project, filter=filter, order_by=order_by, limit=limit)
     readable = getattr(who, "readable_projects", None)
@@ -192,7 +192,7 @@ def compare_runs(
 ) -> Any:
     if len(run) > MAX_COMPARE_RUNS:
         raise ApiError(400, f"at most {MAX_COMPARE_RUNS} runs at once", details={"runs": len(run)})
-    runs = [dict(store.get_run(_run_id(request, store, ref))) for ref in run]
+    runs: list[dict[str, Any]] = [dict(store.get_run(_run_id(request, store, ref))) for ref in run]
     # each run's newest reproduction verdict, for the compare page's provenance rows
     from ..repro._display import repro_fields
 

@@ -21,9 +21,13 @@ if TYPE_CHECKING:
         ArtifactCatalog,
         AuditTrail,
         Batch,
+        ExportRecord,
         History,
+        MetricSummary,
         MlflowObjects,
         ReproVerdicts,
+        RunExport,
+        RunRecord,
         RunStore,
         ServerStore,
         Store,
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
         refusal_message,
         role_allows,
     )
+    from ._mlflow_source import MlflowMetricsSource
     from ._repro_rules import REPRO_JOB_TYPE, is_reproduction, without_repro
 
 
@@ -50,9 +55,13 @@ _BASE = frozenset(
         "ArtifactCatalog",
         "AuditTrail",
         "Batch",
+        "ExportRecord",
         "History",
+        "MetricSummary",
         "MlflowObjects",
         "ReproVerdicts",
+        "RunExport",
+        "RunRecord",
         "RunStore",
         "ServerStore",
         "Store",
@@ -88,6 +97,10 @@ def __getattr__(name: str) -> Any:
         from . import _repro_rules
 
         return getattr(_repro_rules, name)
+    if name == "MlflowMetricsSource":  # (SQLAlchemy, on first use)
+        from ._mlflow_source import MlflowMetricsSource
+
+        return MlflowMetricsSource
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -103,10 +116,15 @@ __all__ = [
     "ArtifactCatalog",
     "AuditTrail",
     "Batch",
+    "ExportRecord",
     "History",
     "Location",
+    "MetricSummary",
+    "MlflowMetricsSource",
     "MlflowObjects",
     "ReproVerdicts",
+    "RunExport",
+    "RunRecord",
     "RunStore",
     "ServerStore",
     "Store",

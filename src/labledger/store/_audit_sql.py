@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +35,8 @@ from ._audit_core import (
     GENESIS,
     JSON_FIELDS,
     SCALAR_FIELDS,
-    Record,
     artifact_field,
     canonical,
-    chain_entry,
     entry_hash,
     prefix_digests,
     record_format,
@@ -48,6 +45,8 @@ from ._audit_core import (
     transition_problems,
 )
 from ._fields import SEALED_STATUSES
+from ._sqla import SaDb
+from ._statements import append_entry, record_fields
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -106,79 +105,11 @@ class AuditSqlMixin:
         run_ids: Sequence[str],
         formats: dict[str, int] | None = None,
     ) -> dict[str, dict[str, str]]:
-        """Field digests of each run's record, read from the rows (a few queries per 500 runs).
+        """Field digests of each run's record, read from the rows (``_statements``).
 
         ``formats``: the record format to hash a run in (its stored record's; default the
         current one), so a record sealed in an older format still verifies."""
-        fmt = formats or {}
-        out: dict[str, dict[str, str]] = {}
-        r = s.runs
-        cols = [r.c.id, *(r.c[c] for c in _SCALARS), *(r.c[c] for c in _JSONS)]
-        for part in _chunks(run_ids):
-            recs = {
-                row["id"]: Record(row, fmt.get(row["id"], FORMAT))
-                for row in conn.execute(sa.select(*cols).where(r.c.id.in_(part))).mappings()
-            }
-            present = [i for i in part if i in recs]
-            if not present:
-                continue
-            e = s.run_edits
-            q0 = sa.select(e).where(e.c.run_id.in_(present)).order_by(e.c.run_id, e.c.at, e.c.id)
-            for row in conn.execute(q0).mappings():
-                recs[row["run_id"]].edit(row)
-            ms = s.metric_summary
-            q = sa.select(
-                ms.c.run_id,
-                ms.c.key,
-                ms.c.count,
-                ms.c.last,
-                ms.c.last_nan,
-                ms.c.last_step,
-                ms.c.min,
-                ms.c.max,
-            ).where(ms.c.run_id.in_(present))
-            for m in conn.execute(q):
-                recs[m[0]].metric(*m[1:])
-            t = s.metric_chunks
-            q1 = (
-                sa.select(t.c.run_id, t.c.key, t.c.steps, t.c.vals, t.c.ts)
-                .where(t.c.run_id.in_(present))
-                .order_by(t.c.run_id, t.c.key, t.c.id)
-            )
-            for c in conn.execute(q1):  # streamed: a long series is never all in memory
-                recs[c[0]].chunk(*c[1:])
-            av = s.artifact_versions
-            q2 = (
-                sa.select(av.c.run_id, av.c.id, av.c.name, av.c.version, av.c.kind, av.c.sha256)
-                .where(av.c.run_id.in_(present))
-                .order_by(av.c.run_id, av.c.name, av.c.version)
-            )
-            for a in conn.execute(q2):
-                recs[a[0]].artifact(*a[1:])
-            manifests = [i for i in present if recs[i].format >= 2]
-            if manifests:  # the manifest of each version (record format 2)
-                af = s.artifact_files
-                q4 = (
-                    sa.select(av.c.run_id, af.c.version_id, af.c.path, af.c.sha256, af.c.size)
-                    .select_from(af.join(av, av.c.id == af.c.version_id))
-                    .where(av.c.run_id.in_(manifests))
-                )
-                by_run: dict[str, list[Any]] = {}
-                for f in conn.execute(q4):
-                    by_run.setdefault(f[0], []).append(f[1:])
-                for rid, rows in by_run.items():
-                    recs[rid].files(rows)
-            au = s.artifact_uses
-            q3 = (
-                sa.select(au.c.run_id, au.c.version_id)
-                .where(au.c.run_id.in_(present))
-                .order_by(au.c.run_id, au.c.version_id)
-            )
-            for u in conn.execute(q3):
-                recs[u[0]].use(u[1])
-            for run_id in present:
-                out[run_id] = recs[run_id].fields()
-        return out
+        return record_fields(SaDb(conn, self.dialect), run_ids, formats)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -191,30 +122,7 @@ class AuditSqlMixin:
         edit_id: str | None = None,
     ) -> str:
         """Hash ``run_id``'s record as it is now in this transaction and chain it; return its hash."""
-        if self.dialect == "postgresql":
-            # one appender per project at a time: the row lock orders concurrent finishes
-            conn.execute(
-                sa.select(s.projects.c.name).where(s.projects.c.name == project).with_for_update()
-            )
-        fields = self._record_fields(conn, [run_id]).get(run_id, {})
-        a = s.audit_log
-        head = conn.execute(
-            sa.select(a.c.seq, a.c.entry_sha256)
-            .where(a.c.project == project)
-            .order_by(a.c.seq.desc())
-            .limit(1)
-        ).first()
-        row = chain_entry(
-            head,
-            project=project,
-            run_id=run_id,
-            kind=kind,
-            edit_id=edit_id,
-            fields=fields,
-            now=time.time(),
-        )
-        conn.execute(sa.insert(a).values(**row))
-        return str(row["record_sha256"])
+        return append_entry(SaDb(conn, self.dialect), project, run_id, kind, edit_id)
 
     def _reseal(self, conn: Connection, run_id: str, kind: str) -> None:
         """Chain a new record of ``run_id`` when it is in the chain already (its record changed

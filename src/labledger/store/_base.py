@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
+    from typing_extensions import NotRequired  # (typing's from Python 3.11)
 
     from ..query import Node
 
@@ -19,9 +20,13 @@ __all__ = [
     "ArtifactCatalog",
     "AuditTrail",
     "Batch",
+    "ExportRecord",
     "History",
+    "MetricSummary",
     "MlflowObjects",
     "ReproVerdicts",
+    "RunExport",
+    "RunRecord",
     "RunStore",
     "ServerStore",
     "Store",
@@ -80,11 +85,94 @@ class History:
         )
 
 
+class MetricSummary(TypedDict):
+    """One series' stored summary (``metric_summary``): ``last`` is NaN when the last value was."""
+
+    last: float | None
+    min: float | None
+    max: float | None
+    count: int
+    last_step: int
+    last_ts: float
+
+
+class RunRecord(TypedDict):
+    """A run as every store gives it (SqlStore, LiteStore, HttpStore) and as ``Ledger``, the
+    CLI (``labledger show --json``) and the server's ``/runs`` pass it on.
+
+    ``summary`` is each series' last value with the explicit ``run.summary`` values over
+    it (a sealed run's summary as sealed; ``amended`` holds its amendments);
+    ``metrics`` the stored summary of each series. ``get_run`` adds the run's artifacts,
+    edit events and newest audit record hash; the server's run listing adds ``repro`` when
+    asked, ``labledger show`` ``children`` and ``repro``.
+    """
+
+    id: str
+    project: str
+    name: str
+    status: str
+    created_at: float
+    ended_at: float | None
+    runtime_s: float | None
+    heartbeat_at: float | None
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    metrics: dict[str, MetricSummary]
+    tags: list[str]
+    notes: str | None
+    seed: int | None
+    env: dict[str, Any]
+    datasets: list[Any]
+    exit_code: int | None
+    error: str | None
+    host: str | None
+    pid: int | None
+    parent_run_id: str | None
+    group: str | None
+    job_type: str | None
+    author: str | None
+    # a reproduction (job_type "repro") names its original (store/_repro_rules.py)
+    repro_of: str | None
+    # a sealed run's amended summary values (store/_amend.py); {} when none
+    amended: dict[str, Any]
+    # get_run only
+    artifacts: NotRequired[list[dict[str, Any]]]
+    used_artifacts: NotRequired[list[dict[str, Any]]]
+    edits: NotRequired[list[dict[str, Any]]]
+    record_sha256: NotRequired[str | None]
+    # added by readers that ask for them
+    repro: NotRequired[Any]
+    children: NotRequired[list[Any]]
+
+
+class ExportRecord(TypedDict):
+    """What an export reads of one run (:class:`RunExport`): no env, no datasets.
+
+    ``config``, ``summary`` and ``tags`` are the stored JSON documents (non-finite floats
+    still as ``{"$float": …}``); ``metrics`` maps each series to its last value."""
+
+    id: str
+    project: str
+    name: str
+    status: str
+    created_at: float
+    ended_at: float | None
+    heartbeat_at: float | None
+    seed: int | None
+    tags: list[str]
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    author: str | None
+    metrics: dict[str, float | None]
+    # a sealed run's amended summary values (key -> value), {} when none (store/_amend.py)
+    amended: dict[str, Any]
+
+
 @runtime_checkable
 class RunStore(Protocol):
     """Runs and their series: what the writer writes and readers read.
 
-    Run records are plain dicts with the JSON fields of ``labledger show --json``.
+    Run records are :class:`RunRecord` (the JSON fields of ``labledger show --json``).
     """
 
     uri: str
@@ -99,7 +187,7 @@ class RunStore(Protocol):
         user) ignores it. The rules about who may write live in ``store._core``."""
         ...
 
-    def get_run(self, ref: str) -> dict[str, Any]:
+    def get_run(self, ref: str) -> RunRecord:
         """Return the run whose id is ``ref`` or starts with it (RunNotFoundError, AmbiguousRunError)."""
         ...
 
@@ -113,10 +201,18 @@ class RunStore(Protocol):
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[dict[str, Any]]: ...
+        projects: Sequence[str] | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first (or by ``order_by``); ``projects`` keeps those projects only
+        (the server's read permission)."""
+        ...
 
     def count_runs(
-        self, *, project: str | None = None, filter: str | Node | None = None
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        projects: Sequence[str] | None = None,
     ) -> int: ...
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History: ...
@@ -136,6 +232,21 @@ class RunStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RunExport(Protocol):
+    """A bulk read for ``labledger export``: only what an export needs, in a few queries
+    (SqlStore; a store without it is read through ``list_runs``)."""
+
+    def export_records(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+    ) -> list[ExportRecord]: ...
 
 
 @runtime_checkable
@@ -332,17 +443,6 @@ class AccessControl(Protocol):
 class ServerStore(Store, AccessControl, MlflowObjects, Protocol):
     """What the tracking server needs of its back end (``SqlStore``): every role of
     ``Store`` plus access control and MLflow's objects, and runs listed over several
-    projects (the ones a caller may read)."""
+    projects (the ones a caller may read: ``list_runs(projects=...)``)."""
 
     compact_in_background: bool  # the server compacts series off the request threads
-
-    def list_runs(
-        self,
-        *,
-        project: str | None = None,
-        filter: str | Node | None = None,
-        order_by: str | list[str] | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        projects: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]: ...

@@ -46,7 +46,7 @@ from .._exceptions import (
 )
 
 if TYPE_CHECKING:
-    from ._base import Batch, ServerStore
+    from ._base import Batch, RunRecord, ServerStore
 
 __all__ = [
     "ALL_PROJECTS",
@@ -211,7 +211,7 @@ class WriteCore:
         actor.require(role, project)
         return run_id, project
 
-    def readable_run(self, actor: Actor, ref: str) -> dict[str, Any]:
+    def readable_run(self, actor: Actor, ref: str) -> RunRecord:
         """The run record of ``ref`` if ``actor`` may read it (else RunNotFoundError)."""
         run_id, _ = self.resolve(actor, ref, "read")
         return self.store.get_run(run_id)

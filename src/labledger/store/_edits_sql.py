@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +17,15 @@ import sqlalchemy as sa
 from .._exceptions import UsageError
 from .._values import encode_json
 from . import _schema as s
-from ._amend import AMEND_MARK, amended_from_edits, apply_amended, is_amendment
+from ._amend import amended_from_edits, apply_amended, is_amendment
 from ._audit_sql import SEALED_STATUSES
+from ._sqla import SaDb
+from ._statements import add_edits
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+    from ._base import RunRecord
 
 __all__ = ["EditSqlMixin"]
 
@@ -31,6 +34,7 @@ class EditSqlMixin:
     """Edit events of the SQL store (see the module docstring)."""
 
     if TYPE_CHECKING:
+        dialect: str
 
         def _tx(self) -> contextlib.AbstractContextManager[Connection]: ...
 
@@ -57,34 +61,12 @@ class EditSqlMixin:
         reason: str | None = None,
         amend: bool = False,
     ) -> list[dict[str, Any]]:
-        """Insert one ``run_edits`` row per change. With ``amend`` (the run is sealed) a
-        ``summary.KEY`` change is an amendment: its ``new`` document is marked (see
-        :mod:`._amend`); ``reason`` is kept in ``new`` too."""
-        now = time.time()
-        rows = []
-        for field, old, new in changes:
-            if old == new:
-                continue
-            # wrapped: a bare JSON string would read back ambiguously (load_json)
-            doc: dict[str, Any] = {"v": encode_json(new)}
-            if amend and field.startswith("summary."):
-                doc[AMEND_MARK] = True
-            if reason:
-                doc["reason"] = reason
-            rows.append(
-                {
-                    "id": uuid.uuid4().hex,
-                    "run_id": run_id,
-                    "field": field,
-                    "old": {"v": encode_json(old)},
-                    "new": doc,
-                    "author": actor,
-                    "at": now,
-                }
-            )
-        if rows:
-            conn.execute(sa.insert(s.run_edits), rows)
-        return rows
+        """Insert one ``run_edits`` row per change (``_statements.add_edits``). With
+        ``amend`` (the run is sealed) a ``summary.KEY`` change is an amendment: its ``new``
+        document is marked (see :mod:`._amend`); ``reason`` is kept in ``new`` too."""
+        return add_edits(
+            SaDb(conn, self.dialect), run_id, changes, actor, reason=reason, amend=amend
+        )
 
     def _edit_changes(
         self, cur: Any, update: dict[str, Any], effective: dict[str, Any] | None = None
@@ -191,7 +173,9 @@ class EditSqlMixin:
         ).mappings()
         return [_edit_dict(row) for row in rows]
 
-    def _amendments(self, conn: Connection, runs: list[dict[str, Any]]) -> None:
+    def _amendments(
+        self, conn: Connection, runs: Sequence[RunRecord] | Sequence[dict[str, Any]]
+    ) -> None:
         """Set ``amended`` on each run dict (sealed summary in ``summary``) from its
         amendments. Edits are few: up to 500 runs are looked up by id (the
         ``(run_id, at)`` index); more read every ``summary.*`` edit row once."""

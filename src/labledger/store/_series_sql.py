@@ -25,6 +25,8 @@ from sqlalchemy.engine import Connection
 from .._exceptions import UsageError
 from . import _schema as s
 from ._base import History
+from ._sqla import SaDb
+from ._statements import upsert_summaries
 
 if TYPE_CHECKING:
     import contextlib
@@ -138,35 +140,7 @@ class SeriesSqlMixin:
         return removed
 
     def _upsert_summaries(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        t = s.metric_summary
-        ins = self.upsert(t)
-        ex = ins.excluded
-        least = sa.func.min if self.dialect == "sqlite" else sa.func.least
-        greatest = sa.func.max if self.dialect == "sqlite" else sa.func.greatest
-
-        def combine(fn: Any, old: Any, new: Any) -> Any:
-            return sa.case((old.is_(None), new), (new.is_(None), old), else_=fn(old, new))
-
-        # "last" is the most recently logged value: a batch replayed late (from a spool)
-        # must not overwrite a newer one. SET expressions all read the row's old values.
-        newer = ex.last_ts >= t.c.last_ts
-
-        def latest(col: str) -> Any:
-            return sa.case((newer, ex[col]), else_=t.c[col])
-
-        stmt = ins.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={
-                "count": t.c.count + ex["count"],
-                "last": latest("last"),
-                "last_nan": latest("last_nan"),
-                "last_step": latest("last_step"),
-                "last_ts": latest("last_ts"),
-                "min": combine(least, t.c.min, ex["min"]),
-                "max": combine(greatest, t.c.max, ex["max"]),
-            },
-        )
-        conn.execute(stmt, rows)
+        upsert_summaries(SaDb(conn, self.dialect), rows)
 
     def metric_keys(self, run_id: str) -> list[str]:
         t = s.metric_summary

@@ -38,14 +38,17 @@ from ._access_sql import AccessSqlMixin
 from ._amend import amended_from_edits
 from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
-from ._base import TERMINAL_STATUSES, Batch
+from ._base import TERMINAL_STATUSES, Batch, MetricSummary, RunRecord
 from ._edits_sql import EditSqlMixin
+from ._export_sql import ExportSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._mlflow_sql import MlflowSqlMixin
 from ._repro_rules import REPRO_JOB_TYPE
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
+from ._sqla import SaDb
+from ._statements import claim_batch, insert_run, update_run
 
 if TYPE_CHECKING:
     from ..query import Node
@@ -159,6 +162,7 @@ class SqlStore(
     AuditSqlMixin,
     EditSqlMixin,
     AccessSqlMixin,
+    ExportSqlMixin,
 ):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
 
@@ -260,6 +264,10 @@ class SqlStore(
 
     def _read(self) -> contextlib.AbstractContextManager[Connection]:
         return self.engine.connect()
+
+    def _db(self, conn: Connection) -> SaDb:
+        """``conn`` as the shared statements' connection (``_statements.Db``)."""
+        return SaDb(conn, self.dialect)
 
     # -- schema ----------------------------------------------------------------------
 
@@ -363,39 +371,8 @@ class SqlStore(
     # -- writing ---------------------------------------------------------------------
 
     def create_run(self, run: dict[str, Any]) -> None:
-        now = time.time()
-        values = {
-            "id": run["id"],
-            "project": run["project"],
-            "name": run["name"],
-            "status": run.get("status", "running"),
-            "created_at": run.get("created_at", now),
-            "ended_at": run.get("ended_at"),
-            "heartbeat_at": run.get("heartbeat_at", now),
-            "host": run.get("host"),
-            "pid": run.get("pid"),
-            "pid_start": run.get("pid_start"),
-            "notes": run.get("notes"),
-            "seed": run.get("seed"),
-            "parent_run_id": run.get("parent_run_id"),
-            "author": run.get("author"),
-            "group": run.get("group"),
-            "job_type": run.get("job_type"),
-            "updated_at": now,
-        }
-        for f in RUN_JSON_FIELDS:
-            default: Any = [] if f in ("tags", "datasets") else {}
-            values[f] = encode_json(run.get(f) or default)
         with self._tx() as conn:
-            exists = conn.execute(
-                sa.select(s.projects.c.name).where(s.projects.c.name == run["project"])
-            ).first()
-            if not exists:
-                ins = self.upsert(s.projects).values(
-                    name=run["project"], created_at=now, settings=None
-                )
-                conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
-            conn.execute(sa.insert(s.runs).values(**values))
+            values = insert_run(self._db(conn), run, time.time())
             if values["status"] in SEALED_STATUSES:  # recorded after the fact (an import)
                 self._append_entry(conn, run["project"], run["id"], "import")
 
@@ -436,13 +413,7 @@ class SqlStore(
         actor: str | None = None,
         late: bool = False,
     ) -> bool:
-        ins = self.upsert(s.applied_batches).values(
-            id=batch.id, run_id=batch.run_id, applied_at=time.time()
-        )
-        # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for ON CONFLICT DO NOTHING,
-        # which made every retried batch look new on PostgreSQL (stored twice)
-        ins = ins.on_conflict_do_nothing(index_elements=["id"]).returning(s.applied_batches.c.id)
-        if conn.execute(ins).first() is None:
+        if not claim_batch(self._db(conn), batch.id, batch.run_id, time.time()):
             return False
         cur = None
         if batch.metrics or batch.run_update:
@@ -564,30 +535,14 @@ class SqlStore(
                     sa.update(s.runs).where(s.runs.c.id == run_id).values(heartbeat_at=heartbeat)
                 )
             return
-        values: dict[str, Any] = {"updated_at": time.time()}
-        for k, v in update.items():
-            values[k] = encode_json(v) if k in RUN_JSON_FIELDS else v
-        if "env" in update:
-            cur_env = conn.execute(
-                sa.select(s.runs.c.env).where(s.runs.c.id == run_id)
-            ).scalar_one_or_none()
-            merged = dict(s.load_json(cur_env) or {})
-            merged.update(encode_json(update["env"]))
-            values["env"] = merged
-        if heartbeat is not None:
-            values["heartbeat_at"] = heartbeat
-            if "status" not in update:
-                # a run wrongly declared crashed (e.g. a long network outage) comes back to life
-                conn.execute(
-                    sa.update(s.runs)
-                    .where(s.runs.c.id == run_id, s.runs.c.status == "crashed")
-                    .values(status="running", ended_at=None)
-                )
-        if cur is not None and "notes" in update and update["notes"] != cur["notes"]:
-            # run.notes = ... while the run is going: an edit event, like later edits
-            change = [("notes", cur["notes"], update["notes"])]
-            self._add_edits(conn, run_id, change, actor or cur["author"])
-        conn.execute(sa.update(s.runs).where(s.runs.c.id == run_id).values(**values))
+        update_run(
+            self._db(conn),
+            run_id,
+            update,
+            heartbeat,
+            notes_before=None if cur is None else cur["notes"],
+            editor=None if cur is None else (actor or cur["author"]),
+        )
         if cur is not None and update.get("status") in SEALED_STATUSES:
             self._append_entry(conn, cur["project"], run_id, "seal")
 
@@ -655,7 +610,7 @@ class SqlStore(
                     raise AmbiguousRunError(ref, ids)
         raise RunNotFoundError(ref)
 
-    def get_run(self, ref: str) -> dict[str, Any]:
+    def get_run(self, ref: str) -> RunRecord:
         run_id = self.resolve_run_id(ref)
         with self._read() as conn:
             row = conn.execute(sa.select(s.runs).where(s.runs.c.id == run_id)).mappings().first()
@@ -676,8 +631,8 @@ class SqlStore(
 
     def _metric_summaries(
         self, conn: Connection, run_ids: Sequence[str]
-    ) -> dict[str, dict[str, dict[str, Any]]]:
-        out: dict[str, dict[str, dict[str, Any]]] = {}
+    ) -> dict[str, dict[str, MetricSummary]]:
+        out: dict[str, dict[str, MetricSummary]] = {}
         t = s.metric_summary
         for i in range(0, len(run_ids), 500):
             part = list(run_ids[i : i + 500])
@@ -693,7 +648,7 @@ class SqlStore(
                 }
         return out
 
-    def _row_to_run(self, row: Any, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def _row_to_run(self, row: Any, metrics: dict[str, MetricSummary]) -> RunRecord:
         summary: dict[str, Any] = {k: m["last"] for k, m in sorted(metrics.items())}
         summary.update(decode_json(s.load_json(row["summary"]) or {}))
         created = row["created_at"]
@@ -730,6 +685,7 @@ class SqlStore(
             "author": row["author"],
             # a reproduction (job_type "repro") names its original (store/_repro_rules.py)
             "repro_of": row["parent_run_id"] if row["job_type"] == REPRO_JOB_TYPE else None,
+            "amended": {},  # a sealed run's amendments (set by _amendments)
         }
 
     def list_runs(
@@ -741,7 +697,7 @@ class SqlStore(
         limit: int | None = None,
         offset: int = 0,
         projects: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         q = self._runs_query(project=project, filter=filter, order_by=order_by, projects=projects)
         with self._read() as conn:
             from ._ranked_sql import (

@@ -34,7 +34,7 @@ from ..._exceptions import RunNotFoundError
 from ..._limits import MAX_NOTES_LENGTH
 from ..._mlflow_map import GIT_TAGS
 from ..._values import check_key
-from ...store import Batch, ServerStore
+from ...store import Batch, RunRecord, ServerStore
 from ..auth import core, principal
 from ._common import (
     STATUS_FROM_MLFLOW,
@@ -73,21 +73,21 @@ def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * 1000)
 
 
-def run_json(run: dict[str, Any], experiment_id: str) -> dict[str, Any]:
+def run_json(run: RunRecord, experiment_id: str) -> dict[str, Any]:
     """A labledger run record as MLflow's ``Run`` message (JSON)."""
     env = run.get("env") or {}
     ml = env.get("mlflow") or {}
     tags: dict[str, str] = dict(ml.get("tags") or {})
     tags["mlflow.runName"] = run["name"]
-    if run.get("author"):
+    if run["author"]:
         tags.setdefault("mlflow.user", run["author"])
     git = env.get("git") or {}
     for tag, field in GIT_TAGS.items():
         if git.get(field):
             tags.setdefault(tag, str(git[field]))
-    if run.get("notes"):
+    if run["notes"]:
         tags.setdefault("mlflow.note.content", run["notes"])
-    if run.get("parent_run_id"):
+    if run["parent_run_id"]:
         tags.setdefault("mlflow.parentRunId", run["parent_run_id"])
     if run.get("tags"):
         tags.setdefault("labledger.tags", ",".join(map(str, run["tags"])))
@@ -149,13 +149,13 @@ def _run_id(request: Request, params: dict[str, Any], role: str) -> str:
         raise _no_run(run_id) from None
 
 
-def _run(request: Request, params: dict[str, Any], role: str) -> tuple[ServerStore, dict[str, Any]]:
+def _run(request: Request, params: dict[str, Any], role: str) -> tuple[ServerStore, RunRecord]:
     run_id = _run_id(request, params, role)
     store = sql_store(request)
     return store, store.get_run(run_id)
 
 
-def _active(run: dict[str, Any]) -> None:
+def _active(run: RunRecord) -> None:
     if ((run.get("env") or {}).get("mlflow") or {}).get("lifecycle_stage") == "deleted":
         raise MlflowError("INVALID_STATE", f"The run {run['id']} must be in the 'active' state.")
 
@@ -190,7 +190,7 @@ def _tag_list(params: dict[str, Any], what: str = "tags") -> list[tuple[str, str
 class _Changes:
     """Run-field changes collected from params and tags, then written as one batch."""
 
-    def __init__(self, run: dict[str, Any]) -> None:
+    def __init__(self, run: RunRecord) -> None:
         self.run = run
         env = run.get("env") or {}
         self.ml: dict[str, Any] = dict(env.get("mlflow") or {})
