@@ -12,7 +12,25 @@ from typing import Any
 from .._exceptions import UsageError
 from .._values import decode_json, json_safe
 
-__all__ = ["FORMATS", "export_rows", "rows_to_frame", "sql_export_rows"]
+__all__ = [
+    "FORMATS",
+    "PROVENANCE_COLUMNS",
+    "export_rows",
+    "latest_verdicts",
+    "provenance_columns",
+    "rows_to_frame",
+    "sql_export_rows",
+]
+
+# what produced each row, beside id/author/seed: code, data, replicate set, reproduction
+PROVENANCE_COLUMNS = (
+    "commit",
+    "dirty",
+    "patch_sha256",
+    "datasets",
+    "replicate_set",
+    "repro_verdict",
+)
 
 FORMATS = ("csv", "parquet", "json")
 PROGRESS_EVERY = 500  # runs between two on_progress calls
@@ -65,6 +83,66 @@ def export_rows(
             df.to_parquet(tmp, index=False, engine="pyarrow")
     os.replace(tmp, out)
     return out
+
+
+def _datasets_text(datasets: Any) -> str:
+    """``name=sha256`` pairs joined by ``;`` (sorted by name), one cell in every format."""
+    pairs = sorted(
+        (str(d.get("name") or d.get("path") or ""), str(d.get("sha256") or ""))
+        for d in (datasets or [])
+        if isinstance(d, Mapping)
+    )
+    return ";".join(f"{n}={h}" for n, h in pairs)
+
+
+def provenance_columns(
+    run: Mapping[str, Any], verdicts: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The provenance cells of one run (:data:`PROVENANCE_COLUMNS`): git commit, dirty,
+    patch digest, dataset digests, replicate set id and the latest reproduction verdict
+    (``verdicts``: run id -> verdict, from :func:`latest_verdicts`)."""
+    from ._replicates import replicate_key
+
+    env = run.get("env") or {}
+    git = env.get("git") if isinstance(env, Mapping) else None
+    git = git if isinstance(git, Mapping) else {}
+    return {
+        "commit": git.get("commit"),
+        "dirty": git.get("dirty"),
+        "patch_sha256": git.get("diff_sha256"),
+        "datasets": _datasets_text(run.get("datasets")),
+        "replicate_set": replicate_key(run),
+        "repro_verdict": (verdicts or {}).get(str(run.get("id"))),
+    }
+
+
+def latest_verdicts(store: Any, run_ids: Sequence[str]) -> dict[str, str]:
+    """Run id -> the verdict of its newest reproduction (as the original); empty when the
+    store keeps no verdicts."""
+    get = getattr(store, "repro_verdicts", None)
+    if get is None or not run_ids:
+        return {}
+    out: dict[str, str] = {}
+    for v in get(list(run_ids)):  # newest first
+        out.setdefault(str(v["original_run_id"]), str(v["verdict"]))
+    return out
+
+
+def _env_text(dialect: str, col: Any, *path: str) -> Any:
+    """One leaf of a JSON column as text-or-scalar (SQLite ``json_extract``, PostgreSQL ``#>>``)."""
+    import sqlalchemy as sa
+
+    if dialect == "sqlite":
+        return sa.func.json_extract(col, "$." + ".".join(f'"{p}"' for p in path))
+    from sqlalchemy.dialects import postgresql as pg
+
+    return col.op("#>>", return_type=sa.Text)(sa.literal(list(path), pg.ARRAY(sa.Text)))
+
+
+def _as_bool(v: Any) -> bool | None:
+    if v is None:
+        return None
+    return v in (1, True, "true", "1")
 
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -122,6 +200,10 @@ def sql_export_rows(
         r.c.config,
         r.c.summary,
         r.c.author,
+        r.c.datasets,
+        _env_text(dialect, r.c.env, "git", "commit"),
+        _env_text(dialect, r.c.env, "git", "dirty"),
+        _env_text(dialect, r.c.env, "git", "diff_sha256"),
     ]
     # the store's own query (project, filter, order), narrowed to the columns an export needs
     q = runs_query(project=project, filter=filter, order_by=order_by).with_only_columns(*cols)
@@ -155,6 +237,10 @@ def sql_export_rows(
         config,
         summary,
         author,
+        datasets,
+        commit,
+        dirty,
+        patch,
     ) in runs:
         end = ended if ended is not None else (now if status == "running" else heartbeat)
         row: dict[str, Any] = {
@@ -169,7 +255,17 @@ def sql_export_rows(
             "seed": seed,
             "tags": ",".join(s.load_json(tags) or []),
         }
-        _flat_into(row, "config.", s.load_json(config) or {})
+        cfg = s.load_json(config) or {}
+        data = s.load_json(datasets) or []
+        ident = {
+            "id": rid,
+            "project": proj,
+            "config": decode_json(cfg),
+            "datasets": data,
+            "env": {"git": {"commit": commit, "dirty": _as_bool(dirty), "diff_sha256": patch}},
+        }
+        row.update(provenance_columns(ident))
+        _flat_into(row, "config.", cfg)
         summ = dict(sorted((metrics.get(rid) or {}).items()))
         summ.update(decode_json(s.load_json(summary) or {}))
         row.update({f"summary.{k}": v for k, v in summ.items()})
@@ -184,6 +280,9 @@ def sql_export_rows(
         for row, sealed in zip(rows, sealed_runs, strict=True):
             for k, a in sealed["amended"].items():
                 row[f"amended.{k}"] = a.get("value")
+    verdicts = latest_verdicts(store, [row["id"] for row in rows])
+    for row in rows:
+        row["repro_verdict"] = verdicts.get(row["id"])
     if on_progress is not None:
         on_progress(total, total)
     return rows

@@ -1,0 +1,111 @@
+"""The honest leaderboard: configurations (replicate sets) ranked by their mean over seeds.
+
+Each row is one replicate set (:mod:`._replicates`): its mean, sample standard deviation,
+n, a 95% interval for the mean (Student's t with n - 1 degrees of freedom) and whether it
+can be told apart from the top configuration. That test is Welch's two-sided t-test
+(unequal variances) at ``alpha`` = 0.05 between the row's values and the top row's. It
+assumes each set's values are independent draws (one per seed) from a roughly normal
+distribution; it does not correct for the many comparisons of a long board, so a
+"not tied" far down the board is the safer reading than a "tied" near the top. A set with
+one run has no spread: its std, interval and test are None ("one seed: noise unknown").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ._replicates import replicate_sets
+
+__all__ = ["ALPHA", "ONE_SEED", "config_leaderboard", "set_stats"]
+
+ALPHA = 0.05
+ONE_SEED = "one seed: noise unknown"
+
+
+def _value(run: Mapping[str, Any], metric: str) -> float | None:
+    v = (run.get("summary") or {}).get(metric)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def set_stats(values: Sequence[float]) -> dict[str, Any]:
+    """``mean, std, n, ci_low, ci_high`` of one set's values (std and interval None when n = 1)."""
+    n = len(values)
+    mean = math.fsum(values) / n
+    if n < 2:
+        return {"mean": mean, "std": None, "n": n, "ci_low": None, "ci_high": None}
+    from scipy.stats import t
+
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def _welch_p(a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:
+    """Two-sided p-value of Welch's t-test between two sets' stats; None when either has n < 2."""
+    if a["n"] < 2 or b["n"] < 2:
+        return None
+    if a["std"] == 0 and b["std"] == 0:
+        return 1.0 if a["mean"] == b["mean"] else 0.0
+    from scipy.stats import ttest_ind_from_stats
+
+    res = ttest_ind_from_stats(
+        a["mean"], a["std"], a["n"], b["mean"], b["std"], b["n"], equal_var=False
+    )
+    p = float(res.pvalue)
+    return p if math.isfinite(p) else None
+
+
+def config_leaderboard(
+    runs: Iterable[Mapping[str, Any]],
+    metric: str,
+    *,
+    mode: str = "max",
+    alpha: float = ALPHA,
+    seed_keys: Sequence[str] | None = None,
+    top: int | None = None,
+) -> list[dict[str, Any]]:
+    """Replicate sets of ``runs`` ranked by their mean of ``metric`` (``mode`` max or min).
+
+    Rows: ``rank, set, config`` (without seed keys), ``commit, patch_sha256, datasets,
+    metric, mean, std, n, ci_low, ci_high, tied_with_best`` (True, False, or None when
+    either side has one seed), ``p_value`` (Welch vs the top), ``runs`` (ids), ``seeds``,
+    ``note``. Runs without a finite value of ``metric`` are left out."""
+    scored = [r for r in runs if _value(r, metric) is not None]
+    rows: list[dict[str, Any]] = []
+    for s in replicate_sets(scored, seed_keys):
+        values = [v for r in s.runs if (v := _value(r, metric)) is not None]
+        stats = set_stats(values)
+        rows.append(
+            {
+                "set": s.key,
+                "config": s.identity["config"],
+                "commit": s.identity["commit"],
+                "patch_sha256": s.identity["patch_sha256"],
+                "datasets": s.identity["datasets"],
+                "project": s.identity["project"],
+                "metric": metric,
+                **stats,
+                "runs": s.run_ids,
+                "seeds": s.seeds,
+                "authors": sorted({str(r.get("author")) for r in s.runs if r.get("author")}),
+                "note": ONE_SEED if stats["n"] == 1 else None,
+            }
+        )
+    sign = -1.0 if mode == "max" else 1.0
+    rows.sort(key=lambda r: (sign * r["mean"], -r["n"], r["set"]))
+    if top is not None:
+        rows = rows[:top]
+    for i, row in enumerate(rows):
+        row["rank"] = i + 1
+        if i == 0:
+            row["p_value"], row["tied_with_best"] = None, True
+            continue
+        p = _welch_p(rows[0], row)
+        row["p_value"] = p
+        row["tied_with_best"] = None if p is None else p >= alpha
+    return [{"rank": r.pop("rank"), **r} for r in rows]
