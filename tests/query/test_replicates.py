@@ -164,3 +164,34 @@ def test_export_and_to_pandas_carry_provenance_columns(store: Any, tmp_path: Any
     assert {r["author"] for r in rows} == {"ana@lab", "ben@lab"}
     assert {r["replicate_set"] for r in rows} == set(df["replicate_set"])
     assert all(r["dirty"] is False for r in rows)
+
+
+def test_importance_reports_the_seed_noise_floor_and_code_factors() -> None:
+    from labledger.analysis import importance
+
+    runs = _five_engineers()
+    items = importance(runs, "val_acc")
+    by_key = {it["key"]: it for it in items}
+    assert by_key["git.patch"]["source"] == "code" and by_key["git.patch"]["kind"] == "categorical"
+    assert "git.commit" not in by_key  # the same commit everywhere: not a factor
+    floor = by_key["lr"]["noise_floor"]
+    assert floor is not None and 0 < floor < 0.3  # seed noise 0.004 against 0.88..0.91
+    assert all(it["noise_floor"] == floor for it in items)
+    # pure noise: every run one configuration, the floor is the whole variance
+    rng = random.Random(9)
+    noise = [_run(rng.gauss(0.9, 0.01), config={"lr": 0.1, "seed": s}, seed=s) for s in range(8)]
+    noise += [_run(0.9, config={"lr": 0.1, "x": 1, "seed": 1})]
+    assert importance(noise, "val_acc")[0]["noise_floor"] == 1.0
+
+
+def test_changed_packages_and_data_are_factors() -> None:
+    from labledger.analysis._importance import code_factors
+
+    a = _run(0.9, config={})
+    a["env"]["packages"] = {"numpy": "1.0", "torch": "2.0"}
+    b = _run(0.9, config={}, data=[{"name": "train", "sha256": "f" * 64}])
+    b["env"]["packages"] = {"numpy": "1.0", "torch": "2.1", "timm": "1.0"}
+    fa, fb = code_factors([a, b])
+    assert fa["packages.torch"] == "2.0" and fb["packages.torch"] == "2.1"
+    assert fa["packages.timm"] is None and "packages.numpy" not in fa
+    assert fa["data.train"] != fb["data.train"]

@@ -462,9 +462,18 @@ def importance(
             notes.append("log scale")
         if it["missing"]:
             notes.append(f"missing in {it['missing']}")
+        if it.get("source", "config") != "config":
+            notes.append(str(it["source"]))
         t.add_row(it["key"], f"{it['importance']:.3f}", bar, rho, it["kind"], ", ".join(notes))
     c = console()
     c.print(t)
+    floor = items[0].get("noise_floor") if items else None
+    if floor is not None:
+        c.print(
+            f"seed noise floor: {floor:.0%} of the variance of {metric} lies inside replicate "
+            "sets (runs differing only in their seed)",
+            markup=False,
+        )
     from ..analysis._importance import small_sample_note
 
     note = small_sample_note(items)
