@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -417,6 +417,9 @@ def leaderboard(
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
     include_repro: bool = Query(False, description='also reproductions (job_type "repro")'),
+    by: Literal["run", "config"] = Query(
+        "run", description="config: one row per configuration (mean ± std over seeds)"
+    ),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
@@ -425,6 +428,7 @@ def leaderboard(
     _analysis_scope(who, project)
     return _ui_analysis.leaderboard(
         store,
+        by=by,
         metric=metric,
         maximize=max,
         top=top,
