@@ -155,6 +155,12 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
             "Seed a reproduction replays when the script drew its own (set by labledger repro).",
         ),
         (
+            "LABLEDGER_SEED_OVERRIDE",
+            None,
+            "Seed used in place of any seed the script passes to init(seed=) or seed_everything() "
+            "(set by labledger replicate for each new seed).",
+        ),
+        (
             "LABLEDGER_REPRO_CONFIG",
             None,
             "Config digest of the run labledger repro re-runs: only a run with that config is linked.",
