@@ -12,6 +12,7 @@ one run has no spread: its std, interval and test are None ("one seed: noise unk
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -38,11 +39,17 @@ def set_stats(values: Sequence[float]) -> dict[str, Any]:
     mean = math.fsum(values) / n
     if n < 2:
         return {"mean": mean, "std": None, "n": n, "ci_low": None, "ci_high": None}
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = _t975(n - 1) * std / math.sqrt(n)
+    return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half}
+
+
+@functools.cache
+def _t975(dof: int) -> float:
+    """The 97.5% quantile of Student's t with ``dof`` degrees of freedom."""
     from scipy.stats import t
 
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half}
+    return float(t.ppf(0.975, dof))
 
 
 def _welch_p(a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._settings import setting
-from .._values import flatten, json_safe
+from .._values import flatten
 
 __all__ = [
     "DEFAULT_SEED_KEYS",
@@ -87,7 +87,8 @@ def replicate_key(run: Mapping[str, Any], keys: Sequence[str] | None = None) -> 
 
 
 def _key_of(identity: Mapping[str, Any]) -> str:
-    text = json.dumps(json_safe(dict(identity)), sort_keys=True, default=str, allow_nan=False)
+    # NaN/inf hash as their JSON-ish tokens; only equality matters here
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
