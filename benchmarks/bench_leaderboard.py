@@ -8,10 +8,10 @@ one dataset, 30 packages of which one changes), by bulk inserts, then prints med
 
 - ``best_by_config``: ``labledger best -m val_acc --by config --json`` through the CLI
   (``Ledger.leaderboard``: every run read, grouped into replicate sets, Welch's test
-  against the top) (target <= 3 s);
+  against the top);
 - ``leaderboard``: ``Ledger.leaderboard("val_acc")`` alone;
 - ``importance``: ``Ledger.importance("val_acc")`` with the code/data factors and the
-  noise floor (target <= 10 s).
+  noise floor.
 
 SQLite always; PostgreSQL too when LABLEDGER_TEST_POSTGRES_URL is set (a scratch
 database is created under that server and dropped).

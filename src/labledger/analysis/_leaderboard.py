@@ -19,7 +19,7 @@ from typing import Any
 
 from ._replicates import replicate_sets
 
-__all__ = ["ALPHA", "ONE_SEED", "config_leaderboard", "set_stats"]
+__all__ = ["ALPHA", "ONE_SEED", "config_leaderboard", "set_stats", "welch_p_values"]
 
 ALPHA = 0.05
 ONE_SEED = "one seed: noise unknown"
@@ -52,19 +52,36 @@ def _t975(dof: int) -> float:
     return float(t.ppf(0.975, dof))
 
 
-def _welch_p(a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:
-    """Two-sided p-value of Welch's t-test between two sets' stats; None when either has n < 2."""
-    if a["n"] < 2 or b["n"] < 2:
-        return None
-    if a["std"] == 0 and b["std"] == 0:
-        return 1.0 if a["mean"] == b["mean"] else 0.0
-    from scipy.stats import ttest_ind_from_stats
+def welch_p_values(
+    best: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+) -> list[float | None]:
+    """Two-sided p-values of Welch's t-test between ``best`` and each of ``rows`` (dicts
+    with ``mean, std, n``); None where either side has n < 2. One vectorised call."""
+    out: list[float | None] = [None] * len(rows)
+    if best["n"] < 2:
+        return out
+    import numpy as np
+    from scipy.stats import t as student
 
-    res = ttest_ind_from_stats(
-        a["mean"], a["std"], a["n"], b["mean"], b["std"], b["n"], equal_var=False
-    )
-    p = float(res.pvalue)
-    return p if math.isfinite(p) else None
+    va = best["std"] ** 2 / best["n"]
+    idx, ts, dfs = [], [], []
+    for i, r in enumerate(rows):
+        if r["n"] < 2:
+            continue
+        vb = r["std"] ** 2 / r["n"]
+        if va + vb == 0:  # no spread on either side: equal means are tied, others are not
+            out[i] = 1.0 if r["mean"] == best["mean"] else 0.0
+            continue
+        idx.append(i)
+        ts.append(abs(best["mean"] - r["mean"]) / math.sqrt(va + vb))
+        # Welch-Satterthwaite degrees of freedom
+        den = (va**2 / (best["n"] - 1) if va else 0.0) + (vb**2 / (r["n"] - 1) if vb else 0.0)
+        dfs.append((va + vb) ** 2 / den)
+    if idx:
+        ps = 2.0 * student.sf(np.asarray(ts), np.asarray(dfs))
+        for i, p in zip(idx, ps.tolist(), strict=True):
+            out[i] = float(p) if math.isfinite(p) else None
+    return out
 
 
 def config_leaderboard(
@@ -107,12 +124,13 @@ def config_leaderboard(
     rows.sort(key=lambda r: (sign * r["mean"], -r["n"], r["set"]))
     if top is not None:
         rows = rows[:top]
+    ps = welch_p_values(rows[0], rows) if rows else []
     for i, row in enumerate(rows):
         row["rank"] = i + 1
         if i == 0:
             row["p_value"], row["tied_with_best"] = None, True
             continue
-        p = _welch_p(rows[0], row)
+        p = ps[i]
         row["p_value"] = p
         row["tied_with_best"] = None if p is None else p >= alpha
     return [{"rank": r.pop("rank"), **r} for r in rows]
