@@ -195,3 +195,10 @@ def test_changed_packages_and_data_are_factors() -> None:
     assert fa["packages.torch"] == "2.0" and fb["packages.torch"] == "2.1"
     assert fa["packages.timm"] is None and "packages.numpy" not in fa
     assert fa["data.train"] != fb["data.train"]
+
+
+def test_seed_keys_are_not_importance_factors() -> None:
+    from labledger.analysis import importance
+
+    keys = {it["key"] for it in importance(_five_engineers(), "val_acc")}
+    assert "seed" not in keys and "lr" in keys

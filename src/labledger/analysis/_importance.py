@@ -20,7 +20,8 @@ Code and data are factors too (:func:`code_factors`): ``git.commit``, ``git.patc
 (the digest of the captured uncommitted change), ``data.NAME`` (a dataset's digest) and
 ``packages.NAME`` (a package whose version differs between the runs), all categorical.
 Beside each factor stands the seed noise floor (:func:`noise_floor`): the share of the
-metric's variance found inside replicate sets, i.e. what the seed alone moves.
+metric's variance found inside replicate sets, i.e. what the seed alone moves. Seed keys
+(``seed``, ``random_state``, ..., ``LABLEDGER_SEED_KEYS``) are not factors.
 """
 
 from __future__ import annotations
@@ -188,7 +189,14 @@ def importance(
             on_progress(len(flat), len(used))
     if on_progress is not None:
         on_progress(len(flat), len(used))
-    all_keys = sorted({k for f in flat for k in f}) if keys is None else list(keys)
+    if keys is None:
+        from ._replicates import seed_keys
+
+        # a seed key is no factor: what the seed moves is the noise floor, below
+        seeds = seed_keys()
+        all_keys = sorted({k for f in flat for k in f if k.rsplit(".", 1)[-1].lower() not in seeds})
+    else:
+        all_keys = list(keys)
     sources = dict.fromkeys(all_keys, "config")
     if code and keys is None:
         extra = code_factors(used)
