@@ -95,3 +95,22 @@ def test_five_engineers_board_importance_and_cited_winner(
     assert floor is not None and 0 < floor < 0.5 and {"lr", "augment"} <= {i["key"] for i in imp}
     cited = _cli(uri, "cite", rows[0]["runs"][0], "--set", "-m", "val_acc").output.strip()
     assert f"{rows[0]['mean']:.3f}" in cited and _cli(uri, "check", cited).exit_code == 0
+
+
+def test_leaderboard_by_config_ranks_sealed_values_unless_amended(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'a.db'}"
+    for lr, values in ((0.1, (0.80, 0.81)), (0.2, (0.70, 0.71))):
+        for seed, v in enumerate(values):
+            with labledger.init(
+                "p", store=uri, capture=False, config={"lr": lr, "seed": seed}
+            ) as run:
+                run.summary["val_acc"] = v
+    loser = run.id  # lr 0.2, seed 1
+    res = _cli(uri, "edit", loser, "--summary", "val_acc=0.99", "--reason", "re-evaluated")
+    assert res.exit_code == 0, res.output
+    sealed = json.loads(_cli(uri, "best", "-m", "val_acc", "--by", "config", "--json").output)
+    assert sealed[0]["config"]["lr"] == 0.1 and sealed[1]["mean"] == pytest.approx(0.705)
+    amended = json.loads(
+        _cli(uri, "best", "-m", "val_acc", "--by", "config", "--amended", "--json").output
+    )
+    assert amended[0]["config"]["lr"] == 0.2 and amended[0]["mean"] == pytest.approx(0.845)
