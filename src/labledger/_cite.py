@@ -13,6 +13,14 @@ ended is cited only when asked (``amended=True``) and says so:
 against the ledger: the run exists and finished, each value matches (at the precision
 quoted), the record hash is one the run had in the audit chain and the record still
 hashes to it, and the newest reproduction verdict, if any, is not a failure.
+
+A replicate set (runs that differ only in their seed, ``labledger.analysis``) is cited by
+its mean and standard deviation, its runs and one record over theirs::
+
+    val_acc 0.902 ± 0.004 (mean ± std, n = 5 seeds; runs 3f2a9c1e4b5d, …; record 9c41…)
+
+:func:`cite_set` writes it; :func:`check` verifies that every run is finished with that
+record, that they still form one replicate set, and the mean, std and n.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 
 from ._exceptions import NotFoundError, UsageError
 
-__all__ = ["CheckReport", "CitationResult", "check", "cite"]
+__all__ = ["CheckReport", "CitationResult", "check", "cite", "cite_set"]
 
 RUN_ID_CHARS = 12
 RECORD_CHARS = 16
@@ -39,6 +47,11 @@ _CITATION = re.compile(rf"(?P<pairs>(?:{_PAIR}\s*,\s*)*{_PAIR})\s*{_ANCHOR}")
 _ANY_ANCHOR = re.compile(_ANCHOR)
 _ONE_PAIR = re.compile(rf"(?P<m>[A-Za-z_][\w./-]*)\s*=\s*(?P<v>{_NUM})(?P<am>\s*{_AMENDED})?")
 _FAILED_VERDICT = re.compile(r"^not-reproduc")
+_SET_CITATION = re.compile(
+    rf"(?P<m>[A-Za-z_][\w./-]*)\s+(?P<mean>{_NUM})\s*±\s*(?P<std>{_NUM})\s*"
+    r"\(mean ± std, n = (?P<n>\d+) seeds?; runs (?P<runs>[0-9a-f]{6,32}(?:,\s*[0-9a-f]{6,32})*); "
+    r"record (?P<rec>[0-9a-f]{8,64})\)"
+)
 
 
 def _fmt(value: float) -> str:
@@ -123,6 +136,119 @@ def cite(run: Any, metric: str | None = None, *, store: Any = None, amended: boo
         f"{pairs} (labledger run {rec['id'][:RUN_ID_CHARS]}, "
         f"record {rec['record_sha256'][:RECORD_CHARS]})"
     )
+
+
+def _set_record(records: dict[str, str]) -> str:
+    """One digest over the member runs' record hashes (id:record lines, sorted)."""
+    import hashlib
+
+    text = "\n".join(f"{rid}:{rec}" for rid, rec in sorted(records.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fmt_pair(mean: float, std: float) -> tuple[str, str]:
+    """Mean and std rounded at the std's first significant digit (two when it starts with 1)."""
+    if std <= 0 or not math.isfinite(std):
+        return _fmt(mean), _fmt(std)
+    exp = math.floor(math.log10(std))
+    digits = 2 if f"{std:e}".startswith("1") else 1
+    decimals = max(0, -exp + digits - 1)
+    return f"{mean:.{decimals}f}", f"{std:.{decimals}f}"
+
+
+def _set_members(ledger: Any, run_ref: str, metric: str) -> list[dict[str, Any]]:
+    """The finished runs of ``run_ref``'s replicate set with a numeric ``metric`` (sealed),
+    reproductions left out; oldest first."""
+    from .analysis import replicate_key
+
+    rec = ledger.get(run_ref)
+    key = replicate_key(rec)
+    flt = 'status = "finished"'
+    runs = ledger.runs(project=rec["project"], filter=flt, order_by="created_at")
+    from .store import REPRO_JOB_TYPE
+
+    out = []
+    for r in runs:
+        v = (r.get("summary") or {}).get(metric)
+        if r.get("job_type") == REPRO_JOB_TYPE or isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)) and math.isfinite(v) and replicate_key(r) == key:
+            out.append(r)
+    return out
+
+
+def cite_set(run: Any, metric: str, *, store: Any = None) -> str:
+    """A citation of the replicate set ``run`` belongs to: the mean ± std of ``metric``
+    over its finished runs (sealed values), n, the runs and one record over theirs."""
+    ref = run if isinstance(run, str) else str(run["id"] if isinstance(run, dict) else run.id)
+    with _open(store) as ledger:
+        members = _set_members(ledger, ref, metric)
+        if not any(m["id"] == ledger.get(ref)["id"] for m in members):
+            raise UsageError(
+                f"run {ref} is not a finished run with a numeric {metric!r}: nothing to cite"
+            )
+        records = {}
+        for m in members:
+            full = ledger.get(m["id"])
+            if not full.get("record_sha256"):
+                raise UsageError(f"run {m['id'][:8]} has no record hash yet: cite it once sealed")
+            records[m["id"]] = full["record_sha256"]
+    values = [float(m["summary"][metric]) for m in members]
+    n = len(values)
+    if n < 2:
+        raise UsageError(
+            f"the replicate set of run {ref} has one run: one seed, noise unknown "
+            "(labledger replicate RUN --seeds K adds seeds; cite RUN cites the run)"
+        )
+    mean = math.fsum(values) / n
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    q_mean, q_std = _fmt_pair(mean, std)
+    ids = ", ".join(m["id"][:RUN_ID_CHARS] for m in members)
+    return (
+        f"{metric} {q_mean} ± {q_std} (mean ± std, n = {n} seeds; runs {ids}; "
+        f"record {_set_record(records)[:RECORD_CHARS]})"
+    )
+
+
+def _check_set(ledger: Any, res: CitationResult, metric: str, mean: str, std: str, n: int) -> None:
+    from .analysis import replicate_key
+
+    runs, records, keys = [], {}, set()
+    for ref in res.run.split(","):
+        try:
+            run = ledger.get(ref.strip())
+        except NotFoundError as exc:
+            res.problems.append(f"run not found in the ledger ({exc})")
+            return
+        runs.append(run)
+        records[run["id"]] = run.get("record_sha256") or ""
+        keys.add(replicate_key(run))
+        if run["status"] != "finished":
+            res.problems.append(f"run {run['id'][:8]} is {run['status']}, not finished")
+        for p in ledger.store.verify_run(run["id"])["problems"]:
+            res.problems.append(f"run {run['id'][:8]} record altered: {p['message']}")
+    if not _set_record(records).startswith(res.record):
+        res.problems.append(
+            f"record {res.record} is not the record of these runs: a run was edited since, "
+            "or the citation was altered"
+        )
+    if len(keys) > 1:
+        res.problems.append("these runs differ in more than their seed: not one replicate set")
+    if len(runs) != n:
+        res.problems.append(f"n = {n} but {len(runs)} runs are named")
+    values = [(r.get("summary") or {}).get(metric) for r in runs]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        res.problems.append(f"not every run has a numeric {metric!r}")
+        return
+    vs = [float(v) for v in values if v is not None]
+    if len(vs) < 2:
+        return
+    m = math.fsum(vs) / len(vs)
+    s = math.sqrt(math.fsum((v - m) ** 2 for v in vs) / (len(vs) - 1))
+    if not _matches(mean, m):
+        res.problems.append(f"mean of {metric} is {_fmt(m)} in the ledger, not {mean}")
+    if not _matches(std, s):
+        res.problems.append(f"std of {metric} is {_fmt(s)} in the ledger, not {std}")
 
 
 @dataclass
@@ -228,6 +354,20 @@ def check(text: str, *, store: Any = None) -> CheckReport:
     """Find every citation in ``text`` and verify it against the ledger (see the module doc)."""
     results = []
     with _open(store) as ledger:
+        for sm in _SET_CITATION.finditer(text):
+            runs = ",".join(r.strip() for r in sm.group("runs").split(","))
+            res = CitationResult(
+                text=sm.group(0),
+                line=text.count("\n", 0, sm.start()) + 1,
+                run=runs,
+                record=sm.group("rec"),
+                values={sm.group("m"): f"{sm.group('mean')} ± {sm.group('std')}"},
+            )
+            results.append(res)
+            _check_set(
+                ledger, res, sm.group("m"), sm.group("mean"), sm.group("std"), int(sm.group("n"))
+            )
+            res.ok = not res.problems
         for line, raw, run_ref, record, values, marked in find_citations(text):
             res = CitationResult(
                 text=raw, line=line, run=run_ref, record=record, values=values, marked=marked
@@ -235,6 +375,7 @@ def check(text: str, *, store: Any = None) -> CheckReport:
             results.append(res)
             _check_one(ledger, res)
             res.ok = not res.problems
+    results.sort(key=lambda c: c.line)
     return CheckReport(results)
 
 

@@ -127,18 +127,21 @@ class Ledger:
         amended: bool = False,
         include_repro: bool = False,
     ) -> Any:
-        """One row per run; config and summary flattened into ``config.*`` and ``summary.*``
-        columns (sealed values; ``amended.*`` the amended ones where a run has any;
+        """One row per run; provenance columns (``commit, dirty, patch_sha256, datasets,
+        replicate_set, repro_verdict`` beside ``author`` and ``seed``), config and summary
+        flattened into ``config.*`` and ``summary.*`` columns (sealed values; ``amended.*`` the amended ones where a run has any;
         ``amended=True``: ``summary.*`` amended, see :meth:`runs`).
 
         Reproductions (``job_type = "repro"``, made by ``labledger repro``) are left out
         unless ``include_repro``."""
         import pandas as pd
 
-        from .analysis import runs_to_rows
+        from .analysis import latest_verdicts, runs_to_rows
 
         flt = _scope(filter, include_repro)
-        return pd.DataFrame(runs_to_rows(self.runs(project, flt, order_by, limit, amended=amended)))
+        runs = self.runs(project, flt, order_by, limit, amended=amended)
+        verdicts = latest_verdicts(self.store, [r["id"] for r in runs])
+        return pd.DataFrame(runs_to_rows(runs, verdicts=verdicts))
 
     # -- analysis (labledger.analysis; the CLI's best/diff/compare/importance/export) ----
 
@@ -186,6 +189,51 @@ class Ledger:
             and not math.isnan(v)
         ]
         return [leaderboard_row(i + 1, r, metric) for i, r in enumerate(ranked)]
+
+    def leaderboard(
+        self,
+        metric: str,
+        by: str = "config",
+        *,
+        mode: str = "max",
+        filter: str | None = None,
+        top: int | None = None,
+        project: str | None = None,
+        amended: bool = False,
+        include_repro: bool = False,
+        seed_keys: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Configurations ranked by their mean ``metric`` over seeds (``by="config"``).
+
+        Runs that differ only in their seed form one row (a replicate set: same commit,
+        patch, data and config without seed keys, see ``LABLEDGER_SEED_KEYS``). Each row
+        has ``config, mean, std, n, ci_low, ci_high, tied_with_best, runs`` (and
+        ``p_value``, ``seeds``, ``note``): ``tied_with_best`` is Welch's t-test against the
+        top row at the 5% level, None where either row has a single seed
+        (``note = "one seed: noise unknown"``); docs/query.md "Is it better, or is it
+        noise?". Sealed values rank unless ``amended``; reproductions only with
+        ``include_repro``. ``by="run"`` is :meth:`best`."""
+        from ._exceptions import UsageError
+        from .analysis import config_leaderboard
+
+        if by == "run":
+            return self.best(
+                metric,
+                mode=mode,
+                filter=filter,
+                top=top or 10,
+                project=project,
+                amended=amended,
+                include_repro=include_repro,
+            )
+        if by != "config":
+            raise UsageError(f"by must be 'config' or 'run', not {by!r}")
+        if mode not in ("max", "min"):
+            raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
+        _metric_field(metric)
+        flt = _scope(_with_metric(filter, metric), include_repro)
+        runs = self.runs(project=project, filter=flt, amended=amended)
+        return config_leaderboard(runs, metric, mode=mode, top=top, seed_keys=seed_keys)
 
     def diff(self, run_a: str, run_b: str, *, show_all: bool = False) -> dict[str, Any]:
         """What differs between two runs: config, summary, environment, seed, datasets."""
@@ -239,14 +287,16 @@ class Ledger:
         """Write one row per run (config and summary flattened) as csv, parquet or json; return the path.
 
         Reproductions (``job_type = "repro"``) are left out unless ``include_repro``."""
-        from .analysis import export_rows, runs_to_rows, sql_export_rows
+        from .analysis import export_rows, latest_verdicts, runs_to_rows, sql_export_rows
 
         flt = _scope(filter, include_repro)
         rows = sql_export_rows(
             self.store, project=project, filter=flt, order_by=order_by, limit=limit
         )
         if rows is None:  # no bulk export read (e.g. a tracking server): the generic read API
-            rows = runs_to_rows(self.runs(project, flt, order_by, limit))
+            runs = self.runs(project, flt, order_by, limit)
+            verdicts = latest_verdicts(self.store, [r["id"] for r in runs])
+            rows = runs_to_rows(runs, verdicts=verdicts)
         return export_rows(rows, path, format)
 
     def close(self) -> None:

@@ -219,9 +219,12 @@ def test_comparing_three_runs_draws_their_series(probe: PageProbe) -> None:
 def test_analysis_page_renders_importance_leaderboard_and_parcoords(probe: PageProbe) -> None:
     page = probe.open("#/p/vision/analysis?metric=val_acc&max=1")
     assert page.locator("canvas.parcoords").get_attribute("data-lines") == "6"
-    page.wait_for_selector("#importance .bar-row")
-    labels = page.locator("#importance .bar-label").all_text_contents()
+    # six runs: the warning and the rank correlations, not 1/0 importance bars
+    page.wait_for_selector("#importance table.rank-correlations")
+    labels = page.locator("#importance table.rank-correlations td.mono").all_text_contents()
     assert "lr" in labels
+    assert page.locator("#importance .bar-row").count() == 0
+    assert "only 6 runs" in page.locator("#importance .warn-box").inner_text()
     board = page.locator("#leaderboard table.leaderboard tbody tr")
     assert board.count() == 6
     assert board.first.locator("a").text_content() == XSS_NAME  # lr 0.3 has the best val_acc

@@ -29,6 +29,8 @@ def seed_everything(
     run's seed never changes its parent's. ``_target`` (used by ``init(seed=...)``) names
     the one run the seed belongs to.
     """
+    if (setting("LABLEDGER_SEED_OVERRIDE") or "").isdigit():
+        seed = int(setting("LABLEDGER_SEED_OVERRIDE") or "")  # `labledger replicate`: a new seed
     if seed is None and (setting("LABLEDGER_REPRO_SEED") or "").isdigit():
         seed = int(setting("LABLEDGER_REPRO_SEED") or "")  # `labledger repro` replays a drawn seed
     if seed is None:

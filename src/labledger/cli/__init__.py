@@ -57,6 +57,7 @@ _COMMANDS: dict[str, str] = {
     "import": "imports:import_group",
     "importance": "query:importance",
     "ls": "runs:ls",
+    "replicate": "repro:replicate",
     "repro": "repro:repro",
     "server": "server:server",
     "show": "runs:show",

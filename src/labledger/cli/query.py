@@ -70,6 +70,14 @@ def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar)
     is_flag=True,
     help='Also rank reproductions (job_type "repro", made by labledger repro).',
 )
+@click.option(
+    "--by",
+    type=click.Choice(["run", "config"]),
+    default="run",
+    show_default=True,
+    help="config: one row per configuration (runs differing only in their seed), "
+    "mean ± std over seeds, 95% interval, and which rows are tied with the top.",
+)
 @store_option
 def best(
     metric: str,
@@ -81,13 +89,19 @@ def best(
     include_pruned: bool,
     as_json: bool,
     include_repro: bool,
+    by: str,
     store: str | None,
 ) -> None:
     """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime.
 
     Ranked by the sealed values (what each run logged); an amendment made after a run
     ended is shown beside its value, and ranks only with --amended. Reproductions (made
-    by labledger repro) do not rank unless --include-repro."""
+    by labledger repro) do not rank unless --include-repro. --by config ranks
+    configurations by their mean over seeds and says which cannot be told from the top
+    (Welch's t-test, docs/query.md "Is it better, or is it noise?")."""
+    if by == "config":
+        _best_by_config(metric, mode, filter_, top, project, amended, as_json, include_repro, store)
+        return
     with open_ledger(store) as ledger:
         rows = ledger.best(
             metric,
@@ -185,6 +199,72 @@ def best(
                 else "ranked by the sealed value, as logged (--amended ranks by the amendment)"
             )
         )
+
+
+def _best_by_config(
+    metric: str,
+    mode: str,
+    filter_: str | None,
+    top: int,
+    project: str | None,
+    amended: bool,
+    as_json: bool,
+    include_repro: bool,
+    store: str | None,
+) -> None:
+    with open_ledger(store) as ledger:
+        rows = ledger.leaderboard(
+            metric,
+            by="config",
+            mode=mode,
+            filter=filter_,
+            top=top,
+            project=project,
+            amended=amended,
+            include_repro=include_repro,
+        )
+        if not rows:
+            _check_metric_exists(ledger, metric, project)
+    if as_json:
+        emit_json(rows)
+        return
+    c = console()
+    if not rows:
+        c.print(f"no runs with a numeric {metric!r}", markup=False)
+        return
+    from rich.table import Table
+
+    t = Table(
+        title=f"best configurations by {metric} ({mode}; mean ± std over seeds, 95% interval)",
+        title_justify="left",
+        header_style="bold",
+    )
+    for col in ("#", metric, "n", "95% interval", "vs top", "config", "commit", "runs"):
+        if col == "config":
+            t.add_column(col, overflow="fold")
+        else:
+            t.add_column(col, no_wrap=True, overflow="ellipsis")
+    for r in rows:
+        cfg = "\n".join(f"{k}={fmt_value(v)}" for k, v in r["config"].items()) or "-"
+        commit = (r["commit"] or "-")[:10] + (" +patch" if r["patch_sha256"] else "")
+        if r["n"] < 2:
+            value, interval = fmt_value(r["mean"]), r["note"]
+        else:
+            value = f"{fmt_value(r['mean'])} ± {fmt_value(r['std'])}"
+            interval = f"[{fmt_value(r['ci_low'])}, {fmt_value(r['ci_high'])}]"
+        tied = r["tied_with_best"]
+        verdict = (
+            "top"
+            if r["rank"] == 1
+            else "noise unknown"
+            if tied is None
+            else f"tied (p={r['p_value']:.2g})"
+            if tied
+            else f"worse (p={r['p_value']:.2g})"
+        )
+        ids = ", ".join(i[:8] for i in r["runs"][:4]) + (" …" if len(r["runs"]) > 4 else "")
+        t.add_row(str(r["rank"]), value, str(r["n"]), interval, verdict, cfg, commit, ids)
+    c.print(t)
 
 
 def _amended_cell(a: Any, amended_view: bool) -> str:
@@ -460,9 +540,18 @@ def importance(
             notes.append("log scale")
         if it["missing"]:
             notes.append(f"missing in {it['missing']}")
+        if it.get("source", "config") != "config":
+            notes.append(str(it["source"]))
         t.add_row(it["key"], f"{it['importance']:.3f}", bar, rho, it["kind"], ", ".join(notes))
     c = console()
     c.print(t)
+    floor = items[0].get("noise_floor") if items else None
+    if floor is not None:
+        c.print(
+            f"seed noise floor: {floor:.0%} of the variance of {metric} lies inside replicate "
+            "sets (runs differing only in their seed)",
+            markup=False,
+        )
     from ..analysis._importance import small_sample_note
 
     note = small_sample_note(items)
@@ -521,7 +610,7 @@ def export(
     from pathlib import Path
 
     from .._ledger import _scope
-    from ..analysis import FORMATS, export_rows, runs_to_rows, sql_export_rows
+    from ..analysis import FORMATS, export_rows, latest_verdicts, runs_to_rows, sql_export_rows
 
     to_stdout = output == "-"
     chosen = fmt or ("csv" if to_stdout else Path(output).suffix.lstrip(".").lower())
@@ -545,9 +634,11 @@ def export(
             on_progress=bar.update,
         )
         if rows is None:
+            runs = ledger.runs(project=project, filter=flt, order_by=sort, limit=limit)
             rows = runs_to_rows(
-                ledger.runs(project=project, filter=flt, order_by=sort, limit=limit),
+                runs,
                 on_progress=bar.update,
+                verdicts=latest_verdicts(ledger.store, [r["id"] for r in runs]),
             )
         bar.stage(f"writing {chosen}", total=len(rows))
         if to_stdout:

@@ -295,14 +295,33 @@ def audit_head(project: str | None, sign: str | None, as_json: bool, store: str 
     is_flag=True,
     help="Cite values amended after the run ended (marked '(amended)') instead of the sealed ones.",
 )
+@click.option(
+    "--set",
+    "of_set",
+    is_flag=True,
+    help="Cite RUN's replicate set (runs differing only in their seed): mean ± std, n, "
+    "the runs and one record over theirs. Needs --metric.",
+)
 @store_option
-def cite(run_ref: str, metric: str | None, amended: bool, store: str | None) -> None:
+def cite(run_ref: str, metric: str | None, amended: bool, of_set: bool, store: str | None) -> None:
     """Print a citation of a finished run's result: metric, value, run and record hash.
 
-    The values are the sealed ones, as the run logged them; --amended cites an amendment."""
+    The values are the sealed ones, as the run logged them; --amended cites an amendment.
+    --set cites the run's replicate set: "val_acc 0.902 ± 0.004 (mean ± std, n = 5 seeds;
+    runs …; record …)", which check verifies too."""
     from .._cite import cite as make
     from ._output import err
 
+    if of_set:
+        from .._cite import cite_set
+
+        if metric is None:
+            raise click.UsageError("--set needs --metric: a set is cited by one metric")
+        if amended:
+            raise click.UsageError("--set cites sealed values only")
+        with open_ledger(store) as ledger:
+            click.echo(cite_set(run_ref, metric, store=ledger))
+        return
     with open_ledger(store) as ledger:
         text = make(run_ref, metric, store=ledger, amended=amended)
         changed = ledger.get(run_ref).get("amended") or {}

@@ -42,6 +42,8 @@ def importance(
             "importances": [],
             "message": str(exc),
         }
+    from ..analysis._importance import SMALL_SAMPLE, small_sample_note
+
     n_runs = items[0]["n"] if items else 0
     message = None if items else "these runs have no config keys"
     return {
@@ -50,6 +52,11 @@ def importance(
         "n_runs": n_runs,
         "importances": items,
         "message": message,
+        # fewer runs than SMALL_SAMPLE: the page shows the warning and the rank
+        # correlations, not importance bars (a forest on 12 runs says 1.0 and 0)
+        "small_sample": 0 < n_runs < SMALL_SAMPLE,
+        "warning": small_sample_note(items),
+        "noise_floor": items[0].get("noise_floor") if items else None,
     }
 
 
@@ -62,12 +69,19 @@ def leaderboard(
     project: str | None,
     filter: str | None,
     include_repro: bool = False,
+    by: str = "run",
 ) -> dict[str, Any]:
-    """``{metric, mode, runs: [{rank, id, name, status, value, config, git_commit, ...}]}``;
-    reproductions rank only with ``include_repro``."""
+    """``{metric, mode, by, runs: [{rank, id, name, status, value, config, git_commit, ...}]}``;
+    with ``by="config"`` the rows are configurations (``Ledger.leaderboard``: mean, std, n,
+    interval, tied_with_best); reproductions rank only with ``include_repro``."""
     ledger = Ledger(store, reap=False)
     mode = "max" if maximize else "min"
+    if by == "config":
+        configs = ledger.leaderboard(
+            metric, mode=mode, filter=filter, top=top, project=project, include_repro=include_repro
+        )
+        return {"metric": metric, "mode": mode, "by": "config", "runs": configs}
     rows = ledger.best(
         metric, mode=mode, filter=filter, top=top, project=project, include_repro=include_repro
     )
-    return {"metric": metric, "mode": mode, "runs": rows}
+    return {"metric": metric, "mode": mode, "by": "run", "runs": rows}

@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -200,6 +200,36 @@ def compare_runs(
     for r in runs:
         r["repro"] = verdicts[r["id"]]
     return {"runs": runs}
+
+
+@router.get("/replicates", summary="Replicate sets (runs differing only in their seed)")
+def replicates(
+    request: Request,
+    run: list[str] = Query([], description="run ids, prefixes or names (repeatable)"),
+    filter: str | None = Query(None, max_length=4000, description="or: the runs matching this"),
+    store: Store = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    """``{sets: [{set, runs, n, config}]}``: the named runs (or up to 1,000 runs matching
+    ``filter``) grouped into replicate sets, in the order their first run appears;
+    reproductions are left out of a filter's runs (they replay a seed, they add none)."""
+    from ..analysis import replicate_sets
+    from ..store import without_repro
+
+    if len(run) > MAX_COMPARE_RUNS:
+        raise ApiError(400, f"at most {MAX_COMPARE_RUNS} runs at once", details={"runs": len(run)})
+    if run:
+        runs = [store.get_run(_run_id(request, store, ref)) for ref in run]
+    elif filter:
+        runs = store.list_runs(filter=without_repro(filter), limit=1000)
+    else:
+        raise ApiError(400, "name runs (run=) or a filter", code="bad_request")
+    return {
+        "sets": [
+            {"set": s.key, "runs": s.run_ids, "n": len(s.runs), "config": s.identity["config"]}
+            for s in replicate_sets(runs)
+        ]
+    }
 
 
 @router.get(
@@ -430,6 +460,9 @@ def leaderboard(
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
     include_repro: bool = Query(False, description='also reproductions (job_type "repro")'),
+    by: Literal["run", "config"] = Query(
+        "run", description="config: one row per configuration (mean ± std over seeds)"
+    ),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
@@ -438,6 +471,7 @@ def leaderboard(
     _analysis_scope(who, project)
     return _ui_analysis.leaderboard(
         store,
+        by=by,
         metric=metric,
         maximize=max,
         top=top,

@@ -146,7 +146,8 @@ class RunRecord(TypedDict):
 
 
 class ExportRecord(TypedDict):
-    """What an export reads of one run (:class:`RunExport`): no env, no datasets.
+    """What an export reads of one run (:class:`RunExport`): of the env only git's commit,
+    dirty flag and patch digest (``git_*``).
 
     ``config``, ``summary`` and ``tags`` are the stored JSON documents (non-finite floats
     still as ``{"$float": …}``); ``metrics`` maps each series to its last value."""
@@ -166,6 +167,10 @@ class ExportRecord(TypedDict):
     metrics: dict[str, float | None]
     # a sealed run's amended summary values (key -> value), {} when none (store/_amend.py)
     amended: dict[str, Any]
+    datasets: list[dict[str, Any]]
+    git_commit: str | None
+    git_dirty: bool | None
+    git_patch: str | None
 
 
 @runtime_checkable

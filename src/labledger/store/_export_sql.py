@@ -33,6 +33,7 @@ class ExportSqlMixin:
     """The export read of the SQL store (see the module docstring)."""
 
     if TYPE_CHECKING:
+        dialect: str
 
         def _read(self) -> contextlib.AbstractContextManager[Connection]: ...
 
@@ -55,8 +56,8 @@ class ExportSqlMixin:
         order_by: str | list[str] | None = None,
         limit: int | None = None,
     ) -> list[ExportRecord]:
-        """The runs ``list_runs`` would give, narrowed to what an export needs (no env, no
-        datasets), with every series' last value; two queries whatever the number of runs
+        """The runs ``list_runs`` would give, narrowed to what an export needs (of the env only
+        the git commit, dirty flag and patch digest), with every series' last value; two queries whatever the number of runs
         (and the amendments of sealed runs: one more where there are any)."""
         r = s.runs
         cols = [
@@ -72,6 +73,10 @@ class ExportSqlMixin:
             r.c.config,
             r.c.summary,
             r.c.author,
+            r.c.datasets,
+            _env_text(self.dialect, r.c.env, "git", "commit"),
+            _env_text(self.dialect, r.c.env, "git", "dirty"),
+            _env_text(self.dialect, r.c.env, "git", "diff_sha256"),
         ]
         # the store's own query (project, filter, order), narrowed to the columns needed
         q = self._runs_query(project=project, filter=filter, order_by=order_by)
@@ -97,7 +102,7 @@ class ExportSqlMixin:
                         **decode_json(s.load_json(summary) or {}),
                     },
                 }
-                for rid, _, _, status, *_, summary, _ in runs
+                for rid, _, _, status, *_, summary, _, _, _, _, _ in runs
                 if status in SEALED_STATUSES
             ]
             self._amendments(conn, sealed)
@@ -122,6 +127,10 @@ class ExportSqlMixin:
                 "author": author,
                 "metrics": metrics.get(rid) or {},
                 "amended": amended.get(rid) or {},
+                "datasets": s.load_json(datasets) or [],
+                "git_commit": commit,
+                "git_dirty": _as_bool(dirty),
+                "git_patch": patch,
             }
             for (
                 rid,
@@ -136,5 +145,24 @@ class ExportSqlMixin:
                 config,
                 summary,
                 author,
+                datasets,
+                commit,
+                dirty,
+                patch,
             ) in runs
         ]
+
+
+def _env_text(dialect: str, col: Any, *path: str) -> Any:
+    """One leaf of a JSON column as text-or-scalar (SQLite ``json_extract``, PostgreSQL ``#>>``)."""
+    if dialect == "sqlite":
+        return sa.func.json_extract(col, "$." + ".".join(f'"{p}"' for p in path))
+    from sqlalchemy.dialects import postgresql as pg
+
+    return col.op("#>>", return_type=sa.Text)(sa.literal(list(path), pg.ARRAY(sa.Text)))
+
+
+def _as_bool(v: Any) -> bool | None:
+    if v is None:
+        return None
+    return v in (1, True, "true", "1")

@@ -848,6 +848,8 @@ def init(
         project = setting("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
     check_seed(seed)
+    if (override := setting("LABLEDGER_SEED_OVERRIDE") or "").isdigit():
+        seed = int(override)  # `labledger replicate` runs the same code with a new seed
     if group is None:
         group = setting("LABLEDGER_GROUP") or None
     for label, value in (

@@ -75,6 +75,7 @@ export const api = {
   run: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}`).then(decodeFloats),
   compare: (refs) => getJSON("/compare", { run: refs }).then((b) => decodeFloats(b.runs)),
   keys: (p) => getJSON("/keys", p),
+  replicates: (p) => getJSON("/replicates", p),
   series: (runs, keys, maxPoints) => getJSON("/series", { run: runs, key: keys, max_points: maxPoints }),
   repro: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/repro`).then(decodeFloats),
   patch: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/patch`),

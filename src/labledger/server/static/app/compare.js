@@ -6,6 +6,7 @@
 import { el, clear, colorFor, flatten, fmtMetric, fmtValue, section, shortAuthor, statusBadge, VERDICTS, viridis, amendedMarker } from "./util.js";
 import { api } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
+import { bandSpec, setLabels, singleRunsToggle } from "./bands.js";
 import { drawParcoords, drawScatter } from "./plots.js";
 
 const DEFAULT_CHARTS = 8;
@@ -32,7 +33,18 @@ export async function renderCompare(main, q, ctx) {
     smooth: Math.min(0.99, Math.max(0, parseFloat(q.get("smooth") || "0") || 0)),
     keys: q.has("keys") ? q.get("keys").split(",").filter((k) => allMetrics.includes(k)) : userMetrics.slice(0, DEFAULT_CHARTS),
   };
-  const sync = () => ctx.setQuery({ ids, keys: state.keys, x: state.x === "step" ? "" : state.x, smooth: state.smooth || "" });
+  state.single = q.get("single") === "1";
+  // replicate sets among the compared runs: with one of two or more runs, the charts draw
+  // each set as mean ± std (a toggle draws the single runs)
+  const sets = setLabels((await api.replicates({ run: runs.map((r) => r.id) })).sets || []);
+  if (!ctx.alive()) return;
+  sets.forEach((s, i) => { s.color = colorFor(i); });
+  const banded = sets.some((s) => s.n > 1);
+  if (banded) { // a set's runs share its colour
+    const byRun = new Map(sets.flatMap((s) => s.runs.map((id) => [id, s.color])));
+    runs.forEach((r) => { r._color = byRun.get(r.id) || r._color; });
+  }
+  const sync = () => ctx.setQuery({ ids, keys: state.keys, x: state.x === "step" ? "" : state.x, smooth: state.smooth || "", single: state.single ? "1" : "" });
 
   // ---- header: the runs, each with its colour
   const legend = el("div", { class: "run-legend" }, runs.map((r) => {
@@ -61,7 +73,8 @@ export async function renderCompare(main, q, ctx) {
     })));
   const chartGrid = el("div", { class: "chart-grid" });
   const chartsSec = section("Metrics",
-    el("div", { class: "toolbar" }, metricPicker, xSel, el("label", { class: "inline" }, "smoothing ", smoothIn, smoothOut)), chartGrid);
+    el("div", { class: "toolbar" }, metricPicker, xSel, el("label", { class: "inline" }, "smoothing ", smoothIn, smoothOut),
+      banded ? singleRunsToggle(state.single, (v) => { state.single = v; sync(); drawCharts(); }) : null), chartGrid);
   main.append(chartsSec);
 
   const charts = new Map();
@@ -91,7 +104,10 @@ export async function renderCompare(main, q, ctx) {
         const s = cache.get(r.id)?.get(k);
         if (s) series.push({ label: r._label, color: r._color, ...toXY(s, state.x) });
       });
-      const spec = { title: k, xLabel: state.x === "time" ? "time (s)" : "step", series };
+      const xLabel = state.x === "time" ? "time (s)" : "step";
+      const spec = banded
+        ? bandSpec(k, xLabel, sets, (id) => { const s = cache.get(id)?.get(k); return s ? toXY(s, state.x) : null; }, { single: state.single })
+        : { title: k, xLabel, series };
       const c = charts.get(k);
       if (c) { c.smoothing = state.smooth; c.set(spec); } else charts.set(k, new LineChart(chartGrid, spec, { height: 240, smoothing: state.smooth }));
     }
