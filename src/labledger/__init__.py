@@ -36,6 +36,7 @@ from ._exceptions import (
     StrictModeError,
     UsageError,
 )
+from ._media import ConfusionMatrix, Curve, Histogram, Image, Table, Text
 from .tracking._run import Run, active_run, init
 
 if _typing.TYPE_CHECKING:
@@ -49,6 +50,10 @@ __all__ = [
     "AmbiguousRunError",
     "ArtifactNotFoundError",
     "AuthError",
+    "ConfusionMatrix",
+    "Curve",
+    "Histogram",
+    "Image",
     "IntegrityError",
     "InvalidArtifactError",
     "InvalidFilterError",
@@ -68,6 +73,8 @@ __all__ = [
     "StoreUnavailableError",
     "StoreUnwritableError",
     "StrictModeError",
+    "Table",
+    "Text",
     "UsageError",
     "__version__",
     "active_run",

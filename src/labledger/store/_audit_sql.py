@@ -176,6 +176,15 @@ class AuditSqlMixin:
             )
             for u in conn.execute(q3):
                 recs[u[0]].use(u[1])
+            md = s.media
+            q5 = sa.select(
+                md.c.run_id, md.c.key, md.c.step, md.c.seq, md.c.kind, md.c.sha256, md.c.caption
+            ).where(md.c.run_id.in_(present))
+            by_run_media: dict[str, list[Any]] = {}
+            for row5 in conn.execute(q5):
+                by_run_media.setdefault(row5[0], []).append(row5[1:])
+            for rid, rows5 in by_run_media.items():
+                recs[rid].media(rows5)
             for run_id in present:
                 out[run_id] = recs[run_id].fields()
         return out

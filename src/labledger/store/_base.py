@@ -20,6 +20,7 @@ __all__ = [
     "AuditTrail",
     "Batch",
     "History",
+    "MediaItem",
     "MlflowObjects",
     "ReproVerdicts",
     "RunStore",
@@ -32,6 +33,27 @@ TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed", "prune
 
 
 @dataclass
+class MediaItem:
+    """One rich result (image, table, ...) as stored: its place (key, step, ``seq`` among
+    the values logged under that key at that step), kind, encoded bytes and metadata."""
+
+    key: str
+    step: int
+    seq: int
+    kind: str
+    data: bytes
+    meta: dict[str, Any] = field(default_factory=dict)
+    caption: str | None = None
+    ts: float = 0.0
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
 class Batch:
     """One unit of writing: metric points of many keys plus run-level updates.
 
@@ -39,6 +61,8 @@ class Batch:
     retried after a timeout or from the spool is never stored twice.
 
     ``metrics`` maps key -> (steps, values, timestamps), three equal-length sequences.
+    ``media`` holds rich results (:class:`MediaItem`), stored with their bytes in the
+    batch's transaction.
     ``run_update`` holds run fields to set (status, ended_at, config, summary, tags,
     notes, env (merged key by key), exit_code, error, seed, datasets).
     """
@@ -48,9 +72,10 @@ class Batch:
     run_update: dict[str, Any] = field(default_factory=dict)
     heartbeat: float | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    media: list[MediaItem] = field(default_factory=list)
 
     def point_count(self) -> int:
-        return sum(len(s[0]) for s in self.metrics.values())
+        return sum(len(s[0]) for s in self.metrics.values()) + len(self.media)
 
 
 @dataclass

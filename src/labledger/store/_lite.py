@@ -41,7 +41,7 @@ from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, sqlite_path
 
 if TYPE_CHECKING:
-    from ._base import Batch
+    from ._base import Batch, MediaItem
 
 __all__ = ["CHUNK_POINTS", "LiteStore", "NeedsMigration", "dump_schema"]
 
@@ -270,7 +270,7 @@ class LiteStore:
         try:
             with self._tx() as con:
                 cur: tuple[Any, ...] | None = None
-                if batch.metrics or batch.run_update:
+                if batch.metrics or batch.run_update or batch.media:
                     cur = con.execute(
                         "SELECT project, status, author, notes FROM runs WHERE id = ?",
                         (batch.run_id,),
@@ -296,6 +296,8 @@ class LiteStore:
                     summaries.append(_summary(batch.run_id, key, st, va, tt))
                 if summaries:
                     con.executemany(_UPSERT_SUMMARY, summaries)
+                if batch.media:
+                    _write_media(con, batch.run_id, batch.media)
                 self._apply_run_update(
                     con, batch.run_id, batch.run_update, batch.heartbeat, cur, actor
                 )
@@ -412,6 +414,42 @@ class LiteStore:
                 (digest, len(data), zlib.compress(data, 6)),
             )
         return digest
+
+
+def _write_media(con: sqlite3.Connection, run_id: str, media: Sequence[MediaItem]) -> None:
+    """The rules of ``MediaSqlMixin._write_media``: bytes once in ``blobs``, a row each."""
+    import zlib
+
+    blobs: dict[str, tuple[str, int, bytes]] = {}
+    rows = []
+    for m in media:
+        sha = m.sha256
+        if sha not in blobs:
+            blobs[sha] = (sha, len(m.data), zlib.compress(m.data, 1))
+        meta = _dumps(m.meta)
+        rows.append(
+            (
+                run_id,
+                m.key,
+                int(m.step),
+                int(m.seq),
+                m.kind,
+                sha,
+                len(m.data),
+                m.caption,
+                meta,
+                m.ts,
+            )
+        )
+    con.executemany(
+        "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+        list(blobs.values()),
+    )
+    con.executemany(
+        "INSERT INTO media (run_id, key, step, seq, kind, sha256, size, caption, meta, ts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key, step, seq) DO NOTHING",
+        rows,
+    )
 
 
 _INSERT_CHUNK = (
@@ -538,6 +576,11 @@ def record_fields(con: sqlite3.Connection, run_id: str, fmt: int | None = None) 
         "SELECT version_id FROM artifact_uses WHERE run_id = ? ORDER BY version_id", (run_id,)
     ):
         rec.use(u[0])
+    rec.media(
+        con.execute(
+            "SELECT key, step, seq, kind, sha256, caption FROM media WHERE run_id = ?", (run_id,)
+        )
+    )
     return rec.fields()
 
 

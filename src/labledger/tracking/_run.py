@@ -16,7 +16,9 @@ from typing import Any
 
 from .._exceptions import LimitExceededError, RunFinishedError, UsageError
 from .._limits import MAX_STEP as _MAX_STEP
-from .._limits import check_json, check_name, check_notes, check_seed, check_tags
+from .._limits import check_json, check_media, check_name, check_notes, check_seed, check_tags
+from .._media import Media as _Media
+from .._media import Pending as _Pending
 from .._names import new_run_id, new_run_name
 from .._settings import setting
 from .._values import check_key, coerce_metric, normalize_config
@@ -126,6 +128,10 @@ class Run:
         self._buf: collections.deque[tuple[Any, int, Any, float]] = collections.deque()
         self._append = self._buf.append
         self._extend = self._buf.extend
+        # rich results logged so far: per (key, step) (their seq), per step, in all
+        self._media_seq: dict[tuple[str, int], int] = {}
+        self._media_steps: dict[int, int] = {}
+        self._media_total = 0
         self._lock = threading.RLock()
         self._seed: int | None = seed
         self._tags = check_tags(sorted({str(t) for t in (tags or [])}))
@@ -412,7 +418,7 @@ class Run:
                 if k not in known:
                     self._learn_key(k)
                 if type(v) is not float:
-                    v = coerce_metric(k, v)
+                    v = self._media(k, step, v) if isinstance(v, _Media) else coerce_metric(k, v)
                 self._append((k, step, v, t))
         elif known.issuperset(data) and _FLOATS.issuperset(map(type, data.values())):
             # the common case: known keys, plain float values; checks run in C
@@ -424,11 +430,23 @@ class Run:
                 if k not in known:
                     self._learn_key(k)
                 if type(v) is not float:
-                    v = coerce_metric(k, v)
+                    v = self._media(k, step, v) if isinstance(v, _Media) else coerce_metric(k, v)
                 out.append((k, step, v, t))
             self._extend(out)
         if len(self._buf) > _MAX_BUFFER:
             self._backpressure()
+
+    def _media(self, key: str, step: int, value: _Media) -> _Pending:
+        """Check a rich result against the limits and give it its place; the writer
+        thread encodes it (see ``_media.py``)."""
+        at_step = self._media_steps.get(step, 0)
+        check_media(key, value.nbytes(), value.caption, at_step, self._media_total)
+        seq = self._media_seq.get((key, step), 0)
+        self._media_seq[(key, step)] = seq + 1
+        self._media_steps[step] = at_step + 1
+        self._media_total += 1
+        self._writer.media_logged = True
+        return _Pending(value, seq)
 
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):

@@ -1,0 +1,146 @@
+"""Rich results in the SQL store (mixed into :class:`~labledger.store.sql.SqlStore`).
+
+A logged image, table, confusion matrix, curve, histogram or text is one ``media`` row
+(its run, key, step, position, kind, metadata) and its bytes in ``blobs``, written in the
+transaction of the batch that carries it; identical bytes are stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .._values import decode_json, encode_json
+from . import _schema as s
+from ._base import MediaItem
+
+__all__ = ["MediaSqlMixin", "media_row"]
+
+
+def media_row(row: Any) -> dict[str, Any]:
+    """A ``media`` row as the record readers get (``meta`` decoded)."""
+    meta = row["meta"]
+    return {
+        "key": row["key"],
+        "step": int(row["step"]),
+        "seq": int(row["seq"]),
+        "kind": row["kind"],
+        "sha256": row["sha256"],
+        "size": int(row["size"]),
+        "caption": row["caption"],
+        "meta": decode_json(json.loads(meta) if isinstance(meta, str) else meta),
+        "ts": float(row["ts"]),
+    }
+
+
+class MediaSqlMixin:
+    """``media`` / ``media_keys`` for a store with ``_tx``, ``_read`` and ``upsert``."""
+
+    # provided by SqlStore
+    _tx: Callable[[], AbstractContextManager[Connection]]
+    _read: Callable[[], AbstractContextManager[Connection]]
+    upsert: Callable[[sa.Table], Any]
+
+    def _write_media(self, conn: Connection, run_id: str, media: Sequence[MediaItem]) -> None:
+        """Their bytes into ``blobs`` (identical bytes once) and one ``media`` row each (a
+        row already there, from a replayed batch, is kept)."""
+        blobs: dict[str, dict[str, Any]] = {}
+        rows = []
+        for m in media:
+            sha = m.sha256
+            if sha not in blobs:
+                blobs[sha] = {"sha256": sha, "size": len(m.data), "data": zlib.compress(m.data, 1)}
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "key": m.key,
+                    "step": int(m.step),
+                    "seq": int(m.seq),
+                    "kind": m.kind,
+                    "sha256": sha,
+                    "size": len(m.data),
+                    "caption": m.caption,
+                    "meta": encode_json(m.meta),
+                    "ts": float(m.ts),
+                }
+            )
+        conn.execute(
+            self.upsert(s.blobs).on_conflict_do_nothing(index_elements=["sha256"]),
+            list(blobs.values()),
+        )
+        conn.execute(
+            self.upsert(s.media).on_conflict_do_nothing(
+                index_elements=["run_id", "key", "step", "seq"]
+            ),
+            rows,
+        )
+
+    def media(
+        self,
+        run_id: str,
+        key: str | None = None,
+        *,
+        step: int | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A run's rich results (ordered by key, step, seq), of one ``key`` and ``step``
+        when given; ``offset``/``limit`` page through them."""
+        m = s.media
+        q = sa.select(m).where(m.c.run_id == run_id)
+        if key is not None:
+            q = q.where(m.c.key == key)
+        if step is not None:
+            q = q.where(m.c.step == int(step))
+        q = q.order_by(m.c.key, m.c.step, m.c.seq).offset(max(0, int(offset)))
+        if limit is not None:
+            q = q.limit(max(0, int(limit)))
+        with self._read() as conn:
+            return [media_row(r) for r in conn.execute(q).mappings()]
+
+    def media_keys(self, run_id: str) -> list[dict[str, Any]]:
+        """One entry per key of a run's rich results: ``key``, ``kind``, ``count``,
+        ``steps`` (distinct), ``first_step``, ``last_step``."""
+        m = s.media
+        q = (
+            sa.select(
+                m.c.key,
+                sa.func.min(m.c.kind),
+                sa.func.count(),
+                sa.func.count(sa.distinct(m.c.step)),
+                sa.func.min(m.c.step),
+                sa.func.max(m.c.step),
+            )
+            .where(m.c.run_id == run_id)
+            .group_by(m.c.key)
+            .order_by(m.c.key)
+        )
+        with self._read() as conn:
+            return [
+                {
+                    "key": k,
+                    "kind": kind,
+                    "count": int(n),
+                    "steps": int(ns),
+                    "first_step": int(lo),
+                    "last_step": int(hi),
+                }
+                for k, kind, n, ns, lo, hi in conn.execute(q)
+            ]
+
+    def media_steps(self, run_id: str, key: str) -> list[int]:
+        """The distinct steps at which ``key`` was logged, in order."""
+        m = s.media
+        q = (
+            sa.select(sa.distinct(m.c.step))
+            .where(m.c.run_id == run_id, m.c.key == key)
+            .order_by(m.c.step)
+        )
+        with self._read() as conn:
+            return [int(r[0]) for r in conn.execute(q)]
