@@ -88,8 +88,8 @@ class Pending:
 
 
 class Image(Media):
-    """An image: a numpy array (H×W grey, H×W×3 RGB, H×W×4 RGBA; floats in [0, 1] or
-    integers in [0, 255]), a torch tensor (C×H×W too), a PIL image, or a file path
+    """An image: a numpy array (HxW grey, HxWx3 RGB, HxWx4 RGBA; floats in [0, 1] or
+    integers in [0, 255]), a torch tensor (CxHxW too), a PIL image, or a file path
     (PNG, JPEG, GIF or WebP bytes kept as they are). Stored as PNG."""
 
     kind = "image"
@@ -110,12 +110,12 @@ class Image(Media):
         else:
             arr = _array(data)
             if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
-                arr = arr.transpose(1, 2, 0)  # C×H×W (torch) -> H×W×C
+                arr = arr.transpose(1, 2, 0)  # CxHxW (torch) -> HxWxC
             if arr.ndim == 3 and arr.shape[2] == 1:
                 arr = arr[:, :, 0]
             if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
                 raise UsageError(
-                    f"Image takes H×W, H×W×3 or H×W×4 data, got shape {tuple(arr.shape)}"
+                    f"Image takes HxW, HxWx3 or HxWx4 data, got shape {tuple(arr.shape)}"
                 )
             if arr.size == 0:
                 raise UsageError("Image data is empty")
@@ -258,12 +258,14 @@ class ConfusionMatrix(Media):
     def encode(self) -> tuple[bytes, dict[str, Any]]:
         import numpy as np
 
+        labels: list[Any]
         if self._matrix is not None:
             m = self._matrix.astype(np.int64)
             labels = self.labels or [str(i) for i in range(m.shape[0])]
         else:
-            labels = self.labels
-            if labels is None:
+            if self.labels is not None:
+                labels = self.labels
+            else:
                 labels = sorted(set(self._true.tolist()) | set(self._pred.tolist()), key=str)
             index = {v: i for i, v in enumerate(labels)}
             m = np.zeros((len(labels), len(labels)), dtype=np.int64)
@@ -369,7 +371,10 @@ class Histogram(Media):
 
         v = self._values.astype(float)
         finite = v[np.isfinite(v)]
-        counts, edges = np.histogram(finite, bins=self.bins) if len(finite) else ([], [])
+        counts: Any = []
+        edges: Any = []
+        if len(finite):
+            counts, edges = np.histogram(finite, bins=self.bins)
         meta: dict[str, Any] = {
             "bins": self.bins,
             "count": len(finite),
