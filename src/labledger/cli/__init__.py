@@ -57,6 +57,7 @@ _COMMANDS: dict[str, str] = {
     "import": "imports:import_group",
     "importance": "query:importance",
     "ls": "runs:ls",
+    "media": "media:media",
     "repro": "repro:repro",
     "server": "server:server",
     "show": "runs:show",

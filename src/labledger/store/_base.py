@@ -150,6 +150,29 @@ class RunStore(Protocol):
 
     def projects(self) -> list[dict[str, Any]]: ...
 
+    def media(
+        self,
+        run_id: str,
+        key: str | None = None,
+        *,
+        step: int | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A run's rich results (key, step, seq, kind, sha256, size, caption, meta, ts),
+        ordered by key, step, seq; of one ``key`` / ``step`` when given; paged."""
+        ...
+
+    def media_keys(self, run_id: str) -> list[dict[str, Any]]:
+        """Per key of a run's rich results: key, kind, count, steps, first/last step."""
+        ...
+
+    def media_steps(self, run_id: str, key: str) -> list[int]: ...
+
+    def media_blob(self, run_id: str, sha256: str) -> bytes:
+        """The bytes of one of the run's rich results."""
+        ...
+
     def put_blob(self, data: bytes) -> str:
         """Store small content-addressed bytes (patches, snapshots); return the sha256."""
         ...

@@ -46,6 +46,7 @@ class MediaSqlMixin:
     _tx: Callable[[], AbstractContextManager[Connection]]
     _read: Callable[[], AbstractContextManager[Connection]]
     upsert: Callable[[sa.Table], Any]
+    get_blob: Callable[[str], bytes]
 
     def _write_media(self, conn: Connection, run_id: str, media: Sequence[MediaItem]) -> None:
         """Their bytes into ``blobs`` (identical bytes once) and one ``media`` row each (a
@@ -144,3 +145,15 @@ class MediaSqlMixin:
         )
         with self._read() as conn:
             return [int(r[0]) for r in conn.execute(q)]
+
+    def media_blob(self, run_id: str, sha256: str) -> bytes:
+        """The bytes of one of the run's rich results (NotFoundError when the run has no
+        rich result with these bytes: a reader of one run reads only its own)."""
+        from .._exceptions import NotFoundError
+
+        m = s.media
+        q = sa.select(m.c.sha256).where(m.c.run_id == run_id, m.c.sha256 == sha256).limit(1)
+        with self._read() as conn:
+            if conn.execute(q).first() is None:
+                raise NotFoundError(f"run {run_id[:8]} has no rich result {sha256[:16]}…")
+        return self.get_blob(sha256)
