@@ -208,7 +208,7 @@ class Table(Media):
                 raise UsageError(f"Table: a row has {len(r)} values for {len(cols)} columns")
         self.columns = cols
         self.rows = body
-        self._size = len(_json([cols, body]))
+        self._size = len(json.dumps([cols, body], separators=(",", ":"), default=_plain))
 
     def nbytes(self) -> int:
         return self._size
