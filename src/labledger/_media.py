@@ -18,7 +18,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ._exceptions import UsageError
+from ._exceptions import MissingDependencyError, UsageError
 
 __all__ = [
     "KINDS",
@@ -51,6 +51,19 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+_PIL: list[bool] = []
+
+
+def _need_pillow() -> None:
+    """Pillow encodes images: say so at the call site, not later on the writer thread."""
+    if not _PIL:
+        import importlib.util
+
+        _PIL.append(importlib.util.find_spec("PIL") is not None)
+    if not _PIL[0]:
+        raise MissingDependencyError("pillow", "media")
 
 
 def _finite(values: Any) -> list[Any]:
@@ -108,6 +121,7 @@ class Image(Media):
         elif type(data).__module__.startswith("PIL."):
             self._pil = data.copy()
         else:
+            _need_pillow()
             arr = _array(data)
             if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
                 arr = arr.transpose(1, 2, 0)  # CxHxW (torch) -> HxWxC
