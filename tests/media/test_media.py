@@ -239,3 +239,14 @@ def test_cli_media_ls_get_and_show(store_uri: str, tmp_path: Path) -> None:
     )
     assert isinstance(missing.exception, labledger.NotFoundError)
     assert "no rich result 'nope'" in str(missing.exception)
+
+
+def test_export_carries_references_to_rich_results(store_uri: str, tmp_path: Path) -> None:
+    run_id = _log_everything(store_uri)
+    with labledger.Ledger(store_uri) as ledger:
+        path = ledger.export(tmp_path / "runs.json", "json")
+        last = ledger.media(run_id, "val/samples", step=2)[0]["sha256"]
+    rows = json.loads(Path(path).read_text())
+    row = next(r for r in rows if r["id"] == run_id)
+    assert row["media.val/samples"] == f"sha256:{last}"
+    assert row["media.cm"].startswith("sha256:") and row["summary.loss"] == pytest.approx(1 / 3)

@@ -132,11 +132,36 @@ def sql_export_rows(
     if filter or project is not None or limit is not None:
         mq = mq.where(ms.c.run_id.in_(sa.select(q.subquery().c.id)))
     now = time.time()
+    # rich results: per run and key, a reference to the value logged last (its sha256;
+    # `labledger media get RUN KEY` fetches every step)
+    md = s.media
+    last_step = (
+        sa.select(md.c.run_id, md.c.key, sa.func.max(md.c.step).label("step"))
+        .group_by(md.c.run_id, md.c.key)
+        .subquery()
+    )
+    mdq = (
+        sa.select(md.c.run_id, md.c.key, md.c.seq, md.c.sha256)
+        .join(
+            last_step,
+            sa.and_(
+                md.c.run_id == last_step.c.run_id,
+                md.c.key == last_step.c.key,
+                md.c.step == last_step.c.step,
+            ),
+        )
+        .order_by(md.c.run_id, md.c.key, md.c.seq)
+    )
+    if filter or project is not None or limit is not None:
+        mdq = mdq.where(md.c.run_id.in_(sa.select(q.subquery().c.id)))
     with engine.connect() as conn:
         runs = conn.execute(q).all()
         metrics: dict[str, dict[str, Any]] = {}
         for run_id, key, last, last_nan in conn.execute(mq):
             metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
+        media: dict[str, dict[str, str]] = {}
+        for run_id, key, _seq, sha in conn.execute(mdq):
+            media.setdefault(run_id, {})[key] = f"sha256:{sha}"
     rows = []
     sealed_runs: list[dict[str, Any]] = []
     total = len(runs)
@@ -173,6 +198,7 @@ def sql_export_rows(
         summ = dict(sorted((metrics.get(rid) or {}).items()))
         summ.update(decode_json(s.load_json(summary) or {}))
         row.update({f"summary.{k}": v for k, v in summ.items()})
+        row.update({f"media.{k}": v for k, v in sorted((media.get(rid) or {}).items())})
         rows.append(row)
         sealed_runs.append({"id": rid, "status": status, "summary": summ})
         if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
