@@ -7,6 +7,8 @@
 Records ``get_params()`` as config, ``fit_time_s`` and the training score (and, given
 ``X_test``/``y_test``, the test score) in the summary, the best params and score of a
 search (``GridSearchCV``), and the fitted estimator, pickled, as artifact ``model``.
+A classifier given ``X_test``/``y_test`` also logs ``test/confusion_matrix`` and, for two
+classes, ``test/pr_curve`` and ``test/roc_curve`` (rich results, docs/results.md).
 ``log_estimator`` does the same for an estimator fitted already.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 import labledger
 
 from ._common import RunSource, guarded, json_config, temp_dir
+from ._evaluation import log_predictions
 
 __all__ = ["fit", "log_estimator"]
 
@@ -84,6 +87,8 @@ def _record(
             _score(run, "training_score", est, X, y)
         if X_test is not None:
             _score(run, "test_score", est, X_test, y_test)
+    if X_test is not None and y_test is not None and hasattr(est, "classes_"):
+        _evaluate(run, est, X_test, y_test)
     if hasattr(est, "best_params_"):
         run.config.update({"best_params": json_config(est.best_params_)})
         run.summary["best_cv_score"] = float(est.best_score_)
@@ -92,6 +97,30 @@ def _record(
         with open(path, "wb") as f:
             pickle.dump(est, f, protocol=pickle.HIGHEST_PROTOCOL)
         run.log_model(path, name="model")
+
+
+def _evaluate(run: labledger.Run, est: Any, X: Any, y: Any) -> None:
+    """A classifier's confusion matrix on the evaluation data it is given; PR and ROC
+    curves from the positive class's probability (or decision value) for two classes."""
+    import numpy as np
+
+    classes = list(est.classes_)
+    log_predictions(y, est.predict(X), labels=classes, prefix="test", run=run)
+    if len(classes) != 2:
+        return
+    if hasattr(est, "predict_proba"):
+        scores = est.predict_proba(X)[:, 1]
+    elif hasattr(est, "decision_function"):
+        scores = est.decision_function(X)
+    else:
+        return
+    positive = np.asarray(y) == classes[1]
+    run.log(
+        {
+            "test/pr_curve": labledger.Curve.pr(positive, scores),
+            "test/roc_curve": labledger.Curve.roc(positive, scores),
+        }
+    )
 
 
 def _score(run: labledger.Run, key: str, est: Any, X: Any, y: Any) -> None:
