@@ -388,6 +388,10 @@ class Run:
     ) -> None:
         """Record metric values at ``step`` (auto-incremented when omitted).
 
+        Besides numbers, ``data`` may hold rich results (``labledger.Image``, ``Table``,
+        ``ConfusionMatrix``, ``Curve``, ``Histogram``, ``Text``): their limits are checked
+        here (:class:`LimitExceededError`), their encoding happens on the writer thread.
+
         ``timestamp`` (seconds since the epoch, default now) is the wall time recorded
         with the points: importers and replayed logs pass the original time.
         Only appends to an in-memory buffer. Raises ``TypeError`` for a non-numeric
