@@ -250,3 +250,45 @@ def test_export_carries_references_to_rich_results(store_uri: str, tmp_path: Pat
     row = next(r for r in rows if r["id"] == run_id)
     assert row["media.val/samples"] == f"sha256:{last}"
     assert row["media.cm"].startswith("sha256:") and row["summary.loss"] == pytest.approx(1 / 3)
+
+
+def test_rich_results_survive_a_broken_store_through_the_spill(
+    store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import warnings
+
+    import sqlalchemy as sa
+
+    from labledger.store.sql import SqlStore
+
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("LABLEDGER_SPOOL_DIR", str(spool))
+    run = labledger.init("p", store=store_uri, capture=False)
+    run.log({"note": labledger.Text("before")}, step=0)
+    assert run.flush(30)
+    admin = SqlStore(store_uri)
+    with admin._tx() as conn:
+        conn.execute(sa.text("ALTER TABLE media RENAME TO media_away"))
+    run.log({"note": labledger.Text("while broken"), "x": 1.0}, step=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.finish(timeout=1.0)
+    assert any("were saved to" in str(w.message) for w in caught)
+    with admin._tx() as conn:
+        conn.execute(sa.text("ALTER TABLE media_away RENAME TO media"))
+    admin.close()
+    root = Path(__file__).resolve().parents[2]
+    synced = subprocess.run(
+        [sys.executable, "-m", "labledger.cli", "sync", "--spool-dir", str(spool)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root / "src"), "HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    with labledger.Ledger(store_uri) as ledger:
+        texts = [ledger.media_bytes(run.id, m).decode() for m in ledger.media(run.id, "note")]
+        assert texts == ["before", "while broken"]
+        assert ledger.get(run.id)["status"] == "finished"
