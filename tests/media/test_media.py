@@ -292,3 +292,5 @@ def test_rich_results_survive_a_broken_store_through_the_spill(
         texts = [ledger.media_bytes(run.id, m).decode() for m in ledger.media(run.id, "note")]
         assert texts == ["before", "while broken"]
         assert ledger.get(run.id)["status"] == "finished"
+        verdict = ledger.store.audit_verify()
+        assert verdict["ok"], verdict["problems"]

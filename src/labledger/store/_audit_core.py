@@ -310,8 +310,8 @@ def transition_problems(
     record that such an entry may not change, against the run's previous entry ``prev``.
 
     ``edit``: the fields named by the edit events it records (``edited``: their run columns)
-    and ``edits``. ``late``: points logged before the end (``series.``, ``metric.``,
-    ``points.``) and new artifact versions (added, never changed). ``delete``: artifact
+    and ``edits``. ``late``: points and rich results logged before the end (``series.``,
+    ``metric.``, ``points.``, ``media``) and new artifact versions (added, never changed). ``delete``: artifact
     versions removed (never changed or added). A run recorded already ended (``imported``)
     takes any ``late`` change. ``seal`` and ``import`` only begin a run's history.
     """
@@ -333,7 +333,8 @@ def transition_problems(
         if kind == "edit":
             ok = field == "edits" or _column(field) in (edited & EDITABLE_COLUMNS)
         elif kind == "late":
-            ok = imported or (art and old is None) or field == "artifacts"
+            # rich results logged before the end, replayed late like points (spill, sync)
+            ok = imported or (art and old is None) or field in ("artifacts", "media")
             if field.startswith(_LATE) and not ok:
                 # a metric's summary moves only with new points of its series
                 key = field.split(".", 1)[1]
