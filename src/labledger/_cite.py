@@ -96,7 +96,8 @@ def cite(run: Any, metric: str | None = None, *, store: Any = None, amended: boo
         summary = apply_amended(summary, changed)
     if metric is not None:
         if metric not in summary:
-            have = ", ".join(sorted(summary)) or "none"
+            # the user's metrics first, the machine's system/* after them
+            have = ", ".join(sorted(summary, key=lambda k: (k.startswith("system/"), k))) or "none"
             hint = (
                 " (it was added by an amendment after the run ended: --amended cites it)"
                 if metric in changed

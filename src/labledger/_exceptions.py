@@ -19,7 +19,9 @@
      │    ├── StoreUnwritableError   the store location cannot be created or written
      │    ├── NotAStoreError         the file exists but is not a labledger store
      │    ├── SchemaTooNewError      the store was written by a newer labledger
-     │    └── StoreUnavailableError  a remote store cannot be reached
+     │    ├── StoreUnavailableError  a remote store cannot be reached (transient: retried, outbox)
+     │    └── StoreConfigError       the store is configured wrongly (a missing database, a refused
+     │                               login): permanent, never retried; the message names the fix
      ├── IntegrityError             stored content does not match its recorded hash
      ├── AuthError                  missing/invalid token (401) or missing permission (403)
      ├── PolicyViolationError       a run created finished without what its project's policy requires
@@ -58,12 +60,14 @@ __all__ = [
     "RunIdTakenError",
     "RunNotFoundError",
     "SchemaTooNewError",
+    "StoreConfigError",
     "StoreError",
     "StoreUnavailableError",
     "StoreUnwritableError",
     "StrictModeError",
     "UsageError",
     "VerdictRefusedError",
+    "configuration_error",
     "error_from_wire",
     "error_to_wire",
 ]
@@ -262,6 +266,16 @@ class StoreUnavailableError(StoreError):
         super().__init__(f"store {location} is unavailable: {reason}")
 
 
+class StoreConfigError(StoreError):
+    """The store answered, and refused how it is addressed: retrying cannot help."""
+
+    def __init__(self, location: str, reason: str, fix: str) -> None:
+        self.location = location
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"the store {location} cannot be used as configured: {reason}; {fix}")
+
+
 class IntegrityError(LabledgerError):
     """``reason`` (optional) says how, when it is more than two digests that differ (an
     artifact's files that no longer match the run's sealed record)."""
@@ -382,3 +396,51 @@ def error_from_wire(data: Any) -> LabledgerError | None:
         return cls(**fields)
     except TypeError:
         return None
+
+
+# What a PostgreSQL server answers when the URI, not the network, is wrong: SQLSTATE (when
+# the driver has it) or the text of the server's FATAL message, and the fix to name.
+_PG_CONFIG_FAULTS = (
+    ("3D000", 'database "', "does not exist", "create the database or correct LABLEDGER_URI"),
+    (
+        "28P01",
+        "password authentication failed",
+        "",
+        "correct the user and password in LABLEDGER_URI",
+    ),
+    ("28000", 'role "', "does not exist", "correct the user in LABLEDGER_URI"),
+    (
+        "28000",
+        "no pg_hba.conf entry",
+        "",
+        "allow this client in pg_hba.conf or correct LABLEDGER_URI",
+    ),
+)
+
+
+def configuration_error(exc: BaseException, location: str = "") -> LabledgerError | None:
+    """The error to report when ``exc`` says the store is configured wrongly, else None.
+
+    Configuration faults are permanent: a refused token (HTTP 401, or 403 other than
+    ``not_owner``), a PostgreSQL database that does not exist, a refused login. The
+    writer stops tracking at once on them (no retry, no outbox); everything else that
+    keeps a store from answering (refused connections, timeouts, 5xx, locks) is transient.
+    Looks through ``__cause__``/``__context__`` and SQLAlchemy's ``.orig``."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 8:
+        seen += 1
+        if isinstance(cur, StoreConfigError):
+            return cur
+        if isinstance(cur, AuthError) and cur.code != "not_owner" and cur.status_code in (401, 403):
+            return cur
+        text = str(cur)
+        sqlstate = getattr(cur, "sqlstate", None)
+        for state, start, end, fix in _PG_CONFIG_FAULTS:
+            if sqlstate == state or (start in text and end in text):
+                line = next((ln for ln in text.splitlines() if start in ln), text)
+                reason = line.split("FATAL:", 1)[-1].strip() or text[:200]
+                where = location or str(getattr(exc, "location", "") or "PostgreSQL")
+                return StoreConfigError(where, reason, fix)
+        cur = getattr(cur, "orig", None) or cur.__cause__ or cur.__context__
+    return None

@@ -173,6 +173,7 @@ class Ledger:
         project: str | None = None,
         amended: bool = False,
         include_repro: bool = False,
+        include_pruned: bool = False,
     ) -> list[dict[str, Any]]:
         """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime.
 
@@ -180,7 +181,9 @@ class Ledger:
         (``{sealed, value, by, at, reason}``) or None. ``amended=True`` ranks by the amended
         values (``value`` is then the amended one). Reproductions (``job_type = "repro"``)
         do not rank unless ``include_repro``: a reproduction ties with its original and
-        would take a second place of the board."""
+        would take a second place of the board. Pruned runs (an Optuna trial stopped early
+        keeps its last intermediate value) do not rank unless ``include_pruned=True`` or the
+        filter names ``status`` itself."""
         import math
 
         from ._exceptions import UsageError
@@ -188,9 +191,14 @@ class Ledger:
 
         if mode not in ("max", "min"):
             raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
-        flt = _scope(_with_metric(filter, metric), include_repro)
+        flt = _with_metric(filter, metric)
+        if not include_pruned and not _names_status(flt):
+            from .query import And, parse
+
+            flt = And((flt, parse('status != "pruned"')))
+        scoped = _scope(flt, include_repro)
         order = ("-" if mode == "max" else "") + _metric_field(metric)
-        runs = self.runs(project=project, filter=flt, order_by=order, limit=top, amended=amended)
+        runs = self.runs(project=project, filter=scoped, order_by=order, limit=top, amended=amended)
         ranked = [
             r
             for r in runs
@@ -209,11 +217,17 @@ class Ledger:
         return diff_runs(a, b, show_all=show_all, blobs=self.store.get_blob)
 
     def compare(self, *run_refs: str) -> dict[str, Any]:
-        """Several runs as one table (one row per key), differing keys first."""
+        """Several runs as one table (one row per key, each with its ``group``: provenance,
+        config, summary, run, env, system), differing keys first, ``system/*`` last."""
         from .analysis import compare_runs
+        from .repro._display import repro_fields
 
         self._reap_stale()  # once, not once per run read
-        return compare_runs([self.store.get_run(ref) for ref in run_refs])
+        runs = [dict(self.store.get_run(ref)) for ref in run_refs]
+        verdicts = repro_fields(self.store, [r["id"] for r in runs])
+        for r in runs:
+            r["repro"] = verdicts.get(r["id"])
+        return compare_runs(runs)
 
     def importance(
         self,
@@ -327,6 +341,17 @@ def _metric_field(metric: str) -> str:
     if not metric or "`" in metric or '"' in metric or "\\" in metric:
         raise UsageError(f"invalid metric name {metric!r}")
     return f"summary.`{metric}`"
+
+
+def _names_status(node: Any) -> bool:
+    """Whether a filter tree compares the run's ``status`` anywhere."""
+    field = getattr(node, "field", None)
+    if field is not None and getattr(field, "kind", None) == "status":
+        return True
+    for child in (*getattr(node, "items", ()), getattr(node, "item", None)):
+        if child is not None and _names_status(child):
+            return True
+    return False
 
 
 def _with_metric(filter: str | None, metric: str) -> Node:

@@ -134,7 +134,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
         (
             "LABLEDGER_SPOOL_DIR",
             None,
-            "Client spool root. Default: $XDG_CACHE_HOME/labledger/spool, else ~/.cache/labledger/spool.",
+            "Outbox root (the client spool; what a store did not take yet). "
+            "Default: $XDG_CACHE_HOME/labledger/spool, else ~/.cache/labledger/spool.",
         ),
         # set by labledger for its own child processes
         (

@@ -99,7 +99,8 @@ def test_embedded_author_is_the_git_email_and_is_filterable(
     assert show(any_store_uri, b)["author"] == getpass.getuser()
     listed = cli(any_store_uri, "ls", "--json", "-f", 'author = "alice@lab.example"')
     assert [r["id"] for r in json.loads(listed.stdout)] == [a]
-    assert "alice@lab.example" in cli(any_store_uri, "ls").stdout.replace("\n", "")
+    table = cli(any_store_uri, "ls").stdout
+    assert "│ alice " in table and "alice@" not in table  # the short author (issue #26)
     best = json.loads(cli(any_store_uri, "best", "--metric", "acc", "--json").stdout)
     assert {r["author"] for r in best} == {"alice@lab.example", getpass.getuser()}
     diff = json.loads(cli(any_store_uri, "diff", a, b, "--json").stdout)

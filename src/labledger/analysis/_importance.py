@@ -149,6 +149,11 @@ def importance(
         order = rng.permutation(len(y))
         n_test = min(1500, max(len(y) // 4, 2))
         test, train = order[:n_test], order[n_test:] if len(y) - n_test >= MIN_RUNS else order
+        if len(y) < SMALL_SAMPLE:
+            # a held-out quarter of a few runs is two or three points: every shuffle scores
+            # about the same and the importances come out as 1 and 0. Measure on all runs
+            # (the warning about small samples still says they are rough).
+            test = train = order
         say(f"fitting a random forest on {len(train)} runs")
         model = RandomForestRegressor(
             n_estimators=n_estimators,
@@ -161,7 +166,12 @@ def importance(
         model.fit(X[train], y[train])
         say("measuring permutation importance")
         perm = permutation_importance(
-            model, X[test], y[test], n_repeats=4, random_state=random_state, n_jobs=1
+            model,
+            X[test],
+            y[test],
+            n_repeats=4 if len(y) >= SMALL_SAMPLE else 16,
+            random_state=random_state,
+            n_jobs=1,
         )
         scores = np.clip(perm.importances_mean, 0, None)
         total = float(scores.sum())

@@ -16,14 +16,13 @@ import logging
 import queue
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, StoreUnavailableError, UsageError
 from .._settings import setting
-from .._values import fmt_size
+from .._values import fmt_size, warn
 from ._blobstore import Fingerprint, LocalBlobStore
 
 if TYPE_CHECKING:
@@ -351,7 +350,7 @@ class Uploader(threading.Thread):
             return
         self._warned = True
         try:
-            warnings.warn(text, RuntimeWarning, stacklevel=1)
+            warn(text)
         except Exception:  # warnings turned into errors must not kill the thread
             log.warning(text)
 
@@ -376,19 +375,15 @@ class Uploader(threading.Thread):
                 pending = list(self.pending)
             names = ", ".join(f"{r.name} ({fmt_size(r.size)})" for r in pending[:10])
             more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
-            warnings.warn(
+            warn(
                 f"labledger: run {self.run_obj.id[:8]} finished but {len(pending)} artifact upload(s) are "
                 f"still pending after {limit:.0f}s: {names}{more}. They are not registered yet and are lost "
-                "if this process exits now (raise LABLEDGER_ARTIFACT_TIMEOUT to wait longer)",
-                RuntimeWarning,
-                stacklevel=3,
+                "if this process exits now (raise LABLEDGER_ARTIFACT_TIMEOUT to wait longer)"
             )
         with self._lock:
             failed, self.failed = list(self.failed), []
         if failed:
             names = ", ".join(f"{r.name} ({type(r.error).__name__}: {r.error})" for r in failed[:5])
-            warnings.warn(
-                f"labledger: run {self.run_obj.id[:8]}: {len(failed)} artifact(s) were NOT stored: {names}",
-                RuntimeWarning,
-                stacklevel=3,
+            warn(
+                f"labledger: run {self.run_obj.id[:8]}: {len(failed)} artifact(s) were NOT stored: {names}"
             )

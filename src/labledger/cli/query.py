@@ -59,6 +59,11 @@ def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar)
     is_flag=True,
     help="Rank by values amended after the runs ended (default: the sealed values, as logged).",
 )
+@click.option(
+    "--include-pruned",
+    is_flag=True,
+    help="Rank pruned runs too (an Optuna trial stopped early); a --filter on status also does.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
 @click.option(
     "--include-repro",
@@ -73,6 +78,7 @@ def best(
     top: int,
     project: str | None,
     amended: bool,
+    include_pruned: bool,
     as_json: bool,
     include_repro: bool,
     store: str | None,
@@ -91,6 +97,7 @@ def best(
             project=project,
             amended=amended,
             include_repro=include_repro,
+            include_pruned=include_pruned,
         )
         if not rows:
             _check_metric_exists(ledger, metric, project)
@@ -101,56 +108,74 @@ def best(
     if not rows:
         c.print(f"no runs with a numeric {metric!r}", markup=False)
         return
-    from rich.table import Table
+    from ._layout import constant_line, short_author, split_config
+    from ._output import fit_table
 
-    from .._values import flatten
-
-    t = Table(
-        title=f"best by {metric} ({'max' if mode == 'max' else 'min'})",
-        title_justify="left",
-        header_style="bold",
-    )
-    widest = max(
-        (len(f"{k}={fmt_value(v)}") for r in rows for k, v in flatten(r["config"]).items()),
-        default=6,
-    )
-    for col in (
+    varying, constant = split_config(rows)
+    digests = {_data_cell(r) for r in rows}
+    if len(rows) > 1 and len(digests) == 1:
+        constant = {**constant, "data": digests.pop()}
+    else:
+        digests.clear()
+    headers = [
         "#",
-        "run",
-        "author",
-        metric,
-        "config",
+        "id",
+        "name",
+        f"★ {metric}",
+        *varying,
         "commit",
         "patch",
         "seed",
-        "data",
+        *([] if constant.get("data") else ["data"]),
         "runtime",
-    ):
-        # values never break mid-value: the config gets one line per key instead
-        if col == "config":
-            t.add_column(col, overflow="fold", min_width=min(widest, 40))
-        elif col == "author":  # an email can be long: the full one is in --json and show
-            t.add_column(col, no_wrap=True, overflow="ellipsis", max_width=24)
-        else:
-            t.add_column(col, no_wrap=True, overflow="ellipsis")
+        "author",
+    ]
+    from .._values import flatten
+
+    cells = []
     for r in rows:
-        cfg = "\n".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
-        commit = (r["git_commit"] or "-")[:10] + (" (dirty)" if r["git_dirty"] else "")
-        patch = (r["patch_sha256"] or "")[:10] if r["patch_captured"] else "-"
-        data = "\n".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
-        t.add_row(
-            str(r["rank"]),
-            f"{r['id'][:8]}\n{r['name']}",
-            r.get("author") or "",
-            fmt_value(r["value"]) + _amended_cell(r.get("amended"), amended),
-            cfg,
-            commit,
-            patch,
-            "-" if r["seed"] is None else str(r["seed"]),
-            data,
-            fmt_duration(r["runtime_s"]),
+        flat = flatten(r["config"])
+        commit = (r["git_commit"] or "")[:8]
+        commit = (
+            f"{commit}+dirty"
+            if commit and r["git_dirty"]
+            else commit or ("dirty" if r["git_dirty"] else "-")
         )
-    c.print(t)
+        patch = (r["patch_sha256"] or "")[:8] if r["patch_captured"] else "-"
+        cells.append(
+            [
+                str(r["rank"]),
+                r["id"][:8],
+                _escape(r["name"]),
+                fmt_value(r["value"]) + _amended_cell(r.get("amended"), amended),
+                *(_escape(fmt_value(flat[k])) if k in flat else "" for k in varying),
+                commit,
+                patch,
+                "-" if r["seed"] is None else str(r["seed"]),
+                *([] if constant.get("data") else [_data_cell(r)]),
+                fmt_duration(r["runtime_s"]),
+                _escape(short_author(r.get("author"))),
+            ]
+        )
+    table, dropped = fit_table(
+        headers,
+        cells,
+        c.width,
+        shrinkable={"name": 8, "author": 6, "data": 12, **dict.fromkeys(varying, 6)},
+        droppable=["author", "runtime", "data", "patch", *reversed(varying)],
+    )
+    click.echo(f"best by {metric} ({'max' if mode == 'max' else 'min'}), {len(rows)} runs")
+    if constant:
+        click.echo(constant_line(constant, c.width))
+    c.print(table)
+    if dropped:
+        import textwrap
+
+        note = (
+            f"{len(dropped)} column(s) left out to fit {c.width} columns: "
+            f"{', '.join(dropped)} (widen the terminal or use --json)"
+        )
+        click.echo(textwrap.fill(note, c.width, break_long_words=False))
     if any(r.get("amended") for r in rows):
         click.echo(
             f"amended: {metric} was changed after the run ended (labledger edit); "
@@ -167,30 +192,34 @@ def _amended_cell(a: Any, amended_view: bool) -> str:
     if not a:
         return ""
     if amended_view:
-        return f"\n(amended; sealed {fmt_value(a.get('sealed'))})"
+        return f" (amended; sealed {fmt_value(a.get('sealed'))})"
     new = "removed" if a.get("value") is None else fmt_value(a.get("value"))
-    return f"\n(amended: {new})"
+    return f" (amended: {new})"
+
+
+def _data_cell(r: dict[str, Any]) -> str:
+    return ", ".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _check_metric_exists(ledger: Any, metric: str, project: str | None) -> None:
     """A metric no run has is a typo, not an empty leaderboard: exit 1 with the closest names."""
-    import difflib
-
     keys: set[str] = set()
     for r in ledger.runs(project=project, limit=2000):
         keys.update(r["summary"])
     if metric in keys:
         return
     from .._exceptions import UsageError
+    from ._layout import did_you_mean
 
-    def norm(k: str) -> str:
-        return k.lower().replace("/", "_").replace(".", "_").replace("-", "_")
-
-    close = [k for k in sorted(keys) if norm(k) == norm(metric)]
-    close += [k for k in difflib.get_close_matches(metric, sorted(keys), n=3) if k not in close]
     where = f" of project {project!r}" if project else ""
-    hint = f"; did you mean {' or '.join(close[:3])}?" if close else ""
-    if not close and keys:
+    hint = did_you_mean(metric, keys)
+    if not hint and keys:
         user = sorted(k for k in keys if not k.startswith("system/"))[:8]
         hint = f" (metrics: {', '.join(user)})" if user else ""
     raise UsageError(f"no run{where} has a summary metric {metric!r}{hint}")
@@ -200,9 +229,14 @@ def _check_metric_exists(ledger: Any, metric: str, project: str | None) -> None:
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
 @click.option("--all", "show_all", is_flag=True, help="Show every key, not only differences.")
+@click.option(
+    "--system", "show_system", is_flag=True, help="Unfold the system/* metrics (CPU, memory, ...)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
 @store_option
-def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | None) -> None:
+def diff(
+    run_a: str, run_b: str, show_all: bool, show_system: bool, as_json: bool, store: str | None
+) -> None:
     """What differs between two runs: config, summary, environment, seed, datasets."""
     with open_ledger(store) as ledger:
         d = ledger.diff(run_a, run_b, show_all=show_all)
@@ -211,23 +245,41 @@ def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | Non
         return
     from rich.table import Table
 
+    from .._values import fmt_metric, is_system_key
+
     c = console()
     c.print(f"[bold]A[/] {d['a']}   [bold]B[/] {d['b']}")
     any_shown = False
-    for section in ("run", "config", "summary", "amended", "seed", "datasets"):
-        entries = d.get(section)
+    system = [e for e in d["summary"] if is_system_key(e["key"])]
+    sections = {
+        **{k: d[k] for k in ("run", "config")},
+        "summary": [e for e in d["summary"] if not is_system_key(e["key"])],
+        "amended": d.get("amended") or [],
+        **{k: d[k] for k in ("seed", "datasets")},
+        **({"system metrics": system} if show_system else {}),
+    }
+    for section, entries in sections.items():
         if not entries:
             continue
         any_shown = True
         t = Table(title=section, title_justify="left", header_style="bold")
         for col in ("key", "A", "B"):
             t.add_column(col, overflow="fold")
+        metric = section in ("summary", "system metrics")
         for e in entries:
-            style = "" if e["same"] else "yellow"
-            a = "(absent)" if e["only"] == "b" else _short(e["a"], 60)
-            b = "(absent)" if e["only"] == "a" else _short(e["b"], 60)
+            style = "" if e["same"] or section == "system metrics" else "yellow"
+
+            def cell(v: Any, key: str = str(e["key"]), metric: bool = metric) -> str:
+                if metric and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return fmt_metric(key, v)
+                return _short(v, 60)
+
+            a = "(absent)" if e["only"] == "b" else cell(e["a"])
+            b = "(absent)" if e["only"] == "a" else cell(e["b"])
             t.add_row(e["key"], a, b, style=style)
         c.print(t)
+    if system and not show_system:
+        c.print(f"[dim]system metrics: {len(system)} keys folded (--system shows them)[/]")
     env = {k: v for k, v in d["environment"].items() if k != "same" and v}
     if env:
         any_shown = True
@@ -275,10 +327,17 @@ def _env_lines(section: str, content: Any) -> list[str]:
 @click.option(
     "--all", "show_all", is_flag=True, help="Also show keys that are the same in every run."
 )
+@click.option(
+    "--system", "show_system", is_flag=True, help="Unfold the system/* metrics (CPU, memory, ...)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @store_option
-def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | None) -> None:
-    """Several runs side by side as one table, differing keys first."""
+def compare(
+    runs: tuple[str, ...], show_all: bool, show_system: bool, as_json: bool, store: str | None
+) -> None:
+    """Several runs side by side as one table: provenance (commit, patch, seed, data,
+    packages, author, reproduction), config and summary, differing keys first; the
+    system/* metrics folded."""
     with open_ledger(store) as ledger:
         table = ledger.compare(*runs)
     if as_json:
@@ -286,21 +345,36 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
         return
     from rich.table import Table
 
+    from .._values import fmt_metric
+
     t = Table(header_style="bold")
     t.add_column("key", overflow="fold")
     for rid, name in zip(table["runs"], table["names"], strict=True):
         t.add_column(f"{rid[:8]}\n{name}", overflow="fold")
     single = len(table["runs"]) == 1
     hidden = 0
+    system = [row for row in table["rows"] if row["group"] == "system"]
+    last_group = None
     for row in table["rows"]:
+        if row["group"] == "system" and not show_system:
+            continue
         # one run has nothing to differ from: all of it is shown, nothing as a difference
         if not (row["differs"] or show_all or single or row["key"] == "runtime_s"):
             hidden += 1
             continue
+        if last_group is not None and row["group"] != last_group:
+            t.add_section()
+        last_group = row["group"]
+        key = str(row["key"])
+        metric = key[len("summary.") :] if key.startswith("summary.") else ""
         t.add_row(
-            row["key"],
-            *(_short(v, 30) for v in row["values"]),
-            style="yellow" if row["differs"] else "",
+            key,
+            *(
+                fmt_metric(metric, v) if metric and isinstance(v, (int, float)) else _short(v, 30)
+                for v in row["values"]
+            ),
+            # a differing user value is highlighted; the machine's numbers always differ
+            style="yellow" if row["differs"] and row["group"] != "system" else "",
         )
     c = console()
     c.print(t)
@@ -308,6 +382,8 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
         c.print("[dim]one run: nothing to compare it with (labledger compare RUN_A RUN_B ...)[/]")
     elif hidden:
         c.print(f"[dim]{hidden} keys are the same in every run (--all shows them)[/]")
+    if system and not show_system:
+        c.print(f"[dim]system metrics: {len(system)} keys folded (--system shows them)[/]")
 
 
 @click.command()
@@ -350,6 +426,8 @@ def importance(
         runs = _load_runs(
             ledger, project, _scope(_with_metric(filter_, metric), include_repro), bar
         )
+        if not runs:
+            _check_metric_exists(ledger, metric, project)
         bar.stage("reading configs", total=len(runs))
         items = compute(
             runs,

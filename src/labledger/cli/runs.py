@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .._values import flatten
+from .._values import flatten, fmt_metric
 from ._output import (
     STATUS_STYLE,
     console,
@@ -154,15 +154,35 @@ def ls(
     depth: dict[str, int] = {}
     if tree:
         runs, depth = _as_tree(runs)
+    from ._layout import constant_line, primary_metric, remember_primary, split_config
+
+    _warn_unknown_sort(runs, sort)
+    store_uri = str(getattr(ledger.store, "uri", ""))
+    remember_primary(store_uri, project, sort, {k for r in runs for k in r["summary"]})
+    constant: dict[str, Any] = {}
+    primary = primary_metric(runs, store_uri, project, sort)
     if any(col in BUILTIN_COLUMNS for col in requested):
         names = requested  # the user chose the whole table
     else:
+        # metrics first: the primary metric and the config keys that tell the runs apart
+        # lead; keys every run shares are said once above the table
+        varying, constant = split_config(runs)
+        projects = {r["project"] for r in runs}
+        if len(projects) == 1 and len(runs) > 1:
+            constant = {"project": next(iter(projects)), **constant}
+        metric_cols = requested or _default_columns(runs, primary)
         names = [
-            *_DEFAULT_BUILTINS[:5],
+            "id",
+            "name",
+            *metric_cols,
+            *(f"config.{k}" for k in varying if not requested),
+            "status",
+            *(["project"] if len(projects) > 1 or len(runs) == 1 else []),
             *(["group"] if show_group else []),
-            *_DEFAULT_BUILTINS[5:],
+            "author",
+            "runtime",
+            "created",
             *(["repro"] if show_repro else []),
-            *(requested or _default_columns(runs)),
         ]
     cells: list[list[str]] = []
     matched: set[str] = set()
@@ -182,7 +202,7 @@ def ls(
             key = key or (f"config.{col}" if f"config.{col}" in flat else None)
             if key is not None:
                 matched.add(col)
-            cell = fmt_value(flat[key]) if key is not None else ""
+            cell = _cell_value(key, flat[key]) if key is not None else ""
             if key is not None and key.startswith("summary."):
                 cell += amended_mark(r, key[len("summary.") :], amended)
             row.append(cell)
@@ -219,9 +239,20 @@ def ls(
         return
     from ._output import fit_table
 
+    asked = set(requested)  # a column the user named keeps the name they gave it
+
+    def title(n: str) -> str:
+        return n if n in asked and n != f"summary.{primary}" else _header(n, primary)
+
     table, dropped = fit_table(
-        names, cells, c.width, shrinkable=_SHRINKABLE, droppable=_droppable(names)
+        [title(n) for n in names],
+        cells,
+        c.width,
+        shrinkable={title(k): v for k, v in _SHRINKABLE.items()},
+        droppable=[title(n) for n in _droppable(names, primary)],
     )
+    if constant:
+        click.echo(constant_line(constant, c.width))
     c.print(table)
     n_amended = sum(1 for r in runs if r.get("amended"))
     if n_amended:
@@ -275,20 +306,41 @@ def amended_mark(run: dict[str, Any], key: str, amended_view: bool = False) -> s
     return f" (amended: {new})"
 
 
-def _droppable(names: list[str]) -> list[str]:
-    """What goes first when the table is too wide: dates and tags, then metric/config columns
-    from the right, then
-    the less telling built-ins first. id, name and status always stay."""
-    extra = [n for n in names if n not in BUILTIN_COLUMNS]
+def _cell_value(key: str, value: Any) -> str:
+    if key.startswith("summary."):
+        from .._values import fmt_metric
+
+        return fmt_metric(key[len("summary.") :], value)
+    return escape(fmt_value(value))
+
+
+def _header(name: str, primary: str | None) -> str:
+    """Column titles: ``config.lr`` -> ``lr``; the primary metric marked with ``★``."""
+    if name == f"summary.{primary}":
+        return f"★ {primary}"
+    for prefix in ("config.", "summary."):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _droppable(names: list[str], primary: str | None = None) -> list[str]:
+    """What goes first when the table is too wide: dates, tags and the less telling
+    built-ins, then config and other metric columns from the right. id, name, status and
+    the primary metric always stay."""
+    extra = [n for n in names if n not in BUILTIN_COLUMNS and n != f"summary.{primary}"]
+    configs = [n for n in extra if n.startswith("config.")]
+    metrics = [n for n in extra if not n.startswith("config.")]
     return [
         "tags",
         "ended",
         "seed",
         "created",
-        *reversed(extra),
+        "project",
         "group",
         "author",
-        "project",
+        *reversed(metrics),
+        *reversed(configs),
         "runtime",
         "repro",
     ]
@@ -313,6 +365,10 @@ def _builtin_cell(col: str, r: dict[str, Any], repro: dict[str, Any]) -> str:
         return ", ".join(r.get("tags") or [])
     if col == "seed":
         return "" if r.get("seed") is None else str(r["seed"])
+    if col == "author":
+        from ._layout import short_author
+
+        return escape(short_author(r.get("author")))
     return escape(str(r.get(col) or ""))
 
 
@@ -355,15 +411,39 @@ def _repro_cell(info: dict[str, Any], styles: dict[str, str], badge: Any) -> str
     return f"[{styles.get(info['verdict'], '')}]{text}[/]"
 
 
-def _default_columns(runs: list[dict[str, Any]], max_cols: int = 4) -> list[str]:
-    """A few summary columns that most listed runs share."""
+def _default_columns(
+    runs: list[dict[str, Any]], primary: str | None = None, max_cols: int = 4
+) -> list[str]:
+    """The primary metric, then a few other summary columns that most listed runs share."""
     counts: dict[str, int] = {}
     for r in runs:
         for k in r["summary"]:
-            if not k.startswith("system/"):
+            if not k.startswith("system/") and k != primary:
                 counts[k] = counts.get(k, 0) + 1
-    keys = sorted(counts, key=lambda k: (-counts[k], k))[:max_cols]
-    return [f"summary.{k}" for k in sorted(keys)]
+    keys = sorted(counts, key=lambda k: (-counts[k], k))[: max_cols - (primary is not None)]
+    return [f"summary.{k}" for k in ([primary] if primary else []) + sorted(keys)]
+
+
+def _warn_unknown_sort(runs: list[dict[str, Any]], sort: str | None) -> None:
+    """``--sort`` on a key no listed run has sorts by nothing: say so, with the closest keys."""
+    if not sort or not runs:
+        return
+    from ._layout import close_keys
+    from ._output import err
+
+    for part in sort.split(","):
+        key = part.strip().lstrip("-+")
+        for prefix, field in (("summary.", "summary"), ("config.", "config")):
+            if not key.startswith(prefix):
+                continue
+            known = {
+                k for r in runs for k in (flatten(r[field]) if field == "config" else r[field])
+            }
+            name = key[len(prefix) :]
+            if name not in known:
+                close = close_keys(name, known)
+                hint = f"; did you mean {' or '.join(prefix + k for k in close)}?" if close else ""
+                err(f"warning: no listed run has {key!r}: the sort did nothing{hint}")
 
 
 @click.command()
@@ -403,10 +483,15 @@ def render_history(run: dict[str, Any]) -> None:
         why = f"  reason: {e['reason']}" if e.get("reason") else ""
         c.print(
             f"  {fmt_time(e['at'])}  {e.get('author') or '?'}  {e['field']}{what}: "
-            f"{fmt_value(e.get('old'))} -> {fmt_value(e.get('new'))}{why}",
+            f"{_edit_value(e.get('old'))} -> {_edit_value(e.get('new'))}{why}",
             markup=False,
             highlight=False,
         )
+
+
+def _edit_value(v: Any) -> str:
+    """An edit's old or new value; a field that had none reads ``(unset)``, not ``None``."""
+    return "(unset)" if v is None else fmt_value(v)
 
 
 def render_run(run: dict[str, Any]) -> None:
@@ -474,10 +559,15 @@ def render_run(run: dict[str, Any]) -> None:
                 extra = (_amendment_text(amended.get(k)),)
             t.add_row(
                 k,
-                fmt_value(summary[k]),
+                *(
+                    fmt_metric(k, v) if isinstance(v, (int, float)) else fmt_value(v)
+                    for v in (summary[k],)
+                ),
                 *extra,
-                fmt_value(m.get("min", "")),
-                fmt_value(m.get("max", "")),
+                *(
+                    fmt_metric(k, v) if isinstance(v, (int, float)) else fmt_value(v)
+                    for v in (m.get("min", ""), m.get("max", ""))
+                ),
                 str(m.get("count", "")),
             )
         c.print(t)
@@ -502,7 +592,8 @@ def render_run(run: dict[str, Any]) -> None:
                 d.get("name", ""),
                 str(d.get("sha256", ""))[:16],
                 _size(d.get("size")),
-                d.get("path", ""),
+                d.get("path")
+                or (f"{d['kind']} in memory {d.get('shape', '')}" if d.get("kind") else ""),
             )
         c.print(t)
     if run.get("media"):

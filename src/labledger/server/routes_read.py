@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ..store import RunStore, Store, without_repro
+from ._body import CheckedRoute, JsonInt
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader, require_run
 
@@ -18,7 +19,12 @@ __all__ = ["MAX_BODY_FILTER", "MAX_QUERY_FILTER", "RunSearch", "router"]
 MAX_QUERY_FILTER = 4000
 MAX_BODY_FILTER = 1_000_000
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["read"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["read"],
+    route_class=CheckedRoute,
+)
 
 
 @router.get("/projects", summary="Projects with their run counts")
@@ -86,11 +92,11 @@ class RunSearch(BaseModel):
         description="the filter language; e.g. config.seed in (1, 2, ... 5000 values)",
     )
     order_by: list[str] | None = Field(None, description="sort keys; '-' prefix for descending")
-    limit: int = Field(100, ge=1, le=10000)
-    offset: int = Field(0, ge=0, le=10_000_000)
-    total: bool = Field(True, description="also count all matching runs")
-    repro: bool = Field(False, description="as for GET /api/v1/runs")
-    include_repro: bool = Field(True, description="as for GET /api/v1/runs")
+    limit: JsonInt = Field(100, ge=1, le=10000)
+    offset: JsonInt = Field(0, ge=0, le=10_000_000)
+    total: StrictBool = Field(True, description="also count all matching runs")
+    repro: StrictBool = Field(False, description="as for GET /api/v1/runs")
+    include_repro: StrictBool = Field(True, description="as for GET /api/v1/runs")
 
 
 @router.post(

@@ -14,12 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._exceptions import AuthError
 from ..store import AuditTrail
+from ._body import CheckedRoute
 from ._json import LedgerJSONResponse
 from .auth import Principal, core, get_store, principal, reader, require_owner, require_run
 
 __all__ = ["install", "router"]
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["trust"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["trust"],
+    route_class=CheckedRoute,
+)
 
 
 class EditBody(BaseModel):

@@ -15,16 +15,17 @@ import json
 import logging
 import zlib
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
 from .._limits import (
+    MAX_METRIC_KEYS,
     MAX_NAME_LENGTH,
     MAX_NOTES_LENGTH,
     check_json,
@@ -33,6 +34,7 @@ from .._limits import (
 from ..artifacts._blobstore import is_sha256
 from ..store import REQUIREMENTS, Batch, RunStore, ServerStore, Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
+from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
@@ -49,11 +51,16 @@ __all__ = ["install", "router"]
 
 log = logging.getLogger("labledger.server")
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["write"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["write"],
+    route_class=CheckedRoute,
+)
 
-# strict numbers: JSON true/false is not a number ("heartbeat_at": false was stored as 0)
-Num = Annotated[float, Strict()]
-Int = Annotated[int, Strict()]
+# JSON true/false is not a number ("heartbeat_at": false was stored as 0)
+Num = JsonNumber
+Int = JsonInt
 _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _ID = r"^[0-9a-f]{32}$"
@@ -137,13 +144,13 @@ class MediaBody(BaseModel):
     """One rich result of a batch: its place, kind, base64 bytes and metadata."""
 
     key: str = Field(min_length=1, max_length=250)
-    step: int = Field(ge=0, le=2**63 - 1)
-    seq: int = Field(ge=0)
+    step: Int = Field(ge=0, le=_INT64)
+    seq: Int = Field(ge=0, le=_INT64)
     kind: str = Field(max_length=16, description="image, table, confusion_matrix, curve, ...")
     data: str = Field(description="base64 of the stored bytes (PNG, JSON, UTF-8 text)")
     meta: dict[str, Any] = Field(default_factory=dict)
     caption: str | None = None
-    ts: float = 0.0
+    ts: Num = 0.0
 
 
 class BatchBody(BaseModel):
@@ -152,7 +159,7 @@ class BatchBody(BaseModel):
     id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="idempotency key")
     heartbeat: Num | None = None
     run_update: RunUpdate = Field(default_factory=lambda: RunUpdate())
-    metrics: dict[str, Series] = Field(default_factory=dict)
+    metrics: dict[str, Series] = Field(default_factory=dict, max_length=MAX_METRIC_KEYS)
     media: list[MediaBody] = Field(default_factory=list)
 
 

@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from .._values import flatten
 from ..store import Store
+from ._body import CheckedRoute
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader
 from .errors import ApiError
@@ -157,7 +158,12 @@ def _visible_runs(
     return runs
 
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["ui"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["ui"],
+    route_class=CheckedRoute,
+)
 
 
 class FastJSONResponse(Response):
@@ -186,7 +192,14 @@ def compare_runs(
 ) -> Any:
     if len(run) > MAX_COMPARE_RUNS:
         raise ApiError(400, f"at most {MAX_COMPARE_RUNS} runs at once", details={"runs": len(run)})
-    return {"runs": [store.get_run(_run_id(request, store, ref)) for ref in run]}
+    runs = [dict(store.get_run(_run_id(request, store, ref))) for ref in run]
+    # each run's newest reproduction verdict, for the compare page's provenance rows
+    from ..repro._display import repro_fields
+
+    verdicts = repro_fields(store, [r["id"] for r in runs])
+    for r in runs:
+        r["repro"] = verdicts[r["id"]]
+    return {"runs": runs}
 
 
 @router.get(

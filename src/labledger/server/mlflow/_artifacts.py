@@ -38,6 +38,8 @@ from ._common import (
     MlflowError,
     MlflowRoute,
     float_to_json,
+    json_list,
+    max_results,
     page_offset,
     page_token,
     read_params,
@@ -320,10 +322,10 @@ def _model_json(store: ServerStore, obj: dict[str, Any]) -> dict[str, Any]:
     return {"info": info, "data": {"params": params, "metrics": metrics}}
 
 
-def _kv(raw: Any) -> dict[str, str]:
+def _kv(params: dict[str, Any], name: str) -> dict[str, str]:
     return {
         str(t["key"]): str(t.get("value") or "")
-        for t in raw or []
+        for t in json_list(params, name)
         if isinstance(t, dict) and t.get("key")
     }
 
@@ -342,8 +344,8 @@ def create_model(request: Request, params: dict[str, Any] = Depends(read_params)
         "model_type": params.get("model_type") or "",
         "status": _MODEL_STATUS[0],
         "creator": who.user if who.user != "anonymous" else "",  # MLflow's creator_id is numeric
-        "tags": _kv(params.get("tags")),
-        "params": _kv(params.get("params")),
+        "tags": _kv(params, "tags"),
+        "params": _kv(params, "params"),
     }
     store.put_mlflow_object(MODEL, model_id, exp["project"], data, run_id=run_id)
     return {"model": _model_json(store, _model(store, model_id))}
@@ -353,7 +355,7 @@ def create_model(request: Request, params: dict[str, Any] = Depends(read_params)
 def search_models(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store, _who = sql_store(request), principal(request)
     projects = set()
-    for eid in params.get("experiment_ids") or []:
+    for eid in json_list(params, "experiment_ids", of=str):
         projects.add(visible_experiment(request, str(eid))["project"])
     found = [
         o
@@ -362,7 +364,7 @@ def search_models(request: Request, params: dict[str, Any] = Depends(read_params
         if not o["data"].get("deleted")
     ]
     found.sort(key=lambda o: o["created_at"], reverse=True)
-    limit = int(params.get("max_results") or 100)
+    limit = max_results(params, 100)
     offset = page_offset(params.get("page_token"))
     out: dict[str, Any] = {
         "models": [_model_json(store, o) for o in found[offset : offset + limit]]
@@ -415,7 +417,7 @@ def set_model_tags(
     model_id: str, request: Request, params: dict[str, Any] = Depends(read_params)
 ) -> Any:
     store, obj = _model_for(request, model_id, "write")
-    tags = dict(obj["data"].get("tags") or {}, **_kv(params.get("tags")))
+    tags = dict(obj["data"].get("tags") or {}, **_kv(params, "tags"))
     _save_model(store, obj, tags=tags)
     return {}
 
@@ -434,6 +436,6 @@ def log_model_params(
     model_id: str, request: Request, params: dict[str, Any] = Depends(read_params)
 ) -> Any:
     store, obj = _model_for(request, model_id, "write")
-    merged = dict(obj["data"].get("params") or {}, **_kv(params.get("params")))
+    merged = dict(obj["data"].get("params") or {}, **_kv(params, "params"))
     _save_model(store, obj, params=merged)
     return {}

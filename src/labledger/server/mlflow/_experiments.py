@@ -18,7 +18,16 @@ from fastapi import APIRouter, Depends, Request
 
 from ...store import ServerStore
 from ..auth import core, get_store, principal
-from ._common import MlflowError, MlflowRoute, page_offset, page_token, read_params, require_str
+from ._common import (
+    MlflowError,
+    MlflowRoute,
+    json_list,
+    max_results,
+    page_offset,
+    page_token,
+    read_params,
+    require_str,
+)
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
@@ -133,9 +142,9 @@ def experiment_json(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _tags(raw: Any) -> dict[str, str]:
+def _tags(params: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for t in raw or []:
+    for t in json_list(params, "tags"):
         if not isinstance(t, dict) or not isinstance(t.get("key"), str) or not t["key"]:
             raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid tag {t!r}")
         out[t["key"]] = str(t.get("value") or "")
@@ -162,7 +171,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     obj = experiment_of_project(
         store,
         name,
-        tags=_tags(params.get("tags")),
+        tags=_tags(params),
         artifact_location=params.get("artifact_location"),
     )
     return {"experiment_id": obj["id"]}
@@ -251,15 +260,15 @@ def search(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     ]
     if params.get("filter"):
         exps = [e for e in exps if _matches(e, str(params["filter"]))]
-    order = params.get("order_by") or ["last_update_time DESC"]
-    for clause in reversed([order] if isinstance(order, str) else list(order)):
+    order = json_list(params, "order_by", of=str) or ["last_update_time DESC"]
+    for clause in reversed(order):
         parts = str(clause).split()
         field = parts[0].split(".", 1)[-1] if parts else ""
         if field not in ("name", "experiment_id", "creation_time", "last_update_time"):
             raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid order_by clause '{clause}'")
         desc = len(parts) > 1 and parts[1].upper() == "DESC"
         exps.sort(key=functools.partial(_sort_key, field=field), reverse=desc)
-    limit = int(params.get("max_results") or 1000)
+    limit = max_results(params, 1000)
     offset = page_offset(params.get("page_token"))
     out: dict[str, Any] = {"experiments": exps[offset : offset + limit]}
     if offset + limit < len(exps):

@@ -31,6 +31,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ..._exceptions import RunNotFoundError
+from ..._limits import MAX_NOTES_LENGTH
 from ..._mlflow_map import GIT_TAGS
 from ..._values import check_key
 from ...store import Batch, ServerStore
@@ -44,6 +45,9 @@ from ._common import (
     float_to_json,
     json_float,
     json_int,
+    json_list,
+    json_str,
+    max_results,
     page_offset,
     page_token,
     param_text,
@@ -62,6 +66,7 @@ metrics_router = APIRouter(prefix="/api/2.0/mlflow/metrics", route_class=MlflowR
 _RUN_ID = re.compile(r"[0-9a-f]{32}\Z")
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 MAX_PARAM_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000  # MLflow's MAX_TAG_VAL_LENGTH; a note may be as long as notes
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -172,9 +177,9 @@ def _experiment_id(store: ServerStore, project: str) -> str:
     return str(experiment_of_project(store, project)["id"])
 
 
-def _tag_list(raw: Any, what: str = "tags") -> list[tuple[str, str]]:
+def _tag_list(params: dict[str, Any], what: str = "tags") -> list[tuple[str, str]]:
     out = []
-    for t in raw or []:
+    for t in json_list(params, what):
         if not isinstance(t, dict) or not isinstance(t.get("key"), str) or not t["key"]:
             raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid entry in {what}: {t!r}")
         value = t.get("value")
@@ -216,6 +221,12 @@ class _Changes:
         self.touched |= {"ml", "config"}
 
     def tag(self, key: str, value: str) -> None:
+        most = MAX_NOTES_LENGTH if key == "mlflow.note.content" else MAX_TAG_VALUE_LENGTH
+        if len(value) > most:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Tag value for '{key}' exceeds the {most} character limit",
+            )
         tags = dict(self.ml.get("tags") or {})
         tags[key] = value
         self.ml["tags"] = tags
@@ -252,7 +263,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
         raise MlflowError(
             "INVALID_STATE", f"The experiment {exp['id']} must be in the 'active' state."
         )
-    tags = _tag_list(params.get("tags"))
+    tags = _tag_list(params)
     tag_map = dict(tags)
     name = params.get("run_name") or tag_map.get("mlflow.runName")
     if not name:
@@ -261,7 +272,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
         name = new_run_name()
     start = json_int(params.get("start_time"), "start_time")
     run_id = uuid.uuid4().hex
-    claim = params.get("user_id") or tag_map.get("mlflow.user")
+    claim = json_str(params, "user_id") or tag_map.get("mlflow.user")
     record: dict[str, Any] = {
         "id": run_id,
         "project": exp["project"],
@@ -415,9 +426,9 @@ def delete_tag(request: Request, params: dict[str, Any] = Depends(read_params)) 
 
 @router.post("/log-batch")
 def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    metrics = list(params.get("metrics") or [])
-    param_list = _tag_list(params.get("params"), "params")
-    tags = _tag_list(params.get("tags"))
+    metrics = json_list(params, "metrics")
+    param_list = _tag_list(params, "params")
+    tags = _tag_list(params)
     if len(metrics) > MAX_METRICS or len(param_list) > MAX_PARAMS or len(tags) > MAX_TAGS:
         raise MlflowError(
             "INVALID_PARAMETER_VALUE",
@@ -453,10 +464,11 @@ def log_inputs(request: Request, params: dict[str, Any] = Depends(read_params)) 
     changes = _Changes(run)
     inputs = list(changes.ml.get("inputs") or [])
     datasets = list(run.get("datasets") or [])
-    for item in params.get("datasets") or []:
-        ds = (item or {}).get("dataset") or {}
+    for item in json_list(params, "datasets", of=dict):
+        ds = item.get("dataset") or {}
         if not isinstance(ds, dict) or not ds.get("name"):
             raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid dataset input {item!r}")
+        context = dict(_tag_list(item)).get("mlflow.data.context")
         if item not in inputs:
             inputs.append(item)
             datasets.append(
@@ -465,9 +477,7 @@ def log_inputs(request: Request, params: dict[str, Any] = Depends(read_params)) 
                     "digest": ds.get("digest"),
                     "source_type": ds.get("source_type"),
                     "source": ds.get("source"),
-                    "context": {t.get("key"): t.get("value") for t in item.get("tags") or []}.get(
-                        "mlflow.data.context"
-                    ),
+                    "context": context,
                 }
             )
     changes.ml["inputs"] = inputs
@@ -483,7 +493,7 @@ def log_outputs(request: Request, params: dict[str, Any] = Depends(read_params))
     _store, run = _run(request, params, "write")
     changes = _Changes(run)
     outputs = list(changes.ml.get("outputs") or [])
-    for m in params.get("models") or []:
+    for m in json_list(params, "models"):
         if isinstance(m, dict) and m.get("model_id") and m not in outputs:
             outputs.append(
                 {"model_id": str(m["model_id"]), "step": json_int(m.get("step"), "step", 0)}
@@ -511,23 +521,17 @@ def log_model(request: Request, params: dict[str, Any] = Depends(read_params)) -
 @router.post("/search")
 def search(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store = sql_store(request)
-    ids = params.get("experiment_ids") or []
-    if isinstance(ids, str):
-        ids = [ids]
+    ids = json_list(params, "experiment_ids", of=str)
     projects: dict[str, str] = {}
     for eid in ids:
         # an experiment the caller may not read answers like a missing one
         exp = visible_experiment(request, str(eid))
         projects[exp["project"]] = exp["id"]
-    limit = json_int(params.get("max_results"), "max_results", 1000)
-    assert limit is not None
-    if not 0 < limit <= 50000:
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid value {limit} for max_results")
+    limit = max_results(params, 1000)
     offset = page_offset(params.get("page_token"))
     if not projects:
         return {"runs": []}
-    order = params.get("order_by") or []
-    order_by = translate_order_by([order] if isinstance(order, str) else list(order))
+    order_by = translate_order_by(json_list(params, "order_by", of=str))
     flt = combine(
         translate_filter(params.get("filter")), lifecycle_filter(params.get("run_view_type"))
     )

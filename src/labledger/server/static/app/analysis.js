@@ -119,7 +119,8 @@ export async function renderAnalysis(main, project, q, ctx) {
       info.textContent = res.total > runs.length ? `${fmtCount(runs.length)} most recent of ${fmtCount(res.total)} runs` : `${fmtCount(runs.length)} runs`;
       const configKeys = [...new Set(runs.flatMap((r) => Object.keys(r._flat)))].sort();
       const summaryKeys = [...new Set(runs.flatMap((r) => Object.keys(r.summary || {})))].sort();
-      const varying = configKeys.filter((k) => new Set(runs.map((r) => JSON.stringify(r._flat[k]))).size > 1);
+      // keys that vary among the runs having them (a sweep parent's own keys do not count)
+      const varying = configKeys.filter((k) => new Set(runs.filter((r) => k in r._flat).map((r) => JSON.stringify(r._flat[k]))).size > 1);
       clear(relHost);
       relations = renderRelations(relHost, runs, { configKeys, summaryKeys, diffKeys: varying, ctx, colorByMetric: true });
       relations.setMetric(state.metric, topKey ? `config.${topKey}` : null);
