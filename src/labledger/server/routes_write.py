@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
 from .._limits import (
+    MAX_MEDIA_PER_STEP,
     MAX_METRIC_KEYS,
     MAX_NAME_LENGTH,
     MAX_NOTES_LENGTH,
@@ -145,7 +146,7 @@ class MediaBody(BaseModel):
 
     key: str = Field(min_length=1, max_length=250)
     step: Int = Field(ge=0, le=_INT64)
-    seq: Int = Field(ge=0, le=_INT64)
+    seq: Int = Field(ge=0, lt=MAX_MEDIA_PER_STEP, description="position at (key, step)")
     kind: str = Field(max_length=16, description="image, table, confusion_matrix, curve, ...")
     data: str = Field(description="base64 of the stored bytes (PNG, JSON, UTF-8 text)")
     meta: dict[str, Any] = Field(default_factory=dict)
