@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "labledger._exceptions",
             "labledger._html",
             "labledger._limits",
+            "labledger._media",
             "labledger._mlflow_map",
             "labledger._names",
             "labledger._procinfo",

@@ -37,6 +37,7 @@ from ._exceptions import (
     StrictModeError,
     UsageError,
 )
+from ._media import ConfusionMatrix, Curve, Histogram, Image, Table, Text
 from .tracking._run import Run, active_run, init
 
 if _typing.TYPE_CHECKING:
@@ -50,6 +51,10 @@ __all__ = [
     "AmbiguousRunError",
     "ArtifactNotFoundError",
     "AuthError",
+    "ConfusionMatrix",
+    "Curve",
+    "Histogram",
+    "Image",
     "IntegrityError",
     "InvalidArtifactError",
     "InvalidFilterError",
@@ -70,6 +75,8 @@ __all__ = [
     "StoreUnavailableError",
     "StoreUnwritableError",
     "StrictModeError",
+    "Table",
+    "Text",
     "UsageError",
     "__version__",
     "active_run",

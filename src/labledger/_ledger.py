@@ -117,6 +117,32 @@ class Ledger:
     def projects(self) -> list[dict[str, Any]]:
         return self.store.projects()
 
+    def media(
+        self,
+        run_id: str,
+        key: str | None = None,
+        *,
+        step: int | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A run's rich results (images, tables, confusion matrices, curves, histograms,
+        texts): one dict each with ``key, step, seq, kind, sha256, size, caption, meta``,
+        ordered by key, step, seq; :meth:`media_bytes` reads the stored bytes."""
+        rid = self.store.resolve_run_id(run_id)
+        return self.store.media(rid, key, step=step, offset=offset, limit=limit)
+
+    def media_keys(self, run_id: str) -> list[dict[str, Any]]:
+        """One entry per rich-result key of a run: ``key, kind, count, steps,
+        first_step, last_step``."""
+        return self.store.media_keys(self.store.resolve_run_id(run_id))
+
+    def media_bytes(self, run_id: str, item: dict[str, Any] | str) -> bytes:
+        """The stored bytes of one rich result (an item of :meth:`media`, or its sha256):
+        PNG (or the logged file's format) for an image, UTF-8 for a text, JSON otherwise."""
+        sha = item if isinstance(item, str) else str(item["sha256"])
+        return self.store.media_blob(self.store.resolve_run_id(run_id), sha)
+
     def to_pandas(
         self,
         project: str | None = None,

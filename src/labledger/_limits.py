@@ -18,11 +18,15 @@ from ._exceptions import LimitExceededError
 
 __all__ = [
     "MAX_BODY_DEPTH",
+    "MAX_CAPTION_LENGTH",
     "MAX_FLOAT_INT",
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_KEYS_PER_CALL",
     "MAX_KEY_LENGTH",
+    "MAX_MEDIA_BYTES",
+    "MAX_MEDIA_PER_RUN",
+    "MAX_MEDIA_PER_STEP",
     "MAX_METRIC_ABS",
     "MAX_METRIC_KEYS",
     "MAX_NAME_LENGTH",
@@ -32,6 +36,7 @@ __all__ = [
     "MAX_TAG_LENGTH",
     "check_json",
     "check_json_value",
+    "check_media",
     "check_metric_keys",
     "check_name",
     "check_notes",
@@ -52,6 +57,12 @@ MAX_JSON_DEPTH = 64  # nesting of dicts/lists in config, summary
 MAX_STEP = 2**63 - 1  # steps are int64
 MAX_METRIC_ABS = 1.7976931348623157e308  # metric values are float64
 MIN_INT64 = -(2**63)
+# rich results (images, tables, ...): one value's stored bytes, values per step of a run
+# (all keys), values per run, caption characters
+MAX_MEDIA_BYTES = 32 * 1024 * 1024
+MAX_MEDIA_PER_STEP = 1_000
+MAX_MEDIA_PER_RUN = 100_000
+MAX_CAPTION_LENGTH = 10_000
 MAX_FLOAT_INT = 2**1024 - 2**970  # the largest int that rounds to a finite float64
 # distinct metric keys of one run, and keys of one log() call: a run of 100,000 keys
 # took 23 s to finish on SQLite, one of 1,000,000 never finished
@@ -222,3 +233,25 @@ def metric_float_ok(value: Any) -> bool:
     except OverflowError:
         return False
     return not (math.isinf(f) and value == value and abs(value) != math.inf)
+
+
+def check_media(key: str, size: int, caption: str | None, at_step: int, in_run: int) -> None:
+    """A rich result about to be logged: its size (bytes once stored, as estimated or
+    encoded), its caption, and how many the run already holds at this step and in all
+    (``at_step``, ``in_run``, this one not counted)."""
+    if size > MAX_MEDIA_BYTES:
+        raise LimitExceededError(
+            f"{key!r}", f"is {size:,} bytes; at most {MAX_MEDIA_BYTES:,} bytes are allowed"
+        )
+    if caption is not None and (len(caption) > MAX_CAPTION_LENGTH or "\x00" in caption):
+        raise LimitExceededError(
+            f"caption of {key!r}", f"must be at most {MAX_CAPTION_LENGTH:,} characters without NUL"
+        )
+    if at_step >= MAX_MEDIA_PER_STEP:
+        raise LimitExceededError(
+            f"{key!r}", f"at most {MAX_MEDIA_PER_STEP:,} rich results per step are allowed"
+        )
+    if in_run >= MAX_MEDIA_PER_RUN:
+        raise LimitExceededError(
+            f"{key!r}", f"at most {MAX_MEDIA_PER_RUN:,} rich results per run are allowed"
+        )

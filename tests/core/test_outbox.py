@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,50 @@ def test_init_puts_the_run_in_the_outbox_when_the_store_cannot_take_it_at_once(
     ledger = labledger.Ledger(f"sqlite:///{db}")
     assert ledger.get(run.id)["status"] == "finished"
     assert ledger.store.history(run.id, "loss").total == 100
+
+
+def test_a_batch_record_carries_its_rich_results_in_the_wire_format() -> None:
+    from labledger.store import MediaItem
+
+    item = MediaItem("val/img", 3, 1, "image", b"\x89PNG\x00\xff", {"w": 2}, "cap", 5.5)
+    batch = Batch("r" * 32, {"loss": ([3], [0.25], [5.5])}, {}, None, id="b2", media=[item])
+    wire = _outbox.batch_wire(batch)
+    assert wire == batch_to_wire(batch)
+    back = batch_from_wire("r" * 32, _outbox.batch_record("sqlite:///x.db", batch)["body"])
+    assert back.media == [item]
+
+
+def test_an_image_logged_while_the_store_is_not_open_survives_the_outbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABLEDGER_SPOOL_DIR", str(tmp_path / "spool"))
+    db = tmp_path / "runs.db"
+    labledger.Ledger(f"sqlite:///{db}")
+    lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # init() cannot register: batches go to the outbox
+    pixels = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    try:
+        run = labledger.init("p", store=f"sqlite:///{db}", capture=False)
+        run.log({"sample": labledger.Image(pixels, caption="c"), "x": 1.0}, step=0)
+        run.log({"note": labledger.Text("outboxed")}, step=1)
+        deadline = time.monotonic() + 60
+        keys: list[str] = []
+        while keys != ["note", "sample"] and time.monotonic() < deadline:
+            run.flush(0.1)  # the writer takes them while the store is still locked
+            records = [
+                json.loads(f.read_bytes()) for f in (tmp_path / "spool").glob("*/*-batch.json")
+            ]
+            keys = sorted(m["key"] for r in records for m in r["body"].get("media", []))
+        assert keys == ["note", "sample"]  # in the outbox, encoded
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    run.finish()
+    assert not list((tmp_path / "spool").glob("*/*.json"))  # caught up into the store
+    with labledger.Ledger(f"sqlite:///{db}") as ledger:
+        [img] = ledger.media(run.id, "sample")
+        assert img["kind"] == "image" and img["caption"] == "c" and img["step"] == 0
+        assert ledger.media_bytes(run.id, img).startswith(b"\x89PNG")
+        [note] = ledger.media(run.id, "note")
+        assert ledger.media_bytes(run.id, note) == b"outboxed"
+        assert ledger.store.history(run.id, "x").total == 1

@@ -384,3 +384,65 @@ def test_import_from_an_mlflow_server_url(
         assert [a["name"] for a in run["artifacts"]] == ["f.txt"]
     again = import_mlflow(server.url, target, artifacts_uri=str(tmp_path / "blobs"))
     assert again.runs == 0 and again.skipped == summary.runs
+
+
+def test_log_image_table_figure_dict_become_rich_results(
+    client: MlflowClient, server: Server, tmp_path: Path
+) -> None:
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    eid = client.create_experiment(unique("media"))
+    rid = client.create_run(eid).info.run_id
+    img = np.zeros((6, 4, 3), dtype=np.uint8)
+    img[0, 0] = (255, 0, 0)
+    client.log_image(rid, img, key="val/samples", step=2)
+    client.log_image(rid, img, key="val/samples", step=3)
+    client.log_image(rid, img, artifact_file="single.png")
+    client.log_table(rid, {"id": [1, 2], "label": ["cat", "dog"]}, artifact_file="preds.json")
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    client.log_figure(rid, fig, "plots/line.png")
+    plt.close(fig)
+    client.log_dict(rid, {"lr": 0.1}, "cfg.yaml")
+    client.set_terminated(rid)
+    keys = {m["key"]: (m["kind"], m["count"]) for m in ledger_run(server, rid)["media"]}
+    assert keys == {
+        "val/samples": ("image", 2),
+        "single": ("image", 1),
+        "preds": ("table", 1),
+        "plots/line": ("image", 1),
+        "cfg": ("text", 1),
+    }
+    out = labledger(
+        "media",
+        "get",
+        rid,
+        "val/samples",
+        "--step",
+        "3",
+        "-o",
+        str(tmp_path / "o"),
+        "--store",
+        server.backend_uri,
+    )
+    assert out.returncode == 0, out.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "o" / "val" / "samples" / "step-3.png") as im:
+        assert im.size == (4, 6) and im.getpixel((0, 0))[:3] == (255, 0, 0)
+    table = labledger(
+        "media", "get", rid, "preds", "-o", str(tmp_path / "t"), "--store", server.backend_uri
+    )
+    assert table.returncode == 0, table.stderr
+    doc = json.loads((tmp_path / "t" / "preds" / "step-0.json").read_text())
+    assert doc == {"columns": ["id", "label"], "rows": [[1, "cat"], [2, "dog"]]}
+    # the files stay MLflow artifacts: listed and downloaded as before
+    assert {"images", "single.png", "preds.json", "plots", "cfg.yaml"} <= {
+        f.path for f in client.list_artifacts(rid)
+    }
+    assert client.load_table(eid, artifact_file="preds.json", run_ids=[rid]).shape == (2, 2)

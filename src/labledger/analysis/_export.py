@@ -226,6 +226,7 @@ def records_to_rows(
         summ.update(decode_json(rec["summary"]))
         row.update({f"summary.{k}": v for k, v in summ.items()})
         row.update({f"amended.{k}": v for k, v in (rec.get("amended") or {}).items()})
+        row.update({f"media.{k}": v for k, v in sorted((rec.get("media") or {}).items())})
         rows.append(row)
         if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
             on_progress(len(rows), total)

@@ -58,6 +58,7 @@ _COMMANDS: dict[str, str] = {
     "importance": "query:importance",
     "ls": "runs:ls",
     "replicate": "repro:replicate",
+    "media": "media:media",
     "repro": "repro:repro",
     "server": "server:server",
     "show": "runs:show",

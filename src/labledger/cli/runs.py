@@ -461,6 +461,7 @@ def show(run_ref: str, as_json: bool, history: bool, store: str | None) -> None:
         from ..repro._display import repro_field
 
         run["repro"] = repro_field(ledger.store, run["id"])
+        run["media"] = ledger.media_keys(run["id"])
     if as_json:
         emit_json(run)
         return
@@ -595,6 +596,14 @@ def render_run(run: dict[str, Any]) -> None:
                 or (f"{d['kind']} in memory {d.get('shape', '')}" if d.get("kind") else ""),
             )
         c.print(t)
+    if run.get("media"):
+        t = Table(title="rich results", title_justify="left", header_style="bold")
+        for col in ("key", "kind", "count", "steps"):
+            t.add_column(col, overflow="fold")
+        for m in run["media"]:
+            t.add_row(m["key"], m["kind"], str(m["count"]), str(m["steps"]))
+        c.print(t)
+        c.print("[dim]labledger media ls|get RUN KEY: the values and their files[/]")
     if run.get("artifacts"):
         t = Table(title="artifacts", title_justify="left", header_style="bold")
         for col in ("name", "kind", "version", "version digest", "size"):

@@ -7,8 +7,8 @@ and its metrics): that one belongs to the run above it, so one training run stay
 run, its hparams in ``config`` and the hparam metrics beside its curves. Scalars keep
 their steps and wall times, whether written as ``simple_value`` (``torch.utils.tensorboard``,
 TF1) or as scalar tensors (TF2). The hparams plugin's session start info becomes the
-run's ``config`` (numbers stay numbers). Histograms, images, audio and text are not
-imported yet (labledger has no rich results); the import counts them per kind in its
+run's ``config`` (numbers stay numbers). Images, histograms and text become the run's
+rich results (docs/results.md). Audio is not imported; the import counts it in its
 summary (``not_imported``) and in the run's ``env.tensorboard.not_imported``, so nothing
 is dropped silently. A run's id is derived from its folder and first event file, so a
 second import of the same logdir imports nothing.
@@ -16,6 +16,8 @@ second import of the same logdir imports nothing.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import time
 import uuid
@@ -23,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import MissingDependencyError, RunNotFoundError, UsageError
-from ..store import Batch
+from .._limits import MAX_MEDIA_BYTES, MAX_MEDIA_PER_RUN, MAX_MEDIA_PER_STEP
+from ..store import Batch, MediaItem
 from ._common import ImportSummary, Progress, through_core
 
 if TYPE_CHECKING:
@@ -165,18 +168,117 @@ def _hparams(d: Path, files: list[str]) -> dict[str, Any]:
 _SeriesMap = dict[str, tuple[list[int], list[float], list[float]]]
 # accumulator tag kinds labledger cannot store yet -> the name the summary gives them
 _NOT_IMPORTED = {
-    "histograms": "histograms",
-    "distributions": "histograms",
-    "images": "images",
     "audio": "audio",
 }
 
 
-def _read_folder(ea: Any, d: Path, not_imported: dict[str, int]) -> _SeriesMap:
-    """Scalar series of one folder's events; other kinds counted into ``not_imported``."""
+class _Media:
+    """Rich results of one run being imported: images, histograms and texts, each placed
+    after the values already read under its key and step."""
+
+    def __init__(self) -> None:
+        self.items: list[MediaItem] = []
+        self._seq: dict[tuple[str, int], int] = {}
+
+    def add(
+        self, key: str, step: int, kind: str, data: bytes, meta: dict[str, Any], ts: float
+    ) -> None:
+        if len(data) > MAX_MEDIA_BYTES or len(self.items) >= MAX_MEDIA_PER_RUN:
+            return
+        seq = self._seq.get((key, step), 0)
+        if seq >= MAX_MEDIA_PER_STEP:
+            return
+        self._seq[(key, step)] = seq + 1
+        meta = {**meta, "source": "tensorboard"}
+        self.items.append(MediaItem(key, int(step), seq, kind, data, meta, None, float(ts)))
+
+
+def _histogram(edges: list[float], counts: list[float]) -> bytes:
+    body = {"edges": edges, "counts": [round(c) for c in counts]}
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _read_media(acc: Any, tags: dict[str, Any], media: _Media) -> set[str]:
+    """Images, histograms and texts of one folder into ``media``; returns their tags."""
+    import numpy as np
+    from tensorboard.util import tensor_util
+
+    done: set[str] = set()
+    for tag in tags.get("images", []):
+        for e in acc.Images(tag):
+            meta = {
+                "format": _image_format(e.encoded_image_string),
+                "width": e.width,
+                "height": e.height,
+            }
+            media.add(tag, e.step, "image", e.encoded_image_string, meta, e.wall_time)
+        done.add(tag)
+    for tag in tags.get("histograms", []):
+        for e in acc.Histograms(tag):
+            hv = e.histogram_value
+            limits = [float(x) for x in hv.bucket_limit]
+            edges = [float(hv.min), *[min(x, float(hv.max)) for x in limits]]
+            data = _histogram(
+                [x if math.isfinite(x) else float(hv.max) for x in edges], list(hv.bucket)
+            )
+            meta = {
+                "bins": len(hv.bucket),
+                "count": int(hv.num),
+                "min": float(hv.min),
+                "max": float(hv.max),
+            }
+            media.add(tag, e.step, "histogram", data, meta, e.wall_time)
+        done.add(tag)
+    for tag in tags.get("tensors", []):
+        plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
+        if plugin not in ("images", "histograms", "text"):
+            continue
+        for e in acc.Tensors(tag):
+            arr = tensor_util.make_ndarray(e.tensor_proto)
+            if plugin == "text":
+                flat = [
+                    v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                    for v in np.ravel(arr)
+                ]
+                text = "\n".join(flat)
+                key = tag.removesuffix(
+                    "/text_summary"
+                )  # torch's add_text(tag) writes TAG/text_summary
+                media.add(key, e.step, "text", text.encode(), {"chars": len(text)}, e.wall_time)
+            elif plugin == "images" and arr.size >= 3:  # [width, height, png, png, ...]
+                w, h = (int(x) for x in arr[:2])
+                for png in arr[2:]:
+                    meta = {"format": _image_format(png), "width": w, "height": h}
+                    media.add(tag, e.step, "image", bytes(png), meta, e.wall_time)
+            elif plugin == "histograms" and arr.ndim == 2 and arr.shape[1] == 3 and len(arr):
+                edges = [float(arr[0, 0]), *[float(x) for x in arr[:, 1]]]
+                if all(math.isfinite(x) for x in edges):
+                    counts = [float(c) for c in arr[:, 2]]
+                    meta = {
+                        "bins": len(counts),
+                        "count": int(sum(counts)),
+                        "min": edges[0],
+                        "max": edges[-1],
+                    }
+                    media.add(
+                        tag, e.step, "histogram", _histogram(edges, counts), meta, e.wall_time
+                    )
+        done.add(tag)
+    return done
+
+
+def _image_format(data: bytes) -> str:
+    return "jpeg" if data[:2] == b"\xff\xd8" else "gif" if data[:4] == b"GIF8" else "png"
+
+
+def _read_folder(
+    ea: Any, d: Path, not_imported: dict[str, int], media: _Media | None = None
+) -> _SeriesMap:
+    """Scalar series of one folder's events, its images, histograms and texts into
+    ``media``; other kinds (audio) counted into ``not_imported``."""
     acc = ea.EventAccumulator(
         str(d),
-        size_guidance={ea.SCALARS: 0, ea.TENSORS: 0, ea.HISTOGRAMS: 1, ea.IMAGES: 1, ea.AUDIO: 1},
+        size_guidance={ea.SCALARS: 0, ea.TENSORS: 0, ea.HISTOGRAMS: 0, ea.IMAGES: 0, ea.AUDIO: 1},
     )
     acc.Reload()
     tags = acc.Tags()
@@ -204,6 +306,7 @@ def _read_folder(ea: Any, d: Path, not_imported: dict[str, int]) -> _SeriesMap:
         else:
             if steps:
                 metrics[tag] = (steps, values, stamps)
+    taken = _read_media(acc, tags, media) if media is not None else set()
     counted: set[tuple[str, str]] = set()
     for kind, name in _NOT_IMPORTED.items():
         for tag in tags.get(kind, []):
@@ -212,7 +315,7 @@ def _read_folder(ea: Any, d: Path, not_imported: dict[str, int]) -> _SeriesMap:
                 not_imported[name] = not_imported.get(name, 0) + 1
     for tag in tags.get("tensors", []):
         plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
-        if plugin in ("text", "histograms", "images", "audio") and tag not in metrics:
+        if plugin == "audio" and tag not in metrics and tag not in taken:
             key = "histograms" if plugin == "histograms" else plugin
             if (key, tag) not in counted:
                 counted.add((key, tag))
@@ -239,12 +342,13 @@ def _import_dir(
     except RunNotFoundError:
         pass
     not_imported: dict[str, int] = {}
-    metrics = _read_folder(ea, d, not_imported)
+    media = _Media()
+    metrics = _read_folder(ea, d, not_imported, media)
     hparams = _hparams(d, files)
     for sd in sessions:  # add_hparams' own folder: its hparams and metrics are this run's
         s_files = _files(sd)
         hparams.update(_hparams(sd, s_files))
-        for tag, series in _read_folder(ea, sd, not_imported).items():
+        for tag, series in _read_folder(ea, sd, not_imported, media).items():
             if tag not in metrics:
                 metrics[tag] = series
         files = files + [f"{sd.relative_to(d).as_posix()}/{f}" for f in s_files]
@@ -278,6 +382,9 @@ def _import_dir(
     )
     if metrics:
         target.write_batch(Batch(run_id=rid, metrics=metrics, id=f"tb-{rid}"))
+    for i in range(0, len(media.items), 500):  # images in batches of a bounded size
+        part = media.items[i : i + 500]
+        target.write_batch(Batch(run_id=rid, media=part, id=f"tb-{rid}-media-{i}"))
     summary.runs += 1
     summary.params += len(hparams)
     summary.points += sum(len(s) for s, _, _ in metrics.values())

@@ -14,11 +14,14 @@
 Each takes ``run=None, **init_kwargs``: the run to log to, else the active run, else a
 new ``labledger.init(**init_kwargs)``. ``labledger.autolog()`` patches them all in.
 The framework modules are imported only when used, so ``import labledger`` stays cheap.
+``log_predictions(y_true, y_pred, scores=None)`` is the evaluation hook: it logs a
+confusion matrix and, for a binary task, PR and ROC curves (docs/results.md).
 """
 
 from __future__ import annotations
 
 from ._autolog import FRAMEWORKS, autolog
 from ._common import is_rank_zero
+from ._evaluation import log_predictions
 
-__all__ = ["FRAMEWORKS", "autolog", "is_rank_zero"]
+__all__ = ["FRAMEWORKS", "autolog", "is_rank_zero", "log_predictions"]

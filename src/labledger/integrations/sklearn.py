@@ -16,6 +16,8 @@ candidate (``job_type="candidate"``, best ranked first, at most ``MAX_CANDIDATES
 artifact ``<project>-<family>-model`` (the family: the run's group, else the estimator's
 class). ``log_estimator`` does the same for an estimator fitted already. Under
 ``autolog()``, ``score(X, y)`` after a fit is recorded on the fit's run too (``test_*``).
+A classifier given ``X_test``/``y_test`` also logs ``test/confusion_matrix`` and, for two
+classes, ``test/pr_curve`` and ``test/roc_curve`` (rich results, docs/results.md).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ._common import (
     record_seed,
     temp_dir,
 )
+from ._evaluation import log_predictions
 
 __all__ = ["MAX_CANDIDATES", "fit", "log_estimator"]
 
@@ -121,6 +124,8 @@ def _record(
         _evaluate(run, "training", est, X, y)
     if X_test is not None:
         _evaluate(run, "test", est, X_test, y_test)
+    if X_test is not None and y_test is not None and hasattr(est, "classes_"):
+        _evaluate_media(run, est, X_test, y_test)
     if hasattr(est, "best_params_"):
         run.config.update({"best_params": json_config(est.best_params_)})
         run.summary["best_cv_score"] = float(est.best_score_)
@@ -131,6 +136,30 @@ def _record(
         with open(path, "wb") as f:
             pickle.dump(est, f, protocol=pickle.HIGHEST_PROTOCOL)
         run.log_model(path, name=model_name(run, _family(est)))
+
+
+def _evaluate_media(run: labledger.Run, est: Any, X: Any, y: Any) -> None:
+    """A classifier's confusion matrix on the evaluation data it is given; PR and ROC
+    curves from the positive class's probability (or decision value) for two classes."""
+    import numpy as np
+
+    classes = list(est.classes_)
+    log_predictions(y, est.predict(X), labels=classes, prefix="test", run=run)
+    if len(classes) != 2:
+        return
+    if hasattr(est, "predict_proba"):
+        scores = est.predict_proba(X)[:, 1]
+    elif hasattr(est, "decision_function"):
+        scores = est.decision_function(X)
+    else:
+        return
+    positive = np.asarray(y) == classes[1]
+    run.log(
+        {
+            "test/pr_curve": labledger.Curve.pr(positive, scores),
+            "test/roc_curve": labledger.Curve.roc(positive, scores),
+        }
+    )
 
 
 def _family(est: Any) -> str:

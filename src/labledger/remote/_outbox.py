@@ -65,8 +65,9 @@ def _b64(values: Any, code: str) -> str:
 
 
 def batch_wire(batch: Batch) -> dict[str, Any]:
-    """``store._wire.batch_to_wire`` for lists as well as arrays, without importing numpy."""
-    return {
+    """``store._wire.batch_to_wire`` for lists as well as arrays, without importing numpy
+    (rich results too: their stored bytes as base64, as ``store._wire`` sends them)."""
+    wire: dict[str, Any] = {
         "id": batch.id,
         "heartbeat": batch.heartbeat,
         "run_update": encode_json(batch.run_update),
@@ -75,6 +76,21 @@ def batch_wire(batch: Batch) -> dict[str, Any]:
             for key, (st, va, ts) in batch.metrics.items()
         },
     }
+    if batch.media:
+        wire["media"] = [
+            {
+                "key": m.key,
+                "step": m.step,
+                "seq": m.seq,
+                "kind": m.kind,
+                "data": base64.b64encode(m.data).decode("ascii"),
+                "meta": encode_json(m.meta),
+                "caption": m.caption,
+                "ts": m.ts,
+            }
+            for m in batch.media
+        ]
+    return wire
 
 
 def batch_record(uri: str, batch: Batch) -> dict[str, Any]:

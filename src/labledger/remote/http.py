@@ -769,6 +769,45 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
     def projects(self) -> list[dict[str, Any]]:
         return list(self._get_json(f"{API}/projects")["projects"])
 
+    def media(
+        self,
+        run_id: str,
+        key: str | None = None,
+        *,
+        step: int | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        page = 10_000
+        while True:
+            want = page if limit is None else min(page, limit - len(out))
+            if want <= 0:
+                return out
+            params: dict[str, Any] = {"offset": offset + len(out), "limit": want}
+            if key is not None:
+                params["key"] = key
+            if step is not None:
+                params["step"] = step
+            got = self._get_json(f"{API}/runs/{_q(run_id)}/media", params=params)["items"]
+            out.extend(got)
+            if len(got) < want:
+                return out
+
+    def media_keys(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self._get_json(f"{API}/runs/{_q(run_id)}/media/keys")["keys"])
+
+    def media_steps(self, run_id: str, key: str) -> list[int]:
+        got = self._get_json(f"{API}/runs/{_q(run_id)}/media/steps", params={"key": key})
+        return [int(s) for s in got["steps"]]
+
+    def media_blob(self, run_id: str, sha256: str) -> bytes:
+        data = self._request("GET", f"{API}/runs/{_q(run_id)}/media/blob/{_q(sha256)}").content
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise IntegrityError(f"rich result {sha256[:16]}", sha256, actual)
+        return data
+
     def get_blob(self, sha256: str) -> bytes:
         data = self._request("GET", f"{API}/blobs/{_q(sha256)}").content
         actual = hashlib.sha256(data).hexdigest()

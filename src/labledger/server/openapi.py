@@ -212,7 +212,8 @@ _INT64_DESCRIBED_MAX = 2**63 - 1024
 def _int64_bounds(node: Any) -> None:
     """Describe int64 maxima as a bound a double holds exactly (the server keeps 2**63 - 1)."""
     if isinstance(node, dict):
-        if node.get("maximum") == 2**63 - 1:
+        # (a JsonInt field's bound is rendered as the float 2**63)
+        if node.get("maximum") in (2**63 - 1, float(2**63)):
             node["maximum"] = _INT64_DESCRIBED_MAX
         for value in node.values():
             _int64_bounds(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ..store import RunRecord, RunStore, Store, without_repro
@@ -172,6 +172,65 @@ def metric_keys(
     who: Principal = Depends(reader),
 ) -> Any:
     return {"keys": store.metric_keys(require_run(request, ref, "read"))}
+
+
+@router.get("/runs/{ref}/media/keys", summary="Keys of a run's rich results, with kind and count")
+def media_keys(
+    ref: str,
+    request: Request,
+    store: RunStore = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    return {"keys": store.media_keys(require_run(request, ref, "read"))}
+
+
+@router.get("/runs/{ref}/media/steps", summary="Steps at which a rich-result key was logged")
+def media_steps(
+    ref: str,
+    request: Request,
+    key: str = Query(..., min_length=1, max_length=250),
+    store: RunStore = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    return {"steps": store.media_steps(require_run(request, ref, "read"), key)}
+
+
+@router.get("/runs/{ref}/media", summary="A run's rich results (images, tables, ...), paged")
+def media(
+    ref: str,
+    request: Request,
+    key: str | None = Query(None, min_length=1, max_length=250),
+    step: int | None = Query(None, ge=0),
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=10_000),
+    store: RunStore = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    run_id = require_run(request, ref, "read")
+    items = store.media(run_id, key, step=step, offset=offset, limit=limit)
+    return {"run_id": run_id, "items": items}
+
+
+_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+
+
+@router.get(
+    "/runs/{ref}/media/blob/{sha256}",
+    summary="The bytes of one of a run's rich results",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def media_blob(
+    ref: str,
+    sha256: str,
+    request: Request,
+    format: str | None = Query(None, max_length=16),
+    store: RunStore = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Response:
+    data = store.media_blob(require_run(request, ref, "read"), sha256)
+    kind = _MEDIA_TYPES.get(format or "", "application/octet-stream")
+    return Response(data, media_type=kind, headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.get(

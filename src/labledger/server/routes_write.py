@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
 from .._limits import (
+    MAX_MEDIA_PER_STEP,
     MAX_METRIC_KEYS,
     MAX_NAME_LENGTH,
     MAX_NOTES_LENGTH,
@@ -140,6 +141,19 @@ class Series(BaseModel):
     timestamps: str
 
 
+class MediaBody(BaseModel):
+    """One rich result of a batch: its place, kind, base64 bytes and metadata."""
+
+    key: str = Field(min_length=1, max_length=250)
+    step: Int = Field(ge=0, le=_INT64)
+    seq: Int = Field(ge=0, lt=MAX_MEDIA_PER_STEP, description="position at (key, step)")
+    kind: str = Field(max_length=16, description="image, table, confusion_matrix, curve, ...")
+    data: str = Field(description="base64 of the stored bytes (PNG, JSON, UTF-8 text)")
+    meta: dict[str, Any] = Field(default_factory=dict)
+    caption: str | None = None
+    ts: Num = 0.0
+
+
 class BatchBody(BaseModel):
     """Many points of many keys plus run updates, applied atomically and at most once (``id``)."""
 
@@ -147,6 +161,7 @@ class BatchBody(BaseModel):
     heartbeat: Num | None = None
     run_update: RunUpdate = Field(default_factory=lambda: RunUpdate())
     metrics: dict[str, Series] = Field(default_factory=dict, max_length=MAX_METRIC_KEYS)
+    media: list[MediaBody] = Field(default_factory=list)
 
 
 @router.post("/runs", status_code=201, summary="Create a run (idempotent on its id)")
@@ -180,6 +195,7 @@ def _to_batch(run_id: str, body: BatchBody) -> Batch:
         "heartbeat": body.heartbeat,
         "run_update": update,
         "metrics": {k: v.model_dump() for k, v in body.metrics.items()},
+        "media": [m.model_dump() for m in body.media],
     }
     return batch_from_wire(run_id, wire)
 

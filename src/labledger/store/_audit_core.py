@@ -165,7 +165,8 @@ class Record:
 
     Feed the ``runs`` row, then any of: its ``run_edits`` rows (ordered by time, id),
     ``metric_summary`` rows, ``metric_chunks`` rows (ordered by key, id), artifact
-    versions (ordered by name, version) and the version ids it used (ordered); then
+    versions (ordered by name, version), the version ids it used (ordered) and its rich
+    results (``media`` rows, any order); then
     :meth:`fields`. A series' digest covers its steps, values and timestamps as logged,
     independent of how they are cut into chunks.
     """
@@ -186,6 +187,7 @@ class Record:
         self._series: list[Any] = []
         self._points = 0
         self._files: dict[str, list[list[Any]]] = {}
+        self._media: list[list[Any]] = []
 
     def edit(self, row: Any) -> None:  # a mapping of the run_edits row
         self._edits.append(edit_digest(row))
@@ -222,6 +224,14 @@ class Record:
     def use(self, version_id: str) -> None:
         self._uses.append(version_id)
 
+    def media(self, rows: Iterable[Any]) -> None:
+        """``media`` rows ``(key, step, seq, kind, sha256, caption)`` in any order: the
+        record's ``media`` field (present only for a run with rich results, so records
+        sealed before they existed hash as they did)."""
+        self._media.extend(
+            [str(k), int(st), int(sq), kind, sha, cap] for k, st, sq, kind, sha, cap in rows
+        )
+
     def _end_series(self) -> None:
         if self._series_key is not None:
             self._fields[f"series.{self._series_key}"] = series_digest(*self._series)
@@ -235,6 +245,8 @@ class Record:
         f["edits"] = sha256_hex(canonical(self._edits))
         f["artifacts"] = sha256_hex(canonical(self._artifacts))
         f["used_artifacts"] = sha256_hex(canonical(self._uses))
+        if self._media:
+            f["media"] = sha256_hex(canonical(sorted(self._media)))
         if self.format >= 2:
             f["format"] = str(self.format)
             for vid, name, version, kind, sha in self._artifacts:
@@ -298,8 +310,8 @@ def transition_problems(
     record that such an entry may not change, against the run's previous entry ``prev``.
 
     ``edit``: the fields named by the edit events it records (``edited``: their run columns)
-    and ``edits``. ``late``: points logged before the end (``series.``, ``metric.``,
-    ``points.``) and new artifact versions (added, never changed). ``delete``: artifact
+    and ``edits``. ``late``: points and rich results logged before the end (``series.``,
+    ``metric.``, ``points.``, ``media``) and new artifact versions (added, never changed). ``delete``: artifact
     versions removed (never changed or added). A run recorded already ended (``imported``)
     takes any ``late`` change. ``seal`` and ``import`` only begin a run's history.
     """
@@ -321,7 +333,8 @@ def transition_problems(
         if kind == "edit":
             ok = field == "edits" or _column(field) in (edited & EDITABLE_COLUMNS)
         elif kind == "late":
-            ok = imported or (art and old is None) or field == "artifacts"
+            # rich results logged before the end, replayed late like points (spill, sync)
+            ok = imported or (art and old is None) or field in ("artifacts", "media")
             if field.startswith(_LATE) and not ok:
                 # a metric's summary moves only with new points of its series
                 key = field.split(".", 1)[1]

@@ -22,6 +22,7 @@ __all__ = [
     "Batch",
     "ExportRecord",
     "History",
+    "MediaItem",
     "MetricSummary",
     "MlflowObjects",
     "ReproVerdicts",
@@ -37,6 +38,27 @@ TERMINAL_STATUSES = frozenset({"finished", "failed", "crashed", "killed", "prune
 
 
 @dataclass
+class MediaItem:
+    """One rich result (image, table, ...) as stored: its place (key, step, ``seq`` among
+    the values logged under that key at that step), kind, encoded bytes and metadata."""
+
+    key: str
+    step: int
+    seq: int
+    kind: str
+    data: bytes
+    meta: dict[str, Any] = field(default_factory=dict)
+    caption: str | None = None
+    ts: float = 0.0
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
 class Batch:
     """One unit of writing: metric points of many keys plus run-level updates.
 
@@ -44,6 +66,8 @@ class Batch:
     retried after a timeout or from the spool is never stored twice.
 
     ``metrics`` maps key -> (steps, values, timestamps), three equal-length sequences.
+    ``media`` holds rich results (:class:`MediaItem`), stored with their bytes in the
+    batch's transaction.
     ``run_update`` holds run fields to set (status, ended_at, config, summary, tags,
     notes, env (merged key by key), exit_code, error, seed, datasets).
     """
@@ -53,9 +77,10 @@ class Batch:
     run_update: dict[str, Any] = field(default_factory=dict)
     heartbeat: float | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    media: list[MediaItem] = field(default_factory=list)
 
     def point_count(self) -> int:
-        return sum(len(s[0]) for s in self.metrics.values())
+        return sum(len(s[0]) for s in self.metrics.values()) + len(self.media)
 
 
 @dataclass
@@ -171,6 +196,8 @@ class ExportRecord(TypedDict):
     git_commit: str | None
     git_dirty: bool | None
     git_patch: str | None
+    # rich results: key -> "sha256:…" of the value logged last (docs/results.md)
+    media: dict[str, str]
 
 
 @runtime_checkable
@@ -225,6 +252,29 @@ class RunStore(Protocol):
     def metric_keys(self, run_id: str) -> list[str]: ...
 
     def projects(self) -> list[dict[str, Any]]: ...
+
+    def media(
+        self,
+        run_id: str,
+        key: str | None = None,
+        *,
+        step: int | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A run's rich results (key, step, seq, kind, sha256, size, caption, meta, ts),
+        ordered by key, step, seq; of one ``key`` / ``step`` when given; paged."""
+        ...
+
+    def media_keys(self, run_id: str) -> list[dict[str, Any]]:
+        """Per key of a run's rich results: key, kind, count, steps, first/last step."""
+        ...
+
+    def media_steps(self, run_id: str, key: str) -> list[int]: ...
+
+    def media_blob(self, run_id: str, sha256: str) -> bytes:
+        """The bytes of one of the run's rich results."""
+        ...
 
     def put_blob(self, data: bytes) -> str:
         """Store small content-addressed bytes (patches, snapshots); return the sha256."""

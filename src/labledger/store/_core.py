@@ -26,7 +26,8 @@ store) and applies:
 - **experiments (projects) through MLflow**: a project's writers create it and its
   runs; deleting, restoring, renaming and retagging the project's experiment changes
   every colleague's view of it, so it takes the project's ``admin`` role;
-- **value limits** of ``_limits.py`` on run fields (names, tags, JSON size and depth).
+- **value limits** of ``_limits.py`` on run fields (names, tags, JSON size and depth)
+  and on rich results (kind, size, caption).
 """
 
 from __future__ import annotations
@@ -143,6 +144,21 @@ def refusal_message(project: str, missing: Sequence[str]) -> str:
     return f"refused by the policy of project {project!r}: missing " + ", ".join(
         REQUIREMENTS[m] for m in missing
     )
+
+
+def _check_media(batch: Batch) -> None:
+    """The limits of ``_limits.py`` on a batch's rich results: a known kind, a step and
+    position in range, the size of the bytes and the caption (LimitExceededError)."""
+    from .._exceptions import UsageError
+    from .._limits import MAX_MEDIA_PER_STEP, MAX_STEP, check_media
+    from .._media import KINDS
+
+    for m in batch.media:
+        if m.kind not in KINDS:
+            raise UsageError(f"unknown rich-result kind {m.kind!r} (one of {sorted(KINDS)})")
+        if not 0 <= m.step <= MAX_STEP or not 0 <= m.seq < MAX_MEDIA_PER_STEP:
+            raise UsageError(f"{m.key!r}: step or position out of range")
+        check_media(m.key, len(m.data), m.caption, 0, 0)
 
 
 def _check_limits(fields: Mapping[str, Any]) -> None:
@@ -330,6 +346,8 @@ class WriteCore:
         batch.run_id = run_id
         if batch.run_update:
             _check_limits(batch.run_update)
+        if batch.media:
+            _check_media(batch)
         return self.apply_policy(batch, project)
 
     def write_batches(self, actor: Actor, batches: Sequence[Batch]) -> list[bool]:

@@ -87,11 +87,36 @@ class ExportSqlMixin:
         mq = sa.select(ms.c.run_id, ms.c.key, ms.c.last, ms.c.last_nan)
         if filter or project is not None or limit is not None:
             mq = mq.where(ms.c.run_id.in_(sa.select(q.subquery().c.id)))
+        # rich results: per run and key, a reference to the value logged last (its sha256;
+        # `labledger media get RUN KEY` fetches every step)
+        md = s.media
+        last_step = (
+            sa.select(md.c.run_id, md.c.key, sa.func.max(md.c.step).label("step"))
+            .group_by(md.c.run_id, md.c.key)
+            .subquery()
+        )
+        mdq = (
+            sa.select(md.c.run_id, md.c.key, md.c.seq, md.c.sha256)
+            .join(
+                last_step,
+                sa.and_(
+                    md.c.run_id == last_step.c.run_id,
+                    md.c.key == last_step.c.key,
+                    md.c.step == last_step.c.step,
+                ),
+            )
+            .order_by(md.c.run_id, md.c.key, md.c.seq)
+        )
+        if filter or project is not None or limit is not None:
+            mdq = mdq.where(md.c.run_id.in_(sa.select(q.subquery().c.id)))
         with self._read() as conn:
             runs = conn.execute(q).all()
             metrics: dict[str, dict[str, Any]] = {}
             for run_id, key, last, last_nan in conn.execute(mq):
                 metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
+            media: dict[str, dict[str, str]] = {}
+            for run_id, key, _seq, sha in conn.execute(mdq):
+                media.setdefault(run_id, {})[key] = f"sha256:{sha}"
             # amended values beside the sealed ones (store/_amend.py)
             sealed = [
                 {
@@ -131,6 +156,7 @@ class ExportSqlMixin:
                 "git_commit": commit,
                 "git_dirty": _as_bool(dirty),
                 "git_patch": patch,
+                "media": media.get(rid) or {},
             }
             for (
                 rid,

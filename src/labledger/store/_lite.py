@@ -47,6 +47,7 @@ from ._statements import (
     insert_run,
     update_run,
     upsert_summaries,
+    write_media,
 )
 
 if TYPE_CHECKING:
@@ -243,7 +244,7 @@ class LiteStore:
         try:
             with self._tx() as con:
                 cur: tuple[Any, ...] | None = None
-                if batch.metrics or batch.run_update:
+                if batch.metrics or batch.run_update or batch.media:
                     cur = con.execute(
                         "SELECT project, status, author, notes FROM runs WHERE id = ?",
                         (batch.run_id,),
@@ -264,6 +265,7 @@ class LiteStore:
                     self._write_series(con, batch.run_id, key, st, va, tt, pending)
                     summaries.append(_summary(batch.run_id, key, st, va, tt))
                 upsert_summaries(db, summaries)
+                write_media(db, batch.run_id, batch.media)
                 update_run(
                     db,
                     batch.run_id,

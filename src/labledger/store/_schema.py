@@ -40,6 +40,7 @@ __all__ = [
     "audit_log",
     "blobs",
     "load_json",
+    "media",
     "meta",
     "metadata",
     "metric_chunks",
@@ -323,3 +324,23 @@ mlflow_objects = Table(
     Column("updated_at", Double, nullable=False),
 )
 Index("ix_mlflow_objects_project", mlflow_objects.c.kind, mlflow_objects.c.project)
+
+
+# Rich results (migration 0010): images, tables, confusion matrices, curves, histograms
+# and texts logged with ``run.log``; one row per logged value, its bytes in ``blobs``
+# (content-addressed: identical bytes are stored once). ``seq`` orders values logged
+# under one key at one step.
+media = Table(
+    "media",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("caption", Text, nullable=True),
+    Column("meta", JsonType, nullable=False),
+    Column("ts", Double, nullable=False),
+)

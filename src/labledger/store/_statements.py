@@ -44,6 +44,7 @@ __all__ = [
     "record_fields",
     "update_run",
     "upsert_summaries",
+    "write_media",
 ]
 
 _IN = 500  # ids per IN (...) query
@@ -247,6 +248,51 @@ def upsert_summaries(db: Db, rows: Sequence[Mapping[str, Any]]) -> None:
         db.many(_UPSERT_SUMMARY_BY_DIALECT[db.dialect], rows)
 
 
+# -- rich results (media) -------------------------------------------------------------
+
+_INSERT_BLOB = (
+    "INSERT INTO blobs (sha256, size, data) VALUES (:sha256, :size, :data) "
+    "ON CONFLICT (sha256) DO NOTHING"
+)
+_INSERT_MEDIA = (
+    "INSERT INTO media (run_id, key, step, seq, kind, sha256, size, caption, meta, ts) "
+    "VALUES (:run_id, :key, :step, :seq, :kind, :sha256, :size, :caption, :meta, :ts) "
+    "ON CONFLICT (run_id, key, step, seq) DO NOTHING"
+)
+
+
+def write_media(db: Db, run_id: str, media: Sequence[Any]) -> None:
+    """One batch's rich results (``MediaItem``): their bytes into ``blobs`` (identical
+    bytes once, zlib-compressed) and one ``media`` row each (a row already there, from a
+    replayed batch, is kept)."""
+    if not media:
+        return
+    import zlib
+
+    blobs: dict[str, dict[str, Any]] = {}
+    rows = []
+    for m in media:
+        sha = m.sha256
+        if sha not in blobs:
+            blobs[sha] = {"sha256": sha, "size": len(m.data), "data": zlib.compress(m.data, 1)}
+        rows.append(
+            {
+                "run_id": run_id,
+                "key": m.key,
+                "step": int(m.step),
+                "seq": int(m.seq),
+                "kind": m.kind,
+                "sha256": sha,
+                "size": len(m.data),
+                "caption": m.caption,
+                "meta": dumps(m.meta),
+                "ts": float(m.ts),
+            }
+        )
+    db.many(_INSERT_BLOB, list(blobs.values()))
+    db.many(_INSERT_MEDIA, rows)
+
+
 # -- edit events ---------------------------------------------------------------------
 
 _INSERT_EDIT = (
@@ -372,6 +418,15 @@ def record_fields(
             p,
         ):
             recs[u[0]].use(u[1])
+        by_run_media: dict[str, list[Any]] = {}
+        for row in db.rows(
+            "SELECT run_id, key, step, seq, kind, sha256, caption FROM media "
+            f"WHERE run_id IN ({marks})",
+            p,
+        ):
+            by_run_media.setdefault(row[0], []).append(row[1:])
+        for rid, media_rows in by_run_media.items():  # only runs with rich results
+            recs[rid].media(media_rows)
         for run_id in run_ids[i : i + _IN]:
             if run_id in recs:
                 out[run_id] = recs[run_id].fields()

@@ -4,7 +4,8 @@ A batch travels as JSON::
 
     {"id": "<idempotency key>", "heartbeat": 1712.5 | null,
      "run_update": {...},                       # non-finite floats as {"$float": "NaN"}
-     "metrics": {"loss": {"steps": "<b64>", "values": "<b64>", "timestamps": "<b64>"}}}
+     "metrics": {"loss": {"steps": "<b64>", "values": "<b64>", "timestamps": "<b64>"}},
+     "media": [{"key", "step", "seq", "kind", "data": "<b64>", "meta", "caption", "ts"}]}
 
 where each array is base64 of little-endian int64 (steps) or float64 (values,
 timestamps). Raw IEEE-754 bytes round-trip every value exactly, NaN and infinities
@@ -23,7 +24,7 @@ import numpy as np
 
 from .._exceptions import UsageError
 from .._values import check_key, decode_json, encode_json
-from ._base import Batch
+from ._base import Batch, MediaItem
 
 __all__ = [
     "GZIP_ABOVE",
@@ -57,7 +58,39 @@ def batch_to_wire(batch: Batch) -> dict[str, Any]:
             }
             for key, (st, va, ts) in batch.metrics.items()
         },
+        **({"media": [_media_to_wire(m) for m in batch.media]} if batch.media else {}),
     }
+
+
+def _media_to_wire(m: MediaItem) -> dict[str, Any]:
+    return {
+        "key": m.key,
+        "step": m.step,
+        "seq": m.seq,
+        "kind": m.kind,
+        "data": base64.b64encode(m.data).decode("ascii"),
+        "meta": encode_json(m.meta),
+        "caption": m.caption,
+        "ts": m.ts,
+    }
+
+
+def _media_from_wire(item: Any) -> MediaItem:
+    if not isinstance(item, dict):
+        raise UsageError("each media item must be an object")
+    try:
+        key = check_key(item["key"])
+        step, seq, kind = item["step"], item["seq"], item["kind"]
+        data = base64.b64decode(item["data"], validate=True)
+        meta = decode_json(item.get("meta") or {})
+        caption, ts = item.get("caption"), float(item.get("ts") or 0.0)
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise UsageError(f"malformed media item: {exc}") from exc
+    if not all(type(v) is int for v in (step, seq)) or not isinstance(kind, str):
+        raise UsageError("media step and seq must be integers, kind a string")
+    if not isinstance(meta, dict) or not (caption is None or isinstance(caption, str)):
+        raise UsageError("media meta must be an object, caption a string")
+    return MediaItem(key, step, seq, kind, data, meta, caption, ts)
 
 
 def _array(text: Any, dtype: str, what: str) -> np.ndarray:
@@ -93,7 +126,11 @@ def batch_from_wire(run_id: str, body: dict[str, Any]) -> Batch:
     if not isinstance(update, dict):
         raise UsageError("run_update must be an object")
     hb = body.get("heartbeat")
+    raw_media = body.get("media") or []
+    if not isinstance(raw_media, list):
+        raise UsageError("media must be a list")
     return Batch(
+        media=[_media_from_wire(m) for m in raw_media],
         run_id=run_id,
         metrics=metrics,
         run_update=decode_json(update),

@@ -43,6 +43,7 @@ from ._edits_sql import EditSqlMixin
 from ._export_sql import ExportSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
+from ._media_sql import MediaSqlMixin
 from ._mlflow_sql import MlflowSqlMixin
 from ._repro_rules import REPRO_JOB_TYPE
 from ._repro_sql import ReproSqlMixin
@@ -157,6 +158,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 class SqlStore(
     SeriesSqlMixin,
     ArtifactSqlMixin,
+    MediaSqlMixin,
     ReproSqlMixin,
     MlflowSqlMixin,
     AuditSqlMixin,
@@ -416,7 +418,7 @@ class SqlStore(
         if not claim_batch(self._db(conn), batch.id, batch.run_id, time.time()):
             return False
         cur = None
-        if batch.metrics or batch.run_update:
+        if batch.metrics or batch.run_update or batch.media:
             r = s.runs
             light = (r.c.id, r.c.project, r.c.status, r.c.author, r.c.notes, r.c.ended_at)
             # the light columns on the hot path; the whole row (env may be large) only
@@ -450,11 +452,13 @@ class SqlStore(
                 summaries.append(_series_summary(batch.run_id, key, st, va, tt))
             if summaries:
                 self._upsert_summaries(conn, summaries)
+        if batch.media:
+            self._write_media(conn, batch.run_id, batch.media)
         # an imported run takes updates as a running one would (no edit events)
         self._apply_run_update(
             conn, batch.run_id, update, batch.heartbeat, None if imported else cur, actor
         )
-        if sealed and cur is not None and (batch.metrics or (imported and update)):
+        if sealed and cur is not None and (batch.metrics or batch.media or (imported and update)):
             self._append_entry(conn, cur["project"], batch.run_id, "late")
         return True
 

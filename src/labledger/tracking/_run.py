@@ -20,12 +20,15 @@ from .._limits import MAX_METRIC_KEYS as _MAX_METRIC_KEYS
 from .._limits import MAX_STEP as _MAX_STEP
 from .._limits import (
     check_json,
+    check_media,
     check_metric_keys,
     check_name,
     check_notes,
     check_seed,
     check_tags,
 )
+from .._media import Media as _Media
+from .._media import Pending as _Pending
 from .._names import new_run_id, new_run_name
 from .._settings import setting
 from .._values import check_key, coerce_metric, normalize_config
@@ -135,6 +138,10 @@ class Run:
         self._buf: collections.deque[tuple[Any, int, Any, float]] = collections.deque()
         self._append = self._buf.append
         self._extend = self._buf.extend
+        # rich results logged so far: per (key, step) (their seq), per step, in all
+        self._media_seq: dict[tuple[str, int], int] = {}
+        self._media_steps: dict[int, int] = {}
+        self._media_total = 0
         self._lock = threading.RLock()
         self._seed: int | None = seed
         self._seed_info: dict[str, Any] | None = None
@@ -444,6 +451,10 @@ class Run:
     ) -> None:
         """Record metric values at ``step`` (auto-incremented when omitted).
 
+        Besides numbers, ``data`` may hold rich results (``labledger.Image``, ``Table``,
+        ``ConfusionMatrix``, ``Curve``, ``Histogram``, ``Text``): their limits are checked
+        here (:class:`LimitExceededError`), their encoding happens on the writer thread.
+
         ``timestamp`` (seconds since the epoch, default now) is the wall time recorded
         with the points: importers and replayed logs pass the original time.
         Only appends to an in-memory buffer. Raises ``TypeError`` for a non-numeric
@@ -476,7 +487,7 @@ class Run:
                 if k not in known:
                     self._learn_key(k)
                 if type(v) is not float:
-                    v = coerce_metric(k, v)
+                    v = self._media(k, step, v) if isinstance(v, _Media) else coerce_metric(k, v)
                 self._append((k, step, v, t))
         elif len(data) > _MAX_KEYS_PER_CALL:
             check_metric_keys(len(known), 0, len(data))
@@ -492,11 +503,23 @@ class Run:
                 if k not in known:
                     self._learn_key(k)
                 if type(v) is not float:
-                    v = coerce_metric(k, v)
+                    v = self._media(k, step, v) if isinstance(v, _Media) else coerce_metric(k, v)
                 out.append((k, step, v, t))
             self._extend(out)
         if len(self._buf) > _MAX_BUFFER:
             self._backpressure()
+
+    def _media(self, key: str, step: int, value: _Media) -> _Pending:
+        """Check a rich result against the limits and give it its place; the writer
+        thread encodes it (see ``_media.py``)."""
+        at_step = self._media_steps.get(step, 0)
+        check_media(key, value.nbytes(), value.caption, at_step, self._media_total)
+        seq = self._media_seq.get((key, step), 0)
+        self._media_seq[(key, step)] = seq + 1
+        self._media_steps[step] = at_step + 1
+        self._media_total += 1
+        self._writer.media_logged = True
+        return _Pending(value, seq)
 
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):

@@ -150,6 +150,9 @@ class Writer(threading.Thread):
         self.last_progress = time.monotonic()
         self.latest: dict[str, tuple[int, float]] = {}  # key -> (step, value) as written
         self._lists = False  # group points into lists, not numpy arrays (stdlib store)
+        # set by Run.log() once a rich result (image, table, ...) is in the buffer: only
+        # then does a batch look for them among the points
+        self.media_logged = False
         if store is not None:  # opened (and the run created) by init() already
             self._adopt(store)
             self._create_record = None
@@ -268,9 +271,12 @@ class Writer(threading.Thread):
         batches += self._parts
         retry_points += self._parts_points
         if items or updates:
+            points, media = self._encode_media(items) if self.media_logged else (items, [])
             group = _group_lists if self._lists or self.store is None else _group
-            metrics = group(items) if items else {}
-            batches.append(Batch(run_id=self.run_id, metrics=metrics, run_update=updates))
+            metrics = group(points) if points else {}
+            batches.append(
+                Batch(run_id=self.run_id, metrics=metrics, run_update=updates, media=media)
+            )
         record = None
         if not self.child and self.store is None and self._outbox_run is None:
             record = self._create_record
@@ -735,6 +741,9 @@ class Writer(threading.Thread):
         if not items and not updates and heartbeat is None:
             return None
         metrics: dict[str, tuple[Any, Any, Any]] = {}
+        media: list[Any] = []
+        if items and self.media_logged:
+            items, media = self._encode_media(items)
         if items:
             # lists while the store is not open (an outbox record needs no numpy)
             group = _group_lists if self._lists or self.store is None else _group
@@ -750,8 +759,48 @@ class Writer(threading.Thread):
                 bad_batch = _Batch(self.run_id, _group_lists(bad) if bad else {})
                 self._reject(bad_batch, exc)
                 metrics = group(good) if good else {}
-        batch = Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
+        batch = Batch(
+            run_id=self.run_id,
+            metrics=metrics,
+            run_update=updates,
+            heartbeat=heartbeat,
+            media=media,
+        )
         return batch, n, seq
+
+    def _encode_media(self, items: list[Point]) -> tuple[list[Point], list[Any]]:
+        """Take the rich results out of ``items`` and encode them (PNG, JSON) here, on the
+        writer thread; one that fails to encode is reported and dropped alone."""
+        from .._media import Pending
+
+        if Pending not in set(map(type, map(_VALUE, items))):
+            return items, []
+        from .._limits import MAX_MEDIA_BYTES
+        from ..store import MediaItem
+
+        points: list[Point] = []
+        media: list[Any] = []
+        for it in items:
+            value = it[2]
+            if type(value) is not Pending:
+                points.append(it)
+                continue
+            m = value.media
+            try:
+                data, meta = m.encode()
+                if len(data) > MAX_MEDIA_BYTES:
+                    raise ValueError(
+                        f"{len(data):,} bytes encoded; at most {MAX_MEDIA_BYTES:,} are allowed"
+                    )
+            except Exception as exc:
+                with self._progress:
+                    self.dropped += 1
+                msg = f"{m.kind} {it[0]!r} at step {it[1]}: {type(exc).__name__}: {exc}"
+                self.rejected.append(msg[:500])
+                log.warning("labledger: could not encode %s; it was not stored", msg[:300])
+                continue
+            media.append(MediaItem(it[0], it[1], value.seq, m.kind, data, meta, m.caption, it[3]))
+        return points, media
 
 
 def _close_quietly(store: Store) -> None:
@@ -875,6 +924,18 @@ def split_batch(batch: Batch) -> list[Batch]:
     rest = {k: v for k, v in update.items() if k not in _ENDING_FIELDS}
     has_rest = bool(rest) or batch.heartbeat is not None
     keys = list(batch.metrics)
+    if batch.media:
+        if len(batch.media) == 1 and not keys and not has_rest and not ending:
+            return []
+        parts = []
+        if keys or has_rest:
+            parts.append(Batch(rid, batch.metrics, rest, batch.heartbeat, id=sub("m/rest")))
+        parts += [
+            Batch(rid, {}, id=sub(f"m/{m.key}/{m.step}/{m.seq}"), media=[m]) for m in batch.media
+        ]
+        if ending:
+            parts.append(Batch(rid, {}, ending, id=sub("end")))
+        return parts
     if len(keys) + has_rest + bool(ending) > 1 and keys:
         parts = []
         if has_rest:

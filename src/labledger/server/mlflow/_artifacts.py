@@ -16,6 +16,7 @@ named after the model, kind ``model``, linked to the model's source run.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import posixpath
 import re
@@ -29,8 +30,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..._exceptions import RunNotFoundError
-from ...store import ServerStore
+from ..._exceptions import LabledgerError, RunNotFoundError
+from ...store import Batch, ServerStore
 from ..auth import core, principal
 from ..routes_artifacts import blob_store
 from ._common import (
@@ -45,8 +46,11 @@ from ._common import (
     require_str,
 )
 from ._experiments import experiment_of_project, readable, sql_store, visible_experiment
+from ._media import maybe_media, media_item
 
 __all__ = ["artifacts_router", "models_router", "tracking_artifacts_router"]
+
+log = logging.getLogger("labledger.server")
 
 artifacts_router = APIRouter(prefix="/api/2.0/mlflow-artifacts", route_class=MlflowRoute)
 models_router = APIRouter(prefix="/api/2.0/mlflow/logged-models", route_class=MlflowRoute)
@@ -163,6 +167,7 @@ async def upload(path: str, request: Request) -> Any:
     blobs = blob_store(request)
     fd, tmp = tempfile.mkstemp(prefix="mlflow-upload-", suffix=".part")
     digest, size = hashlib.sha256(), 0
+    data: bytes | None = None
     try:
         with os.fdopen(fd, "wb") as out:
             async for chunk in request.stream():
@@ -171,11 +176,33 @@ async def upload(path: str, request: Request) -> Any:
                 out.write(chunk)
         sha = digest.hexdigest()
         await run_in_threadpool(blobs.put_file, tmp, sha, size)
+        if owner.model_name is None and maybe_media(owner.rest, size):
+            with open(tmp, "rb") as fh:
+                data = fh.read()
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     await run_in_threadpool(owner.add, sha, size)
+    if data is not None:
+        await run_in_threadpool(_add_media, request, owner, data)
     return {}
+
+
+def _add_media(request: Request, owner: _Owner, data: bytes) -> None:
+    """An image, table or text logged through MLflow becomes a rich result of the run,
+    written through the write core like any batch (its position: after those at its step)."""
+    item = media_item(owner.rest, data)
+    if item is None or owner.run_id is None:
+        return
+    item.seq = len(owner.store.media(owner.run_id, item.key, step=item.step))
+    # one upload, one batch: its id names the file and its content, so a retried upload
+    # is kept once and the same bytes under another name or step are a value of their own
+    tag = hashlib.sha256(f"{'/'.join(owner.rest)}\0{item.sha256}".encode()).hexdigest()[:40]
+    batch = Batch(owner.run_id, media=[item], id=f"mlflow-media-{tag}")
+    try:
+        core(request).write_batch(principal(request).actor, batch)
+    except LabledgerError as exc:  # the file is stored as an artifact all the same
+        log.warning("MLflow upload %s not kept as a rich result: %s", "/".join(owner.rest), exc)
 
 
 def _listing(owner: _Owner, rel: list[str]) -> list[dict[str, Any]]:

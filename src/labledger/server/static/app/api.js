@@ -79,6 +79,9 @@ export const api = {
   series: (runs, keys, maxPoints) => getJSON("/series", { run: runs, key: keys, max_points: maxPoints }),
   repro: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/repro`).then(decodeFloats),
   patch: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/patch`),
+  mediaKeys: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/media/keys`).then((b) => b.keys),
+  mediaSteps: (ref, key) => getJSON(`/runs/${encodeURIComponent(ref)}/media/steps`, { key }).then((b) => b.steps),
+  media: (ref, p) => getJSON(`/runs/${encodeURIComponent(ref)}/media`, p).then((b) => b.items),
   importance: (p) => getJSON("/importance", { include_repro: INCLUDE_REPRO, ...p }).then(decodeFloats),
   leaderboard: (p) => getJSON("/leaderboard", { include_repro: INCLUDE_REPRO, ...p }).then(decodeFloats),
 };

@@ -8,6 +8,7 @@ import { api } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { bandSpec, setLabels, singleRunsToggle } from "./bands.js";
 import { drawParcoords, drawScatter } from "./plots.js";
+import { mediaPanel } from "./media.js";
 
 const DEFAULT_CHARTS = 8;
 
@@ -56,6 +57,7 @@ export async function renderCompare(main, q, ctx) {
   }));
   legend.querySelectorAll(".swatch").forEach((s) => { s.style.background = s.dataset.color; });
   main.append(el("div", { class: "page-head" }, el("h1", { text: `Comparing ${runs.length} runs` })), el("div", { class: "card" }, legend));
+  main.append(compareMedia(runs));
 
   // ---- charts with controls
   const xSel = el("select", { "aria-label": "x axis" }, el("option", { value: "step", text: "x: step", selected: state.x === "step" }), el("option", { value: "time", text: "x: time (s)", selected: state.x === "time" }));
@@ -321,4 +323,40 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
       drawSC();
     },
   };
+}
+
+// Rich results of every compared run (no cap on their number): one key, side by side,
+// each run at the same step (the nearest logged step at or after it). Hidden when none
+// of the runs has any.
+function compareMedia(runs) {
+  const host = el("div", { class: "media-grid" });
+  const keySel = el("select", { class: "compare-media-key", "aria-label": "rich-result key" });
+  const stepIn = el("input", { type: "number", min: "0", class: "compare-media-step", placeholder: "last step", "aria-label": "step" });
+  const sec = section("Rich results", el("div", { class: "controls" }, keySel, " at step ", stepIn), host);
+  sec.id = "sec-compare-media";
+  sec.classList.add("compare-media");
+  sec.hidden = true;
+  let infos = [];
+  function draw() {
+    const key = keySel.value;
+    const step = stepIn.value === "" ? null : Number(stepIn.value);
+    clear(host).append(...runs.map((r, i) => {
+      const info = infos[i].find((k) => k.key === key);
+      if (!info) return el("div", { class: "media-panel muted", text: `${r._label}: no ${key}` });
+      return mediaPanel(r.id, info, { step: step === null ? info.last_step : step, title: r._label });
+    }));
+  }
+  Promise.all(runs.map((r) => api.mediaKeys(r.id).catch(() => []))).then((all) => {
+    infos = all;
+    const keys = [...new Set(all.flat().map((k) => k.key))].sort();
+    if (!keys.length) return;
+    keySel.append(...keys.map((k) => el("option", { value: k, text: k })));
+    const image = all.flat().find((k) => k.kind === "image");  // images first: what people compare most
+    if (image) keySel.value = image.key;
+    keySel.addEventListener("change", draw);
+    stepIn.addEventListener("change", draw);
+    sec.hidden = false;
+    draw();
+  });
+  return sec;
 }

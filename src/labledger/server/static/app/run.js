@@ -8,6 +8,7 @@ import { el, add, clear, fmtBytes, fmtDuration, fmtMetric, fmtTime, fmtValue, kv
 import { api, ApiError } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { renderChildren } from "./group.js";
+import { renderMedia } from "./media.js";
 
 const MAX_DIFF_LINES = 20000;
 const SERIES_PER_REQUEST = 64;
@@ -39,7 +40,13 @@ export async function renderRun(main, ref, q, ctx) {
     el("summary", null, el("h2", { class: "inline-h", text: "System metrics" }), " ", systemCount),
     systemTable, systemValues, systemHost);
   const childrenHost = el("div", { class: "children-host" });
-  body.append(metricsSec, childrenHost, overview, systemSec, envHost);
+  // rich results: hidden until the run turns out to have some (loaded once, lazily)
+  const mediaHost = el("div", { class: "media-host" });
+  const mediaSec = section("Rich results", mediaHost);
+  mediaSec.id = "sec-media";
+  mediaSec.hidden = true;
+  renderMedia(mediaHost, run.id).then((n) => { mediaSec.hidden = !n; }).catch(() => {});
+  body.append(metricsSec, mediaSec, childrenHost, overview, systemSec, envHost);
 
   const navItems = [["Results", "sec-metrics"], ["Config", "sec-overview"], ["System", "sec-system"],
     ["Environment", "sec-environment"], ["Code", "sec-code"], ["Data & artifacts", "sec-artifacts"],
