@@ -57,6 +57,7 @@ _COMMANDS: dict[str, str] = {
     "import": "imports:import_group",
     "importance": "query:importance",
     "ls": "runs:ls",
+    "models": "models:models",
     "repro": "repro:repro",
     "server": "server:server",
     "show": "runs:show",

@@ -26,7 +26,9 @@ store) and applies:
 - **experiments (projects) through MLflow**: a project's writers create it and its
   runs; deleting, restoring, renaming and retagging the project's experiment changes
   every colleague's view of it, so it takes the project's ``admin`` role;
-- **value limits** of ``_limits.py`` on run fields (names, tags, JSON size and depth).
+- **value limits** of ``_limits.py`` on run fields (names, tags, JSON size and depth);
+- **the model registry** (``_registry_core.RegistryRules``): writers register finished
+  runs' artifacts, alias moves are edit events by the actor, deleting takes admin.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .._exceptions import (
     RunNotFoundError,
     UsageError,
 )
+from ._registry_core import RegistryRules
 
 if TYPE_CHECKING:
     from ._base import Batch, ServerStore
@@ -160,7 +163,7 @@ def _check_limits(fields: Mapping[str, Any]) -> None:
             check_json(f, fields[f])
 
 
-class WriteCore:
+class WriteCore(RegistryRules):
     """The rules of the module docstring over one store (thread-safe; one per server)."""
 
     def __init__(self, store: ServerStore) -> None:

@@ -5,7 +5,7 @@ transaction. Regenerate it after adding a migration (a test checks it)."""
 
 __all__ = ["REVISIONS", "STATEMENTS"]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
 
 STATEMENTS = [
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
@@ -21,6 +21,10 @@ STATEMENTS = [
     'CREATE INDEX ix_metric_summary_key ON metric_summary ("key", last)',
     "CREATE TABLE blobs (\n\tsha256 VARCHAR(64) NOT NULL, \n\tsize BIGINT NOT NULL, \n\tdata BLOB NOT NULL, \n\tPRIMARY KEY (sha256)\n)",
     "CREATE TABLE applied_batches (\n\tid VARCHAR(64) NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\tapplied_at FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)",
+    "CREATE TABLE registered_models (\n\tname VARCHAR(250) NOT NULL, \n\tproject VARCHAR(250), \n\tdescription TEXT, \n\ttags JSON NOT NULL, \n\tauthor VARCHAR(250), \n\tcreated_at FLOAT NOT NULL, \n\tupdated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name)\n)",
+    "CREATE TABLE model_versions (\n\tname VARCHAR(250) NOT NULL, \n\tversion INTEGER NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\tartifact_version_id VARCHAR(32) NOT NULL, \n\tsource TEXT, \n\tdescription TEXT, \n\ttags JSON NOT NULL, \n\tauthor VARCHAR(250), \n\tcreated_at FLOAT NOT NULL, \n\tupdated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name, version)\n)",
+    "CREATE INDEX ix_model_versions_run ON model_versions (run_id)",
+    "CREATE TABLE model_aliases (\n\tname VARCHAR(250) NOT NULL, \n\talias VARCHAR(250) NOT NULL, \n\tversion INTEGER NOT NULL, \n\tPRIMARY KEY (name, alias)\n)",
     "CREATE TABLE mlflow_objects (\n\tkind VARCHAR(16) NOT NULL, \n\tid VARCHAR(64) NOT NULL, \n\tproject VARCHAR(250) NOT NULL, \n\trun_id VARCHAR(32), \n\tdata JSON NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tupdated_at FLOAT NOT NULL, \n\tPRIMARY KEY (kind, id)\n)",
     "CREATE INDEX ix_mlflow_objects_project ON mlflow_objects (kind, project)",
     "CREATE TABLE run_edits (\n\tid VARCHAR(32) NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\tfield VARCHAR(260) NOT NULL, \n\told JSON, \n\tnew JSON, \n\tauthor VARCHAR(250), \n\tat FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)",
@@ -48,7 +52,7 @@ STATEMENTS = [
     "CREATE TABLE artifact_uses (\n\trun_id VARCHAR(32) NOT NULL, \n\tversion_id VARCHAR(32) NOT NULL, \n\tused_at FLOAT NOT NULL, \n\tPRIMARY KEY (run_id, version_id)\n)",
     "CREATE INDEX ix_artifact_uses_version ON artifact_uses (version_id)",
     "INSERT INTO labledger_meta (key, value) VALUES ('format', 'labledger')",
-    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009')",
+    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010')",
     "INSERT INTO alembic_version (version_num) VALUES ('0002')",
     "INSERT INTO alembic_version (version_num) VALUES ('0003')",
     "INSERT INTO alembic_version (version_num) VALUES ('0004')",
@@ -57,4 +61,5 @@ STATEMENTS = [
     "INSERT INTO alembic_version (version_num) VALUES ('0007')",
     "INSERT INTO alembic_version (version_num) VALUES ('0008')",
     "INSERT INTO alembic_version (version_num) VALUES ('0009')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0010')",
 ]

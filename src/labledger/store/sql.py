@@ -43,6 +43,7 @@ from ._edits_sql import EditSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._mlflow_sql import MlflowSqlMixin
+from ._registry_sql import RegistrySqlMixin
 from ._repro_rules import REPRO_JOB_TYPE
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
@@ -156,6 +157,7 @@ class SqlStore(
     ArtifactSqlMixin,
     ReproSqlMixin,
     MlflowSqlMixin,
+    RegistrySqlMixin,
     AuditSqlMixin,
     EditSqlMixin,
     AccessSqlMixin,

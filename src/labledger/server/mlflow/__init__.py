@@ -34,10 +34,18 @@ def install(app: FastAPI) -> None:
     """Mount the MLflow routers (tracking, logged models, artifact proxy) on ``app``."""
     from ._artifacts import artifacts_router, models_router, tracking_artifacts_router
     from ._experiments import router as experiments
+    from ._registry import router as registry
     from ._runs import metrics_router
     from ._runs import router as runs
 
-    for r in (experiments, runs, metrics_router, models_router, tracking_artifacts_router):
+    for r in (
+        registry,
+        experiments,
+        runs,
+        metrics_router,
+        models_router,
+        tracking_artifacts_router,
+    ):
         app.include_router(r, include_in_schema=False)
     app.include_router(artifacts_router, include_in_schema=False)
     app.include_router(_fallback, include_in_schema=False)

@@ -29,7 +29,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..._exceptions import RunNotFoundError
+from ..._exceptions import NotFoundError, RunNotFoundError
 from ...store import ServerStore
 from ..auth import core, principal
 from ..routes_artifacts import blob_store
@@ -77,7 +77,13 @@ class _Owner:
         self.store = store
         self.request = request
         missing = MlflowError("RESOURCE_DOES_NOT_EXIST", f"No artifact root for path {path!r}")
-        if len(parts) >= 3 and _RUN_ID.match(parts[1]) and parts[2] == "artifacts":
+        self.pinned: dict[str, dict[str, Any]] | None = None
+        if (
+            len(parts) >= 3
+            and parts[0] != "artifact-versions"
+            and _RUN_ID.match(parts[1])
+            and parts[2] == "artifacts"
+        ):
             self.run_id: str | None = parts[1]
             rules, actor = core(request), principal(request).actor
             try:  # a run's files: the write core's rules for the run (owner to write)
@@ -90,6 +96,22 @@ class _Owner:
             self.key = f"run:{parts[1]}"
             self.model_name: str | None = None
             self.rest = parts[3:]
+        elif len(parts) >= 3 and parts[0] == "artifact-versions" and parts[2] == "artifacts":
+            # one content-addressed artifact version (a registered model version's files)
+            if role != "read":
+                raise MlflowError("PERMISSION_DENIED", "an artifact version never changes")
+            try:
+                av = store.get_artifact_version_by_id(parts[1])
+            except NotFoundError:
+                raise missing from None
+            readable(request, str(av["project"]), missing)
+            self.run_id = av.get("run_id")
+            self.project = str(av["project"])
+            self.key = f"version:{parts[1]}"
+            self.model_name = None
+            self.pinned = {f["path"]: f for f in av["files"]}
+            self.rest = parts[3:]
+            return
         elif len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
             model = _model_for(request, parts[2], role)[1]
             self.run_id = model["run_id"]
@@ -111,6 +133,8 @@ class _Owner:
 
     def files(self) -> dict[str, dict[str, Any]]:
         """Every file under this owner: relative path -> {sha256, size} (newest upload wins)."""
+        if self.pinned is not None:
+            return dict(self.pinned)
         out: dict[str, dict[str, Any]] = {}
         for v in self.versions():
             prefix = (v.get("metadata") or {}).get("mlflow_prefix") or ""
