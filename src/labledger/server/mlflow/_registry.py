@@ -33,7 +33,7 @@ from ._experiments import sql_store
 __all__ = ["download_uri", "router"]
 
 router = APIRouter(route_class=MlflowRoute)
-PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+PREFIXES = ("/api/2.0/mlflow",)  # /ajax-api/2.0/mlflow/* is rewritten to these (_ajax.py)
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 

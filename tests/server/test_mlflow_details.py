@@ -1,0 +1,132 @@
+"""MLflow's smaller contracts on ``labledger server``: ``/version``, unknown routes on every
+MLflow prefix, validation wording, the Default experiment, a relative artifact location,
+and the ``/ajax-api/2.0/mlflow`` routes MLflow's web UI calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import Server
+
+mlflow = pytest.importorskip("mlflow")
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+
+from mlflow import MlflowClient  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("mlflow-details")
+    srv = Server(f"sqlite:///{tmp / 'store.db'}", tmp, artifacts_uri=str(tmp / "blobs"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def client(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    mlflow.set_tracking_uri(server.url)
+    yield MlflowClient(server.url)
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
+def test_version_matches_the_pinned_client(server: Server) -> None:
+    assert httpx.get(f"{server.url}/version").text == mlflow.__version__
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/2.0/mlflow/nope",
+        "/api/3.0/mlflow/nope/x",
+        "/ajax-api/2.0/mlflow/nope",
+        "/ajax-api/3.0/mlflow/traces/nope",
+    ],
+)
+def test_unknown_routes_answer_mlflow_shape(server: Server, path: str) -> None:
+    r = httpx.post(f"{server.url}{path}", json={})
+    assert r.status_code == 404
+    assert r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
+def test_validation_wording_and_default_experiment(server: Server, client: MlflowClient) -> None:
+    r = httpx.post(f"{server.url}/api/2.0/mlflow/experiments/create", json={"name": 123})
+    assert r.status_code == 400
+    assert "Invalid value 123 for parameter 'name' supplied" in r.json()["message"]
+    names = {e.experiment_id: e.name for e in client.search_experiments()}
+    assert names.get("0") == "Default"
+
+
+def test_relative_artifact_location_is_resolved(client: MlflowClient) -> None:
+    eid = client.create_experiment("rel-loc", artifact_location="some/dir")
+    loc = client.get_experiment(eid).artifact_location
+    assert loc.startswith("file:///") and loc.endswith("/some/dir")
+
+
+def test_ajax_routes(server: Server, client: MlflowClient, tmp_path: Path) -> None:
+    mlflow.set_experiment("ajax")
+    ids = []
+    for k in range(2):
+        with mlflow.start_run() as run:
+            for step in range(50):
+                mlflow.log_metric("loss", 1.0 / (step + 1 + k), step=step)
+            if k == 0:
+                import numpy as np
+
+                mlflow.log_input(
+                    mlflow.data.from_numpy(np.arange(4.0), name="toy"), context="training"
+                )
+            ids.append(run.info.run_id)
+    base = f"{server.url}/ajax-api/2.0/mlflow"
+    # the mirror: an /api route answers under /ajax-api, page tokens included
+    page = httpx.get(
+        f"{base}/metrics/get-history",
+        params={"run_id": ids[0], "metric_key": "loss", "max_results": 20},
+    ).json()
+    assert len(page["metrics"]) == 20 and page["next_page_token"]
+    bulk = httpx.get(
+        f"{base}/metrics/get-history-bulk", params={"run_id": ids, "metric_key": "loss"}
+    ).json()["metrics"]
+    assert len(bulk) == 100 and {m["run_id"] for m in bulk} == set(ids)
+    window = httpx.get(
+        f"{base}/metrics/get-history-bulk-interval",
+        params={
+            "run_ids": ids,
+            "metric_key": "loss",
+            "start_step": 10,
+            "end_step": 30,
+            "max_results": 5,
+        },
+    ).json()["metrics"]
+    steps = sorted({m["step"] for m in window if m["run_id"] == ids[0]})
+    assert steps[0] == 10 and steps[-1] == 30 and len(steps) == 5
+    eid = client.get_experiment_by_name("ajax").experiment_id
+    live = client.create_run(eid).info.run_id
+    r = httpx.post(
+        f"{base}/upload-artifact",
+        params={"run_uuid": live, "path": "notes/hello.txt"},
+        content=b"hello",
+    )
+    assert r.status_code == 200, r.text
+    client.set_terminated(live)
+    assert [f.path for f in client.list_artifacts(live, "notes")] == ["notes/hello.txt"]
+    ds = httpx.post(f"{base}/experiments/search-datasets", json={"experiment_ids": [eid]})
+    assert ds.status_code == 200
+    summaries = ds.json()["dataset_summaries"]
+    assert [(d["name"], d.get("context")) for d in summaries] == [("toy", "training")]
