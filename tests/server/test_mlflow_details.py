@@ -130,3 +130,19 @@ def test_ajax_routes(server: Server, client: MlflowClient, tmp_path: Path) -> No
     assert ds.status_code == 200
     summaries = ds.json()["dataset_summaries"]
     assert [(d["name"], d.get("context")) for d in summaries] == [("toy", "training")]
+
+
+def test_resume_running_run_and_refuse_ended_one(client: MlflowClient) -> None:
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_experiment("resume")
+    eid = client.get_experiment_by_name("resume").experiment_id
+    live = client.create_run(eid).info.run_id
+    with mlflow.start_run(run_id=live):
+        mlflow.log_metric("x", 1.0, step=0)
+    with pytest.raises(MlflowException, match="cannot be resumed") as info:
+        with mlflow.start_run(run_id=live):
+            pass
+    assert info.value.error_code == "INVALID_STATE"
+    got = client.get_run(live)
+    assert got.info.status == "FINISHED" and got.data.metrics == {"x": 1.0}

@@ -313,6 +313,17 @@ def update(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
             raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid run status '{status}'")
         upd["status"] = mapped
         if mapped == "running":
+            if run.get("status") != "running":
+                # start_run(run_id=...) of an ended run: labledger's rule stays (an ended
+                # run is sealed into the audit chain), said in MLflow's shape
+                raise MlflowError(
+                    "INVALID_STATE",
+                    f"Run {run['id']} has ended ({run.get('status')}) and cannot be resumed: "
+                    "labledger seals an ended run's record (its audit chain entry), so a "
+                    "resumed run would change reported numbers after the fact. Start a new "
+                    "run (e.g. with tag mlflow.parentRunId) instead; a running run can be "
+                    "resumed.",
+                )
             upd["ended_at"] = None
     end = json_int(params.get("end_time"), "end_time")
     if end is not None:
