@@ -12,6 +12,8 @@ __all__ = [
     "STATUS_FROM_MLFLOW",
     "STATUS_TO_MLFLOW",
     "param_text",
+    "run_tag",
+    "run_tags",
     "type_param",
 ]
 
@@ -36,6 +38,26 @@ GIT_TAGS = {
     "mlflow.source.git.branch": "branch",
     "mlflow.source.git.repoURL": "remote",
 }
+
+
+def run_tag(key: str, value: str) -> str | None:
+    """The run tag an MLflow tag becomes: a custom tag ``owner=ada`` is the run's tag
+    ``owner=ada`` (``key`` alone when the value is empty); MLflow's own ``mlflow.*``
+    tags and ones too long for a run tag (250 characters) stay in ``env.mlflow.tags`` only."""
+    if not key or key.startswith("mlflow.") or "\x00" in key or "\x00" in value:
+        return None
+    text = f"{key}={value}" if value else key
+    return text if len(text) <= 250 else None
+
+
+def run_tags(current: list[str], key: str, value: str | None) -> list[str]:
+    """``current`` run tags with MLflow tag ``key`` set to ``value`` (None: removed)."""
+    kept = [t for t in current if t != key and not t.startswith(key + "=")]
+    new = None if value is None else run_tag(key, value)
+    if new is not None:
+        kept.append(new)
+    return kept if len(kept) <= 1000 else current
+
 
 _INT_RE = re.compile(r"[+-]?\d+\Z")
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")

@@ -140,9 +140,50 @@ def test_resume_running_run_and_refuse_ended_one(client: MlflowClient) -> None:
     live = client.create_run(eid).info.run_id
     with mlflow.start_run(run_id=live):
         mlflow.log_metric("x", 1.0, step=0)
-    with pytest.raises(MlflowException, match="cannot be resumed") as info:
-        with mlflow.start_run(run_id=live):
-            pass
+    with (
+        pytest.raises(MlflowException, match="cannot be resumed") as info,
+        mlflow.start_run(run_id=live),
+    ):
+        pass
     assert info.value.error_code == "INVALID_STATE"
     got = client.get_run(live)
     assert got.info.status == "FINISHED" and got.data.metrics == {"x": 1.0}
+
+
+def test_logged_models_behave_as_mlflows(client: MlflowClient, server: Server) -> None:
+    import json
+
+    import numpy as np
+    from mlflow.exceptions import MlflowException
+
+    from .conftest import labledger
+
+    mlflow.set_experiment("logged-models")
+    eid = client.get_experiment_by_name("logged-models").experiment_id
+    with mlflow.start_run() as run:
+        model = mlflow.initialize_logged_model(name="clf", tags={"team": "vision"})
+        toy = mlflow.data.from_numpy(np.arange(4.0), name="toy")
+        mlflow.log_metric("acc", 0.9, model_id=model.model_id, dataset=toy)
+        mlflow.log_metric("loss", 0.1)  # not linked to the model
+        mlflow.set_tag("owner", "ada")
+    got = client.get_logged_model(model.model_id)
+    assert [(m.key, m.value) for m in got.metrics] == [("acc", 0.9)]
+    assert got.tags["team"] == "vision"
+    # MLflow-client tags are the run's own tags too
+    shown = labledger("show", run.info.run_id, "--store", server.backend_uri, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert "owner=ada" in json.loads(shown.stdout)["tags"]
+    by_data = client.search_logged_models(experiment_ids=[eid], datasets=[{"dataset_name": "toy"}])
+    assert [m.model_id for m in by_data] == [model.model_id]
+    assert client.search_logged_models(experiment_ids=[eid], datasets=[{"dataset_name": "x"}]) == []
+    client.delete_logged_model_tag(model.model_id, "team")
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        client.delete_logged_model_tag(model.model_id, "team")
+    found = client.search_logged_models(experiment_ids=[eid], filter_string="name = 'clf'")
+    assert [m.model_id for m in found] == [model.model_id]
+    assert client.search_logged_models(experiment_ids=[eid], filter_string="name = 'x'") == []
+    client.delete_logged_model(model.model_id)
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        client.get_logged_model(model.model_id)
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        client.create_logged_model(eid, source_run_id="0" * 32)
