@@ -187,3 +187,51 @@ def test_logged_models_behave_as_mlflows(client: MlflowClient, server: Server) -
         client.get_logged_model(model.model_id)
     with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
         client.create_logged_model(eid, source_run_id="0" * 32)
+
+
+def test_capture_plugin_gives_mlflow_runs_a_patch_and_packages(
+    server: Server, client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import subprocess
+
+    import tomllib
+    from mlflow.tracking.context import registry as ctx_registry
+
+    from labledger.integrations.mlflow_context import LabledgerRunContext
+
+    from .conftest import labledger
+
+    # the entry point MLflow loads the provider from (installed with labledger)
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    declared = pyproject["project"]["entry-points"]["mlflow.run_context_provider"]
+    assert declared == {"labledger": "labledger.integrations.mlflow_context:LabledgerRunContext"}
+    # registered here as MLflow's entry-point loader does (the venv's metadata may predate it)
+    providers = ctx_registry._run_context_provider_registry._registry
+    if not any(isinstance(p, LabledgerRunContext) for p in providers):
+        monkeypatch.setattr(
+            ctx_registry._run_context_provider_registry,
+            "_registry",
+            [*providers, LabledgerRunContext()],
+        )
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "train.py").write_text("print('v1')\n")
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    (repo / "train.py").write_text("print('v2: uncommitted')\n")
+    monkeypatch.chdir(repo)
+    mlflow.set_experiment("plugin")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("acc", 0.5)
+    shown = labledger("show", run.info.run_id, "--store", server.backend_uri, "--json")
+    assert shown.returncode == 0, shown.stderr
+    env = json.loads(shown.stdout)["env"]
+    assert env["git"]["commit"] and env["git"]["dirty"] is True
+    assert env["git"]["diff_sha256"] and env["packages"].get("mlflow") == mlflow.__version__
+    assert not any(k.startswith("labledger.") for k in env["mlflow"]["tags"])
+    patch = labledger("env", run.info.run_id, "--patch", "--store", server.backend_uri)
+    assert patch.returncode == 0, patch.stderr
+    assert "v2: uncommitted" in patch.stdout

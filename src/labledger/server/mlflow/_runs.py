@@ -32,7 +32,7 @@ from fastapi import APIRouter, Depends, Request
 
 from ..._exceptions import RunNotFoundError
 from ..._limits import MAX_NOTES_LENGTH
-from ..._mlflow_map import GIT_TAGS, run_tags
+from ..._mlflow_map import GIT_TAGS, env_from_tags, run_tags
 from ..._values import check_key
 from ...store import Batch, ServerStore
 from ..auth import core, principal
@@ -201,6 +201,7 @@ class _Changes:
         self.git: dict[str, Any] = dict(env.get("git") or {})
         self.config: dict[str, Any] = dict(run.get("config") or {})
         self.tags: list[str] = list(run.get("tags") or [])
+        self.captured: dict[str, Any] = {}
         self.update: dict[str, Any] = {}
         self.touched: set[str] = set()
 
@@ -247,6 +248,28 @@ class _Changes:
             self.git[GIT_TAGS[key]] = value
             self.touched.add("git")
 
+    def absorb_capture(self, store: ServerStore) -> None:
+        """labledger's capture sent as tags by the MLflow plugin becomes the run's ``env``
+        (the patch a blob, as labledger's own client stores it); the tags are dropped."""
+        tags = dict(self.ml.get("tags") or {})
+        env, patch, used = env_from_tags(tags)
+        if not used:
+            return
+        for k in used:
+            tags.pop(k, None)
+        self.ml["tags"] = tags
+        self.touched.add("ml")
+        for part, value in env.items():
+            if part == "git" and isinstance(value, dict):
+                git = dict(value, **self.git)  # the run's own git tags win
+                if patch:
+                    git["diff_sha256"] = store.put_blob(patch)
+                    git["diff_size"] = len(patch)
+                self.git = git
+                self.touched.add("git")
+            elif part not in ("mlflow",):
+                self.captured[part] = value
+
     def run_tag(self, key: str, value: str | None) -> None:
         """A custom MLflow tag is also the run's own tag (``owner=ada``)."""
         tags = run_tags(self.tags, key, value)
@@ -267,6 +290,10 @@ class _Changes:
             update["env"] = env
         if "config" in self.touched:
             update["config"] = self.config
+        for part, value in self.captured.items():
+            update.setdefault("env", {})[part] = value
+            if part == "seed" and isinstance(value, dict) and isinstance(value.get("seed"), int):
+                update["seed"] = value["seed"]
         return update
 
 
@@ -306,6 +333,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     changes.tag("mlflow.runName", str(name))
     if claim and "mlflow.user" not in tag_map:
         changes.tag("mlflow.user", str(claim))
+    changes.absorb_capture(store)
     _write(request, run_id, changes.batch_update())
     return {"run": run_json(store.get_run(run_id), exp["id"])}
 
@@ -482,6 +510,7 @@ def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -
         changes.param(k, v)
     for k, v in tags:
         changes.tag(k, v)
+    changes.absorb_capture(_store)
     _write(request, run["id"], changes.batch_update(), _metrics(metrics))
     link_model_metrics(request, run["id"], metrics)
     return {}
