@@ -16,9 +16,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._exceptions import UsageError
 from ._body import CheckedRoute
 from ._json import LedgerJSONResponse
 from .auth import core, principal
+from .errors import ApiError
 
 __all__ = ["install", "install_page", "router"]
 
@@ -60,43 +62,59 @@ class AliasBody(BaseModel):
     version: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
+def _conflict(exc: UsageError) -> None:
+    """A model that exists already, or a run that has not finished: 409, not a bad request."""
+    text = str(exc)
+    if "already exists" in text or "finished run only" in text:
+        raise ApiError(409, text, "conflict") from None
+    raise exc
+
+
 @router.get("/models", summary="Registered models the caller may read (with aliases, latest)")
-def list_models(request: Request) -> Any:
+def list_models(request: Request) -> list[dict[str, Any]]:
     return core(request).readable_models(principal(request).actor)
 
 
 @router.post("/models", summary="Create a registered model")
-def create_model(body: ModelBody, request: Request) -> Any:
-    return core(request).create_registered_model(
-        principal(request).actor, body.name, description=body.description, tags=body.tags
-    )
+def create_model(body: ModelBody, request: Request) -> dict[str, Any]:
+    try:
+        return core(request).create_registered_model(
+            principal(request).actor, body.name, description=body.description, tags=body.tags
+        )
+    except UsageError as exc:
+        _conflict(exc)
+        raise
 
 
 @router.get("/models/{name}", summary="One registered model")
-def get_model(name: str, request: Request) -> Any:
+def get_model(name: str, request: Request) -> dict[str, Any]:
     return core(request).readable_model(principal(request).actor, name)
 
 
 @router.get("/models/{name}/versions", summary="The versions of a registered model")
-def list_versions(name: str, request: Request) -> Any:
+def list_versions(name: str, request: Request) -> list[dict[str, Any]]:
     return core(request).readable_versions(principal(request).actor, name)
 
 
 @router.post("/models/{name}/versions", summary="Register a finished run's artifact version")
-def create_version(name: str, body: VersionBody, request: Request) -> Any:
-    return core(request).create_model_version(
-        principal(request).actor,
-        name,
-        body.run_id,
-        artifact=body.artifact,
-        artifact_version_id=body.artifact_version_id,
-        description=body.description,
-        tags=body.tags,
-    )
+def create_version(name: str, body: VersionBody, request: Request) -> dict[str, Any]:
+    try:
+        return core(request).create_model_version(
+            principal(request).actor,
+            name,
+            body.run_id,
+            artifact=body.artifact,
+            artifact_version_id=body.artifact_version_id,
+            description=body.description,
+            tags=body.tags,
+        )
+    except UsageError as exc:
+        _conflict(exc)
+        raise
 
 
 @router.put("/models/{name}/aliases/{alias}", summary="Move (or delete) an alias: an edit event")
-def set_alias(name: str, alias: str, body: AliasBody, request: Request) -> Any:
+def set_alias(name: str, alias: str, body: AliasBody, request: Request) -> dict[str, Any]:
     return core(request).set_model_alias(principal(request).actor, name, alias, body.version)
 
 
