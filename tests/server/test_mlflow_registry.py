@@ -180,6 +180,13 @@ def test_native_register_and_alias(server: Server, tmp_path: Path) -> None:
     doc = {m["name"]: m for m in json.loads(out.stdout)}
     assert doc[name]["aliases"] == {"prod": 1}
     assert doc[name]["latest_version"]["run_id"] == run.id
+    # the same registry over HTTP (HttpStore): the server's core applies the rules
+    out = labledger("models", "alias", name, "staging", "1", "--store", server.url)
+    assert out.returncode == 0, out.stderr
+    out = labledger("models", "ls", "--store", server.url, "--json")
+    assert out.returncode == 0, out.stderr
+    remote = {m["name"]: m for m in json.loads(out.stdout)}
+    assert remote[name]["aliases"] == {"prod": 1, "staging": 1}
     # the web UI's registry page lists it with a link to the run
     page = httpx.get(f"{server.url}/models")
     assert page.status_code == 200 and name in page.text and f"/#/run/{run.id}" in page.text
