@@ -17,14 +17,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ArtifactNotFoundError, AuthError, UsageError
-from ._registry_sql import model_missing
+from .._exceptions import ArtifactNotFoundError, AuthError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from ._base import ServerStore
     from ._core import Actor
 
-__all__ = ["RegistryRules"]
+__all__ = ["RegistryRules", "model_missing", "version_missing"]
+
+
+def model_missing(name: str) -> NotFoundError:
+    """What a missing (or unreadable) model answers, in MLflow's words."""
+    return NotFoundError(f"Registered Model with name={name} not found")
+
+
+def version_missing(name: str, version: Any) -> NotFoundError:
+    return NotFoundError(f"Model Version (name={name}, version={version}) not found")
 
 
 def _check_name(what: str, name: str) -> None:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from .._exceptions import NotFoundError, UsageError
 from . import _schema as s
+from ._registry_core import model_missing, version_missing
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -29,14 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["RegistrySqlMixin", "model_missing", "version_missing"]
 
 _KEEP: Any = object()
-
-
-def model_missing(name: str) -> NotFoundError:
-    return NotFoundError(f"Registered Model with name={name} not found")
-
-
-def version_missing(name: str, version: Any) -> NotFoundError:
-    return NotFoundError(f"Model Version (name={name}, version={version}) not found")
 
 
 class RegistrySqlMixin:
