@@ -187,6 +187,19 @@ def test_native_register_and_alias(server: Server, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     remote = {m["name"]: m for m in json.loads(out.stdout)}
     assert remote[name]["aliases"] == {"prod": 1, "staging": 1}
+    # each alias move is an edit event of the run, by its actor, and the chain verifies
+    from labledger.store import open_store
+
+    store = open_store(server.backend_uri)
+    try:
+        moves = [e for e in store.run_edits(run.id) if e["field"].startswith("registry.")]
+        assert [(e["field"], e["author"]) for e in moves][-1] == (
+            f"registry.{name}@staging",
+            "anonymous",  # the server's caller (no tokens), not the run's author
+        )
+        assert store.audit_verify("native-registry")["ok"]
+    finally:
+        store.close()
     # the web UI's registry page lists it with a link to the run
     page = httpx.get(f"{server.url}/models")
     assert page.status_code == 200 and name in page.text and f"/#/run/{run.id}" in page.text
