@@ -37,6 +37,11 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
             "Group of new runs, e.g. a sweep (like init(group=...)).",
         ),
         (
+            "LABLEDGER_MLFLOW_CAPTURE",
+            "1",
+            "0 turns off the mlflow.run_context_provider plugin (labledger's capture as tags of runs started by mlflow.start_run()).",
+        ),
+        (
             "LABLEDGER_ARTIFACTS_URI",
             None,
             "Artifact storage: a directory, file://, s3://bucket/prefix. "

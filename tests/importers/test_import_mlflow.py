@@ -131,6 +131,8 @@ def _check(ledger: Any, expected: list[dict[str, Any]]) -> None:
         assert run["env"]["mlflow"]["params"]["lr"] == exp["lr"]  # the string as logged
         assert run["env"]["mlflow"]["run_id"] == exp["id"]
         assert run["env"]["mlflow"]["tags"]["stage"] == "old"
+        assert "stage=old" in run["tags"]  # a custom MLflow tag is the run's own tag too
+        assert not any(t.startswith("mlflow.") for t in run["tags"])
         assert run["env"]["git"]["commit"].startswith("abc")
         hist = ledger.history(exp["id"], "loss")
         got = [[s, None if math.isnan(v) else v, round(t * 1000)] for s, v, t in hist.to_list()]

@@ -294,7 +294,7 @@ def test_labledger_run_reads_back_through_mlflow(client: MlflowClient, server: S
 
 
 def test_unknown_endpoint_answers_in_mlflow_shape(server: Server) -> None:
-    r = httpx.get(f"{server.url}/api/2.0/mlflow/registered-models/get?name=x")
+    r = httpx.get(f"{server.url}/api/2.0/mlflow/no-such-thing/get?name=x")
     assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
 
 

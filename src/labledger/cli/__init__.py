@@ -59,6 +59,7 @@ _COMMANDS: dict[str, str] = {
     "ls": "runs:ls",
     "replicate": "repro:replicate",
     "media": "media:media",
+    "models": "models:models",
     "repro": "repro:repro",
     "server": "server:server",
     "show": "runs:show",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import MissingDependencyError, RunNotFoundError
-from .._mlflow_map import GIT_TAGS, STATUS_FROM_MLFLOW, type_param
+from .._mlflow_map import GIT_TAGS, STATUS_FROM_MLFLOW, run_tag, type_param
 from ..store import Batch
 from ._common import (
     ImportSummary,
@@ -316,6 +316,9 @@ def _import_run(
         "author": info.user_id or tags.get("mlflow.user") or None,
         "config": {k: type_param(v) for k, v in params.items()},
         "notes": tags.get("mlflow.note.content"),
+        "tags": sorted({t for k, v in tags.items() if (t := run_tag(k, str(v))) is not None})[
+            :1000
+        ],
         "parent_run_id": _labledger_id(parent) if parent else None,
         "env": env,
         "datasets": datasets,

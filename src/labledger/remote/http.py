@@ -51,6 +51,7 @@ from ..store._base import TERMINAL_STATUSES, Batch, History, RunRecord
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from ._http_audit import HttpAuditMixin
+from ._http_registry import HttpRegistryMixin
 from .spool import SendResult, Spool, SpoolEntry, read_entries, reject
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ def auth_fix(uri: str, status: int, token: str | None, info: str) -> AuthError:
     )
 
 
-class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
+class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
     """Store over HTTP (keep-alive, gzip above 64 KiB, durable spool on failure).
 
     Artifact metadata and repro verdicts come from :class:`HttpArtifactsMixin`."""

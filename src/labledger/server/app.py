@@ -63,6 +63,7 @@ def create_app(
     _include_optional(app, "routes_artifacts")
     _include_optional(app, "mlflow")
     _include_optional(app, "routes_trust")
+    _include_optional(app, "routes_registry")
     if ui:
         _include_optional(app, "ui")
     from .openapi import install as install_openapi

@@ -122,6 +122,8 @@ def _obj(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
 # (method, path) -> schema of the JSON success body
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/projects"): _obj({"projects": {"type": "array", "items": _OBJ}}),
+    ("get", "/api/v1/models"): {"type": "array", "items": _OBJ},
+    ("get", "/api/v1/models/{name}/versions"): {"type": "array", "items": _OBJ},
     ("get", "/api/v1/runs"): _obj(
         {
             "runs": {"type": "array", "items": _RUN},

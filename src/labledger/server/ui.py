@@ -513,6 +513,9 @@ def install(app: FastAPI) -> None:
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    from .routes_registry import install_page
+
+    install_page(app)
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def dashboard() -> HTMLResponse:

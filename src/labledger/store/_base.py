@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
@@ -25,6 +25,7 @@ __all__ = [
     "MediaItem",
     "MetricSummary",
     "MlflowObjects",
+    "ModelRegistry",
     "ReproVerdicts",
     "RunExport",
     "RunRecord",
@@ -452,6 +453,78 @@ class MlflowObjects(Protocol):
 
 
 @runtime_checkable
+class ModelRegistry(Protocol):
+    """Registered models whose versions point at finished runs' artifact versions
+    (store/_registry_sql.py); the rules (who registers, who moves an alias) are the
+    write core's. A missing model, version, alias or tag raises NotFoundError."""
+
+    uri: str
+
+    def create_registered_model(
+        self,
+        name: str,
+        *,
+        project: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        author: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def registered_model(self, name: str) -> dict[str, Any]: ...
+
+    def registered_models(self, projects: Sequence[str] | None = None) -> list[dict[str, Any]]: ...
+
+    def update_registered_model(
+        self,
+        name: str,
+        *,
+        new_name: str | None = None,
+        description: Any = ...,
+        set_tags: Mapping[str, str] | None = None,
+        delete_tags: Sequence[str] = (),
+    ) -> dict[str, Any]: ...
+
+    def delete_registered_model(self, name: str) -> None: ...
+
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        run_id: str,
+        artifact_version_id: str,
+        project: str,
+        source: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        author: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def model_version(self, name: str, version: int) -> dict[str, Any]: ...
+
+    def model_version_by_alias(self, name: str, alias: str) -> dict[str, Any]: ...
+
+    def model_versions(
+        self, name: str | None = None, *, run_id: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: Any = ...,
+        set_tags: Mapping[str, str] | None = None,
+        delete_tags: Sequence[str] = (),
+    ) -> dict[str, Any]: ...
+
+    def delete_model_version(self, name: str, version: int) -> None: ...
+
+    def set_model_alias(
+        self, name: str, alias: str, version: int | None, *, actor: str | None = None
+    ) -> dict[str, Any]: ...
+
+
+@runtime_checkable
 class AccessControl(Protocol):
     """Who may do what: tokens, roles, project policies, runs looked up for one caller.
 
@@ -495,7 +568,7 @@ class AccessControl(Protocol):
 
 
 @runtime_checkable
-class ServerStore(Store, AccessControl, MlflowObjects, Protocol):
+class ServerStore(Store, AccessControl, MlflowObjects, ModelRegistry, Protocol):
     """What the tracking server needs of its back end (``SqlStore``): every role of
     ``Store`` plus access control and MLflow's objects, and runs listed over several
     projects (the ones a caller may read: ``list_runs(projects=...)``)."""

@@ -27,7 +27,9 @@ store) and applies:
   runs; deleting, restoring, renaming and retagging the project's experiment changes
   every colleague's view of it, so it takes the project's ``admin`` role;
 - **value limits** of ``_limits.py`` on run fields (names, tags, JSON size and depth)
-  and on rich results (kind, size, caption).
+  and on rich results (kind, size, caption);
+- **the model registry** (``_registry_core.RegistryRules``): writers register finished
+  runs' artifacts, alias moves are edit events by the actor, deleting takes admin.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from .._exceptions import (
     RunNotFoundError,
     UsageError,
 )
+from ._registry_core import RegistryRules
 
 if TYPE_CHECKING:
     from ._base import Batch, RunRecord, ServerStore
@@ -176,7 +179,7 @@ def _check_limits(fields: Mapping[str, Any]) -> None:
             check_json(f, fields[f])
 
 
-class WriteCore:
+class WriteCore(RegistryRules):
     """The rules of the module docstring over one store (thread-safe; one per server)."""
 
     def __init__(self, store: ServerStore) -> None:

@@ -46,8 +46,11 @@ __all__ = [
     "metric_chunks",
     "metric_summary",
     "mlflow_objects",
+    "model_aliases",
+    "model_versions",
     "project_roles",
     "projects",
+    "registered_models",
     "repro_verdicts",
     "run_edits",
     "runs",
@@ -343,4 +346,42 @@ media = Table(
     Column("caption", Text, nullable=True),
     Column("meta", JsonType, nullable=False),
     Column("ts", Double, nullable=False),
+)
+
+# The model registry (migration 0011): a registered model names versions, each one a
+# finished run's content-addressed artifact version; aliases point at one version.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("project", String(250), nullable=True),  # the project of its first version
+    Column("description", Text, nullable=True),
+    Column("tags", JsonType, nullable=False),
+    Column("author", String(250), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("artifact_version_id", String(32), nullable=False),
+    Column("source", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("tags", JsonType, nullable=False),
+    Column("author", String(250), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+Index("ix_model_versions_run", model_versions.c.run_id)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("alias", String(250), primary_key=True),
+    Column("version", Integer, nullable=False),
 )

@@ -5,7 +5,7 @@ one transaction (a test checks that it is current)."""
 
 __all__ = ["REVISIONS", "STATEMENTS"]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011"]
 
 STATEMENTS = [
     "CREATE TABLE api_tokens (\n\tid VARCHAR(32) NOT NULL, \n\tuser VARCHAR(250) NOT NULL, \n\ttoken_sha256 VARCHAR(64) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\trevoked_at FLOAT, \n\tnote TEXT, \n\tPRIMARY KEY (id), \n\tUNIQUE (token_sha256)\n)",
@@ -31,8 +31,12 @@ STATEMENTS = [
     'CREATE INDEX ix_metric_summary_key ON metric_summary ("key", last)',
     "CREATE TABLE mlflow_objects (\n\tkind VARCHAR(16) NOT NULL, \n\tid VARCHAR(64) NOT NULL, \n\tproject VARCHAR(250) NOT NULL, \n\trun_id VARCHAR(32), \n\tdata JSON NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tupdated_at FLOAT NOT NULL, \n\tPRIMARY KEY (kind, id)\n)",
     "CREATE INDEX ix_mlflow_objects_project ON mlflow_objects (kind, project)",
+    "CREATE TABLE model_aliases (\n\tname VARCHAR(250) NOT NULL, \n\talias VARCHAR(250) NOT NULL, \n\tversion INTEGER NOT NULL, \n\tPRIMARY KEY (name, alias)\n)",
+    "CREATE TABLE model_versions (\n\tname VARCHAR(250) NOT NULL, \n\tversion INTEGER NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\tartifact_version_id VARCHAR(32) NOT NULL, \n\tsource TEXT, \n\tdescription TEXT, \n\ttags JSON NOT NULL, \n\tauthor VARCHAR(250), \n\tcreated_at FLOAT NOT NULL, \n\tupdated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name, version)\n)",
+    "CREATE INDEX ix_model_versions_run ON model_versions (run_id)",
     "CREATE TABLE project_roles (\n\tuser VARCHAR(250) NOT NULL, \n\tproject VARCHAR(250) NOT NULL, \n\trole VARCHAR(16) NOT NULL, \n\tgranted_at FLOAT NOT NULL, \n\tPRIMARY KEY (user, project)\n)",
     "CREATE TABLE projects (\n\tname VARCHAR(250) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tsettings JSON, \n\tPRIMARY KEY (name)\n)",
+    "CREATE TABLE registered_models (\n\tname VARCHAR(250) NOT NULL, \n\tproject VARCHAR(250), \n\tdescription TEXT, \n\ttags JSON NOT NULL, \n\tauthor VARCHAR(250), \n\tcreated_at FLOAT NOT NULL, \n\tupdated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name)\n)",
     "CREATE TABLE repro_verdicts (\n\tid VARCHAR(32) NOT NULL, \n\toriginal_run_id VARCHAR(32) NOT NULL, \n\trepro_run_id VARCHAR(32), \n\tverdict VARCHAR(40) NOT NULL, \n\treason TEXT, \n\ttolerance FLOAT, \n\tdetails JSON NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)",
     "CREATE INDEX ix_repro_verdicts_original ON repro_verdicts (original_run_id, created_at)",
     "CREATE INDEX ix_repro_verdicts_repro ON repro_verdicts (repro_run_id)",
@@ -49,7 +53,7 @@ STATEMENTS = [
     "CREATE TABLE users (\n\tname VARCHAR(250) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name)\n)",
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
     "INSERT INTO labledger_meta (key, value) VALUES ('format', 'labledger')",
-    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010')",
+    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010,0011')",
     "INSERT INTO alembic_version (version_num) VALUES ('0002')",
     "INSERT INTO alembic_version (version_num) VALUES ('0003')",
     "INSERT INTO alembic_version (version_num) VALUES ('0004')",
@@ -59,4 +63,5 @@ STATEMENTS = [
     "INSERT INTO alembic_version (version_num) VALUES ('0008')",
     "INSERT INTO alembic_version (version_num) VALUES ('0009')",
     "INSERT INTO alembic_version (version_num) VALUES ('0010')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0011')",
 ]

@@ -45,6 +45,7 @@ from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._media_sql import MediaSqlMixin
 from ._mlflow_sql import MlflowSqlMixin
+from ._registry_sql import RegistrySqlMixin
 from ._repro_rules import REPRO_JOB_TYPE
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
@@ -161,6 +162,7 @@ class SqlStore(
     MediaSqlMixin,
     ReproSqlMixin,
     MlflowSqlMixin,
+    RegistrySqlMixin,
     AuditSqlMixin,
     EditSqlMixin,
     AccessSqlMixin,

@@ -30,14 +30,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..._exceptions import LabledgerError, RunNotFoundError
+from ..._exceptions import LabledgerError, NotFoundError, RunNotFoundError
 from ...store import Batch, ServerStore
 from ..auth import core, principal
 from ..routes_artifacts import blob_store
 from ._common import (
     MlflowError,
     MlflowRoute,
-    float_to_json,
     json_list,
     max_results,
     page_offset,
@@ -81,7 +80,13 @@ class _Owner:
         self.store = store
         self.request = request
         missing = MlflowError("RESOURCE_DOES_NOT_EXIST", f"No artifact root for path {path!r}")
-        if len(parts) >= 3 and _RUN_ID.match(parts[1]) and parts[2] == "artifacts":
+        self.pinned: dict[str, dict[str, Any]] | None = None
+        if (
+            len(parts) >= 3
+            and parts[0] != "artifact-versions"
+            and _RUN_ID.match(parts[1])
+            and parts[2] == "artifacts"
+        ):
             self.run_id: str | None = parts[1]
             rules, actor = core(request), principal(request).actor
             try:  # a run's files: the write core's rules for the run (owner to write)
@@ -94,6 +99,22 @@ class _Owner:
             self.key = f"run:{parts[1]}"
             self.model_name: str | None = None
             self.rest = parts[3:]
+        elif len(parts) >= 3 and parts[0] == "artifact-versions" and parts[2] == "artifacts":
+            # one content-addressed artifact version (a registered model version's files)
+            if role != "read":
+                raise MlflowError("PERMISSION_DENIED", "an artifact version never changes")
+            try:
+                av = store.get_artifact_version_by_id(parts[1])
+            except NotFoundError:
+                raise missing from None
+            readable(request, str(av["project"]), missing)
+            self.run_id = av.get("run_id")
+            self.project = str(av["project"])
+            self.key = f"version:{parts[1]}"
+            self.model_name = None
+            self.pinned = {f["path"]: f for f in av["files"]}
+            self.rest = parts[3:]
+            return
         elif len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
             model = _model_for(request, parts[2], role)[1]
             self.run_id = model["run_id"]
@@ -115,6 +136,8 @@ class _Owner:
 
     def files(self) -> dict[str, dict[str, Any]]:
         """Every file under this owner: relative path -> {sha256, size} (newest upload wins)."""
+        if self.pinned is not None:
+            return dict(self.pinned)
         out: dict[str, dict[str, Any]] = {}
         for v in self.versions():
             prefix = (v.get("metadata") or {}).get("mlflow_prefix") or ""
@@ -304,20 +327,8 @@ def _model_json(store: ServerStore, obj: dict[str, Any]) -> dict[str, Any]:
         "source_run_id": obj["run_id"] or "",
         "tags": [{"key": k, "value": v} for k, v in sorted((d.get("tags") or {}).items())],
     }
-    metrics = []
-    if obj["run_id"]:
-        run = store.get_run(obj["run_id"])
-        metrics = [
-            {
-                "key": k,
-                "value": float_to_json(m["last"]),
-                "timestamp": int(m["last_ts"] * 1000),
-                "step": m["last_step"],
-                "run_id": obj["run_id"],
-                "model_id": obj["id"],
-            }
-            for k, m in sorted((run.get("metrics") or {}).items())
-        ]
+    # the metrics logged with this model's id (MLflow 3 links a metric to a model)
+    metrics = [dict(m, model_id=obj["id"]) for m in d.get("metrics") or []]
     params = [{"key": k, "value": v} for k, v in sorted((d.get("params") or {}).items())]
     return {"info": info, "data": {"params": params, "metrics": metrics}}
 
@@ -336,8 +347,18 @@ def create_model(request: Request, params: dict[str, Any] = Depends(read_params)
     exp = visible_experiment(request, require_str(params, "experiment_id"))
     who.require("write", exp["project"])
     run_id = params.get("source_run_id") or None
-    if run_id is not None and (not _RUN_ID.match(str(run_id))):
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid source_run_id {run_id!r}")
+    if run_id is not None:
+        if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Invalid value {run_id!r} for parameter 'source_run_id' supplied.",
+            )
+        try:
+            core(request).resolve(who.actor, run_id, "read")
+        except RunNotFoundError:
+            raise MlflowError(
+                "RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found"
+            ) from None
     model_id = "m-" + uuid.uuid4().hex
     data = {
         "name": params.get("name") or MODEL,
@@ -363,6 +384,15 @@ def search_models(request: Request, params: dict[str, Any] = Depends(read_params
         for o in store.mlflow_objects(MODEL, project=p)
         if not o["data"].get("deleted")
     ]
+    wanted = [
+        (d.get("dataset_name"), d.get("dataset_digest"))
+        for d in json_list(params, "datasets", of=dict)
+    ]
+    if wanted:
+        found = [o for o in found if _uses_datasets(o, wanted)]
+    text = str(params.get("filter") or "").strip()
+    if text:
+        found = [o for o in found if _model_matches(o, text)]
     found.sort(key=lambda o: o["created_at"], reverse=True)
     limit = max_results(params, 100)
     offset = page_offset(params.get("page_token"))
@@ -372,6 +402,65 @@ def search_models(request: Request, params: dict[str, Any] = Depends(read_params
     if offset + limit < len(found):
         out["next_page_token"] = page_token(offset + limit)
     return out
+
+
+def _uses_datasets(obj: dict[str, Any], wanted: list[tuple[Any, Any]]) -> bool:
+    """Whether a metric of the model was logged on one of ``wanted`` (name[, digest])."""
+    for m in obj["data"].get("metrics") or []:
+        for name, digest in wanted:
+            if m.get("dataset_name") == name and (not digest or m.get("dataset_digest") == digest):
+                return True
+    return False
+
+
+_CLAUSE = re.compile(
+    r"\s*(name|model_type|status|source_run_id|tags\.`?[^`=!<>\s]+`?|metrics\.`?[^`=!<>\s]+`?)"
+    r"\s*(=|!=|<=|>=|<|>|LIKE|ILIKE)\s*('(?:[^']*)'|\"[^\"]*\"|-?[0-9.eE+-]+)\s*",
+    re.I,
+)
+
+
+def _model_matches(obj: dict[str, Any], text: str) -> bool:
+    """MLflow's logged-model filter (``name``, ``model_type``, ``status``,
+    ``source_run_id``, ``tags.k``, ``metrics.k`` with comparisons, joined by AND)."""
+    d = obj["data"]
+    for part in re.split(r"\s+AND\s+", text, flags=re.I):
+        m = _CLAUSE.fullmatch(part)
+        if m is None:
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid filter string {text!r}")
+        field, op, raw = m.group(1), m.group(2).upper(), m.group(3)
+        have: Any
+        if field.lower().startswith("metrics."):
+            key = field[8:].strip("`")
+            vals = [x["value"] for x in d.get("metrics") or [] if x.get("key") == key]
+            have = vals[-1] if vals else None
+            want: Any = float(raw.strip("'\""))
+        else:
+            if field.lower().startswith("tags."):
+                have = (d.get("tags") or {}).get(field[5:].strip("`"))
+            elif field == "source_run_id":
+                have = obj["run_id"]
+            else:
+                have = d.get(field.lower())
+            want = raw.strip("'\"")
+        if have is None:
+            return False
+        if op in ("LIKE", "ILIKE"):
+            rx = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in want)
+            if not re.fullmatch(rx, str(have), re.I if op == "ILIKE" else 0):
+                return False
+            continue
+        ok = {
+            "=": have == want,
+            "!=": have != want,
+            "<": have < want,
+            "<=": have <= want,
+            ">": have > want,
+            ">=": have >= want,
+        }[op]
+        if not ok:
+            return False
+    return True
 
 
 def _model_for(request: Request, model_id: str, role: str) -> tuple[ServerStore, dict[str, Any]]:
@@ -408,7 +497,8 @@ def finalize_model(
 @models_router.delete("/{model_id}")
 def delete_model(model_id: str, request: Request) -> Any:
     store, obj = _model_for(request, model_id, "write")
-    _save_model(store, obj, deleted=time.time())
+    data = dict(obj["data"], deleted=time.time())
+    store.put_mlflow_object(MODEL, obj["id"], obj["project"], data, run_id=obj["run_id"])
     return {}
 
 
@@ -426,7 +516,12 @@ def set_model_tags(
 def delete_model_tag(model_id: str, tag_key: str, request: Request) -> Any:
     store, obj = _model_for(request, model_id, "write")
     tags = dict(obj["data"].get("tags") or {})
-    tags.pop(tag_key, None)
+    if tag_key not in tags:
+        raise MlflowError(
+            "RESOURCE_DOES_NOT_EXIST",
+            f"No tag with key {tag_key!r} found for logged model with ID '{model_id}'.",
+        )
+    del tags[tag_key]
     _save_model(store, obj, tags=tags)
     return {}
 

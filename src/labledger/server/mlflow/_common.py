@@ -209,6 +209,16 @@ def require_str(params: dict[str, Any], *names: str) -> str:
         value = params.get(name)
         if isinstance(value, str) and value:
             return value
+    for name in names:
+        value = params.get(name)
+        if value is not None and not isinstance(value, str):
+            # MLflow's own wording, so clients and tests that match it keep working
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Invalid value {json.dumps(value)} for parameter '{name}' supplied. Hint: "
+                f"Value was of type '{type(value).__name__}'. See the API docs for more "
+                "information about request parameters.",
+            )
     raise MlflowError(
         "INVALID_PARAMETER_VALUE", f"Missing value for required parameter '{names[0]}'."
     )

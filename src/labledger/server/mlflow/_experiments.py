@@ -157,6 +157,19 @@ def _save(store: ServerStore, obj: dict[str, Any], **changes: Any) -> dict[str, 
     return dict(obj, data=data)
 
 
+def _resolved(location: Any) -> str | None:
+    """A relative local ``artifact_location`` as MLflow's server stores it: an absolute
+    ``file://`` URI (resolved against the server's working directory)."""
+    if not location:
+        return None
+    text = str(location)
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", text) and not re.match(r"[A-Za-z]:[\\/]", text):
+        return text  # has a scheme (s3:, file:, mlflow-artifacts:)
+    from pathlib import Path
+
+    return Path(text).expanduser().resolve().as_uri()
+
+
 @router.post("/create")
 def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store, who = sql_store(request), principal(request)
@@ -172,7 +185,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
         store,
         name,
         tags=_tags(params),
-        artifact_location=params.get("artifact_location"),
+        artifact_location=_resolved(params.get("artifact_location")),
     )
     return {"experiment_id": obj["id"]}
 
@@ -250,6 +263,8 @@ def _matches(exp: dict[str, Any], filter_string: str) -> bool:
 def search(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store, who = sql_store(request), principal(request)
     _sync(store)
+    if who.can("read", DEFAULT_EXPERIMENT):  # MLflow's server always has experiment "0"
+        experiment_of_project(store, DEFAULT_EXPERIMENT)
     stages = _VIEW.get(str(params.get("view_type") or "ACTIVE_ONLY"))
     if stages is None:
         raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid view_type {params['view_type']!r}")

@@ -32,7 +32,7 @@ from fastapi import APIRouter, Depends, Request
 
 from ..._exceptions import RunNotFoundError
 from ..._limits import MAX_NOTES_LENGTH
-from ..._mlflow_map import GIT_TAGS
+from ..._mlflow_map import GIT_TAGS, env_from_tags, run_tags
 from ..._values import check_key
 from ...store import Batch, RunRecord, ServerStore
 from ..auth import core, principal
@@ -56,6 +56,7 @@ from ._common import (
     type_param,
 )
 from ._experiments import experiment_of_project, sql_store, visible_experiment
+from ._models import link_model_metrics
 from ._search import combine, lifecycle_filter, translate_filter, translate_order_by
 
 __all__ = ["metrics_router", "router", "run_json"]
@@ -125,7 +126,10 @@ def run_json(run: RunRecord, experiment_id: str) -> dict[str, Any]:
             "params": [{"key": k, "value": v} for k, v in sorted(params.items())],
             "tags": [{"key": k, "value": v} for k, v in sorted(tags.items())],
         },
-        "inputs": {"dataset_inputs": inputs},
+        "inputs": {
+            "dataset_inputs": inputs,
+            **({"model_inputs": list(ml["model_inputs"])} if ml.get("model_inputs") else {}),
+        },
         "outputs": {"model_outputs": list(ml.get("outputs") or [])},
     }
 
@@ -196,6 +200,8 @@ class _Changes:
         self.ml: dict[str, Any] = dict(env.get("mlflow") or {})
         self.git: dict[str, Any] = dict(env.get("git") or {})
         self.config: dict[str, Any] = dict(run.get("config") or {})
+        self.tags: list[str] = list(run.get("tags") or [])
+        self.captured: dict[str, Any] = {}
         self.update: dict[str, Any] = {}
         self.touched: set[str] = set()
 
@@ -231,6 +237,7 @@ class _Changes:
         tags[key] = value
         self.ml["tags"] = tags
         self.touched.add("ml")
+        self.run_tag(key, value)
         if key == "mlflow.runName" and value:
             self.update["name"] = value[:250]
         elif key == "mlflow.note.content":
@@ -241,8 +248,39 @@ class _Changes:
             self.git[GIT_TAGS[key]] = value
             self.touched.add("git")
 
+    def absorb_capture(self, store: ServerStore) -> None:
+        """labledger's capture sent as tags by the MLflow plugin becomes the run's ``env``
+        (the patch a blob, as labledger's own client stores it); the tags are dropped."""
+        tags = dict(self.ml.get("tags") or {})
+        env, patch, used = env_from_tags(tags)
+        if not used:
+            return
+        for k in used:
+            tags.pop(k, None)
+        self.ml["tags"] = tags
+        self.touched.add("ml")
+        for part, value in env.items():
+            if part == "git" and isinstance(value, dict):
+                git = dict(value, **self.git)  # the run's own git tags win
+                if patch:
+                    git["diff_sha256"] = store.put_blob(patch)
+                    git["diff_size"] = len(patch)
+                self.git = git
+                self.touched.add("git")
+            elif part not in ("mlflow",):
+                self.captured[part] = value
+
+    def run_tag(self, key: str, value: str | None) -> None:
+        """A custom MLflow tag is also the run's own tag (``owner=ada``)."""
+        tags = run_tags(self.tags, key, value)
+        if tags != self.tags:
+            self.tags = tags
+            self.touched.add("tags")
+
     def batch_update(self) -> dict[str, Any]:
         update = dict(self.update)
+        if "tags" in self.touched:
+            update["tags"] = sorted(self.tags)
         env: dict[str, Any] = {}
         if "ml" in self.touched:
             env["mlflow"] = self.ml
@@ -252,6 +290,10 @@ class _Changes:
             update["env"] = env
         if "config" in self.touched:
             update["config"] = self.config
+        for part, value in self.captured.items():
+            update.setdefault("env", {})[part] = value
+            if part == "seed" and isinstance(value, dict) and isinstance(value.get("seed"), int):
+                update["seed"] = value["seed"]
         return update
 
 
@@ -291,6 +333,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     changes.tag("mlflow.runName", str(name))
     if claim and "mlflow.user" not in tag_map:
         changes.tag("mlflow.user", str(claim))
+    changes.absorb_capture(store)
     _write(request, run_id, changes.batch_update())
     return {"run": run_json(store.get_run(run_id), exp["id"])}
 
@@ -313,6 +356,17 @@ def update(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
             raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid run status '{status}'")
         upd["status"] = mapped
         if mapped == "running":
+            if run.get("status") != "running":
+                # start_run(run_id=...) of an ended run: labledger's rule stays (an ended
+                # run is sealed into the audit chain), said in MLflow's shape
+                raise MlflowError(
+                    "INVALID_STATE",
+                    f"Run {run['id']} has ended ({run.get('status')}) and cannot be resumed: "
+                    "labledger seals an ended run's record (its audit chain entry), so a "
+                    "resumed run would change reported numbers after the fact. Start a new "
+                    "run (e.g. with tag mlflow.parentRunId) instead; a running run can be "
+                    "resumed.",
+                )
             upd["ended_at"] = None
     end = json_int(params.get("end_time"), "end_time")
     if end is not None:
@@ -383,6 +437,7 @@ def _metrics(raw: list[Any]) -> dict[str, tuple[list[int], list[float], list[flo
 def log_metric(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     run_id = _run_id(request, params, "write")
     _write(request, run_id, metrics=_metrics([params]))
+    link_model_metrics(request, run_id, [params])
     return {}
 
 
@@ -420,6 +475,7 @@ def delete_tag(request: Request, params: dict[str, Any] = Depends(read_params)) 
     del tags[key]
     changes.ml["tags"] = tags
     changes.touched.add("ml")
+    changes.run_tag(key, None)
     _write(request, run["id"], changes.batch_update())
     return {}
 
@@ -439,6 +495,7 @@ def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -
     if not param_list and not tags:  # metrics only: no run record to read
         run_id = _run_id(request, params, "write")
         _write(request, run_id, metrics=_metrics(metrics))
+        link_model_metrics(request, run_id, metrics)
         return {}
     _store, run = _run(request, params, "write")
     _active(run)
@@ -453,7 +510,9 @@ def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -
         changes.param(k, v)
     for k, v in tags:
         changes.tag(k, v)
+    changes.absorb_capture(_store)
     _write(request, run["id"], changes.batch_update(), _metrics(metrics))
+    link_model_metrics(request, run["id"], metrics)
     return {}
 
 
@@ -464,6 +523,12 @@ def log_inputs(request: Request, params: dict[str, Any] = Depends(read_params)) 
     changes = _Changes(run)
     inputs = list(changes.ml.get("inputs") or [])
     datasets = list(run.get("datasets") or [])
+    model_inputs = list(changes.ml.get("model_inputs") or [])
+    for m in json_list(params, "models", of=dict):
+        if m.get("model_id") and {"model_id": str(m["model_id"])} not in model_inputs:
+            model_inputs.append({"model_id": str(m["model_id"])})
+    if model_inputs:
+        changes.ml["model_inputs"] = model_inputs
     for item in json_list(params, "datasets", of=dict):
         ds = item.get("dataset") or {}
         if not isinstance(ds, dict) or not ds.get("name"):

@@ -21,7 +21,16 @@ const ROUTES = [
   [/^\/run\/([^/]+)$/, (m, q, ctx) => renderRun(main, decodeURIComponent(m[1]), q, ctx)],
   [/^\/group\/([^/]+)$/, (m, q, ctx) => renderGroup(main, decodeURIComponent(m[1]), q, ctx)],
   [/^\/compare$/, (m, q, ctx) => renderCompare(main, q, ctx)],
+  // MLflow's printed "View run at .../#/experiments/X/runs/Y" and "View experiment" links
+  [/^\/experiments\/[^/]+\/runs\/([^/]+)/, (m) => location.replace(`#/run/${m[1]}`)],
+  [/^\/experiments\/([^/]+)$/, (m) => experimentPage(m[1])],
 ];
+
+async function experimentPage(id) {
+  const r = await fetch(`/api/2.0/mlflow/experiments/get?experiment_id=${encodeURIComponent(id)}`, { credentials: "same-origin" });
+  const name = r.ok ? (await r.json()).experiment?.name : null;
+  location.replace(name ? `#/p/${encodeURIComponent(name)}` : "#/");
+}
 
 let generation = 0;
 let timers = [];
