@@ -41,6 +41,7 @@ __all__ = [
     "claim_batch",
     "dumps",
     "insert_run",
+    "insert_runs",
     "record_fields",
     "update_run",
     "upsert_summaries",
@@ -127,8 +128,7 @@ _INSERT_PROJECT = (
 _INSERT_RUN = "INSERT INTO runs ({cols}) VALUES ({params})"
 
 
-def insert_run(db: Db, run: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """Insert the run record (and its project when new); return the stored values."""
+def _run_values(run: Mapping[str, Any], now: float) -> dict[str, Any]:
     values: dict[str, Any] = {c: run.get(c) for c in _RUN_SCALARS}
     values["status"] = run.get("status", "running")
     values["created_at"] = run.get("created_at", now)
@@ -136,11 +136,33 @@ def insert_run(db: Db, run: Mapping[str, Any], now: float) -> dict[str, Any]:
     values["updated_at"] = now
     for f in RUN_JSON_FIELDS:
         values[f] = dumps(run.get(f) or ([] if f in ("tags", "datasets") else {}))
-    if db.one(_PROJECT_EXISTS, {"name": values["project"]}) is None:
-        db.one(_INSERT_PROJECT, {"name": values["project"], "created_at": now})
+    return values
+
+
+def _insert_run_sql(values: Mapping[str, Any]) -> str:
     cols = ", ".join(f'"{c}"' for c in values)  # "group" is an SQL keyword
     params = ", ".join(f":{c}" for c in values)
-    db.one(_INSERT_RUN.format(cols=cols, params=params), values)
+    return _INSERT_RUN.format(cols=cols, params=params)
+
+
+def insert_runs(db: Db, runs: Sequence[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+    """Insert many run records in one statement per table (new projects first); return
+    the stored values, in order. The bulk path of importers and scale benchmarks."""
+    rows = [_run_values(r, now) for r in runs]
+    if not rows:
+        return rows
+    projects = sorted({v["project"] for v in rows})
+    db.many(_INSERT_PROJECT, [{"name": p, "created_at": now} for p in projects])
+    db.many(_insert_run_sql(rows[0]), rows)
+    return rows
+
+
+def insert_run(db: Db, run: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """Insert the run record (and its project when new); return the stored values."""
+    values = _run_values(run, now)
+    if db.one(_PROJECT_EXISTS, {"name": values["project"]}) is None:
+        db.one(_INSERT_PROJECT, {"name": values["project"], "created_at": now})
+    db.one(_insert_run_sql(values), values)
     return values
 
 

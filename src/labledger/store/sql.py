@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ from ._mlflow_sql import MlflowSqlMixin
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
 from ._sqla import SaDb
-from ._statements import claim_batch, insert_run, update_run
+from ._statements import claim_batch, insert_run, insert_runs, update_run
 
 if TYPE_CHECKING:
     from ..query import Node
@@ -371,6 +371,23 @@ class SqlStore(
             values = insert_run(self._db(conn), run, time.time())
             if values["status"] in SEALED_STATUSES:  # recorded after the fact (an import)
                 self._append_entry(conn, run["project"], run["id"], "import")
+
+    def create_runs(self, records: Sequence[Mapping[str, Any]], *, actor: str | None = None) -> int:
+        """Create many runs in one transaction (importers, the MLflow batch API, benchmarks).
+
+        Each record is what :meth:`create_run` takes; a record without an ``author`` is
+        credited to ``actor``. Runs recorded already ended (an import) are chained into the
+        audit trail as :meth:`create_run` chains them. All or none are created (a duplicate
+        id fails the whole call). Returns the number of runs created."""
+        rows = [r if r.get("author") or actor is None else {**r, "author": actor} for r in records]
+        if not rows:
+            return 0
+        with self._tx() as conn:
+            stored = insert_runs(self._db(conn), rows, time.time())
+            for values in stored:
+                if values["status"] in SEALED_STATUSES:
+                    self._append_entry(conn, values["project"], values["id"], "import")
+        return len(stored)
 
     def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
         """Apply ``batch`` at most once (its id); False when it was applied before.
