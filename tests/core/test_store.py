@@ -286,6 +286,7 @@ def test_create_runs_in_bulk_matches_create_run(any_store_uri: str, ledger_of: A
                 "config": {"lr": i / 10, "opt": "adam"},
                 "tags": ["bulk", f"t{i}"],
                 "author": "carol" if i == 4 else None,
+                "metrics": {"acc": ([2, 1], [i / 10, 0.0], [t, t])} if i % 2 else {},
             }
             for i in range(1, 7)
         ]
@@ -314,6 +315,9 @@ def test_create_runs_in_bulk_matches_create_run(any_store_uri: str, ledger_of: A
     )
     assert got[f"{5:032x}"]["author"] == "alice"
     assert chained == {f"{i:032x}" for i in (3, 6)}
+    assert led.history(f"{3:032x}", "acc").steps.tolist() == [1, 2]
+    assert led.get(f"{3:032x}")["summary"]["acc"] == 0.3
+    assert [r["name"] for r in led.runs(order_by="-summary.acc", limit=2)] == ["r5", "r3"]
     assert [r["name"] for r in led.runs(filter="config.lr > 0.35", order_by="config.lr")] == [
         "r4",
         "r5",

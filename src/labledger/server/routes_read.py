@@ -17,6 +17,7 @@ __all__ = ["MAX_BODY_FILTER", "MAX_QUERY_FILTER", "RunSearch", "router"]
 # line; a longer one (say 5,000 ids in an `in` list) goes in the body of POST /runs/search
 MAX_QUERY_FILTER = 4000
 MAX_BODY_FILTER = 1_000_000
+TOTAL_CAP = 10_001  # a page says "10,000+" beyond; counting further costs O(runs)
 
 router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["read"])
 
@@ -44,6 +45,11 @@ def list_runs(
     limit: int = Query(100, ge=1, le=10000),
     offset: int = Query(0, ge=0, le=10_000_000),
     total: bool = Query(True, description="also count all matching runs"),
+    total_cap: int = Query(
+        TOTAL_CAP,
+        ge=0,
+        description="stop counting at this many runs (`total_capped` says it did); 0: count all",
+    ),
     repro: bool = Query(
         False,
         description="also give each run its newest reproduction verdict as `repro` (as in `labledger ls --json`) "
@@ -63,6 +69,7 @@ def list_runs(
             limit=limit,
             offset=offset,
             total=total,
+            total_cap=total_cap,
             repro=repro,
         ),
     )
@@ -83,6 +90,7 @@ class RunSearch(BaseModel):
     limit: int = Field(100, ge=1, le=10000)
     offset: int = Field(0, ge=0, le=10_000_000)
     total: bool = Field(True, description="also count all matching runs")
+    total_cap: int = Field(TOTAL_CAP, ge=0, description="as for GET /api/v1/runs")
     repro: bool = Field(False, description="as for GET /api/v1/runs")
 
 
@@ -118,7 +126,9 @@ def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> 
         _add_repro(store, runs)
     out: dict[str, Any] = {"runs": runs, "limit": q.limit, "offset": q.offset}
     if q.total:
-        out["total"] = store.count_runs(project=q.project, filter=q.filter, **allowed)
+        cap = q.total_cap or None
+        out["total"] = store.count_runs(project=q.project, filter=q.filter, cap=cap, **allowed)
+        out["total_capped"] = cap is not None and out["total"] >= cap
     # returned as a Response so FastAPI's encoder does not turn NaN/inf into null
     return LedgerJSONResponse(out)
 
