@@ -112,7 +112,7 @@ def _timed(fn: Any, repeat: int) -> dict[str, float]:
         fn()
         times.append((time.perf_counter() - t0) * 1000)
     times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1)}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 import labledger
 from labledger import NotAStoreError, SchemaTooNewError, StoreUnwritableError
@@ -293,7 +294,7 @@ def test_create_runs_in_bulk_matches_create_run(any_store_uri: str, ledger_of: A
         assert store.create_runs(records, actor="alice") == 6
         assert store.create_runs([]) == 0
         store.create_run({"id": "e" * 32, "project": "one", "name": "single"})
-        with pytest.raises(Exception):  # a duplicate id: nothing of that call is created
+        with pytest.raises(sa.exc.IntegrityError):  # a duplicate id: none of that call is created
             store.create_runs(
                 [{"id": "f" * 32, "project": "bulk9", "name": "x"}, records[0]], actor="alice"
             )

@@ -5,7 +5,7 @@ one transaction (a test checks that it is current)."""
 
 __all__ = ["REVISIONS", "STATEMENTS"]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
 
 STATEMENTS = [
     "CREATE TABLE api_tokens (\n\tid VARCHAR(32) NOT NULL, \n\tuser VARCHAR(250) NOT NULL, \n\ttoken_sha256 VARCHAR(64) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\trevoked_at FLOAT, \n\tnote TEXT, \n\tPRIMARY KEY (id), \n\tUNIQUE (token_sha256)\n)",
@@ -48,7 +48,7 @@ STATEMENTS = [
     "CREATE TABLE users (\n\tname VARCHAR(250) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name)\n)",
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
     "INSERT INTO labledger_meta (key, value) VALUES ('format', 'labledger')",
-    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009')",
+    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010')",
     "INSERT INTO alembic_version (version_num) VALUES ('0002')",
     "INSERT INTO alembic_version (version_num) VALUES ('0003')",
     "INSERT INTO alembic_version (version_num) VALUES ('0004')",
@@ -57,4 +57,5 @@ STATEMENTS = [
     "INSERT INTO alembic_version (version_num) VALUES ('0007')",
     "INSERT INTO alembic_version (version_num) VALUES ('0008')",
     "INSERT INTO alembic_version (version_num) VALUES ('0009')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0010')",
 ]

@@ -770,7 +770,9 @@ class SqlStore(
         """How many runs match; with ``cap``, counting stops there (``min(count, cap)``: a
         page shows "10,000+" from ``cap=10_001``), so a count costs at most ``cap`` rows."""
         q = self._runs_query(project=project, filter=filter, order_by=None, projects=projects)
-        inner = q.order_by(None).with_only_columns(sa.literal(1).label("one"))
+        inner = q.order_by(None).with_only_columns(
+            sa.literal(1).label("one"), maintain_column_froms=True
+        )
         if cap is not None:
             inner = inner.limit(cap)
         with self._read() as conn:
