@@ -742,14 +742,19 @@ class SqlStore(
         offset: int = 0,
         projects: Sequence[str] | None = None,
     ) -> list[RunRecord]:
-        q = self._runs_query(project=project, filter=filter, order_by=order_by, projects=projects)
+        from ..query._parser import parse
+
+        node = (parse(filter) if isinstance(filter, str) else filter) if filter else None
+        q = self._runs_query(project=project, filter=node, order_by=order_by, projects=projects)
         with self._read() as conn:
             self._flat(conn)
             from ._ranked_sql import (
                 fetch_ranked,  # "sort by a metric, top N" without sorting every run
             )
 
-            rows = fetch_ranked(conn, q.whereclause, order_by, limit, offset, dialect=self.dialect)
+            rows = fetch_ranked(
+                conn, q.whereclause, order_by, limit, offset, dialect=self.dialect, node=node
+            )
             if rows is None:
                 if limit is not None:
                     q = q.limit(limit)
