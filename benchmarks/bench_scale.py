@@ -168,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     made, secs = populate(store, a.runs)
     if made:
         out["create_runs_per_s"] = round(made / secs)
+        if store.dialect == "postgresql":  # statistics for the new rows, as autovacuum would
+            with store.engine.begin() as conn:
+                conn.execute(sa.text("ANALYZE runs"))
+                conn.execute(sa.text("ANALYZE metric_summary"))
     led = Ledger(a.store)
     pg = store.dialect == "postgresql"
     explain_dir = Path(a.explain) / f"{store.dialect}-{a.runs}"

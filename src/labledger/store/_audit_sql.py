@@ -252,11 +252,16 @@ class AuditSqlMixin:
                         {"project": p, "run_id": run_id, "field": field, "message": message}
                     )
 
-                latest: dict[str, dict[str, Any]] = {}
+                # per run, only its newest entry's (seq, record hash): a few dozen bytes
+                # a run, whatever the records hold; entries stream (a server-side
+                # cursor on PostgreSQL), records are read and compared 500 runs at a time
+                latest: dict[str, tuple[int, str]] = {}
                 prev, expected_seq, n = _GENESIS, 1, 0
-                entries = conn.execute(
-                    sa.select(a).where(a.c.project == name).order_by(a.c.seq)
-                ).mappings()
+                entries = (
+                    conn.execution_options(yield_per=1000)
+                    .execute(sa.select(a).where(a.c.project == name).order_by(a.c.seq))
+                    .mappings()
+                )
                 for e in entries:
                     n += 1
                     row = dict(e)
@@ -283,7 +288,7 @@ class AuditSqlMixin:
                     if head is not None and row["entry_sha256"] == head:
                         head_found = True
                     prev, expected_seq = row["entry_sha256"], int(row["seq"]) + 1
-                    latest[rid] = row
+                    latest[rid] = (int(row["seq"]), str(row["record_sha256"]))
                 summaries.append({"project": name, "entries": n, "head": prev if n else None})
                 runs_now = {
                     str(i): (st, ended)
@@ -303,10 +308,21 @@ class AuditSqlMixin:
                             "labledger's back)",
                         )
                 checked = sorted(set(latest) & set(runs_now))
-                now = self._record_fields(conn, checked)
-                for rid in checked:
-                    old = latest[rid]["fields"]
-                    new = now.get(rid, {})
+                del runs_now
+                changed: list[tuple[str, dict[str, str]]] = []
+                for i in range(0, len(checked), 500):
+                    part = checked[i : i + 500]
+                    now = self._record_fields(conn, part)
+                    changed.extend(
+                        (rid, now.get(rid, {}))
+                        for rid in part
+                        if _record_hash(now.get(rid, {})) != latest[rid][1]
+                    )
+                for rid, new in changed:
+                    recorded = conn.execute(
+                        sa.select(a.c.fields).where(a.c.project == name, a.c.seq == latest[rid][0])
+                    ).scalar_one()
+                    old = s.load_json(recorded) or {}
                     for field in sorted(set(old) | set(new)):
                         if old.get(field) != new.get(field):
                             how = (
