@@ -1,7 +1,7 @@
 """Scale benchmark: filter + sort top 100, the UI's runs page, best, importance, export, audit.
 
     .venv/bin/python benchmarks/bench_scale.py --runs N [--points P] --store URI [--json]
-        [--repeat K] [--explain DIR]
+        [--repeat K] [--explain DIR] [--skip importance,export,audit,history] [--quick]
 
 Builds its data through the public bulk path into ``URI``, keeping what is there: it
 tops the project ``scale`` up to N runs with ``SqlStore.create_runs`` (2,000 runs per
@@ -153,15 +153,26 @@ print(json.dumps({"s": time.perf_counter() - t0, "ok": r["ok"],
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, required=True)
+    ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--points", type=int, default=0)
-    ap.add_argument("--store", required=True)
+    ap.add_argument("--store", help="default: a temporary SQLite store, removed afterwards")
+    ap.add_argument("--quick", action="store_true", help="2,000 runs, 3 repeats (make bench)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--importance-runs", type=int, default=0)
     ap.add_argument("--explain", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--skip", default="", help="comma list: importance,export,audit,history")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.runs, a.repeat = min(a.runs, 2000), 3
+    if a.store is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            a.store = f"sqlite:///{tmp}/ledger.db"
+            return _main(a)
+    return _main(a)
+
+
+def _main(a: argparse.Namespace) -> int:
     skip = set(filter(None, a.skip.split(",")))
     store = open_store(a.store)
     out: dict[str, Any] = {"runs": a.runs, "store": store.dialect}

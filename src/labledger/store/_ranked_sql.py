@@ -79,6 +79,7 @@ def fetch_ranked(
     *,
     dialect: str,
     node: Node | None = None,
+    base: Any = None,
 ) -> list[Any] | None:
     """Rows of ``runs`` for ``WHERE where ORDER BY summary.K LIMIT limit OFFSET offset``.
 
@@ -86,7 +87,9 @@ def fetch_ranked(
     ``summary.*`` sort key); the caller then runs the general query. ``node``, the parsed
     filter that ``where`` was compiled from, lets a filter on the sort key itself
     (``summary.K > 0.5``) bound the index scan: it becomes a range on ``(key, last)``,
-    so the query costs what the sort costs, however few runs match.
+    so the query costs what the sort costs, however few runs match. With ``base`` (``where``
+    without the filter: project, readable projects), that test is then dropped from the
+    metric branch, where the range says the same, so no run's value is looked up twice.
     """
     keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
     if limit is None or len(keys) != 1:
@@ -102,6 +105,17 @@ def fetch_ranked(
     summary_set = _summary_set(dialect)
     ms = s.metric_summary
     ranges = key_ranges(node, key)
+    metric_cond = cond
+    if ranges and base is not None and node is not None:
+        others = [
+            i for i in (node.items if isinstance(node, And) else (node,)) if not key_ranges(i, key)
+        ]
+        parts = [base] if base is not None else []
+        if others:
+            from ._filter_sql import compile_filter
+
+            parts.append(compile_filter(And(tuple(others)), dialect=dialect))
+        metric_cond = parts
     from_metrics = (
         sa.select(*s.runs.c, ms.c.last.label("v"))
         .select_from(ms.join(s.runs, s.runs.c.id == ms.c.run_id))
@@ -110,7 +124,7 @@ def fetch_ranked(
             ms.c.last.is_not(None),
             *_in_range(ms.c.last, ranges),
             sa.not_(sa.and_(summary_set, j.present())),
-            *cond,
+            *metric_cond,
         )
     )
     override = j.number(nonfinite=True)

@@ -752,8 +752,18 @@ class SqlStore(
                 fetch_ranked,  # "sort by a metric, top N" without sorting every run
             )
 
+            base = self._runs_query(
+                project=project, filter=None, order_by=None, projects=projects
+            ).whereclause
             rows = fetch_ranked(
-                conn, q.whereclause, order_by, limit, offset, dialect=self.dialect, node=node
+                conn,
+                q.whereclause,
+                order_by,
+                limit,
+                offset,
+                dialect=self.dialect,
+                node=node,
+                base=sa.true() if base is None else base,
             )
             if rows is None:
                 if limit is not None:
