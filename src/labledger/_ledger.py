@@ -148,8 +148,28 @@ class Ledger:
         and Spearman correlation), most important first."""
         from .analysis import importance
 
-        runs = self.runs(project=project, filter=_with_metric(filter, metric))
-        return importance(runs, metric, keys=keys)
+        return importance(
+            self._light_runs(project, _with_metric(filter, metric)), metric, keys=keys
+        )
+
+    def _light_runs(self, project: str | None, filter: str | Node | None) -> list[dict[str, Any]]:
+        """``{"id", "config", "summary"}`` of each matching run, for analyses: through the
+        store's bulk export read when it has one (no env, no datasets, every metric's last
+        value in one query), else through :meth:`runs`."""
+        from ._values import decode_json
+        from .store import RunExport
+
+        if not isinstance(self.store, RunExport):
+            return [dict(r) for r in self.runs(project=project, filter=filter)]
+        self._reap_stale()
+        return [
+            {
+                "id": r["id"],
+                "config": decode_json(r["config"] or {}),
+                "summary": {**r["metrics"], **decode_json(r["summary"] or {})},
+            }
+            for r in self.store.export_records(project=project, filter=filter)
+        ]
 
     def export(
         self,
