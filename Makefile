@@ -2,7 +2,8 @@
 #
 #   make venv      create .venv (python3 -m venv) if missing
 #   make demo      install runtime + [demo] extra, run `labledger demo`
-#   make test      install everything (all extras + torch), run pytest
+#   make test      install everything (all extras + torch), run pytest (with PostgreSQL
+#                  when it answers locally; the summary says what was skipped and why)
 #   make check     ruff lint, ruff format --check, mypy
 #   make bench     run every benchmarks/bench_*.py in turn
 #   make ddl       regenerate store/_sqlite_ddl.py from store/_schema.py
@@ -63,8 +64,23 @@ demo: $(DEMO_STAMP)
 # pytest exit code 5 means "no tests collected": our suite must never be
 # empty, so that is reported as a failure.  Any other non-zero code fails
 # the target with pytest's own status.
+# When LABLEDGER_TEST_POSTGRES_URL is unset and PostgreSQL answers on 127.0.0.1:5432, the
+# PostgreSQL tests run against it (the database is created when missing, as .ci/run does);
+# otherwise they are skipped, and pytest's summary says how many and how to run them.
+PG_TEST_URL := postgresql+psycopg://postgres@127.0.0.1:5432/labledger_test
+
 test: $(ALL_STAMP)
-	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	@if [ -z "$$LABLEDGER_TEST_POSTGRES_URL" ] && command -v pg_isready >/dev/null 2>&1 \
+		&& pg_isready -q -h 127.0.0.1 -p 5432 -U postgres >/dev/null 2>&1; then \
+		if [ "$$(psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -qtAX -c "SELECT 1 FROM pg_database WHERE datname = 'labledger_test'" 2>/dev/null)" != "1" ]; then \
+			psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -qtAX -c "CREATE DATABASE labledger_test" >/dev/null 2>&1 || true; \
+		fi; \
+		if [ "$$(psql -h 127.0.0.1 -p 5432 -U postgres -d labledger_test -qtAX -c "SELECT 1" 2>/dev/null)" = "1" ]; then \
+			export LABLEDGER_TEST_POSTGRES_URL="$(PG_TEST_URL)"; \
+			echo "PostgreSQL answers on 127.0.0.1:5432: LABLEDGER_TEST_POSTGRES_URL=$$LABLEDGER_TEST_POSTGRES_URL"; \
+		fi; \
+	fi; \
+	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 		echo "ERROR: pytest collected no tests (exit code 5); the test suite must never be empty." >&2; \
 		exit 5; \

@@ -1,7 +1,13 @@
-"""Per-step overhead of the Lightning and Keras integrations, printed as medians.
+"""Per-step overhead of every integration, printed as medians.
 
-    python benchmarks/bench_integrations.py            # 5 repeats of 5 epochs x 200 steps
-    python benchmarks/bench_integrations.py --quick    # 3 repeats of 3 epochs x 100 steps
+    python benchmarks/bench_integrations.py              # 5 repeats of 5 epochs x 200 steps
+    python benchmarks/bench_integrations.py --quick      # 3 repeats of 3 epochs x 100 steps
+    python benchmarks/bench_integrations.py --hooks-only # only the per-step hooks (all frameworks)
+
+The per-step hooks timed: Lightning ``log_metrics``, Keras ``on_train_batch_end``,
+Transformers ``on_log``, XGBoost ``after_iteration``, LightGBM's callback per iteration;
+and the one-off costs: a scikit-learn fit's record (params, seed, data fingerprints,
+metrics on 1,000 x 64 training and test arrays) and an Optuna trial's child run.
 
 First the integration's own per-step hook is timed directly (median over many calls):
 on a shared machine that is the steadier figure. Then whole epochs:
@@ -178,12 +184,116 @@ def _hook_costs(n: int, repeats: int) -> dict[str, float]:
             per_call.append((time.perf_counter() - t0) / n)
         out[mode] = statistics.median(per_call) * 1e6
         cb.finish()
+    out.update(_more_hooks(n, repeats))
+    return out
+
+
+def _timed(fn: Any, n: int, repeats: int) -> float:
+    per_call = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        per_call.append((time.perf_counter() - t0) / n)
+    return statistics.median(per_call) * 1e6
+
+
+def _more_hooks(n: int, repeats: int) -> dict[str, float]:
+    """The other frameworks' per-step hooks, called as the framework calls them."""
+    import labledger
+
+    out: dict[str, float] = {}
+    from types import SimpleNamespace
+
+    from labledger.integrations.transformers import LabledgerCallback as HFCallback
+
+    hf = HFCallback(project="bench-hooks", log_model=False)
+    state = SimpleNamespace(is_world_process_zero=True, global_step=0)
+
+    def hf_step(i: int) -> None:
+        state.global_step = i
+        hf.on_log(None, state, None, logs={"loss": 0.25, "learning_rate": 1e-3, "epoch": 0.1})
+
+    out["transformers on_log"] = _timed(hf_step, n, repeats)
+    hf.finish()
+
+    from labledger.integrations.xgboost import LabledgerCallback as XGBCallback
+
+    xcb = XGBCallback(project="bench-hooks", log_model=False)
+    xcb._source.get()
+    log: dict[str, dict[str, list[float]]] = {"train": {"rmse": []}, "valid": {"rmse": []}}
+
+    def xgb_step(i: int) -> None:
+        log["train"]["rmse"].append(0.5)
+        log["valid"]["rmse"].append(0.6)
+        xcb.after_iteration(None, i, log)
+
+    out["xgboost after_iteration"] = _timed(xgb_step, n, repeats)
+    xcb.finish()
+
+    from labledger.integrations.lightgbm import LabledgerCallback as LGBCallback
+
+    lcb = LGBCallback(project="bench-hooks", log_model=False)
+    env = SimpleNamespace(
+        params={"seed": 0},
+        model=None,
+        iteration=0,
+        begin_iteration=0,
+        end_iteration=10**9,
+        evaluation_result_list=[("valid", "l2", 0.5, False)],
+    )
+    lcb(env)  # the first call records params, seed and data (once)
+
+    def lgb_step(i: int) -> None:
+        env.iteration = i
+        lcb(env)
+
+    out["lightgbm callback"] = _timed(lgb_step, n, repeats)
+    lcb.finish()
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from labledger.integrations.sklearn import log_estimator
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 64))
+    y = (X[:, 0] > 0).astype(int)
+    model = LogisticRegression(max_iter=200, random_state=0).fit(X, y)
+    run = labledger.init("bench-sklearn", capture=False, system_metrics=False, console=False)
+    m = max(3, n // 500)
+    out["sklearn record per fit (1000x64)"] = _timed(
+        lambda i: log_estimator(
+            model, rng.normal(size=(1000, 64)), y, X_test=X, y_test=y, run=run, log_model=False
+        ),
+        m,
+        repeats,
+    )
+    run.finish()
+
+    import optuna
+
+    from labledger.integrations.optuna import LabledgerCallback as OptunaCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    ocb = OptunaCallback(project="bench-optuna")
+
+    def one_trial(i: int) -> None:
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1, callbacks=[ocb])
+
+    plain = _timed(
+        lambda i: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1), m, repeats
+    )
+    out["optuna per trial (child run)"] = _timed(one_trial, m, repeats) - plain
+    ocb.finish()
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--hooks-only", action="store_true", help="only the per-step hooks")
     args = ap.parse_args()
     steps, epochs, repeats = (100, 3, 3) if args.quick else (200, 5, 5)
     import torch
@@ -205,7 +315,12 @@ def main() -> None:
         }
         n = 2000 if args.quick else 10000
         for name, us in _hook_costs(n, 7).items():
-            print(f"{name:40s} median {us:7.2f} us per step ({n} steps x 7 repeats)")
+            unit = (
+                "per fit" if "per fit" in name else "per trial" if "trial" in name else "per step"
+            )
+            print(f"{name:40s} median {us:9.2f} us {unit} (7 repeats)")
+        if args.hooks_only:
+            return
         print(
             f"{steps} steps per epoch, {epochs} epochs (first dropped), {repeats} repeats, alternating"
         )

@@ -9,6 +9,10 @@
   on that run inside a write transaction that is rolled back, median of 5: on the
   embedded store's stdlib path (what ``finish()`` runs) and through SqlStore (the
   PostgreSQL and server path) on the same file. ``finish()`` itself is printed for scale.
+- manifest: a run that produced one artifact version of 1,000 files (and 1,000 points);
+  hashing its record as ``finish()`` does, in record format 1 (before: the versions'
+  manifest digests only) and format 2 (after: every file's path, sha256 and size), on
+  both paths, median of 20.
 - verify: 10,000 ended runs (2 series of 100 points each, a config, a summary) in one
   SQLite store; ``labledger audit verify`` as a whole process, median of 3.
 """
@@ -43,14 +47,15 @@ def bench_seal(folder: Path, points: int, repeats: int) -> None:
     # what finish() of an embedded run does: the stdlib path (store/_lite.py)
     import sqlite3
 
-    from labledger.store._lite import append_entry
+    from labledger.store._statements import LiteDb, append_entry
 
     con = sqlite3.connect(str(folder / "seal.db"), isolation_level=None)
+    db = LiteDb(con)
     lite = []
     for _ in range(repeats):
         con.execute("BEGIN IMMEDIATE")
         t = time.perf_counter()
-        append_entry(con, "bench", run.id, "seal")
+        append_entry(db, "bench", run.id, "seal")
         lite.append(time.perf_counter() - t)
         con.execute("ROLLBACK")
     con.close()
@@ -68,6 +73,49 @@ def bench_seal(folder: Path, points: int, repeats: int) -> None:
         f"seal   {points:,}-point run: hashing its record at finish  median {statistics.median(lite) * 1000:.1f} ms "
         f"embedded/stdlib (min {min(lite) * 1000:.1f}), {statistics.median(times) * 1000:.1f} ms "
         f"through SqlStore (min {min(times) * 1000:.1f}), n={repeats}; finish() as a whole {finish_s:.2f} s"
+    )
+
+
+def bench_manifest(folder: Path, files: int, repeats: int) -> None:
+    import hashlib
+    import sqlite3
+
+    import labledger
+    from labledger.store import open_store
+    from labledger.store._statements import LiteDb, record_fields
+
+    uri = f"sqlite:///{folder / 'manifest.db'}"
+    run = labledger.init("bench", store=uri, console=False, capture=False)
+    for i in range(1000):
+        run.log({"loss": 1.0 / (i + 1)})
+    run.flush()
+    store = open_store(uri)
+    manifest = [
+        {"path": f"shard-{i:05d}.bin", "sha256": hashlib.sha256(b"%d" % i).hexdigest(), "size": i}
+        for i in range(files)
+    ]
+    store.create_artifact_version("bench", "shards", "dataset", run.id, manifest)
+    run.finish()
+    con = sqlite3.connect(str(folder / "manifest.db"), isolation_level=None)
+    out = {}
+    for fmt in (1, 2):
+        lite, sql = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            record_fields(LiteDb(con), [run.id], {run.id: fmt})
+            lite.append(time.perf_counter() - t)
+            with store._read() as conn:  # type: ignore[attr-defined]
+                t = time.perf_counter()
+                store._record_fields(conn, [run.id], {run.id: fmt})  # type: ignore[attr-defined]
+                sql.append(time.perf_counter() - t)
+        out[fmt] = (statistics.median(lite) * 1000, statistics.median(sql) * 1000)
+    con.close()
+    store.close()
+    print(
+        f"manifest run with 1 version of {files:,} files: hashing its record  "
+        f"format 1 (before) {out[1][0]:.2f} ms embedded/stdlib, {out[1][1]:.2f} ms SqlStore; "
+        f"format 2 (after, manifest sealed) {out[2][0]:.2f} ms / {out[2][1]:.2f} ms "
+        f"(median of {repeats})"
     )
 
 
@@ -110,7 +158,7 @@ def _fill(uri: str, runs: int) -> None:
                         author="bench@example.org",
                     )
                 )
-                tails: dict = {}
+                tails: dict[tuple[str, str], int] = {}
                 rows = []
                 for key, vals in series.items():
                     store._write_series(conn, rid, key, steps, vals, ts, tails)  # type: ignore[attr-defined]
@@ -146,6 +194,7 @@ def main() -> None:
     points, runs = (100_000, 1_000) if args.quick else (1_000_000, 10_000)
     with tempfile.TemporaryDirectory() as tmp:
         bench_seal(Path(tmp), points, 5)
+        bench_manifest(Path(tmp), 1_000, 20)
         bench_verify(Path(tmp), runs, 3)
 
 

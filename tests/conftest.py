@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,42 @@ def moto_endpoint() -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# What each known skip reason needs, said at the end of the run (issue #26: 167 tests were
+# skipped for want of PostgreSQL without a word about it).
+_SKIP_FIXES = {
+    f"{PG_ENV} is not set": (
+        f"export {PG_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/labledger_test "
+        "(any database the user may CREATE DATABASE from; `make test` sets it when "
+        "PostgreSQL answers on 127.0.0.1:5432)"
+    ),
+}
+
+
+def skip_summary(reports: list[Any]) -> list[str]:
+    """Lines counting the skipped tests by reason, each with how to run them."""
+    counts: dict[str, int] = {}
+    for rep in reports:
+        longrepr = getattr(rep, "longrepr", None)
+        reason = (
+            longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        )
+        reason = str(reason).removeprefix("Skipped: ")
+        counts[reason] = counts.get(reason, 0) + 1
+    lines = []
+    for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"{n} test{'s' if n != 1 else ''} skipped: {reason}")
+        fix = _SKIP_FIXES.get(reason)
+        if fix:
+            lines.append(f"  to run them: {fix}")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    terminalreporter.section("skipped tests, and how to run them", sep="-", yellow=True)
+    for line in skip_summary(skipped):
+        terminalreporter.write_line(line)

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     (
         "readers and importers",
         [
+            "labledger._attest",
             "labledger._cite",
             "labledger._ledger",
             "labledger.analysis",
@@ -45,6 +46,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "base",
         [
             "labledger._author",
+            "labledger._dsse",
             "labledger._exceptions",
             "labledger._html",
             "labledger._limits",

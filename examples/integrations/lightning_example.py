@@ -37,6 +37,7 @@ def data(n: int = 256, seed: int = 0) -> DataLoader:
 
 
 def main(epochs: int = 3, **trainer_kwargs):
+    pl.seed_everything(7)
     logger = LabledgerLogger(project="integrations-lightning")  # labledger
     trainer = pl.Trainer(
         max_epochs=epochs,

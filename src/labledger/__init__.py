@@ -3,6 +3,9 @@
 >>> import labledger
 >>> with labledger.init("mnist", config={"lr": 1e-3}) as run:
 ...     run.log({"loss": 0.25})
+
+W&B habits work too: ``labledger.log({...})``, ``labledger.config``, ``labledger.summary``
+and ``labledger.finish()`` act on the active run (the latest ``init()`` not finished).
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ from ._exceptions import (
     InvalidKeyError,
     LabledgerError,
     LimitExceededError,
+    NoActiveRunError,
     NotAStoreError,
     NotFoundError,
+    PolicyViolationError,
     RunFinishedError,
     RunNotFoundError,
     SchemaTooNewError,
+    StoreConfigError,
     StoreError,
     StoreUnavailableError,
     StoreUnwritableError,
@@ -51,12 +57,15 @@ __all__ = [
     "LabledgerError",
     "Ledger",
     "LimitExceededError",
+    "NoActiveRunError",
     "NotAStoreError",
     "NotFoundError",
+    "PolicyViolationError",
     "Run",
     "RunFinishedError",
     "RunNotFoundError",
     "SchemaTooNewError",
+    "StoreConfigError",
     "StoreError",
     "StoreUnavailableError",
     "StoreUnwritableError",
@@ -67,12 +76,37 @@ __all__ = [
     "autolog",
     "check",
     "cite",
+    "finish",
     "init",
+    "log",
     "seed_everything",
 ]
 
 
+def log(data: _typing.Mapping[str, _typing.Any], step: int | None = None) -> None:
+    """``run.log(data, step)`` on the active run (W&B's ``wandb.log``); raises
+    :class:`NoActiveRunError` naming ``labledger.init`` when no run is going."""
+    run = active_run()
+    if run is None:
+        raise NoActiveRunError("log")
+    run.log(data, step=step)
+
+
+def finish(status: str | None = None) -> None:
+    """``run.finish(status)`` on the active run (W&B's ``wandb.finish``). With no run going
+    it does nothing, so a script that already finished its run does not fail at the end."""
+    run = active_run()
+    if run is not None:
+        run.finish(status)
+
+
 def __getattr__(name: str) -> _typing.Any:
+    # W&B's module-level ``config`` and ``summary``: the active run's mappings
+    if name in ("config", "summary"):
+        run = active_run()
+        if run is None:
+            raise NoActiveRunError(name)
+        return getattr(run, name)
     # Ledger pulls in SQLAlchemy and numpy: load it on first use, not at import.
     if name == "Ledger":
         from ._ledger import Ledger

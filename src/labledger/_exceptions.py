@@ -6,7 +6,9 @@
      │    ├── LimitExceededError     a value over one of the limits of ``_limits.py`` (name, size, depth...)
      │    ├── InvalidFilterError     the filter language could not be parsed or type-checked
      │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
-     │    └── InvalidArtifactError   an artifact name or path that is unsafe or malformed
+     │    ├── InvalidArtifactError   an artifact name or path that is unsafe or malformed
+     │    ├── RunIdTakenError        a new run's id is already another run's
+     │    └── VerdictRefusedError    a repro verdict without its reproduction run, or not what its runs give
      ├── RunFinishedError           logging to a run after ``finish()``; changing a finished run's record
      ├── NotFoundError
      │    ├── RunNotFoundError       no run matches an id or prefix
@@ -17,9 +19,12 @@
      │    ├── StoreUnwritableError   the store location cannot be created or written
      │    ├── NotAStoreError         the file exists but is not a labledger store
      │    ├── SchemaTooNewError      the store was written by a newer labledger
-     │    └── StoreUnavailableError  a remote store cannot be reached
+     │    ├── StoreUnavailableError  a remote store cannot be reached (transient: retried, outbox)
+     │    └── StoreConfigError       the store is configured wrongly (a missing database, a refused
+     │                               login): permanent, never retried; the message names the fix
      ├── IntegrityError             stored content does not match its recorded hash
      ├── AuthError                  missing/invalid token (401) or missing permission (403)
+     ├── PolicyViolationError       a run created finished without what its project's policy requires
      ├── ReproError                 ``labledger repro`` could not prepare a step (checkout, environment)
      ├── MissingDependencyError     an optional dependency (an extra) is not installed
      └── StrictModeError            strict mode refused to start a run
@@ -45,18 +50,24 @@ __all__ = [
     "LabledgerError",
     "LimitExceededError",
     "MissingDependencyError",
+    "NoActiveRunError",
     "NoStoreError",
     "NotAStoreError",
     "NotFoundError",
+    "PolicyViolationError",
     "ReproError",
     "RunFinishedError",
+    "RunIdTakenError",
     "RunNotFoundError",
     "SchemaTooNewError",
+    "StoreConfigError",
     "StoreError",
     "StoreUnavailableError",
     "StoreUnwritableError",
     "StrictModeError",
     "UsageError",
+    "VerdictRefusedError",
+    "configuration_error",
     "error_from_wire",
     "error_to_wire",
 ]
@@ -68,6 +79,20 @@ class LabledgerError(Exception):
 
 class UsageError(LabledgerError, ValueError):
     """The caller passed something labledger cannot accept."""
+
+
+class NoActiveRunError(UsageError, AttributeError):
+    """A module-level call (``labledger.log``, ``labledger.config``, ...) with no run going.
+
+    Also an ``AttributeError``, so ``hasattr(labledger, "config")`` answers False before
+    ``init()`` instead of raising."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(
+            f"labledger.{what} needs an active run: call labledger.init(...) first "
+            "(or use the run it returns)"
+        )
 
 
 class InvalidKeyError(UsageError):
@@ -120,6 +145,25 @@ class InvalidArtifactError(UsageError):
         self.what = what
         self.reason = reason
         super().__init__(f"invalid artifact {what!r}: {reason}")
+
+
+class RunIdTakenError(UsageError):
+    """A run created with an id another run already has (the project is not named)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"the run id {run_id} is already taken")
+
+
+class VerdictRefusedError(UsageError):
+    """A reproduction verdict the store will not keep: it names no reproduction run of the
+    original, or claims what the two stored runs do not give (400 on the server)."""
+
+    def __init__(self, original_run_id: str, reason: str) -> None:
+        self.original_run_id = original_run_id
+        self.reason = reason
+        run = f" for run {original_run_id[:8]}" if original_run_id else ""
+        super().__init__(f"verdict refused{run}: {reason}")
 
 
 class RunFinishedError(LabledgerError):
@@ -222,13 +266,29 @@ class StoreUnavailableError(StoreError):
         super().__init__(f"store {location} is unavailable: {reason}")
 
 
+class StoreConfigError(StoreError):
+    """The store answered, and refused how it is addressed: retrying cannot help."""
+
+    def __init__(self, location: str, reason: str, fix: str) -> None:
+        self.location = location
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"the store {location} cannot be used as configured: {reason}; {fix}")
+
+
 class IntegrityError(LabledgerError):
-    def __init__(self, what: str, expected: str, actual: str) -> None:
+    """``reason`` (optional) says how, when it is more than two digests that differ (an
+    artifact's files that no longer match the run's sealed record)."""
+
+    def __init__(self, what: str, expected: str, actual: str, reason: str | None = None) -> None:
         self.what = what
         self.expected = expected
         self.actual = actual
+        self.reason = reason
         super().__init__(
-            f"{what} is damaged: expected sha256 {expected[:16]}…, found {actual[:16]}…"
+            f"{what} is damaged: {reason}"
+            if reason
+            else f"{what} is damaged: expected sha256 {expected[:16]}…, found {actual[:16]}…"
         )
 
 
@@ -240,6 +300,19 @@ class AuthError(LabledgerError):
         self.status_code = status_code
         self.code = code
         super().__init__(message)
+
+
+class PolicyViolationError(LabledgerError):
+    """A run recorded as finished misses what its project's policy requires (``missing``:
+    requirement names such as ``git``, ``seed``, ``dataset``)."""
+
+    def __init__(self, project: str, missing: list[str], message: str = "") -> None:
+        self.project = project
+        self.missing = list(missing)
+        self.message = message or (
+            f"refused by the policy of project {project!r}: missing " + ", ".join(self.missing)
+        )
+        super().__init__(self.message)
 
 
 class ReproError(LabledgerError):
@@ -323,3 +396,51 @@ def error_from_wire(data: Any) -> LabledgerError | None:
         return cls(**fields)
     except TypeError:
         return None
+
+
+# What a PostgreSQL server answers when the URI, not the network, is wrong: SQLSTATE (when
+# the driver has it) or the text of the server's FATAL message, and the fix to name.
+_PG_CONFIG_FAULTS = (
+    ("3D000", 'database "', "does not exist", "create the database or correct LABLEDGER_URI"),
+    (
+        "28P01",
+        "password authentication failed",
+        "",
+        "correct the user and password in LABLEDGER_URI",
+    ),
+    ("28000", 'role "', "does not exist", "correct the user in LABLEDGER_URI"),
+    (
+        "28000",
+        "no pg_hba.conf entry",
+        "",
+        "allow this client in pg_hba.conf or correct LABLEDGER_URI",
+    ),
+)
+
+
+def configuration_error(exc: BaseException, location: str = "") -> LabledgerError | None:
+    """The error to report when ``exc`` says the store is configured wrongly, else None.
+
+    Configuration faults are permanent: a refused token (HTTP 401, or 403 other than
+    ``not_owner``), a PostgreSQL database that does not exist, a refused login. The
+    writer stops tracking at once on them (no retry, no outbox); everything else that
+    keeps a store from answering (refused connections, timeouts, 5xx, locks) is transient.
+    Looks through ``__cause__``/``__context__`` and SQLAlchemy's ``.orig``."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 8:
+        seen += 1
+        if isinstance(cur, StoreConfigError):
+            return cur
+        if isinstance(cur, AuthError) and cur.code != "not_owner" and cur.status_code in (401, 403):
+            return cur
+        text = str(cur)
+        sqlstate = getattr(cur, "sqlstate", None)
+        for state, start, end, fix in _PG_CONFIG_FAULTS:
+            if sqlstate == state or (start in text and end in text):
+                line = next((ln for ln in text.splitlines() if start in ln), text)
+                reason = line.split("FATAL:", 1)[-1].strip() or text[:200]
+                where = location or str(getattr(exc, "location", "") or "PostgreSQL")
+                return StoreConfigError(where, reason, fix)
+        cur = getattr(cur, "orig", None) or cur.__cause__ or cur.__context__
+    return None

@@ -79,6 +79,20 @@ def run_html(run: Mapping[str, Any]) -> str:
         f"<table style='{_STYLE}'>{cells}</table>",
         _kv_table("config", run.get("config") or {}),
         _kv_table("summary", run.get("summary") or {}),
+        *(
+            [
+                _kv_table(
+                    "amended after the run ended (the summary above is sealed)",
+                    {
+                        k: f"{a.get('value')} (sealed {a.get('sealed')}, by {a.get('by')}"
+                        + (f": {a['reason']})" if a.get("reason") else ")")
+                        for k, a in run["amended"].items()
+                    },
+                )
+            ]
+            if run.get("amended")
+            else []
+        ),
         "</div>",
     ]
     return "".join(parts)
@@ -107,7 +121,7 @@ def runs_html(runs: Iterable[Mapping[str, Any]]) -> str:
             r.get("status"),
             r.get("group"),
             _time(r.get("created_at")),
-            *(summary.get(k) for k in keys),
+            *(_marked(summary.get(k), (r.get("amended") or {}).get(k)) for k in keys),
         ]
         body.append("<tr>" + "".join(f"<td {_CELL}>{_e(v)}</td>" for v in values) + "</tr>")
     more = len(runs) - MAX_ROWS
@@ -116,6 +130,11 @@ def runs_html(runs: Iterable[Mapping[str, Any]]) -> str:
         f"<table class='labledger-runs' style='{_STYLE}'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>{tail}"
     )
+
+
+def _marked(value: Any, amendment: Mapping[str, Any] | None) -> Any:
+    """A sealed summary value, with its amendment (made after the run ended) beside it."""
+    return value if not amendment else f"{value} (amended: {amendment.get('value')})"
 
 
 class RunDict(dict[str, Any]):

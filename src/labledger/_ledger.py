@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .store import History, Store, open_store
 
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from .store import RunRecord
 
 __all__ = ["Ledger"]
+
+_R = TypeVar("_R", bound=Mapping[str, Any])
 
 
 class Ledger:
@@ -41,23 +44,61 @@ class Ledger:
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        *,
+        amended: bool = False,
     ) -> list[RunRecord]:
         """Runs as :class:`~labledger.store.RunRecord` dicts (the fields of ``labledger show
-        --json``), newest first by default."""
+        --json``), newest first by default.
+
+        ``summary`` holds the sealed values (what each run logged) and ``amended`` the
+        amendments made after it ended (``{key: {sealed, value, by, at, reason}}``); the
+        filter and the order read the sealed values. ``amended=True`` reads the amended
+        values instead (in ``summary``, ``amended`` still says which): it reads every run of
+        the project and filters and sorts them here."""
         self._reap_stale()
         from ._html import RunTable  # a list that renders as an HTML table in notebooks
 
-        return cast(
-            "list[RunRecord]",
-            RunTable(
-                self.store.list_runs(
-                    project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
-                )
-            ),
-        )
+        if amended:
+            runs = self._amended_runs(project, filter, order_by, limit, offset)
+        else:
+            runs = self.store.list_runs(
+                project=project, filter=filter, order_by=order_by, limit=limit, offset=offset
+            )
+        return cast("list[RunRecord]", RunTable(runs))
 
-    def count(self, project: str | None = None, filter: str | Node | None = None) -> int:
-        return self.store.count_runs(project=project, filter=filter)
+    def _amended_runs(
+        self,
+        project: str | None,
+        filter: str | Node | None,
+        order_by: str | list[str] | None,
+        limit: int | None,
+        offset: int,
+    ) -> list[RunRecord]:
+        from .query import evaluate, parse
+        from .store._amend import apply_amended
+
+        runs = []
+        for r in self.store.list_runs(project=project):
+            if r.get("amended"):
+                r["summary"] = apply_amended(r["summary"], r["amended"])
+            runs.append(r)
+        if filter:
+            node = parse(filter) if isinstance(filter, str) else filter
+            runs = [r for r in runs if evaluate(node, r)]
+        keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        runs = _sort_runs(runs, keys)
+        end = None if limit is None else offset + limit
+        return runs[offset:end]
+
+    def count(
+        self,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        *,
+        include_repro: bool = False,
+    ) -> int:
+        """How many runs match; reproductions (``job_type = "repro"``) only with ``include_repro``."""
+        return self.store.count_runs(project=project, filter=_scope(filter, include_repro))
 
     def get(self, run_id_or_prefix: str) -> RunRecord:
         """One run by id, unique id prefix, or unique name."""
@@ -82,13 +123,25 @@ class Ledger:
         filter: str | None = None,
         order_by: str | list[str] | None = None,
         limit: int | None = None,
+        *,
+        amended: bool = False,
+        include_repro: bool = False,
     ) -> Any:
-        """One row per run; config and summary flattened into ``config.*`` and ``summary.*`` columns."""
+        """One row per run; provenance columns (``commit, dirty, patch_sha256, datasets,
+        replicate_set, repro_verdict`` beside ``author`` and ``seed``), config and summary
+        flattened into ``config.*`` and ``summary.*`` columns (sealed values; ``amended.*`` the amended ones where a run has any;
+        ``amended=True``: ``summary.*`` amended, see :meth:`runs`).
+
+        Reproductions (``job_type = "repro"``, made by ``labledger repro``) are left out
+        unless ``include_repro``."""
         import pandas as pd
 
-        from .analysis import runs_to_rows
+        from .analysis import latest_verdicts, runs_to_rows
 
-        return pd.DataFrame(runs_to_rows(self.runs(project, filter, order_by, limit)))
+        flt = _scope(filter, include_repro)
+        runs = self.runs(project, flt, order_by, limit, amended=amended)
+        verdicts = latest_verdicts(self.store, [r["id"] for r in runs])
+        return pd.DataFrame(runs_to_rows(runs, verdicts=verdicts))
 
     # -- analysis (labledger.analysis; the CLI's best/diff/compare/importance/export) ----
 
@@ -100,8 +153,19 @@ class Ledger:
         filter: str | None = None,
         top: int = 10,
         project: str | None = None,
+        amended: bool = False,
+        include_repro: bool = False,
+        include_pruned: bool = False,
     ) -> list[dict[str, Any]]:
-        """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime."""
+        """The leaderboard for ``metric``: top runs with their config, commit, patch, seed, data and runtime.
+
+        Ranked by sealed values; a row's ``amended`` is the amendment of ``metric``
+        (``{sealed, value, by, at, reason}``) or None. ``amended=True`` ranks by the amended
+        values (``value`` is then the amended one). Reproductions (``job_type = "repro"``)
+        do not rank unless ``include_repro``: a reproduction ties with its original and
+        would take a second place of the board. Pruned runs (an Optuna trial stopped early
+        keeps its last intermediate value) do not rank unless ``include_pruned=True`` or the
+        filter names ``status`` itself."""
         import math
 
         from ._exceptions import UsageError
@@ -110,8 +174,13 @@ class Ledger:
         if mode not in ("max", "min"):
             raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
         flt = _with_metric(filter, metric)
+        if not include_pruned and not _names_status(flt):
+            from .query import And, parse
+
+            flt = And((flt, parse('status != "pruned"')))
+        scoped = _scope(flt, include_repro)
         order = ("-" if mode == "max" else "") + _metric_field(metric)
-        runs = self.runs(project=project, filter=flt, order_by=order, limit=top)
+        runs = self.runs(project=project, filter=scoped, order_by=order, limit=top, amended=amended)
         ranked = [
             r
             for r in runs
@@ -120,6 +189,51 @@ class Ledger:
             and not math.isnan(v)
         ]
         return [leaderboard_row(i + 1, r, metric) for i, r in enumerate(ranked)]
+
+    def leaderboard(
+        self,
+        metric: str,
+        by: str = "config",
+        *,
+        mode: str = "max",
+        filter: str | None = None,
+        top: int | None = None,
+        project: str | None = None,
+        amended: bool = False,
+        include_repro: bool = False,
+        seed_keys: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Configurations ranked by their mean ``metric`` over seeds (``by="config"``).
+
+        Runs that differ only in their seed form one row (a replicate set: same commit,
+        patch, data and config without seed keys, see ``LABLEDGER_SEED_KEYS``). Each row
+        has ``config, mean, std, n, ci_low, ci_high, tied_with_best, runs`` (and
+        ``p_value``, ``seeds``, ``note``): ``tied_with_best`` is Welch's t-test against the
+        top row at the 5% level, None where either row has a single seed
+        (``note = "one seed: noise unknown"``); docs/query.md "Is it better, or is it
+        noise?". Sealed values rank unless ``amended``; reproductions only with
+        ``include_repro``. ``by="run"`` is :meth:`best`."""
+        from ._exceptions import UsageError
+        from .analysis import config_leaderboard
+
+        if by == "run":
+            return self.best(
+                metric,
+                mode=mode,
+                filter=filter,
+                top=top or 10,
+                project=project,
+                amended=amended,
+                include_repro=include_repro,
+            )
+        if by != "config":
+            raise UsageError(f"by must be 'config' or 'run', not {by!r}")
+        if mode not in ("max", "min"):
+            raise UsageError(f"mode must be 'max' or 'min', not {mode!r}")
+        _metric_field(metric)
+        flt = _scope(_with_metric(filter, metric), include_repro)
+        runs = self.runs(project=project, filter=flt, amended=amended)
+        return config_leaderboard(runs, metric, mode=mode, top=top, seed_keys=seed_keys)
 
     def diff(self, run_a: str, run_b: str, *, show_all: bool = False) -> dict[str, Any]:
         """What differs between two runs: config, summary, environment, seed, datasets."""
@@ -130,11 +244,17 @@ class Ledger:
         return diff_runs(a, b, show_all=show_all, blobs=self.store.get_blob)
 
     def compare(self, *run_refs: str) -> dict[str, Any]:
-        """Several runs as one table (one row per key), differing keys first."""
+        """Several runs as one table (one row per key, each with its ``group``: provenance,
+        config, summary, run, env, system), differing keys first, ``system/*`` last."""
         from .analysis import compare_runs
+        from .repro._display import repro_fields
 
         self._reap_stale()  # once, not once per run read
-        return compare_runs([self.store.get_run(ref) for ref in run_refs])
+        runs: list[dict[str, Any]] = [dict(self.store.get_run(ref)) for ref in run_refs]
+        verdicts = repro_fields(self.store, [r["id"] for r in runs])
+        for r in runs:
+            r["repro"] = verdicts.get(r["id"])
+        return compare_runs(runs)
 
     def importance(
         self,
@@ -143,19 +263,23 @@ class Ledger:
         filter: str | None = None,
         project: str | None = None,
         keys: list[str] | None = None,
+        include_repro: bool = False,
     ) -> list[dict[str, Any]]:
         """How much each config key matters for ``metric`` (random-forest permutation importance
-        and Spearman correlation), most important first."""
+        and Spearman correlation), most important first; reproductions only with ``include_repro``."""
         from .analysis import importance
 
-        return importance(
-            self._light_runs(project, _with_metric(filter, metric)), metric, keys=keys
-        )
+        flt = _scope(_with_metric(filter, metric), include_repro)
+        if keys is None:
+            # the code and data factors read each run's env (packages): whole run records
+            return importance(self.runs(project=project, filter=flt), metric, keys=keys)
+        return importance(self._light_runs(project, flt), metric, keys=keys)
 
     def _light_runs(self, project: str | None, filter: str | Node | None) -> list[dict[str, Any]]:
-        """``{"id", "config", "summary"}`` of each matching run, for analyses: through the
-        store's bulk export read when it has one (no env, no datasets, every metric's last
-        value in one query), else through :meth:`runs`."""
+        """What :func:`~labledger.analysis.importance` reads of each matching run with named
+        keys (config, summary, and the commit, patch digest and datasets that make runs
+        replicates): through the store's bulk export read when it has one (no env, every
+        metric's last value in one query), else through :meth:`runs`."""
         from ._values import decode_json
         from .store import RunExport
 
@@ -165,8 +289,11 @@ class Ledger:
         return [
             {
                 "id": r["id"],
+                "project": r["project"],
                 "config": decode_json(r["config"] or {}),
                 "summary": {**r["metrics"], **decode_json(r["summary"] or {})},
+                "datasets": r["datasets"],
+                "env": {"git": {"commit": r["git_commit"], "diff_sha256": r["git_patch"]}},
             }
             for r in self.store.export_records(project=project, filter=filter)
         ]
@@ -180,15 +307,21 @@ class Ledger:
         filter: str | None = None,
         order_by: str | list[str] | None = None,
         limit: int | None = None,
+        include_repro: bool = False,
     ) -> Any:
-        """Write one row per run (config and summary flattened) as csv, parquet or json; return the path."""
-        from .analysis import export_rows, runs_to_rows, sql_export_rows
+        """Write one row per run (config and summary flattened) as csv, parquet or json; return the path.
 
+        Reproductions (``job_type = "repro"``) are left out unless ``include_repro``."""
+        from .analysis import export_rows, latest_verdicts, runs_to_rows, sql_export_rows
+
+        flt = _scope(filter, include_repro)
         rows = sql_export_rows(
-            self.store, project=project, filter=filter, order_by=order_by, limit=limit
+            self.store, project=project, filter=flt, order_by=order_by, limit=limit
         )
         if rows is None:  # no bulk export read (e.g. a tracking server): the generic read API
-            rows = runs_to_rows(self.runs(project, filter, order_by, limit))
+            runs = self.runs(project, flt, order_by, limit)
+            verdicts = latest_verdicts(self.store, [r["id"] for r in runs])
+            rows = runs_to_rows(runs, verdicts=verdicts)
         return export_rows(rows, path, format)
 
     def close(self) -> None:
@@ -201,12 +334,78 @@ class Ledger:
         self.close()
 
 
+def _sort_runs(runs: list[_R], keys: list[str]) -> list[_R]:
+    """``runs`` sorted as the SQL store sorts them (``store/_filter_sql.compile_order_by``):
+    per key numbers first, then strings, missing values last either way; ties newest
+    first, then by id."""
+    from ._exceptions import InvalidFilterError, InvalidSortKeyError
+    from .query import parse_field
+
+    out = sorted(runs, key=lambda r: r.get("id") or "")
+    out.sort(key=lambda r: -(r.get("created_at") or 0.0))
+    for raw in reversed(keys):
+        key = raw.strip()
+        desc = key.startswith("-")
+        try:
+            field = parse_field(key.lstrip("+-").strip())
+        except InvalidFilterError as exc:
+            raise InvalidSortKeyError(raw, exc.message) from None
+        nums: list[tuple[float, _R]] = []
+        strs: list[tuple[str, _R]] = []
+        missing: list[_R] = []
+        for r in out:
+            v = _field_value(field, r)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
+                nums.append((float(v), r))
+            elif isinstance(v, str):
+                strs.append((v, r))
+            else:
+                missing.append(r)
+        nums.sort(key=lambda p: p[0], reverse=desc)
+        strs.sort(key=lambda p: p[0], reverse=desc)
+        out = [r for _, r in nums] + [r for _, r in strs] + missing
+    return out
+
+
+def _field_value(field: Any, run: Mapping[str, Any]) -> Any:
+    if field.kind == "summary":
+        return (run.get("summary") or {}).get(field.path[0])
+    if field.is_json:
+        cur: Any = run.get(field.kind) or {}
+        for key in field.path:
+            if not isinstance(cur, dict) or key not in cur:
+                return None
+            cur = cur[key]
+        return cur
+    return run.get(field.kind)
+
+
+def _scope(filter: str | Node | None, include_repro: bool) -> str | Node | None:
+    """``filter``, without reproductions unless ``include_repro`` (see store/_repro_rules.py)."""
+    if include_repro:
+        return filter
+    from .store import without_repro
+
+    return without_repro(filter)
+
+
 def _metric_field(metric: str) -> str:
     from ._exceptions import UsageError
 
     if not metric or "`" in metric or '"' in metric or "\\" in metric:
         raise UsageError(f"invalid metric name {metric!r}")
     return f"summary.`{metric}`"
+
+
+def _names_status(node: Any) -> bool:
+    """Whether a filter tree compares the run's ``status`` anywhere."""
+    field = getattr(node, "field", None)
+    if field is not None and getattr(field, "kind", None) == "status":
+        return True
+    for child in (*getattr(node, "items", ()), getattr(node, "item", None)):
+        if child is not None and _names_status(child):
+            return True
+    return False
 
 
 def _with_metric(filter: str | None, metric: str) -> Node:

@@ -102,6 +102,12 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
             None,
             "Comma-separated extra environment variable names or globs recorded in env.",
         ),
+        (
+            "LABLEDGER_SEED_KEYS",
+            None,
+            "Comma-separated config key names holding a seed, left out when grouping runs into "
+            "replicate sets. Default: seed,random_state,random_seed,rng_seed,seed_value,manual_seed.",
+        ),
         # how long the engine waits
         (
             "LABLEDGER_FINISH_TIMEOUT",
@@ -134,18 +140,26 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
         (
             "LABLEDGER_SPOOL_DIR",
             None,
-            "Client spool root. Default: $XDG_CACHE_HOME/labledger/spool, else ~/.cache/labledger/spool.",
+            "Outbox root (the client spool; what a store did not take yet). "
+            "Default: $XDG_CACHE_HOME/labledger/spool, else ~/.cache/labledger/spool.",
         ),
         # set by labledger for its own child processes
         (
             "LABLEDGER_PARENT_RUN",
             None,
-            "Id of the run a new run reproduces (set by labledger repro).",
+            "Id of the run a new run reproduces (set by labledger repro); every run started "
+            'with it set is a reproduction (`job_type = "repro"`).',
         ),
         (
             "LABLEDGER_REPRO_SEED",
             None,
             "Seed a reproduction replays when the script drew its own (set by labledger repro).",
+        ),
+        (
+            "LABLEDGER_SEED_OVERRIDE",
+            None,
+            "Seed used in place of any seed the script passes to init(seed=) or seed_everything() "
+            "(set by labledger replicate for each new seed).",
         ),
         (
             "LABLEDGER_REPRO_CONFIG",

@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "SYSTEM_PREFIX",
     "check_key",
     "coerce_metric",
     "config_digest",
@@ -21,12 +22,16 @@ __all__ = [
     "encode_json",
     "flatten",
     "fmt_duration",
+    "fmt_metric",
     "fmt_size",
+    "is_system_key",
     "json_safe",
+    "metric_unit",
     "normalize_config",
+    "warn",
 ]
 
-from ._limits import MAX_JSON_DEPTH, MAX_KEY_LENGTH, metric_float_ok
+from ._limits import MAX_FLOAT_INT, MAX_JSON_DEPTH, MAX_KEY_LENGTH, metric_float_ok
 
 _CONTROL = {chr(c) for c in range(32)} | {chr(127)}
 
@@ -115,9 +120,6 @@ def coerce_metric(key: str, value: object) -> float | int:
                 raise _too_big(key, value)
             return f
     raise TypeError(f"metric {key!r} must be a number, got {tv.__name__}")
-
-
-MAX_FLOAT_INT = 2**1024 - 2**970  # the largest int that rounds to a finite float64
 
 
 def _too_big(key: str, value: object) -> Exception:
@@ -260,6 +262,25 @@ def user_stacklevel() -> int:
     return level
 
 
+def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """A labledger warning that points at the user's code which led to it, or, raised on
+    one of labledger's own threads (writer, client spool, uploads), at no code at all:
+    never a stray line of labledger's source under the message."""
+    import os
+
+    pkg = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    if frame is not None and os.path.basename(frame.f_code.co_filename) != "threading.py":
+        warnings.warn(message, category, stacklevel=level + 1)
+        return
+    # no user frame: a location without source, so the formatter prints the message alone
+    warnings.warn_explicit(message, category, filename="labledger", lineno=0, module="labledger")
+
+
 def fmt_duration(seconds: float | None) -> str:
     """A duration for tables and panels: ``12.3s``, ``4m05s``, ``2h07m`` (``-`` for None)."""
     if seconds is None:
@@ -284,6 +305,47 @@ def fmt_size(n: int | None) -> str:
             return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"
+
+
+SYSTEM_PREFIX = "system/"
+
+
+def is_system_key(key: str) -> bool:
+    """A metric the machine logged (``system/*``), shown in its own folded group."""
+    return key.startswith(SYSTEM_PREFIX)
+
+
+def metric_unit(key: str) -> str:
+    """The unit a system metric is printed in (``MB``, ``MB/s``, ``%``, ...), ``""`` for others."""
+    if not is_system_key(key):
+        return ""
+    if key.endswith("_bytes_per_s"):
+        return "MB/s"
+    if key.endswith("_bytes"):
+        return "MB"
+    if key.endswith(("percent", "/util")):
+        return "%"
+    if key.endswith("temp_c"):
+        return "°C"
+    if key.endswith("power_w"):
+        return "W"
+    return ""
+
+
+def fmt_metric(key: str, value: Any) -> str:
+    """A metric value for people: system metrics in their unit (``80.8 MB``, ``12.5 %``,
+    ``3.2 MB/s``) instead of ``8.07822e+07``; anything else as ``%.6g``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "" if value is None else str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return str(v)
+    unit = metric_unit(key)
+    if unit in ("MB", "MB/s"):
+        return f"{v / 1e6:.1f} {unit}"
+    if unit:
+        return f"{v:.1f} {unit}"
+    return f"{v:.6g}"
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:

@@ -166,3 +166,62 @@ def _only_run(ledger_of: Any, uri: str) -> str:
     runs = ledger_of(uri).runs()
     assert len(runs) == 1
     return str(runs[0]["id"])
+
+
+def test_a_log_call_with_too_many_keys_is_refused_and_earlier_points_are_kept(
+    store_uri: str, ledger_of: Any
+) -> None:
+    from labledger._limits import MAX_KEYS_PER_CALL
+
+    run = _init(store_uri)
+    run.log({"loss": 1.0})
+    run.log({"loss": 0.5, "acc": 0.1})
+    with pytest.raises(LimitExceededError, match="MAX_KEYS_PER_CALL") as err:
+        run.log({f"k{i}": 1.0 for i in range(1_000_000)})
+    assert "1,000,000 keys" in str(err.value)
+    with pytest.raises(LimitExceededError, match="MAX_KEYS_PER_CALL"):
+        run.log({f"k{i}": float(i) for i in range(MAX_KEYS_PER_CALL + 1)})
+    run.log({"loss": 0.25})
+    run.finish()
+    assert run.status == "finished"
+    led = ledger_of(store_uri)
+    assert led.get(run.id)["status"] == "finished"
+    assert sorted(led.metric_keys(run.id)) == ["acc", "loss"]
+    assert led.history(run.id, "loss").values.tolist() == [1.0, 0.5, 0.25]
+
+
+def test_a_run_takes_at_most_max_metric_keys_distinct_keys(store_uri: str, ledger_of: Any) -> None:
+    from labledger._limits import MAX_KEYS_PER_CALL, MAX_METRIC_KEYS
+
+    run = _init(store_uri)
+    per_call = min(MAX_KEYS_PER_CALL, MAX_METRIC_KEYS // 2)
+    for start in range(0, MAX_METRIC_KEYS, per_call):
+        run.log({f"k{i}": 1.0 for i in range(start, start + per_call)})
+    assert len(run._known) >= MAX_METRIC_KEYS
+    with pytest.raises(LimitExceededError, match="MAX_METRIC_KEYS"):
+        run.log({"one_more": 1.0})  # the one-key path
+    with pytest.raises(LimitExceededError, match="MAX_METRIC_KEYS"):
+        run.log({"k0": 2.0, "one_more": 1.0, "another": 2})  # refused whole: k0 not logged
+    run.log({"k0": 3.0, "k1": 3.0})  # known keys still log
+    run.finish()
+    led = ledger_of(store_uri)
+    assert led.get(run.id)["status"] == "finished"
+    assert len(led.metric_keys(run.id)) == MAX_METRIC_KEYS
+    assert led.history(run.id, "k0").values.tolist() == [1.0, 3.0]
+
+
+def test_a_config_or_summary_integer_beyond_float64_is_refused(
+    store_uri: str, ledger_of: Any
+) -> None:
+    with pytest.raises(LimitExceededError, match="float64"):
+        _init(store_uri, config={"big": 10**400})
+    run = _init(store_uri, config={"fine": 2**70})
+    with pytest.raises(LimitExceededError, match="float64"):
+        run.config["big"] = {"deep": [10**400]}
+    with pytest.raises(LimitExceededError, match="float64"):
+        run.summary["big"] = -(10**400)
+    with pytest.raises(LimitExceededError, match="float64"):
+        run.summary["huge"] = 10**5000  # past int's 4,300 digits of str()
+    run.finish()
+    got = ledger_of(store_uri).get(run.id)
+    assert got["config"] == {"fine": 2**70} and "big" not in got["summary"]

@@ -154,7 +154,9 @@ def test_litestore_and_sqlstore_write_the_same_rows(tmp_path: Path, arrays: bool
         path = tmp_path / f"{label}.db"
         store: Any = cls(f"sqlite:///{path}")
         store.create_run({**run, "created_at": 1.0, "heartbeat_at": 1.0})
-        for b in batches:
+        for i, b in enumerate(batches):
+            if i == 3:  # before the end: an artifact version, whose manifest the seal covers
+                _add_version(store, path, run["id"])
             if arrays:
                 b = Batch(
                     b.run_id,
@@ -178,6 +180,7 @@ def test_litestore_and_sqlstore_write_the_same_rows(tmp_path: Path, arrays: bool
     assert len(lite_audit) == 1 and lite_audit[0][3] == "seal"
     assert lite_audit == sql_audit
     assert set(lite_audit[0][6]) >= {"config", "env", "series.loss", "metric.acc", "edits"}
+    assert {"format", "artifact.model:v0", "points.loss"} <= set(lite_audit[0][6])
     # and SqlStore reads LiteStore's rows back
     sql = SqlStore(f"sqlite:///{tmp_path / 'lite.db'}")
     got = sql.get_run(run["id"])
@@ -190,6 +193,21 @@ def test_litestore_and_sqlstore_write_the_same_rows(tmp_path: Path, arrays: bool
     v = sql.verify_run(run["id"])
     assert v["sealed"] is True and v["problems"] == []
     sql.close()
+
+
+def _add_version(store: Any, path: Path, run_id: str) -> None:
+    """A 3-file artifact version of ``run_id``, under the same version id on every store."""
+    files = [{"path": f"w/{i}.bin", "sha256": f"{i:064x}", "size": i} for i in range(3)]
+    v = store.create_artifact_version("p", "model", "model", run_id, files)
+    con = sqlite3.connect(path)
+    with con:
+        for table, col in (
+            ("artifact_versions", "id"),
+            ("artifact_files", "version_id"),
+            ("artifact_aliases", "version_id"),
+        ):
+            con.execute(f"UPDATE {table} SET {col} = ? WHERE {col} = ?", ("v" * 32, v["id"]))
+    con.close()
 
 
 def _decode(v: Any) -> Any:

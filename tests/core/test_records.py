@@ -17,7 +17,8 @@ from labledger.store._lite import LiteStore
 from labledger.store.sql import SqlStore
 
 # the keys get_run adds to what list_runs gives, and those readers add on request
-_EXTRA = {"artifacts", "used_artifacts", "edits", "record_sha256", "repro", "repro_of", "children"}
+# (repro_of and amended are on every read: None and {} for a plain run)
+_EXTRA = {"artifacts", "used_artifacts", "edits", "record_sha256", "repro", "children"}
 
 
 def _params(fn: Any) -> list[tuple[str, Any, Any]]:
@@ -57,6 +58,7 @@ def test_a_run_record_has_the_typed_fields_on_every_read(any_store_uri: str) -> 
             "last_ts",
         }
         assert got["summary"] == {"loss": 0.25}
+        assert got["repro_of"] is None and got["amended"] == {}
         with Ledger(sql, reap=False) as ledger:
             assert ledger.get(run_id)["config"] == {"lr": 0.1}
             assert [r["id"] for r in ledger.runs(project="p")] == [run_id]

@@ -67,12 +67,75 @@ def test_ls_at_120_columns_never_wraps_numbers_or_ids(demo: tuple[Path, str]) ->
     for r in runs:
         (row,) = [ln for ln in rows if f"│ {str(r['id'])[:8]} │" in ln]
         shown = [c.strip() for c in row.strip("│").split("│")]
-        summary = r["summary"]
-        assert isinstance(summary, dict)
+        summary, config = r["summary"], r["config"]
+        assert isinstance(summary, dict) and isinstance(config, dict)
+        values = [*summary.values(), *config.values()]
         for cell in shown:  # every number on the line is a whole value of the run
             if re.fullmatch(r"\d+\.\d+", cell):
-                assert any(cell == f"{v:.6g}" for v in summary.values()), cell
+                assert any(cell == f"{v:.6g}" for v in values if isinstance(v, float)), cell
     assert "column(s) left out to fit 120 columns" in out.stdout
+
+
+def _header(text: str) -> list[str]:
+    line = next(ln for ln in text.splitlines() if ln.startswith("┃"))
+    return [h.strip() for h in line.strip("┃").split("┃")]
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_ls_and_best_lead_with_the_primary_metric_and_fit(
+    demo: tuple[Path, str], columns: int
+) -> None:
+    """Metrics first (issue #26): the primary metric right after the identity, then the config
+    keys that vary; keys every run shares said once above; one line per run; what was left
+    out named."""
+    where, _ = demo
+    out = _run("ls", cwd=where, columns=columns)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert all(len(line) <= columns for line in lines), max(lines, key=len)
+    head = _header(out.stdout)
+    assert head[:3] == ["id", "name", "★ val/acc"]  # the demo's validation metric
+    assert head[3] == "lr" and "status" in head  # a varying config key, never epochs
+    assert "epochs" not in head and "author" not in head[:4]
+    same = out.stdout[: out.stdout.index("┏")]
+    assert same.startswith("same in every run: project=digits-demo, epochs=2")
+    assert len([ln for ln in lines if ln.startswith("│")]) == 8
+    note = " ".join(lines[lines.index(next(ln for ln in lines if ln.startswith("└"))) + 1 :])
+    assert f"left out to fit {columns} columns" in note and "test_acc" in note
+
+    best = _run("best", "--metric", "test_acc", "--top", "8", cwd=where, columns=columns)
+    assert best.returncode == 0, best.stderr
+    lines = best.stdout.splitlines()
+    assert all(len(line) <= columns for line in lines), max(lines, key=len)
+    head = _header(best.stdout)
+    assert head[:4] == ["#", "id", "name", "★ test_acc"]
+    assert {"commit", "seed"} <= set(head)
+    assert len([ln for ln in lines if ln.startswith("│")]) == 8  # one line per run
+    assert "dataset=sklearn.digits" in best.stdout and "data=digits:" in best.stdout
+    if columns == 120:
+        assert {"lr", "hidden", "activation", "optimizer"} <= set(head)
+
+
+def test_ls_remembers_the_metric_sorted_by_and_warns_on_an_unknown_one(
+    demo: tuple[Path, str], tmp_path: Path
+) -> None:
+    where, _ = demo
+    env = {"LABLEDGER_CACHE_DIR": str(tmp_path / "cache")}
+    sorted_ = _run("ls", "--sort", "-summary.test_f1_macro", cwd=where, env=env)
+    assert sorted_.returncode == 0 and sorted_.stderr == "", sorted_.stderr
+    assert _header(sorted_.stdout)[2] == "★ test_f1_macro"
+    again = _run("ls", cwd=where, env=env)
+    assert _header(again.stdout)[2] == "★ test_f1_macro"  # remembered for the project
+    assert _header(_run("ls", cwd=where).stdout)[2] == "★ val/acc"  # elsewhere: the default
+
+    typo = _run("ls", "--sort", "-summary.tst_acc", cwd=where, env=env)
+    assert typo.returncode == 0
+    assert "warning: no listed run has 'summary.tst_acc': the sort did nothing" in typo.stderr
+    assert "did you mean summary.test_acc" in typo.stderr
+    assert _header(typo.stdout)[2] == "★ test_f1_macro"  # a typo is not remembered
+
+    imp = _run("importance", "--metric", "tst_acc", cwd=where)
+    assert imp.returncode == 1 and "did you mean test_acc" in imp.stderr
 
 
 def test_ls_columns_accepts_the_built_in_names(demo: tuple[Path, str]) -> None:
@@ -220,3 +283,27 @@ def test_every_error_has_one_style(tmp_path: Path) -> None:
     usage = _run("ls", "--bogus", cwd=tmp_path)
     assert usage.returncode == 2 and "error: No such option" in usage.stderr
     assert "Error:" not in usage.stderr + out.stderr
+
+
+def test_diff_and_compare_fold_system_metrics_and_print_them_in_units(
+    demo: tuple[Path, str],
+) -> None:
+    where, _ = demo
+    runs = _ids(where)
+    a, b = (str(r["id"]) for r in runs[:2])
+    system = [k for k in runs[0]["summary"] if k.startswith("system/")]  # type: ignore[attr-defined]
+    text = _run("diff", a, b, "--all", cwd=where, columns=160).stdout
+    assert "system/" not in text.split("environment")[0]
+    if system:  # a short run may end before the sampler's first sample
+        assert f"system metrics: {len(system)} keys folded (--system shows them)" in text
+        unfolded = _run("diff", a, b, "--all", "--system", cwd=where, columns=160).stdout
+        assert re.search(r"system/proc_rss_bytes\s+│ \d+\.\d MB", unfolded), unfolded
+        assert "e+0" not in unfolded
+    table = json.loads(_run("compare", a, b, "--json", cwd=where).stdout)
+    groups = {row["key"]: row["group"] for row in table["rows"]}
+    assert groups["seed"] == "provenance" and groups["author"] == "provenance"
+    assert groups["dataset.digits"] == "provenance" and groups["config.lr"] == "config"
+    shown = _run("compare", a, b, cwd=where, columns=160).stdout
+    assert shown.index("seed") < shown.index("config.")  # provenance leads
+    if system:
+        assert "system/" not in shown and "system metrics:" in shown

@@ -35,6 +35,11 @@ for name, lr in [("run_a", 0.1), ("run_b", 0.001)]:
         loss = lr * 100 / (step + 1)
         w.add_scalar("train/loss", loss, step, walltime=wall)
         pts.append([step, loss, wall])
+    if name == "run_a":  # what labledger has no rich results for yet: counted, not dropped
+        import numpy as np
+        w.add_histogram("weights", np.arange(100.0), 0)
+        w.add_image("sample", np.zeros((3, 8, 8)), 0)
+        w.add_text("notes", "hello", 0)
     w.add_hparams({"lr": lr, "optimizer": "adam", "batch": 32, "amsgrad": False},
                   {"hparam/best_loss": pts[-1][1]}, run_name="hp")
     w.close()
@@ -75,23 +80,36 @@ def test_scalars_with_wall_times_and_hparams_are_imported_once(
     out = cli("import", "tensorboard", str(folder), "--store", target, "--json")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
-    assert summary["runs"] == 4 and summary["errors"] == []  # two runs + their hparams sessions
+    # one run per training run: add_hparams' own folder joins the run it belongs to
+    assert summary["runs"] == 2 and summary["errors"] == []
+    assert summary["not_imported"] == {"histograms": 1, "images": 1, "text": 1}
+    plain = cli("import", "tensorboard", str(folder), "--store", f"{target}-plain.db")
+    assert plain.returncode == 0, plain.stderr
+    assert "not imported" in plain.stderr and "1 histograms, 1 images, 1 text" in plain.stderr
     ledger = Ledger(target)  # SQLite: nothing to leak
     runs = {r["name"]: r for r in ledger.runs(project="mnist-logs")}
-    assert set(runs) == {"run_a", "run_b", "run_a/hp", "run_b/hp"}
+    assert set(runs) == {"run_a", "run_b"}
+    assert runs["run_a"]["env"]["tensorboard"]["not_imported"] == {
+        "histograms": 1,
+        "images": 1,
+        "text": 1,
+    }
+    assert runs["run_b"]["env"]["tensorboard"]["not_imported"] == {}
     for name, pts in written.items():
         run = runs[name]
         hist = ledger.history(run["id"], "train/loss")
         assert [p[0] for p in hist.to_list()] == [p[0] for p in pts]
         assert [p[1] for p in hist.to_list()] == pytest.approx([p[1] for p in pts], rel=1e-6)
         assert [p[2] for p in hist.to_list()] == pytest.approx([p[2] for p in pts])
-        assert run["created_at"] <= pts[0][2] and run["ended_at"] == pytest.approx(pts[-1][2])
-        hp = runs[f"{name}/hp"]
+        # the end is the last event: add_hparams (written after the curves, at the real
+        # time, while the curves carry made-up wall times) now belongs to the run
+        assert run["created_at"] <= pts[0][2] and run["ended_at"] >= pts[-1][2]
+        hp = run
         assert hp["config"]["optimizer"] == "adam" and hp["config"]["batch"] == 32
         assert hp["config"]["amsgrad"] == 0  # torch writes a bool hparam as a number
         assert hp["summary"]["hparam/best_loss"] == pytest.approx(pts[-1][1], rel=1e-6)
-    assert [r["name"] for r in ledger.runs(filter="config.lr < 0.01")] == ["run_b/hp"]
+    assert [r["name"] for r in ledger.runs(filter="config.lr < 0.01")] == ["run_b"]
     again = json.loads(
         cli("import", "tensorboard", str(folder), "--store", target, "--json").stdout
     )
-    assert again["runs"] == 0 and again["skipped"] == 4
+    assert again["runs"] == 0 and again["skipped"] == 2

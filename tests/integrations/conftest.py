@@ -89,3 +89,11 @@ def artifacts_of(uri: str, run_id: str) -> dict[str, dict[str, Any]]:
 def series(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
     h = ledger(uri).history(run_id, key)
     return list(zip(h.steps.tolist(), h.values.tolist(), strict=False))
+
+
+def policy_missing(rec: dict[str, Any]) -> list[str]:
+    """What a project policy ``--require seed --require dataset`` would find missing: the
+    write core's own check (``store/_core.py``), applied to the run as stored."""
+    from labledger.store import missing_for
+
+    return missing_for(rec, ["seed", "dataset"])

@@ -31,9 +31,33 @@ def test_autolog_patches_a_framework_imported_after_it(store: str, tmp_path: Pat
     assert rec["config"]["max_depth"] == 3
     assert len(ledger(store).history(rec["id"], "validation_0-mlogloss")) == 8
     assert {a["name"] for a in ledger(store).get(rec["id"])["artifacts"]} == {
-        "model",
+        "integrations-autolog-xgboost-model",  # <project>-<family>-model
         "feature_importance",
     }
+
+
+def test_autolog_names_the_project_after_the_entry_script(store: str, tmp_path: Path) -> None:
+    script = tmp_path / "train_digits.py"
+    script.write_text(
+        "import labledger\n"
+        "labledger.autolog(['xgboost'])\n"
+        "import numpy as np, xgboost as xgb\n"
+        "X = np.arange(40.0).reshape(20, 2); y = (X[:, 0] > 20).astype(int)\n"
+        "xgb.train({'objective': 'binary:logistic', 'nthread': 1}, xgb.DMatrix(X, label=y), 2)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LABLEDGER_PROJECT"}
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rec = one_run(store, "train_digits")  # not the folder's name
+    assert rec["status"] == "finished" and rec["seed"] == 0  # the booster's own seed
+    assert [d["name"] for d in rec["datasets"]] == ["train"]
 
 
 def test_autolog_rejects_unknown_frameworks() -> None:

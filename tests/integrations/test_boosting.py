@@ -26,7 +26,7 @@ def test_xgboost_callback_records_params_rounds_importance_and_booster(
         < series(store, rec["id"], "train-mlogloss")[0][1]
     )
     arts = artifacts_of(store, rec["id"])
-    assert arts["model"]["kind"] == "model"
+    assert arts["integrations-xgboost-xgboost-model"]["kind"] == "model"
     assert arts["feature_importance"]["kind"] == "feature-importance"
 
 
@@ -39,7 +39,7 @@ def test_lightgbm_callback_records_params_iterations_importance_and_booster(
     assert rec["config"]["num_leaves"] == 7
     assert [s for s, _ in series(store, rec["id"], "valid-multi_logloss")] == list(range(10))
     arts = artifacts_of(store, rec["id"])
-    assert set(arts) == {"model", "feature_importance"}
+    assert set(arts) == {"integrations-lightgbm-lightgbm-model", "feature_importance"}
 
 
 def test_sklearn_fit_records_params_scores_and_model(store: str, example: Any) -> None:
@@ -54,7 +54,8 @@ def test_sklearn_fit_records_params_scores_and_model(store: str, example: Any) -
     assert rec["config"]["n_estimators"] == 20
     assert rec["summary"]["training_score"] == pytest.approx(1.0)
     assert rec["summary"]["test_score"] == pytest.approx(model.score(*_digits_test()))
-    assert artifacts_of(store, rec["id"])["model"]["kind"] == "model"
+    model = artifacts_of(store, rec["id"])["integrations-sklearn-RandomForestClassifier-model"]
+    assert model["kind"] == "model"
 
 
 def _digits_test() -> tuple[Any, Any]:
@@ -92,9 +93,15 @@ def test_autolog_boosters_and_sklearn_leave_predictions_unchanged(
     labledger.autolog(["xgboost", "lightgbm", "sklearn"])
     tracked = fit_all()
     assert all(np.array_equal(a, b) for a, b in zip(plain, tracked, strict=False))
-    runs = ledger(store).runs()
-    # one run per outermost fit: the grid search's 4 inner fits and its refit log nothing of their own
+    from labledger.integrations._common import finish_kept
+
+    finish_kept()  # the search's run stays open for a score() until the next fit or exit
+    every = ledger(store).runs()
+    runs = [r for r in every if r["parent_run_id"] is None]
+    # one run per outermost fit: the grid search's 4 inner fits and its refit log nothing of
+    # their own; its two candidates are child runs
     assert len(runs) == 3, [(r["config"].get("estimator_class"), r["status"]) for r in runs]
+    assert len(every) == 5 and all(r["status"] == "finished" for r in every)
     by_kind = {
         (
             "GridSearchCV"

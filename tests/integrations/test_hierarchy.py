@@ -137,8 +137,8 @@ def test_show_and_ls_print_the_hierarchy(tmp_path: Path) -> None:
     assert "children" in shown and all(k.id[:8] in shown for k in kids)
     assert f"parent {parent.id}" in cli("show", kids[0].id)
     listing = cli("ls")
-    assert "group" in listing.splitlines()[1]
-    tree = [ln for ln in cli("ls", "--tree").splitlines() if "fam" in ln]
+    assert "group" in next(ln for ln in listing.splitlines() if ln.startswith("┃"))
+    tree = [ln for ln in cli("ls", "--tree").splitlines() if ln.startswith("│")]
     assert parent.id[:8] in tree[0] and all("└" in ln for ln in tree[1:])
     rows = json.loads(cli("ls", "--json"))
     assert {r["id"]: r["parent_run_id"] for r in rows}[kids[0].id] == parent.id

@@ -22,7 +22,7 @@ def test_callback_records_fit_params_epoch_metrics_and_model(store: str, example
     assert rec["config"]["model"]["params"] == 8 * 16 + 16 + 16 + 1
     assert [s for s, _ in series(store, rec["id"], "val_loss")] == [0, 1, 2]
     assert 0.0 <= rec["summary"]["accuracy"] <= 1.0
-    model = artifacts_of(store, rec["id"])["model"]
+    model = artifacts_of(store, rec["id"])["integrations-keras-sequential-model"]
     assert model["kind"] == "model" and model["size"] > 0
 
 

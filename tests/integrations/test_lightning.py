@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import artifacts_of, ledger, one_run, series
+from .conftest import artifacts_of, ledger, one_run, policy_missing, series
 
 pl = pytest.importorskip("lightning.pytorch")
 
@@ -17,7 +17,7 @@ def test_logger_records_hparams_step_and_epoch_metrics_and_checkpoint(
     run = example("lightning_example").main(epochs=2)
     run.flush()
     rec = one_run(store, "integrations-lightning")
-    assert rec["config"] == {"lr": 0.05, "hidden": 16}
+    assert {k: v for k, v in rec["config"].items() if k != "trainer"} == {"lr": 0.05, "hidden": 16}
     assert rec["job_type"] == "train"
     steps = [s for s, _ in series(store, rec["id"], "train/loss")]
     assert steps == list(range(16))  # 8 batches x 2 epochs, at the trainer's global step
@@ -29,8 +29,18 @@ def test_logger_records_hparams_step_and_epoch_metrics_and_checkpoint(
     run.finish()
     rec = ledger(store).get(run.id)
     assert rec["status"] == "finished"
-    assert {a["name"] for a in rec["artifacts"]} >= {"model", "extra"}
-    assert artifacts_of(store, rec["id"])["model"]["kind"] == "model"
+    model = "integrations-lightning-Regressor-model"  # <project>-<family>-model
+    assert {a["name"] for a in rec["artifacts"]} >= {model, "extra"}
+    assert artifacts_of(store, rec["id"])[model]["kind"] == "model"
+    # L.seed_everything(7) before the logger, the Trainer's settings, the loaders' data
+    assert rec["seed"] == 7 and rec["env"]["seed"]["seeded"] == ["lightning.seed_everything"]
+    assert rec["config"]["trainer"]["max_epochs"] == 2
+    assert rec["config"]["trainer"]["accumulate_grad_batches"] == 1
+    assert rec["config"]["trainer"]["precision"] == "32-true"
+    data = {d["name"]: d for d in rec["datasets"]}
+    assert set(data) == {"train", "validation"} and data["train"]["kind"] == "torch"
+    assert data["train"]["shape"] == [[256, 4], [256, 1]]
+    assert policy_missing(rec) == []
 
 
 def test_log_model_all_logs_every_checkpoint(store: str, example: Any) -> None:
@@ -49,7 +59,9 @@ def test_log_model_all_logs_every_checkpoint(store: str, example: Any) -> None:
     trainer.fit(mod.Regressor(), mod.data())
     logger.finish()
     rec = one_run(store, "ckpt")
-    versions = [a for a in ledger(store).get(rec["id"])["artifacts"] if a["name"] == "model"]
+    versions = [
+        a for a in ledger(store).get(rec["id"])["artifacts"] if a["name"] == "ckpt-Regressor-model"
+    ]
     assert rec["status"] == "finished"
     assert versions  # the latest version listed; both checkpoints were logged as versions
     assert max(int(a["version"]) for a in versions) >= 1

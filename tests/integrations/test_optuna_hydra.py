@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import EXAMPLES, ROOT, ledger
+from .conftest import EXAMPLES, ROOT, ledger, policy_missing
 
 optuna = pytest.importorskip("optuna")
 
@@ -95,6 +95,7 @@ def test_hydra_multirun_is_a_sweep_run_with_grouped_jobs(store: str, tmp_path: P
             "-m",
             "lr=0.05,0.2",
             "model.depth=3",
+            f"data.train={EXAMPLES / 'data' / 'points.csv'}",
             f"hydra.sweep.dir={tmp_path / 'multirun'}",
         ],
         capture_output=True,
@@ -116,4 +117,8 @@ def test_hydra_multirun_is_a_sweep_run_with_grouped_jobs(store: str, tmp_path: P
     assert sorted(j["config"]["hydra_overrides"][0] for j in jobs) == ["lr=0.05", "lr=0.2"]
     assert sorted(j["summary"]["return_value"] for j in jobs) == pytest.approx([0.0325, 0.04])
     assert all(r["status"] == "finished" for r in runs)
+    # cfg.seed is every job's seed, the file cfg.data.train names its dataset "train";
+    # the sweep's run carries them too: all pass --require seed --require dataset
+    assert all(r["seed"] == 0 and policy_missing(r) == [] for r in runs)
+    assert all([d["name"] for d in r["datasets"]] == ["train"] for r in runs)
     assert len(ledger(store).runs(filter=f'group = "{sweep["group"]}"')) == 3

@@ -26,4 +26,4 @@ def test_callback_records_args_model_config_metrics_and_final_model(
     assert [s for s, _ in series(store, rec["id"], "eval/loss")] == [4]
     assert rec["summary"]["global_step"] == 4
     assert rec["summary"]["train_loss"] > 0  # the mean over training, from the last record
-    assert artifacts_of(store, rec["id"])["model"]["kind"] == "model"
+    assert artifacts_of(store, rec["id"])["integrations-transformers-bert-model"]["kind"] == "model"

@@ -91,7 +91,7 @@ def test_best_ranks_numeric_values_with_provenance(leaderboard_store: Any) -> No
     )
     assert [r["name"] for r in adam] == ["bravo", "alpha"]
     table = _cli(uri, "best", "--metric", "val_acc")
-    assert "cccccccccc (dirty)" in table.output and "dddddddddd" in table.output
+    assert "cccccccc+dirty" in table.output and "dddddddd" in table.output
 
 
 def test_best_reports_filter_errors_against_the_users_text(leaderboard_store: Any) -> None:

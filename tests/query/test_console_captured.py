@@ -87,3 +87,31 @@ def test_live_panel_counts_steps_per_second_and_logged_artifacts(tmp_path: Path)
     assert "steps/s" in text
     assert "2 artifacts" in text
     assert "seed 5" in text
+
+
+def test_panel_lists_user_metrics_and_folds_system_metrics_into_units() -> None:
+    latest = {
+        "system/proc_rss_bytes": (3, 8.07822e07),
+        "system/cpu_percent": (3, 12.34),
+        "acc": (5, 0.9),
+        "loss": (5, 0.25),
+    }
+    text = _text(
+        render_panel(
+            run_id="0123456789abcdef",
+            project="proj",
+            name="r1",
+            status="finished",
+            config={},
+            env={},
+            seed=None,
+            series={},
+            latest=latest,
+            steps_per_s=None,
+            artifacts=0,
+            elapsed_s=1.0,
+        )
+    )
+    assert text.index("acc") < text.index("loss") < text.index("system  ")
+    assert "proc_rss_bytes 80.8 MB" in text and "cpu_percent 12.3 %" in text
+    assert "8.07822e+07" not in text and "8.0782e+07" not in text

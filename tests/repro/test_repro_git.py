@@ -104,15 +104,21 @@ def test_changed_dataset_stops_the_run_and_is_recorded(project: Project) -> None
     assert "dataset train is changed" in result["reason"]
     assert result["repro_run_id"] is None
     assert [d["status"] for d in result["plan"]["data"]] == ["changed"]
-    stored = project.cli_json("show", original_id, "--json")["repro"]["verdicts"][0]
-    assert stored["verdict"] == "not-reproducible"
-    assert stored["details"]["data"][0]["status"] == "changed"
+    # nothing ran, so nothing is stored: a verdict exists only with its reproduction run
+    assert project.cli_json("show", original_id, "--json")["repro"]["verdicts"] == []
+    assert result["verdict_id"] is None and any(
+        "no verdict is stored" in n for n in result["notes"]
+    )
     assert len(project.cli_json("ls", "--json")) == 1  # nothing ran
 
     rc, forced, _ = project.repro(original_id, "--force")
     assert forced["repro_run_id"] is not None
     assert forced["verdict"] == "not-reproduced"  # other data, other numbers
     assert "forced past: dataset train is changed" in forced["reason"]
+    stored = project.cli_json("show", original_id, "--json")["repro"]["verdicts"][0]
+    assert stored["verdict"] == "not-reproduced" and stored["details"]["forced"]
+    assert stored["details"]["data"][0]["status"] == "changed"
+    assert stored["by"] == "t@example.com"  # who reproduced
 
 
 def test_unseeded_run_is_not_reproducible_with_the_reason(project: Project) -> None:

@@ -388,10 +388,13 @@ def test_repro_verdicts_through_the_server(world: dict[str, Any], tmp_path: Path
     dave = HttpStore(srv.url, token=toks["dave"], spool_dir=tmp_path / "spool")
     try:
         a, b = uuid.uuid4().hex, uuid.uuid4().hex
-        for rid in (a, b):
-            alice.create_run({"id": rid, "project": "alpha", "name": "r"})
+        alice.create_run({"id": a, "project": "alpha", "name": "r"})
+        # a verdict exists only with its reproduction run (job_type "repro", parent a)
+        alice.create_run({"id": b, "project": "alpha", "name": "r", "job_type": "repro",
+                          "parent_run_id": a})  # fmt: skip
+        # neither run has metrics: the store derives "not-reproducible" from them
         vid = alice.add_repro_verdict({"original_run_id": a, "repro_run_id": b,
-                                       "verdict": "reproduced-within-tolerance", "tolerance": 0.01,
+                                       "verdict": "not-reproducible", "tolerance": 0.01,
                                        "details": {"loss": {"delta": float("nan")}}})  # fmt: skip
         assert (
             alice.add_repro_verdict({"id": vid, "original_run_id": a, "verdict": "reproduced"})
@@ -399,7 +402,8 @@ def test_repro_verdicts_through_the_server(world: dict[str, Any], tmp_path: Path
         )
         got = bob.repro_verdicts([b])
         assert [v["id"] for v in got] == [vid]
-        assert got[0]["verdict"] == "reproduced-within-tolerance" and got[0]["repro_run_id"] == b
+        assert got[0]["verdict"] == "not-reproducible" and got[0]["repro_run_id"] == b
+        assert got[0]["by"] == "alice"
         assert got[0]["details"]["loss"]["delta"] != got[0]["details"]["loss"]["delta"]  # NaN kept
         with pytest.raises(AuthError):
             bob.add_repro_verdict({"original_run_id": a, "verdict": "reproduced"})

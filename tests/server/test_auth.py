@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from labledger import AuthError
 from labledger.remote.http import HttpStore
 from labledger.server import create_app
 from labledger.store import Batch
@@ -217,23 +218,25 @@ def test_token_list_hides_secrets_and_revoke_takes_effect(world: dict[str, Any])
     assert again.returncode == 1 and "no active token" in again.stderr
 
 
-def test_client_with_a_read_token_keeps_its_writes_in_the_spool(
+def test_client_with_a_read_token_stops_at_once_with_the_fix_named(
     world: dict[str, Any], tmp_path: Any
 ) -> None:
+    """A refused token is a configuration fault (issue 26): raised, never spooled or waited for."""
     store = HttpStore(
         world["url"],
         token=world["tokens"]["bob"][1],
         spool_dir=tmp_path / "spool",
-        sync_timeout=0.2,
+        sync_timeout=30,
     )
     try:
-        with pytest.warns(RuntimeWarning, match="spool"):
-            store.write_batch(
-                Batch(run_id=world["runs"]["alpha"], metrics={"x": ([1], [1.0], [1.0])})
-            )
-        assert (
-            store.pending() == 1
-        )  # nothing is lost: `labledger sync --token` with a writer's token later
-        assert list((tmp_path / "spool").rglob("*.json"))
+        batch = Batch(run_id=world["runs"]["alpha"], metrics={"x": ([1], [1.0], [1.0])})
+        with pytest.raises(AuthError, match="LABLEDGER_TOKEN") as info:
+            store.write_batch(batch)
+        assert info.value.status_code == 403
+        assert "write role" in str(info.value)
+        assert store.pending() == 0
+        assert not list((tmp_path / "spool").rglob("*.json"))
+        with pytest.raises(AuthError):  # and stays stopped: no second request
+            store.write_batch(batch)
     finally:
         store.close()

@@ -124,13 +124,16 @@ def test_run_lifecycle_params_tags_and_times(client: MlflowClient, server: Serve
     got = client.get_run(rid)
     assert got.info.run_name == "first" and got.info.status == "FAILED"
     assert got.info.start_time == start and got.info.end_time == start + 5000
-    assert got.info.user_id == "ada"
+    # the author is the caller's identity (anonymous on an open server), never a tag:
+    # the client's mlflow.user stays what it is, a claim
+    assert got.info.user_id == "anonymous" and got.data.tags["mlflow.user"] == "ada"
     assert got.data.params == {"lr": "0.001", "layers": "3", "optimizer": "adam"}
     assert got.data.tags["stage"] == "dev" and "note" not in got.data.tags
     # the same run, as labledger sees it: typed config, author, git, times
     doc = ledger_run(server, rid)
     assert doc["config"] == {"lr": 0.001, "layers": 3, "optimizer": "adam"}
-    assert doc["author"] == "ada" and doc["status"] == "failed"
+    assert doc["author"] == "anonymous" and doc["status"] == "failed"
+    assert doc["env"]["mlflow"]["tags"]["mlflow.user"] == "ada"
     assert doc["env"]["git"]["commit"] == "a41e9c0"
     assert doc["created_at"] == pytest.approx(start / 1000) and doc["runtime_s"] == pytest.approx(5)
     client.delete_run(rid)
@@ -375,7 +378,8 @@ def test_import_from_an_mlflow_server_url(
     assert summary.errors == [] and summary.runs >= 1
     with Ledger(target) as ledger:
         run = ledger.get(rid)
-        assert run["author"] == "ada" and run["config"] == {"lr": 0.02}
+        # the source's user_id (the identity that wrote it there), not its mlflow.user claim
+        assert run["author"] == "anonymous" and run["config"] == {"lr": 0.02}
         assert [p[0] for p in ledger.history(rid, "loss").to_list()] == list(range(20))
         assert [a["name"] for a in run["artifacts"]] == ["f.txt"]
     again = import_mlflow(server.url, target, artifacts_uri=str(tmp_path / "blobs"))

@@ -99,7 +99,8 @@ def test_embedded_author_is_the_git_email_and_is_filterable(
     assert show(any_store_uri, b)["author"] == getpass.getuser()
     listed = cli(any_store_uri, "ls", "--json", "-f", 'author = "alice@lab.example"')
     assert [r["id"] for r in json.loads(listed.stdout)] == [a]
-    assert "alice@lab.example" in cli(any_store_uri, "ls").stdout.replace("\n", "")
+    table = cli(any_store_uri, "ls").stdout
+    assert "│ alice " in table and "alice@" not in table  # the short author (issue #26)
     best = json.loads(cli(any_store_uri, "best", "--metric", "acc", "--json").stdout)
     assert {r["author"] for r in best} == {"alice@lab.example", getpass.getuser()}
     diff = json.loads(cli(any_store_uri, "diff", a, b, "--json").stdout)
@@ -186,11 +187,15 @@ def test_finished_run_is_frozen_but_notes_tags_summary_stay_editable(store_uri: 
             run.log({"acc": 1.0})
         edits = store.edit_run(run.id, summary={"acc": 0.97}, actor="reviewer")
         assert [(e["field"], e["old"], e["new"], e["author"]) for e in edits] == [
-            ("summary.acc", None, 0.97, "reviewer")
+            ("summary.acc", 0.8, 0.97, "reviewer")
         ]
         got = store.get_run(run.id)
         assert got["config"] == {"lr": 0.1} and got["metrics"]["acc"]["max"] == 0.8
-        assert got["summary"]["acc"] == 0.97
+        # the logged value stays sealed; the edit is an amendment beside it
+        assert got["summary"]["acc"] == 0.8
+        assert got["amended"]["acc"]["value"] == 0.97
+        assert got["amended"]["acc"]["sealed"] == 0.8
+        assert got["amended"]["acc"]["by"] == "reviewer"
         assert store.audit_verify()["ok"]
     finally:
         store.close()

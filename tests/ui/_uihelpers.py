@@ -175,3 +175,27 @@ class PageProbe:
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+
+def insert_verdict(store: Any, verdict: dict[str, Any]) -> None:
+    """A repro verdict row written straight into the table, as a store written before verdicts
+    needed their reproduction run holds them (``add_repro_verdict`` now re-derives every
+    verdict from its two runs); the readers and the UI still show such rows."""
+    import sqlalchemy as sa
+
+    from labledger._values import encode_json
+    from labledger.store import _schema as s
+
+    with store._tx() as conn:
+        conn.execute(
+            sa.insert(s.repro_verdicts).values(
+                id=verdict["id"],
+                original_run_id=verdict["original_run_id"],
+                repro_run_id=verdict.get("repro_run_id"),
+                verdict=verdict["verdict"],
+                reason=verdict.get("reason"),
+                tolerance=verdict.get("tolerance"),
+                details=encode_json(verdict.get("details") or {}),
+                created_at=verdict["created_at"],
+            )
+        )

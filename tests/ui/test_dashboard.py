@@ -89,9 +89,11 @@ def test_default_columns_show_the_config_keys_that_vary_first(probe: PageProbe) 
     _wait_rows(probe, 2)
     heads = [h.strip() for h in page.locator("table.runs thead th").all_text_contents()]
     cfg = [h.removeprefix("config") for h in heads if h.startswith("config")]
-    # lr and optimizer differ between the runs and come first; batch, dataset, … do not
-    # (alphabetically they would fill the 5 default columns and hide lr and optimizer)
-    assert cfg == ["lr", "optimizer", "batch", "dataset", "dropout"], heads
+    # lr and optimizer differ between the runs and get columns; batch, dataset, … have one
+    # value for every run and are said once above the table instead (issue #26)
+    assert cfg == ["lr", "optimizer"], heads
+    same = page.locator(".constant-keys").inner_text()
+    assert "batch = 16" in same and "dataset = wiki" in same and "lr" not in same
 
 
 def test_column_chooser_adds_a_config_column(probe: PageProbe) -> None:
@@ -217,9 +219,12 @@ def test_comparing_three_runs_draws_their_series(probe: PageProbe) -> None:
 def test_analysis_page_renders_importance_leaderboard_and_parcoords(probe: PageProbe) -> None:
     page = probe.open("#/p/vision/analysis?metric=val_acc&max=1")
     assert page.locator("canvas.parcoords").get_attribute("data-lines") == "6"
-    page.wait_for_selector("#importance .bar-row")
-    labels = page.locator("#importance .bar-label").all_text_contents()
+    # six runs: the warning and the rank correlations, not 1/0 importance bars
+    page.wait_for_selector("#importance table.rank-correlations")
+    labels = page.locator("#importance table.rank-correlations td.mono").all_text_contents()
     assert "lr" in labels
+    assert page.locator("#importance .bar-row").count() == 0
+    assert "only 6 runs" in page.locator("#importance .warn-box").inner_text()
     board = page.locator("#leaderboard table.leaderboard tbody tr")
     assert board.count() == 6
     assert board.first.locator("a").text_content() == XSS_NAME  # lr 0.3 has the best val_acc

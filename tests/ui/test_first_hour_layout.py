@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -104,6 +105,15 @@ def test_run_page_puts_results_first_and_collapses_system_metrics(
     page.wait_js(
         "document.querySelectorAll('#sec-metrics .chart-grid .u-wrap, #sec-metrics .chart-grid canvas').length >= 4"
     )
+    # provenance in the header, not far down under Environment (issue #26)
+    header = box(pg, ".run-header")
+    commit = box(pg, ".run-header .run-commit")
+    assert header["y"] <= commit["y"] < header["y"] + header["height"] < 400
+    assert "dirty" in pg.locator(".run-header .run-commit").inner_text()
+    data = pg.locator(".run-header .run-data").first.inner_text()
+    assert re.fullmatch(r"[0-9a-f]{12}", data), data
+    page.wait_js("!document.querySelector('.run-header .run-repro').textContent.includes('…')")
+    assert "not reproduced yet" in pg.locator(".run-header .run-repro").inner_text()
     results, config = box(pg, "#sec-metrics"), box(pg, "#sec-overview")
     assert results["y"] < config["y"]  # the run's own results come before its config
     first_row = box(pg, "#sec-metrics .stats tbody tr")
@@ -163,7 +173,6 @@ def test_runs_table_scrolls_sideways_with_a_sticky_name_and_sparklines(page: Pag
     card = box(pg, ".table-wrap")
     assert card["x"] + card["width"] <= 1400  # the table stays inside the window
     name_before = box(pg, ".runs tbody .name-col")
-    shot(pg, "runs-table.png")
     wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
     page.wait_js("document.querySelector('.table-wrap').scrollLeft > 0")
     name_after = box(pg, ".runs tbody .name-col")
@@ -175,6 +184,81 @@ def test_runs_table_scrolls_sideways_with_a_sticky_name_and_sparklines(page: Pag
     # the name cell covers what scrolls under it (opaque background)
     bg = pg.eval_on_selector(".runs tbody .name-col", "e => getComputedStyle(e).backgroundColor")
     assert bg not in ("rgba(0, 0, 0, 0)", "transparent")
+
+
+def test_runs_table_leads_with_the_primary_metric_at_1000_px(
+    browser: Any, demo_ui: tuple[UiServer, list[dict[str, Any]]]
+) -> None:
+    """Metrics first (issue #26): at 1000 px the primary metric's column and its trend are
+    in view without scrolling, the config keys that vary follow, the constant ones are said
+    once above the table; the Trend selector offers every metric; sorting by a metric makes
+    it the primary one (remembered); the sticky name never covers a header."""
+    server, _ = demo_ui
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = PageProbe(context.new_page(), server.url)
+    try:
+        pg = page.open("#/p/digits-demo")
+        page.wait_js("document.querySelectorAll('.runs svg.sparkline[data-points]').length === 4")
+        card = box(pg, ".table-wrap")
+        head = box(pg, ".runs thead th[data-col=primary]")
+        assert pg.locator(".runs thead th[data-col=primary]").inner_text().replace("\n", " ") == (
+            "★ val/acc"
+        )
+        assert head["x"] + head["width"] <= min(1000, card["x"] + card["width"])
+        spark = box(pg, ".runs thead th[data-col=spark]")
+        assert spark["x"] + spark["width"] <= 1000  # its trend too
+        headers = pg.eval_on_selector_all(".runs thead th", "els => els.map(e => e.dataset.col)")
+        assert headers.index("primary") < headers.index("status") < headers.index("id")
+        assert headers.index("primary") < headers.index("config.lr") < headers.index("status")
+        assert "config.epochs" not in headers  # one value for every run: said once instead
+        constant = pg.locator(".constant-keys").inner_text()
+        assert constant.startswith("Same in every listed run:") and "epochs = 6" in constant
+        assert box(pg, ".constant-keys")["y"] < card["y"]
+        authors = pg.eval_on_selector_all(".runs td .author", "els => els.map(e => e.textContent)")
+        assert authors and all("@" not in a for a in authors)  # short author, full in a title
+        # the Trend selector offers every metric (it only ever offered "none")
+        options = pg.eval_on_selector_all(".spark-select option", "els => els.map(e => e.value)")
+        assert {"", "val/acc", "train/loss"} <= set(options) and len(options) > 3
+        assert pg.locator(".spark-select").input_value() == "val/acc"
+        pg.locator(".spark-select").select_option("train/loss")
+        page.wait_js(
+            "document.querySelector('.runs thead th[data-col=spark]').textContent.includes('train/loss')"
+            " && document.querySelectorAll('.runs svg.sparkline[data-points]').length === 4"
+        )
+        # sorting by a metric makes it the primary one, remembered for the project
+        pg.locator(".runs thead th[data-col='summary.test_acc']").click()
+        page.wait_js(
+            "document.querySelector('.runs thead th[data-col=primary]').textContent.includes('test_acc')"
+        )
+        page.open("#/p/digits-demo?sort=created_at")
+        page.wait_js(
+            "document.querySelector('.runs thead th[data-col=primary]').textContent.includes('test_acc')"
+        )
+        # what does not fit is named under the table, and the note goes once scrolled there
+        page.wait_js("!document.querySelector('.offscreen-cols').hidden")
+        note = pg.locator(".offscreen-cols").inner_text()
+        assert "to the right (scroll sideways)" in note and "tags" in note, note
+        # scrolled to the end, the last header (Tags) is not under the sticky name column
+        wrap = pg.locator(".table-wrap")
+        wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+        tags = box(pg, ".runs thead th[data-col=tags]")
+        name = box(pg, ".runs thead th.name-col")
+        assert tags["x"] >= name["x"] + name["width"] - 1
+        hit = pg.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y).closest('th')?.dataset.col",
+            [tags["x"] + tags["width"] / 2, tags["y"] + tags["height"] / 2],
+        )
+        assert hit == "tags"
+        page.wait_js("document.querySelector('.offscreen-cols').hidden")
+        assert page.unexpected_errors() == [], page.errors
+    finally:
+        context.close()
+
+
+def test_runs_table_screenshot(page: PageProbe) -> None:
+    pg = page.open("#/p/digits-demo?sort=-summary.val/acc")
+    page.wait_js("document.querySelectorAll('.runs svg.sparkline[data-points]').length === 4")
+    shot(pg, "runs-table.png")
 
 
 def test_compare_page_shows_every_run_and_keeps_points_inside_the_plot(
@@ -189,10 +273,37 @@ def test_compare_page_shows_every_run_and_keeps_points_inside_the_plot(
     for i in range(heads.count()):
         b = heads.nth(i).bounding_box()
         assert b is not None and b["x"] + b["width"] <= card["x"] + card["width"]
-    # the summary lists the user's metrics before system/*
+    # the summary lists the user's metrics; the machine's system/* are folded apart, in
+    # units, never highlighted
     keys = pg.eval_on_selector_all("#summary-diff tbody th", "els => els.map(e => e.textContent)")
-    sys_flags = [k.startswith("system/") for k in keys]
-    assert sys_flags == sorted(sys_flags) and not sys_flags[0]
+    assert keys and not any(k.startswith("system/") for k in keys)
+    assert pg.locator("#summary-diff tbody tr.differs").count() >= 1
+    assert pg.locator("#system-diff").get_attribute("open") is None
+    assert box(pg, "#system-diff")["height"] < 80
+    assert pg.locator("#system-diff tbody tr.differs").count() == 0
+    rss = pg.eval_on_selector_all(
+        "#system-diff tbody tr[data-key='system/proc_rss_bytes'] td",
+        "els => els.map(e => e.textContent)",
+    )
+    assert rss and all(t.endswith(" MB") or t == "—" for t in rss), rss
+    # provenance where runs meet: commit, dirty, patch, seed, data digest, packages, author,
+    # reproduction; rows placed above the charts, and differences highlighted
+    prov = box(pg, "#provenance")
+    assert prov["y"] < box(pg, "#summary-diff")["y"]
+    rows = pg.eval_on_selector_all(
+        "#provenance tbody tr", "els => els.map(e => [e.dataset.key, e.className])"
+    )
+    names = [k for k, _ in rows]
+    for row in ("commit", "dirty", "patch", "seed", "data digits", "author", "reproduction"):
+        assert row in names, (row, names)
+    cls = dict(rows)
+    assert cls["seed"] == "differs"  # the demo seeds each run differently
+    assert cls["commit"] == "" and cls["data digits"] == ""  # one commit, one dataset
+    seed = box(pg, "#provenance tbody tr[data-key=seed]")
+    commit = box(pg, "#provenance tbody tr[data-key=commit]")
+    assert commit["y"] < seed["y"] < 900 + 300  # near the top of the page
+    seeds = pg.locator("#provenance tbody tr[data-key=seed] td").all_inner_texts()
+    assert seeds == [str(r["seed"]) for r in runs[:3]]
     # scatter points sit inside the frame, clear of its border
     page.wait_js(
         "document.querySelector('canvas.scatter') && document.querySelector('canvas.scatter').dataset.extent"

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _uihelpers import PageProbe, UiServer, start_ui, sub_env
+from _uihelpers import PageProbe, UiServer, insert_verdict, start_ui, sub_env
 
 from labledger._exceptions import InvalidArtifactError
 from labledger.store import open_store
@@ -71,7 +71,8 @@ def hostile_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     store = open_store(uri)
     try:
         ids = {r["name"]: r["id"] for r in store.list_runs(project="hostile")}
-        store.add_repro_verdict(
+        insert_verdict(
+            store,
             {
                 "id": "hv-1",
                 "original_run_id": ids["h-1"],
@@ -81,9 +82,10 @@ def hostile_store(tmp_path_factory: pytest.TempPathFactory) -> str:
                 "reason": "",
                 "details": {},
                 "created_at": 1_700_000_000.0,
-            }
+            },
         )
-        store.add_repro_verdict(
+        insert_verdict(
+            store,
             {
                 "id": "hv-2",
                 "original_run_id": ids["h-0"],
@@ -92,7 +94,7 @@ def hostile_store(tmp_path_factory: pytest.TempPathFactory) -> str:
                 "reason": IMG,
                 "details": {},
                 "created_at": 1_700_000_100.0,
-            }
+            },
         )
     finally:
         store.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from _uihelpers import PageProbe
+from _uihelpers import PageProbe, insert_verdict
 
 from labledger.store import open_store
 
@@ -17,7 +17,8 @@ def _add_verdicts(store_uri: str) -> dict[str, str]:
     store = open_store(store_uri)
     try:
         ids = {r["name"]: r["id"] for r in store.list_runs(project="vision")}
-        store.add_repro_verdict(
+        insert_verdict(
+            store,
             {
                 "id": "ui-verdict-1",
                 "original_run_id": ids["run-3"],
@@ -27,9 +28,10 @@ def _add_verdicts(store_uri: str) -> dict[str, str]:
                 "reason": HOSTILE_REASON,
                 "details": {"metrics": [{"key": "val_acc", "status": "within-tolerance"}]},
                 "created_at": 1_700_000_000.0,
-            }
+            },
         )
-        store.add_repro_verdict(
+        insert_verdict(
+            store,
             {
                 "id": "ui-verdict-2",
                 "original_run_id": ids["run-3"],
@@ -38,7 +40,7 @@ def _add_verdicts(store_uri: str) -> dict[str, str]:
                 "reason": "dataset train is changed",
                 "details": {},
                 "created_at": 1_700_000_100.0,
-            }
+            },
         )
     finally:
         store.close()

@@ -28,9 +28,14 @@ def test_run_page_shows_author_record_and_edit_history(probe: PageProbe, ui_stor
     page.wait_for_selector(".run-history .edit-row")
     row = page.locator(".run-history .edit-row").last
     assert "notes" in row.text_content() and "checked by <b>hand</b>" in row.text_content()
+    assert "(unset) → checked by" in row.text_content()  # no raw "null →"
+    assert "null" not in row.text_content()
     assert page.locator(".notes").text_content() == "checked by <b>hand</b>"  # as text
     assert page.locator("b").count() == 0
 
     page = probe.open("#/p/vision")
     page.wait_for_selector("th:has-text('Author')")
-    assert page.locator("td .author").first.text_content() == run["author"]
+    # the table shows the short author (before "@"), the full one on hover
+    cell = page.locator("td .author").first
+    assert cell.text_content() == run["author"].split("<")[0].strip().split("@")[0]
+    assert cell.get_attribute("title") == run["author"]

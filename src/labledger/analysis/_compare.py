@@ -10,11 +10,13 @@ from .._values import flatten
 
 __all__ = [
     "ENV_KEYS",
+    "ROW_GROUPS",
     "compare_runs",
     "diff_runs",
     "leaderboard_row",
     "metric_order",
     "provenance",
+    "row_group",
 ]
 
 # environment facts shown in compare tables (dotted paths into env)
@@ -79,6 +81,8 @@ def leaderboard_row(rank: int, run: Mapping[str, Any], metric: str) -> dict[str,
         "status": run.get("status"),
         "metric": metric,
         "value": (run.get("summary") or {}).get(metric),
+        # the metric's amendment after the run ended ({sealed, value, by, at, reason}) or None
+        "amended": (run.get("amended") or {}).get(metric),
         "config": run.get("config") or {},
         **provenance(run),
         "created_at": run.get("created_at"),
@@ -135,10 +139,16 @@ def diff_runs(
             flatten(run_a.get("config") or {}), flatten(run_b.get("config") or {}), show_all
         ),
         "summary": _section(run_a.get("summary") or {}, run_b.get("summary") or {}, show_all),
+        # summary values amended after the run ended (the summary section is sealed)
+        "amended": _section(_amended_values(run_a), _amended_values(run_b), show_all),
         "seed": _section({"seed": run_a.get("seed")}, {"seed": run_b.get("seed")}, show_all),
         "datasets": _section(da, db, show_all),
         "environment": env,
     }
+
+
+def _amended_values(run: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: a.get("value") for k, a in (run.get("amended") or {}).items()}
 
 
 def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -154,6 +164,8 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             put(f"config.{k}", i, v)
         for k, v in (r.get("summary") or {}).items():
             put(f"summary.{k}", i, v)
+        for k, a in (r.get("amended") or {}).items():  # beside the sealed value
+            put(f"amended.{k}", i, a.get("value"))
         put("seed", i, r.get("seed"))
         put("status", i, r.get("status"))
         put("runtime_s", i, r.get("runtime_s"))
@@ -163,17 +175,56 @@ def compare_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 put(f"env.{k}", i, v)
         for d in r.get("datasets") or []:
             put(f"dataset.{d.get('name')}", i, d.get("sha256"))
-    rows = []
+        put("author", i, r.get("author"))
+        repro = r.get("repro")
+        if isinstance(repro, Mapping) and repro.get("verdict"):
+            put("repro", i, repro["verdict"])
+    # packages: only those whose versions differ (the rest would be hundreds of equal rows)
+    packages = [(_get(r.get("env"), "packages") or {}) for r in runs]
+    if len(runs) > 1 and any(packages):
+        for name in sorted({n for p in packages if isinstance(p, Mapping) for n in p}):
+            versions = [p.get(name) if isinstance(p, Mapping) else None for p in packages]
+            if any(not _same(versions[0], v) for v in versions[1:]):
+                table[f"packages.{name}"] = versions
+    rows: list[dict[str, Any]] = []
     for key, values in table.items():
         differs = any(not _same(values[0], v) for v in values[1:])
         if key == "runtime_s":
             differs = False  # always differs; shown with the others
-        rows.append({"key": key, "values": values, "differs": differs})
-    order = {"config": 0, "summary": 1, "seed": 2, "dataset": 3, "env": 4}
+        rows.append({"key": key, "values": values, "differs": differs, "group": row_group(key)})
+    order = {g: i for i, g in enumerate(ROW_GROUPS)}
 
-    def group(key: str) -> int:
-        # the machine's system/* metrics come after the user's own, in their own group
-        return 6 if key.startswith("summary.system/") else order.get(key.split(".")[0], 5)
+    def sort_name(key: str) -> str:  # an amended value right after its sealed one
+        return "summary." + key[8:] + "\x00" if key.startswith("amended.") else key
 
-    rows.sort(key=lambda r: (not r["differs"], group(str(r["key"])), str(r["key"])))
+    # differing rows first; the machine's system/* after everything, in their own group
+    rows.sort(
+        key=lambda r: (
+            r["group"] == "system",
+            not r["differs"],
+            order[r["group"]],
+            sort_name(str(r["key"])),
+        )
+    )
     return {"runs": cols, "names": [r.get("name") for r in runs], "rows": rows}
+
+
+# the groups of a compare table's rows, in the order they are shown
+ROW_GROUPS = ("provenance", "config", "summary", "run", "env", "system")
+_PROVENANCE = ("seed", "author", "repro", "env.git.commit", "env.git.dirty", "env.git.diff_sha256")
+
+
+def row_group(key: str) -> str:
+    """Which group a compare row belongs to: ``provenance`` (commit, dirty, patch, seed,
+    data digests, differing packages, author, reproduction verdict), ``config``,
+    ``summary``, ``system`` (the machine's ``system/*`` metrics), ``run`` or ``env``."""
+    if key.startswith("summary.system/"):
+        return "system"
+    if key in _PROVENANCE or key.startswith(("dataset.", "packages.")):
+        return "provenance"
+    head = key.split(".", 1)[0]
+    if head == "amended":  # an amendment sits with the sealed value it amends
+        return "summary"
+    if head in ("config", "summary", "env"):
+        return head
+    return "run"

@@ -15,7 +15,26 @@ from .._values import decode_json, json_safe
 if TYPE_CHECKING:
     from ..store import ExportRecord
 
-__all__ = ["FORMATS", "export_rows", "records_to_rows", "rows_to_frame", "sql_export_rows"]
+__all__ = [
+    "FORMATS",
+    "PROVENANCE_COLUMNS",
+    "export_rows",
+    "latest_verdicts",
+    "provenance_columns",
+    "records_to_rows",
+    "rows_to_frame",
+    "sql_export_rows",
+]
+
+# what produced each row, beside id/author/seed: code, data, replicate set, reproduction
+PROVENANCE_COLUMNS = (
+    "commit",
+    "dirty",
+    "patch_sha256",
+    "datasets",
+    "replicate_set",
+    "repro_verdict",
+)
 
 FORMATS = ("csv", "parquet", "json")
 PROGRESS_EVERY = 500  # runs between two on_progress calls
@@ -70,6 +89,49 @@ def export_rows(
     return out
 
 
+def _datasets_text(datasets: Any) -> str:
+    """``name=sha256`` pairs joined by ``;`` (sorted by name), one cell in every format."""
+    pairs = sorted(
+        (str(d.get("name") or d.get("path") or ""), str(d.get("sha256") or ""))
+        for d in (datasets or [])
+        if isinstance(d, Mapping)
+    )
+    return ";".join(f"{n}={h}" for n, h in pairs)
+
+
+def provenance_columns(
+    run: Mapping[str, Any], verdicts: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The provenance cells of one run (:data:`PROVENANCE_COLUMNS`): git commit, dirty,
+    patch digest, dataset digests, replicate set id and the latest reproduction verdict
+    (``verdicts``: run id -> verdict, from :func:`latest_verdicts`)."""
+    from ._replicates import replicate_key
+
+    env = run.get("env") or {}
+    git = env.get("git") if isinstance(env, Mapping) else None
+    git = git if isinstance(git, Mapping) else {}
+    return {
+        "commit": git.get("commit"),
+        "dirty": git.get("dirty"),
+        "patch_sha256": git.get("diff_sha256"),
+        "datasets": _datasets_text(run.get("datasets")),
+        "replicate_set": replicate_key(run),
+        "repro_verdict": (verdicts or {}).get(str(run.get("id"))),
+    }
+
+
+def latest_verdicts(store: Any, run_ids: Sequence[str]) -> dict[str, str]:
+    """Run id -> the verdict of its newest reproduction (as the original); empty when the
+    store keeps no verdicts."""
+    get = getattr(store, "repro_verdicts", None)
+    if get is None or not run_ids:
+        return {}
+    out: dict[str, str] = {}
+    for v in get(list(run_ids)):  # newest first
+        out.setdefault(str(v["original_run_id"]), str(v["verdict"]))
+    return out
+
+
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -90,7 +152,7 @@ def sql_export_rows(
     store: Any,
     *,
     project: str | None = None,
-    filter: str | None = None,
+    filter: Any = None,  # text or a parsed filter tree
     order_by: str | list[str] | None = None,
     limit: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -106,7 +168,8 @@ def sql_export_rows(
     if not isinstance(store, RunExport):
         return None
     records = store.export_records(project=project, filter=filter, order_by=order_by, limit=limit)
-    return records_to_rows(records, on_progress=on_progress)
+    verdicts = latest_verdicts(store, [r["id"] for r in records])
+    return records_to_rows(records, on_progress=on_progress, verdicts=verdicts)
 
 
 def records_to_rows(
@@ -114,9 +177,11 @@ def records_to_rows(
     *,
     now: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    verdicts: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Export rows from a store's bulk export read (:class:`~labledger.store.RunExport`),
-    the same rows :func:`runs_to_rows` makes of full run records.
+    the same rows :func:`runs_to_rows` makes of full run records (``verdicts``: run id ->
+    its latest reproduction verdict, :func:`latest_verdicts`).
 
     ``on_progress(done, total)`` is called as runs are turned into rows (a progress bar).
     """
@@ -142,10 +207,25 @@ def records_to_rows(
             "seed": rec["seed"],
             "tags": ",".join(rec["tags"]),
         }
+        ident = {
+            "id": rec["id"],
+            "project": rec["project"],
+            "config": decode_json(rec["config"]),
+            "datasets": rec.get("datasets") or [],
+            "env": {
+                "git": {
+                    "commit": rec.get("git_commit"),
+                    "dirty": rec.get("git_dirty"),
+                    "diff_sha256": rec.get("git_patch"),
+                }
+            },
+        }
+        row.update(provenance_columns(ident, verdicts))
         _flat_into(row, "config.", rec["config"])
         summ = dict(sorted(rec["metrics"].items()))
         summ.update(decode_json(rec["summary"]))
         row.update({f"summary.{k}": v for k, v in summ.items()})
+        row.update({f"amended.{k}": v for k, v in (rec.get("amended") or {}).items()})
         rows.append(row)
         if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
             on_progress(len(rows), total)

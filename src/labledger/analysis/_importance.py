@@ -15,6 +15,13 @@ A random forest (scikit-learn) is fitted to predict the metric; importance is th
 drop in R^2 when the key's column is shuffled (permutation importance, on at most 1,500
 held-out runs; each tree sees at most 3,000 runs), clipped at 0 and normalised to sum to 1. ``spearman`` is the rank
 correlation between the key's numeric value and the metric (None for categorical keys).
+
+Code and data are factors too (:func:`code_factors`): ``git.commit``, ``git.patch``
+(the digest of the captured uncommitted change), ``data.NAME`` (a dataset's digest) and
+``packages.NAME`` (a package whose version differs between the runs), all categorical.
+Beside each factor stands the seed noise floor (:func:`noise_floor`): the share of the
+metric's variance found inside replicate sets, i.e. what the seed alone moves. Seed keys
+(``seed``, ``random_state``, ..., ``LABLEDGER_SEED_KEYS``) are not factors.
 """
 
 from __future__ import annotations
@@ -26,7 +33,15 @@ from typing import Any
 from .._exceptions import UsageError
 from .._values import flatten
 
-__all__ = ["MIN_RUNS", "SMALL_SAMPLE", "importance", "plot_importance", "small_sample_note"]
+__all__ = [
+    "MIN_RUNS",
+    "SMALL_SAMPLE",
+    "code_factors",
+    "importance",
+    "noise_floor",
+    "plot_importance",
+    "small_sample_note",
+]
 
 MIN_RUNS = 5
 _MISSING = "<missing>"
@@ -75,6 +90,60 @@ def _encode(values: list[Any]) -> tuple[Any, str, bool, int]:
     return np.array([cats[k] for k in keys], dtype=float), "categorical", False, len(cats)
 
 
+def code_factors(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per run, the categorical code and data factors: ``git.commit``, ``git.patch``,
+    ``data.NAME`` and ``packages.NAME`` for the packages whose version differs between
+    ``runs`` (a package missing in a run counts as a difference)."""
+    out: list[dict[str, Any]] = []
+    versions: dict[str, set[Any]] = {}
+    pkgs: list[Mapping[str, Any]] = []
+    for r in runs:
+        env = r.get("env") or {}
+        git = env.get("git") if isinstance(env, Mapping) else None
+        git = git if isinstance(git, Mapping) else {}
+        f: dict[str, Any] = {"git.commit": git.get("commit"), "git.patch": git.get("diff_sha256")}
+        for d in r.get("datasets") or []:
+            if isinstance(d, Mapping):
+                f[f"data.{d.get('name') or d.get('path')}"] = d.get("sha256")
+        p = env.get("packages") if isinstance(env, Mapping) else None
+        p = p if isinstance(p, Mapping) else {}
+        pkgs.append(p)
+        for name, version in p.items():
+            versions.setdefault(str(name), set()).add(version)
+        out.append(f)
+    changed = sorted(
+        n for n, vs in versions.items() if len(vs) > 1 or any(n not in p for p in pkgs)
+    )
+    for f, p in zip(out, pkgs, strict=True):
+        f.update({f"packages.{n}": p.get(n) for n in changed})
+    return out
+
+
+def noise_floor(runs: Sequence[Mapping[str, Any]], metric: str) -> float | None:
+    """The share of the variance of ``metric`` that lies inside replicate sets (runs that
+    differ only in their seed): the pooled within-set variance over the total variance,
+    at most 1. None without a set of two or more runs, or when the metric is constant."""
+    from ._replicates import replicate_sets
+
+    values = [float(r["summary"][metric]) for r in runs]
+    n = len(values)
+    if n < 2:
+        return None
+    mean = math.fsum(values) / n
+    total = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    within, dof = 0.0, 0
+    for s in replicate_sets(runs):
+        if len(s.runs) < 2:
+            continue
+        vs = [float(r["summary"][metric]) for r in s.runs]
+        m = math.fsum(vs) / len(vs)
+        within += math.fsum((v - m) ** 2 for v in vs)
+        dof += len(vs) - 1
+    if dof == 0 or total <= 0:
+        return None
+    return round(min(1.0, (within / dof) / total), 4)
+
+
 def importance(
     runs: Sequence[Mapping[str, Any]],
     metric: str,
@@ -84,12 +153,16 @@ def importance(
     random_state: int = 0,
     progress: Callable[[str], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    code: bool = True,
 ) -> list[dict[str, Any]]:
     """Importance of each config key for ``metric`` over ``runs``, most important first.
 
     Each item: ``key, importance (0..1), spearman (-1..1 or None), kind (numeric, bool,
-    categorical), log_scale, distinct, missing (runs without the key), n (runs used)``.
-    Runs without a finite value of the metric are ignored. ``progress(message)`` names the
+    categorical), log_scale, distinct, missing (runs without the key), n (runs used),
+    source (config, code, data or packages), noise_floor`` (the seed's share of the
+    variance, the same for every item; None when no two runs differ only in their seed).
+    With ``code``, the code and data factors of :func:`code_factors` are keys beside the
+    config's (not when ``keys`` names the keys). Runs without a finite value of the metric are ignored. ``progress(message)`` names the
     stage; ``on_progress(done, total)`` counts the runs read so far (progress bars).
     """
     import numpy as np
@@ -116,7 +189,29 @@ def importance(
             on_progress(len(flat), len(used))
     if on_progress is not None:
         on_progress(len(flat), len(used))
-    all_keys = sorted({k for f in flat for k in f}) if keys is None else list(keys)
+    if keys is None:
+        from ._replicates import seed_keys
+
+        # a seed key is no factor: what the seed moves is the noise floor, below
+        seeds = seed_keys()
+        all_keys = sorted({k for f in flat for k in f if k.rsplit(".", 1)[-1].lower() not in seeds})
+    else:
+        all_keys = list(keys)
+    sources = dict.fromkeys(all_keys, "config")
+    if code and keys is None:
+        extra = code_factors(used)
+        # only the code and data that changed: a constant commit says nothing here
+        extra_keys = sorted(
+            k for k in {k for f in extra for k in f} if len({repr(f.get(k)) for f in extra}) > 1
+        )
+        for f, e in zip(flat, extra, strict=True):
+            f.update({f"\x00{k}": v for k, v in e.items()})  # never collide with config keys
+        for k in extra_keys:
+            sources[f"\x00{k}"] = (
+                "code" if k.startswith("git.") else "data" if k.startswith("data.") else "packages"
+            )
+        all_keys += [f"\x00{k}" for k in extra_keys]
+    floor = noise_floor(used, metric)
     say(f"encoding {len(all_keys)} config keys over {len(used)} runs")
     cols: list[Any] = []
     info: list[dict[str, Any]] = []
@@ -125,7 +220,9 @@ def importance(
         col, kind, log, distinct = _encode(values)
         missing = sum(v is None for v in values)
         item = {
-            "key": key,
+            "key": key.lstrip("\x00"),
+            "source": sources.get(key, "config"),
+            "noise_floor": floor,
             "kind": kind,
             "log_scale": log,
             "distinct": distinct,
@@ -149,6 +246,11 @@ def importance(
         order = rng.permutation(len(y))
         n_test = min(1500, max(len(y) // 4, 2))
         test, train = order[:n_test], order[n_test:] if len(y) - n_test >= MIN_RUNS else order
+        if len(y) < SMALL_SAMPLE:
+            # a held-out quarter of a few runs is two or three points: every shuffle scores
+            # about the same and the importances come out as 1 and 0. Measure on all runs
+            # (the warning about small samples still says they are rough).
+            test = train = order
         say(f"fitting a random forest on {len(train)} runs")
         model = RandomForestRegressor(
             n_estimators=n_estimators,
@@ -161,7 +263,12 @@ def importance(
         model.fit(X[train], y[train])
         say("measuring permutation importance")
         perm = permutation_importance(
-            model, X[test], y[test], n_repeats=4, random_state=random_state, n_jobs=1
+            model,
+            X[test],
+            y[test],
+            n_repeats=4 if len(y) >= SMALL_SAMPLE else 16,
+            random_state=random_state,
+            n_jobs=1,
         )
         scores = np.clip(perm.importances_mean, 0, None)
         total = float(scores.sum())

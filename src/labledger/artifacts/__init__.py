@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import InvalidArtifactError, RunFinishedError
+from .._exceptions import IntegrityError, InvalidArtifactError, RunFinishedError
 from .._settings import setting
 from ..store._artifact_paths import default_name, parse_ref, scan, validate_kind, validate_name
 from ..store._manifest import manifest_digest
@@ -42,6 +42,7 @@ __all__ = [
     "BlobInfo",
     "BlobStore",
     "LocalBlobStore",
+    "check_sealed",
     "download_artifact",
     "hash_file",
     "log_artifact",
@@ -160,5 +161,30 @@ def download_artifact(
     from ._cache import materialize
 
     version = store.get_artifact_version(project, ref)
+    check_sealed(store, version)
     blobs = reader_blob_store(version, artifacts_uri, store.uri)
     return version, materialize(version, blobs, dest, on_progress)
+
+
+def check_sealed(store: Any, version: dict[str, Any]) -> None:
+    """Refuse (IntegrityError) a version whose file rows are not the manifest its producing
+    run's sealed record holds: each file's bytes are then checked against that manifest.
+
+    Without a sealed record (the run still goes, or a store without an audit trail) the
+    version's own digest, re-derived from its files in :func:`materialize`, is the check."""
+    verify = getattr(store, "verify_run", None)
+    run_id = version.get("run_id")
+    if verify is None or not run_id:
+        return
+    from ..store._audit_core import artifact_field
+
+    mine = artifact_field(version["name"], version["version"])
+    result = verify(run_id)
+    bad = [p for p in result.get("problems", []) if p.get("field") in (mine, "artifacts")]
+    if result.get("sealed") and bad:
+        raise IntegrityError(
+            f"artifact {version.get('uri') or mine}",
+            str(version.get("sha256", "")),
+            "",
+            reason=f"its manifest is not the one run {run_id[:12]} sealed ({bad[0]['message']})",
+        )

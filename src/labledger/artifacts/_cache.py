@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._exceptions import IntegrityError
 from .._settings import setting
 from ..store._artifact_paths import safe_destination
 from ._blobstore import hash_file, reporting_copied_bytes
@@ -23,7 +24,7 @@ from ._blobstore import hash_file, reporting_copied_bytes
 if TYPE_CHECKING:
     from ._blobstore import BlobStore
 
-__all__ = ["cache_dir", "cached_path", "materialize"]
+__all__ = ["cache_dir", "cached_path", "check_manifest_digest", "materialize"]
 
 
 def cache_dir() -> Path:
@@ -50,6 +51,7 @@ def materialize(
     targets = [
         (f, safe_destination(root, f["path"])) for f in version["files"]
     ]  # validate all first
+    check_manifest_digest(version)  # then the files must be the version's
     written: list[Path] = []
     total = sum(int(f["size"]) for f, _ in targets)
     done = 0
@@ -70,6 +72,22 @@ def materialize(
             on_progress(done, total)
         written.append(target)
     return written
+
+
+def check_manifest_digest(version: dict[str, Any]) -> None:
+    """IntegrityError unless ``version``'s files hash to its digest: a file row pointed at
+    other bytes is refused before anything is downloaded, not reported as verified."""
+    from ..store._manifest import manifest_digest, root_type
+
+    got = manifest_digest(root_type(version.get("metadata"), version["files"]), version["files"])
+    if got != version["sha256"]:
+        raise IntegrityError(
+            f"the manifest of artifact {version.get('uri') or version['sha256'][:16]}",
+            str(version["sha256"]),
+            got,
+            reason=f"its files hash to {got[:16]}…, not to its version digest "
+            f"{str(version['sha256'])[:16]}… (a file row was changed)",
+        )
 
 
 def _result_path(version: dict[str, Any], root: Path) -> Path:
@@ -107,6 +125,7 @@ def cached_path(version: dict[str, Any], blobs: BlobStore, cache: Path | None = 
     each file's mtime at download so later hits are checked cheaply (a file touched
     since is re-hashed; a damaged copy is downloaded again).
     """
+    check_manifest_digest(version)
     cache = cache or cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     sha = version["sha256"]

@@ -16,14 +16,13 @@ import logging
 import queue
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, StoreUnavailableError, UsageError
 from .._settings import setting
-from .._values import fmt_size
+from .._values import fmt_size, warn
 from ._blobstore import Fingerprint, LocalBlobStore
 
 if TYPE_CHECKING:
@@ -190,6 +189,7 @@ class Uploader(threading.Thread):
         self._open_blobs = open_blobs
         self.jobs: queue.Queue[UploadJob] = queue.Queue()
         self.pending: list[ArtifactRef] = []
+        self.deferred: list[ArtifactRef] = []  # in the offline spool, for `labledger sync`
         self.failed: list[ArtifactRef] = []
         self._lock = threading.Lock()
         self._stop_evt = threading.Event()
@@ -277,7 +277,21 @@ class Uploader(threading.Thread):
             sha256=ref.sha256,
         )
         ref.spooled = True
+        with self._lock:
+            self.deferred.append(ref)
         log.debug("artifact %s spooled (%s)", ref.name, why)
+
+    def unregistered(self) -> list[dict[str, str]]:
+        """``[{name, kind, sha256}]`` of the artifacts logged but not registered yet (still
+        uploading, or waiting in the offline spool): the run's seal lists them, and only these
+        may join the run after its end (docs/trust.md)."""
+        with self._lock:
+            refs = [*self.pending, *self.deferred]
+        out: dict[str, dict[str, str]] = {}
+        for r in refs:
+            if r.version is None and r.error is None:
+                out.setdefault(r.sha256, {"name": r.name, "kind": r.kind, "sha256": r.sha256})
+        return list(out.values())
 
     def _process(self, job: UploadJob) -> dict[str, Any]:
         ref = job.ref
@@ -336,7 +350,7 @@ class Uploader(threading.Thread):
             return
         self._warned = True
         try:
-            warnings.warn(text, RuntimeWarning, stacklevel=1)
+            warn(text)
         except Exception:  # warnings turned into errors must not kill the thread
             log.warning(text)
 
@@ -361,19 +375,15 @@ class Uploader(threading.Thread):
                 pending = list(self.pending)
             names = ", ".join(f"{r.name} ({fmt_size(r.size)})" for r in pending[:10])
             more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
-            warnings.warn(
+            warn(
                 f"labledger: run {self.run_obj.id[:8]} finished but {len(pending)} artifact upload(s) are "
                 f"still pending after {limit:.0f}s: {names}{more}. They are not registered yet and are lost "
-                "if this process exits now (raise LABLEDGER_ARTIFACT_TIMEOUT to wait longer)",
-                RuntimeWarning,
-                stacklevel=3,
+                "if this process exits now (raise LABLEDGER_ARTIFACT_TIMEOUT to wait longer)"
             )
         with self._lock:
             failed, self.failed = list(self.failed), []
         if failed:
             names = ", ".join(f"{r.name} ({type(r.error).__name__}: {r.error})" for r in failed[:5])
-            warnings.warn(
-                f"labledger: run {self.run_obj.id[:8]}: {len(failed)} artifact(s) were NOT stored: {names}",
-                RuntimeWarning,
-                stacklevel=3,
+            warn(
+                f"labledger: run {self.run_obj.id[:8]}: {len(failed)} artifact(s) were NOT stored: {names}"
             )

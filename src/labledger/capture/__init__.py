@@ -35,13 +35,12 @@ if TYPE_CHECKING:
         store_uri: str
         created_at: float
         _seed: int | None
+        _seed_info: dict[str, Any] | None
         _datasets: list[dict[str, Any]]
 
         def store(self, timeout: float | None = 30.0) -> Any: ...
 
-        def log_dataset(
-            self, path: str | os.PathLike[str], name: str | None = None
-        ) -> dict[str, Any]: ...
+        def log_dataset(self, path: Any, name: str | None = None) -> dict[str, Any]: ...
 
         def _log_internal(self, data: Mapping[str, float], step: int) -> None: ...
 
@@ -365,13 +364,6 @@ def _start_warnings(run: Run, env: dict[str, Any]) -> None:
             "no-code",
             "not in a git repository and no entry script: the code of this run is not captured",
         )
-    from .seeds import current_seed_info
-
-    if run._seed is None and not current_seed_info():
-        warn_once(
-            "no-seed",
-            "no seed set; call labledger.seed_everything() or init(seed=...) to make the run repeatable",
-        )
 
 
 # -- end of run ---------------------------------------------------------------------
@@ -393,7 +385,10 @@ def finalize(run: Run, *, status: str, exit_code: int | None) -> dict[str, Any]:
     from .seeds import current_seed_info
 
     info = current_seed_info()
-    if run._seed is not None:
+    own = getattr(run, "_seed_info", None)
+    if run._seed is not None and own and own.get("seed") == run._seed:
+        out["seed"] = dict(own)  # what seeded it: seed_everything, or a framework's seed
+    elif run._seed is not None:
         if info.get("seed") == run._seed:
             out["seed"] = info
         else:
@@ -401,6 +396,13 @@ def finalize(run: Run, *, status: str, exit_code: int | None) -> dict[str, Any]:
     else:
         out["seed"] = {"seed": None, "deterministic": False, "seeded": []}
     captured = getattr(run, "_capture_thread", None) is not None  # init(capture=False): no warnings
+    # said at the end, not at start: an integration records the framework's seed
+    # (random_state, seed_everything, TrainingArguments.seed) once training begins
+    if run._seed is None and not info and status == "finished" and captured:
+        warn_once(
+            "no-seed",
+            "no seed set; call labledger.seed_everything() or init(seed=...) to make the run repeatable",
+        )
     if not run._datasets and status == "finished" and captured:
         warn_once(
             "no-dataset",

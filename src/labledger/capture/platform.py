@@ -121,7 +121,7 @@ def capture_command(git_root: str | None, *, script: Path | None = _UNSET) -> di
             entry = f"-m {argv[i + 1]}"
     elif "-c" in argv[1:]:
         entry = "-c"
-    return {
+    out: dict[str, Any] = {
         "argv": redact_argv(list(sys.argv)),
         "orig_argv": redact_argv(argv),
         "cwd": cwd,
@@ -129,3 +129,16 @@ def capture_command(git_root: str | None, *, script: Path | None = _UNSET) -> di
         "entry_point": entry,
         "executable": sys.executable,
     }
+    if script is None:
+        from .notebook import in_notebook, notebook_path
+
+        if in_notebook():
+            # a kernel's own command (-m ipykernel_launcher -f ...json) cannot be re-run: the
+            # entry point is the export of the executed cells (env.notebook, notebook.py)
+            out["kernel_argv"] = out["orig_argv"]
+            out["argv"] = ["notebook.py"]
+            out["orig_argv"] = [sys.executable, "notebook.py"]
+            out["entry_point"] = "notebook.py"
+            path = notebook_path()
+            out["notebook"] = str(path) if path is not None else None
+    return out

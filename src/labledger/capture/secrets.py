@@ -161,6 +161,24 @@ def looks_secret_value(value: str) -> bool:
     return False
 
 
+# TF_* is TensorFlow's, but Terraform's command-line settings use the same prefix: they
+# say nothing about a training run (TF_VAR_* values stay, filtered like any other)
+_TERRAFORM = (
+    "TF_CLI_*",
+    "TF_LOG*",
+    "TF_IN_AUTOMATION",
+    "TF_INPUT",
+    "TF_WORKSPACE",
+    "TF_DATA_DIR",
+    "TF_PLUGIN_CACHE_*",
+    "TF_REGISTRY_*",
+    "TF_TOKEN_*",
+    "TF_STATE_PERSIST_INTERVAL",
+    "TF_IGNORE",
+    "TF_APPEND_USER_AGENT",
+)
+
+
 def _patterns(extra: str | None) -> list[str]:
     pats = list(DEFAULT_ALLOWLIST)
     if extra:
@@ -181,10 +199,13 @@ def _matches(name: str, patterns: list[str]) -> bool:
 def allowed_env_vars(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The allowlisted, non-secret variables of ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ
-    patterns = _patterns(setting("LABLEDGER_ENV_ALLOWLIST", env))
+    extra = _patterns(setting("LABLEDGER_ENV_ALLOWLIST", env))[len(DEFAULT_ALLOWLIST) :]
+    patterns = [*DEFAULT_ALLOWLIST, *extra]
     out: dict[str, str] = {}
     for name in sorted(env):
         if not _matches(name, patterns) or looks_secret_name(name):
+            continue
+        if _matches(name, list(_TERRAFORM)) and not _matches(name, extra):
             continue
         value = env[name]
         if looks_secret_value(value):

@@ -15,15 +15,22 @@ __all__ = ["current_seed_info", "on_seed", "seed_everything"]
 _STATE: dict[str, Any] = {}
 
 
-def seed_everything(seed: int | None = None, deterministic: bool = False) -> int:
+def seed_everything(
+    seed: int | None = None, deterministic: bool = False, *, _target: Any = None
+) -> int:
     """Seed ``random``, numpy and torch (+CUDA) when importable; return the seed used.
 
     With ``seed=None`` a fresh seed is drawn from the OS and returned, so the run can
     still be repeated. Sets ``PYTHONHASHSEED`` for child processes (the current
     interpreter's hash seed cannot change after start-up). ``deterministic=True`` also
     asks torch for deterministic algorithms (and sets ``CUBLAS_WORKSPACE_CONFIG``).
-    The seed is recorded on the active run, if any, and on runs started later.
+    The seed is recorded on the newest active run (and on active runs that have no seed
+    yet), and on runs started later; a run that already has a seed keeps it, so a child
+    run's seed never changes its parent's. ``_target`` (used by ``init(seed=...)``) names
+    the one run the seed belongs to.
     """
+    if (setting("LABLEDGER_SEED_OVERRIDE") or "").isdigit():
+        seed = int(setting("LABLEDGER_SEED_OVERRIDE") or "")  # `labledger replicate`: a new seed
     if seed is None and (setting("LABLEDGER_REPRO_SEED") or "").isdigit():
         seed = int(setting("LABLEDGER_REPRO_SEED") or "")  # `labledger repro` replays a drawn seed
     if seed is None:
@@ -56,25 +63,31 @@ def seed_everything(seed: int | None = None, deterministic: bool = False) -> int
         seeded.append("torch (on import)")
     _STATE.clear()
     _STATE.update({"seed": seed, "deterministic": deterministic, "seeded": seeded})
-    _notify(seed, deterministic, seeded)
+    _notify(seed, deterministic, seeded, _target)
     return seed
 
 
-# Called with (seed, deterministic, seeded) after every seeding: the tracking engine
-# registers one that records the seed on the process's active runs (capture sits below
-# the engine, so it calls back instead of importing it).
-_LISTENERS: list[Callable[[int, bool, list[str]], None]] = []
+# Called with (seed, deterministic, seeded, target) after every seeding: the tracking
+# engine registers one that records the seed on the run that was seeded (``target``,
+# when ``init(seed=...)`` seeded it, else the newest active run); capture sits below
+# the engine, so it calls back instead of importing it.
+SeedListener = Callable[[int, bool, list[str], Any], None]
+_LISTENERS: list[SeedListener] = []
 
 
-def on_seed(listener: Callable[[int, bool, list[str]], None]) -> None:
-    """Call ``listener(seed, deterministic, seeded)`` after each seeding (registered once)."""
+def on_seed(listener: SeedListener) -> None:
+    """Call ``listener(seed, deterministic, seeded, target)`` after each seeding (registered once).
+
+    ``target`` is the run the seeding was for (``init(seed=...)``), or None for a plain
+    ``seed_everything`` call or torch being seeded on import.
+    """
     if listener not in _LISTENERS:
         _LISTENERS.append(listener)
 
 
-def _notify(seed: int, deterministic: bool, seeded: list[str]) -> None:
+def _notify(seed: int, deterministic: bool, seeded: list[str], target: Any = None) -> None:
     for listener in list(_LISTENERS):
-        listener(seed, deterministic, list(seeded))
+        listener(seed, deterministic, list(seeded), target)
 
 
 def current_seed_info() -> dict[str, Any]:

@@ -42,6 +42,7 @@ _OPTIONAL_MODULES: dict[str, str] = {
 # name -> "module:attribute" (module relative to labledger.cli); keep sorted.
 _COMMANDS: dict[str, str] = {
     "artifacts": "artifacts:artifacts",
+    "attest": "trust:attest",
     "audit": "trust:audit",
     "best": "query:best",
     "check": "trust:check",
@@ -56,6 +57,7 @@ _COMMANDS: dict[str, str] = {
     "import": "imports:import_group",
     "importance": "query:importance",
     "ls": "runs:ls",
+    "replicate": "repro:replicate",
     "repro": "repro:repro",
     "server": "server:server",
     "show": "runs:show",

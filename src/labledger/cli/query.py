@@ -31,7 +31,7 @@ PAGE = 2000  # runs per read while a progress bar counts them
 
 def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar) -> list[Any]:
     """All runs matching ``filter_`` (text or a parsed tree), read a page at a time so ``bar`` can count them."""
-    total = ledger.count(project, filter_)
+    total = ledger.count(project, filter_, include_repro=True)  # filter_ already says
     bar.update(completed=0, total=total)
     seen: dict[str, Any] = {}
     offset = 0
@@ -54,7 +54,30 @@ def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar)
     "--top", "-n", default=10, show_default=True, type=click.IntRange(min=1), help="How many runs."
 )
 @click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option(
+    "--amended",
+    is_flag=True,
+    help="Rank by values amended after the runs ended (default: the sealed values, as logged).",
+)
+@click.option(
+    "--include-pruned",
+    is_flag=True,
+    help="Rank pruned runs too (an Optuna trial stopped early); a --filter on status also does.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
+@click.option(
+    "--include-repro",
+    is_flag=True,
+    help='Also rank reproductions (job_type "repro", made by labledger repro).',
+)
+@click.option(
+    "--by",
+    type=click.Choice(["run", "config"]),
+    default="run",
+    show_default=True,
+    help="config: one row per configuration (runs differing only in their seed), "
+    "mean ± std over seeds, 95% interval, and which rows are tied with the top.",
+)
 @store_option
 def best(
     metric: str,
@@ -62,12 +85,144 @@ def best(
     filter_: str | None,
     top: int,
     project: str | None,
+    amended: bool,
+    include_pruned: bool,
     as_json: bool,
+    include_repro: bool,
+    by: str,
     store: str | None,
 ) -> None:
-    """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime."""
+    """Leaderboard: the best runs by METRIC, with the exact config, commit, patch, seed, data and runtime.
+
+    Ranked by the sealed values (what each run logged); an amendment made after a run
+    ended is shown beside its value, and ranks only with --amended. Reproductions (made
+    by labledger repro) do not rank unless --include-repro. --by config ranks
+    configurations by their mean over seeds and says which cannot be told from the top
+    (Welch's t-test, docs/query.md "Is it better, or is it noise?")."""
+    if by == "config":
+        _best_by_config(metric, mode, filter_, top, project, amended, as_json, include_repro, store)
+        return
     with open_ledger(store) as ledger:
-        rows = ledger.best(metric, mode=mode, filter=filter_, top=top, project=project)
+        rows = ledger.best(
+            metric,
+            mode=mode,
+            filter=filter_,
+            top=top,
+            project=project,
+            amended=amended,
+            include_repro=include_repro,
+            include_pruned=include_pruned,
+        )
+        if not rows:
+            _check_metric_exists(ledger, metric, project)
+    if as_json:
+        emit_json(rows)
+        return
+    c = console()
+    if not rows:
+        c.print(f"no runs with a numeric {metric!r}", markup=False)
+        return
+    from ._layout import constant_line, short_author, split_config
+    from ._output import fit_table
+
+    varying, constant = split_config(rows)
+    digests = {_data_cell(r) for r in rows}
+    if len(rows) > 1 and len(digests) == 1:
+        constant = {**constant, "data": digests.pop()}
+    else:
+        digests.clear()
+    headers = [
+        "#",
+        "id",
+        "name",
+        f"★ {metric}",
+        *varying,
+        "commit",
+        "patch",
+        "seed",
+        *([] if constant.get("data") else ["data"]),
+        "runtime",
+        "author",
+    ]
+    from .._values import flatten
+
+    cells = []
+    for r in rows:
+        flat = flatten(r["config"])
+        commit = (r["git_commit"] or "")[:8]
+        commit = (
+            f"{commit}+dirty"
+            if commit and r["git_dirty"]
+            else commit or ("dirty" if r["git_dirty"] else "-")
+        )
+        patch = (r["patch_sha256"] or "")[:8] if r["patch_captured"] else "-"
+        cells.append(
+            [
+                str(r["rank"]),
+                r["id"][:8],
+                _escape(r["name"]),
+                fmt_value(r["value"]) + _amended_cell(r.get("amended"), amended),
+                *(_escape(fmt_value(flat[k])) if k in flat else "" for k in varying),
+                commit,
+                patch,
+                "-" if r["seed"] is None else str(r["seed"]),
+                *([] if constant.get("data") else [_data_cell(r)]),
+                fmt_duration(r["runtime_s"]),
+                _escape(short_author(r.get("author"))),
+            ]
+        )
+    table, dropped = fit_table(
+        headers,
+        cells,
+        c.width,
+        shrinkable={"name": 8, "author": 6, "data": 12, **dict.fromkeys(varying, 6)},
+        droppable=["author", "runtime", "data", "patch", *reversed(varying)],
+    )
+    click.echo(f"best by {metric} ({'max' if mode == 'max' else 'min'}), {len(rows)} runs")
+    if constant:
+        click.echo(constant_line(constant, c.width))
+    c.print(table)
+    if dropped:
+        import textwrap
+
+        note = (
+            f"{len(dropped)} column(s) left out to fit {c.width} columns: "
+            f"{', '.join(dropped)} (widen the terminal or use --json)"
+        )
+        click.echo(textwrap.fill(note, c.width, break_long_words=False))
+    if any(r.get("amended") for r in rows):
+        click.echo(
+            f"amended: {metric} was changed after the run ended (labledger edit); "
+            + (
+                "ranked by the amended values (--amended)"
+                if amended
+                else "ranked by the sealed value, as logged (--amended ranks by the amendment)"
+            )
+        )
+
+
+def _best_by_config(
+    metric: str,
+    mode: str,
+    filter_: str | None,
+    top: int,
+    project: str | None,
+    amended: bool,
+    as_json: bool,
+    include_repro: bool,
+    store: str | None,
+) -> None:
+    with open_ledger(store) as ledger:
+        rows = ledger.leaderboard(
+            metric,
+            by="config",
+            mode=mode,
+            filter=filter_,
+            top=top,
+            project=project,
+            amended=amended,
+            include_repro=include_repro,
+        )
         if not rows:
             _check_metric_exists(ledger, metric, project)
     if as_json:
@@ -79,75 +234,72 @@ def best(
         return
     from rich.table import Table
 
-    from .._values import flatten
-
     t = Table(
-        title=f"best by {metric} ({'max' if mode == 'max' else 'min'})",
+        title=f"best configurations by {metric} ({mode}; mean ± std over seeds, 95% interval)",
         title_justify="left",
         header_style="bold",
     )
-    widest = max(
-        (len(f"{k}={fmt_value(v)}") for r in rows for k, v in flatten(r["config"]).items()),
-        default=6,
-    )
-    for col in (
-        "#",
-        "run",
-        "author",
-        metric,
-        "config",
-        "commit",
-        "patch",
-        "seed",
-        "data",
-        "runtime",
-    ):
-        # values never break mid-value: the config gets one line per key instead
+    for col in ("#", metric, "n", "95% interval", "vs top", "config", "commit", "runs"):
         if col == "config":
-            t.add_column(col, overflow="fold", min_width=min(widest, 40))
-        elif col == "author":  # an email can be long: the full one is in --json and show
-            t.add_column(col, no_wrap=True, overflow="ellipsis", max_width=24)
+            t.add_column(col, overflow="fold")
         else:
             t.add_column(col, no_wrap=True, overflow="ellipsis")
     for r in rows:
-        cfg = "\n".join(f"{k}={fmt_value(v)}" for k, v in flatten(r["config"]).items())
-        commit = (r["git_commit"] or "-")[:10] + (" (dirty)" if r["git_dirty"] else "")
-        patch = (r["patch_sha256"] or "")[:10] if r["patch_captured"] else "-"
-        data = "\n".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
-        t.add_row(
-            str(r["rank"]),
-            f"{r['id'][:8]}\n{r['name']}",
-            r.get("author") or "",
-            fmt_value(r["value"]),
-            cfg,
-            commit,
-            patch,
-            "-" if r["seed"] is None else str(r["seed"]),
-            data,
-            fmt_duration(r["runtime_s"]),
+        cfg = "\n".join(f"{k}={fmt_value(v)}" for k, v in r["config"].items()) or "-"
+        commit = (r["commit"] or "-")[:10] + (" +patch" if r["patch_sha256"] else "")
+        if r["n"] < 2:
+            value, interval = fmt_value(r["mean"]), r["note"]
+        else:
+            value = f"{fmt_value(r['mean'])} ± {fmt_value(r['std'])}"
+            interval = f"[{fmt_value(r['ci_low'])}, {fmt_value(r['ci_high'])}]"
+        tied = r["tied_with_best"]
+        verdict = (
+            "top"
+            if r["rank"] == 1
+            else "noise unknown"
+            if tied is None
+            else f"tied (p={r['p_value']:.2g})"
+            if tied
+            else f"worse (p={r['p_value']:.2g})"
         )
+        ids = ", ".join(i[:8] for i in r["runs"][:4]) + (" …" if len(r["runs"]) > 4 else "")
+        t.add_row(str(r["rank"]), value, str(r["n"]), interval, verdict, cfg, commit, ids)
     c.print(t)
+
+
+def _amended_cell(a: Any, amended_view: bool) -> str:
+    """The marker beside a leaderboard value that was amended after the run ended."""
+    if not a:
+        return ""
+    if amended_view:
+        return f" (amended; sealed {fmt_value(a.get('sealed'))})"
+    new = "removed" if a.get("value") is None else fmt_value(a.get("value"))
+    return f" (amended: {new})"
+
+
+def _data_cell(r: dict[str, Any]) -> str:
+    return ", ".join(f"{d['name']}:{(d['sha256'] or '')[:8]}" for d in r["datasets"]) or "-"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _check_metric_exists(ledger: Any, metric: str, project: str | None) -> None:
     """A metric no run has is a typo, not an empty leaderboard: exit 1 with the closest names."""
-    import difflib
-
     keys: set[str] = set()
     for r in ledger.runs(project=project, limit=2000):
         keys.update(r["summary"])
     if metric in keys:
         return
     from .._exceptions import UsageError
+    from ._layout import did_you_mean
 
-    def norm(k: str) -> str:
-        return k.lower().replace("/", "_").replace(".", "_").replace("-", "_")
-
-    close = [k for k in sorted(keys) if norm(k) == norm(metric)]
-    close += [k for k in difflib.get_close_matches(metric, sorted(keys), n=3) if k not in close]
     where = f" of project {project!r}" if project else ""
-    hint = f"; did you mean {' or '.join(close[:3])}?" if close else ""
-    if not close and keys:
+    hint = did_you_mean(metric, keys)
+    if not hint and keys:
         user = sorted(k for k in keys if not k.startswith("system/"))[:8]
         hint = f" (metrics: {', '.join(user)})" if user else ""
     raise UsageError(f"no run{where} has a summary metric {metric!r}{hint}")
@@ -157,9 +309,14 @@ def _check_metric_exists(ledger: Any, metric: str, project: str | None) -> None:
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
 @click.option("--all", "show_all", is_flag=True, help="Show every key, not only differences.")
+@click.option(
+    "--system", "show_system", is_flag=True, help="Unfold the system/* metrics (CPU, memory, ...)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
 @store_option
-def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | None) -> None:
+def diff(
+    run_a: str, run_b: str, show_all: bool, show_system: bool, as_json: bool, store: str | None
+) -> None:
     """What differs between two runs: config, summary, environment, seed, datasets."""
     with open_ledger(store) as ledger:
         d = ledger.diff(run_a, run_b, show_all=show_all)
@@ -168,23 +325,41 @@ def diff(run_a: str, run_b: str, show_all: bool, as_json: bool, store: str | Non
         return
     from rich.table import Table
 
+    from .._values import fmt_metric, is_system_key
+
     c = console()
     c.print(f"[bold]A[/] {d['a']}   [bold]B[/] {d['b']}")
     any_shown = False
-    for section in ("run", "config", "summary", "seed", "datasets"):
-        entries = d[section]
+    system = [e for e in d["summary"] if is_system_key(e["key"])]
+    sections = {
+        **{k: d[k] for k in ("run", "config")},
+        "summary": [e for e in d["summary"] if not is_system_key(e["key"])],
+        "amended": d.get("amended") or [],
+        **{k: d[k] for k in ("seed", "datasets")},
+        **({"system metrics": system} if show_system else {}),
+    }
+    for section, entries in sections.items():
         if not entries:
             continue
         any_shown = True
         t = Table(title=section, title_justify="left", header_style="bold")
         for col in ("key", "A", "B"):
             t.add_column(col, overflow="fold")
+        metric = section in ("summary", "system metrics")
         for e in entries:
-            style = "" if e["same"] else "yellow"
-            a = "(absent)" if e["only"] == "b" else _short(e["a"], 60)
-            b = "(absent)" if e["only"] == "a" else _short(e["b"], 60)
+            style = "" if e["same"] or section == "system metrics" else "yellow"
+
+            def cell(v: Any, key: str = str(e["key"]), metric: bool = metric) -> str:
+                if metric and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return fmt_metric(key, v)
+                return _short(v, 60)
+
+            a = "(absent)" if e["only"] == "b" else cell(e["a"])
+            b = "(absent)" if e["only"] == "a" else cell(e["b"])
             t.add_row(e["key"], a, b, style=style)
         c.print(t)
+    if system and not show_system:
+        c.print(f"[dim]system metrics: {len(system)} keys folded (--system shows them)[/]")
     env = {k: v for k, v in d["environment"].items() if k != "same" and v}
     if env:
         any_shown = True
@@ -232,10 +407,17 @@ def _env_lines(section: str, content: Any) -> list[str]:
 @click.option(
     "--all", "show_all", is_flag=True, help="Also show keys that are the same in every run."
 )
+@click.option(
+    "--system", "show_system", is_flag=True, help="Unfold the system/* metrics (CPU, memory, ...)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @store_option
-def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | None) -> None:
-    """Several runs side by side as one table, differing keys first."""
+def compare(
+    runs: tuple[str, ...], show_all: bool, show_system: bool, as_json: bool, store: str | None
+) -> None:
+    """Several runs side by side as one table: provenance (commit, patch, seed, data,
+    packages, author, reproduction), config and summary, differing keys first; the
+    system/* metrics folded."""
     with open_ledger(store) as ledger:
         table = ledger.compare(*runs)
     if as_json:
@@ -243,21 +425,36 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
         return
     from rich.table import Table
 
+    from .._values import fmt_metric
+
     t = Table(header_style="bold")
     t.add_column("key", overflow="fold")
     for rid, name in zip(table["runs"], table["names"], strict=True):
         t.add_column(f"{rid[:8]}\n{name}", overflow="fold")
     single = len(table["runs"]) == 1
     hidden = 0
+    system = [row for row in table["rows"] if row["group"] == "system"]
+    last_group = None
     for row in table["rows"]:
+        if row["group"] == "system" and not show_system:
+            continue
         # one run has nothing to differ from: all of it is shown, nothing as a difference
         if not (row["differs"] or show_all or single or row["key"] == "runtime_s"):
             hidden += 1
             continue
+        if last_group is not None and row["group"] != last_group:
+            t.add_section()
+        last_group = row["group"]
+        key = str(row["key"])
+        metric = key[len("summary.") :] if key.startswith("summary.") else ""
         t.add_row(
-            row["key"],
-            *(_short(v, 30) for v in row["values"]),
-            style="yellow" if row["differs"] else "",
+            key,
+            *(
+                fmt_metric(metric, v) if metric and isinstance(v, (int, float)) else _short(v, 30)
+                for v in row["values"]
+            ),
+            # a differing user value is highlighted; the machine's numbers always differ
+            style="yellow" if row["differs"] and row["group"] != "system" else "",
         )
     c = console()
     c.print(t)
@@ -265,6 +462,8 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
         c.print("[dim]one run: nothing to compare it with (labledger compare RUN_A RUN_B ...)[/]")
     elif hidden:
         c.print(f"[dim]{hidden} keys are the same in every run (--all shows them)[/]")
+    if system and not show_system:
+        c.print(f"[dim]system metrics: {len(system)} keys folded (--system shows them)[/]")
 
 
 @click.command()
@@ -279,6 +478,11 @@ def compare(runs: tuple[str, ...], show_all: bool, as_json: bool, store: str | N
     help="Also save a bar chart (PNG).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the importances as JSON.")
+@click.option(
+    "--include-repro",
+    is_flag=True,
+    help='Also count reproductions (job_type "repro", made by labledger repro).',
+)
 @store_option
 def importance(
     metric: str,
@@ -286,17 +490,24 @@ def importance(
     project: str | None,
     plot: str | None,
     as_json: bool,
+    include_repro: bool,
     store: str | None,
 ) -> None:
-    """Which config keys matter for METRIC: random-forest permutation importance and Spearman correlation."""
-    from .._ledger import _with_metric
+    """Which config keys matter for METRIC: random-forest permutation importance and Spearman correlation.
+
+    Reproductions (made by labledger repro) are left out unless --include-repro."""
+    from .._ledger import _scope, _with_metric
     from ..analysis import importance as compute
     from ..analysis import plot_importance
 
     # a bar on stderr only (a terminal): loading runs, then reading their configs; the
     # model-fitting stages show in its description
     with progress("loading runs") as bar, open_ledger(store) as ledger:
-        runs = _load_runs(ledger, project, _with_metric(filter_, metric), bar)
+        runs = _load_runs(
+            ledger, project, _scope(_with_metric(filter_, metric), include_repro), bar
+        )
+        if not runs:
+            _check_metric_exists(ledger, metric, project)
         bar.stage("reading configs", total=len(runs))
         items = compute(
             runs,
@@ -329,9 +540,18 @@ def importance(
             notes.append("log scale")
         if it["missing"]:
             notes.append(f"missing in {it['missing']}")
+        if it.get("source", "config") != "config":
+            notes.append(str(it["source"]))
         t.add_row(it["key"], f"{it['importance']:.3f}", bar, rho, it["kind"], ", ".join(notes))
     c = console()
     c.print(t)
+    floor = items[0].get("noise_floor") if items else None
+    if floor is not None:
+        c.print(
+            f"seed noise floor: {floor:.0%} of the variance of {metric} lies inside replicate "
+            "sets (runs differing only in their seed)",
+            markup=False,
+        )
     from ..analysis._importance import small_sample_note
 
     note = small_sample_note(items)
@@ -367,6 +587,11 @@ def importance(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print {path, format, runs} as JSON when done."
 )
+@click.option(
+    "--include-repro",
+    is_flag=True,
+    help='Also export reproductions (job_type "repro", made by labledger repro).',
+)
 @store_option
 def export(
     fmt: str | None,
@@ -376,12 +601,16 @@ def export(
     sort: str | None,
     limit: int | None,
     as_json: bool,
+    include_repro: bool,
     store: str | None,
 ) -> None:
-    """Export runs, one row each with config.* and summary.* columns, to CSV, Parquet or JSON."""
+    """Export runs, one row each with config.* and summary.* columns, to CSV, Parquet or JSON.
+
+    Reproductions (made by labledger repro) are left out unless --include-repro."""
     from pathlib import Path
 
-    from ..analysis import FORMATS, export_rows, runs_to_rows, sql_export_rows
+    from .._ledger import _scope
+    from ..analysis import FORMATS, export_rows, latest_verdicts, runs_to_rows, sql_export_rows
 
     to_stdout = output == "-"
     chosen = fmt or ("csv" if to_stdout else Path(output).suffix.lstrip(".").lower())
@@ -395,18 +624,21 @@ def export(
         import pandas  # noqa: F401
     # a bar on stderr only (a terminal): runs read into rows, then rows written
     with progress("reading runs") as bar, open_ledger(store) as ledger:
+        flt = _scope(filter_, include_repro)
         rows = sql_export_rows(
             ledger.store,
             project=project,
-            filter=filter_,
+            filter=flt,
             order_by=sort,
             limit=limit,
             on_progress=bar.update,
         )
         if rows is None:
+            runs = ledger.runs(project=project, filter=flt, order_by=sort, limit=limit)
             rows = runs_to_rows(
-                ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit),
+                runs,
                 on_progress=bar.update,
+                verdicts=latest_verdicts(ledger.store, [r["id"] for r in runs]),
             )
         bar.stage(f"writing {chosen}", total=len(rows))
         if to_stdout:

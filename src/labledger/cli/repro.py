@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._output import emit_json, fmt_value, open_ledger, store_option
+from ._output import emit_json, fmt_value, open_ledger, progress, store_option
 
 if TYPE_CHECKING:
     from ..repro import ReproResult
 
-__all__ = ["repro"]
+__all__ = ["replicate", "repro"]
 
 _BADGE = {
     "reproduced": "✓ reproduced",
@@ -73,6 +73,13 @@ _BADGE = {
 @click.option("--index-url", default=None, help="--env fresh: package index URL.")
 @click.option("--keep", is_flag=True, help="Keep the temporary checkout.")
 @click.option(
+    "--data",
+    "data_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Folder where datasets are looked for by sha256 when not at their recorded place (repeatable).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0.0, min_open=True),
     default=None,
@@ -102,6 +109,7 @@ def repro(
     no_index: bool,
     index_url: str | None,
     keep: bool,
+    data_dirs: tuple[str, ...],
     timeout: float | None,
     token: str | None,
     as_json: bool,
@@ -138,6 +146,7 @@ def repro(
             keep=keep,
             timeout=timeout,
             token=token,
+            data_dirs=data_dirs,
             echo=echo,
             stdout=sys.stderr if as_json else None,
         )
@@ -158,6 +167,7 @@ def _render(result: ReproResult, echo: Callable[[str], None]) -> None:
         echo(f"{'metric'.ljust(width)}  {'original':>14}  {'reproduction':>14}  status")
         for m in result.metrics:
             rel = f" (rel {m['rel_diff']:.2e})" if m.get("rel_diff") else ""
+            rel += f" at step {m['step']}" if m.get("step") is not None else ""
             echo(
                 f"{m['key'].ljust(width)}  {fmt_value(m['original']):>14}  {fmt_value(m['repro']):>14}  {m['status']}{rel}"
             )
@@ -168,3 +178,101 @@ def _render(result: ReproResult, echo: Callable[[str], None]) -> None:
     echo(line)
     if result.repro_run_id:
         echo(f"reproduction run: {result.repro_run_id}")
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--seeds",
+    "-k",
+    "k",
+    required=True,
+    type=click.IntRange(min=1, max=1000),
+    help="How many new seeds to run.",
+)
+@click.option(
+    "--metric",
+    "-m",
+    default=None,
+    help="Afterwards, print the replicate set's mean ± std of this metric.",
+)
+@click.option(
+    "--data",
+    "data_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Folder where datasets are looked for by sha256 (repeatable).",
+)
+@click.option(
+    "--force", is_flag=True, help="Run even when data changed or arguments were redacted."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Stop each run after this many seconds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as a JSON object.")
+@store_option
+def replicate(
+    run_ref: str,
+    k: int,
+    metric: str | None,
+    data_dirs: tuple[str, ...],
+    force: bool,
+    timeout: float | None,
+    as_json: bool,
+    store: str | None,
+) -> None:
+    """Re-run RUN's code, data and config with K new seeds; the new runs join its replicate set.
+
+    The recorded code is checked out (with its patch) and the recorded command runs once
+    per new seed (seeds the set has not used, smallest first), in this environment. The
+    new runs are not reproductions: they rank, and best --by config counts them as seeds
+    of RUN's configuration. Exits 1 when a run failed."""
+    from ..repro import replicate as run_replicate
+
+    def echo(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    with progress("new seeds", total=k) as bar, open_ledger(store) as ledger:
+        result = run_replicate(
+            ledger.store,
+            run_ref,
+            k,
+            force=force,
+            timeout=timeout,
+            data_dirs=data_dirs,
+            echo=echo if not bar.drawn else (lambda _m: None),
+            on_progress=bar.update,
+            stdout=sys.stderr,
+        )
+        row = None
+        if metric is not None:
+            row = next(
+                (
+                    r
+                    for r in ledger.leaderboard(metric, project=result.plan.run["project"])
+                    if result.plan.run["id"] in r["runs"]
+                ),
+                None,
+            )
+    out = result.to_dict()
+    if metric is not None:
+        out["set"] = row
+    if as_json:
+        emit_json(out)
+    else:
+        for n in result.notes:
+            click.echo(n)
+        click.echo(f"new runs: {', '.join(r[:12] for r in result.runs) or 'none'}")
+        for f in result.failed:
+            click.echo(f"seed {f['seed']} failed: {f['reason']}")
+        if row is not None:
+            spread = f" ± {fmt_value(row['std'])}" if row["std"] is not None else ""
+            click.echo(
+                f"replicate set: {metric} {fmt_value(row['mean'])}{spread} "
+                f"(mean ± std, n = {row['n']} seeds)"
+            )
+    if not result.ok:
+        sys.exit(1)

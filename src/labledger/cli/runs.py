@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .._values import flatten
+from .._values import flatten, fmt_metric
 from ._output import (
     STATUS_STYLE,
     console,
@@ -36,6 +36,7 @@ _LS_FIELDS = (
     "job_type",
     "parent_run_id",
     "author",
+    "amended",
 )
 
 
@@ -99,6 +100,12 @@ def child_runs(ledger: Any, run_id: str) -> list[dict[str, Any]]:
 @click.option(
     "--tree", is_flag=True, help="Indent child runs under their parent (Optuna trials, sweeps)."
 )
+@click.option(
+    "--amended",
+    is_flag=True,
+    help="Show, filter and sort by summary values as amended after the runs ended "
+    "(default: the sealed values, as logged, with the amendment beside them).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of run objects.")
 @store_option
 def ls(
@@ -108,6 +115,7 @@ def ls(
     limit: int | None,
     columns: str | None,
     tree: bool,
+    amended: bool,
     as_json: bool,
     store: str | None,
 ) -> None:
@@ -123,7 +131,9 @@ def ls(
             click.echo(str(exc))
         return
     with ledger_cm as ledger:
-        runs = ledger.runs(project=project, filter=filter_, order_by=sort, limit=limit)
+        runs = ledger.runs(
+            project=project, filter=filter_, order_by=sort, limit=limit, amended=amended
+        )
         from ..repro._display import repro_fields
 
         repro = repro_fields(ledger.store, [r["id"] for r in runs])
@@ -144,15 +154,35 @@ def ls(
     depth: dict[str, int] = {}
     if tree:
         runs, depth = _as_tree(runs)
+    from ._layout import constant_line, primary_metric, remember_primary, split_config
+
+    _warn_unknown_sort(runs, sort)
+    store_uri = str(getattr(ledger.store, "uri", ""))
+    remember_primary(store_uri, project, sort, {k for r in runs for k in r["summary"]})
+    constant: dict[str, Any] = {}
+    primary = primary_metric(runs, store_uri, project, sort)
     if any(col in BUILTIN_COLUMNS for col in requested):
         names = requested  # the user chose the whole table
     else:
+        # metrics first: the primary metric and the config keys that tell the runs apart
+        # lead; keys every run shares are said once above the table
+        varying, constant = split_config(runs)
+        projects = {r["project"] for r in runs}
+        if len(projects) == 1 and len(runs) > 1:
+            constant = {"project": next(iter(projects)), **constant}
+        metric_cols = requested or _default_columns(runs, primary)
         names = [
-            *_DEFAULT_BUILTINS[:5],
+            "id",
+            "name",
+            *metric_cols,
+            *(f"config.{k}" for k in varying if not requested),
+            "status",
+            *(["project"] if len(projects) > 1 or len(runs) == 1 else []),
             *(["group"] if show_group else []),
-            *_DEFAULT_BUILTINS[5:],
+            "author",
+            "runtime",
+            "created",
             *(["repro"] if show_repro else []),
-            *(requested or _default_columns(runs)),
         ]
     cells: list[list[str]] = []
     matched: set[str] = set()
@@ -172,7 +202,10 @@ def ls(
             key = key or (f"config.{col}" if f"config.{col}" in flat else None)
             if key is not None:
                 matched.add(col)
-            row.append(fmt_value(flat[key]) if key is not None else "")
+            cell = _cell_value(key, flat[key]) if key is not None else ""
+            if key is not None and key.startswith("summary."):
+                cell += amended_mark(r, key[len("summary.") :], amended)
+            row.append(cell)
         cells.append(row)
     unmatched = [col for col in names if col not in matched]
     if columns and runs and unmatched:
@@ -206,10 +239,32 @@ def ls(
         return
     from ._output import fit_table
 
+    asked = set(requested)  # a column the user named keeps the name they gave it
+
+    def title(n: str) -> str:
+        return n if n in asked and n != f"summary.{primary}" else _header(n, primary)
+
     table, dropped = fit_table(
-        names, cells, c.width, shrinkable=_SHRINKABLE, droppable=_droppable(names)
+        [title(n) for n in names],
+        cells,
+        c.width,
+        shrinkable={title(k): v for k, v in _SHRINKABLE.items()},
+        droppable=[title(n) for n in _droppable(names, primary)],
     )
+    if constant:
+        click.echo(constant_line(constant, c.width))
     c.print(table)
+    n_amended = sum(1 for r in runs if r.get("amended"))
+    if n_amended:
+        how = (
+            "shown and sorted by amended values (--amended)"
+            if amended
+            else "shown and sorted by their sealed values; --amended uses the amended ones"
+        )
+        click.echo(
+            f"{n_amended} run{'s' if n_amended != 1 else ''} with summary values amended after "
+            f"{'they' if n_amended != 1 else 'it'} ended: {how} (show RUN --history)"
+        )
     if dropped:
         import textwrap
 
@@ -238,20 +293,54 @@ _DEFAULT_BUILTINS = ("id", "project", "name", "author", "status", "created", "ru
 _SHRINKABLE = {"name": 8, "project": 8, "author": 8, "tags": 6, "repro": 12}
 
 
-def _droppable(names: list[str]) -> list[str]:
-    """What goes first when the table is too wide: dates and tags, then metric/config columns
-    from the right, then
-    the less telling built-ins first. id, name and status always stay."""
-    extra = [n for n in names if n not in BUILTIN_COLUMNS]
+def amended_mark(run: dict[str, Any], key: str, amended_view: bool = False) -> str:
+    """The marker after a summary cell whose value was amended after the run ended:
+    `` (amended: NEW)`` beside the sealed value, or `` (amended; sealed OLD)`` when the
+    amended values are shown (``--amended``). Empty for a value as logged."""
+    a = (run.get("amended") or {}).get(key)
+    if not a:
+        return ""
+    if amended_view:
+        return f" (amended; sealed {fmt_value(a.get('sealed'))})"
+    new = "removed" if a.get("value") is None else fmt_value(a.get("value"))
+    return f" (amended: {new})"
+
+
+def _cell_value(key: str, value: Any) -> str:
+    if key.startswith("summary."):
+        from .._values import fmt_metric
+
+        return fmt_metric(key[len("summary.") :], value)
+    return escape(fmt_value(value))
+
+
+def _header(name: str, primary: str | None) -> str:
+    """Column titles: ``config.lr`` -> ``lr``; the primary metric marked with ``★``."""
+    if name == f"summary.{primary}":
+        return f"★ {primary}"
+    for prefix in ("config.", "summary."):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _droppable(names: list[str], primary: str | None = None) -> list[str]:
+    """What goes first when the table is too wide: dates, tags and the less telling
+    built-ins, then config and other metric columns from the right. id, name, status and
+    the primary metric always stay."""
+    extra = [n for n in names if n not in BUILTIN_COLUMNS and n != f"summary.{primary}"]
+    configs = [n for n in extra if n.startswith("config.")]
+    metrics = [n for n in extra if not n.startswith("config.")]
     return [
         "tags",
         "ended",
         "seed",
         "created",
-        *reversed(extra),
+        "project",
         "group",
         "author",
-        "project",
+        *reversed(metrics),
+        *reversed(configs),
         "runtime",
         "repro",
     ]
@@ -276,6 +365,10 @@ def _builtin_cell(col: str, r: dict[str, Any], repro: dict[str, Any]) -> str:
         return ", ".join(r.get("tags") or [])
     if col == "seed":
         return "" if r.get("seed") is None else str(r["seed"])
+    if col == "author":
+        from ._layout import short_author
+
+        return escape(short_author(r.get("author")))
     return escape(str(r.get(col) or ""))
 
 
@@ -318,15 +411,39 @@ def _repro_cell(info: dict[str, Any], styles: dict[str, str], badge: Any) -> str
     return f"[{styles.get(info['verdict'], '')}]{text}[/]"
 
 
-def _default_columns(runs: list[dict[str, Any]], max_cols: int = 4) -> list[str]:
-    """A few summary columns that most listed runs share."""
+def _default_columns(
+    runs: list[dict[str, Any]], primary: str | None = None, max_cols: int = 4
+) -> list[str]:
+    """The primary metric, then a few other summary columns that most listed runs share."""
     counts: dict[str, int] = {}
     for r in runs:
         for k in r["summary"]:
-            if not k.startswith("system/"):
+            if not k.startswith("system/") and k != primary:
                 counts[k] = counts.get(k, 0) + 1
-    keys = sorted(counts, key=lambda k: (-counts[k], k))[:max_cols]
-    return [f"summary.{k}" for k in sorted(keys)]
+    keys = sorted(counts, key=lambda k: (-counts[k], k))[: max_cols - (primary is not None)]
+    return [f"summary.{k}" for k in ([primary] if primary else []) + sorted(keys)]
+
+
+def _warn_unknown_sort(runs: list[dict[str, Any]], sort: str | None) -> None:
+    """``--sort`` on a key no listed run has sorts by nothing: say so, with the closest keys."""
+    if not sort or not runs:
+        return
+    from ._layout import close_keys
+    from ._output import err
+
+    for part in sort.split(","):
+        key = part.strip().lstrip("-+")
+        for prefix, field in (("summary.", "summary"), ("config.", "config")):
+            if not key.startswith(prefix):
+                continue
+            known = {
+                k for r in runs for k in (flatten(r[field]) if field == "config" else r[field])
+            }
+            name = key[len(prefix) :]
+            if name not in known:
+                close = close_keys(name, known)
+                hint = f"; did you mean {' or '.join(prefix + k for k in close)}?" if close else ""
+                err(f"warning: no listed run has {key!r}: the sort did nothing{hint}")
 
 
 @click.command()
@@ -361,12 +478,19 @@ def render_history(run: dict[str, Any]) -> None:
         return
     c.print("[bold]history[/] (edits after the run was recorded)")
     for e in edits:
+        what = " (amendment)" if e.get("amendment") else ""
+        why = f"  reason: {e['reason']}" if e.get("reason") else ""
         c.print(
-            f"  {fmt_time(e['at'])}  {e.get('author') or '?'}  {e['field']}: "
-            f"{fmt_value(e.get('old'))} -> {fmt_value(e.get('new'))}",
+            f"  {fmt_time(e['at'])}  {e.get('author') or '?'}  {e['field']}{what}: "
+            f"{_edit_value(e.get('old'))} -> {_edit_value(e.get('new'))}{why}",
             markup=False,
             highlight=False,
         )
+
+
+def _edit_value(v: Any) -> str:
+    """An edit's old or new value; a field that had none reads ``(unset)``, not ``None``."""
+    return "(unset)" if v is None else fmt_value(v)
 
 
 def render_run(run: dict[str, Any]) -> None:
@@ -413,6 +537,7 @@ def render_run(run: dict[str, Any]) -> None:
         c.print(t)
     metrics = run.get("metrics") or {}
     summary = run["summary"] or {}
+    amended = run.get("amended") or {}
     # the user's own metrics first; the machine's system/* in their own group after them
     for title, keys in (
         ("summary", [k for k in summary if not k.startswith("system/")]),
@@ -421,18 +546,35 @@ def render_run(run: dict[str, Any]) -> None:
         if not keys:
             continue
         t = Table(title=title, title_justify="left", header_style="bold")
-        for col in ("key", "value", "min", "max", "points"):
-            t.add_column(col, no_wrap=col != "key")
+        cols: tuple[str, ...] = ("key", "value", "min", "max", "points")
+        if amended and title == "summary":  # the amendment beside the sealed value
+            cols = ("key", "value", "amended", "min", "max", "points")
+        for col in cols:
+            t.add_column(col, no_wrap=col not in ("key", "amended"), overflow="fold")
         for k in keys:
             m = metrics.get(k, {})
+            extra: tuple[str, ...] = ()
+            if len(cols) == 6:
+                extra = (_amendment_text(amended.get(k)),)
             t.add_row(
                 k,
-                fmt_value(summary[k]),
-                fmt_value(m.get("min", "")),
-                fmt_value(m.get("max", "")),
+                *(
+                    fmt_metric(k, v) if isinstance(v, (int, float)) else fmt_value(v)
+                    for v in (summary[k],)
+                ),
+                *extra,
+                *(
+                    fmt_metric(k, v) if isinstance(v, (int, float)) else fmt_value(v)
+                    for v in (m.get("min", ""), m.get("max", ""))
+                ),
                 str(m.get("count", "")),
             )
         c.print(t)
+        if len(cols) == 6:
+            c.print(
+                "[dim]value: sealed when the run ended (as logged); amended: changed after "
+                "the end (labledger edit), not used for rankings unless --amended[/]"
+            )
     env = run.get("env") or {}
     if env:
         from ..capture.render import render_env_lines
@@ -449,7 +591,8 @@ def render_run(run: dict[str, Any]) -> None:
                 d.get("name", ""),
                 str(d.get("sha256", ""))[:16],
                 _size(d.get("size")),
-                d.get("path", ""),
+                d.get("path")
+                or (f"{d['kind']} in memory {d.get('shape', '')}" if d.get("kind") else ""),
             )
         c.print(t)
     if run.get("artifacts"):
@@ -502,6 +645,16 @@ def render_run(run: dict[str, Any]) -> None:
             c.print("  " + line, markup=False)
     if run.get("error") and run["status"] in ("failed", "crashed", "killed"):
         c.print(f"[bold red]error[/]\n{run['error'][-2000:]}", markup=True, highlight=False)
+
+
+def _amendment_text(a: dict[str, Any] | None) -> str:
+    if not a:
+        return ""
+    new = "removed" if a.get("value") is None else fmt_value(a.get("value"))
+    text = f"AMENDED {new} by {a.get('by') or '?'} {fmt_time(a.get('at'))}"
+    if a.get("reason"):
+        text += f" ({a['reason']})"
+    return text
 
 
 def _size(n: Any) -> str:

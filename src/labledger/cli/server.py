@@ -253,17 +253,19 @@ def policy(
     finished. Without --require or --clear, prints the current policy. Over HTTP:
     ``PUT /api/v1/projects/{project}/policy`` with an admin token.
     """
-    from ..server.policy import REQUIREMENTS, get_policy, set_policy
+    from ..store import REQUIREMENTS, Actor, WriteCore
     from ..store.sql import SqlStore
 
     store = SqlStore(_backend(ctx, backend_uri))
     try:
+        rules = WriteCore(store)
         if require or clear:
             if require and clear:
                 raise click.UsageError("give --require or --clear, not both")
-            current = set_policy(store, project, list(require))
+            # whoever reaches the database directly administers it
+            current = rules.set_policy(Actor.local_user(), project, list(require))
         else:
-            current = get_policy(store, project)
+            current = rules.policy(project)
     finally:
         store.close()
     if as_json:
@@ -298,14 +300,16 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     sha256 recorded when it was logged (a file that is gone or changed is refused into
     the spool's rejected/ with the reason), its blobs uploaded, then its version
     registered. A request the server refuses for good (a 4xx other than 401/403/408/429)
-    is reported once with its reason and moved to rejected/, never retried. Also writes points that runs spilled to disk when their SQLite/PostgreSQL store
-    stopped accepting writes (``<spool dir>-local``) into that store. Sessions of
+    is reported once with its reason and moved to rejected/, never retried. The same
+    outbox holds runs and points of SQLite/PostgreSQL stores (a run killed before its
+    store answered, points spilled when the store stopped accepting writes): they are
+    written into that store (also the older ``<spool dir>-local`` folders). Sessions of
     clients still running are skipped (they upload their own). Exits 1 when something
     could not be uploaded yet.
     """
-    from ..remote._spill import replay_local_folder
+    from ..remote._outbox import replay_local
     from ..remote.http import replay_folder_counts
-    from ..remote.spool import default_spool_dir, locked_sessions
+    from ..remote.spool import default_spool_dir, locked_sessions, read_entries
 
     root = spool_dir or default_spool_dir()
     uploaded = rejected = left = artifacts = 0
@@ -319,10 +323,11 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
             left, artifacts = left + counts.left, artifacts + counts.artifacts
             if counts.reason:
                 reasons.append(counts.reason)
-    with locked_sessions(Path(str(root) + "-local")) as sessions:
+    with locked_sessions(Path(str(root) + "-local")) as sessions:  # before the one outbox
         for folder in sessions:
-            up, rej, rest, reason = replay_local_folder(folder)
+            up, rej, rest, reason, refused = replay_local(read_entries(folder))
             uploaded, rejected, left = uploaded + up, rejected + rej, left + rest
+            refusals.extend(refused)
             if reason:
                 reasons.append(reason)
     if as_json:

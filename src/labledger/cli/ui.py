@@ -31,8 +31,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        hint = "; choose another with --port, or --port 0 for any free port" if port else ""
         raise click.ClickException(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}"
         ) from exc
     sock.listen(128)
     sock.set_inheritable(True)

@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import MissingDependencyError, RunNotFoundError
 from .._mlflow_map import GIT_TAGS, STATUS_FROM_MLFLOW, type_param
 from ..store import Batch
-from ._common import ImportSummary, Progress, artifact_name, blob_store_for, store_artifact_dir
+from ._common import (
+    ImportSummary,
+    Progress,
+    artifact_name,
+    blob_store_for,
+    store_artifact_dir,
+    through_core,
+)
 
 if TYPE_CHECKING:
     from ..store import RunRecord, Store
@@ -128,7 +135,7 @@ def _import_mlflow(
         raise MissingDependencyError("mlflow", "mlflow") from exc
     started = time.perf_counter()
     uri = tracking_uri(source)
-    target = store
+    target = through_core(store)
     # mlflow draws a progress bar per download; the import draws its own
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if uri.startswith("file:"):

@@ -1,11 +1,17 @@
 """``labledger import tensorboard LOGDIR``: scalar event files (and hparams) as runs.
 
 Every folder under LOGDIR holding ``events.out.tfevents.*`` files is one run (the
-layout TensorBoard itself shows). Scalars keep their steps and wall times, whether
-written as ``simple_value`` (``torch.utils.tensorboard``, TF1) or as scalar tensors
-(TF2). The hparams plugin's session start info becomes the run's ``config`` (numbers
-stay numbers). A run's id is derived from its folder and first event file, so a second
-import of the same logdir imports nothing.
+layout TensorBoard itself shows), except the folder ``SummaryWriter.add_hparams`` writes
+below a run's folder (``<run>/<timestamp or run_name>/``, holding only the hparams session
+and its metrics): that one belongs to the run above it, so one training run stays one
+run, its hparams in ``config`` and the hparam metrics beside its curves. Scalars keep
+their steps and wall times, whether written as ``simple_value`` (``torch.utils.tensorboard``,
+TF1) or as scalar tensors (TF2). The hparams plugin's session start info becomes the
+run's ``config`` (numbers stay numbers). Histograms, images, audio and text are not
+imported yet (labledger has no rich results); the import counts them per kind in its
+summary (``not_imported``) and in the run's ``env.tensorboard.not_imported``, so nothing
+is dropped silently. A run's id is derived from its folder and first event file, so a
+second import of the same logdir imports nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import MissingDependencyError, RunNotFoundError, UsageError
 from ..store import Batch
-from ._common import ImportSummary, Progress
+from ._common import ImportSummary, Progress, through_core
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -74,21 +80,49 @@ def _import_tensorboard(
     root = Path(logdir).expanduser().resolve()
     if not root.is_dir():
         raise UsageError(f"{os.fspath(logdir)!r} is not a folder")
-    target = store
+    target = through_core(store)
     project = project or root.name
     summary = ImportSummary(source=str(root), experiments=1)
     report = on_progress or (lambda done, total, desc: None)
-    dirs = run_dirs(root)
+    found = run_dirs(root)
+    sessions = {d: _files(d) for d in found if _is_hparams_session(d, _files(d))}
+    # add_hparams' folder joins the nearest run folder above it
+    attached: dict[Path, list[Path]] = {}
+    for d in sessions:
+        owner = next((p for p in d.parents if p in found and p not in sessions), None)
+        if owner is not None and (owner == root or root in owner.parents):
+            attached.setdefault(owner, []).append(d)
+    joined = {d for ds in attached.values() for d in ds}
+    dirs = [d for d in found if d not in joined]
     for i, d in enumerate(dirs):
         rel = d.relative_to(root).as_posix()
         report(i, len(dirs), rel)
         try:
-            _import_dir(ea, target, project, root, d, rel, summary)
+            _import_dir(ea, target, project, root, d, rel, summary, attached.get(d, []))
         except Exception as exc:  # one unreadable folder must not stop the rest
             summary.errors.append(f"{rel}: {type(exc).__name__}: {exc}")
     report(len(dirs), len(dirs), "done")
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _files(d: Path) -> list[str]:
+    return sorted(f.name for f in d.iterdir() if f.name.startswith(_EVENTS))
+
+
+def _is_hparams_session(d: Path, files: list[str]) -> bool:
+    """Whether the folder's events carry an hparams session (``add_hparams`` writes one
+    into a folder of its own)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import metadata as hp_meta
+
+    for name in files:
+        for event in EventFileLoader(str(d / name)).Load():
+            if event.HasField("summary") and any(
+                v.tag == hp_meta.SESSION_START_INFO_TAG for v in event.summary.value
+            ):
+                return True
+    return False
 
 
 def _scalar_tensor(event: Any) -> float | None:
@@ -128,23 +162,25 @@ def _hparams(d: Path, files: list[str]) -> dict[str, Any]:
     return out
 
 
-def _import_dir(
-    ea: Any, target: Store, project: str, root: Path, d: Path, rel: str, summary: ImportSummary
-) -> None:
-    files = sorted(f.name for f in d.iterdir() if f.name.startswith(_EVENTS))
-    rid = uuid.uuid5(uuid.NAMESPACE_URL, f"tensorboard:{rel}/{files[0]}").hex
-    try:
-        target.get_run(rid)
-        summary.skipped += 1
-        return
-    except RunNotFoundError:
-        pass
+_SeriesMap = dict[str, tuple[list[int], list[float], list[float]]]
+# accumulator tag kinds labledger cannot store yet -> the name the summary gives them
+_NOT_IMPORTED = {
+    "histograms": "histograms",
+    "distributions": "histograms",
+    "images": "images",
+    "audio": "audio",
+}
+
+
+def _read_folder(ea: Any, d: Path, not_imported: dict[str, int]) -> _SeriesMap:
+    """Scalar series of one folder's events; other kinds counted into ``not_imported``."""
     acc = ea.EventAccumulator(
-        str(d), size_guidance={ea.SCALARS: 0, ea.TENSORS: 0, ea.HISTOGRAMS: 1, ea.IMAGES: 1}
+        str(d),
+        size_guidance={ea.SCALARS: 0, ea.TENSORS: 0, ea.HISTOGRAMS: 1, ea.IMAGES: 1, ea.AUDIO: 1},
     )
     acc.Reload()
     tags = acc.Tags()
-    metrics: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    metrics: _SeriesMap = {}
     for tag in tags.get("scalars", []):
         evs = acc.Scalars(tag)
         metrics[tag] = (
@@ -152,7 +188,6 @@ def _import_dir(
             [float(e.value) for e in evs],
             [e.wall_time for e in evs],
         )
-    hparams = _hparams(d, files)
     for tag in tags.get("tensors", []):
         if tag.startswith("_hparams_/") or tag in metrics:
             continue
@@ -169,6 +204,50 @@ def _import_dir(
         else:
             if steps:
                 metrics[tag] = (steps, values, stamps)
+    counted: set[tuple[str, str]] = set()
+    for kind, name in _NOT_IMPORTED.items():
+        for tag in tags.get(kind, []):
+            if (name, tag) not in counted:
+                counted.add((name, tag))
+                not_imported[name] = not_imported.get(name, 0) + 1
+    for tag in tags.get("tensors", []):
+        plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
+        if plugin in ("text", "histograms", "images", "audio") and tag not in metrics:
+            key = "histograms" if plugin == "histograms" else plugin
+            if (key, tag) not in counted:
+                counted.add((key, tag))
+                not_imported[key] = not_imported.get(key, 0) + 1
+    return metrics
+
+
+def _import_dir(
+    ea: Any,
+    target: Store,
+    project: str,
+    root: Path,
+    d: Path,
+    rel: str,
+    summary: ImportSummary,
+    sessions: list[Path],
+) -> None:
+    files = _files(d)
+    rid = uuid.uuid5(uuid.NAMESPACE_URL, f"tensorboard:{rel}/{files[0]}").hex
+    try:
+        target.get_run(rid)
+        summary.skipped += 1
+        return
+    except RunNotFoundError:
+        pass
+    not_imported: dict[str, int] = {}
+    metrics = _read_folder(ea, d, not_imported)
+    hparams = _hparams(d, files)
+    for sd in sessions:  # add_hparams' own folder: its hparams and metrics are this run's
+        s_files = _files(sd)
+        hparams.update(_hparams(sd, s_files))
+        for tag, series in _read_folder(ea, sd, not_imported).items():
+            if tag not in metrics:
+                metrics[tag] = series
+        files = files + [f"{sd.relative_to(d).as_posix()}/{f}" for f in s_files]
     times = [t for _, _, ts in metrics.values() for t in ts]
     first_event = float(files[0].split(".")[3]) if files[0].split(".")[3].isdigit() else None
     start = min(times) if times else (first_event or time.time())
@@ -192,6 +271,7 @@ def _import_dir(
                     "run": rel,
                     "event_files": files,
                     "host": host,
+                    "not_imported": not_imported,
                 }
             },
         }
@@ -201,3 +281,5 @@ def _import_dir(
     summary.runs += 1
     summary.params += len(hparams)
     summary.points += sum(len(s) for s, _, _ in metrics.values())
+    for kind, n in not_imported.items():
+        summary.not_imported[kind] = summary.not_imported.get(kind, 0) + n

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from .._exceptions import UsageError
-from ._common import warn_once
+from ._common import AUTOLOG_STATE, warn_once
 
 __all__ = ["FRAMEWORKS", "autolog", "autolog_scope", "enabled", "log_models", "patch_method"]
 
@@ -55,7 +55,8 @@ def autolog(
     Patches ``frameworks`` (default: all of lightning, keras, transformers, xgboost,
     lightgbm, sklearn, optuna, hydra) when they are imported, or at once if they
     already are. Each training call then logs to the active run, or to a new run it
-    creates. ``log_models=False`` skips model artifacts. ``disable=True`` turns
+    creates, in the project ``LABLEDGER_PROJECT``, else named after the entry script
+    (``train.py`` -> ``train``) or the notebook. ``log_models=False`` skips model artifacts. ``disable=True`` turns
     autologging off again (patches stay in place and do nothing). Returns the
     frameworks patched so far.
     """
@@ -73,6 +74,8 @@ def autolog(
     with _state_lock:
         for name in names:
             _enabled[name] = not disable
+        AUTOLOG_STATE["on"] = any(_enabled.values())
+        for name in names:
             if disable:
                 continue
             _log_models[name] = log_models

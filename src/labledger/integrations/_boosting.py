@@ -9,9 +9,17 @@ from typing import Any
 
 import labledger
 
-from ._common import guarded, temp_dir, write_json
+from ._common import guarded, model_name, record_data, temp_dir, write_json
 
-__all__ = ["coerce_params", "log_booster_file", "log_importance", "wrap_train"]
+__all__ = [
+    "coerce_params",
+    "log_best",
+    "log_booster_file",
+    "log_importance",
+    "record_boosting_data",
+    "split_name",
+    "wrap_train",
+]
 
 
 def coerce_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,11 +48,47 @@ def log_importance(run: labledger.Run, scores: Mapping[str, float], kind: str) -
     run.log_artifact(path, name="feature_importance", kind="feature-importance")
 
 
-def log_booster_file(run: labledger.Run, save: Any, filename: str) -> None:
-    """``save(path)`` the booster into a temporary folder and log it as artifact ``model``."""
+def log_booster_file(run: labledger.Run, save: Any, filename: str, family: str) -> None:
+    """``save(path)`` the booster into a temporary folder and log it as the family's model."""
     path = temp_dir("booster") / filename
     save(str(path))
-    run.log_model(path, name="model")
+    run.log_model(path, name=model_name(run, family))
+
+
+def split_name(name: str) -> str:
+    """An evaluation set's name as a dataset name: ``train``, ``validation``, ``test`` or itself."""
+    low = name.lower()
+    if low.startswith("train") or low == "training":
+        return "train"
+    if "test" in low:
+        return "test"
+    if "val" in low or "eval" in low or "dev" in low:
+        return "validation"
+    return name
+
+
+def record_boosting_data(run: labledger.Run, data: list[tuple[str, Any]]) -> None:
+    """Fingerprint each (name, data) as a dataset; a second set of one name gets a suffix."""
+    seen: dict[str, int] = {}
+    for name, item in data:
+        if item is None:
+            continue
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        record_data(run, name if n == 0 else f"{name}_{n}", item)
+
+
+def log_best(run: labledger.Run, best: int, score: Any, history: Mapping[str, list[float]]) -> None:
+    """``best_iteration``, ``best_score`` and each metric at the best round, in the summary."""
+    run.summary["best_iteration"] = int(best)
+    if score is not None:
+        try:
+            run.summary["best_score"] = float(score)
+        except (TypeError, ValueError):
+            pass
+    for key, values in history.items():
+        if 0 <= best < len(values):
+            run.summary[f"best/{key}"] = float(values[best])
 
 
 @guarded("boosting finish")

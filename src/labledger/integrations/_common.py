@@ -11,6 +11,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -21,12 +22,20 @@ from typing import Any, TypeVar
 
 import labledger
 
+from .._settings import setting
+
 __all__ = [
     "RunSource",
+    "caller_locals",
+    "finish_kept",
     "guarded",
     "is_rank_zero",
     "json_config",
+    "keep_open",
+    "model_name",
     "numeric_items",
+    "record_data",
+    "record_seed",
     "temp_dir",
     "warn_once",
     "write_json",
@@ -132,12 +141,18 @@ class RunSource:
         with self._lock:
             if self._run is not None and not (self.owned and self._run.status != "running"):
                 return self._run
+            finish_kept()  # a run an autologged fit left open for score() ends here
             if not self._init_kwargs:
                 active = labledger.active_run()
                 if active is not None:
                     self._run = active
                     return active
-            self._run = labledger.init(**{**self.defaults, **self._init_kwargs})
+            kwargs = {**self.defaults, **self._init_kwargs}
+            if "project" not in kwargs and AUTOLOG_STATE["on"]:
+                project = autolog_project()
+                if project:
+                    kwargs["project"] = project
+            self._run = labledger.init(**kwargs)
             self.owned = True
             return self._run
 
@@ -150,6 +165,59 @@ class RunSource:
         """Finish the run if this integration created it (a given run is the caller's)."""
         if self._run is not None and self.owned and self._run.status == "running":
             self._run.finish(status)
+
+
+AUTOLOG_STATE: dict[str, Any] = {"on": False}  # set by labledger.autolog()
+_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def autolog_project() -> str | None:
+    """The project of a run ``autolog()`` makes: ``LABLEDGER_PROJECT``, else the entry
+    script's name (``train.py`` -> ``train``), else the notebook's, else None (``init``'s
+    default: the git folder)."""
+    if setting("LABLEDGER_PROJECT"):
+        return None  # init() reads it
+    candidates: list[str] = []
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if isinstance(script, str) and os.path.isfile(script):
+        candidates.append(script)
+    ns = getattr(main, "__dict__", {})
+    candidates += [
+        str(c)
+        for c in (ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME"))
+        if isinstance(c, str) and c.endswith(".ipynb")
+    ]
+    for path in candidates:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in ("__main__", "ipykernel_launcher", "-c", ""):
+            continue
+        name = _NAME_RE.sub("-", stem).strip("-._")
+        if name and name[0].isalnum():
+            return name[:200]
+    return None
+
+
+_kept: list[RunSource] = []
+_kept_lock = threading.Lock()
+
+
+def keep_open(source: RunSource) -> None:
+    """Leave the run ``source`` made open (for a ``score()`` after an autologged fit) until
+    the next integration needs a run (``finish_kept``) or the process ends."""
+    with _kept_lock:
+        _kept.append(source)
+
+
+def finish_kept() -> None:
+    with _kept_lock:
+        kept = list(_kept)
+        _kept.clear()
+    for source in kept:
+        try:
+            source.finish()
+        except Exception as exc:
+            warn_once("finish", f"{type(exc).__name__}: {exc}")
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -213,3 +281,68 @@ def temp_dir(prefix: str) -> Path:
 def write_json(path: Path, data: Any) -> Path:
     path.write_text(json.dumps(_jsonable(data), indent=1, sort_keys=True), encoding="utf-8")
     return path
+
+
+# -- seeds, data and model names: what every integration records the same way -----------
+
+SPLITS = ("train", "validation", "test")
+
+
+def record_seed(run: labledger.Run | None, seed: Any, source: str) -> bool:
+    """Record the framework's ``seed`` (already applied by it) as the run's seed; never raises."""
+    if run is None or seed is None or run.status != "running":
+        return False
+    if isinstance(seed, str):  # PL_GLOBAL_SEED and saved configs hold it as text
+        if not seed.strip().isdigit():
+            return False
+        seed = int(seed)
+    try:
+        return run.record_seed(seed, source=source)
+    except Exception:
+        return False
+
+
+def record_data(run: labledger.Run | None, name: str, data: Any) -> bool:
+    """Fingerprint ``data`` (arrays, frames, tensors, HF datasets, loaders, paths, ``(X, y)``)
+    as the run's dataset ``name``; False when there is nothing it can fingerprint.
+
+    The same data under the same name is recorded once (each object is hashed once anyway)."""
+    if run is None or data is None or run.status != "running":
+        return False
+    try:
+        info = run.log_dataset(data, name=name)
+    except Exception:  # an unknown kind of data: nothing to record, training goes on
+        return False
+    return bool(info.get("sha256"))
+
+
+def caller_locals(
+    match: Callable[[Any], bool], *, self_is: Any = None, limit: int = 60
+) -> dict[str, Any] | None:
+    """The local variables of the nearest calling frame whose code ``match``es (and, with
+    ``self_is``, whose ``self`` is that object).
+
+    How a callback handed no data (XGBoost's ``TrainingCallback``, Keras's ``Callback``)
+    finds what the framework's ``train``/``fit`` was called with. None when not found."""
+    frame = sys._getframe(1)
+    for _ in range(limit):
+        if frame is None:
+            return None
+        if match(frame.f_code):
+            local = dict(frame.f_locals)
+            if self_is is None or local.get("self") is self_is:
+                return local
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+_FAMILY_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def model_name(run: labledger.Run, family: str | None, suffix: str = "model") -> str:
+    """``<project>-<family>-model``: model artifacts per run family (the run's group, else
+    the model's kind), so ``latest`` of one family is not whichever run ended last.
+    ``suffix`` names other per-family artifacts (``cv-results``)."""
+    fam = run.group or family or "run"
+    name = _FAMILY_RE.sub("-", f"{run.project}-{fam}").strip("-._")
+    return f"{name[:180] or 'run'}-{suffix}"

@@ -13,17 +13,25 @@ and the other integrations log to it) with the composed config (without ``hydra`
 config and the command-line overrides as ``config.hydra_overrides``; a numeric return value becomes ``summary.return_value``; a failed
 job is a ``failed`` run. A multirun (``-m``) adds one parent run for the sweep
 (``job_type="sweep"``) and puts every job in the group named after the sweep directory.
+
+The config's ``seed`` (``cfg.seed``, else ``cfg.random_seed``, else the first ``seed`` of
+a nested group such as ``cfg.trainer.seed``) becomes the job's seed, and files or
+folders the config points to under a data-like key (``data``, ``dataset``, ``train``,
+``val``, ``test``, ``*_path``, ``*_dir``, ``*_file`` inside a data group) are
+fingerprinted as the job's datasets (``train``, ``validation``, ``test`` when the key
+says so). The sweep's run gets the first job's seed and datasets.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hydra.experimental.callback import Callback
 
 import labledger
 
-from ._common import RunSource, guarded, is_rank_zero, json_config
+from ._common import RunSource, guarded, is_rank_zero, json_config, record_data, record_seed
 
 __all__ = ["LabledgerCallback"]
 
@@ -94,12 +102,24 @@ class LabledgerCallback(Callback):
         kwargs_init["config"] = {**config_in, **dict(kwargs_init.get("config") or {})}
         if is_rank_zero():
             self._job = labledger.init(**kwargs_init)
+            plain = {str(k): v for k, v in data.items()}
+            record_seed(self._job, config_seed(plain), "hydra.cfg.seed")
+            for name, path in data_paths(plain):
+                record_data(self._job, name, path)
 
     @guarded("hydra job end")
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         run, self._job = self._job, None
         if run is None or run.status != "running":
             return
+        sweep = self._sweep.current if self._sweep is not None else None
+        if sweep is not None and sweep.status == "running":
+            if run.seed is not None and sweep.seed is None:
+                record_seed(sweep, run.seed, "hydra.cfg.seed")
+            have = {d.get("name") for d in sweep.datasets}
+            for d in run.datasets:
+                if d.get("name") not in have:
+                    record_data(sweep, str(d.get("name")), d)
         value = getattr(job_return, "_return_value", None)
         status = getattr(getattr(job_return, "status", None), "name", "COMPLETED")
         if status == "COMPLETED":
@@ -113,6 +133,65 @@ class LabledgerCallback(Callback):
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         if self._sweep is not None:
             self._sweep.finish()
+
+
+def config_seed(cfg: dict[str, Any]) -> Any:
+    """``cfg.seed``, else ``cfg.random_seed``, else the first nested ``seed`` (breadth first)."""
+    level: list[dict[str, Any]] = [cfg]
+    for _ in range(4):
+        for d in level:
+            for key in ("seed", "random_seed", "random_state"):
+                value = d.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return value
+        level = [v for d in level for v in d.values() if isinstance(v, dict)]
+    return None
+
+
+_DATA_WORDS = ("data", "dataset", "train", "val", "valid", "validation", "test", "corpus")
+
+
+def data_paths(cfg: dict[str, Any], limit: int = 8) -> list[tuple[str, str]]:
+    """(dataset name, path) for config values naming an existing file or folder under a
+    data-like key; relative paths are read from where the app was started."""
+    try:
+        from hydra.utils import to_absolute_path
+    except ImportError:  # pragma: no cover - hydra is imported by this module
+        to_absolute_path = os.path.abspath
+    out: list[tuple[str, str]] = []
+
+    def visit(node: Any, keys: tuple[str, ...]) -> None:
+        if len(out) >= limit:
+            return
+        if isinstance(node, dict):
+            for k, v in node.items():
+                visit(v, (*keys, str(k)))
+            return
+        if not isinstance(node, str) or not node or not keys:
+            return
+        words = [w for k in keys for w in k.lower().replace("-", "_").split("_")]
+        if not any(w in _DATA_WORDS for w in words):
+            return
+        try:
+            path = to_absolute_path(node)
+        except Exception:
+            return
+        if not os.path.exists(path) or os.path.abspath(path) == os.path.abspath(os.sep):
+            return
+        last = keys[-1].lower()
+        name = (
+            "train"
+            if "train" in last
+            else "test"
+            if "test" in last
+            else "validation"
+            if "val" in last
+            else ".".join(keys)
+        )
+        out.append((name, path))
+
+    visit(cfg, ())
+    return out
 
 
 def _patch() -> None:

@@ -3,11 +3,19 @@
 >>> from labledger.integrations.keras import LabledgerCallback
 >>> model.fit(x, y, epochs=5, callbacks=[LabledgerCallback(project="mnist")])
 
-The fit parameters (epochs, steps), the optimizer's config and the model's size become
-the config; epoch metrics (``loss``, ``val_*``) are logged at step = epoch, and with
+The fit parameters (epochs, steps, ``batch_size``, ``validation_split``, ``shuffle``), the
+optimizer's config and the model's size become the config; the seed of
+``keras.utils.set_random_seed`` (called before or after ``init``) the run's seed; the
+arrays or tensors ``fit`` trains and validates on the datasets ``train`` and
+``validation``; ``model.summary()`` the text artifact ``<project>-<family>-model-summary``
+(with ``log_model``).
+Epoch metrics (``loss``, ``val_*``) are logged at step = epoch, and with
 ``log_every_n_batches=N`` the batch metrics too (as ``batch/loss`` ...). When training
-ends the model is saved (``model.keras``) as artifact ``model``. The run is not finished
-when ``fit`` returns (``evaluate`` may follow); it ends with the process or ``finish()``.
+ends the model is saved (``model.keras``) as artifact ``<project>-<family>-model`` (the
+family: the run's group, else the model's name). The run is not finished when ``fit``
+returns: a later ``model.evaluate(...)`` reaches the summary (``test/*``, its data the
+dataset ``test``) without passing the callback again; the run ends with the process or
+``finish()``.
 """
 
 from __future__ import annotations
@@ -18,7 +26,17 @@ import keras
 
 import labledger
 
-from ._common import RunSource, guarded, json_config, numeric_items, temp_dir
+from ._common import (
+    RunSource,
+    caller_locals,
+    guarded,
+    json_config,
+    model_name,
+    numeric_items,
+    record_data,
+    record_seed,
+    temp_dir,
+)
 
 __all__ = ["LabledgerCallback"]
 
@@ -65,7 +83,13 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         run = self._source.get()
         if run is None:
             return
-        cfg: dict[str, Any] = {"fit": json_config(dict(self.params or {}))}
+        call = caller_locals(_is_keras_fit, self_is=self.model) or {}
+        fit = dict(self.params or {})
+        fit["batch_size"] = call.get("batch_size") or (32 if _is_array(call.get("x")) else None)
+        for key in ("validation_split", "shuffle", "initial_epoch", "validation_freq"):
+            if key in call:
+                fit[key] = call[key]
+        cfg: dict[str, Any] = {"fit": json_config(fit)}
         opt = getattr(self.model, "optimizer", None)
         if opt is not None:
             try:
@@ -78,6 +102,63 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         except Exception:
             pass
         run.config.update(cfg)
+        record_seed(run, _keras_seed(), "keras.set_random_seed")
+        x, y = call.get("x"), call.get("y")
+        if x is not None:
+            record_data(run, "train", (x, y) if y is not None else x)
+        if "val_x" in call:
+            val = (
+                (call["val_x"], call.get("val_y"))
+                if call.get("val_y") is not None
+                else call["val_x"]
+            )
+            record_data(run, "validation", val)
+        self._hook_evaluate()
+        if self._log_model:
+            self._log_summary(run)
+
+    def _hook_evaluate(self) -> None:
+        """``model.evaluate(...)`` after ``fit`` reaches this callback without being passed."""
+        model = self.model
+        if getattr(model, "_labledger_evaluate", None) is self:
+            return
+        original = type(model).evaluate
+        cb = self
+
+        def evaluate(*args: Any, **kwargs: Any) -> Any:
+            given = kwargs.get("callbacks")
+            # fit's own validation passes its CallbackList: only a user's evaluate() is hooked
+            if (
+                not getattr(cb, "_in_fit", False)
+                and cb._source.current is not None
+                and (given is None or isinstance(given, (list, tuple)))
+                and len(args) < 7  # callbacks not passed positionally
+                and not any(c is cb for c in given or [])
+            ):
+                kwargs["callbacks"] = [*(given or []), cb]
+                x = args[0] if args else kwargs.get("x")
+                y = args[1] if len(args) > 1 else kwargs.get("y")
+                if x is not None:
+                    record_data(cb._source.current, "test", (x, y) if y is not None else x)
+            return original(model, *args, **kwargs)
+
+        object.__setattr__(model, "evaluate", evaluate)
+        object.__setattr__(model, "_labledger_evaluate", self)
+
+    def _log_summary(self, run: labledger.Run) -> None:
+        lines: list[str] = []
+        try:
+            self.model.summary(print_fn=lambda line, *a, **k: lines.append(str(line)))
+        except Exception:
+            return
+        if not lines:
+            return
+        path = temp_dir("keras-summary") / "model_summary.txt"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        run.log_artifact(path, name=model_name(run, self._family(), "model-summary"), kind="text")
+
+    def _family(self) -> str:
+        return str(getattr(self.model, "name", "") or type(self.model).__name__)
 
     @guarded("keras on_train_batch_end")
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -120,11 +201,29 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
             return
         path = temp_dir("keras") / "model.keras"
         self.model.save(path)
-        run.log_model(path, name="model")
+        run.log_model(path, name=model_name(run, self._family()))
 
     def finish(self, status: str | None = None) -> None:
         """Finish the run if this callback created it."""
         self._source.finish(status)
+
+
+def _is_keras_fit(code: Any) -> bool:
+    return bool(code.co_name == "fit" and "keras" in code.co_filename)
+
+
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _keras_seed() -> Any:
+    """The seed of the last ``keras.utils.set_random_seed`` (Keras keeps it in its global state)."""
+    try:
+        from keras.src.backend.common import global_state
+
+        return global_state.get_global_attribute("global_random_seed")
+    except Exception:
+        return None
 
 
 def _patch() -> None:

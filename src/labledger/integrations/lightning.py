@@ -4,9 +4,14 @@
 >>> trainer = lightning.Trainer(logger=LabledgerLogger(project="mnist"))
 
 Hyperparameters (``save_hyperparameters()``, ``log_hyperparams``) become the run's config,
-``self.log(...)`` metrics its series at the trainer's global step (``epoch`` included),
-and checkpoints saved by ``ModelCheckpoint`` model artifacts. Only global rank zero
-creates a run. ``finalize()`` flushes but never finishes the run, so
+and the Trainer's settings (``max_epochs``, ``precision``, ``accumulate_grad_batches``,
+``gradient_clip_val`` ...) its ``config.trainer``; the seed of ``L.seed_everything``
+(``PL_GLOBAL_SEED``, called before or after ``init``) the run's seed; the data behind the
+train, validation and test loaders the datasets ``train``, ``validation`` and ``test``
+(tensors, arrays, HF datasets, or the file a dataset reads). ``self.log(...)`` metrics
+are its series at the trainer's global step (``epoch`` included), and checkpoints saved
+by ``ModelCheckpoint`` model artifacts ``<project>-<family>-model`` (the family: the
+run's group, else the LightningModule's class). Only global rank zero creates a run. ``finalize()`` flushes but never finishes the run, so
 ``logger.experiment.log_model(...)`` still works after ``trainer.fit``; the run ends with
 the process (or ``logger.finish()``).
 """
@@ -24,7 +29,15 @@ from lightning.pytorch.utilities import rank_zero_only
 
 import labledger
 
-from ._common import RunSource, guarded, json_config, numeric_items
+from ._common import (
+    RunSource,
+    guarded,
+    json_config,
+    model_name,
+    numeric_items,
+    record_data,
+    record_seed,
+)
 
 __all__ = ["LabledgerLogger"]
 
@@ -53,6 +66,8 @@ class LabledgerLogger(Logger):
         self._prefix = prefix
         self._logged_ckpts: set[str] = set()
         self._checkpoint_callback: Any = None
+        self._trainer: Any = None
+        self._family: str | None = None
 
     # -- Logger interface ------------------------------------------------------------
 
@@ -87,6 +102,39 @@ class LabledgerLogger(Logger):
         self.experiment.config.update(json_config(params))
 
     @rank_zero_only
+    @guarded("lightning log_graph")
+    def log_graph(self, model: Any, input_array: Any = None) -> None:
+        """Called by Lightning at the start of every fit/validate/test: the Trainer's settings
+        and the seed (no graph is drawn)."""
+        trainer = getattr(model, "_trainer", None) or getattr(model, "trainer", None)
+        self._family = type(model).__name__
+        if trainer is None:
+            return
+        self._trainer = trainer
+        run = self.experiment
+        settings = _trainer_settings(trainer)
+        if settings:
+            run.config.update({"trainer": json_config(settings)})
+        record_seed(run, os.environ.get("PL_GLOBAL_SEED"), "lightning.seed_everything")
+
+    def _record_data(self, run: labledger.Run) -> None:
+        trainer = self._trainer
+        if trainer is None:
+            return
+        record_seed(run, os.environ.get("PL_GLOBAL_SEED"), "lightning.seed_everything")
+        for name, attr in (
+            ("train", "train_dataloader"),
+            ("validation", "val_dataloaders"),
+            ("test", "test_dataloaders"),
+        ):
+            try:
+                loaders = getattr(trainer, attr, None)
+            except Exception:
+                continue
+            for suffix, loader in _each_loader(loaders):
+                record_data(run, name + suffix, loader)
+
+    @rank_zero_only
     @guarded("lightning log_metrics")
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         data = numeric_items(metrics, self._prefix)
@@ -102,7 +150,7 @@ class LabledgerLogger(Logger):
         for path in _checkpoint_paths(checkpoint_callback):
             if path not in self._logged_ckpts:
                 self._logged_ckpts.add(path)
-                self.experiment.log_model(path, name="model")
+                self.experiment.log_model(path, name=model_name(self.experiment, self._family))
 
     @rank_zero_only
     @guarded("lightning finalize")
@@ -110,12 +158,13 @@ class LabledgerLogger(Logger):
         run = self._source.current
         if run is None or run.status != "running":
             return
+        self._record_data(run)  # the loaders are known by now (fit, validate or test)
         if self._log_model is True and self._checkpoint_callback is not None:
             cb = self._checkpoint_callback
             best = getattr(cb, "best_model_path", "") or getattr(cb, "last_model_path", "")
             if best and os.path.exists(best) and os.path.abspath(best) not in self._logged_ckpts:
                 self._logged_ckpts.add(os.path.abspath(best))
-                run.log_model(best, name="model")
+                run.log_model(best, name=model_name(run, self._family))
                 score = getattr(cb, "best_model_score", None)
                 if score is not None and getattr(cb, "monitor", None):
                     run.summary[f"best_{cb.monitor}"] = float(score)
@@ -128,6 +177,78 @@ class LabledgerLogger(Logger):
     def finish(self, status: str | None = None) -> None:
         """Finish the run if this logger created it (else the run belongs to its creator)."""
         self._source.finish(status)
+
+
+_TRAINER_SETTINGS = (
+    "max_epochs",
+    "min_epochs",
+    "max_steps",
+    "min_steps",
+    "max_time",
+    "precision",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "gradient_clip_algorithm",
+    "check_val_every_n_epoch",
+    "val_check_interval",
+    "log_every_n_steps",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "num_sanity_val_steps",
+    "num_nodes",
+    "num_devices",
+    "deterministic",
+    "benchmark",
+    "reload_dataloaders_every_n_epochs",
+)
+
+
+def _trainer_settings(trainer: Any) -> dict[str, Any]:
+    """What the Trainer was built with: epochs, steps, precision, accumulation, clipping ..."""
+    out: dict[str, Any] = {}
+    fit_loop = getattr(trainer, "fit_loop", None)
+    sources = {
+        "max_epochs": getattr(fit_loop, "max_epochs", None),
+        "min_epochs": getattr(fit_loop, "min_epochs", None),
+        "max_steps": getattr(fit_loop, "max_steps", None),
+        "min_steps": getattr(fit_loop, "min_steps", None),
+    }
+    conn = getattr(trainer, "_accelerator_connector", None)
+    for key in _TRAINER_SETTINGS:
+        if key in sources:
+            value = sources[key]
+        elif key == "precision":
+            value = getattr(trainer, "precision", None)
+        elif key == "deterministic":
+            value = getattr(conn, "deterministic", None)
+        elif key == "benchmark":
+            value = getattr(conn, "benchmark", None)
+        else:
+            try:
+                value = getattr(trainer, key, None)
+            except Exception:
+                value = None
+        if value is not None:
+            out[key] = value
+    for key, obj in (
+        ("strategy", getattr(trainer, "strategy", None)),
+        ("accelerator", getattr(trainer, "accelerator", None)),
+    ):
+        if obj is not None:
+            out[key] = type(obj).__name__
+    return out
+
+
+def _each_loader(loaders: Any) -> list[tuple[str, Any]]:
+    """(suffix, loader) for one loader, a list of them (``_1``...) or a dict (``_<key>``)."""
+    if loaders is None:
+        return []
+    if isinstance(loaders, Mapping):
+        return [(f"_{k}", v) for k, v in loaders.items()]
+    if isinstance(loaders, (list, tuple)):
+        return [("" if i == 0 else f"_{i}", v) for i, v in enumerate(loaders)]
+    return [("", loaders)]
 
 
 def _checkpoint_paths(cb: Any) -> list[str]:

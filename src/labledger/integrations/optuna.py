@@ -13,6 +13,12 @@ result as ``summary.value``; its status is ``finished``, ``pruned`` or ``failed`
 best trial so far gets the tag ``best``; intermediate values are the ``intermediate_value`` series. ``track(objective)`` makes the child run active
 while the objective runs (so a Lightning or Keras integration inside logs to it);
 without it, children are recorded when each trial ends.
+
+The sampler's seed (``TPESampler(seed=0)``, any sampler built after this module is
+imported) is the seed of the study's run and of every trial's run. Datasets flow both
+ways: a trial's run starts with the study's datasets, and what a trial records (a
+scikit-learn fit inside the objective) is added to the study's run. Pruned trials are
+``pruned`` runs, which ``labledger best`` leaves out unless asked (``--include-pruned``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 import labledger
 
-from ._common import RunSource, guarded, json_config
+from ._common import RunSource, guarded, json_config, record_data, record_seed
 
 __all__ = ["LabledgerCallback"]
 
@@ -55,6 +61,8 @@ class LabledgerCallback:
         if first:  # the study's run: named and grouped after the study unless told otherwise
             self._source.defaults.update({"name": study.study_name, "group": study.study_name})
         parent = self._source.get()
+        if parent is not None and first:
+            record_seed(parent, sampler_seed(study.sampler), "optuna.sampler")
         if parent is not None and first and self._source.owned:
             directions = [d.name.lower() for d in study.directions]
             parent.config.update(
@@ -82,7 +90,18 @@ class LabledgerCallback:
             "system_metrics": False,
             "console": False,
         }
-        return labledger.init(**kwargs)
+        child = labledger.init(**kwargs)
+        record_seed(child, sampler_seed(study.sampler), "optuna.sampler")
+        for data in parent.datasets:
+            record_data(child, str(data.get("name") or "data"), data)
+        return child
+
+    def _merge_datasets(self, child: labledger.Run, parent: labledger.Run) -> None:
+        """What a trial recorded (its fit's data) becomes the study's data too."""
+        have = {d.get("name") for d in parent.datasets}
+        for data in child.datasets:
+            if data.get("name") not in have:
+                record_data(parent, str(data.get("name") or "data"), data)
 
     def track(self, objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """Wrap ``objective`` so each trial's child run exists (and is active) while it runs."""
@@ -115,6 +134,9 @@ class LabledgerCallback:
         with self._lock:
             child = self._live.pop(number, None)
         if child is not None:
+            parent = self._source.current
+            if parent is not None and parent.status == "running":
+                self._merge_datasets(child, parent)
             child.finish(status, error=error)
 
     @guarded("optuna")
@@ -152,6 +174,10 @@ class LabledgerCallback:
                 parent.config.update({"best_params": json_config(trial.params)})
         counts = parent.summary.get("trials") if "trials" in parent.summary else 0
         parent.summary["trials"] = int(counts or 0) + 1
+        if state == "PRUNED":
+            pruned = parent.summary.get("pruned_trials") if "pruned_trials" in parent.summary else 0
+            parent.summary["pruned_trials"] = int(pruned or 0) + 1
+        self._merge_datasets(child, parent)
         child.finish(_STATUS.get(state, "failed"))
 
     def finish(self, status: str | None = None) -> None:
@@ -167,6 +193,48 @@ class LabledgerCallback:
     def run(self) -> labledger.Run | None:
         """The study's parent run (None before the first trial)."""
         return self._source.current
+
+
+def sampler_seed(sampler: Any, depth: int = 0) -> int | None:
+    """The seed a sampler was built with (noted by ``_note_seeds``), its inner samplers' too."""
+    if sampler is None or depth > 3:
+        return None
+    for value in vars(sampler).values() if hasattr(sampler, "__dict__") else ():
+        seed = getattr(value, "_labledger_seed", None)
+        if isinstance(seed, int):
+            return seed
+    for value in vars(sampler).values() if hasattr(sampler, "__dict__") else ():
+        if type(value).__module__.startswith("optuna.samplers") and hasattr(
+            value, "sample_relative"
+        ):
+            seed = sampler_seed(value, depth + 1)
+            if seed is not None:
+                return seed
+    return None
+
+
+def _note_seeds() -> None:
+    """Optuna keeps no sampler's seed, only a random state made from it: note the seed on
+    the random state every sampler builds (``LazyRandomState(seed)``) from now on."""
+    try:
+        from optuna.samplers import _lazy_random_state as lazy
+    except ImportError:
+        return
+    cls = lazy.LazyRandomState
+    original = cls.__init__
+    if getattr(original, "__labledger_patched__", False):
+        return
+
+    def __init__(self: Any, seed: int | None = None) -> None:
+        original(self, seed)
+        if seed is not None:
+            self._labledger_seed = seed
+
+    __init__.__labledger_patched__ = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__  # type: ignore[method-assign]
+
+
+_note_seeds()
 
 
 def _patch() -> None:

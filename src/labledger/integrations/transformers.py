@@ -4,9 +4,12 @@
 >>> trainer = Trainer(model, args, train_dataset=ds, callbacks=[LabledgerCallback(project="nlp")])
 
 ``TrainingArguments`` (as ``args.*``) and the model's config (as ``model.*``) become the
-config; every ``on_log`` record is logged at the global step (``train/loss``,
-``train/learning_rate``, ``eval/loss`` ...); the final model is saved with
-``save_pretrained`` and logged as artifact ``model`` when training ends. Only the world
+config; ``TrainingArguments(seed=...)`` the run's seed; the data behind the train and
+evaluation loaders the datasets ``train`` and ``validation`` (a ``datasets.Dataset`` by
+its fingerprint, tensors and arrays by their bytes); every ``on_log`` record is logged at
+the global step (``train/loss``, ``train/learning_rate``, ``eval/loss`` ...); the final
+model is saved with ``save_pretrained`` and logged as artifact ``<project>-<family>-model``
+(the family: the run's group, else the model's ``model_type``) when training ends. Only the world
 process zero records. Set ``report_to="none"`` to keep Transformers' own integrations off.
 """
 
@@ -18,7 +21,16 @@ from transformers import TrainerCallback
 
 import labledger
 
-from ._common import RunSource, guarded, json_config, numeric_items, temp_dir
+from ._common import (
+    RunSource,
+    guarded,
+    json_config,
+    model_name,
+    numeric_items,
+    record_data,
+    record_seed,
+    temp_dir,
+)
 
 __all__ = ["LabledgerCallback"]
 
@@ -33,6 +45,7 @@ class LabledgerCallback(TrainerCallback):
     ) -> None:
         self._source = RunSource(run, init_kwargs, {"job_type": "train"})
         self._log_model = log_model
+        self._eval_recorded = False
 
     @property
     def run(self) -> labledger.Run | None:
@@ -58,6 +71,17 @@ class LabledgerCallback(TrainerCallback):
         if model is not None and hasattr(model, "num_parameters"):
             cfg.setdefault("model", {})["num_parameters"] = int(model.num_parameters())
         run.config.update(cfg)
+        record_seed(run, getattr(args, "seed", None), "transformers.TrainingArguments.seed")
+        record_data(run, "train", kw.get("train_dataloader"))
+        self._eval_recorded = record_data(run, "validation", kw.get("eval_dataloader"))
+
+    @guarded("transformers on_evaluate")
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self._eval_recorded:
+            return
+        run = self._run(state)
+        if run is not None and kw.get("eval_dataloader") is not None:
+            self._eval_recorded = record_data(run, "validation", kw["eval_dataloader"])
 
     @guarded("transformers on_log")
     def on_log(
@@ -95,7 +119,8 @@ class LabledgerCallback(TrainerCallback):
         if self._log_model and model is not None and hasattr(model, "save_pretrained"):
             folder = temp_dir("transformers") / "model"
             model.save_pretrained(folder)
-            run.log_model(folder, name="model")
+            family = getattr(getattr(model, "config", None), "model_type", None)
+            run.log_model(folder, name=model_name(run, family or type(model).__name__))
 
     def finish(self, status: str | None = None) -> None:
         """Finish the run if this callback created it."""

@@ -4,11 +4,16 @@
 >>> booster = xgb.train(params, dtrain, evals=[(dvalid, "valid")],
 ...                     callbacks=[LabledgerCallback(project="tabular")])
 
-Logs the booster's parameters (from its saved config, or ``params=`` when given) as
-config, every evaluation metric per boosting round as ``<data>-<metric>`` (the names of
-``evals_result``), the gain importance of each feature, and the trained booster as
-artifact ``model`` (``model.json``). Works with the scikit-learn wrappers too
-(``XGBClassifier(callbacks=[...])``).
+Logs the booster's parameters (from its saved config, or ``params=`` when given) and the
+round settings of ``train`` (``num_boost_round``, ``early_stopping_rounds``, ``maximize``)
+as config, the booster's ``seed`` as the run's seed, the training matrix and the
+evaluation sets as datasets (``train``, ``validation``, ``test`` by their names), every
+evaluation metric per boosting round as ``<data>-<metric>`` (the names of
+``evals_result``), ``best_iteration`` and ``best_score`` (and ``best/<data>-<metric>``,
+each metric at the best round) in the summary when training stopped early or kept a best
+round, the gain importance of each feature, and the trained booster as artifact
+``<project>-<family>-model`` (``model.json``; the family: the run's group, else
+``xgboost``). Works with the scikit-learn wrappers too (``XGBClassifier(callbacks=[...])``).
 """
 
 from __future__ import annotations
@@ -21,8 +26,16 @@ import xgboost
 
 import labledger
 
-from ._boosting import coerce_params, log_booster_file, log_importance, wrap_train
-from ._common import RunSource, guarded, json_config
+from ._boosting import (
+    coerce_params,
+    log_best,
+    log_booster_file,
+    log_importance,
+    record_boosting_data,
+    split_name,
+    wrap_train,
+)
+from ._common import RunSource, caller_locals, guarded, json_config, record_seed
 
 __all__ = ["LabledgerCallback"]
 
@@ -44,6 +57,7 @@ class LabledgerCallback(xgboost.callback.TrainingCallback):
         self._params = dict(params) if params is not None else None
         self._log_model = log_model
         self._importance_type = importance_type
+        self._evals_log: Mapping[str, Mapping[str, Any]] = {}
 
     @property
     def run(self) -> labledger.Run | None:
@@ -54,8 +68,33 @@ class LabledgerCallback(xgboost.callback.TrainingCallback):
         run = self._source.get()
         if run is None:
             return
-        params = self._params if self._params is not None else _saved_params(model)
-        run.config.update(json_config(coerce_params(params)))
+        saved = coerce_params(_saved_params(model))
+        params = coerce_params(self._params) if self._params is not None else saved
+        call = caller_locals(_is_xgboost_train) or {}
+        settings = {
+            k: call[k]
+            for k in ("num_boost_round", "early_stopping_rounds", "maximize")
+            if call.get(k) is not None
+        }
+        run.config.update(json_config({**params, **settings}))
+        seed = next(
+            (
+                p[k]
+                for p in (params, saved)
+                for k in ("seed", "random_state")
+                if p.get(k) is not None
+            ),
+            None,
+        )
+        record_seed(run, seed, "xgboost.seed")
+        data: list[tuple[str, Any]] = []
+        if call.get("dtrain") is not None:
+            data.append(("train", call["dtrain"]))
+        for item in call.get("evals") or []:
+            dm, name = item
+            if dm is not call.get("dtrain"):
+                data.append((split_name(str(name)), dm))
+        record_boosting_data(run, [(n, _matrix_data(dm)) for n, dm in data])
 
     def before_training(self, model: Any) -> Any:
         self._before(model)
@@ -80,6 +119,7 @@ class LabledgerCallback(xgboost.callback.TrainingCallback):
                     )
         if data:
             run.log(data, step=int(epoch))
+        self._evals_log = evals_log
 
     def after_training(self, model: Any) -> Any:
         self._after_training(model)
@@ -97,13 +137,33 @@ class LabledgerCallback(xgboost.callback.TrainingCallback):
         log_importance(run, scores, self._importance_type)
         best = getattr(model, "best_iteration", None)
         if best is not None:
-            run.summary["best_iteration"] = int(best)
+            history = {
+                f"{d}-{m}": [float(v[0] if isinstance(v, tuple) else v) for v in values]
+                for d, metrics in self._evals_log.items()
+                for m, values in metrics.items()
+            }
+            log_best(run, int(best), getattr(model, "best_score", None), history)
         if self._log_model:
-            log_booster_file(run, model.save_model, "model.json")
+            log_booster_file(run, model.save_model, "model.json", "xgboost")
 
     def finish(self, status: str | None = None) -> None:
         """Finish the run if this callback created it."""
         self._source.finish(status)
+
+
+def _is_xgboost_train(code: Any) -> bool:
+    return bool(
+        code.co_name == "train"
+        and code.co_filename.replace("\\", "/").endswith("xgboost/training.py")
+    )
+
+
+def _matrix_data(dm: Any) -> Any:
+    """What a DMatrix holds, to fingerprint: its CSR data and its labels."""
+    try:
+        return (dm.get_data(), dm.get_label())
+    except Exception:  # a QuantileDMatrix keeps no raw data
+        return None
 
 
 def _saved_params(booster: Any) -> dict[str, Any]:

@@ -408,7 +408,8 @@ class HttpArtifactsMixin:
     def referenced_blob_shas(self) -> set[str]:
         return set(self._get_json(f"{API}/admin/referenced-blob-shas")["sha256"])
 
-    def add_repro_verdict(self, verdict: dict[str, Any]) -> str:
+    def add_repro_verdict(self, verdict: dict[str, Any], *, by: str | None = None) -> str:
+        # ``by`` is not sent: the server records the token's user
         return str(self._json("POST", f"{API}/repro-verdicts", dict(verdict))["id"])
 
     def repro_verdicts(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -38,8 +38,11 @@ class HttpAuditMixin:
         remove_tags: Sequence[str] = (),
         summary: dict[str, Any] | None = None,
         actor: str | None = None,  # ignored: the server records the token's user
+        reason: str | None = None,
     ) -> list[dict[str, Any]]:
         body: dict[str, Any] = {"add_tags": list(add_tags), "remove_tags": list(remove_tags)}
+        if reason:
+            body["reason"] = reason
         if notes is not None:
             body["notes"] = notes
         if summary:

@@ -1,9 +1,11 @@
 """HttpStore: the Store protocol spoken to a labledger tracking server.
 
 ``LABLEDGER_URI=http://host:port`` (and ``LABLEDGER_TOKEN``) is all a training script
-needs. Writes never raise into the writer thread: when the server is down or answers
-5xx (or 401/403/408/429), the request goes to a durable on-disk spool
-(:mod:`labledger.remote.spool`) and a background thread replays it with backoff. While
+needs. When the server is down or answers 5xx (or 408/425/429: transient faults), a
+write goes to a durable on-disk spool (:mod:`labledger.remote.spool`, the client's
+outbox) and a background thread replays it with backoff. A refused token (401, or 403
+other than ``not_owner``) is a configuration fault: the write raises
+:class:`~labledger.AuthError` naming the fix, nothing is spooled and nothing is waited for. While
 anything is spooled, later writes queue behind it, so a run's creation always reaches
 the server before its batches. Every batch carries its idempotency key, so a batch
 that is retried after a lost answer is stored once.
@@ -23,7 +25,6 @@ import logging
 import os
 import threading
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,7 @@ from .._exceptions import (
     error_from_wire,
 )
 from .._settings import setting
-from .._values import decode_json, encode_json
+from .._values import decode_json, encode_json, warn
 from ..store._base import TERMINAL_STATUSES, Batch, History, RunRecord
 from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
@@ -69,7 +70,9 @@ log = logging.getLogger("labledger.http")
 
 DEFAULT_SYNC_TIMEOUT = 30.0
 API = "/api/v1"
-_RETRY_STATUS = frozenset({401, 403, 408, 425, 429})
+_STOP = frozenset({SendResult.RETRY, SendResult.AUTH})  # what stops a replay: keep the rest
+_RETRY_STATUS = frozenset({408, 425, 429})
+_AUTH_STATUS = frozenset({401, 403})
 # a longer filter is sent in the body of POST /runs/search, not in the URL
 _URL_FILTER_MAX = 2000
 PROBE_MIN = 0.05  # first retry delay after the server failed (doubles up to PROBE_MAX)
@@ -82,6 +85,8 @@ REPLAY_BYTES = 8 * 1024 * 1024
 def _classify_status(status: int, code: str | None = None) -> str:
     if status == 403 and code == "not_owner":
         return SendResult.REJECTED  # someone else's run: no retry or new token changes that
+    if status in _AUTH_STATUS:
+        return SendResult.AUTH  # the token: a configuration fault, never waited for
     if status >= 500 or status in _RETRY_STATUS:
         return SendResult.RETRY
     if status < 400:
@@ -94,6 +99,12 @@ def _classify(resp: httpx.Response | None) -> str:
         return SendResult.RETRY
     code = _error_body(resp).get("code") if resp.status_code == 403 else None
     return _classify_status(resp.status_code, code)
+
+
+def _status_of(info: str) -> int:
+    """The HTTP status a send result's reason starts with (``HTTP 401 …``); 401 if none."""
+    parts = info.split()
+    return int(parts[1]) if len(parts) > 1 and parts[0] == "HTTP" and parts[1].isdigit() else 401
 
 
 def _filter_text(filter: str | Node) -> str:
@@ -121,6 +132,31 @@ def _error_body(resp: httpx.Response) -> dict[str, Any]:
         body
         if isinstance(body, dict)
         else {"code": "error", "message": str(body)[:200], "details": {}}
+    )
+
+
+def auth_fix(uri: str, status: int, token: str | None, info: str) -> AuthError:
+    """The error a refused token raises on the write path, with the fix named."""
+    if status == 403:
+        fix = (
+            "the token has no write access to this project: ask an admin for the write role "
+            "(`labledger server token create --user U --project P --role write`), or set "
+            "LABLEDGER_TOKEN to a token that has it"
+        )
+    elif token:
+        fix = (
+            "set LABLEDGER_TOKEN to a valid token for this server (an admin creates one with "
+            "`labledger server token create --user U --project P --role write`)"
+        )
+    else:
+        fix = (
+            "this server requires a token: set LABLEDGER_TOKEN (an admin creates one with "
+            "`labledger server token create --user U --project P --role write`)"
+        )
+    return AuthError(
+        f"the server {uri} refused this client ({info}): {fix}. Nothing was spooled",
+        status,
+        None,
     )
 
 
@@ -162,6 +198,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
         self._closed = False
         self._warned: set[str] = set()
         self._no_replay = False  # the server has no POST /replay (an older one)
+        self.fatal: AuthError | None = None  # the token was refused: nothing more is sent
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _new_client(self) -> httpx.Client:
@@ -254,10 +291,15 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
             "run_id": run_id,
             "body": body,
         }
+        if self.fatal is not None:
+            raise self.fatal
         with self._lock:
             queued = self._pending > 0
         if not queued:
             result, resp = self._try(self._client, record)
+            if result == SendResult.AUTH:
+                self.fatal = auth_fix(self.uri, _status_of(str(resp)), self.token, str(resp))
+                raise self.fatal
             if result == SendResult.OK:
                 self._note_answer(record, resp)
                 return (
@@ -317,11 +359,9 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
         policy = answer["policy"]
         run = str(record.get("run_id") or "")[:8]
         if policy.get("refused"):
-            warnings.warn(
+            warn(
                 f"labledger: run {run} was recorded as failed, not finished: "
-                f"{policy.get('message')}",
-                RuntimeWarning,
-                stacklevel=2,
+                f"{policy.get('message')}"
             )
         elif policy.get("require") and record.get("kind") == "run":
             project = (record.get("body") or {}).get("project")
@@ -335,14 +375,15 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
     def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
             self._warned.add(what)
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warn(message)
         else:
             log.debug(message)
 
     def create_run(self, run: dict[str, Any]) -> None:
         self._write("run", "POST", f"{API}/runs", encode_json(dict(run)), run["id"])
 
-    def write_batch(self, batch: Batch) -> bool:
+    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
+        # ``actor`` is not sent: the server's write core takes the token's user
         applied = self._write(
             "batch",
             "POST",
@@ -420,6 +461,15 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
                     continue
                 stuck = False
                 for entry, result, info in self.send_entries(client, entries):
+                    if result == SendResult.AUTH:
+                        # a refused token does not get better by waiting: stop, say so
+                        self.fatal = auth_fix(
+                            self.uri, _status_of(str(info)), self.token, str(info)
+                        )
+                        warn(f"labledger: {self.fatal}")
+                        with self._lock:
+                            self._drained.notify_all()
+                        return
                     if result == SendResult.RETRY:
                         stuck = True
                         break
@@ -473,7 +523,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
             if entry.kind not in ("run", "batch") or self._no_replay:
                 result, info = self._try(client, entry.record)
                 yield entry, result, info
-                if result == SendResult.RETRY:
+                if result in _STOP:
                     return
                 i += 1
                 continue
@@ -493,12 +543,12 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
                 for e in group:
                     result, info = self._try(client, e.record)
                     yield e, result, info
-                    if result == SendResult.RETRY:
+                    if result in _STOP:
                         return
                 continue
             for e, (result, info) in zip(group, answers, strict=False):
                 yield e, result, info
-                if result == SendResult.RETRY:
+                if result in _STOP:
                     return
             if len(answers) < len(group):
                 return
@@ -529,7 +579,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
         if result != SendResult.OK:
             eb = _error_body(resp)
             info = f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
-            if result == SendResult.RETRY:
+            if result in _STOP:
                 return [(result, info)]
             return None if len(group) > 1 else [(result, info)]
         try:
@@ -546,7 +596,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
             eb = body if isinstance(body, dict) else {}
             kind = _classify_status(status, eb.get("code"))
             out.append((kind, f"HTTP {status} {eb.get('code')}: {eb.get('message')}"))
-            if kind == SendResult.RETRY:
+            if kind in _STOP:
                 break
         return out
 
@@ -566,7 +616,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
         hard = start + patience if patience is not None else deadline
         with self._lock:
             last = self._pending
-            while self._pending > 0:
+            while self._pending > 0 and self.fatal is None:
                 now = time.monotonic()
                 if patience is not None and self._pending < last:
                     last = self._pending
@@ -576,14 +626,14 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin):
                     return False
                 self._wake.set()
                 self._drained.wait(min(remaining, 0.2))
-        return True
+            return self._pending == 0
 
     def _finish_sync(self, run_id: str) -> None:
-        if self.pending() == 0:
+        if self.pending() == 0 or self.fatal is not None:
             return
         patience = max(self.sync_timeout * 10, DRAIN_PATIENCE)
         if not self.wait_synced(self.sync_timeout, patience=patience):
-            warnings.warn(self._left_message(run_id), RuntimeWarning, stacklevel=3)
+            warn(self._left_message(run_id))
 
     def _left_message(self, run_id: str) -> str:
         """One message naming what stays in the spool and how to upload it."""
@@ -771,10 +821,22 @@ def replay_folder_counts(
     folder: Path, *, uri: str | None = None, token: str | None = None, timeout: float = 30.0
 ) -> ReplayCounts:
     entries: list[SpoolEntry] = read_entries(folder)
+    out = ReplayCounts()
+    local = [e for e in entries if not _is_http(str(e.record.get("uri") or "http:"))]
+    if local:  # outbox records of an SQLite/PostgreSQL store: written into it directly
+        from ._outbox import replay_local
+
+        written, rejected, left, reason, refusals = replay_local(local)
+        out.uploaded += written
+        out.rejected += rejected
+        out.refusals.extend(refusals)
+        if left:
+            out.left, out.reason = left + len(entries) - len(local), reason
+            return out
+        entries = [e for e in entries if e not in local]
     ordered = [e for e in entries if e.kind != "artifact"] + [
         e for e in entries if e.kind == "artifact"
     ]
-    out = ReplayCounts()
     stores: dict[str, HttpStore] = {}
     by_target: list[tuple[str, list[SpoolEntry]]] = []
     for entry in ordered:
@@ -799,6 +861,12 @@ def replay_folder_counts(
                     target, token=token, timeout=timeout, spool_dir=folder.parent
                 )
             for entry, result, info in store.send_entries(store._client, group):
+                if result == SendResult.AUTH:
+                    out.left = total - done
+                    out.reason = str(
+                        auth_fix(target, _status_of(str(info)), store.token, str(info))
+                    )
+                    return out
                 if result == SendResult.RETRY:
                     out.left, out.reason = total - done, str(info)
                     return out
@@ -815,6 +883,10 @@ def replay_folder_counts(
         for st in stores.values():
             st._client.close()
     return out
+
+
+def _is_http(uri: str) -> bool:
+    return uri.split(":", 1)[0].lower() in ("http", "https")
 
 
 def _describe(entry: SpoolEntry) -> str:

@@ -1,6 +1,8 @@
-"""A durable on-disk spool of requests a tracking server has not accepted yet.
+"""The outbox's directory layout: what a store has not accepted yet, durably on disk.
 
-Each client process (each :class:`~labledger.remote.http.HttpStore`) owns one *session*
+One record format (:mod:`._outbox`) for runs, batches, blobs and artifacts, whatever the
+store: ``init()``, the writer thread and :class:`~labledger.remote.http.HttpStore` each
+own one *session*
 folder under the spool root and holds an exclusive ``flock`` on it while it lives.
 A request is one JSON file, written to a temporary name, fsynced, renamed into place
 and the folder fsynced, so after a crash a file is either complete or absent. Files
@@ -47,7 +49,8 @@ class SendResult:
     """What became of one spool record sent to the server."""
 
     OK = "ok"
-    RETRY = "retry"  # server down, 5xx, auth: keep and retry later
+    RETRY = "retry"  # server down, 5xx, 408/425/429: keep and retry later
+    AUTH = "auth"  # 401, or 403 other than not_owner: the token; kept, never waited for
     REJECTED = "rejected"  # the server refused it for good (4xx)
 
 
@@ -94,13 +97,32 @@ class Spool:
     def _ensure(self) -> None:
         if self._lock_fh is not None:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fh = open(self.dir / _LOCK, "a+")  # noqa: SIM115 - held for the owner's lifetime
+        if self.dir.is_dir():  # released earlier and taken again (a spill after finish())
+            fh = open(self.dir / _LOCK, "a+")  # noqa: SIM115 - held for the owner's lifetime
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                raise
+            self._lock_fh = fh
+            return
+        # a new session appears locked: made under a hidden name, locked, then renamed,
+        # so `sync` or another process's catch-up never sees it empty and unlocked
+        self.root.mkdir(parents=True, exist_ok=True)
+        new = self.root / f".new-{self.session}"
+        new.mkdir()
+        fh = open(new / _LOCK, "a+")  # noqa: SIM115 - held for the owner's lifetime
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(new, self.dir)
         self._lock_fh = fh
 
-    def put(self, record: dict[str, Any]) -> Path:
-        """Write ``record`` durably; return its file."""
+    def put(self, record: dict[str, Any], *, durable: bool = True) -> Path:
+        """Write ``record`` (fsynced unless ``durable=False``); return its file.
+
+        The file appears whole or not at all (written under a temporary name, then
+        renamed). ``durable=False`` skips the fsyncs: the record survives the process
+        being killed (the kernel has it), not a power loss until :meth:`sync` runs;
+        ``init()`` writes the run record so and the writer thread syncs it."""
         self._ensure()
         name = f"{time.time_ns():020d}-{next(self._seq):08d}-{record.get('kind', 'req')}.json"
         final = self.dir / name
@@ -108,11 +130,25 @@ class Spool:
         data = json.dumps(record, allow_nan=False, separators=(",", ":")).encode()
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, final)
-        _fsync_dir(self.dir)
+        if durable:
+            _fsync_dir(self.dir)
         return final
+
+    def sync(self, path: Path) -> None:
+        """fsync a record written with ``durable=False``, and the session folder."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # replayed and removed meanwhile
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self.dir)
 
     def entries(self) -> list[SpoolEntry]:
         return read_entries(self.dir)
@@ -163,7 +199,11 @@ def reject(path: Path, reason: str) -> Path:
 
 def session_dirs(root: Path) -> list[Path]:
     try:
-        return sorted(p for p in root.iterdir() if p.is_dir() and p.name != REJECTED)
+        return sorted(
+            p
+            for p in root.iterdir()
+            if p.is_dir() and p.name != REJECTED and not p.name.startswith(".")
+        )
     except FileNotFoundError:
         return []
 

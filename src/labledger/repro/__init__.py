@@ -10,6 +10,7 @@ summary metric with the original. The verdict is stored, linked to both runs.
 from __future__ import annotations
 
 from ._core import ReproPlan, ReproResult, plan_repro, reproduce
+from ._replicate import ReplicateResult, replicate
 from ._verdict import (
     COULD_NOT_RERUN,
     NOT_REPRODUCED,
@@ -28,10 +29,12 @@ __all__ = [
     "REPRODUCED",
     "VERDICTS",
     "WITHIN_TOLERANCE",
+    "ReplicateResult",
     "ReproPlan",
     "ReproResult",
     "compare_summaries",
     "overall_verdict",
     "plan_repro",
+    "replicate",
     "reproduce",
 ]

@@ -14,19 +14,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ReproError, UsageError
+from .._exceptions import ReproError, UsageError, VerdictRefusedError
 from .._settings import setting
 from .._values import config_digest
+from ..store._repro_rules import is_reproduction
 from ._code import CodeSource, code_source, prepare_code, remove_code
 from ._command import REDACTED, Command, recorded_command
+from ._data import DataCheck, find_datasets
 from ._drift import current_environment, drift, drift_lines
 from ._fresh import FreshEnv, FreshSpec, build_fresh_env, fresh_spec
 from ._verdict import (
     COULD_NOT_RERUN,
     NOT_REPRODUCED,
     NOT_REPRODUCIBLE,
-    compare_summaries,
-    overall_verdict,
+    ended_early,
+    history_value_at,
+    judge,
 )
 
 __all__ = ["ReproPlan", "ReproResult", "plan_repro", "reproduce"]
@@ -36,15 +39,6 @@ Echo = Callable[[str], None]
 
 def _silent(_msg: str) -> None:
     return None
-
-
-@dataclass
-class DataCheck:
-    name: str
-    path: str
-    recorded: str | None
-    actual: str | None
-    status: str  # "ok" | "changed" | "missing"
 
 
 @dataclass
@@ -105,9 +99,14 @@ class ReproPlan:
             else:
                 out.append("drift:    none in Python, packages, OS and hardware")
         for d in self.data:
-            out.append(
-                f"data:     {d.name}: {d.status}" + ("" if d.status == "ok" else f" at {d.path}")
-            )
+            where = f" at {d.path}"
+            if d.status == "ok":
+                where = (
+                    ""
+                    if d.source == "recorded path"
+                    else f" (same sha256 in {d.source}: {d.found})"
+                )
+            out.append(f"data:     {d.name}: {d.status}{where}")
         for c in self.caveats:
             out.append(f"caveat:   {c}")
         for b in self.fatal:
@@ -167,21 +166,53 @@ class ReproResult:
         }
 
 
-def _check_data(datasets: Sequence[dict[str, Any]]) -> list[DataCheck]:
-    from ..capture.data import fingerprint
+def _repo_root(cwd: str | os.PathLike[str] | None = None) -> str | None:
+    """The git repository root of ``cwd`` (default: the current directory), else None."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
-    out = []
-    for d in datasets:
-        path = str(d.get("path") or "")
-        name = str(d.get("name") or path)
-        recorded = d.get("sha256")
-        try:
-            actual: str | None = fingerprint(path)["sha256"] if path else None
-        except (FileNotFoundError, OSError):
-            actual = None
-        status = "missing" if actual is None else ("ok" if actual == recorded else "changed")
-        out.append(DataCheck(name, path, recorded, actual, status))
-    return out
+
+def _artifact_fetcher(store: Any) -> Callable[[str, str], Path | None]:
+    """``fetch(sha256, name)``: a verified local copy of the artifact store's blob, else None."""
+
+    def fetch(sha: str, name: str) -> Path | None:
+        from ..artifacts._blobstore import open_blob_store
+        from ..capture.data import cache_dir
+
+        blobs = open_blob_store(None, store.uri)
+        if not blobs.has(sha):
+            return None
+        dest = cache_dir().parent / "data" / sha / (Path(name).name or "data")
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            blobs.download(sha, dest)
+        return dest
+
+    return fetch
+
+
+def _find_data(
+    store: Any, run: dict[str, Any], code: CodeSource, data_dirs: Sequence[str | os.PathLike[str]]
+) -> list[DataCheck]:
+    roots = [r for r in (_repo_root(), code.root) if r and Path(r).is_dir()]
+    recorded_root = ((run.get("env") or {}).get("git") or {}).get("root")
+    return find_datasets(
+        run.get("datasets") or [],
+        recorded_root=recorded_root,
+        roots=list(dict.fromkeys(roots)),
+        data_dirs=data_dirs,
+        artifact=_artifact_fetcher(store),
+    )
 
 
 def _seed_of(run: dict[str, Any]) -> int | None:
@@ -197,8 +228,12 @@ def plan_repro(
     *,
     in_dir: str | os.PathLike[str] | None = None,
     env_mode: str = "current",
+    data_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ReproPlan:
-    """Decide how run ``ref`` would be reproduced; reads the store, the data and the repository only."""
+    """Decide how run ``ref`` would be reproduced; reads the store, the data and the repository only.
+
+    Datasets are found by content (:mod:`labledger.repro._data`): the recorded path, the
+    same path relative to the repository root, ``data_dirs``, then the artifact store."""
     if env_mode not in ("current", "fresh"):
         raise UsageError(f"env must be 'current' or 'fresh', not {env_mode!r}")
     run = store.get_run(ref)
@@ -252,10 +287,26 @@ def plan_repro(
         plan.caveats.append(
             "torch ran without deterministic algorithms; GPU results may differ run to run"
         )
-    plan.data = _check_data(run.get("datasets") or [])
+    plan.data = _find_data(store, run, code, data_dirs)
     for d in plan.data:
         if d.status != "ok":
-            plan.blockers.append(f"dataset {d.name} is {d.status} at {d.path}")
+            plan.blockers.append(
+                f"dataset {d.name} is {d.status} at {d.path}, and no file with its sha256 was "
+                "found in the repository, the --data folders or the artifact store"
+            )
+    if ended_early(run):
+        steps = [
+            int(m["last_step"])
+            for k, m in (run.get("metrics") or {}).items()
+            if not k.startswith("system/")
+            and isinstance(m, dict)
+            and m.get("last_step") is not None
+        ]
+        at = f" (last step {max(steps)})" if steps else ""
+        plan.caveats.append(
+            f"the original {run['status']}{at}: it is compared only over the steps it recorded, "
+            "the reproduction at those same steps"
+        )
     if env_mode == "fresh":
         plan.fresh = fresh_spec(env, code.root if code.kind == "git" else None)
         for name, why in plan.fresh.not_installable.items():
@@ -305,22 +356,29 @@ def _child_env(plan: ReproPlan, fresh: FreshEnv | None) -> dict[str, str]:
     return env
 
 
-def _link_repo_data(plan: ReproPlan) -> list[str]:
-    """Datasets recorded inside the repository but not in the checkout (ignored files): link them in."""
+def _place_data(plan: ReproPlan) -> list[str]:
+    """Put every dataset found by content where the re-run reads it.
+
+    A dataset recorded inside the repository but not in the checkout (an ignored
+    ``data/`` folder) is linked in at its relative path; a recorded command argument
+    naming a dataset's recorded path that is gone names the place it was found instead.
+    """
     notes: list[str] = []
-    root = plan.code.root
-    if not root:
-        return notes
     for d in plan.data:
-        try:
-            rel = Path(d.path).resolve().relative_to(Path(root).resolve())
-        except (ValueError, OSError):
+        if d.status != "ok" or not d.found:
             continue
-        target = plan.checkout / rel
-        if not target.exists() and Path(d.path).exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(d.path, target_is_directory=Path(d.path).is_dir())
-            notes.append(f"linked dataset {d.name} into the checkout ({rel.as_posix()})")
+        found = Path(d.found)
+        if d.rel:
+            target = plan.checkout / d.rel
+            if not target.exists() and not target.is_symlink():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(found.resolve(), target_is_directory=found.is_dir())
+                notes.append(f"linked dataset {d.name} into the checkout ({d.rel})")
+            if target.exists():
+                found = target
+        if d.found != d.path and d.path in plan.command.args:
+            plan.command.args = [str(found) if a == d.path else a for a in plan.command.args]
+            notes.append(f"dataset {d.name}: the argument {d.path} is now {found}")
     return notes
 
 
@@ -336,7 +394,9 @@ def _find_repro_run(
     found = [
         dict(r)
         for r in store.list_runs(limit=500)
-        if r.get("parent_run_id") == original["id"] and r["created_at"] >= since - 1.0
+        if r.get("parent_run_id") == original["id"]
+        and is_reproduction(r)
+        and r["created_at"] >= since - 1.0
     ]
     found.sort(key=lambda r: r["created_at"])
     if len(found) <= 1:
@@ -374,19 +434,28 @@ def _store_verdict(store: Any, result: ReproResult, tolerance: float, force: boo
     if result.verdict == COULD_NOT_RERUN:
         result.notes.append("a re-run that could not be carried out is not stored as a verdict")
         return
+    if not result.repro_run_id:
+        result.notes.append(
+            "nothing was run, so no verdict is stored (a verdict exists only with its "
+            "reproduction run)"
+        )
+        return
     if not hasattr(store, "add_repro_verdict"):  # a server that predates verdicts
         result.notes.append(f"the store {store.uri} cannot keep repro verdicts; it was not stored")
         return
-    result.verdict_id = store.add_repro_verdict(
-        {
-            "original_run_id": plan.run["id"],
-            "repro_run_id": result.repro_run_id,
-            "verdict": result.verdict,
-            "reason": result.reason,
-            "tolerance": tolerance,
-            "details": details,
-        }
-    )
+    try:
+        result.verdict_id = store.add_repro_verdict(
+            {
+                "original_run_id": plan.run["id"],
+                "repro_run_id": result.repro_run_id,
+                "verdict": result.verdict,
+                "reason": result.reason,
+                "tolerance": tolerance,
+                "details": details,
+            }
+        )
+    except VerdictRefusedError as exc:  # the runs changed under us, or a stricter server
+        result.notes.append(f"the store did not keep the verdict: {exc.reason}")
 
 
 def reproduce(
@@ -404,6 +473,7 @@ def reproduce(
     keep: bool = False,
     timeout: float | None = None,
     token: str | None = None,
+    data_dirs: Sequence[str | os.PathLike[str]] = (),
     echo: Echo = _silent,
     stdout: Any = None,
 ) -> ReproResult:
@@ -411,13 +481,15 @@ def reproduce(
 
     The verdict is stored (linked to both runs) unless ``dry_run`` or the re-run could
     not be carried out (``could-not-rerun``: a setup or tool failure, which says nothing
-    about the run). ``stdout`` is where the command's output goes (inherited by default).
+    about the run) or nothing was run (a verdict exists only with its reproduction run).
+    ``data_dirs`` are folders where datasets are looked for by content (``--data``).
+    ``stdout`` is where the command's output goes (inherited by default).
     ``token`` is passed to the re-run as ``LABLEDGER_TOKEN`` (default: the store's own
     token, else ``LABLEDGER_TOKEN``).
     """
     if tolerance < 0:
         raise UsageError(f"tolerance must be >= 0, got {tolerance}")
-    plan = plan_repro(store, ref, in_dir=in_dir, env_mode=env_mode)
+    plan = plan_repro(store, ref, in_dir=in_dir, env_mode=env_mode, data_dirs=data_dirs)
     if keep:
         plan.keep_checkout = True
     plan.token = token or getattr(store, "token", None) or setting("LABLEDGER_TOKEN")
@@ -437,7 +509,7 @@ def reproduce(
         echo("checking out the recorded code")
         result.notes += prepare_code(plan.code, plan.checkout, store.get_blob)
         made_checkout = True
-        result.notes += _link_repo_data(plan)
+        result.notes += _place_data(plan)
         fresh: FreshEnv | None = None
         python = sys.executable
         if plan.fresh is not None:
@@ -510,13 +582,9 @@ def reproduce(
         else:
             result.repro_run_id = new["id"]
             new = store.get_run(new["id"])
-            result.metrics = compare_summaries(
-                plan.run.get("summary") or {}, new.get("summary") or {}, tolerance
+            result.verdict, result.reason, result.metrics = judge(
+                plan.run, new, tolerance, history_value_at(store, new["id"])
             )
-            failure = None
-            if plan.run["status"] == "finished" and new["status"] != "finished":
-                failure = f"the reproduction {new['status']} (exit code {new.get('exit_code')})"
-            result.verdict, result.reason = overall_verdict(result.metrics, failure=failure)
             if result.verdict == NOT_REPRODUCED and plan.blockers:
                 result.reason = f"{result.reason} (forced past: {'; '.join(plan.blockers)})"
         _store_verdict(store, result, tolerance, force)

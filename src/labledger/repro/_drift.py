@@ -49,7 +49,11 @@ def current_environment() -> dict[str, Any]:
 
 
 def drift(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
-    """Per section of :data:`DRIFT_SECTIONS`, what differs (recorded ``a`` -> current ``b``)."""
+    """Per section of :data:`DRIFT_SECTIONS`, what differs (recorded ``a`` -> current ``b``).
+
+    Only what both sides recorded is compared: a field one side has no value for (torch
+    not imported when this side was probed, no GPU query) is not drift. Packages are
+    compared as sets (a package recorded but not installed here is drift)."""
     rec = {k: recorded.get(k) for k in DRIFT_SECTIONS if recorded.get(k)}
     cur = {k: current.get(k) for k in DRIFT_SECTIONS if k in rec}
     try:
@@ -61,6 +65,13 @@ def drift(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, 
         out = {k: _simple(rec.get(k), cur.get(k)) for k in DRIFT_SECTIONS}
     for section, skip in _NOISE.items():
         out[section] = {k: v for k, v in (out.get(section) or {}).items() if k not in skip}
+    for section in ("python", "os", "hardware"):
+        # only what both sides recorded: a value one side did not capture is not drift
+        out[section] = {
+            k: v
+            for k, v in (out.get(section) or {}).items()
+            if not (isinstance(v, Mapping) and (v.get("a") is None or v.get("b") is None))
+        }
     return out
 
 

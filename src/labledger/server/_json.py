@@ -33,10 +33,11 @@ def series_values(values: list[float]) -> list[float | str]:
     ]
 
 
-# OpenAPI description of a raw request body (blob uploads stream it; no JSON schema)
+# OpenAPI description of a raw request body (blob uploads stream it; no JSON schema);
+# an empty body is an empty blob
 BINARY_BODY: dict[str, Any] = {
     "requestBody": {
-        "required": True,
+        "required": False,
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }

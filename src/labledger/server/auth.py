@@ -19,13 +19,15 @@ from typing import Any
 from fastapi import Request
 
 from .._exceptions import AuthError
-from ..store import Store
-from .tokens import ALL_PROJECTS, Identity, TokenRegistry, hash_token, role_allows
+from ..store import ALL_PROJECTS, Actor, ServerStore, WriteCore, role_allows
+from .tokens import Identity, TokenRegistry, hash_token
 
 __all__ = [
     "COOKIE_NAME",
     "Principal",
+    "actor",
     "admin",
+    "core",
     "get_store",
     "principal",
     "reader",
@@ -54,46 +56,40 @@ class Principal(dict[str, Any]):
 
     def role_on(self, project: str) -> str | None:
         """The strongest role on ``project`` (its own or through ``*``)."""
-        own, every = self.roles.get(project), self.roles.get(ALL_PROJECTS)
-        if own is None or (every is not None and role_allows(every, own)):
-            return every
-        return own
+        return self.actor.role_on(project)
 
     def can(self, role: str, project: str) -> bool:
         return role_allows(self.role_on(project), role)
 
     def require(self, role: str, project: str) -> None:
         """Raise AuthError 403 unless the principal holds ``role`` on ``project``."""
-        if not self.can(role, project):
-            raise AuthError(f"user {self.user!r} needs the {role} role on project {project!r}", 403)
+        self.actor.require(role, project)
 
     def readable_projects(self) -> list[str] | None:
         """Projects this principal may read; None means every project."""
-        if role_allows(self.roles.get(ALL_PROJECTS), "read"):
-            return None
-        return sorted(p for p, r in self.roles.items() if role_allows(r, "read"))
+        return self.actor.readable_projects()
+
+    @property
+    def actor(self) -> Actor:
+        """The same caller as the write core's :class:`~labledger.store._core.Actor`."""
+        return Actor(self.user, dict(self.roles))
 
 
 _ANONYMOUS = Principal(user="anonymous", roles={ALL_PROJECTS: "admin"})
 
 
-def get_store(request: Request) -> Store:
+def get_store(request: Request) -> ServerStore:
     """The app's store (the dependency every route that reads or writes runs uses)."""
-    store: Store = request.app.state.store
+    store: ServerStore = request.app.state.store
     return store
 
 
-def registry(request: Request) -> TokenRegistry | None:
-    """The app's token registry (None when the store is not an SQL store)."""
+def registry(request: Request) -> TokenRegistry:
+    """The app's token registry (over the store's ``AccessControl`` role)."""
     app = request.app
     reg: TokenRegistry | None = getattr(app.state, "tokens", None)
-    if reg is None:
-        from ..store.sql import SqlStore
-
-        store = app.state.store
-        if not isinstance(store, SqlStore):
-            return None
-        reg = app.state.tokens = TokenRegistry(store)
+    if reg is None or reg.store is not app.state.store:
+        reg = app.state.tokens = TokenRegistry(app.state.store)
     return reg
 
 
@@ -132,7 +128,7 @@ def principal(request: Request) -> Principal:
     if cached is not None:
         return cached
     reg = registry(request)
-    if reg is None or not reg.auth_enabled():
+    if not reg.auth_enabled():
         who = _ANONYMOUS
     else:
         token = request_token(request)
@@ -168,20 +164,26 @@ def admin(request: Request) -> Principal:
     return _checked(request, "admin")
 
 
-_run_projects: dict[str, str] = {}
+def core(request: Request) -> WriteCore:
+    """The app's write core (``store._core``): every rule about runs lives there."""
+    app = request.app
+    found: WriteCore | None = getattr(app.state, "core", None)
+    if found is None or found.store is not app.state.store:
+        found = app.state.core = WriteCore(app.state.store)
+    return found
+
+
+def actor(request: Request) -> Actor:
+    """The caller as the write core knows them."""
+    return principal(request).actor
 
 
 def run_project(request: Request, ref: str) -> tuple[str, str]:
-    """``(run_id, project)`` of the run named by ``ref`` (a run's project never changes: cached)."""
-    store = request.app.state.store
-    run_id = ref if ref in _run_projects else store.resolve_run_id(ref)
-    project = _run_projects.get(run_id)
-    if project is None:
-        project = str(store.get_run(run_id)["project"])
-        if len(_run_projects) > 100_000:
-            _run_projects.clear()
-        _run_projects[run_id] = project
-    return run_id, project
+    """``(run_id, project)`` of the run ``ref`` names, whoever may read it: for filtering
+    what the caller sees (``who.can("read", project)``), never for answering about it."""
+    rules = core(request)
+    run_id = rules.store.resolve_run_id(ref)
+    return run_id, rules.owner_of(run_id)[0]
 
 
 def require_run(request: Request, ref: str, role: str) -> str:
@@ -191,84 +193,10 @@ def require_run(request: Request, ref: str, role: str) -> str:
     id prefix): a run of another project answers 404 as if it did not exist, and an
     ambiguous prefix lists readable runs only, so answers never depend on what the
     caller cannot read. 403 only when the caller reads the run but lacks ``role``."""
-    who = principal(request)
-    readable = who.readable_projects()
-    if readable is None:
-        run_id, project = run_project(request, ref)
-    else:
-        run_id, project = _resolve_readable(request, ref, readable)
-    who.require(role, project)
-    return run_id
-
-
-def _resolve_readable(request: Request, ref: str, readable: list[str]) -> tuple[str, str]:
-    import re
-
-    import sqlalchemy as sa
-
-    from .._exceptions import AmbiguousRunError, RunNotFoundError
-    from ..store import _schema as s
-
-    cached = _run_projects.get(ref)
-    if cached is not None and cached in readable:
-        return ref, cached
-    engine = getattr(request.app.state.store, "engine", None)
-    if engine is None:  # not an SQL store: resolve, then hide what cannot be read
-        run_id, project = run_project(request, ref)
-        if project not in readable:
-            raise RunNotFoundError(ref)
-        return run_id, project
-    runs = s.runs
-    ref = ref.strip()
-    low = ref.lower()
-    hexa = re.fullmatch(r"[0-9a-f]{1,32}", low) is not None
-    base = sa.select(runs.c.id, runs.c.project).where(runs.c.project.in_(readable))
-    with engine.connect() as conn:
-        found: list[Any] = []
-        if hexa and len(low) == 32:
-            found = list(conn.execute(base.where(runs.c.id == low)))
-        if not found:
-            found = list(conn.execute(base.where(runs.c.name == ref).limit(6)))
-        if not found and hexa:
-            found = list(conn.execute(base.where(runs.c.id.like(low + "%")).limit(6)))
-    if len(found) > 1:
-        raise AmbiguousRunError(ref, [str(r[0]) for r in found])
-    if not found:
-        raise RunNotFoundError(ref)
-    run_id, project = str(found[0][0]), str(found[0][1])
-    _run_projects[run_id] = project
-    return run_id, project
-
-
-_run_authors: dict[str, str | None] = {}
-
-
-def run_author(request: Request, run_id: str) -> str | None:
-    """The run's author (set by the server when it was created; never changes: cached)."""
-    if run_id in _run_authors:
-        return _run_authors[run_id]
-    store = request.app.state.store
-    getter = getattr(store, "run_author", None)
-    found = getter(run_id) if getter is not None else store.get_run(run_id).get("author")
-    author = None if found is None else str(found)
-    if len(_run_authors) > 100_000:
-        _run_authors.clear()
-    _run_authors[run_id] = author
-    return author
+    return core(request).resolve(actor(request), ref, role)[0]
 
 
 def require_owner(request: Request, ref: str) -> str:
-    """Check that the caller may change the run: the write role on its project, and being
-    its author or an admin of the project (runs without an author predate authorship)."""
-    who = principal(request)
-    run_id = require_run(request, ref, "write")  # 404 for a run the caller cannot read
-    _, project = run_project(request, run_id)
-    author = run_author(request, run_id)
-    if author is not None and author != who.user and not who.can("admin", project):
-        raise AuthError(
-            f"run {run_id[:8]} belongs to {author!r}: only its author or an admin of project "
-            f"{project!r} may change it (you are {who.user!r})",
-            403,
-            code="not_owner",
-        )
-    return run_id
+    """Check that the caller may change the run (``WriteCore.owned``): the write role on
+    its project, and being its author or an admin of the project."""
+    return core(request).owned(actor(request), ref)[0]

@@ -9,7 +9,10 @@ know. :func:`install` post-processes the generated description once:
   with a ``response_model`` keep theirs; any other JSON answer is at least an object);
 - each operation documents the error answers it can give (400, 401, 403, 404, 409,
   413, 422, 503), all with the one error shape ``{code, message, details}``;
-- a ``HEAD`` answer has no body.
+- a ``HEAD`` answer has no body, errors included;
+- path and query parameters that the server checks against a rule (sha256 digests,
+  artifact names, aliases and references) carry that rule as a ``pattern``
+  (:data:`PARAMS`), so a request the description calls valid is never refused for it.
 
 ``tests/server/test_schemathesis.py`` checks the real answers against this description.
 """
@@ -20,7 +23,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-__all__ = ["BODIES", "ERROR_BODY", "install"]
+from .._limits import MAX_TAG_LENGTH, MAX_TAGS
+
+__all__ = ["BODIES", "ERROR_BODY", "PARAMS", "install"]
 
 ERROR_BODY: dict[str, Any] = {
     "type": "object",
@@ -35,7 +40,12 @@ ERROR_BODY: dict[str, Any] = {
 }
 
 _ERRORS = {
-    "400": "Bad request (a value the store refuses, a bad filter or reference)",
+    "400": (
+        "Bad request: a body that is not JSON, not UTF-8, nested too deep or holding a "
+        "number no back end stores; or a value that breaks a rule this description cannot "
+        "state: a filter that does not parse, series of unequal lengths, bytes that do not "
+        "hash to their digest, a run of another project"
+    ),
     "401": "No valid token (when the server has tokens)",
     "403": "The token's user lacks the role on the project",
     "404": "Not found (or not readable by the caller: answers never depend on what it cannot read)",
@@ -64,6 +74,41 @@ _RUN: dict[str, Any] = {
         "metrics": _OBJ,
     },
 }
+
+
+# an artifact (or project) name as ``store._artifact_paths.validate_name`` takes it:
+# letters, digits, ``._-``, starting with a letter or digit, no "..", 1..128 characters
+_NAME_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,127}"
+_SHA256: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_ARTIFACT_NAME: dict[str, Any] = {"type": "string", "pattern": f"^{_NAME_PART}$"}
+# an alias is a name that does not look like a version (v3, 3) and is not "latest"
+_ALIAS: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^(?!v?[0-9]+$)(?!latest$){_NAME_PART}$",
+}
+# ``parse_ref``: [project/]name[:vN|:N|:alias], surrounding white space ignored
+_REF: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 400,
+    "pattern": rf"^\s*(?:{_NAME_PART}/)?{_NAME_PART}(?::(?:{_NAME_PART})?)?\s*$",
+}
+
+# (path prefix, parameter name) -> its schema, for parameters checked by a rule
+PARAMS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/v1/", "sha256"): _SHA256,
+    ("/api/v1/projects/{project}/artifact", "project"): _ARTIFACT_NAME,
+    ("/api/v1/projects/{project}/artifact", "name"): _ARTIFACT_NAME,
+    ("/api/v1/projects/{project}/artifact", "alias"): _ALIAS,
+    ("/api/v1/projects/{project}/artifact", "ref"): _REF,
+}
+
+
+def _param_schema(path: str, name: str) -> dict[str, Any] | None:
+    for (prefix, param), schema in PARAMS.items():
+        if param == name and path.startswith(prefix):
+            return schema
+    return None
 
 
 def _obj(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
@@ -125,12 +170,66 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 # other success answers than FastAPI's default one: (method, path) -> (status, description)
 EXTRA: dict[tuple[str, str], tuple[str, str]] = {
     ("post", "/api/v1/runs"): ("200", "The run existed already (a retried creation)"),
+    ("put", "/api/v1/artifact-blobs/{sha256}"): ("201", "The blob was stored"),
 }
+
+# a metric key as ``labledger._values.check_key`` takes it
+_KEY: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 250,
+    "pattern": r"^(?!/)(?!.*//)(?!.*/$)[^\x00-\x1f\x7f]+$",
+}
+
+# a tag as ``labledger._limits.check_tags`` takes it
+_TAGS: dict[str, Any] = {
+    "maxItems": MAX_TAGS,
+    "items": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_TAG_LENGTH,
+        "pattern": r"^[^\x00]+$",
+    },
+}
+
+# (component, property) -> extra keywords for that property's schema (for an optional
+# property, for its non-null branch)
+PROPERTIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("BatchBody", "metrics"): {"propertyNames": _KEY},
+    ("RunCreate", "tags"): _TAGS,
+    ("RunUpdate", "tags"): _TAGS,
+}
+
+
+def _extend(prop: dict[str, Any], extra: dict[str, Any]) -> None:
+    branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
+    (branches[0] if branches else prop).update(extra)
+
+
+# the largest float64 below 2**63: a reader of JSON numbers as doubles (JavaScript, most
+# fuzzers) reads 2**63 - 1 as 2**63, which no int64 column holds
+_INT64_DESCRIBED_MAX = 2**63 - 1024
+
+
+def _int64_bounds(node: Any) -> None:
+    """Describe int64 maxima as a bound a double holds exactly (the server keeps 2**63 - 1)."""
+    if isinstance(node, dict):
+        if node.get("maximum") == 2**63 - 1:
+            node["maximum"] = _INT64_DESCRIBED_MAX
+        for value in node.values():
+            _int64_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _int64_bounds(value)
 
 
 def _describe(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = ERROR_BODY
+    _int64_bounds(schemas)
+    for (component, prop), keywords in PROPERTIES.items():
+        if component in schemas:
+            _extend(schemas[component]["properties"][prop], keywords)
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
@@ -139,6 +238,10 @@ def _describe(spec: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(op, dict) or "responses" not in op:
                 continue
             responses = op["responses"]
+            for param in op.get("parameters", []):
+                schema = _param_schema(path, param.get("name", ""))
+                if schema is not None:
+                    param["schema"] = dict(schema)
             extra = EXTRA.get((method, path))
             if extra is not None:
                 first = next(a for s, a in responses.items() if s.startswith("2"))
@@ -161,10 +264,9 @@ def _describe(spec: dict[str, Any]) -> dict[str, Any]:
                     media["schema"] = _OBJ
             if path.startswith("/api/"):
                 for status, text in _ERRORS.items():
-                    responses[status] = {
-                        "description": text,
-                        "content": {"application/json": {"schema": error_ref}},
-                    }
+                    responses[status] = {"description": text}
+                    if method != "head":
+                        responses[status]["content"] = {"application/json": {"schema": error_ref}}
     return spec
 
 

@@ -27,16 +27,18 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import AuthError, IntegrityError, InvalidArtifactError
 from ..artifacts._blobstore import BlobStore, LocalBlobStore, file_fingerprint, is_sha256
 from ..store import ArtifactCatalog, ReproVerdicts
 from ..store._artifact_paths import parse_ref, validate_alias, validate_name
+from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
+    core,
     get_store,
     principal,
     reader,
@@ -49,7 +51,12 @@ from .errors import ApiError
 
 __all__ = ["install", "router"]
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["artifacts"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["artifacts"],
+    route_class=CheckedRoute,
+)
 
 STREAM_CHUNK = 1024 * 1024
 MAX_BLOB_BYTES = 1 << 40  # 1 TiB: refuse anything announced larger
@@ -280,7 +287,7 @@ class FileEntry(BaseModel):
 
     path: str = Field(min_length=1, max_length=1024)
     sha256: str = Field(pattern=_SHA)
-    size: int = Field(ge=0, le=MAX_BLOB_BYTES)
+    size: JsonInt = Field(ge=0, le=MAX_BLOB_BYTES)
 
 
 class VersionCreate(BaseModel):
@@ -290,7 +297,7 @@ class VersionCreate(BaseModel):
     run_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
     manifest: list[FileEntry] = Field(max_length=1_000_000)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    late: bool = Field(
+    late: StrictBool = Field(
         False,
         description="logged before the run ended, uploaded from a client's spool "
         "(`labledger sync`): admitted into an ended run, as a `late` audit entry",
@@ -298,7 +305,7 @@ class VersionCreate(BaseModel):
 
 
 class AliasBody(BaseModel):
-    version: int = Field(ge=0, le=2**31 - 1)
+    version: JsonInt = Field(ge=0, le=2**31 - 1)
 
 
 class UseBody(BaseModel):
@@ -525,9 +532,9 @@ class VerdictBody(BaseModel):
     ]
     repro_run_id: str | None = Field(None, max_length=64)
     reason: str | None = Field(None, max_length=100_000)
-    tolerance: float | None = None
+    tolerance: JsonNumber | None = None
     details: dict[str, Any] = Field(default_factory=dict)
-    created_at: float | None = Field(None, ge=0, le=1e11)
+    created_at: JsonNumber | None = Field(None, ge=0, le=1e11)
     id: str | None = Field(None, pattern=r"^[0-9A-Za-z_-]{1,64}$")
 
 
@@ -537,17 +544,15 @@ class VerdictBody(BaseModel):
 def add_verdict(
     body: VerdictBody,
     request: Request,
-    store: ReproVerdicts = Depends(get_store),
     who: Principal = Depends(principal),
 ) -> Any:
     from .._values import decode_json
 
     verdict = body.model_dump(exclude_none=True)
-    verdict["original_run_id"] = require_run(request, body.original_run_id, "write")
-    if body.repro_run_id:
-        verdict["repro_run_id"] = require_run(request, body.repro_run_id, "read")
+    # any writer of the project may reproduce; the store refuses a verdict without its
+    # reproduction run (400) and records the caller as the one who reproduced
     verdict["details"] = decode_json(verdict.get("details") or {})
-    return {"id": store.add_repro_verdict(verdict)}
+    return {"id": core(request).add_repro_verdict(who.actor, verdict)}
 
 
 @router.get(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from ..store import RunRecord, RunStore, Store
+from ..store import RunRecord, RunStore, Store, without_repro
+from ._body import CheckedRoute, JsonInt
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader, require_run
 
@@ -19,7 +20,12 @@ MAX_QUERY_FILTER = 4000
 MAX_BODY_FILTER = 1_000_000
 TOTAL_CAP = 10_001  # a page says "10,000+" beyond; counting further costs O(runs)
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["read"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["read"],
+    route_class=CheckedRoute,
+)
 
 
 @router.get("/projects", summary="Projects with their run counts")
@@ -55,6 +61,11 @@ def list_runs(
         description="also give each run its newest reproduction verdict as `repro` (as in `labledger ls --json`) "
         "and, when the run is a reproduction, the original's id as `repro_of`",
     ),
+    include_repro: bool = Query(
+        True,
+        description='also list reproductions (job_type "repro", made by labledger repro); '
+        "the web UI asks for false",
+    ),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
@@ -71,6 +82,7 @@ def list_runs(
             total=total,
             total_cap=total_cap,
             repro=repro,
+            include_repro=include_repro,
         ),
     )
 
@@ -87,11 +99,12 @@ class RunSearch(BaseModel):
         description="the filter language; e.g. config.seed in (1, 2, ... 5000 values)",
     )
     order_by: list[str] | None = Field(None, description="sort keys; '-' prefix for descending")
-    limit: int = Field(100, ge=1, le=10000)
-    offset: int = Field(0, ge=0, le=10_000_000)
-    total: bool = Field(True, description="also count all matching runs")
-    total_cap: int = Field(TOTAL_CAP, ge=0, description="as for GET /api/v1/runs")
-    repro: bool = Field(False, description="as for GET /api/v1/runs")
+    limit: JsonInt = Field(100, ge=1, le=10000)
+    offset: JsonInt = Field(0, ge=0, le=10_000_000)
+    total: StrictBool = Field(True, description="also count all matching runs")
+    total_cap: JsonInt = Field(TOTAL_CAP, ge=0, description="as for GET /api/v1/runs")
+    repro: StrictBool = Field(False, description="as for GET /api/v1/runs")
+    include_repro: StrictBool = Field(True, description="as for GET /api/v1/runs")
 
 
 @router.post(
@@ -114,9 +127,10 @@ def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> 
     # only projects the caller may read (the reader dependency already checked ?project=)
     readable = None if q.project is not None else who.readable_projects()
     allowed: dict[str, Any] = {} if readable is None else {"projects": readable}
+    flt = q.filter if q.include_repro else without_repro(q.filter)
     runs = store.list_runs(
         project=q.project,
-        filter=q.filter,
+        filter=flt,
         order_by=q.order_by,
         limit=q.limit,
         offset=q.offset,
@@ -127,7 +141,7 @@ def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> 
     out: dict[str, Any] = {"runs": runs, "limit": q.limit, "offset": q.offset}
     if q.total:
         cap = q.total_cap or None
-        out["total"] = store.count_runs(project=q.project, filter=q.filter, cap=cap, **allowed)
+        out["total"] = store.count_runs(project=q.project, filter=flt, cap=cap, **allowed)
         out["total_capped"] = cap is not None and out["total"] >= cap
     # returned as a Response so FastAPI's encoder does not turn NaN/inf into null
     return LedgerJSONResponse(out)
@@ -144,7 +158,8 @@ def _add_repro(store: Store, runs: list[RunRecord]) -> None:
     for r in runs:
         f = fields.get(r["id"]) or {}
         r["repro"] = f.get("verdict")
-        r["repro_of"] = f.get("reproduction_of") if f.get("role") == "reproduction" else None
+        if f.get("role") == "reproduction" or not r.get("repro_of"):
+            r["repro_of"] = f.get("reproduction_of") if f.get("role") == "reproduction" else None
 
 
 @router.get("/runs/{ref}", summary="One run by id, unique id prefix or name")

@@ -14,12 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._exceptions import AuthError
 from ..store import AuditTrail
+from ._body import CheckedRoute
 from ._json import LedgerJSONResponse
-from .auth import Principal, get_store, principal, reader, require_owner, require_run
+from .auth import Principal, core, get_store, principal, reader, require_owner, require_run
 
 __all__ = ["install", "router"]
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["trust"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["trust"],
+    route_class=CheckedRoute,
+)
 
 
 class EditBody(BaseModel):
@@ -31,6 +37,7 @@ class EditBody(BaseModel):
     add_tags: list[str] = Field(default_factory=list, max_length=1000)
     remove_tags: list[str] = Field(default_factory=list, max_length=1000)
     summary: dict[str, Any] | None = None
+    reason: str | None = Field(default=None, max_length=10_000)
 
 
 def _run_owner(ref: str, request: Request) -> str:
@@ -42,19 +49,19 @@ def _run_owner(ref: str, request: Request) -> str:
 def edit_run(
     body: EditBody,
     request: Request,
-    store: AuditTrail = Depends(get_store),
     run_id: str = Depends(_run_owner),
 ) -> Any:
+    """The write core checks ownership and stores the events as the token's user."""
     from .._values import decode_json
 
-    who = principal(request)
-    edits = store.edit_run(
+    run_id, edits = core(request).edit_run(
+        principal(request).actor,
         run_id,
         notes=body.notes,
         add_tags=body.add_tags,
         remove_tags=body.remove_tags,
         summary=decode_json(body.summary) if body.summary else None,
-        actor=who.user,
+        reason=body.reason,
     )
     return LedgerJSONResponse({"run_id": run_id, "edits": edits})
 

@@ -15,55 +15,52 @@ import json
 import logging
 import zlib
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import AuthError
 from .._limits import (
+    MAX_METRIC_KEYS,
     MAX_NAME_LENGTH,
     MAX_NOTES_LENGTH,
     check_json,
     check_tags,
 )
 from ..artifacts._blobstore import is_sha256
-from ..store import Batch, RunStore, Store
+from ..store import REQUIREMENTS, Batch, RunStore, ServerStore, Store
 from ..store._wire import MAX_BODY_BYTES, batch_from_wire
+from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
     Principal,
     admin,
+    core,
     get_store,
     principal,
     reader,
-    require_owner,
-    require_run,
-    run_project,
     writer,
 )
 from .errors import ApiError, error_body
-from .policy import (
-    REQUIREMENTS,
-    check_requirements,
-    get_policy,
-    missing_for,
-    refusal_message,
-    set_policy,
-)
 
 __all__ = ["install", "router"]
 
 log = logging.getLogger("labledger.server")
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["write"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["write"],
+    route_class=CheckedRoute,
+)
 
-# strict numbers: JSON true/false is not a number ("heartbeat_at": false was stored as 0)
-Num = Annotated[float, Strict()]
-Int = Annotated[int, Strict()]
+# JSON true/false is not a number ("heartbeat_at": false was stored as 0)
+Num = JsonNumber
+Int = JsonInt
 _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _ID = r"^[0-9a-f]{32}$"
@@ -149,50 +146,28 @@ class BatchBody(BaseModel):
     id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="idempotency key")
     heartbeat: Num | None = None
     run_update: RunUpdate = Field(default_factory=lambda: RunUpdate())
-    metrics: dict[str, Series] = Field(default_factory=dict)
+    metrics: dict[str, Series] = Field(default_factory=dict, max_length=MAX_METRIC_KEYS)
 
 
 @router.post("/runs", status_code=201, summary="Create a run (idempotent on its id)")
 def create_run(
     body: RunCreate,
     request: Request,
-    store: RunStore = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
-    who.require("write", body.project)
-    require = get_policy(store, body.project)
-    policy: dict[str, Any] = {"require": require} if require else {}
-    if require and body.status == "finished":
-        missing = missing_for(body.model_dump(), require)
-        if missing:
-            raise ApiError(
-                422,
-                refusal_message(body.project, missing),
-                code="policy_violation",
-                details={"missing": missing},
-            )
+    """The write core creates it: the author is the token's user, the policy is named
+    (and applied at once to a run created finished)."""
+    from .._values import decode_json
+
     record = {
         k: v for k, v in body.model_dump().items() if v is not None
     }  # absent = the store's default
-    record["author"] = who.user  # the token's user, never what the client says
-    from .._values import decode_json
-
     for f in ("config", "summary", "env"):
         record[f] = decode_json(record[f])
-    try:
-        store.create_run(record)
-    except sa.exc.IntegrityError:
-        # a retried create (the first answer was lost): fine when it is the same run
-        _, project = run_project(request, body.id)
-        if project != body.project:
-            # said without the other project's name: a writer of one project learns
-            # nothing about another's runs
-            raise ApiError(409, f"the run id {body.id} is already taken") from None
-        return LedgerJSONResponse(
-            {"id": body.id, "created": False, **({"policy": policy} if policy else {})},
-            status_code=200,
-        )
-    return {"id": body.id, "created": True, **({"policy": policy} if policy else {})}
+    answer = core(request).create_run(who.actor, record)
+    if not answer["created"]:
+        return LedgerJSONResponse(answer, status_code=200)
+    return answer
 
 
 def _to_batch(run_id: str, body: BatchBody) -> Batch:
@@ -217,46 +192,14 @@ def write_batch(
     run_id: str,
     body: BatchBody,
     request: Request,
-    store: RunStore = Depends(get_store),
     who: Principal = Depends(writer),
 ) -> Any:
-    run_id = require_owner(request, require_run(request, run_id, "write"))
     batch = _to_batch(run_id, body)
-    policy = _enforce_policy(request, store, batch)
-    applied = store.write_batch(batch, actor=who.user)  # type: ignore[call-arg]
+    applied, policy = core(request).write_batch(who.actor, batch)
     answer: dict[str, Any] = {"applied": applied, "points": batch.point_count()}
     if policy:
         answer["policy"] = policy
     return answer
-
-
-def _enforce_policy(request: Request, store: RunStore, batch: Batch) -> dict[str, Any] | None:
-    """Apply the project's policy to a batch that finishes its run (see server/policy.py).
-
-    A run that misses a requirement is recorded as failed (with the reason) instead of
-    finished; the batch's points are kept. Returns what the answer says about it."""
-    update = batch.run_update
-    if update.get("status") != "finished":
-        return None
-    _, project = run_project(request, batch.run_id)
-    require = get_policy(store, project)
-    if not require:
-        return None
-    run = store.get_run(batch.run_id)
-    env = dict(run.get("env") or {})
-    env.update(update.get("env") or {})
-    merged = {
-        "env": env,
-        "seed": update["seed"] if "seed" in update else run.get("seed"),
-        "datasets": update["datasets"] if "datasets" in update else run.get("datasets"),
-    }
-    missing = missing_for(merged, require)
-    if not missing:
-        return None
-    message = refusal_message(project, missing)
-    update["status"] = "failed"
-    update["error"] = message
-    return {"refused": True, "missing": missing, "message": message}
 
 
 class ReplayItem(BaseModel):
@@ -288,8 +231,18 @@ def _error_result(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     """(status, error body) for an exception a route would have answered with; None: unexpected."""
     from pydantic import ValidationError
 
-    from .._exceptions import LabledgerError, NotFoundError, UsageError
+    from .._exceptions import (
+        LabledgerError,
+        NotFoundError,
+        PolicyViolationError,
+        RunIdTakenError,
+        UsageError,
+    )
 
+    if isinstance(exc, PolicyViolationError):
+        return 422, error_body("policy_violation", exc.message, {"missing": exc.missing})
+    if isinstance(exc, RunIdTakenError):
+        return 409, error_body("conflict", str(exc))
     if isinstance(exc, ApiError):
         return exc.status, error_body(exc.code, exc.message, exc.details)
     if isinstance(exc, AuthError):
@@ -333,14 +286,14 @@ def replay(
     results: list[ReplayResult | None] = [None] * len(body.requests)
     group: list[tuple[int, Batch]] = []
     extra: dict[int, dict[str, Any]] = {}  # more for an item's answer (a policy refusal)
+    rules, actor = core(request), who.actor
 
     def flush() -> None:
         if not group:
             return
-        write_many = getattr(store, "write_batches", None)
-        if write_many is not None and len(group) > 1:
+        if len(group) > 1:
             try:
-                applied = write_many([b for _, b in group])
+                applied = rules.write_batches(actor, [b for _, b in group])
             except Exception:  # one bad batch: answer each on its own below
                 log.debug("replay group failed; retrying one by one", exc_info=True)
             else:
@@ -353,7 +306,7 @@ def replay(
                 return
         for i, b in group:
             try:
-                ok = store.write_batch(b, actor=who.user)  # type: ignore[call-arg]
+                ok = rules.write_batches(actor, [b])[0]
             except Exception as exc:
                 err = _error_result(exc)
                 if err is None:
@@ -372,7 +325,7 @@ def replay(
                 if item.kind == "run":
                     flush()
                     run = RunCreate.model_validate(item.body)
-                    answer = create_run(run, request, store, who)
+                    answer = create_run(run, request, who)
                     if isinstance(answer, Response):
                         results[i] = ReplayResult(
                             status=answer.status_code, body=json.loads(bytes(answer.body))
@@ -381,11 +334,8 @@ def replay(
                         results[i] = ReplayResult(status=201, body=answer)
                 else:
                     batch_body = BatchBody.model_validate(item.body)
-                    run_id = require_owner(
-                        request, require_run(request, str(item.run_id or ""), "write")
-                    )
-                    batch = _to_batch(run_id, batch_body)
-                    policy = _enforce_policy(request, store, batch)
+                    batch = _to_batch(str(item.run_id or ""), batch_body)
+                    policy = rules.check_batch(actor, batch)
                     if policy:
                         extra[i] = {"policy": policy}
                     group.append((i, batch))
@@ -413,10 +363,10 @@ def heartbeat(
 
     from ..store import Batch
 
-    run_id = require_owner(request, ref)
     now = time.time()
-    store.write_batch(Batch(run_id=run_id, heartbeat=now))
-    return {"run_id": run_id, "heartbeat_at": now}
+    batch = Batch(run_id=ref, heartbeat=now)
+    core(request).write_batch(who.actor, batch)
+    return {"run_id": batch.run_id, "heartbeat_at": now}
 
 
 @router.put(
@@ -474,10 +424,8 @@ class PolicyAnswer(Policy):
     tags=["admin"],
     response_model=PolicyAnswer,
 )
-def get_project_policy(
-    project: str, store: Store = Depends(get_store), who: Principal = Depends(reader)
-) -> Any:
-    return {"project": project, "require": get_policy(store, project)}
+def get_project_policy(project: str, request: Request, who: Principal = Depends(reader)) -> Any:
+    return {"project": project, "require": core(request).policy(project)}
 
 
 @router.put(
@@ -487,11 +435,9 @@ def get_project_policy(
     response_model=PolicyAnswer,
 )
 def put_project_policy(
-    project: str, body: Policy, store: Store = Depends(get_store), who: Principal = Depends(admin)
+    project: str, body: Policy, request: Request, who: Principal = Depends(admin)
 ) -> Any:
-    if getattr(store, "engine", None) is None:
-        raise ApiError(400, "this server's store keeps no project settings")
-    require = set_policy(store, project, check_requirements(list(body.require)))
+    require = core(request).set_policy(who.actor, project, list(body.require))
     return {"project": project, "require": require}
 
 
@@ -593,8 +539,8 @@ def install(app: FastAPI) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
         async with inner(a) as state:
-            store: Any = getattr(a.state, "store", None)
-            if store is not None and hasattr(store, "compact_in_background"):
+            store: ServerStore | None = getattr(a.state, "store", None)
+            if store is not None:
                 store.compact_in_background = True  # no series compaction inside a request
             task = asyncio.create_task(_reaper(a))
             try:

@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from .._values import flatten
 from ..store import RunRecord, Store
+from ._body import CheckedRoute
 from ._json import LedgerJSONResponse, series_values
 from .auth import Principal, get_store, reader
 from .errors import ApiError
@@ -157,7 +158,12 @@ def _visible_runs(
     return runs
 
 
-router = APIRouter(prefix="/api/v1", default_response_class=LedgerJSONResponse, tags=["ui"])
+router = APIRouter(
+    prefix="/api/v1",
+    default_response_class=LedgerJSONResponse,
+    tags=["ui"],
+    route_class=CheckedRoute,
+)
 
 
 class FastJSONResponse(Response):
@@ -186,7 +192,44 @@ def compare_runs(
 ) -> Any:
     if len(run) > MAX_COMPARE_RUNS:
         raise ApiError(400, f"at most {MAX_COMPARE_RUNS} runs at once", details={"runs": len(run)})
-    return {"runs": [store.get_run(_run_id(request, store, ref)) for ref in run]}
+    runs: list[dict[str, Any]] = [dict(store.get_run(_run_id(request, store, ref))) for ref in run]
+    # each run's newest reproduction verdict, for the compare page's provenance rows
+    from ..repro._display import repro_fields
+
+    verdicts = repro_fields(store, [r["id"] for r in runs])
+    for r in runs:
+        r["repro"] = verdicts[r["id"]]
+    return {"runs": runs}
+
+
+@router.get("/replicates", summary="Replicate sets (runs differing only in their seed)")
+def replicates(
+    request: Request,
+    run: list[str] = Query([], description="run ids, prefixes or names (repeatable)"),
+    filter: str | None = Query(None, max_length=4000, description="or: the runs matching this"),
+    store: Store = Depends(get_store),
+    who: Principal = Depends(reader),
+) -> Any:
+    """``{sets: [{set, runs, n, config}]}``: the named runs (or up to 1,000 runs matching
+    ``filter``) grouped into replicate sets, in the order their first run appears;
+    reproductions are left out of a filter's runs (they replay a seed, they add none)."""
+    from ..analysis import replicate_sets
+    from ..store import without_repro
+
+    if len(run) > MAX_COMPARE_RUNS:
+        raise ApiError(400, f"at most {MAX_COMPARE_RUNS} runs at once", details={"runs": len(run)})
+    if run:
+        runs = [store.get_run(_run_id(request, store, ref)) for ref in run]
+    elif filter:
+        runs = store.list_runs(filter=without_repro(filter), limit=1000)
+    else:
+        raise ApiError(400, "name runs (run=) or a filter", code="bad_request")
+    return {
+        "sets": [
+            {"set": s.key, "runs": s.run_ids, "n": len(s.runs), "config": s.identity["config"]}
+            for s in replicate_sets(runs)
+        ]
+    }
 
 
 @router.get(
@@ -347,7 +390,7 @@ def artifact_file(
             code="not_found",
             details={"path": (path or "")[:200], "files": len(files)},
         )
-    blobs = reader_blob_store(version, request.app.state.artifacts_uri, getattr(store, "uri", None))
+    blobs = reader_blob_store(version, request.app.state.artifacts_uri, store.uri)
     stream = blobs.open(str(entry["sha256"]))
 
     def chunks() -> Any:
@@ -397,13 +440,16 @@ def importance(
     metric: str = Query(..., min_length=1, max_length=250),
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
+    include_repro: bool = Query(False, description='also reproductions (job_type "repro")'),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     from . import _ui_analysis
 
     _analysis_scope(who, project)
-    return _ui_analysis.importance(store, metric=metric, project=project, filter=filter)
+    return _ui_analysis.importance(
+        store, metric=metric, project=project, filter=filter, include_repro=include_repro
+    )
 
 
 @router.get("/leaderboard", summary="The best runs for a metric")
@@ -413,6 +459,10 @@ def leaderboard(
     top: int = Query(10, ge=1, le=1000),
     project: str | None = Query(None, max_length=250),
     filter: str | None = Query(None, max_length=4000),
+    include_repro: bool = Query(False, description='also reproductions (job_type "repro")'),
+    by: Literal["run", "config"] = Query(
+        "run", description="config: one row per configuration (mean ± std over seeds)"
+    ),
     store: Store = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
@@ -420,7 +470,14 @@ def leaderboard(
 
     _analysis_scope(who, project)
     return _ui_analysis.leaderboard(
-        store, metric=metric, maximize=max, top=top, project=project, filter=filter
+        store,
+        by=by,
+        metric=metric,
+        maximize=max,
+        top=top,
+        project=project,
+        filter=filter,
+        include_repro=include_repro,
     )
 
 

@@ -17,42 +17,86 @@ if TYPE_CHECKING:
     from ._base import (
         RUN_STATUSES,
         TERMINAL_STATUSES,
+        AccessControl,
         ArtifactCatalog,
         AuditTrail,
         Batch,
         ExportRecord,
         History,
         MetricSummary,
+        MlflowObjects,
         ReproVerdicts,
         RunExport,
         RunRecord,
         RunStore,
+        ServerStore,
         Store,
     )
+    from ._core import (
+        ALL_PROJECTS,
+        REQUIREMENTS,
+        ROLES,
+        Actor,
+        WriteCore,
+        check_requirements,
+        missing_for,
+        refusal_message,
+        role_allows,
+    )
     from ._mlflow_source import MlflowMetricsSource
+    from ._repro_rules import REPRO_JOB_TYPE, is_reproduction, without_repro
 
 
-def __getattr__(name: str) -> Any:
-    # _base (dataclasses, uuid) is loaded on first use: init() reaches this package
-    # for _locate and _lite only, and must stay fast
-    if name in (
+_BASE = frozenset(
+    {
         "RUN_STATUSES",
         "TERMINAL_STATUSES",
+        "AccessControl",
         "ArtifactCatalog",
         "AuditTrail",
         "Batch",
         "ExportRecord",
         "History",
         "MetricSummary",
+        "MlflowObjects",
         "ReproVerdicts",
         "RunExport",
         "RunRecord",
         "RunStore",
+        "ServerStore",
         "Store",
-    ):
+    }
+)
+_CORE = frozenset(
+    {
+        "ALL_PROJECTS",
+        "REQUIREMENTS",
+        "ROLES",
+        "Actor",
+        "WriteCore",
+        "check_requirements",
+        "missing_for",
+        "refusal_message",
+        "role_allows",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # _base (dataclasses, uuid) is loaded on first use: init() reaches this package
+    # for _locate and _lite only, and must stay fast
+    if name in _BASE:
         from . import _base
 
         return getattr(_base, name)
+    if name in _CORE:
+        from . import _core
+
+        return getattr(_core, name)
+    if name in ("REPRO_JOB_TYPE", "is_reproduction", "without_repro"):
+        from . import _repro_rules
+
+        return getattr(_repro_rules, name)
     if name == "MlflowMetricsSource":  # (SQLAlchemy, on first use)
         from ._mlflow_source import MlflowMetricsSource
 
@@ -61,8 +105,14 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ALL_PROJECTS",
+    "REPRO_JOB_TYPE",
+    "REQUIREMENTS",
+    "ROLES",
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
+    "AccessControl",
+    "Actor",
     "ArtifactCatalog",
     "AuditTrail",
     "Batch",
@@ -71,15 +121,24 @@ __all__ = [
     "Location",
     "MetricSummary",
     "MlflowMetricsSource",
+    "MlflowObjects",
     "ReproVerdicts",
     "RunExport",
     "RunRecord",
     "RunStore",
+    "ServerStore",
     "Store",
+    "WriteCore",
+    "check_requirements",
     "default_root",
     "default_store_uri",
+    "is_reproduction",
+    "missing_for",
     "open_store",
+    "refusal_message",
     "resolve_store_uri",
+    "role_allows",
+    "without_repro",
 ]
 
 

@@ -254,6 +254,23 @@ class ArtifactSqlMixin:
                     if known
                     else f"project {proj!r} has no artifact named {parts.name!r}"
                 )
+                if not known and not parts.project:
+                    # the project came from the folder's name: name the projects that have it
+                    elsewhere = (
+                        conn.execute(
+                            sa.select(t.c.project)
+                            .where(t.c.name == parts.name, t.c.project != proj)
+                            .distinct()
+                            .order_by(t.c.project)
+                            .limit(3)
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    if elsewhere:
+                        detail += (
+                            "; did you mean " + " or ".join(f"{p}/{ref}" for p in elsewhere) + "?"
+                        )
                 raise ArtifactNotFoundError(ref if parts.project else f"{proj}/{ref}", detail)
             return self._version_dicts(conn, [row])[0]
 

@@ -22,6 +22,7 @@ docs/trust.md for what this does and does not guarantee.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +31,18 @@ import sqlalchemy as sa
 from .._exceptions import RunFinishedError
 from . import _schema as s
 from ._audit_core import (
+    FORMAT,
     GENESIS,
     JSON_FIELDS,
     SCALAR_FIELDS,
+    artifact_field,
     canonical,
     entry_hash,
+    prefix_digests,
+    record_format,
     record_hash,
     sha256_hex,
+    transition_problems,
 )
 from ._fields import SEALED_STATUSES
 from ._sqla import SaDb
@@ -93,9 +99,17 @@ class AuditSqlMixin:
 
     # -- the record ------------------------------------------------------------------
 
-    def _record_fields(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        """Field digests of each run's record, read from the rows (``_statements``)."""
-        return record_fields(SaDb(conn, self.dialect), run_ids)
+    def _record_fields(
+        self,
+        conn: Connection,
+        run_ids: Sequence[str],
+        formats: dict[str, int] | None = None,
+    ) -> dict[str, dict[str, str]]:
+        """Field digests of each run's record, read from the rows (``_statements``).
+
+        ``formats``: the record format to hash a run in (its stored record's; default the
+        current one), so a record sealed in an older format still verifies."""
+        return record_fields(SaDb(conn, self.dialect), run_ids, formats)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -137,6 +151,146 @@ class AuditSqlMixin:
                 f"its {what} cannot change; only notes, tags and summary may be edited",
             )
 
+    # -- checking a run's history -------------------------------------------------------
+
+    def _history_problems(
+        self,
+        conn: Connection,
+        histories: dict[str, list[dict[str, Any]]],
+        now: dict[str, dict[str, str]],
+    ) -> list[tuple[str, str, str]]:
+        """``[(run_id, field, message)]``: entries that changed what their kind may not change
+        (a ``late`` entry rewriting a sealed config, an ``edit`` entry changing a metric), and
+        late points that are not an addition to the series as sealed (docs/trust.md).
+
+        ``histories``: each run's entries, oldest first (``fields`` decoded); ``now``: the
+        runs' records re-derived from the rows."""
+        out: list[tuple[str, str, str]] = []
+        many = {rid: h for rid, h in histories.items() if len(h) > 1}
+        if not many:
+            return out
+        e = s.run_edits
+        edits: dict[str, list[tuple[float, str]]] = {}
+        ids = sorted(rid for rid, h in many.items() if any(x["kind"] == "edit" for x in h))
+        for part in _chunks(ids):
+            for rid, at, field in conn.execute(
+                sa.select(e.c.run_id, e.c.at, e.c.field).where(e.c.run_id.in_(part))
+            ):
+                edits.setdefault(rid, []).append((float(at), str(field).split(".", 1)[0]))
+        prefixes: dict[str, dict[str, dict[int, str]]] = {}  # run -> key -> n -> digest
+        added: dict[str, dict[str, int]] = {}  # run -> artifact field added late -> entry seq
+        for rid, hist in sorted(many.items()):
+            imported = hist[0]["kind"] == "import"
+            for prev, entry in itertools.pairwise(hist):
+                edited = frozenset(
+                    col
+                    for at, col in edits.get(rid, [])
+                    if float(prev["created_at"]) < at <= float(entry["created_at"])
+                )
+                pf, nf = prev["fields"], entry["fields"]
+                for field, message in transition_problems(
+                    pf, nf, entry["kind"], edited=edited, imported=imported
+                ):
+                    out.append((rid, field, f"run {rid}: audit entry {entry['seq']}: {message}"))
+                if entry["kind"] != "late" or imported:
+                    continue
+                if record_format(pf) >= 2:
+                    for field in nf:
+                        if field.startswith("artifact.") and field not in pf:
+                            added.setdefault(rid, {})[field] = int(entry["seq"])
+                for field in nf:
+                    key = field[len("series.") :]
+                    n = pf.get(f"points.{key}")
+                    if field.startswith("series.") and n is not None and pf[field] != nf[field]:
+                        prefixes.setdefault(rid, {}).setdefault(key, {})[int(n)] = pf[field]
+        # a late artifact is one the seal listed as pending (env.pending_artifacts)
+        for rid, fields in sorted(added.items()):
+            env = conn.execute(sa.select(s.runs.c.env).where(s.runs.c.id == rid)).scalar()
+            listed = {
+                str(p.get("sha256"))
+                for p in (s.load_json(env) or {}).get("pending_artifacts") or []
+                if isinstance(p, dict)
+            }
+            av = s.artifact_versions
+            shas = {
+                artifact_field(name, version): sha
+                for name, version, sha in conn.execute(
+                    sa.select(av.c.name, av.c.version, av.c.sha256).where(av.c.run_id == rid)
+                )
+            }
+            for field, seq in sorted(fields.items()):
+                if field in shas and shas[field] not in listed:
+                    out.append(
+                        (
+                            rid,
+                            field,
+                            f"run {rid}: audit entry {seq}: a 'late' entry added {field}, "
+                            "which was not pending when the run was sealed "
+                            "(env.pending_artifacts)",
+                        )
+                    )
+        # late points are an addition: the series as sealed is a prefix of the series now
+        t = s.metric_chunks
+        for rid, keys in sorted(prefixes.items()):
+            if now.get(rid) != histories[rid][-1]["fields"]:
+                continue  # the rows differ from the newest record: reported already
+            q = (
+                sa.select(t.c.key, t.c.steps, t.c.vals, t.c.ts)
+                .where(t.c.run_id == rid, t.c.key.in_(sorted(keys)))
+                .order_by(t.c.key, t.c.id)
+            )
+            got = prefix_digests((tuple(r) for r in conn.execute(q)), keys)
+            for key, wanted in sorted(keys.items()):
+                for n, digest in sorted(wanted.items()):
+                    if got.get((key, n)) != digest:
+                        out.append(
+                            (
+                                rid,
+                                f"series.{key}",
+                                f"run {rid}: series.{key}: its first {n} points are not the "
+                                "ones sealed (a late entry may only add points)",
+                            )
+                        )
+        return out
+
+    def _version_problems(self, conn: Connection, where: Any) -> list[tuple[str | None, str, str]]:
+        """``[(run_id, field, message)]`` for artifact versions (selected by ``where`` on
+        ``artifact_versions``) whose file rows no longer hash to their version digest."""
+        from ._manifest import manifest_digest, root_type
+
+        av, af = s.artifact_versions, s.artifact_files
+        versions = {
+            r[0]: r
+            for r in conn.execute(
+                sa.select(
+                    av.c.id, av.c.run_id, av.c.name, av.c.version, av.c.sha256, av.c.meta
+                ).where(where)
+            )
+        }
+        if not versions:
+            return []
+        files: dict[str, list[dict[str, Any]]] = {vid: [] for vid in versions}
+        for part in _chunks(sorted(versions)):
+            for vid, path, sha, size in conn.execute(
+                sa.select(af.c.version_id, af.c.path, af.c.sha256, af.c.size).where(
+                    af.c.version_id.in_(part)
+                )
+            ):
+                files[vid].append({"path": path, "sha256": sha, "size": size})
+        out: list[tuple[str | None, str, str]] = []
+        for vid, (_, run_id, name, version, sha, meta) in sorted(versions.items()):
+            got = manifest_digest(root_type(s.load_json(meta), files[vid]), files[vid])
+            if got != sha:
+                out.append(
+                    (
+                        run_id,
+                        artifact_field(name, version),
+                        f"artifact {name}:v{version}: its file rows hash to {got[:16]}…, "
+                        f"not to its version digest {sha[:16]}… (a file row was changed)",
+                    )
+                )
+        return out
+
     # -- reading ---------------------------------------------------------------------
 
     def record_sha256(self, run_id: str) -> str | None:
@@ -161,10 +315,12 @@ class AuditSqlMixin:
         return [str(r[0]) for r in rows]
 
     def verify_run(self, ref: str) -> dict[str, Any]:
-        """Check one run against its newest audit entry (cheap: no walk of the whole chain).
+        """Check one run against its audit entries (cheap: no walk of the whole chain).
 
         ``{"run_id", "sealed", "record_sha256", "history": [record hashes, oldest first],
-        "problems": [{field, message}]}``; ``sealed`` is False before the run ended.
+        "problems": [{field, message}]}``; ``sealed`` is False before the run ended. Checks
+        the newest entry against the rows, each entry against the one before (what its kind
+        may change) and the run's artifact versions against their file rows.
         """
         run_id = self.resolve_run_id(ref)
         a = s.audit_log
@@ -176,17 +332,23 @@ class AuditSqlMixin:
                     sa.select(a).where(a.c.run_id == run_id).order_by(a.c.seq)
                 ).mappings()
             ]
-            now = self._record_fields(conn, [run_id]).get(run_id, {})
+            for e in entries:
+                e["fields"] = s.load_json(e["fields"])
+            fmt = record_format(entries[-1]["fields"]) if entries else FORMAT
+            now = self._record_fields(conn, [run_id], {run_id: fmt}).get(run_id, {})
+            history = self._history_problems(conn, {run_id: entries}, {run_id: now})
+            versions = self._version_problems(conn, s.artifact_versions.c.run_id == run_id)
+        for _, field, message in versions:
+            problems.append({"field": field, "message": message})
         if not entries:
             return {
                 "run_id": run_id,
                 "sealed": False,
                 "record_sha256": None,
                 "history": [],
-                "problems": [],
+                "problems": problems,
             }
         last = entries[-1]
-        last["fields"] = s.load_json(last["fields"])
         if (
             _entry_hash(last) != last["entry_sha256"]
             or _record_hash(last["fields"]) != last["record_sha256"]
@@ -199,6 +361,8 @@ class AuditSqlMixin:
                 problems.append(
                     {"field": field, "message": f"{field} was changed after it was recorded"}
                 )
+        for _, field, message in history:
+            problems.append({"field": field, "message": message})
         return {
             "run_id": run_id,
             "sealed": True,
@@ -252,10 +416,11 @@ class AuditSqlMixin:
                         {"project": p, "run_id": run_id, "field": field, "message": message}
                     )
 
-                # per run, only its newest entry's (seq, record hash): a few dozen bytes
-                # a run, whatever the records hold; entries stream (a server-side
-                # cursor on PostgreSQL), records are read and compared 500 runs at a time
-                latest: dict[str, tuple[int, str]] = {}
+                # per run, only its newest entry's (seq, hash of its fields, record format) and
+                # its entry count: a few dozen bytes a run, whatever the records hold;
+                # entries stream (a server-side cursor on PostgreSQL), records and the
+                # histories of runs with several entries are read 500 runs at a time
+                latest: dict[str, tuple[int, str, int, int]] = {}
                 prev, expected_seq, n = _GENESIS, 1, 0
                 entries = (
                     conn.execution_options(yield_per=1000)
@@ -280,15 +445,22 @@ class AuditSqlMixin:
                             f"audit entry {row['seq']} does not follow "
                             "the previous entry (the chain was cut or rewritten)",
                         )
+                    fields_hash = _record_hash(row["fields"])
                     if (
                         _entry_hash(row) != row["entry_sha256"]
-                        or _record_hash(row["fields"]) != row["record_sha256"]
+                        or fields_hash != row["record_sha256"]
                     ):
                         problem(rid, "audit_log", f"audit entry {row['seq']} was changed")
                     if head is not None and row["entry_sha256"] == head:
                         head_found = True
                     prev, expected_seq = row["entry_sha256"], int(row["seq"]) + 1
-                    latest[rid] = (int(row["seq"]), str(row["record_sha256"]))
+                    count = latest[rid][3] + 1 if rid in latest else 1
+                    latest[rid] = (
+                        int(row["seq"]),
+                        fields_hash,
+                        record_format(row["fields"]),
+                        count,
+                    )
                 summaries.append({"project": name, "entries": n, "head": prev if n else None})
                 runs_now = {
                     str(i): (st, ended)
@@ -309,30 +481,54 @@ class AuditSqlMixin:
                         )
                 checked = sorted(set(latest) & set(runs_now))
                 del runs_now
-                changed: list[tuple[str, dict[str, str]]] = []
+                later: list[tuple[str, str, str]] = []
                 for i in range(0, len(checked), 500):
                     part = checked[i : i + 500]
-                    now = self._record_fields(conn, part)
-                    changed.extend(
-                        (rid, now.get(rid, {}))
-                        for rid in part
-                        if _record_hash(now.get(rid, {})) != latest[rid][1]
-                    )
-                for rid, new in changed:
-                    recorded = conn.execute(
-                        sa.select(a.c.fields).where(a.c.project == name, a.c.seq == latest[rid][0])
-                    ).scalar_one()
-                    old = s.load_json(recorded) or {}
-                    for field in sorted(set(old) | set(new)):
-                        if old.get(field) != new.get(field):
-                            how = (
-                                "was deleted"
-                                if field not in new
-                                else "was added"
-                                if field not in old
-                                else "was changed"
+                    now = self._record_fields(conn, part, {rid: latest[rid][2] for rid in part})
+                    for rid in part:
+                        new = now.get(rid, {})
+                        if _record_hash(new) == latest[rid][1]:
+                            continue
+                        recorded = conn.execute(
+                            sa.select(a.c.fields).where(
+                                a.c.project == name, a.c.seq == latest[rid][0]
                             )
-                            problem(rid, field, f"run {rid}: {field} {how} after it was recorded")
+                        ).scalar_one()
+                        old = s.load_json(recorded) or {}
+                        for field in sorted(set(old) | set(new)):
+                            if old.get(field) != new.get(field):
+                                how = (
+                                    "was deleted"
+                                    if field not in new
+                                    else "was added"
+                                    if field not in old
+                                    else "was changed"
+                                )
+                                problem(
+                                    rid, field, f"run {rid}: {field} {how} after it was recorded"
+                                )
+                    # each entry may only change what its kind allows (a forged late entry):
+                    # only runs with several entries have a history to check
+                    many = [rid for rid in part if latest[rid][3] > 1]
+                    if many:
+                        histories: dict[str, list[dict[str, Any]]] = {rid: [] for rid in many}
+                        for ipart in _chunks(many):
+                            for e in conn.execute(
+                                sa.select(a)
+                                .where(a.c.project == name, a.c.run_id.in_(ipart))
+                                .order_by(a.c.seq)
+                            ).mappings():
+                                row = dict(e)
+                                row["fields"] = s.load_json(row["fields"])
+                                histories[row["run_id"]].append(row)
+                        later.extend(self._history_problems(conn, histories, now))
+                for rid, field, message in later:
+                    problem(rid, field, message)
+                # every artifact version's digest, re-derived from its file rows
+                for vrid, field, message in self._version_problems(
+                    conn, s.artifact_versions.c.project == name
+                ):
+                    problem(vrid, field, message)
         if not head_found:
             problems.append(
                 {

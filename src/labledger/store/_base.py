@@ -16,16 +16,19 @@ if TYPE_CHECKING:
 __all__ = [
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
+    "AccessControl",
     "ArtifactCatalog",
     "AuditTrail",
     "Batch",
     "ExportRecord",
     "History",
     "MetricSummary",
+    "MlflowObjects",
     "ReproVerdicts",
     "RunExport",
     "RunRecord",
     "RunStore",
+    "ServerStore",
     "Store",
 ]
 
@@ -98,9 +101,10 @@ class RunRecord(TypedDict):
     CLI (``labledger show --json``) and the server's ``/runs`` pass it on.
 
     ``summary`` is each series' last value with the explicit ``run.summary`` values over
-    it; ``metrics`` the stored summary of each series. ``get_run`` adds the run's
-    artifacts, edit events and newest audit record hash; the server's run listing adds
-    ``repro``/``repro_of`` when asked, ``labledger show`` ``children`` and ``repro``.
+    it (a sealed run's summary as sealed; ``amended`` holds its amendments);
+    ``metrics`` the stored summary of each series. ``get_run`` adds the run's artifacts,
+    edit events and newest audit record hash; the server's run listing adds ``repro`` when
+    asked, ``labledger show`` ``children`` and ``repro``.
     """
 
     id: str
@@ -127,6 +131,10 @@ class RunRecord(TypedDict):
     group: str | None
     job_type: str | None
     author: str | None
+    # a reproduction (job_type "repro") names its original (store/_repro_rules.py)
+    repro_of: str | None
+    # a sealed run's amended summary values (store/_amend.py); {} when none
+    amended: dict[str, Any]
     # get_run only
     artifacts: NotRequired[list[dict[str, Any]]]
     used_artifacts: NotRequired[list[dict[str, Any]]]
@@ -134,12 +142,12 @@ class RunRecord(TypedDict):
     record_sha256: NotRequired[str | None]
     # added by readers that ask for them
     repro: NotRequired[Any]
-    repro_of: NotRequired[str | None]
     children: NotRequired[list[Any]]
 
 
 class ExportRecord(TypedDict):
-    """What an export reads of one run (:class:`RunExport`): no env, no datasets.
+    """What an export reads of one run (:class:`RunExport`): of the env only git's commit,
+    dirty flag and patch digest (``git_*``).
 
     ``config``, ``summary`` and ``tags`` are the stored JSON documents (non-finite floats
     still as ``{"$float": …}``); ``metrics`` maps each series to its last value."""
@@ -157,6 +165,12 @@ class ExportRecord(TypedDict):
     summary: dict[str, Any]
     author: str | None
     metrics: dict[str, float | None]
+    # a sealed run's amended summary values (key -> value), {} when none (store/_amend.py)
+    amended: dict[str, Any]
+    datasets: list[dict[str, Any]]
+    git_commit: str | None
+    git_dirty: bool | None
+    git_patch: str | None
 
 
 @runtime_checkable
@@ -170,8 +184,12 @@ class RunStore(Protocol):
 
     def create_run(self, run: dict[str, Any]) -> None: ...
 
-    def write_batch(self, batch: Batch) -> bool:
-        """Apply ``batch`` atomically; return False when it was applied before."""
+    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
+        """Apply ``batch`` atomically; return False when it was applied before.
+
+        ``actor`` names who writes (the edit events of a finished run name them); a
+        back end that decides that itself (the HTTP client: the server knows the token's
+        user) ignores it. The rules about who may write live in ``store._core``."""
         ...
 
     def get_run(self, ref: str) -> RunRecord:
@@ -298,8 +316,11 @@ class ReproVerdicts(Protocol):
 
     uri: str
 
-    def add_repro_verdict(self, verdict: dict[str, Any]) -> str:
-        """Store one ``labledger repro`` verdict (linked to the original and the reproduction); return its id."""
+    def add_repro_verdict(self, verdict: dict[str, Any], *, by: str | None = None) -> str:
+        """Store one ``labledger repro`` verdict (linked to the original and the reproduction); return its id.
+
+        A verdict exists only with its reproduction run; the store re-derives it from the
+        two runs and records ``by`` (who reproduced; a server records its caller)."""
         ...
 
     def repro_verdicts(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -322,8 +343,12 @@ class AuditTrail(Protocol):
         remove_tags: Sequence[str] = (),
         summary: dict[str, Any] | None = None,
         actor: str | None = None,
+        reason: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Edit notes, tags or explicit summary values; return the stored edit events."""
+        """Edit notes, tags or explicit summary values; return the stored edit events.
+
+        On a sealed run a summary change is an amendment (the sealed value stays stored,
+        see store/_amend.py); ``reason`` is kept with each edit event."""
         ...
 
     def verify_run(self, ref: str) -> dict[str, Any]:
@@ -347,3 +372,83 @@ class Store(RunStore, ArtifactCatalog, ReproVerdicts, AuditTrail, Protocol):
     ArtifactCatalog, the write routes a RunStore, the trust routes an AuditTrail), so a back end or a route module depends
     only on what it uses.
     """
+
+
+@runtime_checkable
+class MlflowObjects(Protocol):
+    """MLflow's own objects (experiments, logged models) kept beside the runs."""
+
+    uri: str
+
+    def mlflow_object(self, kind: str, object_id: str) -> dict[str, Any] | None: ...
+
+    def mlflow_objects(
+        self, kind: str, *, project: str | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def put_mlflow_object(
+        self,
+        kind: str,
+        object_id: str,
+        project: str,
+        data: dict[str, Any],
+        *,
+        run_id: str | None = None,
+        create_only: bool = False,
+    ) -> bool: ...
+
+    def delete_mlflow_object(self, kind: str, object_id: str) -> None: ...
+
+    def rename_project(self, old: str, new: str) -> None: ...
+
+
+@runtime_checkable
+class AccessControl(Protocol):
+    """Who may do what: tokens, roles, project policies, runs looked up for one caller.
+
+    Storage only; the rules that use it are in ``store._core`` (``WriteCore``)."""
+
+    uri: str
+
+    def project_policy(self, project: str) -> list[str]: ...
+
+    def set_project_policy(self, project: str, require: Sequence[str]) -> None: ...
+
+    def resolve_run_among(self, ref: str, projects: Sequence[str]) -> tuple[str, str]:
+        """``(run_id, project)`` of ``ref`` among the runs of ``projects`` only."""
+        ...
+
+    def run_owner(self, run_id: str) -> tuple[str, str | None]:
+        """``(project, author)`` of one run."""
+        ...
+
+    def tokens_exist(self) -> bool: ...
+
+    def token_identity(self, token_sha256: str) -> tuple[str, str, dict[str, str]] | None: ...
+
+    def add_token(
+        self,
+        token_id: str,
+        user: str,
+        token_sha256: str,
+        project: str,
+        role: str,
+        note: str | None = None,
+    ) -> None: ...
+
+    def grant_role(self, user: str, project: str, role: str) -> None: ...
+
+    def revoke_token(
+        self, *, token_id: str | None = None, token_sha256: str | None = None
+    ) -> bool: ...
+
+    def list_tokens(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class ServerStore(Store, AccessControl, MlflowObjects, Protocol):
+    """What the tracking server needs of its back end (``SqlStore``): every role of
+    ``Store`` plus access control and MLflow's objects, and runs listed over several
+    projects (the ones a caller may read: ``list_runs(projects=...)``)."""
+
+    compact_in_background: bool  # the server compacts series off the request threads

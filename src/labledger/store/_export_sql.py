@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .._values import decode_json
 from . import _schema as s
+from ._fields import SEALED_STATUSES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,8 +33,11 @@ class ExportSqlMixin:
     """The export read of the SQL store (see the module docstring)."""
 
     if TYPE_CHECKING:
+        dialect: str
 
         def _read(self) -> contextlib.AbstractContextManager[Connection]: ...
+
+        def _amendments(self, conn: Connection, runs: list[dict[str, Any]]) -> None: ...
 
         def _runs_query(
             self,
@@ -51,8 +56,9 @@ class ExportSqlMixin:
         order_by: str | list[str] | None = None,
         limit: int | None = None,
     ) -> list[ExportRecord]:
-        """The runs ``list_runs`` would give, narrowed to what an export needs (no env, no
-        datasets), with every series' last value; two queries whatever the number of runs."""
+        """The runs ``list_runs`` would give, narrowed to what an export needs (of the env only
+        the git commit, dirty flag and patch digest), with every series' last value; two queries whatever the number of runs
+        (and the amendments of sealed runs: one more where there are any)."""
         r = s.runs
         cols = [
             r.c.id,
@@ -67,6 +73,10 @@ class ExportSqlMixin:
             r.c.config,
             r.c.summary,
             r.c.author,
+            r.c.datasets,
+            _env_text(self.dialect, r.c.env, "git", "commit"),
+            _env_text(self.dialect, r.c.env, "git", "dirty"),
+            _env_text(self.dialect, r.c.env, "git", "diff_sha256"),
         ]
         # the store's own query (project, filter, order), narrowed to the columns needed
         q = self._runs_query(project=project, filter=filter, order_by=order_by)
@@ -82,6 +92,25 @@ class ExportSqlMixin:
             metrics: dict[str, dict[str, Any]] = {}
             for run_id, key, last, last_nan in conn.execute(mq):
                 metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
+            # amended values beside the sealed ones (store/_amend.py)
+            sealed = [
+                {
+                    "id": rid,
+                    "status": status,
+                    "summary": {
+                        **dict(sorted((metrics.get(rid) or {}).items())),
+                        **decode_json(s.load_json(summary) or {}),
+                    },
+                }
+                for rid, _, _, status, *_, summary, _, _, _, _, _ in runs
+                if status in SEALED_STATUSES
+            ]
+            self._amendments(conn, sealed)
+        amended = {
+            r["id"]: {k: a.get("value") for k, a in r["amended"].items()}
+            for r in sealed
+            if r["amended"]
+        }
         return [
             {
                 "id": rid,
@@ -97,6 +126,11 @@ class ExportSqlMixin:
                 "summary": s.load_json(summary) or {},
                 "author": author,
                 "metrics": metrics.get(rid) or {},
+                "amended": amended.get(rid) or {},
+                "datasets": s.load_json(datasets) or [],
+                "git_commit": commit,
+                "git_dirty": _as_bool(dirty),
+                "git_patch": patch,
             }
             for (
                 rid,
@@ -111,5 +145,24 @@ class ExportSqlMixin:
                 config,
                 summary,
                 author,
+                datasets,
+                commit,
+                dirty,
+                patch,
             ) in runs
         ]
+
+
+def _env_text(dialect: str, col: Any, *path: str) -> Any:
+    """One leaf of a JSON column as text-or-scalar (SQLite ``json_extract``, PostgreSQL ``#>>``)."""
+    if dialect == "sqlite":
+        return sa.func.json_extract(col, "$." + ".".join(f'"{p}"' for p in path))
+    from sqlalchemy.dialects import postgresql as pg
+
+    return col.op("#>>", return_type=sa.Text)(sa.literal(list(path), pg.ARRAY(sa.Text)))
+
+
+def _as_bool(v: Any) -> bool | None:
+    if v is None:
+        return None
+    return v in (1, True, "true", "1")

@@ -67,7 +67,8 @@ def resolve_store_uri(store: str | os.PathLike[str] | None = None) -> str:
             p = p / DB_FILENAME
         return "sqlite:///" + str(p.resolve())
     scheme = uri.split("://", 1)[0].lower()
-    if scheme.startswith(("sqlite", "postgresql", "postgres", "http", "https")):
+    # the family, without a "+driver": a misspelt one (postgress://) fails here, in init()
+    if scheme.split("+", 1)[0] in ("sqlite", "postgresql", "postgres", "http", "https"):
         if scheme == "postgres":
             uri = "postgresql" + uri[len("postgres") :]
         return uri

@@ -18,6 +18,7 @@ __all__ = [
     "describe_problems",
     "is_sha256",
     "manifest_digest",
+    "root_type",
 ]
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -37,6 +38,15 @@ def manifest_digest(root_type: str, manifest: Sequence[dict[str, Any]]) -> str:
     entries.sort(key=lambda m: str(m["path"]))
     doc = json.dumps({"type": root_type, "files": entries}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def root_type(metadata: Any, files: Sequence[Any]) -> str:
+    """The ``type`` a version's digest was computed with: its metadata's, else ``file`` for
+    one file and ``directory`` otherwise (as ``create_artifact_version`` decides)."""
+    meta = metadata if isinstance(metadata, dict) else {}
+    if "type" in meta:
+        return str(meta["type"])
+    return "directory" if len(files) != 1 else "file"
 
 
 def check_manifest(manifest: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Reproduction verdicts in the SQL store (mixed into :class:`~labledger.store.sql.SqlStore`).
 
-A verdict is an append-only fact: one row per ``labledger repro`` attempt, linking the
-original run and, when the attempt got as far as running, its reproduction.
+A verdict is an append-only fact: one row per ``labledger repro`` attempt that ran,
+linking the original run and its reproduction run (the rules: ``_repro_rules.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from sqlalchemy.engine import Connection
 from .._exceptions import UsageError
 from .._values import decode_json, encode_json
 from . import _schema as s
+from ._repro_rules import STORED_VERDICTS
 
 __all__ = ["VERDICTS", "ReproSqlMixin"]
 
-VERDICTS = ("reproduced", "reproduced-within-tolerance", "not-reproduced", "not-reproducible")
+VERDICTS = STORED_VERDICTS
 
 
 class ReproSqlMixin:
@@ -31,30 +32,41 @@ class ReproSqlMixin:
     _tx: Callable[[], AbstractContextManager[Connection]]
     _read: Callable[[], AbstractContextManager[Connection]]
 
-    def add_repro_verdict(self, verdict: dict[str, Any]) -> str:
+    def add_repro_verdict(self, verdict: dict[str, Any], *, by: str | None = None) -> str:
         """Store one verdict; return its id.
 
-        ``verdict`` holds ``original_run_id``, ``verdict`` (one of :data:`VERDICTS`) and
-        optionally ``repro_run_id``, ``reason``, ``tolerance``, ``details`` (a JSON object),
-        ``created_at`` and ``id`` (an idempotency key: storing the same id twice keeps one row).
+        ``verdict`` holds ``original_run_id``, ``repro_run_id`` (the reproduction run: a
+        verdict exists only with one), ``verdict`` (one of :data:`VERDICTS`) and optionally
+        ``reason``, ``tolerance``, ``details`` (a JSON object), ``created_at`` and ``id``
+        (an idempotency key: storing the same id twice keeps one row). The verdict, reason
+        and per-metric table are re-derived from the two stored runs
+        (:func:`~labledger.store._repro_rules.checked_verdict`), and ``by`` (who
+        reproduced; default: this process's author) is recorded in ``details.by``.
+        Raises :class:`~labledger.VerdictRefusedError` for a verdict without its
+        reproduction run or one its runs do not give.
         """
+        from .._author import local_author
+        from ._repro_rules import checked_verdict
+
         kind = verdict.get("verdict")
         if kind not in VERDICTS:
             raise UsageError(f"verdict must be one of {', '.join(VERDICTS)}, not {kind!r}")
-        if not verdict.get("original_run_id"):
-            raise UsageError("a verdict needs original_run_id")
         vid = str(verdict.get("id") or uuid.uuid4().hex)
+        t = s.repro_verdicts
+        with self._read() as conn:
+            if conn.execute(sa.select(t.c.id).where(t.c.id == vid)).first() is not None:
+                return vid  # a retried request: kept once
+        ok = checked_verdict(self, verdict, by=by if by is not None else local_author())
         values = {
             "id": vid,
-            "original_run_id": verdict["original_run_id"],
-            "repro_run_id": verdict.get("repro_run_id"),
-            "verdict": kind,
-            "reason": verdict.get("reason"),
-            "tolerance": verdict.get("tolerance"),
-            "details": encode_json(verdict.get("details") or {}),
+            "original_run_id": ok["original_run_id"],
+            "repro_run_id": ok["repro_run_id"],
+            "verdict": ok["verdict"],
+            "reason": ok.get("reason"),
+            "tolerance": ok.get("tolerance"),
+            "details": encode_json(ok.get("details") or {}),
             "created_at": float(verdict.get("created_at") or time.time()),
         }
-        t = s.repro_verdicts
         with self._tx() as conn:
             if conn.execute(sa.select(t.c.id).where(t.c.id == vid)).first() is None:
                 conn.execute(sa.insert(t).values(**values))
@@ -91,4 +103,5 @@ def _row_to_verdict(row: Any) -> dict[str, Any]:
         "tolerance": row["tolerance"],
         "details": decode_json(details or {}),
         "created_at": row["created_at"],
+        "by": (details or {}).get("by"),  # who reproduced (verdicts before 0.x: None)
     }

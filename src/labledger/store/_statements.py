@@ -284,27 +284,41 @@ def add_edits(
     changes: Iterable[tuple[str, Any, Any]],
     author: str | None,
     now: float | None = None,
+    *,
+    reason: str | None = None,
+    amend: bool = False,
 ) -> list[dict[str, Any]]:
     """One ``run_edits`` row per ``(field, old, new)`` that changes; the rows as stored.
 
     ``old``/``new`` are wrapped (``{"v": value}``): a bare JSON string would read back
-    ambiguously."""
+    ambiguously. With ``amend`` (the run is sealed) a ``summary.KEY`` change is an
+    amendment: its ``new`` document is marked (``_amend.AMEND_MARK``); ``reason`` is kept
+    in ``new`` too."""
     import uuid  # (with platform, a few ms: imported when a run has an edit, not by init())
 
+    from ._amend import AMEND_MARK
+
     at = time.time() if now is None else now
-    rows = [
-        {
-            "id": uuid.uuid4().hex,
-            "run_id": run_id,
-            "field": field,
-            "old": json.dumps({"v": encode_json(old)}),
-            "new": json.dumps({"v": encode_json(new)}),
-            "author": author,
-            "at": at,
-        }
-        for field, old, new in changes
-        if old != new
-    ]
+    rows = []
+    for field, old, new in changes:
+        if old == new:
+            continue
+        doc: dict[str, Any] = {"v": encode_json(new)}
+        if amend and field.startswith("summary."):
+            doc[AMEND_MARK] = True
+        if reason:
+            doc["reason"] = reason
+        rows.append(
+            {
+                "id": uuid.uuid4().hex,
+                "run_id": run_id,
+                "field": field,
+                "old": json.dumps({"v": encode_json(old)}),
+                "new": json.dumps(doc),
+                "author": author,
+                "at": at,
+            }
+        )
     if rows:
         db.many(_INSERT_EDIT, rows)
     return rows
@@ -315,10 +329,17 @@ def add_edits(
 _EDIT_COLS = ("id", "run_id", "field", "old", "new", "author", "at")
 
 
-def record_fields(db: Db, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+def record_fields(
+    db: Db, run_ids: Sequence[str], formats: Mapping[str, int] | None = None
+) -> dict[str, dict[str, str]]:
     """Field digests of each run's record, read from its rows in this transaction (a few
-    queries per 500 runs) and digested by ``_audit_core.Record``."""
-    from ._audit_core import JSON_FIELDS, SCALAR_FIELDS, Record
+    queries per 500 runs) and digested by ``_audit_core.Record``.
+
+    ``formats``: the record format to hash a run in (its stored record's; default the
+    current one), so a record sealed in an older format still verifies."""
+    from ._audit_core import FORMAT, JSON_FIELDS, SCALAR_FIELDS, Record
+
+    fmt = formats or {}
 
     names = (*SCALAR_FIELDS, *JSON_FIELDS)
     cols = ", ".join(f'"{c}"' for c in names)
@@ -326,7 +347,7 @@ def record_fields(db: Db, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
     for i in range(0, len(run_ids), _IN):
         marks, p = _in("r", run_ids[i : i + _IN])
         recs = {
-            row[0]: Record(dict(zip(names, row[1:], strict=True)))
+            row[0]: Record(dict(zip(names, row[1:], strict=True)), fmt.get(row[0], FORMAT))
             for row in db.rows(f"SELECT id, {cols} FROM runs WHERE id IN ({marks})", p)
         }
         if not recs:
@@ -356,6 +377,18 @@ def record_fields(db: Db, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
             p,
         ):
             recs[a[0]].artifact(*a[1:])
+        manifests = [r for r, rec in recs.items() if rec.format >= 2]
+        if manifests:  # the manifest of each version (record format 2)
+            by_run: dict[str, list[Any]] = {}
+            fmarks, fp = _in("m", manifests)
+            for f in db.rows(
+                "SELECT v.run_id, f.version_id, f.path, f.sha256, f.size FROM artifact_files f "
+                f"JOIN artifact_versions v ON v.id = f.version_id WHERE v.run_id IN ({fmarks})",
+                fp,
+            ):
+                by_run.setdefault(f[0], []).append(f[1:])
+            for rid, files in by_run.items():
+                recs[rid].files(files)
         for u in db.rows(
             f"SELECT run_id, version_id FROM artifact_uses WHERE run_id IN ({marks}) "
             "ORDER BY run_id, version_id",

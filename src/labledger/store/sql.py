@@ -34,6 +34,8 @@ from .._exceptions import (
 from .._procinfo import is_this_host, pid_alive
 from .._values import decode_json, encode_json
 from . import _schema as s
+from ._access_sql import AccessSqlMixin
+from ._amend import amended_from_edits
 from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch, MetricSummary, RunRecord
@@ -42,6 +44,7 @@ from ._export_sql import ExportSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
 from ._mlflow_sql import MlflowSqlMixin
+from ._repro_rules import REPRO_JOB_TYPE
 from ._repro_sql import ReproSqlMixin
 from ._series_sql import SeriesSqlMixin, _series_summary, downsample
 from ._sqla import SaDb
@@ -158,6 +161,7 @@ class SqlStore(
     MlflowSqlMixin,
     AuditSqlMixin,
     EditSqlMixin,
+    AccessSqlMixin,
     ExportSqlMixin,
 ):
     """Store on SQLAlchemy Core. ``uri`` is ``sqlite:///PATH`` or ``postgresql://…``."""
@@ -673,6 +677,11 @@ class SqlStore(
         arts = self.list_run_artifacts(run_id)
         run["artifacts"], run["used_artifacts"] = arts["produced"], arts["consumed"]
         run["edits"] = self.run_edits(run_id)
+        run["amended"] = (
+            amended_from_edits(run["summary"], run["edits"])
+            if run["status"] in SEALED_STATUSES
+            else {}
+        )
         run["record_sha256"] = self.record_sha256(run_id)
         return run
 
@@ -730,6 +739,9 @@ class SqlStore(
             "group": row["group"],
             "job_type": row["job_type"],
             "author": row["author"],
+            # a reproduction (job_type "repro") names its original (store/_repro_rules.py)
+            "repro_of": row["parent_run_id"] if row["job_type"] == REPRO_JOB_TYPE else None,
+            "amended": {},  # a sealed run's amendments (set by _amendments)
         }
 
     def list_runs(
@@ -772,7 +784,9 @@ class SqlStore(
                     q = q.offset(offset)
                 rows = list(conn.execute(q).mappings())
             metrics = self._metric_summaries(conn, [r["id"] for r in rows])
-        return [self._row_to_run(r, metrics.get(r["id"], {})) for r in rows]
+            runs = [self._row_to_run(r, metrics.get(r["id"], {})) for r in rows]
+            self._amendments(conn, runs)
+        return runs
 
     def count_runs(
         self,
@@ -837,7 +851,11 @@ class SqlStore(
         q = (
             sa.select(
                 r.c.project,
-                sa.func.count().label("runs"),
+                # reproductions (job_type "repro") are counted apart, not as the project's runs
+                sa.func.count(
+                    sa.case((sa.func.coalesce(r.c.job_type, "") != REPRO_JOB_TYPE, 1))
+                ).label("runs"),
+                sa.func.count(sa.case((r.c.job_type == REPRO_JOB_TYPE, 1))).label("repro_runs"),
                 sa.func.max(r.c.created_at).label("last_run_at"),
             )
             .group_by(r.c.project)

@@ -179,6 +179,9 @@ def _before_fork() -> None:
         if run._owner_pid != os.getpid() or not w.is_alive():
             continue
         w.store_ready.wait(10.0)
+        catching_up = w._catching_up  # replays other processes' outbox: imports, connections
+        if catching_up is not None and catching_up.is_alive():
+            catching_up.join(10.0)
         if w.write_lock.acquire(timeout=10.0):
             held.append(w)
     _fork_state["held"] = held

@@ -15,8 +15,17 @@ from types import TracebackType
 from typing import Any
 
 from .._exceptions import LimitExceededError, RunFinishedError, UsageError
+from .._limits import MAX_KEYS_PER_CALL as _MAX_KEYS_PER_CALL
+from .._limits import MAX_METRIC_KEYS as _MAX_METRIC_KEYS
 from .._limits import MAX_STEP as _MAX_STEP
-from .._limits import check_json, check_name, check_notes, check_seed, check_tags
+from .._limits import (
+    check_json,
+    check_metric_keys,
+    check_name,
+    check_notes,
+    check_seed,
+    check_tags,
+)
 from .._names import new_run_id, new_run_name
 from .._settings import setting
 from .._values import check_key, coerce_metric, normalize_config
@@ -53,9 +62,25 @@ def _active_runs() -> list[Run]:
     return [r for r in list(_RUNS) if not r._finished and r._owner_pid == os.getpid()]
 
 
-def _record_seed_on_active_runs(seed: int, deterministic: bool, seeded: list[str]) -> None:
-    for run in _active_runs():
-        run._record_seed(seed, deterministic, seeded)
+def _record_seed_on_active_runs(
+    seed: int, deterministic: bool, seeded: list[str], target: Any = None
+) -> None:
+    """Record a seeding on the run it was for, never on another run that has its own seed.
+
+    ``init(seed=...)`` names its run (``target``). A plain ``seed_everything`` call (or
+    torch seeded on import) goes to the newest active run, to runs with that same seed
+    (what was seeded grows) and to active runs without a seed; a parent's seed is never
+    replaced by its child's.
+    """
+    if target is not None:
+        if isinstance(target, Run) and not target._finished:
+            target._record_seed(seed, deterministic, seeded)
+        return
+    runs = _active_runs()
+    newest = max(runs, key=lambda r: r.created_at) if runs else None
+    for run in runs:
+        if run is newest or run._seed is None or run._seed == seed:
+            run._record_seed(seed, deterministic, seeded)
 
 
 def active_run() -> Run | None:
@@ -112,6 +137,7 @@ class Run:
         self._extend = self._buf.extend
         self._lock = threading.RLock()
         self._seed: int | None = seed
+        self._seed_info: dict[str, Any] | None = None
         self._tags = check_tags(sorted({str(t) for t in (tags or [])}))
         self._datasets: list[dict[str, Any]] = []
         self._artifacts: list[str] = []  # paths logged as artifacts by this process (console panel)
@@ -150,19 +176,20 @@ class Run:
             "author": self.author,  # git user.email from git's config files, else the OS user
         }
         self._record = record
-        from ..store._locate import scheme_family
         from ._writer import Writer
 
-        # a server's client keeps its own spool; SQL stores spill to disk
-        spill_uri = None if scheme_family(store_uri) in ("http", "https") else store_uri
+        registered = self._register_now(record)
+        outbox, outbox_run = (None, None) if registered is not None else self._to_outbox(record)
         self._writer = Writer(
             self.id,
             self._buf,
             self._open_store,
             record,
             interval=flush_interval,
-            spill_uri=spill_uri,
-            store=self._register_now(record),
+            spill_uri=store_uri,
+            store=registered,
+            outbox=outbox,
+            outbox_run=outbox_run,
         )
         self._capture_thread: threading.Thread | None = None
         self._sampler: Any = None  # capture.system.SystemSampler, started by init()
@@ -214,6 +241,33 @@ class Run:
             lite.close()
             return None
         return lite
+
+    def _to_outbox(self, record: dict[str, Any]) -> tuple[Any, Any]:
+        """Put the run record in a new outbox session before init() returns: (session, file).
+
+        For a store init() could not write at once (the server, PostgreSQL, a busy SQLite
+        file): a process killed at any moment after init() then leaves a run that
+        ``labledger sync`` (or the next process's catch-up) creates, ``crashed`` by the
+        next reader. One fsynced file, stdlib only. (None, None) when the disk refuses:
+        the writer thread creates the run as before.
+        """
+        from ..remote._outbox import run_record
+        from ..remote.spool import Spool
+
+        session = Spool()
+        try:
+            # not fsynced here (a millisecond or more on a busy disk): a SIGKILL keeps it;
+            # the writer thread fsyncs it at once
+            return session, session.put(run_record(self.store_uri, record), durable=False)
+        except (OSError, ValueError) as exc:
+            session.close()
+            warnings.warn(
+                f"labledger: could not keep run {self.id[:8]} in the outbox {session.root} "
+                f"({exc}); it is created when the store answers",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None, None
 
     @property
     def author(self) -> str:
@@ -343,10 +397,34 @@ class Run:
 
     def _record_seed(self, seed: int, deterministic: bool, seeded: list[str]) -> None:
         self._seed = seed
-        self._writer.update_run(
-            seed=seed,
-            env={"seed": {"seed": seed, "deterministic": deterministic, "seeded": seeded}},
-        )
+        self._seed_info = {"seed": seed, "deterministic": deterministic, "seeded": seeded}
+        self._writer.update_run(seed=seed, env={"seed": dict(self._seed_info)})
+
+    def record_seed(self, seed: int, source: str = "user") -> bool:
+        """Record a seed something else already applied (a framework's ``seed_everything``,
+        a ``random_state``, a sampler's seed) as this run's seed, without seeding anything.
+
+        ``source`` says where it came from (``env.seed.seeded``). A seed set by
+        ``labledger.seed_everything()``/``init(seed=...)`` is kept when it is the same.
+        Returns False (and records nothing) for a value that is not a seed in
+        ``[0, 2**32)``: a framework's odd seed never raises into training.
+        """
+        self._guard()
+        if isinstance(seed, bool):
+            return False
+        try:
+            seed = int(seed.__index__())
+        except (AttributeError, TypeError):
+            return False
+        if not 0 <= seed < 2**32:
+            return False
+        info = getattr(self, "_seed_info", None)
+        if info is not None and info.get("seed") == seed:
+            if source not in info["seeded"]:
+                self._record_seed(seed, bool(info["deterministic"]), [*info["seeded"], source])
+            return True
+        self._record_seed(seed, False, [source])
+        return True
 
     def _ensure_child_writer(self) -> None:
         if not getattr(self, "_child_writer_started", True):
@@ -369,8 +447,10 @@ class Run:
         ``timestamp`` (seconds since the epoch, default now) is the wall time recorded
         with the points: importers and replayed logs pass the original time.
         Only appends to an in-memory buffer. Raises ``TypeError`` for a non-numeric
-        value, :class:`InvalidKeyError` for a bad key, :class:`RunFinishedError`
-        after ``finish()``.
+        value, :class:`InvalidKeyError` for a bad key, :class:`LimitExceededError` for
+        a call of more than ``MAX_KEYS_PER_CALL`` keys or one that would give the run
+        more than ``MAX_METRIC_KEYS`` distinct keys (nothing of that call is kept),
+        :class:`RunFinishedError` after ``finish()``.
         """
         if self._finished:
             raise RunFinishedError(self.id, self.status)
@@ -398,11 +478,15 @@ class Run:
                 if type(v) is not float:
                     v = coerce_metric(k, v)
                 self._append((k, step, v, t))
+        elif len(data) > _MAX_KEYS_PER_CALL:
+            check_metric_keys(len(known), 0, len(data))
         elif known.issuperset(data) and _FLOATS.issuperset(map(type, data.values())):
             # the common case: known keys, plain float values; checks run in C
             # one entry for the whole call (see _writer.Point): one tuple, not one per key
             self._append((tuple(data), step, tuple(data.values()), t))
         else:
+            if len(known) + len(data) > _MAX_METRIC_KEYS:  # before any key is learned
+                check_metric_keys(len(known), sum(k not in known for k in data), len(data))
             out = []
             for k, v in items:
                 if k not in known:
@@ -426,6 +510,8 @@ class Run:
 
     def _learn_key(self, key: Any) -> None:
         check_key(key)
+        if len(self._known) >= _MAX_METRIC_KEYS:
+            check_metric_keys(len(self._known), 1, 1)
         self._known.add(key)
         if self._owner_pid != os.getpid():
             self._ensure_child_writer()
@@ -446,6 +532,9 @@ class Run:
         if self._owner_pid != os.getpid():
             self._ensure_child_writer()
         while len(self._buf) > _MAX_BUFFER // 2:
+            if w.fatal is not None:  # tracking stopped (said once): keep memory bounded
+                w.drop_oldest(0)
+                return
             if w.failing or time.monotonic() - w.last_progress > _STALL_S or not w.is_alive():
                 moved = w.spill_to_disk()
                 if moved:
@@ -542,6 +631,10 @@ class Run:
 
             extra = finalize(self, status=status, exit_code=exit_code)
             extra.update(missing)
+            uploads = getattr(self, "_artifact_uploader", None)
+            pending_uploads = uploads.unregistered() if uploads is not None else []
+            if pending_uploads:  # sealed with the run: only these may be registered late
+                extra["pending_artifacts"] = pending_uploads
             update: dict[str, Any] = {"status": status, "ended_at": _now(), "exit_code": exit_code}
             if extra:
                 update["env"] = extra
@@ -550,7 +643,11 @@ class Run:
             self._writer.update_run(**update)
             limit = DEFAULT_FINISH_TIMEOUT if timeout is None else timeout
             if not self._writer.stop(limit):
+                if self._writer.fatal is not None:  # said when it happened; nothing is kept
+                    _hooks.forget(self)
+                    return
                 moved = self._writer.spill_to_disk()
+                self._writer.release_outbox()
                 if moved or self._writer._updates_done >= self._writer._updates_seq:
                     warnings.warn(
                         f"labledger: the store of run {self.id[:8]} did not accept writes within "
@@ -644,11 +741,44 @@ class Run:
 
         return use_artifact(self, ref)
 
-    def log_dataset(self, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
-        """Fingerprint a data file or directory as an input of this run."""
-        from ..capture.data import fingerprint
+    @property
+    def seed(self) -> int | None:
+        """The run's seed (``init(seed=...)``, ``seed_everything``, or a framework's), else None."""
+        return self._seed
 
-        info = fingerprint(path, name=name)
+    @property
+    def datasets(self) -> list[dict[str, Any]]:
+        """The datasets recorded by this process (``log_dataset`` and the integrations)."""
+        return [dict(d) for d in self._datasets]
+
+    def log_dataset(self, path: Any, name: str | None = None) -> dict[str, Any]:
+        """Fingerprint a data file or directory, or data in memory, as an input of this run.
+
+        ``path``: a file or directory (sha256 over its files), or data in memory: a numpy
+        array, pandas frame, torch tensor, Hugging Face dataset, a torch ``DataLoader``
+        or ``Dataset`` over those (or over a file), or a tuple such as ``(X, y)``
+        (``capture.data.fingerprint_data``: each object hashed once), or a fingerprint
+        made already (a ``datasets`` entry of another run). A dataset of the same
+        ``name`` (``train``, ``validation``, ``test`` ...) is replaced.
+        """
+        from ..capture.data import fingerprint, fingerprint_data
+
+        if isinstance(path, (str, os.PathLike)):
+            info = fingerprint(path, name=name)
+        elif isinstance(path, Mapping) and isinstance(path.get("sha256"), str):
+            # a fingerprint made already (another run's ``datasets`` entry)
+            info = {**dict(path), "name": name or str(path.get("name") or "data")}
+            check_json("datasets", [info])
+        else:
+            found = fingerprint_data(path, name or "data")
+            if found is None:
+                raise UsageError(
+                    f"log_dataset: cannot fingerprint a {type(path).__name__}; pass a path, "
+                    "an array, a frame, a tensor or a dataset"
+                )
+            info = found
+        if any(d == info for d in self._datasets):
+            return info  # recorded already (an integration sees the same data every epoch)
         self._datasets = [d for d in self._datasets if d.get("name") != info["name"]] + [info]
         self._writer.update_run(datasets=list(self._datasets))
         return info
@@ -718,6 +848,8 @@ def init(
         project = setting("LABLEDGER_PROJECT") or default_root().parent.name or "default"
     check_key(project)
     check_seed(seed)
+    if (override := setting("LABLEDGER_SEED_OVERRIDE") or "").isdigit():
+        seed = int(override)  # `labledger replicate` runs the same code with a new seed
     if group is None:
         group = setting("LABLEDGER_GROUP") or None
     for label, value in (
@@ -727,10 +859,16 @@ def init(
     ):
         if value is not None and (not isinstance(value, str) or not value or len(value) > 250):
             raise UsageError(f"{label} must be a non-empty string of at most 250 characters")
-    if parent_run_id is None and is_repro_target(config):
-        # set by `labledger repro` to link a reproduction to its original; in a process
-        # that makes several runs only the one with the original's config is linked
-        parent_run_id = setting("LABLEDGER_PARENT_RUN") or None
+    if setting("LABLEDGER_PARENT_RUN"):
+        # inside `labledger repro`: every run the re-run makes is a reproduction
+        # (job_type "repro", left out of leaderboards, importance, counts and export)
+        from ..store import REPRO_JOB_TYPE
+
+        job_type = REPRO_JOB_TYPE
+        if parent_run_id is None and is_repro_target(config):
+            # linked to its original; in a process that makes several runs only the
+            # one with the original's config is linked
+            parent_run_id = setting("LABLEDGER_PARENT_RUN") or None
     art = os.fspath(artifacts) if artifacts is not None else setting("LABLEDGER_ARTIFACTS_URI")
     if capture is None:
         capture = (setting("LABLEDGER_CAPTURE") or "").lower() not in (
@@ -767,7 +905,7 @@ def init(
     _hooks.install(run)
     on_seed(_record_seed_on_active_runs)
     if seed is not None:
-        seed_everything(seed)
+        seed_everything(seed, _target=run)
     else:
         if info:
             run._record_seed(info["seed"], info["deterministic"], info["seeded"])

@@ -2,8 +2,21 @@
 
 The training thread only appends tuples ``(key, step, value, time)`` to a deque; this
 thread wakes every ``interval`` seconds, groups what it finds by key into one
-:class:`~labledger.store.Batch`, and writes it. Failures are retried with backoff and
-reported once (a warning); they never reach the training thread.
+:class:`~labledger.store.Batch`, and writes it. A store raises typed errors and the
+writer owns what happens then (the HTTP store still keeps transient faults in its own
+outbox session and replays them itself):
+
+- a transient fault (refused connection, timeout, 5xx, a lock) is retried with backoff
+  and reported once (a warning); it never reaches the training thread;
+- while the store is not open yet (``init()`` could not put the run in it: a server, a
+  busy or PostgreSQL store), each batch goes to the run's outbox session
+  (:mod:`labledger.remote._outbox`, fsynced) and is replayed into the store once it is
+  open, so a process killed at any moment keeps what it logged up to ~0.1 s before;
+- when the store stops accepting writes, ``spill_to_disk`` moves what is pending to the
+  outbox (``labledger sync`` or the next process's catch-up writes it later);
+- a configuration fault (a refused token, a missing database:
+  :func:`labledger._exceptions.configuration_error`) stops tracking at once with the fix
+  named: no retry, nothing kept in the outbox.
 
 Progress is tracked with two counters: ``popped`` (points taken off the buffer, under
 ``_pop_lock``) and ``written`` (points durably stored, or dropped). ``flush()`` waits
@@ -17,14 +30,17 @@ import collections
 import operator
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from .._settings import setting
+from .._values import warn
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..remote.spool import Spool
     from ..store import Batch, Store
 
 __all__ = ["Writer", "is_permanent", "split_batch"]
@@ -78,6 +94,8 @@ class Writer(threading.Thread):
         child: bool = False,
         spill_uri: str | None = None,
         store: Store | None = None,
+        outbox: Spool | None = None,
+        outbox_run: Path | None = None,
     ) -> None:
         super().__init__(name=f"labledger-writer-{run_id[:8]}", daemon=True)
         self.run_id = run_id
@@ -86,11 +104,19 @@ class Writer(threading.Thread):
         self._create_record = create_record
         self.interval = interval
         self.child = child
-        # where unwritable points go instead of being dropped (SQL stores; the HTTP
-        # client spools on its own)
+        # the store's URI in outbox records: where unwritable points go instead of being dropped
         self.spill_uri = spill_uri
         self.spilled = 0
         self.spill_dir: str | None = None
+        # the run's outbox session: its run record (written by init()) and the batches
+        # taken while the store was not open, replayed once it is (path, points, seq)
+        self.outbox = outbox
+        self._outbox_run = outbox_run
+        self._outboxed: list[tuple[Path, int, int]] = []
+        self._opened: Store | None = None  # opened by the opener thread, adopted here
+        self.fatal: BaseException | None = None  # a configuration fault: tracking stopped
+        self._outbox_lock = threading.Lock()
+        self._catching_up: threading.Thread | None = None
         self.store: Store | None = None
         self.store_ready = threading.Event()
         self.store_error: BaseException | None = None
@@ -176,7 +202,7 @@ class Writer(threading.Thread):
                 self._progress.wait(wait)
             if self._done(points, updates):
                 return True
-            if not self.is_alive():
+            if not self.is_alive() or self.fatal is not None:
                 return self._done(points, updates)
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -191,25 +217,43 @@ class Writer(threading.Thread):
         ok = self.flush(timeout)
         self._stop_requested = True
         self._wake.set()
-        if ok:
+        if ok or self.fatal is not None:
             self.join(1.0)
+        catching_up = self._catching_up
+        if ok and catching_up is not None and catching_up is not threading.current_thread():
+            catching_up.join(FAILING_GRACE)  # what it replays is safe in the outbox if cut short
         return ok
 
     def pending_points(self) -> int:
-        return len(self.buffer) + self._retry_points + sum(p.point_count() for p in self._parts)
+        return (
+            len(self.buffer)
+            + self._retry_points
+            + sum(p.point_count() for p in self._parts)
+            + sum(n for _, n, _ in self._outboxed)
+        )
+
+    def _session(self) -> Spool:
+        """The run's outbox session (created on first use)."""
+        if self.outbox is None:
+            from ..remote.spool import Spool
+
+            self.outbox = Spool()
+        return self.outbox
 
     def spill_to_disk(self) -> int:
-        """Move everything not yet written to the local spool; return the points moved.
+        """Move everything not yet written to the run's outbox; return the points moved.
 
         Takes the buffered points, the batch being retried, pending run fields (the
-        final status included) and, when the store was never opened, the run record.
-        ``labledger sync`` writes them to the store later; batch ids make that replay
-        idempotent, so spilling a batch the writer then also manages to write is
-        harmless. Returns 0 when there is no spill location or the disk refused.
+        final status included) and, when the store never got it and the outbox does not
+        hold it yet, the run record; batches already in the outbox count as moved.
+        ``labledger sync`` (or the next process's catch-up) writes them to the store
+        later; batch ids make that replay idempotent, so spilling a batch the writer then
+        also manages to write is harmless. Returns 0 when there is no spill location, the
+        tracking stopped on a configuration fault, or the disk refused.
         """
-        if self.spill_uri is None:
+        if self.spill_uri is None or self.fatal is not None:
             return 0
-        from ..remote._spill import spill
+        from ..remote._outbox import batch_record, run_record
         from ..store import Batch
 
         with self._pop_lock:
@@ -224,13 +268,22 @@ class Writer(threading.Thread):
         batches += self._parts
         retry_points += self._parts_points
         if items or updates:
-            metrics = _group(items) if items else {}
+            group = _group_lists if self._lists or self.store is None else _group
+            metrics = group(items) if items else {}
             batches.append(Batch(run_id=self.run_id, metrics=metrics, run_update=updates))
-        record = None if self.child or self.store is not None else self._create_record
-        if not batches and record is None:
+        record = None
+        if not self.child and self.store is None and self._outbox_run is None:
+            record = self._create_record
+        with self._outbox_lock:
+            outboxed = sum(n for _, n, _ in self._outboxed)
+        if not batches and record is None and not outboxed:
             return 0
         try:
-            folder = spill(self.spill_uri, batches, run=record)
+            session = self._session()
+            if record is not None:
+                self._outbox_run = session.put(run_record(self.spill_uri, record))
+            for batch in batches:
+                session.put(batch_record(self.spill_uri, batch))
         except OSError as exc:
             with self._pop_lock:  # put everything back: nothing is lost in memory either
                 self.buffer.extendleft(reversed(items))
@@ -239,15 +292,22 @@ class Writer(threading.Thread):
                 self._updates = {**updates, **self._updates}
             log.warning("labledger: could not spill run %s to disk: %s", self.run_id[:8], exc)
             return 0
-        moved = len(items) + retry_points
+        moved = len(items) + retry_points + outboxed
         with self._progress:
-            self.written += len(items)
+            self.written += len(items) + outboxed
+            with self._outbox_lock:  # on disk for good now: sync or the next catch-up replays them
+                self._outboxed = []
             if seq > self._updates_done:
                 self._updates_done = seq
             self._progress.notify_all()
         self.spilled += moved
-        self.spill_dir = str(folder.parent)
+        self.spill_dir = str(session.dir.parent)
         return moved
+
+    def release_outbox(self) -> None:
+        """Unlock the outbox session (what is left in it is for ``labledger sync``)."""
+        if self.outbox is not None:
+            self.outbox.close()
 
     def drop_oldest(self, keep: int) -> int:
         """Discard the oldest buffered points beyond ``keep`` (the store is stuck); return how many."""
@@ -271,19 +331,38 @@ class Writer(threading.Thread):
     # -- the thread ------------------------------------------------------------------
 
     def run(self) -> None:
-        try:
-            self._open()
-        except BaseException as exc:
-            self.store_error = exc
-            self.failing = True
-            self.store_ready.set()
-            self._report(exc)
-            if not self._retry_open():
-                return
+        if self.outbox is not None and self._outbox_run is not None:
+            try:  # init() wrote the run record without fsync: make it power-safe now
+                self.outbox.sync(self._outbox_run)
+            except OSError as exc:
+                log.debug("labledger: fsync of the outbox failed: %s", exc)
+        if self.store is None and self.outbox is not None:
+            # the run is in the outbox already (init()): open the store beside this loop,
+            # which keeps batches in the outbox until the store is there
+            threading.Thread(
+                target=self._open_in_background,
+                name=f"labledger-open-{self.run_id[:8]}",
+                daemon=True,
+            ).start()
+        else:
+            try:
+                self._open()
+            except BaseException as exc:
+                if self._stop_if_fatal(exc):
+                    return
+                self.store_error = exc
+                self.failing = True
+                self.store_ready.set()
+                self._report(exc)
+                if not self._retry_open():
+                    return
         delay = self.interval
         while True:
             self._wake.wait(delay)
             self._wake.clear()
+            if self.fatal is not None:
+                self._end_fatal()
+                return
             stopping = self._stop_requested
             try:
                 with self.write_lock:
@@ -291,10 +370,13 @@ class Writer(threading.Thread):
                 # a busy run (the buffer refilled while we wrote) is drained at once:
                 # smaller batches, less memory held by buffered points
                 delay = 0.0 if len(self.buffer) > BUSY_POINTS else self.interval
-                if self.failing:
+                if self.failing and self.store is not None:
                     self.failing = False
                     log.warning("labledger: run %s is being written again", self.run_id[:8])
             except Exception as exc:
+                if self._stop_if_fatal(exc):
+                    self._end_fatal()
+                    return
                 self.failing = True
                 self._report(exc)
                 delay = min(max(delay * 2, 0.2), 5.0)
@@ -305,9 +387,135 @@ class Writer(threading.Thread):
                 and self._retry is None
                 and not self._parts
                 and not self._updates
+                and (self.store is None or not self._outboxed)
             ):
                 self._release_store()
+                if self.store is not None or not self._outboxed:
+                    self.release_outbox()
                 return
+
+    def _stop_if_fatal(self, exc: BaseException) -> bool:
+        """True (and tracking stopped, the fix said once) when ``exc`` is a configuration fault."""
+        from .._exceptions import configuration_error
+
+        fatal = configuration_error(exc, self.spill_uri or "")
+        if fatal is None:
+            return False
+        message = (
+            f"labledger: run {self.run_id[:8]} is not being recorded: {fatal}. "
+            "Tracking stopped; training continues"
+        )
+        try:  # said before flush() and finish() see it, so the message is out when they return
+            warn(message)
+        except Exception:
+            log.warning(message)
+        self.store_error = fatal
+        self.fatal = fatal
+        self.store_ready.set()
+        with self._progress:
+            self._progress.notify_all()
+        return True
+
+    def _end_fatal(self) -> None:
+        """Drop what is buffered and the run's outbox session: nothing of it can be stored."""
+        with self._pop_lock:
+            n = len(self.buffer)
+            self.buffer.clear()
+            self.popped += n
+        with self._outbox_lock:
+            outboxed, self._outboxed = self._outboxed, []
+        for path, _, _ in outboxed:
+            path.unlink(missing_ok=True)
+        if self._outbox_run is not None:
+            self._outbox_run.unlink(missing_ok=True)
+            self._outbox_run = None
+        self.release_outbox()
+        with self._progress:
+            self.dropped += n
+            self._progress.notify_all()
+
+    def _open_in_background(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                store = self._open_store()
+                if self._create_record is not None:
+                    try:
+                        store.create_run(self._create_record)
+                    except BaseException:
+                        _close_quietly(store)  # its pool or socket, not left to the GC
+                        raise
+                    self._create_record = None
+                    with self._progress:
+                        self._updates_done = max(self._updates_done, 1)
+                        self.last_progress = time.monotonic()
+                        self._progress.notify_all()
+                if self._outbox_run is not None:  # in the store now (or in the HTTP spool)
+                    self._outbox_run.unlink(missing_ok=True)
+                    self._outbox_run = None
+                self._opened = store
+                self._wake.set()
+                return
+            except Exception as exc:
+                if self._stop_if_fatal(exc):
+                    self._wake.set()
+                    return
+                self.store_error = exc
+                self.failing = True
+                self.store_ready.set()
+                self._report(exc)
+                if self._stop_requested:
+                    return
+                time.sleep(delay)  # the opener's own backoff, off every caller's path
+                delay = min(delay * 2, 10.0)
+
+    def _to_outbox(self) -> None:
+        """The store is not open yet: keep the next batch in the run's outbox session."""
+        from ..remote._outbox import batch_record
+
+        assert self.outbox is not None and self.spill_uri is not None
+        if self._retry is None:
+            taken = self._take_batch()
+            if taken is None:
+                return
+            self._retry, self._retry_points, self._retry_seq = taken
+        batch, npoints, seq = self._retry, self._retry_points, self._retry_seq
+        path = self.outbox.put(batch_record(self.spill_uri, batch))  # OSError: kept, retried
+        with self._outbox_lock:
+            self._outboxed.append((path, npoints, seq))
+        self._retry, self._retry_points = None, 0
+        self._note_latest(batch)
+
+    def _replay_outboxed(self, store: Store) -> None:
+        """Write the batches kept in the outbox into the now open store, in order."""
+        from ..store._wire import batch_from_wire
+
+        while True:
+            with self._outbox_lock:
+                if not self._outboxed:
+                    return
+                path, npoints, seq = self._outboxed[0]
+            try:
+                import json
+
+                rec = json.loads(path.read_bytes())
+            except FileNotFoundError:  # taken by a sync meanwhile
+                rec = None
+            if rec is not None:
+                batch = batch_from_wire(self.run_id, rec["body"])
+                if self._lists:
+                    batch.metrics = {
+                        k: (st.tolist(), va.tolist(), ts.tolist())
+                        for k, (st, va, ts) in batch.metrics.items()
+                    }
+                store.write_batch(batch)
+            with self._outbox_lock:
+                mine = bool(self._outboxed) and self._outboxed[0][0] == path
+                if mine:
+                    self._outboxed.pop(0)
+            path.unlink(missing_ok=True)
+            if mine:  # else spill_to_disk counted it already
+                self._committed(None, npoints, seq)
 
     def _release_store(self) -> None:
         # Return pooled connections; the store stays usable (it reconnects on demand).
@@ -324,7 +532,29 @@ class Writer(threading.Thread):
         self._lists = isinstance(store, LiteStore)
         self.store = store
         self.store_error = None
+        # before store_ready: fork hooks wait for it, and for the catch-up thread
+        if not self.child and self.spill_uri is not None and self._catching_up is None:
+            from ..remote.spool import default_spool_dir, session_dirs
+
+            own = self.outbox.dir if self.outbox is not None else None
+            if [d for d in session_dirs(default_spool_dir()) if d != own]:  # usually none
+                self._catching_up = threading.Thread(
+                    target=self._catch_up, name="labledger-catch-up", daemon=True
+                )
+                self._catching_up.start()
         self.store_ready.set()
+
+    def _catch_up(self) -> None:
+        """Write what processes killed before ``labledger sync`` left in the outbox for this store."""
+        try:
+            from ..remote._catch_up import catch_up
+
+            n = catch_up(str(self.spill_uri))
+        except Exception as exc:  # the next process or `labledger sync` tries again
+            log.debug("labledger: outbox catch-up failed: %s", exc)
+            return
+        if n:
+            log.info("labledger: caught up %d outbox record(s) left by ended processes", n)
 
     def _open(self) -> None:
         if self.store is not None:
@@ -359,18 +589,23 @@ class Writer(threading.Thread):
             return
         self._warned = True
         try:
-            warnings.warn(
+            warn(
                 f"labledger: could not write run {self.run_id[:8]} to the store "
-                f"({type(exc).__name__}: {exc}); retrying in the background, training continues",
-                RuntimeWarning,
-                stacklevel=1,
+                f"({type(exc).__name__}: {exc}); retrying in the background, training continues"
             )
         except Exception:
             log.warning("labledger: could not write run %s: %s", self.run_id[:8], exc)
 
     def _write_pending(self) -> None:
         store = self.store
-        assert store is not None
+        if store is None:
+            store = self._opened
+            if store is None:
+                self._to_outbox()
+                return
+            self._adopt(store)
+        if self._outboxed:
+            self._replay_outboxed(store)
         if self._parts:
             self._drain_parts(store)
         if self._retry is not None:
@@ -460,7 +695,7 @@ class Writer(threading.Thread):
             f"({type(exc).__name__}: {str(exc)[:200]}); everything else was written"
         )
         try:
-            warnings.warn(message, RuntimeWarning, stacklevel=1)
+            warn(message)
         except Exception:
             log.warning(message)
 
@@ -501,7 +736,8 @@ class Writer(threading.Thread):
             return None
         metrics: dict[str, tuple[Any, Any, Any]] = {}
         if items:
-            group = _group_lists if self._lists else _group
+            # lists while the store is not open (an outbox record needs no numpy)
+            group = _group_lists if self._lists or self.store is None else _group
             try:
                 metrics = group(items)
             except (OverflowError, TypeError, ValueError) as exc:
@@ -516,6 +752,13 @@ class Writer(threading.Thread):
                 metrics = group(good) if good else {}
         batch = Batch(run_id=self.run_id, metrics=metrics, run_update=updates, heartbeat=heartbeat)
         return batch, n, seq
+
+
+def _close_quietly(store: Store) -> None:
+    try:
+        store.close()
+    except Exception:
+        log.debug("closing the store failed", exc_info=True)
 
 
 def _group_lists(items: list[Point]) -> dict[str, tuple[Any, Any, Any]]:

@@ -88,7 +88,7 @@ def render_panel(
     from rich.panel import Panel
     from rich.table import Table
 
-    from .._values import fmt_duration
+    from .._values import SYSTEM_PREFIX, fmt_duration, fmt_metric, is_system_key
 
     git = env.get("git") or {}
     hw = env.get("hardware") or {}
@@ -112,13 +112,25 @@ def render_panel(
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col in ("metric", "step", "value", "trend"):
         t.add_column(col)
-    for key in sorted(latest)[:12]:
+    # the user's metrics; the machine's system/* folded into one line of units after them
+    user = sorted(k for k in latest if not is_system_key(k))
+    for key in user[:12]:
         step, value = latest[key]
         t.add_row(key, str(step), _fmt(value), sparkline(series.get(key, [])))
     parts: list[Any] = [head, "[dim]" + "  ".join(p for p in captured if p) + "[/]"]
     if cfg:
         parts.append(cfg)
     parts.append(t)
+    system = sorted(k for k in latest if is_system_key(k))
+    if system:
+        parts.append(
+            "[dim]system  "
+            + "  ".join(
+                f"{k[len(SYSTEM_PREFIX) :]} {fmt_metric(k, latest[k][1])}" for k in system[:6]
+            )
+            + (f"  (+{len(system) - 6} more)" if len(system) > 6 else "")
+            + "[/]"
+        )
     return Panel(Group(*parts), title="labledger", expand=False)
 
 

@@ -29,19 +29,22 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ...store.sql import SqlStore
-from ..auth import principal
+from ..._exceptions import RunNotFoundError
+from ...store import ServerStore
+from ..auth import core, principal
 from ..routes_artifacts import blob_store
 from ._common import (
     MlflowError,
     MlflowRoute,
     float_to_json,
+    json_list,
+    max_results,
     page_offset,
     page_token,
     read_params,
     require_str,
 )
-from ._experiments import experiment_by_id, experiment_of_project, sql_store
+from ._experiments import experiment_of_project, readable, sql_store, visible_experiment
 
 __all__ = ["artifacts_router", "models_router", "tracking_artifacts_router"]
 
@@ -69,27 +72,33 @@ def _safe(rel: str) -> list[str]:
 class _Owner:
     """Whose files a path names: a run's (``exp/run/artifacts``) or a model's."""
 
-    def __init__(self, store: SqlStore, path: str, role: str, request: Request) -> None:
+    def __init__(self, store: ServerStore, path: str, role: str, request: Request) -> None:
         parts = _safe(path)
         self.store = store
         self.request = request
+        missing = MlflowError("RESOURCE_DOES_NOT_EXIST", f"No artifact root for path {path!r}")
         if len(parts) >= 3 and _RUN_ID.match(parts[1]) and parts[2] == "artifacts":
             self.run_id: str | None = parts[1]
-            run = store.get_run(parts[1])
-            self.project = str(run["project"])
+            rules, actor = core(request), principal(request).actor
+            try:  # a run's files: the write core's rules for the run (owner to write)
+                if role == "read":
+                    self.project = rules.resolve(actor, parts[1], "read")[1]
+                else:
+                    self.project = rules.owned(actor, parts[1])[1]
+            except RunNotFoundError:
+                raise missing from None
             self.key = f"run:{parts[1]}"
             self.model_name: str | None = None
             self.rest = parts[3:]
         elif len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
-            model = _model(store, parts[2])
+            model = _model_for(request, parts[2], role)[1]
             self.run_id = model["run_id"]
             self.project = str(model["project"])
             self.key = f"model:{parts[2]}"
             self.model_name = str(model["data"].get("name") or MODEL)
             self.rest = parts[4:]
         else:
-            raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No artifact root for path {path!r}")
-        principal(request).require(role, self.project)
+            raise missing
 
     def versions(self) -> list[dict[str, Any]]:
         if self.run_id is not None:
@@ -221,10 +230,13 @@ def download(path: str, request: Request) -> Response:
 def tracking_list(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store = sql_store(request)
     run_id = require_str(params, "run_id", "run_uuid")
-    run = store.get_run(run_id) if _RUN_ID.match(run_id) else None
-    if run is None:
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
-    exp = experiment_of_project(store, run["project"])["id"]
+    try:
+        if not _RUN_ID.match(run_id):
+            raise RunNotFoundError(run_id)
+        project = core(request).resolve(principal(request).actor, run_id, "read")[1]
+    except RunNotFoundError:
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found") from None
+    exp = experiment_of_project(store, project)["id"]
     rel = str(params.get("path") or "")
     owner = _owner(request, f"{exp}/{run_id}/artifacts/{rel}", "read")
     files = [
@@ -239,16 +251,18 @@ def tracking_list(request: Request, params: dict[str, Any] = Depends(read_params
 _MODEL_STATUS = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 
 
-def _model(store: SqlStore, model_id: str) -> dict[str, Any]:
+def _no_model(model_id: str) -> MlflowError:
+    return MlflowError("RESOURCE_DOES_NOT_EXIST", f"Logged model with ID '{model_id}' not found.")
+
+
+def _model(store: ServerStore, model_id: str) -> dict[str, Any]:
     obj = store.mlflow_object(MODEL, model_id)
     if obj is None or obj["data"].get("deleted"):
-        raise MlflowError(
-            "RESOURCE_DOES_NOT_EXIST", f"Logged model with ID '{model_id}' not found."
-        )
+        raise _no_model(model_id)
     return obj
 
 
-def _model_json(store: SqlStore, obj: dict[str, Any]) -> dict[str, Any]:
+def _model_json(store: ServerStore, obj: dict[str, Any]) -> dict[str, Any]:
     d = obj["data"]
     exp = experiment_of_project(store, obj["project"])["id"]
     info = {
@@ -281,10 +295,10 @@ def _model_json(store: SqlStore, obj: dict[str, Any]) -> dict[str, Any]:
     return {"info": info, "data": {"params": params, "metrics": metrics}}
 
 
-def _kv(raw: Any) -> dict[str, str]:
+def _kv(params: dict[str, Any], name: str) -> dict[str, str]:
     return {
         str(t["key"]): str(t.get("value") or "")
-        for t in raw or []
+        for t in json_list(params, name)
         if isinstance(t, dict) and t.get("key")
     }
 
@@ -292,7 +306,7 @@ def _kv(raw: Any) -> dict[str, str]:
 @models_router.post("")
 def create_model(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store, who = sql_store(request), principal(request)
-    exp = experiment_by_id(store, require_str(params, "experiment_id"))
+    exp = visible_experiment(request, require_str(params, "experiment_id"))
     who.require("write", exp["project"])
     run_id = params.get("source_run_id") or None
     if run_id is not None and (not _RUN_ID.match(str(run_id))):
@@ -303,8 +317,8 @@ def create_model(request: Request, params: dict[str, Any] = Depends(read_params)
         "model_type": params.get("model_type") or "",
         "status": _MODEL_STATUS[0],
         "creator": who.user if who.user != "anonymous" else "",  # MLflow's creator_id is numeric
-        "tags": _kv(params.get("tags")),
-        "params": _kv(params.get("params")),
+        "tags": _kv(params, "tags"),
+        "params": _kv(params, "params"),
     }
     store.put_mlflow_object(MODEL, model_id, exp["project"], data, run_id=run_id)
     return {"model": _model_json(store, _model(store, model_id))}
@@ -312,12 +326,10 @@ def create_model(request: Request, params: dict[str, Any] = Depends(read_params)
 
 @models_router.post("/search")
 def search_models(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, who = sql_store(request), principal(request)
+    store, _who = sql_store(request), principal(request)
     projects = set()
-    for eid in params.get("experiment_ids") or []:
-        exp = experiment_by_id(store, str(eid))
-        if who.can("read", exp["project"]):
-            projects.add(exp["project"])
+    for eid in json_list(params, "experiment_ids", of=str):
+        projects.add(visible_experiment(request, str(eid))["project"])
     found = [
         o
         for p in sorted(projects)
@@ -325,7 +337,7 @@ def search_models(request: Request, params: dict[str, Any] = Depends(read_params
         if not o["data"].get("deleted")
     ]
     found.sort(key=lambda o: o["created_at"], reverse=True)
-    limit = int(params.get("max_results") or 100)
+    limit = max_results(params, 100)
     offset = page_offset(params.get("page_token"))
     out: dict[str, Any] = {
         "models": [_model_json(store, o) for o in found[offset : offset + limit]]
@@ -335,14 +347,15 @@ def search_models(request: Request, params: dict[str, Any] = Depends(read_params
     return out
 
 
-def _model_for(request: Request, model_id: str, role: str) -> tuple[SqlStore, dict[str, Any]]:
+def _model_for(request: Request, model_id: str, role: str) -> tuple[ServerStore, dict[str, Any]]:
     store = sql_store(request)
     obj = _model(store, model_id)
+    readable(request, obj["project"], _no_model(model_id))
     principal(request).require(role, obj["project"])
     return store, obj
 
 
-def _save_model(store: SqlStore, obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
+def _save_model(store: ServerStore, obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
     data = dict(obj["data"], **changes)
     store.put_mlflow_object(MODEL, obj["id"], obj["project"], data, run_id=obj["run_id"])
     return _model(store, obj["id"])
@@ -377,7 +390,7 @@ def set_model_tags(
     model_id: str, request: Request, params: dict[str, Any] = Depends(read_params)
 ) -> Any:
     store, obj = _model_for(request, model_id, "write")
-    tags = dict(obj["data"].get("tags") or {}, **_kv(params.get("tags")))
+    tags = dict(obj["data"].get("tags") or {}, **_kv(params, "tags"))
     _save_model(store, obj, tags=tags)
     return {}
 
@@ -396,6 +409,6 @@ def log_model_params(
     model_id: str, request: Request, params: dict[str, Any] = Depends(read_params)
 ) -> Any:
     store, obj = _model_for(request, model_id, "write")
-    merged = dict(obj["data"].get("params") or {}, **_kv(params.get("params")))
+    merged = dict(obj["data"].get("params") or {}, **_kv(params, "params"))
     _save_model(store, obj, params=merged)
     return {}

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from ..._exceptions import AuthError, LabledgerError, NotFoundError
+from ..._limits import parse_json_body
 from ..._mlflow_map import STATUS_FROM_MLFLOW, STATUS_TO_MLFLOW, param_text, type_param
 from ..errors import ApiError
 
@@ -32,6 +33,9 @@ __all__ = [
     "float_to_json",
     "json_float",
     "json_int",
+    "json_list",
+    "json_str",
+    "max_results",
     "page_offset",
     "page_token",
     "param_text",
@@ -134,14 +138,69 @@ async def read_params(request: Request) -> dict[str, Any]:
     if request.method != "GET":
         raw = await request.body()
         if raw.strip():
-            try:
-                body = json.loads(raw)
-            except ValueError as exc:
-                raise MlflowError("MALFORMED_REQUEST", f"the body is not JSON: {exc}") from None
+            body = parse_json_body(raw)  # UsageError/LimitExceededError: INVALID_PARAMETER_VALUE
             if not isinstance(body, dict):
-                raise MlflowError("MALFORMED_REQUEST", "the body must be a JSON object")
+                raise MlflowError(
+                    "INVALID_PARAMETER_VALUE",
+                    f"the request body must be a JSON object, not {_json_type(body)}",
+                )
             params.update(body)
     return params
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def json_list(params: dict[str, Any], name: str, *, of: type | None = None) -> list[Any]:
+    """A repeated field: absent or null is empty; anything but a JSON array is refused,
+    and so is an item that is not an ``of`` (a string field given once in a query
+    string is a list of one)."""
+    value = params.get(name)
+    if value is None:
+        return []
+    if of is str and isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE", f"'{name}' must be an array, not {_json_type(value)}"
+        )
+    if of is not None:
+        for item in value:
+            if not isinstance(item, of) or isinstance(item, bool):
+                want = "strings" if of is str else "objects"
+                raise MlflowError(
+                    "INVALID_PARAMETER_VALUE",
+                    f"'{name}' must be an array of {want}, got {_json_type(item)}",
+                )
+    return value
+
+
+def json_str(params: dict[str, Any], name: str) -> str | None:
+    """An optional string field: absent or null is None; another type is refused."""
+    value = params.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise MlflowError(
+        "INVALID_PARAMETER_VALUE", f"'{name}' must be a string, not {_json_type(value)}"
+    )
+
+
+def max_results(params: dict[str, Any], default: int, most: int = 50000) -> int:
+    """``max_results``: 1..``most`` (``default`` when absent)."""
+    limit = json_int(params.get("max_results"), "max_results", default)
+    assert limit is not None
+    if not 0 < limit <= most:
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid value {limit} for max_results")
+    return limit
 
 
 def require_str(params: dict[str, Any], *names: str) -> str:
@@ -177,8 +236,15 @@ def json_float(value: Any, name: str) -> float:
     """A double field: a JSON number or protobuf's ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
     if isinstance(value, bool) or value is None:
         raise MlflowError("INVALID_PARAMETER_VALUE", f"'{name}' must be a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", f"'{name}' does not fit a double (|value| <= 1.8e308)"
+            ) from None
     if isinstance(value, str):
         special = _SPECIAL.get(value.strip().lower())
         if special is not None:
@@ -217,7 +283,7 @@ def page_offset(token: Any) -> int:
         return 0
     try:
         offset = int(json.loads(base64.urlsafe_b64decode(str(token).encode()))["offset"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid page_token {token!r}") from None
     if offset < 0:
         raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid page_token {token!r}")

@@ -16,15 +16,25 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from ...store.sql import SqlStore
-from ..auth import Principal, principal
-from ._common import MlflowError, MlflowRoute, page_offset, page_token, read_params, require_str
+from ...store import ServerStore
+from ..auth import core, get_store, principal
+from ._common import (
+    MlflowError,
+    MlflowRoute,
+    json_list,
+    max_results,
+    page_offset,
+    page_token,
+    read_params,
+    require_str,
+)
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "experiment_by_id",
     "experiment_json",
     "experiment_of_project",
+    "readable",
     "router",
     "sql_store",
 ]
@@ -35,14 +45,27 @@ KIND = "experiment"
 router = APIRouter(prefix="/api/2.0/mlflow/experiments", route_class=MlflowRoute)
 
 
-def sql_store(request: Request) -> SqlStore:
-    store = request.app.state.store
-    if not isinstance(store, SqlStore):
-        raise MlflowError("INTERNAL_ERROR", "the MLflow API needs an SQL store behind the server")
-    return store
+def sql_store(request: Request) -> ServerStore:
+    """The server's store (its ``MlflowObjects`` role keeps experiments and models)."""
+    return get_store(request)
 
 
-def _new_id(store: SqlStore, name: str) -> str:
+def readable(request: Request, project: str, missing: MlflowError) -> None:
+    """The one visibility rule: what the caller may not read answers ``missing``, exactly
+    what a missing object answers (same status, same body, no project name)."""
+    if not principal(request).can("read", project):
+        raise missing
+
+
+def _no_id(experiment_id: str) -> MlflowError:
+    return MlflowError("RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={experiment_id} exists")
+
+
+def _no_name(name: str) -> MlflowError:
+    return MlflowError("RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{name}'")
+
+
+def _new_id(store: ServerStore, name: str) -> str:
     if name == DEFAULT_EXPERIMENT:
         return "0"
     # stable across replicas (no counter to share); a clash (after a rename) takes the next
@@ -53,7 +76,7 @@ def _new_id(store: SqlStore, name: str) -> str:
 
 
 def experiment_of_project(
-    store: SqlStore,
+    store: ServerStore,
     project: str,
     *,
     tags: dict[str, str] | None = None,
@@ -76,7 +99,7 @@ def experiment_of_project(
     return store.mlflow_objects(KIND, project=project)[0]
 
 
-def _sync(store: SqlStore) -> None:
+def _sync(store: ServerStore) -> None:
     """Give every project that has runs an experiment row."""
     known = {o["project"] for o in store.mlflow_objects(KIND)}
     for p in store.projects():
@@ -84,7 +107,7 @@ def _sync(store: SqlStore) -> None:
             experiment_of_project(store, p["project"])
 
 
-def experiment_by_id(store: SqlStore, experiment_id: str) -> dict[str, Any]:
+def experiment_by_id(store: ServerStore, experiment_id: str) -> dict[str, Any]:
     """The experiment object with ``experiment_id`` (RESOURCE_DOES_NOT_EXIST when none)."""
     experiment_id = str(experiment_id)
     obj = store.mlflow_object(KIND, experiment_id)
@@ -94,9 +117,15 @@ def experiment_by_id(store: SqlStore, experiment_id: str) -> dict[str, Any]:
         _sync(store)
         obj = store.mlflow_object(KIND, experiment_id)
     if obj is None:
-        raise MlflowError(
-            "RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={experiment_id} exists"
-        )
+        raise _no_id(experiment_id)
+    return obj
+
+
+def visible_experiment(request: Request, experiment_id: str) -> dict[str, Any]:
+    """The experiment ``experiment_id`` if the caller may read it; else exactly what a
+    missing one answers."""
+    obj = experiment_by_id(sql_store(request), experiment_id)
+    readable(request, obj["project"], _no_id(experiment_id))
     return obj
 
 
@@ -113,21 +142,16 @@ def experiment_json(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _tags(raw: Any) -> dict[str, str]:
+def _tags(params: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for t in raw or []:
+    for t in json_list(params, "tags"):
         if not isinstance(t, dict) or not isinstance(t.get("key"), str) or not t["key"]:
             raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid tag {t!r}")
         out[t["key"]] = str(t.get("value") or "")
     return out
 
 
-def _readable(who: Principal, obj: dict[str, Any]) -> dict[str, Any]:
-    who.require("read", obj["project"])
-    return obj
-
-
-def _save(store: SqlStore, obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
+def _save(store: ServerStore, obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
     data = dict(obj["data"], **changes, last_update_time=time.time())
     store.put_mlflow_object(KIND, obj["id"], obj["project"], data)
     return dict(obj, data=data)
@@ -139,7 +163,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     name = require_str(params, "name")
     if len(name) > 250 or re.search(r"[\x00-\x1f]", name):
         raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid experiment name {name!r}")
-    who.require("write", name)
+    who.require("write", name)  # a writer of the project creates its experiment
     existing = store.mlflow_objects(KIND, project=name)
     has_runs = any(p["project"] == name for p in store.projects())
     if existing or has_runs:
@@ -147,7 +171,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     obj = experiment_of_project(
         store,
         name,
-        tags=_tags(params.get("tags")),
+        tags=_tags(params),
         artifact_location=params.get("artifact_location"),
     )
     return {"experiment_id": obj["id"]}
@@ -155,10 +179,7 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
 
 @router.get("/get")
 def get(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store = sql_store(request)
-    obj = _readable(
-        principal(request), experiment_by_id(store, require_str(params, "experiment_id"))
-    )
+    obj = visible_experiment(request, require_str(params, "experiment_id"))
     return {"experiment": experiment_json(obj)}
 
 
@@ -166,14 +187,13 @@ def get(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
 def get_by_name(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store = sql_store(request)
     name = require_str(params, "experiment_name")
+    readable(request, name, _no_name(name))
     found = store.mlflow_objects(KIND, project=name)
     if not found:
         if name != DEFAULT_EXPERIMENT and not any(p["project"] == name for p in store.projects()):
-            raise MlflowError(
-                "RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{name}'"
-            )
+            raise _no_name(name)
         found = [experiment_of_project(store, name)]
-    return {"experiment": experiment_json(_readable(principal(request), found[0]))}
+    return {"experiment": experiment_json(found[0])}
 
 
 _VIEW = {"ACTIVE_ONLY": {"active"}, "DELETED_ONLY": {"deleted"}, "ALL": {"active", "deleted"}}
@@ -240,15 +260,15 @@ def search(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     ]
     if params.get("filter"):
         exps = [e for e in exps if _matches(e, str(params["filter"]))]
-    order = params.get("order_by") or ["last_update_time DESC"]
-    for clause in reversed([order] if isinstance(order, str) else list(order)):
+    order = json_list(params, "order_by", of=str) or ["last_update_time DESC"]
+    for clause in reversed(order):
         parts = str(clause).split()
         field = parts[0].split(".", 1)[-1] if parts else ""
         if field not in ("name", "experiment_id", "creation_time", "last_update_time"):
             raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid order_by clause '{clause}'")
         desc = len(parts) > 1 and parts[1].upper() == "DESC"
         exps.sort(key=functools.partial(_sort_key, field=field), reverse=desc)
-    limit = int(params.get("max_results") or 1000)
+    limit = max_results(params, 1000)
     offset = page_offset(params.get("page_token"))
     out: dict[str, Any] = {"experiments": exps[offset : offset + limit]}
     if offset + limit < len(exps):
@@ -260,11 +280,12 @@ def _sort_key(exp: dict[str, Any], field: str) -> Any:
     return int(exp["experiment_id"]) if field == "experiment_id" else exp[field]
 
 
-def _writable(request: Request, params: dict[str, Any]) -> tuple[SqlStore, dict[str, Any]]:
-    store = sql_store(request)
-    obj = experiment_by_id(store, require_str(params, "experiment_id"))
-    principal(request).require("write", obj["project"])
-    return store, obj
+def _writable(request: Request, params: dict[str, Any]) -> tuple[ServerStore, dict[str, Any]]:
+    """An experiment the caller may delete, restore, rename or retag: it changes every
+    colleague's view of the project, so the write core asks for the project's admin role."""
+    obj = visible_experiment(request, require_str(params, "experiment_id"))
+    core(request).require_project_admin(principal(request).actor, obj["project"])
+    return sql_store(request), obj
 
 
 @router.post("/delete")
@@ -296,10 +317,9 @@ def update(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
             p["project"] == new for p in store.projects()
         ):
             raise MlflowError("RESOURCE_ALREADY_EXISTS", f"Experiment(name={new}) already exists.")
+        core(request).require_project_admin(principal(request).actor, new)
         store.rename_project(obj["project"], new)
-        from ..auth import _run_projects
-
-        _run_projects.clear()  # the run -> project cache of the auth layer
+        core(request).forget()  # the run -> project cache of the write core
     return {}
 
 

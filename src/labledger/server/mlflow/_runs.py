@@ -6,11 +6,18 @@ labledger's own client takes. Mapping:
 
 - params -> ``config`` (a number when the string parses as one); the strings as logged
   are kept in ``env.mlflow.params`` and returned as they came;
-- tags -> ``env.mlflow.tags``; ``mlflow.runName`` is the run's name, ``mlflow.user`` its
-  author (on a server with tokens the token's user), ``mlflow.source.git.*`` fill
-  ``env.git``, ``mlflow.note.content`` the notes, ``mlflow.parentRunId`` the parent;
+- tags -> ``env.mlflow.tags``; ``mlflow.runName`` is the run's name,
+  ``mlflow.source.git.*`` fill ``env.git``, ``mlflow.note.content`` the notes,
+  ``mlflow.parentRunId`` the parent. ``mlflow.user`` is the client's *claim*, kept as a
+  tag; the run's author (``user_id``) is the caller's identity (the token's user, or
+  ``anonymous`` on an open server), as on every other door;
 - status and times as given (milliseconds <-> seconds); deletion is
   ``env.mlflow.lifecycle_stage``.
+
+Every write goes through the server's write core (``labledger.store.WriteCore``): a run
+the caller may not read answers RESOURCE_DOES_NOT_EXIST as a missing one does, only the
+author or a project admin changes a run (PERMISSION_DENIED otherwise), the project policy
+applies when ``runs/update`` finishes a run, and edit events name the caller.
 """
 
 from __future__ import annotations
@@ -24,11 +31,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ..._exceptions import RunNotFoundError
+from ..._limits import MAX_NOTES_LENGTH
 from ..._mlflow_map import GIT_TAGS
 from ..._values import check_key
-from ...store import Batch, RunRecord
-from ...store.sql import SqlStore
-from ..auth import principal, run_project
+from ...store import Batch, RunRecord, ServerStore
+from ..auth import core, principal
 from ._common import (
     STATUS_FROM_MLFLOW,
     STATUS_TO_MLFLOW,
@@ -38,6 +45,9 @@ from ._common import (
     float_to_json,
     json_float,
     json_int,
+    json_list,
+    json_str,
+    max_results,
     page_offset,
     page_token,
     param_text,
@@ -45,7 +55,7 @@ from ._common import (
     require_str,
     type_param,
 )
-from ._experiments import experiment_by_id, experiment_of_project, sql_store
+from ._experiments import experiment_of_project, sql_store, visible_experiment
 from ._search import combine, lifecycle_filter, translate_filter, translate_order_by
 
 __all__ = ["metrics_router", "router", "run_json"]
@@ -56,6 +66,7 @@ metrics_router = APIRouter(prefix="/api/2.0/mlflow/metrics", route_class=MlflowR
 _RUN_ID = re.compile(r"[0-9a-f]{32}\Z")
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 MAX_PARAM_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000  # MLflow's MAX_TAG_VAL_LENGTH; a note may be as long as notes
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -119,32 +130,29 @@ def run_json(run: RunRecord, experiment_id: str) -> dict[str, Any]:
     }
 
 
-def _run(request: Request, params: dict[str, Any], role: str) -> tuple[SqlStore, RunRecord]:
-    store = sql_store(request)
-    run_id = require_str(params, "run_id", "run_uuid")
-    if not _RUN_ID.match(run_id):
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
-    try:
-        run = store.get_run(run_id)
-    except RunNotFoundError:
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found") from None
-    principal(request).require(role, run["project"])
-    return store, run
+def _no_run(run_id: str) -> MlflowError:
+    return MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
 
 
-def _run_id_for_metrics(request: Request, params: dict[str, Any]) -> tuple[SqlStore, str]:
-    """The run of a metrics-only write: the cached run -> project lookup of the auth layer
-    and no run record read (the hot path of ``log_batch``)."""
-    store = sql_store(request)
+def _run_id(request: Request, params: dict[str, Any], role: str) -> str:
+    """The run's id once the caller may ``role`` it (write: its author or a project admin);
+    a run the caller may not read answers exactly like a missing one."""
     run_id = require_str(params, "run_id", "run_uuid")
     if not _RUN_ID.match(run_id):
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
+        raise _no_run(run_id)
+    rules, actor = core(request), principal(request).actor
     try:
-        _, project = run_project(request, run_id)
+        if role == "read":
+            return rules.resolve(actor, run_id, "read")[0]
+        return rules.owned(actor, run_id)[0]
     except RunNotFoundError:
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found") from None
-    principal(request).require("write", project)
-    return store, run_id
+        raise _no_run(run_id) from None
+
+
+def _run(request: Request, params: dict[str, Any], role: str) -> tuple[ServerStore, RunRecord]:
+    run_id = _run_id(request, params, role)
+    store = sql_store(request)
+    return store, store.get_run(run_id)
 
 
 def _active(run: RunRecord) -> None:
@@ -153,23 +161,25 @@ def _active(run: RunRecord) -> None:
 
 
 def _write(
-    store: SqlStore,
+    request: Request,
     run_id: str,
     update: dict[str, Any] | None = None,
     metrics: dict[str, tuple[list[int], list[float], list[float]]] | None = None,
 ) -> None:
-    store.write_batch(
-        Batch(run_id=run_id, metrics=metrics or {}, run_update=update or {}, heartbeat=time.time())
+    """One batch through the write core, as the caller."""
+    batch = Batch(
+        run_id=run_id, metrics=metrics or {}, run_update=update or {}, heartbeat=time.time()
     )
+    core(request).write_batch(principal(request).actor, batch)
 
 
-def _experiment_id(store: SqlStore, project: str) -> str:
+def _experiment_id(store: ServerStore, project: str) -> str:
     return str(experiment_of_project(store, project)["id"])
 
 
-def _tag_list(raw: Any, what: str = "tags") -> list[tuple[str, str]]:
+def _tag_list(params: dict[str, Any], what: str = "tags") -> list[tuple[str, str]]:
     out = []
-    for t in raw or []:
+    for t in json_list(params, what):
         if not isinstance(t, dict) or not isinstance(t.get("key"), str) or not t["key"]:
             raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid entry in {what}: {t!r}")
         value = t.get("value")
@@ -211,6 +221,12 @@ class _Changes:
         self.touched |= {"ml", "config"}
 
     def tag(self, key: str, value: str) -> None:
+        most = MAX_NOTES_LENGTH if key == "mlflow.note.content" else MAX_TAG_VALUE_LENGTH
+        if len(value) > most:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Tag value for '{key}' exceeds the {most} character limit",
+            )
         tags = dict(self.ml.get("tags") or {})
         tags[key] = value
         self.ml["tags"] = tags
@@ -242,20 +258,13 @@ class _Changes:
 @router.post("/create")
 def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store, who = sql_store(request), principal(request)
-    exp = experiment_by_id(store, str(params.get("experiment_id") or "0"))
+    exp = visible_experiment(request, str(params.get("experiment_id") or "0"))
     if exp["data"].get("lifecycle_stage") == "deleted":
         raise MlflowError(
             "INVALID_STATE", f"The experiment {exp['id']} must be in the 'active' state."
         )
-    who.require("write", exp["project"])
-    tags = _tag_list(params.get("tags"))
+    tags = _tag_list(params)
     tag_map = dict(tags)
-    # on a server with tokens the author is the token's user, never what the client claims
-    author = (
-        who.user
-        if who.user != "anonymous"
-        else (params.get("user_id") or tag_map.get("mlflow.user") or None)
-    )
     name = params.get("run_name") or tag_map.get("mlflow.runName")
     if not name:
         from ..._names import new_run_name
@@ -263,24 +272,26 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
         name = new_run_name()
     start = json_int(params.get("start_time"), "start_time")
     run_id = uuid.uuid4().hex
+    claim = json_str(params, "user_id") or tag_map.get("mlflow.user")
     record: dict[str, Any] = {
         "id": run_id,
         "project": exp["project"],
         "name": str(name)[:250],
         "status": "running",
         "created_at": time.time() if start is None else start / 1000.0,
-        "author": author,
         "env": {"mlflow": {"experiment_id": exp["id"], "tags": {}, "params": {}}},
     }
-    store.create_run(record)
+    # the author is the caller's identity (the write core sets it); the client's claim
+    # stays a tag (mlflow.user)
+    core(request).create_run(who.actor, record)
     run = store.get_run(run_id)
     changes = _Changes(run)
     for k, v in tags:
         changes.tag(k, v)
     changes.tag("mlflow.runName", str(name))
-    if author:
-        changes.ml["tags"].setdefault("mlflow.user", author)
-    _write(store, run_id, changes.batch_update())
+    if claim and "mlflow.user" not in tag_map:
+        changes.tag("mlflow.user", str(claim))
+    _write(request, run_id, changes.batch_update())
     return {"run": run_json(store.get_run(run_id), exp["id"])}
 
 
@@ -312,17 +323,17 @@ def update(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     if params.get("run_name"):
         changes.tag("mlflow.runName", str(params["run_name"]))
     upd.update(changes.batch_update())
-    _write(store, run["id"], upd)
+    _write(request, run["id"], upd)
     fresh = store.get_run(run["id"])
     return {"run_info": run_json(fresh, _experiment_id(store, run["project"]))["info"]}
 
 
 def _lifecycle(request: Request, params: dict[str, Any], stage: str) -> Any:
-    store, run = _run(request, params, "write")
+    _store, run = _run(request, params, "write")
     changes = _Changes(run)
     changes.ml["lifecycle_stage"] = stage
     changes.touched.add("ml")
-    _write(store, run["id"], changes.batch_update())
+    _write(request, run["id"], changes.batch_update())
     return {}
 
 
@@ -370,34 +381,34 @@ def _metrics(raw: list[Any]) -> dict[str, tuple[list[int], list[float], list[flo
 
 @router.post("/log-metric")
 def log_metric(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run_id = _run_id_for_metrics(request, params)
-    _write(store, run_id, metrics=_metrics([params]))
+    run_id = _run_id(request, params, "write")
+    _write(request, run_id, metrics=_metrics([params]))
     return {}
 
 
 @router.post("/log-parameter")
 def log_param(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run = _run(request, params, "write")
+    _store, run = _run(request, params, "write")
     _active(run)
     changes = _Changes(run)
     changes.param(require_str(params, "key"), str(params.get("value") or ""))
-    _write(store, run["id"], changes.batch_update())
+    _write(request, run["id"], changes.batch_update())
     return {}
 
 
 @router.post("/set-tag")
 def set_tag(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run = _run(request, params, "write")
+    _store, run = _run(request, params, "write")
     _active(run)
     changes = _Changes(run)
     changes.tag(require_str(params, "key"), str(params.get("value") or ""))
-    _write(store, run["id"], changes.batch_update())
+    _write(request, run["id"], changes.batch_update())
     return {}
 
 
 @router.post("/delete-tag")
 def delete_tag(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run = _run(request, params, "write")
+    _store, run = _run(request, params, "write")
     _active(run)
     key = require_str(params, "key")
     changes = _Changes(run)
@@ -409,15 +420,15 @@ def delete_tag(request: Request, params: dict[str, Any] = Depends(read_params)) 
     del tags[key]
     changes.ml["tags"] = tags
     changes.touched.add("ml")
-    _write(store, run["id"], changes.batch_update())
+    _write(request, run["id"], changes.batch_update())
     return {}
 
 
 @router.post("/log-batch")
 def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    metrics = list(params.get("metrics") or [])
-    param_list = _tag_list(params.get("params"), "params")
-    tags = _tag_list(params.get("tags"))
+    metrics = json_list(params, "metrics")
+    param_list = _tag_list(params, "params")
+    tags = _tag_list(params)
     if len(metrics) > MAX_METRICS or len(param_list) > MAX_PARAMS or len(tags) > MAX_TAGS:
         raise MlflowError(
             "INVALID_PARAMETER_VALUE",
@@ -426,10 +437,10 @@ def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -
             f"{len(param_list)} and {len(tags)}",
         )
     if not param_list and not tags:  # metrics only: no run record to read
-        store, run_id = _run_id_for_metrics(request, params)
-        _write(store, run_id, metrics=_metrics(metrics))
+        run_id = _run_id(request, params, "write")
+        _write(request, run_id, metrics=_metrics(metrics))
         return {}
-    store, run = _run(request, params, "write")
+    _store, run = _run(request, params, "write")
     _active(run)
     changes = _Changes(run)
     seen: dict[str, str] = {}
@@ -442,21 +453,22 @@ def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -
         changes.param(k, v)
     for k, v in tags:
         changes.tag(k, v)
-    _write(store, run["id"], changes.batch_update(), _metrics(metrics))
+    _write(request, run["id"], changes.batch_update(), _metrics(metrics))
     return {}
 
 
 @router.post("/log-inputs")
 def log_inputs(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run = _run(request, params, "write")
+    _store, run = _run(request, params, "write")
     _active(run)
     changes = _Changes(run)
     inputs = list(changes.ml.get("inputs") or [])
     datasets = list(run.get("datasets") or [])
-    for item in params.get("datasets") or []:
-        ds = (item or {}).get("dataset") or {}
+    for item in json_list(params, "datasets", of=dict):
+        ds = item.get("dataset") or {}
         if not isinstance(ds, dict) or not ds.get("name"):
             raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid dataset input {item!r}")
+        context = dict(_tag_list(item)).get("mlflow.data.context")
         if item not in inputs:
             inputs.append(item)
             datasets.append(
@@ -465,38 +477,36 @@ def log_inputs(request: Request, params: dict[str, Any] = Depends(read_params)) 
                     "digest": ds.get("digest"),
                     "source_type": ds.get("source_type"),
                     "source": ds.get("source"),
-                    "context": {t.get("key"): t.get("value") for t in item.get("tags") or []}.get(
-                        "mlflow.data.context"
-                    ),
+                    "context": context,
                 }
             )
     changes.ml["inputs"] = inputs
     changes.touched.add("ml")
     upd = changes.batch_update()
     upd["datasets"] = datasets
-    _write(store, run["id"], upd)
+    _write(request, run["id"], upd)
     return {}
 
 
 @router.post("/outputs")
 def log_outputs(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run = _run(request, params, "write")
+    _store, run = _run(request, params, "write")
     changes = _Changes(run)
     outputs = list(changes.ml.get("outputs") or [])
-    for m in params.get("models") or []:
+    for m in json_list(params, "models"):
         if isinstance(m, dict) and m.get("model_id") and m not in outputs:
             outputs.append(
                 {"model_id": str(m["model_id"]), "step": json_int(m.get("step"), "step", 0)}
             )
     changes.ml["outputs"] = outputs
     changes.touched.add("ml")
-    _write(store, run["id"], changes.batch_update())
+    _write(request, run["id"], changes.batch_update())
     return {}
 
 
 @router.post("/log-model")
 def log_model(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, run = _run(request, params, "write")
+    _store, run = _run(request, params, "write")
     changes = _Changes(run)
     try:
         history = json.loads((changes.ml.get("tags") or {}).get("mlflow.log-model.history") or "[]")
@@ -504,30 +514,24 @@ def log_model(request: Request, params: dict[str, Any] = Depends(read_params)) -
     except ValueError:
         raise MlflowError("INVALID_PARAMETER_VALUE", "model_json is not JSON") from None
     changes.tag("mlflow.log-model.history", json.dumps(history))
-    _write(store, run["id"], changes.batch_update())
+    _write(request, run["id"], changes.batch_update())
     return {}
 
 
 @router.post("/search")
 def search(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    store, who = sql_store(request), principal(request)
-    ids = params.get("experiment_ids") or []
-    if isinstance(ids, str):
-        ids = [ids]
+    store = sql_store(request)
+    ids = json_list(params, "experiment_ids", of=str)
     projects: dict[str, str] = {}
     for eid in ids:
-        exp = experiment_by_id(store, str(eid))
-        if who.can("read", exp["project"]):
-            projects[exp["project"]] = exp["id"]
-    limit = json_int(params.get("max_results"), "max_results", 1000)
-    assert limit is not None
-    if not 0 < limit <= 50000:
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid value {limit} for max_results")
+        # an experiment the caller may not read answers like a missing one
+        exp = visible_experiment(request, str(eid))
+        projects[exp["project"]] = exp["id"]
+    limit = max_results(params, 1000)
     offset = page_offset(params.get("page_token"))
     if not projects:
         return {"runs": []}
-    order = params.get("order_by") or []
-    order_by = translate_order_by([order] if isinstance(order, str) else list(order))
+    order_by = translate_order_by(json_list(params, "order_by", of=str))
     flt = combine(
         translate_filter(params.get("filter")), lifecycle_filter(params.get("run_view_type"))
     )

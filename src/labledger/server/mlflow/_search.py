@@ -34,7 +34,7 @@ _ATTRS = {
     "start_time": "created_at",
     "end_time": "ended_at",
     "created": "created_at",
-    "user_id": "tag:mlflow.user",
+    "user_id": "author",  # the identity that created the run, not the mlflow.user claim
 }
 _GIT_TAGS = {
     "mlflow.source.git.commit": "env.git.commit",

@@ -64,18 +64,23 @@ export async function postJSON(path, body) {
   return out;
 }
 
+const INCLUDE_REPRO = ["1", "true", "yes"].includes(new URLSearchParams(window.location.search).get("include_repro") || "");
+
 export const api = {
   edit: (ref, body) => postJSON(`/runs/${encodeURIComponent(ref)}/edits`, body),
   projects: () => getJSON("/projects"),
-  runs: (p, opts) => getJSON("/runs", p, opts).then((b) => ({ ...b, runs: decodeFloats(b.runs) })),
+  // reproductions (job_type "repro") stay out of the runs tables, the leaderboard and
+  // importance unless the page is opened with ?include_repro=1
+  runs: (p, opts) => getJSON("/runs", { include_repro: INCLUDE_REPRO, ...p }, opts).then((b) => ({ ...b, runs: decodeFloats(b.runs) })),
   run: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}`).then(decodeFloats),
   compare: (refs) => getJSON("/compare", { run: refs }).then((b) => decodeFloats(b.runs)),
   keys: (p) => getJSON("/keys", p),
+  replicates: (p) => getJSON("/replicates", p),
   series: (runs, keys, maxPoints) => getJSON("/series", { run: runs, key: keys, max_points: maxPoints }),
   repro: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/repro`).then(decodeFloats),
   patch: (ref) => getJSON(`/runs/${encodeURIComponent(ref)}/patch`),
-  importance: (p) => getJSON("/importance", p).then(decodeFloats),
-  leaderboard: (p) => getJSON("/leaderboard", p).then(decodeFloats),
+  importance: (p) => getJSON("/importance", { include_repro: INCLUDE_REPRO, ...p }).then(decodeFloats),
+  leaderboard: (p) => getJSON("/leaderboard", { include_repro: INCLUDE_REPRO, ...p }).then(decodeFloats),
 };
 
 export function seriesValues(values) {

@@ -79,7 +79,12 @@ export class LineChart {
 
   set(spec) {
     this.spec = spec;
-    const list = spec.series.filter((s) => s.xs.length);
+    const keep = spec.series.map((s) => s.xs.length > 0);
+    const list = spec.series.filter((s, i) => keep[i]);
+    // bands: [[hi, lo, fill]] as indices into spec.series -> uPlot's (1-based, after filtering)
+    const at = []; let j = 0;
+    keep.forEach((k, i) => { at[i] = k ? ++j : null; });
+    const bands = (spec.bands || []).filter(([hi, lo]) => at[hi] && at[lo]).map(([hi, lo, fill]) => ({ series: [at[hi], at[lo]], fill }));
     if (!list.length) {
       if (this.plot) { this.plot.destroy(); this.plot = null; }
       clear(this.plotEl).append(el("p", { class: "muted empty-chart", text: "no points" }));
@@ -90,9 +95,10 @@ export class LineChart {
     const labels = list.map((s) => s.label).join("|");
     const totals = list.reduce((a, s) => a + (s.total || s.xs.length), 0);
     this.metaEl.textContent = spec.meta || "";
-    this.box.dataset.series = String(list.length);
+    this.box.dataset.series = String(list.filter((x) => !x.bandEdge).length);
+    this.box.dataset.bands = String(bands.length);
     this.box.dataset.points = String(totals);
-    if (this.plot && this.labels === labels && this.xLabel === spec.xLabel) {
+    if (this.plot && this.labels === labels && this.xLabel === spec.xLabel && !bands.length) {
       this.plot.setData(data);
       return;
     }
@@ -105,15 +111,16 @@ export class LineChart {
       height: this.height,
       scales: { x: { time: false } },
       legend: { show: list.length <= 12, live: true },
+      bands,
       cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 5 } },
       series: [
         { label: spec.xLabel || "step", value: (u, v) => (v === null || v === undefined ? "–" : fmtValue(v)) },
         ...list.map((s) => ({
           label: s.label,
-          stroke: s.color,
-          width: 1.5,
+          stroke: s.bandEdge ? "transparent" : s.color,
+          width: s.bandEdge ? 0 : 1.5,
           spanGaps: true,
-          points: { show: s.xs.length <= 60, size: 5, fill: s.color },
+          points: { show: !s.bandEdge && s.xs.length <= 60, size: 5, fill: s.color },
           value: (u, v) => (v === null || v === undefined ? "–" : fmtValue(v)),
         })),
       ],

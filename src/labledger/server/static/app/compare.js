@@ -1,8 +1,12 @@
-// Compare page: overlaid metric charts (x = step or time, smoothing), config and summary
-// diff tables, parallel coordinates and a scatter plot over the compared runs.
-import { el, clear, colorFor, flatten, fmtValue, section, statusBadge, viridis } from "./util.js";
+// Compare page: provenance side by side (commit, dirty, patch, seed, data digests,
+// package differences, author, reproduction verdict), overlaid metric charts (x = step or
+// time, smoothing), summary and config diff tables (system/* folded apart, in units),
+// parallel coordinates and a scatter plot over the compared runs. Differing rows are
+// highlighted.
+import { el, clear, colorFor, flatten, fmtMetric, fmtValue, section, shortAuthor, statusBadge, VERDICTS, viridis, amendedMarker } from "./util.js";
 import { api } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
+import { bandSpec, setLabels, singleRunsToggle } from "./bands.js";
 import { drawParcoords, drawScatter } from "./plots.js";
 
 const DEFAULT_CHARTS = 8;
@@ -29,7 +33,18 @@ export async function renderCompare(main, q, ctx) {
     smooth: Math.min(0.99, Math.max(0, parseFloat(q.get("smooth") || "0") || 0)),
     keys: q.has("keys") ? q.get("keys").split(",").filter((k) => allMetrics.includes(k)) : userMetrics.slice(0, DEFAULT_CHARTS),
   };
-  const sync = () => ctx.setQuery({ ids, keys: state.keys, x: state.x === "step" ? "" : state.x, smooth: state.smooth || "" });
+  state.single = q.get("single") === "1";
+  // replicate sets among the compared runs: with one of two or more runs, the charts draw
+  // each set as mean ± std (a toggle draws the single runs)
+  const sets = setLabels((await api.replicates({ run: runs.map((r) => r.id) })).sets || []);
+  if (!ctx.alive()) return;
+  sets.forEach((s, i) => { s.color = colorFor(i); });
+  const banded = sets.some((s) => s.n > 1);
+  if (banded) { // a set's runs share its colour
+    const byRun = new Map(sets.flatMap((s) => s.runs.map((id) => [id, s.color])));
+    runs.forEach((r) => { r._color = byRun.get(r.id) || r._color; });
+  }
+  const sync = () => ctx.setQuery({ ids, keys: state.keys, x: state.x === "step" ? "" : state.x, smooth: state.smooth || "", single: state.single ? "1" : "" });
 
   // ---- header: the runs, each with its colour
   const legend = el("div", { class: "run-legend" }, runs.map((r) => {
@@ -58,7 +73,8 @@ export async function renderCompare(main, q, ctx) {
     })));
   const chartGrid = el("div", { class: "chart-grid" });
   const chartsSec = section("Metrics",
-    el("div", { class: "toolbar" }, metricPicker, xSel, el("label", { class: "inline" }, "smoothing ", smoothIn, smoothOut)), chartGrid);
+    el("div", { class: "toolbar" }, metricPicker, xSel, el("label", { class: "inline" }, "smoothing ", smoothIn, smoothOut),
+      banded ? singleRunsToggle(state.single, (v) => { state.single = v; sync(); drawCharts(); }) : null), chartGrid);
   main.append(chartsSec);
 
   const charts = new Map();
@@ -88,7 +104,10 @@ export async function renderCompare(main, q, ctx) {
         const s = cache.get(r.id)?.get(k);
         if (s) series.push({ label: r._label, color: r._color, ...toXY(s, state.x) });
       });
-      const spec = { title: k, xLabel: state.x === "time" ? "time (s)" : "step", series };
+      const xLabel = state.x === "time" ? "time (s)" : "step";
+      const spec = banded
+        ? bandSpec(k, xLabel, sets, (id) => { const s = cache.get(id)?.get(k); return s ? toXY(s, state.x) : null; }, { single: state.single })
+        : { title: k, xLabel, series };
       const c = charts.get(k);
       if (c) { c.smoothing = state.smooth; c.set(spec); } else charts.set(k, new LineChart(chartGrid, spec, { height: 240, smoothing: state.smooth }));
     }
@@ -124,7 +143,7 @@ export async function renderCompare(main, q, ctx) {
   const diffKeys = configKeys.filter((k) => differs(runs.map((r) => r._flat[k])));
   const onlyDiff = el("input", { type: "checkbox", checked: true });
   const diffHost = el("div", { class: "scroll-x" });
-  function diffTable(keys, get, title) {
+  function diffTable(keys, get, title, { fmt = (k, v) => fmtValue(v), highlight = true } = {}) {
     return el("table", { class: "grid compact diff-table", dataset: { title } },
       el("thead", null, el("tr", null, el("th", { text: "key" }), runs.map((r) => {
         const th = el("th", null, el("span", { class: "swatch", dataset: { color: r._color } }), el("span", { text: r._label }));
@@ -133,10 +152,45 @@ export async function renderCompare(main, q, ctx) {
       }))),
       el("tbody", null, keys.map((k) => {
         const vals = runs.map((r) => get(r, k));
-        return el("tr", { class: differs(vals) ? "differs" : "" }, el("th", { class: "mono", text: k }),
-          vals.map((v) => el("td", { class: "mono", text: v === undefined ? "—" : fmtValue(v) })));
+        return el("tr", { class: highlight && differs(vals) ? "differs" : "", dataset: { key: k } }, el("th", { class: "mono", text: k }),
+          vals.map((v, i) => {
+            const td = el("td", { class: "mono", text: v === undefined || v === null ? "—" : fmt(k, v) });
+            // the sealed value, with an amendment made after the run ended beside it
+            const mark = title === "summary" ? amendedMarker(runs[i], k) : null;
+            if (mark) td.append(" ", mark);
+            return td;
+          }));
       })));
   }
+  // provenance: what produced each run, where runs meet (the product's core claim)
+  const git = (r) => (r.env || {}).git || {};
+  const pkgs = (r) => (r.env || {}).packages || {};
+  const dataNames = [...new Set(runs.flatMap((r) => (r.datasets || []).map((d) => d.name || d.path)))];
+  const pkgNames = [...new Set(runs.flatMap((r) => Object.keys(pkgs(r))))].sort();
+  const pkgDiff = pkgNames.filter((n) => differs(runs.map((r) => pkgs(r)[n])));
+  const provRows = [
+    ["commit", (r) => (git(r).commit ? String(git(r).commit).slice(0, 10) : (r.env && r.env.git ? "no commit" : undefined))],
+    ["dirty", (r) => (git(r).dirty === undefined ? undefined : git(r).dirty ? "yes (uncommitted changes)" : "no")],
+    ["patch", (r) => (git(r).diff_sha256 ? `sha256 ${String(git(r).diff_sha256).slice(0, 12)}` : git(r).dirty ? "not captured" : "none")],
+    ["seed", (r) => r.seed],
+    ...dataNames.map((n) => [`data ${n}`, (r) => { const d = (r.datasets || []).find((x) => (x.name || x.path) === n); return d && d.sha256 ? `sha256 ${String(d.sha256).slice(0, 12)}` : undefined; }]),
+    ["packages", (r) => (Object.keys(pkgs(r)).length ? `${Object.keys(pkgs(r)).length} packages` : undefined)],
+    ...pkgDiff.map((n) => [`package ${n}`, (r) => pkgs(r)[n] || "(absent)"]),
+    ["author", (r) => r.author || undefined],
+    ["reproduction", (r) => (r.repro && r.repro.verdict ? (VERDICTS[r.repro.verdict] || r.repro.verdict) : "not reproduced yet")],
+  ];
+  const provGet = new Map(provRows);
+  const provTable = diffTable(provRows.map(([k]) => k), (r, k) => provGet.get(k)(r), "provenance", {
+    fmt: (k, v) => (k === "author" ? shortAuthor(v) : fmtValue(v)),
+  });
+  provTable.querySelectorAll("tbody tr").forEach((tr) => {
+    const k = tr.dataset.key;
+    tr.dataset.row = k.split(" ")[0];
+    if (k === "author") tr.querySelectorAll("td").forEach((td, i) => { td.title = runs[i].author || ""; });
+  });
+  const provSec = section("Provenance", el("div", { class: "scroll-x" }, provTable),
+    el("p", { class: "muted small", text: pkgDiff.length ? `${pkgDiff.length} of ${pkgNames.length} packages differ (listed above)` : pkgNames.length ? `all ${pkgNames.length} packages are the same` : "no packages captured" }));
+  provSec.id = "provenance";
   function renderDiff() {
     const keys = onlyDiff.checked ? diffKeys : configKeys;
     clear(diffHost).append(keys.length ? diffTable(keys, (r, k) => r._flat[k], "config")
@@ -145,10 +199,19 @@ export async function renderCompare(main, q, ctx) {
   onlyDiff.addEventListener("change", renderDiff);
   const cfgSec = section("Config", el("label", { class: "inline" }, onlyDiff, " only keys that differ ", el("span", { class: "muted", text: `(${diffKeys.length} of ${configKeys.length})` })), diffHost);
   cfgSec.id = "config-diff";
-  const sumSec = section("Summary", el("div", { class: "scroll-x" }, summaryKeys.length ? diffTable(summaryKeys, (r, k) => (r.summary || {})[k], "summary") : el("p", { class: "muted", text: "No summary values." })));
+  // the user's metrics, differing ones highlighted; the machine's system/* folded apart,
+  // in units and never highlighted (they always differ)
+  const userKeys = summaryKeys.filter((k) => !k.startsWith("system/"));
+  const systemKeys = summaryKeys.filter((k) => k.startsWith("system/"));
+  const sumGet = (r, k) => (r.summary || {})[k];
+  const sumSec = section("Summary", el("div", { class: "scroll-x" }, userKeys.length ? diffTable(userKeys, sumGet, "summary", { fmt: fmtMetric }) : el("p", { class: "muted", text: "No summary values." })));
   // results first, each table the full width so that every run's column shows
   sumSec.id = "summary-diff";
-  main.append(sumSec, cfgSec);
+  const sysSec = el("details", { class: "card system-group", id: "system-diff" },
+    el("summary", null, el("h2", { class: "inline-h", text: "System metrics" }), " ", el("span", { class: "muted small", text: systemKeys.length ? `${systemKeys.length} keys (CPU, memory, disk, network), collapsed` : "none" })),
+    el("div", { class: "scroll-x" }, systemKeys.length ? diffTable(systemKeys, sumGet, "system", { fmt: fmtMetric, highlight: false }) : el("p", { class: "muted", text: "No system metrics." })));
+  chartsSec.before(provSec); // what produced the runs, before how they did
+  main.append(sumSec, cfgSec, sysSec);
   renderDiff();
 
   // ---- parallel coordinates and scatter
@@ -179,7 +242,12 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
   const axesBox = el("details", { class: "picker" }, el("summary", { text: "Axes" }));
   const axesList = el("div", { class: "picker-list" });
   axesBox.append(axesList);
-  const chosen = new Set((diffKeys.length ? diffKeys : configKeys).slice(0, 8));
+  // axes: keys most runs have. A sweep's parent run carries keys of its own (direction,
+  // metric, sampler) that its trials lack: as axes they would break every trial's line.
+  const present = (k) => runs.filter((r) => valueOf(r, `config.${k}`) !== undefined).length;
+  const common = (k) => present(k) * 2 > runs.length;
+  const axisKeys = (diffKeys.length ? diffKeys : configKeys).filter(common);
+  const chosen = new Set(axisKeys.slice(0, 8));
   configKeys.forEach((k) => {
     const box = el("input", { type: "checkbox", checked: chosen.has(k) });
     box.addEventListener("change", () => { if (box.checked) chosen.add(k); else chosen.delete(k); drawPC(); });
@@ -194,7 +262,9 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
   const allKeys = [...configKeys.map((k) => `config.${k}`), ...summaryKeys.map((k) => `summary.${k}`)];
   const xSel = el("select", { "aria-label": "scatter x" }, allKeys.map((k) => el("option", { value: k, text: k })));
   const ySel = el("select", { "aria-label": "scatter y" }, metricOpts.map((k) => el("option", { value: k, text: k })));
-  if (diffKeys.length) xSel.value = `config.${diffKeys[0]}`;
+  // the scatter's x: a numeric key that varies (a category or a constant says little)
+  const numericX = axisKeys.find((k) => runs.some((r) => typeof valueOf(r, `config.${k}`) === "number"));
+  if (numericX || axisKeys.length) xSel.value = `config.${numericX || axisKeys[0]}`;
   const tip = el("div", { class: "tooltip", hidden: true });
   const scCanvas = el("canvas", { class: "scatter", role: "img", "aria-label": "scatter plot" });
   const scHost = el("div", { class: "canvas-host" }, scCanvas, tip);
@@ -205,7 +275,10 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
   function drawPC() {
     const metric = metricSel.value;
     const axes = [...configKeys.filter((k) => chosen.has(k)), ...(metric ? [`summary:${metric}`] : [])];
-    const rows = runs.map((r) => {
+    // a run without the metric (a sweep's parent) draws no line
+    const hasMetric = (r) => typeof (r.summary || {})[metric] === "number";
+    const lined = metric && runs.some(hasMetric) ? runs.filter(hasMetric) : runs;
+    const rows = lined.map((r) => {
       const values = {};
       for (const k of chosen) values[k] = valueOf(r, `config.${k}`);
       if (metric) values[`summary:${metric}`] = (r.summary || {})[metric];
@@ -218,6 +291,8 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
     pcNote.textContent = colorByMetric && metric ? `${res.drawn} runs · line colour: ${metric} (dark blue = low, orange = high)` : `${res.drawn} runs`;
     pcCanvas.dataset.lines = String(res.drawn);
     pcCanvas.dataset.axes = String(axes.length);
+    pcCanvas.dataset.axisKeys = JSON.stringify(axes);
+    pcCanvas.dataset.linked = JSON.stringify(res.linked || []);
   }
   function drawSC() {
     const ys = runs.map((r) => (r.summary || {})[ySel.value]).filter((v) => typeof v === "number" && Number.isFinite(v));
@@ -241,7 +316,7 @@ export function renderRelations(main, runs, { configKeys, summaryKeys, diffKeys,
     // analysis page: follow its metric, and put the most important key on the scatter's x axis
     setMetric(metric, xKey) {
       if (metricOpts.includes(metric)) { metricSel.value = metric; ySel.value = metric; }
-      if (xKey && allKeys.includes(xKey)) xSel.value = xKey;
+      if (xKey && allKeys.includes(xKey) && (!xKey.startsWith("config.") || common(xKey.slice(7)))) xSel.value = xKey;
       drawPC();
       drawSC();
     },

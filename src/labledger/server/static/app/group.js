@@ -1,13 +1,15 @@
 // Run hierarchy views: a run's children (an Optuna study's trials, a sweep's runs) and a
 // group page (`#/group/NAME`), both ranked by a metric the user picks.
-import { el, add, clear, fmtValue, isNum, section, statusBadge } from "./util.js";
+import { el, add, clear, colorFor, fmtValue, isNum, section, statusBadge } from "./util.js";
 import { api } from "./api.js";
 import { guessMaximize } from "./analysis.js";
+import { LineChart, pointsFor, toXY } from "./charts.js";
+import { bandSpec, setLabels, singleRunsToggle } from "./bands.js";
 
 const QUOTE = (s) => `"${String(s).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 
 // A ranked table of the runs matching `filter`; `host` gets a metric picker and the table.
-export async function rankedRuns(host, filter, { empty = "no runs", preferred = null, maximizeHint = null } = {}) {
+export async function rankedRuns(host, filter, { empty = "no runs", preferred = null, maximizeHint = null, onMetric = null } = {}) {
   const res = await api.runs({ filter, limit: 1000, total: false });
   const runs = res.runs || [];
   clear(host);
@@ -21,6 +23,7 @@ export async function rankedRuns(host, filter, { empty = "no runs", preferred = 
   const tableHost = el("div", { class: "rank-table" });
   host.append(el("div", { class: "rank-controls" }, keys.length ? el("label", null, "rank by ", picker, " ", dir) : null), tableHost);
   function draw() {
+    if (onMetric && metric) onMetric(metric);
     dir.textContent = maximize ? "highest first" : "lowest first";
     const val = (r) => (metric ? (r.summary || {})[metric] : undefined);
     const sorted = [...runs].sort((a, b) => {
@@ -60,11 +63,54 @@ export async function renderChildren(host, run) {
   if (runs.length) add(host, sec);
 }
 
+// The study's metric and direction: a run of the group that names them in its config
+// (an Optuna study, a sweep controller: {"metric": "val_acc", "direction": "maximize"}).
+export function studyMetric(runs) {
+  const study = runs.find((r) => r.job_type === "study" && typeof (r.config || {}).metric === "string")
+    || runs.find((r) => typeof (r.config || {}).metric === "string");
+  if (!study) return { metric: null, maximize: null };
+  const dir = study.config.direction;
+  return { metric: study.config.metric, maximize: dir === "maximize" ? true : dir === "minimize" ? false : null };
+}
+
 export async function renderGroup(main, name, q, ctx) {
   ctx.crumbs([{ label: "Projects", href: "#/" }, { label: "All runs", href: "#/runs" }, { label: `group ${name}` }]);
   main.className = "group-page";
+  const filter = `group = ${QUOTE(name)}`;
   const body = el("div");
   main.append(section(`Group ${name}`, body));
-  await rankedRuns(body, `group = ${QUOTE(name)}`, { empty: "no runs in this group", preferred: q.get("metric") });
+  const bandHost = el("div", { class: "chart-grid group-bands" });
+  const bandSec = section("Replicate sets", bandHost);
+  bandSec.id = "sec-bands";
+  // rank by the study's metric (the page's ?metric= wins), in the study's direction
+  const probe = await api.runs({ filter, limit: 1000, total: false });
+  if (!ctx.alive()) return;
+  const study = studyMetric(probe.runs || []);
+  let shown = null;
+  const bands = { chart: null, single: q.get("single") === "1" };
+  ctx.onLeave(() => { if (bands.chart) bands.chart.destroy(); });
+  const sets = setLabels((await api.replicates({ filter })).sets || []);
+  sets.forEach((s, i) => { s.color = colorFor(i); });
+  async function drawBands(metric) {
+    if (!sets.some((s) => s.n > 1) || !metric) return;
+    shown = metric;
+    const ids = sets.flatMap((s) => s.runs).slice(0, 100);
+    const per = await Promise.all(ids.map((id) => api.series([id], [metric], pointsFor(800)).catch(() => ({ series: [] }))));
+    if (!ctx.alive() || shown !== metric) return;
+    const got = new Map(per.flatMap((res) => res.series.map((s) => [s.run_id, toXY(s, "step")])));
+    const spec = bandSpec(metric, "step", sets, (id) => got.get(id) || null, { single: bands.single });
+    if (bands.chart) bands.chart.set(spec); else bands.chart = new LineChart(bandHost, spec, { height: 240 });
+    bandHost.dataset.metric = metric;
+  }
+  if (sets.some((s) => s.n > 1)) {
+    bandSec.querySelector("h2")?.after(singleRunsToggle(bands.single, (v) => { bands.single = v; shown = null; drawBands(body.querySelector("select.rank-metric")?.value); }));
+    main.append(bandSec);
+  }
+  await rankedRuns(body, filter, {
+    empty: "no runs in this group",
+    preferred: q.get("metric") || study.metric,
+    maximizeHint: q.get("metric") ? null : study.maximize,
+    onMetric: (m) => { if (m !== shown) drawBands(m); },
+  });
   if (ctx.alive()) main.dataset.loaded = "1";
 }

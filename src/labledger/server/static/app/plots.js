@@ -80,6 +80,7 @@ export function drawParcoords(canvas, rows, axes, { width, height = 320, colorAx
   const xs = axes.map((_, i) => left + ((right - left) * i) / (axes.length - 1));
   const cIdx = colorAxis ? axes.indexOf(colorAxis) : -1;
   let drawn = 0;
+  const linked = axes.map(() => 0); // lines that reach each axis (a point joined to a neighbour)
   ctx.lineWidth = rows.length > 200 ? 1 : 1.6;
   ctx.globalAlpha = rows.length > 500 ? 0.35 : rows.length > 50 ? 0.6 : 0.9;
   for (const r of rows) {
@@ -89,6 +90,7 @@ export function drawParcoords(canvas, rows, axes, { width, height = 320, colorAx
     let pen = false;
     ts.forEach((t, i) => {
       if (!Number.isFinite(t)) { pen = false; return; }
+      if (Number.isFinite(ts[i - 1]) || Number.isFinite(ts[i + 1])) linked[i]++;
       const y = bottom - t * (bottom - top);
       if (pen) ctx.lineTo(xs[i], y); else ctx.moveTo(xs[i], y);
       pen = true;
@@ -117,7 +119,7 @@ export function drawParcoords(canvas, rows, axes, { width, height = 320, colorAx
     if (scales[i].kind === "log") { ctx.textAlign = "center"; ctx.fillText("log", x, bottom + 14); }
   });
   ctx.textAlign = "left";
-  return { drawn };
+  return { drawn, linked };
 }
 
 // points: [{x, y, label, color}] -> scatter with hover tooltip.
@@ -187,15 +189,20 @@ export function drawScatter(canvas, points, { width, height = 300, xLabel = "", 
   return { drawn: placed.length };
 }
 
-// Horizontal bars from DOM elements: items [{label, value, detail}].
+// Horizontal bars from DOM elements: items [{label, value, detail, extra}]. ``extra`` (a
+// correlation in -1..1) is drawn as a thin second bar under the first, so a key the model
+// gives no weight still shows how its values go with the metric; the detail text gets a
+// line of its own under the bars (never cut off).
 export function barList(items, { format = (v) => fmtValue(v) } = {}) {
   const max = Math.max(1e-12, ...items.map((i) => (isNum(i.value) ? Math.abs(i.value) : 0)));
   return el("div", { class: "bars" }, items.map((it) => {
     const bar = el("span", { class: "bar-fill" });
     bar.style.width = `${Math.max(0.5, (100 * Math.abs(isNum(it.value) ? it.value : 0)) / max)}%`;
+    const rho = isNum(it.extra) ? el("span", { class: `bar-rho ${it.extra < 0 ? "neg" : "pos"}`, title: `Spearman ${fmtValue(it.extra)}` }) : null;
+    if (rho) rho.style.width = `${Math.max(0.5, 100 * Math.min(1, Math.abs(it.extra)))}%`;
     return el("div", { class: "bar-row", title: it.detail || "" },
       el("span", { class: "bar-label mono", text: it.label }),
-      el("span", { class: "bar-track" }, bar),
+      el("span", { class: "bar-track" }, el("span", { class: "imp-track" }, bar), rho ? el("span", { class: "rho-track" }, rho) : null),
       el("span", { class: "bar-value mono", text: format(it.value) }),
       el("span", { class: "bar-detail muted small", text: it.detail || "" }));
   }));

@@ -4,7 +4,7 @@
 // packages, hardware, seed), datasets, artifacts, lineage and reproduction verdicts.
 // Values that were not recorded show as absent ("—"), never as "null". A running run
 // refreshes itself every two seconds.
-import { el, add, clear, fmtBytes, fmtDuration, fmtTime, fmtValue, kvTable, section, statusBadge, colorFor, verdictBadge } from "./util.js";
+import { el, add, clear, fmtBytes, fmtDuration, fmtMetric, fmtTime, fmtValue, kvTable, metricUnit, section, statusBadge, colorFor, verdictBadge, amendedMarker } from "./util.js";
 import { api, ApiError } from "./api.js";
 import { LineChart, chartWidth, pointsFor, toXY } from "./charts.js";
 import { renderChildren } from "./group.js";
@@ -55,6 +55,10 @@ export async function renderRun(main, ref, q, ctx) {
         fact("ID", el("span", { class: "mono", text: run.id })),
         fact("Project", el("a", { href: `#/p/${encodeURIComponent(run.project)}`, text: run.project })),
         fact("Author", el("span", { class: "run-author", text: run.author || "unknown" })),
+        // provenance in the header: the commit (dirty, patch), the data digests, the verdict
+        commitFact(),
+        ...(run.datasets || []).slice(0, 3).map((d) => fact(`Data ${d.name || d.path || ""}`.trim(), el("span", { class: "mono run-data", title: d.sha256 ? `sha256 ${d.sha256}` : "", text: d.sha256 ? String(d.sha256).slice(0, 12) : "—" }))),
+        reproFact,
         run.record_sha256 ? fact("Record", el("span", { class: "mono run-record", title: `sha256 ${run.record_sha256} (labledger audit verify)`, text: run.record_sha256.slice(0, 16) })) : null,
         fact("Created", fmtTime(run.created_at)),
         fact("Runtime", fmtDuration(run.runtime_s)),
@@ -72,12 +76,40 @@ export async function renderRun(main, ref, q, ctx) {
     );
   }
 
+  // the sealed value (as logged), and an amendment made after the run ended beside it
+  function valueCell(k, v) {
+    const td = el("td", { class: "num strong", text: fmtMetric(k, v) });
+    const mark = amendedMarker(run, k);
+    if (mark) td.append(" ", mark);
+    return td;
+  }
+  function commitFact() {
+    const git = (run.env || {}).git;
+    if (!git) return null;
+    const parts = [el("span", { class: "mono", text: git.commit ? String(git.commit).slice(0, 10) : "no commit" })];
+    if (git.dirty) {
+      parts.push(el("span", { class: "badge dirty", text: "dirty" }));
+      parts.push(git.diff_sha256
+        ? el("a", { class: "mono small", href: "#", title: `patch sha256 ${git.diff_sha256}`, text: `patch ${String(git.diff_sha256).slice(0, 8)}`, onclick: (e) => { e.preventDefault(); const t = document.getElementById("sec-code"); if (t) t.scrollIntoView({ behavior: "smooth", block: "start" }); } })
+        : el("span", { class: "muted small", text: "patch not captured" }));
+    }
+    return fact("Commit", el("span", { class: "run-commit" }, parts.flatMap((p, i) => (i ? [" ", p] : [p]))));
+  }
+  // the newest reproduction verdict, filled in when it arrives
+  const reproFact = fact("Reproduction", el("span", { class: "run-repro muted", text: "…" }));
+  api.repro(run.id).then((rep) => {
+    const host = reproFact.querySelector(".run-repro");
+    if (!host) return;
+    clear(host).append(rep && rep.verdict ? verdictBadge(rep.verdict) : el("span", { class: "muted", text: "not reproduced yet" }));
+  }).catch(() => { const host = reproFact.querySelector(".run-repro"); if (host) host.textContent = "—"; });
+
   function statTable(entries) {
     return el("table", { class: "grid compact stats" },
       el("thead", null, el("tr", null, ["Metric", "Value", "Min", "Max", "Points", "Last step"].map((h, i) => el("th", { class: i ? "num" : "", text: h })))),
       el("tbody", null, entries.map(([k, v, m]) => el("tr", null,
-        el("td", { class: "mono", text: k }), el("td", { class: "num strong", text: fmtValue(v) }),
-        ...(m ? [m.min, m.max, m.count, m.last_step] : [undefined, undefined, undefined, undefined]).map((x) => absentCell(x, "num"))))));
+        el("td", { class: "mono", text: k }), valueCell(k, v),
+        ...(m ? [m.min, m.max] : [undefined, undefined]).map((x) => absentCell(x, "num", (y) => fmtMetric(k, y))),
+        ...(m ? [m.count, m.last_step] : [undefined, undefined]).map((x) => absentCell(x, "num"))))));
   }
 
   // notes and tags stay editable after a run ended; the server stores each change as an
@@ -104,6 +136,9 @@ export async function renderRun(main, ref, q, ctx) {
     return el("details", { class: "run-edit" }, el("summary", { text: "Edit notes and tags" }), notes, el("div", null, tag, " ", save, " ", msg));
   }
 
+  // a field that had no value reads "(unset)", not a raw null
+  const editValue = (v) => (v === null || v === undefined ? "(unset)" : fmtValue(v));
+
   function historyBox() {
     const edits = run.edits || [];
     if (!edits.length) return null;
@@ -111,7 +146,8 @@ export async function renderRun(main, ref, q, ctx) {
       el("summary", { text: `History (${edits.length} edit${edits.length === 1 ? "" : "s"})` }),
       el("table", { class: "grid compact" }, el("tbody", null, edits.map((e) => el("tr", { class: "edit-row" },
         el("td", { text: fmtTime(e.at) }), el("td", { text: e.author || "?" }), el("td", { class: "mono", text: e.field }),
-        el("td", { class: "mono", text: `${fmtValue(e.old)} → ${fmtValue(e.new)}` }))))));
+        el("td", { class: "mono", text: `${editValue(e.old)} → ${editValue(e.new)}` }),
+        el("td", { class: "muted", text: (e.amendment ? "amendment" : "") + (e.reason ? `${e.amendment ? ": " : ""}${e.reason}` : "") }))))));
   }
 
   function renderOverview() {
@@ -154,13 +190,16 @@ export async function renderRun(main, ref, q, ctx) {
           const v = s.values.length ? Number(s.values[0]) : undefined;
           let tile = [...tiles.children].find((t) => t.dataset.key === s.key);
           if (!tile) { tile = el("div", { class: "value-tile", dataset: { key: s.key }, id: tileId }); tiles.append(tile); }
-          clear(tile).append(el("div", { class: "tile-key mono", text: s.key }), el("div", { class: "tile-value", text: v === undefined ? "—" : fmtValue(v) }),
+          clear(tile).append(el("div", { class: "tile-key mono", text: s.key }), el("div", { class: "tile-value", text: v === undefined ? "—" : fmtMetric(s.key, v) }),
             el("div", { class: "muted small", text: s.total ? `one point (step ${s.steps[0]})` : "no points" }));
           continue;
         }
         [...tiles.children].filter((t) => t.dataset.key === s.key).forEach((t) => t.remove());
         const xy = toXY(s, "step");
-        const spec = { title: s.key, xLabel: "step", meta: `${s.total.toLocaleString("en-US")} point${s.total === 1 ? "" : "s"}${s.total > xy.xs.length ? ", downsampled" : ""}`,
+        // a system metric's chart in its unit: bytes as MB, rates as MB/s
+        const unit = metricUnit(s.key);
+        if (unit === "MB" || unit === "MB/s") xy.ys = Array.from(xy.ys, (y) => y / 1e6);
+        const spec = { title: s.key, xLabel: "step", meta: `${unit ? `in ${unit} · ` : ""}${s.total.toLocaleString("en-US")} point${s.total === 1 ? "" : "s"}${s.total > xy.xs.length ? ", downsampled" : ""}`,
           series: [{ label: run.name || run.id.slice(0, 8), color: colorFor(0), ...xy }] };
         const c = charts.get(s.key);
         if (c) c.set(spec);
@@ -287,7 +326,7 @@ function renderEnvironment(host, run) {
   const datasets = run.datasets || [];
   artSec.append(section("Datasets", datasets.length ? el("table", { class: "grid compact" },
     el("thead", null, el("tr", null, ["Name", "Path", "Size", "content sha256"].map((h) => el("th", { text: h })))),
-    el("tbody", null, datasets.map((d) => el("tr", null, el("td", { text: d.name }), el("td", { class: "mono", text: d.path || d.uri || "" }),
+    el("tbody", null, datasets.map((d) => el("tr", null, el("td", { text: d.name }), el("td", { class: "mono", text: d.path || d.uri || (d.kind ? `${d.kind} in memory ${JSON.stringify(d.shape ?? "")}` : "") }),
       el("td", { class: "num", text: fmtBytes(d.size) }), el("td", { class: "mono", title: d.sha256 || "", text: String(d.sha256 || "").slice(0, 16) })))))
     : el("p", { class: "muted", text: "no datasets logged" })));
   const arts = run.artifacts || [];
@@ -345,9 +384,9 @@ function artifactShaCell(a) {
 }
 
 // A table cell for a value that may not have been recorded: "—", marked absent.
-function absentCell(v, cls = "") {
+function absentCell(v, cls = "", fmt = fmtValue) {
   if (v === undefined || v === null) return el("td", { class: `${cls} absent`, title: "not recorded", text: "—" });
-  return el("td", { class: cls, text: fmtValue(v) });
+  return el("td", { class: cls, text: fmt(v) });
 }
 
 function artifactFileHref(run, a, path) {

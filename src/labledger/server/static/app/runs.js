@@ -1,8 +1,11 @@
 // Runs table: server-side paging, sorting and filtering (the filter language), a
 // column chooser for config and summary keys, multi-select to compare, live refresh.
-// The name column stays put while the table scrolls sideways; a sparkline column draws
-// one chosen metric of every run on the page (like W&B's run table).
-import { el, clear, fmtAgo, fmtCount, fmtDuration, fmtTime, fmtValue, runValue, statusBadge, verdictBadge } from "./util.js";
+// Metrics first: the project's primary metric (the one last sorted by, else the
+// most-logged validation metric) right after the name, then its trend, then the config
+// keys that vary; keys with one value on every listed run are said once above the table;
+// identity (status, runtime, short id, short author, age) after the numbers. The name
+// column stays put while the table scrolls sideways.
+import { add, el, clear, choosePrimary, fmtAgo, fmtCount, fmtDuration, fmtMetric, fmtTime, fmtValue, rememberPrimary, rememberedPrimary, runValue, shortAuthor, statusBadge, verdictBadge, amendedMarker } from "./util.js";
 import { api, ApiError } from "./api.js";
 
 const PAGE_SIZES = [25, 50, 100, 250, 500, 1000];
@@ -35,6 +38,7 @@ export async function renderRuns(main, project, q, ctx) {
     size: PAGE_SIZES.includes(+q.get("size")) ? +q.get("size") : 50,
     cols: q.has("cols") ? q.get("cols").split(",").filter(Boolean) : null,
     spark: q.get("spark") || null,
+    primary: null,
   };
   const sparks = new Map(); // `${key}|${run id}` -> [values]
   const selected = loadSelection(project); // id -> name
@@ -66,10 +70,23 @@ export async function renderRuns(main, project, q, ctx) {
       filterInput, el("button", { type: "submit", class: "button", text: "Filter" })),
     el("label", { class: "inline" }, "Trend", sparkSel), colsBtn, sizeSel), filterError, chooser);
 
+  const constantLine = el("p", { class: "constant-keys muted small", hidden: true });
+  main.append(constantLine);
   const table = el("table", { class: "grid runs" });
   const pager = el("div", { class: "pager" });
   const tableCard = el("div", { class: "card flush table-wrap" }, table);
-  main.append(tableCard, pager);
+  // what does not fit the window is named, not silently cut: the columns off to the right
+  const offscreen = el("p", { class: "offscreen-cols muted small", hidden: true });
+  main.append(tableCard, offscreen, pager);
+  function noteOffscreen() {
+    const edge = tableCard.getBoundingClientRect().right;
+    const out = [...table.querySelectorAll("thead th[data-col]")].filter((th) => th.getBoundingClientRect().left >= edge - 4)
+      .map((th) => th.dataset.col.replace(/^(config|summary)\./, ""));
+    offscreen.hidden = !out.length;
+    offscreen.textContent = out.length ? `${out.length} more column${out.length === 1 ? "" : "s"} to the right (scroll sideways): ${out.join(", ")}` : "";
+  }
+  tableCard.addEventListener("scroll", () => requestAnimationFrame(noteOffscreen), { passive: true });
+  window.addEventListener("resize", () => { if (ctx.alive()) requestAnimationFrame(noteOffscreen); });
 
   let keys = { config: [], summary: [], metrics: [] };
   let runs = [];
@@ -99,24 +116,49 @@ export async function renderRuns(main, project, q, ctx) {
   }
 
   function columns() {
-    const extra = (state.cols || []).map((k) => {
+    const primary = state.primary;
+    const extra = (state.cols || []).filter((k) => !primary || k !== `summary.${primary}`).map((k) => {
       const dot = k.indexOf(".");
-      return { key: k, prefix: k.slice(0, dot), label: k.slice(dot + 1), sort: k, value: (r) => runValue(r, k), cls: "num" };
+      const prefix = k.slice(0, dot), label = k.slice(dot + 1);
+      return { key: k, prefix, label, sort: k, value: (r) => runValue(r, k), cls: "num", fmt: prefix === "summary" ? (v) => fmtMetric(label, v) : null };
     });
     return [
       // the name stays in view (sticky) while the table scrolls sideways
       { key: "name", label: "Name", sort: "name", cls: "name-col", render: (r) => el("a", { class: "run-link", href: `#/run/${r.id}`, title: r.name || r.id, text: r.name || r.id.slice(0, 8) }) },
-      ...(state.spark ? [{ key: "spark", label: state.spark, cls: "spark-col", render: (r) => sparkline(sparks.get(`${state.spark}|${r.id}`)) }] : []),
+      // the primary metric and its trend lead: the first thing a row says is how the run did
+      ...(primary ? [{ key: "primary", prefix: "★", label: primary, sort: `summary.${primary}`, cls: "num primary-col", value: (r) => (r.summary || {})[primary], fmt: (v) => fmtMetric(primary, v) }] : []),
+      ...(state.spark ? [{ key: "spark", label: state.spark === primary ? "trend" : `trend ${state.spark}`, cls: "spark-col", render: (r) => sparkline(sparks.get(`${state.spark}|${r.id}`)) }] : []),
+      ...extra,
       { key: "status", label: "Status", sort: "status", render: (r) => statusBadge(r.status) },
-      { key: "id", label: "ID", render: (r) => el("span", { class: "mono muted", title: r.id, text: r.id.slice(0, 8) }) },
-      { key: "author", label: "Author", sort: "author", render: (r) => el("span", { class: "author", text: r.author || "" }) },
-      { key: "created", label: "Created", sort: "created_at", render: (r) => el("span", { title: fmtTime(r.created_at), text: fmtAgo(r.created_at) }) },
       { key: "runtime", label: "Runtime", cls: "num", value: (r) => r.runtime_s, fmt: fmtDuration },
+      { key: "id", label: "ID", render: (r) => el("span", { class: "mono muted", title: r.id, text: r.id.slice(0, 8) }) },
+      { key: "author", label: "Author", sort: "author", render: (r) => el("span", { class: "author", title: r.author || "", text: shortAuthor(r.author) }) },
+      { key: "created", label: "Created", sort: "created_at", render: (r) => el("span", { title: fmtTime(r.created_at), text: fmtAgo(r.created_at) }) },
       // newest reproduction verdict (labledger repro), shown when a listed run has one, as in `ls`
       ...(runs.some((r) => r.repro) ? [{ key: "repro", label: "Repro", render: reproCell }] : []),
       { key: "tags", label: "Tags", render: (r) => el("span", { class: "tags" }, (r.tags || []).slice(0, 4).map((t) => el("span", { class: "tag", text: t }))) },
-      ...extra,
     ];
+  }
+
+  // config keys with one value on every listed run: said once above the table, not per row
+  function renderConstants() {
+    const shown = new Set(state.cols || []);
+    const same = [];
+    if (runs.length > 1) {
+      for (const k of keys.config || []) {
+        if (shown.has(`config.${k}`)) continue;
+        const vals = runs.map((r) => runValue(r, `config.${k}`));
+        if (vals.some((v) => v === undefined)) continue;
+        const first = JSON.stringify(vals[0]);
+        if (vals.every((v) => JSON.stringify(v) === first)) same.push([k, vals[0]]);
+      }
+    }
+    constantLine.hidden = !same.length;
+    clear(constantLine);
+    if (same.length) {
+      add(constantLine, el("span", { text: "Same in every listed run: " }),
+        same.map(([k, v], i) => el("span", { class: "constant-key", dataset: { key: k } }, i ? " · " : "", el("span", { class: "mono", text: `${k} = ${fmtValue(v)}` }))));
+    }
   }
 
   function sortState(key) {
@@ -135,7 +177,7 @@ export async function renderRuns(main, project, q, ctx) {
     });
     return el("thead", null, el("tr", null, el("th", { class: "sel" }, headBox), cols.map((c) => {
       const dir = c.sort ? sortState(c.sort) : null;
-      const th = el("th", { class: [c.cls || "", c.sort ? "sortable" : "", dir ? `sorted-${dir}` : ""].join(" ").trim(), title: c.sort ? `sort by ${c.sort}` : "" },
+      const th = el("th", { class: [c.cls || "", c.sort ? "sortable" : "", dir ? `sorted-${dir}` : ""].join(" ").trim(), title: c.sort ? `sort by ${c.sort}` : "", dataset: { col: c.key } },
         c.prefix ? el("span", { class: "col-prefix", text: c.prefix }) : null, el("span", { text: c.label }), dir ? el("span", { class: "arrow", text: dir === "asc" ? " ▲" : " ▼" }) : null);
       if (c.sort) {
         th.dataset.sort = c.sort;
@@ -144,6 +186,14 @@ export async function renderRuns(main, project, q, ctx) {
           const desc = cur === null ? c.sort === "created_at" || c.sort.startsWith("summary.") : cur === "asc";
           state.sort = [`${desc ? "-" : ""}${c.sort}`];
           state.page = 0;
+          // the metric sorted by becomes the project's primary metric (remembered)
+          if (c.sort.startsWith("summary.") && !c.sort.startsWith("summary.system/")) {
+            const m = c.sort.slice(8);
+            const followSpark = !state.spark || state.spark === state.primary;
+            state.primary = m;
+            rememberPrimary(project, m);
+            if (followSpark) { state.spark = m; fillSparkSelect(); }
+          }
           load();
         });
       }
@@ -167,8 +217,12 @@ export async function renderRuns(main, project, q, ctx) {
         if (c.render) td.append(c.render(r));
         else {
           const v = c.value(r);
-          td.textContent = c.fmt ? c.fmt(v) : fmtValue(v);
+          td.textContent = c.fmt ? (v === undefined ? "" : c.fmt(v)) : fmtValue(v);
           if (typeof v === "string" && v.length > 40) td.title = v;
+          // the sealed value, with an amendment made after the run ended beside it
+          const metric = c.key === "primary" ? state.primary : c.key.startsWith("summary.") ? c.key.slice(8) : null;
+          const mark = metric ? amendedMarker(r, metric) : null;
+          if (mark) { td.append(" ", mark); td.classList.add("has-amendment"); }
         }
         tr.append(td);
       }
@@ -176,6 +230,8 @@ export async function renderRuns(main, project, q, ctx) {
     }
     body.append(frag);
     clear(table).append(renderHead(cols), body);
+    renderConstants();
+    requestAnimationFrame(noteOffscreen);
     if (!runs.length) {
       table.append(el("tbody", null, el("tr", null, el("td", { class: "empty-row muted", colspan: String(cols.length + 1), text: state.filter ? "No runs match this filter." : "No runs." }))));
     }
@@ -206,8 +262,10 @@ export async function renderRuns(main, project, q, ctx) {
   function fillSparkSelect() {
     const metrics = (keys.metrics || []).filter((k) => !k.startsWith("system/"));
     const system = (keys.metrics || []).filter((k) => k.startsWith("system/"));
-    if (state.spark === null && metrics.length) state.spark = metrics.find((k) => /acc/.test(k)) || metrics[0];
-    clear(sparkSel).append(el("option", { value: "", text: "none" }),
+    // the trend follows the primary metric unless the user chose another
+    if (state.spark === null && metrics.length) state.spark = metrics.includes(state.primary) ? state.primary : metrics[0];
+    // options one by one (append() given an array would add one text node "a,b,c")
+    add(clear(sparkSel), el("option", { value: "", text: "none", selected: !state.spark }),
       [...metrics, ...system].map((k) => el("option", { value: k, text: k, selected: k === state.spark })));
   }
 
@@ -298,19 +356,30 @@ export async function renderRuns(main, project, q, ctx) {
 
   updateCompare();
   const keysP = api.keys({ project, sample: 300 }).catch(() => ({ config: [], summary: [], metrics: [] }));
-  if (!state.cols) {
-    keys = await keysP;
+  keys = await keysP;
+  if (!ctx.alive()) return;
+  // the primary metric: the sort key when it is a metric, else the one remembered for the
+  // project, else the most-logged validation metric (counted on a first page of runs)
+  const sorted = (state.sort[0] || "").replace(/^-/, "");
+  if (sorted.startsWith("summary.") && !sorted.startsWith("summary.system/") && keys.summary.includes(sorted.slice(8))) {
+    state.primary = sorted.slice(8);
+    rememberPrimary(project, state.primary);
+  } else {
+    let sample = [];
+    try { sample = (await api.runs({ project, limit: 100 })).runs; } catch (e) { sample = []; }
     if (!ctx.alive()) return;
-    // keys whose values differ between the runs first (they tell the runs apart), then the rest
+    state.primary = choosePrimary(keys.summary, sample, rememberedPrimary(project));
+  }
+  if (!state.cols) {
+    // the config keys whose values differ between the runs (they tell the runs apart),
+    // then the other metrics; constant keys are said once above the table instead
     const vary = keys.varying || { config: [], summary: [] };
     const varyingFirst = (all, v) => [...all.filter((k) => v.includes(k)), ...all.filter((k) => !v.includes(k))];
+    const userSummary = keys.summary.filter((k) => !k.startsWith("system/") && k !== state.primary);
     state.cols = [
-      ...varyingFirst(keys.config, vary.config).slice(0, 5).map((k) => `config.${k}`),
-      ...varyingFirst(keys.summary.filter((k) => !k.startsWith("system/")), vary.summary).slice(0, 4).map((k) => `summary.${k}`),
+      ...keys.config.filter((k) => vary.config.includes(k)).slice(0, 5).map((k) => `config.${k}`),
+      ...varyingFirst(userSummary, vary.summary).slice(0, 3).map((k) => `summary.${k}`),
     ];
-  } else {
-    keys = await keysP;
-    if (!ctx.alive()) return;
   }
   fillSparkSelect();
   await load();

@@ -130,6 +130,18 @@ export function statusBadge(status) {
   return el("span", { class: `badge status-${/^[a-z]+$/.test(status) ? status : "unknown"}`, text: status });
 }
 
+// A summary value amended after its run ended (labledger edit): the sealed value stays
+// what is shown and ranked; this marker carries the amendment beside it. null when the
+// value is as logged.
+export function amendedMarker(run, key) {
+  const a = ((run && run.amended) || {})[key];
+  if (!a) return null;
+  const value = a.value === null || a.value === undefined ? "removed" : fmtValue(a.value);
+  const title = `amended after the run ended: ${fmtValue(a.sealed)} (sealed, as logged) → ${value}, by ${a.by || "?"} at ${fmtTime(a.at)}` +
+    (a.reason ? ` (${a.reason})` : "") + ". Rankings and citations use the sealed value.";
+  return el("span", { class: "badge amended", title, dataset: { key, amended: value } }, `amended → ${value}`);
+}
+
 // Reproduction verdicts (labledger repro), as `labledger show` / `ls` word them.
 export const VERDICTS = {
   "reproduced": "✓ reproduced",
@@ -183,4 +195,55 @@ export function kvTable(obj, { empty = "none" } = {}) {
 export function debounce(fn, ms) {
   let t = null;
   return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+}
+
+// The machine's system/* metrics in their unit (as `labledger show` prints them):
+// bytes in MB, rates in MB/s, percentages with %, instead of 8.0782e+7.
+export function metricUnit(key) {
+  if (!String(key).startsWith("system/")) return "";
+  if (key.endsWith("_bytes_per_s")) return "MB/s";
+  if (key.endsWith("_bytes")) return "MB";
+  if (key.endsWith("percent") || key.endsWith("/util")) return "%";
+  if (key.endsWith("temp_c")) return "°C";
+  if (key.endsWith("power_w")) return "W";
+  return "";
+}
+
+export function fmtMetric(key, v) {
+  const unit = metricUnit(key);
+  if (!unit || typeof v !== "number" || !Number.isFinite(v)) return fmtValue(v);
+  return `${(unit === "MB" || unit === "MB/s" ? v / 1e6 : v).toFixed(1)} ${unit}`;
+}
+
+// "Ada Lovelace <ada@x.org>" -> "Ada Lovelace"; "ada@x.org" -> "ada" (the full one in a title).
+export function shortAuthor(author) {
+  const a = String(author || "").trim();
+  if (!a) return "";
+  const lt = a.indexOf("<");
+  if (lt > 0 && a.slice(0, lt).trim()) return a.slice(0, lt).trim();
+  const bare = a.replace(/^<|>$/g, "");
+  return bare.includes("@") ? bare.slice(0, bare.indexOf("@")) : bare;
+}
+
+// The metric a project's tables lead with: the one last sorted by (remembered per project
+// in localStorage), else the most-logged validation metric, then test, then any user metric.
+const VALIDATION_RE = /(^|[/_.-])(val|valid|validation|eval|dev)([/_.-]|$)/i;
+const TEST_RE = /(^|[/_.-])test([/_.-]|$)/i;
+const primaryKey = (project) => `labledger.primary.${project || "*"}`;
+
+export function rememberedPrimary(project) {
+  try { return localStorage.getItem(primaryKey(project)) || null; } catch (e) { return null; }
+}
+
+export function rememberPrimary(project, metric) {
+  try { if (metric && !metric.startsWith("system/")) localStorage.setItem(primaryKey(project), metric); } catch (e) { /* private mode */ }
+}
+
+export function choosePrimary(summaryKeys, runs, remembered) {
+  const user = (summaryKeys || []).filter((k) => !k.startsWith("system/"));
+  if (remembered && user.includes(remembered)) return remembered;
+  if (!user.length) return null;
+  const count = new Map(user.map((k) => [k, (runs || []).filter((r) => r.summary && k in r.summary).length]));
+  const kind = (k) => (VALIDATION_RE.test(k) ? 0 : TEST_RE.test(k) ? 1 : 2);
+  return [...user].sort((a, b) => kind(a) - kind(b) || count.get(b) - count.get(a) || a.localeCompare(b))[0];
 }
