@@ -296,8 +296,33 @@ class Ledger:
         from .analysis import importance
 
         flt = _scope(_with_metric(filter, metric), include_repro)
-        runs = self.runs(project=project, filter=flt)
-        return importance(runs, metric, keys=keys)
+        if keys is None:
+            # the code and data factors read each run's env (packages): whole run records
+            return importance(self.runs(project=project, filter=flt), metric, keys=keys)
+        return importance(self._light_runs(project, flt), metric, keys=keys)
+
+    def _light_runs(self, project: str | None, filter: str | Node | None) -> list[dict[str, Any]]:
+        """What :func:`~labledger.analysis.importance` reads of each matching run with named
+        keys (config, summary, and the commit, patch digest and datasets that make runs
+        replicates): through the store's bulk export read when it has one (no env, every
+        metric's last value in one query), else through :meth:`runs`."""
+        from ._values import decode_json
+        from .store import RunExport
+
+        if not isinstance(self.store, RunExport):
+            return [dict(r) for r in self.runs(project=project, filter=filter)]
+        self._reap_stale()
+        return [
+            {
+                "id": r["id"],
+                "project": r["project"],
+                "config": decode_json(r["config"] or {}),
+                "summary": {**r["metrics"], **decode_json(r["summary"] or {})},
+                "datasets": r["datasets"],
+                "env": {"git": {"commit": r["git_commit"], "diff_sha256": r["git_patch"]}},
+            }
+            for r in self.store.export_records(project=project, filter=filter)
+        ]
 
     def export(
         self,

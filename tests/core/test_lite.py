@@ -36,9 +36,16 @@ def _schema_diff(uri: str) -> list[Any]:
     from alembic.runtime.migration import MigrationContext
 
     engine = sa.create_engine(uri)
+
+    def declared_here(obj: Any, name: Any, kind: str, reflected: bool, other: Any) -> bool:
+        # an index declared for another back end only (Index(...).ddl_if(dialect=...))
+        cond = getattr(obj, "_ddl_if", None)
+        return reflected or cond is None or cond.dialect in (None, engine.dialect.name)
+
     try:
         with engine.connect() as conn:
-            return list(compare_metadata(MigrationContext.configure(conn), schema.metadata))
+            ctx = MigrationContext.configure(conn, opts={"include_object": declared_here})
+            return list(compare_metadata(ctx, schema.metadata))
     finally:
         engine.dispose()
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 import labledger
 from labledger import NotAStoreError, SchemaTooNewError, StoreUnwritableError
@@ -268,3 +269,58 @@ def test_default_store_folder_is_ignored_by_git(tmp_path: Path) -> None:
     )
     assert status.stdout.strip() == ""
     assert (db.parent / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_create_runs_in_bulk_matches_create_run(any_store_uri: str, ledger_of: Any) -> None:
+    """create_runs: one transaction, new projects created, ended runs chained, all or none."""
+    store = open_store(any_store_uri)
+    try:
+        t = time.time()
+        records = [
+            {
+                "id": f"{i:032x}",
+                "project": f"bulk{i % 2}",
+                "name": f"r{i}",
+                "status": "finished" if i % 3 == 0 else "running",
+                "created_at": t + i,
+                "ended_at": t + i + 1 if i % 3 == 0 else None,
+                "config": {"lr": i / 10, "opt": "adam"},
+                "tags": ["bulk", f"t{i}"],
+                "author": "carol" if i == 4 else None,
+                "metrics": {"acc": ([2, 1], [i / 10, 0.0], [t, t])} if i % 2 else {},
+            }
+            for i in range(1, 7)
+        ]
+        assert store.create_runs(records, actor="alice") == 6
+        assert store.create_runs([]) == 0
+        store.create_run({"id": "e" * 32, "project": "one", "name": "single"})
+        with pytest.raises(sa.exc.IntegrityError):  # a duplicate id: none of that call is created
+            store.create_runs(
+                [{"id": "f" * 32, "project": "bulk9", "name": "x"}, records[0]], actor="alice"
+            )
+        assert store.audit_verify()["ok"] is True
+        chained = {r["id"] for r in records if store.record_history(r["id"])}
+    finally:
+        store.close()
+    led = ledger_of(any_store_uri)
+    assert {p["project"] for p in led.projects()} == {"bulk0", "bulk1", "one"}
+    got = {r["id"]: r for r in led.runs(project="bulk1")} | {
+        r["id"]: r for r in led.runs(project="bulk0")
+    }
+    assert len(got) == 6
+    r4 = got[f"{4:032x}"]
+    assert (r4["author"], r4["config"], r4["tags"]) == (
+        "carol",
+        {"lr": 0.4, "opt": "adam"},
+        ["bulk", "t4"],
+    )
+    assert got[f"{5:032x}"]["author"] == "alice"
+    assert chained == {f"{i:032x}" for i in (3, 6)}
+    assert led.history(f"{3:032x}", "acc").steps.tolist() == [1, 2]
+    assert led.get(f"{3:032x}")["summary"]["acc"] == 0.3
+    assert [r["name"] for r in led.runs(order_by="-summary.acc", limit=2)] == ["r5", "r3"]
+    assert [r["name"] for r in led.runs(filter="config.lr > 0.35", order_by="config.lr")] == [
+        "r4",
+        "r5",
+        "r6",
+    ]

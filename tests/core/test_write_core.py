@@ -15,6 +15,7 @@ import pytest
 
 from labledger import (
     AuthError,
+    LimitExceededError,
     PolicyViolationError,
     RunFinishedError,
     RunNotFoundError,
@@ -132,3 +133,30 @@ def test_an_experiment_change_takes_the_projects_admin(core: WriteCore) -> None:
     with pytest.raises(AuthError):
         core.require_project_admin(ALICE, "alpha")
     core.require_project_admin(ADMIN, "alpha")
+
+
+def test_create_runs_in_bulk_applies_create_runs_rules(core: WriteCore) -> None:
+    """create_runs: the author is the actor, the write role, the limits and the policy of a
+    run created finished hold for every record, and a broken rule writes nothing."""
+
+    def rec(**fields: object) -> dict[str, object]:
+        return {"id": uuid.uuid4().hex, "project": "alpha", "name": "r", **fields}
+
+    ok = [rec(author="mallory"), rec(status="finished", seed=1, ended_at=time.time())]
+    assert core.create_runs(ALICE, ok) == 2
+    assert {core.store.get_run(str(r["id"]))["author"] for r in ok} == {"alice"}
+    assert core.store.record_sha256(str(ok[1]["id"])) is not None  # an import is chained
+    before = len(core.store.list_runs(project="alpha"))
+    with pytest.raises(AuthError):
+        core.create_runs(CAROL, [rec()])
+    with pytest.raises(LimitExceededError):
+        core.create_runs(ALICE, [rec(), rec(name="x" * 100_000)])
+    core.set_policy(ADMIN, "alpha", ["seed"])
+    with pytest.raises(PolicyViolationError) as err:
+        core.create_runs(ALICE, [rec(), rec(status="finished")])
+    assert err.value.missing == ["seed"]
+    assert len(core.store.list_runs(project="alpha")) == before
+    local = Actor.local_user("ada@example.org")
+    kept = rec(author="grace")
+    assert core.create_runs(local, [kept]) == 1
+    assert core.store.get_run(str(kept["id"]))["author"] == "grace"

@@ -260,3 +260,31 @@ def test_numbers_compare_as_numbers_not_strings(store: Any) -> None:
         "2",
     ]
     assert math.isclose(float(_names(store, "config.lr >= 2")[0]), 2)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "summary.val_acc > 0.9",
+        "summary.val_acc > 0.92 and config.lr < 1",
+        "summary.val_acc <= 0.91",
+        "summary.val_acc = 0.8",  # r2's metric, overridden by its summary: no match
+        "summary.val_acc >= 0.95 and summary.val_acc < 2",
+        "not summary.val_acc > 0.92",
+    ],
+)
+def test_a_filter_on_the_sort_key_bounds_the_ranked_plan(populated: Any, expr: str) -> None:
+    """The ranked plan (a limit) turns ``summary.K op x`` into a range on its index; it
+    returns what the general query (no limit) returns, in the same order."""
+    for order in ("-summary.val_acc", "summary.val_acc"):
+        everything = _names(populated, expr, order_by=order)
+        for limit in (1, 2, 10):
+            assert _names(populated, expr, order_by=order, limit=limit) == everything[:limit]
+
+
+def test_counts_stop_at_the_cap(populated: Any) -> None:
+    assert populated.count_runs() == 4
+    assert populated.count_runs(cap=2) == 2
+    assert populated.count_runs(cap=10) == 4
+    assert populated.count_runs(filter='tags = "gpu"', cap=1) == 1
+    assert populated.count_runs(filter='not tags = "gpu"') == 2

@@ -89,3 +89,17 @@ def test_the_body_search_keeps_the_readers_permissions(world: dict[str, Any]) ->
         # an unknown field is refused, not ignored
         r = bob.post("/api/v1/runs/search", json={"filtr": "status = 'x'"})
         assert r.status_code == 422 and "filtr" in r.text
+
+
+def test_the_list_total_is_capped_on_request(world: dict[str, Any]) -> None:
+    """total_cap stops the count there (the runs page shows "N+"); 0 counts every run."""
+    srv = world["server"]
+    with httpx.Client(
+        base_url=srv.url, headers={"Authorization": f"Bearer {world['tokens']['root']}"}
+    ) as root:
+        capped = root.get("/api/v1/runs", params={"project": "projA", "limit": 1, "total_cap": 5})
+        assert (capped.json()["total"], capped.json()["total_capped"]) == (5, True)
+        exact = root.get("/api/v1/runs", params={"project": "projA", "limit": 1, "total_cap": 0})
+        assert (exact.json()["total"], exact.json()["total_capped"]) == (40, False)
+        default = root.post("/api/v1/runs/search", json={"project": "projA", "limit": 1})
+        assert (default.json()["total"], default.json()["total_capped"]) == (40, False)

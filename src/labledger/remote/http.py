@@ -725,12 +725,13 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         project: str | None = None,
         filter: str | Node | None = None,
         projects: Sequence[str] | None = None,
+        cap: int | None = None,
     ) -> int:
         if projects is not None:
             if not projects:
                 return 0
             filter = _in_projects(projects, filter)
-        params: dict[str, Any] = {"limit": 1}
+        params: dict[str, Any] = {"limit": 1, "total_cap": cap or 0}
         if project is not None:
             params["project"] = project
         if filter:

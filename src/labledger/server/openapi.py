@@ -131,6 +131,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
             "offset": {"type": "integer"},
         },
         total={"type": "integer"},
+        total_capped={"type": "boolean"},
     ),
     ("post", "/api/v1/runs"): _obj(
         {"id": {"type": "string"}, "created": {"type": "boolean"}}, policy=_OBJ
@@ -142,6 +143,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
             "offset": {"type": "integer"},
         },
         total={"type": "integer"},
+        total_capped={"type": "boolean"},
     ),
     ("get", "/api/v1/runs/{ref}"): _RUN,
     ("get", "/api/v1/runs/{ref}/metrics"): _obj({"keys": _STR_LIST}),

@@ -18,6 +18,7 @@ __all__ = ["MAX_BODY_FILTER", "MAX_QUERY_FILTER", "RunSearch", "router"]
 # line; a longer one (say 5,000 ids in an `in` list) goes in the body of POST /runs/search
 MAX_QUERY_FILTER = 4000
 MAX_BODY_FILTER = 1_000_000
+TOTAL_CAP = 10_001  # a page says "10,000+" beyond; counting further costs O(runs)
 
 router = APIRouter(
     prefix="/api/v1",
@@ -50,6 +51,11 @@ def list_runs(
     limit: int = Query(100, ge=1, le=10000),
     offset: int = Query(0, ge=0, le=10_000_000),
     total: bool = Query(True, description="also count all matching runs"),
+    total_cap: int = Query(
+        TOTAL_CAP,
+        ge=0,
+        description="stop counting at this many runs (`total_capped` says it did); 0: count all",
+    ),
     repro: bool = Query(
         False,
         description="also give each run its newest reproduction verdict as `repro` (as in `labledger ls --json`) "
@@ -74,6 +80,7 @@ def list_runs(
             limit=limit,
             offset=offset,
             total=total,
+            total_cap=total_cap,
             repro=repro,
             include_repro=include_repro,
         ),
@@ -95,6 +102,7 @@ class RunSearch(BaseModel):
     limit: JsonInt = Field(100, ge=1, le=10000)
     offset: JsonInt = Field(0, ge=0, le=10_000_000)
     total: StrictBool = Field(True, description="also count all matching runs")
+    total_cap: JsonInt = Field(TOTAL_CAP, ge=0, description="as for GET /api/v1/runs")
     repro: StrictBool = Field(False, description="as for GET /api/v1/runs")
     include_repro: StrictBool = Field(True, description="as for GET /api/v1/runs")
 
@@ -132,7 +140,9 @@ def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> 
         _add_repro(store, runs)
     out: dict[str, Any] = {"runs": runs, "limit": q.limit, "offset": q.offset}
     if q.total:
-        out["total"] = store.count_runs(project=q.project, filter=flt, **allowed)
+        cap = q.total_cap or None
+        out["total"] = store.count_runs(project=q.project, filter=flt, cap=cap, **allowed)
+        out["total_capped"] = cap is not None and out["total"] >= cap
     # returned as a Response so FastAPI's encoder does not turn NaN/inf into null
     return LedgerJSONResponse(out)
 

@@ -416,12 +416,17 @@ class AuditSqlMixin:
                         {"project": p, "run_id": run_id, "field": field, "message": message}
                     )
 
-                latest: dict[str, dict[str, Any]] = {}
-                histories: dict[str, list[dict[str, Any]]] = {}
+                # per run, only its newest entry's (seq, hash of its fields, record format) and
+                # its entry count: a few dozen bytes a run, whatever the records hold;
+                # entries stream (a server-side cursor on PostgreSQL), records and the
+                # histories of runs with several entries are read 500 runs at a time
+                latest: dict[str, tuple[int, str, int, int]] = {}
                 prev, expected_seq, n = _GENESIS, 1, 0
-                entries = conn.execute(
-                    sa.select(a).where(a.c.project == name).order_by(a.c.seq)
-                ).mappings()
+                entries = (
+                    conn.execution_options(yield_per=1000)
+                    .execute(sa.select(a).where(a.c.project == name).order_by(a.c.seq))
+                    .mappings()
+                )
                 for e in entries:
                     n += 1
                     row = dict(e)
@@ -440,16 +445,22 @@ class AuditSqlMixin:
                             f"audit entry {row['seq']} does not follow "
                             "the previous entry (the chain was cut or rewritten)",
                         )
+                    fields_hash = _record_hash(row["fields"])
                     if (
                         _entry_hash(row) != row["entry_sha256"]
-                        or _record_hash(row["fields"]) != row["record_sha256"]
+                        or fields_hash != row["record_sha256"]
                     ):
                         problem(rid, "audit_log", f"audit entry {row['seq']} was changed")
                     if head is not None and row["entry_sha256"] == head:
                         head_found = True
                     prev, expected_seq = row["entry_sha256"], int(row["seq"]) + 1
-                    latest[rid] = row
-                    histories.setdefault(rid, []).append(row)
+                    count = latest[rid][3] + 1 if rid in latest else 1
+                    latest[rid] = (
+                        int(row["seq"]),
+                        fields_hash,
+                        record_format(row["fields"]),
+                        count,
+                    )
                 summaries.append({"project": name, "entries": n, "head": prev if n else None})
                 runs_now = {
                     str(i): (st, ended)
@@ -469,26 +480,49 @@ class AuditSqlMixin:
                             "labledger's back)",
                         )
                 checked = sorted(set(latest) & set(runs_now))
-                now = self._record_fields(
-                    conn, checked, {rid: record_format(latest[rid]["fields"]) for rid in checked}
-                )
-                for rid in checked:
-                    old = latest[rid]["fields"]
-                    new = now.get(rid, {})
-                    for field in sorted(set(old) | set(new)):
-                        if old.get(field) != new.get(field):
-                            how = (
-                                "was deleted"
-                                if field not in new
-                                else "was added"
-                                if field not in old
-                                else "was changed"
+                del runs_now
+                later: list[tuple[str, str, str]] = []
+                for i in range(0, len(checked), 500):
+                    part = checked[i : i + 500]
+                    now = self._record_fields(conn, part, {rid: latest[rid][2] for rid in part})
+                    for rid in part:
+                        new = now.get(rid, {})
+                        if _record_hash(new) == latest[rid][1]:
+                            continue
+                        recorded = conn.execute(
+                            sa.select(a.c.fields).where(
+                                a.c.project == name, a.c.seq == latest[rid][0]
                             )
-                            problem(rid, field, f"run {rid}: {field} {how} after it was recorded")
-                # each entry may only change what its kind allows (a forged late entry)
-                for rid, field, message in self._history_problems(
-                    conn, {rid: histories[rid] for rid in checked}, now
-                ):
+                        ).scalar_one()
+                        old = s.load_json(recorded) or {}
+                        for field in sorted(set(old) | set(new)):
+                            if old.get(field) != new.get(field):
+                                how = (
+                                    "was deleted"
+                                    if field not in new
+                                    else "was added"
+                                    if field not in old
+                                    else "was changed"
+                                )
+                                problem(
+                                    rid, field, f"run {rid}: {field} {how} after it was recorded"
+                                )
+                    # each entry may only change what its kind allows (a forged late entry):
+                    # only runs with several entries have a history to check
+                    many = [rid for rid in part if latest[rid][3] > 1]
+                    if many:
+                        histories: dict[str, list[dict[str, Any]]] = {rid: [] for rid in many}
+                        for ipart in _chunks(many):
+                            for e in conn.execute(
+                                sa.select(a)
+                                .where(a.c.project == name, a.c.run_id.in_(ipart))
+                                .order_by(a.c.seq)
+                            ).mappings():
+                                row = dict(e)
+                                row["fields"] = s.load_json(row["fields"])
+                                histories[row["run_id"]].append(row)
+                        later.extend(self._history_problems(conn, histories, now))
+                for rid, field, message in later:
                     problem(rid, field, message)
                 # every artifact version's digest, re-derived from its file rows
                 for vrid, field, message in self._version_problems(

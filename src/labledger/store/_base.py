@@ -246,6 +246,7 @@ class RunStore(Protocol):
         project: str | None = None,
         filter: str | Node | None = None,
         projects: Sequence[str] | None = None,
+        cap: int | None = None,
     ) -> int: ...
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History: ...

@@ -336,6 +336,40 @@ class WriteCore(RegistryRules):
             answer["created"] = False
         return answer
 
+    def create_runs(self, actor: Actor, records: Sequence[Mapping[str, Any]]) -> int:
+        """Create many runs as ``actor`` in one transaction, under the rules of
+        :meth:`create_run` for each (write role on its project, the limits, the policy of a
+        run recorded finished, the author: the actor's user unless the actor is local).
+
+        Through the store's bulk ``create_runs`` when it has one (SqlStore: a few statements
+        per call, the records may carry their whole ``metrics`` series), else one
+        :meth:`create_run` of the store at a time. A rule broken by any record fails the
+        call before anything is written; with the bulk method an id already taken fails
+        it too, all or none (one transaction). Returns the number of runs created."""
+        rows: list[dict[str, Any]] = []
+        checked: dict[str, list[str]] = {}
+        for record in records:
+            project = str(record["project"])
+            if project not in checked:
+                actor.require("write", project)
+                checked[project] = self.policy(project)
+            _check_limits(record)
+            require = checked[project]
+            if require and record.get("status") == "finished":
+                missing = missing_for(record, require)
+                if missing:
+                    raise PolicyViolationError(project, missing, refusal_message(project, missing))
+            row = dict(record)
+            if not actor.local:
+                row["author"] = actor.user  # never what the client says
+            rows.append(row)
+        bulk = getattr(self.store, "create_runs", None)
+        if bulk is not None:
+            return int(bulk(rows, actor=None if actor.local else actor.user))
+        for row in rows:
+            self.store.create_run(row)
+        return len(rows)
+
     def write_batch(self, actor: Actor, batch: Batch) -> tuple[bool, dict[str, Any] | None]:
         """Apply ``batch`` as ``actor``: ownership, then the policy, then the store.
         Returns ``(applied, policy answer or None)``."""

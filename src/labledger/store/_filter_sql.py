@@ -43,6 +43,7 @@ __all__ = ["compile_filter", "compile_order_by", "glob_to_like", "glob_to_sqlite
 
 _DIGITS = re.compile(r"^-?\d+$")
 _NUM_TYPES_SQLITE = ("integer", "real")
+_GIN_COLUMNS = ("config",)  # JSON columns with a GIN (jsonb_path_ops) index on PostgreSQL
 
 
 def glob_to_sqlite(pattern: str) -> str:
@@ -160,6 +161,13 @@ class _Compiler:
         if dialect not in ("sqlite", "postgresql"):
             raise InvalidFilterError(f"filters are not supported on {dialect!r}")
         self.dialect = dialect
+        # False under a `not`: there a test must be two-valued (coalesce(..., false)).
+        # Outside every `not`, WHERE treats NULL as false already, and a bare comparison
+        # is what an index matches (coalesce(author = 'x', false) uses no index).
+        self.positive = True
+
+    def _false(self, expr: Any) -> Any:
+        return expr if self.positive else _false(expr)
 
     # -- values --------------------------------------------------------------------
 
@@ -215,6 +223,12 @@ class _Compiler:
             tv = sa.func.jsonb_array_elements_text(s.runs.c.tags).table_valued("value")
         return sa.exists(sa.select(sa.literal(1)).select_from(tv).where(pred(tv.c.value)))
 
+    def _tag_contained(self, value: str) -> Any:
+        """``tags @> '["value"]'``: the tag list holds ``value`` (GIN index, migration 0012)."""
+        return s.runs.c.tags.op("@>", is_comparison=True)(
+            sa.cast(sa.literal(json.dumps([value]), sa.Text), pg.JSONB)
+        )
+
     def _glob(self, expr: Any, pattern: str) -> Any:
         if self.dialect == "sqlite":
             return expr.op("GLOB", is_comparison=True)(
@@ -234,21 +248,57 @@ class _Compiler:
             return self._tag_exists(lambda v: self._glob(v, node.pattern))
         if isinstance(node, InList):
             values = [str(v) for v in node.values]
+            if self.dialect == "postgresql" and len(values) <= 32:
+                return sa.or_(*(self._tag_contained(v) for v in values))
             return self._tag_exists(lambda v: self._in_values(v, values, "text"))
         assert isinstance(node, Compare)
         value = str(node.value)
+        if self.dialect == "postgresql":
+            hit = self._tag_contained(value)
+            return hit if node.op == "=" else sa.not_(hit)
         hit = self._tag_exists(lambda v: v == _str(value))
         return hit if node.op == "=" else sa.not_(hit)
 
     def compare(self, field: Field, op: str, value: Literal) -> Any:
         if isinstance(value, bool):
             j = self._json(field)
-            return _false(j.is_bool(value) if op == "=" else j.is_bool(not value))
+            test = self._false(j.is_bool(value) if op == "=" else j.is_bool(not value))
+            return self._contained(field, value, test) if op == "=" else test
         if isinstance(value, str):
+            if op in ("=", "!=") and not field.is_json:
+                # equality needs no COLLATE "C" (deterministic collations agree on it),
+                # and without it the column's own index applies
+                return self._false(self._cmp(s.runs.c[field.kind], op, _str(value)))
             expr = self.string(field)
-            return _false(self._cmp(expr, op, _str(value)))
+            test = self._false(self._cmp(expr, op, _str(value)))
+            return self._contained(field, value, test) if op == "=" else test
         expr = self.number(field)
-        return _false(self._cmp(expr, op, _num(value)))
+        test = self._false(self._cmp(expr, op, _num(value)))
+        return self._contained(field, value, test) if op == "=" else test
+
+    def _contained(self, field: Field, value: Literal, test: Any) -> Any:
+        """``test`` (``field = value``) with ``col @> {path: value}`` in front on PostgreSQL,
+        which a GIN index over the column answers (migration 0012).
+
+        The containment is implied by the exact test (a JSON object path holding that
+        value), so ``contained AND test`` is ``test`` and stays so under ``not``. Numbers
+        take this form only where comparing as double and as JSON numeric agree (finite,
+        under 2**53 in magnitude; the stored numbers are Python's shortest reprs)."""
+        if self.dialect != "postgresql" or field.kind not in _GIN_COLUMNS:
+            return test
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (not math.isfinite(value) or abs(value) >= 2**53)
+        ):
+            return test
+        doc: Any = value
+        for k in reversed(field.path):
+            doc = {k: doc}
+        contained = s.runs.c[field.kind].op("@>", is_comparison=True)(
+            sa.cast(sa.literal(json.dumps(doc), sa.Text), pg.JSONB)
+        )
+        return sa.and_(contained, test)
 
     def exists(self, field: Field) -> Any:
         if field.kind == "summary":
@@ -260,7 +310,7 @@ class _Compiler:
             )
             return sa.or_(self._json(field).present(), has_metric)
         if field.is_json:
-            return _false(self._json(field).present())
+            return self._false(self._json(field).present())
         return s.runs.c[field.kind].is_not(None)
 
     def node(self, node: Node) -> Any:
@@ -269,14 +319,21 @@ class _Compiler:
         if isinstance(node, Or):
             return sa.or_(*(self.node(i) for i in node.items))
         if isinstance(node, Not):
-            return sa.not_(self.node(node.item))
+            positive, self.positive = self.positive, False
+            try:
+                return sa.not_(self.node(node.item))
+            finally:
+                self.positive = positive
         field = node.field
         if field.kind == "tags":
             return self.tags(node)
         if isinstance(node, Exists):
             return self.exists(field)
         if isinstance(node, Like):
-            return _false(self._glob(self.string(field), node.pattern))
+            if not field.is_json and self.dialect == "postgresql":
+                # LIKE needs no COLLATE "C"; without it a trigram index applies (0012)
+                return self._false(self._glob(s.runs.c[field.kind], node.pattern))
+            return self._false(self._glob(self.string(field), node.pattern))
         if isinstance(node, InList):
             return self.in_list(field, node.values)
         assert isinstance(node, Compare)
@@ -312,11 +369,11 @@ class _Compiler:
         if len(numbers) <= 3:
             tests.extend(self.compare(field, "=", n) for n in numbers)
         else:
-            tests.append(_false(self._in_values(self.number(field), numbers, "number")))
+            tests.append(self._false(self._in_values(self.number(field), numbers, "number")))
         if len(strings) <= 3:
             tests.extend(self.compare(field, "=", v) for v in strings)
         else:
-            tests.append(_false(self._in_values(self.string(field), strings, "text")))
+            tests.append(self._false(self._in_values(self.string(field), strings, "text")))
         if not tests:
             return sa.false()
         return sa.or_(*tests)

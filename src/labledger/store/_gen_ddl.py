@@ -66,7 +66,9 @@ def _create_from_schema(path: str) -> None:
             for table in s.metadata.sorted_tables:
                 conn.execute(sa.schema.CreateTable(table))
                 for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                    conn.execute(sa.schema.CreateIndex(index))
+                    cond = index._ddl_if  # Index(...).ddl_if(dialect="postgresql")
+                    if cond is None or cond.dialect in (None, "sqlite"):
+                        conn.execute(sa.schema.CreateIndex(index))
             MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(cfg), "heads")
             conn.execute(
                 sa.insert(s.meta),

@@ -120,6 +120,26 @@ Index("ix_runs_created", runs.c.created_at)
 Index("ix_runs_author", runs.c.author)
 Index("ix_runs_group", runs.c["group"])  # migration 0007
 Index("ix_runs_parent", runs.c.parent_run_id)  # migration 0007
+# PostgreSQL only (migration 0012): containment (config @> {...}, tags @> [...]) and
+# LIKE on names; SQLite has no such index types
+Index(
+    "ix_runs_config_gin",
+    runs.c.config,
+    postgresql_using="gin",
+    postgresql_ops={"config": "jsonb_path_ops"},
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_runs_tags_gin",
+    runs.c.tags,
+    postgresql_using="gin",
+    postgresql_ops={"tags": "jsonb_path_ops"},
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_runs_name_trgm",
+    runs.c.name,
+    postgresql_using="gin",
+    postgresql_ops={"name": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 # runs with explicit summary values (migration 0005; used by labledger.query's ranked plan)
 Index(
     "ix_runs_summary_set",

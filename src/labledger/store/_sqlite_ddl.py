@@ -5,7 +5,20 @@ one transaction (a test checks that it is current)."""
 
 __all__ = ["REVISIONS", "STATEMENTS"]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011"]
+REVISIONS = [
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+    "0010",
+    "0011",
+    "0012",
+]
 
 STATEMENTS = [
     "CREATE TABLE api_tokens (\n\tid VARCHAR(32) NOT NULL, \n\tuser VARCHAR(250) NOT NULL, \n\ttoken_sha256 VARCHAR(64) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\trevoked_at FLOAT, \n\tnote TEXT, \n\tPRIMARY KEY (id), \n\tUNIQUE (token_sha256)\n)",
@@ -53,7 +66,7 @@ STATEMENTS = [
     "CREATE TABLE users (\n\tname VARCHAR(250) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name)\n)",
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
     "INSERT INTO labledger_meta (key, value) VALUES ('format', 'labledger')",
-    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010,0011')",
+    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010,0011,0012')",
     "INSERT INTO alembic_version (version_num) VALUES ('0002')",
     "INSERT INTO alembic_version (version_num) VALUES ('0003')",
     "INSERT INTO alembic_version (version_num) VALUES ('0004')",
@@ -64,4 +77,5 @@ STATEMENTS = [
     "INSERT INTO alembic_version (version_num) VALUES ('0009')",
     "INSERT INTO alembic_version (version_num) VALUES ('0010')",
     "INSERT INTO alembic_version (version_num) VALUES ('0011')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0012')",
 ]

@@ -91,6 +91,7 @@ export async function renderRuns(main, project, q, ctx) {
   let keys = { config: [], summary: [], metrics: [] };
   let runs = [];
   let total = 0;
+  let capped = false; // the server stopped counting at `total` (shown as "10,000+")
 
   function syncQuery() {
     ctx.setQuery({ filter: state.filter, sort: state.sort, page: state.page || "", size: state.size === 50 ? "" : state.size, cols: state.cols, spark: state.spark || "" });
@@ -240,10 +241,11 @@ export async function renderRuns(main, project, q, ctx) {
   function renderPager() {
     const first = total ? state.page * state.size + 1 : 0;
     const last = Math.min(total, (state.page + 1) * state.size);
-    const pages = Math.max(1, Math.ceil(total / state.size));
-    totalEl.textContent = `${fmtCount(total)} runs`;
+    const pages = capped ? state.page + 2 : Math.max(1, Math.ceil(total / state.size));
+    const totalText = capped ? `${fmtCount(total - 1)}+` : fmtCount(total);
+    totalEl.textContent = `${totalText} runs`;
     const prev = el("button", { type: "button", class: "button", text: "‹ Prev", disabled: state.page === 0 });
-    const next = el("button", { type: "button", class: "button", text: "Next ›", disabled: state.page + 1 >= pages });
+    const next = el("button", { type: "button", class: "button", text: "Next ›", disabled: capped ? runs.length < state.size : state.page + 1 >= pages });
     prev.addEventListener("click", () => { state.page--; load(); });
     next.addEventListener("click", () => { state.page++; load(); });
     const pageInput = el("input", { type: "number", min: "1", max: String(pages), value: String(state.page + 1), class: "page-input", "aria-label": "page" });
@@ -252,7 +254,7 @@ export async function renderRuns(main, project, q, ctx) {
       load();
     });
     clear(pager).append(
-      el("span", { class: "muted range", text: `${fmtCount(first)}–${fmtCount(last)} of ${fmtCount(total)}` }),
+      el("span", { class: "muted range", text: `${fmtCount(first)}–${fmtCount(capped ? state.page * state.size + runs.length : last)} of ${totalText}` }),
       el("span", { class: "spacer" }), prev, el("span", { class: "muted", text: "page" }), pageInput,
       el("span", { class: "muted", text: `of ${fmtCount(pages)}` }), next);
   }
@@ -294,6 +296,7 @@ export async function renderRuns(main, project, q, ctx) {
       if (my !== seq || !ctx.alive()) return;
       runs = res.runs;
       total = res.total;
+      capped = !!res.total_capped;
       showFilterError(null);
       if (quiet) for (const r of runs) if (r.status === "running") sparks.delete(`${state.spark}|${r.id}`);
       renderTable();
