@@ -97,3 +97,17 @@ def policy_missing(rec: dict[str, Any]) -> list[str]:
     from labledger.store import missing_for
 
     return missing_for(rec, ["seed", "dataset"])
+
+
+@pytest.fixture(autouse=True)
+def _no_seed_from_an_earlier_test() -> Iterator[None]:
+    """Each test starts in a process no earlier test seeded: ``seed_everything`` keeps the
+    last seeding process-wide (a new run reports it), so an earlier test's call would show
+    up in this test's ``env.seed.seeded``."""
+    from labledger.capture import seeds
+
+    saved = dict(seeds._STATE)
+    seeds._STATE.clear()
+    yield
+    seeds._STATE.clear()
+    seeds._STATE.update(saved)

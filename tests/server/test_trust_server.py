@@ -132,7 +132,7 @@ def test_two_users_author_ownership_frozen_runs_and_audit_through_the_server(
     admin_edit = _cli(srv, root, "edit", run_id, "--tag", "reviewed")
     assert admin_edit.returncode == 0, admin_edit.stderr
     history = _cli(srv, bob, "show", run_id, "--history").stdout
-    assert "alice  notes: None -> the winner" in history
+    assert "alice  notes: (unset) -> the winner" in history
     assert "root  tags:" in history
 
     # a citation checked through the server, then the chain verified, then tampered with

@@ -16,7 +16,7 @@ from _uihelpers import PageProbe, UiServer, start_ui
 
 import labledger
 
-TRIALS = 14
+TRIALS = 24  # 20 runs or more: importance is drawn as bars (fewer show rank correlations)
 
 
 @pytest.fixture(scope="module")
