@@ -12,7 +12,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,8 @@ router = APIRouter(
     default_response_class=LedgerJSONResponse,
     tags=["registry"],
     route_class=CheckedRoute,
+    # authenticate before the body is read: no token is a 401 whatever the body says
+    dependencies=[Depends(principal)],
 )
 
 
