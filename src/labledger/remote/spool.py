@@ -21,10 +21,7 @@ import fcntl
 import itertools
 import json
 import os
-import shutil
-import socket
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +86,8 @@ class Spool:
         self, root: str | os.PathLike[str] | None = None, session: str | None = None
     ) -> None:
         self.root = Path(root) if root is not None else default_spool_dir()
-        self.session = session or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # os.uname and os.urandom: socket and uuid cost init() several ms to import
+        self.session = session or f"{os.uname().nodename}-{os.getpid()}-{os.urandom(4).hex()}"
         self.dir = self.root / self.session
         self._lock_fh: IO[str] | None = None
         self._seq = itertools.count()
@@ -159,6 +157,8 @@ class Spool:
             return
         with contextlib.suppress(OSError):
             if not read_entry_paths(self.dir):
+                import shutil  # (with bz2/lzma, a few ms: not on init()'s path)
+
                 shutil.rmtree(self.dir, ignore_errors=True)
         self._lock_fh.close()
         self._lock_fh = None
@@ -228,5 +228,7 @@ def locked_sessions(root: Path) -> Iterator[list[Path]]:
     finally:
         for d, lock_fh in held:
             if not read_entry_paths(d):
+                import shutil
+
                 shutil.rmtree(d, ignore_errors=True)
             lock_fh.close()
