@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import typing as _typing
 
-from ._cite import check, cite
 from ._exceptions import (
     AmbiguousRunError,
     ArtifactNotFoundError,
@@ -37,11 +36,12 @@ from ._exceptions import (
     StrictModeError,
     UsageError,
 )
-from ._media import ConfusionMatrix, Curve, Histogram, Image, Table, Text
 from .tracking._run import Run, active_run, init
 
 if _typing.TYPE_CHECKING:
+    from ._cite import check, cite
     from ._ledger import Ledger
+    from ._media import ConfusionMatrix, Curve, Histogram, Image, Table, Text
     from .capture.seeds import seed_everything
     from .integrations import autolog
 
@@ -107,6 +107,9 @@ def finish(status: str | None = None) -> None:
         run.finish(status)
 
 
+_MEDIA = frozenset({"ConfusionMatrix", "Curve", "Histogram", "Image", "Table", "Text"})
+
+
 def __getattr__(name: str) -> _typing.Any:
     # W&B's module-level ``config`` and ``summary``: the active run's mappings
     if name in ("config", "summary"):
@@ -123,6 +126,14 @@ def __getattr__(name: str) -> _typing.Any:
         from .capture.seeds import seed_everything
 
         return seed_everything
+    if name in _MEDIA:  # the rich-result kinds load on first use (most runs log scalars)
+        from . import _media
+
+        return getattr(_media, name)
+    if name in ("check", "cite"):  # citing reads a store: not on a tracked script's path
+        from . import _cite
+
+        return getattr(_cite, name)
     if name == "autolog":  # the import hook and the integrations load on first use
         from .integrations import autolog
 

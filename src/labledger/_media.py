@@ -75,6 +75,9 @@ class Media:
 
     kind: ClassVar[str] = ""
     caption: str | None = None
+    # ``Run.log`` tells a rich result from a number by this flag, so that a script that
+    # logs only scalars never imports this module
+    _labledger_media: ClassVar[bool] = True
 
     def nbytes(self) -> int:
         """About how many bytes the stored value takes (checked against the limits)."""

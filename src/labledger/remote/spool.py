@@ -23,9 +23,8 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .._settings import setting
 
@@ -59,9 +58,11 @@ def default_spool_dir() -> Path:
     return Path(cache) / "labledger" / "spool"
 
 
-@dataclass(frozen=True)
-class SpoolEntry:
-    """One spooled request: replay ``method path`` on ``uri`` with ``body``."""
+class SpoolEntry(NamedTuple):
+    """One spooled request: replay ``method path`` on ``uri`` with ``body``.
+
+    A named tuple, not a dataclass: ``init()`` imports this module, and ``dataclasses``
+    (with ``inspect``) costs milliseconds there."""
 
     path: Path
     record: dict[str, Any]

@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import LimitExceededError, RunFinishedError, UsageError
 from .._limits import MAX_KEYS_PER_CALL as _MAX_KEYS_PER_CALL
@@ -27,8 +27,6 @@ from .._limits import (
     check_seed,
     check_tags,
 )
-from .._media import Media as _Media
-from .._media import Pending as _Pending
 from .._names import new_run_id, new_run_name
 from .._settings import setting
 from .._values import check_key, coerce_metric, normalize_config
@@ -38,6 +36,10 @@ from ._lifecycle import exit_code as _exit_code
 from ._lifecycle import format_exc as _format_exc
 from ._lifecycle import hooks as _hooks
 from ._lifecycle import register_fork_hooks as _register_fork_hooks
+
+if TYPE_CHECKING:
+    from .._media import Media as _Media
+    from .._media import Pending as _Pending
 
 __all__ = ["Run", "active_run", "init", "is_repro_target"]
 
@@ -487,7 +489,11 @@ class Run:
                 if k not in known:
                     self._learn_key(k)
                 if type(v) is not float:
-                    v = self._media(k, step, v) if isinstance(v, _Media) else coerce_metric(k, v)
+                    v = (
+                        self._media(k, step, v)
+                        if getattr(type(v), "_labledger_media", False)
+                        else coerce_metric(k, v)
+                    )
                 self._append((k, step, v, t))
         elif len(data) > _MAX_KEYS_PER_CALL:
             check_metric_keys(len(known), 0, len(data))
@@ -503,7 +509,11 @@ class Run:
                 if k not in known:
                     self._learn_key(k)
                 if type(v) is not float:
-                    v = self._media(k, step, v) if isinstance(v, _Media) else coerce_metric(k, v)
+                    v = (
+                        self._media(k, step, v)
+                        if getattr(type(v), "_labledger_media", False)
+                        else coerce_metric(k, v)
+                    )
                 out.append((k, step, v, t))
             self._extend(out)
         if len(self._buf) > _MAX_BUFFER:
@@ -512,6 +522,8 @@ class Run:
     def _media(self, key: str, step: int, value: _Media) -> _Pending:
         """Check a rich result against the limits and give it its place; the writer
         thread encodes it (see ``_media.py``)."""
+        from .._media import Pending  # loaded with the first rich result
+
         at_step = self._media_steps.get(step, 0)
         check_media(key, value.nbytes(), value.caption, at_step, self._media_total)
         seq = self._media_seq.get((key, step), 0)
@@ -519,7 +531,7 @@ class Run:
         self._media_steps[step] = at_step + 1
         self._media_total += 1
         self._writer.media_logged = True
-        return _Pending(value, seq)
+        return Pending(value, seq)
 
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
