@@ -92,6 +92,67 @@ class RegistryRules:
             return self.store.model_version_by_alias(name, version[1:])
         return self.store.model_version(name, int(version))
 
+    def versions_of_run(self, actor: Actor, run_ref: str | None = None) -> list[dict[str, Any]]:
+        """The versions that point at run ``run_ref`` (every readable version without one);
+        a run the actor may not read answers as a missing one."""
+        if run_ref is None:
+            return self.readable_versions(actor)
+        run_id, _ = self.resolve(actor, run_ref, "read")
+        return self.readable_versions(actor, run_id=run_id)
+
+    def described_versions(self, actor: Actor, name: str) -> list[dict[str, Any]]:
+        """The versions of ``name``, each with ``run`` (its source run's headline facts:
+        name, status, summary, amendments, sealed record) and ``artifact`` (the
+        content-addressed version: name, digest, files). Both are None when the run's
+        project is one the actor may not read: it looks missing, as everywhere."""
+        out = []
+        for v in self.readable_versions(actor, name):
+            v = dict(v)
+            v["run"], v["artifact"] = None, None
+            try:
+                run_id, _ = self.resolve(actor, v["run_id"], "read")
+                r = self.store.get_run(run_id)
+            except NotFoundError:
+                out.append(v)
+                continue
+            v["run"] = {
+                "id": r["id"],
+                "name": r["name"],
+                "project": r["project"],
+                "status": r["status"],
+                "author": r.get("author"),
+                "ended_at": r.get("ended_at"),
+                "summary": r.get("summary") or {},
+                "amended": r.get("amended") or {},
+                "record_sha256": r.get("record_sha256"),
+                "sealed": bool(r.get("record_sha256")),
+            }
+            try:
+                av = self.store.get_artifact_version_by_id(v["artifact_version_id"])
+            except NotFoundError:
+                av = None
+            if av is not None:
+                files = list(av.get("files") or [])
+                v["artifact"] = {
+                    "id": av["id"],
+                    "project": av["project"],
+                    "name": av["name"],
+                    "version": av["version"],
+                    "kind": av.get("kind"),
+                    "sha256": av["sha256"],
+                    "size": av["size"],
+                    "file_count": len(files),
+                    "files": files[:100],
+                }
+            out.append(v)
+        return out
+
+    def model_alias_history(self, actor: Actor, name: str) -> list[dict[str, Any]]:
+        """Every alias move of a model the actor reads, oldest first: who moved which
+        alias from which version to which, and its place in the audit chain."""
+        self.readable_model(actor, name)
+        return self.store.model_alias_events(name)
+
     # -- writing -----------------------------------------------------------------------
 
     def _writable_model(self, actor: Actor, name: str, role: str = "write") -> dict[str, Any]:
