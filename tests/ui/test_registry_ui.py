@@ -258,3 +258,25 @@ def test_a_missing_model_answers_not_found(
     page.wait_for_selector("main .error-box", timeout=15_000)
     assert "Not found" in page.locator("main .error-box").inner_text()
     page_probe.allow("404")
+
+
+def test_runs_table_has_a_model_column(
+    page_probe: PageProbe, registry_ui: tuple[UiServer, list[str]]
+) -> None:
+    _, runs = registry_ui
+    page = page_probe.open("#/p/digits")
+    page_probe.wait_js("document.querySelectorAll('table.runs .model-cell').length === 2")
+    heads = page.locator("table.runs thead th").all_inner_texts()
+    assert any(h.strip().startswith("Model") for h in heads), heads
+    cells = {
+        runs[i]: page.locator(f"table.runs tr.run-row[data-id='{runs[i]}'] .model-cell")
+        for i in (0, 1)
+    }
+    assert cells[runs[0]].inner_text().replace("\n", " ") == f"{MODEL} v1 @staging"
+    assert cells[runs[1]].inner_text().replace("\n", " ") == f"{MODEL} v2 @champion"
+    for cell in cells.values():
+        box = cell.bounding_box()
+        assert box is not None and box["width"] > 0 and box["height"] > 0
+    cells[runs[1]].locator("a").click()
+    page.wait_for_selector("main.model-page[data-loaded='1']", timeout=15_000)
+    assert page.locator("h1.model-name").inner_text() == MODEL
