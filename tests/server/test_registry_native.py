@@ -216,3 +216,26 @@ def test_models_show_cli_over_http_and_over_the_store(world: dict[str, Any]) -> 
         env={"LABLEDGER_TOKEN": world["tokens"]["carol"]},
     )  # fmt: skip
     assert out.returncode != 0 and "not found" in out.stderr.lower()
+
+
+def test_the_mover_is_sealed_into_the_chain(world: dict[str, Any]) -> None:
+    """Rewriting who moved an alias breaks `labledger audit verify` (the author is hashed)."""
+    import sqlalchemy as sa
+
+    from labledger.store import _schema as s
+    from labledger.store import open_store
+
+    name = world["name"]
+    store: Any = open_store(world["server"].backend_uri)  # SqlStore: its _tx below
+    e = s.run_edits
+    where = e.c.field == f"registry.{name}@champion"
+    try:
+        assert store.audit_verify("projA")["ok"]
+        with store._tx() as conn:
+            conn.execute(sa.update(e).where(where).values(author="mallory"))
+        assert not store.audit_verify("projA")["ok"]
+    finally:
+        with store._tx() as conn:
+            conn.execute(sa.update(e).where(where).values(author="alice"))
+        assert store.audit_verify("projA")["ok"]
+        store.close()
