@@ -239,3 +239,34 @@ def test_the_mover_is_sealed_into_the_chain(world: dict[str, Any]) -> None:
             conn.execute(sa.update(e).where(where).values(author="alice"))
         assert store.audit_verify("projA")["ok"]
         store.close()
+
+
+def test_http_store_reads_the_same(world: dict[str, Any]) -> None:
+    from labledger.remote.http import HttpStore
+
+    name, run_id = world["name"], world["run_id"]
+    store = HttpStore(world["server"].url, token=world["tokens"]["bob"], spool_dir="/nonexistent")
+    try:
+        mine = store.model_versions(run_id=run_id)
+        assert [(v["name"], v["version"]) for v in mine] == [(name, 1), (name, 2)]
+        assert [v["version"] for v in store.model_versions(name)] == [1, 2]
+        moves = store.model_alias_events(name)
+        assert [(m["alias"], m["new_version"], m["author"]) for m in moves] == [
+            ("champion", 1, "alice"),
+            ("champion", 2, "alice"),
+        ]
+        assert store.model_version_by_alias(name, "champion")["version"] == 2
+    finally:
+        store.close()
+    hidden = HttpStore(
+        world["server"].url, token=world["tokens"]["carol"], spool_dir="/nonexistent"
+    )
+    try:
+        from labledger._exceptions import NotFoundError
+
+        with pytest.raises(NotFoundError):
+            hidden.model_alias_events(name)
+        with pytest.raises(NotFoundError):
+            hidden.model_versions(run_id=run_id)
+    finally:
+        hidden.close()
