@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ WEIGHTS = b"\x00registry weights\xff" * 64
 PRODUCE = r"""
 import pathlib, sys, labledger
 path = pathlib.Path(sys.argv[1])
-run = labledger.init(project="projA", name="producer", capture=False)
+run = labledger.init(project=sys.argv[2], name="producer", capture=False)
 run.log({"val_acc": 0.5})
 run.log({"val_acc": 0.875})
 assert run.log_artifact(path, name="model", kind="model").wait(60)
@@ -54,7 +55,7 @@ def world(
         }
         (tmp / "model.bin").write_bytes(WEIGHTS)
         proc = subprocess.run(
-            [sys.executable, "-c", PRODUCE, str(tmp / "model.bin")],
+            [sys.executable, "-c", PRODUCE, str(tmp / "model.bin"), "projA"],
             env=cli_env({"LABLEDGER_URI": srv.url, "LABLEDGER_TOKEN": toks["root"]}),
             cwd=tmp,
             capture_output=True,
@@ -270,3 +271,48 @@ def test_http_store_reads_the_same(world: dict[str, Any]) -> None:
             hidden.model_versions(run_id=run_id)
     finally:
         hidden.close()
+
+
+def test_a_version_whose_run_is_unreadable_hides_the_run(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    """An admin registers a projB run as a version of the projA model: a projA reader sees
+    the version and the alias move, but not the run, its artifact or its chain entry."""
+    name, server = world["name"], world["server"]
+    (tmp_path / "model.bin").write_bytes(WEIGHTS)
+    proc = subprocess.run(
+        [sys.executable, "-c", PRODUCE, str(tmp_path / "model.bin"), "projB"],
+        env=cli_env({"LABLEDGER_URI": server.url, "LABLEDGER_TOKEN": world["tokens"]["root"]}),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    other = proc.stdout.split()[-1]
+    with _as(world, "root") as root:
+        r = root.post(
+            f"/api/v1/models/{name}/versions", json={"run_id": other, "artifact": "model"}
+        )
+        assert r.status_code == 200, r.text
+        number = r.json()["version"]
+        r = root.put(f"/api/v1/models/{name}/aliases/crossed", json={"version": number})
+        assert r.status_code == 200, r.text
+        seen = root.get(f"/api/v1/models/{name}/alias-history").json()
+        assert seen[-1]["run_id"] == other and seen[-1]["audit_project"] == "projB"
+    with _as(world, "bob") as bob:
+        v = bob.get(f"/api/v1/models/{name}/versions").json()[-1]
+        assert v["version"] == number and v["run"] is None and v["artifact"] is None
+        assert v["run_id"] is None and v["source"] is None and v["artifact_version_id"] is None
+        listed = [x for x in bob.get("/api/v1/model-versions").json() if x["name"] == name]
+        assert listed[-1]["version"] == number and listed[-1]["run_id"] is None
+        assert other not in bob.get(f"/api/v1/models/{name}/versions").text
+        model = bob.get(f"/api/v1/models/{name}").json()
+        assert model["latest_version"]["version"] == number
+        assert model["latest_version"]["run_id"] is None
+        assert other not in bob.get("/api/v1/models").text
+        last = bob.get(f"/api/v1/models/{name}/alias-history").json()[-1]
+        assert (last["alias"], last["new_version"], last["author"]) == ("crossed", number, "root")
+        assert last["run_id"] is None and last["audit_seq"] is None
+        assert other not in bob.get(f"/api/v1/models/{name}/alias-history").text
+        assert bob.get("/api/v1/model-versions", params={"run_id": other}).status_code == 404

@@ -72,7 +72,7 @@ class _Registry:
                 "alias_history": self.store.model_alias_events(name),
             }
         return {
-            "model": self.core.readable_model(self.actor, name),
+            "model": self.core.shown_models(self.actor, name)[0],
             "versions": self.core.described_versions(self.actor, name),
             "alias_history": self.core.model_alias_history(self.actor, name),
         }

@@ -74,7 +74,7 @@ def _conflict(exc: UsageError) -> None:
 
 @router.get("/models", summary="Registered models the caller may read (with aliases, latest)")
 def list_models(request: Request) -> list[dict[str, Any]]:
-    return core(request).readable_models(principal(request).actor)
+    return core(request).shown_models(principal(request).actor)
 
 
 @router.post("/models", summary="Create a registered model")
@@ -90,7 +90,7 @@ def create_model(body: ModelBody, request: Request) -> dict[str, Any]:
 
 @router.get("/models/{name}", summary="One registered model")
 def get_model(name: str, request: Request) -> dict[str, Any]:
-    return core(request).readable_model(principal(request).actor, name)
+    return core(request).shown_models(principal(request).actor, name)[0]
 
 
 @router.get(

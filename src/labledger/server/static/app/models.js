@@ -41,8 +41,8 @@ export async function renderModels(main, ctx) {
     body.append(el("tr", { class: "model-row", dataset: { model: m.name } },
       el("td", null, el("a", { class: "model-link", href: modelHref(m.name), text: m.name })),
       el("td", { class: "model-latest" }, latest
-        ? el("span", null, el("a", { href: modelHref(m.name), text: `v${latest.version}` }), " · run ",
-          el("a", { class: "mono", href: runHref(latest.run_id), text: String(latest.run_id).slice(0, 8) }))
+        ? el("span", null, el("a", { href: modelHref(m.name), text: `v${latest.version}` }),
+          latest.run_id ? el("span", null, " · run ", el("a", { class: "mono", href: runHref(latest.run_id), text: String(latest.run_id).slice(0, 8) })) : null)
         : el("span", { class: "muted", text: "no versions" })),
       el("td", { class: "model-aliases" }, aliases.length ? aliases.map(([a, v]) => aliasBadge(a, v)) : el("span", { class: "muted", text: "—" })),
       el("td", null, m.project ? el("a", { href: `#/p/${encodeURIComponent(m.project)}`, text: m.project }) : el("span", { class: "muted", text: "—" })),
@@ -94,7 +94,7 @@ export async function renderModel(main, name, ctx) {
           el("td", null, aliasBadge(e.alias)),
           el("td", { class: "mono move", text: `${e.old_version === null || e.old_version === undefined ? "—" : `v${e.old_version}`} → ${e.new_version === null || e.new_version === undefined ? "removed" : `v${e.new_version}`}` }),
           el("td", null, authorNode(e.author)),
-          el("td", null, el("a", { class: "mono", href: runHref(e.run_id), text: String(e.run_id).slice(0, 8) })),
+          el("td", null, e.run_id ? el("a", { class: "mono", href: runHref(e.run_id), text: String(e.run_id).slice(0, 8) }) : el("span", { class: "muted", title: "a run in a project you cannot read", text: "—" })),
           el("td", { class: "small" }, e.audit_seq === null || e.audit_seq === undefined
             ? el("span", { class: "muted", title: "the run is not in the audit chain (it was not sealed)", text: "not chained" })
             : el("span", { class: "mono chained", title: e.entry_sha256 ? `entry sha256 ${e.entry_sha256}` : "", text: `#${e.audit_seq} ${String(e.entry_sha256 || "").slice(0, 12)}` }))))))
@@ -153,7 +153,7 @@ function versionRow(v) {
     el("td", { class: "model-artifact" }, a
       ? el("span", null, el("span", { class: "mono", text: `${a.name}:v${a.version}` }), " ", el("span", { class: "muted small", text: `${a.kind || ""} ${fmtBytes(a.size)}`.trim() }),
         files.length === 1 ? el("div", { class: "mono small muted artifact-path", text: files[0].path }) : null)
-      : el("span", { class: "mono muted", text: String(v.artifact_version_id).slice(0, 12) })),
+      : el("span", { class: "mono muted", text: String(v.artifact_version_id || "—").slice(0, 12) })),
     digest,
     downloadCell(v),
     el("td", null, authorNode(v.author)),
