@@ -1,4 +1,4 @@
-"""``labledger models register|ls|alias``: the model registry.
+"""``labledger models register|ls|show|alias``: the model registry.
 
 Over an SQL store the write core's rules run here as the local user; over a server
 (``--store http://...``) the server's core applies them as the token's user.
@@ -62,6 +62,20 @@ class _Registry:
         return self.core.create_model_version(
             self.actor, name, run, artifact=artifact, description=description
         )
+
+    def show(self, name: str) -> dict[str, Any]:
+        """The model, its versions (with source run and artifact) and its alias moves."""
+        if self.remote:
+            return {
+                "model": self.store.registered_model(name),
+                "versions": self.store.model_versions(name),
+                "alias_history": self.store.model_alias_events(name),
+            }
+        return {
+            "model": self.core.shown_models(self.actor, name)[0],
+            "versions": self.core.described_versions(self.actor, name),
+            "alias_history": self.core.model_alias_history(self.actor, name),
+        }
 
     def alias(self, name: str, alias: str, version: int | None) -> Any:
         if self.remote:
@@ -148,6 +162,54 @@ def ls(as_json: bool, store: str | None) -> None:
             fmt_time(m["updated_at"]),
         )
     console().print(table)
+
+
+@models.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+@_common
+def show(name: str, as_json: bool, store: str | None) -> None:
+    """Model NAME: its versions (source run, headline facts, artifact digest) and the
+    history of its aliases (who moved which, when)."""
+    with _registry(store) as reg:
+        found = reg.show(name)
+    if as_json:
+        emit_json(found)
+        return
+    from rich.table import Table
+
+    m = found["model"]
+    click.echo(f"{m['name']}  (project {m.get('project') or '-'})")
+    if m.get("description"):
+        click.echo(f"  {m['description']}")
+    table = Table(box=None)
+    for col in ("version", "aliases", "run", "status", "artifact", "sha256", "by", "created"):
+        table.add_column(col)
+    for v in reversed(found["versions"]):
+        run, art = v.get("run") or {}, v.get("artifact") or {}
+        status = str(run.get("status") or "-") + (" sealed" if run.get("sealed") else "")
+        table.add_row(
+            f"v{v['version']}",
+            " ".join(f"@{a}" for a in v["aliases"]) or "-",
+            str(v["run_id"])[:8],
+            status,
+            f"{art['name']}:v{art['version']}" if art else "-",
+            str(art.get("sha256") or "-")[:16],
+            v.get("author") or "-",
+            fmt_time(v["created_at"]),
+        )
+    console().print(table)
+    moves = found["alias_history"]
+    if moves:
+        click.echo("alias history:")
+    for e in moves:
+        old = "-" if e["old_version"] is None else f"v{e['old_version']}"
+        new = "(deleted)" if e["new_version"] is None else f"v{e['new_version']}"
+        chained = f"audit #{e['audit_seq']}" if e["audit_seq"] is not None else "not chained"
+        click.echo(
+            f"  {fmt_time(e['at'])}  @{e['alias']}: {old} -> {new}  by {e['author'] or '?'}"
+            f"  ({chained})"
+        )
 
 
 @models.command("alias")

@@ -105,10 +105,11 @@ class HttpRegistryMixin:
     def model_versions(
         self, name: str | None = None, *, run_id: str | None = None
     ) -> list[dict[str, Any]]:
-        names = [name] if name is not None else [m["name"] for m in self.registered_models()]
-        out: list[dict[str, Any]] = []
-        for n in names:
-            out.extend(self._get_json(f"{API}/models/{_q(n)}/versions"))
+        if name is None:
+            params = None if run_id is None else {"run_id": run_id}
+            found: list[dict[str, Any]] = self._get_json(f"{API}/model-versions", params)
+            return found
+        out: list[dict[str, Any]] = self._get_json(f"{API}/models/{_q(name)}/versions")
         return [v for v in out if run_id is None or v["run_id"] == run_id]
 
     def model_version(self, name: str, version: int) -> dict[str, Any]:
@@ -143,4 +144,8 @@ class HttpRegistryMixin:
         out: dict[str, Any] = self._request(
             "PUT", f"{API}/models/{_q(name)}/aliases/{_q(alias)}", json_body={"version": version}
         ).json()
+        return out
+
+    def model_alias_events(self, name: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._get_json(f"{API}/models/{_q(name)}/alias-history")
         return out

@@ -124,6 +124,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/projects"): _obj({"projects": {"type": "array", "items": _OBJ}}),
     ("get", "/api/v1/models"): {"type": "array", "items": _OBJ},
     ("get", "/api/v1/models/{name}/versions"): {"type": "array", "items": _OBJ},
+    ("get", "/api/v1/models/{name}"): _obj(
+        {"name": {"type": "string"}, "aliases": _OBJ}, latest_version={"type": ["object", "null"]}
+    ),
+    ("get", "/api/v1/models/{name}/alias-history"): {"type": "array", "items": _OBJ},
+    ("get", "/api/v1/model-versions"): {"type": "array", "items": _OBJ},
     ("get", "/api/v1/runs"): _obj(
         {
             "runs": {"type": "array", "items": _RUN},

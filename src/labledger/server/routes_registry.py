@@ -12,7 +12,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,7 +74,7 @@ def _conflict(exc: UsageError) -> None:
 
 @router.get("/models", summary="Registered models the caller may read (with aliases, latest)")
 def list_models(request: Request) -> list[dict[str, Any]]:
-    return core(request).readable_models(principal(request).actor)
+    return core(request).shown_models(principal(request).actor)
 
 
 @router.post("/models", summary="Create a registered model")
@@ -90,12 +90,33 @@ def create_model(body: ModelBody, request: Request) -> dict[str, Any]:
 
 @router.get("/models/{name}", summary="One registered model")
 def get_model(name: str, request: Request) -> dict[str, Any]:
-    return core(request).readable_model(principal(request).actor, name)
+    return core(request).shown_models(principal(request).actor, name)[0]
 
 
-@router.get("/models/{name}/versions", summary="The versions of a registered model")
+@router.get(
+    "/models/{name}/versions",
+    summary="The versions of a registered model, each with its source run and artifact",
+)
 def list_versions(name: str, request: Request) -> list[dict[str, Any]]:
-    return core(request).readable_versions(principal(request).actor, name)
+    return core(request).described_versions(principal(request).actor, name)
+
+
+@router.get(
+    "/models/{name}/alias-history",
+    summary="Every alias move of a model, oldest first (edit events in the audit chain)",
+)
+def alias_history(name: str, request: Request) -> list[dict[str, Any]]:
+    return core(request).model_alias_history(principal(request).actor, name)
+
+
+@router.get(
+    "/model-versions",
+    summary="Model versions that point at a run (every readable version without run_id)",
+)
+def versions_of_run(
+    request: Request, run_id: str | None = Query(None, min_length=1, max_length=250)
+) -> list[dict[str, Any]]:
+    return core(request).versions_of_run(principal(request).actor, run_id)
 
 
 @router.post("/models/{name}/versions", summary="Register a finished run's artifact version")

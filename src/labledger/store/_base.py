@@ -524,6 +524,10 @@ class ModelRegistry(Protocol):
         self, name: str, alias: str, version: int | None, *, actor: str | None = None
     ) -> dict[str, Any]: ...
 
+    def model_alias_events(self, name: str) -> list[dict[str, Any]]:
+        """Every alias move of ``name``, oldest first (the edit events, by their actor)."""
+        ...
+
 
 @runtime_checkable
 class AccessControl(Protocol):

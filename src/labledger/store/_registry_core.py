@@ -92,6 +92,118 @@ class RegistryRules:
             return self.store.model_version_by_alias(name, version[1:])
         return self.store.model_version(name, int(version))
 
+    def shown_models(self, actor: Actor, name: str | None = None) -> list[dict[str, Any]]:
+        """The readable models (or model ``name``) as the native API and the dashboard
+        show them: a latest version whose run the actor may not read shows no run."""
+        found = [self.readable_model(actor, name)] if name else self.readable_models(actor)
+        out = []
+        for m in found:
+            latest = m.get("latest_version")
+            if latest is not None:
+                m = {**m, "latest_version": self._with_runs(actor, [latest])[0][0]}
+            out.append(m)
+        return out
+
+    def versions_of_run(self, actor: Actor, run_ref: str | None = None) -> list[dict[str, Any]]:
+        """The versions that point at run ``run_ref`` (every readable version without one);
+        a run the actor may not read answers as a missing one."""
+        if run_ref is None:
+            return [v for v, _ in self._with_runs(actor, self.readable_versions(actor))]
+        run_id, _ = self.resolve(actor, run_ref, "read")
+        return self.readable_versions(actor, run_id=run_id)
+
+    def _with_runs(
+        self, actor: Actor, versions: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], str | None]]:
+        """Each version with its run's id, or None when the actor may not read the run (a
+        version an admin registered from another project): then the version's own
+        ``run_id``, ``source`` and ``artifact_version_id`` are None too, as if missing."""
+        known: dict[str, str | None] = {}
+        out: list[tuple[dict[str, Any], str | None]] = []
+        for v in versions:
+            ref = str(v["run_id"])
+            if ref not in known:
+                try:
+                    known[ref] = self.resolve(actor, ref, "read")[0]
+                except NotFoundError:
+                    known[ref] = None
+            if known[ref] is None:
+                v = {**v, "run_id": None, "source": None, "artifact_version_id": None}
+            out.append((v, known[ref]))
+        return out
+
+    def described_versions(self, actor: Actor, name: str) -> list[dict[str, Any]]:
+        """The versions of ``name``, each with ``run`` (its source run's headline facts:
+        name, status, summary, amendments, sealed record) and ``artifact`` (the
+        content-addressed version: name, digest, files). Both are None when the run's
+        project is one the actor may not read: it looks missing, as everywhere."""
+        out = []
+        for v, run_id in self._with_runs(actor, self.readable_versions(actor, name)):
+            v = dict(v)
+            v["run"], v["artifact"] = None, None
+            if run_id is None:
+                out.append(v)
+                continue
+            try:
+                r = self.store.get_run(run_id)
+            except NotFoundError:
+                out.append(v)
+                continue
+            v["run"] = {
+                "id": r["id"],
+                "name": r["name"],
+                "project": r["project"],
+                "status": r["status"],
+                "author": r.get("author"),
+                "ended_at": r.get("ended_at"),
+                "summary": r.get("summary") or {},
+                "amended": r.get("amended") or {},
+                "record_sha256": r.get("record_sha256"),
+                "sealed": bool(r.get("record_sha256")),
+            }
+            try:
+                av = self.store.get_artifact_version_by_id(v["artifact_version_id"])
+            except NotFoundError:
+                av = None
+            if av is not None:
+                files = list(av.get("files") or [])
+                v["artifact"] = {
+                    "id": av["id"],
+                    "project": av["project"],
+                    "name": av["name"],
+                    "version": av["version"],
+                    "kind": av.get("kind"),
+                    "sha256": av["sha256"],
+                    "size": av["size"],
+                    "file_count": len(files),
+                    "files": files[:100],
+                }
+            out.append(v)
+        return out
+
+    def model_alias_history(self, actor: Actor, name: str) -> list[dict[str, Any]]:
+        """Every alias move of a model the actor reads, oldest first: who moved which
+        alias from which version to which, and its place in the audit chain."""
+        self.readable_model(actor, name)
+        events = self.store.model_alias_events(name)
+        if actor.readable_projects() is None:
+            return events
+        readable: dict[str, bool] = {}
+        for e in events:
+            run_id = str(e["run_id"])
+            if run_id not in readable:
+                try:
+                    self.resolve(actor, run_id, "read")
+                    readable[run_id] = True
+                except NotFoundError:
+                    readable[run_id] = False
+            if not readable[run_id]:
+                # a version's run in a project the actor cannot read: the move shows, the
+                # run and its chain entry do not (they look missing, as everywhere)
+                e.update(run_id=None, edit_id=None, audit_seq=None, audit_project=None)
+                e["entry_sha256"] = None
+        return events
+
     # -- writing -----------------------------------------------------------------------
 
     def _writable_model(self, actor: Actor, name: str, role: str = "write") -> dict[str, Any]:

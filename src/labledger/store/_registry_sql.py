@@ -314,6 +314,40 @@ class RegistrySqlMixin:
 
     # -- aliases: edit events in the audit chain ---------------------------------------------
 
+    def model_alias_events(self, name: str) -> list[dict[str, Any]]:
+        """Every alias move of model ``name``, oldest first: the edit events (field
+        ``registry.<name>@<alias>``) with their author, and where each sits in the audit
+        chain (``audit_seq``; None when the run it was recorded on is not chained)."""
+        e, a = s.run_edits, s.audit_log
+        prefix = f"registry.{name}@"
+        q = (
+            sa.select(e, a.c.seq, a.c.project, a.c.entry_sha256)
+            .select_from(e.outerjoin(a, a.c.edit_id == e.c.id))
+            .where(e.c.field.startswith(prefix, autoescape=True))
+            .order_by(e.c.at, e.c.id)
+        )
+        with self._read() as conn:
+            self._model_row(conn, name)
+            rows = conn.execute(q).mappings().all()
+        out = []
+        for r in rows:
+            old, new = s.load_json(r["old"]) or {}, s.load_json(r["new"]) or {}
+            out.append(
+                {
+                    "alias": str(r["field"])[len(prefix) :],
+                    "old_version": old.get("v"),
+                    "new_version": new.get("v"),
+                    "run_id": r["run_id"],
+                    "author": r["author"],
+                    "at": r["at"],
+                    "edit_id": r["id"],
+                    "audit_seq": None if r["seq"] is None else int(r["seq"]),
+                    "audit_project": r["project"],
+                    "entry_sha256": r["entry_sha256"],
+                }
+            )
+        return out
+
     def set_model_alias(
         self, name: str, alias: str, version: int | None, *, actor: str | None = None
     ) -> dict[str, Any]:

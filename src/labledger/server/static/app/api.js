@@ -83,6 +83,12 @@ export const api = {
   mediaSteps: (ref, key) => getJSON(`/runs/${encodeURIComponent(ref)}/media/steps`, { key }).then((b) => b.steps),
   media: (ref, p) => getJSON(`/runs/${encodeURIComponent(ref)}/media`, p).then((b) => b.items),
   importance: (p) => getJSON("/importance", { include_repro: INCLUDE_REPRO, ...p }).then(decodeFloats),
+  // the model registry (docs/ui.md "Model registry")
+  models: () => getJSON("/models"),
+  model: (name) => getJSON(`/models/${encodeURIComponent(name)}`),
+  modelVersions: (name) => getJSON(`/models/${encodeURIComponent(name)}/versions`).then(decodeFloats),
+  aliasHistory: (name) => getJSON(`/models/${encodeURIComponent(name)}/alias-history`),
+  versionsOfRun: (runId) => getJSON("/model-versions", { run_id: runId }),
   leaderboard: (p) => getJSON("/leaderboard", { include_repro: INCLUDE_REPRO, ...p }).then(decodeFloats),
 };
 

@@ -7,6 +7,7 @@ import { renderRun } from "./run.js";
 import { renderCompare } from "./compare.js";
 import { renderAnalysis } from "./analysis.js";
 import { renderGroup } from "./group.js";
+import { renderModels, renderModel } from "./models.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
@@ -21,6 +22,8 @@ const ROUTES = [
   [/^\/run\/([^/]+)$/, (m, q, ctx) => renderRun(main, decodeURIComponent(m[1]), q, ctx)],
   [/^\/group\/([^/]+)$/, (m, q, ctx) => renderGroup(main, decodeURIComponent(m[1]), q, ctx)],
   [/^\/compare$/, (m, q, ctx) => renderCompare(main, q, ctx)],
+  [/^\/models$/, (m, q, ctx) => renderModels(main, ctx)],
+  [/^\/models\/([^/]+)$/, (m, q, ctx) => renderModel(main, decodeURIComponent(m[1]), ctx)],
   // MLflow's printed "View run at .../#/experiments/X/runs/Y" and "View experiment" links
   [/^\/experiments\/[^/]+\/runs\/([^/]+)/, (m) => location.replace(`#/run/${m[1]}`)],
   [/^\/experiments\/([^/]+)$/, (m) => experimentPage(m[1])],

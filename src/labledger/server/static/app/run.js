@@ -66,6 +66,7 @@ export async function renderRun(main, ref, q, ctx) {
         commitFact(),
         ...(run.datasets || []).slice(0, 3).map((d) => fact(`Data ${d.name || d.path || ""}`.trim(), el("span", { class: "mono run-data", title: d.sha256 ? `sha256 ${d.sha256}` : "", text: d.sha256 ? String(d.sha256).slice(0, 12) : "—" }))),
         reproFact,
+        registeredFact,
         run.record_sha256 ? fact("Record", el("span", { class: "mono run-record", title: `sha256 ${run.record_sha256} (labledger audit verify)`, text: run.record_sha256.slice(0, 16) })) : null,
         fact("Created", fmtTime(run.created_at)),
         fact("Runtime", fmtDuration(run.runtime_s)),
@@ -102,6 +103,20 @@ export async function renderRun(main, ref, q, ctx) {
     }
     return fact("Commit", el("span", { class: "run-commit" }, parts.flatMap((p, i) => (i ? [" ", p] : [p]))));
   }
+  // "Registered as NAME vN (@alias)": the model versions that point at this run (the
+  // model registry, #/models), filled in when they arrive; hidden when there are none
+  const registeredFact = fact("Registered as", el("span", { class: "run-registered" }));
+  registeredFact.hidden = true;
+  api.versionsOfRun(run.id).then((versions) => {
+    const host = registeredFact.querySelector(".run-registered");
+    if (!host || !versions.length) return;
+    versions.forEach((v, i) => {
+      if (i) host.append(", ");
+      host.append(el("a", { class: "registered-link", href: `#/models/${encodeURIComponent(v.name)}`, text: `${v.name} v${v.version}` }),
+        ...(v.aliases || []).flatMap((a) => [" ", el("span", { class: "badge model-alias", text: `@${a}` })]));
+    });
+    registeredFact.hidden = false;
+  }).catch(() => {});
   // the newest reproduction verdict, filled in when it arrives
   const reproFact = fact("Reproduction", el("span", { class: "run-repro muted", text: "…" }));
   api.repro(run.id).then((rep) => {

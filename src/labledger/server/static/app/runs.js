@@ -29,6 +29,16 @@ function reproCell(r) {
     r.repro_of ? el("span", { class: "muted small" }, " of ", el("a", { class: "mono", href: `#/run/${encodeURIComponent(r.repro_of)}`, text: String(r.repro_of).slice(0, 8) })) : null);
 }
 
+// The model versions a run is behind: "NAME vN @alias", each a link to the model's page.
+function modelCell(versions) {
+  if (!versions) return el("span");
+  return el("span", { class: "model-cell" }, versions.flatMap((v, i) => [
+    i ? ", " : null,
+    el("a", { href: `#/models/${encodeURIComponent(v.name)}`, text: `${v.name} v${v.version}` }),
+    ...(v.aliases || []).flatMap((a) => [" ", el("span", { class: "badge model-alias", text: `@${a}` })]),
+  ]));
+}
+
 export async function renderRuns(main, project, q, ctx) {
   ctx.crumbs(project ? [{ label: "Projects", href: "#/" }, { label: project }] : [{ label: "Projects", href: "#/" }, { label: "All runs" }]);
   const state = {
@@ -91,6 +101,17 @@ export async function renderRuns(main, project, q, ctx) {
   let keys = { config: [], summary: [], metrics: [] };
   let runs = [];
   let total = 0;
+  // registered model versions by run id (the model registry): a Model column appears when
+  // a listed run is behind one; fetched once, in the background
+  const modelsByRun = new Map();
+  api.versionsOfRun().then((versions) => {
+    if (!ctx.alive() || !versions.length) return;
+    for (const v of versions) {
+      if (!modelsByRun.has(v.run_id)) modelsByRun.set(v.run_id, []);
+      modelsByRun.get(v.run_id).push(v);
+    }
+    if (main.dataset.loaded === "1" && runs.some((r) => modelsByRun.has(r.id))) renderTable();
+  }).catch(() => {});
   let capped = false; // the server stopped counting at `total` (shown as "10,000+")
 
   function syncQuery() {
@@ -136,6 +157,7 @@ export async function renderRuns(main, project, q, ctx) {
       { key: "created", label: "Created", sort: "created_at", render: (r) => el("span", { title: fmtTime(r.created_at), text: fmtAgo(r.created_at) }) },
       // newest reproduction verdict (labledger repro), shown when a listed run has one, as in `ls`
       ...(runs.some((r) => r.repro) ? [{ key: "repro", label: "Repro", render: reproCell }] : []),
+      ...(runs.some((r) => modelsByRun.has(r.id)) ? [{ key: "model", label: "Model", render: (r) => modelCell(modelsByRun.get(r.id)) }] : []),
       { key: "tags", label: "Tags", render: (r) => el("span", { class: "tags" }, (r.tags || []).slice(0, 4).map((t) => el("span", { class: "tag", text: t }))) },
     ];
   }
