@@ -19,7 +19,9 @@
    ``page.goto`` of the run page to the results section's first images rendered
    (``img.complete`` with a ``naturalWidth``), in a fresh browser context (cold cache),
    and ``open_10k_browser_warm_ms``: the same page opened again in that context
-   (scripts cached). ``--no-browser`` skips it, ``--browser-only`` runs only it.
+   (scripts cached); for scale, the projects page (the dashboard's shell, no rich
+   results) in a fresh context is printed too. ``--no-browser`` skips it,
+   ``--browser-only`` runs only it.
 Stores live in a temporary folder that is removed.
 """
 
@@ -165,15 +167,17 @@ def open_10k_browser(tmp: str, n: int, repeats: int) -> tuple[float, float]:
         )
         cold: list[float] = []
         warm: list[float] = []
+        shell: list[float] = []
+        loaded = "document.querySelector(\"main[data-loaded='1']\") !== null"
 
-        def load(page: Any) -> float:
+        def load(page: Any, route: str = f"#/run/{run_id}", until: str = rendered) -> float:
             page.goto("about:blank")
             t = time.perf_counter()
-            page.goto(f"{base}/#/run/{run_id}")
+            page.goto(f"{base}/{route}")
             end = t + 60
-            while not page.evaluate(rendered):
+            while not page.evaluate(until):
                 if time.perf_counter() > end:
-                    raise AssertionError("the run page showed no images in 60 s")
+                    raise AssertionError(f"timed out on {route}: {until}")
                 page.wait_for_timeout(2)
             return time.perf_counter() - t
 
@@ -186,19 +190,27 @@ def open_10k_browser(tmp: str, n: int, repeats: int) -> tuple[float, float]:
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 page = context.new_page()
                 first, again = load(page), load(page)
+                shown = page.evaluate(
+                    "document.querySelectorAll('#sec-media img.media-image').length"
+                )
+                context.close()
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                bare = load(context.new_page(), "#/", loaded)
                 if k:  # the first round warms the server (imports, SQLite pages)
                     cold.append(first)
                     warm.append(again)
+                    shell.append(bare)
                 if k == repeats:
-                    shown = page.evaluate(
-                        "document.querySelectorAll('#sec-media img.media-image').length"
-                    )
                     print(f"# images in the page after the load: {shown} of {n:,}")
                 context.close()
             browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    print(
+        f"# the dashboard shell alone (projects page, fresh context): "
+        f"{statistics.median(shell) * 1e3:.1f} ms"
+    )
     return statistics.median(cold) * 1e3, statistics.median(warm) * 1e3
 
 

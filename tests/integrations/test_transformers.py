@@ -29,7 +29,7 @@ def test_callback_records_args_model_config_metrics_and_final_model(
     assert artifacts_of(store, rec["id"])["integrations-transformers-bert-model"]["kind"] == "model"
 
 
-def _trainer(example: Any, tmp_path: Any, cb: Any, compute_metrics: Any) -> Any:
+def _trainer(example: Any, tmp_path: Any, cb: Any, compute_metrics: Any, **extra_args: Any) -> Any:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
 
@@ -56,6 +56,7 @@ def _trainer(example: Any, tmp_path: Any, cb: Any, compute_metrics: Any) -> Any:
         use_cpu=True,
         disable_tqdm=True,
         seed=0,
+        **extra_args,
     )
     return Trainer(
         model=BertForSequenceClassification(config),
@@ -131,3 +132,32 @@ def test_autolog_wraps_a_trainers_own_compute_metrics(
     run.finish()
     keys = {m["key"] for m in labledger.Ledger(store).media(run.id)}
     assert keys == {"eval/confusion_matrix", "eval/pr_curve", "eval/roc_curve"}
+
+
+def test_batch_eval_metrics_batches_are_gathered(store: str, example: Any, tmp_path: Any) -> None:
+    import labledger
+    from labledger.integrations.transformers import LabledgerCallback
+
+    calls: list[bool] = []
+
+    def per_batch(pred: Any, compute_result: bool = False) -> dict[str, float]:
+        calls.append(compute_result)
+        return {"seen": 1.0} if compute_result else {}
+
+    cb = LabledgerCallback(project="hf-batches", log_model=False, max_predictions=20)
+    trainer = _trainer(
+        example,
+        tmp_path,
+        cb,
+        cb.compute_metrics(per_batch),
+        batch_eval_metrics=True,
+        per_device_eval_batch_size=8,
+    )
+    trainer.train()
+    run = cb.run
+    assert run is not None
+    run.finish()
+    assert calls.count(True) == 2 and len(calls) == 6  # 3 batches per evaluation
+    cms = [m for m in labledger.Ledger(store).media(run.id) if m["key"] == "eval/confusion_matrix"]
+    assert [m["step"] for m in cms] == [2, 4]
+    assert [m["meta"]["total"] for m in cms] == [20, 20]  # 24 gathered, max_predictions kept

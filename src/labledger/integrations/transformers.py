@@ -77,45 +77,57 @@ class LabledgerCallback(TrainerCallback):
         self._labels = labels
         self._max_pred = max_predictions
         self._histograms = log_histograms
-        self._pending: tuple[Any, Any] | None = None
+        self._parts: list[tuple[Any, Any]] = []  # (targets, outputs) kept for on_evaluate
+        self._kept = 0
 
     def compute_metrics(
-        self, fn: Callable[[Any], dict[str, Any]] | None = None
-    ) -> Callable[[Any], dict[str, Any]]:
+        self, fn: Callable[..., dict[str, Any]] | None = None
+    ) -> Callable[..., dict[str, Any]]:
         """A ``compute_metrics`` for the Trainer that keeps the evaluation predictions
-        for this callback (logged when ``on_evaluate``/``on_predict`` fires) and returns
-        ``fn(eval_prediction)`` (``{}`` without ``fn``)."""
+        (at most ``max_predictions``) for this callback, logged when
+        ``on_evaluate``/``on_predict`` fires, and returns ``fn(eval_prediction)`` (``{}``
+        without ``fn``). With ``batch_eval_metrics=True`` (one batch a call, with
+        ``compute_result=``) the batches are gathered."""
         if getattr(fn, "__labledger_callback__", None) is self:
             return fn  # type: ignore[return-value]
 
-        def compute(pred: Any) -> dict[str, Any]:
-            self._keep(pred)
-            return fn(pred) if fn is not None else {}
+        def compute(pred: Any, **kwargs: Any) -> dict[str, Any]:
+            self._keep(pred, batch="compute_result" in kwargs)
+            return fn(pred, **kwargs) if fn is not None else {}
 
         compute.__labledger_callback__ = self  # type: ignore[attr-defined]
         compute.__wrapped__ = fn  # type: ignore[attr-defined]
         return compute
 
     @guarded("transformers predictions")
-    def _keep(self, pred: Any) -> None:
+    def _keep(self, pred: Any, *, batch: bool = False) -> None:
+        if not batch:  # the whole evaluation at once
+            self._parts, self._kept = [], 0
         outputs = getattr(pred, "predictions", None)
         target = getattr(pred, "label_ids", None)
         if isinstance(outputs, (list, tuple)):  # (logits, hidden states ...): the logits
             outputs = outputs[0] if outputs else None
         if isinstance(target, (list, tuple)):
             target = target[0] if target else None
-        if outputs is None or target is None or not self._max_pred:
-            self._pending = None
+        take = self._max_pred - self._kept
+        if outputs is None or target is None or take <= 0:
             return
-        self._pending = (target[: self._max_pred], outputs[: self._max_pred])
+        if hasattr(outputs, "detach"):  # batch_eval_metrics hands over tensors
+            outputs, target = outputs.detach().cpu(), target.detach().cpu()
+        self._parts.append((target[:take], outputs[:take]))
+        self._kept += len(outputs[:take])
 
     def _log_pending(self, state: Any, prefix: str) -> None:
-        pending, self._pending = self._pending, None
+        parts, self._parts, self._kept = self._parts, [], 0
         run = self._run(state)
-        if pending is not None and run is not None:
+        if parts and run is not None:
+            import numpy as np
+
+            from ._evaluation import _numpy
+
             log_outputs(
-                pending[0],
-                pending[1],
+                np.concatenate([_numpy(t) for t, _ in parts]),
+                np.concatenate([_numpy(o) for _, o in parts]),
                 labels=self._labels,
                 prefix=prefix,
                 step=int(state.global_step),
