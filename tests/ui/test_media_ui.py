@@ -155,8 +155,9 @@ def test_run_page_shows_rich_results(
 ) -> None:
     run_id = media_ui[1][0]
     page = page_probe.open(f"#/run/{run_id}")
-    page.wait_for_selector("#sec-media .media-panel[data-key='samples'] img.media-image")
+    page.wait_for_selector("#sec-media .media-panel[data-key='samples']")
     page_probe.wait_js("document.querySelectorAll('#sec-media .media-panel').length === 7")
+    page.wait_for_selector(f"{_panel(page, 'samples')} img.media-image")
     for key, ready in (
         ("cm", "td.cm-cell"),
         ("cm3", "td.cm-cell"),
