@@ -1,7 +1,7 @@
 """Framework integrations: one module per framework, over labledger's public API.
 
 =============================  =============================================
-``integrations.lightning``     ``LabledgerLogger`` (a Lightning ``Logger``)
+``integrations.lightning``     ``LabledgerLogger`` (a ``Logger``), ``LabledgerEvaluation``
 ``integrations.keras``         ``LabledgerCallback`` (a Keras ``Callback``)
 ``integrations.transformers``  ``LabledgerCallback`` (a ``TrainerCallback``)
 ``integrations.xgboost``       ``LabledgerCallback`` (a ``TrainingCallback``)
