@@ -229,3 +229,22 @@ def test_binary_outputs_give_pr_and_roc_curves(store: str) -> None:
         assert curve["kind"] == "curve" and 0.0 <= curve["meta"]["auc"] <= 1.0
     assert media["val/roc_curve"][0]["meta"]["auc"] > 0.7
     assert not [k for k in media if k.startswith("weights/")]  # histograms are opt-in
+
+
+def test_autolog_adds_the_evaluation_callback(store: str, no_autolog: None) -> None:
+    import labledger
+    from labledger.integrations.lightning import LabledgerEvaluation
+
+    labledger.autolog(["lightning"], log_models=False)
+    pl.seed_everything(5)
+    with labledger.init("auto-eval") as run:
+        trainer = pl.Trainer(
+            max_epochs=1,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+        )
+        assert sum(isinstance(c, LabledgerEvaluation) for c in trainer.callbacks) == 1
+        trainer.fit(_Classifier(), _class_data(64, 0, 3), _class_data(32, 1, 3))
+    cms = [m for m in ledger(store).media(run.id) if m["key"] == "val/confusion_matrix"]
+    assert len(cms) == 1 and cms[0]["meta"]["total"] == 32

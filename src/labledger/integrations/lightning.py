@@ -410,12 +410,16 @@ def _checkpoint_paths(cb: Any) -> list[str]:
 
 
 def _patch() -> None:
-    """autolog: add a LabledgerLogger to every Trainer built from now on."""
+    """autolog: add a LabledgerLogger and a LabledgerEvaluation to every Trainer built
+    from now on."""
     import lightning.pytorch as pl
 
     from ._autolog import log_models, patch_method
 
     def after_init(trainer: Any, *args: Any, **kwargs: Any) -> None:
+        # what validation_step returns ({"preds", "target"}) becomes rich results too
+        if not any(isinstance(cb, LabledgerEvaluation) for cb in trainer.callbacks):
+            trainer.callbacks.append(LabledgerEvaluation())
         if any(isinstance(lg, LabledgerLogger) for lg in trainer.loggers):
             return
         trainer.loggers = [*trainer.loggers, LabledgerLogger(log_model=log_models("lightning"))]
