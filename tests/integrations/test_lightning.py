@@ -102,3 +102,149 @@ def test_autolog_adds_the_logger_and_does_not_change_training(
     rec = ledger(store).get(run.id)
     assert rec["config"]["lr"] == 0.05
     assert "train/loss" in rec["summary"]
+
+
+class _Classifier(pl.LightningModule):  # type: ignore[misc]
+    """Three classes from 4 features; validation_step returns its logits and targets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import torch
+
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+        )
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        import torch
+
+        x, y = batch
+        loss = torch.nn.functional.cross_entropy(self.net(x), y)
+        self.log("train/loss", loss)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Any:
+        import torch
+
+        x, y = batch
+        logits = self.net(x)
+        self.log("val/loss", torch.nn.functional.cross_entropy(logits, y))
+        return {"preds": logits, "target": y}
+
+    def configure_optimizers(self) -> Any:
+        import torch
+
+        return torch.optim.Adam(self.parameters(), lr=0.05)
+
+
+def _class_data(n: int, seed: int, classes: int) -> Any:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0.5).long() if classes == 3 else (x[:, 0] > 0).long()
+    return DataLoader(TensorDataset(x, y), batch_size=16)
+
+
+def _media(store: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for m in ledger(store).media(run_id):
+        by_key.setdefault(m["key"], []).append(m)
+    return by_key
+
+
+def test_evaluation_callback_logs_confusion_matrix_and_histograms_per_epoch(store: str) -> None:
+    import json
+
+    import numpy as np
+
+    from labledger.integrations.lightning import LabledgerEvaluation, LabledgerLogger
+
+    pl.seed_everything(3)
+    logger = LabledgerLogger(project="lightning-media", log_model=False)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        logger=logger,
+        callbacks=[LabledgerEvaluation(labels=["a", "b", "c"], log_histograms=True)],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=2,
+    )
+    trainer.fit(_Classifier(), _class_data(128, 0, 3), _class_data(64, 1, 3))
+    run = logger.experiment
+    logger.finish()
+    media = _media(store, run.id)
+    val_steps = [s for s, _ in series(store, run.id, "val/loss")]
+    assert len(val_steps) == 2
+    # one matrix per validation epoch at the step of val/loss; the sanity check left out
+    cms = media["val/confusion_matrix"]
+    assert [m["step"] for m in cms] == val_steps and cms[0]["kind"] == "confusion_matrix"
+    body = json.loads(ledger(store).media_bytes(run.id, cms[-1]))
+    assert body["labels"] == ["a", "b", "c"] and np.array(body["matrix"]).shape == (3, 3)
+    assert int(np.sum(body["matrix"])) == 64
+    assert "val/roc_curve" not in media  # three classes: no binary curve
+    hist = sorted(k for k in media if k.startswith("weights/"))
+    assert hist == [
+        "weights/net.0.bias",
+        "weights/net.0.weight",
+        "weights/net.2.bias",
+        "weights/net.2.weight",
+    ]
+    steps = [m["step"] for m in media["weights/net.0.weight"]]  # after each training epoch
+    assert len(steps) == 2 and val_steps[0] <= steps[0] < val_steps[1] <= steps[1]
+    assert media["weights/net.0.weight"][0]["meta"]["count"] == 32
+
+
+def test_binary_outputs_give_pr_and_roc_curves(store: str) -> None:
+    from labledger.integrations.lightning import LabledgerEvaluation, LabledgerLogger
+
+    class Binary(_Classifier):
+        def __init__(self) -> None:
+            super().__init__()
+            import torch
+
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+
+    pl.seed_everything(4)
+    logger = LabledgerLogger(project="lightning-binary", log_model=False)
+    trainer = pl.Trainer(
+        max_epochs=3,
+        logger=logger,
+        callbacks=[LabledgerEvaluation(every_n_epochs=2, max_predictions=40)],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(Binary(), _class_data(128, 0, 2), _class_data(64, 1, 2))
+    run = logger.experiment
+    logger.finish()
+    media = _media(store, run.id)
+    val_steps = [s for s, _ in series(store, run.id, "val/loss")]
+    assert [m["step"] for m in media["val/confusion_matrix"]] == [val_steps[1]]  # 2nd epoch
+    assert media["val/confusion_matrix"][0]["meta"]["total"] == 40  # max_predictions
+    for key in ("val/pr_curve", "val/roc_curve"):
+        (curve,) = media[key]
+        assert curve["kind"] == "curve" and 0.0 <= curve["meta"]["auc"] <= 1.0
+    assert media["val/roc_curve"][0]["meta"]["auc"] > 0.7
+    assert not [k for k in media if k.startswith("weights/")]  # histograms are opt-in
+
+
+def test_autolog_adds_the_evaluation_callback(store: str, no_autolog: None) -> None:
+    import labledger
+    from labledger.integrations.lightning import LabledgerEvaluation
+
+    labledger.autolog(["lightning"], log_models=False)
+    pl.seed_everything(5)
+    with labledger.init("auto-eval") as run:
+        trainer = pl.Trainer(
+            max_epochs=1,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+        )
+        assert sum(isinstance(c, LabledgerEvaluation) for c in trainer.callbacks) == 1
+        trainer.fit(_Classifier(), _class_data(64, 0, 3), _class_data(32, 1, 3))
+    cms = [m for m in ledger(store).media(run.id) if m["key"] == "val/confusion_matrix"]
+    assert len(cms) == 1 and cms[0]["meta"]["total"] == 32

@@ -16,6 +16,13 @@ family: the run's group, else the model's name). The run is not finished when ``
 returns: a later ``model.evaluate(...)`` reaches the summary (``test/*``, its data the
 dataset ``test``) without passing the callback again; the run ends with the process or
 ``finish()``.
+
+Rich results (docs/results.md): with ``validation_data`` (or ``validation_split``) of
+arrays or tensors, a classifier's predictions on (the first ``max_predictions`` rows of)
+it become ``val/confusion_matrix`` and, for a binary task, ``val/pr_curve`` and
+``val/roc_curve`` at step = epoch, every ``predictions_every`` epochs (one
+``model.predict`` at epoch end: 0 turns it off; regression outputs are skipped).
+``log_histograms=True`` logs a histogram of every weight (``weights/<path>``) per epoch.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from ._common import (
     record_seed,
     temp_dir,
 )
+from ._evaluation import log_outputs, log_weight_histograms
 
 __all__ = ["LabledgerCallback"]
 
@@ -53,9 +61,19 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         *,
         log_model: bool = True,
         log_every_n_batches: int | None = None,
+        predictions_every: int = 1,
+        max_predictions: int = 10_000,
+        labels: list[Any] | None = None,
+        log_histograms: bool = False,
         **init_kwargs: Any,
     ) -> None:
         super().__init__()
+        for name, value in (
+            ("predictions_every", predictions_every),
+            ("max_predictions", max_predictions),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise labledger.UsageError(f"{name} must be an int >= 0")
         if log_every_n_batches is not None and (
             not isinstance(log_every_n_batches, int) or log_every_n_batches < 1
         ):
@@ -65,6 +83,11 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._every = log_every_n_batches
         self._batch_step = 0
         self._epoch = 0
+        self._pred_every = predictions_every
+        self._max_pred = max_predictions
+        self._labels = labels
+        self._histograms = log_histograms
+        self._val: tuple[Any, Any] | None = None
         # run.log only appends to a buffer: safe to call from Keras's async dispatch thread
         self.async_safe = True
         if log_every_n_batches is None:  # no batch hook at all: Keras skips calling it
@@ -113,6 +136,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 else call["val_x"]
             )
             record_data(run, "validation", val)
+            self._val = _first_rows(call["val_x"], call.get("val_y"), self._max_pred)
         self._hook_evaluate()
         if self._log_model:
             self._log_summary(run)
@@ -179,6 +203,28 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         data = numeric_items(logs)
         data["epoch"] = float(epoch)
         run.log(data, step=epoch)
+        if self._val is not None and self._pred_every and (epoch + 1) % self._pred_every == 0:
+            self._log_predictions(run, epoch)
+        if self._histograms:
+            self._log_histograms(run, epoch)
+
+    @guarded("keras predictions")
+    def _log_predictions(self, run: labledger.Run, epoch: int) -> None:
+        assert self._val is not None
+        x, y = self._val
+        outputs = self.model.predict(x, verbose=0)
+        if isinstance(outputs, (list, tuple)):  # several outputs: the first one
+            outputs = outputs[0]
+        if not log_outputs(y, outputs, labels=self._labels, prefix="val", step=epoch, run=run):
+            self._val = None  # not a classification: do not predict again
+
+    @guarded("keras histograms")
+    def _log_histograms(self, run: labledger.Run, epoch: int) -> None:
+        named = [
+            (str(getattr(w, "path", None) or w.name), keras.ops.convert_to_numpy(w))
+            for w in self.model.weights
+        ]
+        log_weight_histograms(named, step=epoch, run=run)
 
     @guarded("keras on_test_end")
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -210,6 +256,16 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
 def _is_keras_fit(code: Any) -> bool:
     return bool(code.co_name == "fit" and "keras" in code.co_filename)
+
+
+def _first_rows(x: Any, y: Any, n: int) -> tuple[Any, Any] | None:
+    """The first ``n`` rows of array/tensor validation data with its targets, or None
+    (datasets, generators, dicts of inputs: their predictions are not taken)."""
+    if y is None or not _is_array(x) or not _is_array(y) or n <= 0:
+        return None
+    if len(x) != len(y):
+        return None
+    return x[:n], y[:n]
 
 
 def _is_array(x: Any) -> bool:

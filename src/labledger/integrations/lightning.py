@@ -14,6 +14,22 @@ by ``ModelCheckpoint`` model artifacts ``<project>-<family>-model`` (the family:
 run's group, else the LightningModule's class). Only global rank zero creates a run. ``finalize()`` flushes but never finishes the run, so
 ``logger.experiment.log_model(...)`` still works after ``trainer.fit``; the run ends with
 the process (or ``logger.finish()``).
+
+Rich results (docs/results.md): the ``LabledgerEvaluation`` callback takes what
+``validation_step`` returns (a dict with ``"preds"`` — logits, probabilities or one
+column of scores — and ``"target"`` — class indices or one-hot rows; the framework
+hands it to callbacks as ``outputs``) and logs, after each validation epoch, the
+confusion matrix and, for a binary task, PR and ROC curves (``val/confusion_matrix``,
+``val/pr_curve``, ``val/roc_curve``) at the trainer's global step, the step of
+``val/*`` metrics. ``log_histograms=True`` logs a histogram of every parameter
+(``weights/<name>``) after each training epoch.
+
+>>> def validation_step(self, batch, batch_idx):
+...     x, y = batch
+...     logits = self(x)
+...     self.log("val/loss", F.cross_entropy(logits, y))
+...     return {"preds": logits, "target": y}
+>>> trainer = L.Trainer(logger=LabledgerLogger(), callbacks=[LabledgerEvaluation()])
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -38,8 +55,9 @@ from ._common import (
     record_data,
     record_seed,
 )
+from ._evaluation import log_outputs, log_weight_histograms
 
-__all__ = ["LabledgerLogger"]
+__all__ = ["LabledgerEvaluation", "LabledgerLogger"]
 
 
 class LabledgerLogger(Logger):
@@ -179,6 +197,127 @@ class LabledgerLogger(Logger):
         self._source.finish(status)
 
 
+_PRED_KEYS = ("preds", "logits", "probs", "scores")
+_TARGET_KEYS = ("target", "targets", "labels", "y")
+
+
+class LabledgerEvaluation(Callback):
+    """Rich results from validation: ``validation_step``'s ``{"preds", "target"}``
+    outputs become a confusion matrix and PR/ROC curves every ``every_n_epochs``
+    validation epochs (at most ``max_predictions`` samples kept per epoch, moved to the
+    CPU as each batch ends); ``log_histograms=True`` adds weight histograms per training
+    epoch. ``labels``: class names by index. ``run``: the run to log to (default: the
+    trainer's ``LabledgerLogger``'s run, else the active run). The sanity check is
+    skipped; only global rank zero logs."""
+
+    def __init__(
+        self,
+        run: labledger.Run | None = None,
+        *,
+        every_n_epochs: int = 1,
+        max_predictions: int = 10_000,
+        labels: list[Any] | None = None,
+        prefix: str = "val",
+        log_histograms: bool = False,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("every_n_epochs", every_n_epochs),
+            ("max_predictions", max_predictions),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise labledger.UsageError(f"{name} must be an int >= 0")
+        self._run = run
+        self._every = every_n_epochs
+        self._max = max_predictions
+        self._labels = labels
+        self._prefix = prefix
+        self._histograms = log_histograms
+        self._preds: list[Any] = []
+        self._targets: list[Any] = []
+        self._kept = 0
+        self._collect = False
+
+    def _target_run(self, trainer: Any) -> labledger.Run | None:
+        if self._run is not None:
+            return self._run
+        for lg in getattr(trainer, "loggers", None) or []:
+            if isinstance(lg, LabledgerLogger):
+                run = lg._source.get()
+                if run is not None:
+                    return run
+        return labledger.active_run()
+
+    def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._preds, self._targets, self._kept = [], [], 0
+        self._collect = bool(
+            self._every
+            and self._max
+            and not trainer.sanity_checking
+            and trainer.is_global_zero
+            and (trainer.current_epoch + 1) % self._every == 0
+        )
+
+    @guarded("lightning predictions")
+    def on_validation_batch_end(
+        self,
+        trainer: Any,
+        pl_module: Any,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if not self._collect or self._kept >= self._max or not isinstance(outputs, Mapping):
+            return
+        preds = next((outputs[k] for k in _PRED_KEYS if k in outputs), None)
+        target = next((outputs[k] for k in _TARGET_KEYS if k in outputs), None)
+        if preds is None or target is None:
+            return
+        take = self._max - self._kept
+        preds, target = preds[:take], target[:take]
+        self._preds.append(preds.detach().cpu() if hasattr(preds, "detach") else preds)
+        self._targets.append(target.detach().cpu() if hasattr(target, "detach") else target)
+        self._kept += len(preds)
+
+    @guarded("lightning predictions")
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if not self._collect or not self._preds:
+            return
+        import numpy as np
+
+        from ._evaluation import _numpy
+
+        preds = np.concatenate([_numpy(p) for p in self._preds])
+        target = np.concatenate([_numpy(t) for t in self._targets])
+        self._preds, self._targets, self._collect = [], [], False
+        run = self._target_run(trainer)
+        if run is not None:
+            log_outputs(
+                target,
+                preds,
+                labels=self._labels,
+                prefix=self._prefix,
+                step=_logger_step(trainer),
+                run=run,
+            )
+
+    @guarded("lightning histograms")
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if not self._histograms or not trainer.is_global_zero:
+            return
+        run = self._target_run(trainer)
+        if run is not None:
+            log_weight_histograms(pl_module.named_parameters(), step=_logger_step(trainer), run=run)
+
+
+def _logger_step(trainer: Any) -> int:
+    """The step Lightning gives loggers for metrics logged now (``val/*`` included)."""
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    stepped = getattr(loop, "_batches_that_stepped", None)
+    return int(stepped) if isinstance(stepped, int) else int(trainer.global_step)
+
+
 _TRAINER_SETTINGS = (
     "max_epochs",
     "min_epochs",
@@ -271,12 +410,16 @@ def _checkpoint_paths(cb: Any) -> list[str]:
 
 
 def _patch() -> None:
-    """autolog: add a LabledgerLogger to every Trainer built from now on."""
+    """autolog: add a LabledgerLogger and a LabledgerEvaluation to every Trainer built
+    from now on."""
     import lightning.pytorch as pl
 
     from ._autolog import log_models, patch_method
 
     def after_init(trainer: Any, *args: Any, **kwargs: Any) -> None:
+        # what validation_step returns ({"preds", "target"}) becomes rich results too
+        if not any(isinstance(cb, LabledgerEvaluation) for cb in trainer.callbacks):
+            trainer.callbacks.append(LabledgerEvaluation())
         if any(isinstance(lg, LabledgerLogger) for lg in trainer.loggers):
             return
         trainer.loggers = [*trainer.loggers, LabledgerLogger(log_model=log_models("lightning"))]

@@ -1,6 +1,8 @@
 // Rich results (images, tables, confusion matrices, PR/ROC curves, histograms, texts):
-// one panel per key. Loaded lazily: the keys first (one query), then per panel the
-// steps of its key and the values at one step only, so a run with 10,000 images opens
+// one panel per key. Loaded lazily: the keys first (one query); a panel fetches the
+// steps of its key and the first page of values at one step only once it nears the
+// viewport (IntersectionObserver), further pages as they are scrolled to, and images
+// load as the browser shows them (loading=lazy), so a run with 10,000 images opens
 // with a handful of small requests. Every user string reaches the page as text.
 import { el, clear } from "./util.js";
 import { api } from "./api.js";
@@ -25,9 +27,10 @@ async function blobJSON(runId, item) {
   return item.kind === "text" ? resp.text() : resp.json();
 }
 
-// The section of the run page; resolves to the number of keys shown.
-export async function renderMedia(host, runId) {
-  const keys = await api.mediaKeys(runId);
+// The section of the run page; resolves to the number of keys shown. keys: the
+// promise of api.mediaKeys(runId) when the caller asked for it already.
+export async function renderMedia(host, runId, keys = null) {
+  keys = await (keys || api.mediaKeys(runId));
   clear(host);
   if (!keys.length) {
     host.append(el("p", { class: "muted", text: "no rich results logged (labledger.Image, Table, ConfusionMatrix, Curve, Histogram, Text)" }));
@@ -39,7 +42,23 @@ export async function renderMedia(host, runId) {
   return keys.length;
 }
 
+// Items fetched per request: the first page of a step, then the next as the reader
+// scrolls to the "more" button (or clicks it).
+export const PAGE = 24;
+
+// Run fn once node comes near the viewport (IntersectionObserver); at once without one.
+function whenVisible(node, fn, margin = "300px") {
+  if (typeof IntersectionObserver !== "function") { fn(); return; }
+  const io = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) { io.disconnect(); fn(); }
+  }, { rootMargin: margin });
+  io.observe(node);
+}
+
 // One key of one run: a panel with a step slider when the key was logged at several steps.
+// Nothing is fetched until the panel nears the viewport; then its steps and the first
+// page of items at one step; further pages as the reader scrolls to them.
+// step: show the first logged step at or after it (else the last one), without a slider.
 export function mediaPanel(runId, info, { step = null, title = null } = {}) {
   const body = el("div", { class: "media-body" });
   const stepLabel = el("span", { class: "muted small media-step" });
@@ -47,25 +66,55 @@ export function mediaPanel(runId, info, { step = null, title = null } = {}) {
     el("h3", { class: "mono media-key", text: title || info.key }),
     el("span", { class: "muted small", text: `${info.kind.replace("_", " ")} · ${info.count}` }), " ", stepLabel);
   const panel = el("div", { class: `media-panel kind-${info.kind}`, dataset: { key: info.key, kind: info.kind } }, head, body);
-  (async () => {
+  let token = 0;  // the latest show(): an older one's late answer is dropped
+  async function load() {
+    // the last step's values are asked for beside the list of steps, not after it
+    const first = step === null ? page(info.last_step, 0, ++token) : null;
     const steps = info.steps > 1 ? await api.mediaSteps(runId, info.key) : [info.last_step];
-    let idx = step === null ? steps.length - 1 : Math.max(0, steps.findIndex((s) => s >= step));
-    if (idx < 0) idx = steps.length - 1;
-    async function show() {
-      const at = steps[idx];
-      const items = await api.media(runId, { key: info.key, step: at, limit: 1000 });
+    let idx = steps.length - 1;
+    if (step !== null) {
+      const at = steps.findIndex((s) => s >= step);
+      if (at >= 0) idx = at;
+    }
+    async function page(at, offset, mine) {
+      const items = await api.media(runId, { key: info.key, step: at, offset, limit: PAGE });
       const nodes = await Promise.all(items.map((it) => renderItem(runId, it)));
-      if (steps[idx] !== at) return;  // the slider moved on meanwhile
+      if (mine !== token) return null;
+      if (items.length === PAGE) nodes.push(moreButton(at, offset + PAGE, mine));
+      return nodes;
+    }
+    function moreButton(at, offset, mine) {
+      const btn = el("button", { class: "media-more", text: "more" });
+      const next = () => {
+        if (btn.disabled) return;
+        btn.disabled = true;
+        page(at, offset, mine).then((nodes) => {
+          if (nodes && nodes.length) btn.replaceWith(...nodes);
+          else btn.remove();
+        }).catch((e) => btn.replaceWith(el("p", { class: "error-box", text: e.message })));
+      };
+      btn.addEventListener("click", next);
+      whenVisible(btn, next, "200px");
+      return btn;
+    }
+    async function show(pending = null) {
+      const mine = pending ? token : ++token;
+      const at = steps[idx];
+      const nodes = await (pending || page(at, 0, mine));
+      if (nodes === null) return;  // the slider moved on meanwhile
       clear(body).append(...nodes);
+      panel.dataset.step = String(at);
       stepLabel.textContent = `step ${at}`;  // set once the values shown are this step's
     }
     if (steps.length > 1 && step === null) {
       const slider = el("input", { type: "range", class: "media-slider", min: 0, max: steps.length - 1, value: idx, "aria-label": `step of ${info.key}` });
-      slider.addEventListener("input", () => { idx = Number(slider.value); show(); });
+      slider.addEventListener("input", () => { idx = Number(slider.value); show().catch(fail); });
       head.append(slider);
     }
-    await show();
-  })().catch((e) => { body.append(el("p", { class: "error-box", text: e.message })); });
+    await show(first && steps[idx] === info.last_step ? first : null);
+  }
+  function fail(e) { body.append(el("p", { class: "error-box", text: e.message })); }
+  whenVisible(panel, () => { load().catch(fail); });
   return panel;
 }
 
@@ -73,7 +122,7 @@ async function renderItem(runId, item) {
   const cap = item.caption ? el("figcaption", { class: "media-caption", text: item.caption }) : null;
   if (item.kind === "image") {
     const meta = item.meta || {};
-    const img = el("img", { class: "media-image", loading: "lazy", alt: item.caption || item.key, src: blobUrl(runId, item) });
+    const img = el("img", { class: "media-image", loading: "lazy", decoding: "async", alt: item.caption || item.key, src: blobUrl(runId, item) });
     if (meta.width && meta.height) { img.width = meta.width; img.height = meta.height; }
     return el("figure", { class: "media-figure" }, img, cap);
   }
@@ -118,7 +167,8 @@ function matrixView(data) {
   const m = data.matrix || [];
   let normalised = false;
   const grid = el("table", { class: "cm-grid" });
-  const toggle = el("button", { class: "cm-toggle", text: "normalised", onclick: () => { normalised = !normalised; toggle.textContent = normalised ? "counts" : "normalised"; draw(); } });
+  // one label, its state in aria-pressed (a label that flips to "counts" read as the state shown)
+  const toggle = el("button", { class: "cm-toggle", type: "button", text: "normalised", "aria-pressed": "false", title: "rows normalised to their true-label total", onclick: () => { normalised = !normalised; toggle.setAttribute("aria-pressed", String(normalised)); draw(); } });
   function draw() {
     const max = Math.max(1, ...m.flat());
     clear(grid).append(

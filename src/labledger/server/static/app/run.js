@@ -14,6 +14,8 @@ const MAX_DIFF_LINES = 20000;
 const SERIES_PER_REQUEST = 64;
 
 export async function renderRun(main, ref, q, ctx) {
+  const mediaKeys = api.mediaKeys(ref);  // asked beside the run, not after it
+  mediaKeys.catch(() => {});
   let run = await api.run(ref);
   if (!ctx.alive()) return;
   ctx.crumbs([{ label: "Projects", href: "#/" }, { label: run.project, href: `#/p/${encodeURIComponent(run.project)}` }, { label: run.name || run.id.slice(0, 8) }]);
@@ -45,7 +47,7 @@ export async function renderRun(main, ref, q, ctx) {
   const mediaSec = section("Rich results", mediaHost);
   mediaSec.id = "sec-media";
   mediaSec.hidden = true;
-  renderMedia(mediaHost, run.id).then((n) => { mediaSec.hidden = !n; }).catch(() => {});
+  renderMedia(mediaHost, run.id, mediaKeys).then((n) => { mediaSec.hidden = !n; }).catch(() => {});
   body.append(metricsSec, mediaSec, childrenHost, overview, systemSec, envHost);
 
   const navItems = [["Results", "sec-metrics"], ["Config", "sec-overview"], ["System", "sec-system"],
