@@ -38,7 +38,7 @@ from ._exceptions import (
     UsageError,
 )
 from ._media import ConfusionMatrix, Curve, Histogram, Image, Table, Text
-from .tracking._run import Run, active_run, init
+from .tracking import Run, active_run, init
 
 if _typing.TYPE_CHECKING:
     from ._ledger import Ledger

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import labledger
-
+from .._media import ConfusionMatrix, Curve
+from ..tracking import Run, active_run
 from ._common import guarded
 
 __all__ = ["log_predictions"]
@@ -32,21 +32,19 @@ def log_predictions(
     labels: Sequence[Any] | None = None,
     prefix: str = "eval",
     step: int | None = None,
-    run: labledger.Run | None = None,
+    run: Run | None = None,
 ) -> None:
     """Log ``PREFIX/confusion_matrix`` of ``y_true`` against ``y_pred`` and, given the
     positive class's ``scores`` of a binary task, ``PREFIX/pr_curve`` and
     ``PREFIX/roc_curve``, to ``run`` (default: the active run; none: nothing is logged).
     Never raises: a failure warns once, training goes on."""
-    target = run if run is not None else labledger.active_run()
+    target = run if run is not None else active_run()
     if target is None:
         return
     values: dict[str, Any] = {
-        f"{prefix}/confusion_matrix": labledger.ConfusionMatrix(
-            y_true=y_true, y_pred=y_pred, labels=labels
-        )
+        f"{prefix}/confusion_matrix": ConfusionMatrix(y_true=y_true, y_pred=y_pred, labels=labels)
     }
     if scores is not None:
-        values[f"{prefix}/pr_curve"] = labledger.Curve.pr(y_true, scores)
-        values[f"{prefix}/roc_curve"] = labledger.Curve.roc(y_true, scores)
+        values[f"{prefix}/pr_curve"] = Curve.pr(y_true, scores)
+        values[f"{prefix}/roc_curve"] = Curve.roc(y_true, scores)
     target.log(values, step=step)

@@ -24,8 +24,8 @@ from typing import Any
 
 import keras
 
-import labledger
-
+from .._exceptions import UsageError
+from ..tracking import Run
 from ._common import (
     RunSource,
     caller_locals,
@@ -49,7 +49,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def __init__(
         self,
-        run: labledger.Run | None = None,
+        run: Run | None = None,
         *,
         log_model: bool = True,
         log_every_n_batches: int | None = None,
@@ -59,7 +59,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if log_every_n_batches is not None and (
             not isinstance(log_every_n_batches, int) or log_every_n_batches < 1
         ):
-            raise labledger.UsageError("log_every_n_batches must be a positive int or None")
+            raise UsageError("log_every_n_batches must be a positive int or None")
         self._source = RunSource(run, init_kwargs, {"job_type": "train"})
         self._log_model = log_model
         self._every = log_every_n_batches
@@ -71,7 +71,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
 
     @property
-    def run(self) -> labledger.Run | None:
+    def run(self) -> Run | None:
         return self._source.current
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -145,7 +145,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         object.__setattr__(model, "evaluate", evaluate)
         object.__setattr__(model, "_labledger_evaluate", self)
 
-    def _log_summary(self, run: labledger.Run) -> None:
+    def _log_summary(self, run: Run) -> None:
         lines: list[str] = []
         try:
             self.model.summary(print_fn=lambda line, *a, **k: lines.append(str(line)))

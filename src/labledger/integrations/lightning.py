@@ -27,8 +27,8 @@ from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
-import labledger
-
+from .._exceptions import UsageError
+from ..tracking import Run
 from ._common import (
     RunSource,
     guarded,
@@ -52,7 +52,7 @@ class LabledgerLogger(Logger):
 
     def __init__(
         self,
-        run: labledger.Run | None = None,
+        run: Run | None = None,
         *,
         log_model: bool | Literal["all"] = True,
         prefix: str = "",
@@ -60,7 +60,7 @@ class LabledgerLogger(Logger):
     ) -> None:
         super().__init__()
         if log_model not in (True, False, "all"):
-            raise labledger.UsageError(f"log_model must be True, False or 'all', not {log_model!r}")
+            raise UsageError(f"log_model must be True, False or 'all', not {log_model!r}")
         self._source = RunSource(run, init_kwargs, {"job_type": "train"})
         self._log_model = log_model
         self._prefix = prefix
@@ -83,11 +83,11 @@ class LabledgerLogger(Logger):
 
     @property
     @rank_zero_experiment
-    def experiment(self) -> labledger.Run:
+    def experiment(self) -> Run:
         """The labledger run (created on first use, on rank zero only)."""
         run = self._source.get()
         if run is None:  # pragma: no cover - rank_zero_experiment answers other ranks
-            raise labledger.UsageError("no labledger run on this rank")
+            raise UsageError("no labledger run on this rank")
         return run
 
     @rank_zero_only
@@ -117,7 +117,7 @@ class LabledgerLogger(Logger):
             run.config.update({"trainer": json_config(settings)})
         record_seed(run, os.environ.get("PL_GLOBAL_SEED"), "lightning.seed_everything")
 
-    def _record_data(self, run: labledger.Run) -> None:
+    def _record_data(self, run: Run) -> None:
         trainer = self._trainer
         if trainer is None:
             return

@@ -19,8 +19,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-import labledger
-
+from ..tracking import Run
 from ._common import (
     RunSource,
     guarded,
@@ -41,17 +40,17 @@ class LabledgerCallback(TrainerCallback):
     """Log a ``Trainer`` to a labledger run (``run=None, **init_kwargs`` as everywhere)."""
 
     def __init__(
-        self, run: labledger.Run | None = None, *, log_model: bool = True, **init_kwargs: Any
+        self, run: Run | None = None, *, log_model: bool = True, **init_kwargs: Any
     ) -> None:
         self._source = RunSource(run, init_kwargs, {"job_type": "train"})
         self._log_model = log_model
         self._eval_recorded = False
 
     @property
-    def run(self) -> labledger.Run | None:
+    def run(self) -> Run | None:
         return self._source.current
 
-    def _run(self, state: Any) -> labledger.Run | None:
+    def _run(self, state: Any) -> Run | None:
         if not getattr(state, "is_world_process_zero", True):
             return None
         return self._source.get()

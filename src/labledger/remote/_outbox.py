@@ -115,8 +115,7 @@ def replay_local(entries: Sequence[SpoolEntry]) -> tuple[int, int, int, str, lis
     """
     from .._exceptions import NotFoundError, RunFinishedError, UsageError
     from .._values import decode_json
-    from ..store import open_store
-    from ..store._wire import batch_from_wire
+    from ..store import batch_from_wire, open_store
     from .spool import reject
 
     written = rejected = 0

@@ -47,8 +47,7 @@ from .._exceptions import (
 )
 from .._settings import setting
 from .._values import decode_json, encode_json, warn
-from ..store._base import TERMINAL_STATUSES, Batch, History, RunRecord
-from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
+from ..store import GZIP_ABOVE, TERMINAL_STATUSES, Batch, History, RunRecord, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from ._http_audit import HttpAuditMixin
 from ._http_registry import HttpRegistryMixin

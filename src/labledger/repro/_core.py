@@ -17,7 +17,7 @@ from typing import Any
 from .._exceptions import ReproError, UsageError, VerdictRefusedError
 from .._settings import setting
 from .._values import config_digest
-from ..store._repro_rules import is_reproduction
+from ..store import is_reproduction
 from ._code import CodeSource, code_source, prepare_code, remove_code
 from ._command import REDACTED, Command, recorded_command
 from ._data import DataCheck, find_datasets
@@ -186,7 +186,7 @@ def _artifact_fetcher(store: Any) -> Callable[[str, str], Path | None]:
     """``fetch(sha256, name)``: a verified local copy of the artifact store's blob, else None."""
 
     def fetch(sha: str, name: str) -> Path | None:
-        from ..artifacts._blobstore import open_blob_store
+        from ..artifacts import open_blob_store
         from ..capture.data import cache_dir
 
         blobs = open_blob_store(None, store.uri)

@@ -32,9 +32,16 @@ from .._limits import (
     check_json,
     check_tags,
 )
-from ..artifacts._blobstore import is_sha256
-from ..store import REQUIREMENTS, Batch, RunStore, ServerStore, Store
-from ..store._wire import MAX_BODY_BYTES, batch_from_wire
+from ..artifacts import is_sha256
+from ..store import (
+    MAX_BODY_BYTES,
+    REQUIREMENTS,
+    Batch,
+    RunStore,
+    ServerStore,
+    Store,
+    batch_from_wire,
+)
 from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (

@@ -760,7 +760,7 @@ class SqlStore(
         offset: int = 0,
         projects: Sequence[str] | None = None,
     ) -> list[RunRecord]:
-        from ..query._parser import parse
+        from ..query import parse
 
         node = (parse(filter) if isinstance(filter, str) else filter) if filter else None
         q = self._runs_query(project=project, filter=node, order_by=order_by, projects=projects)
