@@ -397,6 +397,85 @@ def test_the_checker_sees_a_foreign_private_import(tmp_path: Path) -> None:
     assert offenders == ["labledger.remote._layer_probe_:1 imports labledger.store._locate"]
 
 
+# Only the store speaks SQL: these packages are imported nowhere else in src/labledger.
+SQL_PACKAGES = ("sqlalchemy", "alembic", "psycopg", "psycopg2")
+CONCRETE_STORES = ("SqlStore", "LiteStore", "HttpStore")
+
+
+def _external_imports(module: str) -> list[tuple[str, int]]:
+    found = []
+    for node in _nodes(_tree(MODULES[module]), type_checking=True):
+        if isinstance(node, ast.Import):
+            found += [(alias.name.split(".")[0], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.append((node.module.split(".")[0], node.lineno))
+    return found
+
+
+def test_no_sql_outside_the_store() -> None:
+    """Tokens, policies, export rows, MLflow objects and a value the database refuses are
+    Store roles and typed errors: no module outside ``store/`` imports SQLAlchemy."""
+    offenders = [
+        f"{m}:{line} imports {name}"
+        for m in sorted(MODULES)
+        if not (m == "labledger.store" or m.startswith("labledger.store."))
+        for name, line in _external_imports(m)
+        if name in SQL_PACKAGES
+    ]
+    assert not offenders, offenders
+
+
+def _is_store(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "store") or (
+        isinstance(node, ast.Attribute) and node.attr == "store"
+    )
+
+
+def store_probes(module: str) -> list[str]:
+    """``getattr(store, ...)`` and ``isinstance(store, <a concrete store class>)``: a role
+    is asked for with ``isinstance`` on its Protocol (``store.ReproVerdicts``, ...)."""
+    found = []
+    for node in ast.walk(_tree(MODULES[module])):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args):
+            continue
+        if node.func.id in ("getattr", "hasattr") and _is_store(node.args[0]):
+            found.append(f"{module}:{node.lineno} {node.func.id}(store, ...)")
+        if node.func.id == "isinstance" and len(node.args) == 2 and _is_store(node.args[0]):
+            names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+            names |= {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+            if names & set(CONCRETE_STORES):
+                found.append(f"{module}:{node.lineno} isinstance(store, {sorted(names)})")
+    return found
+
+
+def test_no_store_probes_outside_the_store() -> None:
+    offenders = [
+        probe
+        for m in sorted(MODULES)
+        if not (m == "labledger.store" or m.startswith("labledger.store."))
+        for probe in store_probes(m)
+    ]
+    assert not offenders, offenders
+
+
+def test_the_probe_check_sees_a_probe(tmp_path: Path) -> None:
+    (tmp_path / "probe.py").write_text(
+        "def f(store, run):\n"
+        "    getattr(store, 'engine', None)\n"
+        "    isinstance(run.store, (SqlStore, dict))\n"
+        "    isinstance(store, ReproVerdicts)\n"
+    )
+    MODULES["labledger.server._layer_probe_"] = tmp_path / "probe.py"
+    try:
+        probes = store_probes("labledger.server._layer_probe_")
+    finally:
+        del MODULES["labledger.server._layer_probe_"]
+    assert [p.split(" ")[0] for p in probes] == [
+        "labledger.server._layer_probe_:2",
+        "labledger.server._layer_probe_:3",
+    ]
+
+
 def test_allowed_upward_imports_still_exist() -> None:
     """An exception that is no longer needed is removed from ALLOWED_UPWARD."""
     graph = {m: {t for t, _ in imports_of(m, type_checking=True)} for m in MODULES}

@@ -70,7 +70,7 @@ def _open(store: Any) -> Iterator[Any]:
     opened here."""
     from ._ledger import Ledger
 
-    if hasattr(store, "get") and hasattr(store, "store"):
+    if isinstance(store, Ledger):
         yield store
         return
     owned = store is None or isinstance(store, (str, os.PathLike))

@@ -157,7 +157,7 @@ def ls(
     from ._layout import constant_line, primary_metric, remember_primary, split_config
 
     _warn_unknown_sort(runs, sort)
-    store_uri = str(getattr(ledger.store, "uri", ""))
+    store_uri = str(ledger.store.uri)
     remember_primary(store_uri, project, sort, {k for r in runs for k in r["summary"]})
     constant: dict[str, Any] = {}
     primary = primary_metric(runs, store_uri, project, sort)

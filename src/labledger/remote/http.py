@@ -382,8 +382,9 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
     def create_run(self, run: dict[str, Any]) -> None:
         self._write("run", "POST", f"{API}/runs", encode_json(dict(run)), run["id"])
 
-    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
-        # ``actor`` is not sent: the server's write core takes the token's user
+    def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
+        # ``actor`` and ``late`` are not sent: the server's write core takes the token's
+        # user, and applies its own rule to points that arrive after the run ended
         applied = self._write(
             "batch",
             "POST",

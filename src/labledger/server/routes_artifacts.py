@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import AuthError, IntegrityError, InvalidArtifactError
 from ..artifacts import BlobStore, LocalBlobStore, file_fingerprint, is_sha256
-from ..store import ArtifactCatalog, ReproVerdicts, parse_ref, validate_alias, validate_name
+from ..store import ArtifactCatalog, ReproVerdicts, Store, parse_ref, validate_alias, validate_name
 from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
@@ -75,7 +75,8 @@ def blob_store(request: Request) -> BlobStore:
 
         if uri and scheme_family(str(uri)) in ("http", "https"):
             raise ApiError(500, "the server's artifacts URI must be a directory or s3://, not http")
-        store_uri = getattr(app.state.store, "uri", None) or app.state.store_uri
+        store: Store | None = app.state.store  # (None until the app's lifespan opens it)
+        store_uri = store.uri if store is not None else app.state.store_uri
         blobs = app.state.blob_store = open_blob_store(uri, store_uri)
     return blobs
 

@@ -533,9 +533,9 @@ class Writer(threading.Thread):
                 log.debug("closing the store failed", exc_info=True)
 
     def _adopt(self, store: Store) -> None:
-        from ..store import LiteStore
+        from ..store import ListPoints
 
-        self._lists = isinstance(store, LiteStore)
+        self._lists = isinstance(store, ListPoints) and store.points_as_lists
         self.store = store
         self.store_error = None
         # before store_ready: fork hooks wait for it, and for the catch-up thread
