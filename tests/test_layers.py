@@ -53,6 +53,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "labledger._dsse",
             "labledger._exceptions",
             "labledger._html",
+            "labledger._lazy",
             "labledger._limits",
             "labledger._media",
             "labledger._mlflow_map",
