@@ -228,9 +228,9 @@ def imports_by_name(module: str) -> list[tuple[str, int]]:
                 continue
             for v in value.values:
                 if isinstance(v, ast.Constant) and isinstance(v.value, str):
-                    target = _resolve(f"{module}.{v.value}")
-                    if target:
-                        found.append((target, v.lineno))
+                    lazy = _resolve(f"{module}.{v.value}")
+                    if lazy:
+                        found.append((lazy, v.lineno))
     return found
 
 
