@@ -36,7 +36,7 @@ from ._exceptions import (
     StrictModeError,
     UsageError,
 )
-from .tracking._run import Run, active_run, init
+from .tracking import Run, active_run, init
 
 if _typing.TYPE_CHECKING:
     from ._cite import check, cite

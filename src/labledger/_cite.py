@@ -70,7 +70,7 @@ def _open(store: Any) -> Iterator[Any]:
     opened here."""
     from ._ledger import Ledger
 
-    if hasattr(store, "get") and hasattr(store, "store"):
+    if isinstance(store, Ledger):
         yield store
         return
     owned = store is None or isinstance(store, (str, os.PathLike))
@@ -104,7 +104,7 @@ def cite(run: Any, metric: str | None = None, *, store: Any = None, amended: boo
     summary = rec.get("summary") or {}
     changed = rec.get("amended") or {}
     if amended:
-        from .store._amend import apply_amended
+        from .store import apply_amended
 
         summary = apply_amended(summary, changed)
     if metric is not None:
@@ -455,7 +455,7 @@ def _check_one(ledger: Any, res: CitationResult) -> None:
                 res.problems.append(f"{metric} is {shown} in the ledger, not {quoted}")
         elif a is not None:
             res.notes.append(f"{metric} cites the sealed value; amended since to {_value(a)}")
-    from .repro._display import repro_field
+    from .repro import repro_field
 
     info = repro_field(ledger.store, run["id"])
     if info.get("verdict") and info.get("role") == "original":

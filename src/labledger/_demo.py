@@ -121,7 +121,7 @@ def run_demo(
 ) -> list[RunRecord]:
     """Train the demo grid and return the runs, best test accuracy first."""
     from ._ledger import Ledger
-    from .tracking._run import is_repro_target
+    from .tracking import is_repro_target
 
     grid = DEMO_GRID[: runs or len(DEMO_GRID)]
     t0 = time.perf_counter()

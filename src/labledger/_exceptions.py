@@ -8,6 +8,7 @@
      │    │    └── InvalidSortKeyError  a sort key (``--sort``, ``order_by``) names no sortable field
      │    ├── InvalidArtifactError   an artifact name or path that is unsafe or malformed
      │    ├── RunIdTakenError        a new run's id is already another run's
+     │    ├── ValueRejectedError     the database refused a value (out of range, a NUL byte, ...)
      │    └── VerdictRefusedError    a repro verdict without its reproduction run, or not what its runs give
      ├── RunFinishedError           logging to a run after ``finish()``; changing a finished run's record
      ├── NotFoundError
@@ -66,6 +67,7 @@ __all__ = [
     "StoreUnwritableError",
     "StrictModeError",
     "UsageError",
+    "ValueRejectedError",
     "VerdictRefusedError",
     "configuration_error",
     "error_from_wire",
@@ -153,6 +155,16 @@ class RunIdTakenError(UsageError):
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         super().__init__(f"the run id {run_id} is already taken")
+
+
+class ValueRejectedError(UsageError):
+    """The database refused a value of the request (PostgreSQL's "data exception": a number
+    out of range, a NUL byte in text, ...). Raised by the SQL store in place of the driver's
+    error, so no caller needs to know SQLAlchemy; a bad request (400) on the server."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the database rejected a value in the request: {reason}")
 
 
 class VerdictRefusedError(UsageError):

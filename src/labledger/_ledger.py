@@ -75,7 +75,7 @@ class Ledger:
         offset: int,
     ) -> list[RunRecord]:
         from .query import evaluate, parse
-        from .store._amend import apply_amended
+        from .store import apply_amended
 
         runs = []
         for r in self.store.list_runs(project=project):
@@ -273,7 +273,7 @@ class Ledger:
         """Several runs as one table (one row per key, each with its ``group``: provenance,
         config, summary, run, env, system), differing keys first, ``system/*`` last."""
         from .analysis import compare_runs
-        from .repro._display import repro_fields
+        from .repro import repro_fields
 
         self._reap_stale()  # once, not once per run read
         runs: list[dict[str, Any]] = [dict(self.store.get_run(ref)) for ref in run_refs]

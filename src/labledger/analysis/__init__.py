@@ -18,7 +18,7 @@ from ._export import (
     rows_to_frame,
     sql_export_rows,
 )
-from ._importance import importance, plot_importance
+from ._importance import SMALL_SAMPLE, importance, plot_importance, small_sample_note
 from ._leaderboard import ONE_SEED, config_leaderboard
 from ._replicates import ReplicateSet, replicate_key, replicate_sets, seed_keys
 
@@ -26,6 +26,7 @@ __all__ = [
     "FORMATS",
     "ONE_SEED",
     "PROVENANCE_COLUMNS",
+    "SMALL_SAMPLE",
     "ReplicateSet",
     "compare_runs",
     "config_leaderboard",
@@ -43,6 +44,7 @@ __all__ = [
     "rows_to_frame",
     "runs_to_rows",
     "seed_keys",
+    "small_sample_note",
     "sql_export_rows",
 ]
 

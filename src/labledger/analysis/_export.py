@@ -123,11 +123,12 @@ def provenance_columns(
 def latest_verdicts(store: Any, run_ids: Sequence[str]) -> dict[str, str]:
     """Run id -> the verdict of its newest reproduction (as the original); empty when the
     store keeps no verdicts."""
-    get = getattr(store, "repro_verdicts", None)
-    if get is None or not run_ids:
+    from ..store import ReproVerdicts
+
+    if not isinstance(store, ReproVerdicts) or not run_ids:
         return {}
     out: dict[str, str] = {}
-    for v in get(list(run_ids)):  # newest first
+    for v in store.repro_verdicts(list(run_ids)):  # newest first
         out.setdefault(str(v["original_run_id"]), str(v["verdict"]))
     return out
 

@@ -19,44 +19,72 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import IntegrityError, InvalidArtifactError, RunFinishedError
 from .._settings import setting
-from ..store._artifact_paths import default_name, parse_ref, scan, validate_kind, validate_name
-from ..store._manifest import manifest_digest
+from ..store import default_name, manifest_digest, parse_ref, scan, validate_kind, validate_name
 from ._blobstore import (
     BlobInfo,
     BlobStore,
     Fingerprint,
     LocalBlobStore,
+    atomic_download,
+    check_sha,
     file_fingerprint,
     hash_file,
+    is_sha256,
     open_blob_store,
     resolve_artifacts_uri,
 )
-from ._uploader import ArtifactRef, Uploader, UploadJob
+from ._uploader import ArtifactRef, Uploader, UploadJob, server_unreachable
 
 if TYPE_CHECKING:
     from ..store import ArtifactCatalog
+    from ._maintenance import collect_garbage, verify_blobs
+    from ._s3 import S3BlobStore
     from ._uploader import Run
 
 __all__ = [
     "ArtifactRef",
     "BlobInfo",
     "BlobStore",
+    "Fingerprint",
     "LocalBlobStore",
+    "S3BlobStore",
+    "atomic_download",
     "check_sealed",
+    "check_sha",
+    "collect_garbage",
     "download_artifact",
+    "file_fingerprint",
     "hash_file",
+    "is_sha256",
     "log_artifact",
     "open_blob_store",
     "parse_ref",
     "reader_blob_store",
+    "resolve_artifacts_uri",
+    "server_unreachable",
     "use_artifact",
+    "verify_blobs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the maintenance commands (verify, gc) are loaded on first use
+    if name in ("collect_garbage", "verify_blobs"):
+        from . import _maintenance
+
+        return getattr(_maintenance, name)
+    if name == "S3BlobStore":  # (boto3, on first use)
+        from ._s3 import S3BlobStore
+
+        return S3BlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _uploader_lock = threading.Lock()
 
 
 def _check_uri(uri: str) -> None:
-    from ..store._backends import blob_scheme
+    from ..store import blob_scheme
 
     blob_scheme(uri)  # UsageError for a scheme no blob store serves
 
@@ -172,14 +200,14 @@ def check_sealed(store: Any, version: dict[str, Any]) -> None:
 
     Without a sealed record (the run still goes, or a store without an audit trail) the
     version's own digest, re-derived from its files in :func:`materialize`, is the check."""
-    verify = getattr(store, "verify_run", None)
+    from ..store import AuditTrail, artifact_field
+
     run_id = version.get("run_id")
-    if verify is None or not run_id:
+    if not isinstance(store, AuditTrail) or not run_id:
         return
-    from ..store._audit_core import artifact_field
 
     mine = artifact_field(version["name"], version["version"])
-    result = verify(run_id)
+    result = store.verify_run(run_id)
     bad = [p for p in result.get("problems", []) if p.get("field") in (mine, "artifacts")]
     if result.get("sealed") and bad:
         raise IntegrityError(

@@ -24,7 +24,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, NotFoundError, UsageError
 from .._settings import setting
-from ..store._manifest import is_sha256
+from ..store import is_sha256
 
 __all__ = [
     "CHUNK_SIZE",
@@ -32,6 +32,8 @@ __all__ = [
     "BlobStore",
     "Fingerprint",
     "LocalBlobStore",
+    "atomic_download",
+    "check_sha",
     "copy_verified",
     "current_umask",
     "file_fingerprint",
@@ -45,7 +47,7 @@ __all__ = [
 CHUNK_SIZE = 8 * 1024 * 1024
 
 
-def _check_sha(sha: str) -> str:
+def check_sha(sha: str) -> str:
     if not is_sha256(sha):
         raise UsageError(f"not a sha256 digest: {sha!r}")
     return sha
@@ -213,7 +215,7 @@ def current_umask() -> int:
     return mask
 
 
-def _atomic_download(stream: BinaryIO, sha: str, dest: str | os.PathLike[str], what: str) -> None:
+def atomic_download(stream: BinaryIO, sha: str, dest: str | os.PathLike[str], what: str) -> None:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".labledger-", suffix=".part", dir=dest.parent)
@@ -242,7 +244,7 @@ class LocalBlobStore:
         return f"LocalBlobStore({self.uri!r})"
 
     def path(self, sha: str) -> Path:
-        _check_sha(sha)
+        check_sha(sha)
         return self._blobs / sha[:2] / sha
 
     def has(self, sha: str) -> bool:
@@ -306,7 +308,7 @@ class LocalBlobStore:
 
     def download(self, sha: str, dest: str | os.PathLike[str]) -> None:
         with self.open(sha) as fh:
-            _atomic_download(fh, sha, dest, f"blob {sha[:16]}… in {self.uri}")
+            atomic_download(fh, sha, dest, f"blob {sha[:16]}… in {self.uri}")
 
     def delete(self, sha: str) -> None:
         with contextlib.suppress(OSError):
@@ -347,7 +349,7 @@ def resolve_artifacts_uri(
     env = setting("LABLEDGER_ARTIFACTS_URI")
     if env:
         return env
-    from ..store._locate import Location, default_root, scheme_family
+    from ..store import Location, default_root, scheme_family
 
     if store_uri:
         return Location(store_uri, scheme_family(store_uri)).default_artifacts_uri()
@@ -363,7 +365,7 @@ def open_blob_store(
     store, the tracking server for an http(s) store, else ``.labledger/artifacts``.
     The URI's scheme picks the class from ``BLOB_BACKENDS`` (``store/_backends.py``).
     """
-    from ..store._backends import BLOB_BACKENDS, blob_scheme, load_backend
+    from ..store import BLOB_BACKENDS, blob_scheme, load_backend
 
     uri = resolve_artifacts_uri(artifacts_uri, store_uri)
     scheme = blob_scheme(uri)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import IntegrityError
 from .._settings import setting
-from ..store._artifact_paths import safe_destination
+from ..store import safe_destination
 from ._blobstore import hash_file, reporting_copied_bytes
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def materialize(
 def check_manifest_digest(version: dict[str, Any]) -> None:
     """IntegrityError unless ``version``'s files hash to its digest: a file row pointed at
     other bytes is refused before anything is downloaded, not reported as verified."""
-    from ..store._manifest import manifest_digest, root_type
+    from ..store import manifest_digest, root_type
 
     got = manifest_digest(root_type(version.get("metadata"), version["files"]), version["files"])
     if got != version["sha256"]:

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, cast
 
 from .._exceptions import IntegrityError, NotFoundError, UsageError
 from .._settings import setting
-from ._blobstore import CHUNK_SIZE, BlobInfo, _atomic_download, _check_sha, is_sha256
+from ._blobstore import CHUNK_SIZE, BlobInfo, atomic_download, check_sha, is_sha256
 
 __all__ = ["S3BlobStore", "parse_s3_uri"]
 
@@ -76,7 +76,7 @@ class S3BlobStore:
         return f"S3BlobStore({self.uri!r})"
 
     def key(self, sha: str) -> str:
-        _check_sha(sha)
+        check_sha(sha)
         return f"{self.prefix}blobs/{sha[:2]}/{sha}"
 
     @staticmethod
@@ -174,7 +174,7 @@ class S3BlobStore:
     def download(self, sha: str, dest: str | os.PathLike[str]) -> None:
         body = self.open(sha)
         try:
-            _atomic_download(body, sha, dest, f"blob {sha[:16]}… in {self.uri}")
+            atomic_download(body, sha, dest, f"blob {sha[:16]}… in {self.uri}")
         finally:
             body.close()
 

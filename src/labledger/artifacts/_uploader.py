@@ -42,7 +42,14 @@ if TYPE_CHECKING:
         def store(self, timeout: float | None = 30.0) -> Any: ...
 
 
-__all__ = ["ArtifactRef", "DeferredUploads", "UploadJob", "Uploader", "default_timeout"]
+__all__ = [
+    "ArtifactRef",
+    "DeferredUploads",
+    "UploadJob",
+    "Uploader",
+    "default_timeout",
+    "server_unreachable",
+]
 
 log = logging.getLogger("labledger.artifacts")
 
@@ -249,7 +256,7 @@ class Uploader(threading.Thread):
 
     def _http_store(self) -> DeferredUploads | None:
         """The run's store when it can keep uploads for later (the HTTP store), else None."""
-        from ..store._locate import scheme_family
+        from ..store import scheme_family
 
         if scheme_family(self.run_obj.store_uri) not in ("http", "https"):
             return None
@@ -324,7 +331,7 @@ class Uploader(threading.Thread):
         def register() -> dict[str, Any]:
             store = run.store(timeout=30.0)
             if http is None:  # the server checks the blobs itself
-                from ..store._manifest import check_blobs
+                from ..store import check_blobs
 
                 check_blobs(blobs, ref.files, ref.name)
             record: dict[str, Any] = store.create_artifact_version(

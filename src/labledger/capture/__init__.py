@@ -205,7 +205,7 @@ def capture_env(
 
 
 def _store_ignore(run: Run) -> list[str]:
-    from ..store._locate import scheme_family, sqlite_path
+    from ..store import scheme_family, sqlite_path
 
     if scheme_family(run.store_uri) == "sqlite":
         return [str(sqlite_path(run.store_uri))]

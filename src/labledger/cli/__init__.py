@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> Any:
         if "malformed" not in text and "not a database" not in text:
             raise
         from .._exceptions import NotAStoreError
-        from ..store._locate import existing_store_uri, sqlite_path
+        from ..store import existing_store_uri, sqlite_path
 
         try:
             where = str(sqlite_path(existing_store_uri(None)))

@@ -84,7 +84,7 @@ def store_option(fn: Any) -> Any:
 def open_ledger(store: str | None) -> Any:
     """The Ledger of a read command: never creates a store (NoStoreError when none is there)."""
     from .._ledger import Ledger
-    from ..store._locate import existing_store_uri
+    from ..store import existing_store_uri
 
     return Ledger(existing_store_uri(store))
 

@@ -17,15 +17,14 @@ __all__ = ["artifacts", "gc"]
 
 
 def _default_project() -> str:
-    from ..store._locate import default_root
+    from ..store import default_root
 
     return setting("LABLEDGER_PROJECT") or default_root().parent.name or "default"
 
 
 @contextmanager
 def _store(uri: str | None) -> Iterator[Any]:
-    from ..store import open_store
-    from ..store._locate import existing_store_uri
+    from ..store import existing_store_uri, open_store
 
     store = open_store(existing_store_uri(uri))  # these commands never create a store
     try:
@@ -230,7 +229,7 @@ def _blob_store(st: Any, artifacts_uri: str | None) -> Any:
 @store_option
 def verify_cmd(artifacts_uri: str | None, as_json: bool, store: str | None) -> None:
     """Re-hash every stored blob; report damaged and missing ones (exit 1 when any)."""
-    from ..artifacts._maintenance import verify_blobs
+    from ..artifacts import verify_blobs
 
     with _store(store) as st:
         blobs = _blob_store(st, artifacts_uri)
@@ -274,7 +273,7 @@ def gc(
     yes: bool, min_age: float, artifacts_uri: str | None, as_json: bool, store: str | None
 ) -> None:
     """Remove artifact blobs that no artifact version references (dry run unless --yes)."""
-    from ..artifacts._maintenance import collect_garbage
+    from ..artifacts import collect_garbage
 
     with _store(store) as st:
         blobs = _blob_store(st, artifacts_uri)

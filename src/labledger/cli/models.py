@@ -85,8 +85,7 @@ class _Registry:
 
 @contextmanager
 def _registry(uri: str | None) -> Iterator[_Registry]:
-    from ..store import open_store
-    from ..store._locate import existing_store_uri
+    from ..store import existing_store_uri, open_store
 
     store = open_store(existing_store_uri(uri))
     try:

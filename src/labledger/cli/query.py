@@ -552,7 +552,7 @@ def importance(
             "sets (runs differing only in their seed)",
             markup=False,
         )
-    from ..analysis._importance import small_sample_note
+    from ..analysis import small_sample_note
 
     note = small_sample_note(items)
     if note:

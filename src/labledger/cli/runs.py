@@ -134,7 +134,7 @@ def ls(
         runs = ledger.runs(
             project=project, filter=filter_, order_by=sort, limit=limit, amended=amended
         )
-        from ..repro._display import repro_fields
+        from ..repro import repro_fields
 
         repro = repro_fields(ledger.store, [r["id"] for r in runs])
     if as_json:
@@ -157,7 +157,7 @@ def ls(
     from ._layout import constant_line, primary_metric, remember_primary, split_config
 
     _warn_unknown_sort(runs, sort)
-    store_uri = str(getattr(ledger.store, "uri", ""))
+    store_uri = str(ledger.store.uri)
     remember_primary(store_uri, project, sort, {k for r in runs for k in r["summary"]})
     constant: dict[str, Any] = {}
     primary = primary_metric(runs, store_uri, project, sort)
@@ -347,7 +347,7 @@ def _droppable(names: list[str], primary: str | None = None) -> list[str]:
 
 
 def _builtin_cell(col: str, r: dict[str, Any], repro: dict[str, Any]) -> str:
-    from ..repro._display import STYLES, badge
+    from ..repro import STYLES, badge
 
     if col == "id":
         return str(r["id"][:8])
@@ -458,7 +458,7 @@ def show(run_ref: str, as_json: bool, history: bool, store: str | None) -> None:
     with open_ledger(store) as ledger:
         run = run_json(ledger.get(run_ref))
         run["children"] = child_runs(ledger, run["id"])
-        from ..repro._display import repro_field
+        from ..repro import repro_field
 
         run["repro"] = repro_field(ledger.store, run["id"])
         run["media"] = ledger.media_keys(run["id"])
@@ -647,7 +647,7 @@ def render_run(run: dict[str, Any]) -> None:
             )
         c.print(t)
     if (run.get("repro") or {}).get("verdicts"):
-        from ..repro._display import render_repro_lines
+        from ..repro import render_repro_lines
 
         c.print("[bold]reproductions[/]")
         for line in render_repro_lines(run["id"], run["repro"]):

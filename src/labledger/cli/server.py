@@ -95,7 +95,7 @@ def server(
     ctx.obj = {"backend_uri": backend_uri}
     if ctx.invoked_subcommand is not None:
         return
-    from ..server._serve import serve
+    from ..server import serve
 
     uri = _backend(ctx, backend_uri)
     click.echo(
@@ -307,7 +307,7 @@ def sync(uri: str | None, token: str | None, spool_dir: Path | None, as_json: bo
     clients still running are skipped (they upload their own). Exits 1 when something
     could not be uploaded yet.
     """
-    from ..remote._outbox import replay_local
+    from ..remote import replay_local
     from ..remote.http import replay_folder_counts
     from ..remote.spool import default_spool_dir, locked_sessions, read_entries
 

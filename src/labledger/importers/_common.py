@@ -129,7 +129,7 @@ def store_artifact_dir(
 def blob_store_for(store: Store, artifacts_uri: str | None) -> BlobStore:
     from ..artifacts import open_blob_store
 
-    return open_blob_store(artifacts_uri, getattr(store, "uri", None))
+    return open_blob_store(artifacts_uri, store.uri)
 
 
 class _ThroughCore:

@@ -7,8 +7,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import labledger
-
+from ..tracking import Run
 from ._common import guarded, model_name, record_data, temp_dir, write_json
 
 __all__ = [
@@ -37,7 +36,7 @@ def coerce_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def log_importance(run: labledger.Run, scores: Mapping[str, float], kind: str) -> None:
+def log_importance(run: Run, scores: Mapping[str, float], kind: str) -> None:
     """The importance table, highest first, as JSON artifact ``feature_importance``."""
     scores = {str(k): float(v) for k, v in scores.items()}
     if not scores:
@@ -48,7 +47,7 @@ def log_importance(run: labledger.Run, scores: Mapping[str, float], kind: str) -
     run.log_artifact(path, name="feature_importance", kind="feature-importance")
 
 
-def log_booster_file(run: labledger.Run, save: Any, filename: str, family: str) -> None:
+def log_booster_file(run: Run, save: Any, filename: str, family: str) -> None:
     """``save(path)`` the booster into a temporary folder and log it as the family's model."""
     path = temp_dir("booster") / filename
     save(str(path))
@@ -67,7 +66,7 @@ def split_name(name: str) -> str:
     return name
 
 
-def record_boosting_data(run: labledger.Run, data: list[tuple[str, Any]]) -> None:
+def record_boosting_data(run: Run, data: list[tuple[str, Any]]) -> None:
     """Fingerprint each (name, data) as a dataset; a second set of one name gets a suffix."""
     seen: dict[str, int] = {}
     for name, item in data:
@@ -78,7 +77,7 @@ def record_boosting_data(run: labledger.Run, data: list[tuple[str, Any]]) -> Non
         record_data(run, name if n == 0 else f"{name}_{n}", item)
 
 
-def log_best(run: labledger.Run, best: int, score: Any, history: Mapping[str, list[float]]) -> None:
+def log_best(run: Run, best: int, score: Any, history: Mapping[str, list[float]]) -> None:
     """``best_iteration``, ``best_score`` and each metric at the best round, in the summary."""
     run.summary["best_iteration"] = int(best)
     if score is not None:

@@ -1,6 +1,7 @@
 """What every integration shares: which run to log to, rank zero, and never raising.
 
-Integrations use the public API only (``labledger.init``, ``Run``, ``active_run``). A
+Integrations use the tracking engine's public names only (``labledger.tracking``: ``init``,
+``Run``, ``active_run``), not the package root, which re-exports ``autolog`` from here. A
 framework hook that fails is reported once as a ``RuntimeWarning`` and training goes on:
 tracking must never crash or stall training.
 """
@@ -20,9 +21,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import labledger
-
+from .._exceptions import UsageError
 from .._settings import setting
+from ..tracking import Run, active_run, init
 
 __all__ = [
     "RunSource",
@@ -118,12 +119,12 @@ class RunSource:
 
     def __init__(
         self,
-        run: labledger.Run | None,
+        run: Run | None,
         init_kwargs: Mapping[str, Any],
         defaults: Mapping[str, Any] | None = None,
     ) -> None:
-        if run is not None and not isinstance(run, labledger.Run):
-            raise labledger.UsageError(
+        if run is not None and not isinstance(run, Run):
+            raise UsageError(
                 f"run must be a labledger.Run (from labledger.init()), not {type(run).__name__}"
             )
         self._run = run
@@ -132,7 +133,7 @@ class RunSource:
         self.owned = False
         self._lock = threading.Lock()
 
-    def get(self) -> labledger.Run | None:
+    def get(self) -> Run | None:
         """The run to log to, created if needed; None on ranks other than zero."""
         if self._run is not None and not (self.owned and self._run.status != "running"):
             return self._run
@@ -143,7 +144,7 @@ class RunSource:
                 return self._run
             finish_kept()  # a run an autologged fit left open for score() ends here
             if not self._init_kwargs:
-                active = labledger.active_run()
+                active = active_run()
                 if active is not None:
                     self._run = active
                     return active
@@ -152,12 +153,12 @@ class RunSource:
                 project = autolog_project()
                 if project:
                     kwargs["project"] = project
-            self._run = labledger.init(**kwargs)
+            self._run = init(**kwargs)
             self.owned = True
             return self._run
 
     @property
-    def current(self) -> labledger.Run | None:
+    def current(self) -> Run | None:
         """The run if one was given or created already (never creates one)."""
         return self._run
 
@@ -288,7 +289,7 @@ def write_json(path: Path, data: Any) -> Path:
 SPLITS = ("train", "validation", "test")
 
 
-def record_seed(run: labledger.Run | None, seed: Any, source: str) -> bool:
+def record_seed(run: Run | None, seed: Any, source: str) -> bool:
     """Record the framework's ``seed`` (already applied by it) as the run's seed; never raises."""
     if run is None or seed is None or run.status != "running":
         return False
@@ -302,7 +303,7 @@ def record_seed(run: labledger.Run | None, seed: Any, source: str) -> bool:
         return False
 
 
-def record_data(run: labledger.Run | None, name: str, data: Any) -> bool:
+def record_data(run: Run | None, name: str, data: Any) -> bool:
     """Fingerprint ``data`` (arrays, frames, tensors, HF datasets, loaders, paths, ``(X, y)``)
     as the run's dataset ``name``; False when there is nothing it can fingerprint.
 
@@ -339,7 +340,7 @@ def caller_locals(
 _FAMILY_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def model_name(run: labledger.Run, family: str | None, suffix: str = "model") -> str:
+def model_name(run: Run, family: str | None, suffix: str = "model") -> str:
     """``<project>-<family>-model``: model artifacts per run family (the run's group, else
     the model's kind), so ``latest`` of one family is not whichever run ended last.
     ``suffix`` names other per-family artifacts (``cv-results``)."""

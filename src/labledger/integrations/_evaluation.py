@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import labledger
-
+from .._media import ConfusionMatrix, Curve, Histogram
+from ..tracking import Run, active_run
 from ._common import guarded
 
 __all__ = [
@@ -48,23 +48,21 @@ def log_predictions(
     labels: Sequence[Any] | None = None,
     prefix: str = "eval",
     step: int | None = None,
-    run: labledger.Run | None = None,
+    run: Run | None = None,
 ) -> None:
     """Log ``PREFIX/confusion_matrix`` of ``y_true`` against ``y_pred`` and, given the
     positive class's ``scores`` of a binary task, ``PREFIX/pr_curve`` and
     ``PREFIX/roc_curve``, to ``run`` (default: the active run; none: nothing is logged).
     Never raises: a failure warns once, training goes on."""
-    target = run if run is not None else labledger.active_run()
+    target = run if run is not None else active_run()
     if target is None:
         return
     values: dict[str, Any] = {
-        f"{prefix}/confusion_matrix": labledger.ConfusionMatrix(
-            y_true=y_true, y_pred=y_pred, labels=labels
-        )
+        f"{prefix}/confusion_matrix": ConfusionMatrix(y_true=y_true, y_pred=y_pred, labels=labels)
     }
     if scores is not None:
-        values[f"{prefix}/pr_curve"] = labledger.Curve.pr(y_true, scores)
-        values[f"{prefix}/roc_curve"] = labledger.Curve.roc(y_true, scores)
+        values[f"{prefix}/pr_curve"] = Curve.pr(y_true, scores)
+        values[f"{prefix}/roc_curve"] = Curve.roc(y_true, scores)
     target.log(values, step=step)
 
 
@@ -133,7 +131,7 @@ def log_outputs(
     labels: Sequence[Any] | None = None,
     prefix: str = "val",
     step: int | None = None,
-    run: labledger.Run | None = None,
+    run: Run | None = None,
 ) -> bool:
     """Log the confusion matrix (and, for a binary task, PR and ROC curves) of a
     network's ``outputs`` against ``y_true`` (see :func:`classify_outputs`) as
@@ -142,7 +140,7 @@ def log_outputs(
     ``labels``: the class names, by class index (default: the indices). Returns whether
     anything was logged (False for regression outputs or without a run). Never raises.
     """
-    target = run if run is not None else labledger.active_run()
+    target = run if run is not None else active_run()
     if target is None:
         return False
     got = classify_outputs(y_true, outputs)
@@ -157,16 +155,16 @@ def log_outputs(
     if names is None:
         k = max(int(true.max()), int(pred.max())) + 1
         names = list(range(max(k, 2)))
-        cm = labledger.ConfusionMatrix(y_true=true, y_pred=pred, labels=names)
+        cm = ConfusionMatrix(y_true=true, y_pred=pred, labels=names)
     else:
         import numpy as np
 
         table = np.asarray(names, dtype=object)
-        cm = labledger.ConfusionMatrix(y_true=table[true], y_pred=table[pred], labels=names)
+        cm = ConfusionMatrix(y_true=table[true], y_pred=table[pred], labels=names)
     values: dict[str, Any] = {f"{prefix}/confusion_matrix": cm}
     if scores is not None:
-        values[f"{prefix}/pr_curve"] = labledger.Curve.pr(true, scores)
-        values[f"{prefix}/roc_curve"] = labledger.Curve.roc(true, scores)
+        values[f"{prefix}/pr_curve"] = Curve.pr(true, scores)
+        values[f"{prefix}/roc_curve"] = Curve.roc(true, scores)
     target.log(values, step=step)
     return True
 
@@ -178,14 +176,14 @@ def log_weight_histograms(
     prefix: str = "weights",
     bins: int = 64,
     step: int | None = None,
-    run: labledger.Run | None = None,
+    run: Run | None = None,
 ) -> int:
     """Log one ``PREFIX/<name>`` histogram per ``(name, tensor)`` (torch parameters,
     Keras variables, arrays) at ``step``: at most :data:`MAX_HISTOGRAMS` tensors, each
     sampled down to :data:`MAX_HISTOGRAM_VALUES` values with a stride. The values are
     copied now (the weights move on); the binning happens on the writer thread.
     Returns the number logged. Never raises."""
-    target = run if run is not None else labledger.active_run()
+    target = run if run is not None else active_run()
     if target is None:
         return 0
     values: dict[str, Any] = {}
@@ -194,7 +192,7 @@ def log_weight_histograms(
             break
         flat = _flat_sample(tensor)
         if flat is not None and len(flat):
-            values[f"{prefix}/{name}"] = labledger.Histogram(flat, bins=bins)
+            values[f"{prefix}/{name}"] = Histogram(flat, bins=bins)
     if values:
         target.log(values, step=step)
     return len(values)

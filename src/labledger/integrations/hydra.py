@@ -29,8 +29,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-import labledger
-
+from .._exceptions import UsageError
+from ..tracking import Run, init
 from ._common import RunSource, guarded, is_rank_zero, json_config, record_data, record_seed
 
 __all__ = ["LabledgerCallback"]
@@ -39,17 +39,17 @@ __all__ = ["LabledgerCallback"]
 class LabledgerCallback(Callback):
     """A Hydra ``Callback`` (``run=None, **init_kwargs``; ``run`` becomes every job's parent)."""
 
-    def __init__(self, run: labledger.Run | None = None, **init_kwargs: Any) -> None:
-        if run is not None and not isinstance(run, labledger.Run):
-            raise labledger.UsageError("run must be a labledger.Run")
+    def __init__(self, run: Run | None = None, **init_kwargs: Any) -> None:
+        if run is not None and not isinstance(run, Run):
+            raise UsageError("run must be a labledger.Run")
         self._given = run
         self._init_kwargs = dict(init_kwargs)
         self._sweep: RunSource | None = None
         self._group: str | None = None
-        self._job: labledger.Run | None = None
+        self._job: Run | None = None
 
     @property
-    def run(self) -> labledger.Run | None:
+    def run(self) -> Run | None:
         """The current job's run."""
         return self._job
 
@@ -101,7 +101,7 @@ class LabledgerCallback(Callback):
         }
         kwargs_init["config"] = {**config_in, **dict(kwargs_init.get("config") or {})}
         if is_rank_zero():
-            self._job = labledger.init(**kwargs_init)
+            self._job = init(**kwargs_init)
             plain = {str(k): v for k, v in data.items()}
             record_seed(self._job, config_seed(plain), "hydra.cfg.seed")
             for name, path in data_paths(plain):

@@ -31,8 +31,8 @@ from typing import Any
 
 import keras
 
-import labledger
-
+from .._exceptions import UsageError
+from ..tracking import Run
 from ._common import (
     RunSource,
     caller_locals,
@@ -57,7 +57,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def __init__(
         self,
-        run: labledger.Run | None = None,
+        run: Run | None = None,
         *,
         log_model: bool = True,
         log_every_n_batches: int | None = None,
@@ -73,11 +73,11 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
             ("max_predictions", max_predictions),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise labledger.UsageError(f"{name} must be an int >= 0")
+                raise UsageError(f"{name} must be an int >= 0")
         if log_every_n_batches is not None and (
             not isinstance(log_every_n_batches, int) or log_every_n_batches < 1
         ):
-            raise labledger.UsageError("log_every_n_batches must be a positive int or None")
+            raise UsageError("log_every_n_batches must be a positive int or None")
         self._source = RunSource(run, init_kwargs, {"job_type": "train"})
         self._log_model = log_model
         self._every = log_every_n_batches
@@ -94,7 +94,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
 
     @property
-    def run(self) -> labledger.Run | None:
+    def run(self) -> Run | None:
         return self._source.current
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -169,7 +169,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
         object.__setattr__(model, "evaluate", evaluate)
         object.__setattr__(model, "_labledger_evaluate", self)
 
-    def _log_summary(self, run: labledger.Run) -> None:
+    def _log_summary(self, run: Run) -> None:
         lines: list[str] = []
         try:
             self.model.summary(print_fn=lambda line, *a, **k: lines.append(str(line)))
@@ -209,7 +209,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._log_histograms(run, epoch)
 
     @guarded("keras predictions")
-    def _log_predictions(self, run: labledger.Run, epoch: int) -> None:
+    def _log_predictions(self, run: Run, epoch: int) -> None:
         assert self._val is not None
         x, y = self._val
         outputs = self.model.predict(x, verbose=0)
@@ -219,7 +219,7 @@ class LabledgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._val = None  # not a classification: do not predict again
 
     @guarded("keras histograms")
-    def _log_histograms(self, run: labledger.Run, epoch: int) -> None:
+    def _log_histograms(self, run: Run, epoch: int) -> None:
         named = [
             (str(getattr(w, "path", None) or w.name), keras.ops.convert_to_numpy(w))
             for w in self.model.weights

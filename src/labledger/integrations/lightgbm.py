@@ -22,8 +22,7 @@ import hashlib
 import os
 from typing import Any
 
-import labledger
-
+from ..tracking import Run
 from ._boosting import (
     coerce_params,
     log_booster_file,
@@ -45,7 +44,7 @@ class LabledgerCallback:
 
     def __init__(
         self,
-        run: labledger.Run | None = None,
+        run: Run | None = None,
         *,
         log_model: bool = True,
         importance_type: str = "gain",
@@ -58,7 +57,7 @@ class LabledgerCallback:
         self._logged_booster = False
 
     @property
-    def run(self) -> labledger.Run | None:
+    def run(self) -> Run | None:
         return self._source.current
 
     @guarded("lightgbm")
@@ -79,7 +78,7 @@ class LabledgerCallback:
             self.log_booster(env.model)
 
     @guarded("lightgbm begin")
-    def _begin(self, run: labledger.Run, env: Any) -> None:
+    def _begin(self, run: Run, env: Any) -> None:
         params = coerce_params(dict(env.params or {}))
         call = caller_locals(_is_lightgbm_train) or {}
         settings: dict[str, Any] = {}
@@ -187,7 +186,7 @@ class _Binary:
         return {"kind": "lightgbm-binary", "sha256": self.sha256, "size": self.size}
 
 
-def labledger_callback(run: labledger.Run | None = None, **init_kwargs: Any) -> LabledgerCallback:
+def labledger_callback(run: Run | None = None, **init_kwargs: Any) -> LabledgerCallback:
     """A LightGBM callback logging to ``run`` (the LightGBM style of ``record_evaluation()``)."""
     return LabledgerCallback(run, **init_kwargs)
 

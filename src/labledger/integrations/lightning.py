@@ -44,8 +44,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
-import labledger
-
+from .._exceptions import UsageError
+from ..tracking import Run, active_run
 from ._common import (
     RunSource,
     guarded,
@@ -70,7 +70,7 @@ class LabledgerLogger(Logger):
 
     def __init__(
         self,
-        run: labledger.Run | None = None,
+        run: Run | None = None,
         *,
         log_model: bool | Literal["all"] = True,
         prefix: str = "",
@@ -78,7 +78,7 @@ class LabledgerLogger(Logger):
     ) -> None:
         super().__init__()
         if log_model not in (True, False, "all"):
-            raise labledger.UsageError(f"log_model must be True, False or 'all', not {log_model!r}")
+            raise UsageError(f"log_model must be True, False or 'all', not {log_model!r}")
         self._source = RunSource(run, init_kwargs, {"job_type": "train"})
         self._log_model = log_model
         self._prefix = prefix
@@ -101,11 +101,11 @@ class LabledgerLogger(Logger):
 
     @property
     @rank_zero_experiment
-    def experiment(self) -> labledger.Run:
+    def experiment(self) -> Run:
         """The labledger run (created on first use, on rank zero only)."""
         run = self._source.get()
         if run is None:  # pragma: no cover - rank_zero_experiment answers other ranks
-            raise labledger.UsageError("no labledger run on this rank")
+            raise UsageError("no labledger run on this rank")
         return run
 
     @rank_zero_only
@@ -135,7 +135,7 @@ class LabledgerLogger(Logger):
             run.config.update({"trainer": json_config(settings)})
         record_seed(run, os.environ.get("PL_GLOBAL_SEED"), "lightning.seed_everything")
 
-    def _record_data(self, run: labledger.Run) -> None:
+    def _record_data(self, run: Run) -> None:
         trainer = self._trainer
         if trainer is None:
             return
@@ -212,7 +212,7 @@ class LabledgerEvaluation(Callback):
 
     def __init__(
         self,
-        run: labledger.Run | None = None,
+        run: Run | None = None,
         *,
         every_n_epochs: int = 1,
         max_predictions: int = 10_000,
@@ -226,7 +226,7 @@ class LabledgerEvaluation(Callback):
             ("max_predictions", max_predictions),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise labledger.UsageError(f"{name} must be an int >= 0")
+                raise UsageError(f"{name} must be an int >= 0")
         self._run = run
         self._every = every_n_epochs
         self._max = max_predictions
@@ -238,7 +238,7 @@ class LabledgerEvaluation(Callback):
         self._kept = 0
         self._collect = False
 
-    def _target_run(self, trainer: Any) -> labledger.Run | None:
+    def _target_run(self, trainer: Any) -> Run | None:
         if self._run is not None:
             return self._run
         for lg in getattr(trainer, "loggers", None) or []:
@@ -246,7 +246,7 @@ class LabledgerEvaluation(Callback):
                 run = lg._source.get()
                 if run is not None:
                     return run
-        return labledger.active_run()
+        return active_run()
 
     def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self._preds, self._targets, self._kept = [], [], 0

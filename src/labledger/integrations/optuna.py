@@ -27,8 +27,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import labledger
-
+from .._exceptions import UsageError
+from ..tracking import Run, active_run, init
 from ._common import RunSource, guarded, json_config, record_data, record_seed
 
 __all__ = ["LabledgerCallback"]
@@ -45,18 +45,18 @@ class LabledgerCallback:
     """
 
     def __init__(
-        self, run: labledger.Run | None = None, *, metric_name: str = "value", **init_kwargs: Any
+        self, run: Run | None = None, *, metric_name: str = "value", **init_kwargs: Any
     ) -> None:
         if not isinstance(metric_name, str) or not metric_name:
-            raise labledger.UsageError("metric_name must be a non-empty string")
+            raise UsageError("metric_name must be a non-empty string")
         self._source = RunSource(run, init_kwargs, {"job_type": "study"})
         self._init_kwargs = {k: v for k, v in init_kwargs.items() if k in ("project", "store")}
         self.metric_name = metric_name
-        self._live: dict[int, labledger.Run] = {}
+        self._live: dict[int, Run] = {}
         self._lock = threading.Lock()
         self._best: float | None = None
 
-    def _parent(self, study: Any) -> labledger.Run | None:
+    def _parent(self, study: Any) -> Run | None:
         first = self._source.current is None
         if first:  # the study's run: named and grouped after the study unless told otherwise
             self._source.defaults.update({"name": study.study_name, "group": study.study_name})
@@ -78,7 +78,7 @@ class LabledgerCallback:
             )
         return parent
 
-    def _child(self, study: Any, number: int, parent: labledger.Run) -> labledger.Run:
+    def _child(self, study: Any, number: int, parent: Run) -> Run:
         kwargs: dict[str, Any] = {
             **self._init_kwargs,
             "project": parent.project,
@@ -90,13 +90,13 @@ class LabledgerCallback:
             "system_metrics": False,
             "console": False,
         }
-        child = labledger.init(**kwargs)
+        child = init(**kwargs)
         record_seed(child, sampler_seed(study.sampler), "optuna.sampler")
         for data in parent.datasets:
             record_data(child, str(data.get("name") or "data"), data)
         return child
 
-    def _merge_datasets(self, child: labledger.Run, parent: labledger.Run) -> None:
+    def _merge_datasets(self, child: Run, parent: Run) -> None:
         """What a trial recorded (its fit's data) becomes the study's data too."""
         have = {d.get("name") for d in parent.datasets}
         for data in child.datasets:
@@ -120,7 +120,7 @@ class LabledgerCallback:
         return tracked
 
     @guarded("optuna trial start")
-    def _start_live(self, trial: Any) -> labledger.Run | None:
+    def _start_live(self, trial: Any) -> Run | None:
         parent = self._parent(trial.study)
         if parent is None:
             return None
@@ -190,7 +190,7 @@ class LabledgerCallback:
         self._source.finish(status)
 
     @property
-    def run(self) -> labledger.Run | None:
+    def run(self) -> Run | None:
         """The study's parent run (None before the first trial)."""
         return self._source.current
 
@@ -254,7 +254,7 @@ def _patch() -> None:
             if not outer:
                 return original(self, func, *args, **kwargs)
             try:
-                active = labledger.active_run()
+                active = active_run()
                 cb = (
                     LabledgerCallback(run=active)
                     if active is not None

@@ -30,8 +30,8 @@ import time
 import weakref
 from typing import Any
 
-import labledger
-
+from .._media import Curve
+from ..tracking import Run, active_run, init
 from ._common import (
     RunSource,
     finish_kept,
@@ -50,7 +50,7 @@ __all__ = ["MAX_CANDIDATES", "fit", "log_estimator"]
 MAX_CANDIDATES = 100  # child runs a search records (best ranked first)
 
 # the run an autologged fit recorded, per estimator (score() after fit goes there)
-_RUN_OF: weakref.WeakKeyDictionary[Any, tuple[labledger.Run, int]] = weakref.WeakKeyDictionary()
+_RUN_OF: weakref.WeakKeyDictionary[Any, tuple[Run, int]] = weakref.WeakKeyDictionary()
 
 
 def fit(
@@ -60,7 +60,7 @@ def fit(
     *,
     X_test: Any = None,
     y_test: Any = None,
-    run: labledger.Run | None = None,
+    run: Run | None = None,
     log_model: bool = True,
     **init_kwargs: Any,
 ) -> Any:
@@ -80,10 +80,10 @@ def log_estimator(
     *,
     X_test: Any = None,
     y_test: Any = None,
-    run: labledger.Run | None = None,
+    run: Run | None = None,
     log_model: bool = True,
     **init_kwargs: Any,
-) -> labledger.Run | None:
+) -> Run | None:
     """Record a fitted ``estimator`` (params, scores on the data given, the model)."""
     source = RunSource(run, init_kwargs, {"job_type": "train"})
     _record(source, estimator, X, y, X_test, y_test, None, log_model=log_model)
@@ -138,7 +138,7 @@ def _record(
         run.log_model(path, name=model_name(run, _family(est)))
 
 
-def _evaluate_media(run: labledger.Run, est: Any, X: Any, y: Any) -> None:
+def _evaluate_media(run: Run, est: Any, X: Any, y: Any) -> None:
     """A classifier's confusion matrix on the evaluation data it is given; PR and ROC
     curves from the positive class's probability (or decision value) for two classes."""
     import numpy as np
@@ -156,8 +156,8 @@ def _evaluate_media(run: labledger.Run, est: Any, X: Any, y: Any) -> None:
     positive = np.asarray(y) == classes[1]
     run.log(
         {
-            "test/pr_curve": labledger.Curve.pr(positive, scores),
-            "test/roc_curve": labledger.Curve.roc(positive, scores),
+            "test/pr_curve": Curve.pr(positive, scores),
+            "test/roc_curve": Curve.roc(positive, scores),
         }
     )
 
@@ -184,7 +184,7 @@ def _random_state(est: Any) -> int | None:
     return None
 
 
-def _evaluate(run: labledger.Run, prefix: str, est: Any, X: Any, y: Any) -> None:
+def _evaluate(run: Run, prefix: str, est: Any, X: Any, y: Any) -> None:
     """``<prefix>_score`` and the metrics of ``est`` on (X, y), into the summary."""
     if hasattr(est, "score"):
         try:
@@ -246,7 +246,7 @@ def _metrics_checked(est: Any, X: Any, y: Any) -> dict[str, float]:
     return out
 
 
-def _log_search(run: labledger.Run, est: Any, seed: int | None, train: Any) -> None:
+def _log_search(run: Run, est: Any, seed: int | None, train: Any) -> None:
     """One child run per candidate of a search, and ``cv_results_`` as a table artifact."""
     res = est.cv_results_
     cand = list(res.get("params") or [])
@@ -256,7 +256,7 @@ def _log_search(run: labledger.Run, est: Any, seed: int | None, train: Any) -> N
         order.sort(key=lambda i: (int(res[rank_key][i]), i))
     run.summary["candidates"] = len(cand)
     for i in order[:MAX_CANDIDATES]:
-        child = labledger.init(
+        child = init(
             project=run.project,
             name=f"{run.name}-candidate-{i}",
             parent_run_id=run.id,
@@ -391,7 +391,7 @@ def _wrap_fit(original: Any, autolog_scope: Any, enabled: Any, log_models: Any) 
             source: RunSource | None = None
             try:
                 finish_kept()
-                source = RunSource(labledger.active_run(), {}, {"job_type": "train"})
+                source = RunSource(active_run(), {}, {"job_type": "train"})
                 if source.current is None:
                     source = RunSource(None, {"job_type": "train"})
                 source.get()

@@ -33,8 +33,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-import labledger
-
+from .._exceptions import UsageError
+from ..tracking import Run
 from ._common import (
     RunSource,
     guarded,
@@ -57,7 +57,7 @@ class LabledgerCallback(TrainerCallback):
 
     def __init__(
         self,
-        run: labledger.Run | None = None,
+        run: Run | None = None,
         *,
         log_model: bool = True,
         labels: list[Any] | None = None,
@@ -70,7 +70,7 @@ class LabledgerCallback(TrainerCallback):
             or not isinstance(max_predictions, int)
             or max_predictions < 0
         ):
-            raise labledger.UsageError("max_predictions must be an int >= 0")
+            raise UsageError("max_predictions must be an int >= 0")
         self._source = RunSource(run, init_kwargs, {"job_type": "train"})
         self._log_model = log_model
         self._eval_recorded = False
@@ -135,10 +135,10 @@ class LabledgerCallback(TrainerCallback):
             )
 
     @property
-    def run(self) -> labledger.Run | None:
+    def run(self) -> Run | None:
         return self._source.current
 
-    def _run(self, state: Any) -> labledger.Run | None:
+    def _run(self, state: Any) -> Run | None:
         if not getattr(state, "is_world_process_zero", True):
             return None
         return self._source.get()

@@ -24,8 +24,7 @@ from typing import Any
 
 import xgboost
 
-import labledger
-
+from ..tracking import Run
 from ._boosting import (
     coerce_params,
     log_best,
@@ -45,7 +44,7 @@ class LabledgerCallback(xgboost.callback.TrainingCallback):
 
     def __init__(
         self,
-        run: labledger.Run | None = None,
+        run: Run | None = None,
         *,
         params: Mapping[str, Any] | None = None,
         log_model: bool = True,
@@ -60,7 +59,7 @@ class LabledgerCallback(xgboost.callback.TrainingCallback):
         self._evals_log: Mapping[str, Mapping[str, Any]] = {}
 
     @property
-    def run(self) -> labledger.Run | None:
+    def run(self) -> Run | None:
         return self._source.current
 
     @guarded("xgboost before_training")

@@ -13,17 +13,32 @@ See docs/query.md for the language reference.
 
 from __future__ import annotations
 
-from ._ast import And, Compare, Exists, Field, InList, Like, Node, Not, Or, to_text
+from ._ast import (
+    NUMERIC_COLUMNS,
+    And,
+    Compare,
+    Exists,
+    Field,
+    InList,
+    Like,
+    Literal,
+    Node,
+    Not,
+    Or,
+    to_text,
+)
 from ._evaluate import evaluate
 from ._parser import parse, parse_field
 
 __all__ = [
+    "NUMERIC_COLUMNS",
     "And",
     "Compare",
     "Exists",
     "Field",
     "InList",
     "Like",
+    "Literal",
     "Node",
     "Not",
     "Or",

@@ -7,6 +7,35 @@
 - :mod:`._catch_up`: a new run's writer replaying the outbox sessions of ended processes.
 - :mod:`._pending_artifacts`: artifact records waiting in the outbox for an unreachable server.
 
-Nothing here is imported by ``import labledger``; the store and blob-store tables in
-:mod:`labledger.store._backends` name these classes for ``http(s)://`` URIs.
+Nothing here is imported by ``import labledger`` (the public names below load their module
+on first use); the store and blob-store tables in
+:mod:`labledger.store._backends` name ``HttpStore`` and ``HttpBlobStore`` for ``http(s)://`` URIs.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from ._catch_up import catch_up
+    from ._http_artifacts import HttpBlobStore
+    from ._outbox import batch_record, replay_local, run_record
+    from .http import HttpStore
+
+__all__ = ["HttpBlobStore", "HttpStore", "batch_record", "catch_up", "replay_local", "run_record"]
+
+# Loaded on first use, name -> submodule: ``import labledger`` imports nothing from here, and
+# init() only the outbox's record builder.
+_LAZY: dict[str, str] = {
+    "HttpBlobStore": "_http_artifacts",
+    "HttpStore": "http",
+    "batch_record": "_outbox",
+    "catch_up": "_catch_up",
+    "replay_local": "_outbox",
+    "run_record": "_outbox",
+}
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)

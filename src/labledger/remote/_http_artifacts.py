@@ -183,9 +183,9 @@ class HttpBlobStore:
         raise AssertionError("unreachable")
 
     def _path(self, sha: str) -> str:
-        from ..artifacts._blobstore import _check_sha
+        from ..artifacts import check_sha
 
-        return f"{API}/artifact-blobs/{_check_sha(sha)}"
+        return f"{API}/artifact-blobs/{check_sha(sha)}"
 
     # -- the BlobStore protocol ------------------------------------------------------------
 
@@ -241,12 +241,12 @@ class HttpBlobStore:
         return self._retrying(f"download blob {sha[:12]}", go)
 
     def download(self, sha: str, dest: str | os.PathLike[str]) -> None:
-        from ..artifacts._blobstore import _atomic_download
+        from ..artifacts import atomic_download
 
         def go() -> None:
             stream = self.open(sha)
             try:
-                _atomic_download(stream, sha, dest, f"blob {sha[:16]}… from {self.uri}")
+                atomic_download(stream, sha, dest, f"blob {sha[:16]}… from {self.uri}")
             finally:
                 stream.close()
 
@@ -267,7 +267,7 @@ class HttpBlobStore:
                 self._fail(resp, f"blob {sha[:16]}")
 
     def iter_blobs(self) -> Iterator[Any]:
-        from ..artifacts._blobstore import BlobInfo
+        from ..artifacts import BlobInfo
 
         with self._client.stream("GET", f"{API}/artifact-blobs") as resp:
             if resp.status_code >= 400:
@@ -324,7 +324,7 @@ class HttpArtifactsMixin:
         storage: str | None = None,  # the server records where it keeps the bytes
         late: bool = False,
     ) -> dict[str, Any]:
-        from ..store._artifact_paths import validate_kind, validate_name
+        from ..store import validate_kind, validate_name
 
         validate_name(project, "project")
         validate_name(name)
@@ -343,7 +343,7 @@ class HttpArtifactsMixin:
 
     def get_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
         from .._exceptions import ArtifactNotFoundError
-        from ..store._artifact_paths import parse_ref
+        from ..store import parse_ref
 
         # the project named in the ref wins: the server checks the role on that one
         project = parse_ref(ref).project or project
@@ -378,7 +378,7 @@ class HttpArtifactsMixin:
     def set_artifact_alias(
         self, project: str, name: str, version: int, alias: str
     ) -> dict[str, Any]:
-        from ..store._artifact_paths import validate_alias
+        from ..store import validate_alias
 
         validate_alias(alias)
         path = f"{API}/projects/{_q(project)}/artifacts/{_q(name)}/aliases/{_q(alias)}"
@@ -392,7 +392,7 @@ class HttpArtifactsMixin:
 
     def delete_artifact_version(self, project: str, ref: str) -> dict[str, Any]:
         from .._exceptions import ArtifactNotFoundError
-        from ..store._artifact_paths import parse_ref
+        from ..store import parse_ref
 
         project = parse_ref(ref).project or project
         try:

@@ -115,8 +115,7 @@ def replay_local(entries: Sequence[SpoolEntry]) -> tuple[int, int, int, str, lis
     """
     from .._exceptions import NotFoundError, RunFinishedError, UsageError
     from .._values import decode_json
-    from ..store import open_store
-    from ..store._wire import batch_from_wire
+    from ..store import batch_from_wire, open_store
     from .spool import reject
 
     written = rejected = 0
@@ -142,10 +141,7 @@ def replay_local(entries: Sequence[SpoolEntry]) -> tuple[int, int, int, str, lis
                     batch = batch_from_wire(str(rec["run_id"]), body)
                     # points kept before finish() may reach the store after the final
                     # status did: admitted into the ended run (a "late" audit entry)
-                    if getattr(store, "dialect", None) is not None:  # an SqlStore
-                        store.write_batch(batch, late=True)
-                    else:
-                        store.write_batch(batch)
+                    store.write_batch(batch, late=True)
                 else:
                     raise UsageError(f"unknown outbox record kind {kind!r} for {uri}")
             except (UsageError, RunFinishedError, KeyError, TypeError) as exc:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import LabledgerError
 from .._values import fmt_size
-from ..artifacts._uploader import server_unreachable
+from ..artifacts import server_unreachable
 
 if TYPE_CHECKING:
     from ..store import ArtifactCatalog
@@ -89,7 +89,7 @@ def describe_artifact(record: Mapping[str, Any]) -> str:
 
 def _check_files(blobs: Sequence[Mapping[str, Any]]) -> str | None:
     """None when every blob's source is there with its recorded sha256; else the reason."""
-    from ..artifacts._blobstore import hash_file
+    from ..artifacts import hash_file
 
     for b in blobs:
         if "data" in b:
@@ -111,7 +111,7 @@ def _check_files(blobs: Sequence[Mapping[str, Any]]) -> str | None:
 
 def replay_artifact(store: ArtifactCatalog, record: Mapping[str, Any]) -> tuple[str, Any]:
     """Upload one spooled artifact through ``store``: (SendResult, version or reason)."""
-    from ..artifacts._blobstore import open_blob_store
+    from ..artifacts import open_blob_store
     from .spool import SendResult
 
     body = record.get("body") or {}

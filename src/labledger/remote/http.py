@@ -47,8 +47,7 @@ from .._exceptions import (
 )
 from .._settings import setting
 from .._values import decode_json, encode_json, warn
-from ..store._base import TERMINAL_STATUSES, Batch, History, RunRecord
-from ..store._wire import GZIP_ABOVE, batch_to_wire, dumps
+from ..store import GZIP_ABOVE, TERMINAL_STATUSES, Batch, History, RunRecord, batch_to_wire, dumps
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from ._http_audit import HttpAuditMixin
 from ._http_registry import HttpRegistryMixin
@@ -383,8 +382,9 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
     def create_run(self, run: dict[str, Any]) -> None:
         self._write("run", "POST", f"{API}/runs", encode_json(dict(run)), run["id"])
 
-    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
-        # ``actor`` is not sent: the server's write core takes the token's user
+    def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
+        # ``actor`` and ``late`` are not sent: the server's write core takes the token's
+        # user, and applies its own rule to points that arrive after the run ended
         applied = self._write(
             "batch",
             "POST",

@@ -17,7 +17,7 @@ from typing import Any
 from .._exceptions import ReproError, UsageError, VerdictRefusedError
 from .._settings import setting
 from .._values import config_digest
-from ..store._repro_rules import is_reproduction
+from ..store import ReproVerdicts, TokenBearer, is_reproduction
 from ._code import CodeSource, code_source, prepare_code, remove_code
 from ._command import REDACTED, Command, recorded_command
 from ._data import DataCheck, find_datasets
@@ -186,7 +186,7 @@ def _artifact_fetcher(store: Any) -> Callable[[str, str], Path | None]:
     """``fetch(sha256, name)``: a verified local copy of the artifact store's blob, else None."""
 
     def fetch(sha: str, name: str) -> Path | None:
-        from ..artifacts._blobstore import open_blob_store
+        from ..artifacts import open_blob_store
         from ..capture.data import cache_dir
 
         blobs = open_blob_store(None, store.uri)
@@ -440,7 +440,7 @@ def _store_verdict(store: Any, result: ReproResult, tolerance: float, force: boo
             "reproduction run)"
         )
         return
-    if not hasattr(store, "add_repro_verdict"):  # a server that predates verdicts
+    if not isinstance(store, ReproVerdicts):  # a server that predates verdicts
         result.notes.append(f"the store {store.uri} cannot keep repro verdicts; it was not stored")
         return
     try:
@@ -492,7 +492,8 @@ def reproduce(
     plan = plan_repro(store, ref, in_dir=in_dir, env_mode=env_mode, data_dirs=data_dirs)
     if keep:
         plan.keep_checkout = True
-    plan.token = token or getattr(store, "token", None) or setting("LABLEDGER_TOKEN")
+    own = store.token if isinstance(store, TokenBearer) else None
+    plan.token = token or own or setting("LABLEDGER_TOKEN")
     for line in plan.lines():
         echo(line)
     result = ReproResult(plan=plan)

@@ -37,10 +37,11 @@ def repro_fields(store: Any, run_ids: Sequence[str]) -> dict[str, dict[str, Any]
     support (older servers) give empty fields.
     """
     out = {rid: _empty() for rid in run_ids}
-    fetch = getattr(store, "repro_verdicts", None)
-    if fetch is None or not run_ids:
+    from ..store import ReproVerdicts
+
+    if not isinstance(store, ReproVerdicts) or not run_ids:
         return out
-    for v in fetch(list(run_ids)):  # newest first
+    for v in store.repro_verdicts(list(run_ids)):  # newest first
         for rid, role in (
             (v["original_run_id"], "original"),
             (v.get("repro_run_id"), "reproduction"),

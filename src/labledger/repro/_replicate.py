@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import ReproError, UsageError
-from ..store._repro_rules import is_reproduction
+from ..store import is_reproduction
 from ._code import prepare_code, remove_code
 from ._core import ReproPlan, _child_env, _place_data, plan_repro
 

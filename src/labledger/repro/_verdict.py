@@ -6,7 +6,7 @@ the store that keeps the verdict (embedded or a tracking server) judge alike.
 
 from __future__ import annotations
 
-from ..store._repro_rules import (
+from ..store import (
     NOT_REPRODUCED,
     NOT_REPRODUCIBLE,
     REPRODUCED,

@@ -6,6 +6,19 @@ and ``labledger ui`` run it under uvicorn.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .app import create_app
 
-__all__ = ["create_app"]
+if TYPE_CHECKING:
+    from ._serve import serve
+
+__all__ = ["create_app", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "serve":  # (uvicorn, on first use)
+        from ._serve import serve
+
+        return serve
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

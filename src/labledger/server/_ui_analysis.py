@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import Ledger
 from .._exceptions import InvalidFilterError, UsageError
-from .._ledger import Ledger
 from ..store import Store
 
 __all__ = ["IMPORTANCE_METHOD", "importance", "leaderboard"]
@@ -42,7 +42,7 @@ def importance(
             "importances": [],
             "message": str(exc),
         }
-    from ..analysis._importance import SMALL_SAMPLE, small_sample_note
+    from ..analysis import SMALL_SAMPLE, small_sample_note
 
     n_runs = items[0]["n"] if items else 0
     message = None if items else "these runs have no config keys"

@@ -31,9 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import AuthError, IntegrityError, InvalidArtifactError
-from ..artifacts._blobstore import BlobStore, LocalBlobStore, file_fingerprint, is_sha256
-from ..store import ArtifactCatalog, ReproVerdicts
-from ..store._artifact_paths import parse_ref, validate_alias, validate_name
+from ..artifacts import BlobStore, LocalBlobStore, file_fingerprint, is_sha256
+from ..store import ArtifactCatalog, ReproVerdicts, Store, parse_ref, validate_alias, validate_name
 from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
@@ -69,14 +68,15 @@ def blob_store(request: Request) -> BlobStore:
     app = request.app
     blobs: BlobStore | None = getattr(app.state, "blob_store", None)
     if blobs is None:
-        from ..artifacts._blobstore import open_blob_store
+        from ..artifacts import open_blob_store
 
         uri = app.state.artifacts_uri
-        from ..store._locate import scheme_family
+        from ..store import scheme_family
 
         if uri and scheme_family(str(uri)) in ("http", "https"):
             raise ApiError(500, "the server's artifacts URI must be a directory or s3://, not http")
-        store_uri = getattr(app.state.store, "uri", None) or app.state.store_uri
+        store: Store | None = app.state.store  # (None until the app's lifespan opens it)
+        store_uri = store.uri if store is not None else app.state.store_uri
         blobs = app.state.blob_store = open_blob_store(uri, store_uri)
     return blobs
 
@@ -337,7 +337,7 @@ def create_version(
         if run_proj != project:
             raise ApiError(400, f"run {run_id} belongs to project {run_proj!r}, not {project!r}")
         require_owner(request, run_id)
-    from ..store._manifest import blob_problems, check_manifest, describe_problems
+    from ..store import blob_problems, check_manifest, describe_problems
 
     manifest = check_manifest(
         [f.model_dump() for f in body.manifest]

@@ -150,7 +150,7 @@ def _list_runs(request: Request, store: Store, who: Principal, q: RunSearch) -> 
 def _add_repro(store: Store, runs: list[RunRecord]) -> None:
     """Each run's newest verdict (``repro``) and, for a reproduction, its original (``repro_of``)."""
     try:
-        from ..repro._display import repro_fields
+        from ..repro import repro_fields
     except ImportError:  # labledger without the repro package
         fields: dict[str, dict[str, Any]] = {}
     else:

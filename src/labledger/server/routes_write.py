@@ -17,13 +17,12 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._exceptions import AuthError
+from .._exceptions import AuthError, ValueRejectedError
 from .._limits import (
     MAX_MEDIA_PER_STEP,
     MAX_METRIC_KEYS,
@@ -32,9 +31,16 @@ from .._limits import (
     check_json,
     check_tags,
 )
-from ..artifacts._blobstore import is_sha256
-from ..store import REQUIREMENTS, Batch, RunStore, ServerStore, Store
-from ..store._wire import MAX_BODY_BYTES, batch_from_wire
+from ..artifacts import is_sha256
+from ..store import (
+    MAX_BODY_BYTES,
+    REQUIREMENTS,
+    Batch,
+    RunStore,
+    ServerStore,
+    Store,
+    batch_from_wire,
+)
 from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
 from .auth import (
@@ -272,10 +278,9 @@ def _error_result(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         return 422, error_body("invalid_request", "the request is not valid", {"errors": errors})
     if isinstance(exc, NotFoundError):
         return 404, error_body("not_found", str(exc))
-    if isinstance(exc, sa.exc.DataError):
-        reason = str(exc.orig).splitlines()[0][:200]
+    if isinstance(exc, ValueRejectedError):
         return 400, error_body(
-            "bad_request", "the database rejected a value in the request", {"reason": reason}
+            "bad_request", "the database rejected a value in the request", {"reason": exc.reason}
         )
     if isinstance(exc, (UsageError, LabledgerError)):
         return 400, error_body("bad_request", str(exc))
@@ -539,13 +544,14 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.add_middleware(GzipRequestMiddleware)
 
-    @app.exception_handler(sa.exc.DataError)
-    async def _data_error(request: Request, exc: sa.exc.DataError) -> JSONResponse:
+    @app.exception_handler(ValueRejectedError)
+    async def _data_error(request: Request, exc: ValueRejectedError) -> JSONResponse:
+        # the store raises it for the database's "data exception" (no SQLAlchemy here)
         return JSONResponse(
             error_body(
                 "bad_request",
                 "the database rejected a value in the request",
-                {"reason": str(exc.orig).splitlines()[0][:200]},
+                {"reason": exc.reason},
             ),
             status_code=400,
         )

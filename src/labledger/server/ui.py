@@ -194,7 +194,7 @@ def compare_runs(
         raise ApiError(400, f"at most {MAX_COMPARE_RUNS} runs at once", details={"runs": len(run)})
     runs: list[dict[str, Any]] = [dict(store.get_run(_run_id(request, store, ref))) for ref in run]
     # each run's newest reproduction verdict, for the compare page's provenance rows
-    from ..repro._display import repro_fields
+    from ..repro import repro_fields
 
     verdicts = repro_fields(store, [r["id"] for r in runs])
     for r in runs:
@@ -416,7 +416,7 @@ def repro(
 ) -> Any:
     run_id = _run_id(request, store, ref)
     try:
-        from ..repro._display import repro_field
+        from ..repro import repro_field
     except ImportError:  # labledger without the repro package
         return {"verdict": None, "role": None, "reproduction_of": None, "verdicts": []}
     return repro_field(store, run_id)

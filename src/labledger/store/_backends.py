@@ -1,10 +1,12 @@
 """Which class opens which URI: one table for run stores, one for blob stores.
 
-A back end is named by ``"module:attribute"`` and imported only when a URI of its scheme
-is opened. That keeps ``import labledger`` cheap (no SQLAlchemy, httpx or boto3) and lets
-the tables name classes in layers above this one (``labledger.remote`` for ``http(s)://``)
-without ``store/`` importing them: the layer test in ``tests/test_layers.py`` sees no
-upward import, and ``tests/test_backends.py`` checks that every entry resolves.
+A back end is named by ``"module:attribute"``, a public module and a name in its ``__all__``,
+and imported only when a URI of its scheme is opened. That keeps ``import labledger`` cheap
+(no SQLAlchemy, httpx or boto3). ``tests/test_layers.py`` reads these names as imports of
+this module: the entries in layers above this one (``labledger.remote`` for ``http(s)://``,
+``labledger.artifacts``) are listed there as allowed upward edges, and the circle they close
+(``store`` opens ``remote``'s HttpStore, which is written over ``store``) is listed there
+too. ``tests/test_backends.py`` checks that every entry resolves.
 """
 
 from __future__ import annotations
@@ -21,17 +23,17 @@ __all__ = ["BLOB_BACKENDS", "STORE_BACKENDS", "blob_scheme", "load_backend"]
 STORE_BACKENDS: dict[str, str] = {
     "sqlite": "labledger.store.sql:SqlStore",
     "postgresql": "labledger.store.sql:SqlStore",
-    "http": "labledger.remote.http:HttpStore",
-    "https": "labledger.remote.http:HttpStore",
+    "http": "labledger.remote:HttpStore",
+    "https": "labledger.remote:HttpStore",
 }
 
 # artifacts URI scheme ("" for a plain directory) -> the BlobStore class
 BLOB_BACKENDS: dict[str, str] = {
-    "": "labledger.artifacts._blobstore:LocalBlobStore",
-    "file": "labledger.artifacts._blobstore:LocalBlobStore",
-    "s3": "labledger.artifacts._s3:S3BlobStore",
-    "http": "labledger.remote._http_artifacts:HttpBlobStore",
-    "https": "labledger.remote._http_artifacts:HttpBlobStore",
+    "": "labledger.artifacts:LocalBlobStore",
+    "file": "labledger.artifacts:LocalBlobStore",
+    "s3": "labledger.artifacts:S3BlobStore",
+    "http": "labledger.remote:HttpBlobStore",
+    "https": "labledger.remote:HttpBlobStore",
 }
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "Batch",
     "ExportRecord",
     "History",
+    "ListPoints",
     "MediaItem",
     "MetricSummary",
     "MlflowObjects",
@@ -32,6 +33,7 @@ __all__ = [
     "RunStore",
     "ServerStore",
     "Store",
+    "TokenBearer",
 ]
 
 RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed", "pruned")
@@ -212,12 +214,15 @@ class RunStore(Protocol):
 
     def create_run(self, run: dict[str, Any]) -> None: ...
 
-    def write_batch(self, batch: Batch, *, actor: str | None = None) -> bool:
+    def write_batch(self, batch: Batch, *, actor: str | None = None, late: bool = False) -> bool:
         """Apply ``batch`` atomically; return False when it was applied before.
 
         ``actor`` names who writes (the edit events of a finished run name them); a
         back end that decides that itself (the HTTP client: the server knows the token's
-        user) ignores it. The rules about who may write live in ``store._core``."""
+        user) ignores it. ``late=True`` (replaying a local outbox) admits points logged
+        before the run ended, as a ``late`` audit entry; the HTTP client ignores it too
+        (the server applies its own rule). The rules about who may write live in
+        ``store._core``."""
         ...
 
     def get_run(self, ref: str) -> RunRecord:
@@ -579,3 +584,19 @@ class ServerStore(Store, AccessControl, MlflowObjects, ModelRegistry, Protocol):
     projects (the ones a caller may read: ``list_runs(projects=...)``)."""
 
     compact_in_background: bool  # the server compacts series off the request threads
+
+
+@runtime_checkable
+class ListPoints(Protocol):
+    """Role of a store whose write path reads a batch's points as plain lists (``LiteStore``,
+    on stdlib ``sqlite3`` without numpy): the writer groups points so for it."""
+
+    points_as_lists: bool
+
+
+@runtime_checkable
+class TokenBearer(Protocol):
+    """Role of a store that speaks for a caller with a token (``HttpStore``): what it starts
+    on that caller's behalf (a reproduction's re-run) gets the same token."""
+
+    token: str | None

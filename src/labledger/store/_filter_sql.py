@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from .._exceptions import InvalidFilterError, InvalidSortKeyError
-from ..query._ast import (
+from ..query import (
     NUMERIC_COLUMNS,
     And,
     Compare,
@@ -35,8 +35,9 @@ from ..query._ast import (
     Node,
     Not,
     Or,
+    parse,
+    parse_field,
 )
-from ..query._parser import parse, parse_field
 from . import _schema as s
 
 __all__ = ["compile_filter", "compile_order_by", "glob_to_like", "glob_to_sqlite"]

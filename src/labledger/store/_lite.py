@@ -103,6 +103,8 @@ class LiteStore:
     Any attribute it does not have is served by a full SqlStore opened on first use.
     """
 
+    points_as_lists = True  # the ListPoints role: the writer hands it lists, not numpy
+
     def __init__(self, uri: str, *, busy_ms: int = 60_000, synchronous: str = "FULL") -> None:
         self.uri = uri
         self.path: Path = sqlite_path(uri)

@@ -22,8 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..query._ast import And, Compare, Node
-from ..query._parser import parse_field
+from ..query import And, Compare, Node, parse_field
 from . import _schema as s
 from ._filter_sql import _Compiler, _Json, compile_order_by
 

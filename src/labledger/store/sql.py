@@ -74,6 +74,21 @@ def _sqlite_on_connect(dbapi_con: Any, _record: Any) -> None:
     cur.close()
 
 
+def _value_rejected(context: sa.engine.ExceptionContext) -> BaseException | None:
+    """The driver's "data exception" (a value the database refuses) as ValueRejectedError,
+    chained to it: callers of the store (the server's routes) never catch SQLAlchemy's."""
+    if isinstance(context.sqlalchemy_exception, sa.exc.DataError):
+        from .._exceptions import ValueRejectedError
+
+        reason = (
+            str(context.original_exception).splitlines()[0][:200]
+            if context.original_exception
+            else ""
+        )
+        return ValueRejectedError(reason or "a value out of range")
+    return None
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
     # Writes (engine option labledger_write) use BEGIN IMMEDIATE: it takes the write
     # lock up front, so concurrent writers queue on busy_timeout instead of failing
@@ -207,6 +222,7 @@ class SqlStore(
             self.engine = sa.create_engine(
                 url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
             )
+        event.listen(self.engine, "handle_error", _value_rejected)
         self._write_engine = self.engine.execution_options(labledger_write=True)
         _STORES.add(self)
         if migrate:
@@ -760,7 +776,7 @@ class SqlStore(
         offset: int = 0,
         projects: Sequence[str] | None = None,
     ) -> list[RunRecord]:
-        from ..query._parser import parse
+        from ..query import parse
 
         node = (parse(filter) if isinstance(filter, str) else filter) if filter else None
         q = self._runs_query(project=project, filter=node, order_by=order_by, projects=projects)

@@ -54,7 +54,7 @@ _REGISTER_BUSY_MS = 250  # init() waits at most this for another writer's lock, 
 
 def _lite_ok(uri: str) -> bool:
     """The stdlib write path serves file-backed SQLite stores (env LABLEDGER_LITE=off: never)."""
-    from ..store._locate import scheme_family
+    from ..store import scheme_family
 
     return (
         scheme_family(uri) == "sqlite"
@@ -216,7 +216,7 @@ class Run:
 
     def _open_store(self) -> Any:
         if _lite_ok(self.store_uri):
-            from ..store._lite import LiteStore, NeedsMigration
+            from ..store import LiteStore, NeedsMigration
 
             try:
                 return LiteStore(self.store_uri)
@@ -238,7 +238,7 @@ class Run:
         if not _lite_ok(self.store_uri):
             return None
         try:
-            from ..store._lite import LiteStore
+            from ..store import LiteStore
 
             lite = LiteStore(self.store_uri, busy_ms=_REGISTER_BUSY_MS, synchronous="NORMAL")
         except Exception:
@@ -260,7 +260,7 @@ class Run:
         next reader. One fsynced file, stdlib only. (None, None) when the disk refuses:
         the writer thread creates the run as before.
         """
-        from ..remote._outbox import run_record
+        from ..remote import run_record
         from ..remote.spool import Spool
 
         session = Spool()
@@ -873,7 +873,7 @@ def init(
     ``job_type`` says what the run does (``train``, ``eval``, ``trial``), and
     ``parent_run_id`` makes this run a child of another (an Optuna trial of its study).
     """
-    from ..store._locate import Location, default_root, precheck_sqlite
+    from ..store import Location, default_root, precheck_sqlite
 
     location = Location.of(store)  # resolved and parsed once
     uri = location.uri

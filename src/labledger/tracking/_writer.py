@@ -256,7 +256,7 @@ class Writer(threading.Thread):
         """
         if self.spill_uri is None or self.fatal is not None:
             return 0
-        from ..remote._outbox import batch_record, run_record
+        from ..remote import batch_record, run_record
         from ..store import Batch
 
         with self._pop_lock:
@@ -477,7 +477,7 @@ class Writer(threading.Thread):
 
     def _to_outbox(self) -> None:
         """The store is not open yet: keep the next batch in the run's outbox session."""
-        from ..remote._outbox import batch_record
+        from ..remote import batch_record
 
         assert self.outbox is not None and self.spill_uri is not None
         if self._retry is None:
@@ -494,7 +494,7 @@ class Writer(threading.Thread):
 
     def _replay_outboxed(self, store: Store) -> None:
         """Write the batches kept in the outbox into the now open store, in order."""
-        from ..store._wire import batch_from_wire
+        from ..store import batch_from_wire
 
         while True:
             with self._outbox_lock:
@@ -533,9 +533,9 @@ class Writer(threading.Thread):
                 log.debug("closing the store failed", exc_info=True)
 
     def _adopt(self, store: Store) -> None:
-        from ..store._lite import LiteStore
+        from ..store import ListPoints
 
-        self._lists = isinstance(store, LiteStore)
+        self._lists = isinstance(store, ListPoints) and store.points_as_lists
         self.store = store
         self.store_error = None
         # before store_ready: fork hooks wait for it, and for the catch-up thread
@@ -553,7 +553,7 @@ class Writer(threading.Thread):
     def _catch_up(self) -> None:
         """Write what processes killed before ``labledger sync`` left in the outbox for this store."""
         try:
-            from ..remote._catch_up import catch_up
+            from ..remote import catch_up
 
             n = catch_up(str(self.spill_uri))
         except Exception as exc:  # the next process or `labledger sync` tries again

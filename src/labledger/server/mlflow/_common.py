@@ -88,12 +88,7 @@ def _as_mlflow(exc: Exception) -> MlflowError:
             ),
             exc.message,
         )
-    import sqlalchemy as sa
-
-    if isinstance(exc, sa.exc.DataError):
-        return MlflowError(
-            "INVALID_PARAMETER_VALUE", "the database rejected a value in the request"
-        )
+    # (a value the database refuses is ValueRejectedError, a LabledgerError, from the store)
     log.exception("unhandled error in the MLflow API", exc_info=exc)
     return MlflowError("INTERNAL_ERROR", f"internal server error: {type(exc).__name__}")
 
