@@ -15,15 +15,15 @@ import contextlib
 import contextvars
 import hashlib
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, NotFoundError, UsageError
-from .._settings import setting
 from ..store._manifest import is_sha256
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "open_blob_store",
     "reporting_copied_bytes",
     "resolve_artifacts_uri",
+    "verified_bytes",
 ]
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -123,6 +124,37 @@ def copy_verified(
     if actual != sha:
         raise IntegrityError(what, sha, actual)
     return size
+
+
+def verified_bytes(sha: str, data: bytes, what: str) -> bytes:
+    """``data`` when it hashes to ``sha``; IntegrityError otherwise."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha:
+        raise IntegrityError(what, sha, actual)
+    return data
+
+
+def _syncfs(fd: int) -> bool:
+    """Flush the whole file system holding ``fd`` (Linux ``syncfs``): one call makes a
+    batch of new files durable, where one ``fsync`` per file costs a journal commit each.
+    False where the call is not available (the caller then fsyncs file by file)."""
+    if _SYNCFS_FN[0] is None:
+        fn: Any = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).syncfs
+            except (AttributeError, OSError):
+                fn = False
+        _SYNCFS_FN[0] = fn
+    fn = _SYNCFS_FN[0]
+    if fn is False:
+        return False
+    return int(fn(fd)) == 0
+
+
+_SYNCFS_FN: list[Any] = [None]
 
 
 Fingerprint = tuple[int, int, int, int]
@@ -298,6 +330,84 @@ class LocalBlobStore:
                 os.unlink(tmp)
             raise
 
+    def put_bytes(self, sha: str, data: bytes) -> None:
+        """Store ``data`` as blob ``sha`` (temporary file, fsync, rename); kept when there."""
+        self.put_many({sha: data})
+
+    def put_many(self, blobs: Mapping[str, bytes]) -> None:
+        """Store a batch of small blobs, durable together when this returns.
+
+        Each is checked against its sha256 first (IntegrityError: nothing is written),
+        one already there is only touched (gc's grace period counts from its use), the
+        others are written to temporary files and renamed into place. Durability costs
+        one ``syncfs`` before the renames (the bytes) and one after (the names), not an
+        ``fsync`` per file and per folder: 1,000 small images cost ~0.1 s, not seconds.
+        """
+        for sha, data in blobs.items():
+            _check_sha(sha)
+            verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+        todo = []
+        for sha, data in blobs.items():
+            final = self.path(sha)
+            if final.is_file():
+                self.touch(sha)
+            else:
+                todo.append((sha, data, final))
+        if not todo:
+            return
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        mode = 0o444
+        written: list[tuple[str, Path]] = []
+        try:
+            for sha, data, final in todo:
+                tmp = self._tmp / f"{sha[:16]}-{os.getpid()}-{os.urandom(4).hex()}.part"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                try:
+                    written.append((str(tmp), final))
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    if len(todo) == 1:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+            if len(todo) > 1 and not self._sync():
+                for tmp_name, _ in written:
+                    fd = os.open(tmp_name, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            folders: set[Path] = set()
+            for tmp_name, final in written:
+                if final.parent not in folders:
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    folders.add(final.parent)
+                os.replace(tmp_name, final)  # atomic: the blob appears complete or not at all
+            written = []
+            if len(todo) > 1 and self._sync():
+                return
+            for folder in (*folders, self._blobs):
+                _fsync_dir(folder)
+        finally:
+            for tmp_name, _ in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
+
+    def _sync(self) -> bool:
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            return _syncfs(fd)
+        finally:
+            os.close(fd)
+
+    def get_bytes(self, sha: str) -> bytes:
+        try:
+            data = self.path(sha).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {sha[:16]}… is missing from {self.uri}") from None
+        return verified_bytes(sha, data, f"blob {sha[:16]}… in {self.uri}")
+
     def open(self, sha: str) -> BinaryIO:
         try:
             return open(self.path(sha), "rb")
@@ -338,20 +448,26 @@ class LocalBlobStore:
         return [p for p in self._tmp.iterdir() if now - p.stat().st_mtime > older_than]
 
 
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # a file system that cannot fsync a folder
+    finally:
+        os.close(fd)
+
+
 def resolve_artifacts_uri(
     artifacts_uri: str | os.PathLike[str] | None, store_uri: str | None
 ) -> str:
     """The artifacts location: explicit, else env LABLEDGER_ARTIFACTS_URI, else beside the store."""
-    if artifacts_uri is not None and os.fspath(artifacts_uri):
-        return os.fspath(artifacts_uri)
-    env = setting("LABLEDGER_ARTIFACTS_URI")
-    if env:
-        return env
-    from ..store._locate import Location, default_root, scheme_family
+    from ..store._locate import artifacts_uri_for
 
-    if store_uri:
-        return Location(store_uri, scheme_family(store_uri)).default_artifacts_uri()
-    return str(default_root() / "artifacts")
+    return artifacts_uri_for(artifacts_uri, store_uri)
 
 
 def open_blob_store(
@@ -363,11 +479,7 @@ def open_blob_store(
     store, the tracking server for an http(s) store, else ``.labledger/artifacts``.
     The URI's scheme picks the class from ``BLOB_BACKENDS`` (``store/_backends.py``).
     """
-    from ..store._backends import BLOB_BACKENDS, blob_scheme, load_backend
+    from ..store._backends import open_blobs
 
-    uri = resolve_artifacts_uri(artifacts_uri, store_uri)
-    scheme = blob_scheme(uri)
-    if scheme == "file":
-        uri = uri[len("file://") :]
-    store: BlobStore = load_backend(BLOB_BACKENDS[scheme])(uri)
+    store: BlobStore = open_blobs(resolve_artifacts_uri(artifacts_uri, store_uri))
     return store

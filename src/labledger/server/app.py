@@ -34,6 +34,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "store", None) is None:
             app.state.store = open_store(store_uri)
+        use = getattr(app.state.store, "use_artifacts", None)
+        if use is not None and app.state.artifacts_uri:
+            use(str(app.state.artifacts_uri))  # rich results' bytes: the server's blob store
         yield
         if store is None:
             app.state.store.close()

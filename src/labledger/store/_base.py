@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class MediaItem:
     caption: str | None = None
     ts: float = 0.0
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         import hashlib
 

@@ -1,8 +1,10 @@
 """Rich results in the SQL store (mixed into :class:`~labledger.store.sql.SqlStore`).
 
 A logged image, table, confusion matrix, curve, histogram or text is one ``media`` row
-(its run, key, step, position, kind, metadata) and its bytes in ``blobs``, written in the
-transaction of the batch that carries it; identical bytes are stored once.
+(its run, key, step, position, kind, metadata), written in the transaction of the batch
+that carries it, and its bytes in the artifact blob store, put there just before
+(``_media_blobs.py``); identical bytes are stored once. Rich results stored before the
+bytes moved there keep them in the ``blobs`` table, and are read from it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Connection
 from .._values import decode_json
 from . import _schema as s
 from ._base import MediaItem
+from ._media_blobs import MediaBytes
 
 __all__ = ["MediaSqlMixin", "media_row"]
 
@@ -47,6 +50,12 @@ class MediaSqlMixin:
     upsert: Callable[[sa.Table], Any]
     dialect: str
     get_blob: Callable[[str], bytes]
+    media_bytes: MediaBytes
+
+    def use_artifacts(self, artifacts_uri: str | None = None, blobs: Any = None) -> None:
+        """Keep the bytes of rich results in ``artifacts_uri`` (or the open blob store
+        ``blobs``), not in the default (env LABLEDGER_ARTIFACTS_URI, else beside the store)."""
+        self.media_bytes.use(artifacts_uri, blobs)
 
     def _write_media(self, conn: Connection, run_id: str, media: Sequence[MediaItem]) -> None:
         """The batch's rich results, by the statements both write paths share."""
@@ -129,4 +138,13 @@ class MediaSqlMixin:
         with self._read() as conn:
             if conn.execute(q).first() is None:
                 raise NotFoundError(f"run {run_id[:8]} has no rich result {sha256[:16]}…")
-        return self.get_blob(sha256)
+        return self.media_bytes.get(sha256, self.get_blob)
+
+    def media_blob_shas(self) -> set[str]:
+        """The sha256 of every rich result whose bytes are in the artifact blob store (not
+        in the ``blobs`` table, where older rich results keep theirs): what ``verify``
+        expects to find there and ``gc`` must keep."""
+        m, b = s.media, s.blobs
+        q = sa.select(m.c.sha256).distinct().where(~sa.exists().where(b.c.sha256 == m.c.sha256))
+        with self._read() as conn:
+            return {r[0] for r in conn.execute(q)}

@@ -43,6 +43,7 @@ from ._edits_sql import EditSqlMixin
 from ._export_sql import ExportSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
+from ._media_blobs import MediaBytes
 from ._media_sql import MediaSqlMixin
 from ._mlflow_sql import MlflowSqlMixin
 from ._registry_sql import RegistrySqlMixin
@@ -181,6 +182,7 @@ class SqlStore(
         self.compact_in_background = False  # the server sets it: no compaction in requests
         self._pid = os.getpid()
         self.readonly = False
+        self.media_bytes = MediaBytes(uri)  # where rich results' bytes live
         if uri.startswith("sqlite"):
             self.dialect = "sqlite"
             self.path: Path | None = sqlite_path(uri)
@@ -457,6 +459,9 @@ class SqlStore(
         small: dict[tuple[str, str], int] = {}
         ended: set[str] = set()
         out = []
+        media = [m for batch in batches for m in batch.media]
+        if media:  # the bytes first, durable before a row names them
+            self.media_bytes.put(media)
         with self._tx() as conn:
             for batch in batches:
                 out.append(self._write_batch_in(conn, batch, small, actor, late))

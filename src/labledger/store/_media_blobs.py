@@ -1,0 +1,97 @@
+"""Where the bytes of rich results live: the artifact blob store, beside the run store.
+
+A logged image, table or curve is a ``media`` row in the run store (key, step, kind,
+sha256, size, metadata; covered by the sealed record) and its bytes in the artifact
+blob store (a directory, or ``s3://``), content-addressed like artifact files, so
+identical bytes are stored once and ``labledger gc`` / ``verify`` see them. Which blob
+store: the one named for the run (``init(artifacts=...)``, the server's
+``--artifacts-uri``: :meth:`MediaBytes.use`), else env LABLEDGER_ARTIFACTS_URI, else
+``artifacts/`` beside an SQLite file (``_locate.artifacts_uri_for``).
+
+A batch's bytes are put in the blob store *before* the transaction that writes its
+rows, in one ``put_many`` (one flush for the batch, not one per image): a row never
+names bytes that are not durable, and a failed transaction leaves only unreferenced
+blobs, which gc removes after its grace period. Rich results stored before the bytes
+moved here (in the ``blobs`` table) are read from there.
+
+Standard library only: the embedded write path (``_lite.py``) imports it on ``init()``;
+the blob store itself (and boto3 for S3) is opened on the first rich result.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from .._exceptions import NotFoundError
+
+__all__ = ["MediaBlobs", "MediaBytes"]
+
+
+class MediaBlobs(Protocol):
+    """What a blob store (``artifacts.LocalBlobStore``, ``S3BlobStore``) offers rich results."""
+
+    uri: str
+
+    def put_many(self, blobs: Mapping[str, bytes]) -> None: ...
+
+    def get_bytes(self, sha: str) -> bytes: ...
+
+
+class MediaBytes:
+    """The blob store of one run store's rich results, opened on first use."""
+
+    def __init__(self, store_uri: str | None, artifacts_uri: str | None = None) -> None:
+        self.store_uri = store_uri
+        self.artifacts_uri = artifacts_uri or None
+        self._blobs: MediaBlobs | None = None
+        self._lock = threading.Lock()
+
+    def use(self, artifacts_uri: str | None = None, blobs: MediaBlobs | None = None) -> None:
+        """Keep the bytes in ``artifacts_uri`` (or in the blob store ``blobs``, already open)."""
+        with self._lock:
+            if blobs is not None:
+                self._blobs = blobs
+                self.artifacts_uri = blobs.uri
+            elif artifacts_uri and artifacts_uri != self.artifacts_uri:
+                self.artifacts_uri = artifacts_uri
+                self._blobs = None
+
+    @property
+    def uri(self) -> str:
+        from ._locate import artifacts_uri_for
+
+        return artifacts_uri_for(self.artifacts_uri, self.store_uri)
+
+    def blobs(self) -> MediaBlobs:
+        with self._lock:
+            if self._blobs is None:
+                from ._backends import open_blobs
+
+                self._blobs = open_blobs(self.uri)
+            return self._blobs
+
+    def put(self, media: Sequence[Any]) -> None:
+        """The bytes of a batch's rich results (``MediaItem``), durable when this returns;
+        identical bytes once."""
+        if not media:
+            return
+        batch: dict[str, bytes] = {}
+        for m in media:
+            batch.setdefault(m.sha256, m.data)
+        self.blobs().put_many(batch)
+
+    def get(self, sha: str, legacy: Callable[[str], bytes]) -> bytes:
+        """The verified bytes of ``sha`` from the blob store, else (a rich result stored
+        before the bytes moved there) from the run store's ``blobs`` table (``legacy``)."""
+        try:
+            return self.blobs().get_bytes(sha)
+        except NotFoundError:
+            pass
+        try:
+            return legacy(sha)
+        except NotFoundError:
+            raise NotFoundError(
+                f"the bytes of rich result {sha[:16]}… are missing from {self.uri}"
+            ) from None
