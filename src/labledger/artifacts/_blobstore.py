@@ -346,53 +346,60 @@ class LocalBlobStore:
         for sha, data in blobs.items():
             _check_sha(sha)
             verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
-        todo = []
+        root = str(self._blobs)
+        todo: list[tuple[str, bytes, str]] = []
         for sha, data in blobs.items():
-            final = self.path(sha)
-            if final.is_file():
-                self.touch(sha)
-            else:
+            final = f"{root}/{sha[:2]}/{sha}"
+            try:
+                os.utime(final)  # there already: only marked as used
+            except FileNotFoundError:
                 todo.append((sha, data, final))
+            except OSError:
+                pass  # there, but not ours to touch
         if not todo:
             return
         self._tmp.mkdir(parents=True, exist_ok=True)
-        mode = 0o444
-        written: list[tuple[str, Path]] = []
+        tmp_dir = str(self._tmp)
+        tag = f"{os.getpid()}-{os.urandom(4).hex()}"
+        single = len(todo) == 1
+        written: list[tuple[str, str]] = []
         try:
             for sha, data, final in todo:
-                tmp = self._tmp / f"{sha[:16]}-{os.getpid()}-{os.urandom(4).hex()}.part"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                tmp = f"{tmp_dir}/{sha[:16]}-{tag}.part"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
                 try:
-                    written.append((str(tmp), final))
+                    written.append((tmp, final))
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view) :]
-                    if len(todo) == 1:
+                    if single:
                         os.fsync(fd)
                 finally:
                     os.close(fd)
-            if len(todo) > 1 and not self._sync():
-                for tmp_name, _ in written:
-                    fd = os.open(tmp_name, os.O_RDONLY)
+            synced = not single and self._sync()
+            if not single and not synced:
+                for tmp, _ in written:
+                    fd = os.open(tmp, os.O_RDONLY)
                     try:
                         os.fsync(fd)
                     finally:
                         os.close(fd)
-            folders: set[Path] = set()
-            for tmp_name, final in written:
-                if final.parent not in folders:
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    folders.add(final.parent)
-                os.replace(tmp_name, final)  # atomic: the blob appears complete or not at all
+            folders: set[str] = set()
+            for tmp, final in written:
+                folder = final[: final.rindex("/")]
+                if folder not in folders:
+                    os.makedirs(folder, exist_ok=True)
+                    folders.add(folder)
+                os.replace(tmp, final)  # atomic: the blob appears complete or not at all
             written = []
-            if len(todo) > 1 and self._sync():
+            if synced and self._sync():
                 return
-            for folder in (*folders, self._blobs):
-                _fsync_dir(folder)
+            for folder in (*folders, root):
+                _fsync_dir(Path(folder))
         finally:
-            for tmp_name, _ in written:
+            for tmp, _ in written:
                 with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
+                    os.unlink(tmp)
 
     def _sync(self) -> bool:
         fd = os.open(self.root, os.O_RDONLY)

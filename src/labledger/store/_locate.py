@@ -224,9 +224,7 @@ class Location(NamedTuple):  # not a dataclass: init() imports this module and m
         return str(default_root() / "artifacts")
 
 
-def artifacts_uri_for(
-    artifacts_uri: str | os.PathLike[str] | None, store_uri: str | None
-) -> str:
+def artifacts_uri_for(artifacts_uri: str | os.PathLike[str] | None, store_uri: str | None) -> str:
     """The artifacts location: explicit, else env LABLEDGER_ARTIFACTS_URI, else beside the store."""
     if artifacts_uri is not None and os.fspath(artifacts_uri):
         return os.fspath(artifacts_uri)

@@ -140,6 +140,10 @@ class MediaSqlMixin:
                 raise NotFoundError(f"run {run_id[:8]} has no rich result {sha256[:16]}…")
         return self.media_bytes.get(sha256, self.get_blob)
 
+    def media_blobs_uri(self) -> str:
+        """The URI of the blob store that holds the bytes of this store's rich results."""
+        return self.media_bytes.blobs().uri
+
     def media_blob_shas(self) -> set[str]:
         """The sha256 of every rich result whose bytes are in the artifact blob store (not
         in the ``blobs`` table, where older rich results keep theirs): what ``verify``
