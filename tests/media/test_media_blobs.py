@@ -99,6 +99,20 @@ def test_identical_images_in_two_runs_are_one_blob_beside_the_store(tmp_path: Pa
     ]
 
 
+def test_export_carries_references_to_rich_results(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'ledger.db'}"
+    run_id = _log(uri, _images(8, 3))
+    res = CliRunner().invoke(cli, ["export", "--format", "json", "--store", uri])
+    assert res.exit_code == 0, res.output
+    (row,) = [r for r in json.loads(res.output) if r["id"] == run_id]
+    with labledger.Ledger(uri) as ledger:
+        last = ledger.media(run_id, "samples", step=2)[0]
+    assert row["media.samples"] == f"sha256:{last['sha256']}"
+    assert (row["media.samples.step"], row["media.samples.kind"]) == (2, "image")
+    assert (row["media.samples.size"], row["media.samples.count"]) == (last["size"], 3)
+    assert (row["media.preds.kind"], row["media.preds.count"]) == ("table", 1)
+
+
 def test_bytes_go_to_the_artifacts_location_given_to_init(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'ledger.db'}"
     elsewhere = tmp_path / "team-blobs"

@@ -200,6 +200,9 @@ class ExportRecord(TypedDict):
     git_patch: str | None
     # rich results: key -> "sha256:…" of the value logged last (docs/results.md)
     media: dict[str, str]
+    # rich results: key -> {"step", "kind", "sha256", "size", "count"}: the reference to
+    # the value logged last (its bytes are in the artifact blob store) and how many there are
+    media_refs: NotRequired[dict[str, dict[str, Any]]]
 
 
 @runtime_checkable
