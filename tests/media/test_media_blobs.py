@@ -119,8 +119,8 @@ def test_bytes_go_to_the_artifacts_location_given_to_init(tmp_path: Path) -> Non
     run_id = _log(uri, _images(2, 2), artifacts=str(elsewhere))
     assert len(_blob_files(elsewhere)) == 3
     assert not (tmp_path / "artifacts").exists()
+    # a reader told nothing finds them: each media row names its blob store
     with labledger.Ledger(uri) as ledger:
-        ledger.store.use_artifacts(str(elsewhere))
         item = ledger.media(run_id, "samples", step=1)[0]
         assert hashlib.sha256(ledger.media_bytes(run_id, item)).hexdigest() == item["sha256"]
 
@@ -243,6 +243,9 @@ def test_server_puts_media_bytes_in_its_s3_store_live_and_from_the_outbox(
         assert _media_get(client, live, tmp_path / "live") == shas
         assert set(shas) <= _s3_keys(bucket)
         assert _table_blobs(db) == 0  # nothing in the server's database
+        # read from the server's database directly: its rows name the bucket
+        direct = {"LABLEDGER_URI": f"sqlite:///{db}", **s3}
+        assert _media_get(direct, live, tmp_path / "direct") == shas
 
         srv.kill()  # down: the client keeps the run in its outbox
         env = cli_env({**client, "LABLEDGER_SYNC_TIMEOUT": "1"})

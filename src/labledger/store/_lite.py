@@ -254,8 +254,8 @@ class LiteStore:
             # a late (spilled) batch is checked against the sealed record: SqlStore's rules
             return bool(self.full().write_batch(batch, actor=actor, late=late))
         self._reopen()
-        if batch.media:  # the bytes first, durable before a row names them
-            self.media_bytes.put(batch.media)
+        # the bytes first, durable before a row names them
+        storage = self.media_bytes.put(batch.media) if batch.media else None
         pending: dict[str, tuple[int, bytes, bytes, bytes, int, int, int]] = {}
         try:
             with self._tx() as con:
@@ -281,7 +281,7 @@ class LiteStore:
                     self._write_series(con, batch.run_id, key, st, va, tt, pending)
                     summaries.append(_summary(batch.run_id, key, st, va, tt))
                 upsert_summaries(db, summaries)
-                write_media(db, batch.run_id, batch.media)
+                write_media(db, batch.run_id, batch.media, storage)
                 update_run(
                     db,
                     batch.run_id,

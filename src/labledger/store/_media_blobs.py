@@ -14,6 +14,10 @@ names bytes that are not durable, and a failed transaction leaves only unreferen
 blobs, which gc removes after its grace period. Rich results stored before the bytes
 moved here (in the ``blobs`` table) are read from there.
 
+Each ``media`` row names the blob store holding its bytes (``storage``, migration 0013),
+so a reader that opens the database directly finds bytes a server put in its own
+``--artifacts-uri``.
+
 Standard library only: the embedded write path (``_lite.py``) imports it on ``init()``;
 the blob store itself (and boto3 for S3) is opened on the first rich result.
 """
@@ -46,6 +50,7 @@ class MediaBytes:
         self.store_uri = store_uri
         self.artifacts_uri = artifacts_uri or None
         self._blobs: MediaBlobs | None = None
+        self._others: dict[str, MediaBlobs] = {}  # blob stores other rows name
         self._lock = threading.Lock()
 
     def use(self, artifacts_uri: str | None = None, blobs: MediaBlobs | None = None) -> None:
@@ -72,23 +77,40 @@ class MediaBytes:
                 self._blobs = open_blobs(self.uri)
             return self._blobs
 
-    def put(self, media: Sequence[Any]) -> None:
+    def put(self, media: Sequence[Any]) -> str | None:
         """The bytes of a batch's rich results (``MediaItem``), durable when this returns;
-        identical bytes once."""
+        identical bytes once. Returns the blob store's URI (the rows' ``storage``)."""
         if not media:
-            return
+            return None
         batch: dict[str, bytes] = {}
         for m in media:
             batch.setdefault(m.sha256, m.data)
-        self.blobs().put_many(batch)
+        blobs = self.blobs()
+        blobs.put_many(batch)
+        return blobs.uri
 
-    def get(self, sha: str, legacy: Callable[[str], bytes]) -> bytes:
-        """The verified bytes of ``sha`` from the blob store, else (a rich result stored
-        before the bytes moved there) from the run store's ``blobs`` table (``legacy``)."""
-        try:
-            return self.blobs().get_bytes(sha)
-        except NotFoundError:
-            pass
+    def _at(self, storage: str | None) -> MediaBlobs:
+        """The blob store a row names (``storage``), this store's own when it is the same."""
+        own = self.blobs()
+        if not storage or storage == own.uri:
+            return own
+        with self._lock:
+            other = self._others.get(storage)
+            if other is None:
+                from ._backends import open_blobs
+
+                other = self._others[storage] = open_blobs(storage)
+            return other
+
+    def get(self, sha: str, legacy: Callable[[str], bytes], storage: str | None = None) -> bytes:
+        """The verified bytes of ``sha`` from the blob store the row names (``storage``),
+        else from this store's own, else (a rich result stored before the bytes moved
+        there) from the run store's ``blobs`` table (``legacy``)."""
+        for where in dict.fromkeys((storage, None)):
+            try:
+                return self._at(where).get_bytes(sha)
+            except NotFoundError:
+                pass
         try:
             return legacy(sha)
         except NotFoundError:

@@ -57,12 +57,14 @@ class MediaSqlMixin:
         ``blobs``), not in the default (env LABLEDGER_ARTIFACTS_URI, else beside the store)."""
         self.media_bytes.use(artifacts_uri, blobs)
 
-    def _write_media(self, conn: Connection, run_id: str, media: Sequence[MediaItem]) -> None:
+    def _write_media(
+        self, conn: Connection, run_id: str, media: Sequence[MediaItem], storage: str | None
+    ) -> None:
         """The batch's rich results, by the statements both write paths share."""
         from ._sqla import SaDb
         from ._statements import write_media
 
-        write_media(SaDb(conn, self.dialect), run_id, media)
+        write_media(SaDb(conn, self.dialect), run_id, media, storage)
 
     def media(
         self,
@@ -134,21 +136,24 @@ class MediaSqlMixin:
         from .._exceptions import NotFoundError
 
         m = s.media
-        q = sa.select(m.c.sha256).where(m.c.run_id == run_id, m.c.sha256 == sha256).limit(1)
+        q = sa.select(m.c.storage).where(m.c.run_id == run_id, m.c.sha256 == sha256).limit(1)
         with self._read() as conn:
-            if conn.execute(q).first() is None:
-                raise NotFoundError(f"run {run_id[:8]} has no rich result {sha256[:16]}…")
-        return self.media_bytes.get(sha256, self.get_blob)
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFoundError(f"run {run_id[:8]} has no rich result {sha256[:16]}…")
+        return self.media_bytes.get(sha256, self.get_blob, row[0])
 
     def media_blobs_uri(self) -> str:
         """The URI of the blob store that holds the bytes of this store's rich results."""
         return self.media_bytes.blobs().uri
 
     def media_blob_shas(self) -> set[str]:
-        """The sha256 of every rich result whose bytes are in the artifact blob store (not
-        in the ``blobs`` table, where older rich results keep theirs): what ``verify``
-        expects to find there and ``gc`` must keep."""
+        """The sha256 of every rich result whose bytes are in this store's blob store
+        (:meth:`media_blobs_uri`; not those in the ``blobs`` table, where older rich
+        results keep theirs): what ``verify`` expects to find there."""
         m, b = s.media, s.blobs
-        q = sa.select(m.c.sha256).distinct().where(~sa.exists().where(b.c.sha256 == m.c.sha256))
+        q = sa.select(m.c.sha256, m.c.storage).distinct()
+        q = q.where(~sa.exists().where(b.c.sha256 == m.c.sha256))
+        own = self.media_blobs_uri()
         with self._read() as conn:
-            return {r[0] for r in conn.execute(q)}
+            return {sha for sha, where in conn.execute(q) if where in (None, own)}

@@ -274,16 +274,16 @@ def upsert_summaries(db: Db, rows: Sequence[Mapping[str, Any]]) -> None:
 # -- rich results (media) -------------------------------------------------------------
 
 _INSERT_MEDIA = (
-    "INSERT INTO media (run_id, key, step, seq, kind, sha256, size, caption, meta, ts) "
-    "VALUES (:run_id, :key, :step, :seq, :kind, :sha256, :size, :caption, :meta, :ts) "
+    "INSERT INTO media (run_id, key, step, seq, kind, sha256, size, caption, meta, ts, storage) "
+    "VALUES (:run_id, :key, :step, :seq, :kind, :sha256, :size, :caption, :meta, :ts, :storage) "
     "ON CONFLICT (run_id, key, step, seq) DO NOTHING"
 )
 
 
-def write_media(db: Db, run_id: str, media: Sequence[Any]) -> None:
+def write_media(db: Db, run_id: str, media: Sequence[Any], storage: str | None) -> None:
     """One batch's rich results (``MediaItem``): one ``media`` row each (a row already
     there, from a replayed batch, is kept). Their bytes are in the artifact blob store
-    by now (``_media_blobs.MediaBytes.put``, before the transaction)."""
+    ``storage`` by now (``_media_blobs.MediaBytes.put``, before the transaction)."""
     if not media:
         return
     rows = [
@@ -298,6 +298,7 @@ def write_media(db: Db, run_id: str, media: Sequence[Any]) -> None:
             "caption": m.caption,
             "meta": dumps(m.meta),
             "ts": float(m.ts),
+            "storage": storage,
         }
         for m in media
     ]

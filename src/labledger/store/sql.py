@@ -460,11 +460,11 @@ class SqlStore(
         ended: set[str] = set()
         out = []
         media = [m for batch in batches for m in batch.media]
-        if media:  # the bytes first, durable before a row names them
-            self.media_bytes.put(media)
+        # the bytes first, durable before a row names them
+        storage = self.media_bytes.put(media) if media else None
         with self._tx() as conn:
             for batch in batches:
-                out.append(self._write_batch_in(conn, batch, small, actor, late))
+                out.append(self._write_batch_in(conn, batch, small, actor, late, storage))
                 if out[-1] and batch.run_update.get("status") in TERMINAL_STATUSES:
                     ended.add(batch.run_id)
         self._after_write(small, ended)
@@ -477,6 +477,7 @@ class SqlStore(
         small: dict[tuple[str, str], int],
         actor: str | None = None,
         late: bool = False,
+        storage: str | None = None,
     ) -> bool:
         if not claim_batch(self._db(conn), batch.id, batch.run_id, time.time()):
             return False
@@ -516,7 +517,7 @@ class SqlStore(
             if summaries:
                 self._upsert_summaries(conn, summaries)
         if batch.media:
-            self._write_media(conn, batch.run_id, batch.media)
+            self._write_media(conn, batch.run_id, batch.media, storage)
         # an imported run takes updates as a running one would (no edit events)
         self._apply_run_update(
             conn, batch.run_id, update, batch.heartbeat, None if imported else cur, actor
