@@ -103,17 +103,17 @@ class MediaBytes:
             return other
 
     def get(self, sha: str, legacy: Callable[[str], bytes], storage: str | None = None) -> bytes:
-        """The verified bytes of ``sha`` from the blob store the row names (``storage``),
-        else from this store's own, else (a rich result stored before the bytes moved
-        there) from the run store's ``blobs`` table (``legacy``)."""
-        for where in dict.fromkeys((storage, None)):
+        """The verified bytes of ``sha``: from the blob store the row names (``storage``),
+        else this store's own; a row without one (stored before the bytes moved to blob
+        stores) from the run store's ``blobs`` table (``legacy``) first."""
+        tries: list[Callable[[str], bytes]] = [lambda h: self._at(storage).get_bytes(h)]
+        if storage:
+            tries.append(lambda h: self._at(None).get_bytes(h))
+        else:
+            tries.insert(0, legacy)
+        for read in tries:
             try:
-                return self._at(where).get_bytes(sha)
+                return read(sha)
             except NotFoundError:
                 pass
-        try:
-            return legacy(sha)
-        except NotFoundError:
-            raise NotFoundError(
-                f"the bytes of rich result {sha[:16]}… are missing from {self.uri}"
-            ) from None
+        raise NotFoundError(f"the bytes of rich result {sha[:16]}… are missing from {self.uri}")
