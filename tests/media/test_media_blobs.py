@@ -99,6 +99,22 @@ def test_identical_images_in_two_runs_are_one_blob_beside_the_store(tmp_path: Pa
     ]
 
 
+def test_a_large_batch_is_encoded_in_parallel_and_staged_without_leftovers(
+    tmp_path: Path,
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'ledger.db'}"
+    images = _images(9, 150)  # one batch: encoded on threads, files staged as they come
+    run_id = _log(uri, [*images, images[0]], flush_interval=60.0)
+    root = tmp_path / "artifacts"
+    with labledger.Ledger(uri) as ledger:
+        items = ledger.media(run_id, "samples")
+    assert [m["step"] for m in items] == list(range(151))
+    assert _blob_files(root) == {m["sha256"] for m in ledger.media(run_id)}
+    assert not list((root / "tmp").iterdir())  # every staged file was put in place
+    got = _all_bytes(uri, run_id)
+    assert got[("samples", 150)] == got[("samples", 0)]
+
+
 def test_export_carries_references_to_rich_results(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'ledger.db'}"
     run_id = _log(uri, _images(8, 3))

@@ -334,21 +334,62 @@ class LocalBlobStore:
         """Store ``data`` as blob ``sha`` (temporary file, fsync, rename); kept when there."""
         self.put_many({sha: data})
 
-    def put_many(self, blobs: Mapping[str, bytes]) -> None:
+    def stage(self, blobs: Mapping[str, bytes]) -> dict[str, str]:
+        """Write blobs that are not stored yet to temporary files, neither synced nor
+        visible; returns sha256 -> temporary path, for :meth:`put_many` ``staged=``.
+
+        Lets a caller write the files of one part of a batch while it still prepares the
+        rest (the writer thread stages images while other threads encode the next ones).
+        A staged file never put is a partial that ``gc`` removes after an hour.
+        """
+        root = str(self._blobs)
+        todo = {}
+        for sha, data in blobs.items():
+            _check_sha(sha)
+            if not os.path.exists(f"{root}/{sha[:2]}/{sha}"):
+                todo[sha] = verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+        if not todo:
+            return {}
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        tag = f"{os.getpid()}-{os.urandom(4).hex()}"
+        return {sha: self._write_tmp(sha, data, tag, False) for sha, data in todo.items()}
+
+    def _write_tmp(self, sha: str, data: bytes, tag: str, fsync: bool) -> str:
+        tmp = f"{self._tmp}/{sha[:16]}-{tag}.part"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
+        return tmp
+
+    def put_many(
+        self, blobs: Mapping[str, bytes], *, staged: Mapping[str, str] | None = None
+    ) -> None:
         """Store a batch of small blobs, durable together when this returns.
 
         Each is checked against its sha256 first (IntegrityError: nothing is written),
         one already there is only touched (gc's grace period counts from its use), the
-        others are written to temporary files and renamed into place. Durability costs
-        one ``syncfs`` before the renames (the bytes) and one after (the names), not an
-        ``fsync`` per file and per folder (1,000 fsyncs took 3.5-4 s on the 2-core test
-        machine, two syncfs 0.05-0.3 s). ``syncfs`` also flushes other processes' dirty
-        data on the same file system; where it is missing (not Linux) each file and
-        folder is fsynced.
+        others are written to temporary files (or taken from ``staged``, see
+        :meth:`stage`) and renamed into place. Durability costs one ``syncfs`` before
+        the renames (the bytes) and one after (the names), not an ``fsync`` per file and
+        per folder (1,000 fsyncs took 3.5-4 s on the 2-core test machine, two syncfs
+        0.05-0.3 s). ``syncfs`` also flushes other processes' dirty data on the same file
+        system; where it is missing (not Linux) each file and folder is fsynced.
         """
+        staged = dict(staged or {})
         for sha, data in blobs.items():
             _check_sha(sha)
-            verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+            if sha not in staged:
+                verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
         root = str(self._blobs)
         todo: list[tuple[str, bytes, str]] = []
         for sha, data in blobs.items():
@@ -359,26 +400,25 @@ class LocalBlobStore:
                 todo.append((sha, data, final))
             except OSError:
                 pass  # there, but not ours to touch
+        written: list[tuple[str, str]] = []
+        done = {sha for sha, _, _ in todo}
+        for sha, tmp in staged.items():
+            if sha not in done:  # stored meanwhile, or not in this batch
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         if not todo:
             return
         self._tmp.mkdir(parents=True, exist_ok=True)
-        tmp_dir = str(self._tmp)
         tag = f"{os.getpid()}-{os.urandom(4).hex()}"
-        single = len(todo) == 1
-        written: list[tuple[str, str]] = []
+        single = len(todo) == 1 and not staged
         try:
             for sha, data, final in todo:
-                tmp = f"{tmp_dir}/{sha[:16]}-{tag}.part"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-                try:
-                    written.append((tmp, final))
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    if single:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
+                tmp = staged.get(sha, "")
+                if not tmp or not os.path.exists(tmp):
+                    if sha in staged:  # not checked above
+                        verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+                    tmp = self._write_tmp(sha, data, tag, single)
+                written.append((tmp, final))
             synced = not single and self._sync()
             if not single and not synced:
                 for tmp, _ in written:

@@ -51,6 +51,7 @@ class MediaBytes:
         self.artifacts_uri = artifacts_uri or None
         self._blobs: MediaBlobs | None = None
         self._others: dict[str, MediaBlobs] = {}  # blob stores other rows name
+        self._staged: dict[str, str] = {}  # sha256 -> temporary file (see stage)
         self._lock = threading.Lock()
 
     def use(self, artifacts_uri: str | None = None, blobs: MediaBlobs | None = None) -> None:
@@ -86,8 +87,28 @@ class MediaBytes:
         for m in media:
             batch.setdefault(m.sha256, m.data)
         blobs = self.blobs()
-        blobs.put_many(batch)
+        with self._lock:
+            staged = {sha: self._staged.pop(sha) for sha in batch if sha in self._staged}
+        if staged:
+            blobs.put_many(batch, staged=staged)  # type: ignore[call-arg]
+        else:
+            blobs.put_many(batch)
         return blobs.uri
+
+    def stage(self, media: Sequence[Any]) -> None:
+        """Start writing the bytes of some rich results before their batch is complete
+        (a local blob store only: files written, not yet synced or visible); ``put``
+        finishes them. Never raises: ``put`` writes whatever staging did not."""
+        try:
+            blobs = self.blobs()
+            stage = getattr(blobs, "stage", None)
+            if stage is None:
+                return
+            got = stage({m.sha256: m.data for m in media})
+        except Exception:
+            return
+        with self._lock:
+            self._staged.update(got)
 
     def _at(self, storage: str | None) -> MediaBlobs:
         """The blob store a row names (``storage``), this store's own when it is the same."""

@@ -781,37 +781,53 @@ class Writer(threading.Thread):
 
         if Pending not in set(map(type, map(_VALUE, items))):
             return items, []
-        from ..store import MediaItem
-
         points: list[Point] = []
         pending: list[Point] = []
         for it in items:
             (pending if type(it[2]) is Pending else points).append(it)
         workers = min(4, os.cpu_count() or 1)
+        media: list[Any] = []
         if len(pending) >= _PARALLEL_ENCODE and workers > 1:
             from concurrent.futures import ThreadPoolExecutor
 
+            # a database store's blob files are written (staged) here while the pool
+            # encodes the next values; the store's write_batch makes them durable
+            stage = getattr(getattr(self.store, "media_bytes", None), "stage", None)
             with ThreadPoolExecutor(workers, thread_name_prefix="labledger-encode") as pool:
-                encoded = list(pool.map(_encode_one, pending, chunksize=16))
+                staged = 0
+                encoded = pool.map(_encode_one, pending, chunksize=16)
+                for it, got in zip(pending, encoded, strict=True):
+                    self._add_encoded(media, it, got)
+                    if stage is not None and len(media) - staged >= _STAGE_EVERY:
+                        stage(media[staged:])
+                        staged = len(media)
         else:
-            encoded = list(map(_encode_one, pending))
-        media: list[Any] = []
-        for it, got in zip(pending, encoded, strict=True):
-            m = it[2].media
-            if isinstance(got, Exception):
-                with self._progress:
-                    self.dropped += 1
-                msg = f"{m.kind} {it[0]!r} at step {it[1]}: {type(got).__name__}: {got}"
-                self.rejected.append(msg[:500])
-                log.warning("labledger: could not encode %s; it was not stored", msg[:300])
-                continue
-            data, meta = got
-            media.append(MediaItem(it[0], it[1], it[2].seq, m.kind, data, meta, m.caption, it[3]))
+            for it in pending:
+                self._add_encoded(media, it, _encode_one(it))
         return points, media
 
+    def _add_encoded(
+        self, media: list[Any], it: Point, got: tuple[bytes, dict[str, Any]] | Exception
+    ) -> None:
+        """Append the encoded ``MediaItem`` of buffered ``it``; report one that failed."""
+        from ..store import MediaItem
 
-# a batch with at least this many rich results encodes them on a few threads
+        m = it[2].media
+        if isinstance(got, Exception):
+            with self._progress:
+                self.dropped += 1
+            msg = f"{m.kind} {it[0]!r} at step {it[1]}: {type(got).__name__}: {got}"
+            self.rejected.append(msg[:500])
+            log.warning("labledger: could not encode %s; it was not stored", msg[:300])
+            return
+        data, meta = got
+        media.append(MediaItem(it[0], it[1], it[2].seq, m.kind, data, meta, m.caption, it[3]))
+
+
+# a batch with at least this many rich results encodes them on a few threads, and
+# stages their blob files every _STAGE_EVERY values while the rest encode
 _PARALLEL_ENCODE = 32
+_STAGE_EVERY = 64
 
 
 def _encode_one(item: Point) -> tuple[bytes, dict[str, Any]] | Exception:
