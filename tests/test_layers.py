@@ -90,6 +90,10 @@ CYCLE_CLOSING: dict[tuple[str, str], str] = {
         "open_blob_store() (artifacts) looks the scheme up in store's table, which names "
         "artifacts' blob stores: a circle at run time, through the table, never at import"
     ),
+    (_TABLE, "labledger.store.sql"): (
+        "SqlStore keeps rich results' bytes in the blob store open_blobs() opens, and the "
+        "table names SqlStore: a circle at run time, through the table, never at import"
+    ),
 }
 
 # Who owns a private module. A module's *package* is its top-level subpackage

@@ -228,6 +228,10 @@ def records_to_rows(
         row.update({f"summary.{k}": v for k, v in summ.items()})
         row.update({f"amended.{k}": v for k, v in (rec.get("amended") or {}).items()})
         row.update({f"media.{k}": v for k, v in sorted((rec.get("media") or {}).items())})
+        for k, ref in sorted((rec.get("media_refs") or {}).items()):
+            # where the reference above points: step, kind, size of the last value, and
+            # how many values the key has (`labledger media get RUN KEY` fetches them)
+            row.update({f"media.{k}.{f}": ref[f] for f in ("step", "kind", "size", "count")})
         rows.append(row)
         if on_progress is not None and len(rows) % PROGRESS_EVERY == 0:
             on_progress(len(rows), total)

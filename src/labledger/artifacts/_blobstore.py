@@ -15,15 +15,15 @@ import contextlib
 import contextvars
 import hashlib
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError, NotFoundError, UsageError
-from .._settings import setting
 from ..store import is_sha256
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "open_blob_store",
     "reporting_copied_bytes",
     "resolve_artifacts_uri",
+    "verified_bytes",
 ]
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -125,6 +126,37 @@ def copy_verified(
     if actual != sha:
         raise IntegrityError(what, sha, actual)
     return size
+
+
+def verified_bytes(sha: str, data: bytes, what: str) -> bytes:
+    """``data`` when it hashes to ``sha``; IntegrityError otherwise."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha:
+        raise IntegrityError(what, sha, actual)
+    return data
+
+
+def _syncfs(fd: int) -> bool:
+    """Flush the whole file system holding ``fd`` (Linux ``syncfs``): one call makes a
+    batch of new files durable, where one ``fsync`` per file costs a journal commit each.
+    False where the call is not available (the caller then fsyncs file by file)."""
+    if _SYNCFS_FN[0] is None:
+        fn: Any = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).syncfs
+            except (AttributeError, OSError):
+                fn = False
+        _SYNCFS_FN[0] = fn
+    fn = _SYNCFS_FN[0]
+    if fn is False:
+        return False
+    return int(fn(fd)) == 0
+
+
+_SYNCFS_FN: list[Any] = [None]
 
 
 Fingerprint = tuple[int, int, int, int]
@@ -300,6 +332,134 @@ class LocalBlobStore:
                 os.unlink(tmp)
             raise
 
+    def put_bytes(self, sha: str, data: bytes) -> None:
+        """Store ``data`` as blob ``sha`` (temporary file, fsync, rename); kept when there."""
+        self.put_many({sha: data})
+
+    def stage(self, blobs: Mapping[str, bytes]) -> dict[str, str]:
+        """Write blobs that are not stored yet to temporary files, neither synced nor
+        visible; returns sha256 -> temporary path, for :meth:`put_many` ``staged=``.
+
+        Lets a caller write the files of one part of a batch while it still prepares the
+        rest (the writer thread stages images while other threads encode the next ones).
+        A staged file never put is a partial that ``gc`` removes after an hour.
+        """
+        root = str(self._blobs)
+        todo = {}
+        for sha, data in blobs.items():
+            check_sha(sha)
+            if not os.path.exists(f"{root}/{sha[:2]}/{sha}"):
+                todo[sha] = verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+        if not todo:
+            return {}
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        tag = f"{os.getpid()}-{os.urandom(4).hex()}"
+        return {sha: self._write_tmp(sha, data, tag, False) for sha, data in todo.items()}
+
+    def _write_tmp(self, sha: str, data: bytes, tag: str, fsync: bool) -> str:
+        tmp = f"{self._tmp}/{sha[:16]}-{tag}.part"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
+        return tmp
+
+    def put_many(
+        self, blobs: Mapping[str, bytes], *, staged: Mapping[str, str] | None = None
+    ) -> None:
+        """Store a batch of small blobs, durable together when this returns.
+
+        Each is checked against its sha256 first (IntegrityError: nothing is written),
+        one already there is only touched (gc's grace period counts from its use), the
+        others are written to temporary files (or taken from ``staged``, see
+        :meth:`stage`) and renamed into place. Durability costs one ``syncfs`` before
+        the renames (the bytes) and one after (the names), not an ``fsync`` per file and
+        per folder (1,000 fsyncs took 3.5-4 s on the 2-core test machine, two syncfs
+        0.05-0.3 s). ``syncfs`` also flushes other processes' dirty data on the same file
+        system; where it is missing (not Linux) each file and folder is fsynced.
+        """
+        staged = dict(staged or {})
+        for sha, data in blobs.items():
+            check_sha(sha)
+            if sha not in staged:
+                verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+        root = str(self._blobs)
+        todo: list[tuple[str, bytes, str]] = []
+        for sha, data in blobs.items():
+            final = f"{root}/{sha[:2]}/{sha}"
+            try:
+                os.utime(final)  # there already: only marked as used
+            except FileNotFoundError:
+                todo.append((sha, data, final))
+            except OSError:
+                pass  # there, but not ours to touch
+        written: list[tuple[str, str]] = []
+        done = {sha for sha, _, _ in todo}
+        for sha, tmp in staged.items():
+            if sha not in done:  # stored meanwhile, or not in this batch
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        if not todo:
+            return
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        tag = f"{os.getpid()}-{os.urandom(4).hex()}"
+        single = len(todo) == 1 and not staged
+        try:
+            for sha, data, final in todo:
+                tmp = staged.get(sha, "")
+                if not tmp or not os.path.exists(tmp):
+                    if sha in staged:  # not checked above
+                        verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+                    tmp = self._write_tmp(sha, data, tag, single)
+                written.append((tmp, final))
+            synced = not single and self._sync()
+            if not single and not synced:
+                for tmp, _ in written:
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            folders: set[str] = set()
+            for tmp, final in written:
+                folder = final[: final.rindex("/")]
+                if folder not in folders:
+                    os.makedirs(folder, exist_ok=True)
+                    folders.add(folder)
+                os.replace(tmp, final)  # atomic: the blob appears complete or not at all
+            written = []
+            if synced and self._sync():
+                return
+            for folder in (*folders, root):
+                _fsync_dir(Path(folder))
+        finally:
+            for tmp, _ in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def _sync(self) -> bool:
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            return _syncfs(fd)
+        finally:
+            os.close(fd)
+
+    def get_bytes(self, sha: str) -> bytes:
+        try:
+            data = self.path(sha).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {sha[:16]}… is missing from {self.uri}") from None
+        return verified_bytes(sha, data, f"blob {sha[:16]}… in {self.uri}")
+
     def open(self, sha: str) -> BinaryIO:
         try:
             return open(self.path(sha), "rb")
@@ -340,20 +500,26 @@ class LocalBlobStore:
         return [p for p in self._tmp.iterdir() if now - p.stat().st_mtime > older_than]
 
 
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # a file system that cannot fsync a folder
+    finally:
+        os.close(fd)
+
+
 def resolve_artifacts_uri(
     artifacts_uri: str | os.PathLike[str] | None, store_uri: str | None
 ) -> str:
     """The artifacts location: explicit, else env LABLEDGER_ARTIFACTS_URI, else beside the store."""
-    if artifacts_uri is not None and os.fspath(artifacts_uri):
-        return os.fspath(artifacts_uri)
-    env = setting("LABLEDGER_ARTIFACTS_URI")
-    if env:
-        return env
-    from ..store import Location, default_root, scheme_family
+    from ..store import artifacts_uri_for
 
-    if store_uri:
-        return Location(store_uri, scheme_family(store_uri)).default_artifacts_uri()
-    return str(default_root() / "artifacts")
+    return artifacts_uri_for(artifacts_uri, store_uri)
 
 
 def open_blob_store(
@@ -365,11 +531,7 @@ def open_blob_store(
     store, the tracking server for an http(s) store, else ``.labledger/artifacts``.
     The URI's scheme picks the class from ``BLOB_BACKENDS`` (``store/_backends.py``).
     """
-    from ..store import BLOB_BACKENDS, blob_scheme, load_backend
+    from ..store import open_blobs
 
-    uri = resolve_artifacts_uri(artifacts_uri, store_uri)
-    scheme = blob_scheme(uri)
-    if scheme == "file":
-        uri = uri[len("file://") :]
-    store: BlobStore = load_backend(BLOB_BACKENDS[scheme])(uri)
+    store: BlobStore = open_blobs(resolve_artifacts_uri(artifacts_uri, store_uri))
     return store

@@ -16,12 +16,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO, cast
 
 from .._exceptions import IntegrityError, NotFoundError, UsageError
 from .._settings import setting
-from ._blobstore import CHUNK_SIZE, BlobInfo, atomic_download, check_sha, is_sha256
+from ._blobstore import (
+    CHUNK_SIZE,
+    BlobInfo,
+    atomic_download,
+    check_sha,
+    is_sha256,
+    verified_bytes,
+)
 
 __all__ = ["S3BlobStore", "parse_s3_uri"]
 
@@ -159,6 +166,42 @@ class S3BlobStore:
                         Bucket=self.bucket, Key=key, UploadId=upload_id
                     )
                 raise
+
+    def put_bytes(self, sha: str, data: bytes) -> None:
+        """Store ``data`` as object ``sha`` (one PUT, the whole object or nothing); an
+        object already there is kept. IntegrityError when ``data`` is not ``sha``."""
+        verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+        if not self.has(sha):
+            self.client.put_object(Bucket=self.bucket, Key=self.key(sha), Body=data)
+
+    def put_many(self, blobs: Mapping[str, bytes]) -> None:
+        """``put_bytes`` for a batch, a few requests in flight at a time (S3 latency, not
+        bandwidth, bounds small objects); every object is stored when this returns."""
+        for sha, data in blobs.items():
+            check_sha(sha)
+            verified_bytes(sha, data, f"blob {sha[:16]}… (bytes to store)")
+        items = list(blobs.items())
+        if len(items) <= 1:
+            for sha, data in items:
+                self.put_bytes(sha, data)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        def put(item: tuple[str, bytes]) -> None:
+            if not self.has(item[0]):
+                self.client.put_object(Bucket=self.bucket, Key=self.key(item[0]), Body=item[1])
+
+        with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+            for _ in pool.map(put, items):  # re-raises the first failure
+                pass
+
+    def get_bytes(self, sha: str) -> bytes:
+        body = self.open(sha)
+        try:
+            data = body.read()
+        finally:
+            body.close()
+        return verified_bytes(sha, data, f"blob {sha[:16]}… in {self.uri}")
 
     def open(self, sha: str) -> BinaryIO:
         from botocore.exceptions import ClientError

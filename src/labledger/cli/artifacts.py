@@ -228,7 +228,8 @@ def _blob_store(st: Any, artifacts_uri: str | None) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @store_option
 def verify_cmd(artifacts_uri: str | None, as_json: bool, store: str | None) -> None:
-    """Re-hash every stored blob; report damaged and missing ones (exit 1 when any)."""
+    """Re-hash every stored blob (artifact files and rich results); report damaged and
+    missing ones (exit 1 when any)."""
     from ..artifacts import verify_blobs
 
     with _store(store) as st:
@@ -239,6 +240,9 @@ def verify_cmd(artifacts_uri: str | None, as_json: bool, store: str | None) -> N
             if v.get("storage") in (None, blobs.uri)
             for f in v["files"]
         }
+        # rich results (images, tables, ...) keep their bytes there too
+        if hasattr(st, "media_blob_shas") and st.media_blobs_uri() == blobs.uri:
+            expected |= st.media_blob_shas()
     report = verify_blobs(blobs, expected)
     if as_json:
         emit_json(report)
@@ -272,7 +276,7 @@ def verify_cmd(artifacts_uri: str | None, as_json: bool, store: str | None) -> N
 def gc(
     yes: bool, min_age: float, artifacts_uri: str | None, as_json: bool, store: str | None
 ) -> None:
-    """Remove artifact blobs that no artifact version references (dry run unless --yes)."""
+    """Remove blobs that no artifact version and no rich result references (dry run unless --yes)."""
     from ..artifacts import collect_garbage
 
     with _store(store) as st:

@@ -34,6 +34,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "store", None) is None:
             app.state.store = open_store(store_uri)
+        from ..store import MediaBlobOwner
+
+        if isinstance(app.state.store, MediaBlobOwner) and app.state.artifacts_uri:
+            # rich results' bytes: the server's blob store
+            app.state.store.use_artifacts(str(app.state.artifacts_uri))
         yield
         if store is None:
             app.state.store.close()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_getattr
 from ._locate import (
     Location,
+    artifacts_uri_for,
     default_root,
     default_store_uri,
     existing_store_uri,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         STORE_BACKENDS,
         blob_scheme,
         load_backend,
+        open_blobs,
     )
     from ._base import (
         RUN_STATUSES,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
         ExportRecord,
         History,
         ListPoints,
+        MediaBlobOwner,
         MediaItem,
         MetricSummary,
         MlflowObjects,
@@ -128,6 +131,7 @@ _LAZY: dict[str, str] = {
     "ExportRecord": "_base",
     "History": "_base",
     "ListPoints": "_base",
+    "MediaBlobOwner": "_base",
     "MediaItem": "_base",
     "MetricSummary": "_base",
     "MlflowObjects": "_base",
@@ -192,6 +196,7 @@ _LAZY: dict[str, str] = {
     "STORE_BACKENDS": "_backends",
     "blob_scheme": "_backends",
     "load_backend": "_backends",
+    "open_blobs": "_backends",
 }
 
 
@@ -224,6 +229,7 @@ __all__ = [
     "ListPoints",
     "LiteStore",
     "Location",
+    "MediaBlobOwner",
     "MediaItem",
     "MetricSummary",
     "MlflowMetricsSource",
@@ -240,6 +246,7 @@ __all__ = [
     "WriteCore",
     "apply_amended",
     "artifact_field",
+    "artifacts_uri_for",
     "batch_from_wire",
     "batch_to_wire",
     "blob_problems",
@@ -263,6 +270,7 @@ __all__ = [
     "load_backend",
     "manifest_digest",
     "missing_for",
+    "open_blobs",
     "open_store",
     "overall_verdict",
     "parse_ref",

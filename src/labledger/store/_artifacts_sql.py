@@ -335,10 +335,13 @@ class ArtifactSqlMixin:
             ]
 
     def referenced_blob_shas(self) -> set[str]:
-        """Every blob sha256 that some artifact version still references (what gc must keep)."""
+        """Every blob sha256 that some artifact version or rich result (image, table, ...)
+        still references (what gc must keep)."""
         f = s.artifact_files
         with self._read() as conn:
-            return {r[0] for r in conn.execute(sa.select(f.c.sha256).distinct())}
+            files = {r[0] for r in conn.execute(sa.select(f.c.sha256).distinct())}
+            media = {r[0] for r in conn.execute(sa.select(s.media.c.sha256).distinct())}
+        return files | media
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._exceptions import UsageError
 
-__all__ = ["BLOB_BACKENDS", "STORE_BACKENDS", "blob_scheme", "load_backend"]
+__all__ = ["BLOB_BACKENDS", "STORE_BACKENDS", "blob_scheme", "load_backend", "open_blobs"]
 
 # scheme family (the part before "://", without a "+driver") -> the Store class
 STORE_BACKENDS: dict[str, str] = {
@@ -52,3 +52,13 @@ def blob_scheme(uri: str) -> str:
             f"unsupported artifacts URI {uri!r}: use a directory or s3://bucket/prefix"
         )
     return scheme
+
+
+def open_blobs(uri: str) -> Any:
+    """The blob store for an artifacts URI (a directory, ``file://``, ``s3://bucket/prefix``):
+    the class ``BLOB_BACKENDS`` names for its scheme. The run stores open theirs here for
+    the bytes of rich results (``_media_sql.py``); ``artifacts.open_blob_store`` too."""
+    scheme = blob_scheme(uri)
+    if scheme == "file":
+        uri = uri[len("file://") :]
+    return load_backend(BLOB_BACKENDS[scheme])(uri)

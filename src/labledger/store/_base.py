@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ __all__ = [
     "ExportRecord",
     "History",
     "ListPoints",
+    "MediaBlobOwner",
     "MediaItem",
     "MetricSummary",
     "MlflowObjects",
@@ -54,7 +56,7 @@ class MediaItem:
     caption: str | None = None
     ts: float = 0.0
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         import hashlib
 
@@ -201,6 +203,9 @@ class ExportRecord(TypedDict):
     git_patch: str | None
     # rich results: key -> "sha256:…" of the value logged last (docs/results.md)
     media: dict[str, str]
+    # rich results: key -> {"step", "kind", "sha256", "size", "count"}: the reference to
+    # the value logged last (its bytes are in the artifact blob store) and how many there are
+    media_refs: NotRequired[dict[str, dict[str, Any]]]
 
 
 @runtime_checkable
@@ -600,3 +605,14 @@ class TokenBearer(Protocol):
     on that caller's behalf (a reproduction's re-run) gets the same token."""
 
     token: str | None
+
+
+@runtime_checkable
+class MediaBlobOwner(Protocol):
+    """Role of a database store that keeps rich results' bytes in a blob store (``SqlStore``,
+    ``LiteStore``): ``use_artifacts`` points it at one (a run's ``artifacts=``, the server's
+    ``--artifacts-uri``); ``media_bytes`` stages a large batch's files while it is encoded."""
+
+    media_bytes: Any
+
+    def use_artifacts(self, artifacts_uri: str | None = None, blobs: Any = None) -> None: ...

@@ -91,12 +91,26 @@ class ExportSqlMixin:
         # `labledger media get RUN KEY` fetches every step)
         md = s.media
         last_step = (
-            sa.select(md.c.run_id, md.c.key, sa.func.max(md.c.step).label("step"))
+            sa.select(
+                md.c.run_id,
+                md.c.key,
+                sa.func.max(md.c.step).label("step"),
+                sa.func.count().label("count"),
+            )
             .group_by(md.c.run_id, md.c.key)
             .subquery()
         )
         mdq = (
-            sa.select(md.c.run_id, md.c.key, md.c.seq, md.c.sha256)
+            sa.select(
+                md.c.run_id,
+                md.c.key,
+                md.c.seq,
+                md.c.sha256,
+                md.c.step,
+                md.c.kind,
+                md.c.size,
+                last_step.c.count,
+            )
             .join(
                 last_step,
                 sa.and_(
@@ -115,8 +129,16 @@ class ExportSqlMixin:
             for run_id, key, last, last_nan in conn.execute(mq):
                 metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
             media: dict[str, dict[str, str]] = {}
-            for run_id, key, _seq, sha in conn.execute(mdq):
+            refs: dict[str, dict[str, dict[str, Any]]] = {}
+            for run_id, key, _seq, sha, step, kind, size, count in conn.execute(mdq):
                 media.setdefault(run_id, {})[key] = f"sha256:{sha}"
+                refs.setdefault(run_id, {})[key] = {
+                    "step": int(step),
+                    "kind": kind,
+                    "sha256": sha,
+                    "size": int(size),
+                    "count": int(count),
+                }
             # amended values beside the sealed ones (store/_amend.py)
             sealed = [
                 {
@@ -157,6 +179,7 @@ class ExportSqlMixin:
                 "git_dirty": _as_bool(dirty),
                 "git_patch": patch,
                 "media": media.get(rid) or {},
+                "media_refs": refs.get(rid) or {},
             }
             for (
                 rid,

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._fields import SEALED_STATUSES
 from ._locate import code_revisions, sqlite_path
+from ._media_blobs import MediaBytes
 from ._statements import (
     INSERT_CHUNK,
     LiteDb,
@@ -113,6 +114,8 @@ class LiteStore:
         self._full_lock = threading.Lock()
         self._tx_lock = threading.RLock()  # one transaction at a time on the shared connection
         self._busy_ms = busy_ms
+        if "media_bytes" not in self.__dict__:  # kept when _reopen() runs __init__ again
+            self.media_bytes = MediaBytes(uri)  # where rich results' bytes live
         con = sqlite3.connect(
             str(self.path), timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False
         )
@@ -189,7 +192,13 @@ class LiteStore:
 
     def __getattr__(self, name: str) -> Any:
         # everything but writing: a full SqlStore, opened on first use
-        if name.startswith("__") or name in ("_con", "_full", "_full_lock", "_tx_lock"):
+        if name.startswith("__") or name in (
+            "_con",
+            "_full",
+            "_full_lock",
+            "_tx_lock",
+            "media_bytes",
+        ):
             raise AttributeError(name)
         return getattr(self.full(), name)
 
@@ -200,7 +209,12 @@ class LiteStore:
                 from .sql import SqlStore
 
                 self._full = SqlStore(self.uri)
+                self._full.media_bytes = self.media_bytes
             return self._full
+
+    def use_artifacts(self, artifacts_uri: str | None = None, blobs: Any = None) -> None:
+        """Keep the bytes of rich results in ``artifacts_uri`` (or the open blob store ``blobs``)."""
+        self.media_bytes.use(artifacts_uri, blobs)
 
     def close(self) -> None:
         """Close the connection (reconnects on the next write) and the SqlStore's pool."""
@@ -242,6 +256,8 @@ class LiteStore:
             # a late (spilled) batch is checked against the sealed record: SqlStore's rules
             return bool(self.full().write_batch(batch, actor=actor, late=late))
         self._reopen()
+        # the bytes first, durable before a row names them
+        storage = self.media_bytes.put(batch.media) if batch.media else None
         pending: dict[str, tuple[int, bytes, bytes, bytes, int, int, int]] = {}
         try:
             with self._tx() as con:
@@ -267,7 +283,7 @@ class LiteStore:
                     self._write_series(con, batch.run_id, key, st, va, tt, pending)
                     summaries.append(_summary(batch.run_id, key, st, va, tt))
                 upsert_summaries(db, summaries)
-                write_media(db, batch.run_id, batch.media)
+                write_media(db, batch.run_id, batch.media, storage)
                 update_run(
                     db,
                     batch.run_id,

@@ -20,6 +20,7 @@ from .._settings import setting
 __all__ = [
     "DEFAULT_DIRNAME",
     "Location",
+    "artifacts_uri_for",
     "code_revisions",
     "default_root",
     "default_store_uri",
@@ -221,3 +222,15 @@ class Location(NamedTuple):  # not a dataclass: init() imports this module and m
         if self.is_remote:
             return self.uri
         return str(default_root() / "artifacts")
+
+
+def artifacts_uri_for(artifacts_uri: str | os.PathLike[str] | None, store_uri: str | None) -> str:
+    """The artifacts location: explicit, else env LABLEDGER_ARTIFACTS_URI, else beside the store."""
+    if artifacts_uri is not None and os.fspath(artifacts_uri):
+        return os.fspath(artifacts_uri)
+    env = setting("LABLEDGER_ARTIFACTS_URI")
+    if env:
+        return env
+    if store_uri:
+        return Location(store_uri, scheme_family(store_uri)).default_artifacts_uri()
+    return str(default_root() / "artifacts")

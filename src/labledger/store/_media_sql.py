@@ -1,8 +1,10 @@
 """Rich results in the SQL store (mixed into :class:`~labledger.store.sql.SqlStore`).
 
 A logged image, table, confusion matrix, curve, histogram or text is one ``media`` row
-(its run, key, step, position, kind, metadata) and its bytes in ``blobs``, written in the
-transaction of the batch that carries it; identical bytes are stored once.
+(its run, key, step, position, kind, metadata), written in the transaction of the batch
+that carries it, and its bytes in the artifact blob store, put there just before
+(``_media_blobs.py``); identical bytes are stored once. Rich results stored before the
+bytes moved there keep them in the ``blobs`` table, and are read from it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Connection
 from .._values import decode_json
 from . import _schema as s
 from ._base import MediaItem
+from ._media_blobs import MediaBytes
 
 __all__ = ["MediaSqlMixin", "media_row"]
 
@@ -47,13 +50,21 @@ class MediaSqlMixin:
     upsert: Callable[[sa.Table], Any]
     dialect: str
     get_blob: Callable[[str], bytes]
+    media_bytes: MediaBytes
 
-    def _write_media(self, conn: Connection, run_id: str, media: Sequence[MediaItem]) -> None:
+    def use_artifacts(self, artifacts_uri: str | None = None, blobs: Any = None) -> None:
+        """Keep the bytes of rich results in ``artifacts_uri`` (or the open blob store
+        ``blobs``), not in the default (env LABLEDGER_ARTIFACTS_URI, else beside the store)."""
+        self.media_bytes.use(artifacts_uri, blobs)
+
+    def _write_media(
+        self, conn: Connection, run_id: str, media: Sequence[MediaItem], storage: str | None
+    ) -> None:
         """The batch's rich results, by the statements both write paths share."""
         from ._sqla import SaDb
         from ._statements import write_media
 
-        write_media(SaDb(conn, self.dialect), run_id, media)
+        write_media(SaDb(conn, self.dialect), run_id, media, storage)
 
     def media(
         self,
@@ -125,8 +136,24 @@ class MediaSqlMixin:
         from .._exceptions import NotFoundError
 
         m = s.media
-        q = sa.select(m.c.sha256).where(m.c.run_id == run_id, m.c.sha256 == sha256).limit(1)
+        q = sa.select(m.c.storage).where(m.c.run_id == run_id, m.c.sha256 == sha256).limit(1)
         with self._read() as conn:
-            if conn.execute(q).first() is None:
-                raise NotFoundError(f"run {run_id[:8]} has no rich result {sha256[:16]}…")
-        return self.get_blob(sha256)
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFoundError(f"run {run_id[:8]} has no rich result {sha256[:16]}…")
+        return self.media_bytes.get(sha256, self.get_blob, row[0])
+
+    def media_blobs_uri(self) -> str:
+        """The URI of the blob store that holds the bytes of this store's rich results."""
+        return self.media_bytes.blobs().uri
+
+    def media_blob_shas(self) -> set[str]:
+        """The sha256 of every rich result whose bytes are in this store's blob store
+        (:meth:`media_blobs_uri`; not those in the ``blobs`` table, where older rich
+        results keep theirs): what ``verify`` expects to find there."""
+        m, b = s.media, s.blobs
+        q = sa.select(m.c.sha256, m.c.storage).distinct()
+        q = q.where(~sa.exists().where(b.c.sha256 == m.c.sha256))
+        own = self.media_blobs_uri()
+        with self._read() as conn:
+            return {sha for sha, where in conn.execute(q) if where in (None, own)}

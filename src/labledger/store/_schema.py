@@ -350,8 +350,9 @@ Index("ix_mlflow_objects_project", mlflow_objects.c.kind, mlflow_objects.c.proje
 
 
 # Rich results (migration 0010): images, tables, confusion matrices, curves, histograms
-# and texts logged with ``run.log``; one row per logged value, its bytes in ``blobs``
-# (content-addressed: identical bytes are stored once). ``seq`` orders values logged
+# and texts logged with ``run.log``; one row per logged value, its bytes in the artifact
+# blob store named by ``storage`` (older rows: in ``blobs``; content-addressed: identical
+# bytes are stored once). ``seq`` orders values logged
 # under one key at one step.
 media = Table(
     "media",
@@ -366,6 +367,8 @@ media = Table(
     Column("caption", Text, nullable=True),
     Column("meta", JsonType, nullable=False),
     Column("ts", Double, nullable=False),
+    # the artifact blob store holding the bytes (migration 0013); NULL: in ``blobs``
+    Column("storage", String(1000), nullable=True),
 )
 
 # The model registry (migration 0011): a registered model names versions, each one a

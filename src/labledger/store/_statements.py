@@ -273,46 +273,35 @@ def upsert_summaries(db: Db, rows: Sequence[Mapping[str, Any]]) -> None:
 
 # -- rich results (media) -------------------------------------------------------------
 
-_INSERT_BLOB = (
-    "INSERT INTO blobs (sha256, size, data) VALUES (:sha256, :size, :data) "
-    "ON CONFLICT (sha256) DO NOTHING"
-)
 _INSERT_MEDIA = (
-    "INSERT INTO media (run_id, key, step, seq, kind, sha256, size, caption, meta, ts) "
-    "VALUES (:run_id, :key, :step, :seq, :kind, :sha256, :size, :caption, :meta, :ts) "
+    "INSERT INTO media (run_id, key, step, seq, kind, sha256, size, caption, meta, ts, storage) "
+    "VALUES (:run_id, :key, :step, :seq, :kind, :sha256, :size, :caption, :meta, :ts, :storage) "
     "ON CONFLICT (run_id, key, step, seq) DO NOTHING"
 )
 
 
-def write_media(db: Db, run_id: str, media: Sequence[Any]) -> None:
-    """One batch's rich results (``MediaItem``): their bytes into ``blobs`` (identical
-    bytes once, zlib-compressed) and one ``media`` row each (a row already there, from a
-    replayed batch, is kept)."""
+def write_media(db: Db, run_id: str, media: Sequence[Any], storage: str | None) -> None:
+    """One batch's rich results (``MediaItem``): one ``media`` row each (a row already
+    there, from a replayed batch, is kept). Their bytes are in the artifact blob store
+    ``storage`` by now (``_media_blobs.MediaBytes.put``, before the transaction)."""
     if not media:
         return
-    import zlib
-
-    blobs: dict[str, dict[str, Any]] = {}
-    rows = []
-    for m in media:
-        sha = m.sha256
-        if sha not in blobs:
-            blobs[sha] = {"sha256": sha, "size": len(m.data), "data": zlib.compress(m.data, 1)}
-        rows.append(
-            {
-                "run_id": run_id,
-                "key": m.key,
-                "step": int(m.step),
-                "seq": int(m.seq),
-                "kind": m.kind,
-                "sha256": sha,
-                "size": len(m.data),
-                "caption": m.caption,
-                "meta": dumps(m.meta),
-                "ts": float(m.ts),
-            }
-        )
-    db.many(_INSERT_BLOB, list(blobs.values()))
+    rows = [
+        {
+            "run_id": run_id,
+            "key": m.key,
+            "step": int(m.step),
+            "seq": int(m.seq),
+            "kind": m.kind,
+            "sha256": m.sha256,
+            "size": len(m.data),
+            "caption": m.caption,
+            "meta": dumps(m.meta),
+            "ts": float(m.ts),
+            "storage": storage,
+        }
+        for m in media
+    ]
     db.many(_INSERT_MEDIA, rows)
 
 

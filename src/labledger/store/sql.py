@@ -43,6 +43,7 @@ from ._edits_sql import EditSqlMixin
 from ._export_sql import ExportSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
 from ._locate import code_revisions, precheck_sqlite, sqlite_path, sqlite_readonly
+from ._media_blobs import MediaBytes
 from ._media_sql import MediaSqlMixin
 from ._mlflow_sql import MlflowSqlMixin
 from ._registry_sql import RegistrySqlMixin
@@ -196,6 +197,7 @@ class SqlStore(
         self.compact_in_background = False  # the server sets it: no compaction in requests
         self._pid = os.getpid()
         self.readonly = False
+        self.media_bytes = MediaBytes(uri)  # where rich results' bytes live
         if uri.startswith("sqlite"):
             self.dialect = "sqlite"
             self.path: Path | None = sqlite_path(uri)
@@ -473,9 +475,12 @@ class SqlStore(
         small: dict[tuple[str, str], int] = {}
         ended: set[str] = set()
         out = []
+        media = [m for batch in batches for m in batch.media]
+        # the bytes first, durable before a row names them
+        storage = self.media_bytes.put(media) if media else None
         with self._tx() as conn:
             for batch in batches:
-                out.append(self._write_batch_in(conn, batch, small, actor, late))
+                out.append(self._write_batch_in(conn, batch, small, actor, late, storage))
                 if out[-1] and batch.run_update.get("status") in TERMINAL_STATUSES:
                     ended.add(batch.run_id)
         self._after_write(small, ended)
@@ -488,6 +493,7 @@ class SqlStore(
         small: dict[tuple[str, str], int],
         actor: str | None = None,
         late: bool = False,
+        storage: str | None = None,
     ) -> bool:
         if not claim_batch(self._db(conn), batch.id, batch.run_id, time.time()):
             return False
@@ -527,7 +533,7 @@ class SqlStore(
             if summaries:
                 self._upsert_summaries(conn, summaries)
         if batch.media:
-            self._write_media(conn, batch.run_id, batch.media)
+            self._write_media(conn, batch.run_id, batch.media, storage)
         # an imported run takes updates as a running one would (no edit events)
         self._apply_run_update(
             conn, batch.run_id, update, batch.heartbeat, None if imported else cur, actor

@@ -219,14 +219,24 @@ class Run:
             from ..store import LiteStore, NeedsMigration
 
             try:
-                return LiteStore(self.store_uri)
+                return self._media_where(LiteStore(self.store_uri))
             except NeedsMigration:
                 pass  # an older schema (or a stale snapshot): Alembic, through SqlStore
         from ..store import open_store
 
         if self._record.get("author") is None:
             self._record["author"] = self.author
-        return open_store(self.store_uri)
+        return self._media_where(open_store(self.store_uri))
+
+    def _media_where(self, store: Any) -> Any:
+        """``store``, keeping rich results' bytes in the run's artifacts location (a
+        database store puts them in a blob store; a server keeps its own)."""
+        if self.artifacts_uri:
+            from ..store import MediaBlobOwner
+
+            if isinstance(store, MediaBlobOwner):
+                store.use_artifacts(self.artifacts_uri)
+        return store
 
     def _register_now(self, record: dict[str, Any]) -> Any:
         """Put the run in an embedded store before init() returns; the store, or None.
@@ -246,6 +256,7 @@ class Run:
         try:
             lite.create_run(record)
             lite.set_busy(60_000)
+            self._media_where(lite)
         except Exception:
             lite.close()
             return None
