@@ -107,10 +107,13 @@ class ExportSqlMixin:
                 if after is not None:
                     created, rid = after
                     pq = q.where(
+                        # the plain `<=` lets the index scan start at the page boundary
+                        # (the OR alone is a filter: each page would walk the ones before)
+                        r.c.created_at <= created,
                         sa.or_(
                             r.c.created_at < created,
                             sa.and_(r.c.created_at == created, r.c.id > rid),
-                        )
+                        ),
                     )
                 rows = conn.execute(pq.limit(page)).all()
                 yield from self._export_page(conn, rows, metrics, media, packages, every)
@@ -182,7 +185,8 @@ class ExportSqlMixin:
                 },
             }
             for i, row in enumerate(runs)
-            if row[3] in SEALED_STATUSES
+            # `every` is every amendment (a stream): only the runs it names need a look
+            if row[3] in SEALED_STATUSES and (every is None or row[0] in every)
         ]
         self._amendments(conn, sealed, every)
         amended = {
