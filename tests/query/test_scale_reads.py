@@ -116,3 +116,26 @@ def test_importance_reads_the_stream(many_runs: Any) -> None:
     assert {i["key"] for i in items} >= {"lr", "opt"}
     assert {i["n"] for i in items} == {len(many_runs.list_runs(project="p"))}
     led.close()
+
+
+def test_verdicts_of_many_runs_are_those_of_each(many_runs: Any) -> None:
+    """``repro_verdicts`` of an export's many ids (one read of a small verdict table) gives
+    what it gives for a few ids (IN lists), whichever side of a verdict a run is on."""
+    import sqlalchemy as sa
+
+    from labledger.store import _schema as s
+
+    ids = [r["id"] for r in many_runs.list_runs()]
+    rows = [
+        {"id": f"v{i}", "original_run_id": o, "repro_run_id": r, "verdict": "reproduced",
+         "reason": None, "tolerance": None, "details": {}, "created_at": 1.0 + i}
+        for i, (o, r) in enumerate([(ids[0], ids[1]), (ids[2], "x" * 32), ("y" * 32, ids[3]),
+                                    ("y" * 32, "z" * 32)])
+    ]  # fmt: skip
+    with many_runs.engine.begin() as conn:
+        conn.execute(sa.insert(s.repro_verdicts), rows)
+    few = many_runs.repro_verdicts(ids[:4])
+    assert [v["id"] for v in few] == ["v2", "v1", "v0"]
+    padded = ids[:4] + [f"{i:032x}" for i in range(10_000, 10_500)]
+    assert many_runs.repro_verdicts(padded) == few
+    assert [v["id"] for v in many_runs.repro_verdicts(ids)] == ["v2", "v1", "v0"]
