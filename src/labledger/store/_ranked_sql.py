@@ -125,7 +125,12 @@ def fetch_ranked(
             parts.append(compile_filter(And(tuple(others)), dialect=dialect))
         metric_cond = parts
     own = sa.not_(sa.and_(summary_set, j.present()))
-    if not ranges and _drive_by_filter(conn, dialect, cond, base, offset + limit, by_filter):
+    # without a filter (node None) the sort key drives: nothing to estimate
+    if (
+        not ranges
+        and node is not None
+        and _drive_by_filter(conn, dialect, cond, base, offset + limit, by_filter)
+    ):
         # few runs match: read them through the filter's index, each one's value of K by
         # its primary key (run_id, key), and sort those (cost: the matching runs)
         value = (
