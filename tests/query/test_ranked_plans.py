@@ -56,7 +56,7 @@ def ranked_store(store: Any) -> Any:
                 "id": f"{i:032x}",
                 "project": "p",
                 "name": f"sweep-{i}",
-                "created_at": 1_700_000_000.0 + (i // 4),  # equal created_at too
+                "created_at": 1_700_000_000.0 + (i // 20),  # equal created_at too
                 "author": AUTHORS[i % 3],
                 "config": {
                     "lr": 10 ** rng.uniform(-5, -1),
