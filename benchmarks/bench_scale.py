@@ -249,6 +249,7 @@ def _history(store: Any, led: Ledger, points: int, repeat: int) -> dict[str, Any
     return {
         "points": points,
         "full": _timed(lambda: led.history(rid, "x"), max(1, repeat // 3)),
+        "full_arrow": _timed(lambda: led.history(rid, "x", format="arrow"), max(1, repeat // 3)),
         "downsampled_1000": _timed(lambda: led.history(rid, "x", max_points=1000), repeat),
     }
 

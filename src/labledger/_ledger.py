@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from .store import History, Store, open_store
 
@@ -107,9 +107,36 @@ class Ledger:
 
         return cast("RunRecord", RunDict(self.store.get_run(run_id_or_prefix)))
 
-    def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
-        """A metric series ordered by step; ``max_points`` downsamples keeping bucket extremes."""
-        return self.store.history(self.store.resolve_run_id(run_id), key, max_points=max_points)
+    @overload
+    def history(
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        *,
+        format: Literal["numpy"] | None = None,
+    ) -> History: ...
+
+    @overload
+    def history(
+        self, run_id: str, key: str, max_points: int | None = None, *, format: Literal["arrow"]
+    ) -> Any: ...
+
+    def history(
+        self, run_id: str, key: str, max_points: int | None = None, *, format: str | None = None
+    ) -> History | Any:
+        """A metric series ordered by step; ``max_points`` downsamples keeping bucket extremes.
+
+        Returns a :class:`~labledger.store.History` (numpy arrays); ``format="arrow"``
+        returns it as a ``pyarrow.Table`` (``step, value, timestamp``; run, key and total
+        in the schema metadata) built over the same arrays without a copy. Over a tracking
+        server the series travels as Arrow IPC when pyarrow is installed."""
+        if format not in (None, "numpy", "arrow"):
+            from ._exceptions import UsageError
+
+            raise UsageError(f"history format must be 'numpy' or 'arrow', not {format!r}")
+        h = self.store.history(self.store.resolve_run_id(run_id), key, max_points=max_points)
+        return h.to_arrow() if format == "arrow" else h
 
     def metric_keys(self, run_id: str) -> list[str]:
         return self.store.metric_keys(self.store.resolve_run_id(run_id))
@@ -295,34 +322,57 @@ class Ledger:
         and Spearman correlation), most important first; reproductions only with ``include_repro``."""
         from .analysis import importance
 
-        flt = _scope(_with_metric(filter, metric), include_repro)
-        if keys is None:
-            # the code and data factors read each run's env (packages): whole run records
-            return importance(self.runs(project=project, filter=flt), metric, keys=keys)
-        return importance(self._light_runs(project, flt), metric, keys=keys)
+        runs = self._light_runs(project, filter, include_repro, metric, code=keys is None)
+        return importance(runs, metric, keys=keys)
 
-    def _light_runs(self, project: str | None, filter: str | Node | None) -> list[dict[str, Any]]:
-        """What :func:`~labledger.analysis.importance` reads of each matching run with named
-        keys (config, summary, and the commit, patch digest and datasets that make runs
-        replicates): through the store's bulk export read when it has one (no env, every
-        metric's last value in one query), else through :meth:`runs`."""
+    def _light_runs(
+        self,
+        project: str | None,
+        filter: str | None,
+        include_repro: bool,
+        metric: str,
+        *,
+        code: bool,
+    ) -> list[dict[str, Any]]:
+        """What :func:`~labledger.analysis.importance` reads of each matching run: config,
+        ``metric``, and the commit, patch digest and datasets that make runs replicates (with
+        ``code``, the env's packages too, for the code and data factors). Through the
+        store's streamed export read where it has one (keyset pages, ``metric``'s value in
+        bulk per page, no other metric, no env beyond those), else through :meth:`runs`."""
         from ._values import decode_json
         from .store import RunExport
 
         if not isinstance(self.store, RunExport):
-            return [dict(r) for r in self.runs(project=project, filter=filter)]
+            flt = _scope(_with_metric(filter, metric), include_repro)
+            return [dict(r) for r in self.runs(project=project, filter=flt)]
+        # no `summary.M exists` in the SQL here: importance drops the runs without a number
+        # for M itself, and that test is a subquery over every run's metrics on each page
+        _metric_field(metric)
+        from .query import parse
+
+        scoped = _scope(parse(filter) if filter else None, include_repro)
         self._reap_stale()
-        return [
-            {
-                "id": r["id"],
-                "project": r["project"],
-                "config": decode_json(r["config"] or {}),
-                "summary": {**r["metrics"], **decode_json(r["summary"] or {})},
-                "datasets": r["datasets"],
-                "env": {"git": {"commit": r["git_commit"], "diff_sha256": r["git_patch"]}},
+        out = []
+        for r in self.store.iter_export_records(
+            project=project, filter=scoped, metrics=[metric], media=False, packages=code
+        ):
+            env: dict[str, Any] = {
+                "git": {"commit": r["git_commit"], "diff_sha256": r["git_patch"]}
             }
-            for r in self.store.export_records(project=project, filter=filter)
-        ]
+            if code:
+                env["packages"] = r.get("packages") or {}
+            out.append(
+                {
+                    "id": r["id"],
+                    "project": r["project"],
+                    "config": decode_json(r["config"] or {}),
+                    "summary": {**r["metrics"], **decode_json(r["summary"] or {})},
+                    "datasets": r["datasets"],
+                    "seed": r["seed"],
+                    "env": env,
+                }
+            )
+        return out
 
     def export(
         self,

@@ -751,10 +751,17 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         params: dict[str, Any] = {"key": key}
         if max_points is not None:
             params["max_points"] = max_points
+        if _has_pyarrow():
+            # the raw arrays as Arrow IPC, no per-value JSON (a 10M-point series is 240 MB
+            # of arrays, and several times that as JSON text)
+            params["format"] = "arrow"
         try:
-            body = self._get_json(f"{API}/runs/{_q(run_id)}/history", params)
+            resp = self._request("GET", f"{API}/runs/{_q(run_id)}/history", params=params)
         except NotFoundError as exc:
             raise RunNotFoundError(run_id) from exc
+        if resp.headers.get("content-type", "").startswith("application/vnd.apache.arrow"):
+            return History.from_arrow(resp.content, key=key)
+        body = decode_json(resp.json())  # JSON asked for, or an older server's answer
         values = [float(v) if isinstance(v, str) else v for v in body["values"]]
         return History(
             body["run_id"],
@@ -933,3 +940,10 @@ def _describe(entry: SpoolEntry) -> str:
     """A spooled request in a few words (for the one line that reports its refusal)."""
     run_id = str(entry.record.get("run_id") or "")
     return f"{entry.kind}" + (f" of run {run_id[:8]}" if run_id else "") + f" ({entry.path.name})"
+
+
+def _has_pyarrow() -> bool:
+    """Whether pyarrow can be imported (found, not imported: labledger never needs it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None

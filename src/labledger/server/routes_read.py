@@ -243,19 +243,29 @@ def media_blob(
     return Response(data, media_type=kind, headers={"Cache-Control": "private, max-age=86400"})
 
 
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
 @router.get(
-    "/runs/{ref}/history", summary="One metric series, optionally downsampled keeping extremes"
+    "/runs/{ref}/history",
+    summary="One metric series, optionally downsampled keeping extremes (JSON, or Arrow IPC)",
+    responses={200: {"content": {ARROW_STREAM: {}}}},
 )
 def history(
     ref: str,
     request: Request,
     key: str = Query(..., min_length=1, max_length=250),
     max_points: int | None = Query(None, ge=2, le=1_000_000),
+    format: str | None = Query(None, pattern="^(json|arrow)$"),
     store: RunStore = Depends(get_store),
     who: Principal = Depends(reader),
 ) -> Any:
     run_id = require_run(request, ref, "read")
     h = store.history(run_id, key, max_points=max_points)
+    if format == "arrow":
+        # the raw arrays in one Arrow IPC stream (no per-value JSON): History.from_arrow
+        # or pyarrow.ipc.open_stream reads it back
+        return Response(h.to_arrow_ipc(), media_type=ARROW_STREAM)
     return {
         "run_id": run_id,
         "key": key,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
@@ -114,6 +114,54 @@ class History:
             {"step": self.steps, "value": self.values, "timestamp": self.timestamps}
         )
 
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.Table`` (``step`` int64, ``value`` float64, ``timestamp`` float64),
+        built over the arrays without copying them; ``run_id``, ``key`` and ``total`` in
+        the schema's metadata. Needs ``pyarrow`` (imported here, not with labledger)."""
+        import pyarrow as pa
+
+        meta = {"run_id": self.run_id, "key": self.key, "total": str(self.total)}
+        return pa.table(
+            {"step": self.steps, "value": self.values, "timestamp": self.timestamps}
+        ).replace_schema_metadata(meta)
+
+    def to_arrow_ipc(self) -> bytes:
+        """The series as one Arrow IPC stream (``application/vnd.apache.arrow.stream``):
+        the raw little-endian arrays behind a small header, what ``GET …/history?format=arrow``
+        sends."""
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        table = self.to_arrow()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return bytes(sink.getvalue())
+
+    @classmethod
+    def from_arrow(cls, table: Any, run_id: str | None = None, key: str | None = None) -> History:
+        """The inverse of :meth:`to_arrow` (a table, or the bytes of an IPC stream)."""
+        import pyarrow as pa
+
+        if isinstance(table, (bytes, bytearray, memoryview)):
+            table = pa.ipc.open_stream(pa.py_buffer(table)).read_all()
+        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+
+        def col(name: str, dtype: Any) -> np.ndarray:
+            import numpy
+
+            # zero-copy where the column is one chunk without nulls
+            return numpy.asarray(table.column(name).to_numpy(), dtype=dtype)
+
+        steps = col("step", "int64")
+        return cls(
+            run_id if run_id is not None else meta.get("run_id", ""),
+            key if key is not None else meta.get("key", ""),
+            steps,
+            col("value", "float64"),
+            col("timestamp", "float64"),
+            int(meta.get("total", len(steps))),
+        )
+
 
 class MetricSummary(TypedDict):
     """One series' stored summary (``metric_summary``): ``last`` is NaN when the last value was."""
@@ -206,6 +254,8 @@ class ExportRecord(TypedDict):
     # rich results: key -> {"step", "kind", "sha256", "size", "count"}: the reference to
     # the value logged last (its bytes are in the artifact blob store) and how many there are
     media_refs: NotRequired[dict[str, dict[str, Any]]]
+    # the env's packages (name -> version); only from iter_export_records(packages=True)
+    packages: NotRequired[dict[str, Any]]
 
 
 @runtime_checkable
@@ -314,6 +364,20 @@ class RunExport(Protocol):
         order_by: str | list[str] | None = None,
         limit: int | None = None,
     ) -> list[ExportRecord]: ...
+
+    def iter_export_records(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        metrics: Sequence[str] | None = None,
+        media: bool = True,
+        packages: bool = False,
+        page: int = 2000,
+    ) -> Iterator[ExportRecord]:
+        """The same records as a stream of keyset pages (newest first), each page's metrics,
+        media and amendments read in bulk; ``metrics`` narrows the metric keys read."""
+        ...
 
 
 @runtime_checkable

@@ -174,29 +174,44 @@ class EditSqlMixin:
         return [_edit_dict(row) for row in rows]
 
     def _amendments(
-        self, conn: Connection, runs: Sequence[RunRecord] | Sequence[dict[str, Any]]
+        self,
+        conn: Connection,
+        runs: Sequence[RunRecord] | Sequence[dict[str, Any]],
+        every: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         """Set ``amended`` on each run dict (sealed summary in ``summary``) from its
         amendments. Edits are few: up to 500 runs are looked up by id (the
-        ``(run_id, at)`` index); more read every ``summary.*`` edit row once."""
-        e = s.run_edits
+        ``(run_id, at)`` index); more read every ``summary.*`` edit row once. ``every``
+        (from :meth:`_summary_amendments`) is that read done already (a stream of pages)."""
         for run in runs:
             run["amended"] = {}
         by_id = {r["id"]: r for r in runs if r.get("status") in SEALED_STATUSES}
         if not by_id:
             return
-        q = sa.select(e).where(e.c.field.like("summary.%")).order_by(e.c.at, e.c.id)
-        if len(by_id) <= 500:
-            q = q.where(e.c.run_id.in_(list(by_id)))
-        edits: dict[str, list[dict[str, Any]]] = {}
-        for row in conn.execute(q).mappings():
-            if row["run_id"] in by_id:
-                d = _edit_dict(row)
-                if d["amendment"]:
-                    edits.setdefault(row["run_id"], []).append(d)
+        if every is not None:
+            edits = {k: every[k] for k in by_id if k in every}
+        else:
+            edits = self._summary_amendments(conn, list(by_id) if len(by_id) <= 500 else None)
         for run_id, rows in edits.items():
+            if run_id not in by_id:
+                continue
             run = by_id[run_id]
             run["amended"] = amended_from_edits(run.get("summary") or {}, rows)
+
+    def _summary_amendments(
+        self, conn: Connection, run_ids: list[str] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The amendments of ``summary.*`` by run, oldest first (of ``run_ids`` only, by id)."""
+        e = s.run_edits
+        q = sa.select(e).where(e.c.field.like("summary.%")).order_by(e.c.at, e.c.id)
+        if run_ids is not None:
+            q = q.where(e.c.run_id.in_(run_ids))
+        edits: dict[str, list[dict[str, Any]]] = {}
+        for row in conn.execute(q).mappings():
+            d = _edit_dict(row)
+            if d["amendment"]:
+                edits.setdefault(row["run_id"], []).append(d)
+        return edits
 
     def _apply_edits(
         self,

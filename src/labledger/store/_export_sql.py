@@ -9,6 +9,7 @@ read through ``list_runs`` instead.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from . import _schema as s
 from ._fields import SEALED_STATUSES
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from sqlalchemy.engine import Connection
 
@@ -37,7 +38,16 @@ class ExportSqlMixin:
 
         def _read(self) -> contextlib.AbstractContextManager[Connection]: ...
 
-        def _amendments(self, conn: Connection, runs: list[dict[str, Any]]) -> None: ...
+        def _amendments(
+            self,
+            conn: Connection,
+            runs: list[dict[str, Any]],
+            every: dict[str, list[dict[str, Any]]] | None = None,
+        ) -> None: ...
+
+        def _summary_amendments(
+            self, conn: Connection, run_ids: list[str] | None = None
+        ) -> dict[str, list[dict[str, Any]]]: ...
 
         def _runs_query(
             self,
@@ -57,81 +67,124 @@ class ExportSqlMixin:
         limit: int | None = None,
     ) -> list[ExportRecord]:
         """The runs ``list_runs`` would give, narrowed to what an export needs (of the env only
-        the git commit, dirty flag and patch digest), with every series' last value; two queries whatever the number of runs
-        (and the amendments of sealed runs: one more where there are any)."""
-        r = s.runs
-        cols = [
-            r.c.id,
-            r.c.project,
-            r.c.name,
-            r.c.status,
-            r.c.created_at,
-            r.c.ended_at,
-            r.c.heartbeat_at,
-            r.c.seed,
-            r.c.tags,
-            r.c.config,
-            r.c.summary,
-            r.c.author,
-            r.c.datasets,
-            _env_text(self.dialect, r.c.env, "git", "commit"),
-            _env_text(self.dialect, r.c.env, "git", "dirty"),
-            _env_text(self.dialect, r.c.env, "git", "diff_sha256"),
-        ]
-        # the store's own query (project, filter, order), narrowed to the columns needed
+        the git commit, dirty flag and patch digest), with every series' last value. Without
+        ``order_by`` and ``limit``: :meth:`iter_export_records`, pages of runs; with them,
+        one page (the store's query with that order and limit)."""
+        if order_by is None and limit is None:
+            return list(self.iter_export_records(project=project, filter=filter))
         q = self._runs_query(project=project, filter=filter, order_by=order_by)
-        q = q.with_only_columns(*cols)
+        q = q.with_only_columns(*_columns(self.dialect, packages=False))
         if limit is not None:
             q = q.limit(limit)
-        ms = s.metric_summary
-        mq = sa.select(ms.c.run_id, ms.c.key, ms.c.last, ms.c.last_nan)
-        if filter or project is not None or limit is not None:
-            mq = mq.where(ms.c.run_id.in_(sa.select(q.subquery().c.id)))
-        # rich results: per run and key, a reference to the value logged last (its sha256;
-        # `labledger media get RUN KEY` fetches every step)
-        md = s.media
-        last_step = (
-            sa.select(
-                md.c.run_id,
-                md.c.key,
-                sa.func.max(md.c.step).label("step"),
-                sa.func.count().label("count"),
-            )
-            .group_by(md.c.run_id, md.c.key)
-            .subquery()
-        )
-        mdq = (
-            sa.select(
-                md.c.run_id,
-                md.c.key,
-                md.c.seq,
-                md.c.sha256,
-                md.c.step,
-                md.c.kind,
-                md.c.size,
-                last_step.c.count,
-            )
-            .join(
-                last_step,
-                sa.and_(
-                    md.c.run_id == last_step.c.run_id,
-                    md.c.key == last_step.c.key,
-                    md.c.step == last_step.c.step,
-                ),
-            )
-            .order_by(md.c.run_id, md.c.key, md.c.seq)
-        )
-        if filter or project is not None or limit is not None:
-            mdq = mdq.where(md.c.run_id.in_(sa.select(q.subquery().c.id)))
         with self._read() as conn:
-            runs = conn.execute(q).all()
-            metrics: dict[str, dict[str, Any]] = {}
-            for run_id, key, last, last_nan in conn.execute(mq):
-                metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
-            media: dict[str, dict[str, str]] = {}
-            refs: dict[str, dict[str, dict[str, Any]]] = {}
+            return self._export_page(conn, conn.execute(q).all(), None, True, False, None)
+
+    def iter_export_records(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        metrics: Sequence[str] | None = None,
+        media: bool = True,
+        packages: bool = False,
+        page: int = 2000,
+    ) -> Iterator[ExportRecord]:
+        """:meth:`export_records` as a stream, newest run first (``list_runs``'s order):
+        keyset pages of ``page`` runs (``created_at, id`` after the last one read: no
+        OFFSET, each page through the ``(project, created_at)`` index), each page's metric
+        values, media and amendments read in bulk (one query each, whatever ``page``), all
+        in one read transaction. ``metrics`` narrows ``metrics`` to those keys, ``media=False``
+        skips media references, and ``packages`` adds the env's ``packages`` map
+        (``importance``'s code factors)."""
+        r = s.runs
+        q = self._runs_query(project=project, filter=filter, order_by=None)
+        q = q.with_only_columns(*_columns(self.dialect, packages=packages))
+        with self._read() as conn:
+            every = self._summary_amendments(conn)  # edits are few: all read once
+            after: tuple[float, str] | None = None
+            while True:
+                pq = q
+                if after is not None:
+                    created, rid = after
+                    pq = q.where(
+                        # the plain `<=` lets the index scan start at the page boundary
+                        # (the OR alone is a filter: each page would walk the ones before)
+                        r.c.created_at <= created,
+                        sa.or_(
+                            r.c.created_at < created,
+                            sa.and_(r.c.created_at == created, r.c.id > rid),
+                        ),
+                    )
+                rows = conn.execute(pq.limit(page)).all()
+                yield from self._export_page(conn, rows, metrics, media, packages, every)
+                if len(rows) < page:
+                    return
+                after = (rows[-1][4], rows[-1][0])
+
+    def _export_page(
+        self,
+        conn: Connection,
+        runs: Sequence[Any],
+        keys: Sequence[str] | None,
+        with_media: bool,
+        packages: bool,
+        every: dict[str, list[dict[str, Any]]] | None,
+    ) -> list[ExportRecord]:
+        """Records of ``runs`` (rows of :func:`_columns`) with their metrics, media and amendments."""
+        if not runs:
+            return []
+        ids = [row[0] for row in runs]
+        ms = s.metric_summary
+        mq = sa.select(ms.c.run_id, ms.c.key, ms.c.last, ms.c.last_nan).where(
+            _among(self.dialect, ms.c.run_id, ids)
+        )
+        if keys is not None:
+            mq = mq.where(ms.c.key.in_(list(keys)))
+        metrics: dict[str, dict[str, Any]] = {}
+        for run_id, key, last, last_nan in conn.execute(mq).all():
+            metrics.setdefault(run_id, {})[key] = math.nan if last_nan else last
+        media: dict[str, dict[str, str]] = {}
+        refs: dict[str, dict[str, dict[str, Any]]] = {}
+        if with_media:
+            # rich results: per run and key, a reference to the value logged last (its
+            # sha256; `labledger media get RUN KEY` fetches every step)
+            md = s.media
+            last_step = (
+                sa.select(
+                    md.c.run_id,
+                    md.c.key,
+                    sa.func.max(md.c.step).label("step"),
+                    sa.func.count().label("count"),
+                )
+                .where(_among(self.dialect, md.c.run_id, ids))
+                .group_by(md.c.run_id, md.c.key)
+                .subquery()
+            )
+            mdq = (
+                sa.select(
+                    md.c.run_id,
+                    md.c.key,
+                    md.c.seq,
+                    md.c.sha256,
+                    md.c.step,
+                    md.c.kind,
+                    md.c.size,
+                    last_step.c.count,
+                )
+                .join(
+                    last_step,
+                    sa.and_(
+                        md.c.run_id == last_step.c.run_id,
+                        md.c.key == last_step.c.key,
+                        md.c.step == last_step.c.step,
+                    ),
+                )
+                .order_by(md.c.run_id, md.c.key, md.c.seq)
+            )
             for run_id, key, _seq, sha, step, kind, size, count in conn.execute(mdq):
                 media.setdefault(run_id, {})[key] = f"sha256:{sha}"
+                # the reference to the value logged last (its bytes are in the artifact
+                # blob store) and how many values the key has
                 refs.setdefault(run_id, {})[key] = {
                     "step": int(step),
                     "kind": kind,
@@ -139,49 +192,35 @@ class ExportSqlMixin:
                     "size": int(size),
                     "count": int(count),
                 }
-            # amended values beside the sealed ones (store/_amend.py)
-            sealed = [
-                {
-                    "id": rid,
-                    "status": status,
-                    "summary": {
-                        **dict(sorted((metrics.get(rid) or {}).items())),
-                        **decode_json(s.load_json(summary) or {}),
-                    },
-                }
-                for rid, _, _, status, *_, summary, _, _, _, _, _ in runs
-                if status in SEALED_STATUSES
-            ]
-            self._amendments(conn, sealed)
+        # the JSON columns come as text (see _columns) and are decoded a column at a time:
+        # one json.loads of a page's documents, not one call per document
+        tags_, config_, summary_, datasets_ = (
+            _loads_all([row[i] for row in runs]) for i in (8, 9, 10, 12)
+        )
+        packages_ = _loads_all([row[16] for row in runs]) if packages else []
+        # amended values beside the sealed ones (store/_amend.py)
+        sealed = [
+            {
+                "id": row[0],
+                "status": row[3],
+                "summary": {
+                    **dict(sorted((metrics.get(row[0]) or {}).items())),
+                    **decode_json(summary_[i] or {}),
+                },
+            }
+            for i, row in enumerate(runs)
+            # `every` is every amendment (a stream): only the runs it names need a look
+            if row[3] in SEALED_STATUSES and (every is None or row[0] in every)
+        ]
+        self._amendments(conn, sealed, every)
         amended = {
             r["id"]: {k: a.get("value") for k, a in r["amended"].items()}
             for r in sealed
             if r["amended"]
         }
-        return [
-            {
-                "id": rid,
-                "project": proj,
-                "name": name,
-                "status": status,
-                "created_at": created,
-                "ended_at": ended,
-                "heartbeat_at": heartbeat,
-                "seed": seed,
-                "tags": s.load_json(tags) or [],
-                "config": s.load_json(config) or {},
-                "summary": s.load_json(summary) or {},
-                "author": author,
-                "metrics": metrics.get(rid) or {},
-                "amended": amended.get(rid) or {},
-                "datasets": s.load_json(datasets) or [],
-                "git_commit": commit,
-                "git_dirty": _as_bool(dirty),
-                "git_patch": patch,
-                "media": media.get(rid) or {},
-                "media_refs": refs.get(rid) or {},
-            }
-            for (
+        out: list[ExportRecord] = []
+        for i, row in enumerate(runs):
+            (
                 rid,
                 proj,
                 name,
@@ -190,16 +229,102 @@ class ExportSqlMixin:
                 ended,
                 heartbeat,
                 seed,
-                tags,
-                config,
-                summary,
+                _tags,
+                _config,
+                _summary,
                 author,
-                datasets,
+                _datasets,
                 commit,
                 dirty,
                 patch,
-            ) in runs
-        ]
+            ) = row[:16]
+            rec: ExportRecord = {
+                "id": rid,
+                "project": proj,
+                "name": name,
+                "status": status,
+                "created_at": created,
+                "ended_at": ended,
+                "heartbeat_at": heartbeat,
+                "seed": seed,
+                "tags": tags_[i] or [],
+                "config": config_[i] or {},
+                "summary": summary_[i] or {},
+                "author": author,
+                "metrics": metrics.get(rid) or {},
+                "amended": amended.get(rid) or {},
+                "datasets": datasets_[i] or [],
+                "git_commit": commit,
+                "git_dirty": _as_bool(dirty),
+                "git_patch": patch,
+                "media": media.get(rid) or {},
+                "media_refs": refs.get(rid) or {},
+            }
+            if packages:
+                found = packages_[i]
+                rec["packages"] = found if isinstance(found, dict) else {}
+            out.append(rec)
+        return out
+
+
+def _columns(dialect: str, *, packages: bool) -> list[Any]:
+    """The columns of ``runs`` an export reads, in the order ``_export_page`` unpacks them."""
+    r = s.runs
+    cols = [
+        r.c.id,
+        r.c.project,
+        r.c.name,
+        r.c.status,
+        r.c.created_at,
+        r.c.ended_at,
+        r.c.heartbeat_at,
+        r.c.seed,
+        _text(dialect, r.c.tags),
+        _text(dialect, r.c.config),
+        _text(dialect, r.c.summary),
+        r.c.author,
+        _text(dialect, r.c.datasets),
+        _env_text(dialect, r.c.env, "git", "commit"),
+        _env_text(dialect, r.c.env, "git", "dirty"),
+        _env_text(dialect, r.c.env, "git", "diff_sha256"),
+    ]
+    if packages:
+        cols.append(_env_json(dialect, r.c.env, "packages"))
+    return cols
+
+
+def _env_json(dialect: str, col: Any, key: str) -> Any:
+    """One member of a JSON column as JSON text (NULL where absent)."""
+    if dialect == "sqlite":
+        # json_extract gives a string member as bare text; json_quote makes it JSON again
+        # (an object or array member stays as it is: json_extract returns it as JSON)
+        return sa.func.json(sa.func.json_quote(sa.func.json_extract(col, f'$."{key}"')))
+    return sa.cast(col.op("->")(sa.literal(key, sa.Text)), sa.Text)
+
+
+def _text(dialect: str, col: Any) -> Any:
+    """A JSON column as its text (SQLite stores text already)."""
+    return col if dialect == "sqlite" else sa.cast(col, sa.Text)
+
+
+def _loads_all(texts: list[Any]) -> list[Any]:
+    """Decode JSON texts (None stays None) with one ``json.loads``."""
+    if not texts:
+        return []
+    if all(isinstance(x, str) for x in texts):
+        return list(json.loads("[" + ",".join(texts) + "]"))
+    return [s.load_json(x) for x in texts]
+
+
+def _among(dialect: str, col: Any, ids: list[str]) -> Any:
+    """``col IN ids`` as one bound parameter (an array, or a JSON list on SQLite): the
+    statement text stays the same whatever the number of ids."""
+    if dialect == "sqlite":
+        tv = sa.func.json_each(sa.literal(json.dumps(ids), sa.String)).table_valued("value")
+        return col.in_(sa.select(tv.c.value).scalar_subquery())
+    from sqlalchemy.dialects import postgresql as pg
+
+    return col == sa.any_(sa.cast(sa.literal(ids, pg.ARRAY(sa.Text)), pg.ARRAY(sa.Text)))
 
 
 def _env_text(dialect: str, col: Any, *path: str) -> Any:

@@ -1,0 +1,141 @@
+"""The streamed reads behind ``importance`` and ``export``: the same answers as the whole
+reads they replace (keyset pages, metrics and amendments in bulk per page)."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+
+from labledger import Ledger
+from labledger._values import flatten
+from labledger.analysis._importance import _noise_floor, noise_floor
+
+
+def _replicated_runs(n: int, seed: int = 3) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    runs = []
+    for i in range(n):
+        cfg = {
+            "lr": rng.choice([0.1, 0.01, 1e-3, 1, 1.0, True, "1", None]),
+            "opt": rng.choice(["adam", "sgd"]),
+            "layers": rng.choice([[1, 2], [2, 1], {"b": 1, "a": 2}]),
+            "seed": i,  # a seed key: not part of the replicate set
+            "model": {"random_state": i, "width": rng.choice([64, 128])},
+        }
+        runs.append(
+            {
+                "id": f"r{i}",
+                "project": rng.choice(["p", "q"]),
+                "config": cfg,
+                "summary": {"acc": rng.random() + (0.5 if cfg["opt"] == "adam" else 0.0)},
+                "env": {"git": {"commit": rng.choice(["a", "b"]), "diff_sha256": None}},
+                "datasets": rng.choice([[], [{"name": "d", "sha256": "x"}], [{"name": "d"}]]),
+            }
+        )
+    return runs
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_fast_noise_floor_groups_as_replicate_sets_do(seed: int) -> None:
+    runs = _replicated_runs(400, seed)
+    flat = [flatten(r["config"]) for r in runs]
+    y = [r["summary"]["acc"] for r in runs]
+    expected = noise_floor(runs, "acc")
+    assert expected is not None
+    assert _noise_floor(runs, flat, y) == expected
+
+
+def test_one_run_per_set_has_no_floor() -> None:
+    runs = _replicated_runs(3)
+    for i, r in enumerate(runs):
+        r["config"]["width"] = i
+    flat = [flatten(r["config"]) for r in runs]
+    assert _noise_floor(runs, flat, [1.0, 2.0, 3.0]) is None
+
+
+@pytest.fixture
+def many_runs(any_store_uri: str) -> Any:
+    from labledger.store import open_store
+
+    store = open_store(any_store_uri)
+    rng = random.Random(5)
+    records = [
+        {
+            "id": f"{i:032x}",
+            "project": "p" if i % 7 else "other",
+            "name": f"run-{i}",
+            "created_at": 1_700_000_000.0 + i // 3,  # equal created_at: the id breaks ties
+            "config": {"lr": rng.choice([0.1, 0.01, 0.001]), "opt": rng.choice(["a", "b"])},
+            "summary": {"note": "x"} if i % 5 == 0 else {},
+            "tags": ["t"] if i % 2 else [],
+            "env": {"packages": {"numpy": "2." + str(i % 2)}, "git": {"commit": "c"}},
+            "status": "finished",
+            "ended_at": 1_700_000_100.0 + i,
+            "metrics": {
+                "acc": ([1], [rng.random()], [1.0]),
+                "loss": ([1], [math.nan if i % 11 == 0 else rng.random()], [1.0]),
+            },
+        }
+        for i in range(157)
+    ]
+    store.create_runs(records)
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("page", [1, 10, 2000])
+def test_the_streamed_export_is_the_whole_read_in_pages(many_runs: Any, page: int) -> None:
+    whole = many_runs.export_records(project="p", order_by=["-created_at"], limit=10_000)
+    listed = [r["id"] for r in many_runs.list_runs(project="p")]
+    streamed = list(many_runs.iter_export_records(project="p", page=page))
+    assert [r["id"] for r in streamed] == listed  # list_runs' order, every run once
+    by_id = {r["id"]: r for r in whole}
+    for r in streamed:
+        w = by_id[r["id"]]
+        for k in ("config", "summary", "tags", "datasets", "name", "status", "git_commit"):
+            assert r[k] == w[k], k
+        assert r["metrics"].keys() == w["metrics"].keys()
+        for k, v in r["metrics"].items():
+            assert v == w["metrics"][k] or (math.isnan(v) and math.isnan(w["metrics"][k]))
+    narrow = list(
+        many_runs.iter_export_records(
+            project="p", page=page, metrics=["acc"], media=False, packages=True
+        )
+    )
+    assert all(set(r["metrics"]) == {"acc"} for r in narrow)
+    assert {r["packages"]["numpy"] for r in narrow} == {"2.0", "2.1"}
+    assert many_runs.export_records(project="p") == streamed
+
+
+def test_importance_reads_the_stream(many_runs: Any) -> None:
+    led = Ledger(many_runs.uri)
+    items = led.importance("acc", project="p")
+    assert {i["key"] for i in items} >= {"lr", "opt"}
+    assert {i["n"] for i in items} == {len(many_runs.list_runs(project="p"))}
+    led.close()
+
+
+def test_verdicts_of_many_runs_are_those_of_each(many_runs: Any) -> None:
+    """``repro_verdicts`` of an export's many ids (one read of a small verdict table) gives
+    what it gives for a few ids (IN lists), whichever side of a verdict a run is on."""
+    import sqlalchemy as sa
+
+    from labledger.store import _schema as s
+
+    ids = [r["id"] for r in many_runs.list_runs()]
+    rows = [
+        {"id": f"v{i}", "original_run_id": o, "repro_run_id": r, "verdict": "reproduced",
+         "reason": None, "tolerance": None, "details": {}, "created_at": 1.0 + i}
+        for i, (o, r) in enumerate([(ids[0], ids[1]), (ids[2], "x" * 32), ("y" * 32, ids[3]),
+                                    ("y" * 32, "z" * 32)])
+    ]  # fmt: skip
+    with many_runs.engine.begin() as conn:
+        conn.execute(sa.insert(s.repro_verdicts), rows)
+    few = many_runs.repro_verdicts(ids[:4])
+    assert [v["id"] for v in few] == ["v2", "v1", "v0"]
+    padded = ids[:4] + [f"{i:032x}" for i in range(10_000, 10_500)]
+    assert many_runs.repro_verdicts(padded) == few
+    assert [v["id"] for v in many_runs.repro_verdicts(ids)] == ["v2", "v1", "v0"]
