@@ -74,9 +74,68 @@ def test_validation_wording_and_default_experiment(server: Server, client: Mlflo
 
 
 def test_relative_artifact_location_is_resolved(client: MlflowClient) -> None:
+    # as MLflow's server stores it: an absolute path against the server's working dir
     eid = client.create_experiment("rel-loc", artifact_location="some/dir")
     loc = client.get_experiment(eid).artifact_location
-    assert loc.startswith("file:///") and loc.endswith("/some/dir")
+    assert loc.startswith("/") and loc.endswith("/some/dir")
+
+
+def _bad(server: Server, path: str, payload: dict[str, object]) -> str:
+    r = httpx.post(f"{server.url}/api/2.0/mlflow/{path}", json=payload)
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    return str(r.json()["message"])
+
+
+def test_validation_messages_use_mlflows_wording(server: Server, client: MlflowClient) -> None:
+    """MLflow's REST tests match these words (test_*_validation in test_rest_tracking.py)."""
+    bad = "for parameter '{}' supplied"
+    msg = _bad(server, "experiments/create", {"name": "v", "artifact_location": 9.0})
+    assert "Invalid value 9.0 " + bad.format("artifact_location") in msg
+    msg = _bad(server, "experiments/create", {"name": "v", "tags": "5"})
+    assert 'Invalid value "5" ' + bad.format("tags") in msg
+    assert client.get_experiment_by_name("v") is None  # nothing was created
+    run_id = client.create_run(client.create_experiment("validation")).info.run_id
+    base = {"run_id": run_id, "value": 1, "timestamp": 5, "step": 1}
+    msg = _bad(server, "runs/log-metric", {**base, "key": 31})
+    assert "Invalid value 31 " + bad.format("key") in msg
+    msg = _bad(server, "runs/log-metric", {**base, "key": "m", "step": "foo"})
+    assert 'Invalid value "foo" ' + bad.format("step") in msg
+    msg = _bad(server, "runs/set-tag", {"run_id": run_id, "key": "k", "value": 41})
+    assert "Invalid value 41 " + bad.format("value") in msg
+    for field in ("metrics", "params", "tags"):
+        msg = _bad(server, "runs/log-batch", {"run_id": run_id, field: "foo"})
+        assert 'Invalid value "foo" ' + bad.format(field) in msg
+    msg = _bad(server, "runs/log-batch", {"run_id": run_id, "metrics": [{"key": "m", "value": 1}]})
+    assert "Missing value for required parameter 'metrics[0].timestamp'" in msg
+    assert client.get_run(run_id).data.metrics == {}  # a refused batch wrote nothing
+    with pytest.raises(mlflow.exceptions.MlflowException, match="for parameter 'max_results'"):
+        client.search_runs(["0"], max_results=123456789)
+    r = httpx.get(
+        f"{server.url}/api/2.0/mlflow/artifacts/list", params={"run_id": run_id, "path": "../x"}
+    )
+    assert r.status_code == 400 and r.json()["message"] == "Invalid path"
+
+
+def test_search_experiments_default_order_is_newest_first(client: MlflowClient) -> None:
+    made = [client.create_experiment(f"order-{k}") for k in range(3)]
+    client.delete_experiment(made[1])  # a later update does not move it: creation time counts
+    found = [
+        e.experiment_id
+        for e in client.search_experiments(view_type=mlflow.entities.ViewType.ALL)
+        if e.experiment_id in made
+    ]
+    assert found == made[::-1]
+
+
+def test_finished_run_is_sealed_with_invalid_state(client: MlflowClient) -> None:
+    """A deliberate difference (docs/migrating.md): a finished run keeps its name."""
+    run_id = client.create_run(client.create_experiment("sealed")).info.run_id
+    client.set_terminated(run_id, "FINISHED")
+    with pytest.raises(mlflow.exceptions.RestException) as err:
+        client.update_run(run_id, name="renamed")
+    assert err.value.error_code == "INVALID_STATE"
+    assert "seals a finished run" in str(err.value)
 
 
 def test_ajax_routes(server: Server, client: MlflowClient, tmp_path: Path) -> None:

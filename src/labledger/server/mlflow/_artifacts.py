@@ -68,7 +68,7 @@ def _artifact_name(text: str) -> str:
 def _safe(rel: str) -> list[str]:
     parts = [p for p in rel.replace("\\", "/").split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid path {rel!r}")
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Invalid path")
     return parts
 
 
