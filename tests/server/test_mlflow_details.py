@@ -248,6 +248,69 @@ def test_logged_models_behave_as_mlflows(client: MlflowClient, server: Server) -
         client.create_logged_model(eid, source_run_id="0" * 32)
 
 
+def test_ui_routes_answer_in_mlflows_words(server: Server, client: MlflowClient) -> None:
+    """The ``/ajax-api`` routes' refusals as MLflow's server words them, ``/get-artifact``
+    (MLflow's web UI downloads a run's file there) and a logged model's files."""
+    base = f"{server.url}/ajax-api/2.0/mlflow"
+
+    def refused(r: httpx.Response) -> str:
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        return str(r.json()["message"])
+
+    bulk = f"{base}/metrics/get-history-bulk"
+    assert "must specify at least one run_id" in refused(
+        httpx.get(bulk, params={"metric_key": "k"})
+    )
+    many = {"run_id": [f"id_{i}" for i in range(101)], "metric_key": "k"}
+    assert "cannot specify more than 100" in refused(httpx.get(bulk, params=many))
+    assert "must specify a metric_key" in refused(httpx.get(bulk, params={"run_id": ["x"]}))
+    interval = f"{base}/metrics/get-history-bulk-interval"
+    msg = refused(httpx.get(interval, params={**many, "run_ids": many["run_id"]}))
+    assert "GetMetricHistoryBulkInterval request must specify at most 100 run_ids" in msg
+    one = {"run_ids": ["x"], "metric_key": "k"}
+    assert "between 1 and 2500" in refused(httpx.get(interval, params={**one, "max_results": 0}))
+    msg = refused(httpx.get(interval, params={**one, "start_step": 1}))
+    assert "both must be specified" in msg
+    datasets = f"{base}/experiments/search-datasets"
+    msg = refused(httpx.post(datasets, json={"experiment_ids": []}))
+    assert "must specify at least one experiment_id" in msg
+    msg = refused(httpx.post(datasets, json={"experiment_ids": [str(i) for i in range(21)]}))
+    assert "cannot specify more than 20" in msg
+    run_id = client.create_run(client.create_experiment("ui-routes")).info.run_id
+    upload = f"{base}/upload-artifact"
+    assert refused(httpx.post(upload)) == "Request must specify run_uuid."
+    assert refused(httpx.post(upload, params={"run_uuid": run_id})) == "Request must specify path."
+    bad = {"run_uuid": run_id, "path": "../t.txt"}
+    assert refused(httpx.post(upload, params=bad)) == "Invalid path"
+    good = {"run_uuid": run_id, "path": "t.txt"}
+    assert refused(httpx.post(upload, params=good)) == "Request must specify data."
+    assert httpx.post(upload, params=good, content=b"hello world").status_code == 200
+    got = httpx.get(f"{server.url}/get-artifact", params=good)
+    assert got.status_code == 200 and got.text == "hello world"
+    assert refused(httpx.get(f"{server.url}/get-artifact", params=bad)) == "Invalid path"
+
+
+def test_logged_model_files_and_generated_names(client: MlflowClient, server: Server) -> None:
+    from mlflow.pyfunc.model import PythonModel
+
+    class Echo(PythonModel):
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            return model_input
+
+    eid = mlflow.set_experiment("model-files").experiment_id
+    info = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+    base = f"{server.url}/ajax-api/2.0/mlflow/logged-models/{info.model_id}/artifacts"
+    listed = httpx.get(f"{base}/directories").json()["files"]
+    assert "MLmodel" in [f["path"] for f in listed]
+    got = httpx.get(f"{base}/files", params={"artifact_file_path": "MLmodel"})
+    assert got.status_code == 200 and info.model_id in got.text
+    # created without a name, each logged model gets a name of its own, as on MLflow
+    a, b = client.create_logged_model(eid), client.create_logged_model(eid)
+    assert a.name and b.name and a.name != b.name
+    found = client.search_logged_models(experiment_ids=[eid], filter_string=f"name = '{a.name}'")
+    assert [m.model_id for m in found] == [a.model_id]
+
+
 def test_capture_plugin_gives_mlflow_runs_a_patch_and_packages(
     server: Server, client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
