@@ -94,6 +94,10 @@ DELIBERATE: dict[str, str] = {
     " must exist and be readable (its lineage stays checkable)",
     "test_create_model_version_model_id": "registers a logged model that has no source run: a"
     " labledger model version points at a run's content-addressed artifact",
+    "test_get_metric_history_bulk_returns_expected_metrics_in_expected_order": "logs step -2:"
+    " labledger's steps count from 0 (Run.log refuses a negative step too)",
+    "test_logging_model_with_local_artifact_uri": "expects a file:// artifact_uri: labledger"
+    " serves artifacts only through its proxy (mlflow-artifacts:)",
     "test_update_run_name_without_changing_status": "renames a FINISHED run: labledger seals"
     " a finished run's record (INVALID_STATE, with the reason)",
 }

@@ -290,6 +290,22 @@ def test_ui_routes_answer_in_mlflows_words(server: Server, client: MlflowClient)
     assert refused(httpx.get(f"{server.url}/get-artifact", params=bad)) == "Invalid path"
 
 
+def test_model_version_file_as_mlflows_ui_downloads_it(
+    client: MlflowClient, server: Server
+) -> None:
+    mlflow.set_experiment("version-files")
+    with mlflow.start_run() as run:
+        mlflow.log_text("hello", "notes/readme.txt")
+    client.create_registered_model("ui-files")
+    client.create_model_version("ui-files", f"runs:/{run.info.run_id}/notes", run.info.run_id)
+    for route in ("/model-versions/get-artifact", "//model-versions/get-artifact"):
+        url = server.url + route
+        got = httpx.get(url, params={"name": "ui-files", "version": 1, "path": "readme.txt"})
+        assert got.status_code == 200 and got.text == "hello"
+        bad = httpx.get(url, params={"name": "ui-files", "version": 1, "path": "../x"})
+        assert bad.status_code == 400 and bad.json()["message"] == "Invalid path"
+
+
 def test_logged_model_files_and_generated_names(client: MlflowClient, server: Server) -> None:
     from mlflow.pyfunc.model import PythonModel
 

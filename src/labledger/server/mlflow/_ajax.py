@@ -109,7 +109,7 @@ def _json(run_id: str, key: str, s: Any, v: Any, t: Any) -> dict[str, Any]:
     return {
         "key": key,
         "value": float_to_json(float(v)),
-        "timestamp": int(float(t) * 1000),
+        "timestamp": round(float(t) * 1000),
         "step": int(s),
         "run_id": run_id,
     }
@@ -126,7 +126,7 @@ def history_bulk(request: Request, params: dict[str, Any] = Depends(read_params)
     limit = json_int(params.get("max_results"), "max_results", 25000)
     assert limit is not None
     out: list[dict[str, Any]] = []
-    for run_id in _runs(request, ids):
+    for run_id in sorted(_runs(request, ids)):  # MLflow's order: by run, then as logged
         steps, vals, ts = _points(request, run_id, key, None, None)
         for s, v, t in zip(steps, vals, ts, strict=True):
             if len(out) >= limit:
@@ -262,3 +262,24 @@ def search_datasets(request: Request, params: dict[str, Any] = Depends(read_para
                     summary["context"] = item[2]
                 out.append(summary)
     return {"dataset_summaries": out}
+
+
+def model_version_artifact(request: Request) -> Any:
+    """One file of a registered model version, as MLflow's web UI downloads it."""
+    from ._artifacts import _safe, download
+    from ._registry import _name, _version
+
+    params = dict(request.query_params)
+    path = params.get("path") or ""
+    if not path:
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Request must specify path.")
+    parts = _safe(path)
+    v = core(request).readable_version(principal(request).actor, _name(params), _version(params))
+    return download(
+        f"artifact-versions/{v['artifact_version_id']}/artifacts/{'/'.join(parts)}", request
+    )
+
+
+# MLflow's UI (and MLflow's tests) call it with a doubled slash, which MLflow's server takes
+for _path in ("/model-versions/get-artifact", "//model-versions/get-artifact"):
+    ui_router.add_api_route(_path, model_version_artifact, methods=["GET"])

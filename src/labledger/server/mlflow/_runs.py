@@ -435,7 +435,7 @@ def _metrics(
         ts = json_int(m.get("timestamp"), f"{at}timestamp")
         step = json_int(m.get("step"), f"{at}step", 0)
         assert step is not None
-        if step < 0:
+        if step < 0:  # labledger's rule (Run.log refuses it too): steps count from 0
             raise MlflowError(
                 "INVALID_PARAMETER_VALUE", f"step must be >= 0 for {key!r}, got {step}"
             )
