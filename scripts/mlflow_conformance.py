@@ -98,6 +98,9 @@ DELIBERATE: dict[str, str] = {
     " labledger's steps count from 0 (Run.log refuses a negative step too)",
     "test_logging_model_with_local_artifact_uri": "expects a file:// artifact_uri: labledger"
     " serves artifacts only through its proxy (mlflow-artifacts:)",
+    "test_create_model_version_with_path_source": "registers a version of a RUNNING run from"
+    " the server's local artifact directory: a version points at a finished run's proxied,"
+    " content-addressed artifact",
     "test_update_run_name_without_changing_status": "renames a FINISHED run: labledger seals"
     " a finished run's record (INVALID_STATE, with the reason)",
 }
