@@ -246,10 +246,19 @@ def main() -> int:
     ap.add_argument("--server", choices=["labledger", "mlflow"], default="labledger")
     ap.add_argument("--out", type=Path, default=None, help="write each test's outcome (JSON)")
     ap.add_argument("--baseline", type=Path, default=None, help="--out of MLflow's server's run")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: print the table from an earlier run's --out",
+    )
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments")
     args = ap.parse_args()
     test_file = args.mlflow_src / TEST_FILE
-    if not test_file.is_file():
+    if args.report_only:
+        if args.out is None or not args.out.is_file():
+            print("--report-only needs --out FILE of an earlier run", file=sys.stderr)
+            return 2
+    elif not test_file.is_file():
         print(f"{test_file} not found: give a tree with MLflow's tests", file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="ll-conformance-")) / f"{args.server}.json"
@@ -286,8 +295,11 @@ def main() -> int:
     print("deliberate differences (run, counted apart):")
     for key, why in sorted(DELIBERATE.items()):
         print(f"  {key:32} {why}")
-    proc = subprocess.run(cmd, cwd=args.mlflow_src, env=env, capture_output=True, text=True)
-    if not out.is_file():
+    proc = None
+    if not args.report_only:
+        out.unlink(missing_ok=True)  # never report an earlier run's outcomes
+        proc = subprocess.run(cmd, cwd=args.mlflow_src, env=env, capture_output=True, text=True)
+    if proc is not None and not out.is_file():
         print(proc.stdout[-4000:], proc.stderr[-4000:])
         return 1
     outcomes: dict[str, str] = json.loads(out.read_text())
