@@ -15,7 +15,8 @@ The figure in benchmarks/README.md was measured on MLflow's ``master`` at commit
 a89bed67689f916c79a8e1c1ad6cfb5cd7649c77 (version 3.11.2.dev0, the newest snapshot at
 hand; no 3.17.2 tag was reachable), with the pinned client mlflow 3.17.2 installed. The
 tree used holds, unchanged, ``pyproject.toml``, ``tests/__init__.py``, ``tests/conftest.py``,
-``tests/helper_functions.py``, ``tests/integration/{__init__,utils}.py``,
+``tests/helper_functions.py``, ``tests/simple_repository_server.py`` (imported by a
+session fixture), ``tests/integration/{__init__,utils}.py``,
 ``tests/autologging/{__init__,fixtures}.py``, ``tests/tracing/{__init__,helper}.py`` and
 ``tests/tracking/{__init__,conftest,integration_test_utils,test_rest_tracking}.py``.
 Nothing of MLflow's conftest was trimmed or stubbed: it imports and runs as is.
@@ -26,13 +27,17 @@ other tests start a server with ``integration_test_utils._init_server``. With
 ``--server labledger`` both are replaced, before the tests are imported, by a
 ``labledger server`` on a fresh SQLite store and artifact directory (one per test, as
 MLflow's own fixture does); the tests then talk to it through the real client and REST.
-Nothing the tests exercise is stubbed. Every test's outcome is written to ``--out``
+MLflow's conftest points the in-process client (fluent API, CLI) at the very database its
+server serves (``tracking_uri_mock``); with labledger the in-process client is pointed at
+the server instead. Nothing the tests exercise is stubbed. Every test's outcome is written to ``--out``
 (JSON), so two runs can be compared test by test (``--baseline``).
 
 Scope: the groups in OUT_OF_SCOPE are not an experiment tracker's job and are deselected
 by name; DELIBERATE lists tests that fail because labledger keeps a rule of its own on
 purpose (docs/migrating.md): they are run but counted apart. The in-scope figure is the
-rest; the ratio is labledger's passed over MLflow's own server's passed on the same tests.
+rest (tests MLflow marks ``xfail`` are not counted); the ratio is the share of the in-scope
+tests MLflow's own server passes that labledger passes too. ``--report-only --out FILE``
+prints the table again from an earlier run's outcomes.
 """
 
 from __future__ import annotations
