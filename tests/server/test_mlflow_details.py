@@ -175,7 +175,9 @@ def test_ajax_routes(server: Server, client: MlflowClient, tmp_path: Path) -> No
     ).json()["metrics"]
     steps = sorted({m["step"] for m in window if m["run_id"] == ids[0]})
     assert steps[0] == 10 and steps[-1] == 30 and len(steps) == 5
-    eid = client.get_experiment_by_name("ajax").experiment_id
+    exp = client.get_experiment_by_name("ajax")
+    assert exp is not None
+    eid = exp.experiment_id
     live = client.create_run(eid).info.run_id
     r = httpx.post(
         f"{base}/upload-artifact",
@@ -195,7 +197,9 @@ def test_resume_running_run_and_refuse_ended_one(client: MlflowClient) -> None:
     from mlflow.exceptions import MlflowException
 
     mlflow.set_experiment("resume")
-    eid = client.get_experiment_by_name("resume").experiment_id
+    exp = client.get_experiment_by_name("resume")
+    assert exp is not None
+    eid = exp.experiment_id
     live = client.create_run(eid).info.run_id
     with mlflow.start_run(run_id=live):
         mlflow.log_metric("x", 1.0, step=0)
@@ -218,7 +222,9 @@ def test_logged_models_behave_as_mlflows(client: MlflowClient, server: Server) -
     from .conftest import labledger
 
     mlflow.set_experiment("logged-models")
-    eid = client.get_experiment_by_name("logged-models").experiment_id
+    exp = client.get_experiment_by_name("logged-models")
+    assert exp is not None
+    eid = exp.experiment_id
     with mlflow.start_run() as run:
         model = mlflow.initialize_logged_model(name="clf", tags={"team": "vision"})
         toy = mlflow.data.from_numpy(np.arange(4.0), name="toy")
@@ -226,7 +232,7 @@ def test_logged_models_behave_as_mlflows(client: MlflowClient, server: Server) -
         mlflow.log_metric("loss", 0.1)  # not linked to the model
         mlflow.set_tag("owner", "ada")
     got = client.get_logged_model(model.model_id)
-    assert [(m.key, m.value) for m in got.metrics] == [("acc", 0.9)]
+    assert [(m.key, m.value) for m in got.metrics or []] == [("acc", 0.9)]
     assert got.tags["team"] == "vision"
     # MLflow-client tags are the run's own tags too
     shown = labledger("show", run.info.run_id, "--store", server.backend_uri, "--json")
