@@ -334,6 +334,12 @@ def main() -> int:
         dp, df = _count(outcomes, deliberate)
         print(f"{'deliberate diffs':20} {dp + df:9d} {dp:7d} {df:7d}")
     if args.baseline:
+        bdel = {n for n, o in base.items() if o not in ("skipped", "xfail")} & {
+            n for n in base if _base(n) in DELIBERATE
+        }
+        dp, df = _count(base, bdel)
+        print(f"{'  on mlflow':20} {dp + df:9d} {dp:7d} {df:7d}")
+    if args.baseline:
         bpass = {n for n in bscope if base.get(n) == "passed"}
         both = sum(1 for n in bpass if outcomes.get(n) == "passed")
         print(
