@@ -50,7 +50,7 @@ for _prefix in MLFLOW_PREFIXES:
 def install(app: FastAPI) -> None:
     """Mount the MLflow routers (tracking, registry, logged models, artifact proxy, the
     UI's ``/ajax-api`` routes) on ``app``."""
-    from ._ajax import AjaxRewrite
+    from ._ajax import AjaxRewrite, ui_router
     from ._ajax import router as ajax
     from ._artifacts import artifacts_router, models_router, tracking_artifacts_router
     from ._experiments import router as experiments
@@ -58,7 +58,7 @@ def install(app: FastAPI) -> None:
     from ._runs import metrics_router
     from ._runs import router as runs
 
-    for r in (ajax, registry, experiments, runs, metrics_router, models_router):
+    for r in (ajax, ui_router, registry, experiments, runs, metrics_router, models_router):
         app.include_router(r, include_in_schema=False)
     app.include_router(tracking_artifacts_router, include_in_schema=False)
     app.include_router(artifacts_router, include_in_schema=False)

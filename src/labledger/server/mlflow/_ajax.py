@@ -28,9 +28,11 @@ from ._common import (
 )
 from ._experiments import experiment_by_id, readable, sql_store
 
-__all__ = ["AjaxRewrite", "router"]
+__all__ = ["AjaxRewrite", "router", "ui_router"]
 
 router = APIRouter(prefix="/ajax-api/2.0/mlflow", route_class=MlflowRoute)
+# MLflow's web UI downloads a run's file from the server's root
+ui_router = APIRouter(route_class=MlflowRoute)
 
 _OWN = (
     "/ajax-api/2.0/mlflow/metrics/get-history-bulk",
@@ -55,17 +57,28 @@ class AjaxRewrite:
         await self.app(scope, receive, send)
 
 
-def _runs(request: Request, params: dict[str, Any]) -> list[str]:
+def _run_ids(params: dict[str, Any], op: str) -> list[str]:
+    """The runs a bulk history request names (1 to 100), in MLflow's words for ``op``."""
     ids = json_list(params, "run_ids", of=str) or json_list(params, "run_id", of=str)
     if not ids:
         raise MlflowError(
-            "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_ids'."
+            "INVALID_PARAMETER_VALUE",
+            "GetMetricHistoryBulk request must specify at least one run_id."
+            if op == "bulk"
+            else "Missing value for required parameter 'run_ids'.",
         )
     if len(ids) > 100:
         raise MlflowError(
             "INVALID_PARAMETER_VALUE",
-            f"GetMetricHistoryBulk supports at most 100 runs, got {len(ids)}",
+            f"GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received"
+            f" {len(ids)} run_ids."
+            if op == "bulk"
+            else "GetMetricHistoryBulkInterval request must specify at most 100 run_ids.",
         )
+    return ids
+
+
+def _runs(request: Request, ids: list[str]) -> list[str]:
     rules, actor = core(request), principal(request).actor
     out = []
     for r in ids:
@@ -96,7 +109,7 @@ def _json(run_id: str, key: str, s: Any, v: Any, t: Any) -> dict[str, Any]:
     return {
         "key": key,
         "value": float_to_json(float(v)),
-        "timestamp": int(float(t) * 1000),
+        "timestamp": round(float(t) * 1000),
         "step": int(s),
         "run_id": run_id,
     }
@@ -104,11 +117,16 @@ def _json(run_id: str, key: str, s: Any, v: Any, t: Any) -> dict[str, Any]:
 
 @router.get("/metrics/get-history-bulk")
 def history_bulk(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    key = require_str(params, "metric_key")
+    ids = _run_ids(params, "bulk")
+    key = params.get("metric_key")
+    if not key or not isinstance(key, str):
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE", "GetMetricHistoryBulk request must specify a metric_key."
+        )
     limit = json_int(params.get("max_results"), "max_results", 25000)
     assert limit is not None
     out: list[dict[str, Any]] = []
-    for run_id in _runs(request, params):
+    for run_id in sorted(_runs(request, ids)):  # MLflow's order: by run, then as logged
         steps, vals, ts = _points(request, run_id, key, None, None)
         for s, v, t in zip(steps, vals, ts, strict=True):
             if len(out) >= limit:
@@ -119,9 +137,15 @@ def history_bulk(request: Request, params: dict[str, Any] = Depends(read_params)
 
 @router.get("/metrics/get-history-bulk-interval")
 def history_bulk_interval(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
+    ids = _run_ids(params, "interval")
     key = require_str(params, "metric_key")
     lo = json_int(params.get("start_step"), "start_step")
     hi = json_int(params.get("end_step"), "end_step")
+    if (lo is None) != (hi is None):
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            "If either start step or end step are specified, both must be specified.",
+        )
     if lo is not None and hi is not None and lo > hi:
         raise MlflowError(
             "INVALID_PARAMETER_VALUE",
@@ -129,10 +153,12 @@ def history_bulk_interval(request: Request, params: dict[str, Any] = Depends(rea
         )
     limit = json_int(params.get("max_results"), "max_results", 320)
     assert limit is not None
-    if not 0 < limit <= 1000:
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid value {limit} for max_results")
+    if not 0 < limit <= 2500:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE", f"max_results must be between 1 and 2500, got {limit}"
+        )
     out: list[dict[str, Any]] = []
-    for run_id in _runs(request, params):
+    for run_id in _runs(request, ids):
         steps, vals, ts = _points(request, run_id, key, lo, hi)
         if len(steps) > limit:
             # evenly spaced points, the first and last always kept (as MLflow samples)
@@ -147,32 +173,57 @@ async def upload_artifact(request: Request) -> Any:
     """One file (the request body) into ``path`` of run ``run_uuid``'s artifacts."""
     from starlette.concurrency import run_in_threadpool
 
-    from ._artifacts import _owner, upload
+    from ._artifacts import upload
 
+    run_id, path = _run_and_path(request)
+    if request.headers.get("content-length") in (None, "0") and not request.headers.get(
+        "transfer-encoding"
+    ):
+        await run_in_threadpool(_run_artifact, request, run_id, path, "write")
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Request must specify data.")
+    # refuses an unsafe path before the body is read
+    full = await run_in_threadpool(_run_artifact, request, run_id, path, "write")
+    return await upload(full, request)
+
+
+def _run_and_path(request: Request) -> tuple[str, str]:
+    """``run_uuid`` and ``path`` from the query string, in MLflow's words when missing."""
     run_id = request.query_params.get("run_uuid") or request.query_params.get("run_id") or ""
     path = request.query_params.get("path") or ""
-    if not run_id or not path:
-        raise MlflowError(
-            "INVALID_PARAMETER_VALUE", "upload-artifact needs run_uuid and path (query string)"
-        )
+    if not run_id:
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Request must specify run_uuid.")
+    if not path:
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Request must specify path.")
+    return run_id, path
 
-    def where() -> str:
-        rules, actor = core(request), principal(request).actor
-        try:
+
+def _run_artifact(request: Request, run_id: str, path: str, role: str) -> str:
+    """The artifact proxy's path of ``path`` in run ``run_id``'s artifacts (checked)."""
+    from ._artifacts import _owner, _safe
+    from ._experiments import experiment_of_project
+
+    _safe(path)
+    rules, actor = core(request), principal(request).actor
+    try:
+        if role == "write":
             project = rules.owned(actor, run_id)[1]
-        except RunNotFoundError:
-            raise MlflowError(
-                "RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found"
-            ) from None
-        from ._experiments import experiment_of_project
+        else:
+            project = rules.resolve(actor, run_id, "read")[1]
+    except RunNotFoundError:
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found") from None
+    exp = experiment_of_project(sql_store(request), project)["id"]
+    full = f"{exp}/{run_id}/artifacts/{path.lstrip('/')}"
+    _owner(request, full, role)
+    return full
 
-        exp = experiment_of_project(sql_store(request), project)["id"]
-        full = f"{exp}/{run_id}/artifacts/{path.lstrip('/')}"
-        _owner(request, full, "write")  # refuses an unsafe path before the body is read
-        return full
 
-    full = await run_in_threadpool(where)
-    return await upload(full, request)
+@ui_router.get("/get-artifact")
+def get_artifact(request: Request) -> Any:
+    """One file of a run's artifacts, as MLflow's web UI downloads it."""
+    from ._artifacts import download
+
+    run_id, path = _run_and_path(request)
+    return download(_run_artifact(request, run_id, path, "read"), request)
 
 
 @router.post("/experiments/search-datasets")
@@ -181,7 +232,19 @@ def search_datasets(request: Request, params: dict[str, Any] = Depends(read_para
     experiments logged as an input, once per experiment."""
     store = sql_store(request)
     out: list[dict[str, Any]] = []
-    for eid in json_list(params, "experiment_ids", of=str):
+    ids = json_list(params, "experiment_ids", of=str)
+    if not ids:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            "SearchDatasets request must specify at least one experiment_id.",
+        )
+    if len(ids) > 20:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            f"SearchDatasets request cannot specify more than 20 experiment_ids. Received"
+            f" {len(ids)} experiment_ids.",
+        )
+    for eid in ids:
         exp = experiment_by_id(store, str(eid))
         missing = MlflowError("RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={eid} exists")
         readable(request, exp["project"], missing)
@@ -199,3 +262,24 @@ def search_datasets(request: Request, params: dict[str, Any] = Depends(read_para
                     summary["context"] = item[2]
                 out.append(summary)
     return {"dataset_summaries": out}
+
+
+def model_version_artifact(request: Request) -> Any:
+    """One file of a registered model version, as MLflow's web UI downloads it."""
+    from ._artifacts import _safe, download
+    from ._registry import _name, _version
+
+    params = dict(request.query_params)
+    path = params.get("path") or ""
+    if not path:
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Request must specify path.")
+    parts = _safe(path)
+    v = core(request).readable_version(principal(request).actor, _name(params), _version(params))
+    return download(
+        f"artifact-versions/{v['artifact_version_id']}/artifacts/{'/'.join(parts)}", request
+    )
+
+
+# MLflow's UI (and MLflow's tests) call it with a doubled slash, which MLflow's server takes
+for _path in ("/model-versions/get-artifact", "//model-versions/get-artifact"):
+    ui_router.add_api_route(_path, model_version_artifact, methods=["GET"])

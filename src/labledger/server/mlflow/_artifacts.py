@@ -68,7 +68,7 @@ def _artifact_name(text: str) -> str:
 def _safe(rel: str) -> list[str]:
     parts = [p for p in rel.replace("\\", "/").split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid path {rel!r}")
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Invalid path")
     return parts
 
 
@@ -361,7 +361,7 @@ def create_model(request: Request, params: dict[str, Any] = Depends(read_params)
             ) from None
     model_id = "m-" + uuid.uuid4().hex
     data = {
-        "name": params.get("name") or MODEL,
+        "name": params.get("name") or _new_model_name(),
         "model_type": params.get("model_type") or "",
         "status": _MODEL_STATUS[0],
         "creator": who.user if who.user != "anonymous" else "",  # MLflow's creator_id is numeric
@@ -370,6 +370,32 @@ def create_model(request: Request, params: dict[str, Any] = Depends(read_params)
     }
     store.put_mlflow_object(MODEL, model_id, exp["project"], data, run_id=run_id)
     return {"model": _model_json(store, _model(store, model_id))}
+
+
+def _new_model_name() -> str:
+    """A generated name, as MLflow gives a logged model created without one."""
+    from ..._names import new_run_name
+
+    return new_run_name()
+
+
+@models_router.get("/{model_id}/artifacts/directories")
+def list_model_artifacts(
+    model_id: str, request: Request, params: dict[str, Any] = Depends(read_params)
+) -> Any:
+    """A logged model's files under ``artifact_directory_path`` (MLflow's web UI)."""
+    path = str(params.get("artifact_directory_path") or "")
+    owner = _owner(request, posixpath.join(f"0/models/{model_id}/artifacts", path), "read")
+    return {"files": _listing(owner, owner.rest)}
+
+
+@models_router.get("/{model_id}/artifacts/files")
+def get_model_artifact(
+    model_id: str, request: Request, params: dict[str, Any] = Depends(read_params)
+) -> Response:
+    """One file of a logged model, ``artifact_file_path`` (MLflow's web UI)."""
+    path = require_str(params, "artifact_file_path")
+    return download(f"0/models/{model_id}/artifacts/{path}", request)
 
 
 @models_router.post("/search")

@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from ..._exceptions import AuthError, LabledgerError, NotFoundError
+from ..._exceptions import AuthError, LabledgerError, NotFoundError, RunFinishedError
 from ..._limits import parse_json_body
 from ..._mlflow_map import STATUS_FROM_MLFLOW, STATUS_TO_MLFLOW, param_text, type_param
 from ..errors import ApiError
@@ -31,6 +31,7 @@ __all__ = [
     "MlflowRoute",
     "flatten",
     "float_to_json",
+    "invalid_value",
     "json_float",
     "json_int",
     "json_list",
@@ -78,6 +79,12 @@ def _as_mlflow(exc: Exception) -> MlflowError:
         return MlflowError(code, str(exc))
     if isinstance(exc, NotFoundError):
         return MlflowError("RESOURCE_DOES_NOT_EXIST", str(exc))
+    if isinstance(exc, RunFinishedError):  # labledger seals a finished run (migrating.md)
+        return MlflowError(
+            "INVALID_STATE",
+            f"{exc} (labledger seals a finished run's record in its audit chain; "
+            "see docs/migrating.md)",
+        )
     if isinstance(exc, LabledgerError):
         return MlflowError("INVALID_PARAMETER_VALUE", str(exc))
     if isinstance(exc, ApiError):
@@ -155,6 +162,17 @@ def _json_type(value: Any) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
+def invalid_value(name: str, value: Any) -> MlflowError:
+    """MLflow's own wording for a field of the wrong type, so that clients and tests that
+    match it keep working: ``Invalid value 31 for parameter 'key' supplied``."""
+    return MlflowError(
+        "INVALID_PARAMETER_VALUE",
+        f"Invalid value {json.dumps(value)} for parameter '{name}' supplied. Hint: Value was "
+        f"of type '{type(value).__name__}'. See the API docs for more information about "
+        "request parameters.",
+    )
+
+
 def json_list(params: dict[str, Any], name: str, *, of: type | None = None) -> list[Any]:
     """A repeated field: absent or null is empty; anything but a JSON array is refused,
     and so is an item that is not an ``of`` (a string field given once in a query
@@ -165,9 +183,7 @@ def json_list(params: dict[str, Any], name: str, *, of: type | None = None) -> l
     if of is str and isinstance(value, str):
         return [value]
     if not isinstance(value, list):
-        raise MlflowError(
-            "INVALID_PARAMETER_VALUE", f"'{name}' must be an array, not {_json_type(value)}"
-        )
+        raise invalid_value(name, value)
     if of is not None:
         for item in value:
             if not isinstance(item, of) or isinstance(item, bool):
@@ -184,9 +200,7 @@ def json_str(params: dict[str, Any], name: str) -> str | None:
     value = params.get(name)
     if value is None or isinstance(value, str):
         return value
-    raise MlflowError(
-        "INVALID_PARAMETER_VALUE", f"'{name}' must be a string, not {_json_type(value)}"
-    )
+    raise invalid_value(name, value)
 
 
 def max_results(params: dict[str, Any], default: int, most: int = 50000) -> int:
@@ -194,7 +208,11 @@ def max_results(params: dict[str, Any], default: int, most: int = 50000) -> int:
     limit = json_int(params.get("max_results"), "max_results", default)
     assert limit is not None
     if not 0 < limit <= most:
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid value {limit} for max_results")
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            f"Invalid value {limit} for parameter 'max_results' supplied. It must be at most"
+            f" {most}, and positive.",
+        )
     return limit
 
 
@@ -207,13 +225,7 @@ def require_str(params: dict[str, Any], *names: str) -> str:
     for name in names:
         value = params.get(name)
         if value is not None and not isinstance(value, str):
-            # MLflow's own wording, so clients and tests that match it keep working
-            raise MlflowError(
-                "INVALID_PARAMETER_VALUE",
-                f"Invalid value {json.dumps(value)} for parameter '{name}' supplied. Hint: "
-                f"Value was of type '{type(value).__name__}'. See the API docs for more "
-                "information about request parameters.",
-            )
+            raise invalid_value(name, value)
     raise MlflowError(
         "INVALID_PARAMETER_VALUE", f"Missing value for required parameter '{names[0]}'."
     )
@@ -224,13 +236,13 @@ def json_int(value: Any, name: str, default: int | None = None) -> int | None:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"'{name}' must be an integer")
+        raise invalid_value(name, value)
     try:
         out = int(value) if not isinstance(value, float) or value.is_integer() else None
     except (TypeError, ValueError):
         out = None
     if out is None or not -(2**63) <= out < 2**63:
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"'{name}' must be an integer, got {value!r}")
+        raise invalid_value(name, value)
     return out
 
 

@@ -22,6 +22,7 @@ from ._common import (
     MlflowError,
     MlflowRoute,
     json_list,
+    json_str,
     max_results,
     page_offset,
     page_token,
@@ -159,7 +160,7 @@ def _save(store: ServerStore, obj: dict[str, Any], **changes: Any) -> dict[str, 
 
 def _resolved(location: Any) -> str | None:
     """A relative local ``artifact_location`` as MLflow's server stores it: an absolute
-    ``file://`` URI (resolved against the server's working directory)."""
+    path (resolved against the server's working directory)."""
     if not location:
         return None
     text = str(location)
@@ -167,13 +168,15 @@ def _resolved(location: Any) -> str | None:
         return text  # has a scheme (s3:, file:, mlflow-artifacts:)
     from pathlib import Path
 
-    return Path(text).expanduser().resolve().as_uri()
+    return str(Path(text).expanduser().resolve())
 
 
 @router.post("/create")
 def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     store, who = sql_store(request), principal(request)
     name = require_str(params, "name")
+    location = _resolved(json_str(params, "artifact_location"))
+    tags = _tags(params)
     if len(name) > 250 or re.search(r"[\x00-\x1f]", name):
         raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid experiment name {name!r}")
     who.require("write", name)  # a writer of the project creates its experiment
@@ -184,8 +187,8 @@ def create(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     obj = experiment_of_project(
         store,
         name,
-        tags=_tags(params),
-        artifact_location=_resolved(params.get("artifact_location")),
+        tags=tags,
+        artifact_location=location,
     )
     return {"experiment_id": obj["id"]}
 
@@ -275,7 +278,8 @@ def search(request: Request, params: dict[str, Any] = Depends(read_params)) -> A
     ]
     if params.get("filter"):
         exps = [e for e in exps if _matches(e, str(params["filter"]))]
-    order = json_list(params, "order_by", of=str) or ["last_update_time DESC"]
+    # MLflow's default order: the newest experiment first, ties by id
+    order = json_list(params, "order_by", of=str) or ["creation_time DESC", "experiment_id"]
     for clause in reversed(order):
         parts = str(clause).split()
         field = parts[0].split(".", 1)[-1] if parts else ""

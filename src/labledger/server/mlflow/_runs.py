@@ -43,6 +43,7 @@ from ._common import (
     MlflowRoute,
     flatten,
     float_to_json,
+    invalid_value,
     json_float,
     json_int,
     json_list,
@@ -401,28 +402,40 @@ def restore(request: Request, params: dict[str, Any] = Depends(read_params)) -> 
     return _lifecycle(request, params, "active")
 
 
-def _metrics(raw: list[Any]) -> dict[str, tuple[list[int], list[float], list[float]]]:
+def _metrics(
+    raw: list[Any], prefix: str | None = None
+) -> dict[str, tuple[list[int], list[float], list[float]]]:
+    """Metrics as the write core takes them; ``prefix`` names the request's field in
+    messages (``metrics[0].timestamp``), as MLflow's server does."""
     out: dict[str, tuple[list[int], list[float], list[float]]] = {}
     now = time.time()
-    for m in raw:
+    for i, m in enumerate(raw):
+        at = f"{prefix}[{i}]." if prefix else ""
         if not isinstance(m, dict):
-            raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid metric {m!r}")
+            raise invalid_value(prefix or "metric", m)
         key = m.get("key")
-        if not isinstance(key, str) or not key:
+        if key is not None and not isinstance(key, str):
+            raise invalid_value(f"{at}key", key)
+        if not key:
             raise MlflowError(
-                "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'key'."
+                "INVALID_PARAMETER_VALUE", f"Missing value for required parameter '{at}key'."
             )
         check_key(key)
+        if m.get("timestamp") is None:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Missing value for required parameter '{at}timestamp'.",
+            )
         if "value" not in m:
             raise MlflowError(
                 "INVALID_PARAMETER_VALUE",
                 f"Missing value for required parameter 'value' of {key!r}.",
             )
-        value = json_float(m["value"], "value")
-        ts = json_int(m.get("timestamp"), "timestamp")
-        step = json_int(m.get("step"), "step", 0)
+        value = json_float(m["value"], f"{at}value")
+        ts = json_int(m.get("timestamp"), f"{at}timestamp")
+        step = json_int(m.get("step"), f"{at}step", 0)
         assert step is not None
-        if step < 0:
+        if step < 0:  # labledger's rule (Run.log refuses it too): steps count from 0
             raise MlflowError(
                 "INVALID_PARAMETER_VALUE", f"step must be >= 0 for {key!r}, got {step}"
             )
@@ -441,12 +454,20 @@ def log_metric(request: Request, params: dict[str, Any] = Depends(read_params)) 
     return {}
 
 
+def _value(params: dict[str, Any]) -> str:
+    """A param's or tag's ``value``: a string (absent or null is empty)."""
+    value = params.get("value")
+    if value is not None and not isinstance(value, str):
+        raise invalid_value("value", value)
+    return value or ""
+
+
 @router.post("/log-parameter")
 def log_param(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     _store, run = _run(request, params, "write")
     _active(run)
     changes = _Changes(run)
-    changes.param(require_str(params, "key"), str(params.get("value") or ""))
+    changes.param(require_str(params, "key"), _value(params))
     _write(request, run["id"], changes.batch_update())
     return {}
 
@@ -456,7 +477,7 @@ def set_tag(request: Request, params: dict[str, Any] = Depends(read_params)) -> 
     _store, run = _run(request, params, "write")
     _active(run)
     changes = _Changes(run)
-    changes.tag(require_str(params, "key"), str(params.get("value") or ""))
+    changes.tag(require_str(params, "key"), _value(params))
     _write(request, run["id"], changes.batch_update())
     return {}
 
@@ -483,6 +504,9 @@ def delete_tag(request: Request, params: dict[str, Any] = Depends(read_params)) 
 @router.post("/log-batch")
 def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
     metrics = json_list(params, "metrics")
+    for m in metrics:  # before any write: a bad batch changes nothing
+        if not isinstance(m, dict):
+            raise invalid_value("metrics", m)
     param_list = _tag_list(params, "params")
     tags = _tag_list(params)
     if len(metrics) > MAX_METRICS or len(param_list) > MAX_PARAMS or len(tags) > MAX_TAGS:
@@ -494,7 +518,7 @@ def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -
         )
     if not param_list and not tags:  # metrics only: no run record to read
         run_id = _run_id(request, params, "write")
-        _write(request, run_id, metrics=_metrics(metrics))
+        _write(request, run_id, metrics=_metrics(metrics, "metrics"))
         link_model_metrics(request, run_id, metrics)
         return {}
     _store, run = _run(request, params, "write")
@@ -511,7 +535,7 @@ def log_batch(request: Request, params: dict[str, Any] = Depends(read_params)) -
     for k, v in tags:
         changes.tag(k, v)
     changes.absorb_capture(_store)
-    _write(request, run["id"], changes.batch_update(), _metrics(metrics))
+    _write(request, run["id"], changes.batch_update(), _metrics(metrics, "metrics"))
     link_model_metrics(request, run["id"], metrics)
     return {}
 
