@@ -8,7 +8,7 @@ _LAZY)``. ``tests/test_layers.py`` reads ``_LAZY`` tables as imports of the pack
 
 from __future__ import annotations
 
-import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +22,10 @@ def lazy_getattr(package: str, table: Mapping[str, str]) -> Callable[[str], Any]
         module = table.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{module}"), name)
+        full = f"{package}.{module}"
+        # __import__, not importlib.import_module: init() reaches here, and the importlib
+        # package costs a millisecond to load
+        __import__(full)
+        return getattr(sys.modules[full], name)
 
     return __getattr__

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
+from ._roles import ListPoints, MediaBlobOwner
+
 if TYPE_CHECKING:
     import numpy as np
     from typing_extensions import NotRequired  # (typing's from Python 3.11)
@@ -656,27 +658,8 @@ class ServerStore(Store, AccessControl, MlflowObjects, ModelRegistry, Protocol):
 
 
 @runtime_checkable
-class ListPoints(Protocol):
-    """Role of a store whose write path reads a batch's points as plain lists (``LiteStore``,
-    on stdlib ``sqlite3`` without numpy): the writer groups points so for it."""
-
-    points_as_lists: bool
-
-
-@runtime_checkable
 class TokenBearer(Protocol):
     """Role of a store that speaks for a caller with a token (``HttpStore``): what it starts
     on that caller's behalf (a reproduction's re-run) gets the same token."""
 
     token: str | None
-
-
-@runtime_checkable
-class MediaBlobOwner(Protocol):
-    """Role of a database store that keeps rich results' bytes in a blob store (``SqlStore``,
-    ``LiteStore``): ``use_artifacts`` points it at one (a run's ``artifacts=``, the server's
-    ``--artifacts-uri``); ``media_bytes`` stages a large batch's files while it is encoded."""
-
-    media_bytes: Any
-
-    def use_artifacts(self, artifacts_uri: str | None = None, blobs: Any = None) -> None: ...
