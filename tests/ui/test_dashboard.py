@@ -116,7 +116,11 @@ def test_hostile_run_name_renders_as_text(probe: PageProbe) -> None:
     assert page.locator("b", has_text="t").count() == 0  # the tag "<b>t</b>" stays text
     assert page.locator(".tag", has_text="<b>t</b>").count() == 6
     page.locator(".run-link", has_text=XSS_NAME).click()
-    page.wait_for_selector("main[data-loaded='1'] h1.run-name")
+    # wait for the clicked run's own page, not any loaded page
+    page.wait_for_function(
+        "n => document.querySelector('main[data-loaded=\"1\"] h1.run-name')?.textContent === n",
+        arg=XSS_NAME,
+    )
     assert page.locator("h1.run-name").text_content() == XSS_NAME
     assert page.locator("img[src='x']").count() == 0
     assert probe.dialogs == []
@@ -172,7 +176,13 @@ def test_run_page_shows_artifact_lineage(probe: PageProbe, ui_server: UiServer) 
     assert "vision/weights:v0" in lineage.text_content()
     producer = lineage.locator("a.mono").first
     producer.click()
-    page.wait_for_selector("main[data-loaded='1'] h1.run-name")
+    # the page we came from is also a loaded run page: wait until the producer's
+    # own page has replaced it, so the check below cannot read the old heading
+    page.wait_for_function(
+        "() => location.hash !== '#/run/bert-0'"
+        " && document.querySelector('main[data-loaded=\"1\"] h1.run-name')?.textContent"
+        " === 'run-2'"
+    )
     assert page.locator("h1.run-name").text_content() == "run-2"
 
 
