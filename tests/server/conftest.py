@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -179,6 +181,52 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield make
     for s in servers:
         s.stop()
+
+
+@contextlib.contextmanager
+def backend_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, prefix: str
+) -> Iterator[Server]:
+    """A server with local blobs over the back end the fixture's param names.
+
+    ``request.param`` is ``"sqlite"`` (a store file in a fresh folder) or ``"postgres"``
+    (the module's own PostgreSQL database): module fixtures parametrised over both use it.
+    """
+    tmp = tmp_path_factory.mktemp(prefix)
+    uri = (
+        f"sqlite:///{tmp / 'store.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("module_pg")
+    )
+    srv = Server(uri, tmp, artifacts_uri=str(tmp / "blobs"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@contextlib.contextmanager
+def mlflow_client_for(
+    server: Server, monkeypatch: pytest.MonkeyPatch, *, registry: bool = False
+) -> Iterator[Any]:
+    """The real ``mlflow`` client pointed at ``server`` (no retries, no inherited experiment)."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    mlflow.set_tracking_uri(server.url)
+    if registry:
+        mlflow.set_registry_uri(server.url)
+    try:
+        yield mlflow.MlflowClient(server.url)
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to the default
 
 
 @pytest.fixture(scope="module")

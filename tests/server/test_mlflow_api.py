@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Server, labledger
+from .conftest import Server, backend_server, labledger, mlflow_client_for
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -34,32 +34,14 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("mlflow-srv")
-    uri = (
-        f"sqlite:///{tmp / 'store.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("module_pg")
-    )
-    srv = Server(uri, tmp, artifacts_uri=str(tmp / "blobs"))
-    srv.start()
-    try:
+    with backend_server(request, tmp_path_factory, "mlflow-srv") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture
 def client(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    mlflow.set_tracking_uri(server.url)
-    yield MlflowClient(server.url)
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
+    with mlflow_client_for(server, monkeypatch) as c:
+        yield c
 
 
 def ledger_run(server: Server, run_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Server, cli_env, labledger, make_token
+from .conftest import Server, backend_server, cli_env, labledger, make_token
 
 WEIGHTS = b"\x00registry weights\xff" * 64
 
@@ -38,46 +38,42 @@ print(run.id)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("registry-native")
-    uri = (
-        f"sqlite:///{tmp / 'store.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("module_pg")
+    with backend_server(request, tmp_path_factory, "registry-native") as srv:
+        yield _world(srv)
+
+
+def _world(srv: Server) -> dict[str, Any]:
+    """Tokens, one produced run, and a model with two versions and a moved alias."""
+    tmp = srv.log_dir
+    toks = {
+        "root": make_token(srv, "root", "*", "admin"),
+        "alice": make_token(srv, "alice", "projA", "write"),
+        "bob": make_token(srv, "bob", "projA", "read"),
+        "carol": make_token(srv, "carol", "projB", "write"),
+    }
+    (tmp / "model.bin").write_bytes(WEIGHTS)
+    proc = subprocess.run(
+        [sys.executable, "-c", PRODUCE, str(tmp / "model.bin"), "projA"],
+        env=cli_env({"LABLEDGER_URI": srv.url, "LABLEDGER_TOKEN": toks["root"]}),
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    srv = Server(uri, tmp, artifacts_uri=str(tmp / "blobs"))
-    srv.start()
-    try:
-        toks = {
-            "root": make_token(srv, "root", "*", "admin"),
-            "alice": make_token(srv, "alice", "projA", "write"),
-            "bob": make_token(srv, "bob", "projA", "read"),
-            "carol": make_token(srv, "carol", "projB", "write"),
-        }
-        (tmp / "model.bin").write_bytes(WEIGHTS)
-        proc = subprocess.run(
-            [sys.executable, "-c", PRODUCE, str(tmp / "model.bin"), "projA"],
-            env=cli_env({"LABLEDGER_URI": srv.url, "LABLEDGER_TOKEN": toks["root"]}),
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        run_id = proc.stdout.split()[-1]
-        name = f"digits-{uuid.uuid4().hex[:6]}"
-        with _client(srv, toks["alice"]) as alice:
-            assert alice.post("/api/v1/models", json={"name": name}).status_code == 200
-            for _ in range(2):
-                r = alice.post(
-                    f"/api/v1/models/{name}/versions", json={"run_id": run_id, "artifact": "model"}
-                )
-                assert r.status_code == 200, r.text
-            for version in (1, 2):
-                r = alice.put(f"/api/v1/models/{name}/aliases/champion", json={"version": version})
-                assert r.status_code == 200, r.text
-        yield {"server": srv, "tokens": toks, "run_id": run_id, "name": name}
-    finally:
-        srv.stop()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id = proc.stdout.split()[-1]
+    name = f"digits-{uuid.uuid4().hex[:6]}"
+    with _client(srv, toks["alice"]) as alice:
+        assert alice.post("/api/v1/models", json={"name": name}).status_code == 200
+        for _ in range(2):
+            r = alice.post(
+                f"/api/v1/models/{name}/versions", json={"run_id": run_id, "artifact": "model"}
+            )
+            assert r.status_code == 200, r.text
+        for version in (1, 2):
+            r = alice.put(f"/api/v1/models/{name}/aliases/champion", json={"version": version})
+            assert r.status_code == 200, r.text
+    return {"server": srv, "tokens": toks, "run_id": run_id, "name": name}
 
 
 def _client(server: Server, token: str | None) -> httpx.Client:
