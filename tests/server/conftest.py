@@ -227,6 +227,8 @@ def mlflow_client_for(
         while mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to the default
+        if registry:  # or the next module's client would still register on this server
+            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

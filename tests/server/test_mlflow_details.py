@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import Server
+from .conftest import Server, mlflow_client_for
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -36,14 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def client(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
-    mlflow.set_tracking_uri(server.url)
-    yield MlflowClient(server.url)
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
+    with mlflow_client_for(server, monkeypatch, registry=True) as c:
+        yield c
 
 
 def test_version_matches_the_pinned_client(server: Server) -> None:

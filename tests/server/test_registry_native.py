@@ -312,3 +312,30 @@ def test_a_version_whose_run_is_unreadable_hides_the_run(
         assert last["run_id"] is None and last["audit_seq"] is None
         assert other not in bob.get(f"/api/v1/models/{name}/alias-history").text
         assert bob.get("/api/v1/model-versions", params={"run_id": other}).status_code == 404
+        # the same rule on every other door: the MLflow REST API and the /models page
+        ml = "/api/2.0/mlflow"
+        answers = [
+            bob.get(f"{ml}/registered-models/get", params={"name": name}),
+            bob.get(f"{ml}/registered-models/search"),
+            bob.get(f"{ml}/registered-models/get-latest-versions", params={"name": name}),
+            bob.get(f"{ml}/registered-models/alias", params={"name": name, "alias": "crossed"}),
+            bob.get(f"{ml}/model-versions/get", params={"name": name, "version": number}),
+            bob.get(f"{ml}/model-versions/search", params={"filter": f"name = '{name}'"}),
+            bob.get("/models"),
+        ]
+        for r in answers:
+            assert r.status_code == 200, (r.url, r.text)
+            assert other not in r.text, r.url
+        got = bob.get(f"{ml}/model-versions/get", params={"name": name, "version": number})
+        shown = got.json()["model_version"]
+        assert shown["version"] == str(number) and "run_id" not in shown
+        assert "crossed" in shown["aliases"]
+        # downloading the version's files answers like a missing version
+        r = bob.get(
+            f"{ml}/model-versions/get-download-uri", params={"name": name, "version": number}
+        )
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        assert other not in r.text
+    with _as(world, "root") as root:  # an admin reads the run behind it on the MLflow API
+        got = root.get(f"{ml}/model-versions/get", params={"name": name, "version": number})
+        assert got.json()["model_version"]["run_id"] == other

@@ -157,16 +157,21 @@ def _page(request: Request) -> str:
         for a, n in m["aliases"].items():
             by_version.setdefault(int(n), []).append(a)
         for v in reversed(rules.readable_versions(actor, m["name"])):
-            run = v["run_id"]
+            run = v["run_id"]  # None: in a project the viewer may not read
             aliases = " ".join(
                 f'<span class="badge">@{e(a)}</span>'
                 for a in sorted(by_version.get(v["version"], []))
             )
+            run_cell = (
+                f'<a class="mono" href="/#/run/{quote(run)}">{e(run[:8])}</a>'
+                if run
+                else '<span class="muted">not readable</span>'
+            )
             rows.append(
                 "<tr>"
                 f"<td>{e(m['name'])}</td><td>v{v['version']} {aliases}</td>"
-                f'<td><a class="mono" href="/#/run/{quote(run)}">{e(run[:8])}</a></td>'
-                f'<td class="mono">{e(v["artifact_version_id"][:12])}</td>'
+                f"<td>{run_cell}</td>"
+                f'<td class="mono">{e((v["artifact_version_id"] or "")[:12])}</td>'
                 f"<td>{e(m.get('project') or '')}</td><td>{e(v.get('author') or '')}</td>"
                 f"<td>{e(v.get('description') or '')}</td></tr>"
             )

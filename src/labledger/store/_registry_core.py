@@ -70,12 +70,26 @@ class RegistryRules:
             raise model_missing(name)
         return model
 
-    def readable_models(self, actor: Actor) -> list[dict[str, Any]]:
-        return self.store.registered_models(actor.readable_projects())
+    def readable_models(self, actor: Actor, name: str | None = None) -> list[dict[str, Any]]:
+        """The models the actor reads (or model ``name``), as every door shows them: a
+        latest version whose run the actor may not read shows no run (see
+        :meth:`readable_versions`)."""
+        if name is not None:
+            found = [self.readable_model(actor, name)]
+        else:
+            found = self.store.registered_models(actor.readable_projects())
+        out = []
+        for m in found:
+            latest = m.get("latest_version")
+            if latest is not None:
+                m = {**m, "latest_version": self._with_runs(actor, [latest])[0][0]}
+            out.append(m)
+        return out
 
-    def readable_versions(
+    def _versions(
         self, actor: Actor, name: str | None = None, run_id: str | None = None
     ) -> list[dict[str, Any]]:
+        """The versions of the models the actor reads, with their runs as stored."""
         if name is not None:
             self.readable_model(actor, name)
         readable = actor.readable_projects()
@@ -85,30 +99,43 @@ class RegistryRules:
         allowed = {m["name"] for m in self.store.registered_models(readable)}
         return [v for v in found if v["name"] in allowed]
 
+    def readable_versions(
+        self, actor: Actor, name: str | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The versions of the models the actor reads (of ``name``, or pointing at
+        ``run_id``). One rule for every door (native API, MLflow API, dashboard, CLI): a
+        version whose run is in a project the actor may not read (an admin registered it
+        across projects) shows, but its ``run_id``, ``source`` and ``artifact_version_id``
+        are None, as if missing."""
+        return [v for v, _ in self._with_runs(actor, self._versions(actor, name, run_id))]
+
     def readable_version(self, actor: Actor, name: str, version: int | str) -> dict[str, Any]:
-        """Version ``version`` (a number) or ``@alias`` of a model the actor reads."""
+        """Version ``version`` (a number) or ``@alias`` of a model the actor reads (its run
+        hidden as in :meth:`readable_versions`)."""
         self.readable_model(actor, name)
         if isinstance(version, str) and version.startswith("@"):
-            return self.store.model_version_by_alias(name, version[1:])
-        return self.store.model_version(name, int(version))
+            found = self.store.model_version_by_alias(name, version[1:])
+        else:
+            found = self.store.model_version(name, int(version))
+        return self._with_runs(actor, [found])[0][0]
+
+    def readable_artifact_version(self, actor: Actor, name: str, version: int | str) -> str:
+        """The artifact version id behind a model version the actor may download; one
+        whose run the actor may not read answers like a missing version."""
+        v = self.readable_version(actor, name, version)
+        if not v.get("artifact_version_id"):
+            raise version_missing(name, version)
+        return str(v["artifact_version_id"])
 
     def shown_models(self, actor: Actor, name: str | None = None) -> list[dict[str, Any]]:
-        """The readable models (or model ``name``) as the native API and the dashboard
-        show them: a latest version whose run the actor may not read shows no run."""
-        found = [self.readable_model(actor, name)] if name else self.readable_models(actor)
-        out = []
-        for m in found:
-            latest = m.get("latest_version")
-            if latest is not None:
-                m = {**m, "latest_version": self._with_runs(actor, [latest])[0][0]}
-            out.append(m)
-        return out
+        """Kept for callers of the earlier name: :meth:`readable_models`."""
+        return self.readable_models(actor, name)
 
     def versions_of_run(self, actor: Actor, run_ref: str | None = None) -> list[dict[str, Any]]:
         """The versions that point at run ``run_ref`` (every readable version without one);
         a run the actor may not read answers as a missing one."""
         if run_ref is None:
-            return [v for v, _ in self._with_runs(actor, self.readable_versions(actor))]
+            return self.readable_versions(actor)
         run_id, _ = self.resolve(actor, run_ref, "read")
         return self.readable_versions(actor, run_id=run_id)
 
@@ -118,6 +145,8 @@ class RegistryRules:
         """Each version with its run's id, or None when the actor may not read the run (a
         version an admin registered from another project): then the version's own
         ``run_id``, ``source`` and ``artifact_version_id`` are None too, as if missing."""
+        if actor.readable_projects() is None:  # reads every project: nothing to hide
+            return [(v, str(v["run_id"]) if v.get("run_id") else None) for v in versions]
         known: dict[str, str | None] = {}
         out: list[tuple[dict[str, Any], str | None]] = []
         for v in versions:
@@ -138,7 +167,7 @@ class RegistryRules:
         content-addressed version: name, digest, files). Both are None when the run's
         project is one the actor may not read: it looks missing, as everywhere."""
         out = []
-        for v, run_id in self._with_runs(actor, self.readable_versions(actor, name)):
+        for v, run_id in self._with_runs(actor, self._versions(actor, name)):
             v = dict(v)
             v["run"], v["artifact"] = None, None
             if run_id is None:
@@ -326,7 +355,8 @@ class RegistryRules:
         }
         if description is not ...:
             kwargs["description"] = description
-        return self.store.update_model_version(name, version, **kwargs)
+        updated = self.store.update_model_version(name, version, **kwargs)
+        return self._with_runs(actor, [updated])[0][0]
 
     def delete_model_version(self, actor: Actor, name: str, version: int) -> None:
         self._writable_model(actor, name, "admin")
@@ -340,4 +370,5 @@ class RegistryRules:
         _check_name("alias", alias)
         if alias.lower() == "latest" or (alias[:1] in "vV" and alias[1:].isdigit()):
             raise UsageError(f"alias {alias!r} is reserved (latest, v<number>)")
-        return self.store.set_model_alias(name, alias, version, actor=actor.user)
+        moved = self.store.set_model_alias(name, alias, version, actor=actor.user)
+        return self._with_runs(actor, [moved])[0][0] if "run_id" in moved else moved

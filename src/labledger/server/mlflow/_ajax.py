@@ -274,10 +274,10 @@ def model_version_artifact(request: Request) -> Any:
     if not path:
         raise MlflowError("INVALID_PARAMETER_VALUE", "Request must specify path.")
     parts = _safe(path)
-    v = core(request).readable_version(principal(request).actor, _name(params), _version(params))
-    return download(
-        f"artifact-versions/{v['artifact_version_id']}/artifacts/{'/'.join(parts)}", request
+    av = core(request).readable_artifact_version(
+        principal(request).actor, _name(params), _version(params)
     )
+    return download(f"artifact-versions/{av}/artifacts/{'/'.join(parts)}", request)
 
 
 # MLflow's UI (and MLflow's tests) call it with a doubled slash, which MLflow's server takes

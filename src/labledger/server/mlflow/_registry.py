@@ -99,13 +99,14 @@ def version_json(request: Request, v: dict[str, Any]) -> dict[str, Any]:
         "last_updated_timestamp": _ms(v["updated_at"]),
         "current_stage": "None",
         "description": v["description"] or "",
-        "source": v["source"] or download_uri(v),
-        "run_id": v["run_id"],
         "status": "READY",
         "tags": [{"key": k, "value": x} for k, x in sorted(v["tags"].items())],
         "aliases": list(v["aliases"]),
-        "run_link": f"{str(request.base_url).rstrip('/')}/#/run/{v['run_id']}",
     }
+    if v.get("run_id"):  # None: the run is in a project the caller may not read
+        out["source"] = v["source"] or download_uri(v)
+        out["run_id"] = v["run_id"]
+        out["run_link"] = f"{str(request.base_url).rstrip('/')}/#/run/{v['run_id']}"
     if v.get("author"):
         out["user_id"] = v["author"]
     model_id = v["tags"].get("mlflow.labledger.model_id")
@@ -160,7 +161,7 @@ def create_model(request: Request, params: dict[str, Any] = Depends(read_params)
 
 @_route(["GET"], "/registered-models/get")
 def get_model(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    m = core(request).readable_model(principal(request).actor, _name(params))
+    m = core(request).readable_models(principal(request).actor, _name(params))[0]
     return {"registered_model": model_json(request, m)}
 
 
@@ -470,5 +471,7 @@ def delete_version_tag(request: Request, params: dict[str, Any] = Depends(read_p
 
 @_route(["GET"], "/model-versions/get-download-uri")
 def get_download_uri(request: Request, params: dict[str, Any] = Depends(read_params)) -> Any:
-    v = core(request).readable_version(principal(request).actor, _name(params), _version(params))
-    return {"artifact_uri": download_uri(v)}
+    av = core(request).readable_artifact_version(
+        principal(request).actor, _name(params), _version(params)
+    )
+    return {"artifact_uri": download_uri({"artifact_version_id": av})}
