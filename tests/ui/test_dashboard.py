@@ -8,6 +8,7 @@ test-artifacts/screenshots/.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import textwrap
@@ -117,9 +118,9 @@ def test_hostile_run_name_renders_as_text(probe: PageProbe) -> None:
     assert page.locator(".tag", has_text="<b>t</b>").count() == 6
     page.locator(".run-link", has_text=XSS_NAME).click()
     # wait for the clicked run's own page, not any loaded page
-    page.wait_for_function(
-        "n => document.querySelector('main[data-loaded=\"1\"] h1.run-name')?.textContent === n",
-        arg=XSS_NAME,
+    probe.wait_js(
+        "document.querySelector('main[data-loaded=\"1\"] h1.run-name')?.textContent === "
+        + json.dumps(XSS_NAME)
     )
     assert page.locator("h1.run-name").text_content() == XSS_NAME
     assert page.locator("img[src='x']").count() == 0
@@ -178,8 +179,8 @@ def test_run_page_shows_artifact_lineage(probe: PageProbe, ui_server: UiServer) 
     producer.click()
     # the page we came from is also a loaded run page: wait until the producer's
     # own page has replaced it, so the check below cannot read the old heading
-    page.wait_for_function(
-        "() => location.hash !== '#/run/bert-0'"
+    probe.wait_js(
+        "location.hash !== '#/run/bert-0'"
         " && document.querySelector('main[data-loaded=\"1\"] h1.run-name')?.textContent"
         " === 'run-2'"
     )

@@ -49,8 +49,13 @@ def _add_verdicts(store_uri: str) -> dict[str, str]:
 
 def test_run_page_shows_reproduction_verdicts(probe: PageProbe, ui_store: str) -> None:
     ids = _add_verdicts(ui_store)
+    asked: list[str] = []
+    probe.page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/repro") else None)
     page: Any = probe.open("#/run/run-3")
     page.wait_for_selector("#sec-repro table.repro tbody tr")
+    # the header's badge and the section share one answer: one request, not two
+    probe.wait_js("document.querySelector('.run-repro .badge') !== null")
+    assert len(asked) == 1, asked
     rows = page.locator("#sec-repro table.repro tbody tr")
     assert rows.count() == 2
     # newest first: the blocked attempt, then the within-tolerance reproduction

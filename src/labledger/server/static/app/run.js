@@ -121,7 +121,10 @@ export async function renderRun(main, ref, q, ctx) {
   }).catch(() => {});
   // the newest reproduction verdict, filled in when it arrives
   const reproFact = fact("Reproduction", el("span", { class: "run-repro muted", text: "…" }));
-  api.repro(run.id).then((rep) => {
+  // one request serves the header's badge and the Reproduction section below
+  // (kept on this page's run object, fetched fresh on every visit)
+  run.reproAnswer = api.repro(run.id);
+  run.reproAnswer.then((rep) => {
     const host = reproFact.querySelector(".run-repro");
     if (!host) return;
     clear(host).append(rep && rep.verdict ? verdictBadge(rep.verdict) : el("span", { class: "muted", text: "not reproduced yet" }));
@@ -381,7 +384,7 @@ function renderEnvironment(host, run) {
   const rep = el("div", { id: "sec-repro" });
   const reproHost = el("div", null, el("p", { class: "muted", text: "loading…" }));
   rep.append(section("Reproduction", reproHost));
-  api.repro(run.id).then((r) => clear(reproHost).append(renderRepro(run, r)))
+  (run.reproAnswer || api.repro(run.id)).then((r) => clear(reproHost).append(renderRepro(run, r)))
     .catch((e) => clear(reproHost).append(el("p", { class: "error-box", text: e.message })));
 
   add(host, envSec, el("div", { class: "two-col" }, hwSec, seedSec), pkgSec, varsSec, errs, codeSec, artSec, lin, rep);
