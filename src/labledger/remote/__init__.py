@@ -24,7 +24,7 @@ from .._lazy import lazy_getattr
 if TYPE_CHECKING:
     from ._catch_up import catch_up
     from ._http_artifacts import HttpBlobStore
-    from ._outbox import batch_record, left_message, replay_local, run_record
+    from ._outbox import batch_record, blob_record, left_message, replay_local, run_record
     from ._pending_artifacts import artifact_record, replay_artifact
     from .http import HttpStore
 
@@ -33,6 +33,7 @@ __all__ = [
     "HttpStore",
     "artifact_record",
     "batch_record",
+    "blob_record",
     "catch_up",
     "left_message",
     "replay_artifact",
@@ -47,6 +48,7 @@ _LAZY: dict[str, str] = {
     "HttpStore": "http",
     "artifact_record": "_pending_artifacts",
     "batch_record": "_outbox",
+    "blob_record": "_outbox",
     "left_message": "_outbox",
     "replay_artifact": "_pending_artifacts",
     "catch_up": "_catch_up",

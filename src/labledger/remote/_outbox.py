@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from ..store import Batch
     from .spool import SpoolEntry
 
-__all__ = ["batch_record", "batch_wire", "left_message", "replay_local", "run_record"]
+__all__ = [
+    "batch_record",
+    "batch_wire",
+    "blob_record",
+    "left_message",
+    "replay_local",
+    "run_record",
+]
 
 _API = "/api/v1"
 
@@ -49,6 +56,19 @@ def run_record(uri: str, run: dict[str, Any]) -> dict[str, Any]:
         "path": f"{_API}/runs",
         "run_id": run["id"],
         "body": encode_json(dict(run)),
+    }
+
+
+def blob_record(uri: str, data: bytes) -> dict[str, Any]:
+    """The outbox record that stores ``data`` (a captured diff, a notebook) on the server."""
+    return {
+        "v": 1,
+        "kind": "blob",
+        "uri": uri,
+        "method": "PUT",
+        "path": f"{_API}/blobs",
+        "run_id": None,
+        "body": base64.b64encode(data).decode("ascii"),
     }
 
 

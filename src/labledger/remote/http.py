@@ -383,14 +383,27 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         return digest
 
     def send_entries(
-        self, client: httpx.Client, entries: list[SpoolEntry]
+        self, client: httpx.Client | None, entries: list[SpoolEntry], *, note: bool = False
+    ) -> Iterator[tuple[SpoolEntry, str, Any]]:
+        """Send spooled requests in order; yield ``(entry, result, info)`` for each one sent.
+
+        ``note``: say what the server's answers mean (a run its policy recorded as failed),
+        as a direct write does; the tracking writer asks for it, ``labledger sync`` not."""
+        for entry, result, info in self._send_entries(client, entries):
+            if note and result == SendResult.OK:
+                self._note_answer(entry.record, info)
+            yield entry, result, info
+
+    def _send_entries(
+        self, client: httpx.Client | None, entries: list[SpoolEntry]
     ) -> Iterator[tuple[SpoolEntry, str, Any]]:
         """Send spooled requests in order; yield ``(entry, result, info)`` for each one sent.
 
         Consecutive run creations and batches go many per round trip through
         ``POST /api/v1/replay`` (:data:`REPLAY_ITEMS` requests or :data:`REPLAY_BYTES`
         at most); blobs and artifacts one by one. Stops after the first RETRY: what follows
-        it stays in the spool, so a run's order is kept."""
+        it stays in the spool, so a run's order is kept. ``client`` None: this store's."""
+        client = client or self._client
         i = 0
         while i < len(entries):
             entry = entries[i]

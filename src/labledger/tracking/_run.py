@@ -348,6 +348,16 @@ class Run:
 
         self._writer.defer(artifact_record(uri=self.store_uri, **fields))
 
+    def defer_blob(self, data: bytes) -> str:
+        """Keep ``data`` (a captured diff or notebook) in the run's outbox for a server that
+        does not answer now; return its sha256 (what the run's record names)."""
+        import hashlib
+
+        from ..remote import blob_record
+
+        self._writer.defer(blob_record(self.store_uri, data))
+        return hashlib.sha256(data).hexdigest()
+
     def _start_capture(self) -> None:
         from ..capture import CaptureProgress
 

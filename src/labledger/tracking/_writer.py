@@ -552,18 +552,24 @@ class Writer(threading.Thread):
         self._wake.set()
 
     def offline(self) -> bool:
-        """True while writes wait in the outbox (the store is not open, or not answering)."""
-        return self.store is None or bool(self._outboxed)
+        """True while writes wait in the outbox because the store failed (it could not be
+        opened, or does not answer); not while it is merely being opened."""
+        return self.failing and (self.store is None or bool(self._outboxed))
 
     def _replay_outboxed(self, store: Store) -> None:
         """Write what waits in the outbox into the store, in order (raises while it cannot)."""
-        from ..store import batch_from_wire
+        from ..store import ReplaysMany, batch_from_wire
 
+        # the server's POST /replay: many records per round trip
+        send = store.send_entries if isinstance(store, ReplaysMany) else None
         while True:
             with self._outbox_lock:
                 if not self._outboxed:
                     return
-                path, npoints, seq = self._outboxed[0]
+                head = self._outboxed[:_REPLAY_AT_ONCE]
+            if send is not None and len(head) > 1 and self._replay_many(store, send, head):
+                continue
+            path, npoints, seq = head[0]
             try:
                 import json
 
@@ -573,6 +579,22 @@ class Writer(threading.Thread):
             refused: tuple[Batch, Exception] | None = None
             if rec is not None and rec.get("kind") == "artifact":
                 self._replay_artifact(store, path, rec)
+            elif rec is not None and rec.get("kind") == "blob":
+                import base64
+
+                try:
+                    store.put_blob(base64.b64decode(str(rec["body"])))
+                except Exception as exc:
+                    if not is_permanent(exc):
+                        raise
+                    from ..remote.spool import reject
+
+                    reject(path, f"{type(exc).__name__}: {exc}")
+                    self._warn(
+                        f"labledger: the store refused a captured file of run "
+                        f"{self.run_id[:8]} ({type(exc).__name__}: {str(exc)[:200]}); "
+                        f"it was kept in {path.parent.parent}/rejected"
+                    )
             elif rec is not None:
                 batch = batch_from_wire(self.run_id, rec["body"])
                 if self._lists:
@@ -596,6 +618,44 @@ class Writer(threading.Thread):
                 self._isolate(store, refused[0], npoints, seq, refused[1])
             elif mine:  # else spill_to_disk counted it already
                 self._committed(None, npoints, seq)
+
+    def _replay_many(self, store: Store, send: Any, head: list[tuple[Path, int, int]]) -> bool:
+        """Send the leading batches of ``head`` many per round trip (the server's
+        ``/replay``); False when there are fewer than two, or the first was not taken
+        (the one-by-one path then writes it and raises or isolates, typed)."""
+        import json
+
+        from .._exceptions import StoreUnavailableError
+        from ..remote.spool import SendResult, SpoolEntry
+
+        entries: list[SpoolEntry] = []
+        for path, _, _ in head:
+            try:
+                rec = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                break
+            if rec.get("kind") != "batch":
+                break
+            entries.append(SpoolEntry(path, rec))
+        if len(entries) < 2:
+            return False
+        done = 0
+        for entry, result, info in send(None, entries, note=True):
+            if result == SendResult.RETRY:
+                if done:
+                    return True
+                raise StoreUnavailableError(str(self.spill_uri), str(info))
+            if result != SendResult.OK:
+                break  # refused: written alone next, for its typed error
+            with self._outbox_lock:
+                mine = bool(self._outboxed) and self._outboxed[0][0] == entry.path
+                item = self._outboxed.pop(0) if mine else None
+            entry.path.unlink(missing_ok=True)
+            self._backoff = PROBE_MIN
+            done += 1
+            if item is not None:
+                self._committed(None, item[1], item[2])
+        return done > 0
 
     def _replay_artifact(self, store: Store, path: Path, rec: dict[str, Any]) -> None:
         """Upload one deferred artifact (blobs, then its version); raise while the server is
@@ -949,6 +1009,9 @@ class Writer(threading.Thread):
         data, meta = got
         media.append(MediaItem(it[0], it[1], it[2].seq, m.kind, data, meta, m.caption, it[3]))
 
+
+# outbox records looked at per replay round (the server takes 50 per round trip)
+_REPLAY_AT_ONCE = 200
 
 # a batch with at least this many rich results encodes them on a few threads, and
 # stages their blob files every _STAGE_EVERY values while the rest encode
