@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,17 @@ from .._exceptions import (
 )
 from .._settings import setting
 from .._values import decode_json, encode_json, warn
-from ..store import GZIP_ABOVE, TERMINAL_STATUSES, Batch, History, RunRecord, batch_to_wire, dumps
+from ..store import (
+    BATCH_MEDIA_TYPE,
+    GZIP_ABOVE,
+    TERMINAL_STATUSES,
+    Batch,
+    History,
+    RunRecord,
+    batch_to_binary,
+    batch_to_wire,
+    dumps,
+)
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from ._http_audit import HttpAuditMixin
 from ._http_registry import HttpRegistryMixin
@@ -198,6 +208,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         self._closed = False
         self._warned: set[str] = set()
         self._no_replay = False  # the server has no POST /replay (an older one)
+        self._no_binary = False  # the server refused a binary batch (an older one): JSON
         self.fatal: AuthError | None = None  # the token was refused: nothing more is sent
         os.register_at_fork(after_in_child=self._after_fork)
 
@@ -233,7 +244,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         if json_body is not None:
             content = dumps(json_body)
             content_type = "application/json"
-        if content is not None and len(content) > GZIP_ABOVE:
+        if content is not None and len(content) > GZIP_ABOVE and content_type != BATCH_MEDIA_TYPE:
             content = gzip.compress(content, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         if content_type:
@@ -281,7 +292,20 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
 
     # -- writing (never raises for transport or server trouble) ------------------------
 
-    def _write(self, kind: str, method: str, path: str, body: Any, run_id: str | None) -> bool:
+    def _write(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        body: Any,
+        run_id: str | None,
+        binary: Callable[[], bytes] | None = None,
+    ) -> bool:
+        """Send one write now, or keep it in the outbox for the background uploader.
+
+        ``body`` is the JSON form (a callable makes it only when the outbox needs it);
+        ``binary`` makes the form sent first (a batch's binary body)."""
+        lazy = body if callable(body) else None
         record = {
             "v": 1,
             "kind": kind,
@@ -289,14 +313,22 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
             "method": method,
             "path": path,
             "run_id": run_id,
-            "body": body,
+            "body": None if lazy is not None else body,
         }
         if self.fatal is not None:
             raise self.fatal
         with self._lock:
             queued = self._pending > 0
         if not queued:
-            result, resp = self._try(self._client, record)
+            sent = self._try_binary(path, binary) if binary is not None else None
+            if sent is not None:
+                result, resp = sent
+            else:
+                if lazy is not None:
+                    record["body"] = lazy()
+                result, resp = self._try(self._client, record)
+                if binary is not None and result == SendResult.OK:
+                    self._no_binary = True  # JSON taken where binary was not: an older server
             if result == SendResult.AUTH:
                 self.fatal = auth_fix(self.uri, _status_of(str(resp)), self.token, str(resp))
                 raise self.fatal
@@ -313,6 +345,8 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
                     f"labledger: the server refused a {kind} for run "
                     f"{(run_id or '')[:8]}: {resp}; it was kept in {self.spool.root}/rejected",
                 )
+                if record["body"] is None and lazy is not None:
+                    record["body"] = lazy()
                 reject(self.spool.put(record), str(resp))
                 return False
             self._warn_once(
@@ -320,8 +354,34 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
                 f"labledger: the server {self.uri} is not reachable ({resp}); "
                 f"writes go to the spool {self.spool.dir} and are retried in the background",
             )
+        if record["body"] is None and lazy is not None:
+            record["body"] = lazy()
         self._enqueue(record)
         return True
+
+    def _try_binary(self, path: str, make: Callable[[], bytes]) -> tuple[str, Any] | None:
+        """Send a batch in its binary form; None when the JSON form must be sent instead.
+
+        An older server answers 415 or 422 to a body it cannot read: the caller then
+        sends the JSON form, and when that one is taken, keeps to JSON from there on."""
+        if self._no_binary:
+            return None
+        try:
+            resp = self._send(
+                self._client, "POST", path, content=make(), content_type=BATCH_MEDIA_TYPE
+            )
+        except httpx.TransportError as exc:
+            return SendResult.RETRY, f"{type(exc).__name__}: {exc}"
+        if resp.status_code in (415, 422):
+            return None
+        result = _classify(resp)
+        if result == SendResult.OK:
+            try:
+                return result, resp.json()
+            except ValueError:
+                return result, None
+        eb = _error_body(resp)
+        return result, f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
 
     def _try(self, client: httpx.Client, record: dict[str, Any]) -> tuple[str, Any]:
         """Send one request record; (result, parsed answer or reason)."""
@@ -389,8 +449,9 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
             "batch",
             "POST",
             f"{API}/runs/{batch.run_id}/batches",
-            batch_to_wire(batch),
+            lambda: batch_to_wire(batch),  # the outbox's form, made only when needed
             batch.run_id,
+            binary=lambda: batch_to_binary(batch),
         )
         if batch.run_update.get("status") in TERMINAL_STATUSES:
             self._finish_sync(batch.run_id)
