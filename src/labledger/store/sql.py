@@ -39,6 +39,7 @@ from ._amend import amended_from_edits
 from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch, MetricSummary, RunRecord
+from ._chunk_stats import stats_of_arrays
 from ._edits_sql import EditSqlMixin
 from ._export_sql import ExportSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
@@ -436,6 +437,7 @@ class SqlStore(
                             "n": len(part),
                             "step_min": int(part.min()),
                             "step_max": int(part.max()),
+                            "stats": stats_of_arrays(part, va[i : i + cap], tt[i : i + cap]),
                             "steps": part.tobytes(),
                             "vals": va[i : i + cap].tobytes(),
                             "ts": tt[i : i + cap].tobytes(),
