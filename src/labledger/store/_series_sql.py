@@ -237,7 +237,13 @@ def _downsampled(
     if all(not w for w in whole):
         return None
     partial = [int(r[0]) for r, w in zip(meta, whole, strict=True) if not w]
-    bare = {int(r[0]) for r, st in zip(meta, stats, strict=True) if st is None}
+    # SQLite reaches a row's later blobs through the earlier ones' overflow pages: reading
+    # the three arrays at once costs about what the values alone do, and saves the lookups
+    bare = (
+        set(partial)
+        if dialect == "sqlite"
+        else {int(r[0]) for r, st in zip(meta, stats, strict=True) if st is None}
+    )
     arrays = _chunk_columns(conn, dialect, partial, bare)
     lo_best: dict[int, tuple[float, int]] = {}  # bucket -> (key, position)
     hi_best: dict[int, tuple[float, int]] = {}
