@@ -263,7 +263,7 @@ _BATCH_REQUEST: dict[str, Any] = {
                         "b'LLB1', a uint32 header length, a JSON header (the JSON body "
                         "with metrics as [{key, n}]), zero padding to 8 bytes, then per "
                         "series n int64 steps, n float64 values, n float64 timestamps "
-                        "(little-endian); see docs/api.md"
+                        "(little-endian); see docs/server.md"
                     ),
                 }
             },
