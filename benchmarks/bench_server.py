@@ -3,6 +3,14 @@ and the same work against ``mlflow server`` (the peer comparison).
 
     python benchmarks/bench_server.py [--quick] [--clients 10] [--workers 1] [--pg URL]
                                       [--batches N] [--mlflow-python PATH] [--mlflow-max-s S]
+                                      [--replicas 1,2,4]
+
+``--replicas`` starts that many server processes (each with ``--workers``) on one
+PostgreSQL database and spreads the clients over them round-robin; with a list
+(``1,2,4``) the labledger half runs once per count. Each figure is printed with points/s
+per server process and per core of this machine (``os.cpu_count()``): clients, servers
+and PostgreSQL all share those cores, so on a small machine more replicas mostly measure
+the contention.
 
 Prints median figures. Targets (issue 5): >= 200,000 points/s aggregate with 10 client
 processes, p50 latency of a 1,000-point batch <= 20 ms.
@@ -158,13 +166,18 @@ def _ll_client(
     store.close()
 
 
-def ll_ingest(url: str, clients: int, batches: int, keys: int, steps: int, spool: str) -> float:
+def ll_ingest(
+    urls: list[str], clients: int, batches: int, keys: int, steps: int, spool: str
+) -> float:
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     barrier = ctx.Barrier(clients)
     procs = [
-        ctx.Process(target=_ll_client, args=(url, batches, keys, steps, spool, barrier, q))
-        for _ in range(clients)
+        ctx.Process(
+            target=_ll_client,
+            args=(urls[i % len(urls)], batches, keys, steps, spool, barrier, q),
+        )
+        for i in range(clients)
     ]
     for p in procs:
         p.start()
@@ -201,11 +214,8 @@ def ll_latency(url: str, n: int, spool: str) -> list[float]:
     return lat
 
 
-def labledger_half(args: argparse.Namespace, batches: int, keys: int, steps: int) -> dict[str, Any]:
-    url_db, name = create_db(args.pg, "bench_ll")
+def _start_server(url_db: str, workers: int) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    spool = tempfile.mkdtemp(prefix="ll-spool-")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(
         [
@@ -218,38 +228,66 @@ def labledger_half(args: argparse.Namespace, batches: int, keys: int, steps: int
             "--port",
             str(port),
             "--workers",
-            str(args.workers),
+            str(workers),
             "--log-level",
             "warning",
             "--no-ui",
         ],
         env=env,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/healthz", proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return url, proc
+
+
+def labledger_half(
+    args: argparse.Namespace, batches: int, keys: int, steps: int, replicas: int = 1
+) -> dict[str, Any]:
+    if args.database:  # an existing database, kept (its runs accumulate)
+        url_db, name = args.database, ""
+    else:
+        url_db, name = create_db(args.pg, "bench_ll")
+    spool = tempfile.mkdtemp(prefix="ll-spool-")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        urls = []
+        for _ in range(replicas):  # one after the other: the first one migrates the database
+            url, proc = _start_server(url_db, args.workers)
+            urls.append(url)
+            procs.append(proc)
         print(
-            f"labledger server: {args.workers} worker(s) on PostgreSQL; {args.clients} clients x "
-            f"{batches} batches x {keys * steps} points ({keys} keys x {steps} steps); {load()}"
+            f"labledger server: {replicas} replica(s) x {args.workers} worker(s) on one "
+            f"PostgreSQL; {args.clients} clients x {batches} batches x {keys * steps} points "
+            f"({keys} keys x {steps} steps); {load()}"
         )
         rates = [
-            ll_ingest(url, args.clients, batches, keys, steps, spool) for _ in range(args.reps)
+            ll_ingest(urls, args.clients, batches, keys, steps, spool) for _ in range(args.reps)
         ]
         rate = statistics.median(rates)
+        cores = os.cpu_count() or 1
         print(
             f"  ingest: median {rate:,.0f} points/s aggregate "
-            f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}) [target >= 200,000]"
+            f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}) [target >= 200,000]; "
+            f"{rate / (replicas * args.workers):,.0f} per server process, "
+            f"{rate / cores:,.0f} per core ({cores} cores); {load()}"
         )
-        lat = sorted(ll_latency(url, args.latency_n, spool))
+        lat = sorted(ll_latency(urls[0], args.latency_n, spool))
         p50, p95 = statistics.median(lat), lat[max(int(len(lat) * 0.95) - 1, 0)]
         print(
             f"  1,000-point batch latency: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms over "
             f"{len(lat)} batches [target p50 <= 20 ms]"
         )
     finally:
-        stop(proc)
-        drop_db(args.pg, name)
+        for proc in procs:
+            stop(proc)
+        if name:
+            drop_db(args.pg, name)
         shutil.rmtree(spool, ignore_errors=True)
-    return {"rate": rate, "p50": p50, "p95": p95}
+    return {"rate": rate, "p50": p50, "p95": p95, "replicas": replicas, "per_core": rate / cores}
 
 
 # -- mlflow (this part runs under the peers interpreter, which has mlflow) ------------------
@@ -557,6 +595,17 @@ def main() -> None:
         default=None,
         help="cap on each MLflow repetition and on its latency run, seconds (default 60, 20 quick)",
     )
+    ap.add_argument(
+        "--replicas",
+        default="1",
+        help="server processes on one database, or a list to run in turn (1,2,4); default 1",
+    )
+    ap.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="labledger half: use this existing database (kept) instead of a fresh one",
+    )
     ap.add_argument("--skip-labledger", action="store_true", help="run only the MLflow half")
     ap.add_argument("--skip-mlflow", action="store_true", help="run only the labledger half")
     args = ap.parse_args()
@@ -567,7 +616,10 @@ def main() -> None:
     keys, steps = 5, 1000
     batches = args.batches if args.batches is not None else (10 if args.quick else 40)
 
-    ll = None if args.skip_labledger else labledger_half(args, batches, keys, steps)
+    ll = None
+    if not args.skip_labledger:
+        for replicas in [int(r) for r in str(args.replicas).split(",")]:
+            ll = labledger_half(args, batches, keys, steps, replicas)
     if args.skip_mlflow:
         print("mlflow: skipped (--skip-mlflow)")
     else:

@@ -14,7 +14,7 @@ import pytest
 
 from labledger._exceptions import RunNotFoundError, UsageError
 from labledger.remote.http import HttpStore
-from labledger.store import Batch
+from labledger.store import BATCH_MEDIA_TYPE, Batch
 from labledger.store.sql import SqlStore
 
 from .conftest import Server
@@ -85,20 +85,26 @@ def test_retried_batch_is_stored_once(client: HttpStore) -> None:
     assert client.history(str(run["id"]), "x").total == 10
 
 
-def test_large_batch_is_gzipped_and_accepted(shared_server: Server, client: HttpStore) -> None:
+def test_large_batch_goes_binary_without_gzip_and_is_accepted(
+    shared_server: Server, client: HttpStore
+) -> None:
     run = _run()
     client.create_run(run)
     n = 50_000
     batch = Batch(run_id=str(run["id"]), metrics={"big": (np.arange(n), np.zeros(n), np.zeros(n))})
-    seen: list[str | None] = []
+    seen: list[tuple[str | None, str | None]] = []
 
     def hook(request: httpx.Request) -> None:
-        seen.append(request.headers.get("content-encoding"))
+        seen.append((request.headers.get("content-type"), request.headers.get("content-encoding")))
 
     client._client.event_hooks["request"] = [hook]
     assert client.write_batch(batch)
-    assert seen == ["gzip"]
+    assert seen == [(BATCH_MEDIA_TYPE, None)]  # raw floats barely compress: never gzipped
     assert client.history(str(run["id"]), "big").total == n
+    # a large JSON body (a run record) is still gzipped
+    seen.clear()
+    client.create_run(_run(config={"blob": "x" * 100_000}))
+    assert seen == [("application/json", "gzip")]
 
 
 def test_malformed_gzip_and_batches_get_the_error_shape(shared_server: Server) -> None:

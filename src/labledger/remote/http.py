@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,16 @@ from .._exceptions import (
 )
 from .._settings import setting
 from .._values import decode_json, encode_json, warn
-from ..store import GZIP_ABOVE, Batch, History, RunRecord, batch_to_wire, dumps
+from ..store import (
+    BATCH_MEDIA_TYPE,
+    GZIP_ABOVE,
+    Batch,
+    History,
+    RunRecord,
+    batch_to_binary,
+    batch_to_wire,
+    dumps,
+)
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from ._http_audit import HttpAuditMixin
 from ._http_registry import HttpRegistryMixin
@@ -187,6 +196,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         self._client = self._new_client()
         self._warned: set[str] = set()
         self._no_replay = False  # the server has no POST /replay (an older one)
+        self._no_binary = False  # the server refused a binary batch (an older one): JSON
         self.fatal: AuthError | None = None  # the token was refused: nothing more is sent
         os.register_at_fork(after_in_child=self._after_fork)
 
@@ -217,7 +227,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         if json_body is not None:
             content = dumps(json_body)
             content_type = "application/json"
-        if content is not None and len(content) > GZIP_ABOVE:
+        if content is not None and len(content) > GZIP_ABOVE and content_type != BATCH_MEDIA_TYPE:
             content = gzip.compress(content, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         if content_type:
@@ -265,22 +275,47 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
 
     # -- writing (raises; the tracking writer owns retry and the outbox) ---------------
 
-    def _write(self, kind: str, method: str, path: str, body: Any, run_id: str | None) -> bool:
-        """Send one write; True when the server applied it (False: a no-op it accepted)."""
+    def _write(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        body: Any,
+        run_id: str | None,
+        binary: Callable[[], bytes] | None = None,
+    ) -> bool:
+        """Send one write; True when the server applied it (False: a no-op it accepted).
+
+        ``body`` is the JSON form (a callable makes it only when it is sent); ``binary``
+        makes the form sent first, a batch's binary body. An older server answers 415 or
+        422 to a body it cannot read: the JSON form is sent then, and when that one is
+        taken this client keeps to JSON from there on. Raises on every failure (the
+        tracking writer owns retry and the outbox)."""
         if self.fatal is not None:
             raise self.fatal
-        record = {"kind": kind, "method": method, "path": path, "run_id": run_id, "body": body}
+        record = {"kind": kind, "method": method, "path": path, "run_id": run_id}
+        resp: httpx.Response | None = None
         try:
-            if kind == "blob":
+            if binary is not None and not self._no_binary:
                 resp = self._send(
-                    self._client,
-                    method,
-                    path,
-                    content=base64.b64decode(str(body)),
-                    content_type="application/octet-stream",
+                    self._client, method, path, content=binary(), content_type=BATCH_MEDIA_TYPE
                 )
-            else:
-                resp = self._send(self._client, method, path, json_body=body)
+                if resp.status_code in (415, 422):
+                    resp = None
+            if resp is None:
+                json_body = body() if callable(body) else body
+                if kind == "blob":
+                    resp = self._send(
+                        self._client,
+                        method,
+                        path,
+                        content=base64.b64decode(str(json_body)),
+                        content_type="application/octet-stream",
+                    )
+                else:
+                    resp = self._send(self._client, method, path, json_body=json_body)
+                    if binary is not None and not self._no_binary and resp.is_success:
+                        self._no_binary = True  # JSON taken where binary was not: an older server
         except httpx.TransportError as exc:
             raise StoreUnavailableError(self.uri, f"{type(exc).__name__}: {exc}") from exc
         result = _classify(resp)
@@ -372,8 +407,9 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
             "batch",
             "POST",
             f"{API}/runs/{batch.run_id}/batches",
-            batch_to_wire(batch),
+            lambda: batch_to_wire(batch),  # the outbox's form, made only when needed
             batch.run_id,
+            binary=lambda: batch_to_binary(batch),
         )
         return applied
 

@@ -231,9 +231,21 @@ def _int64_bounds(node: Any) -> None:
             _int64_bounds(value)
 
 
+def _request_models(schemas: dict[str, Any]) -> None:
+    """Components of bodies a route reads itself (a batch: JSON or binary, so FastAPI
+    does not see its model) and names by ``$ref`` in its ``openapi_extra``."""
+    from .routes_write import BatchBody
+
+    top = BatchBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, schema in top.pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    schemas.setdefault("BatchBody", top)
+
+
 def _describe(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = ERROR_BODY
+    _request_models(schemas)
     _int64_bounds(schemas)
     for (component, prop), keywords in PROPERTIES.items():
         if component in schemas:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +34,7 @@ from .._limits import (
 )
 from ..artifacts import is_sha256
 from ..store import (
+    BATCH_MEDIA_TYPE,
     MAX_BODY_BYTES,
     REQUIREMENTS,
     Batch,
@@ -40,6 +42,7 @@ from ..store import (
     ServerStore,
     Store,
     batch_from_wire,
+    split_binary_batch,
 )
 from ._body import CheckedRoute, JsonInt, JsonNumber
 from ._json import BINARY_BODY, LedgerJSONResponse
@@ -206,17 +209,82 @@ def _to_batch(run_id: str, body: BatchBody) -> Batch:
     return batch_from_wire(run_id, wire)
 
 
+_BATCH_JSON = "application/json"
+
+
+def _binary_body_error(message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body",), "msg": message, "type": "value_error"}])
+
+
+async def batch_body(run_id: str, request: Request) -> Batch:
+    """The batch of a request, JSON (:class:`BatchBody`) or binary (``BATCH_MEDIA_TYPE``).
+
+    Both forms are checked by the same model (the binary header is the JSON body less
+    its arrays) and give the same :class:`~labledger.store.Batch`; malformed arrays or
+    a malformed binary layout answer 400, a field out of its limits 422."""
+    from pydantic import ValidationError
+
+    kind = request.headers.get("content-type", _BATCH_JSON).split(";")[0].strip().lower()
+    data = await request.body()
+    if not data:
+        raise _binary_body_error("a batch body is required")
+    metrics: dict[str, tuple[Any, Any, Any]] | None = None
+    if kind == BATCH_MEDIA_TYPE:
+        raw, metrics = split_binary_batch(data, max_keys=MAX_METRIC_KEYS)
+        raw["metrics"] = {}
+    elif kind == _BATCH_JSON or kind.endswith("+json"):
+        raw = await request.json()
+    else:
+        raise _binary_body_error(
+            f"a batch is sent as {_BATCH_JSON} or {BATCH_MEDIA_TYPE}, not {kind!r}"
+        )
+    try:
+        body = BatchBody.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
+    batch = _to_batch(run_id, body)
+    if metrics is not None:
+        batch.metrics = metrics
+    return batch
+
+
+_BATCH_REQUEST: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            _BATCH_JSON: {"schema": {"$ref": "#/components/schemas/BatchBody"}},
+            BATCH_MEDIA_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": (
+                        "b'LLB1', a uint32 header length, a JSON header (the JSON body "
+                        "with metrics as [{key, n}]), zero padding to 8 bytes, then per "
+                        "series n int64 steps, n float64 values, n float64 timestamps "
+                        "(little-endian); see docs/server.md"
+                    ),
+                }
+            },
+        },
+    }
+}
+
+
 @router.post(
     "/runs/{run_id}/batches",
     summary="Write one batch of points and run updates (idempotent on batch id)",
+    openapi_extra=_BATCH_REQUEST,
 )
 def write_batch(
     run_id: str,
-    body: BatchBody,
     request: Request,
     who: Principal = Depends(writer),
+    batch: Batch = Depends(batch_body),
 ) -> Any:
-    batch = _to_batch(run_id, body)
+    """JSON (base64 arrays) or the binary batch form (raw little-endian arrays, the
+    HTTP client's choice); both go through the write core alike."""
     applied, policy = core(request).write_batch(who.actor, batch)
     answer: dict[str, Any] = {"applied": applied, "points": batch.point_count()}
     if policy:

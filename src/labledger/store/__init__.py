@@ -115,11 +115,15 @@ if TYPE_CHECKING:
         without_repro,
     )
     from ._wire import (
+        BATCH_MEDIA_TYPE,
         GZIP_ABOVE,
         MAX_BODY_BYTES,
+        batch_from_binary,
         batch_from_wire,
+        batch_to_binary,
         batch_to_wire,
         dumps,
+        split_binary_batch,
     )
 
 # Loaded on first use, name -> submodule: init() reaches this package for _locate and _lite
@@ -173,10 +177,14 @@ _LAZY: dict[str, str] = {
     "MlflowMetricsSource": "_mlflow_source",
     "LiteStore": "_lite",
     "NeedsMigration": "_lite",
+    "BATCH_MEDIA_TYPE": "_wire",
     "GZIP_ABOVE": "_wire",
     "MAX_BODY_BYTES": "_wire",
+    "batch_from_binary": "_wire",
     "batch_from_wire": "_wire",
+    "batch_to_binary": "_wire",
     "batch_to_wire": "_wire",
+    "split_binary_batch": "_wire",
     "dumps": "_wire",
     "default_name": "_artifact_paths",
     "parse_ref": "_artifact_paths",
@@ -207,6 +215,7 @@ __getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "ALL_PROJECTS",
+    "BATCH_MEDIA_TYPE",
     "BLOB_BACKENDS",
     "GZIP_ABOVE",
     "MAX_BODY_BYTES",
@@ -250,7 +259,9 @@ __all__ = [
     "apply_amended",
     "artifact_field",
     "artifacts_uri_for",
+    "batch_from_binary",
     "batch_from_wire",
+    "batch_to_binary",
     "batch_to_wire",
     "blob_problems",
     "blob_scheme",
@@ -285,6 +296,7 @@ __all__ = [
     "safe_destination",
     "scan",
     "scheme_family",
+    "split_binary_batch",
     "sqlite_path",
     "validate_alias",
     "validate_kind",

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._chunk_stats import stats_of_lists
 from ._fields import SEALED_STATUSES
 from ._locate import code_revisions, sqlite_path
 from ._media_blobs import MediaBytes
@@ -87,6 +88,13 @@ def _plain(seq: Any) -> list[Any]:
         return seq
     tolist = getattr(seq, "tolist", None)
     return list(tolist()) if callable(tolist) else list(seq)
+
+
+def _unpack(kind: str, data: bytes) -> list[Any]:
+    a = array(kind, data)
+    if not _LITTLE:
+        a.byteswap()
+    return a.tolist()
 
 
 def _pack(kind: str, values: Sequence[float] | Sequence[int]) -> bytes:
@@ -324,12 +332,22 @@ class LiteStore:
             ntb = ttb + _pack("d", tt)
             smin2, smax2 = min(smin, min(st)), max(smax, max(st))
             con.execute(
-                "UPDATE metric_chunks SET n = ?, step_min = ?, step_max = ?, steps = ?, "
-                "vals = ?, ts = ? WHERE id = ?",
+                "UPDATE metric_chunks SET n = ?, step_min = ?, step_max = ?, stats = NULL, "
+                "steps = ?, vals = ?, ts = ? WHERE id = ?",
                 (tn + n, smin2, smax2, nsb, nvb, ntb, cid),
             )
             pending[tkey] = (cid, nsb, nvb, ntb, tn + n, smin2, smax2)
             return
+        if tail is not None:  # the open tail is closed: its summary for downsampled reads
+            con.execute(
+                "UPDATE metric_chunks SET stats = ? WHERE id = ?",
+                (
+                    stats_of_lists(
+                        _unpack("q", tail[1]), _unpack("d", tail[2]), _unpack("d", tail[3])
+                    ),
+                    tail[0],
+                ),
+            )
         full = (n // cap) * cap if n % cap else n - cap
         rows = []
         for i in range(0, full, cap):
@@ -341,6 +359,7 @@ class LiteStore:
                     "n": cap,
                     "step_min": min(part),
                     "step_max": max(part),
+                    "stats": stats_of_lists(part, va[i : i + cap], tt[i : i + cap]),
                     "steps": _pack("q", part),
                     "vals": _pack("d", va[i : i + cap]),
                     "ts": _pack("d", tt[i : i + cap]),
@@ -359,6 +378,7 @@ class LiteStore:
                 "n": len(rst),
                 "step_min": smin,
                 "step_max": smax,
+                "stats": None,  # the open tail: summarised when closed
                 "steps": bs,
                 "vals": bv,
                 "ts": bt,

@@ -159,6 +159,9 @@ metric_chunks = Table(
     Column("n", Integer, nullable=False),
     Column("step_min", BigInteger, nullable=False),
     Column("step_max", BigInteger, nullable=False),
+    # the chunk's min and max points for downsampled reads (_chunk_stats.py, migration
+    # 0014); declared before the arrays so that SQLite reads it without their pages
+    Column("stats", Blob, nullable=True),
     Column("steps", Blob, nullable=False),
     Column("vals", Blob, nullable=False),
     Column("ts", Blob, nullable=False),

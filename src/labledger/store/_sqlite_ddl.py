@@ -19,6 +19,7 @@ REVISIONS = [
     "0011",
     "0012",
     "0013",
+    "0014",
 ]
 
 STATEMENTS = [
@@ -39,7 +40,7 @@ STATEMENTS = [
     "CREATE TABLE blobs (\n\tsha256 VARCHAR(64) NOT NULL, \n\tsize BIGINT NOT NULL, \n\tdata BLOB NOT NULL, \n\tPRIMARY KEY (sha256)\n)",
     'CREATE TABLE labledger_meta (\n\t"key" VARCHAR(64) NOT NULL, \n\tvalue TEXT NOT NULL, \n\tPRIMARY KEY ("key")\n)',
     'CREATE TABLE media (\n\trun_id VARCHAR(32) NOT NULL, \n\t"key" VARCHAR(250) NOT NULL, \n\tstep BIGINT NOT NULL, \n\tseq INTEGER NOT NULL, \n\tkind VARCHAR(16) NOT NULL, \n\tsha256 VARCHAR(64) NOT NULL, \n\tsize BIGINT NOT NULL, \n\tcaption TEXT, \n\tmeta JSON NOT NULL, \n\tts FLOAT NOT NULL, \n\tstorage VARCHAR(1000), \n\tPRIMARY KEY (run_id, "key", step, seq)\n)',
-    'CREATE TABLE metric_chunks (\n\tid INTEGER NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\t"key" VARCHAR(250) NOT NULL, \n\tn INTEGER NOT NULL, \n\tstep_min BIGINT NOT NULL, \n\tstep_max BIGINT NOT NULL, \n\tsteps BLOB NOT NULL, \n\tvals BLOB NOT NULL, \n\tts BLOB NOT NULL, \n\tPRIMARY KEY (id)\n)',
+    'CREATE TABLE metric_chunks (\n\tid INTEGER NOT NULL, \n\trun_id VARCHAR(32) NOT NULL, \n\t"key" VARCHAR(250) NOT NULL, \n\tn INTEGER NOT NULL, \n\tstep_min BIGINT NOT NULL, \n\tstep_max BIGINT NOT NULL, \n\tstats BLOB, \n\tsteps BLOB NOT NULL, \n\tvals BLOB NOT NULL, \n\tts BLOB NOT NULL, \n\tPRIMARY KEY (id)\n)',
     'CREATE INDEX ix_chunks_run_key ON metric_chunks (run_id, "key", id)',
     'CREATE TABLE metric_summary (\n\trun_id VARCHAR(32) NOT NULL, \n\t"key" VARCHAR(250) NOT NULL, \n\tcount BIGINT NOT NULL, \n\tlast FLOAT, \n\tlast_nan BOOLEAN NOT NULL, \n\tlast_step BIGINT NOT NULL, \n\tlast_ts FLOAT NOT NULL, \n\tmin FLOAT, \n\tmax FLOAT, \n\tPRIMARY KEY (run_id, "key")\n)',
     'CREATE INDEX ix_metric_summary_key ON metric_summary ("key", last)',
@@ -67,7 +68,7 @@ STATEMENTS = [
     "CREATE TABLE users (\n\tname VARCHAR(250) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name)\n)",
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
     "INSERT INTO labledger_meta (key, value) VALUES ('format', 'labledger')",
-    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010,0011,0012,0013')",
+    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010,0011,0012,0013,0014')",
     "INSERT INTO alembic_version (version_num) VALUES ('0002')",
     "INSERT INTO alembic_version (version_num) VALUES ('0003')",
     "INSERT INTO alembic_version (version_num) VALUES ('0004')",
@@ -77,6 +78,6 @@ STATEMENTS = [
     "INSERT INTO alembic_version (version_num) VALUES ('0008')",
     "INSERT INTO alembic_version (version_num) VALUES ('0009')",
     "INSERT INTO alembic_version (version_num) VALUES ('0011')",
-    "INSERT INTO alembic_version (version_num) VALUES ('0012')",
     "INSERT INTO alembic_version (version_num) VALUES ('0013')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0014')",
 ]

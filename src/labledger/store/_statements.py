@@ -231,8 +231,8 @@ def claim_batch(db: Db, batch_id: str, run_id: str, now: float) -> bool:
 
 
 INSERT_CHUNK = (
-    "INSERT INTO metric_chunks (run_id, key, n, step_min, step_max, steps, vals, ts) "
-    "VALUES (:run_id, :key, :n, :step_min, :step_max, :steps, :vals, :ts)"
+    "INSERT INTO metric_chunks (run_id, key, n, step_min, step_max, stats, steps, vals, ts) "
+    "VALUES (:run_id, :key, :n, :step_min, :step_max, :stats, :steps, :vals, :ts)"
 )
 
 # "last" is the most recently logged value: a batch replayed late (from a spool) must not

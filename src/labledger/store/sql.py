@@ -39,6 +39,7 @@ from ._amend import amended_from_edits
 from ._artifacts_sql import ArtifactSqlMixin
 from ._audit_sql import EDITABLE, EDITABLE_ENV, FROZEN, AuditSqlMixin
 from ._base import TERMINAL_STATUSES, Batch, MetricSummary, RunRecord
+from ._chunk_stats import stats_of_arrays
 from ._edits_sql import EditSqlMixin
 from ._export_sql import ExportSqlMixin
 from ._fields import RUN_JSON_FIELDS, SEALED_STATUSES, UPDATABLE_RUN_FIELDS
@@ -436,6 +437,7 @@ class SqlStore(
                             "n": len(part),
                             "step_min": int(part.min()),
                             "step_max": int(part.max()),
+                            "stats": stats_of_arrays(part, va[i : i + cap], tt[i : i + cap]),
                             "steps": part.tobytes(),
                             "vals": va[i : i + cap].tobytes(),
                             "ts": tt[i : i + cap].tobytes(),
@@ -446,7 +448,7 @@ class SqlStore(
             db = self._db(conn)
             stored = insert_runs(db, rows, time.time())
             if chunks:
-                conn.execute(sa.insert(s.metric_chunks), chunks)
+                self._insert_chunks(conn, chunks)
             if summaries:
                 upsert_summaries(db, summaries)
             sealed = [(v["project"], v["id"]) for v in stored if v["status"] in SEALED_STATUSES]
@@ -522,14 +524,16 @@ class SqlStore(
                 self._check_frozen(cur["id"], cur["status"], frozen, points)
         if batch.metrics:
             summaries = []
+            chunks: list[dict[str, Any]] = []
             for key, (steps, vals, ts) in batch.metrics.items():
                 st = np.asarray(steps, dtype="<i8")
                 va = np.asarray(vals, dtype="<f8")
                 tt = np.asarray(ts, dtype="<f8")
                 if not len(st):
                     continue
-                self._write_series(conn, batch.run_id, key, st, va, tt, small)
+                self._write_series(conn, batch.run_id, key, st, va, tt, small, chunks)
                 summaries.append(_series_summary(batch.run_id, key, st, va, tt))
+            self._insert_chunks(conn, chunks)
             if summaries:
                 self._upsert_summaries(conn, summaries)
         if batch.media:
