@@ -320,10 +320,27 @@ class Ledger:
     ) -> list[dict[str, Any]]:
         """How much each config key matters for ``metric`` (random-forest permutation importance
         and Spearman correlation), most important first; reproductions only with ``include_repro``."""
-        from .analysis import importance
+        from .analysis import importance, importance_columns
+        from .store import RunExport
 
-        runs = self._light_runs(project, filter, include_repro, metric, code=keys is None)
-        return importance(runs, metric, keys=keys)
+        if not isinstance(self.store, RunExport):
+            runs = self._light_runs(project, filter, include_repro, metric, code=keys is None)
+            return importance(runs, metric, keys=keys)
+        # columns, not records: keyset pages of what importance reads, joined column-wise
+        _metric_field(metric)
+        from .query import parse
+
+        scoped = _scope(parse(filter) if filter else None, include_repro)
+        self._reap_stale()
+        columns: dict[str, list[Any]] = {}
+        for page in self.store.iter_run_columns(
+            project=project, filter=scoped, metric=metric, packages=keys is None
+        ):
+            for name, col in page.items():
+                columns.setdefault(name, []).extend(col)
+        if not columns:
+            columns = {"value": []}
+        return importance_columns(columns, metric, keys=keys)
 
     def _light_runs(
         self,

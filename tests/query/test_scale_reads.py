@@ -139,3 +139,62 @@ def test_verdicts_of_many_runs_are_those_of_each(many_runs: Any) -> None:
     padded = ids[:4] + [f"{i:032x}" for i in range(10_000, 10_500)]
     assert many_runs.repro_verdicts(padded) == few
     assert [v["id"] for v in many_runs.repro_verdicts(ids)] == ["v2", "v1", "v0"]
+
+
+def test_columnar_importance_is_the_records_importance(any_store_uri: str) -> None:
+    """``Ledger.importance`` reads columns (``iter_run_columns``, keyset pages) and ranks
+    them as :func:`~labledger.analysis.importance` ranks the same runs' full records:
+    nested and missing config keys, seeds, datasets, changed packages, a metric set in the
+    summary beside one logged as a series, NaN and non-number values left out."""
+    from labledger.analysis import importance
+    from labledger.store import open_store
+
+    store = open_store(any_store_uri)
+    rng = random.Random(11)
+    records = []
+    for i in range(240):
+        cfg: dict[str, Any] = {
+            "lr": 10 ** rng.uniform(-5, -1),
+            "opt": rng.choice(["adam", "sgd"]),
+            "model": {"width": rng.choice([64, 128]), "seed": i},
+            "seed": i % 3,
+        }
+        if i % 4:
+            cfg["drop"] = rng.choice([0.1, 0.2, None])
+        if i % 9 == 0:
+            cfg["model"] = "tiny"  # a leaf where other runs nest
+        acc = (0.5 if cfg["opt"] == "adam" else 0.0) + rng.random() * 0.1
+        records.append(
+            {
+                "id": f"{i:032x}",
+                "project": "p",
+                "name": f"r{i}",
+                "created_at": 1_700_000_000.0 + i // 2,
+                "config": cfg,
+                # a summary member wins over the series; a string is no number
+                "summary": {"acc": acc + 1} if i % 13 == 0 else {"acc": "n/a"} if i == 7 else {},
+                "datasets": [{"name": "d", "sha256": rng.choice("xy")}] if i % 3 else [],
+                "env": {
+                    "git": {"commit": rng.choice(["a", "b"]), "diff_sha256": None},
+                    "packages": {"numpy": "2." + str(i % 2), "torch": "2.1"} if i % 5 else {},
+                },
+                "status": "finished",
+                "ended_at": 1_700_000_100.0 + i,
+                "metrics": {"acc": ([1], [math.nan if i % 17 == 0 else acc], [1.0])},
+            }
+        )
+    store.create_runs(records)
+    led = Ledger(any_store_uri)
+    full = [dict(led.store.get_run(r["id"])) for r in led.runs(project="p")]
+    for keys in (None, ["lr", "opt", "missing"]):
+        got = led.importance("acc", project="p", keys=keys)
+        want = importance(full, "acc", keys=keys)
+        assert got == want
+    got = led.importance("acc", project="p")
+    assert got[0]["key"] == "opt"
+    assert {i["key"] for i in got} >= {"git.commit", "data.d", "packages.numpy", "model"}
+    assert "seed" not in {i["key"] for i in got}
+    # 15 NaN series of which 2 have a summary value, and the "n/a" run: left out
+    assert {i["n"] for i in got} == {240 - 13 - 1}
+    led.close()
+    store.close()

@@ -18,7 +18,13 @@ from ._export import (
     rows_to_frame,
     sql_export_rows,
 )
-from ._importance import SMALL_SAMPLE, importance, plot_importance, small_sample_note
+from ._importance import (
+    SMALL_SAMPLE,
+    importance,
+    importance_columns,
+    plot_importance,
+    small_sample_note,
+)
 from ._leaderboard import ONE_SEED, config_leaderboard
 from ._replicates import ReplicateSet, replicate_key, replicate_sets, seed_keys
 
@@ -33,6 +39,7 @@ __all__ = [
     "diff_runs",
     "export_rows",
     "importance",
+    "importance_columns",
     "latest_verdicts",
     "leaderboard_row",
     "plot_importance",

@@ -96,30 +96,81 @@ class ExportSqlMixin:
         in one read transaction. ``metrics`` narrows ``metrics`` to those keys, ``media=False``
         skips media references, and ``packages`` adds the env's ``packages`` map
         (``importance``'s code factors)."""
-        r = s.runs
         q = self._runs_query(project=project, filter=filter, order_by=None)
         q = q.with_only_columns(*_columns(self.dialect, packages=packages))
         with self._read() as conn:
             every = self._summary_amendments(conn)  # edits are few: all read once
-            after: tuple[float, str] | None = None
-            while True:
-                pq = q
-                if after is not None:
-                    created, rid = after
-                    pq = q.where(
-                        # the plain `<=` lets the index scan start at the page boundary
-                        # (the OR alone is a filter: each page would walk the ones before)
-                        r.c.created_at <= created,
-                        sa.or_(
-                            r.c.created_at < created,
-                            sa.and_(r.c.created_at == created, r.c.id > rid),
-                        ),
-                    )
-                rows = conn.execute(pq.limit(page)).all()
+            for rows in _keyset_pages(conn, q, page, created_at=4):
                 yield from self._export_page(conn, rows, metrics, media, packages, every)
-                if len(rows) < page:
-                    return
-                after = (rows[-1][4], rows[-1][0])
+
+    def iter_run_columns(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        metric: str,
+        packages: bool = False,
+        page: int = 5000,
+    ) -> Iterator[dict[str, list[Any]]]:
+        """What ``importance`` reads of the runs :meth:`iter_export_records` would give, as
+        columns: one dict of equal-length lists per keyset page of ``page`` runs (newest
+        first), no record per run. Keys: ``id``, ``project``, ``value`` (``metric``'s value:
+        the run's summary member where it has one, else its series' last value, else
+        None), ``config`` and ``datasets`` (decoded JSON, one ``json.loads`` a page),
+        ``commit`` and ``patch`` (the env's git commit and patch digest) and, with
+        ``packages``, ``packages`` (the env's packages map, decoded once per distinct
+        text: runs of one environment share it)."""
+        r = s.runs
+        cols = [
+            r.c.id,
+            r.c.project,
+            r.c.created_at,
+            _text(self.dialect, r.c.config),
+            _text(self.dialect, r.c.summary),
+            _text(self.dialect, r.c.datasets),
+            _env_text(self.dialect, r.c.env, "git", "commit"),
+            _env_text(self.dialect, r.c.env, "git", "diff_sha256"),
+        ]
+        if packages:
+            cols.append(_env_json(self.dialect, r.c.env, "packages"))
+        q = self._runs_query(project=project, filter=filter, order_by=None)
+        q = q.with_only_columns(*cols)
+        ms = s.metric_summary
+        seen: dict[Any, Any] = {}  # packages text -> decoded (shared by many runs)
+        with self._read() as conn:
+            for rows in _keyset_pages(conn, q, page, created_at=2):
+                ids = [row[0] for row in rows]
+                last = {
+                    rid: math.nan if nan else v
+                    for rid, v, nan in conn.execute(
+                        sa.select(ms.c.run_id, ms.c.last, ms.c.last_nan).where(
+                            _among(self.dialect, ms.c.run_id, ids), ms.c.key == metric
+                        )
+                    )
+                }
+                summaries = _loads_nullable([row[4] for row in rows])
+                value = [
+                    decode_json(sm[metric])
+                    if isinstance(sm, dict) and metric in sm
+                    else last.get(rid)
+                    for rid, sm in zip(ids, summaries, strict=True)
+                ]
+                out: dict[str, list[Any]] = {
+                    "id": ids,
+                    "project": [row[1] for row in rows],
+                    "value": value,
+                    "config": _loads_nullable([row[3] for row in rows]),
+                    "datasets": _loads_nullable([row[5] for row in rows]),
+                    "commit": [row[6] for row in rows],
+                    "patch": [row[7] for row in rows],
+                }
+                if packages:
+                    texts = [row[8] for row in rows]
+                    for t in set(texts) - seen.keys():
+                        found = s.load_json(t) if t is not None else None
+                        seen[t] = found if isinstance(found, dict) else {}
+                    out["packages"] = [seen[t] for t in texts]
+                yield out
 
     def _export_page(
         self,
@@ -265,6 +316,41 @@ class ExportSqlMixin:
                 rec["packages"] = found if isinstance(found, dict) else {}
             out.append(rec)
         return out
+
+
+def _keyset_pages(conn: Connection, q: Any, page: int, *, created_at: int) -> Iterator[Any]:
+    """The rows of ``q`` (``runs`` newest first, ``id`` its first column and ``created_at``
+    at index ``created_at``) in keyset pages of ``page`` rows: ``created_at, id`` after the
+    last one read, no OFFSET, each page through the ``(project, created_at)`` index."""
+    r = s.runs
+    after: tuple[float, str] | None = None
+    while True:
+        pq = q
+        if after is not None:
+            created, rid = after
+            pq = q.where(
+                # the plain `<=` lets the index scan start at the page boundary
+                # (the OR alone is a filter: each page would walk the ones before)
+                r.c.created_at <= created,
+                sa.or_(
+                    r.c.created_at < created,
+                    sa.and_(r.c.created_at == created, r.c.id > rid),
+                ),
+            )
+        rows = conn.execute(pq.limit(page)).all()
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        after = (rows[-1][created_at], rows[-1][0])
+
+
+def _loads_nullable(texts: list[Any]) -> list[Any]:
+    """Decode JSON texts with one ``json.loads`` (None stays None; a driver that gives
+    decoded values already keeps them)."""
+    if not all(t is None or isinstance(t, str) for t in texts):
+        return [s.load_json(t) if t is not None else None for t in texts]
+    return list(json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]"))
 
 
 def _columns(dialect: str, *, packages: bool) -> list[Any]:
