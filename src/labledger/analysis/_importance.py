@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._exceptions import UsageError
-from .._values import flatten
 
 __all__ = [
     "MIN_RUNS",
@@ -333,12 +332,14 @@ def importance_columns(
             if len({repr(v) for v in extra[k]}) > 1:
                 factors[f"\x00{k}"] = extra[k]  # never collide with config keys
                 sources[f"\x00{k}"] = (
-                    "code" if k.startswith("git.") else "data" if k.startswith("data.") else "packages"
+                    "code"
+                    if k.startswith("git.")
+                    else "data"
+                    if k.startswith("data.")
+                    else "packages"
                 )
         all_keys += list(factors)
-    heads = list(
-        zip(take("project"), commit, patch, map(_data_token, datasets), strict=True)
-    )
+    heads = list(zip(take("project"), commit, patch, map(_data_token, datasets), strict=True))
     floor = _floor_of(heads, [flat[k] for k in non_seed], y)
     say(f"encoding {len(all_keys)} config keys over {len(used)} runs")
     absent = [None] * len(used)
@@ -509,9 +510,7 @@ def _floor_of(heads: list[Any], columns: list[list[Any]], y: Any) -> float | Non
     values = [float(v) for v in y]
     mean = math.fsum(values) / n
     total = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
-    tokens = [
-        [repr(v) if type(v) is float else _token(v) for v in col] for col in columns
-    ]
+    tokens = [[repr(v) if type(v) is float else _token(v) for v in col] for col in columns]
     groups: dict[Any, list[float]] = {}
     for ident, v in zip(zip(heads, *tokens, strict=True), values, strict=True):
         groups.setdefault(ident, []).append(v)
