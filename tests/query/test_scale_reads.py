@@ -11,6 +11,7 @@ import pytest
 
 from labledger import Ledger
 from labledger._values import flatten
+from labledger.analysis import importance
 from labledger.analysis._importance import _noise_floor, noise_floor
 
 
@@ -46,6 +47,8 @@ def test_the_fast_noise_floor_groups_as_replicate_sets_do(seed: int) -> None:
     expected = noise_floor(runs, "acc")
     assert expected is not None
     assert _noise_floor(runs, flat, y) == expected
+    # importance's own (codes per column, group sums in numpy) says the same
+    assert {it["noise_floor"] for it in importance(runs, "acc", code=False)} == {expected}
 
 
 def test_one_run_per_set_has_no_floor() -> None:
@@ -146,7 +149,6 @@ def test_columnar_importance_is_the_records_importance(any_store_uri: str) -> No
     them as :func:`~labledger.analysis.importance` ranks the same runs' full records:
     nested and missing config keys, seeds, datasets, changed packages, a metric set in the
     summary beside one logged as a series, NaN and non-number values left out."""
-    from labledger.analysis import importance
     from labledger.store import open_store
 
     store = open_store(any_store_uri)
@@ -172,7 +174,13 @@ def test_columnar_importance_is_the_records_importance(any_store_uri: str) -> No
                 "created_at": 1_700_000_000.0 + i // 2,
                 "config": cfg,
                 # a summary member wins over the series; a string is no number
-                "summary": {"acc": acc + 1} if i % 13 == 0 else {"acc": "n/a"} if i == 7 else {},
+                "summary": {"acc": acc + 1}
+                if i % 13 == 0
+                else {"acc": "n/a"}
+                if i == 7
+                else {"acc": True}  # a boolean is 1
+                if i == 8
+                else {},
                 "datasets": [{"name": "d", "sha256": rng.choice("xy")}] if i % 3 else [],
                 "env": {
                     "git": {"commit": rng.choice(["a", "b"]), "diff_sha256": None},

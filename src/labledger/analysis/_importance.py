@@ -12,8 +12,9 @@ For each flattened config key:
 - constant keys (one distinct value) get importance 0 and are reported as constant.
 
 A random forest (scikit-learn) is fitted to predict the metric; importance is the mean
-drop in R^2 when the key's column is shuffled (permutation importance, on at most 1,500
-held-out runs; each tree sees at most 3,000 runs), clipped at 0 and normalised to sum to 1. ``spearman`` is the rank
+drop in R^2 when the key's column is shuffled (permutation importance, on at most 1,000
+held-out runs; each tree sees at most 2,000 runs, see :func:`_forest_scores`), clipped at 0
+and normalised to sum to 1. ``spearman`` is the rank
 correlation between the key's numeric value and the metric (None for categorical keys).
 
 Code and data are factors too (:func:`code_factors`): ``git.commit``, ``git.patch``
@@ -85,10 +86,13 @@ def _encode(values: list[Any]) -> tuple[Any, str, bool, int]:
             arr = np.log10(arr)
         med = float(np.nanmedian(arr)) if np.isfinite(arr).any() else 0.0
         arr = np.where(np.isfinite(arr), arr, med)
-        distinct = len({repr(v) for v in values})
+        if types <= {int} or (types <= {float} and numeric and 0.0 not in values):
+            distinct = len(set(values))  # equal exactly where their reprs are
+        else:
+            distinct = len({repr(v) for v in values})
         return (
             arr,
-            "bool" if all(isinstance(v, bool) for v in present) else "numeric",
+            "bool" if types == {bool} else "numeric",
             log,
             distinct,
         )
@@ -221,7 +225,7 @@ def importance(
     metric: str,
     *,
     keys: Sequence[str] | None = None,
-    n_estimators: int = 60,
+    n_estimators: int | None = None,
     random_state: int = 0,
     progress: Callable[[str], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -273,6 +277,8 @@ def importance(
 
 
 SAMPLE_CAP = 2000  # runs each tree is fitted on, at most (a bootstrap sample of them)
+TREES = 60  # trees in the forest, up to SAMPLE_CAP training runs
+BIG_TREES = 32  # beyond: each tree sees a capped sample; 32 rank the keys as 60 do
 TEST_CAP = 1000  # held-out runs the permutation importance is measured on, at most
 
 
@@ -281,7 +287,7 @@ def importance_columns(
     metric: str,
     *,
     keys: Sequence[str] | None = None,
-    n_estimators: int = 60,
+    n_estimators: int | None = None,
     random_state: int = 0,
     progress: Callable[[str], None] | None = None,
     code: bool = True,
@@ -297,11 +303,14 @@ def importance_columns(
 
     say = progress or (lambda _msg: None)
     value = columns["value"]
-    used = [
-        i
-        for i, v in enumerate(value)
-        if _is_number(v) and math.isfinite(float(v))  # bools count as 0/1, as before
-    ]
+    if set(map(type, value)) <= {int, float}:  # the usual case: one array, no per-run test
+        used = np.flatnonzero(np.isfinite(np.array(value, dtype=float))).tolist()
+    else:
+        used = [
+            i
+            for i, v in enumerate(value)
+            if _is_number(v) and math.isfinite(float(v))  # bools count as 0/1, as before
+        ]
     if len(used) < MIN_RUNS:
         raise UsageError(
             f"importance needs at least {MIN_RUNS} runs with a finite value of {metric!r}; found {len(used)}"
@@ -339,7 +348,14 @@ def importance_columns(
                     else "packages"
                 )
         all_keys += list(factors)
-    heads = list(zip(take("project"), commit, patch, map(_data_token, datasets), strict=True))
+    tokens: dict[int, tuple[Any, ...]] = {}  # runs read from a store share dataset lists
+    data = []
+    for d in datasets:
+        tok = tokens.get(id(d))
+        if tok is None:
+            tok = tokens[id(d)] = _data_token(d)
+        data.append(tok)
+    heads = list(zip(take("project"), commit, patch, data, strict=True))
     floor = _floor_of(heads, [flat[k] for k in non_seed], y)
     say(f"encoding {len(all_keys)} config keys over {len(used)} runs")
     absent = [None] * len(used)
@@ -382,13 +398,14 @@ def importance_columns(
 
 
 def _forest_scores(
-    X: Any, y: Any, n_estimators: int, random_state: int, say: Callable[[str], None]
+    X: Any, y: Any, n_estimators: int | None, random_state: int, say: Callable[[str], None]
 ) -> Any:
     """Permutation importance of each column of ``X`` in a random forest predicting ``y``,
     clipped at 0. Bounded whatever the number of runs: each tree is fitted on a bootstrap
-    sample of at most :data:`SAMPLE_CAP` runs (with leaves of 5+ runs once there are more
-    than that, 2+ below), and the shuffles are scored on at most :data:`TEST_CAP` held-out
-    runs (4 shuffles each; 16 on all runs under :data:`SMALL_SAMPLE` runs)."""
+    sample of at most :data:`SAMPLE_CAP` runs (beyond that many: :data:`BIG_TREES` trees
+    with leaves of 5+ runs; up to it :data:`TREES` trees, leaves of 2+), and the shuffles
+    are scored on at most :data:`TEST_CAP` held-out runs (4 shuffles each; 16 on all
+    runs under :data:`SMALL_SAMPLE` runs). ``n_estimators`` overrides the tree count."""
     import numpy as np
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.inspection import permutation_importance
@@ -403,6 +420,8 @@ def _forest_scores(
         # (the warning about small samples still says they are rough).
         test = train = order
     big = len(train) > SAMPLE_CAP
+    if n_estimators is None:
+        n_estimators = BIG_TREES if big else TREES
     say(f"fitting a random forest on {len(train)} runs")
     model = RandomForestRegressor(
         n_estimators=n_estimators,
@@ -444,7 +463,10 @@ def _flat_columns(configs: Sequence[Any], prefix: str = "") -> dict[str, list[An
     for k in names:
         col = [c.get(k, _ABSENT) if c else _ABSENT for c in configs]
         name = f"{prefix}{k}"
-        if any(isinstance(v, Mapping) and v for v in col):
+        # the types first (a few per column): a per-value isinstance on an ABC is slow
+        if any(issubclass(t, Mapping) for t in set(map(type, col))) and any(
+            isinstance(v, Mapping) and v for v in col
+        ):
             nested = [v if isinstance(v, Mapping) and v else None for v in col]
             leaves = [_ABSENT if isinstance(v, Mapping) and v else v for v in col]
             if any(v is not _ABSENT for v in leaves):
@@ -500,27 +522,47 @@ def _code_columns(
     return out
 
 
+def _token_column(col: list[Any]) -> list[Any]:
+    """``_token`` of each value, or the column as it is where its values already compare
+    as their tokens do (one type of int, str, or float without NaN or zero)."""
+    types = set(map(type, col)) - {type(None), object}  # object: _ABSENT
+    if len(types) == 1:
+        (t,) = types
+        if t is int or t is str:
+            return col
+        if t is float and 0.0 not in col and all(v == v for v in col if type(v) is float):
+            return col  # no NaN (unequal to itself) and no -0.0 == 0.0
+    if types <= {float}:
+        return [repr(v) if type(v) is float else v for v in col]
+    return [_token(v) for v in col]
+
+
 def _floor_of(heads: list[Any], columns: list[list[Any]], y: Any) -> float | None:
     """The noise floor of :func:`noise_floor` from the replicate identity's parts: per run
     ``heads`` (project, commit, patch digest, datasets) and the config columns without
-    seed keys; grouped by a tuple built a column at a time."""
+    seed keys. Each part becomes integer codes (one dict a column), the codes of all
+    parts one group number per run (``numpy.unique`` of their rows), and the variances
+    are sums by group (``bincount``): no tuple or list per run."""
+    import numpy as np
+
     n = len(heads)
     if n < 2:
         return None
-    values = [float(v) for v in y]
-    mean = math.fsum(values) / n
-    total = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
-    tokens = [[repr(v) if type(v) is float else _token(v) for v in col] for col in columns]
-    groups: dict[Any, list[float]] = {}
-    for ident, v in zip(zip(heads, *tokens, strict=True), values, strict=True):
-        groups.setdefault(ident, []).append(v)
-    within, dof = 0.0, 0
-    for vs in groups.values():
-        if len(vs) < 2:
-            continue
-        m = math.fsum(vs) / len(vs)
-        within += math.fsum((v - m) ** 2 for v in vs)
-        dof += len(vs) - 1
+    yv = np.asarray(y, dtype=float)
+    total = float(((yv - yv.mean()) ** 2).sum()) / (n - 1)
+    group = np.zeros(n, dtype=np.int64)
+    for col in [heads, *map(_token_column, columns)]:
+        seen: dict[Any, int] = {}
+        codes = np.fromiter((seen.setdefault(v, len(seen)) for v in col), np.int64, n)
+        if len(seen) > 1:
+            # (group, code) pairs renumbered: stays below n, whatever the number of columns
+            _, group = np.unique(group * len(seen) + codes, return_inverse=True)
+    counts = np.bincount(group)
+    means = np.bincount(group, weights=yv) / counts
+    # a group of one run adds 0 to both: within = sum of squares about each group's mean,
+    # degrees of freedom = runs - groups
+    within = float(((yv - means[group]) ** 2).sum())
+    dof = n - len(counts)
     if dof == 0 or total <= 0:
         return None
     return round(min(1.0, (within / dof) / total), 4)

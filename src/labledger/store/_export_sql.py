@@ -118,58 +118,64 @@ class ExportSqlMixin:
         the run's summary member where it has one, else its series' last value, else
         None), ``config`` and ``datasets`` (decoded JSON, one ``json.loads`` a page),
         ``commit`` and ``patch`` (the env's git commit and patch digest) and, with
-        ``packages``, ``packages`` (the env's packages map, decoded once per distinct
-        text: runs of one environment share it)."""
+        ``packages``, ``packages`` (the env's packages map). Datasets and packages are
+        decoded once per distinct text (runs of one environment share them: the same
+        object in each run's row)."""
         r = s.runs
+        ms = s.metric_summary
         cols = [
             r.c.id,
             r.c.project,
             r.c.created_at,
             _text(self.dialect, r.c.config),
-            _text(self.dialect, r.c.summary),
+            _member(self.dialect, r.c.summary, metric),
             _text(self.dialect, r.c.datasets),
             _env_text(self.dialect, r.c.env, "git", "commit"),
             _env_text(self.dialect, r.c.env, "git", "diff_sha256"),
+            ms.c.last,
+            ms.c.last_nan,
         ]
         if packages:
             cols.append(_env_json(self.dialect, r.c.env, "packages"))
         q = self._runs_query(project=project, filter=filter, order_by=None)
+        # the series' last value beside each run: one primary-key probe a row, no id list
+        q = q.outerjoin(ms, sa.and_(ms.c.run_id == r.c.id, ms.c.key == metric))
         q = q.with_only_columns(*cols)
-        ms = s.metric_summary
-        seen: dict[Any, Any] = {}  # packages text -> decoded (shared by many runs)
+        shared: dict[Any, Any] = {}  # JSON text -> decoded, for texts many runs share
+
+        def dedup(texts: list[Any], kind: type) -> list[Any]:
+            if not all(t is None or isinstance(t, str) for t in texts):  # decoded already
+                return [t if isinstance(t, kind) else kind() for t in texts]
+            for t in set(texts) - shared.keys():
+                found = s.load_json(t) if t is not None else None
+                shared[t] = found if isinstance(found, kind) else kind()
+            return [shared[t] for t in texts]
+
         with self._read() as conn:
             for rows in _keyset_pages(conn, q, page, created_at=2):
-                ids = [row[0] for row in rows]
-                last = {
-                    rid: math.nan if nan else v
-                    for rid, v, nan in conn.execute(
-                        sa.select(ms.c.run_id, ms.c.last, ms.c.last_nan).where(
-                            _among(self.dialect, ms.c.run_id, ids), ms.c.key == metric
-                        )
-                    )
-                }
-                summaries = _loads_nullable([row[4] for row in rows])
+                members = [row[4] for row in rows]
+                # JSON texts (SQLite gives a number as a number)
+                decoded = _loads_nullable([m for m in members if isinstance(m, str)])
+                it = iter(decoded)
                 value = [
-                    decode_json(sm[metric])
-                    if isinstance(sm, dict) and metric in sm
-                    else last.get(rid)
-                    for rid, sm in zip(ids, summaries, strict=True)
+                    (math.nan if row[9] else row[8])
+                    if m is None
+                    else decode_json(next(it))
+                    if isinstance(m, str)
+                    else m
+                    for m, row in zip(members, rows, strict=True)
                 ]
                 out: dict[str, list[Any]] = {
-                    "id": ids,
+                    "id": [row[0] for row in rows],
                     "project": [row[1] for row in rows],
                     "value": value,
                     "config": _loads_nullable([row[3] for row in rows]),
-                    "datasets": _loads_nullable([row[5] for row in rows]),
+                    "datasets": dedup([row[5] for row in rows], list),
                     "commit": [row[6] for row in rows],
                     "patch": [row[7] for row in rows],
                 }
                 if packages:
-                    texts = [row[8] for row in rows]
-                    for t in set(texts) - seen.keys():
-                        found = s.load_json(t) if t is not None else None
-                        seen[t] = found if isinstance(found, dict) else {}
-                    out["packages"] = [seen[t] for t in texts]
+                    out["packages"] = dedup([row[10] for row in rows], dict)
                 yield out
 
     def _export_page(
@@ -386,6 +392,23 @@ def _env_json(dialect: str, col: Any, key: str) -> Any:
         # (an object or array member stays as it is: json_extract returns it as JSON)
         return sa.func.json(sa.func.json_quote(sa.func.json_extract(col, f'$."{key}"')))
     return sa.cast(col.op("->")(sa.literal(key, sa.Text)), sa.Text)
+
+
+def _member(dialect: str, col: Any, key: str) -> Any:
+    """One member of a JSON object column as JSON text: NULL where the key is absent,
+    ``null`` where it holds null."""
+    if dialect == "sqlite":
+        # a number as SQLite's own (json_quote would print 15 digits of a double), true
+        # and false as JSON (json_extract makes them 1 and 0), anything else as JSON text
+        path = f'$."{key}"'
+        kind = sa.func.json_type(col, path)
+        return sa.case(
+            (kind.is_(None), sa.null()),
+            (kind.in_(["real", "integer"]), sa.func.json_extract(col, path)),
+            (kind.in_(["true", "false"]), kind),
+            else_=_env_json(dialect, col, key),
+        )
+    return _env_json(dialect, col, key)
 
 
 def _text(dialect: str, col: Any) -> Any:
