@@ -206,3 +206,38 @@ def test_columnar_importance_is_the_records_importance(any_store_uri: str) -> No
     assert {i["n"] for i in got} == {240 - 13 - 1}
     led.close()
     store.close()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "json"])
+def test_paged_export_writes_what_the_whole_export_writes(tmp_path: Any, fmt: str) -> None:
+    """``write_pages`` (a row group a page, spilled parts joined when a page's columns
+    differ) writes the rows ``export_rows`` writes of all of them at once: a key first
+    seen late, whole numbers then fractions, a column of one page only, booleans."""
+    import pandas as pd
+
+    from labledger.analysis import export_rows, write_pages
+
+    rows: list[dict[str, Any]] = []
+    for i in range(30):
+        r: dict[str, Any] = {"id": f"r{i}", "config.lr": 0.1 * i, "summary.acc": i // 2}
+        if i >= 10:
+            r["summary.acc"] = i / 3  # floats after whole numbers
+            r["config.late"] = "x" if i % 2 else "y"
+        if i < 5:
+            r["config.early"] = i
+        r["dirty"] = None if i < 12 else bool(i % 2)
+        rows.append(r)
+    pages = [rows[i : i + 7] for i in range(0, 30, 7)]
+    whole = export_rows(rows, tmp_path / f"whole.{fmt}", fmt)
+    paged, n = write_pages(iter(pages), tmp_path / f"paged.{fmt}", fmt)
+    assert n == 30
+    if fmt == "json":
+        assert paged.read_text() == whole.read_text()
+        return
+    if fmt == "csv":
+        assert paged.read_text() == whole.read_text()
+        return
+    a, b = pd.read_parquet(whole), pd.read_parquet(paged)
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a, b, check_dtype=True)
+    assert not list(tmp_path.glob(".export-*"))  # the spilled parts are gone

@@ -16,7 +16,9 @@ from ._export import (
     provenance_columns,
     records_to_rows,
     rows_to_frame,
+    sql_export_pages,
     sql_export_rows,
+    write_pages,
 )
 from ._importance import (
     SMALL_SAMPLE,
@@ -52,7 +54,9 @@ __all__ = [
     "runs_to_rows",
     "seed_keys",
     "small_sample_note",
+    "sql_export_pages",
     "sql_export_rows",
+    "write_pages",
 ]
 
 BASE_COLUMNS = (
