@@ -104,11 +104,15 @@ def _datasets_text(datasets: Any) -> str:
 
 
 def provenance_columns(
-    run: Mapping[str, Any], verdicts: Mapping[str, str] | None = None
+    run: Mapping[str, Any],
+    verdicts: Mapping[str, str] | None = None,
+    *,
+    seeds: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The provenance cells of one run (:data:`PROVENANCE_COLUMNS`): git commit, dirty,
     patch digest, dataset digests, replicate set id and the latest reproduction verdict
-    (``verdicts``: run id -> verdict, from :func:`latest_verdicts`)."""
+    (``verdicts``: run id -> verdict, from :func:`latest_verdicts`). ``seeds``: the seed
+    keys (default :func:`~labledger.analysis.seed_keys`; read once for many runs)."""
     from ._replicates import replicate_key
 
     env = run.get("env") or {}
@@ -119,7 +123,7 @@ def provenance_columns(
         "dirty": git.get("dirty"),
         "patch_sha256": git.get("diff_sha256"),
         "datasets": _datasets_text(run.get("datasets")),
-        "replicate_set": replicate_key(run),
+        "replicate_set": replicate_key(run, seeds),
         "repro_verdict": (verdicts or {}).get(str(run.get("id"))),
     }
 
@@ -192,7 +196,10 @@ def records_to_rows(
     """
     import time
 
+    from ._replicates import seed_keys
+
     now = time.time() if now is None else now
+    seeds = tuple(k.lower() for k in seed_keys())  # once, not once a run
     rows = []
     total = len(records)
     if on_progress is not None:
@@ -225,7 +232,7 @@ def records_to_rows(
                 }
             },
         }
-        row.update(provenance_columns(ident, verdicts))
+        row.update(provenance_columns(ident, verdicts, seeds=seeds))
         _flat_into(row, "config.", rec["config"])
         summ = dict(sorted(rec["metrics"].items()))
         summ.update(decode_json(rec["summary"]))
