@@ -481,7 +481,7 @@ class AuditSqlMixin:
                     part = list(
                         conn.execute(
                             sa.select(r.c.id)
-                            .where(r.c.project == name, r.c.id > after, in_chain)
+                            .where(r.c.project == name, r.c.id > after)
                             .order_by(r.c.id)
                             .limit(500)
                         ).scalars()
@@ -508,6 +508,9 @@ class AuditSqlMixin:
                         f = s.load_json(fields)
                         seq, count = last[rid]
                         latest[rid] = (seq, _record_hash(f), record_format(f), count)
+                    part = [rid for rid in part if rid in latest]  # the others: unsealed, above
+                    if not part:
+                        continue
                     now = self._record_fields(conn, part, {rid: latest[rid][2] for rid in part})
                     for rid in part:
                         new = now.get(rid, {})
