@@ -320,10 +320,27 @@ class Ledger:
     ) -> list[dict[str, Any]]:
         """How much each config key matters for ``metric`` (random-forest permutation importance
         and Spearman correlation), most important first; reproductions only with ``include_repro``."""
-        from .analysis import importance
+        from .analysis import importance, importance_columns
+        from .store import RunExport
 
-        runs = self._light_runs(project, filter, include_repro, metric, code=keys is None)
-        return importance(runs, metric, keys=keys)
+        if not isinstance(self.store, RunExport):
+            runs = self._light_runs(project, filter, include_repro, metric, code=keys is None)
+            return importance(runs, metric, keys=keys)
+        # columns, not records: keyset pages of what importance reads, joined column-wise
+        _metric_field(metric)
+        from .query import parse
+
+        scoped = _scope(parse(filter) if filter else None, include_repro)
+        self._reap_stale()
+        columns: dict[str, list[Any]] = {}
+        for page in self.store.iter_run_columns(
+            project=project, filter=scoped, metric=metric, packages=keys is None
+        ):
+            for name, col in page.items():
+                columns.setdefault(name, []).extend(col)
+        if not columns:
+            columns = {"value": []}
+        return importance_columns(columns, metric, keys=keys)
 
     def _light_runs(
         self,
@@ -388,17 +405,18 @@ class Ledger:
         """Write one row per run (config and summary flattened) as csv, parquet or json; return the path.
 
         Reproductions (``job_type = "repro"``) are left out unless ``include_repro``."""
-        from .analysis import export_rows, latest_verdicts, runs_to_rows, sql_export_rows
+        from .analysis import latest_verdicts, runs_to_rows, sql_export_pages, write_pages
 
         flt = _scope(filter, include_repro)
-        rows = sql_export_rows(
+        # keyset pages of rows written as they come (a Parquet row group a page)
+        pages = sql_export_pages(
             self.store, project=project, filter=flt, order_by=order_by, limit=limit
         )
-        if rows is None:  # no bulk export read (e.g. a tracking server): the generic read API
+        if pages is None:  # no bulk export read (e.g. a tracking server): the generic read API
             runs = self.runs(project, flt, order_by, limit)
             verdicts = latest_verdicts(self.store, [r["id"] for r in runs])
-            rows = runs_to_rows(runs, verdicts=verdicts)
-        return export_rows(rows, path, format)
+            pages = iter([runs_to_rows(runs, verdicts=verdicts)])
+        return write_pages(pages, path, format)[0]
 
     def close(self) -> None:
         self.store.close()

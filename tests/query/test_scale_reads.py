@@ -11,6 +11,7 @@ import pytest
 
 from labledger import Ledger
 from labledger._values import flatten
+from labledger.analysis import importance
 from labledger.analysis._importance import _noise_floor, noise_floor
 
 
@@ -46,6 +47,8 @@ def test_the_fast_noise_floor_groups_as_replicate_sets_do(seed: int) -> None:
     expected = noise_floor(runs, "acc")
     assert expected is not None
     assert _noise_floor(runs, flat, y) == expected
+    # importance's own (codes per column, group sums in numpy) says the same
+    assert {it["noise_floor"] for it in importance(runs, "acc", code=False)} == {expected}
 
 
 def test_one_run_per_set_has_no_floor() -> None:
@@ -139,3 +142,102 @@ def test_verdicts_of_many_runs_are_those_of_each(many_runs: Any) -> None:
     padded = ids[:4] + [f"{i:032x}" for i in range(10_000, 10_500)]
     assert many_runs.repro_verdicts(padded) == few
     assert [v["id"] for v in many_runs.repro_verdicts(ids)] == ["v2", "v1", "v0"]
+
+
+def test_columnar_importance_is_the_records_importance(any_store_uri: str) -> None:
+    """``Ledger.importance`` reads columns (``iter_run_columns``, keyset pages) and ranks
+    them as :func:`~labledger.analysis.importance` ranks the same runs' full records:
+    nested and missing config keys, seeds, datasets, changed packages, a metric set in the
+    summary beside one logged as a series, NaN and non-number values left out."""
+    from labledger.store import open_store
+
+    store = open_store(any_store_uri)
+    rng = random.Random(11)
+    records = []
+    for i in range(240):
+        cfg: dict[str, Any] = {
+            "lr": 10 ** rng.uniform(-5, -1),
+            "opt": rng.choice(["adam", "sgd"]),
+            "model": {"width": rng.choice([64, 128]), "seed": i},
+            "seed": i % 3,
+        }
+        if i % 4:
+            cfg["drop"] = rng.choice([0.1, 0.2, None])
+        if i % 9 == 0:
+            cfg["model"] = "tiny"  # a leaf where other runs nest
+        acc = (0.5 if cfg["opt"] == "adam" else 0.0) + rng.random() * 0.1
+        records.append(
+            {
+                "id": f"{i:032x}",
+                "project": "p",
+                "name": f"r{i}",
+                "created_at": 1_700_000_000.0 + i // 2,
+                "config": cfg,
+                # a summary member wins over the series; a string is no number
+                "summary": {"acc": acc + 1}
+                if i % 13 == 0
+                else {"acc": "n/a"}
+                if i == 7
+                else {"acc": True}  # a boolean is 1
+                if i == 8
+                else {},
+                "datasets": [{"name": "d", "sha256": rng.choice("xy")}] if i % 3 else [],
+                "env": {
+                    "git": {"commit": rng.choice(["a", "b"]), "diff_sha256": None},
+                    "packages": {"numpy": "2." + str(i % 2), "torch": "2.1"} if i % 5 else {},
+                },
+                "status": "finished",
+                "ended_at": 1_700_000_100.0 + i,
+                "metrics": {"acc": ([1], [math.nan if i % 17 == 0 else acc], [1.0])},
+            }
+        )
+    store.create_runs(records)
+    led = Ledger(any_store_uri)
+    full = [dict(led.store.get_run(r["id"])) for r in led.runs(project="p")]
+    for keys in (None, ["lr", "opt", "missing"]):
+        got = led.importance("acc", project="p", keys=keys)
+        want = importance(full, "acc", keys=keys)
+        assert got == want
+    got = led.importance("acc", project="p")
+    assert got[0]["key"] == "opt"
+    assert {i["key"] for i in got} >= {"git.commit", "data.d", "packages.numpy", "model"}
+    assert "seed" not in {i["key"] for i in got}
+    # 15 NaN series of which 2 have a summary value, and the "n/a" run: left out
+    assert {i["n"] for i in got} == {240 - 13 - 1}
+    led.close()
+    store.close()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "json"])
+def test_paged_export_writes_what_the_whole_export_writes(tmp_path: Any, fmt: str) -> None:
+    """``write_pages`` (a row group a page, spilled parts joined when a page's columns
+    differ) writes the rows ``export_rows`` writes of all of them at once: a key first
+    seen late, whole numbers then fractions, a column of one page only, booleans."""
+    import pandas as pd
+
+    from labledger.analysis import export_rows, write_pages
+
+    rows: list[dict[str, Any]] = []
+    for i in range(30):
+        r: dict[str, Any] = {"id": f"r{i}", "config.lr": 0.1 * i, "summary.acc": i // 2}
+        if i >= 10:
+            r["summary.acc"] = i / 3  # floats after whole numbers
+            r["config.late"] = "x" if i % 2 else "y"
+        if i < 5:
+            r["config.early"] = i
+        r["dirty"] = None if i < 12 else bool(i % 2)
+        rows.append(r)
+    pages = [rows[i : i + 7] for i in range(0, 30, 7)]
+    whole = export_rows(rows, tmp_path / f"whole.{fmt}", fmt)
+    paged, n = write_pages(iter(pages), tmp_path / f"paged.{fmt}", fmt)
+    assert n == 30
+    if fmt == "json":
+        assert paged.read_text() == whole.read_text()
+        return
+    if fmt == "csv":
+        assert paged.read_text() == whole.read_text()
+        return
+    a, b = pd.read_parquet(whole), pd.read_parquet(paged)
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a, b, check_dtype=True)
+    assert not list(tmp_path.glob(".export-*"))  # the spilled parts are gone

@@ -16,9 +16,17 @@ from ._export import (
     provenance_columns,
     records_to_rows,
     rows_to_frame,
+    sql_export_pages,
     sql_export_rows,
+    write_pages,
 )
-from ._importance import SMALL_SAMPLE, importance, plot_importance, small_sample_note
+from ._importance import (
+    SMALL_SAMPLE,
+    importance,
+    importance_columns,
+    plot_importance,
+    small_sample_note,
+)
 from ._leaderboard import ONE_SEED, config_leaderboard
 from ._replicates import ReplicateSet, replicate_key, replicate_sets, seed_keys
 
@@ -33,6 +41,7 @@ __all__ = [
     "diff_runs",
     "export_rows",
     "importance",
+    "importance_columns",
     "latest_verdicts",
     "leaderboard_row",
     "plot_importance",
@@ -45,7 +54,9 @@ __all__ = [
     "runs_to_rows",
     "seed_keys",
     "small_sample_note",
+    "sql_export_pages",
     "sql_export_rows",
+    "write_pages",
 ]
 
 BASE_COLUMNS = (

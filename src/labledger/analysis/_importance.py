@@ -12,8 +12,9 @@ For each flattened config key:
 - constant keys (one distinct value) get importance 0 and are reported as constant.
 
 A random forest (scikit-learn) is fitted to predict the metric; importance is the mean
-drop in R^2 when the key's column is shuffled (permutation importance, on at most 1,500
-held-out runs; each tree sees at most 3,000 runs), clipped at 0 and normalised to sum to 1. ``spearman`` is the rank
+drop in R^2 when the key's column is shuffled (permutation importance, on at most 1,000
+held-out runs; each tree sees at most 2,000 runs, see :func:`_forest_scores`), clipped at 0
+and normalised to sum to 1. ``spearman`` is the rank
 correlation between the key's numeric value and the metric (None for categorical keys).
 
 Code and data are factors too (:func:`code_factors`): ``git.commit``, ``git.patch``
@@ -32,13 +33,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._exceptions import UsageError
-from .._values import flatten
 
 __all__ = [
     "MIN_RUNS",
     "SMALL_SAMPLE",
     "code_factors",
     "importance",
+    "importance_columns",
     "noise_floor",
     "plot_importance",
     "small_sample_note",
@@ -70,19 +71,28 @@ def _encode(values: list[Any]) -> tuple[Any, str, bool, int]:
     import numpy as np
 
     present = [v for v in values if v is not None]
-    numeric = bool(present) and all(_is_number(v) for v in present)
+    types = set(map(type, present))
+    if types and types <= {int, float, bool}:  # JSON's numbers: one array, NaN checked there
+        arr = np.array(values, dtype=float)  # None becomes NaN, booleans 0/1
+        numeric = float not in types or not np.isnan(arr).sum() > values.count(None)
+    else:
+        numeric = bool(present) and all(_is_number(v) for v in present)
+        if numeric:
+            arr = np.array([float(v) if v is not None else np.nan for v in values], dtype=float)
     if numeric:
-        arr = np.array([float(v) if v is not None else np.nan for v in values], dtype=float)
         finite = arr[np.isfinite(arr)]
         log = _log_scaled(finite)
         if log:
             arr = np.log10(arr)
         med = float(np.nanmedian(arr)) if np.isfinite(arr).any() else 0.0
         arr = np.where(np.isfinite(arr), arr, med)
-        distinct = len({repr(v) for v in values})
+        if types <= {int} or (types <= {float} and numeric and 0.0 not in values):
+            distinct = len(set(values))  # equal exactly where their reprs are
+        else:
+            distinct = len({repr(v) for v in values})
         return (
             arr,
-            "bool" if all(isinstance(v, bool) for v in present) else "numeric",
+            "bool" if types == {bool} else "numeric",
             log,
             distinct,
         )
@@ -215,7 +225,7 @@ def importance(
     metric: str,
     *,
     keys: Sequence[str] | None = None,
-    n_estimators: int = 60,
+    n_estimators: int | None = None,
     random_state: int = 0,
     progress: Callable[[str], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -231,60 +241,131 @@ def importance(
     config's (not when ``keys`` names the keys). Runs without a finite value of the metric are ignored. ``progress(message)`` names the
     stage; ``on_progress(done, total)`` counts the runs read so far (progress bars).
     """
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("value", "project", "config", "datasets", "commit", "patch", "packages")
+    }
+    for i, r in enumerate(runs):
+        git: Any = {}
+        env = r.get("env") or {}
+        if isinstance(env, Mapping):
+            git = env.get("git")
+            git = git if isinstance(git, Mapping) else {}
+            pk = env.get("packages")
+        else:
+            pk = None
+        summary = r.get("summary") or {}
+        cols["value"].append(summary.get(metric) if isinstance(summary, Mapping) else None)
+        cols["project"].append(r.get("project"))
+        cols["config"].append(r.get("config") or {})
+        cols["datasets"].append(r.get("datasets"))
+        cols["commit"].append(git.get("commit"))
+        cols["patch"].append(git.get("diff_sha256"))
+        cols["packages"].append(pk if isinstance(pk, Mapping) else {})
+        if on_progress is not None and (i + 1) % 500 == 0:
+            on_progress(i + 1, len(runs))
+    if on_progress is not None:
+        on_progress(len(runs), len(runs))
+    return importance_columns(
+        cols,
+        metric,
+        keys=keys,
+        n_estimators=n_estimators,
+        random_state=random_state,
+        progress=progress,
+        code=code,
+    )
+
+
+SAMPLE_CAP = 2000  # runs each tree is fitted on, at most (a bootstrap sample of them)
+TREES = 60  # trees in the forest, up to SAMPLE_CAP training runs
+BIG_TREES = 32  # beyond: each tree sees a capped sample; 32 rank the keys as 60 do
+TEST_CAP = 1000  # held-out runs the permutation importance is measured on, at most
+
+
+def importance_columns(
+    columns: Mapping[str, Sequence[Any]],
+    metric: str,
+    *,
+    keys: Sequence[str] | None = None,
+    n_estimators: int | None = None,
+    random_state: int = 0,
+    progress: Callable[[str], None] | None = None,
+    code: bool = True,
+) -> list[dict[str, Any]]:
+    """:func:`importance` over runs given as columns (equal-length sequences, one value per
+    run): ``value`` (the metric's value), ``project``, ``config`` (the config mapping),
+    ``datasets`` (the run's dataset list), ``commit`` and ``patch`` (git commit and patch
+    digest) and, optionally, ``packages`` (the env's packages map). A store's
+    ``iter_run_columns`` pages, joined, are such columns: no record per run is built,
+    the configs are flattened a key at a time over all runs."""
     import numpy as np
     from scipy.stats import spearmanr
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.inspection import permutation_importance
 
     say = progress or (lambda _msg: None)
-    used = [
-        r
-        for r in runs
-        if _is_number((r.get("summary") or {}).get(metric))
-        and math.isfinite(float(r["summary"][metric]))
-    ]
+    value = columns["value"]
+    if set(map(type, value)) <= {int, float}:  # the usual case: one array, no per-run test
+        used = np.flatnonzero(np.isfinite(np.array(value, dtype=float))).tolist()
+    else:
+        used = [
+            i
+            for i, v in enumerate(value)
+            if _is_number(v) and math.isfinite(float(v))  # bools count as 0/1, as before
+        ]
     if len(used) < MIN_RUNS:
         raise UsageError(
             f"importance needs at least {MIN_RUNS} runs with a finite value of {metric!r}; found {len(used)}"
         )
-    y = np.array([float(r["summary"][metric]) for r in used])
-    flat = []
-    for r in used:
-        flat.append(flatten(r.get("config") or {}))
-        if on_progress is not None and len(flat) % 500 == 0:
-            on_progress(len(flat), len(used))
-    if on_progress is not None:
-        on_progress(len(flat), len(used))
-    if keys is None:
-        from ._replicates import seed_keys
+    every = len(used) == len(value)
 
-        # a seed key is no factor: what the seed moves is the noise floor, below
-        seeds = seed_keys()
-        all_keys = sorted({k for f in flat for k in f if k.rsplit(".", 1)[-1].lower() not in seeds})
-    else:
-        all_keys = list(keys)
+    def take(name: str) -> list[Any]:
+        col = columns.get(name)
+        if col is None:
+            return [None] * len(used)
+        return list(col) if every else [col[i] for i in used]
+
+    y = np.array([float(v) for v in take("value")])
+    flat = _flat_columns(take("config"))
+    from ._replicates import seed_keys
+
+    seeds = seed_keys()
+    non_seed = sorted(k for k in flat if k.rsplit(".", 1)[-1].lower() not in seeds)
+    # a seed key is no factor: what the seed moves is the noise floor, below
+    all_keys = list(non_seed) if keys is None else list(keys)
     sources = dict.fromkeys(all_keys, "config")
+    factors: dict[str, list[Any]] = {}
+    commit, patch, datasets = take("commit"), take("patch"), take("datasets")
     if code and keys is None:
-        extra = code_factors(used)
+        extra = _code_columns(commit, patch, datasets, take("packages"))
         # only the code and data that changed: a constant commit says nothing here
-        extra_keys = sorted(
-            k for k in {k for f in extra for k in f} if len({repr(f.get(k)) for f in extra}) > 1
-        )
-        for f, e in zip(flat, extra, strict=True):
-            f.update({f"\x00{k}": v for k, v in e.items()})  # never collide with config keys
-        for k in extra_keys:
-            sources[f"\x00{k}"] = (
-                "code" if k.startswith("git.") else "data" if k.startswith("data.") else "packages"
-            )
-        all_keys += [f"\x00{k}" for k in extra_keys]
-    floor = _noise_floor(used, flat, y)
+        for k in sorted(extra):
+            if len({repr(v) for v in extra[k]}) > 1:
+                factors[f"\x00{k}"] = extra[k]  # never collide with config keys
+                sources[f"\x00{k}"] = (
+                    "code"
+                    if k.startswith("git.")
+                    else "data"
+                    if k.startswith("data.")
+                    else "packages"
+                )
+        all_keys += list(factors)
+    tokens: dict[int, tuple[Any, ...]] = {}  # runs read from a store share dataset lists
+    data = []
+    for d in datasets:
+        tok = tokens.get(id(d))
+        if tok is None:
+            tok = tokens[id(d)] = _data_token(d)
+        data.append(tok)
+    heads = list(zip(take("project"), commit, patch, data, strict=True))
+    floor = _floor_of(heads, [flat[k] for k in non_seed], y)
     say(f"encoding {len(all_keys)} config keys over {len(used)} runs")
+    absent = [None] * len(used)
     cols: list[Any] = []
     info: list[dict[str, Any]] = []
     for key in all_keys:
-        values = [f.get(key) for f in flat]
+        raw = factors.get(key) or flat.get(key) or absent
+        values = [None if v is _ABSENT else v for v in raw] if raw is not absent else raw
         col, kind, log, distinct = _encode(values)
-        missing = sum(v is None for v in values)
+        missing = values.count(None)
         item = {
             "key": key.lstrip("\x00"),
             "source": sources.get(key, "config"),
@@ -308,40 +389,183 @@ def importance(
     varying = [i for i, it in enumerate(info) if not it["constant"]]
     if varying and float(np.std(y)) > 0:
         X = np.column_stack([cols[i] for i in varying])
-        rng = np.random.default_rng(random_state)
-        order = rng.permutation(len(y))
-        n_test = min(1500, max(len(y) // 4, 2))
-        test, train = order[:n_test], order[n_test:] if len(y) - n_test >= MIN_RUNS else order
-        if len(y) < SMALL_SAMPLE:
-            # a held-out quarter of a few runs is two or three points: every shuffle scores
-            # about the same and the importances come out as 1 and 0. Measure on all runs
-            # (the warning about small samples still says they are rough).
-            test = train = order
-        say(f"fitting a random forest on {len(train)} runs")
-        model = RandomForestRegressor(
-            n_estimators=n_estimators,
-            min_samples_leaf=2,
-            max_features=1.0,
-            n_jobs=-1,
-            random_state=random_state,
-            max_samples=3000 if len(train) > 3000 else None,
-        )
-        model.fit(X[train], y[train])
-        say("measuring permutation importance")
-        perm = permutation_importance(
-            model,
-            X[test],
-            y[test],
-            n_repeats=4 if len(y) >= SMALL_SAMPLE else 16,
-            random_state=random_state,
-            n_jobs=1,
-        )
-        scores = np.clip(perm.importances_mean, 0, None)
+        scores = _forest_scores(X, y, n_estimators, random_state, say)
         total = float(scores.sum())
         for j, i in enumerate(varying):
             info[i]["importance"] = round(float(scores[j]) / total, 4) if total > 0 else 0.0
     info.sort(key=lambda it: (-it["importance"], -abs(it["spearman"] or 0.0), it["key"]))
     return info
+
+
+def _forest_scores(
+    X: Any, y: Any, n_estimators: int | None, random_state: int, say: Callable[[str], None]
+) -> Any:
+    """Permutation importance of each column of ``X`` in a random forest predicting ``y``,
+    clipped at 0. Bounded whatever the number of runs: each tree is fitted on a bootstrap
+    sample of at most :data:`SAMPLE_CAP` runs (beyond that many: :data:`BIG_TREES` trees
+    with leaves of 5+ runs; up to it :data:`TREES` trees, leaves of 2+), and the shuffles
+    are scored on at most :data:`TEST_CAP` held-out runs (4 shuffles each; 16 on all
+    runs under :data:`SMALL_SAMPLE` runs). ``n_estimators`` overrides the tree count."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.inspection import permutation_importance
+
+    rng = np.random.default_rng(random_state)
+    order = rng.permutation(len(y))
+    n_test = min(TEST_CAP, max(len(y) // 4, 2))
+    test, train = order[:n_test], order[n_test:] if len(y) - n_test >= MIN_RUNS else order
+    if len(y) < SMALL_SAMPLE:
+        # a held-out quarter of a few runs is two or three points: every shuffle scores
+        # about the same and the importances come out as 1 and 0. Measure on all runs
+        # (the warning about small samples still says they are rough).
+        test = train = order
+    big = len(train) > SAMPLE_CAP
+    if n_estimators is None:
+        n_estimators = BIG_TREES if big else TREES
+    say(f"fitting a random forest on {len(train)} runs")
+    model = RandomForestRegressor(
+        n_estimators=n_estimators,
+        min_samples_leaf=5 if big else 2,
+        max_features=1.0,
+        n_jobs=-1,
+        random_state=random_state,
+        max_samples=SAMPLE_CAP if big else None,
+    )
+    model.fit(X[train], y[train])
+    say("measuring permutation importance")
+    perm = permutation_importance(
+        model,
+        X[test],
+        y[test],
+        n_repeats=4 if len(y) >= SMALL_SAMPLE else 16,
+        random_state=random_state,
+        n_jobs=1,
+    )
+    return np.clip(perm.importances_mean, 0, None)
+
+
+def _flat_columns(configs: Sequence[Any], prefix: str = "") -> dict[str, list[Any]]:
+    """The flattened config keys of all runs (:func:`~labledger._values.flatten`'s dotted
+    keys) as columns, a key at a time; a run without the key holds ``_ABSENT``."""
+    names: dict[Any, None] = {}
+    for c in configs:
+        if c:
+            names.update(dict.fromkeys(c))
+    out: dict[str, list[Any]] = {}
+
+    def put(name: str, col: list[Any]) -> None:
+        have = out.get(name)
+        if have is None:
+            out[name] = col
+        else:  # "a.b" both as a key and nested: the later one wins, as in flatten
+            out[name] = [h if v is _ABSENT else v for h, v in zip(have, col, strict=True)]
+
+    for k in names:
+        col = [c.get(k, _ABSENT) if c else _ABSENT for c in configs]
+        name = f"{prefix}{k}"
+        # the types first (a few per column): a per-value isinstance on an ABC is slow
+        if any(issubclass(t, Mapping) for t in set(map(type, col))) and any(
+            isinstance(v, Mapping) and v for v in col
+        ):
+            nested = [v if isinstance(v, Mapping) and v else None for v in col]
+            leaves = [_ABSENT if isinstance(v, Mapping) and v else v for v in col]
+            if any(v is not _ABSENT for v in leaves):
+                put(name, leaves)
+            for sub, scol in _flat_columns(nested, name + ".").items():
+                put(sub, scol)
+        else:
+            put(name, col)
+    return out
+
+
+def _data_token(datasets: Any) -> tuple[Any, ...]:
+    """A run's datasets as its replicate identity sees them (name, digest), sorted."""
+    return tuple(
+        sorted(
+            (str(d.get("name") or d.get("path") or ""), _token(d.get("sha256")))
+            for d in (datasets or [])
+            if isinstance(d, Mapping)
+        )
+    )
+
+
+def _code_columns(
+    commit: list[Any], patch: list[Any], datasets: list[Any], packages: list[Any]
+) -> dict[str, list[Any]]:
+    """:func:`code_factors` as columns: ``git.commit``, ``git.patch``, ``data.NAME`` and
+    ``packages.NAME`` for the packages whose version differs between the runs."""
+    out: dict[str, list[Any]] = {"git.commit": commit, "git.patch": patch}
+    n = len(commit)
+    for i, ds in enumerate(datasets):
+        for d in ds or []:
+            if isinstance(d, Mapping):
+                col = out.setdefault(f"data.{d.get('name') or d.get('path')}", [None] * n)
+                col[i] = d.get("sha256")
+    versions: dict[str, set[Any]] = {}
+    distinct: dict[int, Mapping[str, Any]] = {}  # runs of one env share its map
+    for p in packages:
+        if p and id(p) not in distinct:
+            distinct[id(p)] = p
+    if distinct:
+        for p in distinct.values():
+            for name, version in p.items():
+                versions.setdefault(str(name), set()).add(version)
+        maps = list(distinct.values())
+        missing_somewhere = any(not p for p in packages)
+        changed = sorted(
+            name
+            for name, vs in versions.items()
+            if len(vs) > 1 or missing_somewhere or any(name not in p for p in maps)
+        )
+        for name in changed:
+            out[f"packages.{name}"] = [(p or {}).get(name) for p in packages]
+    return out
+
+
+def _token_column(col: list[Any]) -> list[Any]:
+    """``_token`` of each value, or the column as it is where its values already compare
+    as their tokens do (one type of int, str, or float without NaN or zero)."""
+    types = set(map(type, col)) - {type(None), object}  # object: _ABSENT
+    if len(types) == 1:
+        (t,) = types
+        if t is int or t is str:
+            return col
+        if t is float and 0.0 not in col and all(v == v for v in col if type(v) is float):
+            return col  # no NaN (unequal to itself) and no -0.0 == 0.0
+    if types <= {float}:
+        return [repr(v) if type(v) is float else v for v in col]
+    return [_token(v) for v in col]
+
+
+def _floor_of(heads: list[Any], columns: list[list[Any]], y: Any) -> float | None:
+    """The noise floor of :func:`noise_floor` from the replicate identity's parts: per run
+    ``heads`` (project, commit, patch digest, datasets) and the config columns without
+    seed keys. Each part becomes integer codes (one dict a column), the codes of all
+    parts one group number per run (``numpy.unique`` of their rows), and the variances
+    are sums by group (``bincount``): no tuple or list per run."""
+    import numpy as np
+
+    n = len(heads)
+    if n < 2:
+        return None
+    yv = np.asarray(y, dtype=float)
+    total = float(((yv - yv.mean()) ** 2).sum()) / (n - 1)
+    group = np.zeros(n, dtype=np.int64)
+    for col in [heads, *map(_token_column, columns)]:
+        seen: dict[Any, int] = {}
+        codes = np.fromiter((seen.setdefault(v, len(seen)) for v in col), np.int64, n)
+        if len(seen) > 1:
+            # (group, code) pairs renumbered: stays below n, whatever the number of columns
+            _, group = np.unique(group * len(seen) + codes, return_inverse=True)
+    counts = np.bincount(group)
+    means = np.bincount(group, weights=yv) / counts
+    # a group of one run adds 0 to both: within = sum of squares about each group's mean,
+    # degrees of freedom = runs - groups
+    within = float(((yv - means[group]) ** 2).sum())
+    dof = n - len(counts)
+    if dof == 0 or total <= 0:
+        return None
+    return round(min(1.0, (within / dof) / total), 4)
 
 
 SMALL_SAMPLE = 20  # fewer runs than this: importances are rough, and say so

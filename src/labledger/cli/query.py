@@ -610,7 +610,7 @@ def export(
     from pathlib import Path
 
     from .._ledger import _scope
-    from ..analysis import FORMATS, export_rows, latest_verdicts, runs_to_rows, sql_export_rows
+    from ..analysis import FORMATS, latest_verdicts, runs_to_rows, sql_export_pages, write_pages
 
     to_stdout = output == "-"
     chosen = fmt or ("csv" if to_stdout else Path(output).suffix.lstrip(".").lower())
@@ -622,45 +622,37 @@ def export(
         raise click.UsageError("parquet is binary: write it to a file with -o FILE.parquet")
     if chosen != "json":  # CSV/Parquet need the [analysis] extra: say so before the store
         import pandas  # noqa: F401
-    # a bar on stderr only (a terminal): runs read into rows, then rows written
-    with progress("reading runs") as bar, open_ledger(store) as ledger:
+    # a bar on stderr only (a terminal): runs read and written a page at a time
+    with progress(f"reading runs, writing {chosen}") as bar, open_ledger(store) as ledger:
         flt = _scope(filter_, include_repro)
-        rows = sql_export_rows(
-            ledger.store,
-            project=project,
-            filter=flt,
-            order_by=sort,
-            limit=limit,
-            on_progress=bar.update,
+        pages = sql_export_pages(
+            ledger.store, project=project, filter=flt, order_by=sort, limit=limit
         )
-        if rows is None:
+        if pages is None:
             runs = ledger.runs(project=project, filter=flt, order_by=sort, limit=limit)
-            rows = runs_to_rows(
-                runs,
-                on_progress=bar.update,
-                verdicts=latest_verdicts(ledger.store, [r["id"] for r in runs]),
-            )
-        bar.stage(f"writing {chosen}", total=len(rows))
+            verdicts = latest_verdicts(ledger.store, [r["id"] for r in runs])
+            pages = iter([runs_to_rows(runs, on_progress=bar.update, verdicts=verdicts)])
+        else:  # the bar's total: one count (the pages are read as they are written)
+            bar.update(0, ledger.store.count_runs(project=project, filter=flt, cap=limit))
         if to_stdout:
-            _export_to_stdout(rows, chosen)
+            _export_to_stdout(pages, chosen)
             return
-        path = export_rows(rows, output, chosen)
-        bar.update(completed=len(rows))
+        path, n = write_pages(pages, output, chosen, on_progress=lambda n: bar.update(completed=n))
     if as_json:
-        emit_json({"path": str(path), "format": chosen, "runs": len(rows)})
+        emit_json({"path": str(path), "format": chosen, "runs": n})
     else:
-        console().print(f"wrote {len(rows)} runs to {path} ({chosen})")
+        console().print(f"wrote {n} runs to {path} ({chosen})")
 
 
-def _export_to_stdout(rows: list[Any], fmt: str) -> None:
+def _export_to_stdout(pages: Any, fmt: str) -> None:
     """The export itself on stdout (nothing else there), written through a temporary file."""
     import tempfile
     from pathlib import Path
 
-    from ..analysis import export_rows
+    from ..analysis import write_pages
 
     with tempfile.TemporaryDirectory(prefix="labledger-export-") as tmp:
-        path = export_rows(rows, Path(tmp) / f"runs.{fmt}", fmt)
+        path, _ = write_pages(pages, Path(tmp) / f"runs.{fmt}", fmt)
         out = sys.stdout.buffer
         with open(path, "rb") as fh:
             while chunk := fh.read(1 << 20):

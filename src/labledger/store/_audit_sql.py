@@ -416,11 +416,10 @@ class AuditSqlMixin:
                         {"project": p, "run_id": run_id, "field": field, "message": message}
                     )
 
-                # per run, only its newest entry's (seq, hash of its fields, record format) and
-                # its entry count: a few dozen bytes a run, whatever the records hold;
-                # entries stream (a server-side cursor on PostgreSQL), records and the
-                # histories of runs with several entries are read 500 runs at a time
-                latest: dict[str, tuple[int, str, int, int]] = {}
+                # memory stays flat whatever the number of runs: the chain streams (a
+                # server-side cursor on PostgreSQL) keeping only the previous hash; the
+                # checks per run read the runs in pages of 500, by id, each page's newest
+                # entries and entry counts in bulk; deleted and unsealed runs are anti-joins
                 prev, expected_seq, n = _GENESIS, 1, 0
                 entries = (
                     conn.execution_options(yield_per=1000)
@@ -445,33 +444,30 @@ class AuditSqlMixin:
                             f"audit entry {row['seq']} does not follow "
                             "the previous entry (the chain was cut or rewritten)",
                         )
-                    fields_hash = _record_hash(row["fields"])
                     if (
                         _entry_hash(row) != row["entry_sha256"]
-                        or fields_hash != row["record_sha256"]
+                        or _record_hash(row["fields"]) != row["record_sha256"]
                     ):
                         problem(rid, "audit_log", f"audit entry {row['seq']} was changed")
                     if head is not None and row["entry_sha256"] == head:
                         head_found = True
                     prev, expected_seq = row["entry_sha256"], int(row["seq"]) + 1
-                    count = latest[rid][3] + 1 if rid in latest else 1
-                    latest[rid] = (
-                        int(row["seq"]),
-                        fields_hash,
-                        record_format(row["fields"]),
-                        count,
-                    )
                 summaries.append({"project": name, "entries": n, "head": prev if n else None})
-                runs_now = {
-                    str(i): (st, ended)
-                    for i, st, ended in conn.execute(
-                        sa.select(r.c.id, r.c.status, r.c.ended_at).where(r.c.project == name)
-                    )
-                }
-                for rid in sorted(set(latest) - set(runs_now)):
+                in_chain = sa.exists().where(a.c.project == name, a.c.run_id == r.c.id)
+                kept = sa.exists().where(r.c.project == name, r.c.id == a.c.run_id)
+                for (rid,) in conn.execute(
+                    sa.select(a.c.run_id)
+                    .where(a.c.project == name, ~kept)
+                    .distinct()
+                    .order_by(a.c.run_id)
+                ):
                     problem(rid, "run", f"run {rid} was deleted (it is in the audit chain)")
-                for rid, (st, ended) in sorted(runs_now.items()):
-                    if rid not in latest and st in SEALED_STATUSES and (ended or 0) >= since:
+                for rid, st, ended in conn.execute(
+                    sa.select(r.c.id, r.c.status, r.c.ended_at)
+                    .where(r.c.project == name, ~in_chain)
+                    .order_by(r.c.id)
+                ):
+                    if st in SEALED_STATUSES and (ended or 0) >= since:
                         problem(
                             rid,
                             "status",
@@ -479,11 +475,42 @@ class AuditSqlMixin:
                             "(its entry was deleted, or its status was set behind "
                             "labledger's back)",
                         )
-                checked = sorted(set(latest) & set(runs_now))
-                del runs_now
                 later: list[tuple[str, str, str]] = []
-                for i in range(0, len(checked), 500):
-                    part = checked[i : i + 500]
+                after = ""
+                while True:
+                    part = list(
+                        conn.execute(
+                            sa.select(r.c.id)
+                            .where(r.c.project == name, r.c.id > after)
+                            .order_by(r.c.id)
+                            .limit(500)
+                        ).scalars()
+                    )
+                    if not part:
+                        break
+                    after = part[-1]
+                    # per run its newest entry's (seq, hash of its fields, record format)
+                    # and its entry count
+                    last = {
+                        str(rid): (int(seq), int(count))
+                        for rid, seq, count in conn.execute(
+                            sa.select(a.c.run_id, sa.func.max(a.c.seq), sa.func.count())
+                            .where(a.c.project == name, a.c.run_id.in_(part))
+                            .group_by(a.c.run_id)
+                        )
+                    }
+                    latest: dict[str, tuple[int, str, int, int]] = {}
+                    for rid, fields in conn.execute(
+                        sa.select(a.c.run_id, a.c.fields).where(
+                            a.c.project == name, a.c.seq.in_([v[0] for v in last.values()])
+                        )
+                    ):
+                        f = s.load_json(fields)
+                        seq, count = last[rid]
+                        latest[rid] = (seq, _record_hash(f), record_format(f), count)
+                    part = [rid for rid in part if rid in latest]  # the others: unsealed, above
+                    if not part:
+                        continue
                     now = self._record_fields(conn, part, {rid: latest[rid][2] for rid in part})
                     for rid in part:
                         new = now.get(rid, {})

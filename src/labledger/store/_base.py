@@ -382,6 +382,19 @@ class RunExport(Protocol):
         media and amendments read in bulk; ``metrics`` narrows the metric keys read."""
         ...
 
+    def iter_run_columns(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        metric: str,
+        packages: bool = False,
+        page: int = 5000,
+    ) -> Iterator[dict[str, list[Any]]]:
+        """What ``importance`` reads of the same runs, a dict of columns per keyset page
+        (``id, project, value, config, datasets, commit, patch[, packages]``)."""
+        ...
+
 
 @runtime_checkable
 class ArtifactCatalog(Protocol):

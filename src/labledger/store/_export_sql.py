@@ -96,30 +96,87 @@ class ExportSqlMixin:
         in one read transaction. ``metrics`` narrows ``metrics`` to those keys, ``media=False``
         skips media references, and ``packages`` adds the env's ``packages`` map
         (``importance``'s code factors)."""
-        r = s.runs
         q = self._runs_query(project=project, filter=filter, order_by=None)
         q = q.with_only_columns(*_columns(self.dialect, packages=packages))
         with self._read() as conn:
             every = self._summary_amendments(conn)  # edits are few: all read once
-            after: tuple[float, str] | None = None
-            while True:
-                pq = q
-                if after is not None:
-                    created, rid = after
-                    pq = q.where(
-                        # the plain `<=` lets the index scan start at the page boundary
-                        # (the OR alone is a filter: each page would walk the ones before)
-                        r.c.created_at <= created,
-                        sa.or_(
-                            r.c.created_at < created,
-                            sa.and_(r.c.created_at == created, r.c.id > rid),
-                        ),
-                    )
-                rows = conn.execute(pq.limit(page)).all()
+            for rows in _keyset_pages(conn, q, page, created_at=4):
                 yield from self._export_page(conn, rows, metrics, media, packages, every)
-                if len(rows) < page:
-                    return
-                after = (rows[-1][4], rows[-1][0])
+
+    def iter_run_columns(
+        self,
+        *,
+        project: str | None = None,
+        filter: str | Node | None = None,
+        metric: str,
+        packages: bool = False,
+        page: int = 5000,
+    ) -> Iterator[dict[str, list[Any]]]:
+        """What ``importance`` reads of the runs :meth:`iter_export_records` would give, as
+        columns: one dict of equal-length lists per keyset page of ``page`` runs (newest
+        first), no record per run. Keys: ``id``, ``project``, ``value`` (``metric``'s value:
+        the run's summary member where it has one, else its series' last value, else
+        None), ``config`` and ``datasets`` (decoded JSON, one ``json.loads`` a page),
+        ``commit`` and ``patch`` (the env's git commit and patch digest) and, with
+        ``packages``, ``packages`` (the env's packages map). Datasets and packages are
+        decoded once per distinct text (runs of one environment share them: the same
+        object in each run's row)."""
+        r = s.runs
+        ms = s.metric_summary
+        cols = [
+            r.c.id,
+            r.c.project,
+            r.c.created_at,
+            _text(self.dialect, r.c.config),
+            _member(self.dialect, r.c.summary, metric),
+            _text(self.dialect, r.c.datasets),
+            _env_text(self.dialect, r.c.env, "git", "commit"),
+            _env_text(self.dialect, r.c.env, "git", "diff_sha256"),
+            ms.c.last,
+            ms.c.last_nan,
+        ]
+        if packages:
+            cols.append(_env_json(self.dialect, r.c.env, "packages"))
+        q = self._runs_query(project=project, filter=filter, order_by=None)
+        # the series' last value beside each run: one primary-key probe a row, no id list
+        q = q.outerjoin(ms, sa.and_(ms.c.run_id == r.c.id, ms.c.key == metric))
+        q = q.with_only_columns(*cols)
+        shared: dict[Any, Any] = {}  # JSON text -> decoded, for texts many runs share
+
+        def dedup(texts: list[Any], kind: type) -> list[Any]:
+            if not all(t is None or isinstance(t, str) for t in texts):  # decoded already
+                return [t if isinstance(t, kind) else kind() for t in texts]
+            for t in set(texts) - shared.keys():
+                found = s.load_json(t) if t is not None else None
+                shared[t] = found if isinstance(found, kind) else kind()
+            return [shared[t] for t in texts]
+
+        with self._read() as conn:
+            for rows in _keyset_pages(conn, q, page, created_at=2):
+                members = [row[4] for row in rows]
+                # JSON texts (SQLite gives a number as a number)
+                decoded = _loads_nullable([m for m in members if isinstance(m, str)])
+                it = iter(decoded)
+                value = [
+                    (math.nan if row[9] else row[8])
+                    if m is None
+                    else decode_json(next(it))
+                    if isinstance(m, str)
+                    else m
+                    for m, row in zip(members, rows, strict=True)
+                ]
+                out: dict[str, list[Any]] = {
+                    "id": [row[0] for row in rows],
+                    "project": [row[1] for row in rows],
+                    "value": value,
+                    "config": _loads_nullable([row[3] for row in rows]),
+                    "datasets": dedup([row[5] for row in rows], list),
+                    "commit": [row[6] for row in rows],
+                    "patch": [row[7] for row in rows],
+                }
+                if packages:
+                    out["packages"] = dedup([row[10] for row in rows], dict)
+                yield out
 
     def _export_page(
         self,
@@ -267,6 +324,41 @@ class ExportSqlMixin:
         return out
 
 
+def _keyset_pages(conn: Connection, q: Any, page: int, *, created_at: int) -> Iterator[Any]:
+    """The rows of ``q`` (``runs`` newest first, ``id`` its first column and ``created_at``
+    at index ``created_at``) in keyset pages of ``page`` rows: ``created_at, id`` after the
+    last one read, no OFFSET, each page through the ``(project, created_at)`` index."""
+    r = s.runs
+    after: tuple[float, str] | None = None
+    while True:
+        pq = q
+        if after is not None:
+            created, rid = after
+            pq = q.where(
+                # the plain `<=` lets the index scan start at the page boundary
+                # (the OR alone is a filter: each page would walk the ones before)
+                r.c.created_at <= created,
+                sa.or_(
+                    r.c.created_at < created,
+                    sa.and_(r.c.created_at == created, r.c.id > rid),
+                ),
+            )
+        rows = conn.execute(pq.limit(page)).all()
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        after = (rows[-1][created_at], rows[-1][0])
+
+
+def _loads_nullable(texts: list[Any]) -> list[Any]:
+    """Decode JSON texts with one ``json.loads`` (None stays None; a driver that gives
+    decoded values already keeps them)."""
+    if not all(t is None or isinstance(t, str) for t in texts):
+        return [s.load_json(t) if t is not None else None for t in texts]
+    return list(json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]"))
+
+
 def _columns(dialect: str, *, packages: bool) -> list[Any]:
     """The columns of ``runs`` an export reads, in the order ``_export_page`` unpacks them."""
     r = s.runs
@@ -300,6 +392,23 @@ def _env_json(dialect: str, col: Any, key: str) -> Any:
         # (an object or array member stays as it is: json_extract returns it as JSON)
         return sa.func.json(sa.func.json_quote(sa.func.json_extract(col, f'$."{key}"')))
     return sa.cast(col.op("->")(sa.literal(key, sa.Text)), sa.Text)
+
+
+def _member(dialect: str, col: Any, key: str) -> Any:
+    """One member of a JSON object column as JSON text: NULL where the key is absent,
+    ``null`` where it holds null."""
+    if dialect == "sqlite":
+        # a number as SQLite's own (json_quote would print 15 digits of a double), true
+        # and false as JSON (json_extract makes them 1 and 0), anything else as JSON text
+        path = f'$."{key}"'
+        kind = sa.func.json_type(col, path)
+        return sa.case(
+            (kind.is_(None), sa.null()),
+            (kind.in_(["real", "integer"]), sa.func.json_extract(col, path)),
+            (kind.in_(["true", "false"]), kind),
+            else_=_env_json(dialect, col, key),
+        )
+    return _env_json(dialect, col, key)
 
 
 def _text(dialect: str, col: Any) -> Any:
