@@ -132,6 +132,9 @@ def _explain(store: Any, fn: Any, out: Path, name: str) -> None:
     lines = []
     with store.engine.connect() as conn:
         raw = conn.connection.driver_connection
+        with raw.cursor() as cur:  # the settings list and count reads run with (SqlStore._flat)
+            cur.execute("SET LOCAL jit = off")
+            cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         for stmt, params in seen:
             with raw.cursor() as cur:
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + stmt, params)

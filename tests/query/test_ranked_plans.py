@@ -1,7 +1,8 @@
 """The leaderboard plan (filter + sort by one metric + limit) gives the general query's rows
-whichever index drives it: the sort key's (stop after N matches) or the filter's (read the
-matches, sort them). The choice is a cost decision only; these tests pin the results of
-both forms, and of the automatic choice, on SQLite and PostgreSQL."""
+whichever index drives it: the sort key's (stop after N matches), the filter's (read the
+matches, sort them) or the sort key's tested against the matches' ids read once (SEMI,
+PostgreSQL; SQLite runs it as the filter's). The choice is a cost decision only; these
+tests pin the results of each form, and of the automatic choice, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -81,14 +82,14 @@ def _ids(store: Any, expr: str, **kw: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("expr", SHAPES)
-@pytest.mark.parametrize("drive", ["filter", "sort", "auto"])
+@pytest.mark.parametrize("drive", ["filter", "sort", "semi", "auto"])
 def test_both_driving_indexes_give_the_general_querys_rows(
     ranked_store: Any, expr: str, drive: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for order in ("-summary.val_acc", "summary.val_acc"):
         everything = _ids(ranked_store, expr, order_by=order)  # no limit: the general query
         if drive != "auto":
-            choice = drive == "filter"
+            choice = {"filter": True, "sort": False, "semi": _ranked_sql.SEMI}[drive]
             monkeypatch.setattr(_ranked_sql, "_drive_by_filter", lambda *a, c=choice: c)
         try:
             for limit, offset in ((1, 0), (7, 0), (25, 3), (200, 0)):

@@ -140,6 +140,12 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"name": "gin_trgm_ops"},
 ).ddl_if(dialect="postgresql")
+# `name like "prefix*"` as a range in byte order, with a histogram estimate (0014)
+Index(
+    "ix_runs_name_prefix",
+    runs.c.name,
+    postgresql_ops={"name": "varchar_pattern_ops"},
+).ddl_if(dialect="postgresql")
 # runs with explicit summary values (migration 0005; used by labledger.query's ranked plan)
 Index(
     "ix_runs_summary_set",
