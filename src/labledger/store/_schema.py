@@ -140,7 +140,7 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"name": "gin_trgm_ops"},
 ).ddl_if(dialect="postgresql")
-# `name like "prefix*"` as a range in byte order, with a histogram estimate (0014)
+# `name like "prefix*"` as a range in byte order, with a histogram estimate (0015)
 Index(
     "ix_runs_name_prefix",
     runs.c.name,

@@ -1,6 +1,6 @@
 """A B-tree over run names in pattern order (PostgreSQL): ``name like "prefix*"`` as a range.
 
-Revision ID: 0014
+Revision ID: 0015
 
 ``name like "sweep-17*"`` compiles to ``name LIKE 'sweep-17%'``. The trigram index of
 0012 answers it by intersecting the posting lists of every trigram of the pattern, and
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0014"
+revision = "0015"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
