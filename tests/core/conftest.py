@@ -103,7 +103,7 @@ def wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 120
 def kill(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> int:
     """Send ``sig``, wait for the process to end (closing its pipes); return its status."""
     proc.send_signal(sig)
-    proc.communicate(timeout=30)
+    proc.communicate(timeout=90)  # a loaded CI machine can take long to run exit handlers
     return proc.returncode
 
 
