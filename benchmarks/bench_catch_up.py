@@ -54,25 +54,30 @@ def start_server(pg: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def fill_spool(url: str, root: Path, batches: int, points: int) -> int:
-    """One client's outbox session, as a client whose server ``url`` was down leaves it
-    (the records init() and the tracking writer write); returns the points in it."""
+    """One client's spool, written while ``url`` is down; returns the points in it."""
+    import warnings
+
     import numpy as np
 
-    from labledger.remote import batch_record, run_record
-    from labledger.remote.spool import Spool
+    from labledger.remote.http import HttpStore
     from labledger.store import Batch
 
-    box = Spool(root)
+    store = HttpStore(url, spool_dir=root, sync_timeout=0)
     rid = uuid.uuid4().hex
-    box.put(run_record(url, {"id": rid, "project": "catchup", "name": "r" + rid[:8]}))
-    half = points // 2
-    for b in range(batches):
-        steps = np.arange(b * half, (b + 1) * half, dtype=np.int64)
-        vals = steps * 0.5
-        ts = np.full(half, time.time())
-        batch = Batch(run_id=rid, metrics={"loss": (steps, vals, ts), "acc": (steps, vals, ts)})
-        box.put(batch_record(url, batch))
-    box.close()  # released, as a killed client leaves it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        store.create_run({"id": rid, "project": "catchup", "name": "r" + rid[:8]})
+        half = points // 2
+        for b in range(batches):
+            steps = np.arange(b * half, (b + 1) * half, dtype=np.int64)
+            vals = steps * 0.5
+            ts = np.full(half, time.time())
+            store.write_batch(
+                Batch(run_id=rid, metrics={"loss": (steps, vals, ts), "acc": (steps, vals, ts)})
+            )
+    store._closed = True  # leave the spool as a killed client would
+    store._client.close()
+    store.spool._lock_fh = None  # release the session for the replay
     return batches * half * 2
 
 
