@@ -117,6 +117,18 @@ def _status_of(info: str) -> int:
     return int(parts[1]) if len(parts) > 1 and parts[0] == "HTTP" and parts[1].isdigit() else 401
 
 
+def _answer(resp: httpx.Response) -> tuple[str, Any]:
+    """(result, parsed answer or the reason) of a write the server answered."""
+    result = _classify(resp)
+    if result == SendResult.OK:
+        try:
+            return result, resp.json()
+        except ValueError:
+            return result, None
+    eb = _error_body(resp)
+    return result, f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
+
+
 def _filter_text(filter: str | Node) -> str:
     """A parsed filter goes over HTTP as text that parses back to the same tree."""
     if isinstance(filter, str):
@@ -374,14 +386,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
             return SendResult.RETRY, f"{type(exc).__name__}: {exc}"
         if resp.status_code in (415, 422):
             return None
-        result = _classify(resp)
-        if result == SendResult.OK:
-            try:
-                return result, resp.json()
-            except ValueError:
-                return result, None
-        eb = _error_body(resp)
-        return result, f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
+        return _answer(resp)
 
     def _try(self, client: httpx.Client, record: dict[str, Any]) -> tuple[str, Any]:
         """Send one request record; (result, parsed answer or reason)."""
@@ -403,14 +408,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
                 resp = self._send(client, record["method"], record["path"], json_body=body)
         except httpx.TransportError as exc:
             return SendResult.RETRY, f"{type(exc).__name__}: {exc}"
-        result = _classify(resp)
-        if result == SendResult.OK:
-            try:
-                return result, resp.json()
-            except ValueError:
-                return result, None
-        eb = _error_body(resp)
-        return result, f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
+        return _answer(resp)
 
     def _note_answer(self, record: dict[str, Any], answer: Any) -> None:
         """Say what the server's project policy means for this run (at init and finish)."""
