@@ -145,7 +145,7 @@ def test_verdicts_of_many_runs_are_those_of_each(many_runs: Any) -> None:
 
 
 def test_columnar_importance_is_the_records_importance(any_store_uri: str) -> None:
-    """``Ledger.importance`` reads columns (``iter_run_columns``, keyset pages) and ranks
+    """``Ledger.importance`` reads columns (``iter_run_columns``, one statement) and ranks
     them as :func:`~labledger.analysis.importance` ranks the same runs' full records:
     nested and missing config keys, seeds, datasets, changed packages, a metric set in the
     summary beside one logged as a series, NaN and non-number values left out."""
@@ -241,3 +241,113 @@ def test_paged_export_writes_what_the_whole_export_writes(tmp_path: Any, fmt: st
     assert list(a.columns) == list(b.columns)
     pd.testing.assert_frame_equal(a, b, check_dtype=True)
     assert not list(tmp_path.glob(".export-*"))  # the spilled parts are gone
+
+
+def test_float_codes_group_as_the_reprs_do() -> None:
+    """The noise floor groups a float column by bit pattern and counts an encoded column's
+    distinct floats without a ``repr`` per value: equal exactly where the reprs are
+    (-0.0 apart from 0.0, every NaN one value, 1 and 1.0 as in the token rule)."""
+    from labledger.analysis._importance import _codes, _encode, _token
+
+    rng = random.Random(4)
+    pool = [0.0, -0.0, math.nan, -math.nan, math.inf, -math.inf, 0.1, 0.1 + 1e-17, 5e-324, 1.0]
+    col = [rng.choice(pool) for _ in range(500)]
+    codes, count = _codes(col)
+    tokens = [_token(v) for v in col]
+    assert count == len(set(tokens))
+    # the same partition: two runs share a code exactly where they share a token
+    pairs = {(int(c), t) for c, t in zip(codes, tokens, strict=True)}
+    assert len(pairs) == count == len({c for c, _ in pairs}) == len({t for _, t in pairs})
+    numeric = [rng.choice([0.0, -0.0, 0.25, 3.5]) for _ in range(300)]
+    for values in (numeric, [*numeric, None, None]):
+        assert _encode(values)[3] == len({repr(v) for v in values})
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_floor_of_zero_and_negative_zero_floats_is_the_reference(seed: int) -> None:
+    runs = _replicated_runs(400, seed)
+    rng = random.Random(seed)
+    for r in runs:
+        r["config"]["wd"] = rng.choice([0.0, -0.0, 0.1])
+        r["config"]["lr"] = 0.5  # the mixed-type key out: wd alone decides with opt
+    expected = noise_floor(runs, "acc")
+    assert expected is not None
+    assert {it["noise_floor"] for it in importance(runs, "acc", code=False)} == {expected}
+
+
+def test_a_continuous_key_leaves_no_replicate_set() -> None:
+    """Every run alone in its set (a key drawn at random per run): no floor, as the
+    reference says, though the grouping stops at that key."""
+    runs = _replicated_runs(200)
+    for r in runs:
+        r["config"]["lr"] = random.random()
+    assert noise_floor(runs, "acc") is None
+    assert {it["noise_floor"] for it in importance(runs, "acc", code=False)} == {None}
+
+
+@pytest.mark.parametrize("page", [1, 10, 5000])
+def test_run_columns_are_one_statement_read_in_pages(many_runs: Any, page: int) -> None:
+    """``iter_run_columns`` runs one statement for all the runs (no query per page) and
+    hands its rows on ``page`` at a time, in ``list_runs``' order."""
+    import sqlalchemy as sa
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "FROM runs" in statement:
+            statements.append(statement)
+
+    sa.event.listen(many_runs.engine, "before_cursor_execute", seen)
+    try:
+        pages = list(many_runs.iter_run_columns(project="p", metric="acc", page=page))
+    finally:
+        sa.event.remove(many_runs.engine, "before_cursor_execute", seen)
+    assert len(statements) == 1
+    listed = many_runs.list_runs(project="p")
+    assert all(len(p["id"]) <= page for p in pages)
+    assert [i for p in pages for i in p["id"]] == [r["id"] for r in listed]
+    assert len(pages) == -(-len(listed) // page)
+    one = next(iter(many_runs.iter_run_columns(project="p", metric="acc", page=10_000)))
+    for name in ("value", "config", "commit", "project"):
+        got = [v for p in pages for v in p[name]]
+        assert [repr(v) for v in got] == [repr(v) for v in one[name]], name
+
+
+def test_importance_of_30k_runs_ranks_the_strong_factor_first() -> None:
+    """Beyond the forest's per-tree cap (each tree a bootstrap of 2,000 runs): a strong
+    factor first, a weak one second, an irrelevant one last, every run counted in ``n``
+    and ``missing``, the seed's share of the variance near the truth, and the same
+    answer twice (deterministic for one ``random_state``)."""
+    import numpy as np
+
+    from labledger.analysis import importance_columns
+
+    n = 30_000
+    rng = np.random.default_rng(7)
+    strong = rng.integers(0, 10, n)
+    weak = rng.integers(0, 5, n)
+    noise = rng.choice(["a", "b", "c", "d"], n)
+    sigma = 0.5
+    y = strong * 0.3 + weak * 0.1 + rng.normal(0, sigma, n)
+    columns = {
+        "value": y.tolist(),
+        "project": ["p"] * n,
+        "config": [
+            {"strong": int(s), "weak": int(w), "noise": str(z), "seed": i % 7}
+            | ({"extra": 1} if i % 3 == 0 else {})
+            for i, (s, w, z) in enumerate(zip(strong, weak, noise, strict=True))
+        ],
+        "datasets": [[]] * n,
+        "commit": ["c"] * n,
+        "patch": [None] * n,
+    }
+    items = importance_columns(columns, "v")
+    assert [it["key"] for it in items][:2] == ["strong", "weak"]
+    by_key = {it["key"]: it for it in items}
+    assert by_key["strong"]["importance"] > 0.6
+    assert by_key["noise"]["importance"] < 0.05
+    assert by_key["extra"]["missing"] == n - len(range(0, n, 3))
+    assert {it["n"] for it in items} == {n}
+    truth = sigma**2 / float(np.var(y, ddof=1))  # the seed moves only the noise term
+    assert abs(items[0]["noise_floor"] - truth) < 0.03
+    assert importance_columns(columns, "v") == items

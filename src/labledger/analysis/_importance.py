@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import Any
 
 from .._exceptions import UsageError
@@ -88,6 +89,10 @@ def _encode(values: list[Any]) -> tuple[Any, str, bool, int]:
         arr = np.where(np.isfinite(arr), arr, med)
         if types <= {int} or (types <= {float} and numeric and 0.0 not in values):
             distinct = len(set(values))  # equal exactly where their reprs are
+        elif types == {float}:  # 0.0 among them: -0.0 is apart (a repr per value was slow)
+            present_floats = values if None not in values else present
+            distinct = len(np.unique(_float_bits(present_floats)))
+            distinct += len(present_floats) != len(values)  # None is one more
         else:
             distinct = len({repr(v) for v in values})
         return (
@@ -338,7 +343,7 @@ def importance_columns(
         extra = _code_columns(commit, patch, datasets, take("packages"))
         # only the code and data that changed: a constant commit says nothing here
         for k in sorted(extra):
-            if len({repr(v) for v in extra[k]}) > 1:
+            if len(set(map(repr, extra[k]))) > 1:
                 factors[f"\x00{k}"] = extra[k]  # never collide with config keys
                 sources[f"\x00{k}"] = (
                     "code"
@@ -432,6 +437,10 @@ def _forest_scores(
         max_samples=SAMPLE_CAP if big else None,
     )
     model.fit(X[train], y[train])
+    # the shuffles' predictions are of at most TEST_CAP runs each: the trees one after
+    # the other (the same predictions), not a thread pool started and joined for each
+    # of the keys x repeats calls (that overhead was most of the scoring's time)
+    model.set_params(n_jobs=1)
     say("measuring permutation importance")
     perm = permutation_importance(
         model,
@@ -447,10 +456,15 @@ def _forest_scores(
 def _flat_columns(configs: Sequence[Any], prefix: str = "") -> dict[str, list[Any]]:
     """The flattened config keys of all runs (:func:`~labledger._values.flatten`'s dotted
     keys) as columns, a key at a time; a run without the key holds ``_ABSENT``."""
+    # the usual case, configs decoded from JSON: plain dicts, read with C-level loops
+    plain = all(type(c) is dict for c in configs)
     names: dict[Any, None] = {}
-    for c in configs:
-        if c:
-            names.update(dict.fromkeys(c))
+    if plain:
+        names = dict.fromkeys(chain.from_iterable(configs))
+    else:
+        for c in configs:
+            if c:
+                names.update(dict.fromkeys(c))
     out: dict[str, list[Any]] = {}
 
     def put(name: str, col: list[Any]) -> None:
@@ -461,7 +475,10 @@ def _flat_columns(configs: Sequence[Any], prefix: str = "") -> dict[str, list[An
             out[name] = [h if v is _ABSENT else v for h, v in zip(have, col, strict=True)]
 
     for k in names:
-        col = [c.get(k, _ABSENT) if c else _ABSENT for c in configs]
+        if plain:
+            col = list(map(dict.get, configs, repeat(k), repeat(_ABSENT)))
+        else:
+            col = [c.get(k, _ABSENT) if c else _ABSENT for c in configs]
         name = f"{prefix}{k}"
         # the types first (a few per column): a per-value isinstance on an ABC is slow
         if any(issubclass(t, Mapping) for t in set(map(type, col))) and any(
@@ -537,10 +554,42 @@ def _token_column(col: list[Any]) -> list[Any]:
     return [_token(v) for v in col]
 
 
+_NAN_BITS = 0x7FF8000000000000  # one bit pattern for every NaN (their reprs are all "nan")
+
+
+def _float_bits(floats: Sequence[float]) -> Any:
+    """``floats`` as int64 bit patterns: equal exactly where the floats' reprs are (-0.0
+    apart from 0.0, every NaN alike), without a ``repr`` per value."""
+    import numpy as np
+
+    arr = np.array(floats, dtype=np.float64)
+    bits = arr.view(np.int64).copy()
+    bits[np.isnan(arr)] = _NAN_BITS
+    return bits
+
+
+def _codes(col: list[Any], *, tokens: bool = True) -> tuple[Any, int]:
+    """Integer codes of ``col``'s values (equal where their ``_token`` are; with
+    ``tokens=False``, where the values are) and how many distinct values: a column of floats alone by their bit patterns (``numpy.unique``),
+    any other by a dict of its tokens, codes in order of first appearance (dict.fromkeys
+    and map run in C: a generator calling setdefault per value was a third of the
+    floor's time at 100,000 runs)."""
+    import numpy as np
+
+    if tokens and set(map(type, col)) == {float}:
+        uniq, codes = np.unique(_float_bits(col), return_inverse=True)
+        return codes, len(uniq)
+    keys = _token_column(col) if tokens else col
+    seen = {v: i for i, v in enumerate(dict.fromkeys(keys))}
+    if len(seen) <= 1:
+        return np.zeros(len(col), dtype=np.int64), len(seen)
+    return np.fromiter(map(seen.__getitem__, keys), np.int64, len(keys)), len(seen)
+
+
 def _floor_of(heads: list[Any], columns: list[list[Any]], y: Any) -> float | None:
     """The noise floor of :func:`noise_floor` from the replicate identity's parts: per run
     ``heads`` (project, commit, patch digest, datasets) and the config columns without
-    seed keys. Each part becomes integer codes (one dict a column), the codes of all
+    seed keys. Each part becomes integer codes (:func:`_codes`), the codes of all
     parts one group number per run (``numpy.unique`` of their rows), and the variances
     are sums by group (``bincount``): no tuple or list per run."""
     import numpy as np
@@ -551,12 +600,13 @@ def _floor_of(heads: list[Any], columns: list[list[Any]], y: Any) -> float | Non
     yv = np.asarray(y, dtype=float)
     total = float(((yv - yv.mean()) ** 2).sum()) / (n - 1)
     group = np.zeros(n, dtype=np.int64)
-    for col in [heads, *map(_token_column, columns)]:
-        seen: dict[Any, int] = {}
-        codes = np.fromiter((seen.setdefault(v, len(seen)) for v in col), np.int64, n)
-        if len(seen) > 1:
+    for i, col in enumerate([heads, *columns]):
+        codes, count = _codes(col, tokens=i > 0)  # heads: tuples of plain values
+        if count > 1:
             # (group, code) pairs renumbered: stays below n, whatever the number of columns
-            _, group = np.unique(group * len(seen) + codes, return_inverse=True)
+            uniq, group = np.unique(group * count + codes, return_inverse=True)
+            if len(uniq) == n:  # every run alone in its set (a continuous key): no floor
+                return None
     counts = np.bincount(group)
     means = np.bincount(group, weights=yv) / counts
     # a group of one run adds 0 to both: within = sum of squares about each group's mean,

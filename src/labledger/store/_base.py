@@ -390,8 +390,9 @@ class RunExport(Protocol):
         packages: bool = False,
         page: int = 5000,
     ) -> Iterator[dict[str, list[Any]]]:
-        """What ``importance`` reads of the same runs, a dict of columns per keyset page
-        (``id, project, value, config, datasets, commit, patch[, packages]``)."""
+        """What ``importance`` reads of the same runs, a dict of columns per page of
+        ``page`` runs (``id, project, value, config, datasets, commit, patch[, packages]``),
+        newest first; the SQL store reads them with one statement."""
         ...
 
 
