@@ -155,6 +155,10 @@ class ExportSqlMixin:
             return list(map(shared.__getitem__, texts))
 
         with self._read() as conn:  # _runs_query's order: newest first, then id
+            if self.dialect == "postgresql":
+                # a read of every matching run is planned as costly: JIT would compile for
+                # ~0.45 s (a metric filter at 100k runs: 1.2 s read, 0.85 s without it)
+                conn.execute(sa.text("SELECT set_config('jit', 'off', true)"))
             for rows in _cursor_pages(conn, q, page):
                 # one column a tuple (zip in C), not one list comprehension per column
                 by_col = list(zip(*rows, strict=True))
