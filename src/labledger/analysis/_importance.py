@@ -570,10 +570,11 @@ def _float_bits(floats: Sequence[float]) -> Any:
 
 def _codes(col: list[Any], *, tokens: bool = True) -> tuple[Any, int]:
     """Integer codes of ``col``'s values (equal where their ``_token`` are; with
-    ``tokens=False``, where the values are) and how many distinct values: a column of floats alone by their bit patterns (``numpy.unique``),
-    any other by a dict of its tokens, codes in order of first appearance (dict.fromkeys
-    and map run in C: a generator calling setdefault per value was a third of the
-    floor's time at 100,000 runs)."""
+    ``tokens=False``, where the values are) and how many distinct values. A column of
+    floats alone goes by its bit patterns (``numpy.unique``), any other by a dict of its
+    tokens, codes in order of first appearance (dict.fromkeys and map run in C: a
+    generator calling setdefault per value was a third of the floor's time at 100,000
+    runs)."""
     import numpy as np
 
     if tokens and set(map(type, col)) == {float}:
