@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from .store import History, Store, open_store
@@ -317,30 +317,49 @@ class Ledger:
         project: str | None = None,
         keys: list[str] | None = None,
         include_repro: bool = False,
+        progress: Callable[[str], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        page: int = 5000,
     ) -> list[dict[str, Any]]:
         """How much each config key matters for ``metric`` (random-forest permutation importance
-        and Spearman correlation), most important first; reproductions only with ``include_repro``."""
+        and Spearman correlation), most important first; reproductions only with ``include_repro``.
+
+        ``progress(message)`` names each stage (reading, encoding, fitting);
+        ``on_progress(done, total)`` counts the runs read, ``page`` at a time (the CLI's
+        progress bar). The CLI, the dashboard and this call share this one path."""
         from .analysis import importance, importance_columns
         from .store import RunExport
 
         if not isinstance(self.store, RunExport):
             runs = self._light_runs(project, filter, include_repro, metric, code=keys is None)
-            return importance(runs, metric, keys=keys)
-        # columns, not records: keyset pages of what importance reads, joined column-wise
+            if on_progress is not None:
+                on_progress(len(runs), len(runs))
+            return importance(runs, metric, keys=keys, progress=progress)
+        # columns, not records: what importance reads, a page at a time, joined column-wise
         _metric_field(metric)
         from .query import parse
 
         scoped = _scope(parse(filter) if filter else None, include_repro)
         self._reap_stale()
+        total = 0
+        if on_progress is not None:
+            total = self.store.count_runs(project=project, filter=scoped)
+            on_progress(0, total)
         columns: dict[str, list[Any]] = {}
-        for page in self.store.iter_run_columns(
-            project=project, filter=scoped, metric=metric, packages=keys is None
+        done = 0
+        for part in self.store.iter_run_columns(
+            project=project, filter=scoped, metric=metric, packages=keys is None, page=page
         ):
-            for name, col in page.items():
+            for name, col in part.items():
                 columns.setdefault(name, []).extend(col)
+            done += len(part.get("id", ()))
+            if on_progress is not None:
+                on_progress(done, max(done, total))
+        if on_progress is not None and done < total:  # runs removed meanwhile
+            on_progress(done, done)
         if not columns:
             columns = {"value": []}
-        return importance_columns(columns, metric, keys=keys)
+        return importance_columns(columns, metric, keys=keys, progress=progress)
 
     def _light_runs(
         self,

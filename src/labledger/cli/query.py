@@ -496,25 +496,35 @@ def importance(
     """Which config keys matter for METRIC: random-forest permutation importance and Spearman correlation.
 
     Reproductions (made by labledger repro) are left out unless --include-repro."""
-    from .._ledger import _scope, _with_metric
-    from ..analysis import importance as compute
+    from .._exceptions import UsageError
     from ..analysis import plot_importance
 
-    # a bar on stderr only (a terminal): loading runs, then reading their configs; the
-    # model-fitting stages show in its description
+    # a bar on stderr only (a terminal): loading runs a page at a time, then the
+    # model-fitting stages in its description. The same path as Ledger.importance and
+    # the dashboard (one read of the columns importance needs, not a record per run).
     with progress("loading runs") as bar, open_ledger(store) as ledger:
-        runs = _load_runs(
-            ledger, project, _scope(_with_metric(filter_, metric), include_repro), bar
-        )
-        if not runs:
-            _check_metric_exists(ledger, metric, project)
-        bar.stage("reading configs", total=len(runs))
-        items = compute(
-            runs,
-            metric,
-            progress=lambda msg: bar.update(description=msg),
-            on_progress=bar.update,
-        )
+        staged: list[int] = []
+
+        def counted(done: int, total: int) -> None:
+            bar.update(completed=done, total=total)
+            if done >= total and not staged:  # every run read: the next line fits them
+                staged.append(done)
+                bar.stage("reading configs", total=done)
+                bar.update(completed=done, total=done)
+
+        try:
+            items = ledger.importance(
+                metric,
+                filter=filter_,
+                project=project,
+                include_repro=include_repro,
+                progress=lambda msg: bar.update(description=msg),
+                on_progress=counted,
+                page=PAGE,
+            )
+        except UsageError:
+            _check_metric_exists(ledger, metric, project)  # a typo says so first
+            raise
         bar.update(description=f"importance of {len(items)} config keys")
     if plot:
         plot_importance(items, plot, metric)
