@@ -54,30 +54,25 @@ def start_server(pg: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def fill_spool(url: str, root: Path, batches: int, points: int) -> int:
-    """One client's spool, written while ``url`` is down; returns the points in it."""
-    import warnings
-
+    """One client's outbox session, as a client whose server ``url`` was down leaves it
+    (the records init() and the tracking writer write); returns the points in it."""
     import numpy as np
 
-    from labledger.remote.http import HttpStore
+    from labledger.remote import batch_record, run_record
+    from labledger.remote.spool import Spool
     from labledger.store import Batch
 
-    store = HttpStore(url, spool_dir=root, sync_timeout=0)
+    box = Spool(root)
     rid = uuid.uuid4().hex
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        store.create_run({"id": rid, "project": "catchup", "name": "r" + rid[:8]})
-        half = points // 2
-        for b in range(batches):
-            steps = np.arange(b * half, (b + 1) * half, dtype=np.int64)
-            vals = steps * 0.5
-            ts = np.full(half, time.time())
-            store.write_batch(
-                Batch(run_id=rid, metrics={"loss": (steps, vals, ts), "acc": (steps, vals, ts)})
-            )
-    store._closed = True  # leave the spool as a killed client would
-    store._client.close()
-    store.spool._lock_fh = None  # release the session for the replay
+    box.put(run_record(url, {"id": rid, "project": "catchup", "name": "r" + rid[:8]}))
+    half = points // 2
+    for b in range(batches):
+        steps = np.arange(b * half, (b + 1) * half, dtype=np.int64)
+        vals = steps * 0.5
+        ts = np.full(half, time.time())
+        batch = Batch(run_id=rid, metrics={"loss": (steps, vals, ts), "acc": (steps, vals, ts)})
+        box.put(batch_record(url, batch))
+    box.close()  # released, as a killed client leaves it
     return batches * half * 2
 
 

@@ -156,9 +156,13 @@ def _ll_client(
         payloads.append({f"k{k}": (st, rng.standard_normal(steps), ts) for k in range(keys)})
     barrier.wait()
     t0 = time.time()
+    failed = 0
     for m in payloads:
-        store.write_batch(Batch(run_id=rid, metrics=m, heartbeat=time.time()))
-    q.put((batches * keys * steps, t0, time.time(), store.pending()))
+        try:
+            store.write_batch(Batch(run_id=rid, metrics=m, heartbeat=time.time()))
+        except Exception:  # the store raises; a benchmark keeps no outbox
+            failed += 1
+    q.put((batches * keys * steps, t0, time.time(), failed))
     store.close()
 
 
@@ -182,7 +186,7 @@ def ll_ingest(
         p.join()
     spooled = sum(r[3] for r in results)
     if spooled:
-        print(f"  warning: {spooled} batches went to the spool (server overloaded or down)")
+        print(f"  warning: {spooled} batches failed (server overloaded or down)")
     return aggregate([(r[0], r[1], r[2]) for r in results])
 
 

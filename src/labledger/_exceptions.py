@@ -69,6 +69,7 @@ __all__ = [
     "UsageError",
     "ValueRejectedError",
     "VerdictRefusedError",
+    "WriteRejectedError",
     "configuration_error",
     "error_from_wire",
     "error_to_wire",
@@ -276,6 +277,18 @@ class StoreUnavailableError(StoreError):
         self.location = location
         self.reason = reason
         super().__init__(f"store {location} is unavailable: {reason}")
+
+
+class WriteRejectedError(UsageError):
+    """The tracking server refused a write for good (a 4xx other than 401/403/408/425/429:
+    a run it never heard of, someone else's run, a malformed request). Retrying cannot
+    help; the writer keeps the refused record in the outbox's ``rejected/`` folder."""
+
+    def __init__(self, location: str, reason: str, status_code: int) -> None:
+        self.location = location
+        self.reason = reason
+        self.status_code = status_code
+        super().__init__(f"{location} refused the write: {reason}")
 
 
 class StoreConfigError(StoreError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,16 @@ def test_backpressure_spills_instead_of_dropping_points(
         for i in range(1, 20_001):
             run.log({"x": float(i)})
         assert len(run._buf) <= 2_001  # memory stayed bounded
+        deadline = time.monotonic() + 30
+        while not run._writer._warned and time.monotonic() < deadline:
+            run._writer._wake.set()
+            time.sleep(0.01)  # polls a condition (the writer said it failed)
     assert run._writer.dropped == 0
-    assert run._writer.spilled > 10_000
-    assert any("were saved to" in str(w.message) for w in caught)
+    # one failure model: the writer keeps what the store refuses in the run's outbox
+    # (fsynced, one file per wake-up), not in memory, and says so once
+    assert len(list(spool.rglob("*-batch.json"))) >= 1
+    assert sum(n for _, n, _ in run._writer._outboxed) + run._writer.spilled > 10_000
+    assert any("go to the outbox" in str(w.message) for w in caught)
     with admin._tx() as conn:
         conn.execute(sa.text("ALTER TABLE metric_chunks_away RENAME TO metric_chunks"))
     admin.close()

@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
+from labledger import StoreUnavailableError
 from labledger.remote.http import HttpStore
 from labledger.store import (
     BATCH_MEDIA_TYPE,
@@ -150,31 +151,31 @@ def test_the_client_sends_binary_and_falls_back_to_json_for_an_older_server(
         assert seen == [BATCH_MEDIA_TYPE, "application/json"]
         assert store.write_batch(_batch("r" * 32)) is True
         assert seen[2:] == ["application/json"]  # remembered: JSON only from then on
-        assert store.pending() == 0
+        assert not list(tmp_path.rglob("*.json"))  # nothing kept aside by the store
     finally:
         store.close()
 
 
-def test_a_batch_the_server_cannot_take_now_is_kept_in_the_outbox_as_json(
+def test_a_batch_the_server_cannot_take_now_raises_and_its_outbox_form_is_json(
     tmp_path: Path,
 ) -> None:
+    """The store raises (the writer owns the outbox); what the writer keeps is JSON."""
+    from labledger.remote._outbox import batch_record
+
     def down(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503, json={"code": "unavailable", "message": "", "details": {}})
 
     store = HttpStore(
-        "http://down.invalid",
-        spool_dir=tmp_path,
-        transport=httpx.MockTransport(down),
-        sync_timeout=0,
+        "http://down.invalid", spool_dir=tmp_path, transport=httpx.MockTransport(down)
     )
     try:
         batch = _batch("r" * 32)
-        with pytest.warns(RuntimeWarning, match="not reachable"):
-            assert store.write_batch(batch) is True
-        records = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
-        kept = [r for r in records if r.get("kind") == "batch"]
-        assert len(kept) == 1 and kept[0]["body"]["id"] == batch.id
-        again = batch_from_wire(batch.run_id, kept[0]["body"])
+        with pytest.raises(StoreUnavailableError):
+            store.write_batch(batch)
+        assert not list(tmp_path.rglob("*.json"))
+        record = json.loads(json.dumps(batch_record(store.uri, batch)))
+        assert record["kind"] == "batch" and record["body"]["id"] == batch.id
+        again = batch_from_wire(batch.run_id, record["body"])
         assert again.metrics["loss"][1].tobytes() == batch.metrics["loss"][1].tobytes()
     finally:
         store.close()

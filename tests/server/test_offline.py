@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,24 +77,92 @@ def test_client_started_while_server_down_syncs_later(
         store.close()
 
 
-def test_live_client_session_is_not_taken_by_sync(pg_uri: str, tmp_path: Path) -> None:
+def _wait_for(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_live_client_session_is_not_taken_by_sync(
+    pg_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import labledger as ll
+
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("LABLEDGER_SPOOL_DIR", str(spool))
+    srv = Server(pg_uri, tmp_path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run = ll.init("p", store=srv.url, capture=False, system_metrics=False)
+            run.log({"x": 1.0})
+            run.log({"x": 2.0})
+            _wait_for(lambda: bool(list(spool.rglob("*-batch.json"))), "the batch in the outbox")
+            srv.start()
+            # the owner holds its session's lock: sync skips it, the owner uploads it itself
+            out = labledger("sync", "--spool-dir", str(spool), "--json")
+            assert json.loads(out.stdout)["uploaded"] == 0
+            run.finish()
+        assert not list(spool.rglob("*.json"))
+        sql = SqlStore(pg_uri)
+        try:
+            assert sql.history(run.id, "x").total == 2
+            assert sql.get_run(run.id)["status"] == "finished"
+        finally:
+            sql.close()
+    finally:
+        srv.stop()
+
+
+def test_one_failure_model_store_raises_writer_keeps_everything(
+    pg_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store raises and keeps nothing; init()+log()+finish() keep every point in the
+    outbox, and `labledger sync` creates the run with all of them once the server is up."""
+    import labledger as ll
+    from labledger import StoreUnavailableError
     from labledger.remote.http import HttpStore
     from labledger.store import Batch
 
-    srv = Server(pg_uri, tmp_path)
-    store = HttpStore(srv.url, spool_dir=tmp_path / "spool", sync_timeout=0.1)
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("LABLEDGER_SPOOL_DIR", str(spool))
+    monkeypatch.setenv("LABLEDGER_SYNC_TIMEOUT", "1")
+    srv = Server(pg_uri, tmp_path)  # its port is free: nothing listens yet
+    rid = uuid.uuid4().hex
+    store = HttpStore(srv.url)
     try:
-        rid = uuid.uuid4().hex
-        with pytest.warns(RuntimeWarning, match="spool"):
+        with pytest.raises(StoreUnavailableError):
             store.create_run({"id": rid, "project": "p", "name": "n", "created_at": time.time()})
-        store.write_batch(Batch(run_id=rid, metrics={"x": ([1, 2], [1.0, 2.0], [0.0, 0.0])}))
-        assert store.pending() == 2
-        srv.start()
-        # the owner holds its session's lock: sync skips it, the owner uploads it itself
-        out = labledger("sync", "--spool-dir", str(tmp_path / "spool"), "--json")
-        assert json.loads(out.stdout)["uploaded"] == 0
-        assert store.wait_synced(20)
-        assert store.history(rid, "x").total == 2
+        with pytest.raises(StoreUnavailableError):
+            store.write_batch(Batch(run_id=rid, metrics={"x": ([1], [1.0], [0.0])}))
     finally:
         store.close()
+    assert not spool.exists()  # the store kept nothing by itself
+
+    with pytest.warns(RuntimeWarning) as caught:
+        run = ll.init("offline-model", store=srv.url, capture=False, system_metrics=False)
+        for i in range(1000):
+            run.log({"loss": i * 0.5}, step=i)
+        run.finish()
+    messages = [str(w.message) for w in caught]
+    left = [m for m in messages if "labledger sync" in m]
+    assert len(left) == 1 and "stay in the spool" in left[0], messages
+    assert list(spool.rglob("*-run.json")) and list(spool.rglob("*-batch.json"))
+
+    srv.start()
+    try:
+        up = labledger("sync", "--spool-dir", str(spool), "--json")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert not list(spool.rglob("*.json"))
+    finally:
         srv.stop()
+    sql = SqlStore(pg_uri)
+    try:
+        got = sql.get_run(run.id)
+        assert got["status"] == "finished"
+        h = sql.history(run.id, "loss")
+        assert h.steps.tolist() == list(range(1000))
+        assert h.values.tolist() == [i * 0.5 for i in range(1000)]
+    finally:
+        sql.close()

@@ -61,6 +61,7 @@ def _world(srv: Server) -> dict[str, Any]:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "labledger:" not in proc.stderr, proc.stderr[-3000:]  # written as it went
     run_id = proc.stdout.split()[-1]
     name = f"digits-{uuid.uuid4().hex[:6]}"
     with _client(srv, toks["alice"]) as alice:
@@ -285,6 +286,7 @@ def test_a_version_whose_run_is_unreadable_hides_the_run(
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "labledger:" not in proc.stderr, proc.stderr[-3000:]  # written as it went
     other = proc.stdout.split()[-1]
     with _as(world, "root") as root:
         r = root.post(

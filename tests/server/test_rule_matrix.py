@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import pytest
 
-from labledger import AuthError, RunFinishedError, RunNotFoundError
+from labledger import AuthError, LabledgerError, RunFinishedError, RunNotFoundError
 from labledger.store import Actor, Batch, WriteCore
 from labledger.store.sql import SqlStore
 
@@ -268,14 +268,14 @@ class ClientDoor(Door):
             store.close()
 
     def _write(self, user: str, rid: str, batch: Batch) -> str:
-        """The client never raises for a refused write: it keeps it (spool or rejected)."""
+        """A refused write raises, typed (the tracking writer keeps it in its outbox)."""
         with self._store(user) as store:
             before = self.w.points(rid), self.w.store.get_run(rid)["status"]
-            store.write_batch(batch)
+            try:
+                store.write_batch(batch)
+            except LabledgerError:
+                return REFUSED
             after = self.w.points(rid), self.w.store.get_run(rid)["status"]
-            kept = any(p.is_file() for p in Path(store.spool.root).rglob("*.json"))
-        if kept:
-            return REFUSED
         return OK if after != before or not batch.metrics else REFUSED
 
     def log_metric(self, user: str, rid: str) -> str:

@@ -44,6 +44,8 @@ def _train_model(store: str, cwd: Path, name: str, payload: bytes) -> str:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
+    # a healthy store: the run was written as it went, nothing was kept for later
+    assert "labledger:" not in out.stderr, out.stderr
     return out.stdout.strip().splitlines()[-1]
 
 

@@ -82,17 +82,18 @@ def server_unreachable(exc: BaseException) -> bool:
 
 @runtime_checkable
 class DeferredUploads(Protocol):
-    """A run store that keeps an artifact upload for later while its server is unreachable.
+    """A run that keeps an artifact upload for later while its server is unreachable.
 
-    :class:`labledger.remote.http.HttpStore` is one (it writes the upload to its spool and
-    replays it); SQL stores are not. The uploader asks for this protocol instead of
-    importing the HTTP client, so ``artifacts/`` stays below ``remote/``.
+    The tracking run (``tracking/_run.py``) is one: the upload goes to the run's outbox,
+    where its writer keeps what the store did not take, and is uploaded with the rest.
+    The uploader asks for this protocol instead of importing ``tracking/``, so
+    ``artifacts/`` stays below it.
     """
 
-    uri: str
+    store_uri: str
 
     def unreachable(self) -> bool:
-        """True while the store's own requests wait for the server."""
+        """True while the run's own writes wait in its outbox for the server."""
         ...
 
     def defer_artifact(
@@ -255,16 +256,13 @@ class Uploader(threading.Thread):
         raise AssertionError("unreachable")
 
     def _http_store(self) -> DeferredUploads | None:
-        """The run's store when it can keep uploads for later (the HTTP store), else None."""
+        """The run when it can keep uploads for later (its store is a server), else None."""
         from ..store import scheme_family
 
         if scheme_family(self.run_obj.store_uri) not in ("http", "https"):
             return None
-        try:
-            store = self.run_obj.store(timeout=30.0)
-        except Exception:
-            return None
-        return store if isinstance(store, DeferredUploads) else None
+        run = self.run_obj
+        return run if isinstance(run, DeferredUploads) else None
 
     def _spool(self, job: UploadJob, why: BaseException) -> None:
         """Write the job to the run's offline spool (durably); the ref becomes ``spooled``."""
@@ -305,7 +303,9 @@ class Uploader(threading.Thread):
         http = self._http_store()
         if http is not None and http.unreachable():
             # the run's own requests already wait in the spool: queue behind them, no retries
-            raise _GoOffline(StoreUnavailableError(http.uri, "requests are waiting in the spool"))
+            raise _GoOffline(
+                StoreUnavailableError(http.store_uri, "requests are waiting in the spool")
+            )
         if self.blobs is None:
             self.blobs = self._retrying("open the artifact store", ref, self._open_blobs)
         blobs = self.blobs

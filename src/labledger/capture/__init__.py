@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import StrictModeError
+from .._exceptions import StoreUnavailableError, StrictModeError
 from .._settings import setting
 
 if TYPE_CHECKING:
@@ -259,6 +259,10 @@ def collect(
         try:
             return str(run.store().put_blob(data))
         except Exception as exc:  # keep the hash even if the store is away
+            defer = getattr(run, "defer_blob", None)
+            server = run.store_uri.lower().startswith(("http:", "https:"))
+            if isinstance(exc, StoreUnavailableError) and defer is not None and server:
+                return str(defer(data))  # kept in the run's outbox, with its batches
             import hashlib
 
             errors["blob"] = f"{type(exc).__name__}: {exc}"

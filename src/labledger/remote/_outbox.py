@@ -7,10 +7,10 @@ JSON file in a session folder of the spool root (:mod:`.spool`)::
      "method": "POST", "path": "/api/v1/runs/<id>/batches", "run_id": <id>,
      "body": <the run record, or the batch in the wire format of ``store/_wire.py``>}
 
-Three writers share it: ``init()`` (the run record, before it returns, when the run
-could not be put in the store at once), the writer thread (batches taken while the
-store is not open yet, and everything it spills when the store stops accepting writes)
-and the HTTP client (requests the server did not accept). ``labledger sync``, and the
+Two writers share it: ``init()`` (the run record, before it returns, when the run
+could not be put in the store at once) and the tracking writer thread (batches taken
+while the store is not open or not answering, artifacts the server could not take, and
+everything it spills when the store stops accepting writes); stores keep nothing. ``labledger sync``, and the
 next process that opens the same store, replay the sessions whose owner is gone: records
 for an ``http(s)`` URI through the server's ``/replay``, the others straight into their
 SQLite or PostgreSQL store (:func:`replay_local`).
@@ -29,10 +29,19 @@ from typing import TYPE_CHECKING, Any
 from .._values import encode_json
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..store import Batch
     from .spool import SpoolEntry
 
-__all__ = ["batch_record", "batch_wire", "replay_local", "run_record"]
+__all__ = [
+    "batch_record",
+    "batch_wire",
+    "blob_record",
+    "left_message",
+    "replay_local",
+    "run_record",
+]
 
 _API = "/api/v1"
 
@@ -47,6 +56,19 @@ def run_record(uri: str, run: dict[str, Any]) -> dict[str, Any]:
         "path": f"{_API}/runs",
         "run_id": run["id"],
         "body": encode_json(dict(run)),
+    }
+
+
+def blob_record(uri: str, data: bytes) -> dict[str, Any]:
+    """The outbox record that stores ``data`` (a captured diff, a notebook) on the server."""
+    return {
+        "v": 1,
+        "kind": "blob",
+        "uri": uri,
+        "method": "PUT",
+        "path": f"{_API}/blobs",
+        "run_id": None,
+        "body": base64.b64encode(data).decode("ascii"),
     }
 
 
@@ -159,3 +181,38 @@ def replay_local(entries: Sequence[SpoolEntry]) -> tuple[int, int, int, str, lis
         for st in stores.values():
             st.close()
     return written, rejected, 0, "", refusals
+
+
+def left_message(run_id: str, uri: str, session: Path, seconds: float) -> str:
+    """The one warning a run's end gives when its server took nothing from the outbox for
+    ``seconds``: what stays in ``session`` (requests by kind, artifacts by name) and how
+    to upload it."""
+    from ._pending_artifacts import describe_artifact
+    from .spool import read_entries
+
+    entries = read_entries(session)
+    requests = [e for e in entries if e.kind != "artifact"]
+    arts = [describe_artifact(e.record) for e in entries if e.kind == "artifact"]
+    parts = []
+    if requests:
+        kinds: dict[str, int] = {}
+        for e in requests:
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
+        order = sorted(kinds.items(), key=lambda kv: (kv[0] != "run", kv[0]))
+        parts.append(
+            f"{len(requests)} request(s) (" + ", ".join(f"{n} {k}" for k, n in order) + ")"
+        )
+    if arts:
+        more = f" and {len(arts) - 5} more" if len(arts) > 5 else ""
+        parts.append(f"{len(arts)} artifact(s): {', '.join(arts[:5])}{more}")
+    what = " and ".join(parts) or "its last writes"
+    files = (
+        "; the artifact files are not copied (unless small): keep them, unchanged, until then"
+        if arts
+        else ""
+    )
+    return (
+        f"labledger: run {run_id[:8]} finished but {uri} took nothing from the spool "
+        f"for {seconds:.0f}s: {what} stay in the spool {session}. "
+        f"Run `labledger sync` once the server is up to upload them{files}"
+    )

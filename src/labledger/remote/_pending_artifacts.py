@@ -2,13 +2,13 @@
 
 When the tracking server cannot be reached, the artifact uploader does not retry for
 minutes: it writes one spool record per pending artifact (kind ``"artifact"``) into the
-run's :class:`~labledger.remote.spool.Spool` session and moves on. The record names the
-local files, their sizes and sha256 (the manifest), the artifact's project, name and
+run's outbox session (``Run.defer_artifact``, behind the run's batches) and moves on.
+The record names the local files, their sizes and sha256 (the manifest), the artifact's project, name and
 kind, the run id and the server. Files are NOT copied into the spool, except small ones
 (at most :data:`INLINE_MAX` bytes each, embedded base64): the others must still exist,
-unchanged, when the record is replayed. Replaying (the client's background loop, or
-``labledger sync``) re-hashes each file first and refuses a record whose file is gone or
-changed, which then goes to the spool's ``rejected/`` with the reason; otherwise it
+unchanged, when the record is replayed. Replaying (the run's writer once the server
+answers, or ``labledger sync``) re-hashes each file first and refuses a record whose
+file is gone or changed, which then goes to the spool's ``rejected/`` with the reason; otherwise it
 uploads the missing blobs, then registers the version.
 """
 

@@ -1,18 +1,20 @@
 """HttpStore: the Store protocol spoken to a labledger tracking server.
 
 ``LABLEDGER_URI=http://host:port`` (and ``LABLEDGER_TOKEN``) is all a training script
-needs. When the server is down or answers 5xx (or 408/425/429: transient faults), a
-write goes to a durable on-disk spool (:mod:`labledger.remote.spool`, the client's
-outbox) and a background thread replays it with backoff. A refused token (401, or 403
-other than ``not_owner``) is a configuration fault: the write raises
-:class:`~labledger.AuthError` naming the fix, nothing is spooled and nothing is waited for. While
-anything is spooled, later writes queue behind it, so a run's creation always reaches
-the server before its batches. Every batch carries its idempotency key, so a batch
-that is retried after a lost answer is stored once.
+needs. Like every store, a write raises a typed error and keeps nothing by itself: the
+tracking writer (``tracking/_writer.py``) owns retry, the outbox and catch-up.
 
-When a run's final batch (status finished/failed/killed/crashed) is written, the
-store waits up to ``LABLEDGER_SYNC_TIMEOUT`` seconds (default 30) for the spool to
-drain, then leaves the rest there with a warning; ``labledger sync`` uploads it later.
+- the server is down, times out or answers 5xx (or 408/425/429: transient faults):
+  :class:`~labledger.StoreUnavailableError`;
+- a refused token (401, or 403 other than ``not_owner``) is a configuration fault:
+  :class:`~labledger.AuthError` naming the fix, and nothing more is sent;
+- any other 4xx (a malformed batch, a value too long, a run the server never heard of,
+  someone else's run): the server's own typed error when it sends one (``RunFinishedError``,
+  ``LimitExceededError``, ...), else :class:`~labledger._exceptions.WriteRejectedError`.
+
+Every batch carries its idempotency key, so a batch that is retried after a lost answer
+is stored once. :func:`replay_folder_counts` (``labledger sync``, catch-up) replays outbox
+session folders through ``POST /api/v1/replay``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ import hashlib
 import json
 import logging
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,12 +37,14 @@ from .._exceptions import (
     AuthError,
     IntegrityError,
     InvalidFilterError,
+    LabledgerError,
     NotFoundError,
     RunFinishedError,
     RunNotFoundError,
     StoreError,
     StoreUnavailableError,
     UsageError,
+    WriteRejectedError,
     error_from_wire,
 )
 from .._settings import setting
@@ -50,7 +52,6 @@ from .._values import decode_json, encode_json, warn
 from ..store import (
     BATCH_MEDIA_TYPE,
     GZIP_ABOVE,
-    TERMINAL_STATUSES,
     Batch,
     History,
     RunRecord,
@@ -61,13 +62,12 @@ from ..store import (
 from ._http_artifacts import HttpArtifactsMixin, HttpBlobStore, _q, new_http_client
 from ._http_audit import HttpAuditMixin
 from ._http_registry import HttpRegistryMixin
-from .spool import SendResult, Spool, SpoolEntry, read_entries, reject
+from .spool import SendResult, SpoolEntry, read_entries, reject
 
 if TYPE_CHECKING:
     from ..query import Node
 
 __all__ = [
-    "DEFAULT_SYNC_TIMEOUT",
     "HttpBlobStore",
     "HttpStore",
     "ReplayCounts",
@@ -78,16 +78,12 @@ __all__ = [
 
 log = logging.getLogger("labledger.http")
 
-DEFAULT_SYNC_TIMEOUT = 30.0
 API = "/api/v1"
 _STOP = frozenset({SendResult.RETRY, SendResult.AUTH})  # what stops a replay: keep the rest
 _RETRY_STATUS = frozenset({408, 425, 429})
 _AUTH_STATUS = frozenset({401, 403})
 # a longer filter is sent in the body of POST /runs/search, not in the URL
 _URL_FILTER_MAX = 2000
-PROBE_MIN = 0.05  # first retry delay after the server failed (doubles up to PROBE_MAX)
-PROBE_MAX = 1.0
-DRAIN_PATIENCE = 600.0  # finish() waits this long at most for a spool that keeps draining
 REPLAY_ITEMS = 50  # spooled requests per POST /replay (a round trip stays short: progress)
 REPLAY_BYTES = 8 * 1024 * 1024
 
@@ -183,7 +179,7 @@ def auth_fix(uri: str, status: int, token: str | None, info: str) -> AuthError:
 
 
 class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
-    """Store over HTTP (keep-alive, gzip above 64 KiB, durable spool on failure).
+    """Store over HTTP (keep-alive, gzip above 64 KiB); a failed write raises, typed.
 
     Artifact metadata and repro verdicts come from :class:`HttpArtifactsMixin`."""
 
@@ -198,12 +194,11 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         transport: httpx.BaseTransport | None = None,
         migrate: bool = True,  # accepted for open_store(**kwargs) symmetry; the server migrates
     ) -> None:
+        # ``spool_dir`` and ``sync_timeout`` are accepted and unused: the store keeps
+        # nothing itself (the tracking writer's outbox does, LABLEDGER_SYNC_TIMEOUT is its)
+        del spool_dir, sync_timeout, migrate
         self.uri = uri.rstrip("/")
         self.token = token if token is not None else setting("LABLEDGER_TOKEN") or None
-        if sync_timeout is None:
-            env = setting("LABLEDGER_SYNC_TIMEOUT")
-            sync_timeout = float(env) if env else DEFAULT_SYNC_TIMEOUT
-        self.sync_timeout = sync_timeout
         headers = {"User-Agent": "labledger-client"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -211,13 +206,6 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         self._headers = headers
         self._transport = transport
         self._client = self._new_client()
-        self.spool = Spool(spool_dir)
-        self._lock = threading.Lock()
-        self._pending = 0  # files of our session not yet accepted by the server
-        self._wake = threading.Event()
-        self._drained = threading.Condition(self._lock)
-        self._uploader: threading.Thread | None = None
-        self._closed = False
         self._warned: set[str] = set()
         self._no_replay = False  # the server has no POST /replay (an older one)
         self._no_binary = False  # the server refused a binary batch (an older one): JSON
@@ -228,13 +216,8 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         return new_http_client(self.uri, self._headers, self._timeout, self._transport)
 
     def _after_fork(self) -> None:
-        # never share sockets or the spool session with a forked child
+        # never share sockets with a forked child
         self._client = self._new_client()
-        self.spool = Spool(self.spool.root)
-        self._lock = threading.Lock()
-        self._drained = threading.Condition(self._lock)
-        self._pending = 0
-        self._uploader = None
 
     def __repr__(self) -> str:
         return f"HttpStore({self.uri!r})"
@@ -302,7 +285,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
     def _get_json(self, path: str, params: Any = None) -> Any:
         return decode_json(self._request("GET", path, params=params).json())
 
-    # -- writing (never raises for transport or server trouble) ------------------------
+    # -- writing (raises; the tracking writer owns retry and the outbox) ---------------
 
     def _write(
         self,
@@ -313,80 +296,62 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         run_id: str | None,
         binary: Callable[[], bytes] | None = None,
     ) -> bool:
-        """Send one write now, or keep it in the outbox for the background uploader.
+        """Send one write; True when the server applied it (False: a no-op it accepted).
 
-        ``body`` is the JSON form (a callable makes it only when the outbox needs it);
-        ``binary`` makes the form sent first (a batch's binary body)."""
-        lazy = body if callable(body) else None
-        record = {
-            "v": 1,
-            "kind": kind,
-            "uri": self.uri,
-            "method": method,
-            "path": path,
-            "run_id": run_id,
-            "body": None if lazy is not None else body,
-        }
+        ``body`` is the JSON form (a callable makes it only when it is sent); ``binary``
+        makes the form sent first, a batch's binary body. An older server answers 415 or
+        422 to a body it cannot read: the JSON form is sent then, and when that one is
+        taken this client keeps to JSON from there on. Raises on every failure (the
+        tracking writer owns retry and the outbox)."""
         if self.fatal is not None:
             raise self.fatal
-        with self._lock:
-            queued = self._pending > 0
-        if not queued:
-            sent = self._try_binary(path, binary) if binary is not None else None
-            if sent is not None:
-                result, resp = sent
-            else:
-                if lazy is not None:
-                    record["body"] = lazy()
-                result, resp = self._try(self._client, record)
-                if binary is not None and result == SendResult.OK:
-                    self._no_binary = True  # JSON taken where binary was not: an older server
-            if result == SendResult.AUTH:
-                self.fatal = auth_fix(self.uri, _status_of(str(resp)), self.token, str(resp))
-                raise self.fatal
-            if result == SendResult.OK:
-                self._note_answer(record, resp)
-                return (
-                    resp is None
-                    or not isinstance(resp, dict)
-                    or resp.get("applied", True) is not False
-                )
-            if result == SendResult.REJECTED:
-                self._warn_once(
-                    "rejected",
-                    f"labledger: the server refused a {kind} for run "
-                    f"{(run_id or '')[:8]}: {resp}; it was kept in {self.spool.root}/rejected",
-                )
-                if record["body"] is None and lazy is not None:
-                    record["body"] = lazy()
-                reject(self.spool.put(record), str(resp))
-                return False
-            self._warn_once(
-                "spool",
-                f"labledger: the server {self.uri} is not reachable ({resp}); "
-                f"writes go to the spool {self.spool.dir} and are retried in the background",
-            )
-        if record["body"] is None and lazy is not None:
-            record["body"] = lazy()
-        self._enqueue(record)
-        return True
-
-    def _try_binary(self, path: str, make: Callable[[], bytes]) -> tuple[str, Any] | None:
-        """Send a batch in its binary form; None when the JSON form must be sent instead.
-
-        An older server answers 415 or 422 to a body it cannot read: the caller then
-        sends the JSON form, and when that one is taken, keeps to JSON from there on."""
-        if self._no_binary:
-            return None
+        record = {"kind": kind, "method": method, "path": path, "run_id": run_id}
+        resp: httpx.Response | None = None
         try:
-            resp = self._send(
-                self._client, "POST", path, content=make(), content_type=BATCH_MEDIA_TYPE
-            )
+            if binary is not None and not self._no_binary:
+                resp = self._send(
+                    self._client, method, path, content=binary(), content_type=BATCH_MEDIA_TYPE
+                )
+                if resp.status_code in (415, 422):
+                    resp = None
+            if resp is None:
+                json_body = body() if callable(body) else body
+                if kind == "blob":
+                    resp = self._send(
+                        self._client,
+                        method,
+                        path,
+                        content=base64.b64decode(str(json_body)),
+                        content_type="application/octet-stream",
+                    )
+                else:
+                    resp = self._send(self._client, method, path, json_body=json_body)
+                    if binary is not None and not self._no_binary and resp.is_success:
+                        self._no_binary = True  # JSON taken where binary was not: an older server
         except httpx.TransportError as exc:
-            return SendResult.RETRY, f"{type(exc).__name__}: {exc}"
-        if resp.status_code in (415, 422):
-            return None
-        return _answer(resp)
+            raise StoreUnavailableError(self.uri, f"{type(exc).__name__}: {exc}") from exc
+        result = _classify(resp)
+        if result == SendResult.OK:
+            try:
+                answer = resp.json()
+            except ValueError:
+                return True
+            self._note_answer(record, answer)
+            return not isinstance(answer, dict) or answer.get("applied", True) is not False
+        eb = _error_body(resp)
+        info = f"HTTP {resp.status_code} {eb.get('code')}: {eb.get('message')}"
+        if result == SendResult.AUTH:
+            self.fatal = auth_fix(self.uri, resp.status_code, self.token, info)
+            raise self.fatal
+        if result == SendResult.RETRY:
+            raise StoreUnavailableError(self.uri, info)
+        try:
+            self._raise(resp, path)
+        except (UsageError, RunFinishedError):
+            raise  # the server's own typed refusal (a value too long, an ended run)
+        except LabledgerError as exc:
+            raise WriteRejectedError(self.uri, info, resp.status_code) from exc
+        raise WriteRejectedError(self.uri, info, resp.status_code)
 
     def _try(self, client: httpx.Client, record: dict[str, Any]) -> tuple[str, Any]:
         """Send one request record; (result, parsed answer or reason)."""
@@ -451,8 +416,6 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
             batch.run_id,
             binary=lambda: batch_to_binary(batch),
         )
-        if batch.run_update.get("status") in TERMINAL_STATUSES:
-            self._finish_sync(batch.run_id)
         return applied
 
     def put_blob(self, data: bytes) -> str:
@@ -460,123 +423,28 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         self._write("blob", "PUT", f"{API}/blobs", base64.b64encode(data).decode("ascii"), None)
         return digest
 
-    def spool_artifact(self, record: dict[str, Any]) -> None:
-        """Keep an artifact the server could not take now (see :mod:`._pending_artifacts`).
-
-        Uploaded by the background loop once the server answers, else by ``labledger sync``;
-        silent: the run's end says once what is left in the spool."""
-        self._enqueue(record)
-
-    def defer_artifact(self, **fields: Any) -> None:
-        """Spool one artifact upload for later (``labledger.artifacts``' ``DeferredUploads``
-        protocol); ``fields`` are those of :func:`._pending_artifacts.artifact_record`."""
-        from ._pending_artifacts import artifact_record
-
-        self.spool_artifact(artifact_record(uri=self.uri, **fields))
-
-    def _enqueue(self, record: dict[str, Any]) -> None:
-        """Spool ``record`` for the background uploader (later writes queue behind it)."""
-        with self._lock:
-            self.spool.put(record)
-            self._pending += 1
-            self._start_uploader()
-        self._wake.set()
-
-    def unreachable(self) -> bool:
-        """True while this client's requests wait in the spool (the server did not answer)."""
-        return self.pending() > 0
-
-    # -- the spool ---------------------------------------------------------------------
-
-    def _start_uploader(self) -> None:
-        if self._uploader is None or not self._uploader.is_alive():
-            self._uploader = threading.Thread(
-                target=self._upload_loop, name="labledger-spool", daemon=True
-            )
-            self._uploader.start()
-
-    def _upload_loop(self) -> None:
-        client = self._new_client()
-        delay = PROBE_MIN
-        stuck = False
-        try:
-            while not self._closed:
-                if stuck:
-                    # back off (capped at PROBE_MAX: a server back from a restart is
-                    # noticed within about a second), then probe cheaply before re-reading
-                    # the whole spool
-                    self._sleep(delay)
-                    delay = min(delay * 2, PROBE_MAX)
-                    if self._closed or not self._probe(client):
-                        continue
-                entries = self.spool.entries()
-                if not entries:
-                    stuck = False
-                    with self._lock:
-                        if not self.spool.entries():
-                            self._pending = 0
-                            self._drained.notify_all()
-                    self._wake.wait(1.0)
-                    self._wake.clear()
-                    continue
-                stuck = False
-                for entry, result, info in self.send_entries(client, entries):
-                    if result == SendResult.AUTH:
-                        # a refused token does not get better by waiting: stop, say so
-                        self.fatal = auth_fix(
-                            self.uri, _status_of(str(info)), self.token, str(info)
-                        )
-                        warn(f"labledger: {self.fatal}")
-                        with self._lock:
-                            self._drained.notify_all()
-                        return
-                    if result == SendResult.RETRY:
-                        stuck = True
-                        break
-                    if result == SendResult.REJECTED:
-                        reject(entry.path, str(info))
-                        self._warn_once(
-                            "rejected",
-                            f"labledger: the server refused a spooled {entry.kind}: "
-                            f"{info}; kept in {self.spool.root}/rejected",
-                        )
-                    else:
-                        self._note_answer(entry.record, info)
-                        entry.path.unlink(missing_ok=True)
-                    with self._lock:
-                        self._pending = max(0, self._pending - 1)
-                        self._drained.notify_all()
-                    delay = PROBE_MIN
-        finally:
-            client.close()
-
-    def _sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` (new writes do not cut it short; closing does)."""
-        until = time.monotonic() + seconds
-        while not self._closed:
-            left = until - time.monotonic()
-            if left <= 0:
-                return
-            self._wake.wait(left)
-            self._wake.clear()
-
-    def _probe(self, client: httpx.Client) -> bool:
-        """True when the server answers its liveness probe."""
-        try:
-            resp = client.get("/healthz", timeout=httpx.Timeout(2.0))
-        except httpx.TransportError:
-            return False
-        return resp.status_code < 500
-
     def send_entries(
-        self, client: httpx.Client, entries: list[SpoolEntry]
+        self, client: httpx.Client | None, entries: list[SpoolEntry], *, note: bool = False
+    ) -> Iterator[tuple[SpoolEntry, str, Any]]:
+        """Send spooled requests in order; yield ``(entry, result, info)`` for each one sent.
+
+        ``note``: say what the server's answers mean (a run its policy recorded as failed),
+        as a direct write does; the tracking writer asks for it, ``labledger sync`` not."""
+        for entry, result, info in self._send_entries(client, entries):
+            if note and result == SendResult.OK:
+                self._note_answer(entry.record, info)
+            yield entry, result, info
+
+    def _send_entries(
+        self, client: httpx.Client | None, entries: list[SpoolEntry]
     ) -> Iterator[tuple[SpoolEntry, str, Any]]:
         """Send spooled requests in order; yield ``(entry, result, info)`` for each one sent.
 
         Consecutive run creations and batches go many per round trip through
         ``POST /api/v1/replay`` (:data:`REPLAY_ITEMS` requests or :data:`REPLAY_BYTES`
         at most); blobs and artifacts one by one. Stops after the first RETRY: what follows
-        it stays in the spool, so a run's order is kept."""
+        it stays in the spool, so a run's order is kept. ``client`` None: this store's."""
+        client = client or self._client
         i = 0
         while i < len(entries):
             entry = entries[i]
@@ -659,76 +527,6 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
             if kind in _STOP:
                 break
         return out
-
-    def pending(self) -> int:
-        """Requests of this client still in the spool."""
-        with self._lock:
-            return self._pending
-
-    def wait_synced(self, timeout: float, *, patience: float | None = None) -> bool:
-        """Wait until the spool of this client is empty; False on timeout.
-
-        With ``patience``, ``timeout`` is how long to wait *without progress*: each
-        request accepted by the server restarts it, up to ``patience`` seconds in all
-        (a long spool draining steadily is waited for; a server that stays down is not)."""
-        start = time.monotonic()
-        deadline = start + timeout
-        hard = start + patience if patience is not None else deadline
-        with self._lock:
-            last = self._pending
-            while self._pending > 0 and self.fatal is None:
-                now = time.monotonic()
-                if patience is not None and self._pending < last:
-                    last = self._pending
-                    deadline = min(hard, now + timeout)
-                remaining = deadline - now
-                if remaining <= 0:
-                    return False
-                self._wake.set()
-                self._drained.wait(min(remaining, 0.2))
-            return self._pending == 0
-
-    def _finish_sync(self, run_id: str) -> None:
-        if self.pending() == 0 or self.fatal is not None:
-            return
-        patience = max(self.sync_timeout * 10, DRAIN_PATIENCE)
-        if not self.wait_synced(self.sync_timeout, patience=patience):
-            warn(self._left_message(run_id))
-
-    def _left_message(self, run_id: str) -> str:
-        """One message naming what stays in the spool and how to upload it."""
-        from ._pending_artifacts import describe_artifact
-
-        entries = self.spool.entries()
-        requests = [e for e in entries if e.kind != "artifact"]
-        arts = [describe_artifact(e.record) for e in entries if e.kind == "artifact"]
-        parts = []
-        if requests:
-            kinds: dict[str, int] = {}
-            for e in requests:
-                kinds[e.kind] = kinds.get(e.kind, 0) + 1
-            parts.append(
-                f"{len(requests)} request(s) ("
-                + ", ".join(
-                    f"{n} {k}"
-                    for k, n in sorted(kinds.items(), key=lambda kv: (kv[0] != "run", kv[0]))
-                )
-                + ")"
-            )
-        if arts:
-            more = f" and {len(arts) - 5} more" if len(arts) > 5 else ""
-            parts.append(f"{len(arts)} artifact(s): {', '.join(arts[:5])}{more}")
-        what = " and ".join(parts) or f"{self.pending()} request(s)"
-        files = (
-            "; the artifact files are not copied (unless small): keep them, unchanged, until then"
-            if arts
-            else ""
-        )
-        return (
-            f"labledger: run {run_id[:8]} finished but {self.uri} took nothing from the spool "
-            f"for {self.sync_timeout:.0f}s: {what} stay in the spool {self.spool.dir}. "
-            f"Run `labledger sync` once the server is up to upload them{files}"
-        )
 
     # -- reading -----------------------------------------------------------------------
 
@@ -892,11 +690,7 @@ class HttpStore(HttpArtifactsMixin, HttpAuditMixin, HttpRegistryMixin):
         return result
 
     def close(self) -> None:
-        self._closed = True
-        self._wake.set()
         self._client.close()
-        if self._pending == 0:
-            self.spool.close()
 
 
 def replay_folder(
@@ -963,9 +757,7 @@ def replay_folder_counts(
         for target, group in by_target:
             store = stores.get(target)
             if store is None:
-                store = stores[target] = HttpStore(
-                    target, token=token, timeout=timeout, spool_dir=folder.parent
-                )
+                store = stores[target] = HttpStore(target, token=token, timeout=timeout)
             for entry, result, info in store.send_entries(store._client, group):
                 if result == SendResult.AUTH:
                     out.left = total - done

@@ -1,9 +1,9 @@
 """The outbox's directory layout: what a store has not accepted yet, durably on disk.
 
 One record format (:mod:`._outbox`) for runs, batches, blobs and artifacts, whatever the
-store: ``init()``, the writer thread and :class:`~labledger.remote.http.HttpStore` each
-own one *session*
-folder under the spool root and holds an exclusive ``flock`` on it while it lives.
+store (stores keep nothing themselves; they raise): each run's process (``init()`` and
+its writer thread) owns one *session* folder under the spool root and holds an
+exclusive ``flock`` on it while it lives.
 A request is one JSON file, written to a temporary name, fsynced, renamed into place
 and the folder fsynced, so after a crash a file is either complete or absent. Files
 are named by time and sequence, so replaying them in name order keeps each run's

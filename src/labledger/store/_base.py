@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
-from ._roles import ListPoints, MediaBlobOwner
+from ._roles import ListPoints, MediaBlobOwner, ReplaysMany
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,6 +31,7 @@ __all__ = [
     "MetricSummary",
     "MlflowObjects",
     "ModelRegistry",
+    "ReplaysMany",
     "ReproVerdicts",
     "RunExport",
     "RunRecord",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["ListPoints", "MediaBlobOwner"]
+__all__ = ["ListPoints", "MediaBlobOwner", "ReplaysMany"]
 
 
 @runtime_checkable
@@ -25,3 +25,13 @@ class MediaBlobOwner(Protocol):
     media_bytes: Any
 
     def use_artifacts(self, artifacts_uri: str | None = None, blobs: Any = None) -> None: ...
+
+
+@runtime_checkable
+class ReplaysMany(Protocol):
+    """Role of a store that writes many outbox records per round trip (``HttpStore``, through
+    the server's ``POST /replay``): the writer replays its outbox so. ``send_entries(None,
+    entries, note=True)`` yields ``(entry, result, info)`` per record sent (``SendResult`` values of
+    ``remote/spool.py``), in order, and stops after the first one not taken."""
+
+    def send_entries(self, client: Any, entries: list[Any], *, note: bool = False) -> Any: ...

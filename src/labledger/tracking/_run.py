@@ -334,6 +334,30 @@ class Run:
             raise self._writer.store_error or RuntimeError("store unavailable")
         return self._writer.store
 
+    def unreachable(self) -> bool:
+        """True while the run's writes wait in its outbox (the store is not answering):
+        the artifact uploader then defers an upload instead of retrying it."""
+        return self._writer.offline()
+
+    def defer_artifact(self, **fields: Any) -> None:
+        """Keep one artifact upload in the run's outbox, after its batches (the
+        ``DeferredUploads`` protocol of ``labledger.artifacts``); ``fields`` are those of
+        ``labledger.remote.artifact_record``. The writer uploads it once the server
+        answers, else ``labledger sync`` does."""
+        from ..remote import artifact_record
+
+        self._writer.defer(artifact_record(uri=self.store_uri, **fields))
+
+    def defer_blob(self, data: bytes) -> str:
+        """Keep ``data`` (a captured diff or notebook) in the run's outbox for a server that
+        does not answer now; return its sha256 (what the run's record names)."""
+        import hashlib
+
+        from ..remote import blob_record
+
+        self._writer.defer(blob_record(self.store_uri, data))
+        return hashlib.sha256(data).hexdigest()
+
     def _start_capture(self) -> None:
         from ..capture import CaptureProgress
 
@@ -398,7 +422,13 @@ class Run:
 
         latest = self._writer.latest
         self._writer = Writer(
-            self.id, self._buf, self._open_store, None, interval=self._writer.interval, child=True
+            self.id,
+            self._buf,
+            self._open_store,
+            None,
+            interval=self._writer.interval,
+            child=True,
+            spill_uri=self._writer.spill_uri,
         )
         self._writer.latest.update(latest)
         self._child_writer_started = False
@@ -687,13 +717,27 @@ class Run:
             if error:
                 update["error"] = error
             self._writer.update_run(**update)
+            w = self._writer
             limit = DEFAULT_FINISH_TIMEOUT if timeout is None else timeout
-            if not self._writer.stop(limit):
-                if self._writer.fatal is not None:  # said when it happened; nothing is kept
+            if timeout is None and w.patience is not None:
+                # a tracking server: wait while the outbox drains (LABLEDGER_SYNC_TIMEOUT
+                # without progress ends the wait sooner)
+                limit = max(limit, w.patience)
+            if not w.stop(limit):
+                if w.fatal is not None:  # said when it happened; nothing is kept
                     _hooks.forget(self)
                     return
-                moved = self._writer.spill_to_disk()
-                self._writer.release_outbox()
+                moved = w.spill_to_disk()
+                session = w.outbox.dir if w.outbox is not None else None
+                if w.patience is not None and session is not None and w.spill_dir is not None:
+                    from ..remote import left_message
+
+                    message = left_message(self.id, self.store_uri, session, w.grace)
+                    w.release_outbox()
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
+                    _hooks.forget(self)
+                    return
+                w.release_outbox()
                 if moved or self._writer._updates_done >= self._writer._updates_seq:
                     warnings.warn(
                         f"labledger: the store of run {self.id[:8]} did not accept writes within "

@@ -2,18 +2,26 @@
 
 The training thread only appends tuples ``(key, step, value, time)`` to a deque; this
 thread wakes every ``interval`` seconds, groups what it finds by key into one
-:class:`~labledger.store.Batch`, and writes it. A store raises typed errors and the
-writer owns what happens then (the HTTP store still keeps transient faults in its own
-outbox session and replays them itself):
+:class:`~labledger.store.Batch`, and writes it. One failure model for every store kind
+(SQLite, PostgreSQL, the tracking server): a store raises typed errors and keeps nothing
+itself; the writer owns what happens then:
 
-- a transient fault (refused connection, timeout, 5xx, a lock) is retried with backoff
-  and reported once (a warning); it never reaches the training thread;
-- while the store is not open yet (``init()`` could not put the run in it: a server, a
-  busy or PostgreSQL store), each batch goes to the run's outbox session
-  (:mod:`labledger.remote._outbox`, fsynced) and is replayed into the store once it is
-  open, so a process killed at any moment keeps what it logged up to ~0.1 s before;
-- when the store stops accepting writes, ``spill_to_disk`` moves what is pending to the
-  outbox (``labledger sync`` or the next process's catch-up writes it later);
+- a transient fault (refused connection, timeout, 5xx, a lock) is reported once (a
+  warning) and never reaches the training thread. The batch goes to the run's outbox
+  session (:mod:`labledger.remote._outbox`, fsynced), and so does every later one, one
+  file per wake-up, while the writer retries the oldest with backoff (50 ms doubling to
+  1 s) and replays them in order once the store takes it: a process killed at any moment
+  keeps what it logged up to ~0.1 s before;
+- the same while the store is not open yet (``init()`` could not put the run in it: a
+  server, a busy or PostgreSQL store);
+- an artifact the tracking server could not take (:meth:`Writer.defer`) waits in the same
+  session, in order with the batches;
+- when the store stops accepting writes for good (``flush()`` gives up), ``spill_to_disk``
+  moves what is still in memory to the outbox (``labledger sync`` or the next process's
+  catch-up writes it later);
+- a refusal of the data itself (a value too long, a run the server never heard of) drops
+  only what is refused (:meth:`Writer._isolate`), said once per item and kept in the
+  outbox's ``rejected/`` folder;
 - a configuration fault (a refused token, a missing database:
   :func:`labledger._exceptions.configuration_error`) stops tracking at once with the fix
   named: no retry, nothing kept in the outbox.
@@ -62,8 +70,14 @@ log: Any = _Log()
 
 HEARTBEAT_EVERY = 10.0
 BUSY_POINTS = 20_000
-# How long flush()/stop() keep waiting for a store that fails every write.
+# How long flush()/stop() keep waiting, without progress, for a store that fails every write.
 FAILING_GRACE = float(setting("LABLEDGER_FAILING_GRACE") or "10")
+# ... for a tracking server (LABLEDGER_SYNC_TIMEOUT); progress restarts the wait, up to
+# DRAIN_PATIENCE (at least 10x that) in all
+DEFAULT_SYNC_TIMEOUT = 30.0
+DRAIN_PATIENCE = 600.0
+PROBE_MIN = 0.05  # first retry delay after the store failed (doubles up to PROBE_MAX)
+PROBE_MAX = 1.0
 
 # One buffer entry: a point (key, step, value, time), or all points of one log() call
 # with known float keys as (keys tuple, step, values tuple, time): log() then builds
@@ -73,6 +87,23 @@ _KEY = operator.itemgetter(0)
 _STEP = operator.itemgetter(1)
 _VALUE = operator.itemgetter(2)
 _TIME = operator.itemgetter(3)
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line in function`` of the innermost frames (up to 4) of an unexpected
+    exception (not a labledger error, an OS error or a network fault): what a bug report
+    needs."""
+    from .._exceptions import LabledgerError
+
+    if isinstance(exc, (LabledgerError, OSError, TimeoutError)):
+        return ""
+    try:
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)[-4:]
+        return " < ".join(f"{f.filename}:{f.lineno} in {f.name}" for f in reversed(frames))
+    except Exception:  # (the interpreter may be shutting down)
+        return ""
 
 
 class Writer(threading.Thread):
@@ -114,6 +145,17 @@ class Writer(threading.Thread):
         self.outbox = outbox
         self._outbox_run = outbox_run
         self._outboxed: list[tuple[Path, int, int]] = []
+        self._put_lock = threading.Lock()  # the session is written by this thread and uploads
+        self._backoff = PROBE_MIN  # while batches wait in the outbox: next try of the store
+        self._next_try = 0.0
+        self._warned_rejected = False
+        # flush() gives up after this long without progress on a failing store
+        self.grace = FAILING_GRACE
+        self.patience: float | None = None  # http(s): finish() waits this long in all
+        if spill_uri is not None and spill_uri.split(":", 1)[0].lower() in ("http", "https"):
+            env = setting("LABLEDGER_SYNC_TIMEOUT")
+            self.grace = float(env) if env else DEFAULT_SYNC_TIMEOUT
+            self.patience = max(self.grace * 10, DRAIN_PATIENCE)
         self._opened: Store | None = None  # opened by the opener thread, adopted here
         self.fatal: BaseException | None = None  # a configuration fault: tracking stopped
         self._outbox_lock = threading.Lock()
@@ -181,14 +223,17 @@ class Writer(threading.Thread):
         return points, updates
 
     def _done(self, points: int, updates: int) -> bool:
-        return self.written >= points and self._updates_done >= updates
+        return self.written >= points and self._updates_done >= updates and not self._outboxed
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued before this call is written; False on timeout.
 
-        Also gives up (False) once the store has failed every write for FAILING_GRACE
-        seconds, so a broken store cannot hang the caller.
+        Also gives up (False) once the store has failed every write for ``grace``
+        seconds since this call or the last progress (FAILING_GRACE, or
+        LABLEDGER_SYNC_TIMEOUT for a tracking server), so a broken store cannot hang
+        the caller. What waits in the outbox counts as not written yet.
         """
+        called = time.monotonic()
         points, updates = self._targets()
         if self._done(points, updates):
             return True
@@ -210,7 +255,7 @@ class Writer(threading.Thread):
                 return self._done(points, updates)
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-            if self.failing and time.monotonic() - self.last_progress > FAILING_GRACE:
+            if self.failing and time.monotonic() - max(self.last_progress, called) > self.grace:
                 return False
             self._wake.set()
 
@@ -283,7 +328,8 @@ class Writer(threading.Thread):
             record = self._create_record
         with self._outbox_lock:
             outboxed = sum(n for _, n, _ in self._outboxed)
-        if not batches and record is None and not outboxed:
+            waiting = bool(self._outboxed)  # artifacts count as nothing, and are there too
+        if not batches and record is None and not waiting:
             return 0
         try:
             session = self._session()
@@ -377,7 +423,7 @@ class Writer(threading.Thread):
                 # a busy run (the buffer refilled while we wrote) is drained at once:
                 # smaller batches, less memory held by buffered points
                 delay = 0.0 if len(self.buffer) > BUSY_POINTS else self.interval
-                if self.failing and self.store is not None:
+                if self.failing and self.store is not None and not self._outboxed:
                     self.failing = False
                     log.warning("labledger: run %s is being written again", self.run_id[:8])
             except Exception as exc:
@@ -386,7 +432,14 @@ class Writer(threading.Thread):
                     return
                 self.failing = True
                 self._report(exc)
-                delay = min(max(delay * 2, 0.2), 5.0)
+                if self._outboxed:
+                    # what is logged keeps going to the outbox every wake-up; the store
+                    # is tried again after the backoff
+                    self._next_try = time.monotonic() + self._backoff
+                    self._backoff = min(self._backoff * 2, PROBE_MAX)
+                    delay = self.interval
+                else:
+                    delay = min(max(delay * 2, 0.2), 5.0)
                 continue
             if (
                 stopping
@@ -442,7 +495,8 @@ class Writer(threading.Thread):
             self._progress.notify_all()
 
     def _open_in_background(self) -> None:
-        delay = 0.2
+        # a server back from a restart is noticed within about a second (PROBE_MAX)
+        delay, most = (PROBE_MIN, PROBE_MAX) if self.patience is not None else (0.2, 10.0)
         while True:
             try:
                 store = self._open_store()
@@ -457,7 +511,7 @@ class Writer(threading.Thread):
                         self._updates_done = max(self._updates_done, 1)
                         self.last_progress = time.monotonic()
                         self._progress.notify_all()
-                if self._outbox_run is not None:  # in the store now (or in the HTTP spool)
+                if self._outbox_run is not None:  # in the store now
                     self._outbox_run.unlink(missing_ok=True)
                     self._outbox_run = None
                 self._opened = store
@@ -474,55 +528,169 @@ class Writer(threading.Thread):
                 if self._stop_requested:
                     return
                 time.sleep(delay)  # the opener's own backoff, off every caller's path
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, most)
+
+    def _can_outbox(self) -> bool:
+        return self.spill_uri is not None and self.fatal is None
+
+    def _put(self, record: dict[str, Any], npoints: int, seq: int) -> Path:
+        """Write ``record`` to the run's outbox session, in order, and remember it."""
+        with self._put_lock:  # the uploader thread defers artifacts here too
+            path = self._session().put(record)
+            with self._outbox_lock:
+                self._outboxed.append((path, npoints, seq))
+        return path
 
     def _to_outbox(self) -> None:
-        """The store is not open yet: keep the next batch in the run's outbox session."""
+        """The store cannot take writes now: keep what is pending in the run's outbox session
+        (the batch being retried first, then the next one)."""
         from ..remote import batch_record
 
-        assert self.outbox is not None and self.spill_uri is not None
+        assert self.spill_uri is not None
         if self._retry is None:
             taken = self._take_batch()
             if taken is None:
                 return
             self._retry, self._retry_points, self._retry_seq = taken
         batch, npoints, seq = self._retry, self._retry_points, self._retry_seq
-        path = self.outbox.put(batch_record(self.spill_uri, batch))  # OSError: kept, retried
-        with self._outbox_lock:
-            self._outboxed.append((path, npoints, seq))
+        self._put(batch_record(self.spill_uri, batch), npoints, seq)  # OSError: kept, retried
         self._retry, self._retry_points = None, 0
         self._note_latest(batch)
+        taken = self._take_batch()
+        if taken is not None:
+            self._retry, self._retry_points, self._retry_seq = taken
+            self._to_outbox()
+
+    def defer(self, record: dict[str, Any]) -> None:
+        """Keep ``record`` (an artifact the server could not take) in the run's outbox,
+        after what is there: written with the run's batches once the store takes writes,
+        else by ``labledger sync``. Called from the artifact uploader's thread."""
+        self._put(record, 0, 0)
+        self._wake.set()
+
+    def offline(self) -> bool:
+        """True while writes wait in the outbox because the store failed (it could not be
+        opened, or does not answer); not while it is merely being opened."""
+        return self.failing and (self.store is None or bool(self._outboxed))
 
     def _replay_outboxed(self, store: Store) -> None:
-        """Write the batches kept in the outbox into the now open store, in order."""
-        from ..store import batch_from_wire
+        """Write what waits in the outbox into the store, in order (raises while it cannot)."""
+        from ..store import ReplaysMany, batch_from_wire
 
+        # the server's POST /replay: many records per round trip
+        send = store.send_entries if isinstance(store, ReplaysMany) else None
         while True:
             with self._outbox_lock:
                 if not self._outboxed:
                     return
-                path, npoints, seq = self._outboxed[0]
+                head = self._outboxed[:_REPLAY_AT_ONCE]
+            if send is not None and len(head) > 1 and self._replay_many(store, send, head):
+                continue
+            path, npoints, seq = head[0]
             try:
                 import json
 
                 rec = json.loads(path.read_bytes())
             except FileNotFoundError:  # taken by a sync meanwhile
                 rec = None
-            if rec is not None:
+            refused: tuple[Batch, Exception] | None = None
+            if rec is not None and rec.get("kind") == "artifact":
+                self._replay_artifact(store, path, rec)
+            elif rec is not None and rec.get("kind") == "blob":
+                import base64
+
+                try:
+                    store.put_blob(base64.b64decode(str(rec["body"])))
+                except Exception as exc:
+                    if not is_permanent(exc):
+                        raise
+                    from ..remote.spool import reject
+
+                    reject(path, f"{type(exc).__name__}: {exc}")
+                    self._warn(
+                        f"labledger: the store refused a captured file of run "
+                        f"{self.run_id[:8]} ({type(exc).__name__}: {str(exc)[:200]}); "
+                        f"it was kept in {path.parent.parent}/rejected"
+                    )
+            elif rec is not None:
                 batch = batch_from_wire(self.run_id, rec["body"])
                 if self._lists:
                     batch.metrics = {
                         k: (st.tolist(), va.tolist(), ts.tolist())
                         for k, (st, va, ts) in batch.metrics.items()
                     }
-                store.write_batch(batch)
+                try:
+                    store.write_batch(batch)
+                except Exception as exc:
+                    if not is_permanent(exc):
+                        raise
+                    refused = batch, exc
             with self._outbox_lock:
                 mine = bool(self._outboxed) and self._outboxed[0][0] == path
                 if mine:
                     self._outboxed.pop(0)
             path.unlink(missing_ok=True)
-            if mine:  # else spill_to_disk counted it already
+            self._backoff = PROBE_MIN
+            if refused is not None and mine:  # written in parts, dropping only what is refused
+                self._isolate(store, refused[0], npoints, seq, refused[1])
+            elif mine:  # else spill_to_disk counted it already
                 self._committed(None, npoints, seq)
+
+    def _replay_many(self, store: Store, send: Any, head: list[tuple[Path, int, int]]) -> bool:
+        """Send the leading batches of ``head`` many per round trip (the server's
+        ``/replay``); False when there are fewer than two, or the first was not taken
+        (the one-by-one path then writes it and raises or isolates, typed)."""
+        import json
+
+        from .._exceptions import StoreUnavailableError
+        from ..remote.spool import SendResult, SpoolEntry
+
+        entries: list[SpoolEntry] = []
+        for path, _, _ in head:
+            try:
+                rec = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                break
+            if rec.get("kind") != "batch":
+                break
+            entries.append(SpoolEntry(path, rec))
+        if len(entries) < 2:
+            return False
+        done = 0
+        for entry, result, info in send(None, entries, note=True):
+            if result == SendResult.RETRY:
+                if done:
+                    return True
+                raise StoreUnavailableError(str(self.spill_uri), str(info))
+            if result != SendResult.OK:
+                break  # refused: written alone next, for its typed error
+            with self._outbox_lock:
+                mine = bool(self._outboxed) and self._outboxed[0][0] == entry.path
+                item = self._outboxed.pop(0) if mine else None
+            entry.path.unlink(missing_ok=True)
+            self._backoff = PROBE_MIN
+            done += 1
+            if item is not None:
+                self._committed(None, item[1], item[2])
+        return done > 0
+
+    def _replay_artifact(self, store: Store, path: Path, rec: dict[str, Any]) -> None:
+        """Upload one deferred artifact (blobs, then its version); raise while the server is
+        away; a refused one (its file changed or is gone) goes to ``rejected/``, said once."""
+        from .._exceptions import StoreUnavailableError
+        from ..remote import replay_artifact
+        from ..remote.spool import SendResult, reject
+
+        result, info = replay_artifact(store, rec)
+        if result == SendResult.RETRY:
+            raise StoreUnavailableError(str(self.spill_uri), str(info))
+        if result == SendResult.REJECTED:
+            reject(path, str(info))
+            self.rejected.append(f"artifact {rec.get('body', {}).get('name')!r}: {info}"[:500])
+            self._warn(
+                f"labledger: the server refused artifact {rec.get('body', {}).get('name')!r} "
+                f"of run {self.run_id[:8]}: {info}; it was kept in {path.parent.parent}/rejected"
+            )
 
     def _release_store(self) -> None:
         # Return pooled connections; the store stays usable (it reconnects on demand).
@@ -595,13 +763,25 @@ class Writer(threading.Thread):
         if self._warned:
             return
         self._warned = True
-        try:
-            warn(
+        where = _where(exc)  # not one of ours (a bug): say where, so a report can name it
+        what = f"{type(exc).__name__}: {exc}" + (f", at {where}" if where else "")
+        if self._outboxed and self.outbox is not None:
+            self._warn(
                 f"labledger: could not write run {self.run_id[:8]} to the store "
-                f"({type(exc).__name__}: {exc}); retrying in the background, training continues"
+                f"({what}); its writes go to the outbox (spool) "
+                f"{self.outbox.dir} and are retried in the background, training continues"
             )
+            return
+        self._warn(
+            f"labledger: could not write run {self.run_id[:8]} to the store "
+            f"({what}); retrying in the background, training continues"
+        )
+
+    def _warn(self, message: str) -> None:
+        try:
+            warn(message)
         except Exception:
-            log.warning("labledger: could not write run %s: %s", self.run_id[:8], exc)
+            log.warning(message)
 
     def _write_pending(self) -> None:
         store = self.store
@@ -612,7 +792,15 @@ class Writer(threading.Thread):
                 return
             self._adopt(store)
         if self._outboxed:
-            self._replay_outboxed(store)
+            if time.monotonic() < self._next_try:  # the store failed just now: back off
+                self._to_outbox()
+                return
+            try:
+                self._replay_outboxed(store)
+            except Exception:
+                if self._can_outbox():
+                    self._to_outbox()  # what was logged meanwhile waits behind them
+                raise
         if self._parts:
             self._drain_parts(store)
         if self._retry is not None:
@@ -642,6 +830,10 @@ class Writer(threading.Thread):
                 self._isolate(store, batch, npoints, seq, exc)
                 return
             self._retry, self._retry_points, self._retry_seq = batch, npoints, seq
+            from .._exceptions import configuration_error
+
+            if self._can_outbox() and configuration_error(exc) is None:
+                self._to_outbox()  # durable now; this and what follows wait there
             raise
         except BaseException:
             self._retry, self._retry_points, self._retry_seq = batch, npoints, seq
@@ -696,15 +888,25 @@ class Writer(threading.Thread):
         )
         with self._progress:
             self.dropped += n
-        self.rejected.append(f"{what}: {type(exc).__name__}: {exc}"[:500])
-        message = (
+        reason = f"{type(exc).__name__}: {exc}"
+        self.rejected.append(f"{what}: {reason}"[:500])
+        kept = ""
+        if self.patience is not None and self._can_outbox():
+            # a server's refusal is kept, not retried: `labledger sync` never sees it again
+            from ..remote import batch_record
+            from ..remote.spool import reject
+
+            try:
+                with self._put_lock:
+                    path = self._session().put(batch_record(str(self.spill_uri), part))
+                dest = reject(path, reason)
+                kept = f"; it was kept in {dest.parent}"
+            except (OSError, TypeError, ValueError) as err:  # unencodable: said, not kept
+                log.debug("labledger: could not keep a refused batch: %s", err)
+        self._warn(
             f"labledger: the store refused {what} of run {self.run_id[:8]} "
-            f"({type(exc).__name__}: {str(exc)[:200]}); everything else was written"
+            f"({type(exc).__name__}: {str(exc)[:200]}){kept}; everything else was written"
         )
-        try:
-            warn(message)
-        except Exception:
-            log.warning(message)
 
     def _note_latest(self, batch: Batch) -> None:
         latest = self.latest
@@ -826,6 +1028,9 @@ class Writer(threading.Thread):
         data, meta = got
         media.append(MediaItem(it[0], it[1], it[2].seq, m.kind, data, meta, m.caption, it[3]))
 
+
+# outbox records looked at per replay round (the server takes 50 per round trip)
+_REPLAY_AT_ONCE = 200
 
 # a batch with at least this many rich results encodes them on a few threads, and
 # stages their blob files every _STAGE_EVERY values while the rest encode
