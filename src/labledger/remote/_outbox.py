@@ -39,6 +39,7 @@ __all__ = [
     "batch_wire",
     "blob_record",
     "left_message",
+    "outbox_record",
     "replay_local",
     "run_record",
 ]
@@ -46,30 +47,30 @@ __all__ = [
 _API = "/api/v1"
 
 
-def run_record(uri: str, run: dict[str, Any]) -> dict[str, Any]:
-    """The outbox record that creates ``run`` in the store at ``uri``."""
+def outbox_record(
+    kind: str, uri: str, method: str, path: str, run_id: str | None, body: Any
+) -> dict[str, Any]:
+    """One outbox record (the format of the module docstring), any kind."""
     return {
         "v": 1,
-        "kind": "run",
+        "kind": kind,
         "uri": uri,
-        "method": "POST",
-        "path": f"{_API}/runs",
-        "run_id": run["id"],
-        "body": encode_json(dict(run)),
+        "method": method,
+        "path": path,
+        "run_id": run_id,
+        "body": body,
     }
+
+
+def run_record(uri: str, run: dict[str, Any]) -> dict[str, Any]:
+    """The outbox record that creates ``run`` in the store at ``uri``."""
+    return outbox_record("run", uri, "POST", f"{_API}/runs", run["id"], encode_json(dict(run)))
 
 
 def blob_record(uri: str, data: bytes) -> dict[str, Any]:
     """The outbox record that stores ``data`` (a captured diff, a notebook) on the server."""
-    return {
-        "v": 1,
-        "kind": "blob",
-        "uri": uri,
-        "method": "PUT",
-        "path": f"{_API}/blobs",
-        "run_id": None,
-        "body": base64.b64encode(data).decode("ascii"),
-    }
+    body = base64.b64encode(data).decode("ascii")
+    return outbox_record("blob", uri, "PUT", f"{_API}/blobs", None, body)
 
 
 def _b64(values: Any, code: str) -> str:
@@ -117,15 +118,8 @@ def batch_wire(batch: Batch) -> dict[str, Any]:
 
 def batch_record(uri: str, batch: Batch) -> dict[str, Any]:
     """The outbox record that writes ``batch`` into the store at ``uri``."""
-    return {
-        "v": 1,
-        "kind": "batch",
-        "uri": uri,
-        "method": "POST",
-        "path": f"{_API}/runs/{batch.run_id}/batches",
-        "run_id": batch.run_id,
-        "body": batch_wire(batch),
-    }
+    path = f"{_API}/runs/{batch.run_id}/batches"
+    return outbox_record("batch", uri, "POST", path, batch.run_id, batch_wire(batch))
 
 
 def replay_local(entries: Sequence[SpoolEntry]) -> tuple[int, int, int, str, list[str]]:
