@@ -60,20 +60,24 @@ def artifact_record(
             if len(data) == size and hashlib.sha256(data).hexdigest() == sha:
                 blob["data"] = base64.b64encode(data).decode("ascii")
         blobs.append(blob)
-    body = {
-        "project": project,
-        "name": name,
-        "kind": kind,
-        "sha256": sha256,
-        "manifest": [dict(f) for f in manifest],
-        "metadata": dict(metadata),
-        "storage": storage,
-        "blobs": blobs,
+    return {
+        "v": 1,
+        "kind": "artifact",
+        "uri": uri,
+        "method": "POST",
+        "path": f"{_API}/projects/{project}/artifacts/{name}/versions",
+        "run_id": run_id,
+        "body": {
+            "project": project,
+            "name": name,
+            "kind": kind,
+            "sha256": sha256,
+            "manifest": [dict(f) for f in manifest],
+            "metadata": dict(metadata),
+            "storage": storage,
+            "blobs": blobs,
+        },
     }
-    from ._outbox import outbox_record
-
-    path = f"{_API}/projects/{project}/artifacts/{name}/versions"
-    return outbox_record("artifact", uri, "POST", path, run_id, body)
 
 
 def describe_artifact(record: Mapping[str, Any]) -> str:
