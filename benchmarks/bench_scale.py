@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(a: argparse.Namespace) -> int:
     skip = set(filter(None, a.skip.split(",")))
-    store = open_store(a.store)
+    store: Any = open_store(a.store)  # a SQL store: dialect, engine
     out: dict[str, Any] = {"runs": a.runs, "store": store.dialect}
     made, secs = populate(store, a.runs)
     if made:
@@ -213,11 +213,11 @@ def _main(a: argparse.Namespace) -> int:
         _explain(store, page, explain_dir, "ui_runs_page")
     out["best"] = _timed(lambda: led.best("val_acc", project=PROJECT, top=10), a.repeat)
     if "importance" not in skip:
-        flt = None
+        only: str | None = None
         if a.importance_runs and a.importance_runs < a.runs:
-            flt = f"summary.loss < {0.01 + 2.99 * a.importance_runs / a.runs}"
+            only = f"summary.loss < {0.01 + 2.99 * a.importance_runs / a.runs}"
         out["importance"] = _timed(
-            lambda: led.importance("val_acc", project=PROJECT, filter=flt), max(1, a.repeat // 3)
+            lambda: led.importance("val_acc", project=PROJECT, filter=only), max(1, a.repeat // 3)
         )
     if "export" not in skip:
         with tempfile.TemporaryDirectory() as tmp:

@@ -63,7 +63,7 @@ def test_one_run_per_set_has_no_floor() -> None:
 def many_runs(any_store_uri: str) -> Any:
     from labledger.store import open_store
 
-    store = open_store(any_store_uri)
+    store: Any = open_store(any_store_uri)  # a SQL store: create_runs (bulk)
     rng = random.Random(5)
     records = [
         {
@@ -151,7 +151,7 @@ def test_columnar_importance_is_the_records_importance(any_store_uri: str) -> No
     summary beside one logged as a series, NaN and non-number values left out."""
     from labledger.store import open_store
 
-    store = open_store(any_store_uri)
+    store: Any = open_store(any_store_uri)  # a SQL store: create_runs (bulk)
     rng = random.Random(11)
     records = []
     for i in range(240):
