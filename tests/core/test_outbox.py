@@ -132,3 +132,41 @@ def test_an_image_logged_while_the_store_is_not_open_survives_the_outbox(
         [note] = ledger.media(run.id, "note")
         assert ledger.media_bytes(run.id, note) == b"outboxed"
         assert ledger.store.history(run.id, "x").total == 1
+
+
+def test_a_session_released_while_written_keeps_every_record(tmp_path: Path) -> None:
+    """The writer thread puts records while finish() (or the writer's own end) releases
+    the session from another thread: no record is removed with an "empty" folder, and
+    releasing twice at once is harmless."""
+    import threading
+
+    session = spool.Spool(tmp_path / "spool")
+    written: list[Path] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def put() -> None:
+        try:
+            for i in range(300):
+                written.append(session.put({"kind": "batch", "n": i}, durable=False))
+        except BaseException as exc:  # the test reads it
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    def release() -> None:
+        try:
+            while not stop.is_set():
+                session.close()
+        except BaseException as exc:  # the test reads it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put), *(threading.Thread(target=release) for _ in range(2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(written) == 300 and all(p.exists() for p in written)
+    session.close()
+    assert sorted(json.loads(p.read_bytes())["n"] for p in written) == list(range(300))

@@ -43,7 +43,7 @@ def world(module_pg: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "a1": _id("ab1"),
             "a2": _id("ab2"),
             "b1": _id("ab3"),
-            "b2": _id("ac"),
+            "b2": _id("ac5e7"),  # a prefix no other run shares (the producer's id is random)
         }
         with httpx.Client(
             base_url=srv.url, headers={"Authorization": f"Bearer {toks['root']}"}
@@ -122,7 +122,7 @@ def test_a_reader_learns_nothing_about_other_projects_runs(world: dict[str, Any]
         # a prefix that is unique among readable runs resolves, whatever else exists
         assert bob.get("/api/v1/runs/ab1").json()["id"] == runs["a1"]
         # another project's id prefix, full id and name: not found, like nothing at all
-        for ref in ("ac", runs["b2"], runs["b1"], "projB-b1-secret"):
+        for ref in ("ac5e7", runs["b2"], runs["b1"], "projB-b1-secret"):
             r = bob.get(f"/api/v1/runs/{ref}")
             assert r.status_code == 404, (ref, r.status_code)
             other = "zz-no-such-run"

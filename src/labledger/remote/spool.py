@@ -21,6 +21,7 @@ import fcntl
 import itertools
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,9 @@ class Spool:
         self.dir = self.root / self.session
         self._lock_fh: IO[str] | None = None
         self._seq = itertools.count()
+        # the writer thread, the artifact uploader and finish() share a session: a write
+        # and the release (which removes an empty folder) never interleave
+        self._guard = threading.RLock()
 
     def _ensure(self) -> None:
         if self._lock_fh is not None:
@@ -122,19 +126,20 @@ class Spool:
         renamed). ``durable=False`` skips the fsyncs: the record survives the process
         being killed (the kernel has it), not a power loss until :meth:`sync` runs;
         ``init()`` writes the run record so and the writer thread syncs it."""
-        self._ensure()
-        name = f"{time.time_ns():020d}-{next(self._seq):08d}-{record.get('kind', 'req')}.json"
-        final = self.dir / name
-        tmp = self.dir / (".tmp-" + name)
         data = json.dumps(record, allow_nan=False, separators=(",", ":")).encode()
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        with self._guard:
+            self._ensure()
+            name = f"{time.time_ns():020d}-{next(self._seq):08d}-{record.get('kind', 'req')}.json"
+            final = self.dir / name
+            tmp = self.dir / (".tmp-" + name)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, final)
             if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, final)
-        if durable:
-            _fsync_dir(self.dir)
+                _fsync_dir(self.dir)
         return final
 
     def sync(self, path: Path) -> None:
@@ -153,16 +158,19 @@ class Spool:
         return read_entries(self.dir)
 
     def close(self) -> None:
-        """Release the session; remove its folder when nothing is left in it."""
-        if self._lock_fh is None:
-            return
-        with contextlib.suppress(OSError):
-            if not read_entry_paths(self.dir):
-                import shutil  # (with bz2/lzma, a few ms: not on init()'s path)
+        """Release the session; remove its folder when nothing is left in it. Safe from
+        several threads at once (the writer's end and finish() may both release it)."""
+        with self._guard:
+            fh = self._lock_fh
+            if fh is None:
+                return
+            with contextlib.suppress(OSError):
+                if not read_entry_paths(self.dir):
+                    import shutil  # (with bz2/lzma, a few ms: not on init()'s path)
 
-                shutil.rmtree(self.dir, ignore_errors=True)
-        self._lock_fh.close()
-        self._lock_fh = None
+                    shutil.rmtree(self.dir, ignore_errors=True)
+            self._lock_fh = None
+            fh.close()
 
 
 def read_entry_paths(folder: Path) -> list[Path]:
