@@ -35,6 +35,16 @@ waits for points logged after it was called.
 from __future__ import annotations
 
 import collections
+
+# The importlib package, imported by the thread that starts ours (init() imports this
+# module before it starts any labledger thread). CPython (3.11, 3.12) can leave importlib
+# with an uninitialised second copy of its bootstrap when two threads import the package
+# for the first time at once (one ``import importlib``, one ``import importlib.machinery``):
+# every later ``importlib.import_module`` in the process then fails with "NameError: name
+# 'sys' is not defined". Our threads import it (the store back ends, httpx's certifi) and so
+# do the user's (torch imports importlib.machinery), and ``python -S`` or a venv does not
+# import it at start-up. About 0.2 ms, once per process.
+import importlib  # noqa: F401
 import operator
 import os
 import threading
