@@ -164,6 +164,7 @@ def test_importance_reads_runs_page_by_page_with_the_same_result(
 ) -> None:
     """The command pages through the runs to count them; the answer equals the read API's."""
     from labledger.cli import query
+    from labledger.cli._output import ProgressBar
 
     monkeypatch.setattr(query, "PAGE", 50)
     seen: list[tuple[int | None, int | None]] = []
@@ -173,7 +174,7 @@ def test_importance_reads_runs_page_by_page_with_the_same_result(
             pass
 
         def __enter__(self) -> Any:
-            bar = query.ProgressBar()
+            bar = ProgressBar()
             bar.update = lambda completed=None, total=None, description=None: seen.append(  # type: ignore[method-assign]
                 (completed, total)
             )

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from ._output import (
-    ProgressBar,
     console,
     emit_json,
     fmt_duration,
@@ -26,23 +25,7 @@ def _short(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-PAGE = 2000  # runs per read while a progress bar counts them
-
-
-def _load_runs(ledger: Any, project: str | None, filter_: Any, bar: ProgressBar) -> list[Any]:
-    """All runs matching ``filter_`` (text or a parsed tree), read a page at a time so ``bar`` can count them."""
-    total = ledger.count(project, filter_, include_repro=True)  # filter_ already says
-    bar.update(completed=0, total=total)
-    seen: dict[str, Any] = {}
-    offset = 0
-    while True:
-        chunk = ledger.runs(project=project, filter=filter_, limit=PAGE, offset=offset)
-        for run in chunk:  # a run created meanwhile shifts the pages: keep each id once
-            seen.setdefault(run["id"], run)
-        bar.update(completed=len(seen), total=max(len(seen), total))
-        if len(chunk) < PAGE:
-            return list(seen.values())
-        offset += len(chunk)
+PAGE = 2000  # runs per read of `importance` while its progress bar counts them
 
 
 @click.command()
