@@ -318,3 +318,34 @@ def test_a_run_recorded_as_ended_is_sealed_at_once(store_uri: str) -> None:
         assert store.audit_verify(project="imported")["ok"]
     finally:
         store.close()
+
+
+def test_audit_verify_streams_the_chain_alone(any_store_uri: str, isolated_env: Path) -> None:
+    """Only the chain is read through a streaming cursor; the per-page reads that follow
+    (each page's newest entries, grouped by run) are ordinary statements. A ``yield_per``
+    set on the connection instead of the statement applied to every later statement: on
+    PostgreSQL each grouped read then ran as a server-side cursor, planned for its first
+    rows, and scanned the whole chain once per page of 500 runs (over 15 minutes at 1M)."""
+    from sqlalchemy import event
+
+    from labledger.store import open_store
+
+    train(any_store_uri, isolated_env, "a", lr=0.1)
+    train(any_store_uri, isolated_env, "b", lr=0.2)
+    st = open_store(any_store_uri)
+    seen: list[tuple[str, Any]] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+        seen.append((statement, ctx.execution_options.get("yield_per")))
+
+    event.listen(st.engine, "before_cursor_execute", grab)  # type: ignore[attr-defined]
+    try:
+        assert st.audit_verify()["ok"]
+    finally:
+        event.remove(st.engine, "before_cursor_execute", grab)  # type: ignore[attr-defined]
+        st.close()
+    streamed = [stmt for stmt, per in seen if per]
+    assert len(streamed) == 1, streamed
+    assert "FROM audit_log" in streamed[0] and "ORDER BY audit_log.seq" in streamed[0]
+    grouped = [stmt for stmt, per in seen if "max(audit_log.seq)" in stmt]
+    assert grouped and all(per is None for stmt, per in seen if stmt in grouped), seen

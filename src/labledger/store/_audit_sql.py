@@ -421,11 +421,16 @@ class AuditSqlMixin:
                 # checks per run read the runs in pages of 500, by id, each page's newest
                 # entries and entry counts in bulk; deleted and unsealed runs are anti-joins
                 prev, expected_seq, n = _GENESIS, 1, 0
-                entries = (
-                    conn.execution_options(yield_per=1000)
-                    .execute(sa.select(a).where(a.c.project == name).order_by(a.c.seq))
-                    .mappings()
-                )
+                # yield_per on the statement, not on ``conn`` (Connection.execution_options
+                # sets it for every later statement of the connection: each page's grouped
+                # read then ran as a server-side cursor, planned for its first rows, and
+                # scanned the whole chain per page: over 15 minutes at 1M runs)
+                entries = conn.execute(
+                    sa.select(a)
+                    .where(a.c.project == name)
+                    .order_by(a.c.seq)
+                    .execution_options(yield_per=1000)
+                ).mappings()
                 for e in entries:
                     n += 1
                     row = dict(e)
