@@ -218,6 +218,14 @@ _CROSSOVER = 2.0
 # name like "sweep-17*" (11,111 matches): 113 ms p50 against 332 ms probing each match's
 # value and 437 ms probing each run in sort order (2 cores, load 11).
 _SEMI_BAND = 5.0
+# Where the matches' ids come from an index alone (an Index Only Scan: an author's runs
+# through ix_runs_author_project, migration 0016), reading them costs a fraction of a
+# buffer per match, and the sort key's walk (ix_metric_summary_key_run) none per entry,
+# against about four buffers per run probed: the hashed set stays the cheaper form up to
+# matching**2 <= want * total * this. At 1M runs, author (2%: 19,831 matches, 4,450 runs
+# probed in sort order) with cold caches: 24.5 ms and 626 buffers against 458 ms and
+# 17,854 buffers (benchmarks/README.md).
+_SEMI_COVERED = 50.0
 SEMI = "semi"
 
 
@@ -237,24 +245,25 @@ def _drive_by_filter(
         return by_filter
     if dialect != "postgresql" or not cond:
         return False
-    matching, total = _estimates(conn, [cond, [base] if base is not None else []])
+    (matching, covered), (total, _) = _estimates(conn, [cond, [base] if base is not None else []])
     scale = want * max(total, 1.0)
     if matching * matching > _CROSSOVER * scale:
-        return False
+        return SEMI if covered and matching * matching <= _SEMI_COVERED * scale else False
     return SEMI if matching * matching > scale / _SEMI_BAND else True
 
 
-def _estimates(conn: Connection, conds: list[list[Any]]) -> list[float]:
-    """The planner's estimates of the runs matching each of ``conds`` (PostgreSQL EXPLAIN,
-    not run): one EXPLAIN of their UNION ALL, read from its Append's children, so one
+def _estimates(conn: Connection, conds: list[list[Any]]) -> list[tuple[float, bool]]:
+    """The planner's estimate of the runs matching each of ``conds`` (PostgreSQL EXPLAIN,
+    not run), and whether it would read their ids from an index alone (an Index Only
+    Scan): one EXPLAIN of their UNION ALL, read from its Append's children, so one
     round trip; each condition on its own where the planner folded the Append away (a
     branch it proved empty)."""
-    selects = [sa.select(sa.literal(1)).select_from(s.runs).where(*c) for c in conds]
+    selects = [sa.select(s.runs.c.id).where(*c) for c in conds]
     plan = _plan(conn, sa.union_all(*selects))
     parts = plan.get("Plans", [])
-    if plan.get("Node Type") == "Append" and len(parts) == len(conds):
-        return [float(p["Plan Rows"]) for p in parts]
-    return [float(_plan(conn, q)["Plan Rows"]) for q in selects]
+    if plan.get("Node Type") != "Append" or len(parts) != len(conds):
+        parts = [_plan(conn, q) for q in selects]
+    return [(float(p["Plan Rows"]), p.get("Node Type") == "Index Only Scan") for p in parts]
 
 
 def _plan(conn: Connection, q: Any) -> dict[str, Any]:

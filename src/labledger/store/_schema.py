@@ -117,7 +117,12 @@ runs = Table(
 Index("ix_runs_project_created", runs.c.project, runs.c.created_at)
 Index("ix_runs_status", runs.c.status)
 Index("ix_runs_created", runs.c.created_at)
-Index("ix_runs_author", runs.c.author)
+# an author's runs: (author) on SQLite; on PostgreSQL (migration 0016) covering the
+# project and the id, so the ranked plan reads an author's run ids from the index alone
+Index("ix_runs_author", runs.c.author).ddl_if(dialect="sqlite")
+Index("ix_runs_author_project", runs.c.author, runs.c.project, runs.c.id).ddl_if(
+    dialect="postgresql"
+)
 Index("ix_runs_group", runs.c["group"])  # migration 0007
 Index("ix_runs_parent", runs.c.parent_run_id)  # migration 0007
 # PostgreSQL only (migration 0012): containment (config @> {...}, tags @> [...]) and
@@ -187,7 +192,15 @@ metric_summary = Table(
     Column("min", Double, nullable=True),  # min/max ignore NaN; NULL when all values are NaN
     Column("max", Double, nullable=True),
 )
-Index("ix_metric_summary_key", metric_summary.c.key, metric_summary.c.last)
+# a key's values in order: (key, last) on SQLite; on PostgreSQL (migration 0016) with the
+# run id, so a walk in sort order yields each entry's run without reading the table
+Index("ix_metric_summary_key", metric_summary.c.key, metric_summary.c.last).ddl_if(dialect="sqlite")
+Index(
+    "ix_metric_summary_key_run",
+    metric_summary.c.key,
+    metric_summary.c.last,
+    metric_summary.c.run_id,
+).ddl_if(dialect="postgresql")
 
 applied_batches = Table(
     "applied_batches",
