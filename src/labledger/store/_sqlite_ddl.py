@@ -22,6 +22,7 @@ REVISIONS = [
     "0014",
     "0015",
     "0016",
+    "0017",
 ]
 
 STATEMENTS = [
@@ -70,7 +71,7 @@ STATEMENTS = [
     "CREATE TABLE users (\n\tname VARCHAR(250) NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tPRIMARY KEY (name)\n)",
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
     "INSERT INTO labledger_meta (key, value) VALUES ('format', 'labledger')",
-    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010,0011,0012,0013,0014,0015,0016')",
+    "INSERT INTO labledger_meta (key, value) VALUES ('revisions', '0001,0002,0003,0004,0005,0006,0007,0008,0009,0010,0011,0012,0013,0014,0015,0016,0017')",
     "INSERT INTO alembic_version (version_num) VALUES ('0002')",
     "INSERT INTO alembic_version (version_num) VALUES ('0003')",
     "INSERT INTO alembic_version (version_num) VALUES ('0004')",
@@ -80,7 +81,7 @@ STATEMENTS = [
     "INSERT INTO alembic_version (version_num) VALUES ('0009')",
     "INSERT INTO alembic_version (version_num) VALUES ('0011')",
     "INSERT INTO alembic_version (version_num) VALUES ('0013')",
-    "INSERT INTO alembic_version (version_num) VALUES ('0014')",
     "INSERT INTO alembic_version (version_num) VALUES ('0015')",
     "INSERT INTO alembic_version (version_num) VALUES ('0016')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0017')",
 ]
