@@ -324,3 +324,31 @@ def test_create_runs_in_bulk_matches_create_run(any_store_uri: str, ledger_of: A
         "r5",
         "r6",
     ]
+
+
+def test_postgresql_connections_plan_each_statement_with_its_parameters(pg_uri: str) -> None:
+    """Every pooled PostgreSQL connection runs with ``plan_cache_mode =
+    force_custom_plan``, and keeps it after the pool's rollback on return: a generic
+    plan fixed while a table was small made bulk run creation 5x slower by 60k runs.
+    A prepared ``IN`` read, executed past psycopg's prepare threshold, is still
+    planned with its values (an index scan on the ids it names)."""
+    from labledger.store.sql import SqlStore
+
+    store = SqlStore(pg_uri)
+    try:
+        for _ in range(3):  # the same pooled connection, returned (rolled back) between
+            with store.engine.connect() as conn:
+                assert conn.execute(sa.text("SHOW plan_cache_mode")).scalar() == (
+                    "force_custom_plan"
+                )
+                conn.rollback()
+        with store.engine.connect() as conn:
+            conn.execute(
+                sa.text("PREPARE ids(text, text) AS SELECT id FROM runs WHERE id IN ($1, $2)")
+            )
+            for _ in range(8):  # past the 5 custom plans after which a generic one may win
+                conn.execute(sa.text("EXECUTE ids('a', 'b')")).all()
+            plan = "\n".join(r[0] for r in conn.execute(sa.text("EXPLAIN EXECUTE ids('a', 'b')")))
+            assert "$1" not in plan and "{a,b}" in plan, plan
+    finally:
+        store.close()
