@@ -375,6 +375,14 @@ def record_fields(
     from ._audit_core import FORMAT, JSON_FIELDS, SCALAR_FIELDS, Record
 
     fmt = formats or {}
+    if db.dialect == "postgresql":
+        # plan these IN (…500 ids) reads with their values, for this transaction:
+        # psycopg prepares a statement on its sixth execution and PostgreSQL then kept a
+        # generic plan made while ``runs`` was small for the connection's life; bulk
+        # creation (which reads back what it chains) fell from 3,100 to 640 runs/s
+        # between 20k and 60k runs. Not for every statement: planning each export page's
+        # IN list made `export` 17% slower (benchmarks/README.md).
+        db.one("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
 
     names = (*SCALAR_FIELDS, *JSON_FIELDS)
     cols = ", ".join(f'"{c}"' for c in names)

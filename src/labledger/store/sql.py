@@ -76,24 +76,6 @@ def _sqlite_on_connect(dbapi_con: Any, _record: Any) -> None:
     cur.close()
 
 
-def _postgresql_on_connect(dbapi_con: Any, _record: Any) -> None:
-    """Plan every statement with its own parameters (``plan_cache_mode``).
-
-    psycopg prepares a statement on the server after its fifth execution, and PostgreSQL
-    then switches to a generic plan once it looks no costlier than the custom ones. A
-    generic plan chosen while a table was small (or without statistics: autovacuum off,
-    a bulk import) stays for the connection's life: ``SELECT … FROM runs WHERE id IN
-    (500 ids)`` in ``create_runs`` went from 1 ms to 0.5 s a call as the table grew
-    (bulk creation fell from 3,100 to 640 runs/s between 20k and 60k runs; a fresh
-    connection was fast again). Custom plans cost a planning pass per execution
-    (microseconds for these statements); the parse is still saved. A SET on a
-    new connection, committed, so the pool's rollback on return keeps it."""
-    cur = dbapi_con.cursor()
-    cur.execute("SET plan_cache_mode = force_custom_plan")
-    cur.close()
-    dbapi_con.commit()
-
-
 def _value_rejected(context: sa.engine.ExceptionContext) -> BaseException | None:
     """The driver's "data exception" (a value the database refuses) as ValueRejectedError,
     chained to it: callers of the store (the server's routes) never catch SQLAlchemy's."""
@@ -243,7 +225,6 @@ class SqlStore(
             self.engine = sa.create_engine(
                 url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
             )
-            event.listen(self.engine, "connect", _postgresql_on_connect)
         event.listen(self.engine, "handle_error", _value_rejected)
         self._write_engine = self.engine.execution_options(labledger_write=True)
         _STORES.add(self)
