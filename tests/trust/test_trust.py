@@ -349,3 +349,86 @@ def test_audit_verify_streams_the_chain_alone(any_store_uri: str, isolated_env: 
     assert "FROM audit_log" in streamed[0] and "ORDER BY audit_log.seq" in streamed[0]
     grouped = [stmt for stmt, per in seen if "max(audit_log.seq)" in stmt]
     assert grouped and all(per is None for stmt, per in seen if stmt in grouped), seen
+
+
+def _tampered_store(pg_uri: str) -> Any:
+    """A PostgreSQL store of 40 finished runs (chained as an import), three of them
+    changed behind labledger's back: the first, a middle and the last by id."""
+    import time as _time
+
+    from labledger.store.sql import SqlStore
+
+    store = SqlStore(pg_uri)
+    now = _time.time()
+    ids = sorted(f"{i:02d}" + "c" * 30 for i in range(40))
+    store.create_runs(
+        [
+            {
+                "id": rid,
+                "project": "wide",
+                "name": f"r{i}",
+                "created_at": now,
+                "status": "finished",
+                "ended_at": now + 1,
+                "config": {"lr": i},
+                "metrics": {"acc": ([1, 2], [0.1, 0.2 + i], [now, now])},
+            }
+            for i, rid in enumerate(ids)
+        ]
+    )
+    with store.engine.begin() as conn:
+        for rid in (ids[0], ids[21], ids[-1]):
+            conn.execute(
+                sa.text("UPDATE runs SET config = :c WHERE id = :i"), {"c": '{"lr": 99}', "i": rid}
+            )
+    return store, [ids[0], ids[21], ids[-1]]
+
+
+def test_audit_verify_in_parallel_ranges_gives_the_sequential_answer(
+    pg_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a large project's runs are checked in id ranges at once (this process
+    and worker processes); the problems are the ones, in the order, that one range gives."""
+    from labledger.store import _audit_sql
+
+    store, changed = _tampered_store(pg_uri)
+    try:
+        store.audit_workers = 1
+        sequential = store.audit_verify()
+        monkeypatch.setattr(_audit_sql, "_PARALLEL_RUNS", 10)
+        started: list[Any] = []
+        real_start = store._start_verify_worker
+
+        def start(name: str, lo: str, hi: str | None) -> Any:
+            started.append((lo, hi))
+            return real_start(name, lo, hi)
+
+        monkeypatch.setattr(store, "_start_verify_worker", start)
+        store.audit_workers = 3
+        parallel = store.audit_verify()
+    finally:
+        store.close()
+    assert len(started) == 2 and all(lo for lo, _ in started)  # two worker ranges
+    assert not sequential["ok"]
+    assert [p["run_id"] for p in sequential["problems"]] == changed
+    assert parallel == sequential
+
+
+def test_audit_verify_checks_a_failed_workers_range_itself(
+    pg_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker that cannot do its range (here: it cannot reach the database) has that
+    range checked by the parent: the answer never depends on the workers."""
+    from labledger.store import _audit_sql
+
+    store, changed = _tampered_store(pg_uri)
+    try:
+        monkeypatch.setattr(_audit_sql, "_PARALLEL_RUNS", 10)
+        store.audit_workers = 3
+        store.uri = "postgresql+psycopg://nobody@127.0.0.1:1/nothing"  # the workers' only
+        with caplog.at_level("WARNING", logger="labledger.store"):
+            got = store.audit_verify()
+    finally:
+        store.close()
+    assert [p["run_id"] for p in got["problems"]] == changed
+    assert sum("a worker failed" in r.getMessage() for r in caplog.records) == 2

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +78,9 @@ _GENESIS = GENESIS
 _SCALARS = SCALAR_FIELDS
 _JSONS = JSON_FIELDS
 _IN = 500  # ids per IN (...) query
+log = logging.getLogger("labledger.store")
+# audit verify checks a project's runs in several id ranges at once past this many
+_PARALLEL_RUNS = 20_000
 _entry_hash = entry_hash
 _record_hash = record_hash
 
@@ -87,6 +92,10 @@ def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
 
 class AuditSqlMixin:
     """Edits, sealing and the audit chain of the SQL store (see the module docstring)."""
+
+    # id ranges ``audit verify`` checks at once on PostgreSQL (a process each past the
+    # first); None: min(4, the machine's cores)
+    audit_workers: int | None = None
 
     if TYPE_CHECKING:
         dialect: str
@@ -371,6 +380,167 @@ class AuditSqlMixin:
             "problems": problems,
         }
 
+    def _verify_run_range(
+        self, conn: Connection, name: str, lo: str, hi: str | None
+    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        """The per-run checks of ``audit verify`` for the runs of project ``name`` with
+        ``lo < id <= hi`` (``hi`` None: to the end), in pages of 500 by id: each run's
+        record re-derived from its rows against its newest entry, and what each entry of
+        a run with several may change. Returns ``(found, later)``: problems in page order,
+        then the history problems (reported after every page's, as one range would)."""
+        a = s.audit_log
+        r = s.runs
+        found: list[tuple[str, str, str]] = []
+        later: list[tuple[str, str, str]] = []
+        after = lo
+        while True:
+            page = sa.select(r.c.id).where(r.c.project == name, r.c.id > after)
+            if hi is not None:
+                page = page.where(r.c.id <= hi)
+            part = list(conn.execute(page.order_by(r.c.id).limit(500)).scalars())
+            if not part:
+                break
+            after = part[-1]
+            # per run its newest entry's (seq, hash of its fields, record format)
+            # and its entry count
+            last = {
+                str(rid): (int(seq), int(count))
+                for rid, seq, count in conn.execute(
+                    sa.select(a.c.run_id, sa.func.max(a.c.seq), sa.func.count())
+                    .where(a.c.project == name, a.c.run_id.in_(part))
+                    .group_by(a.c.run_id)
+                )
+            }
+            latest: dict[str, tuple[int, str, int, int]] = {}
+            for rid, fields in conn.execute(
+                sa.select(a.c.run_id, a.c.fields).where(
+                    a.c.project == name, a.c.seq.in_([v[0] for v in last.values()])
+                )
+            ):
+                f = s.load_json(fields)
+                seq, count = last[rid]
+                latest[rid] = (seq, _record_hash(f), record_format(f), count)
+            part = [rid for rid in part if rid in latest]  # the others: unsealed, above
+            if not part:
+                continue
+            now = self._record_fields(conn, part, {rid: latest[rid][2] for rid in part})
+            for rid in part:
+                new = now.get(rid, {})
+                if _record_hash(new) == latest[rid][1]:
+                    continue
+                recorded = conn.execute(
+                    sa.select(a.c.fields).where(a.c.project == name, a.c.seq == latest[rid][0])
+                ).scalar_one()
+                old = s.load_json(recorded) or {}
+                for field in sorted(set(old) | set(new)):
+                    if old.get(field) != new.get(field):
+                        how = (
+                            "was deleted"
+                            if field not in new
+                            else "was added"
+                            if field not in old
+                            else "was changed"
+                        )
+                        found.append(
+                            (rid, field, f"run {rid}: {field} {how} after it was recorded")
+                        )
+            # each entry may only change what its kind allows (a forged late entry):
+            # only runs with several entries have a history to check
+            many = [rid for rid in part if latest[rid][3] > 1]
+            if many:
+                histories: dict[str, list[dict[str, Any]]] = {rid: [] for rid in many}
+                for ipart in _chunks(many):
+                    for e in conn.execute(
+                        sa.select(a)
+                        .where(a.c.project == name, a.c.run_id.in_(ipart))
+                        .order_by(a.c.seq)
+                    ).mappings():
+                        row = dict(e)
+                        row["fields"] = s.load_json(row["fields"])
+                        histories[row["run_id"]].append(row)
+                later.extend(self._history_problems(conn, histories, now))
+        return found, later
+
+    def _verify_runs(self, conn: Connection, name: str) -> list[tuple[str, str, str]]:
+        """:meth:`_verify_run_range` over all of project ``name``'s runs.
+
+        On PostgreSQL, for a project of more than ``_PARALLEL_RUNS`` runs, the runs are
+        split into ``audit_workers`` id ranges of equal size: this process checks the
+        first, a worker process (``_verify_worker``) each other one, at once. Problems
+        come in the order one range would give them. A worker that fails has its range
+        checked here instead: the answer never depends on the workers."""
+        workers = self.audit_workers or min(4, os.cpu_count() or 1)
+        bounds: list[str] = []
+        if self.dialect == "postgresql" and workers > 1:
+            n = conn.execute(
+                sa.select(sa.func.count()).select_from(s.runs).where(s.runs.c.project == name)
+            ).scalar_one()
+            if n > _PARALLEL_RUNS:
+                bounds = [
+                    conn.execute(
+                        sa.select(s.runs.c.id)
+                        .where(s.runs.c.project == name)
+                        .order_by(s.runs.c.id)
+                        .offset(n * i // workers)
+                        .limit(1)
+                    ).scalar_one()
+                    for i in range(1, workers)
+                ]
+        ranges: list[tuple[str, str | None]] = list(
+            zip(["", *bounds], [*bounds, None], strict=True)
+        )
+        procs = [self._start_verify_worker(name, lo, hi) for lo, hi in ranges[1:]]
+        parts = [self._verify_run_range(conn, name, *ranges[0])]
+        for (lo, hi), proc in zip(ranges[1:], procs, strict=True):
+            parts.append(self._verify_worker_answer(proc, conn, name, lo, hi))
+        return [p for found, _ in parts for p in found] + [p for _, later in parts for p in later]
+
+    def _start_verify_worker(self, name: str, lo: str, hi: str | None) -> Any:
+        import json
+        import subprocess
+        import sys
+
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "labledger.store._verify_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert proc.stdin is not None
+            uri = getattr(self, "uri", None)
+            proc.stdin.write(json.dumps({"uri": uri, "project": name, "lo": lo, "hi": hi}))
+            proc.stdin.close()
+            proc.stdin = None  # written: communicate() only reads its answer
+            return proc
+        except OSError as exc:
+            log.warning("audit verify: could not start a worker (%s); checking here", exc)
+            return None
+
+    def _verify_worker_answer(
+        self, proc: Any, conn: Connection, name: str, lo: str, hi: str | None
+    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        import json
+
+        if proc is not None:
+            out, err = proc.communicate()
+            if proc.returncode == 0:
+                try:
+                    got = json.loads(out)
+                    return (
+                        [(str(r), str(f), str(m)) for r, f, m in got["found"]],
+                        [(str(r), str(f), str(m)) for r, f, m in got["later"]],
+                    )
+                except (ValueError, KeyError, TypeError):
+                    pass
+            log.warning(
+                "audit verify: a worker failed (exit %s: %s); checking its runs here",
+                proc.returncode,
+                (err or "").strip().splitlines()[-1:] or "no output",
+            )
+        return self._verify_run_range(conn, name, lo, hi)
+
     def audit_head(self, project: str | None = None) -> list[dict[str, Any]]:
         """``[{project, seq, head}]``: the newest entry hash of each project's chain."""
         a = s.audit_log
@@ -480,81 +650,7 @@ class AuditSqlMixin:
                             "(its entry was deleted, or its status was set behind "
                             "labledger's back)",
                         )
-                later: list[tuple[str, str, str]] = []
-                after = ""
-                while True:
-                    part = list(
-                        conn.execute(
-                            sa.select(r.c.id)
-                            .where(r.c.project == name, r.c.id > after)
-                            .order_by(r.c.id)
-                            .limit(500)
-                        ).scalars()
-                    )
-                    if not part:
-                        break
-                    after = part[-1]
-                    # per run its newest entry's (seq, hash of its fields, record format)
-                    # and its entry count
-                    last = {
-                        str(rid): (int(seq), int(count))
-                        for rid, seq, count in conn.execute(
-                            sa.select(a.c.run_id, sa.func.max(a.c.seq), sa.func.count())
-                            .where(a.c.project == name, a.c.run_id.in_(part))
-                            .group_by(a.c.run_id)
-                        )
-                    }
-                    latest: dict[str, tuple[int, str, int, int]] = {}
-                    for rid, fields in conn.execute(
-                        sa.select(a.c.run_id, a.c.fields).where(
-                            a.c.project == name, a.c.seq.in_([v[0] for v in last.values()])
-                        )
-                    ):
-                        f = s.load_json(fields)
-                        seq, count = last[rid]
-                        latest[rid] = (seq, _record_hash(f), record_format(f), count)
-                    part = [rid for rid in part if rid in latest]  # the others: unsealed, above
-                    if not part:
-                        continue
-                    now = self._record_fields(conn, part, {rid: latest[rid][2] for rid in part})
-                    for rid in part:
-                        new = now.get(rid, {})
-                        if _record_hash(new) == latest[rid][1]:
-                            continue
-                        recorded = conn.execute(
-                            sa.select(a.c.fields).where(
-                                a.c.project == name, a.c.seq == latest[rid][0]
-                            )
-                        ).scalar_one()
-                        old = s.load_json(recorded) or {}
-                        for field in sorted(set(old) | set(new)):
-                            if old.get(field) != new.get(field):
-                                how = (
-                                    "was deleted"
-                                    if field not in new
-                                    else "was added"
-                                    if field not in old
-                                    else "was changed"
-                                )
-                                problem(
-                                    rid, field, f"run {rid}: {field} {how} after it was recorded"
-                                )
-                    # each entry may only change what its kind allows (a forged late entry):
-                    # only runs with several entries have a history to check
-                    many = [rid for rid in part if latest[rid][3] > 1]
-                    if many:
-                        histories: dict[str, list[dict[str, Any]]] = {rid: [] for rid in many}
-                        for ipart in _chunks(many):
-                            for e in conn.execute(
-                                sa.select(a)
-                                .where(a.c.project == name, a.c.run_id.in_(ipart))
-                                .order_by(a.c.seq)
-                            ).mappings():
-                                row = dict(e)
-                                row["fields"] = s.load_json(row["fields"])
-                                histories[row["run_id"]].append(row)
-                        later.extend(self._history_problems(conn, histories, now))
-                for rid, field, message in later:
+                for rid, field, message in self._verify_runs(conn, name):
                     problem(rid, field, message)
                 # every artifact version's digest, re-derived from its file rows
                 for vrid, field, message in self._version_problems(
