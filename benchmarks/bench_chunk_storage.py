@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from labledger.store import Batch
 from labledger.store.sql import SqlStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_server import create_db, drop_db
+
 THREADS, BATCHES, KEYS, STEPS = 4, 60, 5, 1000
 COLUMNS = ("steps", "vals", "ts")
 WAYS = {
@@ -55,12 +58,25 @@ def _postgres_cpu() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _wait_for_compaction(store: SqlStore) -> None:
+    """Until the background compaction the batches made due is done: nothing left due
+    and no other session of the database busy or inside a transaction, twice in a row."""
+    quiet = 0
+    while quiet < 2:
+        with store.engine.connect() as conn:
+            busy = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state <> 'idle'"
+                )
+            ).scalar_one()
+        quiet = quiet + 1 if not store._due and not busy else 0
+        time.sleep(0.05)
+
+
 def measure(admin_url: str, way: str, ddl: str) -> str:
-    name = "bench_chunks_" + uuid.uuid4().hex[:8]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    store = SqlStore(admin_url.rsplit("/", 1)[0] + "/" + name)
+    url, name = create_db(admin_url, "bench_chunks")
+    store = SqlStore(url)
     try:
         store.compact_in_background = True
         with store.engine.begin() as conn:
@@ -91,9 +107,7 @@ def measure(admin_url: str, way: str, ddl: str) -> str:
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-        while store._due:  # the background compaction the batches made due
-            time.sleep(0.05)
-        time.sleep(0.5)
+        _wait_for_compaction(store)
         cpu = _postgres_cpu() - cpu0
         with store.engine.connect() as conn:
             size = conn.execute(
@@ -106,16 +120,7 @@ def measure(admin_url: str, way: str, ddl: str) -> str:
         )
     finally:
         store.close()
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :n AND pid <> pg_backend_pid()"
-                ),
-                {"n": name},
-            )
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+        drop_db(admin_url, name)
 
 
 def main() -> int:

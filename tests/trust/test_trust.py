@@ -432,3 +432,33 @@ def test_audit_verify_checks_a_failed_workers_range_itself(
         store.close()
     assert [p["run_id"] for p in got["problems"]] == changed
     assert sum("a worker failed" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_audit_verify_leaves_no_worker_running_when_it_fails(
+    pg_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error while this process checks its own range ends the workers it started."""
+    from labledger.store import _audit_sql
+
+    store, _ = _tampered_store(pg_uri)
+    started: list[Any] = []
+    real_start = store._start_verify_worker
+
+    def start(name: str, lo: str, hi: str | None) -> Any:
+        started.append(real_start(name, lo, hi))
+        return started[-1]
+
+    def broken(conn: Any, name: str, lo: str, hi: str | None) -> Any:
+        raise RuntimeError("the parent's range failed")
+
+    try:
+        monkeypatch.setattr(_audit_sql, "_PARALLEL_RUNS", 10)
+        monkeypatch.setattr(store, "_start_verify_worker", start)
+        monkeypatch.setattr(store, "_verify_run_range", broken)
+        store.audit_workers = 3
+        with pytest.raises(RuntimeError, match="parent's range"):
+            store.audit_verify()
+    finally:
+        store.close()
+    assert len(started) == 2
+    assert all(p is not None and p.returncode is not None for p in started)

@@ -99,6 +99,7 @@ class AuditSqlMixin:
 
     if TYPE_CHECKING:
         dialect: str
+        uri: str
 
         def _tx(self) -> contextlib.AbstractContextManager[Connection]: ...
 
@@ -490,9 +491,15 @@ class AuditSqlMixin:
             zip(["", *bounds], [*bounds, None], strict=True)
         )
         procs = [self._start_verify_worker(name, lo, hi) for lo, hi in ranges[1:]]
-        parts = [self._verify_run_range(conn, name, *ranges[0])]
-        for (lo, hi), proc in zip(ranges[1:], procs, strict=True):
-            parts.append(self._verify_worker_answer(proc, conn, name, lo, hi))
+        try:
+            parts = [self._verify_run_range(conn, name, *ranges[0])]
+            for (lo, hi), proc in zip(ranges[1:], procs, strict=True):
+                parts.append(self._verify_worker_answer(proc, conn, name, lo, hi))
+        finally:  # an error here leaves no worker running
+            for proc in procs:
+                if proc is not None and proc.returncode is None:
+                    proc.kill()
+                    proc.communicate()  # reaps it and closes its pipes
         return [p for found, _ in parts for p in found] + [p for _, later in parts for p in later]
 
     def _start_verify_worker(self, name: str, lo: str, hi: str | None) -> Any:
@@ -509,8 +516,7 @@ class AuditSqlMixin:
                 text=True,
             )
             assert proc.stdin is not None
-            uri = getattr(self, "uri", None)
-            proc.stdin.write(json.dumps({"uri": uri, "project": name, "lo": lo, "hi": hi}))
+            proc.stdin.write(json.dumps({"uri": self.uri, "project": name, "lo": lo, "hi": hi}))
             proc.stdin.close()
             proc.stdin = None  # written: communicate() only reads its answer
             return proc
@@ -534,10 +540,11 @@ class AuditSqlMixin:
                     )
                 except (ValueError, KeyError, TypeError):
                     pass
+            lines = (err or "").strip().splitlines()
             log.warning(
                 "audit verify: a worker failed (exit %s: %s); checking its runs here",
                 proc.returncode,
-                (err or "").strip().splitlines()[-1:] or "no output",
+                lines[-1] if lines else "no output",
             )
         return self._verify_run_range(conn, name, lo, hi)
 
